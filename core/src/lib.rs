@@ -1,0 +1,34 @@
+//! Latch's decision core: pure functions and state machines, no IO, no
+//! clock, no async. The daemon drives them.
+//!
+//! classify → policy → decision, with redaction for everything that is
+//! stored or shown.
+
+pub mod class;
+pub mod classify;
+pub mod policy;
+pub mod redact;
+pub mod tooldef;
+
+pub use class::{Class, Decision, Flag, Flags};
+pub use classify::{Call, Classification};
+pub use policy::{Evaluation, Policy};
+pub use tooldef::ToolDef;
+
+/// Classification and policy evaluation of one call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verdict {
+    pub classification: Classification,
+    pub evaluation: Evaluation,
+}
+
+/// Classifies a call and evaluates the policy on it.
+pub fn decide(policy: &Policy, call: &Call<'_>, def: Option<&ToolDef>) -> Verdict {
+    let ctx = classify::Context {
+        internal_domains: policy.internal_domains(),
+        user_class: policy.user_class(call.server, call.tool),
+    };
+    let classification = classify::classify(call, def, &ctx);
+    let evaluation = policy.evaluate(call, &classification);
+    Verdict { classification, evaluation }
+}

@@ -1,0 +1,19 @@
+//! The only crate that knows the wire format between `latch shim`, `latch
+//! daemon` and the consoles (`latch tui`, the CLI).
+//!
+//! * Framing: one JSON object per line over a local socket ([`frame`]).
+//! * Messages: [`ClientMsg`] (to the daemon) and [`DaemonMsg`] (from it),
+//!   versioned by [`PROTOCOL_VERSION`] in the [`ClientMsg::Hello`] handshake.
+//! * Where the socket lives ([`paths`]).
+//! * The canonical form and hash of tool arguments ([`canonical`]).
+
+pub mod canonical;
+pub mod frame;
+pub mod msg;
+pub mod paths;
+
+pub use msg::*;
+
+/// Bumped on any incompatible change to [`msg`]. A daemon refuses a peer
+/// whose `Hello` carries another number, with a message naming both.
+pub const PROTOCOL_VERSION: u32 = 1;

@@ -1,0 +1,315 @@
+//! Messages on the local socket. Every line is one JSON object tagged by
+//! `"type"`. Requests that expect a reply carry a `req` number chosen by the
+//! sender; the reply carries the same number.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+/// Who is on the other end of a connection. Only consoles may answer
+/// approvals; a shim that tries is refused and recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// `latch shim`: asks for decisions, reports outcomes.
+    Shim,
+    /// `latch tui` or another interactive console: may answer approvals.
+    Console,
+    /// One-shot commands (`latch status`, `latch approve` …). May answer
+    /// approvals: they are typed by the user at a terminal.
+    Cli,
+}
+
+/// The decision the daemon gives for one tool call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Allow,
+    Ask,
+    Deny,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allow => "allow",
+            Decision::Ask => "ask",
+            Decision::Deny => "deny",
+        }
+    }
+}
+
+/// What became of a call after it was forwarded (or not).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The server answered with a result that is not an error.
+    Ok,
+    /// The server answered with a result carrying `isError: true`.
+    IsError,
+    /// The server answered with a JSON-RPC error.
+    RpcError,
+    /// The client cancelled the request.
+    Cancelled,
+    /// The server exited before answering.
+    ServerDied,
+    /// The shim answered itself (deny, hold limit, daemon gone).
+    Blocked,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::IsError => "is_error",
+            Outcome::RpcError => "rpc_error",
+            Outcome::Cancelled => "cancelled",
+            Outcome::ServerDied => "server_died",
+            Outcome::Blocked => "blocked",
+        }
+    }
+}
+
+/// How far an answer to an approval reaches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// This call only (a single-use grant for an identical retry).
+    #[default]
+    Once,
+    /// Calls with these exact arguments, for the rest of this shim session.
+    SessionArgs,
+    /// Any call of this tool, for the rest of this shim session.
+    SessionTool,
+    /// Forever: a rule is written to the policy file.
+    Always,
+}
+
+/// The MCP client behind a shim, from `initialize` or a request's `_meta`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientInfo {
+    pub name: String,
+    #[serde(default)]
+    pub version: String,
+    /// The MCP protocol version the client asked for.
+    #[serde(default)]
+    pub protocol_version: String,
+}
+
+/// A message to the daemon.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// First message on every connection.
+    Hello {
+        protocol: u32,
+        role: Role,
+        /// Shim: the server's name (`--name`). Console/CLI: a label.
+        name: String,
+        pid: u32,
+        /// Shim: a session id of its own choosing, kept across reconnects,
+        /// so session grants survive a daemon restart.
+        #[serde(default)]
+        session: String,
+        /// Shim: the wrapped command line (the daemon redacts it).
+        #[serde(default)]
+        command: Vec<String>,
+    },
+
+    // ---- from shims ----
+    /// Decide one `tools/call`. Answered by [`DaemonMsg::Decision`].
+    Decide {
+        req: u64,
+        tool: String,
+        /// The call's `arguments`, exactly as the client sent them.
+        args: Box<RawValue>,
+        /// True when the call is a retry carrying `inputResponses` /
+        /// `requestState` (2026-07-28 form).
+        #[serde(default)]
+        retry: bool,
+    },
+    /// The client named itself (handshake or per-request `_meta`).
+    Client { info: ClientInfo },
+    /// A page of a `tools/list` result, as the server sent it.
+    ToolsListed {
+        tools: Box<RawValue>,
+        /// True for the first page (no cursor in the request).
+        first_page: bool,
+    },
+    /// A decided call has finished.
+    Finished {
+        call_id: String,
+        outcome: Outcome,
+        /// Time between forwarding the call and the server's answer.
+        latency_us: u64,
+    },
+    /// The client cancelled a call that was held or forwarded.
+    Cancelled { call_id: String },
+    /// A line the shim refused (unparseable or ambiguous envelope).
+    Malformed {
+        /// "client" or "server".
+        from: String,
+        reason: String,
+        bytes: u64,
+    },
+
+    // ---- from consoles and the CLI ----
+    /// List pending approvals. Answered by [`DaemonMsg::Pending`].
+    ListPending { req: u64 },
+    /// Answer a pending approval. Answered by [`DaemonMsg::Answered`].
+    Answer {
+        req: u64,
+        approval_id: String,
+        approve: bool,
+        #[serde(default)]
+        scope: Scope,
+        #[serde(default)]
+        reason: Option<String>,
+        /// The channel ("cli", "tui", …) is the connection's role; this is
+        /// who answered (a user name, a Telegram user id …).
+        #[serde(default)]
+        who: String,
+    },
+    /// Daemon health. Answered by [`DaemonMsg::Status`].
+    Status { req: u64 },
+    /// Recent audit rows, newest first. Answered by [`DaemonMsg::AuditRows`].
+    Audit {
+        req: u64,
+        limit: u32,
+        /// Only rows with an id below this one (paging backwards).
+        #[serde(default)]
+        before: Option<i64>,
+    },
+    /// Receive [`DaemonMsg::Event`]s from now on.
+    Subscribe { req: u64 },
+}
+
+/// A message from the daemon.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DaemonMsg {
+    /// Reply to `Hello`.
+    Welcome { protocol: u32, daemon_pid: u32 },
+    /// The daemon cannot serve this connection; it closes after this.
+    Refused { reason: String },
+    /// Reply to `Decide`.
+    Decision {
+        req: u64,
+        call_id: String,
+        decision: Decision,
+        class: String,
+        /// One line a person can read: why.
+        reason: String,
+        /// For `ask`: the approval to wait for.
+        #[serde(default)]
+        approval_id: Option<String>,
+        /// For `ask`: how long the shim holds the call before it answers
+        /// the client that the call awaits approval.
+        #[serde(default)]
+        hold_ms: Option<u64>,
+    },
+    /// A held call's approval was answered (or withdrawn).
+    Resolved {
+        call_id: String,
+        approval_id: String,
+        decision: Decision,
+        reason: String,
+    },
+    /// Reply to `ListPending`.
+    Pending { req: u64, items: Vec<PendingItem> },
+    /// Reply to `Answer`.
+    Answered {
+        req: u64,
+        ok: bool,
+        message: String,
+    },
+    /// Reply to `Status`.
+    Status { req: u64, status: StatusReport },
+    /// Reply to `Audit`.
+    AuditRows { req: u64, rows: Vec<AuditRow> },
+    /// Reply to `Subscribe`, then one `Event` per thing that happens.
+    Subscribed { req: u64 },
+    Event { event: Event },
+    /// A request could not be served.
+    Error { req: u64, message: String },
+}
+
+/// A pending approval as consoles see it. Arguments are redacted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PendingItem {
+    pub id: String,
+    pub server: String,
+    pub tool: String,
+    pub class: String,
+    pub args: Value,
+    pub reasons: Vec<String>,
+    /// Unix time in milliseconds.
+    pub created_at: i64,
+    /// When the shim stops holding the call (Unix ms); the approval stays.
+    pub hold_until: i64,
+    /// Calls waiting on this approval right now.
+    pub waiting: u32,
+}
+
+/// One row of the audit log, arguments redacted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditRow {
+    pub id: i64,
+    /// Unix time in milliseconds.
+    pub time: i64,
+    pub kind: String,
+    pub server: String,
+    pub tool: String,
+    pub class: String,
+    pub decision: String,
+    pub reasons: Vec<String>,
+    pub args: Value,
+    pub args_hash: String,
+    pub outcome: Option<String>,
+    pub latency_us: Option<i64>,
+    pub approval_id: Option<String>,
+    pub answered_by: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShimInfo {
+    pub server: String,
+    pub pid: u32,
+    pub session: String,
+    /// Unix ms.
+    pub since: i64,
+    #[serde(default)]
+    pub client: Option<ClientInfo>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub daemon_pid: u32,
+    pub version: String,
+    pub socket: String,
+    pub database: String,
+    pub policy: String,
+    /// The last policy reload error, if the file in force is not the one on
+    /// disk.
+    pub policy_error: Option<String>,
+    pub shims: Vec<ShimInfo>,
+    pub consoles: u32,
+    pub pending: u32,
+}
+
+/// Something consoles may want to show as it happens.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    Call { row: AuditRow },
+    Finished {
+        audit_id: i64,
+        outcome: String,
+        latency_us: u64,
+    },
+    PendingAdded { item: PendingItem },
+    PendingRemoved { id: String, decision: String, by: String },
+    ShimConnected { shim: ShimInfo },
+    ShimDisconnected { server: String, session: String },
+    PolicyReloaded { error: Option<String> },
+}

@@ -1,0 +1,1 @@
+//! The approval console (`latch tui`). A client of the daemon.
