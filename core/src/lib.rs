@@ -4,6 +4,7 @@
 //! classify → policy → decision, with redaction for everything that is
 //! stored or shown.
 
+pub mod approval;
 pub mod class;
 pub mod classify;
 pub mod policy;

@@ -179,9 +179,33 @@ pub enum ClientMsg {
         /// Only rows with an id below this one (paging backwards).
         #[serde(default)]
         before: Option<i64>,
+        #[serde(default)]
+        filter: AuditFilter,
     },
     /// Receive [`DaemonMsg::Event`]s from now on.
     Subscribe { req: u64 },
+}
+
+/// Narrows an audit query. Empty fields match everything.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditFilter {
+    /// Substring of tool, server or (redacted) arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<String>,
+    /// Unix ms, inclusive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<i64>,
+    /// Unix ms, exclusive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<i64>,
 }
 
 /// A message from the daemon.

@@ -1,0 +1,1 @@
+//! The approval lifecycle as a pure state machine: `handle(event) -> effects`.

@@ -1,0 +1,2 @@
+//! Subcommand implementations; `main` only dispatches.
+pub mod policy;

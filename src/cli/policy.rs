@@ -1,0 +1,1 @@
+//! `latch policy check|explain|test`.
