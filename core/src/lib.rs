@@ -30,6 +30,6 @@ pub fn decide(policy: &Policy, call: &Call<'_>, def: Option<&ToolDef>) -> Verdic
         user_class: policy.user_class(call.server, call.tool),
     };
     let classification = classify::classify(call, def, &ctx);
-    let evaluation = policy.evaluate(call, &classification);
+    let evaluation = policy.evaluate(call, def, &classification);
     Verdict { classification, evaluation }
 }

@@ -2,6 +2,7 @@
 
 use crate::class::{Class, Decision, Flag};
 use crate::classify::{Call, Classification};
+use crate::tooldef::ToolDef;
 
 /// The outcome of evaluating the policy on one classified call.
 #[derive(Clone, Debug, PartialEq)]
@@ -58,7 +59,7 @@ impl Policy {
         self.defaults.iter().find(|(c, _)| *c == class).map(|(_, d)| *d).unwrap_or(Decision::Ask)
     }
 
-    pub fn evaluate(&self, _call: &Call<'_>, cls: &Classification) -> Evaluation {
+    pub fn evaluate(&self, _call: &Call<'_>, _def: Option<&ToolDef>, cls: &Classification) -> Evaluation {
         if cls.class == Class::Send && !cls.flags.contains(&Flag::External) && !cls.domains.is_empty() {
             return Evaluation {
                 decision: self.send_internal,

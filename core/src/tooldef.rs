@@ -12,6 +12,9 @@ pub struct ToolDef {
     pub annotations: Annotations,
     /// Top-level property names of `inputSchema`, in schema order.
     pub params: Vec<String>,
+    /// SHA-256 of the definition's canonical JSON: grants are bound to the
+    /// definition as first seen, and stop applying when it changes.
+    pub hash: String,
 }
 
 /// MCP tool annotations. `None` when absent or not a boolean; the spec's
@@ -76,7 +79,7 @@ impl ToolDef {
             .and_then(Value::as_object)
             .map(|props| props.keys().take(MAX_PARAMS).cloned().collect())
             .unwrap_or_default();
-        Some(ToolDef { name, title, description, annotations, params })
+        Some(ToolDef { name, title, description, annotations, params, hash: latch_proto::canonical::hash(v) })
     }
 
     /// Reads a whole `tools/list` result's `tools` array; entries without a
