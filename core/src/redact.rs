@@ -110,9 +110,7 @@ pub fn redact_text(text: &str) -> Cow<'_, str> {
                 })
                 .into_owned(),
             // Keep the key, drop the value.
-            11 => re
-                .replace_all(&out, |c: &regex::Captures<'_>| format!("{}={MASK}", &c[1]))
-                .into_owned(),
+            11 => re.replace_all(&out, |c: &regex::Captures<'_>| format!("{}={MASK}", &c[1])).into_owned(),
             _ => re.replace_all(&out, MASK).into_owned(),
         };
         out = Cow::Owned(replaced);
@@ -165,10 +163,7 @@ mod tests {
         });
         let r = redact_value(&v);
         let s = r.to_string();
-        assert!(
-            !s.contains("hunter2") && !s.contains("abcdefghijklmnop") && !s.contains(":pw@"),
-            "{s}"
-        );
+        assert!(!s.contains("hunter2") && !s.contains("abcdefghijklmnop") && !s.contains(":pw@"), "{s}");
         assert!(!s.contains("sk-abc"), "{s}");
         assert_eq!(r["author"], "ada");
         assert_eq!(r["path"], "/tmp/x");
