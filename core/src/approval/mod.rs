@@ -154,6 +154,44 @@
 //! Restoring does not drop anything that expired meanwhile; the next `Ask`
 //! or `Tick` does.
 
+//! # Driving it
+//!
+//! ```
+//! use latch_core::Class;
+//! use latch_core::approval::{Answer, Approvals, Ask, Config, Effect, Event, Outcome, Scope};
+//!
+//! let mut approvals = Approvals::new(Config::default(), 0x5eed);
+//! let ask = Ask {
+//!     call_id: "c1".into(),
+//!     session: "s1".into(),
+//!     server: "shell".into(),
+//!     tool: "run".into(),
+//!     args_hash: "3f…".into(),
+//!     def_hash: Some("9a…".into()),
+//!     class: Class::Execute,
+//!     retry: false,
+//!     summary: serde_json::json!({"args": {"cmd": "make"}}),
+//!     now_ms: 1_000,
+//!     hold_ms: None,
+//! };
+//! let effects = approvals.handle(Event::Ask(ask));
+//! let Effect::Hold { approval_id, hold_until, .. } = &effects[0] else { unreachable!() };
+//! assert_eq!(*hold_until, 51_000);
+//!
+//! // A person approves in the console before the hold runs out.
+//! let effects = approvals.handle(Event::Answer(Answer {
+//!     approval_id: approval_id.clone(),
+//!     approve: true,
+//!     scope: Scope::Once,
+//!     channel: "tui".into(),
+//!     who: "alice".into(),
+//!     reason: None,
+//!     now_ms: 5_000,
+//! }));
+//! assert!(effects.iter().any(|e| matches!(e,
+//!     Effect::Resolve { call_id, outcome: Outcome::Allow { .. } } if call_id == "c1")));
+//! ```
+
 mod id;
 #[cfg(test)]
 mod tests;
@@ -386,7 +424,22 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The decision carried to the shim, if any.
+    /// The text for the agent (the tool result, `isError` unless allowed).
+    pub fn message(&self) -> String {
+        match self {
+            Outcome::Allow { reason, .. } => format!("allowed: {reason}"),
+            Outcome::Deny { reason, .. } => format!("blocked by Latch: {reason}"),
+            Outcome::AwaitingApproval { approval_id } => format!(
+                "this call awaits a human's approval (Latch approval {approval_id}). \
+                 It has not run. Once it is approved, retry the identical call \
+                 (same tool, same arguments) and it will go through."
+            ),
+            Outcome::Dropped { reason } => format!("not answered: {reason}"),
+        }
+    }
+
+    /// The decision carried to the shim: `AwaitingApproval` is answered
+    /// like a deny (an `isError` result); `Dropped` has none.
     pub fn decision(&self) -> Option<Decision> {
         match self {
             Outcome::Allow { .. } => Some(Decision::Allow),

@@ -1216,3 +1216,11 @@ fn wire_scope_converts() {
     assert_eq!(Scope::from(P::SessionTool), Scope::SessionTool);
     assert_eq!(Scope::from(P::default()), Scope::Once);
 }
+
+#[test]
+fn awaiting_message_names_the_approval_and_says_to_retry_the_identical_call() {
+    let text = Outcome::AwaitingApproval { approval_id: "k3m9qz".into() }.message();
+    assert!(text.contains("k3m9qz") && text.contains("retry the identical call"), "{text}");
+    assert_eq!(Outcome::AwaitingApproval { approval_id: "x".into() }.decision(), Some(Decision::Deny));
+    assert_eq!(Outcome::Dropped { reason: "gone".into() }.decision(), None);
+}
