@@ -37,7 +37,7 @@ pub(super) fn make(seq: u64, salt: u64) -> String {
     out
 }
 
-/// An id as a person typed it, in the form [`make`] produces.
+/// An id as a person typed it, in the form approval ids are made.
 pub fn normalize(typed: &str) -> String {
     typed
         .chars()
