@@ -348,7 +348,7 @@ fn check(seed: u64, steps: usize, config: Config, seen: &mut Seen) {
 #[test]
 fn invariants_hold_under_random_events_with_default_bounds() {
     let mut seen = Seen::default();
-    for seed in 1..=40 {
+    for seed in 1..=20 {
         check(seed * 0x9e37_79b9, 600, Config::default(), &mut seen);
     }
     assert_reached(&seen);
@@ -394,7 +394,7 @@ fn invariants_hold_under_random_events_with_tight_bounds() {
         ..Config::default()
     };
     let mut seen = Seen::default();
-    for seed in 1..=40 {
+    for seed in 1..=20 {
         check(seed * 0x85eb_ca6b, 600, config.clone(), &mut seen);
     }
     assert_reached(&seen);

@@ -1219,8 +1219,26 @@ fn wire_scope_converts() {
 
 #[test]
 fn awaiting_message_names_the_approval_and_says_to_retry_the_identical_call() {
-    let text = Outcome::AwaitingApproval { approval_id: "k3m9qz".into() }.message();
-    assert!(text.contains("k3m9qz") && text.contains("retry the identical call"), "{text}");
-    assert_eq!(Outcome::AwaitingApproval { approval_id: "x".into() }.decision(), Some(Decision::Deny));
-    assert_eq!(Outcome::Dropped { reason: "gone".into() }.decision(), None);
+    let text = Outcome::AwaitingApproval {
+        approval_id: "k3m9qz".into(),
+    }
+    .message();
+    assert!(
+        text.contains("k3m9qz") && text.contains("retry the identical call"),
+        "{text}"
+    );
+    assert_eq!(
+        Outcome::AwaitingApproval {
+            approval_id: "x".into()
+        }
+        .decision(),
+        Some(Decision::Deny)
+    );
+    assert_eq!(
+        Outcome::Dropped {
+            reason: "gone".into()
+        }
+        .decision(),
+        None
+    );
 }
