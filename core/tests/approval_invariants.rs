@@ -43,12 +43,7 @@ impl Rng {
 const SESSIONS: [&str; 3] = ["s1", "s2", "s3"];
 const TOOLS: [&str; 2] = ["run", "send"];
 const ARGS: [&str; 3] = ["a", "b", "c"];
-const SCOPES: [Scope; 4] = [
-    Scope::Once,
-    Scope::SessionArgs,
-    Scope::SessionTool,
-    Scope::Always,
-];
+const SCOPES: [Scope; 4] = [Scope::Once, Scope::SessionArgs, Scope::SessionTool, Scope::Always];
 const CHANNELS: [&str; 5] = ["tui", "cli", "telegram", "notification", "shim"];
 
 /// (tool, args, def)
@@ -90,10 +85,7 @@ fn check(seed: u64, steps: usize, config: Config, seen: &mut Seen) {
     let mut m = Approvals::new(config.clone(), seed);
     let mut model = Model::default();
     let mut now = 1_800_000_000_000_i64;
-    let mut defs: BTreeMap<String, String> = TOOLS
-        .iter()
-        .map(|t| (t.to_string(), "d0".to_string()))
-        .collect();
+    let mut defs: BTreeMap<String, String> = TOOLS.iter().map(|t| (t.to_string(), "d0".to_string())).collect();
     let mut next_call = 0;
 
     for step in 0..steps {
@@ -107,10 +99,7 @@ fn check(seed: u64, steps: usize, config: Config, seen: &mut Seen) {
                 let args = rng.pick(&ARGS).to_string();
                 let session = rng.pick(&SESSIONS).to_string();
                 let def = defs[&tool].clone();
-                model.calls.insert(
-                    call_id.clone(),
-                    (session.clone(), (tool.clone(), args.clone(), def.clone())),
-                );
+                model.calls.insert(call_id.clone(), (session.clone(), (tool.clone(), args.clone(), def.clone())));
                 Event::Ask(Ask {
                     call_id,
                     session,
@@ -127,9 +116,7 @@ fn check(seed: u64, steps: usize, config: Config, seen: &mut Seen) {
             }
             40..=54 if !model.held.is_empty() => {
                 let ids: Vec<_> = model.held.keys().cloned().collect();
-                Event::HoldExpired {
-                    call_id: rng.pick(&ids).clone(),
-                }
+                Event::HoldExpired { call_id: rng.pick(&ids).clone() }
             }
             55..=79 if !model.approvals.is_empty() => {
                 let ids: Vec<_> = model.approvals.keys().cloned().collect();
@@ -149,25 +136,15 @@ fn check(seed: u64, steps: usize, config: Config, seen: &mut Seen) {
             }
             80..=85 if !model.held.is_empty() => {
                 let ids: Vec<_> = model.held.keys().cloned().collect();
-                Event::Cancelled {
-                    call_id: rng.pick(&ids).clone(),
-                    now_ms: now,
-                }
+                Event::Cancelled { call_id: rng.pick(&ids).clone(), now_ms: now }
             }
             86..=88 => {
                 let tool = rng.pick(&TOOLS).to_string();
                 let def = format!("d{}", rng.below(3));
                 defs.insert(tool.clone(), def.clone());
-                Event::ToolDefChanged {
-                    server: "srv".into(),
-                    tool,
-                    new_def_hash: def,
-                    now_ms: now,
-                }
+                Event::ToolDefChanged { server: "srv".into(), tool, new_def_hash: def, now_ms: now }
             }
-            89..=91 => Event::SessionEnded {
-                session: rng.pick(&SESSIONS).to_string(),
-            },
+            89..=91 => Event::SessionEnded { session: rng.pick(&SESSIONS).to_string() },
             92..=93 => Event::PolicyReloaded,
             94..=96 => Event::Tick { now_ms: now },
             _ => {
@@ -182,10 +159,7 @@ fn check(seed: u64, steps: usize, config: Config, seen: &mut Seen) {
             Event::Answer(a) => Some(a.clone()),
             _ => None,
         };
-        let before = answer
-            .as_ref()
-            .filter(|a| a.channel == "shim")
-            .map(|_| m.snapshot());
+        let before = answer.as_ref().filter(|a| a.channel == "shim").map(|_| m.snapshot());
         let asked = match &event {
             Event::Ask(a) => Some(a.call_id.clone()),
             _ => None,
@@ -194,18 +168,8 @@ fn check(seed: u64, steps: usize, config: Config, seen: &mut Seen) {
 
         if let Some(a) = &answer {
             if a.channel == "shim" {
-                assert_eq!(
-                    Some(m.snapshot()),
-                    before,
-                    "{ctx}: a shim's answer changed the state"
-                );
-                assert!(
-                    matches!(
-                        fx.as_slice(),
-                        [Effect::Record(_), Effect::Reply(Reply::Refused { .. })]
-                    ),
-                    "{ctx}"
-                );
+                assert_eq!(Some(m.snapshot()), before, "{ctx}: a shim's answer changed the state");
+                assert!(matches!(fx.as_slice(), [Effect::Record(_), Effect::Reply(Reply::Refused { .. })]), "{ctx}");
             }
             let reply = fx.iter().find_map(|e| match e {
                 Effect::Reply(r) => Some(r),
@@ -222,26 +186,16 @@ fn check(seed: u64, steps: usize, config: Config, seen: &mut Seen) {
                         }
                     }
                 }
-                _ => assert!(
-                    !fx.iter().any(|e| matches!(e, Effect::Resolve { .. })),
-                    "{ctx}: {fx:#?}"
-                ),
+                _ => assert!(!fx.iter().any(|e| matches!(e, Effect::Resolve { .. })), "{ctx}: {fx:#?}"),
             }
         }
 
         let mut held_now = None;
         for e in &fx {
             match e {
-                Effect::Hold {
-                    call_id,
-                    approval_id,
-                    ..
-                } => {
+                Effect::Hold { call_id, approval_id, .. } => {
                     let (session, key) = model.calls[call_id].clone();
-                    assert!(
-                        !model.answered.contains(call_id),
-                        "{ctx}: {call_id} held after its answer"
-                    );
+                    assert!(!model.answered.contains(call_id), "{ctx}: {call_id} held after its answer");
                     if let Some(old) = model.approvals.insert(approval_id.clone(), key.clone()) {
                         assert_eq!(old, key, "{ctx}: one approval, two keys");
                     }
@@ -253,10 +207,7 @@ fn check(seed: u64, steps: usize, config: Config, seen: &mut Seen) {
                     }
                 }
                 Effect::Resolve { call_id, outcome } => {
-                    assert!(
-                        model.answered.insert(call_id.clone()),
-                        "{ctx}: {call_id} answered twice"
-                    );
+                    assert!(model.answered.insert(call_id.clone()), "{ctx}: {call_id} answered twice");
                     let held = model.held.remove(call_id);
                     assert!(
                         held.is_some() || asked.as_deref() == Some(call_id),
@@ -269,10 +220,7 @@ fn check(seed: u64, steps: usize, config: Config, seen: &mut Seen) {
                             let any_args = matches!(scope, Scope::SessionTool | Scope::Always);
                             k.0 == key.0 && k.2 == key.2 && (any_args || k.1 == key.1)
                         });
-                        assert!(
-                            approved,
-                            "{ctx}: {call_id} allowed but nobody approved {key:?}"
-                        );
+                        assert!(approved, "{ctx}: {call_id} allowed but nobody approved {key:?}");
                         if approval_id.is_some() {
                             seen.allow_by_approval += 1;
                         } else {
@@ -312,36 +260,20 @@ fn check(seed: u64, steps: usize, config: Config, seen: &mut Seen) {
         }
         if let Some(call) = &asked {
             let resolved = model.answered.contains(call);
-            assert!(
-                resolved ^ held_now.is_some(),
-                "{ctx}: an Ask must be answered or held: {fx:#?}"
-            );
+            assert!(resolved ^ held_now.is_some(), "{ctx}: an Ask must be answered or held: {fx:#?}");
         }
 
         // The machine's view of held calls matches the model's.
         let waiting: usize = m.pending().map(|p| p.waiting()).sum();
         assert_eq!(waiting, model.held.len(), "{ctx}: waiters");
         for call in model.held.keys() {
-            let on = m
-                .held_on(call)
-                .unwrap_or_else(|| panic!("{ctx}: {call} not held"));
-            assert!(
-                m.get(on)
-                    .unwrap()
-                    .waiters()
-                    .iter()
-                    .any(|w| &w.call_id == call),
-                "{ctx}"
-            );
+            let on = m.held_on(call).unwrap_or_else(|| panic!("{ctx}: {call} not held"));
+            assert!(m.get(on).unwrap().waiters().iter().any(|w| &w.call_id == call), "{ctx}");
         }
         assert!(m.pending().count() <= config.max_pending, "{ctx}");
         assert!(m.grants().count() <= config.max_grants, "{ctx}");
         let ids: BTreeSet<_> = m.pending().map(|p| p.id.clone()).collect();
-        assert_eq!(
-            ids.len(),
-            m.pending().count(),
-            "{ctx}: duplicate pending ids"
-        );
+        assert_eq!(ids.len(), m.pending().count(), "{ctx}: duplicate pending ids");
     }
 }
 
@@ -356,15 +288,7 @@ fn invariants_hold_under_random_events_with_default_bounds() {
 
 fn assert_reached(seen: &Seen) {
     eprintln!("{seen:?}");
-    let Seen {
-        allow_by_approval,
-        allow_by_retry,
-        deny,
-        awaiting,
-        dropped,
-        decided,
-        moved,
-    } = *seen;
+    let Seen { allow_by_approval, allow_by_retry, deny, awaiting, dropped, decided, moved } = *seen;
     for (what, n) in [
         ("allow by approval", allow_by_approval),
         ("allow by retry", allow_by_retry),

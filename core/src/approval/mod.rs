@@ -406,15 +406,9 @@ pub enum Event {
 pub enum Outcome {
     /// Forward the call. `approval_id` names the approval (or grant's
     /// approval) that allowed it, if any.
-    Allow {
-        reason: String,
-        approval_id: Option<String>,
-    },
+    Allow { reason: String, approval_id: Option<String> },
     /// Answer the call with an `isError` result carrying `reason`.
-    Deny {
-        reason: String,
-        approval_id: Option<String>,
-    },
+    Deny { reason: String, approval_id: Option<String> },
     /// Answer the call with an `isError` result saying it awaits a human
     /// (approval `approval_id`) and that the identical call will go through
     /// once approved.
@@ -475,17 +469,8 @@ impl Withdrawal {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Closure {
-    Decided {
-        decision: Decision,
-        scope: Scope,
-        channel: String,
-        who: String,
-        at: i64,
-    },
-    Withdrawn {
-        cause: Withdrawal,
-        at: i64,
-    },
+    Decided { decision: Decision, scope: Scope, channel: String, who: String, at: i64 },
+    Withdrawn { cause: Withdrawal, at: i64 },
 }
 
 /// What became of one answer.
@@ -540,39 +525,15 @@ impl Reply {
     /// One line for the person who answered.
     pub fn message(&self) -> String {
         match self {
-            Reply::Decided {
-                approval_id,
-                decision,
-                scope,
-                released,
-            } => {
-                let verb = if *decision == Decision::Allow {
-                    "approved"
-                } else {
-                    "denied"
-                };
-                format!(
-                    "{approval_id} {verb} {}; {released} waiting call(s) answered",
-                    scope.describe()
-                )
+            Reply::Decided { approval_id, decision, scope, released } => {
+                let verb = if *decision == Decision::Allow { "approved" } else { "denied" };
+                format!("{approval_id} {verb} {}; {released} waiting call(s) answered", scope.describe())
             }
-            Reply::AlreadyDecided {
-                approval_id,
-                decision,
-                channel,
-                who,
-                ..
-            } => {
-                let verb = if *decision == Decision::Allow {
-                    "approved"
-                } else {
-                    "denied"
-                };
+            Reply::AlreadyDecided { approval_id, decision, channel, who, .. } => {
+                let verb = if *decision == Decision::Allow { "approved" } else { "denied" };
                 format!("{approval_id} was already {verb} by {}", by(channel, who))
             }
-            Reply::Withdrawn {
-                approval_id, cause, ..
-            } => {
+            Reply::Withdrawn { approval_id, cause, .. } => {
                 format!("{approval_id} was withdrawn: {}", cause.describe())
             }
             Reply::Unknown { approval_id } => {
@@ -600,11 +561,7 @@ pub struct AnswerRecord {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
     /// Hold the call (start its hold timer, tell the shim the approval id).
-    Hold {
-        call_id: String,
-        approval_id: String,
-        hold_until: i64,
-    },
+    Hold { call_id: String, approval_id: String, hold_until: i64 },
     /// Answer a call (held or just asked) and forget it.
     Resolve { call_id: String, outcome: Outcome },
     /// A new pending approval: notify consoles, desktop, Telegram.
@@ -612,19 +569,10 @@ pub enum Effect {
     /// A pending approval's waiters changed.
     PendingUpdated { approval_id: String },
     /// A pending approval closed.
-    PendingRemoved {
-        approval_id: String,
-        closure: Closure,
-    },
+    PendingRemoved { approval_id: String, closure: Closure },
     /// Write a policy rule for `server`/`tool` (any arguments) with this
     /// decision, then reload the policy.
-    WriteRule {
-        approval_id: String,
-        server: String,
-        tool: String,
-        decision: Decision,
-        def_hash: Option<String>,
-    },
+    WriteRule { approval_id: String, server: String, tool: String, decision: Decision, def_hash: Option<String> },
     /// Store an answer in the audit log.
     Record(AnswerRecord),
     /// Reply to the channel that sent the `Answer`.
@@ -786,16 +734,10 @@ impl Approvals {
     pub fn restore(config: Config, snapshot: Value) -> Result<Approvals, RestoreError> {
         let found = snapshot.get("version").and_then(Value::as_u64).unwrap_or(0);
         if found != u64::from(SNAPSHOT_VERSION) {
-            return Err(RestoreError::Version {
-                found: u32::try_from(found).unwrap_or(u32::MAX),
-            });
+            return Err(RestoreError::Version { found: u32::try_from(found).unwrap_or(u32::MAX) });
         }
         let state: State = serde_json::from_value(snapshot)?;
-        Ok(Approvals {
-            config,
-            state,
-            held: HashMap::new(),
-        })
+        Ok(Approvals { config, state, held: HashMap::new() })
     }
 
     pub fn config(&self) -> &Config {
@@ -831,12 +773,9 @@ impl Approvals {
             Event::HoldExpired { call_id } => self.on_hold_expired(&call_id, &mut fx),
             Event::Answer(answer) => self.on_answer(answer, &mut fx),
             Event::Cancelled { call_id, now_ms } => self.on_cancelled(&call_id, now_ms, &mut fx),
-            Event::ToolDefChanged {
-                server,
-                tool,
-                new_def_hash,
-                now_ms,
-            } => self.on_def_changed(&server, &tool, &new_def_hash, now_ms, &mut fx),
+            Event::ToolDefChanged { server, tool, new_def_hash, now_ms } => {
+                self.on_def_changed(&server, &tool, &new_def_hash, now_ms, &mut fx)
+            }
             Event::SessionEnded { session } => self.on_session_ended(&session, &mut fx),
             Event::PolicyReloaded => self.state.grants.retain(|g| g.scope != Scope::Always),
             Event::Tick { now_ms } => self.on_tick(now_ms, &mut fx),
@@ -850,89 +789,43 @@ impl Approvals {
         let now = ask.now_ms;
         if let Some(approval_id) = self.held.get(&ask.call_id) {
             // The daemon's call ids are unique; fail closed if they are not.
-            let reason = format!(
-                "duplicate call id {} (already held on approval {approval_id})",
-                ask.call_id
-            );
-            fx.push(resolve(
-                &ask.call_id,
-                Outcome::Deny {
-                    reason,
-                    approval_id: None,
-                },
-            ));
+            let reason = format!("duplicate call id {} (already held on approval {approval_id})", ask.call_id);
+            fx.push(resolve(&ask.call_id, Outcome::Deny { reason, approval_id: None }));
             return;
         }
         let key = ask.key();
         self.prune_grants(now);
 
         if let Some(g) = self.take_grant(&key, &ask.session, Decision::Deny) {
-            let reason = format!(
-                "denied {} by an earlier answer (approval {})",
-                g.scope.describe(),
-                g.approval_id
-            );
-            fx.push(resolve(
-                &ask.call_id,
-                Outcome::Deny {
-                    reason,
-                    approval_id: Some(g.approval_id),
-                },
-            ));
+            let reason = format!("denied {} by an earlier answer (approval {})", g.scope.describe(), g.approval_id);
+            fx.push(resolve(&ask.call_id, Outcome::Deny { reason, approval_id: Some(g.approval_id) }));
             return;
         }
         if ask.retry && self.recent_hit(&key, &ask.session, now) {
             self.remember(&ask.session, &key, now);
             let reason = "retry of a call allowed moments ago in this session".to_owned();
-            fx.push(resolve(
-                &ask.call_id,
-                Outcome::Allow {
-                    reason,
-                    approval_id: None,
-                },
-            ));
+            fx.push(resolve(&ask.call_id, Outcome::Allow { reason, approval_id: None }));
             return;
         }
         if let Some(g) = self.take_grant(&key, &ask.session, Decision::Allow) {
             self.remember(&ask.session, &key, now);
-            let reason = format!(
-                "approved {} (approval {})",
-                g.scope.describe(),
-                g.approval_id
-            );
-            fx.push(resolve(
-                &ask.call_id,
-                Outcome::Allow {
-                    reason,
-                    approval_id: Some(g.approval_id),
-                },
-            ));
+            let reason = format!("approved {} (approval {})", g.scope.describe(), g.approval_id);
+            fx.push(resolve(&ask.call_id, Outcome::Allow { reason, approval_id: Some(g.approval_id) }));
             return;
         }
 
         let hold_until = now.saturating_add(ask.hold_ms.unwrap_or(self.config.hold_ms).max(0));
-        let waiter = Waiter {
-            call_id: ask.call_id.clone(),
-            session: ask.session.clone(),
-            hold_until,
-        };
+        let waiter = Waiter { call_id: ask.call_id.clone(), session: ask.session.clone(), hold_until };
         if let Some(p) = self.state.pending.iter_mut().find(|p| p.key == key) {
             let approval_id = p.id.clone();
             if p.waiters.len() >= self.config.max_waiters {
-                fx.push(resolve(
-                    &ask.call_id,
-                    Outcome::AwaitingApproval { approval_id },
-                ));
+                fx.push(resolve(&ask.call_id, Outcome::AwaitingApproval { approval_id }));
                 return;
             }
             p.sessions.insert(ask.session.clone());
             p.waiters.push(waiter);
             self.held.insert(ask.call_id.clone(), approval_id.clone());
-            fx.push(Effect::Hold {
-                call_id: ask.call_id,
-                approval_id: approval_id.clone(),
-                hold_until,
-            });
+            fx.push(Effect::Hold { call_id: ask.call_id, approval_id: approval_id.clone(), hold_until });
             fx.push(Effect::PendingUpdated { approval_id });
             return;
         }
@@ -942,13 +835,7 @@ impl Approvals {
                 "too many approvals are pending ({}): answer or deny some in `latch tui`, then retry",
                 self.state.pending.len()
             );
-            fx.push(resolve(
-                &ask.call_id,
-                Outcome::Deny {
-                    reason,
-                    approval_id: None,
-                },
-            ));
+            fx.push(resolve(&ask.call_id, Outcome::Deny { reason, approval_id: None }));
             return;
         }
 
@@ -963,11 +850,7 @@ impl Approvals {
             sessions: BTreeSet::from([ask.session]),
             waiters: vec![waiter],
         });
-        fx.push(Effect::Hold {
-            call_id: ask.call_id,
-            approval_id: approval_id.clone(),
-            hold_until,
-        });
+        fx.push(Effect::Hold { call_id: ask.call_id, approval_id: approval_id.clone(), hold_until });
         fx.push(Effect::PendingAdded { approval_id });
     }
 
@@ -996,12 +879,7 @@ impl Approvals {
         if let Some(p) = self.state.pending.iter_mut().find(|p| p.id == approval_id) {
             p.waiters.retain(|w| w.call_id != call_id);
         }
-        fx.push(resolve(
-            call_id,
-            Outcome::AwaitingApproval {
-                approval_id: approval_id.clone(),
-            },
-        ));
+        fx.push(resolve(call_id, Outcome::AwaitingApproval { approval_id: approval_id.clone() }));
         fx.push(Effect::PendingUpdated { approval_id });
     }
 
@@ -1009,11 +887,7 @@ impl Approvals {
 
     fn on_answer(&mut self, a: Answer, fx: &mut Vec<Effect>) {
         let approval_id = id::normalize(&a.approval_id);
-        let decision = if a.approve {
-            Decision::Allow
-        } else {
-            Decision::Deny
-        };
+        let decision = if a.approve { Decision::Allow } else { Decision::Deny };
         let record = |result| {
             Effect::Record(AnswerRecord {
                 approval_id: approval_id.clone(),
@@ -1042,32 +916,12 @@ impl Approvals {
             fx.push(record(AnswerResult::Decided));
             let pending = self.state.pending.remove(at);
             let released = self.decide(pending, decision, &a, fx);
-            fx.push(Effect::Reply(Reply::Decided {
-                approval_id,
-                decision,
-                scope: a.scope,
-                released,
-            }));
+            fx.push(Effect::Reply(Reply::Decided { approval_id, decision, scope: a.scope, released }));
             return;
         }
 
-        let reply = match self
-            .state
-            .closed
-            .iter()
-            .find(|c| c.approval_id == approval_id)
-        {
-            Some(Closed {
-                closure:
-                    Closure::Decided {
-                        decision,
-                        scope,
-                        channel,
-                        who,
-                        at,
-                    },
-                ..
-            }) => {
+        let reply = match self.state.closed.iter().find(|c| c.approval_id == approval_id) {
+            Some(Closed { closure: Closure::Decided { decision, scope, channel, who, at }, .. }) => {
                 fx.push(record(AnswerResult::AlreadyDecided));
                 Reply::AlreadyDecided {
                     approval_id: approval_id.clone(),
@@ -1078,22 +932,13 @@ impl Approvals {
                     at: *at,
                 }
             }
-            Some(Closed {
-                closure: Closure::Withdrawn { cause, at },
-                ..
-            }) => {
+            Some(Closed { closure: Closure::Withdrawn { cause, at }, .. }) => {
                 fx.push(record(AnswerResult::Withdrawn));
-                Reply::Withdrawn {
-                    approval_id: approval_id.clone(),
-                    cause: *cause,
-                    at: *at,
-                }
+                Reply::Withdrawn { approval_id: approval_id.clone(), cause: *cause, at: *at }
             }
             None => {
                 fx.push(record(AnswerResult::Unknown));
-                Reply::Unknown {
-                    approval_id: approval_id.clone(),
-                }
+                Reply::Unknown { approval_id: approval_id.clone() }
             }
         };
         fx.push(Effect::Reply(reply));
@@ -1101,54 +946,25 @@ impl Approvals {
 
     /// Applies a decision to a pending approval already taken out of the
     /// list. Returns how many held calls it answered.
-    fn decide(
-        &mut self,
-        p: Pending,
-        decision: Decision,
-        a: &Answer,
-        fx: &mut Vec<Effect>,
-    ) -> usize {
+    fn decide(&mut self, p: Pending, decision: Decision, a: &Answer, fx: &mut Vec<Effect>) -> usize {
         let now = a.now_ms;
         for w in &p.waiters {
             self.held.remove(&w.call_id);
         }
-        let closure = Closure::Decided {
-            decision,
-            scope: a.scope,
-            channel: a.channel.clone(),
-            who: a.who.clone(),
-            at: now,
-        };
+        let closure =
+            Closure::Decided { decision, scope: a.scope, channel: a.channel.clone(), who: a.who.clone(), at: now };
         self.close(&p.id, closure.clone());
-        fx.push(Effect::PendingRemoved {
-            approval_id: p.id.clone(),
-            closure,
-        });
+        fx.push(Effect::PendingRemoved { approval_id: p.id.clone(), closure });
 
-        let verb = if decision == Decision::Allow {
-            "approved"
-        } else {
-            "denied"
-        };
-        let mut reason = format!(
-            "{verb} {} by {} (approval {})",
-            a.scope.describe(),
-            by(&a.channel, &a.who),
-            p.id
-        );
+        let verb = if decision == Decision::Allow { "approved" } else { "denied" };
+        let mut reason = format!("{verb} {} by {} (approval {})", a.scope.describe(), by(&a.channel, &a.who), p.id);
         if let Some(why) = a.reason.as_deref().filter(|r| !r.trim().is_empty()) {
             reason.push_str(": ");
             reason.push_str(why.trim());
         }
         let outcome = |reason: &str| match decision {
-            Decision::Allow => Outcome::Allow {
-                reason: reason.to_owned(),
-                approval_id: Some(p.id.clone()),
-            },
-            _ => Outcome::Deny {
-                reason: reason.to_owned(),
-                approval_id: Some(p.id.clone()),
-            },
+            Decision::Allow => Outcome::Allow { reason: reason.to_owned(), approval_id: Some(p.id.clone()) },
+            _ => Outcome::Deny { reason: reason.to_owned(), approval_id: Some(p.id.clone()) },
         };
 
         // Grants.
@@ -1177,17 +993,11 @@ impl Approvals {
                 }
                 let args = a.scope == Scope::SessionArgs;
                 for s in &p.sessions {
-                    self.add_grant(
-                        grant(a.scope, args, Some(s.clone()), self.config.session_ttl_ms),
-                        now,
-                    );
+                    self.add_grant(grant(a.scope, args, Some(s.clone()), self.config.session_ttl_ms), now);
                 }
             }
             Scope::Always => {
-                self.add_grant(
-                    grant(Scope::Always, false, None, self.config.always_ttl_ms),
-                    now,
-                );
+                self.add_grant(grant(Scope::Always, false, None, self.config.always_ttl_ms), now);
                 fx.push(Effect::WriteRule {
                     approval_id: p.id.clone(),
                     server: p.key.server.clone(),
@@ -1269,12 +1079,7 @@ impl Approvals {
         let Some(approval_id) = self.held.remove(call_id) else {
             return;
         };
-        fx.push(resolve(
-            call_id,
-            Outcome::Dropped {
-                reason: "cancelled by the client".to_owned(),
-            },
-        ));
+        fx.push(resolve(call_id, Outcome::Dropped { reason: "cancelled by the client".to_owned() }));
         if let Some(at) = self.state.pending.iter().position(|p| p.id == approval_id) {
             let mut p = self.state.pending.remove(at);
             p.waiters.retain(|w| w.call_id != call_id);
@@ -1282,23 +1087,10 @@ impl Approvals {
         }
     }
 
-    fn on_def_changed(
-        &mut self,
-        server: &str,
-        tool: &str,
-        new_def: &str,
-        now: i64,
-        fx: &mut Vec<Effect>,
-    ) {
-        let stale = |s: &str, t: &str, d: &Option<String>| {
-            s == server && t == tool && d.as_deref() != Some(new_def)
-        };
-        self.state
-            .grants
-            .retain(|g| !stale(&g.server, &g.tool, &g.def_hash));
-        self.state
-            .recent
-            .retain(|r| !stale(&r.key.server, &r.key.tool, &r.key.def_hash));
+    fn on_def_changed(&mut self, server: &str, tool: &str, new_def: &str, now: i64, fx: &mut Vec<Effect>) {
+        let stale = |s: &str, t: &str, d: &Option<String>| s == server && t == tool && d.as_deref() != Some(new_def);
+        self.state.grants.retain(|g| !stale(&g.server, &g.tool, &g.def_hash));
+        self.state.recent.retain(|r| !stale(&r.key.server, &r.key.tool, &r.key.def_hash));
         let (gone, kept) = std::mem::take(&mut self.state.pending)
             .into_iter()
             .partition(|p| stale(&p.key.server, &p.key.tool, &p.key.def_hash));
@@ -1313,9 +1105,8 @@ impl Approvals {
         let ttl = self.config.retry_ttl_ms;
         self.state.recent.retain(|r| now.saturating_sub(r.at) < ttl);
         let ttl = self.config.pending_ttl_ms;
-        let (gone, kept) = std::mem::take(&mut self.state.pending)
-            .into_iter()
-            .partition(|p| now.saturating_sub(p.created_at) >= ttl);
+        let (gone, kept) =
+            std::mem::take(&mut self.state.pending).into_iter().partition(|p| now.saturating_sub(p.created_at) >= ttl);
         self.state.pending = kept;
         for p in gone {
             self.withdraw(p, Withdrawal::Expired, now, fx);
@@ -1327,10 +1118,7 @@ impl Approvals {
     fn withdraw(&mut self, p: Pending, cause: Withdrawal, now: i64, fx: &mut Vec<Effect>) {
         let closure = Closure::Withdrawn { cause, at: now };
         self.close(&p.id, closure.clone());
-        fx.push(Effect::PendingRemoved {
-            approval_id: p.id.clone(),
-            closure,
-        });
+        fx.push(Effect::PendingRemoved { approval_id: p.id.clone(), closure });
         let reason = match cause {
             Withdrawal::ToolDefChanged => format!(
                 "approval {} withdrawn: the tool's definition changed while the call waited; \
@@ -1341,20 +1129,12 @@ impl Approvals {
         };
         for w in p.waiters {
             self.held.remove(&w.call_id);
-            fx.push(resolve(
-                &w.call_id,
-                Outcome::Deny {
-                    reason: reason.clone(),
-                    approval_id: Some(p.id.clone()),
-                },
-            ));
+            fx.push(resolve(&w.call_id, Outcome::Deny { reason: reason.clone(), approval_id: Some(p.id.clone()) }));
         }
     }
 
     fn on_session_ended(&mut self, session: &str, fx: &mut Vec<Effect>) {
-        self.state
-            .grants
-            .retain(|g| g.session.as_deref() != Some(session));
+        self.state.grants.retain(|g| g.session.as_deref() != Some(session));
         self.state.recent.retain(|r| r.session != session);
         for p in &mut self.state.pending {
             p.sessions.remove(session);
@@ -1364,18 +1144,11 @@ impl Approvals {
                     return true;
                 }
                 self.held.remove(&w.call_id);
-                fx.push(resolve(
-                    &w.call_id,
-                    Outcome::Dropped {
-                        reason: "the session ended".to_owned(),
-                    },
-                ));
+                fx.push(resolve(&w.call_id, Outcome::Dropped { reason: "the session ended".to_owned() }));
                 false
             });
             if p.waiters.len() != before {
-                fx.push(Effect::PendingUpdated {
-                    approval_id: p.id.clone(),
-                });
+                fx.push(Effect::PendingUpdated { approval_id: p.id.clone() });
             }
         }
     }
@@ -1387,18 +1160,15 @@ impl Approvals {
         while closed.len() >= self.config.max_closed.max(1) {
             closed.pop_front();
         }
-        closed.push_back(Closed {
-            approval_id: approval_id.to_owned(),
-            closure,
-        });
+        closed.push_back(Closed { approval_id: approval_id.to_owned(), closure });
     }
 
     fn next_id(&mut self) -> String {
         loop {
             let id = id::make(self.state.next_seq, self.state.id_salt);
             self.state.next_seq = self.state.next_seq.wrapping_add(1);
-            let taken = self.state.pending.iter().any(|p| p.id == id)
-                || self.state.closed.iter().any(|c| c.approval_id == id);
+            let taken =
+                self.state.pending.iter().any(|p| p.id == id) || self.state.closed.iter().any(|c| c.approval_id == id);
             if !taken {
                 return id;
             }
@@ -1408,10 +1178,7 @@ impl Approvals {
     fn recent_hit(&mut self, key: &CallKey, session: &str, now: i64) -> bool {
         let ttl = self.config.retry_ttl_ms;
         self.state.recent.retain(|r| now.saturating_sub(r.at) < ttl);
-        self.state
-            .recent
-            .iter()
-            .any(|r| r.session == session && r.key == *key)
+        self.state.recent.iter().any(|r| r.session == session && r.key == *key)
     }
 
     fn remember(&mut self, session: &str, key: &CallKey, now: i64) {
@@ -1429,25 +1196,14 @@ impl Approvals {
         while recent.len() >= self.config.max_recent.max(1) {
             recent.pop_front();
         }
-        recent.push_back(Recent {
-            session: session.to_owned(),
-            key: key.clone(),
-            at: now,
-        });
+        recent.push_back(Recent { session: session.to_owned(), key: key.clone(), at: now });
     }
 }
 
 fn resolve(call_id: &str, outcome: Outcome) -> Effect {
-    Effect::Resolve {
-        call_id: call_id.to_owned(),
-        outcome,
-    }
+    Effect::Resolve { call_id: call_id.to_owned(), outcome }
 }
 
 fn by(channel: &str, who: &str) -> String {
-    if who.is_empty() {
-        channel.to_owned()
-    } else {
-        format!("{who} via {channel}")
-    }
+    if who.is_empty() { channel.to_owned() } else { format!("{who} via {channel}") }
 }
