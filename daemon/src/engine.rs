@@ -4,11 +4,11 @@
 
 use std::collections::HashMap;
 
+use latch_core::approval::{Approvals, Pending};
 use latch_core::{Policy, ToolDef};
-use latch_proto::{ClientInfo, ShimInfo};
+use latch_proto::{ClientInfo, PendingItem, ShimInfo};
+use serde_json::Value;
 use tokio::sync::mpsc;
-
-use crate::approvals::{Approvals, Key};
 
 /// A connected shim.
 pub struct Shim {
@@ -20,9 +20,12 @@ pub struct Shim {
 pub struct Call {
     pub audit_id: i64,
     pub conn: u64,
-    pub key: Key,
-    /// Allowed after an approval (so a hold race can give the grant back).
-    pub approved: bool,
+}
+
+/// A call held on an approval: whose shim holds it, until when.
+pub struct Held {
+    pub conn: u64,
+    pub hold_until: i64,
 }
 
 pub struct Engine {
@@ -33,6 +36,7 @@ pub struct Engine {
     pub shims: HashMap<u64, Shim>,
     pub consoles: u32,
     pub calls: HashMap<String, Call>,
+    pub held: HashMap<String, Held>,
     pub approvals: Approvals,
     next_call: u64,
     salt: u64,
@@ -57,7 +61,7 @@ pub const CLIENT_HOLDS: &[(&str, u64)] = &[
 ];
 
 impl Engine {
-    pub fn new(policy: Policy, salt: u64) -> Engine {
+    pub fn new(policy: Policy, approvals: Approvals, salt: u64) -> Engine {
         Engine {
             policy,
             policy_error: None,
@@ -65,10 +69,30 @@ impl Engine {
             shims: HashMap::new(),
             consoles: 0,
             calls: HashMap::new(),
-            approvals: Approvals::new(salt),
+            held: HashMap::new(),
+            approvals,
             next_call: 0,
             salt,
         }
+    }
+
+    /// A pending approval as consoles see it.
+    pub fn pending_item(p: &Pending) -> PendingItem {
+        PendingItem {
+            id: p.id.clone(),
+            server: p.key.server.clone(),
+            tool: p.key.tool.clone(),
+            class: p.class.as_str().to_owned(),
+            args: p.summary.get("args").cloned().unwrap_or(Value::Null),
+            reasons: p.summary.get("reasons").and_then(|r| serde_json::from_value(r.clone()).ok()).unwrap_or_default(),
+            created_at: p.created_at,
+            hold_until: p.hold_until().unwrap_or(0),
+            waiting: p.waiting() as u32,
+        }
+    }
+
+    pub fn pending_items(&self) -> Vec<PendingItem> {
+        self.approvals.pending().map(Engine::pending_item).collect()
     }
 
     pub fn next_call_id(&mut self) -> String {
@@ -93,5 +117,10 @@ impl Engine {
 
     pub fn session_of(&self, conn: u64) -> Option<String> {
         self.shims.get(&conn).map(|s| s.info.session.clone())
+    }
+
+    /// The shim connection holding a call, if it still does.
+    pub fn conn_of(&self, call_id: &str) -> Option<u64> {
+        self.held.get(call_id).map(|h| h.conn).or_else(|| self.calls.get(call_id).map(|c| c.conn))
     }
 }

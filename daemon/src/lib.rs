@@ -5,7 +5,6 @@
 //! classifier and the policy, holds approvals, and writes the audit log
 //! through one writer thread ([`audit`]).
 
-mod approvals;
 pub mod audit;
 mod engine;
 mod lock;

@@ -6,12 +6,12 @@ use std::time::Duration;
 use interprocess::local_socket::tokio::Stream;
 use interprocess::local_socket::tokio::prelude::*;
 use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
+use latch_core::approval::{self, Approvals, Closure, Effect, Outcome as Fsm, Reply};
 use latch_core::redact::redact_value;
 use latch_core::{Call, Decision as CoreDecision, Policy, ToolDef};
 use latch_proto::paths::Paths;
 use latch_proto::{
-    AuditRow, ClientMsg, DaemonMsg, Decision, Event, PROTOCOL_VERSION, PendingItem, Role, ShimInfo, StatusReport,
-    canonical, frame,
+    AuditRow, ClientMsg, DaemonMsg, Decision, Event, PROTOCOL_VERSION, Role, ShimInfo, StatusReport, canonical, frame,
 };
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -19,14 +19,13 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 
-use crate::approvals::{Answered, Asked, Key, Waiter};
 use crate::audit::{Audit, NewEvent};
 use crate::engine::{self, Engine};
 use crate::lock::Lock;
 use crate::{DaemonError, now_ms, private_dir};
 
-/// A single-use grant lives this long when nobody consumes it.
-const GRANT_TTL_MS: i64 = 10 * 60 * 1000;
+/// The state key under which approvals and grants survive a restart.
+const APPROVALS_STATE: &str = "approvals";
 
 struct Shared {
     paths: Paths,
@@ -35,6 +34,8 @@ struct Shared {
     events: broadcast::Sender<Event>,
     /// `LATCH_HOLD_MS`: one hold limit for every client (tests, scripts).
     hold_override: Option<u64>,
+    /// Holds that ran out (call id, the hold's end), for [`expiries`].
+    expired: mpsc::UnboundedSender<(String, i64)>,
 }
 
 impl Shared {
@@ -58,15 +59,20 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
 
     let policy = Policy::builtin();
     let salt = (now_ms() as u64) ^ ((std::process::id() as u64) << 32);
+    let approvals = restore_approvals(&audit, salt);
     let (events, _) = broadcast::channel(1024);
     let hold_override = std::env::var("LATCH_HOLD_MS").ok().and_then(|v| v.parse().ok());
+    let (expired, expired_rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         paths: paths.clone(),
         audit,
-        engine: Mutex::new(Engine::new(policy, salt)),
+        engine: Mutex::new(Engine::new(policy, approvals, salt)),
         events,
         hold_override,
+        expired,
     });
+    tokio::spawn(tick(shared.clone()));
+    tokio::spawn(expiries(shared.clone(), expired_rx));
 
     // Only this daemon holds the lock, so a socket file left here is stale.
     let _ = std::fs::remove_file(&paths.socket);
@@ -103,22 +109,25 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
 
     eprintln!("latch daemon: shutting down");
     // Held calls get an answer before anything closes: they did not run.
+    // Their approvals stay pending (and are saved) for the next daemon.
     {
         let mut eng = shared.engine();
-        for (approval_id, w) in eng.approvals.all_waiters() {
-            if let Some(shim) = eng.shims.get(&w.conn) {
+        let held: Vec<(String, u64)> = eng.held.drain().map(|(c, h)| (c, h.conn)).collect();
+        for (call_id, conn) in held {
+            let approval_id = eng.approvals.held_on(&call_id).unwrap_or_default().to_owned();
+            if let Some(shim) = eng.shims.get(&conn) {
                 let _ = shim.tx.try_send(frame::encode(&DaemonMsg::Resolved {
-                    call_id: w.call_id.clone(),
+                    call_id,
                     approval_id,
                     decision: Decision::Deny,
-                    reason:
-                        "the Latch daemon is shutting down; the call did not run — retry it once the daemon is back"
-                            .into(),
+                    reason: "the Latch daemon is shutting down; the call did not run. Its approval stays pending: \
+                             retry the call once the daemon is back"
+                        .into(),
                 }));
             }
         }
-        eng.approvals.conn_gone(u64::MAX);
     }
+    persist(&shared).await;
     let _ = stop_tx.send(true);
     drop(listener);
     let _ = tokio::time::timeout(Duration::from_secs(3), async { while conns.join_next().await.is_some() {} }).await;
@@ -241,12 +250,21 @@ async fn connection(shared: Arc<Shared>, stream: Stream, conn: u64, mut stop: wa
 
     match role {
         Role::Shim => {
-            let info = {
+            let (info, effects) = {
                 let mut eng = shared.engine();
-                eng.approvals.conn_gone(conn);
                 eng.calls.retain(|_, c| c.conn != conn);
-                eng.shims.remove(&conn).map(|s| s.info)
+                eng.held.retain(|_, h| h.conn != conn);
+                let info = eng.shims.remove(&conn).map(|s| s.info);
+                // Another shim of the same session (a reconnect) keeps it alive.
+                let effects = match &info {
+                    Some(i) if !eng.shims.values().any(|s| s.info.session == i.session) => {
+                        eng.approvals.handle(approval::Event::SessionEnded { session: i.session.clone() })
+                    }
+                    _ => Vec::new(),
+                };
+                (info, effects)
             };
+            apply(&shared, effects, None).await;
             if let Some(info) = info {
                 record(
                     &shared,
@@ -283,12 +301,12 @@ async fn send(tx: &mpsc::Sender<Vec<u8>>, msg: &DaemonMsg) {
 async fn handle(shared: &Arc<Shared>, conn: u64, role: Role, name: &str, tx: &mpsc::Sender<Vec<u8>>, msg: ClientMsg) {
     match msg {
         ClientMsg::Hello { .. } => {}
-        ClientMsg::Decide { req, tool, args, retry: _ } => {
+        ClientMsg::Decide { req, tool, args, retry } => {
             if role != Role::Shim {
                 send(tx, &DaemonMsg::Error { req, message: "only shims ask for decisions".into() }).await;
                 return;
             }
-            let reply = decide(shared, req, conn, name, &tool, args.get()).await;
+            let reply = decide(shared, req, conn, name, &tool, args.get(), retry).await;
             send(tx, &reply).await;
         }
         ClientMsg::Client { info } => {
@@ -299,14 +317,34 @@ async fn handle(shared: &Arc<Shared>, conn: u64, role: Role, name: &str, tx: &mp
         ClientMsg::ToolsListed { tools, first_page } => {
             let parsed: Value = serde_json::from_str(tools.get()).unwrap_or(Value::Null);
             let defs = ToolDef::list_from_value(&parsed);
-            let mut eng = shared.engine();
-            let map = eng.tools.entry(name.to_owned()).or_default();
-            if first_page {
-                map.clear();
-            }
-            for d in defs {
-                map.insert(d.name.clone(), d);
-            }
+            let now = now_ms();
+            let effects = {
+                let mut eng = shared.engine();
+                let map = eng.tools.entry(name.to_owned()).or_default();
+                let mut changed = Vec::new();
+                if first_page {
+                    map.retain(|n, _| defs.iter().any(|d| &d.name == n));
+                }
+                for d in defs {
+                    if let Some(old) = map.get(&d.name)
+                        && old.hash != d.hash
+                    {
+                        changed.push((d.name.clone(), d.hash.clone()));
+                    }
+                    map.insert(d.name.clone(), d);
+                }
+                let mut effects = Vec::new();
+                for (tool, new_def_hash) in changed {
+                    effects.extend(eng.approvals.handle(approval::Event::ToolDefChanged {
+                        server: name.to_owned(),
+                        tool,
+                        new_def_hash,
+                        now_ms: now,
+                    }));
+                }
+                effects
+            };
+            apply(shared, effects, None).await;
         }
         ClientMsg::Finished { call_id, outcome, latency_us } => {
             let call = shared.engine().calls.remove(&call_id);
@@ -316,34 +354,24 @@ async fn handle(shared: &Arc<Shared>, conn: u64, role: Role, name: &str, tx: &mp
             }
         }
         ClientMsg::Cancelled { call_id } => {
-            let withdrawn = shared.engine().approvals.cancel(&call_id);
-            if let Some((item, others)) = withdrawn {
-                resolve_waiters(shared, &item.id, &others, Decision::Deny, "withdrawn: the client cancelled the call")
-                    .await;
-                record(
-                    shared,
-                    NewEvent {
-                        kind: "answer",
-                        server: item.server.clone(),
-                        tool: item.tool.clone(),
-                        decision: "withdrawn".into(),
-                        approval_id: Some(item.id.clone()),
-                        answered_by: Some("client:cancelled".into()),
-                        ..event_now()
-                    },
-                )
-                .await;
-                shared.emit(Event::PendingRemoved { id: item.id, decision: "withdrawn".into(), by: "client".into() });
-            }
+            let effects = {
+                let mut eng = shared.engine();
+                eng.held.remove(&call_id);
+                eng.approvals.handle(approval::Event::Cancelled { call_id, now_ms: now_ms() })
+            };
+            apply(shared, effects, None).await;
         }
         ClientMsg::HoldExpired { call_id } => {
-            let now = now_ms();
-            let mut eng = shared.engine();
-            let (key, approved) = match eng.calls.get(&call_id) {
-                Some(c) => (Some(c.key.clone()), c.approved),
-                None => (None, false),
+            // The daemon's own timer normally fires first; this is the
+            // shim's word that it stopped holding the call.
+            let effects = {
+                let mut eng = shared.engine();
+                if eng.held.remove(&call_id).is_none() {
+                    return;
+                }
+                eng.approvals.handle(approval::Event::HoldExpired { call_id })
             };
-            eng.approvals.hold_expired(&call_id, key, approved, now, GRANT_TTL_MS);
+            apply(shared, effects, None).await;
         }
         ClientMsg::Malformed { from, reason, bytes } => {
             record(
@@ -359,105 +387,26 @@ async fn handle(shared: &Arc<Shared>, conn: u64, role: Role, name: &str, tx: &mp
             .await;
         }
         ClientMsg::ListPending { req } => {
-            let items = shared.engine().approvals.pending();
+            let items = shared.engine().pending_items();
             send(tx, &DaemonMsg::Pending { req, items }).await;
         }
         ClientMsg::Answer { req, approval_id, approve, scope, reason, who } => {
             let channel = match role {
                 Role::Console => "tui",
                 Role::Cli => "cli",
+                // Refused by the state machine, and recorded.
                 Role::Shim => "shim",
             };
-            let by = if who.is_empty() { channel.to_owned() } else { format!("{channel}:{who}") };
-            if role == Role::Shim {
-                record(
-                    shared,
-                    NewEvent {
-                        kind: "refused",
-                        server: name.to_owned(),
-                        approval_id: Some(approval_id.clone()),
-                        detail: Some("a shim tried to answer an approval".into()),
-                        ..event_now()
-                    },
-                )
-                .await;
-                send(tx, &DaemonMsg::Answered { req, ok: false, message: "shims may not answer approvals".into() })
-                    .await;
-                return;
-            }
-            let result = {
-                let mut eng = shared.engine();
-                let sessions: std::collections::HashMap<u64, String> =
-                    eng.shims.iter().map(|(k, s)| (*k, s.info.session.clone())).collect();
-                eng.approvals.answer(
-                    &approval_id,
-                    approve,
-                    scope,
-                    |c| sessions.get(&c).cloned(),
-                    &by,
-                    GRANT_TTL_MS,
-                    now_ms(),
-                )
-            };
-            match result {
-                Answered::Done { waiters, item } => {
-                    let decision = if approve { Decision::Allow } else { Decision::Deny };
-                    let why = match (&reason, approve) {
-                        (Some(r), _) => format!("{} by {by}: {r}", if approve { "approved" } else { "denied" }),
-                        (None, true) => format!("approved by {by}"),
-                        (None, false) => format!("denied by {by}"),
-                    };
-                    {
-                        let mut eng = shared.engine();
-                        for w in &waiters {
-                            if let Some(c) = eng.calls.get_mut(&w.call_id) {
-                                c.approved = approve;
-                            }
-                        }
-                    }
-                    resolve_waiters(shared, &item.id, &waiters, decision, &why).await;
-                    record(
-                        shared,
-                        NewEvent {
-                            kind: "answer",
-                            server: item.server.clone(),
-                            tool: item.tool.clone(),
-                            class: item.class.clone(),
-                            decision: decision.as_str().into(),
-                            reasons: vec![why.clone()],
-                            approval_id: Some(item.id.clone()),
-                            answered_by: Some(by.clone()),
-                            detail: Some(format!("scope {scope:?}")),
-                            ..event_now()
-                        },
-                    )
-                    .await;
-                    shared.emit(Event::PendingRemoved { id: item.id.clone(), decision: decision.as_str().into(), by });
-                    send(tx, &DaemonMsg::Answered { req, ok: true, message: why }).await;
-                }
-                Answered::AlreadyDecided(how) => {
-                    send(
-                        tx,
-                        &DaemonMsg::Answered {
-                            req,
-                            ok: false,
-                            message: format!("approval {approval_id} was already {how}"),
-                        },
-                    )
-                    .await;
-                }
-                Answered::Unknown => {
-                    send(
-                        tx,
-                        &DaemonMsg::Answered {
-                            req,
-                            ok: false,
-                            message: format!("no pending approval {approval_id} — see `latch pending`"),
-                        },
-                    )
-                    .await;
-                }
-            }
+            let effects = shared.engine().approvals.handle(approval::Event::Answer(approval::Answer {
+                approval_id: approval::normalize_id(&approval_id),
+                approve,
+                scope: scope.into(),
+                channel: channel.to_owned(),
+                who: if who.is_empty() { name.to_owned() } else { who },
+                reason,
+                now_ms: now_ms(),
+            }));
+            apply(shared, effects, Some((tx, req))).await;
         }
         ClientMsg::Status { req } => {
             let status = {
@@ -471,7 +420,7 @@ async fn handle(shared: &Arc<Shared>, conn: u64, role: Role, name: &str, tx: &mp
                     policy_error: eng.policy_error.clone(),
                     shims: eng.shims.values().map(|s| s.info.clone()).collect(),
                     consoles: eng.consoles,
-                    pending: eng.approvals.len() as u32,
+                    pending: eng.approvals.pending().count() as u32,
                 }
             };
             send(tx, &DaemonMsg::Status { req, status }).await;
@@ -501,28 +450,156 @@ async fn handle(shared: &Arc<Shared>, conn: u64, role: Role, name: &str, tx: &mp
     }
 }
 
-async fn resolve_waiters(shared: &Shared, approval_id: &str, waiters: &[Waiter], decision: Decision, reason: &str) {
-    let sends: Vec<_> = {
-        let eng = shared.engine();
-        waiters
-            .iter()
-            .filter_map(|w| {
-                eng.shims.get(&w.conn).map(|s| {
-                    (
-                        s.tx.clone(),
-                        frame::encode(&DaemonMsg::Resolved {
-                            call_id: w.call_id.clone(),
-                            approval_id: approval_id.to_owned(),
-                            decision,
-                            reason: reason.to_owned(),
-                        }),
-                    )
-                })
-            })
-            .collect()
-    };
+/// Carries out what the approval state machine asked for: answers to held
+/// calls, console events, audit rows for answers, the reply to whoever
+/// answered. Saves the approvals afterwards so they survive a restart.
+async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: Option<(&mpsc::Sender<Vec<u8>>, u64)>) {
+    if effects.is_empty() {
+        return;
+    }
+    let mut sends = Vec::new();
+    let mut events = Vec::new();
+    let mut rows = Vec::new();
+    let mut timers = Vec::new();
+    {
+        let mut eng = shared.engine();
+        for effect in effects {
+            match effect {
+                Effect::Hold { call_id, approval_id: _, hold_until } => {
+                    if let Some(conn) = eng.conn_of(&call_id) {
+                        eng.held.insert(call_id.clone(), engine::Held { conn, hold_until });
+                        timers.push((call_id, hold_until));
+                    }
+                }
+                Effect::Resolve { call_id, outcome } => {
+                    let Some(held) = eng.held.remove(&call_id) else { continue };
+                    let approval_id = eng.approvals.held_on(&call_id).unwrap_or_default().to_owned();
+                    let (decision, reason, approval_id) = match outcome {
+                        Fsm::Allow { reason, approval_id: a } => (Decision::Allow, reason, a.unwrap_or(approval_id)),
+                        Fsm::Deny { reason, approval_id: a } => (Decision::Deny, reason, a.unwrap_or(approval_id)),
+                        Fsm::AwaitingApproval { approval_id } => (Decision::Ask, String::new(), approval_id),
+                        Fsm::Dropped { .. } => continue,
+                    };
+                    if let Some(shim) = eng.shims.get(&held.conn) {
+                        sends.push((
+                            shim.tx.clone(),
+                            frame::encode(&DaemonMsg::Resolved { call_id, approval_id, decision, reason }),
+                        ));
+                    }
+                }
+                Effect::PendingAdded { approval_id } | Effect::PendingUpdated { approval_id } => {
+                    if let Some(p) = eng.approvals.get(&approval_id) {
+                        events.push(Event::PendingAdded { item: Engine::pending_item(p) });
+                    }
+                }
+                Effect::PendingRemoved { approval_id, closure } => {
+                    let (decision, by) = match closure {
+                        Closure::Decided { decision, channel, who, .. } => {
+                            (decision.as_str().to_owned(), format!("{channel}:{who}"))
+                        }
+                        Closure::Withdrawn { cause, .. } => ("withdrawn".to_owned(), cause.describe().to_owned()),
+                    };
+                    events.push(Event::PendingRemoved { id: approval_id, decision, by });
+                }
+                Effect::WriteRule { approval_id, server, tool, decision, def_hash: _ } => {
+                    // Writing "always" rules into the policy file arrives with
+                    // the policy file itself; until then the in-memory grant
+                    // applies.
+                    rows.push(NewEvent {
+                        kind: "policy_rule",
+                        server,
+                        tool,
+                        decision: decision.as_str().into(),
+                        approval_id: Some(approval_id),
+                        ..event_now()
+                    });
+                }
+                Effect::Record(r) => rows.push(NewEvent {
+                    kind: "answer",
+                    decision: r.decision.as_str().into(),
+                    reasons: r.reason.iter().cloned().collect(),
+                    approval_id: Some(r.approval_id),
+                    answered_by: Some(format!("{}:{}", r.channel, r.who)),
+                    detail: Some(format!("scope {}; {:?}", r.scope.as_str(), r.result)),
+                    ..event_now()
+                }),
+                Effect::Reply(reply) => {
+                    if let Some((tx, req)) = reply_to {
+                        let ok = matches!(reply, Reply::Decided { .. });
+                        sends.push((
+                            tx.clone(),
+                            frame::encode(&DaemonMsg::Answered { req, ok, message: reply.message() }),
+                        ));
+                    }
+                }
+            }
+        }
+    }
     for (tx, line) in sends {
         let _ = tx.send(line).await;
+    }
+    for ev in rows {
+        shared.audit.record(ev).await;
+    }
+    for ev in events {
+        shared.emit(ev);
+    }
+    for (call_id, hold_until) in timers {
+        let expired = shared.expired.clone();
+        tokio::spawn(async move {
+            let wait = (hold_until - now_ms()).max(0) as u64;
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            let _ = expired.send((call_id, hold_until));
+        });
+    }
+    persist(shared).await;
+}
+
+/// The daemon is the authority on holds: when one runs out, the state
+/// machine answers the call as awaiting approval (the shim's own deadline is
+/// a later backstop for a daemon that went away).
+async fn expiries(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<(String, i64)>) {
+    while let Some((call_id, hold_until)) = rx.recv().await {
+        let effects = {
+            let mut eng = shared.engine();
+            // Only if the call is still held, on this very hold.
+            match eng.held.get(&call_id) {
+                Some(h) if h.hold_until == hold_until => {}
+                _ => continue,
+            }
+            eng.approvals.handle(approval::Event::HoldExpired { call_id })
+        };
+        apply(&shared, effects, None).await;
+    }
+}
+
+/// Saves pending approvals and grants.
+async fn persist(shared: &Shared) {
+    let snapshot = shared.engine().approvals.snapshot();
+    shared.audit.set_state(APPROVALS_STATE, snapshot.to_string()).await;
+}
+
+fn restore_approvals(audit: &Audit, salt: u64) -> Approvals {
+    let config = approval::Config::default();
+    match audit.get_state(APPROVALS_STATE) {
+        Ok(Some(text)) => match serde_json::from_str(&text).map(|v| Approvals::restore(config.clone(), v)) {
+            Ok(Ok(a)) => return a,
+            Ok(Err(e)) => eprintln!("latch daemon: saved approvals could not be restored ({e}); starting with none"),
+            Err(e) => eprintln!("latch daemon: saved approvals are not JSON ({e}); starting with none"),
+        },
+        Ok(None) => {}
+        Err(e) => eprintln!("latch daemon: could not read saved approvals ({e}); starting with none"),
+    }
+    Approvals::new(config, salt)
+}
+
+/// Housekeeping for the approvals: prune what expired.
+async fn tick(shared: Arc<Shared>) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        every.tick().await;
+        let effects = shared.engine().approvals.handle(approval::Event::Tick { now_ms: now_ms() });
+        apply(&shared, effects, None).await;
     }
 }
 
@@ -540,21 +617,28 @@ fn deny_reply(req: u64, class: &str, reason: String) -> DaemonMsg {
 
 /// The decision path: classify, evaluate, consult approvals, commit the
 /// audit row, answer. Any failure denies (fail closed).
-async fn decide(shared: &Shared, req: u64, conn: u64, server: &str, tool: &str, raw_args: &str) -> DaemonMsg {
+async fn decide(
+    shared: &Arc<Shared>,
+    req: u64,
+    conn: u64,
+    server: &str,
+    tool: &str,
+    raw_args: &str,
+    retry: bool,
+) -> DaemonMsg {
     let args: Value = match serde_json::from_str(raw_args) {
         Ok(v) => v,
-        Err(e) => {
-            return deny_reply(req, "", format!("the call's arguments are not valid JSON: {e}"));
-        }
+        Err(e) => return deny_reply(req, "", format!("the call's arguments are not valid JSON: {e}")),
     };
     let redacted = redact_value(&args);
     let args_hash = canonical::hash(&args);
     let now = now_ms();
-    let call_key = Key { server: server.to_owned(), tool: tool.to_owned(), args_hash: args_hash.clone() };
 
-    let (call_id, class, decision, reasons, rule, session, approval, hold_ms) = {
+    let (call_id, class, mut decision, reasons, rule, session, approval_id, hold_ms, effects) = {
         let mut eng = shared.engine();
-        let verdict = latch_core::decide(&eng.policy, &Call { server, tool, args: &args }, eng.tool_def(server, tool));
+        let def = eng.tool_def(server, tool);
+        let def_hash = def.map(|d| d.hash.clone());
+        let verdict = latch_core::decide(&eng.policy, &Call { server, tool, args: &args }, def);
         let class = verdict.classification.class.as_str().to_owned();
         let mut reasons = verdict.classification.reasons.clone();
         reasons.extend(verdict.evaluation.reasons.iter().cloned());
@@ -567,32 +651,52 @@ async fn decide(shared: &Shared, req: u64, conn: u64, server: &str, tool: &str, 
             CoreDecision::Ask => Decision::Ask,
             CoreDecision::Deny => Decision::Deny,
         };
-        let mut approval = None;
+        let mut approval_id = None;
+        let mut effects = Vec::new();
         if decision == Decision::Ask {
-            let item = PendingItem {
-                id: String::new(),
+            // The call is the shim's until it is answered.
+            eng.calls.insert(call_id.clone(), engine::Call { audit_id: 0, conn });
+            let ask = approval::Ask {
+                call_id: call_id.clone(),
+                session: session.clone(),
                 server: server.to_owned(),
                 tool: tool.to_owned(),
-                class: class.clone(),
-                args: redacted.clone(),
-                reasons: reasons.clone(),
-                created_at: now,
-                hold_until: now + hold_ms as i64,
-                waiting: 1,
+                args_hash: args_hash.clone(),
+                def_hash,
+                class: verdict.classification.class,
+                retry,
+                summary: serde_json::json!({"args": redacted, "reasons": reasons}),
+                now_ms: now,
+                hold_ms: Some(hold_ms as i64),
             };
-            match eng.approvals.ask(call_key.clone(), &session, Waiter { call_id: call_id.clone(), conn }, item, now) {
-                Ok(Asked::Granted { approve, reason }) => {
-                    decision = if approve { Decision::Allow } else { Decision::Deny };
-                    reasons.push(reason);
-                }
-                Ok(Asked::Held { approval_id, new }) => approval = Some((approval_id, new)),
-                Err(reason) => {
-                    decision = Decision::Deny;
-                    reasons.push(reason);
+            for effect in eng.approvals.handle(approval::Event::Ask(ask)) {
+                match effect {
+                    Effect::Resolve { call_id: c, outcome } if c == call_id => match outcome {
+                        Fsm::Allow { reason, approval_id: a } => {
+                            decision = Decision::Allow;
+                            reasons.push(reason);
+                            approval_id = a;
+                        }
+                        Fsm::Deny { reason, approval_id: a } => {
+                            decision = Decision::Deny;
+                            reasons.push(reason);
+                            approval_id = a;
+                        }
+                        Fsm::AwaitingApproval { approval_id: a } => approval_id = Some(a),
+                        Fsm::Dropped { reason } => {
+                            decision = Decision::Deny;
+                            reasons.push(reason);
+                        }
+                    },
+                    Effect::Hold { call_id: c, approval_id: a, hold_until } if c == call_id => {
+                        eng.held.insert(c, engine::Held { conn, hold_until });
+                        approval_id = Some(a);
+                    }
+                    other => effects.push(other),
                 }
             }
         }
-        (call_id, class, decision, reasons, verdict.evaluation.rule, session, approval, hold_ms)
+        (call_id, class, decision, reasons, verdict.evaluation.rule, session, approval_id, hold_ms, effects)
     };
 
     let ev = NewEvent {
@@ -607,31 +711,48 @@ async fn decide(shared: &Shared, req: u64, conn: u64, server: &str, tool: &str, 
         args: redacted.to_string(),
         args_hash: args_hash.clone(),
         rule,
-        approval_id: approval.as_ref().map(|(id, _)| id.clone()),
+        approval_id: approval_id.clone(),
         ..Default::default()
     };
     let audit_id = match shared.audit.insert(ev.clone()).await {
         Ok(id) => id,
         Err(e) => {
             // Fail closed: a call we cannot record does not run.
-            if approval.is_some() {
-                let _ = shared.engine().approvals.cancel(&call_id);
-            }
+            let effects = {
+                let mut eng = shared.engine();
+                eng.held.remove(&call_id);
+                eng.calls.remove(&call_id);
+                eng.approvals.handle(approval::Event::Cancelled { call_id: call_id.clone(), now_ms: now_ms() })
+            };
+            apply(shared, effects, None).await;
             return deny_reply(req, &class, format!("the audit log could not record the call ({e}); nothing ran"));
         }
+    };
+    let held_until = {
+        let mut eng = shared.engine();
+        if decision == Decision::Deny {
+            eng.calls.remove(&call_id);
+        } else {
+            eng.calls.insert(call_id.clone(), engine::Call { audit_id, conn });
+        }
+        eng.held.get(&call_id).map(|h| h.hold_until)
     };
     if decision == Decision::Deny {
         // Nothing will forward it: complete the row now.
         shared.audit.finish(audit_id, "blocked", 0).await;
-    } else {
-        shared.engine().calls.insert(call_id.clone(), engine::Call { audit_id, conn, key: call_key, approved: false });
     }
     shared.emit(Event::Call { row: row_of(audit_id, &ev, &redacted) });
-    if let Some((id, true)) = &approval {
-        let item = shared.engine().approvals.pending().into_iter().find(|i| &i.id == id);
-        if let Some(item) = item {
-            shared.emit(Event::PendingAdded { item });
+    let mut effects = effects;
+    if let Some(hold_until) = held_until {
+        effects.push(Effect::Hold { call_id: call_id.clone(), approval_id: String::new(), hold_until });
+        if let Some(id) = &approval_id {
+            effects.push(Effect::PendingUpdated { approval_id: id.clone() });
         }
+    }
+    apply(shared, effects, None).await;
+    if decision == Decision::Ask && held_until.is_none() {
+        // Past the waiters' cap: answered at once as awaiting approval.
+        decision = Decision::Ask;
     }
     let reason = summary(&class, &reasons);
     DaemonMsg::Decision {
@@ -640,8 +761,8 @@ async fn decide(shared: &Shared, req: u64, conn: u64, server: &str, tool: &str, 
         decision,
         class,
         reason,
-        approval_id: approval.map(|a| a.0),
-        hold_ms: Some(hold_ms),
+        approval_id,
+        hold_ms: Some(held_until.map(|h| (h - now_ms()).max(0) as u64).unwrap_or(0).min(hold_ms)),
     }
 }
 

@@ -26,6 +26,9 @@ use crate::link::{self, LinkEvent};
 
 /// How often a held call's client hears progress (when it sent a token).
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+/// The daemon ends holds; the shim's own deadline is this much later, a
+/// backstop for a daemon that went silent.
+const BACKSTOP: Duration = Duration::from_secs(2);
 /// The `_meta` key of Latch's machine-readable verdicts.
 pub const META_KEY: &str = "dev.latch/decision";
 
@@ -654,7 +657,7 @@ impl Relay {
                     Decision::Ask => {
                         let now = Instant::now();
                         held.approval_id = approval_id;
-                        held.deadline = Some(now + Duration::from_millis(hold_ms.unwrap_or(50_000)));
+                        held.deadline = Some(now + Duration::from_millis(hold_ms.unwrap_or(50_000)) + BACKSTOP);
                         if held.progress_token.is_some() {
                             held.next_progress = Some(now);
                         }
@@ -672,7 +675,8 @@ impl Relay {
             DaemonMsg::Resolved { call_id, approval_id: _, decision, reason } => match self.held.remove(&call_id) {
                 Some(held) => match decision {
                     Decision::Allow => self.forward_call(held).await,
-                    _ => self.deny(held, &reason).await,
+                    Decision::Ask => self.awaiting(call_id, held).await,
+                    Decision::Deny => self.deny(held, &reason).await,
                 },
                 None => {
                     if !self.deciding.is_empty() {
@@ -750,18 +754,25 @@ impl Relay {
         }
         for call_id in expired {
             if let Some(h) = self.held.remove(&call_id) {
-                let approval = h.approval_id.clone().unwrap_or_default();
-                let text = format!(
-                    "Latch is holding {} for a human: approval {approval} is pending. It did not run. \
-                     Once it is approved (`latch tui`, or `latch approve {approval}`), retrying the identical call will go through.",
-                    h.tool
-                );
-                let verdict = json!({"decision": "ask", "status": "pending", "class": h.class, "approval_id": approval, "call_id": call_id});
-                self.send_client(blocked(&h.id, text, verdict)).await;
+                // The daemon did not end this hold in time: tell it.
                 self.send_daemon(&ClientMsg::HoldExpired { call_id: call_id.clone() });
-                self.send_daemon(&ClientMsg::Finished { call_id, outcome: Outcome::Blocked, latency_us: 0 });
+                self.awaiting(call_id, h).await;
             }
         }
+    }
+
+    /// Answers a held call: it did not run, its approval is still pending,
+    /// and the identical retry goes through once approved.
+    async fn awaiting(&mut self, call_id: String, h: Held) {
+        let approval = h.approval_id.clone().unwrap_or_default();
+        let text = format!(
+            "Latch is holding {} for a human: approval {approval} is pending. It did not run. \
+             Once it is approved (`latch tui`, or `latch approve {approval}`), retrying the identical call will go through.",
+            h.tool
+        );
+        let verdict = json!({"decision": "ask", "status": "pending", "class": h.class, "approval_id": approval, "call_id": call_id});
+        self.send_client(blocked(&h.id, text, verdict)).await;
+        self.send_daemon(&ClientMsg::Finished { call_id, outcome: Outcome::Blocked, latency_us: 0 });
     }
 
     async fn on_server_line(&mut self, line: Vec<u8>) {
