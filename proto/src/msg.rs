@@ -213,9 +213,14 @@ pub struct AuditFilter {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum DaemonMsg {
     /// Reply to `Hello`.
-    Welcome { protocol: u32, daemon_pid: u32 },
+    Welcome {
+        protocol: u32,
+        daemon_pid: u32,
+    },
     /// The daemon cannot serve this connection; it closes after this.
-    Refused { reason: String },
+    Refused {
+        reason: String,
+    },
     /// Reply to `Decide`.
     Decision {
         req: u64,
@@ -240,7 +245,10 @@ pub enum DaemonMsg {
         reason: String,
     },
     /// Reply to `ListPending`.
-    Pending { req: u64, items: Vec<PendingItem> },
+    Pending {
+        req: u64,
+        items: Vec<PendingItem>,
+    },
     /// Reply to `Answer`.
     Answered {
         req: u64,
@@ -248,14 +256,27 @@ pub enum DaemonMsg {
         message: String,
     },
     /// Reply to `Status`.
-    Status { req: u64, status: StatusReport },
+    Status {
+        req: u64,
+        status: StatusReport,
+    },
     /// Reply to `Audit`.
-    AuditRows { req: u64, rows: Vec<AuditRow> },
+    AuditRows {
+        req: u64,
+        rows: Vec<AuditRow>,
+    },
     /// Reply to `Subscribe`, then one `Event` per thing that happens.
-    Subscribed { req: u64 },
-    Event { event: Event },
+    Subscribed {
+        req: u64,
+    },
+    Event {
+        event: Event,
+    },
     /// A request could not be served.
-    Error { req: u64, message: String },
+    Error {
+        req: u64,
+        message: String,
+    },
 }
 
 /// A pending approval as consoles see it. Arguments are redacted.
@@ -325,15 +346,30 @@ pub struct StatusReport {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
-    Call { row: AuditRow },
+    Call {
+        row: AuditRow,
+    },
     Finished {
         audit_id: i64,
         outcome: String,
         latency_us: u64,
     },
-    PendingAdded { item: PendingItem },
-    PendingRemoved { id: String, decision: String, by: String },
-    ShimConnected { shim: ShimInfo },
-    ShimDisconnected { server: String, session: String },
-    PolicyReloaded { error: Option<String> },
+    PendingAdded {
+        item: PendingItem,
+    },
+    PendingRemoved {
+        id: String,
+        decision: String,
+        by: String,
+    },
+    ShimConnected {
+        shim: ShimInfo,
+    },
+    ShimDisconnected {
+        server: String,
+        session: String,
+    },
+    PolicyReloaded {
+        error: Option<String>,
+    },
 }

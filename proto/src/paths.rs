@@ -48,12 +48,17 @@ impl Paths {
         )
     }
 
-    pub fn resolve(latch_home: Option<PathBuf>, home: Option<PathBuf>) -> Result<Paths, PathsError> {
+    pub fn resolve(
+        latch_home: Option<PathBuf>,
+        home: Option<PathBuf>,
+    ) -> Result<Paths, PathsError> {
         let latch_home = latch_home.filter(|p| !p.as_os_str().is_empty());
         let (policy, data_dir) = match latch_home {
             Some(d) => (d.join("policy.toml"), d),
             None => {
-                let home = home.filter(|p| !p.as_os_str().is_empty()).ok_or(PathsError::NoHome)?;
+                let home = home
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .ok_or(PathsError::NoHome)?;
                 let data = if cfg!(target_os = "macos") {
                     home.join("Library/Application Support/latch")
                 } else {
@@ -115,6 +120,10 @@ mod tests {
     fn long_paths_fall_back_to_a_short_socket() {
         let long = "/x".repeat(80);
         let p = Paths::resolve(Some(long.into()), None).unwrap();
-        assert!(p.socket.to_string_lossy().starts_with("/tmp/latch-"), "{:?}", p.socket);
+        assert!(
+            p.socket.to_string_lossy().starts_with("/tmp/latch-"),
+            "{:?}",
+            p.socket
+        );
     }
 }
