@@ -619,7 +619,7 @@ fn rules() -> Vec<(String, Check)> {
         ),
         // --flag value and -flag value (the `=` form is the rule above).
         (
-            r#"(?:^|\s)(?P<k>(?i:--?[A-Za-z][A-Za-z0-9_-]*(?:pass|pwd|secret|token|key|auth|cookie|cred|otp|sig)[A-Za-z0-9_-]*))\s+(?:"(?P<s1>(?:[^"\\]|\\.)*)"|'(?P<s2>[^']*)'|(?P<s3>[^\s"'-][^\s"';&|]*))"#
+            r#"(?:^|\s)(?P<k>(?i:--?[A-Za-z0-9_-]*(?:pass|pwd|secret|token|key|auth|cookie|cred|otp|sig)[A-Za-z0-9_-]*))\s+(?:"(?P<s1>(?:[^"\\]|\\.)*)"|'(?P<s2>[^']*)'|(?P<s3>[^\s"'-][^\s"';&|]*))"#
                 .into(),
             Check::SecretKey,
         ),
@@ -632,7 +632,7 @@ fn rules() -> Vec<(String, Check)> {
         ),
         (
             format!(
-                r#"{B}(?:sshpass|docker|podman|nerdctl|mongo|mongosh|helm)(?:\s+[^\s;|&]+)*?\s+(?:-p|--password)(?:\s+|=)?(?:'(?P<s1>[^']*)'|"(?P<s2>[^"]*)"|(?P<s3>[^\s'"-][^\s'"]*))"#
+                r#"{B}(?:sshpass|mongo|mongosh|(?:docker|podman|nerdctl|buildah|skopeo|oras|helm(?:\s+registry)?)\s+login)(?:\s+[^\s;|&]+)*?\s+(?:-p|--password)(?:\s+|=)?(?:'(?P<s1>[^']*)'|"(?P<s2>[^"]*)"|(?P<s3>[^\s'"-][^\s'"]*))"#
             ),
             Check::None,
         ),
