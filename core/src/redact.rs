@@ -299,6 +299,20 @@ const TOKEN_HARMLESS_QUALIFIERS: &[&str] = &[
     "min",
 ];
 
+/// Word pairs that name a secret (`auth_header`, `session_id`,
+/// `connection_string`, `card_number`, `pin_code`).
+const PAIRS: &[(&[&str], &[&str])] = &[
+    (
+        &["auth", "session", "sess"],
+        &[
+            "header", "string", "data", "info", "value", "code", "id", "cookie",
+        ],
+    ),
+    (&["connection", "conn"], &["string", "str", "url", "uri"]),
+    (&["card"], &["number", "num", "pan"]),
+    (&["pin", "mfa"], &["code", "number"]),
+];
+
 /// A last word that says the value describes the secret rather than being it.
 const SAFE_LAST: &[&str] = &[
     "count",
@@ -420,37 +434,19 @@ pub fn is_secret_key(key: &str) -> bool {
             // A compound such as PGPASSWORD, clientSecret, authtoken.
             return true;
         }
-        if word.eq_ignore_ascii_case("token") {
-            if !prev.is_some_and(|p| is_any(p, TOKEN_HARMLESS_QUALIFIERS)) {
-                return true;
-            }
-        } else if word.eq_ignore_ascii_case("key") {
-            if prev.is_some_and(|p| is_any(p, KEY_QUALIFIERS)) {
-                return true;
-            }
-        } else if word.eq_ignore_ascii_case("auth") || word.eq_ignore_ascii_case("session") {
-            if next.is_some_and(|x| {
-                is_any(
-                    x,
-                    &[
-                        "header", "string", "data", "info", "value", "code", "id", "cookie",
-                    ],
-                )
-            }) {
-                return true;
-            }
-        } else if word.eq_ignore_ascii_case("connection") || word.eq_ignore_ascii_case("conn") {
-            if next.is_some_and(|x| is_any(x, &["string", "str", "url", "uri"])) {
-                return true;
-            }
-        } else if word.eq_ignore_ascii_case("card") {
-            if next.is_some_and(|x| is_any(x, &["number", "num", "pan"])) {
-                return true;
-            }
-        } else if word.eq_ignore_ascii_case("pin") || word.eq_ignore_ascii_case("mfa") {
-            if next.is_some_and(|x| is_any(x, &["code", "number"])) {
-                return true;
-            }
+        let token = word.eq_ignore_ascii_case("token")
+            && !prev.is_some_and(|p| is_any(p, TOKEN_HARMLESS_QUALIFIERS));
+        let key =
+            word.eq_ignore_ascii_case("key") && prev.is_some_and(|p| is_any(p, KEY_QUALIFIERS));
+        if token || key {
+            return true;
+        }
+        if let Some(next) = next
+            && PAIRS
+                .iter()
+                .any(|(first, second)| is_any(word, first) && is_any(next, second))
+        {
+            return true;
         }
     }
     false
@@ -601,7 +597,7 @@ fn rules() -> Vec<(String, Check)> {
         // --- URLs --------------------------------------------------------------
         // scheme://user:password@host and scheme://:password@host
         (
-            format!(r#"(?i){B}[a-z][a-z0-9+.-]{{0,30}}://[^\s:/@?#"'\\]*:(?P<s>[^\s@/?#"'\\]+)@"#),
+            format!(r#"(?i){B}[a-z][a-z0-9+.-]{{0,30}}://[^\s:/@?#"'\\]*:(?P<s>[^\s/?#"'\\]+)@"#),
             Check::None,
         ),
         // Query-string keys that are secrets only in a URL.
