@@ -628,7 +628,7 @@ fn rules() -> Vec<(String, Check)> {
         ),
         (
             format!(
-                r#"{B}(?:sshpass|mongo|mongosh|(?:docker|podman|nerdctl|buildah|skopeo|oras|helm(?:\s+registry)?)\s+login)(?:\s+[^\s;|&]+)*?\s+(?:-p|--password)(?:\s+|=)?(?:'(?P<s1>[^']*)'|"(?P<s2>[^"]*)"|(?P<s3>[^\s'"-][^\s'"]*))"#
+                r#"{B}(?:sshpass|mongo|mongosh|(?:docker|podman|nerdctl|buildah|skopeo|oras|helm(?:\s+registry)?|az|oc|cf)\s+login)(?:\s+[^\s;|&]+)*?\s+(?:-p|--password)(?:\s+|=)?(?:'(?P<s1>[^']*)'|"(?P<s2>[^"]*)"|(?P<s3>[^\s'"-][^\s'"]*))"#
             ),
             Check::None,
         ),
@@ -658,6 +658,33 @@ fn rules() -> Vec<(String, Check)> {
         ),
         (
             format!(r#"{B}pass:(?P<s>[^\s'"]+)"#),
+            Check::None,
+        ),
+        // openssl -k, ldapsearch -w, ssh-keygen -N/-P
+        (
+            format!(
+                r#"{B}(?:openssl(?:\s+[^\s;|&]+)*?\s+-k|ldap[a-z]*(?:\s+[^\s;|&]+)*?\s+-w|ssh-keygen(?:\s+[^\s;|&]+)*?\s+-[NP])\s+(?:'(?P<s1>[^']*)'|"(?P<s2>[^"]*)"|(?P<s3>[^\s'"]+))"#
+            ),
+            Check::None,
+        ),
+        // htpasswd -b FILE USER PASSWORD, htpasswd -nb USER PASSWORD
+        (
+            format!(
+                r#"{B}htpasswd(?:\s+-[A-Za-mo-z]+)*\s+-[A-Za-mo-z]*b[A-Za-mo-z]*(?:\s+-[A-Za-mo-z]+)*\s+[^\s-]\S*\s+\S+\s+(?:'(?P<s1>[^']*)'|"(?P<s2>[^"]*)"|(?P<s3>[^\s'"]+))"#
+            ),
+            Check::None,
+        ),
+        (
+            format!(
+                r#"{B}htpasswd(?:\s+-[A-Za-z]+)*\s+-(?:[A-Za-z]*n[A-Za-z]*b|[A-Za-z]*b[A-Za-z]*n)[A-Za-z]*(?:\s+-[A-Za-z]+)*\s+[^\s-]\S*\s+(?:'(?P<s1>[^']*)'|"(?P<s2>[^"]*)"|(?P<s3>[^\s'"]+))"#
+            ),
+            Check::None,
+        ),
+        // echo PASSWORD | sudo -S …
+        (
+            format!(
+                r#"{B}(?:echo|printf)\s+(?:'(?P<s1>[^']*)'|"(?P<s2>[^"]*)"|(?P<s3>[^\s'"|;&]+))\s*\|\s*sudo(?:\s+-[A-Za-z]+)*?\s+-[A-Za-z]*S"#
+            ),
             Check::None,
         ),
         (
