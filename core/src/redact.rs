@@ -465,9 +465,16 @@ enum Check {
     SecretKey,
     /// Group `s` must look like a token, not an English word.
     TokenLike,
+    /// The secret must look random: at least [`MIN_DISTINCT`] distinct
+    /// characters. A run such as `EAAAAAAA…` inside base64 data, or a
+    /// placeholder such as `sk-xxxxxxxx…`, is not a key.
+    Random,
     /// Group `s` must decode as base64 to `user:password`.
     BasicCredentials,
 }
+
+/// See [`Check::Random`].
+const MIN_DISTINCT: usize = 10;
 
 /// Characters allowed in a bare `key=value` value.
 const BARE: &str = r#"[^\s"'&;\\|`]+"#;
@@ -495,91 +502,91 @@ fn rules() -> Vec<(String, Check)> {
             r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY[A-Z ]{0,10}-----(?:[\s\S]*?-----END[A-Z0-9 ]{0,40}PRIVATE KEY[A-Z ]{0,10}-----|[\s\S]*)".into(),
             Check::None,
         ),
-        (r"AGE-SECRET-KEY-1[0-9A-Z]{58}".into(), Check::None),
+        (r"AGE-SECRET-KEY-1[0-9A-Z]{58}".into(), Check::Random),
         (
             format!(r"{B}eyJ[A-Za-z0-9_-]{{8,}}\.[A-Za-z0-9_-]{{8,}}\.[A-Za-z0-9_-]*"),
-            Check::None,
+            Check::Random,
         ),
         // --- Provider keys with a prefix -------------------------------------
         // OpenAI (sk-, sk-proj-, sk-svcacct-), Anthropic (sk-ant-), OpenRouter.
-        (format!(r"{B}sk-[A-Za-z0-9_-]{{20,}}"), Check::None),
-        (format!(r"{B}gh[pousr]_[A-Za-z0-9]{{30,}}"), Check::None),
-        (format!(r"{B}github_pat_[A-Za-z0-9_]{{30,}}"), Check::None),
-        (format!(r"{B}(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{{16}}{B}"), Check::None),
+        (format!(r"{B}sk-[A-Za-z0-9_-]{{20,}}"), Check::Random),
+        (format!(r"{B}gh[pousr]_[A-Za-z0-9]{{30,}}"), Check::Random),
+        (format!(r"{B}github_pat_[A-Za-z0-9_]{{30,}}"), Check::Random),
+        (format!(r"{B}(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{{16}}{B}"), Check::Random),
         // An AWS secret access key on the same line after its key id.
         (
             r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}[^\n]{0,100}?[^A-Za-z0-9/+=\n](?P<s>[A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)".into(),
-            Check::None,
+            Check::Random,
         ),
-        (format!(r"{B}xox[abposre]-[A-Za-z0-9-]{{10,}}"), Check::None),
-        (format!(r"{B}xapp-[0-9]-[A-Za-z0-9-]{{10,}}"), Check::None),
+        (format!(r"{B}xox[abposre]-[A-Za-z0-9-]{{10,}}"), Check::Random),
+        (format!(r"{B}xapp-[0-9]-[A-Za-z0-9-]{{10,}}"), Check::Random),
         (
             r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<s>[A-Za-z0-9_/-]{20,})".into(),
-            Check::None,
+            Check::Random,
         ),
-        (format!(r"{B}(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{{16,}}"), Check::None),
-        (format!(r"{B}whsec_[A-Za-z0-9+/=]{{20,}}"), Check::None),
-        (format!(r"{B}AIza[0-9A-Za-z_-]{{35}}"), Check::None),
-        (format!(r"{B}GOCSPX-[A-Za-z0-9_-]{{20,}}"), Check::None),
-        (format!(r"{B}ya29\.[0-9A-Za-z_-]{{20,}}"), Check::None),
+        (format!(r"{B}(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{{16,}}"), Check::Random),
+        (format!(r"{B}whsec_[A-Za-z0-9+/=]{{20,}}"), Check::Random),
+        (format!(r"{B}AIza[0-9A-Za-z_-]{{35}}"), Check::Random),
+        (format!(r"{B}GOCSPX-[A-Za-z0-9_-]{{20,}}"), Check::Random),
+        (format!(r"{B}ya29\.[0-9A-Za-z_-]{{20,}}"), Check::Random),
         (
             format!(r"{B}gl(?:pat|dt|rt|ptt|cbt|soat|ffct|imt|oas|wt|agent)-[A-Za-z0-9_-]{{20,}}"),
-            Check::None,
+            Check::Random,
         ),
-        (format!(r"{B}GR1348941[A-Za-z0-9_-]{{20,}}"), Check::None),
-        (format!(r"{B}npm_[A-Za-z0-9]{{36}}"), Check::None),
-        (format!(r"{B}pypi-[A-Za-z0-9_-]{{50,}}"), Check::None),
-        (format!(r"{B}SK[0-9a-fA-F]{{32}}{B}"), Check::None),
+        (format!(r"{B}GR1348941[A-Za-z0-9_-]{{20,}}"), Check::Random),
+        (format!(r"{B}npm_[A-Za-z0-9]{{36}}"), Check::Random),
+        (format!(r"{B}pypi-[A-Za-z0-9_-]{{50,}}"), Check::Random),
+        (format!(r"{B}SK[0-9a-fA-F]{{32}}{B}"), Check::Random),
         // A Twilio auth token on the same line after its account SID.
         (
             r"AC[0-9a-f]{32}[^\n]{0,100}?[^0-9a-fA-F\n](?P<s>[0-9a-f]{32})(?:[^0-9a-fA-F]|$)".into(),
-            Check::None,
+            Check::Random,
         ),
-        (format!(r"{B}SG\.[A-Za-z0-9_-]{{16,}}\.[A-Za-z0-9_-]{{20,}}"), Check::None),
-        (format!(r"{B}HRKU-[A-Za-z0-9_-]{{20,}}"), Check::None),
+        (format!(r"{B}SG\.[A-Za-z0-9_-]{{16,}}\.[A-Za-z0-9_-]{{20,}}"), Check::Random),
+        (format!(r"{B}HRKU-[A-Za-z0-9_-]{{20,}}"), Check::Random),
         (
             r"(?i)heroku[^\n]{0,60}?(?-u:\b)(?P<s>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})".into(),
-            Check::None,
+            Check::Random,
         ),
-        (format!(r"{B}do[opr]_v1_[a-f0-9]{{64}}"), Check::None),
-        (format!(r"{B}shp(?:at|ca|pa|ss)_[a-fA-F0-9]{{32}}"), Check::None),
-        (format!(r"{B}hf_[A-Za-z0-9]{{30,}}"), Check::None),
+        (format!(r"{B}do[opr]_v1_[a-f0-9]{{64}}"), Check::Random),
+        (format!(r"{B}shp(?:at|ca|pa|ss)_[a-fA-F0-9]{{32}}"), Check::Random),
+        (format!(r"{B}hf_[A-Za-z0-9]{{30,}}"), Check::Random),
         // Telegram bot token, also inside api.telegram.org/bot<TOKEN>/…
         (
             format!(r"(?:{B}|bot)(?P<s>[0-9]{{8,10}}:[A-Za-z0-9_-]{{35}})(?:[^A-Za-z0-9_-]|$)"),
-            Check::None,
+            Check::Random,
         ),
         (
             format!(r"{B}[MNO][A-Za-z0-9_-]{{23,25}}\.[A-Za-z0-9_-]{{6}}\.[A-Za-z0-9_-]{{27,38}}"),
-            Check::None,
+            Check::Random,
         ),
         (
             r"discord(?:app)?\.com/api/webhooks/[0-9]{5,30}/(?P<s>[A-Za-z0-9_-]{30,})".into(),
-            Check::None,
+            Check::Random,
         ),
-        (format!(r"{B}key-[0-9a-f]{{32}}{B}"), Check::None),
-        (format!(r"{B}[0-9a-f]{{32}}-[0-9a-f]{{8}}-[0-9a-f]{{8}}{B}"), Check::None),
-        (format!(r"{B}[0-9a-f]{{32}}-us[0-9]{{1,2}}{B}"), Check::None),
-        (format!(r"{B}gsk_[A-Za-z0-9]{{40,}}"), Check::None),
-        (format!(r"{B}xai-[A-Za-z0-9]{{40,}}"), Check::None),
-        (format!(r"{B}r8_[A-Za-z0-9]{{30,}}"), Check::None),
-        (format!(r"{B}pplx-[A-Za-z0-9]{{40,}}"), Check::None),
-        (format!(r"{B}lin_(?:api|oauth)_[A-Za-z0-9]{{32,}}"), Check::None),
-        (format!(r"{B}(?:secret_[A-Za-z0-9]{{43}}|ntn_[A-Za-z0-9]{{40,}}){B}"), Check::None),
-        (format!(r"{B}hv[sbr]\.[A-Za-z0-9_-]{{24,}}"), Check::None),
-        (format!(r"{B}dp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{{30,}}"), Check::None),
-        (format!(r"{B}PMAK-[a-f0-9]{{24}}-[a-f0-9]{{34}}"), Check::None),
-        (format!(r"{B}dapi[a-f0-9]{{32}}"), Check::None),
-        (format!(r"{B}glsa_[A-Za-z0-9]{{32}}_[a-f0-9]{{8}}"), Check::None),
-        (format!(r"{B}glc_[A-Za-z0-9+/]{{32,}}={{0,2}}"), Check::None),
-        (format!(r"{B}sntry[su]_[A-Za-z0-9+/=_-]{{40,}}"), Check::None),
-        (format!(r"{B}sbp_[a-f0-9]{{40}}"), Check::None),
-        (format!(r"{B}sq0(?:atp|csp|idp)-[A-Za-z0-9_-]{{22,}}"), Check::None),
-        (format!(r"{B}EAA[A-Za-z0-9]{{60,}}"), Check::None),
-        (format!(r"{B}ATATT[A-Za-z0-9_=-]{{50,}}"), Check::None),
+        (format!(r"{B}key-[0-9a-f]{{32}}{B}"), Check::Random),
+        (format!(r"{B}[0-9a-f]{{32}}-[0-9a-f]{{8}}-[0-9a-f]{{8}}{B}"), Check::Random),
+        (format!(r"{B}[0-9a-f]{{32}}-us[0-9]{{1,2}}{B}"), Check::Random),
+        (format!(r"{B}gsk_[A-Za-z0-9]{{40,}}"), Check::Random),
+        (format!(r"{B}xai-[A-Za-z0-9]{{40,}}"), Check::Random),
+        (format!(r"{B}r8_[A-Za-z0-9]{{30,}}"), Check::Random),
+        (format!(r"{B}pplx-[A-Za-z0-9]{{40,}}"), Check::Random),
+        (format!(r"{B}lin_(?:api|oauth)_[A-Za-z0-9]{{32,}}"), Check::Random),
+        (format!(r"{B}(?:secret_[A-Za-z0-9]{{43}}|ntn_[A-Za-z0-9]{{40,}}){B}"), Check::Random),
+        (format!(r"{B}hv[sbr]\.[A-Za-z0-9_-]{{24,}}"), Check::Random),
+        (format!(r"{B}dp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{{30,}}"), Check::Random),
+        (format!(r"{B}PMAK-[a-f0-9]{{24}}-[a-f0-9]{{34}}"), Check::Random),
+        (format!(r"{B}dapi[a-f0-9]{{32}}"), Check::Random),
+        (format!(r"{B}glsa_[A-Za-z0-9]{{32}}_[a-f0-9]{{8}}"), Check::Random),
+        (format!(r"{B}glc_[A-Za-z0-9+/]{{32,}}={{0,2}}"), Check::Random),
+        (format!(r"{B}sntry[su]_[A-Za-z0-9+/=_-]{{40,}}"), Check::Random),
+        (format!(r"{B}sbp_[a-f0-9]{{40}}"), Check::Random),
+        (format!(r"{B}sq0(?:atp|csp|idp)-[A-Za-z0-9_-]{{22,}}"), Check::Random),
+        (format!(r"{B}EAA[A-Za-z0-9]{{60,}}"), Check::Random),
+        (format!(r"{B}ATATT[A-Za-z0-9_=-]{{50,}}"), Check::Random),
         (
             format!(r"{B}access_token\$production\$[a-z0-9]{{16}}\$[a-f0-9]{{32}}"),
-            Check::None,
+            Check::Random,
         ),
         // --- Schemes and headers ---------------------------------------------
         (
@@ -793,6 +800,17 @@ fn passes(check: Check, key: Option<&str>, secret: &str) -> bool {
                     .any(|b| b.is_ascii_digit() || b"._~+/=-".contains(&b))
                     || secret.bytes().skip(1).any(|b| b.is_ascii_uppercase())
                     || secret.len() >= 24)
+        }
+        Check::Random => {
+            let mut seen = [false; 256];
+            let mut distinct = 0;
+            for b in secret.bytes() {
+                if !seen[usize::from(b)] {
+                    seen[usize::from(b)] = true;
+                    distinct += 1;
+                }
+            }
+            distinct >= MIN_DISTINCT
         }
         Check::BasicCredentials => decode_base64(secret)
             .is_some_and(|d| d.contains(&b':') && d.iter().all(|&b| b >= 0x20 && b != 0x7f)),
