@@ -49,6 +49,9 @@ struct Held {
     args: String,
     /// A 2026-07-28 retry (carries `inputResponses` / `requestState`).
     retry: bool,
+    /// The request is in the 2026-07-28 form (per-request protocol
+    /// version): results the shim writes need `resultType`.
+    modern: bool,
 }
 
 enum Kind {
@@ -271,13 +274,17 @@ fn rpc_error(id: &str, code: i32, message: &str) -> Vec<u8> {
     out
 }
 
-/// A tool result with `isError: true`, Latch's verdict in `_meta`.
-fn blocked(id: &str, text: String, verdict: Value) -> Vec<u8> {
-    let result = json!({
+/// A tool result with `isError: true`, Latch's verdict in `_meta`. In the
+/// 2026-07-28 form a result also says it is complete.
+fn blocked(id: &str, text: String, verdict: Value, modern: bool) -> Vec<u8> {
+    let mut result = json!({
         "content": [{"type": "text", "text": text}],
         "isError": true,
         "_meta": {META_KEY: verdict},
     });
+    if modern {
+        result["resultType"] = json!("complete");
+    }
     let mut out = format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#).into_bytes();
     out.push(b'\n');
     out
@@ -420,6 +427,7 @@ impl Relay {
                     }
                 };
                 let meta = params.meta.unwrap_or_default();
+                let modern = meta.protocol_version.is_some();
                 if let (None, Some(ci)) = (&self.client, meta.client_info) {
                     self.set_client(ClientInfo {
                         name: ci.name,
@@ -440,6 +448,7 @@ impl Relay {
                     progress: 0,
                     args: params.arguments.map(|a| a.get()).unwrap_or("{}").to_owned(),
                     retry: params.input_responses.is_some() || params.request_state.is_some(),
+                    modern,
                 })))
             }
             (Some(id), m) => {
@@ -565,7 +574,7 @@ impl Relay {
             held.tool
         );
         let verdict = json!({"decision": "deny", "reason": "daemon unavailable"});
-        self.send_client(blocked(&held.id, text, verdict)).await;
+        self.send_client(blocked(&held.id, text, verdict, held.modern)).await;
     }
 
     /// READ by the tool's own annotations and name: `readOnlyHint: true`
@@ -627,7 +636,7 @@ impl Relay {
                     );
                     let verdict =
                         json!({"decision": "deny", "reason": "daemon unavailable", "approval_id": h.approval_id});
-                    self.send_client(blocked(&h.id, text, verdict)).await;
+                    self.send_client(blocked(&h.id, text, verdict, h.modern)).await;
                 }
             }
             LinkEvent::Msg(msg) => self.on_daemon(*msg).await,
@@ -714,7 +723,7 @@ impl Relay {
             "call_id": held.call_id,
             "approval_id": held.approval_id,
         });
-        self.send_client(blocked(&held.id, text, verdict)).await;
+        self.send_client(blocked(&held.id, text, verdict, held.modern)).await;
     }
 
     fn next_wake(&self) -> Option<Instant> {
@@ -771,7 +780,7 @@ impl Relay {
             h.tool
         );
         let verdict = json!({"decision": "ask", "status": "pending", "class": h.class, "approval_id": approval, "call_id": call_id});
-        self.send_client(blocked(&h.id, text, verdict)).await;
+        self.send_client(blocked(&h.id, text, verdict, h.modern)).await;
         self.send_daemon(&ClientMsg::Finished { call_id, outcome: Outcome::Blocked, latency_us: 0 });
     }
 
