@@ -40,7 +40,10 @@ impl Peer {
         let stdin = child.stdin.take().unwrap();
         let stdout = BufReader::with_capacity(1 << 20, child.stdout.take().unwrap());
         let mut p = Peer { child, stdin, stdout, line: String::new(), next_id: 0 };
-        p.request("initialize", r#"{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"latch-bench","version":"1"}}"#);
+        p.request(
+            "initialize",
+            r#"{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"latch-bench","version":"1"}}"#,
+        );
         p.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
         p.request("tools/list", "{}");
         p
@@ -184,9 +187,17 @@ fn main() {
     println!("                        p50 µs    p99 µs");
     println!("  direct              {:>8.1}  {:>8.1}", us(d50), us(d99));
     println!("  through shim+daemon {:>8.1}  {:>8.1}", us(s50), us(s99));
-    println!("  added               {add50:>8.1}  {add99:>8.1}   targets ≤ 100 / ≤ 1000: {} / {}", ok(add50 <= 100.0), ok(add99 <= 1000.0));
+    println!(
+        "  added               {add50:>8.1}  {add99:>8.1}   targets ≤ 100 / ≤ 1000: {} / {}",
+        ok(add50 <= 100.0),
+        ok(add99 <= 1000.0)
+    );
     println!("1 MiB messages both ways (60 round trips each):");
-    println!("  direct {td:.0} MiB/s, through shim {ts:.0} MiB/s: {:.1} % of direct (target ≥ 90 %: {})", ratio * 100.0, ok(ratio >= 0.9));
+    println!(
+        "  direct {td:.0} MiB/s, through shim {ts:.0} MiB/s: {:.1} % of direct (target ≥ 90 %: {})",
+        ratio * 100.0,
+        ok(ratio >= 0.9)
+    );
     println!(
         "shim memory: {:.1} MB RSS after the calls (target ≤ 8 MB: {}), {:.1} MB after relaying 1 MiB messages, peak {:.1} MB",
         rss_small as f64 / 1024.0,
