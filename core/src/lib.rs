@@ -7,6 +7,7 @@
 pub mod approval;
 pub mod class;
 pub mod classify;
+pub mod glob;
 pub mod policy;
 pub mod redact;
 pub mod tooldef;
@@ -31,5 +32,8 @@ pub fn decide(policy: &Policy, call: &Call<'_>, def: Option<&ToolDef>) -> Verdic
     };
     let classification = classify::classify(call, def, &ctx);
     let evaluation = policy.evaluate(call, def, &classification);
-    Verdict { classification, evaluation }
+    Verdict {
+        classification,
+        evaluation,
+    }
 }
