@@ -458,11 +458,8 @@ fn domains(cx: &mut Cx<'_>, v: &SValue<'_>, key: &str) -> Vec<String> {
         if ok {
             out.push(lower);
         } else {
-            let hint = if lower.starts_with("*.") {
-                format!(
-                    "a domain already covers its subdomains: write {:?}",
-                    &lower[2..]
-                )
+            let hint = if let Some(rest) = lower.strip_prefix("*.") {
+                format!("a domain already covers its subdomains: write {rest:?}")
             } else if lower.contains("://") || lower.contains('/') || lower.contains('@') {
                 "write only the host name, like \"example.com\" (no scheme, path or user)"
                     .to_owned()
@@ -563,20 +560,13 @@ fn glob_problem(cx: &mut Cx<'_>, span: Range<usize>, pattern: &str, e: &crate::g
     );
 }
 
-fn globs(
-    cx: &mut Cx<'_>,
-    v: &SValue<'_>,
-    key: &str,
-    rule_span: &Range<usize>,
-    never: &mut Vec<String>,
-) -> Vec<Glob> {
+fn globs(cx: &mut Cx<'_>, v: &SValue<'_>, key: &str, never: &mut Vec<String>) -> Vec<Glob> {
     let example = format!("`{key} = \"name\"` or `{key} = [\"a_*\", \"b\"]`");
     let Some(items) = cx.strs(v, key, &example) else {
         return Vec::new();
     };
     if items.is_empty() && matches!(v.get_ref(), DeValue::Array(_)) {
         never.push(format!("`{key} = []` lists nothing"));
-        let _ = rule_span;
     }
     let mut out = Vec::new();
     for (s, span) in items {
@@ -616,10 +606,7 @@ fn rule(cx: &mut Cx<'_>, n: usize, item: &SValue<'_>, names: &mut HashSet<String
     let mut has_matcher = false;
     // Reasons this rule can never match; reported once each.
     let mut never: Vec<String> = Vec::new();
-    let span = item.span();
     let mut any_domain_span = None;
-    let mut class_span = None;
-    let mut flags_span = None;
 
     for (k, v) in entries(t) {
         let key = k.get_ref().as_ref();
@@ -647,15 +634,14 @@ fn rule(cx: &mut Cx<'_>, n: usize, item: &SValue<'_>, names: &mut HashSet<String
             }
             "server" => {
                 has_matcher = true;
-                r.servers = globs(cx, v, "server", &span, &mut never);
+                r.servers = globs(cx, v, "server", &mut never);
             }
             "tool" => {
                 has_matcher = true;
-                r.tools = globs(cx, v, "tool", &span, &mut never);
+                r.tools = globs(cx, v, "tool", &mut never);
             }
             "class" => {
                 has_matcher = true;
-                class_span = Some(v.span());
                 let Some(items) = cx.strs(
                     v,
                     "class",
@@ -676,7 +662,6 @@ fn rule(cx: &mut Cx<'_>, n: usize, item: &SValue<'_>, names: &mut HashSet<String
             }
             "flags" => {
                 has_matcher = true;
-                flags_span = Some(v.span());
                 let example = "`flags = [\"external\", \"!destructive\"]`";
                 let items = match v.get_ref() {
                     DeValue::Array(_) => cx.strs(v, "flags", example),
@@ -809,7 +794,6 @@ fn rule(cx: &mut Cx<'_>, n: usize, item: &SValue<'_>, names: &mut HashSet<String
             "flag \"self_protect\": such calls are always denied by the built-in rule before any user rule".to_owned(),
         );
     }
-    let _ = (class_span, flags_span);
     for why in never {
         cx.problem(
             ProblemKind::NeverMatches,
@@ -916,8 +900,7 @@ fn arg_matcher(cx: &mut Cx<'_>, v: &SValue<'_>, never: &mut Vec<String>) -> Opti
                             let msg = e.to_string();
                             let last = msg
                                 .lines()
-                                .filter(|l| !l.trim().is_empty())
-                                .last()
+                                .rfind(|l| !l.trim().is_empty())
                                 .unwrap_or("")
                                 .trim();
                             cx.problem(
