@@ -40,9 +40,7 @@ impl Class {
 
     /// Parses `READ`, `read`, `transfer_value` …
     pub fn parse(s: &str) -> Option<Class> {
-        Class::ALL
-            .into_iter()
-            .find(|c| c.as_str().eq_ignore_ascii_case(s))
+        Class::ALL.into_iter().find(|c| c.as_str().eq_ignore_ascii_case(s))
     }
 }
 

@@ -62,20 +62,20 @@ pub fn words(name: &str) -> Vec<String> {
 
 fn verb_class(word: &str) -> Option<Class> {
     Some(match word {
-        "pay" | "payment" | "payout" | "refund" | "transfer" | "charge" | "withdraw"
-        | "purchase" | "buy" | "checkout" => Class::TransferValue,
+        "pay" | "payment" | "payout" | "refund" | "transfer" | "charge" | "withdraw" | "purchase" | "buy"
+        | "checkout" => Class::TransferValue,
         "submit" | "publish" | "deploy" | "merge" | "release" | "push" => Class::Submit,
-        "exec" | "execute" | "run" | "shell" | "bash" | "eval" | "spawn" | "command"
-        | "terminal" => Class::Execute,
-        "send" | "email" | "mail" | "post" | "reply" | "forward" | "notify" | "sms" | "tweet" => {
-            Class::Send
+        "exec" | "execute" | "run" | "shell" | "bash" | "eval" | "spawn" | "command" | "terminal" => {
+            Class::Execute
         }
-        "write" | "create" | "update" | "edit" | "delete" | "remove" | "move" | "rename"
-        | "set" | "put" | "patch" | "insert" | "upload" | "save" | "modify" | "add" | "mkdir"
-        | "append" | "replace" | "drop" | "truncate" | "commit" => Class::Write,
-        "read" | "get" | "list" | "search" | "find" | "fetch" | "query" | "show" | "describe"
-        | "view" | "stat" | "lookup" | "info" | "count" | "inspect" | "browse" | "head"
-        | "tail" | "echo" => Class::Read,
+        "send" | "email" | "mail" | "post" | "reply" | "forward" | "notify" | "sms" | "tweet" => Class::Send,
+        "write" | "create" | "update" | "edit" | "delete" | "remove" | "move" | "rename" | "set" | "put"
+        | "patch" | "insert" | "upload" | "save" | "modify" | "add" | "mkdir" | "append" | "replace"
+        | "drop" | "truncate" | "commit" => Class::Write,
+        "read" | "get" | "list" | "search" | "find" | "fetch" | "query" | "show" | "describe" | "view"
+        | "stat" | "lookup" | "info" | "count" | "inspect" | "browse" | "head" | "tail" | "echo" => {
+            Class::Read
+        }
         _ => return None,
     })
 }
@@ -87,9 +87,7 @@ pub fn classify(call: &Call<'_>, def: Option<&ToolDef>, ctx: &Context<'_>) -> Cl
     let mut flags = Flags::new();
     let mut reasons = Vec::new();
 
-    let name_class = words(call.tool)
-        .iter()
-        .find_map(|w| verb_class(w).map(|c| (c, w.clone())));
+    let name_class = words(call.tool).iter().find_map(|w| verb_class(w).map(|c| (c, w.clone())));
     let mut class = match name_class {
         Some((c, w)) => {
             reasons.push(format!("name word '{w}'"));
@@ -137,12 +135,7 @@ pub fn classify(call: &Call<'_>, def: Option<&ToolDef>, ctx: &Context<'_>) -> Cl
         class = c;
     }
 
-    Classification {
-        class,
-        flags,
-        reasons,
-        domains: Vec::new(),
-    }
+    Classification { class, flags, reasons, domains: Vec::new() }
 }
 
 #[cfg(test)]
@@ -160,15 +153,7 @@ mod tests {
     #[test]
     fn read_file_on_billing_is_read() {
         let args = json!({"path": "billing/x.txt"});
-        let c = classify(
-            &Call {
-                server: "fs",
-                tool: "read_file",
-                args: &args,
-            },
-            None,
-            &Context::default(),
-        );
+        let c = classify(&Call { server: "fs", tool: "read_file", args: &args }, None, &Context::default());
         assert_eq!(c.class, Class::Read);
     }
 }

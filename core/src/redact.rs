@@ -17,47 +17,16 @@ pub const MASK: &str = "[REDACTED]";
 fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase().replace(['-', ' '], "_");
     const EXACT: &[&str] = &[
-        "password",
-        "passwd",
-        "pwd",
-        "pass",
-        "secret",
-        "token",
-        "api_key",
-        "apikey",
-        "authorization",
-        "auth",
-        "cookie",
-        "set_cookie",
-        "private_key",
-        "privatekey",
-        "client_secret",
-        "access_token",
-        "refresh_token",
-        "session",
-        "sessionid",
-        "session_id",
-        "credentials",
-        "credential",
-        "passphrase",
-        "otp",
-        "pin",
+        "password", "passwd", "pwd", "pass", "secret", "token", "api_key", "apikey", "authorization", "auth",
+        "cookie", "set_cookie", "private_key", "privatekey", "client_secret", "access_token", "refresh_token",
+        "session", "sessionid", "session_id", "credentials", "credential", "passphrase", "otp", "pin",
     ];
     if EXACT.contains(&k.as_str()) {
         return true;
     }
     const SUFFIXES: &[&str] = &[
-        "_password",
-        "_passwd",
-        "_secret",
-        "_token",
-        "_api_key",
-        "_apikey",
-        "_key_secret",
-        "_private_key",
-        "_credentials",
-        "_passphrase",
-        "_cookie",
+        "_password", "_passwd", "_secret", "_token", "_api_key", "_apikey", "_key_secret", "_private_key",
+        "_credentials", "_passphrase", "_cookie",
     ];
     SUFFIXES.iter().any(|s| k.ends_with(s)) || k.starts_with("secret_") || k.starts_with("token_")
 }
@@ -110,9 +79,7 @@ pub fn redact_text(text: &str) -> Cow<'_, str> {
                 })
                 .into_owned(),
             // Keep the key, drop the value.
-            11 => re
-                .replace_all(&out, |c: &regex::Captures<'_>| format!("{}={MASK}", &c[1]))
-                .into_owned(),
+            11 => re.replace_all(&out, |c: &regex::Captures<'_>| format!("{}={MASK}", &c[1])).into_owned(),
             _ => re.replace_all(&out, MASK).into_owned(),
         };
         out = Cow::Owned(replaced);
@@ -165,10 +132,7 @@ mod tests {
         });
         let r = redact_value(&v);
         let s = r.to_string();
-        assert!(
-            !s.contains("hunter2") && !s.contains("abcdefghijklmnop") && !s.contains(":pw@"),
-            "{s}"
-        );
+        assert!(!s.contains("hunter2") && !s.contains("abcdefghijklmnop") && !s.contains(":pw@"), "{s}");
         assert!(!s.contains("sk-abc"), "{s}");
         assert_eq!(r["author"], "ada");
         assert_eq!(r["path"], "/tmp/x");
