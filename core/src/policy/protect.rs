@@ -42,6 +42,29 @@ pub struct Protected {
     pub home: Option<String>,
 }
 
+impl Protected {
+    /// Latch's own files from its [`Paths`](latch_proto::paths::Paths):
+    /// policy file, database, socket, log and data folder, plus the
+    /// `latch` binary when given (`std::env::current_exe()`), and the home
+    /// folder for `~/…` spellings (`$HOME`). No IO.
+    pub fn from_paths(
+        paths: &latch_proto::paths::Paths,
+        home: Option<&std::path::Path>,
+        binary: Option<&std::path::Path>,
+    ) -> Protected {
+        let s = |p: &std::path::Path| p.to_string_lossy().into_owned();
+        let mut out: Vec<String> =
+            [&paths.policy, &paths.database, &paths.socket, &paths.log, &paths.data_dir].iter().map(|p| s(p)).collect();
+        if let Some(dir) = paths.policy.parent() {
+            // The policy's folder: an editor's swap file or a `mv` over it.
+            out.push(s(dir));
+        }
+        out.extend(binary.map(s));
+        out.dedup();
+        Protected { paths: out, home: home.map(s) }
+    }
+}
+
 /// Mutating subcommands of `latch`.
 const LATCH_SUBCOMMANDS: &[&str] = &[
     "approve",
