@@ -65,17 +65,13 @@ fn verb_class(word: &str) -> Option<Class> {
         "pay" | "payment" | "payout" | "refund" | "transfer" | "charge" | "withdraw" | "purchase" | "buy"
         | "checkout" => Class::TransferValue,
         "submit" | "publish" | "deploy" | "merge" | "release" | "push" => Class::Submit,
-        "exec" | "execute" | "run" | "shell" | "bash" | "eval" | "spawn" | "command" | "terminal" => {
-            Class::Execute
-        }
+        "exec" | "execute" | "run" | "shell" | "bash" | "eval" | "spawn" | "command" | "terminal" => Class::Execute,
         "send" | "email" | "mail" | "post" | "reply" | "forward" | "notify" | "sms" | "tweet" => Class::Send,
-        "write" | "create" | "update" | "edit" | "delete" | "remove" | "move" | "rename" | "set" | "put"
-        | "patch" | "insert" | "upload" | "save" | "modify" | "add" | "mkdir" | "append" | "replace"
-        | "drop" | "truncate" | "commit" => Class::Write,
-        "read" | "get" | "list" | "search" | "find" | "fetch" | "query" | "show" | "describe" | "view"
-        | "stat" | "lookup" | "info" | "count" | "inspect" | "browse" | "head" | "tail" | "echo" => {
-            Class::Read
-        }
+        "write" | "create" | "update" | "edit" | "delete" | "remove" | "move" | "rename" | "set" | "put" | "patch"
+        | "insert" | "upload" | "save" | "modify" | "add" | "mkdir" | "append" | "replace" | "drop" | "truncate"
+        | "commit" => Class::Write,
+        "read" | "get" | "list" | "search" | "find" | "fetch" | "query" | "show" | "describe" | "view" | "stat"
+        | "lookup" | "info" | "count" | "inspect" | "browse" | "head" | "tail" | "echo" => Class::Read,
         _ => return None,
     })
 }

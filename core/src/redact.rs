@@ -17,16 +17,47 @@ pub const MASK: &str = "[REDACTED]";
 fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase().replace(['-', ' '], "_");
     const EXACT: &[&str] = &[
-        "password", "passwd", "pwd", "pass", "secret", "token", "api_key", "apikey", "authorization", "auth",
-        "cookie", "set_cookie", "private_key", "privatekey", "client_secret", "access_token", "refresh_token",
-        "session", "sessionid", "session_id", "credentials", "credential", "passphrase", "otp", "pin",
+        "password",
+        "passwd",
+        "pwd",
+        "pass",
+        "secret",
+        "token",
+        "api_key",
+        "apikey",
+        "authorization",
+        "auth",
+        "cookie",
+        "set_cookie",
+        "private_key",
+        "privatekey",
+        "client_secret",
+        "access_token",
+        "refresh_token",
+        "session",
+        "sessionid",
+        "session_id",
+        "credentials",
+        "credential",
+        "passphrase",
+        "otp",
+        "pin",
     ];
     if EXACT.contains(&k.as_str()) {
         return true;
     }
     const SUFFIXES: &[&str] = &[
-        "_password", "_passwd", "_secret", "_token", "_api_key", "_apikey", "_key_secret", "_private_key",
-        "_credentials", "_passphrase", "_cookie",
+        "_password",
+        "_passwd",
+        "_secret",
+        "_token",
+        "_api_key",
+        "_apikey",
+        "_key_secret",
+        "_private_key",
+        "_credentials",
+        "_passphrase",
+        "_cookie",
     ];
     SUFFIXES.iter().any(|s| k.ends_with(s)) || k.starts_with("secret_") || k.starts_with("token_")
 }
