@@ -43,10 +43,7 @@ enum Tok {
     Lit(String),
     One,
     Star,
-    Class {
-        negated: bool,
-        ranges: Vec<(char, char)>,
-    },
+    Class { negated: bool, ranges: Vec<(char, char)> },
 }
 
 /// Why a pattern does not compile; `offset` is the byte offset in the
@@ -62,18 +59,12 @@ impl Glob {
     /// Compiles a pattern.
     pub fn new(pattern: &str) -> Result<Glob, GlobError> {
         let toks = tokenize(pattern)?;
-        Ok(Glob {
-            source: pattern.to_owned(),
-            kind: simplify(toks),
-        })
+        Ok(Glob { source: pattern.to_owned(), kind: simplify(toks) })
     }
 
     /// A pattern that matches exactly `s`, whatever characters it holds.
     pub fn literal(s: &str) -> Glob {
-        Glob {
-            source: escape(s),
-            kind: Kind::Exact(s.to_owned()),
-        }
+        Glob { source: escape(s), kind: Kind::Exact(s.to_owned()) }
     }
 
     /// The pattern as written.
@@ -131,10 +122,7 @@ pub fn escape(s: &str) -> String {
 }
 
 fn err(offset: usize, message: impl Into<String>) -> GlobError {
-    GlobError {
-        offset,
-        message: message.into(),
-    }
+    GlobError { offset, message: message.into() }
 }
 
 fn tokenize(p: &str) -> Result<Vec<Tok>, GlobError> {
@@ -151,10 +139,7 @@ fn tokenize(p: &str) -> Result<Vec<Tok>, GlobError> {
             '\\' => match it.next() {
                 Some((_, n)) => lit.push(n),
                 None => {
-                    return Err(err(
-                        i,
-                        "`\\` at the end escapes nothing (write `\\\\` for a backslash)",
-                    ));
+                    return Err(err(i, "`\\` at the end escapes nothing (write `\\\\` for a backslash)"));
                 }
             },
             '*' => {
@@ -176,10 +161,7 @@ fn tokenize(p: &str) -> Result<Vec<Tok>, GlobError> {
                 ));
             }
             ']' => {
-                return Err(err(
-                    i,
-                    "`]` without an opening `[` (write `\\]` for a literal bracket)",
-                ));
+                return Err(err(i, "`]` without an opening `[` (write `\\]` for a literal bracket)"));
             }
             '[' => {
                 flush(&mut lit, &mut toks);
@@ -219,20 +201,14 @@ fn tokenize(p: &str) -> Result<Vec<Tok>, GlobError> {
                             let (_, n) = it.next().expect("peeked");
                             hi = n;
                             if hi < lo {
-                                return Err(err(
-                                    j,
-                                    format!("range `{lo}-{hi}` is reversed (write `{hi}-{lo}`)"),
-                                ));
+                                return Err(err(j, format!("range `{lo}-{hi}` is reversed (write `{hi}-{lo}`)")));
                             }
                         }
                     }
                     ranges.push((lo, hi));
                 }
                 if !closed {
-                    return Err(err(
-                        i,
-                        "`[` is never closed with `]` (write `\\[` for a literal bracket)",
-                    ));
+                    return Err(err(i, "`[` is never closed with `]` (write `\\[` for a literal bracket)"));
                 }
                 toks.push(Tok::Class { negated, ranges });
             }

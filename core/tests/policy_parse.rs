@@ -33,9 +33,7 @@ fn every_commented_example_in_the_default_file_parses() {
         let key = body.split(" = ").next().unwrap_or("");
         let is_key = body.contains(" = ")
             && !key.is_empty()
-            && key
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_\"*".contains(c));
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || "_\"*".contains(c));
         let code = (body.starts_with('[') && body.ends_with(']')) || is_key;
         if code && !body.starts_with("internal_domains") {
             text.push_str(body);
@@ -46,8 +44,7 @@ fn every_commented_example_in_the_default_file_parses() {
         }
         text.push('\n');
     }
-    let p =
-        Policy::parse(&text).unwrap_or_else(|e| panic!("{}\n---\n{text}", e.render("x", &text)));
+    let p = Policy::parse(&text).unwrap_or_else(|e| panic!("{}\n---\n{text}", e.render("x", &text)));
     assert_eq!(p.rule_count(), 5, "{text}");
 }
 
@@ -83,10 +80,7 @@ fn every_problem_is_reported_at_once() {
         ]
     );
     let shown = e.render("policy.toml", text);
-    assert!(
-        shown.contains("policy.toml:2:8: error: unknown effect \"alow\""),
-        "{shown}"
-    );
+    assert!(shown.contains("policy.toml:2:8: error: unknown effect \"alow\""), "{shown}");
     assert!(shown.contains("did you mean \"allow\""), "{shown}");
     assert!(shown.contains("send_internal and send_external"), "{shown}");
 }
@@ -113,13 +107,9 @@ fn hold_seconds_must_stay_under_a_minute() {
 fn rule_without_effect_or_matcher() {
     let (k, line, _) = only("# c\n\n[[rule]]\ntool = \"x\"\n");
     assert_eq!((k, line), (ProblemKind::MissingKey, 3));
-    let (k, line, msg) =
-        only("[[rule]]\ntool = \"x\"\neffect = \"deny\"\n\n[[rule]]\neffect = \"ask\"\n");
+    let (k, line, msg) = only("[[rule]]\ntool = \"x\"\neffect = \"deny\"\n\n[[rule]]\neffect = \"ask\"\n");
     assert_eq!((k, line), (ProblemKind::NeverMatches, 5));
-    assert!(
-        msg.contains("tool = \\\"*\\\"") || msg.contains("tool = \"*\""),
-        "{msg}"
-    );
+    assert!(msg.contains("tool = \\\"*\\\"") || msg.contains("tool = \"*\""), "{msg}");
 }
 
 #[test]
@@ -127,9 +117,8 @@ fn bad_glob_and_regex() {
     let (k, line, msg) = only("[[rule]]\ntool = [\"ok\", \"read_[file\"]\neffect = \"deny\"\n");
     assert_eq!((k, line), (ProblemKind::BadGlob, 2));
     assert!(msg.contains("never closed"), "{msg}");
-    let (k, line, _) = only(
-        "[[rule]]\ntool = \"x\"\nargs = [\n  { path = \"p\", regex = '(unclosed' },\n]\neffect = \"deny\"\n",
-    );
+    let (k, line, _) =
+        only("[[rule]]\ntool = \"x\"\nargs = [\n  { path = \"p\", regex = '(unclosed' },\n]\neffect = \"deny\"\n");
     assert_eq!((k, line), (ProblemKind::BadRegex, 4));
 }
 
@@ -146,8 +135,7 @@ fn unknown_class_and_flag_names() {
 
 #[test]
 fn contradictions_can_never_match() {
-    let (k, line, msg) =
-        only("[[rule]]\nclass = \"READ\"\nflags = [\"shell\"]\neffect = \"deny\"\n");
+    let (k, line, msg) = only("[[rule]]\nclass = \"READ\"\nflags = [\"shell\"]\neffect = \"deny\"\n");
     assert_eq!((k, line), (ProblemKind::NeverMatches, 1));
     assert!(msg.contains("shell"), "{msg}");
     let (k, _, _) = only("[[rule]]\nflags = [\"external\", \"!external\"]\neffect = \"deny\"\n");
@@ -156,15 +144,13 @@ fn contradictions_can_never_match() {
     assert_eq!(k, ProblemKind::NeverMatches);
     let (k, _, _) = only("[[rule]]\nflags = [\"self_protect\"]\neffect = \"allow\"\n");
     assert_eq!(k, ProblemKind::NeverMatches);
-    let (k, line, _) =
-        only("[[rule]]\ntool = \"x\"\nargs = [{ path = \"a\", one_of = [] }]\neffect = \"deny\"\n");
+    let (k, line, _) = only("[[rule]]\ntool = \"x\"\nargs = [{ path = \"a\", one_of = [] }]\neffect = \"deny\"\n");
     assert_eq!((k, line), (ProblemKind::NeverMatches, 1));
 }
 
 #[test]
 fn allow_with_any_domain_is_refused() {
-    let (k, line, msg) =
-        only("[[rule]]\nclass = \"SEND\"\nany_domain = [\"partner.com\"]\neffect = \"allow\"\n");
+    let (k, line, msg) = only("[[rule]]\nclass = \"SEND\"\nany_domain = [\"partner.com\"]\neffect = \"allow\"\n");
     assert_eq!((k, line), (ProblemKind::NeverMatches, 3));
     assert!(msg.contains("only_domains"), "{msg}");
 }
@@ -180,17 +166,13 @@ fn bad_domains() {
 
 #[test]
 fn arg_matcher_needs_path_and_one_test() {
-    let (k, line, _) =
-        only("[[rule]]\ntool = \"x\"\nargs = [{ glob = \"*\" }]\neffect = \"deny\"\n");
+    let (k, line, _) = only("[[rule]]\ntool = \"x\"\nargs = [{ glob = \"*\" }]\neffect = \"deny\"\n");
     assert_eq!((k, line), (ProblemKind::MissingKey, 3));
-    let (k, _, msg) = only(
-        "[[rule]]\ntool = \"x\"\nargs = [{ path = \"a\", glob = \"*\", prefix = \"b\" }]\neffect = \"deny\"\n",
-    );
+    let (k, _, msg) =
+        only("[[rule]]\ntool = \"x\"\nargs = [{ path = \"a\", glob = \"*\", prefix = \"b\" }]\neffect = \"deny\"\n");
     assert_eq!(k, ProblemKind::WrongType);
     assert!(msg.contains("exactly one"), "{msg}");
-    let (k, _, _) = only(
-        "[[rule]]\ntool = \"x\"\nargs = [{ path = \"a..b\", equals = 1 }]\neffect = \"deny\"\n",
-    );
+    let (k, _, _) = only("[[rule]]\ntool = \"x\"\nargs = [{ path = \"a..b\", equals = 1 }]\neffect = \"deny\"\n");
     assert_eq!(k, ProblemKind::WrongType);
 }
 
@@ -204,10 +186,8 @@ fn duplicate_rule_names() {
 
 #[test]
 fn rules_after_a_match_all_rule_are_a_warning() {
-    let p = Policy::parse(
-        "[[rule]]\ntool = \"*\"\neffect = \"ask\"\n\n[[rule]]\ntool = \"x\"\neffect = \"allow\"\n",
-    )
-    .unwrap();
+    let p = Policy::parse("[[rule]]\ntool = \"*\"\neffect = \"ask\"\n\n[[rule]]\ntool = \"x\"\neffect = \"allow\"\n")
+        .unwrap();
     assert_eq!(p.warnings().len(), 1);
     assert_eq!(p.warnings()[0].line, 5);
     assert_eq!(p.warnings()[0].kind, ProblemKind::Unreachable);
@@ -226,16 +206,8 @@ fn settings_are_read() {
     assert_eq!(Policy::builtin().hold_seconds("x"), None);
     assert_eq!(p.grant_ttl_seconds(), 60);
     use latch_core::Class;
-    assert_eq!(
-        p.user_class("gh", "list_secrets"),
-        Some(Class::Submit),
-        "plain names win over globs"
-    );
-    assert_eq!(
-        p.user_class("gh", "list_repos"),
-        Some(Class::Read),
-        "globs in file order"
-    );
+    assert_eq!(p.user_class("gh", "list_secrets"), Some(Class::Submit), "plain names win over globs");
+    assert_eq!(p.user_class("gh", "list_repos"), Some(Class::Read), "globs in file order");
     assert_eq!(p.user_class("gh", "merge"), Some(Class::Write));
     assert_eq!(p.user_class("other", "list_repos"), None);
 }

@@ -1,8 +1,9 @@
 //! `latch policy check|explain|test|default`.
 //!
-//! Exit codes: 0 = fine (the policy is valid, every case passed); 1 = the
-//! policy or a test table has problems, or a case failed; 2 = could not run
-//! (a file that cannot be read, bad `--args` JSON). Problems go to stderr
+//! Exit codes (as in `cli/mod.rs`): 0 = fine (the policy is valid, every
+//! case passed); 1 = the policy or a test table has problems, or a case
+//! failed; 70 = could not run (a file that cannot be read, bad `--args`
+//! JSON). Problems go to stderr
 //! in `FILE:LINE:COLUMN: error: …` form with the source line and a fix.
 //!
 //! Every subcommand reads the user's policy file (from `LATCH_HOME` or the
@@ -151,17 +152,20 @@ fn explain(
     policy: Option<PathBuf>,
     json: bool,
 ) -> anyhow::Result<i32> {
-    let args: serde_json::Value = serde_json::from_str(args)
-        .with_context(|| format!("--args is not valid JSON: {args}"))?;
+    let args: serde_json::Value =
+        serde_json::from_str(args).with_context(|| format!("--args is not valid JSON: {args}"))?;
     let def = match tool_def {
         None => None,
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the tool definition {}", path.display()))?;
-            let v: serde_json::Value = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not valid JSON", path.display()))?;
+            let v: serde_json::Value =
+                serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?;
             Some(ToolDef::from_value(&v).ok_or_else(|| {
-                anyhow!("{} is not a tool definition: it needs a string `name` (give one entry of tools/list)", path.display())
+                anyhow!(
+                    "{} is not a tool definition: it needs a string `name` (give one entry of tools/list)",
+                    path.display()
+                )
             })?)
         }
     };
@@ -192,7 +196,9 @@ fn render_explanation(x: &Explanation, policy: &str, args: &serde_json::Value) -
     if !x.domains.is_empty() {
         out.push_str(&format!("domains   {}\n", x.domains.join(", ")));
     }
-    out.push_str("order     1. built-in self-protection  2. your rules, top to bottom, first match decides  3. class default\n");
+    out.push_str(
+        "order     1. built-in self-protection  2. your rules, top to bottom, first match decides  3. class default\n",
+    );
     if x.matched_rules.is_empty() {
         out.push_str("matched   no rule\n");
     } else {
@@ -200,7 +206,10 @@ fn render_explanation(x: &Explanation, policy: &str, args: &serde_json::Value) -
         for m in &x.matched_rules {
             let at = m.line.map_or_else(|| "built-in".to_owned(), |l| format!("line {l}"));
             let mark = if m.decided { "decides" } else { "(later, not used)" };
-            out.push_str(&format!("  {:<10} {} -> {}  {mark}\n              when {}\n", at, m.rule, m.effect, m.matches));
+            out.push_str(&format!(
+                "  {:<10} {} -> {}  {mark}\n              when {}\n",
+                at, m.rule, m.effect, m.matches
+            ));
         }
     }
     let by = match (&x.rule, x.decided_by) {
@@ -226,9 +235,7 @@ fn test(file: &Path, policy: Option<PathBuf>) -> anyhow::Result<i32> {
             return Ok(1);
         }
     };
-    let policy = policy.or_else(|| {
-        table.policy.as_ref().map(|p| file.parent().unwrap_or(Path::new(".")).join(p))
-    });
+    let policy = policy.or_else(|| table.policy.as_ref().map(|p| file.parent().unwrap_or(Path::new(".")).join(p)));
     let (loaded, policy_shown) = load(policy)?;
     let Loaded::Ok(p) = loaded else { return Ok(1) };
     println!("testing {policy_shown} with {shown}");

@@ -37,11 +37,7 @@ fn quote(s: &str) -> String {
 
 /// Returns `text` with the rule added.
 pub fn append_rule(text: &str, rule: &NewRule) -> String {
-    let comment: String = rule
-        .comment
-        .chars()
-        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
-        .collect();
+    let comment: String = rule.comment.chars().map(|c| if c == '\n' || c == '\r' { ' ' } else { c }).collect();
     let block = format!(
         "# {comment}\n[[rule]]\nserver = {}\ntool = {}\neffect = \"{}\"\n",
         quote(&glob::escape(&rule.server)),

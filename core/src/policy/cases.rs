@@ -30,16 +30,7 @@ use crate::classify::Call;
 use crate::tooldef::ToolDef;
 
 const TABLE_KEYS: &[&str] = &["policy", "case"];
-const CASE_KEYS: &[&str] = &[
-    "name",
-    "server",
-    "tool",
-    "args",
-    "tool_def",
-    "expect",
-    "expect_rule",
-    "expect_class",
-];
+const CASE_KEYS: &[&str] = &["name", "server", "tool", "args", "tool_def", "expect", "expect_rule", "expect_class"];
 
 /// A parsed test table.
 #[derive(Clone, Debug, PartialEq)]
@@ -80,11 +71,7 @@ impl CaseResult {
 
 impl Case {
     pub fn run(&self, policy: &Policy) -> CaseResult {
-        let call = Call {
-            server: &self.server,
-            tool: &self.tool,
-            args: &self.args,
-        };
+        let call = Call { server: &self.server, tool: &self.tool, args: &self.args };
         let x = policy.explain(&call, self.tool_def.as_ref());
         let mut failures = Vec::new();
         if x.decision != self.expect {
@@ -101,12 +88,7 @@ impl Case {
         {
             failures.push(format!("expected class {c}, got {}", x.class));
         }
-        CaseResult {
-            name: self.name.clone(),
-            line: self.line,
-            failures,
-            explanation: x,
-        }
+        CaseResult { name: self.name.clone(), line: self.line, failures, explanation: x }
     }
 }
 
@@ -114,17 +96,10 @@ impl CaseTable {
     pub fn parse(text: &str) -> Result<CaseTable, PolicyError> {
         let doc = parse_toml(text)?;
         let mut cx = Cx::new(text);
-        let mut table = CaseTable {
-            policy: None,
-            cases: Vec::new(),
-        };
+        let mut table = CaseTable { policy: None, cases: Vec::new() };
         for (k, v) in entries(doc.get_ref()) {
             match k.get_ref().as_ref() {
-                "policy" => {
-                    table.policy = cx
-                        .str(v, "policy", "`policy = \"policy.toml\"`")
-                        .map(str::to_owned)
-                }
+                "policy" => table.policy = cx.str(v, "policy", "`policy = \"policy.toml\"`").map(str::to_owned),
                 "case" => match v.get_ref() {
                     toml::de::DeValue::Array(a) => {
                         for (i, item) in a.iter().enumerate() {
@@ -133,23 +108,12 @@ impl CaseTable {
                             }
                         }
                     }
-                    _ => cx.wrong_type(
-                        v,
-                        "case",
-                        "a list of tables",
-                        "`[[case]]` (two brackets) before each case",
-                    ),
+                    _ => cx.wrong_type(v, "case", "a list of tables", "`[[case]]` (two brackets) before each case"),
                 },
                 _ => cx.unknown_key(k, "at the top level of a test table", TABLE_KEYS),
             }
         }
-        if cx.problems.is_empty() {
-            Ok(table)
-        } else {
-            Err(PolicyError {
-                problems: cx.problems,
-            })
-        }
+        if cx.problems.is_empty() { Ok(table) } else { Err(PolicyError { problems: cx.problems }) }
     }
 
     pub fn run(&self, policy: &Policy) -> Vec<CaseResult> {
@@ -157,11 +121,7 @@ impl CaseTable {
     }
 }
 
-fn json_or_table(
-    cx: &mut Cx<'_>,
-    v: &toml::Spanned<toml::de::DeValue<'_>>,
-    key: &str,
-) -> Option<Value> {
+fn json_or_table(cx: &mut Cx<'_>, v: &toml::Spanned<toml::de::DeValue<'_>>, key: &str) -> Option<Value> {
     match v.get_ref() {
         toml::de::DeValue::String(s) => match serde_json::from_str::<Value>(s) {
             Ok(j) => Some(j),
@@ -177,12 +137,7 @@ fn json_or_table(
         },
         toml::de::DeValue::Table(_) => Some(to_json(v.get_ref())),
         _ => {
-            cx.wrong_type(
-                v,
-                key,
-                "a table or a JSON string",
-                &format!("`{key} = {{ path = \"/x\" }}`"),
-            );
+            cx.wrong_type(v, key, "a table or a JSON string", &format!("`{key} = {{ path = \"/x\" }}`"));
             None
         }
     }
@@ -213,17 +168,11 @@ fn case(cx: &mut Cx<'_>, n: usize, item: &toml::Spanned<toml::de::DeValue<'_>>) 
             }
             "server" => {
                 has_server = true;
-                c.server = cx
-                    .str(v, "server", "`server = \"fs\"`")
-                    .unwrap_or_default()
-                    .to_owned();
+                c.server = cx.str(v, "server", "`server = \"fs\"`").unwrap_or_default().to_owned();
             }
             "tool" => {
                 has_tool = true;
-                c.tool = cx
-                    .str(v, "tool", "`tool = \"write_file\"`")
-                    .unwrap_or_default()
-                    .to_owned();
+                c.tool = cx.str(v, "tool", "`tool = \"write_file\"`").unwrap_or_default().to_owned();
             }
             "args" => c.args = json_or_table(cx, v, "args").unwrap_or(Value::Null),
             "tool_def" => {
@@ -255,11 +204,7 @@ fn case(cx: &mut Cx<'_>, n: usize, item: &toml::Spanned<toml::de::DeValue<'_>>) 
                     }
                 }
             }
-            "expect_rule" => {
-                c.expect_rule = cx
-                    .str(v, "expect_rule", "`expect_rule = \"no-etc\"`")
-                    .map(str::to_owned)
-            }
+            "expect_rule" => c.expect_rule = cx.str(v, "expect_rule", "`expect_rule = \"no-etc\"`").map(str::to_owned),
             "expect_class" => {
                 if let Some(s) = cx.str(v, "expect_class", "`expect_class = \"WRITE\"`") {
                     match Class::parse(s) {

@@ -48,11 +48,7 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "line {}, column {}: {}",
-            self.line, self.column, self.message
-        )?;
+        write!(f, "line {}, column {}: {}", self.line, self.column, self.message)?;
         if !self.hint.is_empty() {
             write!(f, "\n    fix: {}", self.hint)?;
         }
@@ -70,11 +66,7 @@ pub struct PolicyError {
 impl fmt::Display for PolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.problems.len();
-        write!(
-            f,
-            "the policy has {n} problem{}",
-            if n == 1 { "" } else { "s" }
-        )?;
+        write!(f, "the policy has {n} problem{}", if n == 1 { "" } else { "s" })?;
         for p in &self.problems {
             write!(f, "\n{p}")?;
         }
@@ -94,21 +86,11 @@ impl PolicyError {
 pub fn render_problems(problems: &[Problem], label: &str, file: &str, text: &str) -> String {
     let mut out = String::new();
     for p in problems {
-        out.push_str(&format!(
-            "{file}:{}:{}: {label}: {}\n",
-            p.line, p.column, p.message
-        ));
+        out.push_str(&format!("{file}:{}:{}: {label}: {}\n", p.line, p.column, p.message));
         if let Some(src) = text.lines().nth(p.line.saturating_sub(1)) {
             let src = src.trim_end();
-            let caret = src
-                .chars()
-                .take(p.column.saturating_sub(1))
-                .map(|c| if c == '\t' { '\t' } else { ' ' });
-            out.push_str(&format!(
-                "  {:>4} | {src}\n       | {}^\n",
-                p.line,
-                caret.collect::<String>()
-            ));
+            let caret = src.chars().take(p.column.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' });
+            out.push_str(&format!("  {:>4} | {src}\n       | {}^\n", p.line, caret.collect::<String>()));
         }
         if !p.hint.is_empty() {
             out.push_str(&format!("  fix: {}\n", p.hint));
@@ -149,9 +131,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
         }
         prev = cur;
     }

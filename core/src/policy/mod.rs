@@ -213,10 +213,7 @@ impl Policy {
     /// file order.
     pub fn user_class(&self, server: &str, tool: &str) -> Option<Class> {
         let s = self.servers.iter().find(|s| s.name == server)?;
-        s.classes
-            .iter()
-            .find(|(g, _)| g.is_match(tool))
-            .map(|(_, c)| *c)
+        s.classes.iter().find(|(g, _)| g.is_match(tool)).map(|(_, c)| *c)
     }
 
     /// The hold limit the user set for this server (`[servers.NAME]
@@ -224,11 +221,7 @@ impl Policy {
     /// `None` = the daemon's per-client default (or
     /// [`DEFAULT_HOLD_SECONDS`]).
     pub fn hold_seconds(&self, server: &str) -> Option<u64> {
-        self.servers
-            .iter()
-            .find(|s| s.name == server)
-            .and_then(|s| s.hold_seconds)
-            .or(self.hold_seconds)
+        self.servers.iter().find(|s| s.name == server).and_then(|s| s.hold_seconds).or(self.hold_seconds)
     }
 
     /// How long an approval grant stays usable (`[approvals]
@@ -252,12 +245,7 @@ impl Policy {
 
     /// Evaluates the policy on a classified call: self-protection, then the
     /// first matching rule, then the class default.
-    pub fn evaluate(
-        &self,
-        call: &Call<'_>,
-        _def: Option<&ToolDef>,
-        cls: &Classification,
-    ) -> Evaluation {
+    pub fn evaluate(&self, call: &Call<'_>, _def: Option<&ToolDef>, cls: &Classification) -> Evaluation {
         self.run(call, cls, None)
     }
 
@@ -301,12 +289,7 @@ impl Policy {
     }
 
     /// The evaluation; with `all`, every rule is tried and the matches kept.
-    fn run(
-        &self,
-        call: &Call<'_>,
-        cls: &Classification,
-        mut all: Option<&mut Vec<RuleMatch>>,
-    ) -> Evaluation {
+    fn run(&self, call: &Call<'_>, cls: &Classification, mut all: Option<&mut Vec<RuleMatch>>) -> Evaluation {
         let mut decided: Option<Evaluation> = None;
 
         let protect = if cls.flags.contains(&Flag::SelfProtect) {
@@ -320,17 +303,14 @@ impl Policy {
                     rule: SELF_PROTECT_RULE.to_owned(),
                     line: None,
                     effect: Decision::Deny,
-                    matches: "calls that touch Latch's own files or run `latch` to change it"
-                        .to_owned(),
+                    matches: "calls that touch Latch's own files or run `latch` to change it".to_owned(),
                     decided: true,
                 });
             }
             let ev = Evaluation {
                 decision: Decision::Deny,
                 rule: Some(SELF_PROTECT_RULE.to_owned()),
-                reasons: vec![format!(
-                    "self_protect: {why}; denied by a built-in rule that no policy can override"
-                )],
+                reasons: vec![format!("self_protect: {why}; denied by a built-in rule that no policy can override")],
                 rule_line: None,
                 added_flags: Flags::from([Flag::SelfProtect]),
             };
@@ -363,10 +343,7 @@ impl Policy {
                 });
             }
             if first {
-                let mut why = format!(
-                    "{} (line {}) matched: {} → {}",
-                    r.id, r.line, r.summary, r.effect
-                );
+                let mut why = format!("{} matched: {} → {}", r.label(), r.summary, r.effect);
                 if let Some(reason) = &r.reason {
                     why.push_str(": ");
                     why.push_str(reason);
@@ -391,20 +368,11 @@ impl Policy {
         let (decision, what) = if cls.class == Class::Send {
             let internal = !cls.domains.is_empty()
                 && !cls.flags.contains(&Flag::External)
-                && cls
-                    .domains
-                    .iter()
-                    .all(|d| is_internal(d, &self.internal_domains));
+                && cls.domains.iter().all(|d| is_internal(d, &self.internal_domains));
             if internal {
-                (
-                    self.defaults.send_internal,
-                    "internal SEND (every address is in internal_domains)",
-                )
+                (self.defaults.send_internal, "internal SEND (every address is in internal_domains)")
             } else if cls.domains.is_empty() {
-                (
-                    self.defaults.send_external,
-                    "SEND with no recognised address (treated as external)",
-                )
+                (self.defaults.send_external, "SEND with no recognised address (treated as external)")
             } else {
                 (self.defaults.send_external, "external SEND")
             }

@@ -21,36 +21,13 @@ use crate::glob::Glob;
 
 type SValue<'i> = Spanned<DeValue<'i>>;
 
-const TOP_KEYS: &[&str] = &[
-    "internal_domains",
-    "defaults",
-    "approvals",
-    "servers",
-    "rule",
-];
-const DEFAULT_KEYS: &[&str] = &[
-    "read",
-    "write",
-    "send_internal",
-    "send_external",
-    "execute",
-    "submit",
-    "transfer_value",
-];
+const TOP_KEYS: &[&str] = &["internal_domains", "defaults", "approvals", "servers", "rule"];
+const DEFAULT_KEYS: &[&str] =
+    &["read", "write", "send_internal", "send_external", "execute", "submit", "transfer_value"];
 const APPROVAL_KEYS: &[&str] = &["hold_seconds", "grant_ttl_seconds"];
 const SERVER_KEYS: &[&str] = &["hold_seconds", "classes"];
-const RULE_KEYS: &[&str] = &[
-    "name",
-    "server",
-    "tool",
-    "class",
-    "flags",
-    "any_domain",
-    "only_domains",
-    "args",
-    "effect",
-    "reason",
-];
+const RULE_KEYS: &[&str] =
+    &["name", "server", "tool", "class", "flags", "any_domain", "only_domains", "args", "effect", "reason"];
 const ARG_KEYS: &[&str] = &["path", "equals", "one_of", "glob", "regex", "prefix", "not"];
 const ARG_OPS: &[&str] = &["equals", "one_of", "glob", "regex", "prefix"];
 
@@ -68,10 +45,7 @@ pub(crate) struct Cx<'t> {
 
 impl<'t> Cx<'t> {
     pub fn new(text: &'t str) -> Self {
-        Cx {
-            text,
-            problems: Vec::new(),
-        }
+        Cx { text, problems: Vec::new() }
     }
 
     pub fn problem(
@@ -82,39 +56,20 @@ impl<'t> Cx<'t> {
         hint: impl Into<String>,
     ) {
         let (line, column) = line_col(self.text, span.start);
-        self.problems.push(Problem {
-            kind,
-            line,
-            column,
-            message: message.into(),
-            hint: hint.into(),
-        });
+        self.problems.push(Problem { kind, line, column, message: message.into(), hint: hint.into() });
     }
 
     pub fn line(&self, offset: usize) -> usize {
         line_col(self.text, offset).0
     }
 
-    pub fn unknown_key(
-        &mut self,
-        key: &Spanned<std::borrow::Cow<'_, str>>,
-        place: &str,
-        known: &[&str],
-    ) {
+    pub fn unknown_key(&mut self, key: &Spanned<std::borrow::Cow<'_, str>>, place: &str, known: &[&str]) {
         let k = key.get_ref();
         let hint = match did_you_mean(k, known) {
-            Some(s) => format!(
-                "did you mean `{s}`? Keys allowed {place}: {}",
-                known.join(", ")
-            ),
+            Some(s) => format!("did you mean `{s}`? Keys allowed {place}: {}", known.join(", ")),
             None => format!("keys allowed {place}: {}", known.join(", ")),
         };
-        self.problem(
-            ProblemKind::UnknownKey,
-            key.span(),
-            format!("unknown key `{k}` {place}"),
-            hint,
-        );
+        self.problem(ProblemKind::UnknownKey, key.span(), format!("unknown key `{k}` {place}"), hint);
     }
 
     pub fn wrong_type(&mut self, v: &SValue<'_>, key: &str, want: &str, example: &str) {
@@ -136,12 +91,7 @@ impl<'t> Cx<'t> {
         }
     }
 
-    pub fn table<'v, 'i>(
-        &mut self,
-        v: &'v SValue<'i>,
-        key: &str,
-        example: &str,
-    ) -> Option<&'v DeTable<'i>> {
+    pub fn table<'v, 'i>(&mut self, v: &'v SValue<'i>, key: &str, example: &str) -> Option<&'v DeTable<'i>> {
         match v.get_ref() {
             DeValue::Table(t) => Some(t),
             _ => {
@@ -157,12 +107,7 @@ impl<'t> Cx<'t> {
             _ => None,
         };
         let Some(n) = n else {
-            self.wrong_type(
-                v,
-                key,
-                "a whole number",
-                &format!("`{key} = {}`", range.1.min(range.0.max(30))),
-            );
+            self.wrong_type(v, key, "a whole number", &format!("`{key} = {}`", range.1.min(range.0.max(30))));
             return None;
         };
         match u64::try_from(n) {
@@ -180,12 +125,7 @@ impl<'t> Cx<'t> {
     }
 
     /// A string or a list of strings, each with its span.
-    pub fn strs(
-        &mut self,
-        v: &SValue<'_>,
-        key: &str,
-        example: &str,
-    ) -> Option<Vec<(String, Range<usize>)>> {
+    pub fn strs(&mut self, v: &SValue<'_>, key: &str, example: &str) -> Option<Vec<(String, Range<usize>)>> {
         match v.get_ref() {
             DeValue::String(s) => Some(vec![(s.to_string(), v.span())]),
             DeValue::Array(a) => {
@@ -219,9 +159,7 @@ pub(crate) fn describe(v: &DeValue<'_>) -> String {
 }
 
 /// Keys of a table in the order they appear in the file.
-pub(crate) fn entries<'t, 'i>(
-    t: &'t DeTable<'i>,
-) -> Vec<(&'t Spanned<std::borrow::Cow<'i, str>>, &'t SValue<'i>)> {
+pub(crate) fn entries<'t, 'i>(t: &'t DeTable<'i>) -> Vec<(&'t Spanned<std::borrow::Cow<'i, str>>, &'t SValue<'i>)> {
     let mut v: Vec<_> = t.iter().collect();
     v.sort_by_key(|(k, _)| k.span().start);
     v
@@ -231,23 +169,13 @@ pub(crate) fn entries<'t, 'i>(
 pub(crate) fn to_json(v: &DeValue<'_>) -> Value {
     match v {
         DeValue::String(s) => Value::String(s.to_string()),
-        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
-            .map(Value::from)
-            .unwrap_or(Value::Null),
-        DeValue::Float(f) => f
-            .as_str()
-            .replace('_', "")
-            .parse::<f64>()
-            .map(Value::from)
-            .unwrap_or(Value::Null),
+        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).map(Value::from).unwrap_or(Value::Null),
+        DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().map(Value::from).unwrap_or(Value::Null),
         DeValue::Boolean(b) => Value::Bool(*b),
         DeValue::Datetime(d) => Value::String(d.to_string()),
         DeValue::Array(a) => Value::Array(a.iter().map(|x| to_json(x.get_ref())).collect()),
         DeValue::Table(t) => Value::Object(
-            entries(t)
-                .into_iter()
-                .map(|(k, x)| (k.get_ref().to_string(), to_json(x.get_ref())))
-                .collect(),
+            entries(t).into_iter().map(|(k, x)| (k.get_ref().to_string(), to_json(x.get_ref()))).collect(),
         ),
     }
 }
@@ -269,9 +197,7 @@ pub(crate) fn parse_toml(text: &str) -> Result<Spanned<DeTable<'_>>, PolicyError
             "check quotes, brackets and `=` on this line (strings need \"double quotes\")",
         );
     }
-    Err(PolicyError {
-        problems: cx.problems,
-    })
+    Err(PolicyError { problems: cx.problems })
 }
 
 pub(crate) fn parse(text: &str) -> Result<Policy, PolicyError> {
@@ -284,20 +210,12 @@ pub(crate) fn parse(text: &str) -> Result<Policy, PolicyError> {
         match key.get_ref().as_ref() {
             "internal_domains" => p.internal_domains = domains(&mut cx, v, "internal_domains"),
             "defaults" => {
-                if let Some(t) = cx.table(
-                    v,
-                    "defaults",
-                    "`[defaults]` followed by `read = \"allow\"` lines",
-                ) {
+                if let Some(t) = cx.table(v, "defaults", "`[defaults]` followed by `read = \"allow\"` lines") {
                     p.defaults = defaults(&mut cx, t);
                 }
             }
             "approvals" => {
-                if let Some(t) = cx.table(
-                    v,
-                    "approvals",
-                    "`[approvals]` followed by `hold_seconds = 50`",
-                ) {
+                if let Some(t) = cx.table(v, "approvals", "`[approvals]` followed by `hold_seconds = 50`") {
                     for (k, v) in entries(t) {
                         match k.get_ref().as_ref() {
                             "hold_seconds" => p.hold_seconds = hold(&mut cx, v),
@@ -317,11 +235,7 @@ pub(crate) fn parse(text: &str) -> Result<Policy, PolicyError> {
                 }
             }
             "servers" => {
-                if let Some(t) = cx.table(
-                    v,
-                    "servers",
-                    "`[servers.github]` followed by `hold_seconds = 30`",
-                ) {
+                if let Some(t) = cx.table(v, "servers", "`[servers.github]` followed by `hold_seconds = 30`") {
                     for (name, v) in entries(t) {
                         if let Some(s) = server(&mut cx, name.get_ref(), v) {
                             p.servers.push(s);
@@ -338,12 +252,7 @@ pub(crate) fn parse(text: &str) -> Result<Policy, PolicyError> {
                         }
                     }
                 }
-                _ => cx.wrong_type(
-                    v,
-                    "rule",
-                    "a list of tables",
-                    "`[[rule]]` (two brackets) before each rule",
-                ),
+                _ => cx.wrong_type(v, "rule", "a list of tables", "`[[rule]]` (two brackets) before each rule"),
             },
             _ => cx.unknown_key(key, "at the top level", TOP_KEYS),
         }
@@ -360,14 +269,8 @@ pub(crate) fn parse(text: &str) -> Result<Policy, PolicyError> {
                 kind: ProblemKind::Unreachable,
                 line: r.line,
                 column: 1,
-                message: format!(
-                    "{} is never reached: {} (line {}) matches every call first",
-                    r.id, first.id, first.line
-                ),
-                hint: format!(
-                    "move this rule above line {}, or narrow that rule",
-                    first.line
-                ),
+                message: format!("{} is never reached: {} matches every call first", r.label(), first.label()),
+                hint: format!("move this rule above line {}, or narrow that rule", first.line),
             });
         }
     }
@@ -376,9 +279,9 @@ pub(crate) fn parse(text: &str) -> Result<Policy, PolicyError> {
     if cx.problems.is_empty() {
         Ok(p)
     } else {
-        Err(PolicyError {
-            problems: cx.problems,
-        })
+        let mut problems = cx.problems;
+        problems.sort_by_key(|p| (p.line, p.column));
+        Err(PolicyError { problems })
     }
 }
 
@@ -395,12 +298,7 @@ fn effect(cx: &mut Cx<'_>, v: &SValue<'_>, key: &str) -> Option<Decision> {
                 }
                 None => "the effects are \"allow\", \"ask\" and \"deny\"".to_owned(),
             };
-            cx.problem(
-                ProblemKind::UnknownName,
-                v.span(),
-                format!("unknown effect {s:?} for `{key}`"),
-                hint,
-            );
+            cx.problem(ProblemKind::UnknownName, v.span(), format!("unknown effect {s:?} for `{key}`"), hint);
             None
         }
     }
@@ -415,12 +313,7 @@ fn class_name(cx: &mut Cx<'_>, s: &str, span: Range<usize>) -> Option<Class> {
         Some(m) => format!("did you mean \"{m}\"? The classes are {}", names.join(", ")),
         None => format!("the classes are {}", names.join(", ")),
     };
-    cx.problem(
-        ProblemKind::UnknownName,
-        span,
-        format!("unknown class {s:?}"),
-        hint,
-    );
+    cx.problem(ProblemKind::UnknownName, span, format!("unknown class {s:?}"), hint);
     None
 }
 
@@ -452,26 +345,18 @@ fn domains(cx: &mut Cx<'_>, v: &SValue<'_>, key: &str) -> Vec<String> {
             && !lower.starts_with('.')
             && !lower.ends_with('.')
             && !lower.contains("..")
-            && lower
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+            && lower.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
         if ok {
             out.push(lower);
         } else {
             let hint = if let Some(rest) = lower.strip_prefix("*.") {
                 format!("a domain already covers its subdomains: write {rest:?}")
             } else if lower.contains("://") || lower.contains('/') || lower.contains('@') {
-                "write only the host name, like \"example.com\" (no scheme, path or user)"
-                    .to_owned()
+                "write only the host name, like \"example.com\" (no scheme, path or user)".to_owned()
             } else {
                 "a domain is letters, digits, `-` and dots, like \"example.com\"".to_owned()
             };
-            cx.problem(
-                ProblemKind::BadDomain,
-                span,
-                format!("{d:?} is not a domain name"),
-                hint,
-            );
+            cx.problem(ProblemKind::BadDomain, span, format!("{d:?} is not a domain name"), hint);
         }
     }
     out
@@ -509,23 +394,14 @@ fn defaults(cx: &mut Cx<'_>, t: &DeTable<'_>) -> Defaults {
 }
 
 fn server(cx: &mut Cx<'_>, name: &str, v: &SValue<'_>) -> Option<ServerConf> {
-    let t = cx.table(
-        v,
-        &format!("servers.{name}"),
-        &format!("`[servers.{name}]` followed by `hold_seconds = 30`"),
-    )?;
-    let mut s = ServerConf {
-        name: name.to_owned(),
-        hold_seconds: None,
-        classes: Vec::new(),
-    };
+    let t = cx.table(v, &format!("servers.{name}"), &format!("`[servers.{name}]` followed by `hold_seconds = 30`"))?;
+    let mut s = ServerConf { name: name.to_owned(), hold_seconds: None, classes: Vec::new() };
     let mut globbed = Vec::new();
     for (k, v) in entries(t) {
         match k.get_ref().as_ref() {
             "hold_seconds" => s.hold_seconds = hold(cx, v),
             "classes" => {
-                let example =
-                    format!("`[servers.{name}.classes]` then `merge_pull_request = \"SUBMIT\"`");
+                let example = format!("`[servers.{name}.classes]` then `merge_pull_request = \"SUBMIT\"`");
                 let Some(ct) = cx.table(v, "classes", &example) else {
                     continue;
                 };
@@ -579,11 +455,7 @@ fn globs(cx: &mut Cx<'_>, v: &SValue<'_>, key: &str, never: &mut Vec<String>) ->
 }
 
 fn rule(cx: &mut Cx<'_>, n: usize, item: &SValue<'_>, names: &mut HashSet<String>) -> Option<Rule> {
-    let t = cx.table(
-        item,
-        "rule",
-        "`[[rule]]` followed by `tool = \"…\"` and `effect = \"…\"`",
-    )?;
+    let t = cx.table(item, "rule", "`[[rule]]` followed by `tool = \"…\"` and `effect = \"…\"`")?;
     let header = rule_header(cx.text, item.span().start);
     let line = cx.line(header);
     let mut r = Rule {
@@ -642,11 +514,7 @@ fn rule(cx: &mut Cx<'_>, n: usize, item: &SValue<'_>, names: &mut HashSet<String
             }
             "class" => {
                 has_matcher = true;
-                let Some(items) = cx.strs(
-                    v,
-                    "class",
-                    "`class = \"SEND\"` or `class = [\"SEND\", \"SUBMIT\"]`",
-                ) else {
+                let Some(items) = cx.strs(v, "class", "`class = \"SEND\"` or `class = [\"SEND\", \"SUBMIT\"]`") else {
                     continue;
                 };
                 if items.is_empty() {
@@ -696,12 +564,7 @@ fn rule(cx: &mut Cx<'_>, n: usize, item: &SValue<'_>, names: &mut HashSet<String
                                     names.join(", ")
                                 ),
                             };
-                            cx.problem(
-                                ProblemKind::UnknownName,
-                                sp,
-                                format!("unknown flag {name:?}"),
-                                hint,
-                            );
+                            cx.problem(ProblemKind::UnknownName, sp, format!("unknown flag {name:?}"), hint);
                         }
                     }
                 }
@@ -753,11 +616,12 @@ fn rule(cx: &mut Cx<'_>, n: usize, item: &SValue<'_>, names: &mut HashSet<String
     }
 
     let at = header..header + 1;
+    let label = r.label();
     if !effect_seen {
         cx.problem(
             ProblemKind::MissingKey,
             at.clone(),
-            format!("{} has no `effect`", r.id),
+            format!("{label} has no `effect`"),
             "add `effect = \"allow\"`, `effect = \"ask\"` or `effect = \"deny\"`",
         );
     }
@@ -765,29 +629,19 @@ fn rule(cx: &mut Cx<'_>, n: usize, item: &SValue<'_>, names: &mut HashSet<String
         cx.problem(
             ProblemKind::NeverMatches,
             at.clone(),
-            format!("{} has no matcher (server, tool, class, flags, domains or args)", r.id),
+            format!("{label} has no matcher (server, tool, class, flags, domains or args)"),
             "say what the rule is about, e.g. `tool = \"write_*\"`; to match every call on purpose write `tool = \"*\"`",
         );
     }
     // Contradictions that can be seen without a call.
     let both = r.flags_required & r.flags_forbidden;
     if both != 0 {
-        let f = Flag::ALL
-            .iter()
-            .find(|f| both & flag_bit(**f) != 0)
-            .expect("a bit is set");
-        never.push(format!(
-            "flag {0:?} is both required and excluded (\"!{0}\")",
-            f.as_str()
-        ));
+        let f = Flag::ALL.iter().find(|f| both & flag_bit(**f) != 0).expect("a bit is set");
+        never.push(format!("flag {0:?} is both required and excluded (\"!{0}\")", f.as_str()));
     }
-    let shell_needs =
-        class_bit(Class::Execute) | class_bit(Class::Submit) | class_bit(Class::TransferValue);
+    let shell_needs = class_bit(Class::Execute) | class_bit(Class::Submit) | class_bit(Class::TransferValue);
     if r.flags_required & flag_bit(Flag::Shell) != 0 && r.classes & shell_needs == 0 {
-        never.push(
-            "flag \"shell\" makes a call EXECUTE or above, but `class` only lists lower classes"
-                .to_owned(),
-        );
+        never.push("flag \"shell\" makes a call EXECUTE or above, but `class` only lists lower classes".to_owned());
     }
     if r.flags_required & flag_bit(Flag::SelfProtect) != 0 {
         never.push(
@@ -798,7 +652,7 @@ fn rule(cx: &mut Cx<'_>, n: usize, item: &SValue<'_>, names: &mut HashSet<String
         cx.problem(
             ProblemKind::NeverMatches,
             at.clone(),
-            format!("{} can never match: {why}", r.id),
+            format!("{label} can never match: {why}"),
             "remove the contradicting matcher, or the rule",
         );
     }
@@ -825,9 +679,7 @@ fn rule_header(text: &str, start: usize) -> usize {
     let start = start.min(text.len());
     let mut line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
     loop {
-        let line_end = text[line_start..]
-            .find('\n')
-            .map_or(text.len(), |i| line_start + i);
+        let line_end = text[line_start..].find('\n').map_or(text.len(), |i| line_start + i);
         let line = text[line_start..line_end].trim_start();
         if line.starts_with("[[") {
             return line_start + (text[line_start..line_end].len() - line.len());
@@ -886,23 +738,13 @@ fn arg_matcher(cx: &mut Cx<'_>, v: &SValue<'_>, never: &mut Vec<String>) -> Opti
             }
             "regex" => {
                 ops += 1;
-                if let Some(s) = cx.str(
-                    x,
-                    "regex",
-                    "`regex = '^/etc/'` (single quotes keep backslashes)",
-                ) {
-                    match regex::RegexBuilder::new(s)
-                        .size_limit(REGEX_SIZE_LIMIT)
-                        .build()
-                    {
+                if let Some(s) = cx.str(x, "regex", "`regex = '^/etc/'` (single quotes keep backslashes)") {
+                    match regex::RegexBuilder::new(s).size_limit(REGEX_SIZE_LIMIT).build() {
                         Ok(re) => op = Some(Op::Regex(Re(re))),
                         Err(e) => {
                             let msg = e.to_string();
-                            let last = msg
-                                .lines()
-                                .rfind(|l| !l.trim().is_empty())
-                                .unwrap_or("")
-                                .trim();
+                            let last = msg.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("").trim();
+                            let last = last.strip_prefix("error: ").unwrap_or(last);
                             cx.problem(
                                 ProblemKind::BadRegex,
                                 x.span(),
@@ -924,10 +766,7 @@ fn arg_matcher(cx: &mut Cx<'_>, v: &SValue<'_>, never: &mut Vec<String>) -> Opti
         }
     }
     let at = v.span();
-    if path.is_none()
-        && cx.problems.len() == before
-        && !t.iter().any(|(k, _)| k.get_ref() == "path")
-    {
+    if path.is_none() && cx.problems.len() == before && !t.iter().any(|(k, _)| k.get_ref() == "path") {
         cx.problem(
             ProblemKind::MissingKey,
             at.clone(),
@@ -937,29 +776,17 @@ fn arg_matcher(cx: &mut Cx<'_>, v: &SValue<'_>, never: &mut Vec<String>) -> Opti
     }
     if ops != 1 && cx.problems.len() == before {
         cx.problem(
-            if ops == 0 {
-                ProblemKind::MissingKey
-            } else {
-                ProblemKind::WrongType
-            },
+            if ops == 0 { ProblemKind::MissingKey } else { ProblemKind::WrongType },
             at,
             format!("an args matcher needs exactly one test, found {ops}"),
-            format!(
-                "use one of {} (write two matchers for two tests)",
-                ARG_OPS.join(", ")
-            ),
+            format!("use one of {} (write two matchers for two tests)", ARG_OPS.join(", ")),
         );
     }
     if cx.problems.len() > before {
         return None;
     }
     let (path_src, path) = path?;
-    Some(ArgMatcher {
-        path_src,
-        path,
-        op: op?,
-        not,
-    })
+    Some(ArgMatcher { path_src, path, op: op?, not })
 }
 
 fn arg_path(cx: &mut Cx<'_>, s: &str, span: Range<usize>) -> Option<Vec<Seg>> {
@@ -975,16 +802,7 @@ fn arg_path(cx: &mut Cx<'_>, s: &str, span: Range<usize>) -> Option<Vec<Seg>> {
     }
     Some(
         body.split('.')
-            .map(|p| {
-                if p == "*" {
-                    Seg::Any
-                } else {
-                    Seg::Key {
-                        key: p.to_owned(),
-                        index: p.parse().ok(),
-                    }
-                }
-            })
+            .map(|p| if p == "*" { Seg::Any } else { Seg::Key { key: p.to_owned(), index: p.parse().ok() } })
             .collect(),
     )
 }

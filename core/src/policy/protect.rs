@@ -66,15 +66,7 @@ impl Protected {
 }
 
 /// Mutating subcommands of `latch`.
-const LATCH_SUBCOMMANDS: &[&str] = &[
-    "approve",
-    "deny",
-    "policy",
-    "daemon",
-    "install",
-    "uninstall",
-    "tui",
-];
+const LATCH_SUBCOMMANDS: &[&str] = &["approve", "deny", "policy", "daemon", "install", "uninstall", "tui"];
 
 /// The compiled form of [`Protected`].
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -86,11 +78,7 @@ pub(crate) struct Guard {
 impl Guard {
     pub fn new(p: &Protected) -> Guard {
         let mut needles: Vec<(String, String)> = Vec::new();
-        let home = p
-            .home
-            .as_deref()
-            .map(|h| h.trim_end_matches('/'))
-            .filter(|h| !h.is_empty());
+        let home = p.home.as_deref().map(|h| h.trim_end_matches('/')).filter(|h| !h.is_empty());
         for path in &p.paths {
             let path = path.trim_end_matches('/');
             if path.is_empty() {
@@ -126,11 +114,8 @@ impl Guard {
     fn walk<'v>(&self, v: &'v Value, path: &mut Vec<PathPart<'v>>) -> Option<String> {
         match v {
             Value::String(s) => self.check_str(s).map(|why| {
-                let at = if path.is_empty() {
-                    "the arguments".to_owned()
-                } else {
-                    format!("argument `{}`", fmt_path(path))
-                };
+                let at =
+                    if path.is_empty() { "the arguments".to_owned() } else { format!("argument `{}`", fmt_path(path)) };
                 format!("{at} {why}")
             }),
             Value::Array(a) => a.iter().enumerate().find_map(|(i, x)| {
@@ -208,49 +193,28 @@ fn mentions(s: &str, needle: &str) -> bool {
 }
 
 fn is_separator(c: char) -> bool {
-    c.is_whitespace()
-        || matches!(
-            c,
-            ';' | '|' | '&' | '(' | ')' | '<' | '>' | '\'' | '"' | '`' | '$' | '{' | '}'
-        )
+    c.is_whitespace() || matches!(c, ';' | '|' | '&' | '(' | ')' | '<' | '>' | '\'' | '"' | '`' | '$' | '{' | '}')
 }
 
 fn is_latch(word: &str) -> bool {
     let base = word.rsplit(['/', '\\']).next().unwrap_or(word);
-    let base = base
-        .strip_suffix(".exe")
-        .or_else(|| base.strip_suffix(".EXE"))
-        .unwrap_or(base);
+    let base = base.strip_suffix(".exe").or_else(|| base.strip_suffix(".EXE")).unwrap_or(base);
     base.eq_ignore_ascii_case("latch")
 }
 
 /// Finds `latch <mutating subcommand>` or `pkill latch` in a string.
 fn latch_command(s: &str) -> Option<String> {
-    if !s
-        .as_bytes()
-        .windows(5)
-        .any(|w| w.eq_ignore_ascii_case(b"latch"))
-    {
+    if !s.as_bytes().windows(5).any(|w| w.eq_ignore_ascii_case(b"latch")) {
         return None;
     }
     let words: Vec<&str> = s.split(is_separator).filter(|w| !w.is_empty()).collect();
     for (i, w) in words.iter().enumerate() {
         let next = &words[i + 1..words.len().min(i + 5)];
         if is_latch(w) {
-            if let Some(sub) = next
-                .iter()
-                .find(|n| LATCH_SUBCOMMANDS.iter().any(|c| c.eq_ignore_ascii_case(n)))
-            {
-                return Some(format!(
-                    "runs `latch {}`, which only a person may run",
-                    sub.to_ascii_lowercase()
-                ));
+            if let Some(sub) = next.iter().find(|n| LATCH_SUBCOMMANDS.iter().any(|c| c.eq_ignore_ascii_case(n))) {
+                return Some(format!("runs `latch {}`, which only a person may run", sub.to_ascii_lowercase()));
             }
-        } else if matches!(*w, "pkill" | "killall")
-            && next
-                .iter()
-                .any(|n| n.to_ascii_lowercase().contains("latch"))
-        {
+        } else if matches!(*w, "pkill" | "killall") && next.iter().any(|n| n.to_ascii_lowercase().contains("latch")) {
             return Some(format!("stops Latch with `{w}`"));
         }
     }
@@ -297,20 +261,14 @@ mod tests {
         ] {
             assert!(g.check(&json!({"cmd": s})).is_some(), "{s}");
         }
-        for s in [
-            "/home/u/.local/share/latchy/x",
-            "/home/u/project/policy.toml",
-            "/backup/usr/local/bin/latch",
-        ] {
+        for s in ["/home/u/.local/share/latchy/x", "/home/u/project/policy.toml", "/backup/usr/local/bin/latch"] {
             assert!(g.check(&json!({"path": s})).is_none(), "{s}");
         }
     }
 
     #[test]
     fn reason_names_the_argument() {
-        let why = guard()
-            .check(&json!({"edits": [{"file": "~/.config/latch/policy.toml"}]}))
-            .unwrap();
+        let why = guard().check(&json!({"edits": [{"file": "~/.config/latch/policy.toml"}]})).unwrap();
         assert!(why.contains("argument `edits.0.file`"), "{why}");
     }
 }

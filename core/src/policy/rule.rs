@@ -69,16 +69,15 @@ impl Rule {
             && self.flags_forbidden & s.flags == 0
             && (self.servers.is_empty() || self.servers.iter().any(|g| g.is_match(s.server)))
             && (self.tools.is_empty() || self.tools.iter().any(|g| g.is_match(s.tool)))
-            && (self.any_domain.is_empty()
-                || s.domains
-                    .iter()
-                    .any(|d| self.any_domain.iter().any(|x| host_in(d, x))))
+            && (self.any_domain.is_empty() || s.domains.iter().any(|d| self.any_domain.iter().any(|x| host_in(d, x))))
             && (self.only_domains.is_empty()
-                || (!s.domains.is_empty()
-                    && s.domains
-                        .iter()
-                        .all(|d| self.only_domains.iter().any(|x| host_in(d, x)))))
+                || (!s.domains.is_empty() && s.domains.iter().all(|d| self.only_domains.iter().any(|x| host_in(d, x)))))
             && self.args.iter().all(|m| m.matches(s.args))
+    }
+
+    /// `rule "name" (line L)`, or `rule #N (line L)` for an unnamed rule.
+    pub fn label(&self) -> String {
+        if self.id.starts_with("rule #") { self.id.clone() } else { format!("rule {:?} (line {})", self.id, self.line) }
     }
 
     /// Builds [`Rule::summary`] from the matchers.
@@ -98,11 +97,8 @@ impl Rule {
             part(format!("tool {}", globs(&self.tools)));
         }
         if self.classes != ALL_CLASSES {
-            let names: Vec<_> = Class::ALL
-                .iter()
-                .filter(|c| self.classes & class_bit(**c) != 0)
-                .map(|c| c.as_str())
-                .collect();
+            let names: Vec<_> =
+                Class::ALL.iter().filter(|c| self.classes & class_bit(**c) != 0).map(|c| c.as_str()).collect();
             part(format!("class {}", names.join(" | ")));
         }
         for f in Flag::ALL {
@@ -224,9 +220,7 @@ fn any_at(v: &Value, path: &[Seg], f: &dyn Fn(&Value) -> bool) -> bool {
         (Seg::Any, Value::Array(a)) => a.iter().any(|x| any_at(x, rest, f)),
         (Seg::Any, Value::Object(o)) => o.values().any(|x| any_at(x, rest, f)),
         (Seg::Key { key, .. }, Value::Object(o)) => o.get(key).is_some_and(|x| any_at(x, rest, f)),
-        (Seg::Key { index: Some(i), .. }, Value::Array(a)) => {
-            a.get(*i).is_some_and(|x| any_at(x, rest, f))
-        }
+        (Seg::Key { index: Some(i), .. }, Value::Array(a)) => a.get(*i).is_some_and(|x| any_at(x, rest, f)),
         _ => false,
     }
 }
