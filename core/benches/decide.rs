@@ -104,6 +104,35 @@ fn main() {
         ("shell", "run_command", json!({"command": "latch approve 17"}), None),
     ];
 
+    // Per call kind, classification alone and the whole decision.
+    for (server, tool, args, def) in &calls {
+        let call = Call { server, tool, args };
+        let ctx = latch_core::classify::Context {
+            internal_domains: policy.internal_domains(),
+            user_class: policy.user_class(server, tool),
+        };
+        let mut c = Vec::with_capacity(2000);
+        let mut d = Vec::with_capacity(2000);
+        for _ in 0..2000 {
+            let t = Instant::now();
+            black_box(latch_core::classify::classify(black_box(&call), *def, &ctx));
+            c.push(t.elapsed().as_nanos());
+            let t = Instant::now();
+            black_box(latch_core::decide(black_box(&policy), black_box(&call), *def));
+            d.push(t.elapsed().as_nanos());
+        }
+        c.sort_unstable();
+        d.sort_unstable();
+        let v = latch_core::decide(&policy, &call, *def);
+        println!(
+            "  {server}/{tool}: classify p50 {:.2} µs, decide p50 {:.2} µs -> {} ({})",
+            c[1000] as f64 / 1e3,
+            d[1000] as f64 / 1e3,
+            v.evaluation.decision,
+            v.evaluation.rule.as_deref().unwrap_or("default"),
+        );
+    }
+
     let mut times = Vec::with_capacity(N);
     let mut denies = 0usize;
     for i in 0..N {

@@ -274,10 +274,17 @@ fn match_toks(toks: &[Tok], text: &str) -> bool {
         } else if t == text.len() {
             return true;
         }
-        // Mismatch: let the last `*` swallow one more character.
+        // Mismatch: let the last `*` swallow more text. When a literal
+        // follows the `*`, jump straight to its next occurrence.
         match star {
             Some((sp, st)) if st < text.len() => {
-                let st = st + next_len(text, st);
+                let mut st = st + next_len(text, st);
+                if let Some(Tok::Lit(l)) = toks.get(sp + 1) {
+                    match text[st..].find(l.as_str()) {
+                        Some(i) => st += i,
+                        None => return false,
+                    }
+                }
                 star = Some((sp, st));
                 p = sp + 1;
                 t = st;
@@ -324,6 +331,41 @@ mod tests {
         assert!(m("é*ü", "éaaü"));
         assert!(m("*a*a*a*a*b", &format!("{}b", "a".repeat(40))));
         assert!(!m("*a*a*a*a*b", &"a".repeat(40)));
+    }
+
+    /// Obviously-correct reference: recursion over characters.
+    fn reference(p: &[char], t: &[char]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some(('*', rest)) => (0..=t.len()).any(|i| reference(rest, &t[i..])),
+            Some(('?', rest)) => !t.is_empty() && reference(rest, &t[1..]),
+            Some((c, rest)) => t.first() == Some(c) && reference(rest, &t[1..]),
+        }
+    }
+
+    #[test]
+    fn agrees_with_a_reference_matcher() {
+        // Every pattern and text over a small alphabet, up to a length.
+        let alpha = ['a', 'b', '*', '?'];
+        let mut patterns = vec![String::new()];
+        for _ in 0..5 {
+            let next: Vec<String> =
+                patterns.iter().flat_map(|p| alpha.iter().map(move |c| format!("{p}{c}"))).collect();
+            patterns.extend(next);
+        }
+        patterns.sort();
+        patterns.dedup();
+        let texts: Vec<String> = (0..64u32)
+            .flat_map(|n| (0..=6).map(move |len| (0..len).map(|i| if n >> i & 1 == 1 { 'a' } else { 'b' }).collect()))
+            .collect();
+        for p in &patterns {
+            let g = Glob::new(p).unwrap();
+            let pc: Vec<char> = p.chars().collect();
+            for t in &texts {
+                let tc: Vec<char> = t.chars().collect();
+                assert_eq!(g.is_match(t), reference(&pc, &tc), "pattern {p:?} text {t:?}");
+            }
+        }
     }
 
     #[test]

@@ -402,3 +402,52 @@ fn test_table_errors_name_their_line() {
     let e = CaseTable::parse("[[case]]\nserver = \"fs\"\nexpected = \"allow\"\n").unwrap_err();
     assert_eq!(e.problems.len(), 3, "{e}");
 }
+
+#[test]
+fn file_order_holds_across_plain_names_and_globs() {
+    // Plain names and globs are filed separately for speed; the order of
+    // the file must still decide.
+    let p = policy(
+        r#"
+[[rule]]
+name = "any-glob"
+tool = "zz_*"
+effect = "deny"
+
+[[rule]]
+name = "tool-only"
+tool = ["write_file", "other"]
+args = [{ path = "mode", equals = "a" }]
+effect = "ask"
+
+[[rule]]
+name = "server-only"
+server = "fs"
+args = [{ path = "mode", one_of = ["a", "b"] }]
+effect = "deny"
+
+[[rule]]
+name = "both"
+server = ["fs", "fs2"]
+tool = "write_file"
+effect = "allow"
+
+[[rule]]
+name = "wild"
+class = "WRITE"
+effect = "deny"
+"#,
+    );
+    let w = cls(Class::Write, &[], &[]);
+    let rule = |server: &str, tool: &str, args: Value| decide(&p, server, tool, args, &w).1;
+    assert_eq!(rule("fs", "write_file", json!({"mode": "a"})).as_deref(), Some("tool-only"));
+    assert_eq!(rule("fs", "write_file", json!({"mode": "b"})).as_deref(), Some("server-only"));
+    assert_eq!(rule("fs", "write_file", json!({})).as_deref(), Some("both"));
+    assert_eq!(rule("fs2", "write_file", json!({"mode": "b"})).as_deref(), Some("both"));
+    assert_eq!(rule("fs3", "write_file", json!({})).as_deref(), Some("wild"));
+    assert_eq!(rule("fs", "zz_top", json!({"mode": "b"})).as_deref(), Some("any-glob"));
+    let args = json!({"mode": "a"});
+    let x = p.explain_classified(&Call { server: "fs", tool: "write_file", args: &args }, &w);
+    let order: Vec<_> = x.matched_rules.iter().map(|m| m.rule.as_str()).collect();
+    assert_eq!(order, ["tool-only", "server-only", "both", "wild"]);
+}

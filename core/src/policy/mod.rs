@@ -47,7 +47,7 @@ use crate::classify::{self, Call, Classification};
 use crate::glob::Glob;
 use crate::tooldef::ToolDef;
 use protect::Guard;
-use rule::{Rule, Subject, class_bit, flags_mask, is_internal};
+use rule::{Rule, RuleIndex, Subject, class_bit, flags_mask, is_internal};
 
 /// The commented policy file the daemon writes on first run. It parses to
 /// [`Policy::builtin`].
@@ -117,6 +117,7 @@ pub struct Policy {
     internal_domains: Vec<String>,
     servers: Vec<ServerConf>,
     rules: Vec<Rule>,
+    index: RuleIndex,
     hold_seconds: Option<u64>,
     grant_ttl_seconds: u64,
     guard: Guard,
@@ -175,6 +176,7 @@ impl Policy {
             internal_domains: Vec::new(),
             servers: Vec::new(),
             rules: Vec::new(),
+            index: RuleIndex::default(),
             hold_seconds: None,
             grant_ttl_seconds: DEFAULT_GRANT_TTL_SECONDS,
             guard: Guard::default(),
@@ -328,7 +330,8 @@ impl Policy {
             flags: flags_mask(&cls.flags),
             domains: &cls.domains,
         };
-        for r in &self.rules {
+        for i in self.index.candidates(call.server, call.tool) {
+            let r = &self.rules[i];
             if !r.matches(&subject) {
                 continue;
             }

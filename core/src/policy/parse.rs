@@ -14,7 +14,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::error::{Problem, ProblemKind, did_you_mean, line_col};
-use super::rule::{ALL_CLASSES, ArgMatcher, Op, Re, Rule, Seg, class_bit, flag_bit};
+use super::rule::{ALL_CLASSES, ArgMatcher, Op, Re, Rule, RuleIndex, Seg, class_bit, flag_bit};
 use super::{DEFAULT_GRANT_TTL_SECONDS, Defaults, Policy, PolicyError, ServerConf, protect::Guard};
 use crate::class::{Class, Decision, Flag};
 use crate::glob::Glob;
@@ -275,6 +275,7 @@ pub(crate) fn parse(text: &str) -> Result<Policy, PolicyError> {
         }
     }
     p.warnings = warnings;
+    p.index = RuleIndex::build(&p.rules);
 
     if cx.problems.is_empty() {
         Ok(p)

@@ -31,6 +31,8 @@
 //! layer: the approval channel itself only accepts answers from consoles
 //! and Telegram, never from a shim.
 
+use std::sync::OnceLock;
+
 use serde_json::Value;
 
 /// What the daemon tells the policy about Latch's own files.
@@ -69,10 +71,18 @@ impl Protected {
 const LATCH_SUBCOMMANDS: &[&str] = &["approve", "deny", "policy", "daemon", "install", "uninstall", "tui"];
 
 /// The compiled form of [`Protected`].
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Guard {
-    /// (needle, the protected path it stands for).
+    /// (needle, the protected path it stands for), longest first.
     needles: Vec<(String, String)>,
+    /// All needles as one literal alternation: one pass over each string.
+    finder: Option<regex::Regex>,
+}
+
+impl PartialEq for Guard {
+    fn eq(&self, other: &Self) -> bool {
+        self.needles == other.needles
+    }
 }
 
 impl Guard {
@@ -102,7 +112,12 @@ impl Guard {
                 }
             }
         }
-        Guard { needles }
+        needles.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        let finder = (!needles.is_empty()).then(|| {
+            let alt: Vec<String> = needles.iter().map(|(n, _)| regex::escape(n)).collect();
+            regex::Regex::new(&alt.join("|")).expect("escaped literals always compile")
+        });
+        Guard { needles, finder }
     }
 
     /// Why the arguments touch Latch, or `None`.
@@ -135,9 +150,14 @@ impl Guard {
     }
 
     fn check_str(&self, s: &str) -> Option<String> {
-        for (needle, path) in &self.needles {
-            if mentions(s, needle) {
-                return Some(format!("mentions Latch's own file {path}"));
+        if let Some(re) = &self.finder
+            && re.is_match(s)
+        {
+            // Rare path: some needle occurs; check which, with boundaries.
+            for (needle, path) in &self.needles {
+                if mentions(s, needle) {
+                    return Some(format!("mentions Latch's own file {path}"));
+                }
             }
         }
         latch_command(s)
@@ -204,7 +224,9 @@ fn is_latch(word: &str) -> bool {
 
 /// Finds `latch <mutating subcommand>` or `pkill latch` in a string.
 fn latch_command(s: &str) -> Option<String> {
-    if !s.as_bytes().windows(5).any(|w| w.eq_ignore_ascii_case(b"latch")) {
+    static WORD: OnceLock<regex::Regex> = OnceLock::new();
+    let word = WORD.get_or_init(|| regex::Regex::new("(?i)latch").expect("valid"));
+    if !word.is_match(s) {
         return None;
     }
     let words: Vec<&str> = s.split(is_separator).filter(|w| !w.is_empty()).collect();

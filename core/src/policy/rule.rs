@@ -6,6 +6,7 @@
 //! are bit tests, server and tool are string comparisons for plain names,
 //! domains and arguments come last.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use serde_json::Value;
@@ -135,6 +136,90 @@ impl Rule {
             && self.any_domain.is_empty()
             && self.only_domains.is_empty()
             && self.args.is_empty()
+    }
+}
+
+/// Rule numbers by the server and tool names they can match, built once at
+/// parse time, so that a call only looks at the rules that may concern it.
+/// A rule whose server (tool) matchers are all plain names is filed under
+/// those names; one with a glob, or without that matcher, is filed as
+/// "any". [`RuleIndex::candidates`] merges the four lists that can apply
+/// back into file order, so first-match-wins is unchanged.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct RuleIndex {
+    both: HashMap<String, HashMap<String, Vec<u32>>>,
+    server_only: HashMap<String, Vec<u32>>,
+    tool_only: HashMap<String, Vec<u32>>,
+    any: Vec<u32>,
+}
+
+fn literals(globs: &[Glob]) -> Option<Vec<&str>> {
+    if globs.is_empty() {
+        return None;
+    }
+    let mut v: Vec<&str> = globs.iter().map(Glob::as_literal).collect::<Option<_>>()?;
+    v.sort_unstable();
+    v.dedup();
+    Some(v)
+}
+
+impl RuleIndex {
+    pub fn build(rules: &[Rule]) -> RuleIndex {
+        let mut ix = RuleIndex::default();
+        for (i, r) in rules.iter().enumerate() {
+            let i = i as u32;
+            match (literals(&r.servers), literals(&r.tools)) {
+                (Some(ss), Some(ts)) => {
+                    for s in &ss {
+                        let by_tool = ix.both.entry((*s).to_owned()).or_default();
+                        for t in &ts {
+                            by_tool.entry((*t).to_owned()).or_default().push(i);
+                        }
+                    }
+                }
+                (Some(ss), None) => ss.iter().for_each(|s| ix.server_only.entry((*s).to_owned()).or_default().push(i)),
+                (None, Some(ts)) => ts.iter().for_each(|t| ix.tool_only.entry((*t).to_owned()).or_default().push(i)),
+                (None, None) => ix.any.push(i),
+            }
+        }
+        ix
+    }
+
+    /// Numbers of the rules that may match this server and tool, in file
+    /// order.
+    pub fn candidates(&self, server: &str, tool: &str) -> Candidates<'_> {
+        let none: &[u32] = &[];
+        Candidates {
+            lists: [
+                self.both.get(server).and_then(|m| m.get(tool)).map_or(none, Vec::as_slice),
+                self.server_only.get(server).map_or(none, Vec::as_slice),
+                self.tool_only.get(tool).map_or(none, Vec::as_slice),
+                &self.any,
+            ],
+        }
+    }
+}
+
+/// A merge of four sorted lists of rule numbers.
+pub(crate) struct Candidates<'a> {
+    lists: [&'a [u32]; 4],
+}
+
+impl Iterator for Candidates<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        let mut best: Option<(usize, u32)> = None;
+        for (k, l) in self.lists.iter().enumerate() {
+            if let Some(&h) = l.first()
+                && best.is_none_or(|(_, b)| h < b)
+            {
+                best = Some((k, h));
+            }
+        }
+        let (k, h) = best?;
+        self.lists[k] = &self.lists[k][1..];
+        Some(h as usize)
     }
 }
 
