@@ -1,8 +1,8 @@
 //! Built-in self-protection: calls that touch Latch itself are denied,
 //! before any user rule, and no policy can switch this off.
 //!
-//! Two checks run over every string in the arguments, at any depth (object
-//! keys are not looked at, values are):
+//! Two checks run over every string in the arguments, at any depth, object
+//! keys included (some tools take `{ "files": { PATH: CONTENT } }`):
 //!
 //! 1. **Protected paths.** The daemon passes Latch's own paths (policy
 //!    file, database, socket, data folder, and the `latch` binary) in
@@ -141,7 +141,11 @@ impl Guard {
             }),
             Value::Object(o) => o.iter().find_map(|(k, x)| {
                 path.push(PathPart::Key(k));
-                let r = self.walk(x, path);
+                // Keys too: some tools take `{ "files": { PATH: CONTENT } }`.
+                let r = self
+                    .check_str(k)
+                    .map(|why| format!("the key of argument `{}` {why}", fmt_path(path)))
+                    .or_else(|| self.walk(x, path));
                 path.pop();
                 r
             }),
@@ -286,6 +290,12 @@ mod tests {
         for s in ["/home/u/.local/share/latchy/x", "/home/u/project/policy.toml", "/backup/usr/local/bin/latch"] {
             assert!(g.check(&json!({"path": s})).is_none(), "{s}");
         }
+    }
+
+    #[test]
+    fn object_keys_are_checked_too() {
+        let why = guard().check(&json!({"files": {"~/.config/latch/policy.toml": "x"}})).unwrap();
+        assert!(why.contains("key of argument `files.~/.config/latch/policy.toml`"), "{why}");
     }
 
     #[test]
