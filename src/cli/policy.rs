@@ -85,16 +85,10 @@ fn protected(paths: &Paths) -> Protected {
     Protected::from_paths(paths, home.as_deref(), exe.as_deref())
 }
 
-enum Loaded {
-    Ok(Policy),
-    /// The problems, already printed.
-    Invalid,
-}
-
 /// Reads and parses a policy file, printing problems and warnings to
-/// stderr. `None` for `file` means the user's file, or the built-in policy
+/// stderr; `None` when it has problems (already printed). `None` for `file` means the user's file, or the built-in policy
 /// when that does not exist yet.
-fn load(file: Option<PathBuf>) -> anyhow::Result<(Loaded, String)> {
+fn load(file: Option<PathBuf>) -> anyhow::Result<(Option<Policy>, String)> {
     let paths = paths()?;
     let (path, explicit) = match file {
         Some(f) => (f, true),
@@ -109,7 +103,7 @@ fn load(file: Option<PathBuf>) -> anyhow::Result<(Loaded, String)> {
             );
             let mut p = Policy::builtin();
             p.set_protected(protected(&paths));
-            return Ok((Loaded::Ok(p), "built-in defaults".to_owned()));
+            return Ok((Some(p), "built-in defaults".to_owned()));
         }
         Err(e) => return Err(anyhow!(e).context(format!("cannot read the policy file {shown}"))),
     };
@@ -117,12 +111,12 @@ fn load(file: Option<PathBuf>) -> anyhow::Result<(Loaded, String)> {
         Ok(mut p) => {
             eprint!("{}", render_problems(p.warnings(), "warning", &shown, &text));
             p.set_protected(protected(&paths));
-            Ok((Loaded::Ok(p), shown))
+            Ok((Some(p), shown))
         }
         Err(e) => {
             eprint!("{}", e.render(&shown, &text));
             eprintln!("{shown}: {}", summary(&e));
-            Ok((Loaded::Invalid, shown))
+            Ok((None, shown))
         }
     }
 }
@@ -135,8 +129,8 @@ fn summary(e: &PolicyError) -> String {
 fn check(file: Option<PathBuf>) -> anyhow::Result<i32> {
     let (loaded, shown) = load(file)?;
     match loaded {
-        Loaded::Invalid => Ok(1),
-        Loaded::Ok(p) => {
+        None => Ok(1),
+        Some(p) => {
             let n = p.rule_count();
             println!("{shown}: ok ({n} rule{})", if n == 1 { "" } else { "s" });
             Ok(0)
@@ -170,7 +164,7 @@ fn explain(
         }
     };
     let (loaded, shown) = load(policy)?;
-    let Loaded::Ok(p) = loaded else { return Ok(1) };
+    let Some(p) = loaded else { return Ok(1) };
     let x = p.explain(&Call { server, tool, args: &args }, def.as_ref());
     if json {
         println!("{}", serde_json::to_string_pretty(&x)?);
@@ -237,7 +231,7 @@ fn test(file: &Path, policy: Option<PathBuf>) -> anyhow::Result<i32> {
     };
     let policy = policy.or_else(|| table.policy.as_ref().map(|p| file.parent().unwrap_or(Path::new(".")).join(p)));
     let (loaded, policy_shown) = load(policy)?;
-    let Loaded::Ok(p) = loaded else { return Ok(1) };
+    let Some(p) = loaded else { return Ok(1) };
     println!("testing {policy_shown} with {shown}");
     let results = table.run(&p);
     let failed = results.iter().filter(|r| !r.passed()).count();
