@@ -41,7 +41,7 @@ pub const PAGE_STEP: usize = 10;
 #[derive(Debug)]
 pub enum Input {
     Key(KeyEvent),
-    Daemon(DaemonMsg),
+    Daemon(Box<DaemonMsg>),
     /// The connection to the daemon is up (handshake done).
     Connected,
     /// The connection is down; the driver retries at `retry_at` (Unix ms).
@@ -363,7 +363,7 @@ impl App {
                 self.last_key_at = now;
                 self.key(Key::from_event(&ev), now, &mut out);
             }
-            Input::Daemon(msg) => self.daemon(msg, now, &mut out),
+            Input::Daemon(msg) => self.daemon(*msg, now, &mut out),
             Input::Connected => self.on_connected(now, &mut out),
             Input::Disconnected { error, retry_at } => self.on_disconnected(error, retry_at),
             Input::Tick => {}
@@ -441,11 +441,11 @@ impl App {
                 self.status = Some(status);
             }
             DaemonMsg::AuditRows { req, rows } => {
-                if let Some(Req::Audit { page, land }) = self.inflight.remove(&req) {
-                    if self.history.loading == Some(req) {
-                        self.history.loading = None;
-                        self.page_arrived(page, land, rows, now);
-                    }
+                if let Some(Req::Audit { page, land }) = self.inflight.remove(&req)
+                    && self.history.loading == Some(req)
+                {
+                    self.history.loading = None;
+                    self.page_arrived(page, land, rows, now);
                 }
             }
             DaemonMsg::Answered { req, ok, message } => {
@@ -463,10 +463,10 @@ impl App {
             }
             DaemonMsg::Event { event } => self.event(event, now, out),
             DaemonMsg::Error { req, message } => {
-                if let Some(Req::Audit { .. }) = self.inflight.remove(&req) {
-                    if self.history.loading == Some(req) {
-                        self.history.loading = None;
-                    }
+                if let Some(Req::Audit { .. }) = self.inflight.remove(&req)
+                    && self.history.loading == Some(req)
+                {
+                    self.history.loading = None;
                 }
                 self.say(Level::Error, format!("daemon: {message}"), now);
             }
@@ -528,12 +528,12 @@ impl App {
                     format!(" by {by}")
                 };
                 let text = format!("{}/{}: {decision}{who}", item.server, item.tool);
-                if let Mode::Confirm(c) = &self.mode {
-                    if c.item.id == id {
-                        self.mode = Mode::Normal;
-                        self.say(Level::Warn, format!("answered elsewhere — {text}"), now);
-                        return;
-                    }
+                if let Mode::Confirm(c) = &self.mode
+                    && c.item.id == id
+                {
+                    self.mode = Mode::Normal;
+                    self.say(Level::Warn, format!("answered elsewhere — {text}"), now);
+                    return;
                 }
                 let level = if ours { Level::Info } else { Level::Warn };
                 self.say(level, text, now);
@@ -825,11 +825,7 @@ impl App {
                     self.mode = Mode::Detail { item, scroll: 0 };
                 }
             }
-            a if a.is_answer() => {
-                if self.pane == Pane::Pending {
-                    self.answer(a, now, out);
-                }
-            }
+            a if a.is_answer() && self.pane == Pane::Pending => self.answer(a, now, out),
             Action::Search => {
                 self.mode = Mode::Search {
                     input: self.history.text.clone().unwrap_or_default(),

@@ -267,10 +267,10 @@ async fn relay(
                 }
                 // A line this console does not understand (a newer daemon)
                 // is skipped rather than ending the connection.
-                if let Ok(msg) = frame::decode::<DaemonMsg>(&line) {
-                    if to_app.send(Input::Daemon(msg)).await.is_err() {
-                        return None;
-                    }
+                if let Ok(msg) = frame::decode::<DaemonMsg>(&line)
+                    && to_app.send(Input::Daemon(Box::new(msg))).await.is_err()
+                {
+                    return None;
                 }
                 line.clear();
             }

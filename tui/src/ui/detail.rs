@@ -21,12 +21,9 @@ pub fn draw(
     scroll: u16,
     now: i64,
 ) {
-    let r = popup(
-        frame,
-        area,
-        area.width.saturating_sub(4).max(40),
-        area.height.saturating_sub(2).max(10),
-    );
+    // The whole pane: arguments need the room, and nothing half-hidden
+    // peeks out from behind.
+    let r = popup(frame, area, area.width, area.height);
     let (title, lines) = match item {
         DetailItem::Pending(p) => (
             format!(" Pending · {} / {} · {} ", p.server, p.tool, p.id),

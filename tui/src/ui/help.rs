@@ -12,8 +12,29 @@ use super::popup;
 use crate::app::Confirm;
 use crate::keymap::{self, BINDINGS, CONTEXTS};
 
+/// Width of the keys column of the help.
+const KEYS_W: usize = 16;
+
+/// Splits `text` into lines of at most `width` characters at spaces.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut out = vec![String::new()];
+    for word in text.split(' ') {
+        let cur = out.last_mut().expect("never empty");
+        if !cur.is_empty() && cur.chars().count() + 1 + word.chars().count() > width {
+            out.push(word.to_owned());
+        } else {
+            if !cur.is_empty() {
+                cur.push(' ');
+            }
+            cur.push_str(word);
+        }
+    }
+    out
+}
+
 pub fn draw_help(frame: &mut Frame<'_>, area: Rect, scroll: u16) {
-    let r = popup(frame, area, 78, area.height);
+    let r = popup(frame, area, area.width.min(100), area.height);
+    let text_w = (r.width as usize).saturating_sub(KEYS_W + 4).max(20);
     let mut lines = Vec::new();
     for ctx in CONTEXTS {
         let rows: Vec<_> = BINDINGS.iter().filter(|b| b.context == ctx).collect();
@@ -28,13 +49,20 @@ pub fn draw_help(frame: &mut Frame<'_>, area: Rect, scroll: u16) {
             Style::new().bold().underlined(),
         )));
         for b in rows {
-            lines.push(Line::from(vec![
-                Span::styled(
-                    format!("  {:<16}", keymap::keys_label(b)),
-                    Style::new().bold(),
-                ),
-                Span::raw(b.describe),
-            ]));
+            let keys = keymap::keys_label(b);
+            let mut first = true;
+            for chunk in wrap(b.describe, text_w) {
+                let lead = if first {
+                    format!("  {keys:<KEYS_W$}")
+                } else {
+                    " ".repeat(KEYS_W + 2)
+                };
+                first = false;
+                lines.push(Line::from(vec![
+                    Span::styled(lead, Style::new().bold()),
+                    Span::raw(chunk),
+                ]));
+            }
         }
     }
     let max = lines.len().saturating_sub(1) as u16;

@@ -51,13 +51,17 @@ pub fn call_table<'a>(
     tz: i32,
     block: Block<'static>,
 ) {
-    let rows = rows.map(|r| {
+    let rows: Vec<&AuditRow> = rows.collect();
+    // Today's times need 8 columns, older ones 11 (`MM-DD HH:MM`).
+    let stamps: Vec<String> = rows.iter().map(|r| stamp(r.time, now, tz)).collect();
+    let time_w = stamps.iter().map(|s| s.len()).max().unwrap_or(8).max(4) as u16;
+    let rows = rows.iter().zip(stamps).map(|(r, stamp)| {
         let mut cells = Vec::with_capacity(8);
         if with_id {
             cells.push(Cell::from(format!("#{}", r.id)));
         }
         cells.extend([
-            Cell::from(stamp(r.time, now, tz)),
+            Cell::from(stamp),
             Cell::from(decision_span(&r.decision)),
             Cell::from(r.server.clone()),
             Cell::from(r.tool.clone()),
@@ -74,8 +78,8 @@ pub fn call_table<'a>(
         header.push("id");
     }
     widths.extend([
-        Constraint::Length(11),
-        Constraint::Length(7),
+        Constraint::Length(time_w),
+        Constraint::Length(8),
         Constraint::Length(12),
         Constraint::Min(10),
         Constraint::Length(14),
@@ -88,6 +92,7 @@ pub fn call_table<'a>(
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(Style::new().dim()))
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
+        .highlight_symbol("▶ ")
         .block(block);
     let mut state = TableState::default().with_selected(sel);
     frame.render_stateful_widget(table, area, &mut state);

@@ -37,7 +37,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, now: i64) {
             let [banner, rest] =
                 Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(body);
             let text = format!(
-                " ✗ daemon not reachable: {error} — retrying at {} · start it with `latch daemon`",
+                " ✗ daemon down: start it with `latch daemon` · next try {} · {error}",
                 clock(*retry_at, app.tz_offset_s)
             );
             frame.render_widget(
@@ -122,20 +122,37 @@ fn draw_footer(frame: &mut Frame<'_>, area: Rect, app: &App) {
             Style::new().fg(color).bold(),
         ))
     } else {
-        hint_line(&app.key_chain())
+        hint_line(&app.key_chain(), area.width)
     };
     frame.render_widget(Paragraph::new(line), area);
 }
 
-/// The help bar: `key hint · key hint …` for a context chain.
-fn hint_line(chain: &[keymap::Context]) -> Line<'static> {
-    let mut spans = vec![Span::raw(" ")];
-    for (i, (key, hint)) in keymap::hints(chain).into_iter().enumerate() {
-        if i > 0 {
-            spans.push(Span::styled(" · ", Style::new().dim()));
+/// The help bar: `key hint  key hint …` for a context chain, as many as
+/// fit in `width`, in keymap order, with `? help` always last.
+fn hint_line(chain: &[keymap::Context], width: u16) -> Line<'static> {
+    let item = |key: &str, hint: &str| {
+        [
+            Span::styled(format!(" {key}"), Style::new().bold()),
+            Span::raw(format!(" {hint} ")),
+        ]
+    };
+    let all = keymap::hints(chain);
+    let help = all.iter().find(|(_, h)| *h == "help").cloned();
+    let mut budget = width as usize;
+    if let Some((k, h)) = &help {
+        budget = budget.saturating_sub(k.chars().count() + h.chars().count() + 3);
+    }
+    let mut spans = Vec::new();
+    for (key, hint) in all.iter().filter(|(_, h)| *h != "help") {
+        let w = key.chars().count() + hint.chars().count() + 3;
+        if w > budget {
+            break;
         }
-        spans.push(Span::styled(key, Style::new().bold()));
-        spans.push(Span::raw(format!(" {hint}")));
+        budget -= w;
+        spans.extend(item(key, hint));
+    }
+    if let Some((k, h)) = help {
+        spans.extend(item(&k, h));
     }
     Line::from(spans)
 }

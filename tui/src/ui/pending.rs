@@ -65,7 +65,7 @@ fn draw_list(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
             Style::new()
         };
         Row::new(vec![
-            Cell::from(Span::styled(format!("⏳{left:>5}"), left_style)),
+            Cell::from(Span::styled(format!("{left:>5}"), left_style)),
             Cell::from(p.server.clone()),
             Cell::from(Span::styled(p.tool.clone(), Style::new().bold())),
             Cell::from(class_span(&p.class)),
@@ -75,7 +75,7 @@ fn draw_list(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
     let table = Table::new(
         rows,
         [
-            Constraint::Length(7),
+            Constraint::Length(5),
             Constraint::Length(14),
             Constraint::Min(10),
             Constraint::Length(14),
