@@ -34,13 +34,7 @@ struct Run {
 
 /// One frame: the key, the daemon's reply (timed apart: that is SQLite's
 /// work in real life, not the console's), the draw.
-fn frame(
-    app: &mut App,
-    term: &mut Terminal<TestBackend>,
-    log: &mut SyntheticLog,
-    input: Input,
-    run: &mut Run,
-) {
+fn frame(app: &mut App, term: &mut Terminal<TestBackend>, log: &mut SyntheticLog, input: Input, run: &mut Run) {
     let t0 = Instant::now();
     let out = app.handle(input, NOW);
     let console = t0.elapsed();
@@ -53,20 +47,14 @@ fn frame(
     }
     term.draw(|f| ui::draw(f, app, NOW)).expect("draw");
     run.frames.push(console + t2.elapsed());
-    assert!(
-        app.history.rows.len() <= PAGE as usize,
-        "more than one page in memory"
-    );
+    assert!(app.history.rows.len() <= PAGE as usize, "more than one page in memory");
 }
 
 fn scenario(log_len: i64, w: u16, h: u16) -> (Run, Duration, u64) {
     let mut log = SyntheticLog::new(log_len);
     let mut app = connected(&[], &mut log);
     let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
-    let mut run = Run {
-        frames: Vec::new(),
-        source: Duration::ZERO,
-    };
+    let mut run = Run { frames: Vec::new(), source: Duration::ZERO };
     term.draw(|f| ui::draw(f, &app, NOW)).expect("draw");
 
     // Opening the history: the first frame with rows in it.
@@ -79,34 +67,16 @@ fn scenario(log_len: i64, w: u16, h: u16) -> (Run, Duration, u64) {
         frame(&mut app, &mut term, &mut log, key('j'), &mut run);
     }
     for _ in 0..50 {
-        frame(
-            &mut app,
-            &mut term,
-            &mut log,
-            code(KeyCode::PageDown),
-            &mut run,
-        );
+        frame(&mut app, &mut term, &mut log, code(KeyCode::PageDown), &mut run);
     }
     for _ in 0..10 {
-        frame(
-            &mut app,
-            &mut term,
-            &mut log,
-            code(KeyCode::PageUp),
-            &mut run,
-        );
+        frame(&mut app, &mut term, &mut log, code(KeyCode::PageUp), &mut run);
     }
     frame(&mut app, &mut term, &mut log, key('/'), &mut run);
     for c in "file99".chars() {
         frame(&mut app, &mut term, &mut log, key(c), &mut run);
     }
-    frame(
-        &mut app,
-        &mut term,
-        &mut log,
-        code(KeyCode::Enter),
-        &mut run,
-    );
+    frame(&mut app, &mut term, &mut log, code(KeyCode::Enter), &mut run);
     for k in ['v', 'c', 't', 'x'] {
         frame(&mut app, &mut term, &mut log, key(k), &mut run);
     }

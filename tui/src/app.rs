@@ -17,9 +17,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
-use latch_proto::{
-    AuditFilter, AuditRow, ClientMsg, DaemonMsg, Event, PendingItem, Scope, StatusReport,
-};
+use latch_proto::{AuditFilter, AuditRow, ClientMsg, DaemonMsg, Event, PendingItem, Scope, StatusReport};
 use ratatui::crossterm::event::KeyEvent;
 
 use crate::keymap::{self, Action, Context, Key};
@@ -160,14 +158,7 @@ impl Window {
 }
 
 pub const DECISIONS: [&str; 3] = ["allow", "ask", "deny"];
-pub const CLASSES: [&str; 6] = [
-    "READ",
-    "WRITE",
-    "SEND",
-    "EXECUTE",
-    "SUBMIT",
-    "TRANSFER_VALUE",
-];
+pub const CLASSES: [&str; 6] = ["READ", "WRITE", "SEND", "EXECUTE", "SUBMIT", "TRANSFER_VALUE"];
 
 /// Where the selection lands when a requested page arrives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -277,10 +268,7 @@ impl App {
             answering: HashSet::new(),
             live: VecDeque::new(),
             live_sel: None,
-            history: History {
-                cursors: vec![None],
-                ..History::default()
-            },
+            history: History { cursors: vec![None], ..History::default() },
             status: None,
             toast: None,
             servers: BTreeSet::new(),
@@ -306,10 +294,7 @@ impl App {
         match &self.mode {
             Mode::Normal => vec![self.pane.context(), Context::Global],
             Mode::Help { .. } => vec![Context::Help],
-            Mode::Detail {
-                item: DetailItem::Pending(_),
-                ..
-            } => {
+            Mode::Detail { item: DetailItem::Pending(_), .. } => {
                 vec![Context::Detail, Context::Pending]
             }
             Mode::Detail { .. } => vec![Context::Detail],
@@ -329,9 +314,7 @@ impl App {
     }
 
     pub fn live_index(&self) -> usize {
-        self.live_sel
-            .and_then(|id| self.live.iter().position(|r| r.id == id))
-            .unwrap_or(0)
+        self.live_sel.and_then(|id| self.live.iter().position(|r| r.id == id)).unwrap_or(0)
     }
 
     /// When the driver should send the next [`Input::Tick`], if ever:
@@ -383,11 +366,7 @@ impl App {
     }
 
     fn say(&mut self, level: Level, text: impl Into<String>, now: i64) {
-        self.toast = Some(Toast {
-            text: text.into(),
-            level,
-            until: now + TOAST_MS,
-        });
+        self.toast = Some(Toast { text: text.into(), level, until: now + TOAST_MS });
     }
 
     // ---- connection ----
@@ -471,14 +450,9 @@ impl App {
                 self.say(Level::Error, format!("daemon: {message}"), now);
             }
             DaemonMsg::Refused { reason } => {
-                self.say(
-                    Level::Error,
-                    format!("daemon refused the console: {reason}"),
-                    now,
-                );
+                self.say(Level::Error, format!("daemon refused the console: {reason}"), now);
             }
-            DaemonMsg::Welcome { .. } | DaemonMsg::Decision { .. } | DaemonMsg::Resolved { .. } => {
-            }
+            DaemonMsg::Welcome { .. } | DaemonMsg::Decision { .. } | DaemonMsg::Resolved { .. } => {}
         }
     }
 
@@ -497,11 +471,7 @@ impl App {
                     }
                 }
             }
-            Event::Finished {
-                audit_id,
-                outcome,
-                latency_us,
-            } => {
+            Event::Finished { audit_id, outcome, latency_us } => {
                 let rows = self.live.iter_mut().chain(self.history.rows.iter_mut());
                 for r in rows.filter(|r| r.id == audit_id) {
                     r.outcome = Some(outcome.clone());
@@ -522,11 +492,7 @@ impl App {
                 if self.focus_wanted.as_deref() == Some(id.as_str()) {
                     self.focus_wanted = None;
                 }
-                let who = if by.is_empty() {
-                    String::new()
-                } else {
-                    format!(" by {by}")
-                };
+                let who = if by.is_empty() { String::new() } else { format!(" by {by}") };
                 let text = format!("{}/{}: {decision}{who}", item.server, item.tool);
                 if let Mode::Confirm(c) = &self.mode
                     && c.item.id == id
@@ -541,15 +507,13 @@ impl App {
             Event::ShimConnected { shim } => {
                 self.servers.insert(shim.server.clone());
                 if let Some(st) = &mut self.status {
-                    st.shims
-                        .retain(|s| s.session != shim.session || s.server != shim.server);
+                    st.shims.retain(|s| s.session != shim.session || s.server != shim.server);
                     st.shims.push(shim);
                 }
             }
             Event::ShimDisconnected { server, session } => {
                 if let Some(st) = &mut self.status {
-                    st.shims
-                        .retain(|s| s.session != session || s.server != server);
+                    st.shims.retain(|s| s.session != session || s.server != server);
                 }
             }
             Event::PolicyReloaded { error } => {
@@ -594,9 +558,7 @@ impl App {
     /// keep arrival order.
     fn insert_pending(&mut self, item: PendingItem) {
         self.servers.insert(item.server.clone());
-        let at = self
-            .pending
-            .partition_point(|p| p.hold_until <= item.hold_until);
+        let at = self.pending.partition_point(|p| p.hold_until <= item.hold_until);
         self.pending.insert(at, item);
     }
 
@@ -640,12 +602,7 @@ impl App {
         let before = *self.history.cursors.get(page)?;
         let r = self.req(Req::Audit { page, land });
         self.history.loading = Some(r);
-        Some(ClientMsg::Audit {
-            req: r,
-            limit: PAGE,
-            before,
-            filter: self.history.filter(now),
-        })
+        Some(ClientMsg::Audit { req: r, limit: PAGE, before, filter: self.history.filter(now) })
     }
 
     fn page_arrived(&mut self, page: usize, land: Land, rows: Vec<AuditRow>, now: i64) {
@@ -808,17 +765,8 @@ impl App {
             Action::Open => {
                 let item = match self.pane {
                     Pane::Pending => self.selected_pending().cloned().map(DetailItem::Pending),
-                    Pane::Live => self
-                        .live
-                        .get(self.live_index())
-                        .cloned()
-                        .map(DetailItem::Row),
-                    Pane::History => self
-                        .history
-                        .rows
-                        .get(self.history.sel)
-                        .cloned()
-                        .map(DetailItem::Row),
+                    Pane::Live => self.live.get(self.live_index()).cloned().map(DetailItem::Row),
+                    Pane::History => self.history.rows.get(self.history.sel).cloned().map(DetailItem::Row),
                     Pane::Health => None,
                 };
                 if let Some(item) = item {
@@ -826,11 +774,7 @@ impl App {
                 }
             }
             a if a.is_answer() && self.pane == Pane::Pending => self.answer(a, now, out),
-            Action::Search => {
-                self.mode = Mode::Search {
-                    input: self.history.text.clone().unwrap_or_default(),
-                }
-            }
+            Action::Search => self.mode = Mode::Search { input: self.history.text.clone().unwrap_or_default() },
             Action::FilterDecision => {
                 self.history.decision = cycle(&DECISIONS, self.history.decision);
                 self.history_reset(now, out);
@@ -841,8 +785,7 @@ impl App {
             }
             Action::FilterServer => {
                 let servers: Vec<&str> = self.servers.iter().map(String::as_str).collect();
-                self.history.server =
-                    cycle(&servers, self.history.server.as_deref()).map(str::to_owned);
+                self.history.server = cycle(&servers, self.history.server.as_deref()).map(str::to_owned);
                 self.history_reset(now, out);
             }
             Action::FilterTime => {
@@ -851,8 +794,7 @@ impl App {
             }
             Action::ClearFilters => {
                 let h = &mut self.history;
-                (h.text, h.decision, h.class, h.server, h.window) =
-                    (None, None, None, None, Window::All);
+                (h.text, h.decision, h.class, h.server, h.window) = (None, None, None, None, Window::All);
                 self.history_reset(now, out);
             }
             Action::Reload => match self.pane {
@@ -863,12 +805,9 @@ impl App {
                 }
                 _ => {}
             },
-            Action::Up
-            | Action::Down
-            | Action::PageUp
-            | Action::PageDown
-            | Action::Top
-            | Action::Bottom => self.movement(action, now, out),
+            Action::Up | Action::Down | Action::PageUp | Action::PageDown | Action::Top | Action::Bottom => {
+                self.movement(action, now, out)
+            }
             _ => {}
         }
     }
@@ -940,38 +879,19 @@ impl App {
         };
         if now < self.armed_at {
             self.armed_at = now;
-            self.say(
-                Level::Warn,
-                "a new approval just took focus — read it, then press again",
-                now,
-            );
+            self.say(Level::Warn, "a new approval just took focus — read it, then press again", now);
             return;
         }
-        if scope == Scope::Always || (approve && item.class.eq_ignore_ascii_case("TRANSFER_VALUE"))
-        {
-            self.mode = Mode::Confirm(Confirm {
-                item,
-                approve,
-                scope,
-            });
+        if scope == Scope::Always || (approve && item.class.eq_ignore_ascii_case("TRANSFER_VALUE")) {
+            self.mode = Mode::Confirm(Confirm { item, approve, scope });
             return;
         }
         out.extend(self.send_answer(&item, approve, scope, now));
     }
 
-    fn send_answer(
-        &mut self,
-        item: &PendingItem,
-        approve: bool,
-        scope: Scope,
-        now: i64,
-    ) -> Option<ClientMsg> {
+    fn send_answer(&mut self, item: &PendingItem, approve: bool, scope: Scope, now: i64) -> Option<ClientMsg> {
         if !self.connected() {
-            self.say(
-                Level::Error,
-                "not connected to the daemon: nothing was sent",
-                now,
-            );
+            self.say(Level::Error, "not connected to the daemon: nothing was sent", now);
             return None;
         }
         if !self.pending.iter().any(|p| p.id == item.id) {
@@ -984,16 +904,7 @@ impl App {
         }
         let r = self.req(Req::Answer);
         let verb = if approve { "approve" } else { "deny" };
-        self.say(
-            Level::Info,
-            format!(
-                "{verb} {}/{} ({}) sent",
-                item.server,
-                item.tool,
-                scope_label(scope)
-            ),
-            now,
-        );
+        self.say(Level::Info, format!("{verb} {}/{} ({}) sent", item.server, item.tool, scope_label(scope)), now);
         Some(ClientMsg::Answer {
             req: r,
             approval_id: item.id.clone(),

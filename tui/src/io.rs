@@ -15,13 +15,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use latch_proto::client::{self, ClientError, Hello, Reader, Writer};
 use latch_proto::paths::Paths;
-use latch_proto::{ClientMsg, DaemonMsg, PROTOCOL_VERSION, Role, frame};
+use latch_proto::{ClientMsg, Role};
 use ratatui::DefaultTerminal;
 use ratatui::crossterm::event::{self, Event as TermEvent, KeyEventKind};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::UnixStream;
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 
 use crate::TuiError;
@@ -34,9 +32,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const BURST: usize = 4096;
 
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Offset of local time from UTC now, in seconds.
@@ -163,14 +159,10 @@ fn feed(app: &mut App, input: Input, out: &mpsc::UnboundedSender<ClientMsg>) {
 }
 
 /// Connects, relays, reconnects. Ends when the app's side closes.
-async fn daemon_task(
-    paths: Paths,
-    to_app: mpsc::Sender<Input>,
-    mut from_app: mpsc::UnboundedReceiver<ClientMsg>,
-) {
+async fn daemon_task(paths: Paths, to_app: mpsc::Sender<Input>, mut from_app: mpsc::UnboundedReceiver<ClientMsg>) {
     let mut backoff = MIN_BACKOFF;
     loop {
-        let error = match connect(&paths).await {
+        let error = match client::connect(&paths, &Hello::new(Role::Console, "tui")).await {
             Ok((reader, writer)) => {
                 backoff = MIN_BACKOFF;
                 // Whatever the app sent while disconnected is stale.
@@ -183,14 +175,10 @@ async fn daemon_task(
                     None => return,
                 }
             }
-            Err(e) => e,
+            Err(e) => e.to_string(),
         };
         let retry_at = now_ms() + backoff.as_millis() as i64;
-        if to_app
-            .send(Input::Disconnected { error, retry_at })
-            .await
-            .is_err()
-        {
+        if to_app.send(Input::Disconnected { error, retry_at }).await.is_err() {
             return;
         }
         let sleep = tokio::time::sleep(backoff);
@@ -205,81 +193,42 @@ async fn daemon_task(
     }
 }
 
-type Reader = BufReader<OwnedReadHalf>;
-
-/// Opens the socket and does the handshake.
-// TODO(lead): replace with `latch_proto::client::Client::connect` once it lands.
-async fn connect(paths: &Paths) -> Result<(Reader, OwnedWriteHalf), String> {
-    let stream = UnixStream::connect(&paths.socket)
-        .await
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
-                format!("no daemon at {}", paths.socket.display())
-            }
-            _ => format!("{}: {e}", paths.socket.display()),
-        })?;
-    let (r, mut w) = stream.into_split();
-    let mut r = BufReader::new(r);
-    let hello = ClientMsg::Hello {
-        protocol: PROTOCOL_VERSION,
-        role: Role::Console,
-        name: "tui".into(),
-        pid: std::process::id(),
-        session: String::new(),
-        command: Vec::new(),
-    };
-    w.write_all(&frame::encode(&hello))
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut line = Vec::new();
-    if r.read_until(b'\n', &mut line)
-        .await
-        .map_err(|e| e.to_string())?
-        == 0
-    {
-        return Err("the daemon closed the connection during the handshake".into());
-    }
-    match frame::decode::<DaemonMsg>(&line).map_err(|e| e.to_string())? {
-        DaemonMsg::Welcome { .. } => Ok((r, w)),
-        DaemonMsg::Refused { reason } => Err(format!("refused: {reason}")),
-        other => Err(format!("unexpected handshake reply: {other:?}")),
-    }
-}
-
-/// Relays until the connection fails (`Some(why)`) or the app is gone (`None`).
+/// Relays until the connection fails (`Some(why)`) or the app is gone
+/// (`None`). Reading runs in a task of its own: a read is never cut short
+/// by a message to send.
 async fn relay(
     mut reader: Reader,
-    mut writer: OwnedWriteHalf,
+    mut writer: Writer,
     to_app: &mpsc::Sender<Input>,
     from_app: &mut mpsc::UnboundedReceiver<ClientMsg>,
 ) -> Option<String> {
-    // `read_until` appends what it has read so far to `line` even when the
-    // select drops it for the other branch, so no byte is lost.
-    let mut line = Vec::new();
-    loop {
-        tokio::select! {
-            n = reader.read_until(b'\n', &mut line) => {
-                match n {
-                    Ok(0) => return Some("the daemon closed the connection".into()),
-                    Err(e) => return Some(format!("connection lost: {e}")),
-                    Ok(_) if !line.ends_with(b"\n") => return Some("the daemon closed the connection".into()),
-                    Ok(_) => {}
+    let to_app = to_app.clone();
+    let mut reading = tokio::spawn(async move {
+        loop {
+            match reader.recv().await {
+                Ok(msg) => {
+                    if to_app.send(Input::Daemon(Box::new(msg))).await.is_err() {
+                        return None;
+                    }
                 }
                 // A line this console does not understand (a newer daemon)
                 // is skipped rather than ending the connection.
-                if let Ok(msg) = frame::decode::<DaemonMsg>(&line)
-                    && to_app.send(Input::Daemon(Box::new(msg))).await.is_err()
-                {
-                    return None;
-                }
-                line.clear();
+                Err(ClientError::Frame(_)) => {}
+                Err(e) => return Some(e.to_string()),
             }
+        }
+    });
+    let result = loop {
+        tokio::select! {
+            r = &mut reading => break r.unwrap_or_else(|e| Some(format!("connection reader failed: {e}"))),
             m = from_app.recv() => {
-                let msg = m?;
-                if let Err(e) = writer.write_all(&frame::encode(&msg)).await {
-                    return Some(format!("connection lost: {e}"));
+                let Some(msg) = m else { break None };
+                if let Err(e) = writer.send(&msg).await {
+                    break Some(e.to_string());
                 }
             }
         }
-    }
+    };
+    reading.abort();
+    result
 }

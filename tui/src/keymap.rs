@@ -119,10 +119,7 @@ impl Key {
     }
 
     pub const fn ctrl(c: char) -> Key {
-        Key {
-            code: KeyCode::Char(c),
-            ctrl: true,
-        }
+        Key { code: KeyCode::Char(c), ctrl: true }
     }
 
     /// The key of a terminal event.
@@ -132,10 +129,7 @@ impl Key {
             KeyCode::Tab if ev.modifiers.contains(KeyModifiers::SHIFT) => KeyCode::BackTab,
             other => other,
         };
-        Key {
-            code,
-            ctrl: ev.modifiers.contains(KeyModifiers::CONTROL),
-        }
+        Key { code, ctrl: ev.modifiers.contains(KeyModifiers::CONTROL) }
     }
 }
 
@@ -183,13 +177,7 @@ const fn b(
     hint: &'static str,
     describe: &'static str,
 ) -> Binding {
-    Binding {
-        context,
-        keys,
-        action,
-        hint,
-        describe,
-    }
+    Binding { context, keys, action, hint, describe }
 }
 
 use Action as A;
@@ -226,13 +214,7 @@ pub const BINDINGS: &[Binding] = &[
         "always",
         "Approve always: writes an allow rule to the policy (asks to confirm).",
     ),
-    b(
-        C::Pending,
-        &[Key::ch('d')],
-        A::Deny,
-        "deny",
-        "Deny this call.",
-    ),
+    b(C::Pending, &[Key::ch('d')], A::Deny, "deny", "Deny this call."),
     b(
         C::Pending,
         &[Key::ch('D')],
@@ -248,20 +230,8 @@ pub const BINDINGS: &[Binding] = &[
         "search",
         "Search tool, server and arguments (Enter runs it, Esc cancels).",
     ),
-    b(
-        C::History,
-        &[Key::ch('v')],
-        A::FilterDecision,
-        "decision",
-        "Cycle the decision filter: any, allow, ask, deny.",
-    ),
-    b(
-        C::History,
-        &[Key::ch('c')],
-        A::FilterClass,
-        "class",
-        "Cycle the class filter: any, READ … TRANSFER_VALUE.",
-    ),
+    b(C::History, &[Key::ch('v')], A::FilterDecision, "decision", "Cycle the decision filter: any, allow, ask, deny."),
+    b(C::History, &[Key::ch('c')], A::FilterClass, "class", "Cycle the class filter: any, READ … TRANSFER_VALUE."),
     b(
         C::History,
         &[Key::ch('e')],
@@ -276,147 +246,27 @@ pub const BINDINGS: &[Binding] = &[
         "time",
         "Cycle the time filter: all, last hour, last day, last week.",
     ),
-    b(
-        C::History,
-        &[Key::ch('x')],
-        A::ClearFilters,
-        "clear",
-        "Clear the search and every filter.",
-    ),
-    b(
-        C::History,
-        &[Key::ch('r')],
-        A::Reload,
-        "reload",
-        "Reload the newest page (after new calls arrived).",
-    ),
-    b(
-        C::History,
-        &[Key::plain(KeyCode::PageDown), Key::ctrl('d')],
-        A::PageDown,
-        "",
-        "Next (older) page of the log.",
-    ),
-    b(
-        C::History,
-        &[Key::plain(KeyCode::PageUp), Key::ctrl('u')],
-        A::PageUp,
-        "",
-        "Previous (newer) page of the log.",
-    ),
-    b(
-        C::History,
-        &[Key::ch('g'), Key::plain(KeyCode::Home)],
-        A::Top,
-        "",
-        "Back to the newest page.",
-    ),
-    b(
-        C::Health,
-        &[Key::ch('r')],
-        A::Reload,
-        "refresh",
-        "Ask the daemon for its status again.",
-    ),
+    b(C::History, &[Key::ch('x')], A::ClearFilters, "clear", "Clear the search and every filter."),
+    b(C::History, &[Key::ch('r')], A::Reload, "reload", "Reload the newest page (after new calls arrived)."),
+    b(C::History, &[Key::plain(KeyCode::PageDown), Key::ctrl('d')], A::PageDown, "", "Next (older) page of the log."),
+    b(C::History, &[Key::plain(KeyCode::PageUp), Key::ctrl('u')], A::PageUp, "", "Previous (newer) page of the log."),
+    b(C::History, &[Key::ch('g'), Key::plain(KeyCode::Home)], A::Top, "", "Back to the newest page."),
+    b(C::Health, &[Key::ch('r')], A::Reload, "refresh", "Ask the daemon for its status again."),
     // Everywhere on a pane.
-    b(
-        C::Global,
-        &[Key::ch('k'), Key::plain(KeyCode::Up)],
-        A::Up,
-        "",
-        "Move up.",
-    ),
-    b(
-        C::Global,
-        &[Key::ch('j'), Key::plain(KeyCode::Down)],
-        A::Down,
-        "",
-        "Move down.",
-    ),
-    b(
-        C::Global,
-        &[Key::plain(KeyCode::PageUp), Key::ctrl('u')],
-        A::PageUp,
-        "",
-        "Move up ten rows.",
-    ),
-    b(
-        C::Global,
-        &[Key::plain(KeyCode::PageDown), Key::ctrl('d')],
-        A::PageDown,
-        "",
-        "Move down ten rows.",
-    ),
-    b(
-        C::Global,
-        &[Key::ch('g'), Key::plain(KeyCode::Home)],
-        A::Top,
-        "",
-        "Go to the first row.",
-    ),
-    b(
-        C::Global,
-        &[Key::ch('G'), Key::plain(KeyCode::End)],
-        A::Bottom,
-        "",
-        "Go to the last row.",
-    ),
-    b(
-        C::Global,
-        &[Key::plain(KeyCode::Enter)],
-        A::Open,
-        "detail",
-        "Open the detail of the selected row.",
-    ),
-    b(
-        C::Global,
-        &[Key::plain(KeyCode::Tab)],
-        A::NextPane,
-        "pane",
-        "Next pane.",
-    ),
-    b(
-        C::Global,
-        &[Key::plain(KeyCode::BackTab)],
-        A::PrevPane,
-        "",
-        "Previous pane.",
-    ),
-    b(
-        C::Global,
-        &[Key::ch('1')],
-        A::GoPending,
-        "",
-        "Go to the pending approvals.",
-    ),
-    b(
-        C::Global,
-        &[Key::ch('2')],
-        A::GoLive,
-        "",
-        "Go to the live calls.",
-    ),
-    b(
-        C::Global,
-        &[Key::ch('3')],
-        A::GoHistory,
-        "",
-        "Go to the history.",
-    ),
-    b(
-        C::Global,
-        &[Key::ch('4')],
-        A::GoHealth,
-        "",
-        "Go to the health pane.",
-    ),
-    b(
-        C::Global,
-        &[Key::ch('?')],
-        A::Help,
-        "help",
-        "Show every key.",
-    ),
+    b(C::Global, &[Key::ch('k'), Key::plain(KeyCode::Up)], A::Up, "", "Move up."),
+    b(C::Global, &[Key::ch('j'), Key::plain(KeyCode::Down)], A::Down, "", "Move down."),
+    b(C::Global, &[Key::plain(KeyCode::PageUp), Key::ctrl('u')], A::PageUp, "", "Move up ten rows."),
+    b(C::Global, &[Key::plain(KeyCode::PageDown), Key::ctrl('d')], A::PageDown, "", "Move down ten rows."),
+    b(C::Global, &[Key::ch('g'), Key::plain(KeyCode::Home)], A::Top, "", "Go to the first row."),
+    b(C::Global, &[Key::ch('G'), Key::plain(KeyCode::End)], A::Bottom, "", "Go to the last row."),
+    b(C::Global, &[Key::plain(KeyCode::Enter)], A::Open, "detail", "Open the detail of the selected row."),
+    b(C::Global, &[Key::plain(KeyCode::Tab)], A::NextPane, "pane", "Next pane."),
+    b(C::Global, &[Key::plain(KeyCode::BackTab)], A::PrevPane, "", "Previous pane."),
+    b(C::Global, &[Key::ch('1')], A::GoPending, "", "Go to the pending approvals."),
+    b(C::Global, &[Key::ch('2')], A::GoLive, "", "Go to the live calls."),
+    b(C::Global, &[Key::ch('3')], A::GoHistory, "", "Go to the history."),
+    b(C::Global, &[Key::ch('4')], A::GoHealth, "", "Go to the health pane."),
+    b(C::Global, &[Key::ch('?')], A::Help, "help", "Show every key."),
     b(
         C::Global,
         &[Key::ch('q'), Key::ctrl('c')],
@@ -425,80 +275,22 @@ pub const BINDINGS: &[Binding] = &[
         "Quit the console (pending approvals stay pending).",
     ),
     // Popups.
+    b(C::Detail, &[Key::ch('k'), Key::plain(KeyCode::Up)], A::Up, "", "Scroll up."),
+    b(C::Detail, &[Key::ch('j'), Key::plain(KeyCode::Down)], A::Down, "", "Scroll down."),
+    b(C::Detail, &[Key::plain(KeyCode::PageUp), Key::ctrl('u')], A::PageUp, "", "Scroll up ten lines."),
+    b(C::Detail, &[Key::plain(KeyCode::PageDown), Key::ctrl('d')], A::PageDown, "", "Scroll down ten lines."),
+    b(C::Detail, &[Key::ch('g'), Key::plain(KeyCode::Home)], A::Top, "", "Scroll to the top."),
     b(
         C::Detail,
-        &[Key::ch('k'), Key::plain(KeyCode::Up)],
-        A::Up,
-        "",
-        "Scroll up.",
-    ),
-    b(
-        C::Detail,
-        &[Key::ch('j'), Key::plain(KeyCode::Down)],
-        A::Down,
-        "",
-        "Scroll down.",
-    ),
-    b(
-        C::Detail,
-        &[Key::plain(KeyCode::PageUp), Key::ctrl('u')],
-        A::PageUp,
-        "",
-        "Scroll up ten lines.",
-    ),
-    b(
-        C::Detail,
-        &[Key::plain(KeyCode::PageDown), Key::ctrl('d')],
-        A::PageDown,
-        "",
-        "Scroll down ten lines.",
-    ),
-    b(
-        C::Detail,
-        &[Key::ch('g'), Key::plain(KeyCode::Home)],
-        A::Top,
-        "",
-        "Scroll to the top.",
-    ),
-    b(
-        C::Detail,
-        &[
-            Key::plain(KeyCode::Esc),
-            Key::ch('q'),
-            Key::plain(KeyCode::Enter),
-        ],
+        &[Key::plain(KeyCode::Esc), Key::ch('q'), Key::plain(KeyCode::Enter)],
         A::Back,
         "close",
         "Close the detail.",
     ),
-    b(
-        C::Help,
-        &[Key::plain(KeyCode::Esc), Key::ch('q'), Key::ch('?')],
-        A::Back,
-        "close",
-        "Close the help.",
-    ),
-    b(
-        C::Help,
-        &[Key::ch('k'), Key::plain(KeyCode::Up)],
-        A::Up,
-        "",
-        "Scroll up.",
-    ),
-    b(
-        C::Help,
-        &[Key::ch('j'), Key::plain(KeyCode::Down)],
-        A::Down,
-        "",
-        "Scroll down.",
-    ),
-    b(
-        C::Confirm,
-        &[Key::ch('y'), Key::plain(KeyCode::Enter)],
-        A::Confirm,
-        "confirm",
-        "Confirm the answer.",
-    ),
+    b(C::Help, &[Key::plain(KeyCode::Esc), Key::ch('q'), Key::ch('?')], A::Back, "close", "Close the help."),
+    b(C::Help, &[Key::ch('k'), Key::plain(KeyCode::Up)], A::Up, "", "Scroll up."),
+    b(C::Help, &[Key::ch('j'), Key::plain(KeyCode::Down)], A::Down, "", "Scroll down."),
+    b(C::Confirm, &[Key::ch('y'), Key::plain(KeyCode::Enter)], A::Confirm, "confirm", "Confirm the answer."),
     b(
         C::Confirm,
         &[Key::ch('n'), Key::plain(KeyCode::Esc), Key::ch('q')],
@@ -506,30 +298,13 @@ pub const BINDINGS: &[Binding] = &[
         "cancel",
         "Cancel: nothing is sent.",
     ),
-    b(
-        C::Search,
-        &[Key::plain(KeyCode::Enter)],
-        A::Confirm,
-        "search",
-        "Run the search.",
-    ),
-    b(
-        C::Search,
-        &[Key::plain(KeyCode::Esc), Key::ctrl('c')],
-        A::Cancel,
-        "cancel",
-        "Cancel the search input.",
-    ),
+    b(C::Search, &[Key::plain(KeyCode::Enter)], A::Confirm, "search", "Run the search."),
+    b(C::Search, &[Key::plain(KeyCode::Esc), Key::ctrl('c')], A::Cancel, "cancel", "Cancel the search input."),
 ];
 
 /// The action bound to `key` in the first context of `chain` that binds it.
 pub fn lookup(chain: &[Context], key: Key) -> Option<Action> {
-    chain.iter().find_map(|ctx| {
-        BINDINGS
-            .iter()
-            .find(|b| b.context == *ctx && b.keys.contains(&key))
-            .map(|b| b.action)
-    })
+    chain.iter().find_map(|ctx| BINDINGS.iter().find(|b| b.context == *ctx && b.keys.contains(&key)).map(|b| b.action))
 }
 
 /// `(keys, hint)` pairs for the help bar of a context chain, first
@@ -537,10 +312,7 @@ pub fn lookup(chain: &[Context], key: Key) -> Option<Action> {
 pub fn hints(chain: &[Context]) -> Vec<(String, &'static str)> {
     let mut out: Vec<(String, &'static str)> = Vec::new();
     for ctx in chain {
-        for b in BINDINGS
-            .iter()
-            .filter(|b| b.context == *ctx && !b.hint.is_empty())
-        {
+        for b in BINDINGS.iter().filter(|b| b.context == *ctx && !b.hint.is_empty()) {
             if out.iter().any(|(_, h)| *h == b.hint) {
                 continue;
             }
@@ -565,11 +337,7 @@ pub const CONTEXTS: [Context; 9] = [
 
 /// Keys of a binding, joined for display.
 pub fn keys_label(b: &Binding) -> String {
-    b.keys
-        .iter()
-        .map(Key::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
+    b.keys.iter().map(Key::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// The keymap as Markdown: the content of `tui/KEYS.md`.
@@ -585,10 +353,7 @@ pub fn markdown() -> String {
         if rows.is_empty() {
             continue;
         }
-        out.push_str(&format!(
-            "\n## {}\n\n| Keys | Does |\n|---|---|\n",
-            ctx.title()
-        ));
+        out.push_str(&format!("\n## {}\n\n| Keys | Does |\n|---|---|\n", ctx.title()));
         for b in rows {
             let keys = keys_label(b).replace('|', "\\|");
             out.push_str(&format!("| `{keys}` | {} |\n", b.describe));
@@ -637,15 +402,9 @@ mod tests {
     #[test]
     fn pane_keys_take_precedence_over_global_keys() {
         let chain = [Context::History, Context::Global];
-        assert_eq!(
-            lookup(&chain, Key::plain(KeyCode::PageDown)),
-            Some(Action::PageDown)
-        );
+        assert_eq!(lookup(&chain, Key::plain(KeyCode::PageDown)), Some(Action::PageDown));
         assert_eq!(lookup(&chain, Key::ch('q')), Some(Action::Quit));
-        assert_eq!(
-            lookup(&[Context::Confirm], Key::ch('q')),
-            Some(Action::Cancel)
-        );
+        assert_eq!(lookup(&[Context::Confirm], Key::ch('q')), Some(Action::Cancel));
         assert_eq!(lookup(&[Context::Confirm], Key::ch('a')), None);
     }
 

@@ -39,10 +39,7 @@ pub enum TuiError {
 /// tokio runtime: call it from plain (non-async) code. From inside a
 /// runtime, use [`run_async`].
 pub fn run(paths: Paths) -> Result<(), TuiError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(TuiError::Runtime)?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(TuiError::Runtime)?;
     rt.block_on(io::run(paths))
 }
 

@@ -15,15 +15,9 @@ pub trait PageSource {
 pub fn serve(source: &mut impl PageSource, msgs: &[ClientMsg]) -> Vec<DaemonMsg> {
     msgs.iter()
         .filter_map(|m| match m {
-            ClientMsg::Audit {
-                req,
-                limit,
-                before,
-                filter,
-            } => Some(DaemonMsg::AuditRows {
-                req: *req,
-                rows: source.page(*limit, *before, filter),
-            }),
+            ClientMsg::Audit { req, limit, before, filter } => {
+                Some(DaemonMsg::AuditRows { req: *req, rows: source.page(*limit, *before, filter) })
+            }
             _ => None,
         })
         .collect()

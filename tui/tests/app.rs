@@ -11,12 +11,7 @@ use support::*;
 fn answers(msgs: &[ClientMsg]) -> Vec<(String, bool, Scope)> {
     msgs.iter()
         .filter_map(|m| match m {
-            ClientMsg::Answer {
-                approval_id,
-                approve,
-                scope,
-                ..
-            } => Some((approval_id.clone(), *approve, *scope)),
+            ClientMsg::Answer { approval_id, approve, scope, .. } => Some((approval_id.clone(), *approve, *scope)),
             _ => None,
         })
         .collect()
@@ -54,10 +49,7 @@ fn connecting_subscribes_before_it_lists_pending() {
 
 #[test]
 fn pending_at_startup_takes_focus() {
-    let app = connected(
-        &[pending("ap-1", "shell", "run_command", "EXECUTE", 50_000)],
-        &mut SyntheticLog::new(0),
-    );
+    let app = connected(&[pending("ap-1", "shell", "run_command", "EXECUTE", 50_000)], &mut SyntheticLog::new(0));
     assert_eq!(app.pane, Pane::Pending);
     assert_eq!(app.pending_sel.as_deref(), Some("ap-1"));
 }
@@ -66,12 +58,7 @@ fn pending_at_startup_takes_focus() {
 fn a_new_approval_takes_focus_when_the_console_is_idle() {
     let mut app = idle_app();
     assert_eq!(app.pane, Pane::Live);
-    app.handle(
-        event(Event::PendingAdded {
-            item: pending("ap-1", "shell", "run_command", "EXECUTE", 50_000),
-        }),
-        NOW,
-    );
+    app.handle(event(Event::PendingAdded { item: pending("ap-1", "shell", "run_command", "EXECUTE", 50_000) }), NOW);
     assert_eq!(app.pane, Pane::Pending);
     assert_eq!(app.pending_sel.as_deref(), Some("ap-1"));
 }
@@ -81,21 +68,11 @@ fn a_new_approval_waits_for_a_quiet_second_after_a_key() {
     let mut app = idle_app();
     app.handle(key('j'), NOW);
     app.handle(
-        event(Event::PendingAdded {
-            item: pending("ap-1", "shell", "run_command", "EXECUTE", 50_000),
-        }),
+        event(Event::PendingAdded { item: pending("ap-1", "shell", "run_command", "EXECUTE", 50_000) }),
         NOW + 200,
     );
-    assert_eq!(
-        app.pane,
-        Pane::Live,
-        "focus must not move right after a key"
-    );
-    assert_eq!(
-        app.next_wake(NOW + 200),
-        Some(NOW + 1000),
-        "a tick is asked for when the quiet second ends"
-    );
+    assert_eq!(app.pane, Pane::Live, "focus must not move right after a key");
+    assert_eq!(app.next_wake(NOW + 200), Some(NOW + 1000), "a tick is asked for when the quiet second ends");
     app.handle(Input::Tick, NOW + QUIET_MS);
     assert_eq!(app.pane, Pane::Pending);
     assert_eq!(app.pending_sel.as_deref(), Some("ap-1"));
@@ -106,45 +83,24 @@ fn a_new_approval_never_takes_a_keystroke_typed_into_the_search() {
     let mut app = idle_app();
     app.handle(key('3'), NOW - 10_000);
     app.handle(key('/'), NOW - 5_000);
-    app.handle(
-        event(Event::PendingAdded {
-            item: pending("ap-1", "shell", "run_command", "EXECUTE", 50_000),
-        }),
-        NOW,
-    );
+    app.handle(event(Event::PendingAdded { item: pending("ap-1", "shell", "run_command", "EXECUTE", 50_000) }), NOW);
     // `d` would deny on the pending pane; here it is a letter of the search.
     let out = app.handle(key('d'), NOW + 5_000);
     assert!(answers(&out).is_empty());
     assert_eq!(app.mode, Mode::Search { input: "d".into() });
     app.handle(Input::Tick, NOW + 9_000);
-    assert_eq!(
-        app.pane,
-        Pane::History,
-        "no focus move while the search input is open"
-    );
+    assert_eq!(app.pane, Pane::History, "no focus move while the search input is open");
     app.handle(code(KeyCode::Enter), NOW + 10_000);
     app.handle(Input::Tick, NOW + 11_000);
-    assert_eq!(
-        app.pane,
-        Pane::Pending,
-        "focus moves at the first idle moment"
-    );
+    assert_eq!(app.pane, Pane::Pending, "focus moves at the first idle moment");
 }
 
 #[test]
 fn answer_keys_are_held_for_a_moment_after_focus_moved_by_itself() {
     let mut app = idle_app();
-    app.handle(
-        event(Event::PendingAdded {
-            item: pending("ap-1", "shell", "run_command", "EXECUTE", 50_000),
-        }),
-        NOW,
-    );
+    app.handle(event(Event::PendingAdded { item: pending("ap-1", "shell", "run_command", "EXECUTE", 50_000) }), NOW);
     let out = app.handle(key('a'), NOW + 100);
-    assert!(
-        answers(&out).is_empty(),
-        "a key in the first half second only warns"
-    );
+    assert!(answers(&out).is_empty(), "a key in the first half second only warns");
     assert!(app.toast.as_ref().unwrap().text.contains("press again"));
     let out = app.handle(key('a'), NOW + 300);
     assert_eq!(answers(&out), [("ap-1".to_string(), true, Scope::Once)]);
@@ -152,18 +108,10 @@ fn answer_keys_are_held_for_a_moment_after_focus_moved_by_itself() {
 
 #[test]
 fn the_selection_follows_the_approval_not_its_row() {
-    let mut app = connected(
-        &[pending("ap-b", "shell", "run_command", "EXECUTE", 50_000)],
-        &mut SyntheticLog::new(0),
-    );
+    let mut app = connected(&[pending("ap-b", "shell", "run_command", "EXECUTE", 50_000)], &mut SyntheticLog::new(0));
     assert_eq!(app.pending_sel.as_deref(), Some("ap-b"));
     // A more urgent one sorts above the selected one.
-    app.handle(
-        event(Event::PendingAdded {
-            item: pending("ap-a", "github", "merge_pr", "SUBMIT", 5_000),
-        }),
-        NOW,
-    );
+    app.handle(event(Event::PendingAdded { item: pending("ap-a", "github", "merge_pr", "SUBMIT", 5_000) }), NOW);
     assert_eq!(app.pending[0].id, "ap-a");
     assert_eq!(app.pending_sel.as_deref(), Some("ap-b"));
     let out = app.handle(key('d'), NOW + 10);
@@ -178,33 +126,21 @@ fn each_answer_key_sends_its_scope_once() {
         ('S', true, Scope::SessionTool),
         ('d', false, Scope::Once),
     ] {
-        let mut app = connected(
-            &[pending("ap-1", "shell", "run_command", "EXECUTE", 50_000)],
-            &mut SyntheticLog::new(0),
-        );
+        let mut app =
+            connected(&[pending("ap-1", "shell", "run_command", "EXECUTE", 50_000)], &mut SyntheticLog::new(0));
         let out = app.handle(key(k), NOW);
-        assert_eq!(
-            answers(&out),
-            [("ap-1".to_string(), approve, scope)],
-            "key {k}"
-        );
+        assert_eq!(answers(&out), [("ap-1".to_string(), approve, scope)], "key {k}");
         match &out[0] {
             ClientMsg::Answer { who, .. } => assert_eq!(who, "alice"),
             other => panic!("{other:?}"),
         }
-        assert!(
-            app.handle(key(k), NOW + 1).is_empty(),
-            "a second press does not answer twice"
-        );
+        assert!(app.handle(key(k), NOW + 1).is_empty(), "a second press does not answer twice");
     }
 }
 
 #[test]
 fn always_answers_ask_for_confirmation() {
-    let mut app = connected(
-        &[pending("ap-1", "shell", "run_command", "EXECUTE", 50_000)],
-        &mut SyntheticLog::new(0),
-    );
+    let mut app = connected(&[pending("ap-1", "shell", "run_command", "EXECUTE", 50_000)], &mut SyntheticLog::new(0));
     assert!(app.handle(key('A'), NOW).is_empty());
     assert!(matches!(app.mode, Mode::Confirm(_)));
     assert!(app.handle(key('n'), NOW + 1).is_empty());
@@ -228,10 +164,7 @@ fn approving_a_transfer_asks_for_confirmation_but_denying_it_does_not() {
 
 #[test]
 fn an_answer_in_one_console_shows_in_every_console() {
-    let items = [
-        pending("ap-1", "shell", "run_command", "EXECUTE", 30_000),
-        transfer("ap-2"),
-    ];
+    let items = [pending("ap-1", "shell", "run_command", "EXECUTE", 30_000), transfer("ap-2")];
     let mut one = connected(&items, &mut SyntheticLog::new(0));
     let mut two = connected(&items, &mut SyntheticLog::new(0));
     // Console two is about to approve the transfer; console one denies it.
@@ -243,39 +176,17 @@ fn an_answer_in_one_console_shows_in_every_console() {
     let out = one.handle(key('d'), NOW + 2);
     assert_eq!(answers(&out), [("ap-2".to_string(), false, Scope::Once)]);
     // The daemon answers console one and broadcasts the removal to both.
-    one.handle(
-        Input::Daemon(Box::new(DaemonMsg::Answered {
-            req: 99,
-            ok: true,
-            message: String::new(),
-        })),
-        NOW + 3,
-    );
-    let removed = || {
-        event(Event::PendingRemoved {
-            id: "ap-2".into(),
-            decision: "deny".into(),
-            by: "alice (tui)".into(),
-        })
-    };
+    one.handle(Input::Daemon(Box::new(DaemonMsg::Answered { req: 99, ok: true, message: String::new() })), NOW + 3);
+    let removed =
+        || event(Event::PendingRemoved { id: "ap-2".into(), decision: "deny".into(), by: "alice (tui)".into() });
     one.handle(removed(), NOW + 3);
     two.handle(removed(), NOW + 3);
     for app in [&one, &two] {
         assert_eq!(app.pending.len(), 1);
         assert_eq!(app.pending_sel.as_deref(), Some("ap-1"));
     }
-    assert_eq!(
-        two.mode,
-        Mode::Normal,
-        "the confirmation of an answered approval closes"
-    );
-    assert!(
-        two.toast
-            .as_ref()
-            .unwrap()
-            .text
-            .contains("answered elsewhere")
-    );
+    assert_eq!(two.mode, Mode::Normal, "the confirmation of an answered approval closes");
+    assert!(two.toast.as_ref().unwrap().text.contains("answered elsewhere"));
     // Confirming now sends nothing.
     assert!(two.handle(key('y'), NOW + 4).is_empty());
 }
@@ -283,17 +194,8 @@ fn an_answer_in_one_console_shows_in_every_console() {
 #[test]
 fn losing_the_daemon_keeps_the_console_and_reconnecting_starts_over() {
     let mut log = SyntheticLog::new(500);
-    let mut app = connected(
-        &[pending("ap-1", "shell", "run_command", "EXECUTE", 50_000)],
-        &mut log,
-    );
-    app.handle(
-        Input::Disconnected {
-            error: "no daemon at /x".into(),
-            retry_at: NOW + 250,
-        },
-        NOW,
-    );
+    let mut app = connected(&[pending("ap-1", "shell", "run_command", "EXECUTE", 50_000)], &mut log);
+    app.handle(Input::Disconnected { error: "no daemon at /x".into(), retry_at: NOW + 250 }, NOW);
     assert!(matches!(app.conn, Conn::Down { .. }));
     assert!(!app.should_quit());
     let out = app.handle(key('a'), NOW + 10);
@@ -337,23 +239,13 @@ fn history_holds_one_page_and_pages_back_to_exactly_the_same_rows() {
     // Up past the first row goes back to page 2, last row selected.
     let out = app.handle(key('k'), NOW);
     answer(&mut app, out, &[], &mut log, NOW);
-    assert_eq!(
-        app.history.rows.iter().map(|r| r.id).collect::<Vec<_>>(),
-        page2
-    );
+    assert_eq!(app.history.rows.iter().map(|r| r.id).collect::<Vec<_>>(), page2);
     assert_eq!(app.history.sel, PAGE as usize - 1);
 
     let out = app.handle(code(KeyCode::PageUp), NOW);
     answer(&mut app, out, &[], &mut log, NOW);
-    assert_eq!(
-        app.history.rows.iter().map(|r| r.id).collect::<Vec<_>>(),
-        page1
-    );
-    assert!(
-        log.produced < 1_000,
-        "only pages were produced, not the log: {}",
-        log.produced
-    );
+    assert_eq!(app.history.rows.iter().map(|r| r.id).collect::<Vec<_>>(), page1);
+    assert!(log.produced < 1_000, "only pages were produced, not the log: {}", log.produced);
 }
 
 #[test]
@@ -379,11 +271,7 @@ fn search_and_filters_are_sent_to_the_daemon() {
     let out = app.handle(key('3'), NOW);
     answer(&mut app, out, &[], &mut log, NOW);
     let filter_of = |out: &[ClientMsg]| match out.last() {
-        Some(ClientMsg::Audit {
-            filter,
-            before: None,
-            ..
-        }) => filter.clone(),
+        Some(ClientMsg::Audit { filter, before: None, .. }) => filter.clone(),
         other => panic!("expected a fresh audit query, got {other:?}"),
     };
     let out = app.handle(key('v'), NOW);
@@ -400,12 +288,7 @@ fn search_and_filters_are_sent_to_the_daemon() {
     let f = filter_of(&out);
     assert_eq!(f.text.as_deref(), Some("file99"));
     answer(&mut app, out, &[], &mut log, NOW);
-    assert!(
-        app.history
-            .rows
-            .iter()
-            .all(|r| r.server == "fs" && r.args.to_string().contains("file99"))
-    );
+    assert!(app.history.rows.iter().all(|r| r.server == "fs" && r.args.to_string().contains("file99")));
     assert!(!app.history.rows.is_empty());
     let out = app.handle(key('x'), NOW);
     assert_eq!(filter_of(&out), Default::default());
@@ -436,14 +319,7 @@ fn live_calls_get_their_outcome_when_they_finish() {
         }),
         NOW,
     );
-    app.handle(
-        event(Event::Finished {
-            audit_id: 7,
-            outcome: "ok".into(),
-            latency_us: 1234,
-        }),
-        NOW + 5,
-    );
+    app.handle(event(Event::Finished { audit_id: 7, outcome: "ok".into(), latency_us: 1234 }), NOW + 5);
     assert_eq!(app.live[0].outcome.as_deref(), Some("ok"));
     assert_eq!(app.live[0].latency_us, Some(1234));
 }
@@ -466,30 +342,17 @@ fn the_live_selection_stays_on_its_row_while_calls_arrive() {
 fn the_clock_ticks_only_while_something_counts_down() {
     let mut app = idle_app();
     assert_eq!(app.next_wake(NOW), None, "idle: no timer at all");
-    app.handle(
-        event(Event::PendingAdded {
-            item: pending("ap-1", "shell", "run_command", "EXECUTE", 10_500),
-        }),
-        NOW,
-    );
+    app.handle(event(Event::PendingAdded { item: pending("ap-1", "shell", "run_command", "EXECUTE", 10_500) }), NOW);
     assert_eq!(app.pending[0].hold_until, NOW + 10_500);
     // The displayed second changes at +500 ms (0:11 → 0:10); the toast-free
     // state asks for exactly that.
     assert_eq!(app.next_wake(NOW), Some(NOW + 500));
     app.handle(
-        event(Event::PendingRemoved {
-            id: "ap-1".into(),
-            decision: "allow".into(),
-            by: "bob (telegram)".into(),
-        }),
+        event(Event::PendingRemoved { id: "ap-1".into(), decision: "allow".into(), by: "bob (telegram)".into() }),
         NOW + 1,
     );
     let wake = app.next_wake(NOW + 1);
-    assert_eq!(
-        wake,
-        Some(app.toast.as_ref().unwrap().until),
-        "only the message's expiry remains"
-    );
+    assert_eq!(wake, Some(app.toast.as_ref().unwrap().until), "only the message's expiry remains");
     app.handle(Input::Tick, wake.unwrap());
     assert_eq!(app.next_wake(wake.unwrap()), None);
 }
@@ -509,22 +372,8 @@ fn q_quits_but_is_a_letter_in_the_search() {
 #[test]
 fn a_policy_reload_error_reaches_the_health_pane() {
     let mut app = idle_app();
-    app.handle(
-        event(Event::PolicyReloaded {
-            error: Some("policy.toml:12:5: unknown class `RAED`".into()),
-        }),
-        NOW,
-    );
-    assert_eq!(
-        app.status.as_ref().unwrap().policy_error.as_deref(),
-        Some("policy.toml:12:5: unknown class `RAED`")
-    );
-    app.handle(
-        event(Event::ShimDisconnected {
-            server: "github".into(),
-            session: "s-gh".into(),
-        }),
-        NOW,
-    );
+    app.handle(event(Event::PolicyReloaded { error: Some("policy.toml:12:5: unknown class `RAED`".into()) }), NOW);
+    assert_eq!(app.status.as_ref().unwrap().policy_error.as_deref(), Some("policy.toml:12:5: unknown class `RAED`"));
+    app.handle(event(Event::ShimDisconnected { server: "github".into(), session: "s-gh".into() }), NOW);
     assert_eq!(app.status.as_ref().unwrap().shims.len(), 1);
 }

@@ -29,10 +29,7 @@ fn snap(name: &str, app: &App) {
 
 fn with_pending() -> App {
     let mut app = connected(
-        &[
-            pending("ap-7f3a", "shell", "run_command", "EXECUTE", 8_000),
-            transfer("ap-91c2"),
-        ],
+        &[pending("ap-7f3a", "shell", "run_command", "EXECUTE", 8_000), transfer("ap-91c2")],
         &mut SyntheticLog::new(0),
     );
     app.handle(Input::Tick, NOW);
@@ -166,9 +163,7 @@ fn health_view() {
     let mut app = connected(&[], &mut SyntheticLog::new(0));
     app.handle(key('4'), NOW - 5_000);
     app.handle(
-        event(Event::PolicyReloaded {
-            error: Some("policy.toml line 12, column 5: unknown class `RAED`".into()),
-        }),
+        event(Event::PolicyReloaded { error: Some("policy.toml line 12, column 5: unknown class `RAED`".into()) }),
         NOW - 5_000,
     );
     app.handle(Input::Tick, NOW);
@@ -180,7 +175,7 @@ fn daemon_down() {
     let mut app = with_live(5);
     app.handle(
         Input::Disconnected {
-            error: "no daemon at /home/me/.local/share/latch/run/latch.sock".into(),
+            error: "no daemon is running (socket /home/me/.local/share/latch/run/latch.sock) — start it with `latch daemon`".into(),
             retry_at: NOW + 2_000,
         },
         NOW,

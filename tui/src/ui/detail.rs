@@ -8,19 +8,10 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
-use super::{
-    ago, class_span, decision_span, full_time, label, latency, outcome_span, popup, pretty_args,
-};
+use super::{ago, class_span, decision_span, full_time, label, latency, outcome_span, popup, pretty_args};
 use crate::app::{App, DetailItem};
 
-pub fn draw(
-    frame: &mut Frame<'_>,
-    area: Rect,
-    app: &App,
-    item: &DetailItem,
-    scroll: u16,
-    now: i64,
-) {
+pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, item: &DetailItem, scroll: u16, now: i64) {
     // The whole pane: arguments need the room, and nothing half-hidden
     // peeks out from behind.
     let r = popup(frame, area, area.width, area.height);
@@ -29,10 +20,9 @@ pub fn draw(
             format!(" Pending · {} / {} · {} ", p.server, p.tool, p.id),
             super::pending::item_lines(p, now, app.tz_offset_s),
         ),
-        DetailItem::Row(row) => (
-            format!(" #{} · {} / {} ", row.id, row.server, row.tool),
-            row_lines(row, now, app.tz_offset_s),
-        ),
+        DetailItem::Row(row) => {
+            (format!(" #{} · {} / {} ", row.id, row.server, row.tool), row_lines(row, now, app.tz_offset_s))
+        }
     };
     let max = lines.len().saturating_sub(1) as u16;
     let p = Paragraph::new(lines)
@@ -45,29 +35,13 @@ pub fn draw(
 /// The lines describing one audit row.
 pub fn row_lines(row: &AuditRow, now: i64, tz: i32) -> Vec<Line<'static>> {
     let mut lines = vec![
-        Line::from(vec![
-            label("when"),
-            Span::raw(format!(
-                "{} ({})",
-                full_time(row.time, tz),
-                ago(row.time, now)
-            )),
-        ]),
+        Line::from(vec![label("when"), Span::raw(format!("{} ({})", full_time(row.time, tz), ago(row.time, now)))]),
         Line::from(vec![label("server"), Span::raw(row.server.clone())]),
-        Line::from(vec![
-            label("tool"),
-            Span::styled(row.tool.clone(), Style::new().bold()),
-        ]),
+        Line::from(vec![label("tool"), Span::styled(row.tool.clone(), Style::new().bold())]),
         Line::from(vec![label("kind"), Span::raw(row.kind.clone())]),
         Line::from(vec![label("class"), class_span(&row.class)]),
         Line::from(vec![label("decision"), decision_span(&row.decision)]),
-        Line::from(vec![
-            label("why"),
-            Span::styled(
-                "classification, then the rule that decided",
-                Style::new().dim(),
-            ),
-        ]),
+        Line::from(vec![label("why"), Span::styled("classification, then the rule that decided", Style::new().dim())]),
     ];
     if row.reasons.is_empty() {
         lines.push(Line::from("  (no reason recorded)"));
@@ -86,14 +60,8 @@ pub fn row_lines(row: &AuditRow, now: i64, tz: i32) -> Vec<Line<'static>> {
         outcome.push(Span::raw(format!(" in {}", latency(row.latency_us))));
     }
     lines.push(Line::from(outcome));
-    lines.push(Line::from(vec![
-        label("args hash"),
-        Span::styled(row.args_hash.clone(), Style::new().dim()),
-    ]));
-    lines.push(Line::from(vec![
-        label("arguments"),
-        Span::styled("(redacted)", Style::new().dim()),
-    ]));
+    lines.push(Line::from(vec![label("args hash"), Span::styled(row.args_hash.clone(), Style::new().dim())]));
+    lines.push(Line::from(vec![label("arguments"), Span::styled("(redacted)", Style::new().dim())]));
     for l in pretty_args(&row.args) {
         lines.push(Line::from(format!("  {l}")));
     }

@@ -15,11 +15,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
     let mut lines = Vec::new();
     let conn = match &app.conn {
         Conn::Up { since } => Span::styled(
-            format!(
-                "● connected since {} ({})",
-                clock(*since, tz),
-                ago(*since, now)
-            ),
+            format!("● connected since {} ({})", clock(*since, tz), ago(*since, now)),
             Style::new().fg(Color::Green),
         ),
         Conn::Connecting => Span::styled("◌ connecting…", Style::new().fg(Color::Yellow)),
@@ -31,43 +27,23 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
     lines.push(Line::from(vec![label("daemon"), conn]));
     let shims = match &app.status {
         None => {
-            lines.push(Line::from(Span::styled(
-                "  no status received yet",
-                Style::new().dim(),
-            )));
+            lines.push(Line::from(Span::styled("  no status received yet", Style::new().dim())));
             Vec::new()
         }
         Some(st) => {
-            lines.push(Line::from(vec![
-                label(""),
-                Span::raw(format!("pid {} · latch {}", st.daemon_pid, st.version)),
-            ]));
-            lines.push(Line::from(vec![
-                label("socket"),
-                Span::raw(st.socket.clone()),
-            ]));
-            lines.push(Line::from(vec![
-                label("database"),
-                Span::raw(st.database.clone()),
-            ]));
+            lines.push(Line::from(vec![label(""), Span::raw(format!("pid {} · latch {}", st.daemon_pid, st.version))]));
+            lines.push(Line::from(vec![label("socket"), Span::raw(st.socket.clone())]));
+            lines.push(Line::from(vec![label("database"), Span::raw(st.database.clone())]));
             let policy_state = match &st.policy_error {
                 None => Span::styled(" ✓ in force", Style::new().fg(Color::Green)),
-                Some(_) => Span::styled(
-                    " ✗ reload failed, previous policy in force",
-                    Style::new().fg(Color::Red).bold(),
-                ),
+                Some(_) => {
+                    Span::styled(" ✗ reload failed, previous policy in force", Style::new().fg(Color::Red).bold())
+                }
             };
-            lines.push(Line::from(vec![
-                label("policy"),
-                Span::raw(st.policy.clone()),
-                policy_state,
-            ]));
+            lines.push(Line::from(vec![label("policy"), Span::raw(st.policy.clone()), policy_state]));
             if let Some(e) = &st.policy_error {
                 for l in e.lines() {
-                    lines.push(Line::from(Span::styled(
-                        format!("  {l}"),
-                        Style::new().fg(Color::Red),
-                    )));
+                    lines.push(Line::from(Span::styled(format!("  {l}"), Style::new().fg(Color::Red))));
                 }
             }
             lines.push(Line::from(vec![
@@ -78,18 +54,13 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
         }
     };
     let top_h = lines.len() as u16 + 2;
-    let [top, bottom] =
-        Layout::vertical([Constraint::Length(top_h), Constraint::Min(0)]).areas(area);
+    let [top, bottom] = Layout::vertical([Constraint::Length(top_h), Constraint::Min(0)]).areas(area);
     frame.render_widget(Paragraph::new(lines).block(pane_block(" Health ")), top);
 
     let mut shims = shims;
     shims.sort_by(|a, b| a.server.cmp(&b.server).then(a.since.cmp(&b.since)));
     let rows = shims.iter().map(|s| {
-        let client = s
-            .client
-            .as_ref()
-            .map(|c| format!("{} {}", c.name, c.version))
-            .unwrap_or_default();
+        let client = s.client.as_ref().map(|c| format!("{} {}", c.name, c.version)).unwrap_or_default();
         Row::new(vec![
             s.server.clone(),
             s.pid.to_string(),
@@ -97,16 +68,9 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
             client.trim().to_owned(),
         ])
     });
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(16),
-            Constraint::Length(8),
-            Constraint::Length(20),
-            Constraint::Min(10),
-        ],
-    )
-    .header(Row::new(["server", "pid", "since", "client"]).style(Style::new().dim()))
-    .block(pane_block(format!(" Shims connected ({}) ", shims.len())));
+    let table =
+        Table::new(rows, [Constraint::Length(16), Constraint::Length(8), Constraint::Length(20), Constraint::Min(10)])
+            .header(Row::new(["server", "pid", "since", "client"]).style(Style::new().dim()))
+            .block(pane_block(format!(" Shims connected ({}) ", shims.len())));
     frame.render_widget(table, bottom);
 }

@@ -44,24 +44,14 @@ pub fn draw_help(frame: &mut Frame<'_>, area: Rect, scroll: u16) {
         if !lines.is_empty() {
             lines.push(Line::from(""));
         }
-        lines.push(Line::from(Span::styled(
-            ctx.title(),
-            Style::new().bold().underlined(),
-        )));
+        lines.push(Line::from(Span::styled(ctx.title(), Style::new().bold().underlined())));
         for b in rows {
             let keys = keymap::keys_label(b);
             let mut first = true;
             for chunk in wrap(b.describe, text_w) {
-                let lead = if first {
-                    format!("  {keys:<KEYS_W$}")
-                } else {
-                    " ".repeat(KEYS_W + 2)
-                };
+                let lead = if first { format!("  {keys:<KEYS_W$}") } else { " ".repeat(KEYS_W + 2) };
                 first = false;
-                lines.push(Line::from(vec![
-                    Span::styled(lead, Style::new().bold()),
-                    Span::raw(chunk),
-                ]));
+                lines.push(Line::from(vec![Span::styled(lead, Style::new().bold()), Span::raw(chunk)]));
             }
         }
     }
@@ -81,12 +71,8 @@ pub fn draw_confirm(frame: &mut Frame<'_>, area: Rect, c: &Confirm) {
         (false, _) => "Deny",
     };
     let why = match (c.approve, c.scope) {
-        (true, Scope::Always) => {
-            "Writes an allow rule to the policy: later calls of this tool run without asking."
-        }
-        (false, Scope::Always) => {
-            "Writes a deny rule to the policy: later calls of this tool are refused."
-        }
+        (true, Scope::Always) => "Writes an allow rule to the policy: later calls of this tool run without asking.",
+        (false, Scope::Always) => "Writes a deny rule to the policy: later calls of this tool are refused.",
         _ => "This call moves money or value once it runs.",
     };
     let lines = vec![
@@ -109,8 +95,6 @@ pub fn draw_confirm(frame: &mut Frame<'_>, area: Rect, c: &Confirm) {
             Span::raw(" cancel"),
         ]),
     ];
-    let p = Paragraph::new(lines)
-        .wrap(Wrap { trim: true })
-        .block(Block::bordered().title(" Confirm "));
+    let p = Paragraph::new(lines).wrap(Wrap { trim: true }).block(Block::bordered().title(" Confirm "));
     frame.render_widget(p, r);
 }

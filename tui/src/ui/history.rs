@@ -19,11 +19,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
     let mut title = vec![Span::raw(" History")];
     if !h.rows.is_empty() {
         let first = h.page * PAGE as usize + 1;
-        title.push(Span::raw(format!(
-            " · page {} · rows {first}–{}",
-            h.page + 1,
-            first + h.rows.len() - 1
-        )));
+        title.push(Span::raw(format!(" · page {} · rows {first}–{}", h.page + 1, first + h.rows.len() - 1)));
     }
     if h.at_end {
         title.push(Span::raw(" · oldest"));
@@ -32,16 +28,12 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
         title.push(Span::styled(" · loading…", Style::new().fg(Color::Cyan)));
     }
     if h.new_rows > 0 {
-        title.push(Span::styled(
-            format!(" · +{} new (r)", h.new_rows),
-            Style::new().fg(Color::Yellow),
-        ));
+        title.push(Span::styled(format!(" · +{} new (r)", h.new_rows), Style::new().fg(Color::Yellow)));
     }
     title.push(Span::raw(" "));
     let block = pane_block(Line::from(title));
     let inner = block.inner(area);
-    let [filters, table] =
-        Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
+    let [filters, table] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
     frame.render_widget(block, area);
     frame.render_widget(Paragraph::new(filter_line(app)), filters);
 
@@ -60,16 +52,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
     let offset = scroll_offset(h.sel, height);
     let rows = h.rows.iter().skip(offset).take(height);
     let wide = area.width >= WIDE;
-    call_table(
-        frame,
-        table,
-        rows,
-        Some(h.sel - offset),
-        wide,
-        now,
-        app.tz_offset_s,
-        Default::default(),
-    );
+    call_table(frame, table, rows, Some(h.sel - offset), wide, now, app.tz_offset_s, Default::default());
 }
 
 fn filter_line(app: &App) -> Line<'static> {
@@ -77,11 +60,7 @@ fn filter_line(app: &App) -> Line<'static> {
     let item = |key: &'static str, name: &'static str, value: Option<String>| {
         let set = value.is_some();
         let value = value.unwrap_or_else(|| if name == "time" { "all" } else { "any" }.into());
-        let vstyle = if set {
-            Style::new().fg(Color::Yellow).bold()
-        } else {
-            Style::new().dim()
-        };
+        let vstyle = if set { Style::new().fg(Color::Yellow).bold() } else { Style::new().dim() };
         [
             Span::styled(format!(" {key} "), Style::new().bold()),
             Span::raw(format!("{name}:")),
@@ -89,11 +68,7 @@ fn filter_line(app: &App) -> Line<'static> {
         ]
     };
     let mut spans = Vec::new();
-    spans.extend(item(
-        "/",
-        "search",
-        h.text.as_ref().map(|t| format!("\"{t}\"")),
-    ));
+    spans.extend(item("/", "search", h.text.as_ref().map(|t| format!("\"{t}\""))));
     spans.extend(item("v", "decision", h.decision.map(str::to_owned)));
     spans.extend(item("c", "class", h.class.map(str::to_owned)));
     spans.extend(item("e", "server", h.server.clone()));

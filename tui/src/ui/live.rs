@@ -14,10 +14,8 @@ use crate::app::App;
 pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
     let title = format!(" Live calls ({}) ", app.live.len());
     if app.live.is_empty() {
-        let p = Paragraph::new(vec![
-            Line::from(""),
-            Line::from("  No calls yet: they appear here as agents make them."),
-        ]);
+        let p =
+            Paragraph::new(vec![Line::from(""), Line::from("  No calls yet: they appear here as agents make them.")]);
         frame.render_widget(p.block(pane_block(title)), area);
         return;
     }
@@ -26,16 +24,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
     let offset = scroll_offset(sel, height);
     let rows = app.live.iter().skip(offset).take(height);
     let block = pane_block(title);
-    call_table(
-        frame,
-        area,
-        rows,
-        Some(sel - offset),
-        false,
-        now,
-        app.tz_offset_s,
-        block,
-    );
+    call_table(frame, area, rows, Some(sel - offset), false, now, app.tz_offset_s, block);
 }
 
 /// A table of audit rows (live and history share it). `rows` are only the
@@ -86,9 +75,7 @@ pub fn call_table<'a>(
         Constraint::Length(7),
         Constraint::Length(9),
     ]);
-    header.extend([
-        "time", "decision", "server", "tool", "class", "latency", "outcome",
-    ]);
+    header.extend(["time", "decision", "server", "tool", "class", "latency", "outcome"]);
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(Style::new().dim()))
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))

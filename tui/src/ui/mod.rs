@@ -25,25 +25,14 @@ use crate::keymap;
 
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame<'_>, app: &App, now: i64) {
-    let [header, body, footer] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Min(0),
-        Constraint::Length(1),
-    ])
-    .areas(frame.area());
+    let [header, body, footer] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(0), Constraint::Length(1)]).areas(frame.area());
     draw_header(frame, header, app);
     let body = match &app.conn {
         Conn::Down { error, retry_at } => {
-            let [banner, rest] =
-                Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(body);
-            let text = format!(
-                " ✗ daemon down: start it with `latch daemon` · next try {} · {error}",
-                clock(*retry_at, app.tz_offset_s)
-            );
-            frame.render_widget(
-                Paragraph::new(text).style(Style::new().fg(Color::White).bg(Color::Red)),
-                banner,
-            );
+            let [banner, rest] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(body);
+            let text = format!(" ✗ {error} · next try {}", clock(*retry_at, app.tz_offset_s));
+            frame.render_widget(Paragraph::new(text).style(Style::new().fg(Color::White).bg(Color::Red)), banner);
             rest
         }
         _ => body,
@@ -94,11 +83,7 @@ fn draw_header(frame: &mut Frame<'_>, area: Rect, app: &App) {
     };
     let width = conn.width() as u16;
     if area.width > width + 50 {
-        let right = Rect {
-            x: area.right() - width,
-            width,
-            ..area
-        };
+        let right = Rect { x: area.right() - width, width, ..area };
         frame.render_widget(Paragraph::new(conn).alignment(Alignment::Right), right);
     }
 }
@@ -117,10 +102,7 @@ fn draw_footer(frame: &mut Frame<'_>, area: Rect, app: &App) {
             Level::Warn => Color::Yellow,
             Level::Error => Color::Red,
         };
-        Line::from(Span::styled(
-            format!(" {}", t.text),
-            Style::new().fg(color).bold(),
-        ))
+        Line::from(Span::styled(format!(" {}", t.text), Style::new().fg(color).bold()))
     } else {
         hint_line(&app.key_chain(), area.width)
     };
@@ -130,12 +112,8 @@ fn draw_footer(frame: &mut Frame<'_>, area: Rect, app: &App) {
 /// The help bar: `key hint  key hint …` for a context chain, as many as
 /// fit in `width`, in keymap order, with `? help` always last.
 fn hint_line(chain: &[keymap::Context], width: u16) -> Line<'static> {
-    let item = |key: &str, hint: &str| {
-        [
-            Span::styled(format!(" {key}"), Style::new().bold()),
-            Span::raw(format!(" {hint} ")),
-        ]
-    };
+    let item =
+        |key: &str, hint: &str| [Span::styled(format!(" {key}"), Style::new().bold()), Span::raw(format!(" {hint} "))];
     let all = keymap::hints(chain);
     let help = all.iter().find(|(_, h)| *h == "help").cloned();
     let mut budget = width as usize;
@@ -257,11 +235,7 @@ pub fn clock(ms: i64, tz: i32) -> String {
 pub fn stamp(ms: i64, now: i64, tz: i32) -> String {
     let (y, m, d, s) = civil(ms, tz);
     let (ny, nm, nd, _) = civil(now, tz);
-    if (y, m, d) == (ny, nm, nd) {
-        clock(ms, tz)
-    } else {
-        format!("{m:02}-{d:02} {:02}:{:02}", s / 3600, s / 60 % 60)
-    }
+    if (y, m, d) == (ny, nm, nd) { clock(ms, tz) } else { format!("{m:02}-{d:02} {:02}:{:02}", s / 3600, s / 60 % 60) }
 }
 
 /// `YYYY-MM-DD HH:MM:SS`, local time.
@@ -272,23 +246,14 @@ pub fn full_time(ms: i64, tz: i32) -> String {
 
 /// The first row to show so that row `sel` is visible in `height` rows.
 pub fn scroll_offset(sel: usize, height: usize) -> usize {
-    if height == 0 {
-        0
-    } else {
-        sel.saturating_sub(height - 1)
-    }
+    if height == 0 { 0 } else { sel.saturating_sub(height - 1) }
 }
 
 /// A popup of at most `w`×`h`, centred in `area`, with the area cleared.
 fn popup(frame: &mut Frame<'_>, area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
     let h = h.min(area.height);
-    let r = Rect {
-        x: area.x + (area.width - w) / 2,
-        y: area.y + (area.height - h) / 2,
-        width: w,
-        height: h,
-    };
+    let r = Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h };
     frame.render_widget(Clear, r);
     r
 }

@@ -24,22 +24,17 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
             Line::from("  Calls that need a human appear here, with a countdown to the"),
             Line::from("  moment the agent is told the call awaits approval."),
         ];
-        frame.render_widget(
-            Paragraph::new(text).block(pane_block(" Pending approvals ")),
-            area,
-        );
+        frame.render_widget(Paragraph::new(text).block(pane_block(" Pending approvals ")), area);
         return;
     }
     let list_h = app.pending.len().min(LIST_ROWS) as u16 + 3;
-    let [list, detail] =
-        Layout::vertical([Constraint::Length(list_h), Constraint::Min(0)]).areas(area);
+    let [list, detail] = Layout::vertical([Constraint::Length(list_h), Constraint::Min(0)]).areas(area);
     draw_list(frame, list, app, now);
     match app.selected_pending() {
         Some(item) => draw_item(frame, detail, app, item, now),
-        None => frame.render_widget(
-            Paragraph::new("  Select an approval with j/k or ↑/↓.").block(pane_block("")),
-            detail,
-        ),
+        None => {
+            frame.render_widget(Paragraph::new("  Select an approval with j/k or ↑/↓.").block(pane_block("")), detail)
+        }
     }
 }
 
@@ -59,11 +54,7 @@ fn draw_list(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
             Span::raw(format!("{} waiting", p.waiting))
         };
         let left = countdown(p.hold_until, now);
-        let left_style = if p.hold_until - now <= 10_000 {
-            Style::new().fg(Color::Red)
-        } else {
-            Style::new()
-        };
+        let left_style = if p.hold_until - now <= 10_000 { Style::new().fg(Color::Red) } else { Style::new() };
         Row::new(vec![
             Cell::from(Span::styled(format!("{left:>5}"), left_style)),
             Cell::from(p.server.clone()),
@@ -97,10 +88,7 @@ pub fn item_lines(item: &PendingItem, now: i64, tz: i32) -> Vec<Line<'static>> {
         Line::from(vec![
             label("hold"),
             if item.hold_until > now {
-                Span::raw(format!(
-                    "{} left before the agent is told to retry",
-                    countdown(item.hold_until, now)
-                ))
+                Span::raw(format!("{} left before the agent is told to retry", countdown(item.hold_until, now)))
             } else {
                 Span::styled(
                     "over: the agent was told to retry; approving lets the identical retry through",
@@ -126,10 +114,7 @@ pub fn item_lines(item: &PendingItem, now: i64, tz: i32) -> Vec<Line<'static>> {
     for r in &item.reasons {
         lines.push(Line::from(format!("  • {r}")));
     }
-    lines.push(Line::from(vec![
-        label("arguments"),
-        Span::styled("(redacted)", Style::new().dim()),
-    ]));
+    lines.push(Line::from(vec![label("arguments"), Span::styled("(redacted)", Style::new().dim())]));
     for l in pretty_args(&item.args) {
         lines.push(Line::from(format!("  {l}")));
     }
@@ -139,14 +124,9 @@ pub fn item_lines(item: &PendingItem, now: i64, tz: i32) -> Vec<Line<'static>> {
 fn draw_item(frame: &mut Frame<'_>, area: Rect, app: &App, item: &PendingItem, now: i64) {
     let title = Line::from(vec![
         Span::raw(" "),
-        Span::styled(
-            format!("{} / {}", item.server, item.tool),
-            Style::new().bold(),
-        ),
+        Span::styled(format!("{} / {}", item.server, item.tool), Style::new().bold()),
         Span::styled(format!(" · {} ", item.id), Style::new().dim()),
     ]);
-    let p = Paragraph::new(item_lines(item, now, app.tz_offset_s))
-        .wrap(Wrap { trim: false })
-        .block(pane_block(title));
+    let p = Paragraph::new(item_lines(item, now, app.tz_offset_s)).wrap(Wrap { trim: false }).block(pane_block(title));
     frame.render_widget(p, area);
 }

@@ -4,8 +4,7 @@
 #![allow(dead_code)]
 
 use latch_proto::{
-    AuditFilter, AuditRow, ClientInfo, ClientMsg, DaemonMsg, Event, PendingItem, ShimInfo,
-    StatusReport,
+    AuditFilter, AuditRow, ClientInfo, ClientMsg, DaemonMsg, Event, PendingItem, ShimInfo, StatusReport,
 };
 use latch_tui::app::{App, Input};
 use latch_tui::pages::PageSource;
@@ -31,10 +30,7 @@ pub fn pending(id: &str, server: &str, tool: &str, class: &str, hold_in_ms: i64)
         class: class.into(),
         args: json!({ "path": "/home/me/project/deploy.sh", "token": "[REDACTED]", "dry_run": false }),
         reasons: vec![
-            format!(
-                "tool name word '{}'",
-                tool.split('_').next().unwrap_or(tool)
-            ),
+            format!("tool name word '{}'", tool.split('_').next().unwrap_or(tool)),
             format!("class {class} defaults to ask"),
         ],
         created_at: NOW - 12_000,
@@ -46,10 +42,7 @@ pub fn pending(id: &str, server: &str, tool: &str, class: &str, hold_in_ms: i64)
 pub fn transfer(id: &str) -> PendingItem {
     let mut p = pending(id, "stripe", "create_refund", "TRANSFER_VALUE", 42_000);
     p.args = json!({ "charge": "ch_3Qx", "amount": 4200, "currency": "eur" });
-    p.reasons = vec![
-        "tool name word 'refund'".into(),
-        "rule stripe-refunds: ask".into(),
-    ];
+    p.reasons = vec!["tool name word 'refund'".into(), "rule stripe-refunds: ask".into()];
     p
 }
 
@@ -74,10 +67,7 @@ pub fn row(id: i64, newest: i64) -> AuditRow {
         tool: tool.into(),
         class: class.into(),
         decision: decision.into(),
-        reasons: vec![format!(
-            "tool name word '{}'",
-            tool.split('_').next().unwrap_or(tool)
-        )],
+        reasons: vec![format!("tool name word '{}'", tool.split('_').next().unwrap_or(tool))],
         args: json!({ "path": format!("/home/me/project/src/file{id}.rs"), "limit": id % 100 }),
         args_hash: format!("{:064x}", id as u128 * 0x9e37_79b9_7f4a_7c15),
         outcome: done.then(|| if id % 13 == 0 { "is_error" } else { "ok" }.to_string()),
@@ -110,9 +100,9 @@ fn matches(r: &AuditRow, f: &AuditFilter) -> bool {
         && eq(&f.decision, &r.decision)
         && f.since.is_none_or(|s| r.time >= s)
         && f.until.is_none_or(|u| r.time < u)
-        && f.text.as_deref().is_none_or(|t| {
-            r.tool.contains(t) || r.server.contains(t) || r.args.to_string().contains(t)
-        })
+        && f.text
+            .as_deref()
+            .is_none_or(|t| r.tool.contains(t) || r.server.contains(t) || r.args.to_string().contains(t))
 }
 
 impl PageSource for SyntheticLog {
@@ -154,13 +144,7 @@ pub fn status() -> StatusReport {
                     protocol_version: "2025-11-25".into(),
                 }),
             },
-            ShimInfo {
-                server: "github".into(),
-                pid: 3102,
-                session: "s-gh".into(),
-                since: NOW - 600_000,
-                client: None,
-            },
+            ShimInfo { server: "github".into(), pid: 3102, session: "s-gh".into(), since: NOW - 600_000, client: None },
         ],
         consoles: 2,
         pending: 0,
@@ -180,14 +164,8 @@ pub fn answer(
     for m in &msgs {
         let reply = match m {
             ClientMsg::Subscribe { req } => DaemonMsg::Subscribed { req: *req },
-            ClientMsg::ListPending { req } => DaemonMsg::Pending {
-                req: *req,
-                items: pending.to_vec(),
-            },
-            ClientMsg::Status { req } => DaemonMsg::Status {
-                req: *req,
-                status: status(),
-            },
+            ClientMsg::ListPending { req } => DaemonMsg::Pending { req: *req, items: pending.to_vec() },
+            ClientMsg::Status { req } => DaemonMsg::Status { req: *req, status: status() },
             ClientMsg::Audit { .. } => continue,
             _ => continue,
         };
