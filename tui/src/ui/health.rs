@@ -5,7 +5,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Row, Table};
+use ratatui::widgets::{Paragraph, Row, Table, Wrap};
 
 use super::{ago, clock, label, pane_block};
 use crate::app::{App, Conn};
@@ -19,10 +19,9 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
             Style::new().fg(Color::Green),
         ),
         Conn::Connecting => Span::styled("◌ connecting…", Style::new().fg(Color::Yellow)),
-        Conn::Down { error, .. } => Span::styled(
-            format!("✗ not reachable ({error}); start it with `latch daemon`"),
-            Style::new().fg(Color::Red).bold(),
-        ),
+        Conn::Down { error, .. } => {
+            Span::styled(format!("✗ not reachable: {error}"), Style::new().fg(Color::Red).bold())
+        }
     };
     lines.push(Line::from(vec![label("daemon"), conn]));
     let shims = match &app.status {
@@ -31,7 +30,12 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
             Vec::new()
         }
         Some(st) => {
-            lines.push(Line::from(vec![label(""), Span::raw(format!("pid {} · latch {}", st.daemon_pid, st.version))]));
+            let stale = if app.connected() { "" } else { " (last known)" };
+            lines.push(Line::from(vec![
+                label(""),
+                Span::raw(format!("pid {} · latch {}", st.daemon_pid, st.version)),
+                Span::styled(stale, Style::new().dim()),
+            ]));
             lines.push(Line::from(vec![label("socket"), Span::raw(st.socket.clone())]));
             lines.push(Line::from(vec![label("database"), Span::raw(st.database.clone())]));
             let policy_state = match &st.policy_error {
@@ -53,9 +57,12 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
             st.shims.clone()
         }
     };
-    let top_h = lines.len() as u16 + 2;
+    // Long paths and reload errors wrap: count the rows they take.
+    let inner_w = area.width.saturating_sub(2).max(1) as usize;
+    let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner_w)).sum();
+    let top_h = rows as u16 + 2;
     let [top, bottom] = Layout::vertical([Constraint::Length(top_h), Constraint::Min(0)]).areas(area);
-    frame.render_widget(Paragraph::new(lines).block(pane_block(" Health ")), top);
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(pane_block(" Health ")), top);
 
     let mut shims = shims;
     shims.sort_by(|a, b| a.server.cmp(&b.server).then(a.since.cmp(&b.since)));

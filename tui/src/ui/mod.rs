@@ -18,7 +18,7 @@ use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use crate::app::{App, Conn, Level, Mode, Pane};
 use crate::keymap;
@@ -30,9 +30,10 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, now: i64) {
     draw_header(frame, header, app);
     let body = match &app.conn {
         Conn::Down { error, retry_at } => {
-            let [banner, rest] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(body);
-            let text = format!(" ✗ {error} · next try {}", clock(*retry_at, app.tz_offset_s));
-            frame.render_widget(Paragraph::new(text).style(Style::new().fg(Color::White).bg(Color::Red)), banner);
+            let [banner, rest] = Layout::vertical([Constraint::Length(2), Constraint::Min(0)]).areas(body);
+            let text = format!(" ✗ daemon down, next try at {}: {error}", clock(*retry_at, app.tz_offset_s));
+            let style = Style::new().fg(Color::White).bg(Color::Red);
+            frame.render_widget(Paragraph::new(text).style(style).wrap(Wrap { trim: true }), banner);
             rest
         }
         _ => body,
