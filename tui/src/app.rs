@@ -715,9 +715,13 @@ impl App {
                     Action::Back => self.mode = Mode::Normal,
                     a if a.is_answer() => {
                         if let DetailItem::Pending(p) = item {
-                            let p = p.clone();
+                            let id = p.id.clone();
+                            if !self.pending.iter().any(|p| p.id == id) {
+                                self.say(Level::Warn, "that approval is no longer pending", now);
+                                return;
+                            }
                             self.mode = Mode::Normal;
-                            self.pending_sel = Some(p.id.clone());
+                            self.pending_sel = Some(id);
                             self.answer(a, now, out);
                         }
                     }

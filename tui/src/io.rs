@@ -72,7 +72,9 @@ impl Drop for TerminalGuard {
 
 pub async fn run(paths: Paths) -> Result<(), TuiError> {
     use tokio::signal::unix::{SignalKind, signal};
-    let who = std::env::var("USER").unwrap_or_default();
+    // Recorded with each answer; the daemon falls back to the console's
+    // name when it is empty.
+    let who = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_default();
     let mut app = App::new(who, local_offset_s());
 
     let (in_tx, mut in_rx) = mpsc::channel::<Input>(1024);

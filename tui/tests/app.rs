@@ -377,3 +377,23 @@ fn a_policy_reload_error_reaches_the_health_pane() {
     app.handle(event(Event::ShimDisconnected { server: "github".into(), session: "s-gh".into() }), NOW);
     assert_eq!(app.status.as_ref().unwrap().shims.len(), 1);
 }
+
+#[test]
+fn the_detail_of_an_approval_answers_it_unless_it_was_answered_elsewhere() {
+    let items = [pending("ap-1", "shell", "run_command", "EXECUTE", 30_000)];
+    let mut app = connected(&items, &mut SyntheticLog::new(0));
+    app.handle(code(KeyCode::Enter), NOW);
+    let out = app.handle(key('s'), NOW + 1);
+    assert_eq!(answers(&out), [("ap-1".to_string(), true, Scope::SessionArgs)]);
+    assert_eq!(app.mode, Mode::Normal);
+
+    let mut app = connected(&items, &mut SyntheticLog::new(0));
+    app.handle(code(KeyCode::Enter), NOW);
+    app.handle(
+        event(Event::PendingRemoved { id: "ap-1".into(), decision: "deny".into(), by: "cli:bob".into() }),
+        NOW + 1,
+    );
+    assert!(matches!(app.mode, Mode::Detail { .. }), "the detail stays readable");
+    assert!(app.handle(key('a'), NOW + 2).is_empty());
+    assert!(app.toast.as_ref().unwrap().text.contains("no longer pending"));
+}

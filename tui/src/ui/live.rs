@@ -5,7 +5,7 @@ use latch_proto::AuditRow;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Modifier, Style};
-use ratatui::text::Line;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
 
 use super::{class_span, decision_span, latency, outcome_span, pane_block, scroll_offset, stamp};
@@ -53,10 +53,10 @@ pub fn call_table<'a>(
             Cell::from(stamp),
             Cell::from(decision_span(&r.decision)),
             Cell::from(r.server.clone()),
-            Cell::from(r.tool.clone()),
+            Cell::from(tool_cell(r)),
             Cell::from(class_span(&r.class)),
             Cell::from(Line::from(latency(r.latency_us)).right_aligned()),
-            Cell::from(outcome_span(r.outcome.as_deref())),
+            Cell::from(if r.kind == "call" { outcome_span(r.outcome.as_deref()) } else { Span::raw("") }),
         ]);
         Row::new(cells)
     });
@@ -83,4 +83,17 @@ pub fn call_table<'a>(
         .block(block);
     let mut state = TableState::default().with_selected(sel);
     frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// The tool of a call; for the log's other rows (answers, shims coming and
+/// going, policy rules…) their kind, in brackets, then the tool if any.
+fn tool_cell(r: &AuditRow) -> Line<'static> {
+    if r.kind == "call" {
+        return Line::from(r.tool.clone());
+    }
+    let mut spans = vec![Span::styled(format!("[{}]", r.kind), Style::new().dim())];
+    if !r.tool.is_empty() {
+        spans.push(Span::raw(format!(" {}", r.tool)));
+    }
+    Line::from(spans)
 }

@@ -149,6 +149,7 @@ pub fn decision_span(decision: &str) -> Span<'static> {
         "allow" => Span::styled("✓ allow", Style::new().fg(Color::Green)),
         "ask" => Span::styled("? ask", Style::new().fg(Color::Yellow)),
         "deny" => Span::styled("✗ deny", Style::new().fg(Color::Red).bold()),
+        "" => Span::raw(""),
         other => Span::raw(format!("· {other}")),
     }
 }

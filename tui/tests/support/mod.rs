@@ -59,10 +59,10 @@ const SERVERS: [(&str, &str, &str, &str); 5] = [
 pub fn row(id: i64, newest: i64) -> AuditRow {
     let (server, tool, class, decision) = SERVERS[(id % 5) as usize];
     let done = id % 7 != 0;
-    AuditRow {
+    let mut r = AuditRow {
         id,
         time: NOW - (newest - id) * 1000,
-        kind: "tools/call".into(),
+        kind: "call".into(),
         server: server.into(),
         tool: tool.into(),
         class: class.into(),
@@ -73,8 +73,17 @@ pub fn row(id: i64, newest: i64) -> AuditRow {
         outcome: done.then(|| if id % 13 == 0 { "is_error" } else { "ok" }.to_string()),
         latency_us: done.then_some(id % 997 * 137),
         approval_id: (decision == "ask").then(|| format!("ap-{id}")),
-        answered_by: (decision == "ask" && done).then(|| "alice (tui)".to_string()),
+        answered_by: (decision == "ask" && done).then(|| "tui:alice".to_string()),
+    };
+    // Every 50th row is not a call but another kind of log row.
+    if id % 50 == 0 {
+        r.kind = "answer".into();
+        r.class = String::new();
+        r.args = serde_json::Value::Null;
+        (r.outcome, r.latency_us) = (None, None);
+        r.answered_by = Some("tui:alice".into());
     }
+    r
 }
 
 /// An audit log of `len` rows (ids 1..=len) that exists only as a formula:
