@@ -56,7 +56,7 @@ pub fn call_table<'a>(
             Cell::from(tool_cell(r)),
             Cell::from(class_span(&r.class)),
             Cell::from(Line::from(latency(r.latency_us)).right_aligned()),
-            Cell::from(if r.kind == "call" { outcome_span(r.outcome.as_deref()) } else { Span::raw("") }),
+            Cell::from(outcome_cell(r)),
         ]);
         Row::new(cells)
     });
@@ -96,4 +96,14 @@ fn tool_cell(r: &AuditRow) -> Line<'static> {
         spans.push(Span::raw(format!(" {}", r.tool)));
     }
     Line::from(spans)
+}
+
+/// What became of a call; a denied call never runs, so it has no outcome
+/// to wait for.
+fn outcome_cell(r: &AuditRow) -> Span<'static> {
+    match (r.kind.as_str(), r.decision.as_str(), r.outcome.as_deref()) {
+        ("call", "deny", None) => Span::styled("blocked", Style::new().dim()),
+        ("call", _, outcome) => outcome_span(outcome),
+        _ => Span::raw(""),
+    }
 }
