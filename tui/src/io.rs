@@ -79,7 +79,7 @@ pub async fn run(paths: Paths) -> Result<(), TuiError> {
 
     let (in_tx, mut in_rx) = mpsc::channel::<Input>(1024);
     let (out_tx, out_rx) = mpsc::unbounded_channel::<ClientMsg>();
-    let daemon = tokio::spawn(daemon_task(paths, in_tx, out_rx));
+    let mut daemon = tokio::spawn(daemon_task(paths, in_tx, out_rx));
 
     let mut term = TerminalGuard::new()?;
     let (key_tx, mut key_rx) = mpsc::channel::<std::io::Result<TermEvent>>(64);
@@ -132,6 +132,12 @@ pub async fn run(paths: Paths) -> Result<(), TuiError> {
             _ = sigterm.recv() => break Ok(()),
             _ = sighup.recv() => break Ok(()),
             _ = sigint.recv() => break Ok(()),
+            // The connection task only ends on its own by panicking (the
+            // panic hook has restored the terminal by then): stop too.
+            r = &mut daemon => break Err(TuiError::Internal(match r {
+                Err(e) => format!("the daemon connection failed: {e}"),
+                Ok(()) => "the daemon connection stopped".into(),
+            })),
         };
         if let Some(input) = input {
             dirty = true;

@@ -31,6 +31,8 @@ pub enum TuiError {
     Draw(#[source] std::io::Error),
     #[error("the terminal's input closed: {0}")]
     Input(String),
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("cannot start the console's async runtime: {0}")]
     Runtime(#[source] std::io::Error),
 }
