@@ -65,7 +65,9 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
     let (policy, policy_error) = match policy_file::load(&paths) {
         Ok(p) => (p, None),
         Err(report) => {
-            eprintln!("latch daemon: the policy file is not valid; the built-in defaults are in force until it is:\n{report}");
+            eprintln!(
+                "latch daemon: the policy file is not valid; the built-in defaults are in force until it is:\n{report}"
+            );
             (policy_file::builtin(&paths), Some(report))
         }
     };
@@ -563,7 +565,10 @@ async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: Option<(&mp
                 format!("{} {server}/{tool} written to {}", decision.as_str(), shared.paths.policy.display())
             }
             Err(e) => {
-                eprintln!("latch daemon: could not write the \"always\" rule to {}: {e}", shared.paths.policy.display());
+                eprintln!(
+                    "latch daemon: could not write the \"always\" rule to {}: {e}",
+                    shared.paths.policy.display()
+                );
                 format!("could not write the rule: {e}")
             }
         };
