@@ -724,7 +724,8 @@ async fn decide(
         Ok(v) => v,
         Err(e) => return deny_reply(req, "", format!("the call's arguments are not valid JSON: {e}")),
     };
-    let redacted = redact_value(&args);
+    // What is stored and shown: bounded, then redacted.
+    let redacted = redact_value(&latch_core::redact::bounded(&args));
     let args_hash = canonical::hash(&args);
     let now = now_ms();
 
