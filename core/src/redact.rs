@@ -418,6 +418,12 @@ pub fn is_secret_key(key: &str) -> bool {
             return false;
         }
     }
+    words_name_secret(w)
+}
+
+/// The word rules of [`is_secret_key`], without its exclusions.
+fn words_name_secret(w: &[&str]) -> bool {
+    let n = w.len();
     for (i, &word) in w.iter().enumerate() {
         let prev = if i > 0 { Some(w[i - 1]) } else { None };
         let next = w.get(i + 1).copied();
@@ -450,6 +456,42 @@ pub fn is_secret_key(key: &str) -> bool {
         }
     }
     false
+}
+
+/// Keys that describe which form field a browser or UI tool acts on.
+const FIELD_KEYS: &[&str] = &[
+    "selector",
+    "element",
+    "field",
+    "label",
+    "name",
+    "locator",
+    "target",
+    "placeholder",
+];
+
+/// Keys that carry what such a tool types or fills in.
+const FIELD_VALUE_KEYS: &[&str] = &["value", "text", "input", "keys", "data", "string"];
+
+/// True when `map` describes typing into a secret form field: a sibling
+/// such as `selector: "#password"` or `element: "Password textbox"`
+/// (Playwright's `browser_type`, Puppeteer's `fill`). Then the `value` /
+/// `text` beside it is the secret.
+fn fills_secret_field(map: &Map<String, Value>) -> bool {
+    map.iter().any(|(k, v)| {
+        is_any(k, FIELD_KEYS)
+            && v.as_str().is_some_and(|s| {
+                s.len() <= 256 && {
+                    let (words, n) = key_words(s);
+                    words_name_secret(&words[..n])
+                }
+            })
+    })
+}
+
+/// Whether the value `v` under key `k` is replaced as a whole.
+fn masks_whole(k: &str, v: &Value, fills_secret: bool) -> bool {
+    maskable(v) && (is_secret_key(k) || (fills_secret && is_any(k, FIELD_VALUE_KEYS)))
 }
 
 // ---------------------------------------------------------------------------
@@ -906,9 +948,10 @@ fn redact_at(value: &Value, depth: usize) -> Value {
             Value::Array(items.iter().map(|v| redact_at(v, depth + 1)).collect())
         }
         Value::Object(map) => {
+            let fills_secret = fills_secret_field(map);
             let mut out = Map::with_capacity(map.len());
             for (k, v) in map {
-                let v = if is_secret_key(k) && maskable(v) {
+                let v = if masks_whole(k, v, fills_secret) {
                     Value::String(MASK.to_owned())
                 } else {
                     redact_at(v, depth + 1)
@@ -956,8 +999,9 @@ fn redact_in_place_at(value: &mut Value, depth: usize) -> bool {
                 }
                 changed = true;
             }
+            let fills_secret = fills_secret_field(map);
             for (k, v) in map.iter_mut() {
-                if is_secret_key(k) && maskable(v) {
+                if masks_whole(k, v, fills_secret) {
                     *v = Value::String(MASK.to_owned());
                     changed = true;
                 } else {
@@ -981,9 +1025,12 @@ fn has_secret_at(value: &Value, depth: usize) -> bool {
         Value::String(s) => text_has_secret(s),
         Value::Array(_) | Value::Object(_) if depth >= MAX_DEPTH => true,
         Value::Array(items) => items.iter().any(|v| has_secret_at(v, depth + 1)),
-        Value::Object(map) => map.iter().any(|(k, v)| {
-            (is_secret_key(k) && maskable(v)) || text_has_secret(k) || has_secret_at(v, depth + 1)
-        }),
+        Value::Object(map) => {
+            let fills_secret = fills_secret_field(map);
+            map.iter().any(|(k, v)| {
+                masks_whole(k, v, fills_secret) || text_has_secret(k) || has_secret_at(v, depth + 1)
+            })
+        }
         _ => false,
     }
 }
@@ -1136,6 +1183,22 @@ mod tests {
             redact_text(r#"{"password": "a\"b", "user": "ada"}"#),
             format!(r#"{{"password": "{MASK}", "user": "ada"}}"#)
         );
+    }
+
+    #[test]
+    fn typing_into_a_password_field_masks_the_typed_text() {
+        for v in [
+            json!({"element": "Password textbox", "ref": "e12", "text": "Hunter2!"}),
+            json!({"selector": "#password", "value": "Hunter2!"}),
+            json!({"selector": "input[name=api_key]", "value": "Hunter2!"}),
+        ] {
+            let r = redact_value(&v);
+            assert!(!r.to_string().contains("Hunter2"), "{r}");
+            assert!(has_secret(&v));
+        }
+        let user = json!({"selector": "#username", "value": "ada"});
+        assert_eq!(redact_value(&user), user);
+        assert!(!has_secret(&user));
     }
 
     #[test]
