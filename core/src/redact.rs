@@ -1,93 +1,117 @@
 //! Redaction: secrets never reach the audit database, a console, a desktop
-//! notification, Telegram or an LLM. The daemon runs [`redact_value`] on a
-//! call's arguments once, before any of them sees the call, and
-//! [`redact_text`] on any other free text it stores or sends (command lines,
-//! error messages).
+//! notification, Telegram or an LLM. The daemon runs [`redact_value`] (or
+//! [`redact_in_place`]) on a call's arguments once, before the audit write
+//! and before anything is shown or sent, and [`redact_text`] on any other
+//! free text it stores or sends (a shim's command line, an error message).
+//! The same function feeds every channel, so what the console shows is
+//! what the database holds.
 //!
 //! # What is redacted
 //!
 //! **By key name** ([`is_secret_key`]): the whole value under a key whose
-//! *words* name a secret. Keys are split into words on `_`, `-`, `.`, spaces
-//! and camelCase humps (`apiKey`, `X-Api-Key`, `GITHUB_TOKEN`,
-//! `AWSSecretAccessKey` all count), then:
-//! - `password`, `passwd`, `pwd`, `passphrase`, `passcode`, `secret`,
-//!   `credential(s)`, `creds`, `cookie(s)`, `authorization`, `bearer`, `dsn`,
-//!   `otp`/`totp`, `cvv`/`cvc` anywhere; `pass`, `auth`, `oauth`, `jwt`,
-//!   `pin` as the last word; single-word compounds ending in `password`,
-//!   `secret` or `token` (`PGPASSWORD`, `clientSecret`, `authtoken`);
-//! - `token`, unless it is a pagination or tokenizer token (`page_token`,
-//!   `next_token`, `eos_token`);
+//! *words* name a secret. Keys are split into words on `_`, `-`, `.`,
+//! spaces and camelCase humps (`apiKey`, `X-Api-Key`, `GITHUB_TOKEN`,
+//! `AWSSecretAccessKey` all count), compared case-insensitively:
+//! - `password`, `passwd`, `pwd`, `passphrase`, `passcode`, `secret(s)`,
+//!   `credential(s)`, `creds`, `cookie(s)`, `authorization`, `bearer`,
+//!   `dsn`, `otp`/`totp`, `cvv`/`cvc` anywhere; `pass`, `auth`, `oauth`,
+//!   `jwt`, `pin` as the last word; one-word compounds ending in
+//!   `password`, `secret` or `token` (`PGPASSWORD`, `clientSecret`);
+//! - `token`, except pagination and tokenizer tokens (`page_token`,
+//!   `NextToken`, `eos_token`);
 //! - `key` after a word that makes it a credential (`api`, `access`,
-//!   `secret`, `private`, `signing`, `account`, `ssh` …), never `key` alone
-//!   (`key: "Enter"`, an S3 object key) nor `public_key`/`primary_key`;
-//! - connection strings (`connection_string`, `conn_str`), session ids.
+//!   `secret`, `private`, `signing`, `account`, `ssh`, …), never `key`
+//!   alone (`key: "Enter"`, an S3 object key), `public_key` or
+//!   `primary_key`;
+//! - pairs: `auth_header`, `session_id`, `connection_string`,
+//!   `card_number`, `pin_code`;
+//! - the `value`/`text` a browser tool types into a field whose `selector`,
+//!   `element`, `name` or `label` names a secret (`#password`, "Password
+//!   textbox").
 //!
-//! A key whose *last* word says the value is about the secret rather than
-//! the secret itself stays readable: `token_count`, `password_length`,
-//! `secret_name`, `private_key_path`, `auth_type`, `token_url`,
-//! `password_changed_at`. So do boolean-ish prefixes (`no_password`,
-//! `has_token`). `null`, booleans and empty strings under a secret key are
-//! kept: they tell a reviewer that no secret was given, and leak nothing.
+//! A key whose *last* word says the value is *about* the secret stays
+//! readable: `token_count`, `max_tokens`, `password_length`, `secret_name`,
+//! `private_key_path`, `auth_type`, `token_url`, `password_changed_at`; so
+//! do yes/no keys (`no_password`, `has_token`). `null`, booleans and empty
+//! strings under a secret key are kept: they leak nothing and tell a
+//! reviewer that no secret was passed. Numbers, arrays and objects under a
+//! secret key are masked whole.
 //!
-//! **By value pattern**, in every string (and every object key), wherever the
-//! secret sits inside it — a bare value, a shell command line, a JSON
-//! document embedded in a string:
-//! - provider keys with a recognisable prefix: OpenAI and Anthropic `sk-…`,
-//!   GitHub `ghp_`/`gho_`/`ghu_`/`ghs_`/`ghr_`/`github_pat_`, AWS `AKIA…`
-//!   (and the 40-character secret key that follows within a line), Slack
-//!   `xox?-` tokens and webhook URLs, Stripe `sk_live_`/`rk_live_`/`whsec_`,
-//!   Google `AIza…`/`GOCSPX-`/`ya29.`, GitLab `glpat-` and siblings, npm
-//!   `npm_`, PyPI `pypi-`, Twilio `SK…` (and an auth token next to an `AC…`
-//!   account SID), SendGrid `SG.…`, Heroku `HRKU-` (or a UUID right after
-//!   the word "heroku"), DigitalOcean `dop_v1_`, Shopify `shpat_`,
-//!   Hugging Face `hf_`, Telegram bot tokens `123456789:AA…`, Discord bot
-//!   tokens and webhook URLs, Mailgun `key-…`, Groq, xAI, Replicate,
-//!   Perplexity, Linear, Notion, Vault, Doppler, Postman, Databricks,
-//!   Grafana, Sentry, Supabase, Square, Atlassian, `age` secret keys;
-//! - JWTs, PEM private key blocks (RSA, EC, DSA, OPENSSH, PKCS#8, encrypted,
-//!   PGP), `Bearer …` and `Basic …` credentials, `Cookie:` headers;
-//! - passwords inside URLs (`postgres://u:p@h/db`, `redis://:p@h`): only
-//!   the password goes, scheme, user and host stay;
-//! - `key=value` / `key: value` / `"key": "value"` in free text whose key
-//!   passes the key-name test above (`password=…`, `FOO_SECRET=…`,
-//!   `AccountKey=…;` in Azure connection strings, `?token=…`, `&api_key=…`,
-//!   `access_token=` in URL query strings, plus `key`, `sig` and
-//!   `signature` in query strings);
-//! - command-line secrets: `--password x`, `--api-key=x`, `curl -u
-//!   user:pass`, `mysql -pSECRET`, `sshpass -p x`, `redis-cli -a x`,
-//!   `zip -P x`, `sqlcmd -P x`, `docker login -p x`, `smbclient -U u%p`,
-//!   `openssl … pass:x`, `sqlplus u/p@db`, and `.netrc` lines
-//!   (`machine h login u password p`).
+//! **By value pattern**, in every string and every object key, wherever
+//! the secret sits inside it (a bare value, a shell command line, YAML or
+//! JSON text held in a string, a doubly escaped JSON string):
+//! - provider keys with a recognisable shape: OpenAI/Anthropic/OpenRouter
+//!   `sk-…`, GitHub `ghp_`/`gho_`/`ghu_`/`ghs_`/`ghr_`/`github_pat_`, AWS
+//!   `AKIA…`/`ASIA…` and the 40-character secret key after it on the same
+//!   line, Slack `xox?-`/`xapp-` and webhook URLs, Stripe
+//!   `sk_live_`/`rk_live_`/`whsec_`, Google `AIza…`/`GOCSPX-`/`ya29.`,
+//!   GitLab `glpat-` and siblings, npm `npm_`, PyPI `pypi-`, Twilio `SK…`
+//!   and an auth token after an `AC…` SID, SendGrid `SG.…`, Heroku `HRKU-`
+//!   (or a UUID shortly after the word "heroku"), DigitalOcean `dop_v1_`,
+//!   Shopify `shpat_`, Hugging Face `hf_`, Telegram bot tokens (also
+//!   inside `api.telegram.org/bot…`), Discord bot tokens and webhooks,
+//!   Mailgun, Mailchimp, Groq, xAI, Replicate, Perplexity, Linear, Notion,
+//!   Vault, Doppler, Postman, Databricks, Grafana, Sentry, Supabase,
+//!   Square, Meta, Atlassian, `age` keys. A match must look random (at
+//!   least ten distinct characters), so placeholders like `sk-xxxx…` and
+//!   zero runs inside base64 data are left alone;
+//! - JWTs; PEM private key blocks (RSA, EC, DSA, OPENSSH, PKCS#8,
+//!   encrypted, PGP), to the end of the text when the END line is missing;
+//!   `Bearer …` (when the token is not an English word) and `Basic …`
+//!   (when it decodes to `user:password`); `Cookie:`/`Set-Cookie:` lines;
+//! - passwords inside URLs (`postgres://u:p@h/db`, `https://u:p@h`,
+//!   `redis://:p@h`): only the password goes, scheme, user and host stay;
+//! - `key=value`, `key: value`, `"key": "value"`, `--flag value`,
+//!   `--flag=value` in free text whose key or flag passes the key-name test
+//!   (`password=…`, `FOO_SECRET=…`, `AccountKey=…;` in Azure connection
+//!   strings, `?token=…`/`&api_key=…`/`#access_token=…` in URLs, plus
+//!   `key`, `sig`, `signature` in URL query strings);
+//! - command lines: `curl -u user:pass`, `mysql -pSECRET`, `sshpass -p`,
+//!   `redis-cli -a`, `zip -P`, `sqlcmd -P`, `docker|podman|helm|az|oc
+//!   login -p`, `smbclient -U u%p`, `openssl … pass:x` and `-k x`,
+//!   `ldapsearch -w`, `ssh-keygen -N`, `htpasswd -b`, `echo x | sudo -S`,
+//!   `sqlplus u/p@db`; `.netrc` entries (`machine h login u password p`).
 //!
-//! Only the secret part is replaced by [`MASK`]; the key, the flag, the
-//! scheme, `Bearer`, the URL's host stay, so a reviewer still sees *what*
-//! was sent where.
+//! Only the secret part becomes [`MASK`]: the key, the flag, `Bearer`, the
+//! URL's host stay, so a reviewer still sees *what* was sent *where*.
+//! Redaction is idempotent: redacting a redacted value changes nothing.
 //!
 //! # What is kept, and why
 //!
-//! The classifier, the policy and the human reviewer need to read the
+//! The classifier, the policy and the person approving a call must read the
 //! arguments, so redaction is targeted, not entropy-based:
-//! - e-mail addresses (recipients decide SEND internal vs external), URLs
-//!   and hosts without credentials, file paths, numbers;
-//! - git SHAs, UUIDs, SHA-256 digests and other hex: a bare 32/40/64-hex
+//! - e-mail addresses (SEND internal vs external depends on recipients),
+//!   URLs and hosts without credentials, file paths, numbers, dates;
+//! - git SHAs, UUIDs, SHA-256 digests and other hex strings: a bare hex
 //!   string is an identifier far more often than a secret, so it is only
-//!   redacted with context (a secret key name, an `AKIA…`/`AC…`/`heroku`
+//!   redacted with context (a secret key name, an `AKIA…`/`AC…`/"heroku"
 //!   neighbour);
-//! - long base64 strings such as `data:image/png;base64,…` images and file
-//!   contents: they are kept unless a known format matches inside them at a
-//!   word boundary or they sit under a secret key or flag. Blanking every
-//!   long base64 run would destroy file writes and images while the
-//!   credentials that matter all have a prefix, a key name or a scheme;
-//! - ordinary sentences that mention passwords ("reset your password"),
-//!   since there is no `key=value` shape, flag or known format in them.
+//! - long base64 strings (`data:image/png;base64,…`, file contents):
+//!   blanking every long base64 run would destroy file writes and images,
+//!   while the credentials that matter carry a prefix, a key name, a flag or
+//!   a scheme. A base64 secret under a secret key or flag is still masked;
+//! - public material: SSH public keys, PEM certificates, Stripe publishable
+//!   keys (`pk_live_`);
+//! - sentences that merely mention passwords ("reset your password"),
+//!   since they have no `key=value` shape, flag or known format.
 //!
-//! # Limits and cost
+//! Known trade-offs, all towards masking too much: prose of the form
+//! `Password: must be 12 characters` loses the word after the colon, and
+//! source code such as `password = getPassword()` loses the expression.
+//! Not recognised: secrets with no key, flag, scheme or known prefix
+//! (a bare 32-hex token in prose), and percent-encoded `token%3D…`.
 //!
-//! A clean string costs one scan by one [`RegexSet`] and no allocation
-//! ([`Cow::Borrowed`]); only a string the set flags is scanned again by the
-//! rules that matched. Objects nested deeper than [`MAX_DEPTH`] are replaced
-//! by [`TOO_DEEP`] rather than walked, so no input can exhaust the stack.
-//! Nothing here panics on any input.
+//! # Cost and limits
+//!
+//! Clean text costs one scan by one [`RegexSet`] and no allocation
+//! ([`Cow::Borrowed`]); only text the set flags is scanned again, by the
+//! rules that matched, whose secret spans are merged and replaced in one
+//! pass. Arrays and objects nested deeper than [`MAX_DEPTH`] are replaced
+//! by [`TOO_DEEP`] instead of walked, so no input can exhaust the stack;
+//! every regex runs in linear time, and nothing here panics on any input.
+//! On a 2-core machine (release build), a typical clean 300-byte argument
+//! object takes a few µs, a dirty one around 15 µs (see the timing test in
+//! `tests/redact_corpus.rs`).
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
