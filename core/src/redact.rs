@@ -25,9 +25,10 @@
 //!   `primary_key`;
 //! - pairs: `auth_header`, `session_id`, `connection_string`,
 //!   `card_number`, `pin_code`;
-//! - the `value`/`text` a browser tool types into a field whose `selector`,
-//!   `element`, `name` or `label` names a secret (`#password`, "Password
-//!   textbox").
+//! - the `value`/`text` beside a `selector`, `element`, `name`, `label`,
+//!   `key` or `header` that names a secret: a browser tool typing into
+//!   `#password`, a container env entry `{name: "DB_PASSWORD", value: …}`,
+//!   `{header: "Authorization", value: …}`.
 //!
 //! A key whose *last* word says the value is *about* the secret stays
 //! readable: `token_count`, `max_tokens`, `password_length`, `secret_name`,
@@ -425,9 +426,21 @@ const SAFE_FIRST: &[&str] = &[
     "with", "without", "num", "n",
 ];
 
+/// Every secret key holds one of these: a cheap first test so that most keys
+/// (`path`, `command`, `author`) cost one short scan.
+static KEY_HINT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        "(?i)pass|pwd|secret|cred|cookie|auth|bearer|dsn|otp|cvv|cvc|key|sess|conn|pin|card|token|jwt|mfa|2fa|sig",
+    )
+    .expect("key hint pattern compiles")
+});
+
 /// True when the value under `key` is a secret. Matched on the key's words,
 /// case-insensitively; see the module docs for the rules.
 pub fn is_secret_key(key: &str) -> bool {
+    if !KEY_HINT.is_match(key) {
+        return false;
+    }
     let (words, n) = key_words(key);
     let w = &words[..n];
     let Some(&last) = w.last() else {
@@ -492,15 +505,23 @@ const FIELD_KEYS: &[&str] = &[
     "locator",
     "target",
     "placeholder",
+    "id",
+    "key",
+    "header",
+    "param",
+    "parameter",
+    "variable",
+    "var",
 ];
 
 /// Keys that carry what such a tool types or fills in.
 const FIELD_VALUE_KEYS: &[&str] = &["value", "text", "input", "keys", "data", "string"];
 
-/// True when `map` describes typing into a secret form field: a sibling
-/// such as `selector: "#password"` or `element: "Password textbox"`
-/// (Playwright's `browser_type`, Puppeteer's `fill`). Then the `value` /
-/// `text` beside it is the secret.
+/// True when `map` describes typing into a secret form field or setting a
+/// secret by name: a sibling such as `selector: "#password"`, `element:
+/// "Password textbox"` (Playwright's `browser_type`, Puppeteer's `fill`),
+/// `name: "DB_PASSWORD"` (container env arrays) or `header:
+/// "Authorization"`. Then the `value` / `text` beside it is the secret.
 fn fills_secret_field(map: &Map<String, Value>) -> bool {
     map.iter().any(|(k, v)| {
         is_any(k, FIELD_KEYS)
@@ -1220,6 +1241,13 @@ mod tests {
             assert!(!r.to_string().contains("Hunter2"), "{r}");
             assert!(has_secret(&v));
         }
+        let env = json!({"env": [{"name": "DB_PASSWORD", "value": "Hunter2!"},
+                                 {"name": "LOG_LEVEL", "value": "debug"}]});
+        let r = redact_value(&env);
+        assert_eq!(r["env"][0]["value"], MASK);
+        assert_eq!(r["env"][1]["value"], "debug");
+        let header = json!({"header": "Authorization", "value": "Hunter2!"});
+        assert_eq!(redact_value(&header)["value"], MASK);
         let user = json!({"selector": "#username", "value": "ada"});
         assert_eq!(redact_value(&user), user);
         assert!(!has_secret(&user));
