@@ -18,14 +18,8 @@ pub enum Class {
 }
 
 impl Class {
-    pub const ALL: [Class; 6] = [
-        Class::Read,
-        Class::Write,
-        Class::Send,
-        Class::Execute,
-        Class::Submit,
-        Class::TransferValue,
-    ];
+    pub const ALL: [Class; 6] =
+        [Class::Read, Class::Write, Class::Send, Class::Execute, Class::Submit, Class::TransferValue];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -69,14 +63,8 @@ pub enum Flag {
 }
 
 impl Flag {
-    pub const ALL: [Flag; 6] = [
-        Flag::Destructive,
-        Flag::External,
-        Flag::Shell,
-        Flag::SecretsInArgs,
-        Flag::OpenWorld,
-        Flag::SelfProtect,
-    ];
+    pub const ALL: [Flag; 6] =
+        [Flag::Destructive, Flag::External, Flag::Shell, Flag::SecretsInArgs, Flag::OpenWorld, Flag::SelfProtect];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -167,10 +167,7 @@ fn key_words(key: &str) -> ([&str; MAX_KEY_WORDS], usize) {
                 let prev = b[i - 1];
                 let next_lower = b.get(i + 1).is_some_and(u8::is_ascii_lowercase);
                 // fooBar → foo|Bar ; APIKey → API|Key ; v2Token → v2|Token
-                if prev.is_ascii_lowercase()
-                    || prev.is_ascii_digit()
-                    || (prev.is_ascii_uppercase() && next_lower)
-                {
+                if prev.is_ascii_lowercase() || prev.is_ascii_digit() || (prev.is_ascii_uppercase() && next_lower) {
                     push(&mut words, &mut n, &key[s..i]);
                     start = Some(i);
                 }
@@ -327,12 +324,7 @@ const TOKEN_HARMLESS_QUALIFIERS: &[&str] = &[
 /// Word pairs that name a secret (`auth_header`, `session_id`,
 /// `connection_string`, `card_number`, `pin_code`).
 const PAIRS: &[(&[&str], &[&str])] = &[
-    (
-        &["auth", "session", "sess"],
-        &[
-            "header", "string", "data", "info", "value", "code", "id", "cookie",
-        ],
-    ),
+    (&["auth", "session", "sess"], &["header", "string", "data", "info", "value", "code", "id", "cookie"]),
     (&["connection", "conn"], &["string", "str", "url", "uri"]),
     (&["card"], &["number", "num", "pan"]),
     (&["pin", "mfa"], &["code", "number"]),
@@ -422,8 +414,8 @@ const SAFE_LAST: &[&str] = &[
 
 /// A first word that makes the key a yes/no question (`no_password`).
 const SAFE_FIRST: &[&str] = &[
-    "no", "is", "has", "use", "show", "require", "requires", "allow", "enable", "disable", "skip",
-    "with", "without", "num", "n",
+    "no", "is", "has", "use", "show", "require", "requires", "allow", "enable", "disable", "skip", "with", "without",
+    "num", "n",
 ];
 
 /// Every secret key holds one of these: a cheap first test so that most keys
@@ -449,8 +441,7 @@ pub fn is_secret_key(key: &str) -> bool {
     if n > 1 {
         // `secret_id` (Vault AppRole) and `session_id` are secrets even
         // though most `…_id` keys are not.
-        let id_secret =
-            last.eq_ignore_ascii_case("id") && is_any(w[n - 2], &["secret", "session", "sess"]);
+        let id_secret = last.eq_ignore_ascii_case("id") && is_any(w[n - 2], &["secret", "session", "sess"]);
         if (is_any(last, SAFE_LAST) && !id_secret) || is_any(w[0], SAFE_FIRST) {
             return false;
         }
@@ -468,26 +459,20 @@ fn words_name_secret(w: &[&str]) -> bool {
         if is_any(word, STRONG) || (is_last && is_any(word, STRONG_LAST)) {
             return true;
         }
-        if ["password", "passwd", "secret", "token"]
-            .iter()
-            .any(|s| ends_with_ci(word, s))
+        if ["password", "passwd", "secret", "token"].iter().any(|s| ends_with_ci(word, s))
             && word.len() > 6
             && !word.eq_ignore_ascii_case("tokens")
         {
             // A compound such as PGPASSWORD, clientSecret, authtoken.
             return true;
         }
-        let token = word.eq_ignore_ascii_case("token")
-            && !prev.is_some_and(|p| is_any(p, TOKEN_HARMLESS_QUALIFIERS));
-        let key =
-            word.eq_ignore_ascii_case("key") && prev.is_some_and(|p| is_any(p, KEY_QUALIFIERS));
+        let token = word.eq_ignore_ascii_case("token") && !prev.is_some_and(|p| is_any(p, TOKEN_HARMLESS_QUALIFIERS));
+        let key = word.eq_ignore_ascii_case("key") && prev.is_some_and(|p| is_any(p, KEY_QUALIFIERS));
         if token || key {
             return true;
         }
         if let Some(next) = next
-            && PAIRS
-                .iter()
-                .any(|(first, second)| is_any(word, first) && is_any(next, second))
+            && PAIRS.iter().any(|(first, second)| is_any(word, first) && is_any(next, second))
         {
             return true;
         }
@@ -822,27 +807,13 @@ static RULES: LazyLock<Rules> = LazyLock::new(|| {
     let rules = specs
         .iter()
         .map(|(p, check)| {
-            let re = regex::RegexBuilder::new(p)
-                .size_limit(64 << 20)
-                .build()
-                .expect("built-in redaction pattern compiles");
-            let names: Vec<(usize, &str)> = re
-                .capture_names()
-                .enumerate()
-                .filter_map(|(i, n)| n.map(|n| (i, n)))
-                .collect();
-            let secret_groups = names
-                .iter()
-                .filter(|(_, n)| n.starts_with('s'))
-                .map(|&(i, _)| i)
-                .collect();
+            let re =
+                regex::RegexBuilder::new(p).size_limit(64 << 20).build().expect("built-in redaction pattern compiles");
+            let names: Vec<(usize, &str)> =
+                re.capture_names().enumerate().filter_map(|(i, n)| n.map(|n| (i, n))).collect();
+            let secret_groups = names.iter().filter(|(_, n)| n.starts_with('s')).map(|&(i, _)| i).collect();
             let key_group = names.iter().find(|(_, n)| *n == "k").map(|&(i, _)| i);
-            Rule {
-                re,
-                check: *check,
-                secret_groups,
-                key_group,
-            }
+            Rule { re, check: *check, secret_groups, key_group }
         })
         .collect();
     Rules { set, rules }
@@ -882,9 +853,7 @@ fn passes(check: Check, key: Option<&str>, secret: &str) -> bool {
             // "Bearer authentication" is prose; "Bearer eyJ…", "Bearer
             // abc123…" are not.
             secret.len() >= 8
-                && (secret
-                    .bytes()
-                    .any(|b| b.is_ascii_digit() || b"._~+/=-".contains(&b))
+                && (secret.bytes().any(|b| b.is_ascii_digit() || b"._~+/=-".contains(&b))
                     || secret.bytes().skip(1).any(|b| b.is_ascii_uppercase())
                     || secret.len() >= 24)
         }
@@ -899,8 +868,9 @@ fn passes(check: Check, key: Option<&str>, secret: &str) -> bool {
             }
             distinct >= MIN_DISTINCT
         }
-        Check::BasicCredentials => decode_base64(secret)
-            .is_some_and(|d| d.contains(&b':') && d.iter().all(|&b| b >= 0x20 && b != 0x7f)),
+        Check::BasicCredentials => {
+            decode_base64(secret).is_some_and(|d| d.contains(&b':') && d.iter().all(|&b| b >= 0x20 && b != 0x7f))
+        }
     }
 }
 
@@ -986,12 +956,8 @@ fn redact_at(value: &Value, depth: usize) -> Value {
             Cow::Borrowed(_) => value.clone(),
             Cow::Owned(o) => Value::String(o),
         },
-        Value::Array(_) | Value::Object(_) if depth >= MAX_DEPTH => {
-            Value::String(TOO_DEEP.to_owned())
-        }
-        Value::Array(items) => {
-            Value::Array(items.iter().map(|v| redact_at(v, depth + 1)).collect())
-        }
+        Value::Array(_) | Value::Object(_) if depth >= MAX_DEPTH => Value::String(TOO_DEEP.to_owned()),
+        Value::Array(items) => Value::Array(items.iter().map(|v| redact_at(v, depth + 1)).collect()),
         Value::Object(map) => {
             let fills_secret = fills_secret_field(map);
             let mut out = Map::with_capacity(map.len());
@@ -1072,9 +1038,8 @@ fn has_secret_at(value: &Value, depth: usize) -> bool {
         Value::Array(items) => items.iter().any(|v| has_secret_at(v, depth + 1)),
         Value::Object(map) => {
             let fills_secret = fills_secret_field(map);
-            map.iter().any(|(k, v)| {
-                masks_whole(k, v, fills_secret) || text_has_secret(k) || has_secret_at(v, depth + 1)
-            })
+            map.iter()
+                .any(|(k, v)| masks_whole(k, v, fills_secret) || text_has_secret(k) || has_secret_at(v, depth + 1))
         }
         _ => false,
     }
@@ -1096,10 +1061,7 @@ mod tests {
         });
         let r = redact_value(&v);
         let s = r.to_string();
-        assert!(
-            !s.contains("hunter2") && !s.contains("abcdefghijklmnop") && !s.contains(":pw@"),
-            "{s}"
-        );
+        assert!(!s.contains("hunter2") && !s.contains("abcdefghijklmnop") && !s.contains(":pw@"), "{s}");
         assert!(!s.contains("sk-abc"), "{s}");
         assert_eq!(r["author"], "ada");
         assert_eq!(r["path"], "/tmp/x");
@@ -1110,19 +1072,13 @@ mod tests {
     fn key_words_split_snake_camel_kebab_and_acronyms() {
         let w = |k: &str| {
             let (a, n) = key_words(k);
-            a[..n]
-                .iter()
-                .map(|s| s.to_ascii_lowercase())
-                .collect::<Vec<_>>()
+            a[..n].iter().map(|s| s.to_ascii_lowercase()).collect::<Vec<_>>()
         };
         assert_eq!(w("apiKey"), ["api", "key"]);
         assert_eq!(w("X-Api-Key"), ["x", "api", "key"]);
         assert_eq!(w("GITHUB_TOKEN"), ["github", "token"]);
         assert_eq!(w("AWSSecretAccessKey"), ["aws", "secret", "access", "key"]);
-        assert_eq!(
-            w("spring.datasource.password"),
-            ["spring", "datasource", "password"]
-        );
+        assert_eq!(w("spring.datasource.password"), ["spring", "datasource", "password"]);
         assert_eq!(w("--client-secret"), ["client", "secret"]);
         assert_eq!(w(""), Vec::<String>::new());
     }
@@ -1220,10 +1176,7 @@ mod tests {
             redact_text("curl -H 'Authorization: Bearer abc123def456'"),
             format!("curl -H 'Authorization: Bearer {MASK}'")
         );
-        assert_eq!(
-            redact_text("FOO_SECRET=xyz ./run"),
-            format!("FOO_SECRET={MASK} ./run")
-        );
+        assert_eq!(redact_text("FOO_SECRET=xyz ./run"), format!("FOO_SECRET={MASK} ./run"));
         assert_eq!(
             redact_text(r#"{"password": "a\"b", "user": "ada"}"#),
             format!(r#"{{"password": "{MASK}", "user": "ada"}}"#)
@@ -1255,20 +1208,13 @@ mod tests {
 
     #[test]
     fn clean_text_is_borrowed() {
-        assert!(matches!(
-            redact_text("git log --oneline -n 5"),
-            Cow::Borrowed(_)
-        ));
+        assert!(matches!(redact_text("git log --oneline -n 5"), Cow::Borrowed(_)));
         assert!(matches!(redact_text("max_tokens=100"), Cow::Borrowed(_)));
     }
 
     #[test]
     fn prose_about_bearer_and_basic_is_kept() {
-        for t in [
-            "Use bearer authentication here",
-            "basic information",
-            "Basic usage",
-        ] {
+        for t in ["Use bearer authentication here", "basic information", "Basic usage"] {
             assert!(matches!(redact_text(t), Cow::Borrowed(_)), "{t}");
         }
         assert!(text_has_secret("Authorization: Basic dXNlcjpwYXNzd29yZA=="));

@@ -85,10 +85,7 @@ impl ToolDef {
     /// Reads a whole `tools/list` result's `tools` array; entries without a
     /// name are skipped.
     pub fn list_from_value(tools: &Value) -> Vec<ToolDef> {
-        tools
-            .as_array()
-            .map(|a| a.iter().filter_map(ToolDef::from_value).collect())
-            .unwrap_or_default()
+        tools.as_array().map(|a| a.iter().filter_map(ToolDef::from_value).collect()).unwrap_or_default()
     }
 }
 

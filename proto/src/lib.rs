@@ -8,6 +8,8 @@
 //! * The canonical form and hash of tool arguments ([`canonical`]).
 
 pub mod canonical;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod frame;
 pub mod msg;
 pub mod paths;

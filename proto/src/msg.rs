@@ -1,5 +1,5 @@
-//! Messages on the local socket. Every line is one JSON object tagged by
-//! `"type"`. Requests that expect a reply carry a `req` number chosen by the
+//! Messages on the local socket. Every line is one JSON object whose only
+//! key names the message: `{"decide": {"req": 1, …}}`. Requests that expect a reply carry a `req` number chosen by the
 //! sender; the reply carries the same number.
 
 use serde::{Deserialize, Serialize};
@@ -97,8 +97,12 @@ pub struct ClientInfo {
 }
 
 /// A message to the daemon.
+///
+/// Externally tagged (`{"decide": {...}}`): `Decide` and `ToolsListed`
+/// carry raw JSON, which serde cannot buffer through an internally tagged
+/// enum.
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ClientMsg {
     /// First message on every connection.
     Hello {
@@ -145,6 +149,11 @@ pub enum ClientMsg {
     },
     /// The client cancelled a call that was held or forwarded.
     Cancelled { call_id: String },
+    /// The shim stopped holding an `ask` call (its hold limit passed) and
+    /// told the client the call awaits approval. Also sent when a
+    /// `Resolved` arrives for a call the shim no longer holds, so a
+    /// single-use grant is not spent on a call that never ran.
+    HoldExpired { call_id: String },
     /// A line the shim refused (unparseable or ambiguous envelope).
     Malformed {
         /// "client" or "server".
@@ -208,14 +217,19 @@ pub struct AuditFilter {
     pub until: Option<i64>,
 }
 
-/// A message from the daemon.
+/// A message from the daemon. Externally tagged, like [`ClientMsg`].
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum DaemonMsg {
     /// Reply to `Hello`.
-    Welcome { protocol: u32, daemon_pid: u32 },
+    Welcome {
+        protocol: u32,
+        daemon_pid: u32,
+    },
     /// The daemon cannot serve this connection; it closes after this.
-    Refused { reason: String },
+    Refused {
+        reason: String,
+    },
     /// Reply to `Decide`.
     Decision {
         req: u64,
@@ -240,7 +254,10 @@ pub enum DaemonMsg {
         reason: String,
     },
     /// Reply to `ListPending`.
-    Pending { req: u64, items: Vec<PendingItem> },
+    Pending {
+        req: u64,
+        items: Vec<PendingItem>,
+    },
     /// Reply to `Answer`.
     Answered {
         req: u64,
@@ -248,14 +265,27 @@ pub enum DaemonMsg {
         message: String,
     },
     /// Reply to `Status`.
-    Status { req: u64, status: StatusReport },
+    Status {
+        req: u64,
+        status: StatusReport,
+    },
     /// Reply to `Audit`.
-    AuditRows { req: u64, rows: Vec<AuditRow> },
+    AuditRows {
+        req: u64,
+        rows: Vec<AuditRow>,
+    },
     /// Reply to `Subscribe`, then one `Event` per thing that happens.
-    Subscribed { req: u64 },
-    Event { event: Event },
+    Subscribed {
+        req: u64,
+    },
+    Event {
+        event: Event,
+    },
     /// A request could not be served.
-    Error { req: u64, message: String },
+    Error {
+        req: u64,
+        message: String,
+    },
 }
 
 /// A pending approval as consoles see it. Arguments are redacted.
@@ -326,11 +356,7 @@ pub struct StatusReport {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
     Call { row: AuditRow },
-    Finished {
-        audit_id: i64,
-        outcome: String,
-        latency_us: u64,
-    },
+    Finished { audit_id: i64, outcome: String, latency_us: u64 },
     PendingAdded { item: PendingItem },
     PendingRemoved { id: String, decision: String, by: String },
     ShimConnected { shim: ShimInfo },

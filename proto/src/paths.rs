@@ -42,10 +42,7 @@ const MAX_SOCKET_PATH: usize = 100;
 impl Paths {
     /// Paths from the process environment.
     pub fn from_env() -> Result<Paths, PathsError> {
-        Self::resolve(
-            std::env::var_os("LATCH_HOME").map(PathBuf::from),
-            std::env::var_os("HOME").map(PathBuf::from),
-        )
+        Self::resolve(std::env::var_os("LATCH_HOME").map(PathBuf::from), std::env::var_os("HOME").map(PathBuf::from))
     }
 
     pub fn resolve(latch_home: Option<PathBuf>, home: Option<PathBuf>) -> Result<Paths, PathsError> {
@@ -59,11 +56,7 @@ impl Paths {
                 } else {
                     home.join(".local/share/latch")
                 };
-                let config = if cfg!(target_os = "macos") {
-                    data.clone()
-                } else {
-                    home.join(".config/latch")
-                };
+                let config = if cfg!(target_os = "macos") { data.clone() } else { home.join(".config/latch") };
                 (config.join("policy.toml"), data)
             }
         };
@@ -71,13 +64,7 @@ impl Paths {
         if socket.as_os_str().len() > MAX_SOCKET_PATH {
             socket = short_socket_dir().join("latch.sock");
         }
-        Ok(Paths {
-            policy,
-            database: data_dir.join("audit.db"),
-            socket,
-            log: data_dir.join("daemon.log"),
-            data_dir,
-        })
+        Ok(Paths { policy, database: data_dir.join("audit.db"), socket, log: data_dir.join("daemon.log"), data_dir })
     }
 
     /// The private folder that holds the socket.

@@ -1,0 +1,136 @@
+//! An async client of the daemon: connect, say hello, then exchange lines.
+
+use std::io;
+
+use interprocess::local_socket::tokio::Stream;
+use interprocess::local_socket::tokio::prelude::*;
+use interprocess::local_socket::{GenericFilePath, ToFsName};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
+
+use crate::frame::{self, FrameError};
+use crate::paths::Paths;
+use crate::{ClientMsg, DaemonMsg, PROTOCOL_VERSION, Role};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("no daemon is running (socket {0}) — start it with `latch daemon`")]
+    NoDaemon(String),
+    #[error("lost the connection to the daemon: {0}")]
+    Io(#[from] io::Error),
+    #[error("the daemon closed the connection")]
+    Closed,
+    #[error("the daemon refused this connection: {0}")]
+    Refused(String),
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error("the daemon answered something unexpected: {0}")]
+    Unexpected(String),
+}
+
+/// What identifies this peer to the daemon.
+#[derive(Clone, Debug)]
+pub struct Hello {
+    pub role: Role,
+    pub name: String,
+    pub session: String,
+    pub command: Vec<String>,
+}
+
+impl Hello {
+    pub fn new(role: Role, name: impl Into<String>) -> Hello {
+        Hello { role, name: name.into(), session: String::new(), command: Vec::new() }
+    }
+}
+
+/// The reading half of a connection.
+pub struct Reader {
+    inner: BufReader<ReadHalf<Stream>>,
+    buf: Vec<u8>,
+}
+
+/// The writing half of a connection.
+pub struct Writer {
+    inner: WriteHalf<Stream>,
+}
+
+/// Connects to the daemon at `paths.socket` and completes the handshake.
+pub async fn connect(paths: &Paths, hello: &Hello) -> Result<(Reader, Writer), ClientError> {
+    let name = paths.socket.as_path().to_fs_name::<GenericFilePath>()?;
+    let stream = match Stream::connect(name).await {
+        Ok(s) => s,
+        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused) => {
+            return Err(ClientError::NoDaemon(paths.socket.display().to_string()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (r, w) = tokio::io::split(stream);
+    let mut reader = Reader { inner: BufReader::with_capacity(64 * 1024, r), buf: Vec::new() };
+    let mut writer = Writer { inner: w };
+    writer
+        .send(&ClientMsg::Hello {
+            protocol: PROTOCOL_VERSION,
+            role: hello.role,
+            name: hello.name.clone(),
+            pid: std::process::id(),
+            session: hello.session.clone(),
+            command: hello.command.clone(),
+        })
+        .await?;
+    match reader.recv().await? {
+        DaemonMsg::Welcome { .. } => Ok((reader, writer)),
+        DaemonMsg::Refused { reason } => Err(ClientError::Refused(reason)),
+        other => Err(ClientError::Unexpected(format!("{other:?}"))),
+    }
+}
+
+impl Reader {
+    /// The next message; `Closed` at end of stream.
+    pub async fn recv(&mut self) -> Result<DaemonMsg, ClientError> {
+        self.buf.clear();
+        let n = self.inner.read_until(b'\n', &mut self.buf).await?;
+        if n == 0 {
+            return Err(ClientError::Closed);
+        }
+        Ok(frame::decode(&self.buf)?)
+    }
+}
+
+impl Writer {
+    pub async fn send(&mut self, msg: &ClientMsg) -> Result<(), ClientError> {
+        self.send_raw(&frame::encode(msg)).await
+    }
+
+    /// Sends an already encoded line (newline included).
+    pub async fn send_raw(&mut self, line: &[u8]) -> Result<(), ClientError> {
+        self.inner.write_all(line).await?;
+        self.inner.flush().await?;
+        Ok(())
+    }
+}
+
+/// One request, one reply: for the CLI. Replies are matched by `req`;
+/// anything else that arrives in between is skipped.
+pub async fn request(paths: &Paths, role: Role, msg: ClientMsg) -> Result<DaemonMsg, ClientError> {
+    let (mut r, mut w) = connect(paths, &Hello::new(role, "cli")).await?;
+    w.send(&msg).await?;
+    loop {
+        let reply = r.recv().await?;
+        if reply_req(&reply).is_some() {
+            return Ok(reply);
+        }
+    }
+}
+
+/// The `req` a reply answers, if it is a reply.
+pub fn reply_req(msg: &DaemonMsg) -> Option<u64> {
+    match msg {
+        DaemonMsg::Decision { req, .. }
+        | DaemonMsg::Pending { req, .. }
+        | DaemonMsg::Answered { req, .. }
+        | DaemonMsg::Status { req, .. }
+        | DaemonMsg::AuditRows { req, .. }
+        | DaemonMsg::Subscribed { req }
+        | DaemonMsg::Error { req, .. } => Some(*req),
+        _ => None,
+    }
+}
