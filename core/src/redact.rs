@@ -917,15 +917,49 @@ pub fn redact_text(text: &str) -> Cow<'_, str> {
     if spans.is_empty() {
         return Cow::Borrowed(text);
     }
+    // A mask can expose what its neighbour hid: in `…AGE-SECRET-KEY-1…HRKU-…`
+    // the second key only starts at a word boundary once the first is
+    // masked. That needs a token character right beside a span; then redact
+    // the result again, until nothing changes, at most MAX_PASSES times.
+    let mut again = glued_to_a_token(text, &spans);
+    let mut out = apply_spans(text, &spans);
+    for _ in 0..MAX_PASSES {
+        if !again || !RULES.set.is_match(&out) {
+            break;
+        }
+        let spans = secret_spans(&out);
+        if spans.is_empty() {
+            break;
+        }
+        again = glued_to_a_token(&out, &spans);
+        out = apply_spans(&out, &spans);
+    }
+    Cow::Owned(out)
+}
+
+/// Extra redaction passes over a text that had secrets; see [`redact_text`].
+const MAX_PASSES: usize = 4;
+
+/// Whether a span touches a character that can belong to a token (a word
+/// character, or `/ + - .` found in base64 and token alphabets): only then
+/// can masking it let another rule match.
+fn glued_to_a_token(text: &str, spans: &[(usize, usize)]) -> bool {
+    let b = text.as_bytes();
+    let token = |c: u8| c.is_ascii_alphanumeric() || b"_/+-.".contains(&c);
+    spans.iter().any(|&(s, e)| (s > 0 && token(b[s - 1])) || b.get(e).is_some_and(|&c| token(c)))
+}
+
+/// `text` with each span replaced by [`MASK`].
+fn apply_spans(text: &str, spans: &[(usize, usize)]) -> String {
     let mut out = String::with_capacity(text.len());
     let mut at = 0;
-    for (s, e) in spans {
+    for &(s, e) in spans {
         out.push_str(&text[at..s]);
         out.push_str(MASK);
         at = e;
     }
     out.push_str(&text[at..]);
-    Cow::Owned(out)
+    out
 }
 
 /// True when [`redact_text`] would change `text`.
@@ -1204,6 +1238,16 @@ mod tests {
         let user = json!({"selector": "#username", "value": "ada"});
         assert_eq!(redact_value(&user), user);
         assert!(!has_secret(&user));
+    }
+
+    #[test]
+    fn secrets_glued_together_are_all_masked() {
+        let age = "AGE-SECRET-KEY-1QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7LQPZRY9X8GF2TVDW0S3JN54KHCE";
+        let heroku = "HRKU-AAp3NcsHo5DaQuWyue6Wsi1Mi1OvNhEIU15HXp9fEDv71GzY_aX4VPjdTuav";
+        let text = format!("ssl=true{age}{heroku}");
+        let once = redact_text(&text);
+        assert!(!once.contains("HRKU") && !once.contains("AGE-SECRET"), "{once}");
+        assert_eq!(redact_text(&once), once);
     }
 
     #[test]

@@ -287,3 +287,84 @@ fn timing_of_a_typical_call() {
     let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
     println!("timing per call ({profile} build): {}", figures.join("; "));
 }
+
+/// A small deterministic generator (xorshift), so the test needs no crate.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+#[test]
+fn random_mixtures_never_panic_and_redaction_is_consistent() {
+    let mut fragments: Vec<String> = secrets().into_iter().map(|c| c.text).collect();
+    fragments.extend(harmless().text.into_iter().map(|c| c.text));
+    fragments.extend(
+        [
+            " ",
+            "\n",
+            "=",
+            ":",
+            "\"",
+            "'",
+            "\\\"",
+            "&",
+            "?",
+            "@",
+            "://",
+            "-----END RSA PRIVATE KEY-----",
+            "--",
+            "-p",
+            "password",
+            "token",
+            "Bearer ",
+            "Basic ",
+            "é",
+            "日本",
+            "\u{0}",
+            "{",
+            "}",
+            "[",
+            "]",
+            "%",
+            "$",
+            "|",
+            ";",
+        ]
+        .map(str::to_owned),
+    );
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let rounds = std::env::var("LATCH_REDACT_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(if cfg!(debug_assertions) { 400 } else { 4_000 });
+    for _ in 0..rounds {
+        let mut text = String::new();
+        for _ in 0..1 + rng.below(6) {
+            let f = &fragments[rng.below(fragments.len())];
+            // Cut fragments at random char boundaries too.
+            let cut = f.char_indices().map(|(i, _)| i).nth(rng.below(f.chars().count().max(1))).unwrap_or(0);
+            text.push_str(if rng.below(3) == 0 { &f[cut..] } else { f });
+        }
+        let key = fragments[rng.below(fragments.len())].chars().take(24).collect::<String>();
+        let value = json!({ key: text.clone(), "list": [text.clone(), { "inner": text.clone() }] });
+        let once = redact_value(&value);
+        assert_eq!(has_secret(&value), once != value, "has_secret disagrees on {value}");
+        assert_eq!(redact_value(&once), once, "not idempotent on {value}");
+        let mut in_place = value.clone();
+        assert_eq!(redact_in_place(&mut in_place), once != value);
+        assert_eq!(in_place, once);
+        let t = redact_text(&text);
+        assert_eq!(redact_text(&t), t, "text not idempotent on {text:?}");
+    }
+    println!("random mixtures: {rounds} checked");
+}
