@@ -535,6 +535,9 @@ enum Check {
     None,
     /// Group `k` must pass [`is_secret_key`].
     SecretKey,
+    /// Group `k` must pass [`is_secret_key`]; the secret is then the value
+    /// [`VALUE`] reads after the match.
+    KeyValue,
     /// Group `s` must look like a token, not an English word.
     TokenLike,
     /// The secret must look random: at least [`MIN_DISTINCT`] distinct
@@ -559,6 +562,13 @@ fn value_alternatives() -> String {
     )
 }
 
+/// The value after a secret key and its separator, read from the separator
+/// on: an optional auth scheme (`Bearer`, `token` …, kept), then the value.
+static VALUE: LazyLock<Regex> = LazyLock::new(|| {
+    let scheme = r"(?:(?i:bearer|basic|token|bot|digest|negotiate|sso-key)\s+)?";
+    Regex::new(&format!("^{scheme}{}", value_alternatives())).expect("value pattern compiles")
+});
+
 /// Word boundary on ASCII only, so the lazy DFA never has to give up on
 /// non-ASCII text.
 const B: &str = r"(?-u:\b)";
@@ -566,8 +576,6 @@ const B: &str = r"(?-u:\b)";
 /// The rules: a regex whose named groups `s`, `s1`‥`s4` (or, lacking them,
 /// the whole match) are the secret, plus a check.
 fn rules() -> Vec<(String, Check)> {
-    let v = value_alternatives();
-    let scheme = r"(?:(?i:bearer|basic|token|bot|digest|negotiate|sso-key)\s+)?";
     let mut r: Vec<(String, Check)> = vec![
         // --- Private keys and signed tokens -----------------------------------
         (
@@ -585,9 +593,11 @@ fn rules() -> Vec<(String, Check)> {
         (format!(r"{B}gh[pousr]_[A-Za-z0-9]{{30,}}"), Check::Random),
         (format!(r"{B}github_pat_[A-Za-z0-9_]{{30,}}"), Check::Random),
         (format!(r"{B}(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{{16}}{B}"), Check::Random),
-        // An AWS secret access key on the same line after its key id.
+        // An AWS secret access key on the same line after its key id. The
+        // gap never crosses a `[`, so a mask (which shortens the text) cannot
+        // bring a farther candidate into reach: redaction stays idempotent.
         (
-            r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}[^\n]{0,100}?[^A-Za-z0-9/+=\n](?P<s>[A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)".into(),
+            r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}[^\n\[]{0,100}?[^A-Za-z0-9/+=\n\[](?P<s>[A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)".into(),
             Check::Random,
         ),
         (format!(r"{B}xox[abposre]-[A-Za-z0-9-]{{10,}}"), Check::Random),
@@ -611,13 +621,13 @@ fn rules() -> Vec<(String, Check)> {
         (format!(r"{B}SK[0-9a-fA-F]{{32}}{B}"), Check::Random),
         // A Twilio auth token on the same line after its account SID.
         (
-            r"AC[0-9a-f]{32}[^\n]{0,100}?[^0-9a-fA-F\n](?P<s>[0-9a-f]{32})(?:[^0-9a-fA-F]|$)".into(),
+            r"AC[0-9a-f]{32}[^\n\[]{0,100}?[^0-9a-fA-F\n\[](?P<s>[0-9a-f]{32})(?:[^0-9a-fA-F]|$)".into(),
             Check::Random,
         ),
         (format!(r"{B}SG\.[A-Za-z0-9_-]{{16,}}\.[A-Za-z0-9_-]{{20,}}"), Check::Random),
         (format!(r"{B}HRKU-[A-Za-z0-9_-]{{20,}}"), Check::Random),
         (
-            r"(?i)heroku[^\n]{0,60}?(?-u:\b)(?P<s>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})".into(),
+            r"(?i)heroku[^\n\[]{0,60}?(?-u:\b)(?P<s>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})".into(),
             Check::Random,
         ),
         (format!(r"{B}do[opr]_v1_[a-f0-9]{{64}}"), Check::Random),
@@ -686,11 +696,13 @@ fn rules() -> Vec<(String, Check)> {
             Check::None,
         ),
         // --- key=value, key: value, "key": "value" ------------------------------
+        // Only the key and separator here; the value is read by
+        // [`VALUE`] from the separator on, so that a key failing the test
+        // never hides the next key inside its would-be value.
         (
-            format!(
-                r#"(?P<k>(?i:[A-Za-z0-9_.-]*(?:pass|pwd|secret|token|key|auth|cookie|cred|sess|dsn|conn|otp|pin|cvv|cvc|bearer|jwt|sig)[A-Za-z0-9_.-]*))(?:\\?["'])?\s*[:=]\s*{scheme}{v}"#
-            ),
-            Check::SecretKey,
+            r#"(?P<k>(?i:[A-Za-z0-9_.-]*(?:pass|pwd|secret|token|key|auth|cookie|cred|sess|dsn|conn|otp|pin|cvv|cvc|bearer|jwt|sig)[A-Za-z0-9_.-]*))(?:\\?["'])?\s*[:=]\s*"#
+                .into(),
+            Check::KeyValue,
         ),
         // --flag value and -flag value (the `=` form is the rule above).
         (
@@ -699,39 +711,41 @@ fn rules() -> Vec<(String, Check)> {
             Check::SecretKey,
         ),
         // --- Command lines -------------------------------------------------------
+        // The words between a command and its flag never hold `;|&` (another
+        // command) nor `[` (a mask: text redacted once is not re-read).
         (
             format!(
-                r#"{B}(?:mysql[a-z]*|mariadb[a-z-]*)(?:\s+[^\s;|&]+)*?\s+-p(?:'(?P<s1>[^']*)'|"(?P<s2>[^"]*)"|(?P<s3>[^\s'"]+))"#
+                r#"{B}(?:mysql[a-z]*|mariadb[a-z-]*)(?:\s+[^\s;|&\[]+)*?\s+-p(?:'(?P<s1>[^']*)'|"(?P<s2>[^"]*)"|(?P<s3>[^\s'"]+))"#
             ),
             Check::None,
         ),
         (
             format!(
-                r#"{B}(?:sshpass|mongo|mongosh|(?:docker|podman|nerdctl|buildah|skopeo|oras|helm(?:\s+registry)?|az|oc|cf)\s+login)(?:\s+[^\s;|&]+)*?\s+(?:-p|--password)(?:\s+|=)?(?:'(?P<s1>[^']*)'|"(?P<s2>[^"]*)"|(?P<s3>[^\s'"-][^\s'"]*))"#
+                r#"{B}(?:sshpass|mongo|mongosh|(?:docker|podman|nerdctl|buildah|skopeo|oras|helm(?:\s+registry)?|az|oc|cf)\s+login)(?:\s+[^\s;|&\[]+)*?\s+(?:-p|--password)(?:\s+|=)?(?:'(?P<s1>[^']*)'|"(?P<s2>[^"]*)"|(?P<s3>[^\s'"-][^\s'"]*))"#
             ),
             Check::None,
         ),
         (
             format!(
-                r#"{B}(?:redis-cli|keydb-cli)(?:\s+[^\s;|&]+)*?\s+(?:-a|--pass)\s+(?:'(?P<s1>[^']*)'|"(?P<s2>[^"]*)"|(?P<s3>[^\s'"]+))"#
+                r#"{B}(?:redis-cli|keydb-cli)(?:\s+[^\s;|&\[]+)*?\s+(?:-a|--pass)\s+(?:'(?P<s1>[^']*)'|"(?P<s2>[^"]*)"|(?P<s3>[^\s'"]+))"#
             ),
             Check::None,
         ),
         (
             format!(
-                r#"{B}(?:zip|unzip|7z|7za|rar|unrar|sqlcmd|bcp)(?:\s+[^\s;|&]+)*?\s+-[pP](?:\s+)?(?:'(?P<s1>[^']*)'|"(?P<s2>[^"]*)"|(?P<s3>[^\s'"-][^\s'"]*))"#
+                r#"{B}(?:zip|unzip|7z|7za|rar|unrar|sqlcmd|bcp)(?:\s+[^\s;|&\[]+)*?\s+-[pP](?:\s+)?(?:'(?P<s1>[^']*)'|"(?P<s2>[^"]*)"|(?P<s3>[^\s'"-][^\s'"]*))"#
             ),
             Check::None,
         ),
         (
             format!(
-                r#"{B}(?:curl|wget|http|xh)(?:\s+[^\s;|&]+)*?\s+(?:-u|--user|-U|--proxy-user)(?:\s+|=)?['"]?[^\s:'"]*:(?P<s>[^\s'"]+)"#
+                r#"{B}(?:curl|wget|http|xh)(?:\s+[^\s;|&\[]+)*?\s+(?:-u|--user|-U|--proxy-user)(?:\s+|=)?['"]?[^\s:'"]*:(?P<s>[^\s'"]+)"#
             ),
             Check::None,
         ),
         (
             format!(
-                r#"{B}(?:smbclient|rpcclient|smbmap)(?:\s+[^\s;|&]+)*?\s+(?:-U|--user)(?:\s+|=)?['"]?[^\s%'"]*%(?P<s>[^\s'"]+)"#
+                r#"{B}(?:smbclient|rpcclient|smbmap)(?:\s+[^\s;|&\[]+)*?\s+(?:-U|--user)(?:\s+|=)?['"]?[^\s%'"]*%(?P<s>[^\s'"]+)"#
             ),
             Check::None,
         ),
@@ -742,7 +756,7 @@ fn rules() -> Vec<(String, Check)> {
         // openssl -k, ldapsearch -w, ssh-keygen -N/-P
         (
             format!(
-                r#"{B}(?:openssl(?:\s+[^\s;|&]+)*?\s+-k|ldap[a-z]*(?:\s+[^\s;|&]+)*?\s+-w|ssh-keygen(?:\s+[^\s;|&]+)*?\s+-[NP])\s+(?:'(?P<s1>[^']*)'|"(?P<s2>[^"]*)"|(?P<s3>[^\s'"]+))"#
+                r#"{B}(?:openssl(?:\s+[^\s;|&\[]+)*?\s+-k|ldap[a-z]*(?:\s+[^\s;|&\[]+)*?\s+-w|ssh-keygen(?:\s+[^\s;|&\[]+)*?\s+-[NP])\s+(?:'(?P<s1>[^']*)'|"(?P<s2>[^"]*)"|(?P<s3>[^\s'"]+))"#
             ),
             Check::None,
         ),
@@ -848,7 +862,7 @@ fn decode_base64(s: &str) -> Option<Vec<u8>> {
 fn passes(check: Check, key: Option<&str>, secret: &str) -> bool {
     match check {
         Check::None => true,
-        Check::SecretKey => key.is_some_and(|k| is_secret_key(k.trim_start_matches('-'))),
+        Check::SecretKey | Check::KeyValue => key.is_some_and(|k| is_secret_key(k.trim_start_matches('-'))),
         Check::TokenLike => {
             // "Bearer authentication" is prose; "Bearer eyJ…", "Bearer
             // abc123…" are not.
@@ -874,12 +888,38 @@ fn passes(check: Check, key: Option<&str>, secret: &str) -> bool {
     }
 }
 
+/// Spans of the values under secret keys in free text. Each key is looked
+/// for after the previous key's separator, or after its value when it was a
+/// secret, so the work stays linear.
+fn key_value_spans(rule: &Rule, text: &str, spans: &mut Vec<(usize, usize)>) {
+    let mut pos = 0;
+    while pos < text.len() {
+        let Some(caps) = rule.re.captures_at(text, pos) else { break };
+        let (Some(m), Some(key)) = (caps.get(0), rule.key_group.and_then(|g| caps.get(g))) else { break };
+        // The separator is never empty, so this always moves forward.
+        pos = m.end();
+        if !is_secret_key(key.as_str().trim_start_matches('-')) {
+            continue;
+        }
+        let Some(value) = VALUE.captures(&text[m.end()..]) else { continue };
+        let Some(secret) = value.iter().skip(1).flatten().last() else { continue };
+        if !secret.is_empty() && !secret.as_str().starts_with(MASK) {
+            spans.push((m.end() + secret.start(), m.end() + secret.end()));
+        }
+        pos = pos.max(m.end() + value.get(0).map_or(0, |v| v.end()));
+    }
+}
+
 /// Byte ranges of `text` that are secrets, sorted and merged.
 fn secret_spans(text: &str) -> Vec<(usize, usize)> {
     let rules = &*RULES;
     let mut spans = Vec::new();
     for i in rules.set.matches(text).iter() {
         let rule = &rules.rules[i];
+        if rule.check == Check::KeyValue {
+            key_value_spans(rule, text, &mut spans);
+            continue;
+        }
         for caps in rule.re.captures_iter(text) {
             let key = rule.key_group.and_then(|g| caps.get(g)).map(|m| m.as_str());
             let secret = if rule.secret_groups.is_empty() {
@@ -888,7 +928,9 @@ fn secret_spans(text: &str) -> Vec<(usize, usize)> {
                 rule.secret_groups.iter().find_map(|&g| caps.get(g))
             };
             let Some(secret) = secret else { continue };
-            if secret.is_empty() || secret.as_str() == MASK {
+            // A value that starts with a mask was redacted already: what
+            // follows it was judged harmless when the mask was made.
+            if secret.is_empty() || secret.as_str().starts_with(MASK) {
                 continue;
             }
             if passes(rule.check, key, secret.as_str()) {

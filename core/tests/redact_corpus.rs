@@ -342,7 +342,8 @@ fn random_mixtures_never_panic_and_redaction_is_consistent() {
         ]
         .map(str::to_owned),
     );
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let seed = std::env::var("LATCH_REDACT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng(seed);
     let rounds = std::env::var("LATCH_REDACT_ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())
@@ -354,6 +355,7 @@ fn random_mixtures_never_panic_and_redaction_is_consistent() {
             // Cut fragments at random char boundaries too.
             let cut = f.char_indices().map(|(i, _)| i).nth(rng.below(f.chars().count().max(1))).unwrap_or(0);
             text.push_str(if rng.below(3) == 0 { &f[cut..] } else { f });
+            text.push_str(["", " ", "\n", " && ", "&", ";", "\t"][rng.below(7)]);
         }
         let key = fragments[rng.below(fragments.len())].chars().take(24).collect::<String>();
         let value = json!({ key: text.clone(), "list": [text.clone(), { "inner": text.clone() }] });
