@@ -370,3 +370,30 @@ fn random_mixtures_never_panic_and_redaction_is_consistent() {
     }
     println!("random mixtures: {rounds} checked");
 }
+
+#[test]
+fn secrets_between_random_harmless_neighbours_are_redacted() {
+    let secrets = secrets();
+    let harmless: Vec<String> = harmless().text.into_iter().map(|c| c.text).collect();
+    let separators = [" ", "\n", "\t", " && ", "; ", " | ", "\r\n"];
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let per_secret = if cfg!(debug_assertions) { 8 } else { 200 };
+    let mut failures = Vec::new();
+    for case in &secrets {
+        let secret = case.secret.as_deref().unwrap_or(&case.text);
+        for _ in 0..per_secret {
+            let before = &harmless[rng.below(harmless.len())];
+            let after = &harmless[rng.below(harmless.len())];
+            let sep1 = separators[rng.below(separators.len())];
+            let sep2 = separators[rng.below(separators.len())];
+            let text = format!("{before}{sep1}{}{sep2}{after}", case.text);
+            let out = redact_text(&text);
+            if let Some(piece) = pieces(secret).into_iter().find(|p| out.contains(p.as_str())) {
+                failures.push(format!("{}: `{piece}` left in {out:?}", case.name));
+                break;
+            }
+        }
+    }
+    println!("secrets between random neighbours: {} formats × {per_secret}", secrets.len());
+    assert!(failures.is_empty(), "{} leaks:\n{}", failures.len(), failures.join("\n"));
+}
