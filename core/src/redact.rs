@@ -914,16 +914,21 @@ fn passes(check: Check, key: Option<&str>, secret: &str) -> bool {
 fn key_value_spans(rule: &Rule, text: &str, spans: &mut Vec<(usize, usize)>) {
     let mut pos = 0;
     while pos < text.len() {
-        let Some(caps) = rule.re.captures_at(text, pos) else { break };
-        let (Some(m), Some(key)) = (caps.get(0), rule.key_group.and_then(|g| caps.get(g))) else { break };
+        // `find_at` needs only the DFA; the key is the match without its
+        // separator: `KEY` + optional `\"` or `'` + `:`/`=` with spaces.
+        let Some(m) = rule.re.find_at(text, pos) else { break };
         // The separator is never empty, so this always moves forward.
         pos = m.end();
-        if !is_secret_key(key.as_str().trim_start_matches('-')) {
+        let key = m.as_str().trim_end();
+        let key = key.strip_suffix([':', '=']).unwrap_or(key).trim_end();
+        let key = key.strip_suffix(['"', '\'']).unwrap_or(key);
+        let key = key.strip_suffix('\\').unwrap_or(key);
+        if !is_secret_key(key.trim_start_matches('-')) {
             continue;
         }
         let Some(value) = VALUE.captures(&text[m.end()..]) else { continue };
         let Some(secret) = value.iter().skip(1).flatten().last() else { continue };
-        if !secret.is_empty() && !secret.as_str().starts_with(MASK) {
+        if !secret.is_empty() && !secret.as_str().contains(MASK) {
             spans.push((m.end() + secret.start(), m.end() + secret.end()));
         }
         pos = pos.max(m.end() + value.get(0).map_or(0, |v| v.end()));
@@ -948,9 +953,10 @@ fn secret_spans(text: &str) -> Vec<(usize, usize)> {
                 rule.secret_groups.iter().find_map(|&g| caps.get(g))
             };
             let Some(secret) = secret else { continue };
-            // A value that starts with a mask was redacted already: what
-            // follows it was judged harmless when the mask was made.
-            if secret.is_empty() || secret.as_str().starts_with(MASK) {
+            // A value holding a mask was redacted already: what surrounds the
+            // mask was judged harmless when it was made. (Masking can join
+            // lines or words, which must not make a rule match anew.)
+            if secret.is_empty() || secret.as_str().contains(MASK) {
                 continue;
             }
             if passes(rule.check, key, secret.as_str()) {
