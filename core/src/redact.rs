@@ -555,8 +555,9 @@ enum Check {
     None,
     /// Group `k` must pass [`is_secret_key`].
     SecretKey,
-    /// Group `k` must pass [`is_secret_key`]; the secret is then the value
-    /// [`VALUE`] reads after the match.
+    /// The match is a key and its separator; the key must pass
+    /// [`is_secret_key`], and the secret is the value [`VALUE`] reads after
+    /// the match (see `key_value_spans`).
     KeyValue,
     /// Group `s` must look like a token, not an English word.
     TokenLike,
