@@ -61,7 +61,8 @@
 //!   `Bearer …` (when the token is not an English word) and `Basic …`
 //!   (when it decodes to `user:password`); `Cookie:`/`Set-Cookie:` lines;
 //! - passwords inside URLs (`postgres://u:p@h/db`, `https://u:p@h`,
-//!   `redis://:p@h`): only the password goes, scheme, user and host stay;
+//!   `redis://:p@h`, even with a raw `/` or `@` in the password): only the
+//!   password goes, scheme, user and host stay;
 //! - `key=value`, `key: value`, `"key": "value"`, `--flag value`,
 //!   `--flag=value` in free text whose key or flag passes the key-name test
 //!   (`password=…`, `FOO_SECRET=…`, `AccountKey=…;` in Azure connection
@@ -567,6 +568,8 @@ enum Check {
     Random,
     /// Group `s` must decode as base64 to `user:password`.
     BasicCredentials,
+    /// Group `s` must not be a port followed by a path (`8080/…`).
+    NotPortAndPath,
 }
 
 /// See [`Check::Random`].
@@ -709,6 +712,14 @@ fn rules() -> Vec<(String, Check)> {
         (
             format!(r#"(?i){B}[a-z][a-z0-9+.-]{{0,30}}://[^\s:/@?#"'\\]*:(?P<s>[^\s/?#"'\\]+)@"#),
             Check::None,
+        ),
+        // … and a password holding a raw `/` (invalid, yet written), unless
+        // it is a port and a path: `http://localhost:5173/@vite/client`.
+        (
+            format!(
+                r#"(?i){B}[a-z][a-z0-9+.-]{{0,30}}://[^\s:/@?#"'\\]*:(?P<s>[^\s@?#"'\\]*/[^\s@?#"'\\]*)@[A-Za-z0-9]"#
+            ),
+            Check::NotPortAndPath,
         ),
         // Query-string keys that are secrets only in a URL.
         (
@@ -902,6 +913,10 @@ fn passes(check: Check, key: Option<&str>, secret: &str) -> bool {
                 }
             }
             distinct >= MIN_DISTINCT
+        }
+        Check::NotPortAndPath => {
+            let digits = secret.bytes().take_while(u8::is_ascii_digit).count();
+            !(1..=5).contains(&digits) || secret.as_bytes().get(digits) != Some(&b'/')
         }
         Check::BasicCredentials => {
             decode_base64(secret).is_some_and(|d| d.contains(&b':') && d.iter().all(|&b| b >= 0x20 && b != 0x7f))
