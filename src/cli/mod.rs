@@ -26,3 +26,9 @@ pub fn daemon() -> anyhow::Result<i32> {
     rt.block_on(latch_daemon::run(paths))?;
     Ok(0)
 }
+
+/// `latch tui`.
+pub fn tui() -> anyhow::Result<i32> {
+    latch_tui::run(paths()?)?;
+    Ok(0)
+}

@@ -140,6 +140,10 @@ class Home:
 
     def __init__(self) -> None:
         self.path = Path(tempfile.mkdtemp(prefix="lt-", dir="/tmp"))
+        # LATCH_HOME is a folder of its own: Latch denies any tool call that
+        # touches it (self-protection), so test files live beside it.
+        self.latch_home = self.path / "latch"
+        self.latch_home.mkdir()
         self.record_path = self.path / "server-record.jsonl"
         self.logs = self.path / "logs"
         self.logs.mkdir()
@@ -150,11 +154,11 @@ class Home:
 
     @property
     def socket(self) -> Path:
-        return self.path / "run" / "latch.sock"
+        return self.latch_home / "run" / "latch.sock"
 
     def server_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         """What a client config's `env` holds for a server: our home and record file."""
-        env = {"LATCH_HOME": str(self.path), "LATCH_TEST_RECORD": str(self.record_path)}
+        env = {"LATCH_HOME": str(self.latch_home), "LATCH_TEST_RECORD": str(self.record_path)}
         if "RUST_BACKTRACE" in os.environ:
             env["RUST_BACKTRACE"] = os.environ["RUST_BACKTRACE"]
         env.update(extra or {})
@@ -168,17 +172,17 @@ class Home:
 
     def cli_env(self) -> dict[str, str]:
         """Environment of a `latch` command a person types in a terminal."""
-        return {**os.environ, "LATCH_HOME": str(self.path)}
+        return {**os.environ, "LATCH_HOME": str(self.latch_home)}
 
     def new_log(self, what: str) -> Path:
         self._log_count += 1
         return self.logs / f"{self._log_count:02d}-{what}.log"
 
     def write_policy(self, text: str) -> None:
-        (self.path / "policy.toml").write_text(text)
+        (self.latch_home / "policy.toml").write_text(text)
 
     def processes(self) -> list[Proc]:
-        return processes_with_env("LATCH_HOME", str(self.path))
+        return processes_with_env("LATCH_HOME", str(self.latch_home))
 
     # -- the record our test server keeps of every tools/call that reached it
 
