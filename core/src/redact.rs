@@ -132,7 +132,7 @@
 //! panics on any input. Release build on the shared 2-core machine: a
 //! typical clean 300-byte argument object about 3 µs ([`has_secret`]
 //! about 2 µs), a dirty one (`curl -H 'Authorization: Bearer <JWT>'`)
-//! about 12-18 µs; 128 KiB of clean prose about 0.7 ms (see the timing
+//! about 10-20 µs; 128 KiB of clean prose about 0.7 ms (see the timing
 //! tests in `tests/redact_corpus.rs`).
 
 use std::borrow::Cow;
