@@ -735,8 +735,14 @@ async fn decide(
         let def_hash = def.map(|d| d.hash.clone());
         let verdict = latch_core::decide(&eng.policy, &Call { server, tool, args: &args }, def);
         let class = verdict.classification.class.as_str().to_owned();
-        let mut reasons = verdict.classification.reasons.clone();
-        reasons.extend(verdict.evaluation.reasons.iter().cloned());
+        // Reasons may quote argument text (hosts, SQL, pipeline stages).
+        let mut reasons: Vec<String> = verdict
+            .classification
+            .reasons
+            .iter()
+            .chain(&verdict.evaluation.reasons)
+            .map(|r| latch_core::redact::redact_text(r).into_owned())
+            .collect();
         let call_id = eng.next_call_id();
         let session = eng.session_of(conn).unwrap_or_default();
         let client = eng.shims.get(&conn).and_then(|s| s.info.client.clone());

@@ -387,7 +387,10 @@ mod tests {
             assert!(parse(bad.as_bytes()).is_err(), "{bad}");
         }
         // A tool call whose name or arguments appear twice is ambiguous too.
-        assert!(parse(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","name":"run"}}"#).is_err());
+        assert!(
+            parse(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","name":"run"}}"#)
+                .is_err()
+        );
         assert!(parse(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{},"arguments":{"x":1}}}"#).is_err());
         // Other duplicates deeper down are the server's business.
         assert!(parse(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":{"a":1,"a":2}}"#).is_ok());
@@ -395,7 +398,9 @@ mod tests {
 
     #[test]
     fn params_and_results_are_read_in_the_same_pass() {
-        let e = one(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"a":[1,2]},"_meta":{"progressToken":7},"requestState":"s"}}"#);
+        let e = one(
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"a":[1,2]},"_meta":{"progressToken":7},"requestState":"s"}}"#,
+        );
         let p = e.params.unwrap();
         assert_eq!(p.name.unwrap().get(), r#""echo""#);
         assert_eq!(p.arguments.unwrap().get(), r#"{"a":[1,2]}"#);

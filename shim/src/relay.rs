@@ -417,10 +417,8 @@ impl Relay {
                 let params = env.params.as_ref();
                 let name = params.and_then(|p| p.name).and_then(|n| serde_json::from_str::<String>(n.get()).ok());
                 // `_meta` is small; an odd one is ignored, not fatal.
-                let meta: Meta = params
-                    .and_then(|p| p.meta)
-                    .and_then(|m| serde_json::from_str(m.get()).ok())
-                    .unwrap_or_default();
+                let meta: Meta =
+                    params.and_then(|p| p.meta).and_then(|m| serde_json::from_str(m.get()).ok()).unwrap_or_default();
                 let (Some(params), Some(name)) = (params, name) else {
                     return Some(ClientAction::Reply(rpc_error(
                         &id,
