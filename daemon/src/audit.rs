@@ -252,91 +252,142 @@ pub fn current_uid() -> u32 {
     unsafe { libc::getuid() }
 }
 
+impl Cmd {
+    /// Someone waits for this: commit as soon as it is in.
+    fn urgent(&self) -> bool {
+        matches!(self, Cmd::Insert(_, Some(_)) | Cmd::Flush(_))
+    }
+}
+
+/// Work nobody waits for (outcomes, connection rows, saved state) is held
+/// at most this long, so it joins the next call's commit instead of costing
+/// a commit of its own.
+const DEFER: std::time::Duration = std::time::Duration::from_millis(5);
+
 fn writer(mut conn: Connection, mut rx: mpsc::Receiver<Cmd>, path: PathBuf) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
+    // A clock for the deferral; nothing else runs on it.
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("latch daemon: the audit writer cannot start: {e}");
+            return;
+        }
+    };
+    let mut batch: Vec<Cmd> = Vec::with_capacity(MAX_BATCH);
+    let mut deferred_since: Option<std::time::Instant> = None;
+    loop {
+        let next = match deferred_since {
+            Some(since) => match rt
+                .block_on(async { tokio::time::timeout(DEFER.saturating_sub(since.elapsed()), rx.recv()).await })
+            {
+                Ok(next) => next.map(Some),
+                Err(_) => Some(None),
+            },
+            None => rx.blocking_recv().map(Some),
+        };
+        let Some(next) = next else {
+            // Every sender is gone: write what is left and stop.
+            commit(&mut conn, &mut batch, &path);
+            return;
+        };
+        let timed_out = next.is_none();
+        if let Some(cmd) = next {
+            batch.push(cmd);
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(c) => batch.push(c),
+                    Err(_) => break,
+                }
+            }
+        }
+        if timed_out || batch.len() >= MAX_BATCH || batch.iter().any(Cmd::urgent) {
+            commit(&mut conn, &mut batch, &path);
+            deferred_since = None;
+        } else if !batch.is_empty() {
+            deferred_since.get_or_insert_with(std::time::Instant::now);
+        }
+    }
+}
+
+/// Runs a batch in one transaction and answers whoever waits on it.
+fn commit(conn: &mut Connection, batch: &mut Vec<Cmd>, path: &Path) {
+    if batch.is_empty() {
+        return;
+    }
     let mut replies: Vec<(oneshot::Sender<Result<i64, AuditError>>, i64)> = Vec::new();
     let mut flushes = Vec::new();
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(c) => batch.push(c),
-                Err(_) => break,
-            }
-        }
-        let result = (|| -> rusqlite::Result<()> {
-            let tx = conn.transaction()?;
-            {
-                let mut ins = tx.prepare_cached(
-                    "INSERT INTO events (time_ms, kind, server, session, tool, class, decision, reasons, args, \
-                     args_hash, rule, approval_id, outcome, answered_by, detail) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-                )?;
-                let mut fin = tx.prepare_cached("UPDATE events SET outcome = ?2, latency_us = ?3 WHERE id = ?1")?;
-                for cmd in batch.drain(..) {
-                    match cmd {
-                        Cmd::Insert(ev, reply) => {
-                            let reasons = serde_json::to_string(&ev.reasons).unwrap_or_else(|_| "[]".into());
-                            ins.execute(params![
-                                ev.time_ms,
-                                ev.kind,
-                                ev.server,
-                                ev.session,
-                                ev.tool,
-                                ev.class,
-                                ev.decision,
-                                reasons,
-                                ev.args,
-                                ev.args_hash,
-                                ev.rule,
-                                ev.approval_id,
-                                ev.outcome,
-                                ev.answered_by,
-                                ev.detail,
-                            ])?;
-                            if let Some(reply) = reply {
-                                replies.push((reply, tx.last_insert_rowid()));
-                            }
+    let result = (|| -> rusqlite::Result<()> {
+        let tx = conn.transaction()?;
+        {
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO events (time_ms, kind, server, session, tool, class, decision, reasons, args, \
+                 args_hash, rule, approval_id, outcome, answered_by, detail) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            )?;
+            let mut fin = tx.prepare_cached("UPDATE events SET outcome = ?2, latency_us = ?3 WHERE id = ?1")?;
+            for cmd in batch.drain(..) {
+                match cmd {
+                    Cmd::Insert(ev, reply) => {
+                        let reasons = serde_json::to_string(&ev.reasons).unwrap_or_else(|_| "[]".into());
+                        ins.execute(params![
+                            ev.time_ms,
+                            ev.kind,
+                            ev.server,
+                            ev.session,
+                            ev.tool,
+                            ev.class,
+                            ev.decision,
+                            reasons,
+                            ev.args,
+                            ev.args_hash,
+                            ev.rule,
+                            ev.approval_id,
+                            ev.outcome,
+                            ev.answered_by,
+                            ev.detail,
+                        ])?;
+                        if let Some(reply) = reply {
+                            replies.push((reply, tx.last_insert_rowid()));
                         }
-                        Cmd::Finish { id, outcome, latency_us } => {
-                            fin.execute(params![id, outcome, latency_us])?;
-                        }
-                        Cmd::Answered { id, approval_id, answered_by } => {
-                            tx.execute(
-                                "UPDATE events SET approval_id = ?2, answered_by = ?3 WHERE id = ?1",
-                                params![id, approval_id, answered_by],
-                            )?;
-                        }
-                        Cmd::SetState { key, value } => {
-                            tx.execute(
-                                "INSERT INTO state (key, value) VALUES (?1, ?2) \
-                                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                                params![key, value],
-                            )?;
-                        }
-                        Cmd::Flush(done) => flushes.push(done),
                     }
-                }
-            }
-            tx.commit()
-        })();
-        match result {
-            Ok(()) => {
-                for (reply, id) in replies.drain(..) {
-                    let _ = reply.send(Ok(id));
-                }
-            }
-            Err(e) => {
-                eprintln!("latch daemon: audit write to {} failed: {e}", path.display());
-                batch.clear();
-                for (reply, _) in replies.drain(..) {
-                    let _ = reply.send(Err(AuditError::Write(e.to_string())));
+                    Cmd::Finish { id, outcome, latency_us } => {
+                        fin.execute(params![id, outcome, latency_us])?;
+                    }
+                    Cmd::Answered { id, approval_id, answered_by } => {
+                        tx.execute(
+                            "UPDATE events SET approval_id = ?2, answered_by = ?3 WHERE id = ?1",
+                            params![id, approval_id, answered_by],
+                        )?;
+                    }
+                    Cmd::SetState { key, value } => {
+                        tx.execute(
+                            "INSERT INTO state (key, value) VALUES (?1, ?2) \
+                             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                            params![key, value],
+                        )?;
+                    }
+                    Cmd::Flush(done) => flushes.push(done),
                 }
             }
         }
-        for f in flushes.drain(..) {
-            let _ = f.send(());
+        tx.commit()
+    })();
+    match result {
+        Ok(()) => {
+            for (reply, id) in replies {
+                let _ = reply.send(Ok(id));
+            }
         }
+        Err(e) => {
+            eprintln!("latch daemon: audit write to {} failed: {e}", path.display());
+            batch.clear();
+            for (reply, _) in replies {
+                let _ = reply.send(Err(AuditError::Write(e.to_string())));
+            }
+        }
+    }
+    for f in flushes {
+        let _ = f.send(());
     }
 }
 

@@ -2,7 +2,9 @@
 //! relayed: a line longer than the limit is skipped as it streams by, never
 //! buffered whole.
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
+use std::os::fd::AsFd;
+
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 pub enum Input {
@@ -88,4 +90,25 @@ pub fn with_newline(mut line: Vec<u8>) -> Vec<u8> {
         line.push(b'\n');
     }
     line
+}
+
+/// The shim's stdin. MCP clients give it a pipe, which is driven by epoll
+/// like any socket; tokio's own `stdin()` would run every read on its
+/// blocking thread pool, a thread hop per message. Anything else (a file, a
+/// terminal) falls back to that.
+pub fn stdin() -> Box<dyn AsyncRead + Unpin + Send> {
+    let pipe = std::io::stdin().as_fd().try_clone_to_owned().and_then(tokio::net::unix::pipe::Receiver::from_owned_fd);
+    match pipe {
+        Ok(p) => Box::new(p),
+        Err(_) => Box::new(tokio::io::stdin()),
+    }
+}
+
+/// The shim's stdout, likewise.
+pub fn stdout() -> Box<dyn AsyncWrite + Unpin + Send> {
+    let pipe = std::io::stdout().as_fd().try_clone_to_owned().and_then(tokio::net::unix::pipe::Sender::from_owned_fd);
+    match pipe {
+        Ok(p) => Box::new(p),
+        Err(_) => Box::new(tokio::io::stdout()),
+    }
 }

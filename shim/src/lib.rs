@@ -22,6 +22,8 @@ use std::time::Duration;
 
 use latch_proto::paths::Paths;
 
+pub use link::start_daemon;
+
 /// How the shim runs.
 #[derive(Clone, Debug)]
 pub struct Options {

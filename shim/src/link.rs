@@ -91,7 +91,7 @@ pub async fn run(paths: Paths, hello: Hello, autostart: bool, tx: mpsc::Sender<L
 
 /// Starts `latch daemon` in the background, in its own session, logging to
 /// the daemon log file.
-fn start_daemon(paths: &Paths) -> std::io::Result<()> {
+pub fn start_daemon(paths: &Paths) -> std::io::Result<()> {
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&paths.data_dir)?;
     let log = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(&paths.log)?;
     let exe = std::env::current_exe()?;
@@ -107,7 +107,7 @@ fn start_daemon(paths: &Paths) -> std::io::Result<()> {
         });
     }
     let child = cmd.spawn()?;
-    eprintln!("latch shim: started a daemon (pid {}), log {}", child.id(), paths.log.display());
+    eprintln!("latch: started a daemon (pid {}), log {}", child.id(), paths.log.display());
     // The daemon outlives us; the init process reaps it.
     std::mem::forget(child);
     Ok(())

@@ -126,12 +126,12 @@ pub async fn run(opts: Options) -> i32 {
     };
 
     let (client_out_tx, client_out_rx) = mpsc::channel::<Vec<u8>>(256);
-    let client_writer = tokio::spawn(write_frames(tokio::io::stdout(), client_out_rx));
+    let client_writer = tokio::spawn(write_frames(crate::io::stdout(), client_out_rx));
     let (server_in_tx, server_in_rx) = mpsc::channel::<Vec<u8>>(256);
     tokio::spawn(write_frames(stdin, server_in_rx));
 
     let (client_tx, mut client_rx) = mpsc::channel::<Input>(64);
-    tokio::spawn(read_lines(BufReader::with_capacity(256 * 1024, tokio::io::stdin()), opts.max_message, client_tx));
+    tokio::spawn(read_lines(BufReader::with_capacity(256 * 1024, crate::io::stdin()), opts.max_message, client_tx));
     let (server_tx, mut server_rx) = mpsc::channel::<Input>(64);
     tokio::spawn(read_lines(BufReader::with_capacity(256 * 1024, stdout), opts.max_message, server_tx));
 
@@ -646,6 +646,7 @@ impl Relay {
                 let Some(mut held) = self.deciding.remove(&req) else {
                     return;
                 };
+
                 held.call_id = Some(call_id.clone());
                 held.class = class;
                 if held.line.is_empty() {

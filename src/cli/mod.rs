@@ -30,8 +30,18 @@ pub fn daemon() -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// `latch tui`.
+/// `latch tui`. Starts a daemon first when none answers, so one command
+/// gets a newcomer to a running Latch.
 pub fn tui() -> anyhow::Result<i32> {
-    latch_tui::run(paths()?)?;
+    let paths = paths()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let hello = latch_proto::client::Hello::new(latch_proto::Role::Cli, "tui-probe");
+    if let Err(latch_proto::client::ClientError::NoDaemon(_)) =
+        rt.block_on(latch_proto::client::connect(&paths, &hello))
+    {
+        latch_shim::start_daemon(&paths)?;
+    }
+    drop(rt);
+    latch_tui::run(paths)?;
     Ok(0)
 }
