@@ -1,1 +1,56 @@
-fn main() {}
+//! `latch`: security guardrails for AI agents. `main` only dispatches.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "latch", version, about = "Security guardrails for AI agents' MCP tool calls")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run an MCP server through Latch: `latch shim --name NAME -- CMD [ARGS...]`.
+    Shim(cli::shim::ShimArgs),
+    /// Run the daemon in the foreground (shims start one on demand).
+    Daemon,
+    /// Is the daemon up, which shims are connected, where is the database.
+    Status(cli::client::JsonFlag),
+    /// List approvals waiting for a human.
+    Pending(cli::client::JsonFlag),
+    /// Approve a pending call.
+    Approve(cli::client::ApproveArgs),
+    /// Deny a pending call.
+    Deny(cli::client::DenyArgs),
+    /// Show recent audit rows, newest first.
+    Audit(cli::client::AuditArgs),
+    /// Check, explain and test the policy file.
+    #[command(subcommand)]
+    Policy(cli::policy::PolicyCmd),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Shim(args) => cli::shim::run(args),
+        Cmd::Daemon => cli::daemon(),
+        Cmd::Status(a) => cli::client::status(a),
+        Cmd::Pending(a) => cli::client::pending(a),
+        Cmd::Approve(a) => cli::client::approve(a),
+        Cmd::Deny(a) => cli::client::deny(a),
+        Cmd::Audit(a) => cli::client::audit(a),
+        Cmd::Policy(cmd) => cli::policy::run(cmd),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("latch: {e:#}");
+            ExitCode::from(cli::EXIT_ERROR)
+        }
+    }
+}

@@ -18,14 +18,8 @@ pub enum Class {
 }
 
 impl Class {
-    pub const ALL: [Class; 6] = [
-        Class::Read,
-        Class::Write,
-        Class::Send,
-        Class::Execute,
-        Class::Submit,
-        Class::TransferValue,
-    ];
+    pub const ALL: [Class; 6] =
+        [Class::Read, Class::Write, Class::Send, Class::Execute, Class::Submit, Class::TransferValue];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -40,9 +34,7 @@ impl Class {
 
     /// Parses `READ`, `read`, `transfer_value` …
     pub fn parse(s: &str) -> Option<Class> {
-        Class::ALL
-            .into_iter()
-            .find(|c| c.as_str().eq_ignore_ascii_case(s))
+        Class::ALL.into_iter().find(|c| c.as_str().eq_ignore_ascii_case(s))
     }
 }
 
@@ -71,14 +63,8 @@ pub enum Flag {
 }
 
 impl Flag {
-    pub const ALL: [Flag; 6] = [
-        Flag::Destructive,
-        Flag::External,
-        Flag::Shell,
-        Flag::SecretsInArgs,
-        Flag::OpenWorld,
-        Flag::SelfProtect,
-    ];
+    pub const ALL: [Flag; 6] =
+        [Flag::Destructive, Flag::External, Flag::Shell, Flag::SecretsInArgs, Flag::OpenWorld, Flag::SelfProtect];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -31,8 +31,5 @@ pub fn decide(policy: &Policy, call: &Call<'_>, def: Option<&ToolDef>) -> Verdic
     };
     let classification = classify::classify(call, def, &ctx);
     let evaluation = policy.evaluate(call, def, &classification);
-    Verdict {
-        classification,
-        evaluation,
-    }
+    Verdict { classification, evaluation }
 }

@@ -56,23 +56,11 @@ impl Policy {
     }
 
     pub fn class_default(&self, class: Class) -> Decision {
-        self.defaults
-            .iter()
-            .find(|(c, _)| *c == class)
-            .map(|(_, d)| *d)
-            .unwrap_or(Decision::Ask)
+        self.defaults.iter().find(|(c, _)| *c == class).map(|(_, d)| *d).unwrap_or(Decision::Ask)
     }
 
-    pub fn evaluate(
-        &self,
-        _call: &Call<'_>,
-        _def: Option<&ToolDef>,
-        cls: &Classification,
-    ) -> Evaluation {
-        if cls.class == Class::Send
-            && !cls.flags.contains(&Flag::External)
-            && !cls.domains.is_empty()
-        {
+    pub fn evaluate(&self, _call: &Call<'_>, _def: Option<&ToolDef>, cls: &Classification) -> Evaluation {
+        if cls.class == Class::Send && !cls.flags.contains(&Flag::External) && !cls.domains.is_empty() {
             return Evaluation {
                 decision: self.send_internal,
                 rule: None,
@@ -80,10 +68,6 @@ impl Policy {
             };
         }
         let decision = self.class_default(cls.class);
-        Evaluation {
-            decision,
-            rule: None,
-            reasons: vec![format!("default for {}: {decision}", cls.class)],
-        }
+        Evaluation { decision, rule: None, reasons: vec![format!("default for {}: {decision}", cls.class)] }
     }
 }

@@ -57,11 +57,7 @@ impl ToolDef {
             .and_then(Value::as_str)
             .or_else(|| v.get("annotations")?.get("title")?.as_str())
             .map(str::to_owned);
-        let mut description = v
-            .get("description")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
+        let mut description = v.get("description").and_then(Value::as_str).unwrap_or("").to_owned();
         if description.len() > MAX_DESCRIPTION {
             let mut cut = MAX_DESCRIPTION;
             while !description.is_char_boundary(cut) {
@@ -83,23 +79,13 @@ impl ToolDef {
             .and_then(Value::as_object)
             .map(|props| props.keys().take(MAX_PARAMS).cloned().collect())
             .unwrap_or_default();
-        Some(ToolDef {
-            name,
-            title,
-            description,
-            annotations,
-            params,
-            hash: latch_proto::canonical::hash(v),
-        })
+        Some(ToolDef { name, title, description, annotations, params, hash: latch_proto::canonical::hash(v) })
     }
 
     /// Reads a whole `tools/list` result's `tools` array; entries without a
     /// name are skipped.
     pub fn list_from_value(tools: &Value) -> Vec<ToolDef> {
-        tools
-            .as_array()
-            .map(|a| a.iter().filter_map(ToolDef::from_value).collect())
-            .unwrap_or_default()
+        tools.as_array().map(|a| a.iter().filter_map(ToolDef::from_value).collect()).unwrap_or_default()
     }
 }
 

@@ -1,1 +1,73 @@
-//! `latch daemon`.
+//! `latch daemon`: the one place that decides.
+//!
+//! An async shell around the pure core (`latch-core`): it listens on the
+//! local socket, keeps the tool definitions each shim has seen, runs the
+//! classifier and the policy, holds approvals, and writes the audit log
+//! through one writer thread ([`audit`]).
+
+pub mod audit;
+mod engine;
+mod lock;
+mod server;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use latch_proto::paths::Paths;
+
+pub use server::run;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("a latch daemon is already running for {home} (pid {pid}) — use it, or stop it first")]
+    AlreadyRunning { home: String, pid: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} belongs to user id {owner}, not to you ({me}) — set LATCH_HOME to a folder of your own")]
+    NotOurs { path: PathBuf, owner: u32, me: u32 },
+    #[error(transparent)]
+    Audit(#[from] audit::AuditError),
+    #[error("cannot listen on {path}: {source}")]
+    Listen {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DaemonError + '_ {
+    move |source| DaemonError::Io { path: path.to_owned(), source }
+}
+
+/// Creates `dir` (and parents) and makes it private: ours, mode 0700.
+pub(crate) fn private_dir(dir: &Path) -> Result<(), DaemonError> {
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let meta = std::fs::metadata(dir).map_err(io_err(dir))?;
+    let me = audit::current_uid();
+    if meta.uid() != me {
+        return Err(DaemonError::NotOurs { path: dir.to_owned(), owner: meta.uid(), me });
+    }
+    if meta.mode() & 0o777 != 0o700 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io_err(dir))?;
+    }
+    Ok(())
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Paths of everything the daemon owns, for self-protection and status.
+pub fn describe(paths: &Paths) -> String {
+    format!(
+        "socket {}, database {}, policy {}",
+        paths.socket.display(),
+        paths.database.display(),
+        paths.policy.display()
+    )
+}

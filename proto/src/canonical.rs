@@ -125,27 +125,18 @@ mod tests {
 
     #[test]
     fn keys_are_sorted_at_every_level() {
-        assert_eq!(
-            c(r#"{"b":1,"a":{"d":[{"z":1,"y":2}],"c":0}}"#),
-            r#"{"a":{"c":0,"d":[{"y":2,"z":1}]},"b":1}"#
-        );
+        assert_eq!(c(r#"{"b":1,"a":{"d":[{"z":1,"y":2}],"c":0}}"#), r#"{"a":{"c":0,"d":[{"y":2,"z":1}]},"b":1}"#);
     }
 
     #[test]
     fn keys_sort_by_utf16_code_units() {
         // U+10000 is a surrogate pair (0xD800…) and sorts before U+FB33.
-        assert_eq!(
-            c("{\"\u{fb33}\":1,\"\u{10000}\":2}"),
-            "{\"\u{10000}\":2,\"\u{fb33}\":1}"
-        );
+        assert_eq!(c("{\"\u{fb33}\":1,\"\u{10000}\":2}"), "{\"\u{10000}\":2,\"\u{fb33}\":1}");
     }
 
     #[test]
     fn numbers_print_as_ecmascript_does() {
-        assert_eq!(
-            c("[1.0, 1e0, 1, -0.0, 100e-2, 1e21, 1.5e-7, 0.000001]"),
-            "[1,1,1,0,1,1e+21,1.5e-7,0.000001]"
-        );
+        assert_eq!(c("[1.0, 1e0, 1, -0.0, 100e-2, 1e21, 1.5e-7, 0.000001]"), "[1,1,1,0,1,1e+21,1.5e-7,0.000001]");
         assert_eq!(c("[9007199254740993, -5]"), "[9007199254740993,-5]");
     }
 
@@ -157,10 +148,8 @@ mod tests {
     #[test]
     fn same_meaning_same_hash_any_change_another() {
         let a = json!({"path": "/tmp/x", "opts": {"a": 1, "b": [true, null]}});
-        let b: Value = serde_json::from_str(
-            r#"{ "opts" : { "b" : [ true , null ], "a" : 1.0 }, "path":"\/tmp\/x" }"#,
-        )
-        .unwrap();
+        let b: Value =
+            serde_json::from_str(r#"{ "opts" : { "b" : [ true , null ], "a" : 1.0 }, "path":"\/tmp\/x" }"#).unwrap();
         assert_eq!(hash(&a), hash(&b));
         let changed = json!({"path": "/tmp/y", "opts": {"a": 1, "b": [true, null]}});
         assert_ne!(hash(&a), hash(&changed));

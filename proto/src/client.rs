@@ -38,12 +38,7 @@ pub struct Hello {
 
 impl Hello {
     pub fn new(role: Role, name: impl Into<String>) -> Hello {
-        Hello {
-            role,
-            name: name.into(),
-            session: String::new(),
-            command: Vec::new(),
-        }
+        Hello { role, name: name.into(), session: String::new(), command: Vec::new() }
     }
 }
 
@@ -63,21 +58,13 @@ pub async fn connect(paths: &Paths, hello: &Hello) -> Result<(Reader, Writer), C
     let name = paths.socket.as_path().to_fs_name::<GenericFilePath>()?;
     let stream = match Stream::connect(name).await {
         Ok(s) => s,
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
-            ) =>
-        {
+        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused) => {
             return Err(ClientError::NoDaemon(paths.socket.display().to_string()));
         }
         Err(e) => return Err(e.into()),
     };
     let (r, w) = tokio::io::split(stream);
-    let mut reader = Reader {
-        inner: BufReader::with_capacity(64 * 1024, r),
-        buf: Vec::new(),
-    };
+    let mut reader = Reader { inner: BufReader::with_capacity(64 * 1024, r), buf: Vec::new() };
     let mut writer = Writer { inner: w };
     writer
         .send(&ClientMsg::Hello {

@@ -1,5 +1,5 @@
-//! Messages on the local socket. Every line is one JSON object tagged by
-//! `"type"`. Requests that expect a reply carry a `req` number chosen by the
+//! Messages on the local socket. Every line is one JSON object whose only
+//! key names the message: `{"decide": {"req": 1, …}}`. Requests that expect a reply carry a `req` number chosen by the
 //! sender; the reply carries the same number.
 
 use serde::{Deserialize, Serialize};
@@ -97,8 +97,12 @@ pub struct ClientInfo {
 }
 
 /// A message to the daemon.
+///
+/// Externally tagged (`{"decide": {...}}`): `Decide` and `ToolsListed`
+/// carry raw JSON, which serde cannot buffer through an internally tagged
+/// enum.
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ClientMsg {
     /// First message on every connection.
     Hello {
@@ -145,6 +149,11 @@ pub enum ClientMsg {
     },
     /// The client cancelled a call that was held or forwarded.
     Cancelled { call_id: String },
+    /// The shim stopped holding an `ask` call (its hold limit passed) and
+    /// told the client the call awaits approval. Also sent when a
+    /// `Resolved` arrives for a call the shim no longer holds, so a
+    /// single-use grant is not spent on a call that never ran.
+    HoldExpired { call_id: String },
     /// A line the shim refused (unparseable or ambiguous envelope).
     Malformed {
         /// "client" or "server".
@@ -208,9 +217,9 @@ pub struct AuditFilter {
     pub until: Option<i64>,
 }
 
-/// A message from the daemon.
+/// A message from the daemon. Externally tagged, like [`ClientMsg`].
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum DaemonMsg {
     /// Reply to `Hello`.
     Welcome {
@@ -346,30 +355,11 @@ pub struct StatusReport {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
-    Call {
-        row: AuditRow,
-    },
-    Finished {
-        audit_id: i64,
-        outcome: String,
-        latency_us: u64,
-    },
-    PendingAdded {
-        item: PendingItem,
-    },
-    PendingRemoved {
-        id: String,
-        decision: String,
-        by: String,
-    },
-    ShimConnected {
-        shim: ShimInfo,
-    },
-    ShimDisconnected {
-        server: String,
-        session: String,
-    },
-    PolicyReloaded {
-        error: Option<String>,
-    },
+    Call { row: AuditRow },
+    Finished { audit_id: i64, outcome: String, latency_us: u64 },
+    PendingAdded { item: PendingItem },
+    PendingRemoved { id: String, decision: String, by: String },
+    ShimConnected { shim: ShimInfo },
+    ShimDisconnected { server: String, session: String },
+    PolicyReloaded { error: Option<String> },
 }

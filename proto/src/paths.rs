@@ -42,33 +42,21 @@ const MAX_SOCKET_PATH: usize = 100;
 impl Paths {
     /// Paths from the process environment.
     pub fn from_env() -> Result<Paths, PathsError> {
-        Self::resolve(
-            std::env::var_os("LATCH_HOME").map(PathBuf::from),
-            std::env::var_os("HOME").map(PathBuf::from),
-        )
+        Self::resolve(std::env::var_os("LATCH_HOME").map(PathBuf::from), std::env::var_os("HOME").map(PathBuf::from))
     }
 
-    pub fn resolve(
-        latch_home: Option<PathBuf>,
-        home: Option<PathBuf>,
-    ) -> Result<Paths, PathsError> {
+    pub fn resolve(latch_home: Option<PathBuf>, home: Option<PathBuf>) -> Result<Paths, PathsError> {
         let latch_home = latch_home.filter(|p| !p.as_os_str().is_empty());
         let (policy, data_dir) = match latch_home {
             Some(d) => (d.join("policy.toml"), d),
             None => {
-                let home = home
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .ok_or(PathsError::NoHome)?;
+                let home = home.filter(|p| !p.as_os_str().is_empty()).ok_or(PathsError::NoHome)?;
                 let data = if cfg!(target_os = "macos") {
                     home.join("Library/Application Support/latch")
                 } else {
                     home.join(".local/share/latch")
                 };
-                let config = if cfg!(target_os = "macos") {
-                    data.clone()
-                } else {
-                    home.join(".config/latch")
-                };
+                let config = if cfg!(target_os = "macos") { data.clone() } else { home.join(".config/latch") };
                 (config.join("policy.toml"), data)
             }
         };
@@ -76,13 +64,7 @@ impl Paths {
         if socket.as_os_str().len() > MAX_SOCKET_PATH {
             socket = short_socket_dir().join("latch.sock");
         }
-        Ok(Paths {
-            policy,
-            database: data_dir.join("audit.db"),
-            socket,
-            log: data_dir.join("daemon.log"),
-            data_dir,
-        })
+        Ok(Paths { policy, database: data_dir.join("audit.db"), socket, log: data_dir.join("daemon.log"), data_dir })
     }
 
     /// The private folder that holds the socket.
@@ -120,10 +102,6 @@ mod tests {
     fn long_paths_fall_back_to_a_short_socket() {
         let long = "/x".repeat(80);
         let p = Paths::resolve(Some(long.into()), None).unwrap();
-        assert!(
-            p.socket.to_string_lossy().starts_with("/tmp/latch-"),
-            "{:?}",
-            p.socket
-        );
+        assert!(p.socket.to_string_lossy().starts_with("/tmp/latch-"), "{:?}", p.socket);
     }
 }

@@ -1,1 +1,74 @@
-//! `latch shim`.
+//! `latch shim --name NAME -- CMD [ARGS...]`
+//!
+//! One process per MCP server, started by the agent in place of the server.
+//! It spawns the real server and relays newline-delimited JSON-RPC both
+//! ways, byte for byte, stopping only `tools/call` requests to ask the
+//! daemon. It holds no policy and no database.
+//!
+//! **Its stdout carries MCP frames only**; its own messages go to stderr.
+//!
+//! Tasks (one current-thread runtime, so a shim stays a few MB):
+//! readers for the client's stdin and the server's stdout, writers for the
+//! client's stdout and the server's stdin, the daemon link, and the relay
+//! loop that owns all state.
+
+mod child;
+mod envelope;
+mod io;
+mod link;
+mod relay;
+
+use std::time::Duration;
+
+use latch_proto::paths::Paths;
+
+/// How the shim runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The server's name, as the user knows it (`--name`).
+    pub name: String,
+    /// The server's command line.
+    pub command: Vec<String>,
+    pub paths: Paths,
+    /// After the client closes stdin: how long the server gets to exit on
+    /// its own, and again after SIGTERM, before SIGKILL.
+    pub grace: Duration,
+    /// Longest line relayed; longer ones are refused without being
+    /// buffered.
+    pub max_message: usize,
+    /// Start a daemon when none answers.
+    pub autostart: bool,
+    /// Let READ calls through while no daemon answers (off by default:
+    /// fail closed).
+    pub allow_reads_offline: bool,
+}
+
+impl Options {
+    pub fn new(name: String, command: Vec<String>, paths: Paths) -> Options {
+        Options {
+            name,
+            command,
+            paths,
+            grace: Duration::from_secs(2),
+            max_message: 256 * 1024 * 1024,
+            autostart: true,
+            allow_reads_offline: false,
+        }
+    }
+}
+
+/// Runs the shim to completion; returns the process exit code (the
+/// server's own, or 128 + the signal that ended it).
+pub fn run(opts: Options) -> i32 {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("latch shim: cannot start: {e}");
+            return 70;
+        }
+    };
+    let code = rt.block_on(relay::run(opts));
+    // Do not wait for blocked stdin reads: the relay is finished.
+    rt.shutdown_background();
+    code
+}

@@ -1,1 +1,0 @@
-//! The approval lifecycle as a pure state machine: `handle(event) -> effects`.

@@ -1,0 +1,360 @@
+//! Classification of one tool call into a [`Class`] with risk [`Flag`]s,
+//! the hosts it touches, and the reasons a person can read.
+//!
+//! # Inputs and their weight
+//!
+//! From strongest to weakest:
+//!
+//! 1. **The user's override** for this server and tool
+//!    ([`Context::user_class`]) sets the class outright. Flags and domains
+//!    are still computed from the call, so rules on them keep working.
+//! 2. **Argument values** are facts about *this* call and may only raise the
+//!    class: a shell command under a command-like key is EXECUTE whatever
+//!    the tool's name (`get_status {command: "rm -rf /"}` is EXECUTE); a
+//!    MongoDB `$out`/`$merge` stage is at least WRITE; a click on a button
+//!    labelled "Pay now" is TRANSFER_VALUE. One exception lowers: on a
+//!    database tool whose verb is generic (`run_sql`, `execute_sql`,
+//!    `query`), the SQL statement decides, so `execute_sql {sql: "SELECT
+//!    …"}` is READ and `… "DROP TABLE t"` is WRITE and destructive (see
+//!    [`sql`](self) below). URLs and e-mail addresses decide the
+//!    `external` flag and fill `domains`.
+//! 3. **MCP annotations** are untrusted hints (the spec says so): they make
+//!    a call stricter, never laxer. `readOnlyHint: false` makes it at least
+//!    WRITE; `readOnlyHint: true` never lowers a class the words gave (it
+//!    only decides when the words say nothing); `destructiveHint: true`
+//!    and `openWorldHint: true` set their flags. When a tool declares at
+//!    least one hint, the spec's defaults fill the absent ones
+//!    (`readOnlyHint` false, `destructiveHint` true — for a call that is
+//!    not READ — and `openWorldHint` true). When a tool declares no hint at
+//!    all, as most servers still do, no default is applied: marking every
+//!    such tool destructive and open-world would make those flags match
+//!    everything, and the words and arguments already speak for the call.
+//! 4. **Words of the tool's name**, split on snake_case, camelCase, kebab,
+//!    dots and slashes ([`words`]); whole words only, never substrings
+//!    (`read_file` on `billing/x.txt` is READ; `get_messages` is READ, not
+//!    SEND). The main verb gives the class, the other words may raise it
+//!    (see `name.rs`: `create_refund` is TRANSFER_VALUE, `list_refunds`
+//!    READ, `create_pull_request` SUBMIT, `slack_post_message` SEND).
+//! 5. **Words of the description's first sentence**, only when the name has
+//!    no known verb (`git_branch`: "List Git branches" → READ).
+//! 6. Nothing known: WRITE, a cautious default that a person can override.
+//!
+//! # Decisions on debatable tools
+//!
+//! - **SQL tools.** A tool that runs SQL is classified by what the SQL does:
+//!   a lone `SELECT` is READ (it reads, whatever the tool is called);
+//!   INSERT/UPDATE/DDL is WRITE, DELETE/DROP/TRUNCATE/UPDATE also
+//!   destructive; `COPY … PROGRAM` is EXECUTE. The most consequential of
+//!   several statements wins, and `SELECT` calling a side-effecting function
+//!   is WRITE. A tool named for reading (`read_query`) is never lowered by
+//!   its SQL, only raised.
+//! - **Browsing.** `browser_navigate`, `fetch` and friends are READ: they
+//!   retrieve a page. The URL's host lands in `domains` and an outside host
+//!   sets `external`, so a rule can ask for navigation outside the user's
+//!   domains. Clicking, typing and filling are WRITE (they change page
+//!   state), raised by the clicked label. `*_evaluate` is EXECUTE.
+//! - **Trackers and comments** (issues, comments, pages, tickets) are WRITE:
+//!   updates in the user's workspace. SEND is for messages to people or
+//!   addresses: e-mail, chat, SMS, webhooks.
+//! - **Publishing** (pull/merge requests, merges, pushes, releases,
+//!   deployments, `kubectl apply`, submitting reviews) is SUBMIT; drafts
+//!   and pending reviews are WRITE.
+//! - **Money**: creating, confirming or capturing payments, refunds,
+//!   transfers, payouts, charges, orders, checkout sessions, and finalizing
+//!   an invoice are TRANSFER_VALUE; reading them is READ; cancelling them is
+//!   WRITE (destructive).
+//!
+//! # Flags
+//!
+//! `destructive` (annotation, a deleting verb, destructive SQL or shell
+//! words such as `rm`, `--force`), `external` (a target address outside the
+//! internal domains; every recipient counts; a SEND whose arguments were
+//! too large to check completely counts as external), `shell` (a shell or
+//! code argument, or an EXECUTE tool that is not a database tool),
+//! `secrets_in_args` ([`crate::redact::has_secret`]), `open_world`
+//! (annotation). `self_protect` is left to the policy.
+//!
+//! # Cost
+//!
+//! No regex, no per-call compilation; one bounded walk over the arguments
+//! (see `args.rs` for the limits); the description is read only when the
+//! name has no verb, and only its first sentence.
+
+mod args;
+mod hosts;
+mod lexicon;
+mod name;
+mod sql;
+
+use serde_json::Value;
+
+use crate::class::{Class, Flag, Flags};
+use crate::tooldef::{Annotations, ToolDef};
+
+pub use hosts::is_internal;
+
+/// One call as the classifier sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Call<'a> {
+    pub server: &'a str,
+    pub tool: &'a str,
+    pub args: &'a Value,
+}
+
+/// What the user's configuration contributes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Context<'a> {
+    /// Domains whose hosts and addresses count as internal (exact or
+    /// subdomain match on the parsed host, see [`is_internal`]).
+    pub internal_domains: &'a [String],
+    /// The user's override for this server and tool, strongest input.
+    pub user_class: Option<Class>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Classification {
+    pub class: Class,
+    pub flags: Flags,
+    /// Why, one short phrase each; the user's override first.
+    pub reasons: Vec<String>,
+    /// Hosts and e-mail domains found in the arguments, lower-case,
+    /// deduplicated, in the order the walk met them (object keys in
+    /// serde_json's order).
+    pub domains: Vec<String>,
+}
+
+/// Splits a name into word slices, keeping their case: snake_case,
+/// camelCase (`getHTTPResponse` → get, HTTP, Response), kebab-case, dots,
+/// slashes, spaces. Digits stay with their word.
+pub(crate) fn word_slices(name: &str) -> impl Iterator<Item = &str> {
+    let mut rest = name;
+    std::iter::from_fn(move || {
+        let start = rest.find(char::is_alphanumeric)?;
+        rest = &rest[start..];
+        let mut chars = rest.char_indices().peekable();
+        let mut prev: Option<char> = None;
+        let mut end = rest.len();
+        while let Some((i, c)) = chars.next() {
+            if !c.is_alphanumeric() {
+                end = i;
+                break;
+            }
+            if let Some(p) = prev {
+                let next_lower = chars.peek().is_some_and(|(_, n)| n.is_lowercase());
+                let boundary = c.is_uppercase()
+                    && (p.is_lowercase() || p.is_numeric() || (p.is_uppercase() && next_lower));
+                if boundary {
+                    end = i;
+                    break;
+                }
+            }
+            prev = Some(c);
+        }
+        let word = &rest[..end];
+        rest = &rest[end..];
+        Some(word)
+    })
+}
+
+/// Splits a tool name into lower-case words: snake_case, camelCase,
+/// kebab-case, dots and slashes.
+pub fn words(name: &str) -> Vec<String> {
+    word_slices(name).map(str::to_lowercase).collect()
+}
+
+fn any_hint(a: &Annotations) -> bool {
+    a.read_only.is_some()
+        || a.destructive.is_some()
+        || a.idempotent.is_some()
+        || a.open_world.is_some()
+}
+
+/// Classifies one call.
+pub fn classify(call: &Call<'_>, def: Option<&ToolDef>, ctx: &Context<'_>) -> Classification {
+    let mut flags = Flags::new();
+    let mut reasons: Vec<String> = Vec::new();
+
+    // Words of the name, then of the description.
+    let name_words = words(call.tool);
+    let desc_words = def
+        .map(|d| name::description_words(&d.description))
+        .unwrap_or_default();
+    let sql_context = name::sql_context(&name_words) || name::sql_context(&desc_words);
+    let verdict = name::analyse(&name_words, "name", false);
+    let signal = if verdict.is_none() {
+        name::signal(&name_words)
+    } else {
+        None
+    };
+    let verdict = match (verdict, &signal) {
+        (Some(v), _) => Some(v),
+        (None, None) => name::analyse(&desc_words, "description", true),
+        (None, Some(_)) => None,
+    };
+    let annotations = def.map(|d| d.annotations).unwrap_or_default();
+    let mut generic = false;
+    let mut ui = false;
+    let mut destructive_word = None;
+    let mut class = if let Some(v) = verdict {
+        reasons.extend(v.reasons);
+        generic = v.generic;
+        ui = v.flags & lexicon::UI != 0;
+        destructive_word = v.destructive;
+        v.class
+    } else if let Some((c, why)) = signal {
+        reasons.push(why);
+        c
+    } else if annotations.read_only == Some(true) {
+        reasons.push("no known verb; annotation readOnlyHint=true: READ".to_owned());
+        Class::Read
+    } else {
+        reasons
+            .push("no known verb in the name or description: WRITE (cautious default)".to_owned());
+        Class::Write
+    };
+    let words_class = class;
+
+    // Arguments.
+    let mut walker = args::Walker::new(ctx.internal_domains, sql_context, ui);
+    walker.walk(call.args);
+    let facts = walker.facts;
+
+    if let Some((key, v)) = &facts.sql {
+        // A generic verb (run, execute, query) defers to the statement;
+        // any other verb is only raised by it.
+        let to = if generic { v.class } else { class.max(v.class) };
+        if to != class {
+            reasons.push(format!("argument `{key}` is {} SQL: {to}", v.keyword));
+            class = to;
+        } else if generic {
+            reasons.push(format!("argument `{key}` is {} SQL: {to}", v.keyword));
+        }
+        if v.destructive {
+            flags.insert(Flag::Destructive);
+            reasons.push(format!(
+                "argument `{key}` is a destructive {} statement",
+                v.keyword
+            ));
+        }
+    }
+    let runs_code = facts.shell.is_some() || facts.code.is_some();
+    if let Some(key) = facts.shell.as_ref().or(facts.code.as_ref()) {
+        let what = if facts.shell.is_some() {
+            "a shell command"
+        } else {
+            "code"
+        };
+        reasons.push(format!("argument `{key}` is {what}: EXECUTE"));
+        class = class.max(Class::Execute);
+    }
+    if runs_code || (class == Class::Execute && words_class == Class::Execute && !sql_context) {
+        flags.insert(Flag::Shell);
+    }
+    if let Some(tok) = &facts.shell_destructive {
+        flags.insert(Flag::Destructive);
+        reasons.push(format!("shell word `{tok}` deletes or overwrites"));
+    }
+    if let Some(stage) = facts.mongo_write {
+        if class < Class::Write {
+            class = Class::Write;
+        }
+        reasons.push(format!("pipeline stage `{stage}` writes: at least WRITE"));
+    }
+    if let Some((c, w)) = &facts.ui
+        && *c > class
+    {
+        class = *c;
+        reasons.push(format!("clicked element says '{w}': {c}"));
+    }
+
+    // Annotations: stricter only.
+    let hinted = any_hint(&annotations);
+    match annotations.read_only {
+        Some(false) if class == Class::Read => {
+            class = Class::Write;
+            reasons.push("annotation readOnlyHint=false: at least WRITE".to_owned());
+        }
+        Some(true) if class > Class::Read => {
+            reasons.push(format!(
+                "annotation readOnlyHint=true ignored: hints never lower {class}"
+            ));
+        }
+        _ => {}
+    }
+    match annotations.destructive {
+        Some(true) => {
+            flags.insert(Flag::Destructive);
+            reasons.push("annotation destructiveHint=true".to_owned());
+        }
+        None if hinted && annotations.read_only != Some(true) && class > Class::Read => {
+            flags.insert(Flag::Destructive);
+            reasons.push("destructiveHint absent: spec default true".to_owned());
+        }
+        _ => {}
+    }
+    match annotations.open_world {
+        Some(true) => {
+            flags.insert(Flag::OpenWorld);
+            reasons.push("annotation openWorldHint=true".to_owned());
+        }
+        None if hinted => {
+            flags.insert(Flag::OpenWorld);
+            reasons.push("openWorldHint absent: spec default true".to_owned());
+        }
+        _ => {}
+    }
+    if let Some(w) = destructive_word
+        && flags.insert(Flag::Destructive)
+    {
+        reasons.push(format!("name word '{w}' deletes or overwrites"));
+    }
+
+    // Addresses.
+    for (key, host) in &facts.external {
+        let key = if key.is_empty() {
+            "(value)"
+        } else {
+            key.as_str()
+        };
+        reasons.push(format!("argument `{key}` is an external address ({host})"));
+    }
+    if facts.external_count > facts.external.len() {
+        reasons.push(format!(
+            "{} more external addresses",
+            facts.external_count - facts.external.len()
+        ));
+    }
+    if facts.external_count > 0 {
+        flags.insert(Flag::External);
+    }
+    if facts.truncated {
+        reasons.push(format!(
+            "arguments too large: checked the first {} values / {} KiB",
+            args::MAX_STRINGS,
+            args::MAX_TOTAL_BYTES / 1024
+        ));
+        if class == Class::Send && flags.insert(Flag::External) {
+            reasons.push("recipients not all checked: treated as external".to_owned());
+        }
+    }
+
+    if crate::redact::has_secret(call.args) {
+        flags.insert(Flag::SecretsInArgs);
+        reasons.push("arguments carry something that looks like a secret".to_owned());
+    }
+
+    if let Some(c) = ctx.user_class {
+        reasons.insert(0, format!("user override: {c}"));
+        class = c;
+    }
+
+    Classification {
+        class,
+        flags,
+        reasons,
+        domains: facts.domains,
+    }
+}
+
+#[cfg(test)]
+mod tests;

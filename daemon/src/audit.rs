@@ -1,0 +1,392 @@
+//! The audit store: SQLite in WAL mode, owned by one writer thread.
+//!
+//! The async runtime never touches rusqlite: it sends [`Cmd`]s over a bounded
+//! channel to the writer thread, which commits them in groups (everything
+//! queued when it wakes, up to [`MAX_BATCH`]) and answers each insert once
+//! its transaction is committed. A call's row is therefore on disk (in the
+//! WAL) before the daemon lets the shim forward the call. Reads (the CLI,
+//! the console's history) use their own short-lived connections on the
+//! blocking pool; WAL lets them run beside the writer.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use latch_proto::{AuditFilter, AuditRow};
+use rusqlite::{Connection, OpenFlags, params};
+use tokio::sync::{mpsc, oneshot};
+
+/// Numbered migrations, applied in order; `PRAGMA user_version` records how
+/// many ran. Never edit a shipped one.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_events.sql")];
+
+/// Most commands committed in one transaction.
+const MAX_BATCH: usize = 1024;
+/// Commands queued before senders wait.
+const QUEUE: usize = 16 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("audit database {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("audit database {path} is unsafe: {why} — {fix}")]
+    Unsafe { path: PathBuf, why: String, fix: String },
+    #[error("audit folder {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the audit writer has stopped")]
+    WriterGone,
+    #[error("audit write failed: {0}")]
+    Write(String),
+}
+
+/// A row to insert.
+#[derive(Clone, Debug, Default)]
+pub struct NewEvent {
+    pub time_ms: i64,
+    pub kind: &'static str,
+    pub server: String,
+    pub session: String,
+    pub tool: String,
+    pub class: String,
+    pub decision: String,
+    pub reasons: Vec<String>,
+    /// Redacted arguments as JSON text.
+    pub args: String,
+    pub args_hash: String,
+    pub rule: Option<String>,
+    pub approval_id: Option<String>,
+    pub outcome: Option<&'static str>,
+    pub answered_by: Option<String>,
+    pub detail: Option<String>,
+}
+
+enum Cmd {
+    Insert(Box<NewEvent>, Option<oneshot::Sender<Result<i64, AuditError>>>),
+    Finish { id: i64, outcome: &'static str, latency_us: i64 },
+    Answered { id: i64, approval_id: String, answered_by: String },
+    SetState { key: String, value: String },
+    Flush(oneshot::Sender<()>),
+}
+
+/// A cheap handle to the writer thread.
+#[derive(Clone)]
+pub struct Audit {
+    tx: mpsc::Sender<Cmd>,
+    path: PathBuf,
+}
+
+impl Audit {
+    /// Opens (creating if needed) the database, checks it is private, runs
+    /// migrations and starts the writer thread.
+    pub fn open(path: &Path) -> Result<Audit, AuditError> {
+        let conn = open_checked(path)?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let p = path.to_owned();
+        std::thread::Builder::new()
+            .name("latch-audit".into())
+            .spawn(move || writer(conn, rx, p))
+            .map_err(|e| AuditError::Io { path: path.to_owned(), source: e })?;
+        Ok(Audit { tx, path: path.to_owned() })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Inserts a row and waits until it is committed; returns its id.
+    pub async fn insert(&self, ev: NewEvent) -> Result<i64, AuditError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Cmd::Insert(Box::new(ev), Some(tx))).await.map_err(|_| AuditError::WriterGone)?;
+        rx.await.map_err(|_| AuditError::WriterGone)?
+    }
+
+    /// Inserts a row without waiting for the commit.
+    pub async fn record(&self, ev: NewEvent) {
+        let _ = self.tx.send(Cmd::Insert(Box::new(ev), None)).await;
+    }
+
+    /// Completes a call's row with its outcome.
+    pub async fn finish(&self, id: i64, outcome: &'static str, latency_us: i64) {
+        let _ = self.tx.send(Cmd::Finish { id, outcome, latency_us }).await;
+    }
+
+    /// Notes on a call's row who answered its approval.
+    pub async fn answered(&self, id: i64, approval_id: String, answered_by: String) {
+        let _ = self.tx.send(Cmd::Answered { id, approval_id, answered_by }).await;
+    }
+
+    pub async fn set_state(&self, key: &str, value: String) {
+        let _ = self.tx.send(Cmd::SetState { key: key.to_owned(), value }).await;
+    }
+
+    /// Waits until everything sent before is committed.
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Cmd::Flush(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Reads one state value (blocking: call from the blocking pool or at
+    /// start-up).
+    pub fn get_state(&self, key: &str) -> Result<Option<String>, AuditError> {
+        let conn = open_reader(&self.path)?;
+        let v = conn
+            .query_row("SELECT value FROM state WHERE key = ?1", [key], |r| r.get(0))
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })
+            .map_err(|e| sql(&self.path, e))?;
+        Ok(v)
+    }
+
+    /// Rows newest first, paged by id (keyset paging: as fast on a million
+    /// rows as on ten).
+    pub async fn query(
+        &self,
+        filter: AuditFilter,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditRow>, AuditError> {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || query_rows(&path, &filter, before, limit))
+            .await
+            .map_err(|e| AuditError::Write(e.to_string()))?
+    }
+}
+
+fn sql(path: &Path, source: rusqlite::Error) -> AuditError {
+    AuditError::Sqlite { path: path.to_owned(), source }
+}
+
+/// Creates the folder 0700 and refuses a database another user could read
+/// or change.
+fn open_checked(path: &Path) -> Result<Connection, AuditError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| AuditError::Io { path: dir.to_owned(), source: e })?;
+    let uid = current_uid();
+    let meta = std::fs::metadata(dir).map_err(|e| AuditError::Io { path: dir.to_owned(), source: e })?;
+    if meta.uid() != uid {
+        return Err(AuditError::Unsafe {
+            path: path.to_owned(),
+            why: format!("its folder {} belongs to user id {}, not to you ({uid})", dir.display(), meta.uid()),
+            fix: "set LATCH_HOME to a folder of your own".into(),
+        });
+    }
+    if meta.mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| AuditError::Io { path: dir.to_owned(), source: e })?;
+    }
+    if let Ok(m) = std::fs::symlink_metadata(path) {
+        if m.file_type().is_symlink() {
+            return Err(AuditError::Unsafe {
+                path: path.to_owned(),
+                why: "it is a symbolic link".into(),
+                fix: "replace it with a regular file or remove it".into(),
+            });
+        }
+        if m.uid() != uid {
+            return Err(AuditError::Unsafe {
+                path: path.to_owned(),
+                why: format!("it belongs to user id {}, not to you ({uid})", m.uid()),
+                fix: "move it away; Latch creates a new one".into(),
+            });
+        }
+        if m.mode() & 0o022 != 0 {
+            return Err(AuditError::Unsafe {
+                path: path.to_owned(),
+                why: format!("others may write to it (mode {:o})", m.mode() & 0o777),
+                fix: format!("run `chmod 600 {}` if you trust its content", path.display()),
+            });
+        }
+    }
+    let conn = Connection::open(path).map_err(|e| sql(path, e))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| AuditError::Io { path: path.to_owned(), source: e })?;
+    // WAL must be switched on outside a transaction.
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| sql(path, e))?;
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| sql(path, e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| sql(path, e))?;
+    migrate(&conn).map_err(|e| sql(path, e))?;
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let done: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, m) in MIGRATIONS.iter().enumerate().skip(done.max(0) as usize) {
+        conn.execute_batch(&format!("BEGIN; {m}\nPRAGMA user_version = {}; COMMIT;", i + 1))?;
+    }
+    Ok(())
+}
+
+pub fn current_uid() -> u32 {
+    // SAFETY: getuid cannot fail and touches no memory.
+    unsafe { libc::getuid() }
+}
+
+fn writer(mut conn: Connection, mut rx: mpsc::Receiver<Cmd>, path: PathBuf) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut replies: Vec<(oneshot::Sender<Result<i64, AuditError>>, i64)> = Vec::new();
+    let mut flushes = Vec::new();
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(c) => batch.push(c),
+                Err(_) => break,
+            }
+        }
+        let result = (|| -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            {
+                let mut ins = tx.prepare_cached(
+                    "INSERT INTO events (time_ms, kind, server, session, tool, class, decision, reasons, args, \
+                     args_hash, rule, approval_id, outcome, answered_by, detail) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                )?;
+                let mut fin = tx.prepare_cached("UPDATE events SET outcome = ?2, latency_us = ?3 WHERE id = ?1")?;
+                for cmd in batch.drain(..) {
+                    match cmd {
+                        Cmd::Insert(ev, reply) => {
+                            let reasons = serde_json::to_string(&ev.reasons).unwrap_or_else(|_| "[]".into());
+                            ins.execute(params![
+                                ev.time_ms,
+                                ev.kind,
+                                ev.server,
+                                ev.session,
+                                ev.tool,
+                                ev.class,
+                                ev.decision,
+                                reasons,
+                                ev.args,
+                                ev.args_hash,
+                                ev.rule,
+                                ev.approval_id,
+                                ev.outcome,
+                                ev.answered_by,
+                                ev.detail,
+                            ])?;
+                            if let Some(reply) = reply {
+                                replies.push((reply, tx.last_insert_rowid()));
+                            }
+                        }
+                        Cmd::Finish { id, outcome, latency_us } => {
+                            fin.execute(params![id, outcome, latency_us])?;
+                        }
+                        Cmd::Answered { id, approval_id, answered_by } => {
+                            tx.execute(
+                                "UPDATE events SET approval_id = ?2, answered_by = ?3 WHERE id = ?1",
+                                params![id, approval_id, answered_by],
+                            )?;
+                        }
+                        Cmd::SetState { key, value } => {
+                            tx.execute(
+                                "INSERT INTO state (key, value) VALUES (?1, ?2) \
+                                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                                params![key, value],
+                            )?;
+                        }
+                        Cmd::Flush(done) => flushes.push(done),
+                    }
+                }
+            }
+            tx.commit()
+        })();
+        match result {
+            Ok(()) => {
+                for (reply, id) in replies.drain(..) {
+                    let _ = reply.send(Ok(id));
+                }
+            }
+            Err(e) => {
+                eprintln!("latch daemon: audit write to {} failed: {e}", path.display());
+                batch.clear();
+                for (reply, _) in replies.drain(..) {
+                    let _ = reply.send(Err(AuditError::Write(e.to_string())));
+                }
+            }
+        }
+        for f in flushes.drain(..) {
+            let _ = f.send(());
+        }
+    }
+}
+
+fn open_reader(path: &Path) -> Result<Connection, AuditError> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| sql(path, e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| sql(path, e))?;
+    Ok(conn)
+}
+
+fn query_rows(path: &Path, f: &AuditFilter, before: Option<i64>, limit: u32) -> Result<Vec<AuditRow>, AuditError> {
+    let conn = open_reader(path)?;
+    let mut where_ = vec!["id < ?1".to_owned()];
+    let mut args: Vec<rusqlite::types::Value> = vec![before.unwrap_or(i64::MAX).into()];
+    let mut push = |clause: &str, v: rusqlite::types::Value| {
+        args.push(v);
+        where_.push(clause.replace('?', &format!("?{}", args.len())));
+    };
+    if let Some(t) = &f.text {
+        let like = format!("%{}%", t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        // Every `?` of a clause becomes the same numbered parameter.
+        push("(tool LIKE ? ESCAPE '\\' OR server LIKE ? ESCAPE '\\' OR args LIKE ? ESCAPE '\\')", like.into());
+    }
+    if let Some(v) = &f.server {
+        push("server = ?", v.clone().into());
+    }
+    if let Some(v) = &f.tool {
+        push("tool = ?", v.clone().into());
+    }
+    if let Some(v) = &f.class {
+        push("class = ?", v.clone().into());
+    }
+    if let Some(v) = &f.decision {
+        push("decision = ?", v.clone().into());
+    }
+    if let Some(v) = f.since {
+        push("time_ms >= ?", v.into());
+    }
+    if let Some(v) = f.until {
+        push("time_ms < ?", v.into());
+    }
+    let q = format!(
+        "SELECT id, time_ms, kind, server, tool, class, decision, reasons, args, args_hash, outcome, latency_us, \
+         approval_id, answered_by FROM events WHERE {} ORDER BY id DESC LIMIT {}",
+        where_.join(" AND "),
+        limit.min(10_000)
+    );
+    let mut stmt = conn.prepare(&q).map_err(|e| sql(path, e))?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(args), |r| {
+            let reasons: String = r.get(7)?;
+            let args: String = r.get(8)?;
+            Ok(AuditRow {
+                id: r.get(0)?,
+                time: r.get(1)?,
+                kind: r.get(2)?,
+                server: r.get(3)?,
+                tool: r.get(4)?,
+                class: r.get(5)?,
+                decision: r.get(6)?,
+                reasons: serde_json::from_str(&reasons).unwrap_or_default(),
+                args: serde_json::from_str(&args).unwrap_or(serde_json::Value::Null),
+                args_hash: r.get(9)?,
+                outcome: r.get(10)?,
+                latency_us: r.get(11)?,
+                approval_id: r.get(12)?,
+                answered_by: r.get(13)?,
+            })
+        })
+        .map_err(|e| sql(path, e))?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(|e| sql(path, e))
+}

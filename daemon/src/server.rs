@@ -1,0 +1,790 @@
+//! The async shell: socket, connections, the decision path, shutdown.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use interprocess::local_socket::tokio::Stream;
+use interprocess::local_socket::tokio::prelude::*;
+use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
+use latch_core::approval::{self, Approvals, Closure, Effect, Outcome as Fsm, Reply};
+use latch_core::redact::redact_value;
+use latch_core::{Call, Decision as CoreDecision, Policy, ToolDef};
+use latch_proto::paths::Paths;
+use latch_proto::{
+    AuditRow, ClientMsg, DaemonMsg, Decision, Event, PROTOCOL_VERSION, Role, ShimInfo, StatusReport, canonical, frame,
+};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::audit::{Audit, NewEvent};
+use crate::engine::{self, Engine};
+use crate::lock::Lock;
+use crate::{DaemonError, now_ms, private_dir};
+
+/// The state key under which approvals and grants survive a restart.
+const APPROVALS_STATE: &str = "approvals";
+
+struct Shared {
+    paths: Paths,
+    audit: Audit,
+    engine: Mutex<Engine>,
+    events: broadcast::Sender<Event>,
+    /// `LATCH_HOLD_MS`: one hold limit for every client (tests, scripts).
+    hold_override: Option<u64>,
+    /// Holds that ran out (call id, the hold's end), for [`expiries`].
+    expired: mpsc::UnboundedSender<(String, i64)>,
+}
+
+impl Shared {
+    fn engine(&self) -> MutexGuard<'_, Engine> {
+        // A panic while holding the lock must not wedge the daemon: the
+        // state is still consistent enough to answer and shut down.
+        self.engine.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn emit(&self, event: Event) {
+        let _ = self.events.send(event);
+    }
+}
+
+/// Runs the daemon until SIGINT or SIGTERM.
+pub async fn run(paths: Paths) -> Result<(), DaemonError> {
+    private_dir(&paths.data_dir)?;
+    private_dir(paths.socket_dir())?;
+    let _lock = Lock::acquire(&paths.data_dir)?;
+    let audit = Audit::open(&paths.database)?;
+
+    let policy = Policy::builtin();
+    let salt = (now_ms() as u64) ^ ((std::process::id() as u64) << 32);
+    let approvals = restore_approvals(&audit, salt);
+    let (events, _) = broadcast::channel(1024);
+    let hold_override = std::env::var("LATCH_HOLD_MS").ok().and_then(|v| v.parse().ok());
+    let (expired, expired_rx) = mpsc::unbounded_channel();
+    let shared = Arc::new(Shared {
+        paths: paths.clone(),
+        audit,
+        engine: Mutex::new(Engine::new(policy, approvals, salt)),
+        events,
+        hold_override,
+        expired,
+    });
+    tokio::spawn(tick(shared.clone()));
+    tokio::spawn(expiries(shared.clone(), expired_rx));
+
+    // Only this daemon holds the lock, so a socket file left here is stale.
+    let _ = std::fs::remove_file(&paths.socket);
+    let name = paths
+        .socket
+        .as_path()
+        .to_fs_name::<GenericFilePath>()
+        .map_err(|e| DaemonError::Listen { path: paths.socket.clone(), source: e })?;
+    let listener = ListenerOptions::new()
+        .name(name)
+        .create_tokio()
+        .map_err(|e| DaemonError::Listen { path: paths.socket.clone(), source: e })?;
+    eprintln!("latch daemon {} listening ({})", std::process::id(), crate::describe(&paths));
+
+    let mut term = signal(SignalKind::terminate()).map_err(crate::io_err(&paths.socket))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(crate::io_err(&paths.socket))?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut conns = JoinSet::new();
+    let mut next_conn = 0u64;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(stream) => {
+                    next_conn += 1;
+                    conns.spawn(connection(shared.clone(), stream, next_conn, stop_rx.clone()));
+                }
+                Err(e) => eprintln!("latch daemon: accept failed: {e}"),
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+
+    eprintln!("latch daemon: shutting down");
+    // Held calls get an answer before anything closes: they did not run.
+    // Their approvals stay pending (and are saved) for the next daemon.
+    {
+        let mut eng = shared.engine();
+        let held: Vec<(String, u64)> = eng.held.drain().map(|(c, h)| (c, h.conn)).collect();
+        for (call_id, conn) in held {
+            let approval_id = eng.approvals.held_on(&call_id).unwrap_or_default().to_owned();
+            if let Some(shim) = eng.shims.get(&conn) {
+                let _ = shim.tx.try_send(frame::encode(&DaemonMsg::Resolved {
+                    call_id,
+                    approval_id,
+                    decision: Decision::Deny,
+                    reason: "the Latch daemon is shutting down; the call did not run. Its approval stays pending: \
+                             retry the call once the daemon is back"
+                        .into(),
+                }));
+            }
+        }
+    }
+    persist(&shared).await;
+    let _ = stop_tx.send(true);
+    drop(listener);
+    let _ = tokio::time::timeout(Duration::from_secs(3), async { while conns.join_next().await.is_some() {} }).await;
+    shared.audit.flush().await;
+    let _ = std::fs::remove_file(&paths.socket);
+    Ok(())
+}
+
+fn peer_uid(stream: &Stream) -> Option<u32> {
+    stream.peer_creds().ok()?.euid()
+}
+
+async fn connection(shared: Arc<Shared>, stream: Stream, conn: u64, mut stop: watch::Receiver<bool>) {
+    let me = crate::audit::current_uid();
+    let peer = peer_uid(&stream);
+    let (r, mut w) = tokio::io::split(stream);
+    if peer != Some(me) {
+        let reason = format!("peer user id {peer:?} is not the daemon's ({me})");
+        let _ = w.write_all(&frame::encode(&DaemonMsg::Refused { reason: reason.clone() })).await;
+        record(&shared, NewEvent { kind: "refused", detail: Some(reason), ..event_now() }).await;
+        return;
+    }
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(1024);
+    let writer = tokio::spawn(async move {
+        while let Some(line) = rx.recv().await {
+            if w.write_all(&line).await.is_err() {
+                break;
+            }
+            // Write everything queued before flushing once.
+            while let Ok(more) = rx.try_recv() {
+                if w.write_all(&more).await.is_err() {
+                    return;
+                }
+            }
+            if w.flush().await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut reader = BufReader::with_capacity(64 * 1024, r);
+    let mut buf = Vec::with_capacity(4096);
+
+    let hello = match tokio::time::timeout(Duration::from_secs(10), reader.read_until(b'\n', &mut buf)).await {
+        Ok(Ok(n)) if n > 0 => frame::decode::<ClientMsg>(&buf),
+        _ => return,
+    };
+    let (role, name) = match hello {
+        Ok(ClientMsg::Hello { protocol, role, name, pid, session, command }) => {
+            if protocol != PROTOCOL_VERSION {
+                let reason = format!(
+                    "protocol {protocol} is not the daemon's {PROTOCOL_VERSION}: restart the daemon (`latch daemon`) \
+                     after upgrading, so shim and daemon are the same version"
+                );
+                let _ = tx.send(frame::encode(&DaemonMsg::Refused { reason })).await;
+                drop(tx);
+                let _ = writer.await;
+                return;
+            }
+            let _ = tx.send(frame::encode(&DaemonMsg::Welcome { protocol, daemon_pid: std::process::id() })).await;
+            match role {
+                Role::Shim => {
+                    let info =
+                        ShimInfo { server: name.clone(), pid, session: session.clone(), since: now_ms(), client: None };
+                    shared.engine().shims.insert(conn, engine::Shim { info: info.clone(), tx: tx.clone() });
+                    let cmd = redact_value(&Value::from(command.clone()));
+                    record(
+                        &shared,
+                        NewEvent {
+                            kind: "shim_connect",
+                            server: name.clone(),
+                            session,
+                            args: cmd.to_string(),
+                            detail: Some(format!("pid {pid}")),
+                            ..event_now()
+                        },
+                    )
+                    .await;
+                    shared.emit(Event::ShimConnected { shim: info });
+                }
+                Role::Console => shared.engine().consoles += 1,
+                Role::Cli => {}
+            }
+            (role, name)
+        }
+        _ => {
+            let _ = tx
+                .send(frame::encode(&DaemonMsg::Refused { reason: "the first message must be a hello".into() }))
+                .await;
+            drop(tx);
+            let _ = writer.await;
+            return;
+        }
+    };
+
+    loop {
+        buf.clear();
+        let n = tokio::select! {
+            n = reader.read_until(b'\n', &mut buf) => n,
+            _ = stop.changed() => break,
+        };
+        match n {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let msg = match frame::decode::<ClientMsg>(&buf) {
+            Ok(m) => m,
+            Err(e) => {
+                // Answer the request it was meant to be, so a shim waiting on
+                // it fails closed instead of waiting forever.
+                let req = serde_json::from_slice::<Value>(&buf)
+                    .ok()
+                    .and_then(|v| v.as_object()?.values().next()?.get("req")?.as_u64())
+                    .unwrap_or(0);
+                let _ = tx.send(frame::encode(&DaemonMsg::Error { req, message: e.to_string() })).await;
+                continue;
+            }
+        };
+        handle(&shared, conn, role, &name, &tx, msg).await;
+    }
+
+    match role {
+        Role::Shim => {
+            let (info, effects) = {
+                let mut eng = shared.engine();
+                eng.calls.retain(|_, c| c.conn != conn);
+                eng.held.retain(|_, h| h.conn != conn);
+                let info = eng.shims.remove(&conn).map(|s| s.info);
+                // Another shim of the same session (a reconnect) keeps it alive.
+                let effects = match &info {
+                    Some(i) if !eng.shims.values().any(|s| s.info.session == i.session) => {
+                        eng.approvals.handle(approval::Event::SessionEnded { session: i.session.clone() })
+                    }
+                    _ => Vec::new(),
+                };
+                (info, effects)
+            };
+            apply(&shared, effects, None).await;
+            if let Some(info) = info {
+                record(
+                    &shared,
+                    NewEvent {
+                        kind: "shim_disconnect",
+                        server: info.server.clone(),
+                        session: info.session.clone(),
+                        ..event_now()
+                    },
+                )
+                .await;
+                shared.emit(Event::ShimDisconnected { server: info.server, session: info.session });
+            }
+        }
+        Role::Console => shared.engine().consoles -= 1,
+        Role::Cli => {}
+    }
+    drop(tx);
+    let _ = writer.await;
+}
+
+fn event_now() -> NewEvent {
+    NewEvent { time_ms: now_ms(), ..Default::default() }
+}
+
+async fn record(shared: &Shared, ev: NewEvent) {
+    shared.audit.record(ev).await;
+}
+
+async fn send(tx: &mpsc::Sender<Vec<u8>>, msg: &DaemonMsg) {
+    let _ = tx.send(frame::encode(msg)).await;
+}
+
+async fn handle(shared: &Arc<Shared>, conn: u64, role: Role, name: &str, tx: &mpsc::Sender<Vec<u8>>, msg: ClientMsg) {
+    match msg {
+        ClientMsg::Hello { .. } => {}
+        ClientMsg::Decide { req, tool, args, retry } => {
+            if role != Role::Shim {
+                send(tx, &DaemonMsg::Error { req, message: "only shims ask for decisions".into() }).await;
+                return;
+            }
+            let reply = decide(shared, req, conn, name, &tool, args.get(), retry).await;
+            send(tx, &reply).await;
+        }
+        ClientMsg::Client { info } => {
+            if let Some(s) = shared.engine().shims.get_mut(&conn) {
+                s.info.client = Some(info);
+            }
+        }
+        ClientMsg::ToolsListed { tools, first_page } => {
+            let parsed: Value = serde_json::from_str(tools.get()).unwrap_or(Value::Null);
+            let defs = ToolDef::list_from_value(&parsed);
+            let now = now_ms();
+            let effects = {
+                let mut eng = shared.engine();
+                let map = eng.tools.entry(name.to_owned()).or_default();
+                let mut changed = Vec::new();
+                if first_page {
+                    map.retain(|n, _| defs.iter().any(|d| &d.name == n));
+                }
+                for d in defs {
+                    if let Some(old) = map.get(&d.name)
+                        && old.hash != d.hash
+                    {
+                        changed.push((d.name.clone(), d.hash.clone()));
+                    }
+                    map.insert(d.name.clone(), d);
+                }
+                let mut effects = Vec::new();
+                for (tool, new_def_hash) in changed {
+                    effects.extend(eng.approvals.handle(approval::Event::ToolDefChanged {
+                        server: name.to_owned(),
+                        tool,
+                        new_def_hash,
+                        now_ms: now,
+                    }));
+                }
+                effects
+            };
+            apply(shared, effects, None).await;
+        }
+        ClientMsg::Finished { call_id, outcome, latency_us } => {
+            let call = shared.engine().calls.remove(&call_id);
+            if let Some(c) = call {
+                shared.audit.finish(c.audit_id, outcome.as_str(), latency_us as i64).await;
+                shared.emit(Event::Finished { audit_id: c.audit_id, outcome: outcome.as_str().into(), latency_us });
+            }
+        }
+        ClientMsg::Cancelled { call_id } => {
+            let effects = {
+                let mut eng = shared.engine();
+                eng.held.remove(&call_id);
+                eng.approvals.handle(approval::Event::Cancelled { call_id, now_ms: now_ms() })
+            };
+            apply(shared, effects, None).await;
+        }
+        ClientMsg::HoldExpired { call_id } => {
+            // The daemon's own timer normally fires first; this is the
+            // shim's word that it stopped holding the call.
+            let effects = {
+                let mut eng = shared.engine();
+                if eng.held.remove(&call_id).is_none() {
+                    return;
+                }
+                eng.approvals.handle(approval::Event::HoldExpired { call_id })
+            };
+            apply(shared, effects, None).await;
+        }
+        ClientMsg::Malformed { from, reason, bytes } => {
+            record(
+                shared,
+                NewEvent {
+                    kind: "malformed",
+                    server: name.to_owned(),
+                    decision: "deny".into(),
+                    detail: Some(format!("{bytes} bytes from the {from}: {reason}")),
+                    ..event_now()
+                },
+            )
+            .await;
+        }
+        ClientMsg::ListPending { req } => {
+            let items = shared.engine().pending_items();
+            send(tx, &DaemonMsg::Pending { req, items }).await;
+        }
+        ClientMsg::Answer { req, approval_id, approve, scope, reason, who } => {
+            let channel = match role {
+                Role::Console => "tui",
+                Role::Cli => "cli",
+                // Refused by the state machine, and recorded.
+                Role::Shim => "shim",
+            };
+            let effects = shared.engine().approvals.handle(approval::Event::Answer(approval::Answer {
+                approval_id: approval::normalize_id(&approval_id),
+                approve,
+                scope: scope.into(),
+                channel: channel.to_owned(),
+                who: if who.is_empty() { name.to_owned() } else { who },
+                reason,
+                now_ms: now_ms(),
+            }));
+            apply(shared, effects, Some((tx, req))).await;
+        }
+        ClientMsg::Status { req } => {
+            let status = {
+                let eng = shared.engine();
+                StatusReport {
+                    daemon_pid: std::process::id(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    socket: shared.paths.socket.display().to_string(),
+                    database: shared.paths.database.display().to_string(),
+                    policy: shared.paths.policy.display().to_string(),
+                    policy_error: eng.policy_error.clone(),
+                    shims: eng.shims.values().map(|s| s.info.clone()).collect(),
+                    consoles: eng.consoles,
+                    pending: eng.approvals.pending().count() as u32,
+                }
+            };
+            send(tx, &DaemonMsg::Status { req, status }).await;
+        }
+        ClientMsg::Audit { req, limit, before, filter } => match shared.audit.query(filter, before, limit).await {
+            Ok(rows) => send(tx, &DaemonMsg::AuditRows { req, rows }).await,
+            Err(e) => send(tx, &DaemonMsg::Error { req, message: e.to_string() }).await,
+        },
+        ClientMsg::Subscribe { req } => {
+            let mut rx = shared.events.subscribe();
+            send(tx, &DaemonMsg::Subscribed { req }).await;
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                loop {
+                    match rx.recv().await {
+                        Ok(event) => {
+                            if tx.send(frame::encode(&DaemonMsg::Event { event })).await.is_err() {
+                                break;
+                            }
+                        }
+                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(broadcast::error::RecvError::Closed) => break,
+                    }
+                }
+            });
+        }
+    }
+}
+
+/// Carries out what the approval state machine asked for: answers to held
+/// calls, console events, audit rows for answers, the reply to whoever
+/// answered. Saves the approvals afterwards so they survive a restart.
+async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: Option<(&mpsc::Sender<Vec<u8>>, u64)>) {
+    if effects.is_empty() {
+        return;
+    }
+    let mut sends = Vec::new();
+    let mut events = Vec::new();
+    let mut rows = Vec::new();
+    let mut timers = Vec::new();
+    {
+        let mut eng = shared.engine();
+        for effect in effects {
+            match effect {
+                Effect::Hold { call_id, approval_id: _, hold_until } => {
+                    if let Some(conn) = eng.conn_of(&call_id) {
+                        eng.held.insert(call_id.clone(), engine::Held { conn, hold_until });
+                        timers.push((call_id, hold_until));
+                    }
+                }
+                Effect::Resolve { call_id, outcome } => {
+                    let Some(held) = eng.held.remove(&call_id) else { continue };
+                    let approval_id = eng.approvals.held_on(&call_id).unwrap_or_default().to_owned();
+                    let (decision, reason, approval_id) = match outcome {
+                        Fsm::Allow { reason, approval_id: a } => (Decision::Allow, reason, a.unwrap_or(approval_id)),
+                        Fsm::Deny { reason, approval_id: a } => (Decision::Deny, reason, a.unwrap_or(approval_id)),
+                        Fsm::AwaitingApproval { approval_id } => (Decision::Ask, String::new(), approval_id),
+                        Fsm::Dropped { .. } => continue,
+                    };
+                    if let Some(shim) = eng.shims.get(&held.conn) {
+                        sends.push((
+                            shim.tx.clone(),
+                            frame::encode(&DaemonMsg::Resolved { call_id, approval_id, decision, reason }),
+                        ));
+                    }
+                }
+                Effect::PendingAdded { approval_id } | Effect::PendingUpdated { approval_id } => {
+                    if let Some(p) = eng.approvals.get(&approval_id) {
+                        events.push(Event::PendingAdded { item: Engine::pending_item(p) });
+                    }
+                }
+                Effect::PendingRemoved { approval_id, closure } => {
+                    let (decision, by) = match closure {
+                        Closure::Decided { decision, channel, who, .. } => {
+                            (decision.as_str().to_owned(), format!("{channel}:{who}"))
+                        }
+                        Closure::Withdrawn { cause, .. } => ("withdrawn".to_owned(), cause.describe().to_owned()),
+                    };
+                    events.push(Event::PendingRemoved { id: approval_id, decision, by });
+                }
+                Effect::WriteRule { approval_id, server, tool, decision, def_hash: _ } => {
+                    // Writing "always" rules into the policy file arrives with
+                    // the policy file itself; until then the in-memory grant
+                    // applies.
+                    rows.push(NewEvent {
+                        kind: "policy_rule",
+                        server,
+                        tool,
+                        decision: decision.as_str().into(),
+                        approval_id: Some(approval_id),
+                        ..event_now()
+                    });
+                }
+                Effect::Record(r) => rows.push(NewEvent {
+                    kind: "answer",
+                    decision: r.decision.as_str().into(),
+                    reasons: r.reason.iter().cloned().collect(),
+                    approval_id: Some(r.approval_id),
+                    answered_by: Some(format!("{}:{}", r.channel, r.who)),
+                    detail: Some(format!("scope {}; {:?}", r.scope.as_str(), r.result)),
+                    ..event_now()
+                }),
+                Effect::Reply(reply) => {
+                    if let Some((tx, req)) = reply_to {
+                        let ok = matches!(reply, Reply::Decided { .. });
+                        sends.push((
+                            tx.clone(),
+                            frame::encode(&DaemonMsg::Answered { req, ok, message: reply.message() }),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    for (tx, line) in sends {
+        let _ = tx.send(line).await;
+    }
+    for ev in rows {
+        shared.audit.record(ev).await;
+    }
+    for ev in events {
+        shared.emit(ev);
+    }
+    for (call_id, hold_until) in timers {
+        let expired = shared.expired.clone();
+        tokio::spawn(async move {
+            let wait = (hold_until - now_ms()).max(0) as u64;
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            let _ = expired.send((call_id, hold_until));
+        });
+    }
+    persist(shared).await;
+}
+
+/// The daemon is the authority on holds: when one runs out, the state
+/// machine answers the call as awaiting approval (the shim's own deadline is
+/// a later backstop for a daemon that went away).
+async fn expiries(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<(String, i64)>) {
+    while let Some((call_id, hold_until)) = rx.recv().await {
+        let effects = {
+            let mut eng = shared.engine();
+            // Only if the call is still held, on this very hold.
+            match eng.held.get(&call_id) {
+                Some(h) if h.hold_until == hold_until => {}
+                _ => continue,
+            }
+            eng.approvals.handle(approval::Event::HoldExpired { call_id })
+        };
+        apply(&shared, effects, None).await;
+    }
+}
+
+/// Saves pending approvals and grants.
+async fn persist(shared: &Shared) {
+    let snapshot = shared.engine().approvals.snapshot();
+    shared.audit.set_state(APPROVALS_STATE, snapshot.to_string()).await;
+}
+
+fn restore_approvals(audit: &Audit, salt: u64) -> Approvals {
+    let config = approval::Config::default();
+    match audit.get_state(APPROVALS_STATE) {
+        Ok(Some(text)) => match serde_json::from_str(&text).map(|v| Approvals::restore(config.clone(), v)) {
+            Ok(Ok(a)) => return a,
+            Ok(Err(e)) => eprintln!("latch daemon: saved approvals could not be restored ({e}); starting with none"),
+            Err(e) => eprintln!("latch daemon: saved approvals are not JSON ({e}); starting with none"),
+        },
+        Ok(None) => {}
+        Err(e) => eprintln!("latch daemon: could not read saved approvals ({e}); starting with none"),
+    }
+    Approvals::new(config, salt)
+}
+
+/// Housekeeping for the approvals: prune what expired.
+async fn tick(shared: Arc<Shared>) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        every.tick().await;
+        let effects = shared.engine().approvals.handle(approval::Event::Tick { now_ms: now_ms() });
+        apply(&shared, effects, None).await;
+    }
+}
+
+fn deny_reply(req: u64, class: &str, reason: String) -> DaemonMsg {
+    DaemonMsg::Decision {
+        req,
+        call_id: String::new(),
+        decision: Decision::Deny,
+        class: class.to_owned(),
+        reason,
+        approval_id: None,
+        hold_ms: None,
+    }
+}
+
+/// The decision path: classify, evaluate, consult approvals, commit the
+/// audit row, answer. Any failure denies (fail closed).
+async fn decide(
+    shared: &Arc<Shared>,
+    req: u64,
+    conn: u64,
+    server: &str,
+    tool: &str,
+    raw_args: &str,
+    retry: bool,
+) -> DaemonMsg {
+    let args: Value = match serde_json::from_str(raw_args) {
+        Ok(v) => v,
+        Err(e) => return deny_reply(req, "", format!("the call's arguments are not valid JSON: {e}")),
+    };
+    let redacted = redact_value(&args);
+    let args_hash = canonical::hash(&args);
+    let now = now_ms();
+
+    let (call_id, class, mut decision, reasons, rule, session, approval_id, hold_ms, effects) = {
+        let mut eng = shared.engine();
+        let def = eng.tool_def(server, tool);
+        let def_hash = def.map(|d| d.hash.clone());
+        let verdict = latch_core::decide(&eng.policy, &Call { server, tool, args: &args }, def);
+        let class = verdict.classification.class.as_str().to_owned();
+        let mut reasons = verdict.classification.reasons.clone();
+        reasons.extend(verdict.evaluation.reasons.iter().cloned());
+        let call_id = eng.next_call_id();
+        let session = eng.session_of(conn).unwrap_or_default();
+        let client = eng.shims.get(&conn).and_then(|s| s.info.client.clone());
+        let hold_ms = eng.hold_ms(shared.hold_override, client.as_ref());
+        let mut decision = match verdict.evaluation.decision {
+            CoreDecision::Allow => Decision::Allow,
+            CoreDecision::Ask => Decision::Ask,
+            CoreDecision::Deny => Decision::Deny,
+        };
+        let mut approval_id = None;
+        let mut effects = Vec::new();
+        if decision == Decision::Ask {
+            // The call is the shim's until it is answered.
+            eng.calls.insert(call_id.clone(), engine::Call { audit_id: 0, conn });
+            let ask = approval::Ask {
+                call_id: call_id.clone(),
+                session: session.clone(),
+                server: server.to_owned(),
+                tool: tool.to_owned(),
+                args_hash: args_hash.clone(),
+                def_hash,
+                class: verdict.classification.class,
+                retry,
+                summary: serde_json::json!({"args": redacted, "reasons": reasons}),
+                now_ms: now,
+                hold_ms: Some(hold_ms as i64),
+            };
+            for effect in eng.approvals.handle(approval::Event::Ask(ask)) {
+                match effect {
+                    Effect::Resolve { call_id: c, outcome } if c == call_id => match outcome {
+                        Fsm::Allow { reason, approval_id: a } => {
+                            decision = Decision::Allow;
+                            reasons.push(reason);
+                            approval_id = a;
+                        }
+                        Fsm::Deny { reason, approval_id: a } => {
+                            decision = Decision::Deny;
+                            reasons.push(reason);
+                            approval_id = a;
+                        }
+                        Fsm::AwaitingApproval { approval_id: a } => approval_id = Some(a),
+                        Fsm::Dropped { reason } => {
+                            decision = Decision::Deny;
+                            reasons.push(reason);
+                        }
+                    },
+                    Effect::Hold { call_id: c, approval_id: a, hold_until } if c == call_id => {
+                        eng.held.insert(c, engine::Held { conn, hold_until });
+                        approval_id = Some(a);
+                    }
+                    other => effects.push(other),
+                }
+            }
+        }
+        (call_id, class, decision, reasons, verdict.evaluation.rule, session, approval_id, hold_ms, effects)
+    };
+
+    let ev = NewEvent {
+        time_ms: now,
+        kind: "call",
+        server: server.to_owned(),
+        session,
+        tool: tool.to_owned(),
+        class: class.clone(),
+        decision: decision.as_str().to_owned(),
+        reasons: reasons.clone(),
+        args: redacted.to_string(),
+        args_hash: args_hash.clone(),
+        rule,
+        approval_id: approval_id.clone(),
+        ..Default::default()
+    };
+    let audit_id = match shared.audit.insert(ev.clone()).await {
+        Ok(id) => id,
+        Err(e) => {
+            // Fail closed: a call we cannot record does not run.
+            let effects = {
+                let mut eng = shared.engine();
+                eng.held.remove(&call_id);
+                eng.calls.remove(&call_id);
+                eng.approvals.handle(approval::Event::Cancelled { call_id: call_id.clone(), now_ms: now_ms() })
+            };
+            apply(shared, effects, None).await;
+            return deny_reply(req, &class, format!("the audit log could not record the call ({e}); nothing ran"));
+        }
+    };
+    let held_until = {
+        let mut eng = shared.engine();
+        if decision == Decision::Deny {
+            eng.calls.remove(&call_id);
+        } else {
+            eng.calls.insert(call_id.clone(), engine::Call { audit_id, conn });
+        }
+        eng.held.get(&call_id).map(|h| h.hold_until)
+    };
+    if decision == Decision::Deny {
+        // Nothing will forward it: complete the row now.
+        shared.audit.finish(audit_id, "blocked", 0).await;
+    }
+    shared.emit(Event::Call { row: row_of(audit_id, &ev, &redacted) });
+    let mut effects = effects;
+    if let Some(hold_until) = held_until {
+        effects.push(Effect::Hold { call_id: call_id.clone(), approval_id: String::new(), hold_until });
+        if let Some(id) = &approval_id {
+            effects.push(Effect::PendingUpdated { approval_id: id.clone() });
+        }
+    }
+    apply(shared, effects, None).await;
+    if decision == Decision::Ask && held_until.is_none() {
+        // Past the waiters' cap: answered at once as awaiting approval.
+        decision = Decision::Ask;
+    }
+    let reason = summary(&class, &reasons);
+    DaemonMsg::Decision {
+        req,
+        call_id,
+        decision,
+        class,
+        reason,
+        approval_id,
+        hold_ms: Some(held_until.map(|h| (h - now_ms()).max(0) as u64).unwrap_or(0).min(hold_ms)),
+    }
+}
+
+fn summary(class: &str, reasons: &[String]) -> String {
+    if reasons.is_empty() { class.to_owned() } else { format!("{class}: {}", reasons.join("; ")) }
+}
+
+fn row_of(id: i64, ev: &NewEvent, args: &Value) -> AuditRow {
+    AuditRow {
+        id,
+        time: ev.time_ms,
+        kind: ev.kind.to_owned(),
+        server: ev.server.clone(),
+        tool: ev.tool.clone(),
+        class: ev.class.clone(),
+        decision: ev.decision.clone(),
+        reasons: ev.reasons.clone(),
+        args: args.clone(),
+        args_hash: ev.args_hash.clone(),
+        outcome: None,
+        latency_us: None,
+        approval_id: ev.approval_id.clone(),
+        answered_by: None,
+    }
+}

@@ -1,0 +1,893 @@
+//! The relay loop: owns every piece of the shim's state.
+//!
+//! Client → server: each line is validated ([`envelope`]); a `tools/call`
+//! waits for the daemon's decision, everything else is forwarded untouched.
+//! Server → client: forwarded untouched; responses to the client's requests
+//! are matched by id (the client's id space, separate from the server's own
+//! requests) to learn `tools/list` pages and each call's outcome and latency.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use latch_proto::{ClientInfo, ClientMsg, DaemonMsg, Decision, Outcome, frame};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+use tokio::io::BufReader;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio::time::sleep_until;
+
+use crate::Options;
+use crate::child;
+use crate::envelope::{self, Envelope, Line};
+use crate::io::{Input, read_lines, with_newline, write_frames};
+use crate::link::{self, LinkEvent};
+
+/// How often a held call's client hears progress (when it sent a token).
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+/// The daemon ends holds; the shim's own deadline is this much later, a
+/// backstop for a daemon that went silent.
+const BACKSTOP: Duration = Duration::from_secs(2);
+/// The `_meta` key of Latch's machine-readable verdicts.
+pub const META_KEY: &str = "dev.latch/decision";
+
+/// A `tools/call` the shim is holding: waiting for a decision, or for an
+/// approval.
+struct Held {
+    id: String,
+    line: Vec<u8>,
+    tool: String,
+    progress_token: Option<Box<RawValue>>,
+    call_id: Option<String>,
+    approval_id: Option<String>,
+    class: String,
+    deadline: Option<Instant>,
+    next_progress: Option<Instant>,
+    progress: u64,
+    /// The call's arguments, raw, until the daemon has them.
+    args: String,
+    /// A 2026-07-28 retry (carries `inputResponses` / `requestState`).
+    retry: bool,
+}
+
+enum Kind {
+    Call { call_id: String },
+    ToolsList { first_page: bool },
+    Other,
+}
+
+/// A client request forwarded to the server and not answered yet.
+struct InFlight {
+    kind: Kind,
+    start: Instant,
+}
+
+#[derive(Deserialize)]
+struct CallParams<'a> {
+    name: String,
+    #[serde(borrow, default)]
+    arguments: Option<&'a RawValue>,
+    #[serde(rename = "_meta", default)]
+    meta: Option<Meta>,
+    #[serde(rename = "inputResponses", default)]
+    input_responses: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "requestState", default)]
+    request_state: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize, Default)]
+struct Meta {
+    #[serde(rename = "progressToken", default)]
+    progress_token: Option<Box<RawValue>>,
+    #[serde(rename = "io.modelcontextprotocol/clientInfo", default)]
+    client_info: Option<WireClientInfo>,
+    #[serde(rename = "io.modelcontextprotocol/protocolVersion", default)]
+    protocol_version: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireClientInfo {
+    name: String,
+    #[serde(default)]
+    version: String,
+}
+
+#[derive(Deserialize)]
+struct InitParams {
+    #[serde(rename = "clientInfo", default)]
+    client_info: Option<WireClientInfo>,
+    #[serde(rename = "protocolVersion", default)]
+    protocol_version: String,
+}
+
+struct Relay {
+    opts: Options,
+    to_client: mpsc::Sender<Vec<u8>>,
+    to_server: Option<mpsc::Sender<Vec<u8>>>,
+    daemon: Option<mpsc::Sender<Vec<u8>>>,
+    /// True until the first connection attempt settles.
+    connecting: bool,
+    next_req: u64,
+    /// Sent to the daemon, waiting for its decision (by `req`).
+    deciding: HashMap<u64, Held>,
+    /// Decided `ask`, waiting for an answer (by call id).
+    held: HashMap<String, Held>,
+    /// Answers that overtook their decision (by call id).
+    early: HashMap<String, (Decision, String)>,
+    /// Calls queued while the first connection is made.
+    queued: Vec<Held>,
+    inflight: HashMap<String, InFlight>,
+    client: Option<ClientInfo>,
+    /// The last `tools/list` pages, replayed to a restarted daemon.
+    tool_pages: Vec<(String, bool)>,
+    /// Tool definitions (for offline reads).
+    tool_defs: HashMap<String, Value>,
+}
+
+pub async fn run(opts: Options) -> i32 {
+    let (mut server, stdin, stdout) = match child::spawn(&opts.command) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "latch shim: cannot start the MCP server `{}`: {e} — check the command after `--`",
+                opts.command.join(" ")
+            );
+            return 127;
+        }
+    };
+
+    let (client_out_tx, client_out_rx) = mpsc::channel::<Vec<u8>>(256);
+    let client_writer = tokio::spawn(write_frames(tokio::io::stdout(), client_out_rx));
+    let (server_in_tx, server_in_rx) = mpsc::channel::<Vec<u8>>(256);
+    tokio::spawn(write_frames(stdin, server_in_rx));
+
+    let (client_tx, mut client_rx) = mpsc::channel::<Input>(64);
+    tokio::spawn(read_lines(BufReader::with_capacity(256 * 1024, tokio::io::stdin()), opts.max_message, client_tx));
+    let (server_tx, mut server_rx) = mpsc::channel::<Input>(64);
+    tokio::spawn(read_lines(BufReader::with_capacity(256 * 1024, stdout), opts.max_message, server_tx));
+
+    let session = format!("{}-{}", std::process::id(), crate_now_ms());
+    let (link_tx, mut link_rx) = mpsc::channel::<LinkEvent>(1024);
+    tokio::spawn(link::run(
+        opts.paths.clone(),
+        link::hello(&opts.name, &session, &opts.command),
+        opts.autostart,
+        link_tx,
+    ));
+
+    let mut sigs = Vec::new();
+    for kind in [SignalKind::terminate(), SignalKind::interrupt(), SignalKind::hangup()] {
+        match signal(kind) {
+            Ok(s) => sigs.push((kind.as_raw_value(), s)),
+            Err(e) => eprintln!("latch shim: cannot watch signal {}: {e}", kind.as_raw_value()),
+        }
+    }
+    let (sig_tx, mut sig_rx) = mpsc::channel::<i32>(8);
+    for (num, mut s) in sigs {
+        let tx = sig_tx.clone();
+        tokio::spawn(async move {
+            while s.recv().await.is_some() {
+                if tx.send(num).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
+    let mut relay = Relay {
+        opts,
+        to_client: client_out_tx,
+        to_server: Some(server_in_tx),
+        daemon: None,
+        connecting: true,
+        next_req: 0,
+        deciding: HashMap::new(),
+        held: HashMap::new(),
+        early: HashMap::new(),
+        queued: Vec::new(),
+        inflight: HashMap::new(),
+        client: None,
+        tool_pages: Vec::new(),
+        tool_defs: HashMap::new(),
+    };
+
+    let far = || Instant::now() + Duration::from_secs(3600);
+    let mut client_open = true;
+    let mut server_open = true;
+    // After the client hangs up: when to send SIGTERM, then SIGKILL.
+    let mut escalate: Option<(Instant, i32)> = None;
+    let status = loop {
+        let wake = relay.next_wake().unwrap_or_else(far);
+        let escalate_at = escalate.map(|(t, _)| t).unwrap_or_else(far);
+        tokio::select! {
+            input = client_rx.recv(), if client_open => match input {
+                Some(Input::Line(line)) => relay.on_client_line(line).await,
+                Some(Input::Oversized(n)) => relay.on_client_oversized(n).await,
+                Some(Input::Eof) | None => {
+                    client_open = false;
+                    relay.on_client_eof().await;
+                    escalate = Some((Instant::now() + relay.opts.grace, libc::SIGTERM));
+                }
+            },
+            input = server_rx.recv(), if server_open => match input {
+                Some(Input::Line(line)) => relay.on_server_line(line).await,
+                Some(Input::Oversized(n)) => {
+                    eprintln!("latch shim: the server sent a message of {n} bytes, over the limit of {}; dropped", relay.opts.max_message);
+                }
+                Some(Input::Eof) | None => {
+                    server_open = false;
+                    // The server closed its stdout: it is exiting. Give it
+                    // the grace period, then make sure.
+                    if escalate.is_none() {
+                        escalate = Some((Instant::now() + relay.opts.grace, libc::SIGTERM));
+                    }
+                }
+            },
+            status = server.wait(), if !server_open => break status,
+            ev = link_rx.recv() => if let Some(ev) = ev { relay.on_link(ev).await },
+            Some(sig) = sig_rx.recv() => {
+                server.signal(sig);
+                if escalate.is_none() {
+                    escalate = Some((Instant::now() + relay.opts.grace * 2, libc::SIGKILL));
+                }
+            }
+            _ = sleep_until(wake.into()) => relay.on_timer().await,
+            _ = sleep_until(escalate_at.into()), if escalate.is_some() => {
+                let (_, sig) = escalate.take().expect("checked");
+                server.signal(sig);
+                if sig == libc::SIGTERM {
+                    escalate = Some((Instant::now() + relay.opts.grace, libc::SIGKILL));
+                }
+            }
+        }
+    };
+
+    let code = match status {
+        Ok(s) => child::exit_code(s),
+        Err(e) => {
+            eprintln!("latch shim: lost the MCP server: {e}");
+            70
+        }
+    };
+    // Make sure nothing of the server's group survives it.
+    server.signal(libc::SIGKILL);
+    relay.on_server_gone(code).await;
+    let Relay { to_client, .. } = relay;
+    drop(to_client);
+    let _ = tokio::time::timeout(Duration::from_secs(5), client_writer).await;
+    code
+}
+
+fn crate_now_ms() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
+}
+
+/// A JSON-RPC error response.
+fn rpc_error(id: &str, code: i32, message: &str) -> Vec<u8> {
+    let mut out =
+        format!(r#"{{"jsonrpc":"2.0","id":{id},"error":{}}}"#, json!({"code": code, "message": message})).into_bytes();
+    out.push(b'\n');
+    out
+}
+
+/// A tool result with `isError: true`, Latch's verdict in `_meta`.
+fn blocked(id: &str, text: String, verdict: Value) -> Vec<u8> {
+    let result = json!({
+        "content": [{"type": "text", "text": text}],
+        "isError": true,
+        "_meta": {META_KEY: verdict},
+    });
+    let mut out = format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#).into_bytes();
+    out.push(b'\n');
+    out
+}
+
+impl Relay {
+    async fn send_client(&self, frame: Vec<u8>) {
+        let _ = self.to_client.send(frame).await;
+    }
+
+    async fn send_server(&mut self, frame: Vec<u8>) -> bool {
+        match &self.to_server {
+            Some(tx) => tx.send(with_newline(frame)).await.is_ok(),
+            None => false,
+        }
+    }
+
+    fn send_daemon(&mut self, msg: &ClientMsg) -> bool {
+        let Some(tx) = &self.daemon else { return false };
+        match tx.try_send(frame::encode(msg)) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                eprintln!("latch shim: the daemon is not keeping up; message dropped");
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.daemon = None;
+                false
+            }
+        }
+    }
+
+    async fn on_client_oversized(&mut self, n: usize) {
+        let reason = format!("message of {n} bytes exceeds the shim's limit of {} bytes", self.opts.max_message);
+        eprintln!("latch shim: refused a {reason}");
+        self.send_client(rpc_error("null", -32600, &format!("Latch refused the message: {reason}"))).await;
+        self.send_daemon(&ClientMsg::Malformed { from: "client".into(), reason, bytes: n as u64 });
+    }
+
+    async fn on_client_line(&mut self, line: Vec<u8>) {
+        let parsed = match envelope::parse(&line) {
+            Ok(p) => p,
+            Err(e) => {
+                let reason = e.to_string();
+                eprintln!("latch shim: refused a line from the client: {reason}");
+                self.send_client(rpc_error("null", -32700, &format!("Parse error: {reason}"))).await;
+                self.send_daemon(&ClientMsg::Malformed { from: "client".into(), reason, bytes: line.len() as u64 });
+                return;
+            }
+        };
+        match parsed {
+            Line::One(env) => {
+                if let Some(kind) = self.inspect_client(&env) {
+                    match kind {
+                        ClientAction::Forward => {
+                            self.send_server(line).await;
+                        }
+                        ClientAction::Decide(held) => self.decide(held, line).await,
+                        ClientAction::Drop => {}
+                        ClientAction::Reply(frame) => self.send_client(frame).await,
+                    }
+                }
+            }
+            Line::Batch(items) => {
+                // Each tools/call of an old-style batch is decided on its
+                // own; the rest travel on as one batch, bytes untouched.
+                let mut rest: Vec<&RawValue> = Vec::new();
+                let mut calls = Vec::new();
+                let mut replies = Vec::new();
+                let mut untouched = true;
+                for item in &items {
+                    match envelope::parse_element(item) {
+                        Ok(env) => match self.inspect_client(&env) {
+                            Some(ClientAction::Forward) | None => rest.push(item),
+                            Some(ClientAction::Decide(h)) => {
+                                untouched = false;
+                                calls.push((h, item.get().as_bytes().to_vec()));
+                            }
+                            Some(ClientAction::Drop) => untouched = false,
+                            Some(ClientAction::Reply(f)) => {
+                                untouched = false;
+                                replies.push(f);
+                            }
+                        },
+                        Err(e) => {
+                            untouched = false;
+                            replies.push(rpc_error("null", -32700, &format!("Parse error in batch element: {e}")));
+                        }
+                    }
+                }
+                if untouched {
+                    drop(items);
+                    self.send_server(line).await;
+                } else {
+                    if !rest.is_empty() {
+                        let mut out = Vec::with_capacity(line.len());
+                        out.push(b'[');
+                        for (i, r) in rest.iter().enumerate() {
+                            if i > 0 {
+                                out.push(b',');
+                            }
+                            out.extend_from_slice(r.get().as_bytes());
+                        }
+                        out.push(b']');
+                        self.send_server(out).await;
+                    }
+                    drop(items);
+                    for f in replies {
+                        self.send_client(f).await;
+                    }
+                    for (held, raw) in calls {
+                        self.decide(held, raw).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Decides what to do with one client message. `None` when it is not
+    /// something the shim has an opinion on (forward it).
+    fn inspect_client(&mut self, env: &Envelope<'_>) -> Option<ClientAction> {
+        let method = env.method();
+        let Some(method) = method else {
+            // A response to one of the server's requests, or junk the server
+            // will judge: relayed untouched.
+            return Some(ClientAction::Forward);
+        };
+        match (env.id, method.as_str()) {
+            (Some(id), "tools/call") => {
+                let id = id.get().to_owned();
+                let params = env.params.map(|p| serde_json::from_str::<CallParams<'_>>(p.get()));
+                let params = match params {
+                    Some(Ok(p)) => p,
+                    _ => {
+                        return Some(ClientAction::Reply(rpc_error(
+                            &id,
+                            -32602,
+                            "Invalid params: tools/call needs params.name (Latch does not forward calls it cannot read)",
+                        )));
+                    }
+                };
+                let meta = params.meta.unwrap_or_default();
+                if let (None, Some(ci)) = (&self.client, meta.client_info) {
+                    self.set_client(ClientInfo {
+                        name: ci.name,
+                        version: ci.version,
+                        protocol_version: meta.protocol_version.unwrap_or_default(),
+                    });
+                }
+                Some(ClientAction::Decide(Box::new(Held {
+                    id,
+                    line: Vec::new(),
+                    tool: params.name,
+                    progress_token: meta.progress_token,
+                    call_id: None,
+                    approval_id: None,
+                    class: String::new(),
+                    deadline: None,
+                    next_progress: None,
+                    progress: 0,
+                    args: params.arguments.map(|a| a.get()).unwrap_or("{}").to_owned(),
+                    retry: params.input_responses.is_some() || params.request_state.is_some(),
+                })))
+            }
+            (Some(id), m) => {
+                let kind = match m {
+                    "tools/list" => Kind::ToolsList {
+                        first_page: env
+                            .params
+                            .and_then(|p| serde_json::from_str::<Value>(p.get()).ok())
+                            .is_none_or(|p| p.get("cursor").is_none_or(Value::is_null)),
+                    },
+                    "initialize" => {
+                        if let Some(Ok(p)) = env.params.map(|p| serde_json::from_str::<InitParams>(p.get()))
+                            && let Some(ci) = p.client_info
+                        {
+                            self.set_client(ClientInfo {
+                                name: ci.name,
+                                version: ci.version,
+                                protocol_version: p.protocol_version,
+                            });
+                        }
+                        Kind::Other
+                    }
+                    _ => Kind::Other,
+                };
+                self.inflight.insert(id.get().to_owned(), InFlight { kind, start: Instant::now() });
+                Some(ClientAction::Forward)
+            }
+            (None, "notifications/cancelled") => {
+                let request_id = env
+                    .params
+                    .and_then(|p| serde_json::from_str::<Value>(p.get()).ok())
+                    .and_then(|p| p.get("requestId").map(|v| v.to_string()));
+                match request_id {
+                    Some(rid) if self.cancel_held(&rid) => Some(ClientAction::Drop),
+                    Some(rid) => {
+                        if let Some(f) = self.inflight.remove(&rid)
+                            && let Kind::Call { call_id } = f.kind
+                        {
+                            self.send_daemon(&ClientMsg::Finished {
+                                call_id,
+                                outcome: Outcome::Cancelled,
+                                latency_us: f.start.elapsed().as_micros() as u64,
+                            });
+                        }
+                        Some(ClientAction::Forward)
+                    }
+                    None => Some(ClientAction::Forward),
+                }
+            }
+            _ => Some(ClientAction::Forward),
+        }
+    }
+
+    fn set_client(&mut self, info: ClientInfo) {
+        self.send_daemon(&ClientMsg::Client { info: info.clone() });
+        self.client = Some(info);
+    }
+
+    /// A held call was cancelled by the client: it never runs.
+    fn cancel_held(&mut self, request_id: &str) -> bool {
+        if let Some(call_id) = self.held.iter().find(|(_, h)| h.id == request_id).map(|(k, _)| k.clone()) {
+            self.held.remove(&call_id);
+            self.send_daemon(&ClientMsg::Cancelled { call_id });
+            return true;
+        }
+        if let Some(req) = self.deciding.iter().find(|(_, h)| h.id == request_id).map(|(k, _)| *k) {
+            // The decision will arrive for a call nobody waits for; the
+            // daemon hears of the cancellation once it has a call id.
+            if let Some(h) = self.deciding.get_mut(&req) {
+                h.line.clear();
+            }
+            return true;
+        }
+        if let Some(i) = self.queued.iter().position(|h| h.id == request_id) {
+            self.queued.remove(i);
+            return true;
+        }
+        false
+    }
+
+    async fn decide(&mut self, mut held: Box<Held>, raw: Vec<u8>) {
+        held.line = raw;
+        if self.daemon.is_none() {
+            if self.connecting {
+                self.queued.push(*held);
+            } else {
+                self.offline(*held).await;
+            }
+            return;
+        }
+        let args = match RawValue::from_string(std::mem::take(&mut held.args)) {
+            Ok(a) => a,
+            Err(e) => {
+                self.send_client(rpc_error(&held.id, -32602, &format!("Invalid params: arguments: {e}"))).await;
+                return;
+            }
+        };
+        self.next_req += 1;
+        let req = self.next_req;
+        let msg = ClientMsg::Decide { req, tool: held.tool.clone(), args, retry: held.retry };
+        if self.send_daemon(&msg) {
+            self.deciding.insert(req, *held);
+        } else {
+            if let ClientMsg::Decide { args, .. } = msg {
+                held.args = args.get().to_owned();
+            }
+            self.offline(*held).await;
+        }
+    }
+
+    /// No daemon: nothing runs, unless the user allowed reads offline and
+    /// this is one.
+    async fn offline(&mut self, mut held: Held) {
+        if self.opts.allow_reads_offline && self.is_offline_read(&held.tool) {
+            let line = std::mem::take(&mut held.line);
+            self.inflight.insert(held.id.clone(), InFlight { kind: Kind::Other, start: Instant::now() });
+            self.send_server(line).await;
+            return;
+        }
+        let text = format!(
+            "Latch blocked {}: no Latch daemon is reachable, so the call could not be checked and did not run. \
+             Start it with `latch daemon`, then retry.",
+            held.tool
+        );
+        let verdict = json!({"decision": "deny", "reason": "daemon unavailable"});
+        self.send_client(blocked(&held.id, text, verdict)).await;
+    }
+
+    /// READ by the tool's own annotations and name: `readOnlyHint: true`
+    /// and a reading verb first in its name. Deliberately narrower than the
+    /// daemon's classifier.
+    fn is_offline_read(&self, tool: &str) -> bool {
+        let read_only = self
+            .tool_defs
+            .get(tool)
+            .and_then(|d| d.get("annotations"))
+            .and_then(|a| a.get("readOnlyHint"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let first = tool.split(|c: char| !c.is_ascii_alphanumeric()).next().unwrap_or("").to_ascii_lowercase();
+        read_only
+            && matches!(first.as_str(), "read" | "get" | "list" | "search" | "find" | "query" | "describe" | "view")
+    }
+
+    async fn on_link(&mut self, ev: LinkEvent) {
+        match ev {
+            LinkEvent::Up(tx) => {
+                self.daemon = Some(tx);
+                self.connecting = false;
+                if let Some(info) = self.client.clone() {
+                    self.send_daemon(&ClientMsg::Client { info });
+                }
+                for (page, first_page) in self.tool_pages.clone() {
+                    if let Ok(tools) = RawValue::from_string(page) {
+                        self.send_daemon(&ClientMsg::ToolsListed { tools, first_page });
+                    }
+                }
+                for mut held in std::mem::take(&mut self.queued) {
+                    let line = std::mem::take(&mut held.line);
+                    self.decide(Box::new(held), line).await;
+                }
+            }
+            LinkEvent::Down(why) => {
+                self.daemon = None;
+                self.connecting = false;
+                for held in std::mem::take(&mut self.queued) {
+                    self.offline(held).await;
+                }
+                let deciding: Vec<Held> = self.deciding.drain().map(|(_, h)| h).collect();
+                let held: Vec<Held> = self.held.drain().map(|(_, h)| h).collect();
+                if !deciding.is_empty() || !held.is_empty() {
+                    eprintln!(
+                        "latch shim: lost the daemon ({why}); {} held call(s) answered as not run",
+                        deciding.len() + held.len()
+                    );
+                }
+                for h in deciding.into_iter().chain(held) {
+                    if h.line.is_empty() {
+                        continue;
+                    }
+                    let text = format!(
+                        "Latch blocked {}: the Latch daemon went away before the call was decided, so it did not run. \
+                         Retry once the daemon is back (`latch status`).",
+                        h.tool
+                    );
+                    let verdict =
+                        json!({"decision": "deny", "reason": "daemon unavailable", "approval_id": h.approval_id});
+                    self.send_client(blocked(&h.id, text, verdict)).await;
+                }
+            }
+            LinkEvent::Msg(msg) => self.on_daemon(*msg).await,
+        }
+    }
+
+    async fn on_daemon(&mut self, msg: DaemonMsg) {
+        match msg {
+            DaemonMsg::Decision { req, call_id, decision, class, reason, approval_id, hold_ms } => {
+                let Some(mut held) = self.deciding.remove(&req) else {
+                    return;
+                };
+                held.call_id = Some(call_id.clone());
+                held.class = class;
+                if held.line.is_empty() {
+                    // Cancelled while being decided.
+                    self.send_daemon(&ClientMsg::Cancelled { call_id });
+                    return;
+                }
+                let (decision, reason) = match (decision, self.early.remove(&call_id)) {
+                    (Decision::Ask, Some(answer)) => answer,
+                    (d, _) => (d, reason),
+                };
+                match decision {
+                    Decision::Allow => self.forward_call(held).await,
+                    Decision::Deny => self.deny(held, &reason).await,
+                    Decision::Ask => {
+                        let now = Instant::now();
+                        held.approval_id = approval_id;
+                        held.deadline = Some(now + Duration::from_millis(hold_ms.unwrap_or(50_000)) + BACKSTOP);
+                        if held.progress_token.is_some() {
+                            held.next_progress = Some(now);
+                        }
+                        eprintln!(
+                            "latch shim: {} awaits approval {} (`latch approve {}` or `latch tui`)",
+                            held.tool,
+                            held.approval_id.as_deref().unwrap_or("?"),
+                            held.approval_id.as_deref().unwrap_or("?")
+                        );
+                        self.held.insert(call_id, held);
+                        self.on_timer().await;
+                    }
+                }
+            }
+            DaemonMsg::Resolved { call_id, approval_id: _, decision, reason } => match self.held.remove(&call_id) {
+                Some(held) => match decision {
+                    Decision::Allow => self.forward_call(held).await,
+                    Decision::Ask => self.awaiting(call_id, held).await,
+                    Decision::Deny => self.deny(held, &reason).await,
+                },
+                None => {
+                    if !self.deciding.is_empty() {
+                        self.early.insert(call_id, (decision, reason));
+                    } else if decision == Decision::Allow {
+                        // Nobody holds this call any more: give the grant back.
+                        self.send_daemon(&ClientMsg::HoldExpired { call_id });
+                    }
+                }
+            },
+            DaemonMsg::Error { req, message } => {
+                // Fail closed: a call the daemon could not decide never runs.
+                if let Some(held) = self.deciding.remove(&req)
+                    && !held.line.is_empty()
+                {
+                    self.deny(held, &format!("the Latch daemon could not decide the call ({message})")).await;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    async fn forward_call(&mut self, held: Held) {
+        let call_id = held.call_id.clone().unwrap_or_default();
+        self.inflight.insert(held.id.clone(), InFlight { kind: Kind::Call { call_id }, start: Instant::now() });
+        self.send_server(held.line).await;
+    }
+
+    async fn deny(&mut self, held: Held, reason: &str) {
+        let text = format!("Latch blocked {}: {reason}", held.tool);
+        let verdict = json!({
+            "decision": "deny",
+            "class": held.class,
+            "reason": reason,
+            "call_id": held.call_id,
+            "approval_id": held.approval_id,
+        });
+        self.send_client(blocked(&held.id, text, verdict)).await;
+    }
+
+    fn next_wake(&self) -> Option<Instant> {
+        self.held.values().flat_map(|h| [h.deadline, h.next_progress]).flatten().min()
+    }
+
+    /// Progress for held calls, and answers for those past their hold.
+    async fn on_timer(&mut self) {
+        let now = Instant::now();
+        let mut expired = Vec::new();
+        let mut frames = Vec::new();
+        for (call_id, h) in self.held.iter_mut() {
+            if h.deadline.is_some_and(|d| d <= now) {
+                expired.push(call_id.clone());
+                continue;
+            }
+            if let (Some(t), Some(token)) = (h.next_progress, &h.progress_token)
+                && t <= now
+            {
+                h.progress += 1;
+                h.next_progress = Some(now + PROGRESS_EVERY);
+                let approval = h.approval_id.as_deref().unwrap_or("?");
+                let mut line = format!(
+                    r#"{{"jsonrpc":"2.0","method":"notifications/progress","params":{{"progressToken":{},"progress":{},"message":{}}}}}"#,
+                    token.get(),
+                    h.progress,
+                    json!(format!("waiting for approval {approval} in latch tui (or `latch approve {approval}`)")),
+                )
+                .into_bytes();
+                line.push(b'\n');
+                frames.push(line);
+            }
+        }
+
+        for f in frames {
+            self.send_client(f).await;
+        }
+        for call_id in expired {
+            if let Some(h) = self.held.remove(&call_id) {
+                // The daemon did not end this hold in time: tell it.
+                self.send_daemon(&ClientMsg::HoldExpired { call_id: call_id.clone() });
+                self.awaiting(call_id, h).await;
+            }
+        }
+    }
+
+    /// Answers a held call: it did not run, its approval is still pending,
+    /// and the identical retry goes through once approved.
+    async fn awaiting(&mut self, call_id: String, h: Held) {
+        let approval = h.approval_id.clone().unwrap_or_default();
+        let text = format!(
+            "Latch is holding {} for a human: approval {approval} is pending. It did not run. \
+             Once it is approved (`latch tui`, or `latch approve {approval}`), retrying the identical call will go through.",
+            h.tool
+        );
+        let verdict = json!({"decision": "ask", "status": "pending", "class": h.class, "approval_id": approval, "call_id": call_id});
+        self.send_client(blocked(&h.id, text, verdict)).await;
+        self.send_daemon(&ClientMsg::Finished { call_id, outcome: Outcome::Blocked, latency_us: 0 });
+    }
+
+    async fn on_server_line(&mut self, line: Vec<u8>) {
+        match envelope::parse(&line) {
+            Ok(Line::One(env)) => self.inspect_server(&env),
+            Ok(Line::Batch(items)) => {
+                for item in &items {
+                    if let Ok(env) = envelope::parse_element(item) {
+                        self.inspect_server(&env);
+                    }
+                }
+            }
+            Err(e) => eprintln!("latch shim: the server sent a line that is not JSON-RPC ({e}); relayed as is"),
+        }
+        self.send_client(line).await;
+    }
+
+    fn inspect_server(&mut self, env: &Envelope<'_>) {
+        if !env.is_response() {
+            return;
+        }
+        let Some(id) = env.id else { return };
+        let Some(f) = self.inflight.remove(id.get()) else {
+            return;
+        };
+        match f.kind {
+            Kind::Call { call_id } => {
+                let outcome = if env.has_error {
+                    Outcome::RpcError
+                } else {
+                    #[derive(Deserialize)]
+                    struct R {
+                        #[serde(rename = "isError", default)]
+                        is_error: Option<bool>,
+                    }
+                    match env.result.map(|r| serde_json::from_str::<R>(r.get())) {
+                        Some(Ok(R { is_error: Some(true) })) => Outcome::IsError,
+                        _ => Outcome::Ok,
+                    }
+                };
+                let latency_us = f.start.elapsed().as_micros() as u64;
+                self.send_daemon(&ClientMsg::Finished { call_id, outcome, latency_us });
+            }
+            Kind::ToolsList { first_page } => {
+                #[derive(Deserialize)]
+                struct R<'a> {
+                    #[serde(borrow)]
+                    tools: Option<&'a RawValue>,
+                }
+                if let Some(Ok(R { tools: Some(tools) })) = env.result.map(|r| serde_json::from_str::<R<'_>>(r.get())) {
+                    if first_page {
+                        self.tool_pages.clear();
+                        self.tool_defs.clear();
+                    }
+                    self.tool_pages.push((tools.get().to_owned(), first_page));
+                    if let Ok(Value::Array(defs)) = serde_json::from_str::<Value>(tools.get()) {
+                        for d in defs {
+                            if let Some(name) = d.get("name").and_then(Value::as_str) {
+                                self.tool_defs.insert(name.to_owned(), d.clone());
+                            }
+                        }
+                    }
+                    if let Ok(tools) = RawValue::from_string(tools.get().to_owned()) {
+                        self.send_daemon(&ClientMsg::ToolsListed { tools, first_page });
+                    }
+                }
+            }
+            Kind::Other => {}
+        }
+    }
+
+    async fn on_client_eof(&mut self) {
+        // Calls the client can no longer receive answers for never run.
+        for (_, h) in self.held.drain().collect::<Vec<_>>() {
+            if let Some(call_id) = h.call_id {
+                self.send_daemon(&ClientMsg::Cancelled { call_id });
+            }
+        }
+        for h in self.deciding.values_mut() {
+            h.line.clear();
+        }
+        self.queued.clear();
+        // Closing the server's stdin is how MCP asks it to exit.
+        self.to_server = None;
+    }
+
+    /// The server exited: every request it did not answer gets an error.
+    async fn on_server_gone(&mut self, code: i32) {
+        let message = format!("the MCP server exited (code {code}) before answering");
+        for (id, f) in self.inflight.drain().collect::<Vec<_>>() {
+            if let Kind::Call { call_id } = f.kind {
+                self.send_daemon(&ClientMsg::Finished {
+                    call_id,
+                    outcome: Outcome::ServerDied,
+                    latency_us: f.start.elapsed().as_micros() as u64,
+                });
+            }
+            self.send_client(rpc_error(&id, -32603, &message)).await;
+        }
+        let held: Vec<Held> = self.held.drain().map(|(_, h)| h).chain(self.deciding.drain().map(|(_, h)| h)).collect();
+        for h in held {
+            if h.line.is_empty() {
+                continue;
+            }
+            if let Some(call_id) = &h.call_id {
+                self.send_daemon(&ClientMsg::Cancelled { call_id: call_id.clone() });
+            }
+            self.send_client(rpc_error(&h.id, -32603, &message)).await;
+        }
+    }
+}
+
+enum ClientAction {
+    Forward,
+    Decide(Box<Held>),
+    Drop,
+    Reply(Vec<u8>),
+}

@@ -1,0 +1,183 @@
+//! Commands that talk to the daemon: status, pending, approve, deny, audit.
+
+use latch_proto::client::{self, ClientError};
+use latch_proto::{AuditFilter, ClientMsg, DaemonMsg, Role, Scope};
+
+use super::EXIT_NO_DAEMON;
+
+#[derive(clap::Args)]
+pub struct JsonFlag {
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ScopeArg {
+    /// This call only (an identical retry may run once).
+    Once,
+    /// Calls with these exact arguments, for the rest of this session.
+    SessionArgs,
+    /// Any call of this tool, for the rest of this session.
+    SessionTool,
+    /// Always: a rule is written to the policy file.
+    Always,
+}
+
+impl From<ScopeArg> for Scope {
+    fn from(s: ScopeArg) -> Scope {
+        match s {
+            ScopeArg::Once => Scope::Once,
+            ScopeArg::SessionArgs => Scope::SessionArgs,
+            ScopeArg::SessionTool => Scope::SessionTool,
+            ScopeArg::Always => Scope::Always,
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct ApproveArgs {
+    /// The approval id (`latch pending`).
+    id: String,
+    #[arg(long, value_enum, default_value = "once")]
+    scope: ScopeArg,
+}
+
+#[derive(clap::Args)]
+pub struct DenyArgs {
+    /// The approval id (`latch pending`).
+    id: String,
+    #[arg(long, value_enum, default_value = "once")]
+    scope: ScopeArg,
+    /// Why; the agent sees it.
+    #[arg(long)]
+    reason: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct AuditArgs {
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// Most rows shown.
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+}
+
+/// Sends one request; `Ok(None)` when no daemon runs (already reported).
+fn ask(msg: ClientMsg) -> anyhow::Result<Option<DaemonMsg>> {
+    let paths = super::paths()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    match rt.block_on(client::request(&paths, Role::Cli, msg)) {
+        Ok(DaemonMsg::Error { message, .. }) => {
+            anyhow::bail!("the daemon could not do it: {message}")
+        }
+        Ok(reply) => Ok(Some(reply)),
+        Err(e @ ClientError::NoDaemon(_)) => {
+            eprintln!("latch: {e}");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn who() -> String {
+    std::env::var("USER").unwrap_or_default()
+}
+
+pub fn status(a: JsonFlag) -> anyhow::Result<i32> {
+    let Some(DaemonMsg::Status { status, .. }) = ask(ClientMsg::Status { req: 1 })? else {
+        return Ok(EXIT_NO_DAEMON);
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(0);
+    }
+    println!("daemon   running (pid {}, version {})", status.daemon_pid, status.version);
+    println!("socket   {}", status.socket);
+    println!("database {}", status.database);
+    match &status.policy_error {
+        None => println!("policy   {}", status.policy),
+        Some(e) => println!("policy   {} — NOT IN FORCE, the previous policy is: {e}", status.policy),
+    }
+    println!("pending  {}", status.pending);
+    println!("consoles {}", status.consoles);
+    if status.shims.is_empty() {
+        println!("shims    none connected");
+    }
+    for s in &status.shims {
+        let client = s.client.as_ref().map(|c| format!(" for {} {}", c.name, c.version)).unwrap_or_default();
+        println!("shim     {} (pid {}){client}", s.server, s.pid);
+    }
+    Ok(0)
+}
+
+pub fn pending(a: JsonFlag) -> anyhow::Result<i32> {
+    let Some(DaemonMsg::Pending { items, .. }) = ask(ClientMsg::ListPending { req: 1 })? else {
+        return Ok(EXIT_NO_DAEMON);
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&items)?);
+        return Ok(0);
+    }
+    if items.is_empty() {
+        println!("nothing is waiting for approval");
+    }
+    for i in &items {
+        println!("{}  {}/{}  {}  {}", i.id, i.server, i.tool, i.class, i.args);
+        for r in &i.reasons {
+            println!("        {r}");
+        }
+    }
+    Ok(0)
+}
+
+fn answer(id: String, approve: bool, scope: ScopeArg, reason: Option<String>) -> anyhow::Result<i32> {
+    let msg = ClientMsg::Answer { req: 1, approval_id: id, approve, scope: scope.into(), reason, who: who() };
+    match ask(msg)? {
+        Some(DaemonMsg::Answered { ok, message, .. }) => {
+            if ok {
+                println!("{message}");
+                Ok(0)
+            } else {
+                eprintln!("latch: {message}");
+                Ok(1)
+            }
+        }
+        Some(other) => anyhow::bail!("unexpected answer from the daemon: {other:?}"),
+        None => Ok(EXIT_NO_DAEMON),
+    }
+}
+
+pub fn approve(a: ApproveArgs) -> anyhow::Result<i32> {
+    answer(a.id, true, a.scope, None)
+}
+
+pub fn deny(a: DenyArgs) -> anyhow::Result<i32> {
+    answer(a.id, false, a.scope, a.reason)
+}
+
+pub fn audit(a: AuditArgs) -> anyhow::Result<i32> {
+    let msg = ClientMsg::Audit { req: 1, limit: a.limit, before: None, filter: AuditFilter::default() };
+    let Some(DaemonMsg::AuditRows { rows, .. }) = ask(msg)? else {
+        return Ok(EXIT_NO_DAEMON);
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(0);
+    }
+    for r in &rows {
+        println!(
+            "{:>6}  {}  {:<15} {:<10} {:<20} {:<14} {:<6} {}",
+            r.id,
+            r.time,
+            r.kind,
+            r.server,
+            r.tool,
+            r.class,
+            r.decision,
+            r.outcome.as_deref().unwrap_or("")
+        );
+    }
+    Ok(0)
+}
