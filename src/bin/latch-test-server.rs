@@ -111,11 +111,7 @@ fn send(message: &Value) {
     let mut text = serde_json::to_string(message).expect("a JSON value always serialises");
     text.push('\n');
     let mut out = io::stdout().lock();
-    if out
-        .write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .is_err()
-    {
+    if out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_err() {
         std::process::exit(0);
     }
 }
@@ -143,10 +139,7 @@ enum Era {
 
 impl Era {
     fn of(params: &Value) -> Era {
-        match params
-            .pointer("/_meta")
-            .and_then(|meta| meta.get(VERSION_META_KEY))
-        {
+        match params.pointer("/_meta").and_then(|meta| meta.get(VERSION_META_KEY)) {
             Some(Value::String(v)) if v == MODERN_VERSION => Era::Modern,
             _ => Era::Handshake,
         }
@@ -188,22 +181,13 @@ struct Server {
 impl Server {
     fn new() -> Server {
         let record = std::env::var_os("LATCH_TEST_RECORD").map(|path| {
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .unwrap_or_else(|err| {
-                    eprintln!(
-                        "{SERVER_NAME}: cannot open LATCH_TEST_RECORD {}: {err}",
-                        path.to_string_lossy()
-                    );
-                    std::process::exit(2);
-                })
+            OpenOptions::new().create(true).append(true).open(&path).unwrap_or_else(|err| {
+                eprintln!("{SERVER_NAME}: cannot open LATCH_TEST_RECORD {}: {err}", path.to_string_lossy());
+                std::process::exit(2);
+            })
         });
-        let page_size = std::env::var("LATCH_TEST_PAGE_SIZE")
-            .ok()
-            .and_then(|v| v.trim().parse::<usize>().ok())
-            .filter(|&n| n > 0);
+        let page_size =
+            std::env::var("LATCH_TEST_PAGE_SIZE").ok().and_then(|v| v.trim().parse::<usize>().ok()).filter(|&n| n > 0);
         Server {
             record,
             page_size,
@@ -218,12 +202,7 @@ impl Server {
         let message: Value = match serde_json::from_str(text) {
             Ok(value) => value,
             Err(err) => {
-                respond_error(
-                    &Value::Null,
-                    PARSE_ERROR,
-                    &format!("Parse error: {err}"),
-                    None,
-                );
+                respond_error(&Value::Null, PARSE_ERROR, &format!("Parse error: {err}"), None);
                 return;
             }
         };
@@ -249,12 +228,7 @@ impl Server {
             (None, Some(id)) if obj.contains_key("result") || obj.contains_key("error") => {
                 self.handle_response(&id, obj);
             }
-            (_, id) => respond_error(
-                &id.unwrap_or(Value::Null),
-                INVALID_REQUEST,
-                "Invalid Request: no method",
-                None,
-            ),
+            (_, id) => respond_error(&id.unwrap_or(Value::Null), INVALID_REQUEST, "Invalid Request: no method", None),
         }
     }
 
@@ -262,10 +236,7 @@ impl Server {
         if method == "notifications/cancelled"
             && let Some(request_id) = params.get("requestId")
         {
-            self.cancelled
-                .lock()
-                .expect("cancel set lock")
-                .insert(request_id.to_string());
+            self.cancelled.lock().expect("cancel set lock").insert(request_id.to_string());
         }
         // notifications/initialized and anything else: nothing to do.
     }
@@ -307,22 +278,14 @@ impl Server {
             "ping" => respond(id, era.finish(json!({}), false)),
             "tools/list" => self.list_tools(id, params, era),
             "tools/call" => self.call_tool(id, params, era),
-            _ => respond_error(
-                id,
-                METHOD_NOT_FOUND,
-                &format!("Method not found: {method}"),
-                None,
-            ),
+            _ => respond_error(id, METHOD_NOT_FOUND, &format!("Method not found: {method}"), None),
         }
     }
 
     fn discover(&mut self, id: &Value, params: &Value) {
         let mut supported: Vec<&str> = HANDSHAKE_VERSIONS.to_vec();
         supported.push(MODERN_VERSION);
-        let asked = params
-            .pointer("/_meta")
-            .and_then(|meta| meta.get(VERSION_META_KEY))
-            .and_then(Value::as_str);
+        let asked = params.pointer("/_meta").and_then(|meta| meta.get(VERSION_META_KEY)).and_then(Value::as_str);
         if let Some(asked) = asked
             && !supported.contains(&asked)
         {
@@ -360,12 +323,7 @@ impl Server {
                     Some(cursor) => match parse_cursor(cursor, tools.len()) {
                         Some(start) => start,
                         None => {
-                            respond_error(
-                                id,
-                                INVALID_PARAMS,
-                                &format!("Invalid cursor: {cursor}"),
-                                None,
-                            );
+                            respond_error(id, INVALID_PARAMS, &format!("Invalid cursor: {cursor}"), None);
                             return;
                         }
                     },
@@ -382,10 +340,7 @@ impl Server {
 
     fn call_tool(&mut self, id: &Value, params: &Value, era: Era) {
         let name = params.get("name").and_then(Value::as_str);
-        let arguments = params
-            .get("arguments")
-            .cloned()
-            .unwrap_or_else(|| json!({}));
+        let arguments = params.get("arguments").cloned().unwrap_or_else(|| json!({}));
         self.record(id, name, &arguments);
         let Some(name) = name else {
             respond_error(id, INVALID_PARAMS, "tools/call needs a string `name`", None);
@@ -396,12 +351,10 @@ impl Server {
             return;
         }
         let result = match name {
-            "read_file" => {
-                required_str(&arguments, "path").map(|path| match std::fs::read_to_string(path) {
-                    Ok(text) => tool_text(&text),
-                    Err(err) => tool_error(&format!("Cannot read {path}: {err}")),
-                })
-            }
+            "read_file" => required_str(&arguments, "path").map(|path| match std::fs::read_to_string(path) {
+                Ok(text) => tool_text(&text),
+                Err(err) => tool_error(&format!("Cannot read {path}: {err}")),
+            }),
             "write_file" => required_str(&arguments, "path").and_then(|path| {
                 let content = required_str(&arguments, "content")?;
                 Ok(match std::fs::write(path, content) {
@@ -413,23 +366,16 @@ impl Server {
                 let subject = required_str(&arguments, "subject")?;
                 required_str(&arguments, "body")?;
                 let n = self.effect();
-                Ok(tool_text(&format!(
-                    "Email \"{subject}\" sent to {to} (message id msg-{n})"
-                )))
+                Ok(tool_text(&format!("Email \"{subject}\" sent to {to} (message id msg-{n})")))
             }),
-            "run_command" => required_str(&arguments, "command").map(|command| {
-                tool_text(&format!(
-                    "$ {command}\n(simulated: exit status 0, no output)"
-                ))
-            }),
+            "run_command" => required_str(&arguments, "command")
+                .map(|command| tool_text(&format!("$ {command}\n(simulated: exit status 0, no output)"))),
             "create_pull_request" => required_str(&arguments, "repo").and_then(|repo| {
                 let title = required_str(&arguments, "title")?;
                 let head = required_str(&arguments, "head")?;
                 let base = required_str(&arguments, "base")?;
                 let n = self.effect();
-                Ok(tool_text(&format!(
-                    "Opened pull request #{n} \"{title}\" in {repo}: {head} -> {base}"
-                )))
+                Ok(tool_text(&format!("Opened pull request #{n} \"{title}\" in {repo}: {head} -> {base}")))
             }),
             "create_payment" => required_str(&arguments, "currency").and_then(|currency| {
                 let recipient = required_str(&arguments, "recipient")?;
@@ -438,16 +384,12 @@ impl Server {
                     .filter(|a| a.is_number())
                     .ok_or_else(|| "`amount` must be a number".to_string())?;
                 let n = self.effect();
-                Ok(tool_text(&format!(
-                    "Paid {amount} {currency} to {recipient} (payment id pay_{n})"
-                )))
+                Ok(tool_text(&format!("Paid {amount} {currency} to {recipient} (payment id pay_{n})")))
             }),
             "echo" => Ok(tool_text(&arguments.to_string())),
             "big" => match arguments.get("bytes").and_then(Value::as_u64) {
                 Some(n) if n <= BIG_MAX_BYTES => Ok(tool_text(&big_text(n as usize))),
-                _ => Err(format!(
-                    "`bytes` must be an integer from 0 to {BIG_MAX_BYTES}"
-                )),
+                _ => Err(format!("`bytes` must be an integer from 0 to {BIG_MAX_BYTES}")),
             },
             "slow" => match arguments.get("ms").and_then(Value::as_u64) {
                 Some(ms) if ms <= SLOW_MAX_MS => {
@@ -554,13 +496,7 @@ impl Server {
         }
         let out_id = self.next_out_id;
         self.next_out_id += 1;
-        self.outgoing.insert(
-            out_id,
-            Outgoing {
-                call_id: id.clone(),
-                era,
-            },
-        );
+        self.outgoing.insert(out_id, Outgoing { call_id: id.clone(), era });
         send(&json!({"jsonrpc": "2.0", "id": out_id, "method": "roots/list"}));
     }
 }
@@ -571,10 +507,7 @@ fn parse_cursor(cursor: &Value, len: usize) -> Option<usize> {
 }
 
 fn required_str<'a>(arguments: &'a Value, key: &str) -> Result<&'a str, String> {
-    arguments
-        .get(key)
-        .and_then(Value::as_str)
-        .ok_or_else(|| format!("`{key}` must be a string"))
+    arguments.get(key).and_then(Value::as_str).ok_or_else(|| format!("`{key}` must be a string"))
 }
 
 fn tool_text(text: &str) -> Value {
@@ -767,9 +700,7 @@ fn tool_definitions() -> Vec<Value> {
 
 /// The current UTC time as RFC 3339 with milliseconds, e.g. `2026-11-24T15:26:41.123Z`.
 fn rfc3339_now() -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
     let secs = now.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (year, month, day) = civil_from_days(days as i64);
@@ -789,8 +720,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let mp = (5 * day_of_year + 2) / 153; // month counted from March
     let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u32;
