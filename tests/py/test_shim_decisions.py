@@ -11,7 +11,7 @@ from typing import Any
 
 import anyio
 import pytest
-from latchkit import Approver, Daemon, Home, mcp_session, our_server_cmd, result_json, text_of, via_shim
+from latchkit import Approver, Daemon, Home, mcp_session, our_server_cmd, result_json, text_of, via_shim, wait_until
 
 SHIM = via_shim("test", our_server_cmd())
 
@@ -166,4 +166,19 @@ async def test_concurrent_calls_are_decided_independently(home: Home, daemon: Da
     approver.outcome()
     assert not results["echo"].is_error
     assert_blocked(results["run_command"])
+    assert [c["name"] for c in home.recorded()] == ["echo"]
+
+
+def test_a_cancelled_held_call_withdraws_its_approval_and_never_runs(
+    home: Home, daemon: Daemon, wire: Callable[..., Any]
+) -> None:
+    client = wire(SHIM)
+    client.initialize()
+    name, args = RUN_COMMAND
+    call_id = client.request("tools/call", {"name": name, "arguments": args})
+    home.wait_pending(tool=name)
+    client.notify("notifications/cancelled", {"requestId": call_id, "reason": "the user pressed stop"})
+    assert wait_until(lambda: home.pending() == [], 10), home.pending()
+    # The connection goes on; the cancelled call never reached the server.
+    assert client.call("tools/call", {"name": "echo", "arguments": {"after": "cancel"}})["result"]
     assert [c["name"] for c in home.recorded()] == ["echo"]
