@@ -202,8 +202,7 @@ class Home:
         )
         if check and proc.returncode != 0:
             raise AssertionError(
-                f"`latch {' '.join(args)}` exited {proc.returncode}\n"
-                f"stdout: {proc.stdout}\nstderr: {proc.stderr}"
+                f"`latch {' '.join(args)}` exited {proc.returncode}\nstdout: {proc.stdout}\nstderr: {proc.stderr}"
             )
         return proc
 
@@ -308,9 +307,7 @@ class Daemon:
 # ---------------------------------------------------------------- MCP clients
 
 
-async def fake_sampling(
-    context: Any, params: types.CreateMessageRequestParams
-) -> types.CreateMessageResult:
+async def fake_sampling(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
     """A stand-in LLM: answers every sampling request with the same text."""
     return types.CreateMessageResult(
         role="assistant",

@@ -11,6 +11,7 @@ from typing import Any
 
 import anyio
 import pytest
+
 from latchkit import Approver, Daemon, Home, mcp_session, our_server_cmd, result_json, text_of, via_shim, wait_until
 
 SHIM = via_shim("test", our_server_cmd())

@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 import anyio
 import pytest
+from mcp.shared.exceptions import MCPError
+
 from latchkit import (
     Daemon,
     Home,
@@ -21,7 +23,6 @@ from latchkit import (
     via_shim,
     wait_until,
 )
-from mcp.shared.exceptions import MCPError
 
 SHIM = via_shim("test", our_server_cmd())
 

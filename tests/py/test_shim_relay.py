@@ -8,6 +8,9 @@ import json
 from functools import partial
 
 import pytest
+from mcp.client.client import Client
+from mcp.client.stdio import StdioServerParameters
+
 from latchkit import (
     TEST_ROOTS,
     AutoApprover,
@@ -22,8 +25,6 @@ from latchkit import (
     text_of,
     via_shim,
 )
-from mcp.client.client import Client
-from mcp.client.stdio import StdioServerParameters
 from scenarios import (
     EVERYTHING_CONDITIONAL_TOOLS,
     assert_progress_reported,
@@ -161,4 +162,3 @@ async def test_sdk_default_client_falls_back_to_initialize_through_shim(home: Ho
         assert client.protocol_version in ("2025-06-18", "2025-11-25")
         result = await client.call_tool("read_text_file", {"path": str(root / "a.txt")})
         assert text_of(result) == "A"
-
