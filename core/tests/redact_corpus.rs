@@ -10,9 +10,7 @@
 use std::borrow::Cow;
 use std::time::Instant;
 
-use latch_core::redact::{
-    MASK, MAX_DEPTH, TOO_DEEP, has_secret, redact_in_place, redact_text, redact_value,
-};
+use latch_core::redact::{MASK, MAX_DEPTH, TOO_DEEP, has_secret, redact_in_place, redact_text, redact_value};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -47,9 +45,7 @@ struct PairCase {
 }
 
 fn secrets() -> Vec<SecretCase> {
-    toml::from_str::<Secrets>(include_str!("corpus/secrets.toml"))
-        .expect("secrets.toml parses")
-        .secret
+    toml::from_str::<Secrets>(include_str!("corpus/secrets.toml")).expect("secrets.toml parses").secret
 }
 
 fn harmless() -> Harmless {
@@ -60,18 +56,9 @@ fn harmless() -> Harmless {
 fn placements(text: &str) -> Vec<(&'static str, Value)> {
     vec![
         ("top-level string", Value::String(text.to_owned())),
-        (
-            "shell command line",
-            json!({ "command": format!("cd /srv/app && {text} | tee /tmp/out.log") }),
-        ),
-        (
-            "under a harmless key",
-            json!({ "note": text, "author": "ada" }),
-        ),
-        (
-            "JSON document in a string",
-            json!({ "body": json!({ "config": { "value": text } }).to_string() }),
-        ),
+        ("shell command line", json!({ "command": format!("cd /srv/app && {text} | tee /tmp/out.log") })),
+        ("under a harmless key", json!({ "note": text, "author": "ada" })),
+        ("JSON document in a string", json!({ "body": json!({ "config": { "value": text } }).to_string() })),
     ]
 }
 
@@ -101,10 +88,7 @@ fn every_secret_format_is_fully_redacted_everywhere() {
             };
             for piece in pieces(secret) {
                 if shown.contains(&piece) {
-                    failures.push(format!(
-                        "{} ({place}): `{piece}` left in {shown}",
-                        case.name
-                    ));
+                    failures.push(format!("{} ({place}): `{piece}` left in {shown}", case.name));
                     break;
                 }
             }
@@ -115,35 +99,18 @@ fn every_secret_format_is_fully_redacted_everywhere() {
                 failures.push(format!("{} ({place}): has_secret is false", case.name));
             }
             if redact_value(&redacted) != redacted || has_secret(&redacted) {
-                failures.push(format!(
-                    "{} ({place}): redacting twice changes {shown}",
-                    case.name
-                ));
+                failures.push(format!("{} ({place}): redacting twice changes {shown}", case.name));
             }
             let mut in_place = value.clone();
             redact_in_place(&mut in_place);
             if in_place != redacted {
-                failures.push(format!(
-                    "{} ({place}): in-place differs from copy",
-                    case.name
-                ));
+                failures.push(format!("{} ({place}): in-place differs from copy", case.name));
             }
         }
     }
-    println!(
-        "secret formats: {} checked, each in 4 placements",
-        cases.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "{} leaks:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
-    assert!(
-        cases.len() >= 50,
-        "the corpus must hold at least 50 secret formats"
-    );
+    println!("secret formats: {} checked, each in 4 placements", cases.len());
+    assert!(failures.is_empty(), "{} leaks:\n{}", failures.len(), failures.join("\n"));
+    assert!(cases.len() >= 50, "the corpus must hold at least 50 secret formats");
 }
 
 #[test]
@@ -169,17 +136,8 @@ fn every_harmless_value_stays_exactly_readable() {
             failures.push(format!("{}: {redacted}", case.name));
         }
     }
-    println!(
-        "harmless values: {} strings in 4 placements, {} key/value pairs",
-        corpus.text.len(),
-        corpus.pair.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "{} over-redactions:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    println!("harmless values: {} strings in 4 placements, {} key/value pairs", corpus.text.len(), corpus.pair.len());
+    assert!(failures.is_empty(), "{} over-redactions:\n{}", failures.len(), failures.join("\n"));
     assert!(corpus.text.len() + corpus.pair.len() >= 30);
 }
 
@@ -216,11 +174,7 @@ fn secrets_in_object_keys_are_redacted() {
 fn nesting_beyond_the_limit_is_replaced_by_a_marker() {
     let mut v = json!("ghp_aB3dE5fG7hI9jK1lM3nO5pQ7rS9tU1vW3xY5");
     for i in 0..1000 {
-        v = if i % 2 == 0 {
-            json!([v])
-        } else {
-            json!({ "k": v })
-        };
+        v = if i % 2 == 0 { json!([v]) } else { json!({ "k": v }) };
     }
     let r = redact_value(&v);
     assert!(r.to_string().contains(TOO_DEEP));
@@ -251,15 +205,10 @@ fn hostile_inputs_do_not_panic_and_stay_linear() {
         ("clean prose", fill("lorem ipsum dolor sit amet ")),
         (
             "base64 blob",
-            fill(
-                "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg",
-            ),
+            fill("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg"),
         ),
         ("all secrets", fill("password=hunter2 ")),
-        (
-            "unterminated PEM",
-            format!("-----BEGIN RSA PRIVATE KEY-----\n{}", "A".repeat(N)),
-        ),
+        ("unterminated PEM", format!("-----BEGIN RSA PRIVATE KEY-----\n{}", "A".repeat(N))),
         ("colons", fill("a:")),
         ("schemes", fill("x://:")),
         ("open quotes", fill("password=\"")),
@@ -275,15 +224,8 @@ fn hostile_inputs_do_not_panic_and_stay_linear() {
         figures.push(format!("{name} {:?}", start.elapsed()));
     }
     assert!(!redact_text(&inputs[3].1).contains("AAAA"));
-    let profile = if cfg!(debug_assertions) {
-        "debug"
-    } else {
-        "release"
-    };
-    println!(
-        "hostile inputs, 128 KiB each ({profile}): {}",
-        figures.join(", ")
-    );
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    println!("hostile inputs, 128 KiB each ({profile}): {}", figures.join(", "));
 }
 
 /// A typical small call: ~300 bytes of arguments.
@@ -318,15 +260,8 @@ fn timing_of_a_typical_call() {
             std::hint::black_box(redact_value(std::hint::black_box(v)));
         }
         let per = start.elapsed() / n;
-        figures.push(format!(
-            "{name} {} bytes: {per:?} per redact_value",
-            v.to_string().len()
-        ));
+        figures.push(format!("{name} {} bytes: {per:?} per redact_value", v.to_string().len()));
     }
-    let profile = if cfg!(debug_assertions) {
-        "debug"
-    } else {
-        "release"
-    };
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
     println!("timing ({profile} build): {}", figures.join("; "));
 }

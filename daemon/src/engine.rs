@@ -30,7 +30,10 @@ pub struct Held {
 
 pub struct Engine {
     pub policy: Policy,
+    /// Why the file on disk is not the policy in force, if it is not.
     pub policy_error: Option<String>,
+    /// The version of the file last read.
+    pub policy_stamp: Option<crate::policy_file::Stamp>,
     /// Tool definitions per server, as the shims relayed them.
     pub tools: HashMap<String, HashMap<String, ToolDef>>,
     pub shims: HashMap<u64, Shim>,
@@ -65,6 +68,7 @@ impl Engine {
         Engine {
             policy,
             policy_error: None,
+            policy_stamp: None,
             tools: HashMap::new(),
             shims: HashMap::new(),
             consoles: 0,
@@ -104,10 +108,15 @@ impl Engine {
         self.tools.get(server)?.get(tool)
     }
 
-    /// How long a shim holds an `ask` call of this server's client.
-    pub fn hold_ms(&self, env_override: Option<u64>, client: Option<&ClientInfo>) -> u64 {
+    /// How long a shim holds an `ask` call: `LATCH_HOLD_MS`, else the
+    /// policy's `hold_seconds` for the server (or all servers), else the
+    /// client table by `clientInfo.name`, else [`DEFAULT_HOLD_MS`].
+    pub fn hold_ms(&self, env_override: Option<u64>, server: &str, client: Option<&ClientInfo>) -> u64 {
         if let Some(ms) = env_override {
             return ms;
+        }
+        if let Some(s) = self.policy.hold_seconds(server) {
+            return s.saturating_mul(1000);
         }
         client
             .and_then(|c| CLIENT_HOLDS.iter().find(|(n, _)| *n == c.name))

@@ -8,6 +8,7 @@
 pub mod audit;
 mod engine;
 mod lock;
+mod policy_file;
 mod server;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

@@ -8,7 +8,7 @@ use interprocess::local_socket::tokio::prelude::*;
 use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
 use latch_core::approval::{self, Approvals, Closure, Effect, Outcome as Fsm, Reply};
 use latch_core::redact::redact_value;
-use latch_core::{Call, Decision as CoreDecision, Policy, ToolDef};
+use latch_core::{Call, Decision as CoreDecision, ToolDef};
 use latch_proto::paths::Paths;
 use latch_proto::{
     AuditRow, ClientMsg, DaemonMsg, Decision, Event, PROTOCOL_VERSION, Role, ShimInfo, StatusReport, canonical, frame,
@@ -22,6 +22,7 @@ use tokio::task::JoinSet;
 use crate::audit::{Audit, NewEvent};
 use crate::engine::{self, Engine};
 use crate::lock::Lock;
+use crate::policy_file;
 use crate::{DaemonError, now_ms, private_dir};
 
 /// The state key under which approvals and grants survive a restart.
@@ -57,9 +58,19 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
     let _lock = Lock::acquire(&paths.data_dir)?;
     let audit = Audit::open(&paths.database)?;
 
-    let policy = Policy::builtin();
+    if let Ok(true) = policy_file::ensure_default(&paths.policy) {
+        eprintln!("latch daemon: wrote the default policy to {}", paths.policy.display());
+    }
+    let stamp = policy_file::stamp(&paths.policy);
+    let (policy, policy_error) = match policy_file::load(&paths) {
+        Ok(p) => (p, None),
+        Err(report) => {
+            eprintln!("latch daemon: the policy file is not valid; the built-in defaults are in force until it is:\n{report}");
+            (policy_file::builtin(&paths), Some(report))
+        }
+    };
     let salt = (now_ms() as u64) ^ ((std::process::id() as u64) << 32);
-    let approvals = restore_approvals(&audit, salt);
+    let approvals = restore_approvals(&audit, salt, policy.grant_ttl_seconds());
     let (events, _) = broadcast::channel(1024);
     let hold_override = std::env::var("LATCH_HOLD_MS").ok().and_then(|v| v.parse().ok());
     let (expired, expired_rx) = mpsc::unbounded_channel();
@@ -71,7 +82,14 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
         hold_override,
         expired,
     });
+    {
+        let mut eng = shared.engine();
+        eng.policy_error = policy_error.clone();
+        eng.policy_stamp = stamp;
+    }
+    record(&shared, NewEvent { kind: "policy_reload", detail: policy_error, ..event_now() }).await;
     tokio::spawn(tick(shared.clone()));
+    tokio::spawn(watch_policy(shared.clone()));
     tokio::spawn(expiries(shared.clone(), expired_rx));
 
     // Only this daemon holds the lock, so a socket file left here is stale.
@@ -461,6 +479,7 @@ async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: Option<(&mp
     let mut events = Vec::new();
     let mut rows = Vec::new();
     let mut timers = Vec::new();
+    let mut rules = Vec::new();
     {
         let mut eng = shared.engine();
         for effect in effects {
@@ -502,17 +521,7 @@ async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: Option<(&mp
                     events.push(Event::PendingRemoved { id: approval_id, decision, by });
                 }
                 Effect::WriteRule { approval_id, server, tool, decision, def_hash: _ } => {
-                    // Writing "always" rules into the policy file arrives with
-                    // the policy file itself; until then the in-memory grant
-                    // applies.
-                    rows.push(NewEvent {
-                        kind: "policy_rule",
-                        server,
-                        tool,
-                        decision: decision.as_str().into(),
-                        approval_id: Some(approval_id),
-                        ..event_now()
-                    });
+                    rules.push((approval_id, server, tool, decision));
                 }
                 Effect::Record(r) => rows.push(NewEvent {
                     kind: "answer",
@@ -537,6 +546,36 @@ async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: Option<(&mp
     }
     for (tx, line) in sends {
         let _ = tx.send(line).await;
+    }
+    for (approval_id, server, tool, decision) in rules {
+        // "always": a rule the user can read and undo, written at once; the
+        // in-memory grant covers the moment until the reload.
+        let rule = latch_core::policy::NewRule {
+            server: server.clone(),
+            tool: tool.clone(),
+            effect: decision,
+            comment: format!("added by answering approval {approval_id} \"always\" (unix ms {})", now_ms()),
+            insert_before: None,
+        };
+        let detail = match policy_file::write_rule(&shared.paths.policy, &rule) {
+            Ok(()) => {
+                reload_policy(shared).await;
+                format!("{} {server}/{tool} written to {}", decision.as_str(), shared.paths.policy.display())
+            }
+            Err(e) => {
+                eprintln!("latch daemon: could not write the \"always\" rule to {}: {e}", shared.paths.policy.display());
+                format!("could not write the rule: {e}")
+            }
+        };
+        rows.push(NewEvent {
+            kind: "policy_rule",
+            server,
+            tool,
+            decision: decision.as_str().into(),
+            approval_id: Some(approval_id),
+            detail: Some(detail),
+            ..event_now()
+        });
     }
     for ev in rows {
         shared.audit.record(ev).await;
@@ -573,14 +612,64 @@ async fn expiries(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<(String, 
     }
 }
 
+/// Polls the policy file twice a second (a `stat`; nothing is read unless
+/// it changed) and reloads it when it did.
+async fn watch_policy(shared: Arc<Shared>) {
+    let mut every = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        every.tick().await;
+        let now = policy_file::stamp(&shared.paths.policy);
+        if now != shared.engine().policy_stamp {
+            reload_policy(&shared).await;
+        }
+    }
+}
+
+/// Reloads the policy; a file that does not validate keeps the policy in
+/// force and says why.
+async fn reload_policy(shared: &Arc<Shared>) {
+    let stamp = policy_file::stamp(&shared.paths.policy);
+    let loaded = if stamp.is_none() {
+        Err(format!(
+            "{} is missing; the policy in force stays. Restore it, or run `latch policy default` to see the defaults",
+            shared.paths.policy.display()
+        ))
+    } else {
+        policy_file::load(&shared.paths)
+    };
+    let (error, effects) = {
+        let mut eng = shared.engine();
+        eng.policy_stamp = stamp;
+        match loaded {
+            Ok(p) => {
+                eng.policy = p;
+                eng.policy_error = None;
+                (None, eng.approvals.handle(approval::Event::PolicyReloaded))
+            }
+            Err(report) => {
+                eng.policy_error = Some(report.clone());
+                (Some(report), Vec::new())
+            }
+        }
+    };
+    match &error {
+        None => eprintln!("latch daemon: policy reloaded from {}", shared.paths.policy.display()),
+        Some(e) => eprintln!("latch daemon: the changed policy is not in force:\n{e}"),
+    }
+    record(shared, NewEvent { kind: "policy_reload", detail: error.clone(), ..event_now() }).await;
+    shared.emit(Event::PolicyReloaded { error });
+    Box::pin(apply(shared, effects, None)).await;
+}
+
 /// Saves pending approvals and grants.
 async fn persist(shared: &Shared) {
     let snapshot = shared.engine().approvals.snapshot();
     shared.audit.set_state(APPROVALS_STATE, snapshot.to_string()).await;
 }
 
-fn restore_approvals(audit: &Audit, salt: u64) -> Approvals {
-    let config = approval::Config::default();
+fn restore_approvals(audit: &Audit, salt: u64, grant_ttl_seconds: u64) -> Approvals {
+    let config =
+        approval::Config { once_ttl_ms: (grant_ttl_seconds as i64).saturating_mul(1000), ..Default::default() };
     match audit.get_state(APPROVALS_STATE) {
         Ok(Some(text)) => match serde_json::from_str(&text).map(|v| Approvals::restore(config.clone(), v)) {
             Ok(Ok(a)) => return a,
@@ -645,7 +734,7 @@ async fn decide(
         let call_id = eng.next_call_id();
         let session = eng.session_of(conn).unwrap_or_default();
         let client = eng.shims.get(&conn).and_then(|s| s.info.client.clone());
-        let hold_ms = eng.hold_ms(shared.hold_override, client.as_ref());
+        let hold_ms = eng.hold_ms(shared.hold_override, server, client.as_ref());
         let mut decision = match verdict.evaluation.decision {
             CoreDecision::Allow => Decision::Allow,
             CoreDecision::Ask => Decision::Ask,

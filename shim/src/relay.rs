@@ -49,6 +49,9 @@ struct Held {
     args: String,
     /// A 2026-07-28 retry (carries `inputResponses` / `requestState`).
     retry: bool,
+    /// The request is in the 2026-07-28 form (per-request protocol
+    /// version): results the shim writes need `resultType`.
+    modern: bool,
 }
 
 enum Kind {
@@ -123,7 +126,13 @@ struct Relay {
     tool_pages: Vec<(String, bool)>,
     /// Tool definitions (for offline reads).
     tool_defs: HashMap<String, Value>,
+    /// Reports for the daemon (outcomes, refused lines …) kept while no
+    /// daemon is connected, sent when one is.
+    outbox: std::collections::VecDeque<Vec<u8>>,
 }
+
+/// Most reports kept for a daemon that is not there.
+const OUTBOX: usize = 4096;
 
 pub async fn run(opts: Options) -> i32 {
     let (mut server, stdin, stdout) = match child::spawn(&opts.command) {
@@ -190,6 +199,7 @@ pub async fn run(opts: Options) -> i32 {
         client: None,
         tool_pages: Vec::new(),
         tool_defs: HashMap::new(),
+        outbox: std::collections::VecDeque::new(),
     };
 
     let far = || Instant::now() + Duration::from_secs(3600);
@@ -271,13 +281,17 @@ fn rpc_error(id: &str, code: i32, message: &str) -> Vec<u8> {
     out
 }
 
-/// A tool result with `isError: true`, Latch's verdict in `_meta`.
-fn blocked(id: &str, text: String, verdict: Value) -> Vec<u8> {
-    let result = json!({
+/// A tool result with `isError: true`, Latch's verdict in `_meta`. In the
+/// 2026-07-28 form a result also says it is complete.
+fn blocked(id: &str, text: String, verdict: Value, modern: bool) -> Vec<u8> {
+    let mut result = json!({
         "content": [{"type": "text", "text": text}],
         "isError": true,
         "_meta": {META_KEY: verdict},
     });
+    if modern {
+        result["resultType"] = json!("complete");
+    }
     let mut out = format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#).into_bytes();
     out.push(b'\n');
     out
@@ -295,6 +309,19 @@ impl Relay {
         }
     }
 
+    /// A report the daemon should get eventually: sent now, or kept until
+    /// a daemon is connected.
+    fn report(&mut self, msg: &ClientMsg) {
+        if self.daemon.is_some() && self.send_daemon(msg) {
+            return;
+        }
+        if self.outbox.len() == OUTBOX {
+            self.outbox.pop_front();
+        }
+        self.outbox.push_back(frame::encode(msg));
+    }
+
+    /// Sends to the daemon now; false when no daemon is connected.
     fn send_daemon(&mut self, msg: &ClientMsg) -> bool {
         let Some(tx) = &self.daemon else { return false };
         match tx.try_send(frame::encode(msg)) {
@@ -314,7 +341,7 @@ impl Relay {
         let reason = format!("message of {n} bytes exceeds the shim's limit of {} bytes", self.opts.max_message);
         eprintln!("latch shim: refused a {reason}");
         self.send_client(rpc_error("null", -32600, &format!("Latch refused the message: {reason}"))).await;
-        self.send_daemon(&ClientMsg::Malformed { from: "client".into(), reason, bytes: n as u64 });
+        self.report(&ClientMsg::Malformed { from: "client".into(), reason, bytes: n as u64 });
     }
 
     async fn on_client_line(&mut self, line: Vec<u8>) {
@@ -324,7 +351,7 @@ impl Relay {
                 let reason = e.to_string();
                 eprintln!("latch shim: refused a line from the client: {reason}");
                 self.send_client(rpc_error("null", -32700, &format!("Parse error: {reason}"))).await;
-                self.send_daemon(&ClientMsg::Malformed { from: "client".into(), reason, bytes: line.len() as u64 });
+                self.report(&ClientMsg::Malformed { from: "client".into(), reason, bytes: line.len() as u64 });
                 return;
             }
         };
@@ -420,6 +447,7 @@ impl Relay {
                     }
                 };
                 let meta = params.meta.unwrap_or_default();
+                let modern = meta.protocol_version.is_some();
                 if let (None, Some(ci)) = (&self.client, meta.client_info) {
                     self.set_client(ClientInfo {
                         name: ci.name,
@@ -440,6 +468,7 @@ impl Relay {
                     progress: 0,
                     args: params.arguments.map(|a| a.get()).unwrap_or("{}").to_owned(),
                     retry: params.input_responses.is_some() || params.request_state.is_some(),
+                    modern,
                 })))
             }
             (Some(id), m) => {
@@ -478,7 +507,7 @@ impl Relay {
                         if let Some(f) = self.inflight.remove(&rid)
                             && let Kind::Call { call_id } = f.kind
                         {
-                            self.send_daemon(&ClientMsg::Finished {
+                            self.report(&ClientMsg::Finished {
                                 call_id,
                                 outcome: Outcome::Cancelled,
                                 latency_us: f.start.elapsed().as_micros() as u64,
@@ -502,7 +531,7 @@ impl Relay {
     fn cancel_held(&mut self, request_id: &str) -> bool {
         if let Some(call_id) = self.held.iter().find(|(_, h)| h.id == request_id).map(|(k, _)| k.clone()) {
             self.held.remove(&call_id);
-            self.send_daemon(&ClientMsg::Cancelled { call_id });
+            self.report(&ClientMsg::Cancelled { call_id });
             return true;
         }
         if let Some(req) = self.deciding.iter().find(|(_, h)| h.id == request_id).map(|(k, _)| *k) {
@@ -565,7 +594,7 @@ impl Relay {
             held.tool
         );
         let verdict = json!({"decision": "deny", "reason": "daemon unavailable"});
-        self.send_client(blocked(&held.id, text, verdict)).await;
+        self.send_client(blocked(&held.id, text, verdict, held.modern)).await;
     }
 
     /// READ by the tool's own annotations and name: `readOnlyHint: true`
@@ -589,6 +618,13 @@ impl Relay {
             LinkEvent::Up(tx) => {
                 self.daemon = Some(tx);
                 self.connecting = false;
+                while let Some(frame) = self.outbox.pop_front() {
+                    if let Some(tx) = &self.daemon
+                        && tx.try_send(frame).is_err()
+                    {
+                        break;
+                    }
+                }
                 if let Some(info) = self.client.clone() {
                     self.send_daemon(&ClientMsg::Client { info });
                 }
@@ -627,7 +663,7 @@ impl Relay {
                     );
                     let verdict =
                         json!({"decision": "deny", "reason": "daemon unavailable", "approval_id": h.approval_id});
-                    self.send_client(blocked(&h.id, text, verdict)).await;
+                    self.send_client(blocked(&h.id, text, verdict, h.modern)).await;
                 }
             }
             LinkEvent::Msg(msg) => self.on_daemon(*msg).await,
@@ -644,7 +680,7 @@ impl Relay {
                 held.class = class;
                 if held.line.is_empty() {
                     // Cancelled while being decided.
-                    self.send_daemon(&ClientMsg::Cancelled { call_id });
+                    self.report(&ClientMsg::Cancelled { call_id });
                     return;
                 }
                 let (decision, reason) = match (decision, self.early.remove(&call_id)) {
@@ -683,7 +719,7 @@ impl Relay {
                         self.early.insert(call_id, (decision, reason));
                     } else if decision == Decision::Allow {
                         // Nobody holds this call any more: give the grant back.
-                        self.send_daemon(&ClientMsg::HoldExpired { call_id });
+                        self.report(&ClientMsg::HoldExpired { call_id });
                     }
                 }
             },
@@ -714,7 +750,7 @@ impl Relay {
             "call_id": held.call_id,
             "approval_id": held.approval_id,
         });
-        self.send_client(blocked(&held.id, text, verdict)).await;
+        self.send_client(blocked(&held.id, text, verdict, held.modern)).await;
     }
 
     fn next_wake(&self) -> Option<Instant> {
@@ -755,7 +791,7 @@ impl Relay {
         for call_id in expired {
             if let Some(h) = self.held.remove(&call_id) {
                 // The daemon did not end this hold in time: tell it.
-                self.send_daemon(&ClientMsg::HoldExpired { call_id: call_id.clone() });
+                self.report(&ClientMsg::HoldExpired { call_id: call_id.clone() });
                 self.awaiting(call_id, h).await;
             }
         }
@@ -771,8 +807,8 @@ impl Relay {
             h.tool
         );
         let verdict = json!({"decision": "ask", "status": "pending", "class": h.class, "approval_id": approval, "call_id": call_id});
-        self.send_client(blocked(&h.id, text, verdict)).await;
-        self.send_daemon(&ClientMsg::Finished { call_id, outcome: Outcome::Blocked, latency_us: 0 });
+        self.send_client(blocked(&h.id, text, verdict, h.modern)).await;
+        self.report(&ClientMsg::Finished { call_id, outcome: Outcome::Blocked, latency_us: 0 });
     }
 
     async fn on_server_line(&mut self, line: Vec<u8>) {
@@ -814,7 +850,7 @@ impl Relay {
                     }
                 };
                 let latency_us = f.start.elapsed().as_micros() as u64;
-                self.send_daemon(&ClientMsg::Finished { call_id, outcome, latency_us });
+                self.report(&ClientMsg::Finished { call_id, outcome, latency_us });
             }
             Kind::ToolsList { first_page } => {
                 #[derive(Deserialize)]
@@ -848,7 +884,7 @@ impl Relay {
         // Calls the client can no longer receive answers for never run.
         for (_, h) in self.held.drain().collect::<Vec<_>>() {
             if let Some(call_id) = h.call_id {
-                self.send_daemon(&ClientMsg::Cancelled { call_id });
+                self.report(&ClientMsg::Cancelled { call_id });
             }
         }
         for h in self.deciding.values_mut() {
@@ -864,7 +900,7 @@ impl Relay {
         let message = format!("the MCP server exited (code {code}) before answering");
         for (id, f) in self.inflight.drain().collect::<Vec<_>>() {
             if let Kind::Call { call_id } = f.kind {
-                self.send_daemon(&ClientMsg::Finished {
+                self.report(&ClientMsg::Finished {
                     call_id,
                     outcome: Outcome::ServerDied,
                     latency_us: f.start.elapsed().as_micros() as u64,
@@ -878,7 +914,7 @@ impl Relay {
                 continue;
             }
             if let Some(call_id) = &h.call_id {
-                self.send_daemon(&ClientMsg::Cancelled { call_id: call_id.clone() });
+                self.report(&ClientMsg::Cancelled { call_id: call_id.clone() });
             }
             self.send_client(rpc_error(&h.id, -32603, &message)).await;
         }

@@ -1,11 +1,255 @@
-//! `latch policy check|explain|test`.
+//! `latch policy check|explain|test|default`.
+//!
+//! Exit codes (as in `cli/mod.rs`): 0 = fine (the policy is valid, every
+//! case passed); 1 = the policy or a test table has problems, or a case
+//! failed; 70 = could not run (a file that cannot be read, bad `--args`
+//! JSON). Problems go to stderr
+//! in `FILE:LINE:COLUMN: error: …` form with the source line and a fix.
+//!
+//! Every subcommand reads the user's policy file (from `LATCH_HOME` or the
+//! platform's config folder) unless given another one, and protects
+//! Latch's own paths the same way the daemon does, so `explain` shows the
+//! decision the daemon would make.
 
-#[derive(clap::Subcommand)]
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, anyhow};
+use latch_core::policy::{CaseTable, DEFAULT_POLICY, Explanation, Policy, PolicyError, Protected, render_problems};
+use latch_core::{Call, ToolDef};
+use latch_proto::paths::Paths;
+
+#[derive(clap::Subcommand, Debug)]
 pub enum PolicyCmd {
-    /// Validate the policy file.
-    Check,
+    /// Validate a policy file and list every problem with its line.
+    Check {
+        /// The file to check (default: your policy file).
+        file: Option<PathBuf>,
+    },
+    /// Show how one call would be classified and decided: the class and
+    /// why, every rule that matched, and the decision.
+    Explain {
+        /// Server name, as given to `latch shim --name`.
+        #[arg(long)]
+        server: String,
+        /// Tool name.
+        #[arg(long)]
+        tool: String,
+        /// The call's arguments as a JSON object.
+        #[arg(long, default_value = "{}")]
+        args: String,
+        /// The tool's definition as `tools/list` returns it (a JSON file).
+        #[arg(long, value_name = "FILE")]
+        tool_def: Option<PathBuf>,
+        /// Policy file to use (default: yours).
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a table of cases (`[[case]]` entries in a TOML file) against a
+    /// policy; see docs/policy.md for the format.
+    Test {
+        /// The test table.
+        file: PathBuf,
+        /// Policy file to test (default: the table's `policy = "…"`, else yours).
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+    },
+    /// Print the default policy file (what the daemon writes on first run).
+    Default,
 }
 
-pub fn run(_cmd: PolicyCmd) -> anyhow::Result<i32> {
-    anyhow::bail!("policy commands are not wired yet")
+/// Runs a `latch policy` subcommand; returns the exit code.
+pub fn run(cmd: PolicyCmd) -> anyhow::Result<i32> {
+    match cmd {
+        PolicyCmd::Check { file } => check(file),
+        PolicyCmd::Explain { server, tool, args, tool_def, policy, json } => {
+            explain(&server, &tool, &args, tool_def.as_deref(), policy, json)
+        }
+        PolicyCmd::Test { file, policy } => test(&file, policy),
+        PolicyCmd::Default => {
+            print!("{DEFAULT_POLICY}");
+            Ok(0)
+        }
+    }
+}
+
+fn paths() -> anyhow::Result<Paths> {
+    Ok(Paths::from_env()?)
+}
+
+fn protected(paths: &Paths) -> Protected {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let exe = std::env::current_exe().ok();
+    Protected::from_paths(paths, home.as_deref(), exe.as_deref())
+}
+
+/// Reads and parses a policy file, printing problems and warnings to
+/// stderr; `None` when it has problems (already printed). `None` for `file` means the user's file, or the built-in policy
+/// when that does not exist yet.
+fn load(file: Option<PathBuf>) -> anyhow::Result<(Option<Policy>, String)> {
+    let paths = paths()?;
+    let (path, explicit) = match file {
+        Some(f) => (f, true),
+        None => (paths.policy.clone(), false),
+    };
+    let shown = path.display().to_string();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            eprintln!(
+                "note: no policy file at {shown} yet (the daemon writes it on first run); using the built-in defaults"
+            );
+            let mut p = Policy::builtin();
+            p.set_protected(protected(&paths));
+            return Ok((Some(p), "built-in defaults".to_owned()));
+        }
+        Err(e) => return Err(anyhow!(e).context(format!("cannot read the policy file {shown}"))),
+    };
+    match Policy::parse(&text) {
+        Ok(mut p) => {
+            eprint!("{}", render_problems(p.warnings(), "warning", &shown, &text));
+            p.set_protected(protected(&paths));
+            Ok((Some(p), shown))
+        }
+        Err(e) => {
+            eprint!("{}", e.render(&shown, &text));
+            eprintln!("{shown}: {}", summary(&e));
+            Ok((None, shown))
+        }
+    }
+}
+
+fn summary(e: &PolicyError) -> String {
+    let n = e.problems.len();
+    format!("{n} problem{} found; nothing was changed", if n == 1 { "" } else { "s" })
+}
+
+fn check(file: Option<PathBuf>) -> anyhow::Result<i32> {
+    let (loaded, shown) = load(file)?;
+    match loaded {
+        None => Ok(1),
+        Some(p) => {
+            let n = p.rule_count();
+            println!("{shown}: ok ({n} rule{})", if n == 1 { "" } else { "s" });
+            Ok(0)
+        }
+    }
+}
+
+fn explain(
+    server: &str,
+    tool: &str,
+    args: &str,
+    tool_def: Option<&Path>,
+    policy: Option<PathBuf>,
+    json: bool,
+) -> anyhow::Result<i32> {
+    let args: serde_json::Value =
+        serde_json::from_str(args).with_context(|| format!("--args is not valid JSON: {args}"))?;
+    let def = match tool_def {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the tool definition {}", path.display()))?;
+            let v: serde_json::Value =
+                serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?;
+            Some(ToolDef::from_value(&v).ok_or_else(|| {
+                anyhow!(
+                    "{} is not a tool definition: it needs a string `name` (give one entry of tools/list)",
+                    path.display()
+                )
+            })?)
+        }
+    };
+    let (loaded, shown) = load(policy)?;
+    let Some(p) = loaded else { return Ok(1) };
+    let x = p.explain(&Call { server, tool, args: &args }, def.as_ref());
+    if json {
+        println!("{}", serde_json::to_string_pretty(&x)?);
+    } else {
+        print!("{}", render_explanation(&x, &shown, &args));
+    }
+    Ok(0)
+}
+
+fn render_explanation(x: &Explanation, policy: &str, args: &serde_json::Value) -> String {
+    let mut out = String::new();
+    let flags: Vec<&str> = x.flags.iter().map(|f| f.as_str()).collect();
+    out.push_str(&format!("call      {} / {}  {}\n", x.server, x.tool, args));
+    out.push_str(&format!("policy    {policy}\n"));
+    out.push_str(&format!(
+        "class     {}{}\n",
+        x.class,
+        if flags.is_empty() { String::new() } else { format!("  flags: {}", flags.join(", ")) }
+    ));
+    for r in &x.class_reasons {
+        out.push_str(&format!("            - {r}\n"));
+    }
+    if !x.domains.is_empty() {
+        out.push_str(&format!("domains   {}\n", x.domains.join(", ")));
+    }
+    out.push_str(
+        "order     1. built-in self-protection  2. your rules, top to bottom, first match decides  3. class default\n",
+    );
+    if x.matched_rules.is_empty() {
+        out.push_str("matched   no rule\n");
+    } else {
+        out.push_str("matched\n");
+        for m in &x.matched_rules {
+            let at = m.line.map_or_else(|| "built-in".to_owned(), |l| format!("line {l}"));
+            let mark = if m.decided { "decides" } else { "(later, not used)" };
+            out.push_str(&format!(
+                "  {:<10} {} -> {}  {mark}\n              when {}\n",
+                at, m.rule, m.effect, m.matches
+            ));
+        }
+    }
+    let by = match (&x.rule, x.decided_by) {
+        (Some(r), _) => format!("by {r}"),
+        (None, _) => format!("by the default for {}", x.class),
+    };
+    out.push_str(&format!("decision  {} {by}\n", x.decision.as_str().to_uppercase()));
+    let n = x.class_reasons.len();
+    for r in &x.reasons[n.min(x.reasons.len())..] {
+        out.push_str(&format!("            - {r}\n"));
+    }
+    out
+}
+
+fn test(file: &Path, policy: Option<PathBuf>) -> anyhow::Result<i32> {
+    let shown = file.display().to_string();
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read the test table {shown}"))?;
+    let table = match CaseTable::parse(&text) {
+        Ok(t) => t,
+        Err(e) => {
+            eprint!("{}", e.render(&shown, &text));
+            eprintln!("{shown}: {}", summary(&e));
+            return Ok(1);
+        }
+    };
+    let policy = policy.or_else(|| table.policy.as_ref().map(|p| file.parent().unwrap_or(Path::new(".")).join(p)));
+    let (loaded, policy_shown) = load(policy)?;
+    let Some(p) = loaded else { return Ok(1) };
+    println!("testing {policy_shown} with {shown}");
+    let results = table.run(&p);
+    let failed = results.iter().filter(|r| !r.passed()).count();
+    for r in &results {
+        let x = &r.explanation;
+        let by = x.rule.clone().unwrap_or_else(|| format!("default for {}", x.class));
+        if r.passed() {
+            println!("PASS  {} (line {}): {} by {by}", r.name, r.line, x.decision);
+        } else {
+            println!("FAIL  {} (line {}): {}", r.name, r.line, r.failures.join("; "));
+            println!("      class {}, decided by {by}", x.class);
+        }
+    }
+    println!(
+        "{} case{}: {} passed, {failed} failed",
+        results.len(),
+        if results.len() == 1 { "" } else { "s" },
+        results.len() - failed
+    );
+    Ok(if failed == 0 { 0 } else { 1 })
 }

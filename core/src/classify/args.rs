@@ -94,16 +94,7 @@ fn is_shell_key(key: &str) -> bool {
         return true;
     }
     word_slices(key).last().is_some_and(|w| {
-        [
-            "command",
-            "cmd",
-            "script",
-            "commands",
-            "cmdline",
-            "commandline",
-        ]
-        .iter()
-        .any(|k| k.eq_ignore_ascii_case(w))
+        ["command", "cmd", "script", "commands", "cmdline", "commandline"].iter().any(|k| k.eq_ignore_ascii_case(w))
     })
 }
 
@@ -126,31 +117,15 @@ fn is_code_key(key: &str) -> bool {
 }
 
 fn looks_like_code(s: &str) -> bool {
-    s.contains('(')
-        || s.contains(';')
-        || s.contains("=>")
-        || s.contains('\n')
-        || s.contains('{')
-        || s.contains('=')
+    s.contains('(') || s.contains(';') || s.contains("=>") || s.contains('\n') || s.contains('{') || s.contains('=')
 }
 
 fn is_sql_key(key: &str, sql_context: bool) -> bool {
-    const ALWAYS: &[&str] = &[
-        "sql",
-        "statement",
-        "stmt",
-        "sql_query",
-        "sqlQuery",
-        "sqlStatement",
-        "sql_statement",
-    ];
+    const ALWAYS: &[&str] = &["sql", "statement", "stmt", "sql_query", "sqlQuery", "sqlStatement", "sql_statement"];
     if ALWAYS.iter().any(|k| k.eq_ignore_ascii_case(key)) {
         return true;
     }
-    sql_context
-        && ["query", "queries", "statements"]
-            .iter()
-            .any(|k| k.eq_ignore_ascii_case(key))
+    sql_context && ["query", "queries", "statements"].iter().any(|k| k.eq_ignore_ascii_case(key))
 }
 
 /// Keys whose addresses the call reaches.
@@ -207,25 +182,16 @@ fn is_target_key(key: &str) -> bool {
 /// Keys whose value may be a bare host (`api.example.com`).
 fn is_host_key(key: &str) -> bool {
     const WORDS: &[&str] = &[
-        "url", "uri", "host", "hostname", "domain", "endpoint", "server", "remote", "website",
-        "site", "origin", "webhook", "href", "upstream",
+        "url", "uri", "host", "hostname", "domain", "endpoint", "server", "remote", "website", "site", "origin",
+        "webhook", "href", "upstream",
     ];
     key_words_any(key, WORDS)
 }
 
 fn is_ui_label_key(key: &str) -> bool {
-    [
-        "element",
-        "selector",
-        "text",
-        "label",
-        "name",
-        "button",
-        "title",
-        "description",
-    ]
-    .iter()
-    .any(|k| k.eq_ignore_ascii_case(key))
+    ["element", "selector", "text", "label", "name", "button", "title", "description"]
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(key))
 }
 
 /// The whole value is one URL or one or more addresses.
@@ -242,15 +208,7 @@ fn is_whole_address(s: &str) -> bool {
 
 impl<'a> Walker<'a> {
     pub fn new(internal: &'a [String], sql_context: bool, ui: bool) -> Self {
-        Walker {
-            internal,
-            sql_context,
-            ui,
-            nodes: 0,
-            strings: 0,
-            bytes: 0,
-            facts: ArgFacts::default(),
-        }
+        Walker { internal, sql_context, ui, nodes: 0, strings: 0, bytes: 0, facts: ArgFacts::default() }
     }
 
     pub fn walk(&mut self, v: &Value) {
@@ -266,11 +224,7 @@ impl<'a> Walker<'a> {
         match v {
             Value::String(s) => self.string(s, key, target),
             Value::Array(items) => {
-                if !key.is_empty()
-                    && is_shell_key(key)
-                    && !items.is_empty()
-                    && items.iter().all(Value::is_string)
-                {
+                if !key.is_empty() && is_shell_key(key) && !items.is_empty() && items.iter().all(Value::is_string) {
                     self.note_shell(key, items.iter().filter_map(Value::as_str));
                 }
                 for item in items {
@@ -339,10 +293,7 @@ impl<'a> Walker<'a> {
                 if let Some(v) = sql::judge(s) {
                     let better = match &self.facts.sql {
                         None => true,
-                        Some((_, b)) => {
-                            v.class > b.class
-                                || (v.class == b.class && v.destructive && !b.destructive)
-                        }
+                        Some((_, b)) => v.class > b.class || (v.class == b.class && v.destructive && !b.destructive),
                     };
                     if better {
                         self.facts.sql = Some((key.to_owned(), v));
@@ -350,8 +301,8 @@ impl<'a> Walker<'a> {
                 }
             } else if self.ui && self.facts.ui.is_none() && is_ui_label_key(key) {
                 let head = &s[..floor_boundary(s, 200)];
-                if let Some((c, w)) = word_slices(head)
-                    .find_map(|w| lx::ui_label_class(&w.to_ascii_lowercase()).map(|c| (c, w)))
+                if let Some((c, w)) =
+                    word_slices(head).find_map(|w| lx::ui_label_class(&w.to_ascii_lowercase()).map(|c| (c, w)))
                 {
                     self.facts.ui = Some((c, w.to_ascii_lowercase()));
                 }
@@ -366,9 +317,7 @@ impl<'a> Walker<'a> {
             }
             if reaches && !hosts::is_local(h) && !hosts::is_internal(h, internal) {
                 facts.external_count += 1;
-                if facts.external.len() < MAX_EXTERNAL_REASONS
-                    && !facts.external.iter().any(|(_, e)| e == h)
-                {
+                if facts.external.len() < MAX_EXTERNAL_REASONS && !facts.external.iter().any(|(_, e)| e == h) {
                     facts.external.push((key.to_owned(), h.to_owned()));
                 }
             }

@@ -34,10 +34,7 @@ pub fn is_internal(host: &str, internal_domains: &[String]) -> bool {
     }
     internal_domains.iter().any(|d| {
         let d = d.trim();
-        let d = d
-            .trim_start_matches("*.")
-            .trim_start_matches(['.', '@'])
-            .trim_end_matches('.');
+        let d = d.trim_start_matches("*.").trim_start_matches(['.', '@']).trim_end_matches('.');
         if d.is_empty() || d.len() > host.len() {
             return false;
         }
@@ -61,10 +58,7 @@ pub(crate) fn is_local(host: &str) -> bool {
     if let Ok(ip) = host.parse::<std::net::Ipv6Addr>() {
         let first = ip.segments()[0];
         // Loopback, unique-local fc00::/7, link-local fe80::/10.
-        return ip.is_loopback()
-            || ip.is_unspecified()
-            || (first & 0xfe00) == 0xfc00
-            || (first & 0xffc0) == 0xfe80;
+        return ip.is_loopback() || ip.is_unspecified() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80;
     }
     false
 }
@@ -123,10 +117,7 @@ fn normalise(raw: &str) -> Option<String> {
         return Some(h.to_owned());
     }
     if h.contains(':') {
-        return h
-            .parse::<std::net::Ipv6Addr>()
-            .ok()
-            .map(|ip| ip.to_string());
+        return h.parse::<std::net::Ipv6Addr>().ok().map(|ip| ip.to_string());
     }
     if !plausible_domain(h) {
         return None;
@@ -152,9 +143,7 @@ pub(crate) fn scan(s: &str, host_key: bool, found: &mut dyn FnMut(&str)) {
         let sep = from + pos;
         from = sep + 3;
         let mut start = sep;
-        while start > 0
-            && (bytes[start - 1].is_ascii_alphanumeric() || b"+.-".contains(&bytes[start - 1]))
-        {
+        while start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || b"+.-".contains(&bytes[start - 1])) {
             start -= 1;
         }
         if start == sep || !bytes[start].is_ascii_alphabetic() {
@@ -163,12 +152,7 @@ pub(crate) fn scan(s: &str, host_key: bool, found: &mut dyn FnMut(&str)) {
         let auth_start = sep + 3;
         let auth_len = s[auth_start..]
             .find(|c: char| {
-                c == '/'
-                    || c == '?'
-                    || c == '#'
-                    || c == '\\'
-                    || c.is_whitespace()
-                    || "\"'<>{}|^`,;".contains(c)
+                c == '/' || c == '?' || c == '#' || c == '\\' || c.is_whitespace() || "\"'<>{}|^`,;".contains(c)
             })
             .unwrap_or(s.len() - auth_start);
         let authority = &s[auth_start..auth_start + auth_len];
@@ -203,10 +187,7 @@ pub(crate) fn scan(s: &str, host_key: bool, found: &mut dyn FnMut(&str)) {
         if s[..ls].ends_with("//") || (ls > 0 && bytes[ls - 1] == b':' && s[..ls].contains("://")) {
             continue;
         }
-        let dlen = bytes[at + 1..]
-            .iter()
-            .take_while(|&&b| is_host_byte(b))
-            .count();
+        let dlen = bytes[at + 1..].iter().take_while(|&&b| is_host_byte(b)).count();
         if let Some(h) = normalise(&s[at + 1..at + 1 + dlen]) {
             any = true;
             found(&h);
@@ -239,14 +220,8 @@ mod tests {
 
     #[test]
     fn url_forms_give_the_host() {
-        assert_eq!(
-            hosts("https://Example.COM/path?q=1", false),
-            ["example.com"]
-        );
-        assert_eq!(
-            hosts("https://user:pw@api.example.com:8443/x", false),
-            ["api.example.com"]
-        );
+        assert_eq!(hosts("https://Example.COM/path?q=1", false), ["example.com"]);
+        assert_eq!(hosts("https://user:pw@api.example.com:8443/x", false), ["api.example.com"]);
         assert_eq!(hosts("see (https://docs.rs/serde) now", false), ["docs.rs"]);
         assert_eq!(hosts("http://[::1]:8080/", false), ["::1"]);
         assert_eq!(hosts("http://[2001:db8::1]/", false), ["2001:db8::1"]);
@@ -263,10 +238,7 @@ mod tests {
         assert_eq!(hosts("bob@Corp.com", false), ["corp.com"]);
         assert_eq!(hosts("Bob Smith <bob@corp.com>", false), ["corp.com"]);
         assert_eq!(hosts("mailto:a@b.co", false), ["b.co"]);
-        assert_eq!(
-            hosts("git@github.com:owner/repo.git", false),
-            ["github.com"]
-        );
+        assert_eq!(hosts("git@github.com:owner/repo.git", false), ["github.com"]);
         assert_eq!(hosts("a@x.com, b@y.org", false), ["x.com", "y.org"]);
         assert!(hosts("@ nobody @", false).is_empty());
         assert!(hosts("npm i @scope/pkg@1.2.3", false).is_empty());
@@ -283,12 +255,7 @@ mod tests {
 
     #[test]
     fn internal_is_exact_or_subdomain() {
-        let d = vec![
-            "example.com".to_owned(),
-            "local".to_owned(),
-            "".to_owned(),
-            "*.corp.net".to_owned(),
-        ];
+        let d = vec!["example.com".to_owned(), "local".to_owned(), "".to_owned(), "*.corp.net".to_owned()];
         assert!(is_internal("example.com", &d));
         assert!(is_internal("A.Example.COM", &d));
         assert!(is_internal("a.example.com.", &d));
@@ -304,15 +271,7 @@ mod tests {
 
     #[test]
     fn local_hosts() {
-        for h in [
-            "localhost",
-            "app.localhost",
-            "127.0.0.1",
-            "10.1.2.3",
-            "192.168.0.1",
-            "::1",
-            "fd00::1",
-        ] {
+        for h in ["localhost", "app.localhost", "127.0.0.1", "10.1.2.3", "192.168.0.1", "::1", "fd00::1"] {
             assert!(is_local(h), "{h}");
         }
         for h in ["8.8.8.8", "example.com", "2001:db8::1"] {

@@ -46,62 +46,58 @@ pub(crate) fn verb(w: &str) -> Option<Verb> {
         "query" => (Read, GENERIC),
         "open" => (Read, CREATES),
         "capture" | "take" => (Read, VALUE),
-        "list" | "ls" | "read" | "cat" | "search" | "find" | "fetch" | "show" | "describe"
-        | "view" | "lookup" | "retrieve" | "count" | "inspect" | "browse" | "check" | "explain"
-        | "diff" | "log" | "logs" | "status" | "analyze" | "analyse" | "summarize"
-        | "summarise" | "head" | "tail" | "tree" | "stat" | "stats" | "info" | "whoami"
-        | "grep" | "navigate" | "go" | "back" | "screenshot" | "snapshot" | "wait" | "hover"
-        | "scroll" | "watch" | "poll" | "ping" | "echo" | "print" | "resolve" | "convert"
-        | "calculate" | "compute" | "estimate" | "preview" | "validate" | "lint" | "aggregate"
-        | "export" | "think" | "plan" | "sample" | "geocode" | "translate" | "verify" | "audit"
-        | "trace" | "monitor" | "measure" | "compare" | "render" | "parse" | "extract"
-        | "suggest" | "recommend" | "return" | "returns" | "connect" | "download" => (Read, 0),
+        "list" | "ls" | "read" | "cat" | "search" | "find" | "fetch" | "show" | "describe" | "view" | "lookup"
+        | "retrieve" | "count" | "inspect" | "browse" | "check" | "explain" | "diff" | "log" | "logs" | "status"
+        | "analyze" | "analyse" | "summarize" | "summarise" | "head" | "tail" | "tree" | "stat" | "stats" | "info"
+        | "whoami" | "grep" | "navigate" | "go" | "back" | "screenshot" | "snapshot" | "wait" | "hover" | "scroll"
+        | "watch" | "poll" | "ping" | "echo" | "print" | "resolve" | "convert" | "calculate" | "compute"
+        | "estimate" | "preview" | "validate" | "lint" | "aggregate" | "export" | "think" | "plan" | "sample"
+        | "geocode" | "translate" | "verify" | "audit" | "trace" | "monitor" | "measure" | "compare" | "render"
+        | "parse" | "extract" | "suggest" | "recommend" | "return" | "returns" | "connect" | "download" => (Read, 0),
         // WRITE
-        "create" | "add" | "new" | "make" | "start" | "schedule" | "process" | "confirm"
-        | "authorize" | "initiate" | "place" | "complete" | "retry" => (Write, CREATES | VALUE),
+        "create" | "add" | "new" | "make" | "start" | "schedule" | "process" | "confirm" | "authorize" | "initiate"
+        | "place" | "complete" | "retry" => (Write, CREATES | VALUE),
         "request" => (Write, VALUE),
         "post" => (Write, HTTP | POSTS | CREATES | VALUE),
         "put" | "patch" => (Write, HTTP),
-        "remove" | "delete" | "rm" | "del" | "drop" | "truncate" | "destroy" | "purge" | "wipe"
-        | "erase" | "clear" | "empty" | "prune" | "revoke" | "void" | "cancel" | "kill"
-        | "terminate" | "reset" | "uninstall" | "overwrite" | "evict" => (Write, DESTRUCTIVE),
+        "remove" | "delete" | "rm" | "del" | "drop" | "truncate" | "destroy" | "purge" | "wipe" | "erase" | "clear"
+        | "empty" | "prune" | "revoke" | "void" | "cancel" | "kill" | "terminate" | "reset" | "uninstall"
+        | "overwrite" | "evict" => (Write, DESTRUCTIVE),
         "apply" | "install" | "upgrade" => (Write, DEPLOYS),
         "click" | "press" | "tap" => (Write, UI),
         "draft" => (Write, DRAFTS),
-        "update" | "edit" | "write" | "set" | "insert" | "upsert" | "save" | "modify"
-        | "append" | "replace" | "rename" | "move" | "mv" | "copy" | "cp" | "mkdir" | "touch"
-        | "upload" | "stop" | "restart" | "reboot" | "archive" | "unarchive" | "close"
-        | "reopen" | "assign" | "unassign" | "label" | "unlabel" | "tag" | "untag" | "commit"
-        | "checkout" | "switch" | "revert" | "restore" | "rollback" | "stash" | "init"
-        | "initialize" | "clone" | "fork" | "star" | "unstar" | "follow" | "unfollow"
-        | "subscribe" | "unsubscribe" | "configure" | "enable" | "disable" | "lock" | "unlock"
-        | "mark" | "pin" | "unpin" | "react" | "comment" | "record" | "remember" | "store"
-        | "import" | "sync" | "scale" | "resize" | "type" | "fill" | "select" | "uncheck"
-        | "drag" | "dismiss" | "accept" | "reject" | "decline" | "transition" | "link"
-        | "unlink" | "attach" | "detach" | "handle" | "change" | "toggle" | "reorder"
-        | "duplicate" | "backup" | "migrate" | "grant" | "block" | "unblock" | "mute"
-        | "unmute" | "ban" | "kick" | "rate" | "vote" | "like" | "unlike" | "bookmark"
-        | "favorite" | "favourite" | "snooze" | "compress" | "decompress" | "zip" | "unzip"
-        | "gzip" | "rebase" | "cherry" | "squash" | "amend" | "stage" | "unstage" | "bump"
-        | "flag" | "annotate" | "log_work" => (Write, 0),
+        "update" | "edit" | "write" | "set" | "insert" | "upsert" | "save" | "modify" | "append" | "replace"
+        | "rename" | "move" | "mv" | "copy" | "cp" | "mkdir" | "touch" | "upload" | "stop" | "restart" | "reboot"
+        | "archive" | "unarchive" | "close" | "reopen" | "assign" | "unassign" | "label" | "unlabel" | "tag"
+        | "untag" | "commit" | "checkout" | "switch" | "revert" | "restore" | "rollback" | "stash" | "init"
+        | "initialize" | "clone" | "fork" | "star" | "unstar" | "follow" | "unfollow" | "subscribe" | "unsubscribe"
+        | "configure" | "enable" | "disable" | "lock" | "unlock" | "mark" | "pin" | "unpin" | "react" | "comment"
+        | "record" | "remember" | "store" | "import" | "sync" | "scale" | "resize" | "type" | "fill" | "select"
+        | "uncheck" | "drag" | "dismiss" | "accept" | "reject" | "decline" | "transition" | "link" | "unlink"
+        | "attach" | "detach" | "handle" | "change" | "toggle" | "reorder" | "duplicate" | "backup" | "migrate"
+        | "grant" | "block" | "unblock" | "mute" | "unmute" | "ban" | "kick" | "rate" | "vote" | "like" | "unlike"
+        | "bookmark" | "favorite" | "favourite" | "snooze" | "compress" | "decompress" | "zip" | "unzip" | "gzip"
+        | "rebase" | "cherry" | "squash" | "amend" | "stage" | "unstage" | "bump" | "flag" | "annotate"
+        | "log_work" => (Write, 0),
         // SEND
         "send" => (Send, VALUE),
-        "reply" | "respond" | "forward" | "notify" | "broadcast" | "announce" | "invite"
-        | "share" | "dm" | "tweet" | "retweet" | "message" | "email" | "text" | "call" => (Send, 0),
+        "reply" | "respond" | "forward" | "notify" | "broadcast" | "announce" | "invite" | "share" | "dm" | "tweet"
+        | "retweet" | "message" | "email" | "text" | "call" => (Send, 0),
         // EXECUTE
         "run" | "execute" | "exec" => (Execute, GENERIC),
-        "eval" | "evaluate" | "spawn" | "launch" | "invoke" | "interpret" | "trigger" | "rerun"
-        | "build" | "compile" => (Execute, 0),
+        "eval" | "evaluate" | "spawn" | "launch" | "invoke" | "interpret" | "trigger" | "rerun" | "build"
+        | "compile" => (Execute, 0),
         // SUBMIT
         "submit" => (Submit, VALUE),
         "push" => (Submit, POSTS | VALUE),
         "finalize" | "finalise" => (Submit, 0),
-        "publish" | "deploy" | "merge" | "release" | "approve" | "ship" | "promote" | "rollout"
-        | "redeploy" | "undeploy" => (Submit, 0),
+        "publish" | "deploy" | "merge" | "release" | "approve" | "ship" | "promote" | "rollout" | "redeploy"
+        | "undeploy" => (Submit, 0),
         // TRANSFER_VALUE
-        "pay" | "transfer" | "refund" | "charge" | "withdraw" | "purchase" | "buy" | "sell"
-        | "trade" | "swap" | "stake" | "unstake" | "donate" | "payout" | "remit" | "bid"
-        | "invest" | "deposit" | "fund" | "tip" => (TransferValue, 0),
+        "pay" | "transfer" | "refund" | "charge" | "withdraw" | "purchase" | "buy" | "sell" | "trade" | "swap"
+        | "stake" | "unstake" | "donate" | "payout" | "remit" | "bid" | "invest" | "deposit" | "fund" | "tip" => {
+            (TransferValue, 0)
+        }
         _ => return None,
     };
     Some(Verb { class, flags })
@@ -397,17 +393,11 @@ pub(crate) fn is_sql_context(w: &str) -> bool {
 
 /// Nouns that mean running code when a tool has no verb (`shell`).
 pub(crate) fn exec_signal(w: &str) -> bool {
-    matches!(
-        w,
-        "shell" | "bash" | "sh" | "zsh" | "powershell" | "pwsh" | "terminal" | "repl" | "cmd"
-    )
+    matches!(w, "shell" | "bash" | "sh" | "zsh" | "powershell" | "pwsh" | "terminal" | "repl" | "cmd")
 }
 
 pub(crate) fn is_prep(w: &str) -> bool {
-    matches!(
-        w,
-        "to" | "for" | "in" | "on" | "from" | "by" | "with" | "of" | "into" | "at" | "as" | "via"
-    )
+    matches!(w, "to" | "for" | "in" | "on" | "from" | "by" | "with" | "of" | "into" | "at" | "as" | "via")
 }
 
 pub(crate) fn is_article(w: &str) -> bool {
@@ -439,9 +429,7 @@ pub(crate) fn submit_head(object: &[&str]) -> Option<&'static str> {
 /// Words in a clicked element's label that say what the click does.
 pub(crate) fn ui_label_class(w: &str) -> Option<Class> {
     Some(match w {
-        "pay" | "purchase" | "buy" | "checkout" | "order" | "donate" | "transfer" | "withdraw" => {
-            Class::TransferValue
-        }
+        "pay" | "purchase" | "buy" | "checkout" | "order" | "donate" | "transfer" | "withdraw" => Class::TransferValue,
         "submit" | "publish" | "deploy" | "merge" | "confirm" | "approve" => Class::Submit,
         "send" | "post" | "reply" | "tweet" | "share" => Class::Send,
         _ => return None,

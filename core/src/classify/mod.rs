@@ -141,8 +141,8 @@ pub(crate) fn word_slices(name: &str) -> impl Iterator<Item = &str> {
             }
             if let Some(p) = prev {
                 let next_lower = chars.peek().is_some_and(|(_, n)| n.is_lowercase());
-                let boundary = c.is_uppercase()
-                    && (p.is_lowercase() || p.is_numeric() || (p.is_uppercase() && next_lower));
+                let boundary =
+                    c.is_uppercase() && (p.is_lowercase() || p.is_numeric() || (p.is_uppercase() && next_lower));
                 if boundary {
                     end = i;
                     break;
@@ -163,10 +163,7 @@ pub fn words(name: &str) -> Vec<String> {
 }
 
 fn any_hint(a: &Annotations) -> bool {
-    a.read_only.is_some()
-        || a.destructive.is_some()
-        || a.idempotent.is_some()
-        || a.open_world.is_some()
+    a.read_only.is_some() || a.destructive.is_some() || a.idempotent.is_some() || a.open_world.is_some()
 }
 
 /// Classifies one call.
@@ -176,16 +173,10 @@ pub fn classify(call: &Call<'_>, def: Option<&ToolDef>, ctx: &Context<'_>) -> Cl
 
     // Words of the name, then of the description.
     let name_words = words(call.tool);
-    let desc_words = def
-        .map(|d| name::description_words(&d.description))
-        .unwrap_or_default();
+    let desc_words = def.map(|d| name::description_words(&d.description)).unwrap_or_default();
     let sql_context = name::sql_context(&name_words) || name::sql_context(&desc_words);
     let verdict = name::analyse(&name_words, "name", false);
-    let signal = if verdict.is_none() {
-        name::signal(&name_words)
-    } else {
-        None
-    };
+    let signal = if verdict.is_none() { name::signal(&name_words) } else { None };
     let verdict = match (verdict, &signal) {
         (Some(v), _) => Some(v),
         (None, None) => name::analyse(&desc_words, "description", true),
@@ -208,8 +199,7 @@ pub fn classify(call: &Call<'_>, def: Option<&ToolDef>, ctx: &Context<'_>) -> Cl
         reasons.push("no known verb; annotation readOnlyHint=true: READ".to_owned());
         Class::Read
     } else {
-        reasons
-            .push("no known verb in the name or description: WRITE (cautious default)".to_owned());
+        reasons.push("no known verb in the name or description: WRITE (cautious default)".to_owned());
         Class::Write
     };
     let words_class = class;
@@ -231,19 +221,12 @@ pub fn classify(call: &Call<'_>, def: Option<&ToolDef>, ctx: &Context<'_>) -> Cl
         }
         if v.destructive {
             flags.insert(Flag::Destructive);
-            reasons.push(format!(
-                "argument `{key}` is a destructive {} statement",
-                v.keyword
-            ));
+            reasons.push(format!("argument `{key}` is a destructive {} statement", v.keyword));
         }
     }
     let runs_code = facts.shell.is_some() || facts.code.is_some();
     if let Some(key) = facts.shell.as_ref().or(facts.code.as_ref()) {
-        let what = if facts.shell.is_some() {
-            "a shell command"
-        } else {
-            "code"
-        };
+        let what = if facts.shell.is_some() { "a shell command" } else { "code" };
         reasons.push(format!("argument `{key}` is {what}: EXECUTE"));
         class = class.max(Class::Execute);
     }
@@ -275,9 +258,7 @@ pub fn classify(call: &Call<'_>, def: Option<&ToolDef>, ctx: &Context<'_>) -> Cl
             reasons.push("annotation readOnlyHint=false: at least WRITE".to_owned());
         }
         Some(true) if class > Class::Read => {
-            reasons.push(format!(
-                "annotation readOnlyHint=true ignored: hints never lower {class}"
-            ));
+            reasons.push(format!("annotation readOnlyHint=true ignored: hints never lower {class}"));
         }
         _ => {}
     }
@@ -311,18 +292,11 @@ pub fn classify(call: &Call<'_>, def: Option<&ToolDef>, ctx: &Context<'_>) -> Cl
 
     // Addresses.
     for (key, host) in &facts.external {
-        let key = if key.is_empty() {
-            "(value)"
-        } else {
-            key.as_str()
-        };
+        let key = if key.is_empty() { "(value)" } else { key.as_str() };
         reasons.push(format!("argument `{key}` is an external address ({host})"));
     }
     if facts.external_count > facts.external.len() {
-        reasons.push(format!(
-            "{} more external addresses",
-            facts.external_count - facts.external.len()
-        ));
+        reasons.push(format!("{} more external addresses", facts.external_count - facts.external.len()));
     }
     if facts.external_count > 0 {
         flags.insert(Flag::External);
@@ -348,12 +322,7 @@ pub fn classify(call: &Call<'_>, def: Option<&ToolDef>, ctx: &Context<'_>) -> Cl
         class = c;
     }
 
-    Classification {
-        class,
-        flags,
-        reasons,
-        domains: facts.domains,
-    }
+    Classification { class, flags, reasons, domains: facts.domains }
 }
 
 #[cfg(test)]

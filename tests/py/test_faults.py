@@ -1,0 +1,189 @@
+"""Bad input and broken peers: nothing unchecked runs, nothing hangs, nothing is lost.
+
+Raw wire clients through `latch shim` in front of our test server, which
+records every tools/call that reaches it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from latchkit import Daemon, Home, WireClient, our_server_cmd, via_shim, wait_until
+
+SHIM = via_shim("ours", our_server_cmd())
+META = "dev.latch/decision"
+
+
+def call_tool(client: WireClient, name: str, args: dict[str, Any], timeout: float = 15.0) -> dict[str, Any]:
+    return client.call("tools/call", {"name": name, "arguments": args}, timeout=timeout)
+
+
+def blocked_text(response: dict[str, Any]) -> str:
+    result = response["result"]
+    assert result["isError"] is True, response
+    return result["content"][0]["text"]
+
+
+def audit_kinds(home: Home) -> list[str]:
+    return [row["kind"] for row in home.audit()]
+
+
+def test_duplicate_method_is_refused_recorded_and_never_forwarded(
+    home: Home, daemon: Daemon, wire: Callable[..., WireClient]
+) -> None:
+    client = wire(SHIM)
+    client.initialize()
+    client.call("tools/list")
+    client.send_line(
+        '{"jsonrpc":"2.0","id":7,"method":"tools/list","method":"tools/call",'
+        '"params":{"name":"create_payment","arguments":{"amount":1,"currency":"EUR","recipient":"x"}}}'
+    )
+    error = client.wait_for(lambda m: "error" in m and m.get("id") is None)
+    assert error["error"]["code"] == -32700
+    assert "duplicate `method`" in error["error"]["message"]
+    # The session goes on, and nothing reached the server.
+    assert client.call("ping")["result"] == {}
+    assert home.recorded() == []
+    assert wait_until(lambda: "malformed" in audit_kinds(home), 5.0)
+
+
+def test_garbage_lines_get_parse_errors_and_the_session_goes_on(
+    home: Home, daemon: Daemon, wire: Callable[..., WireClient]
+) -> None:
+    client = wire(SHIM)
+    client.initialize()
+    for junk in ["not json", '{"jsonrpc":"2.0",', "42", '{"a":1} {"b":2}']:
+        client.send_line(junk)
+        error = client.wait_for(lambda m: "error" in m and m.get("id") is None)
+        assert error["error"]["code"] == -32700, (junk, error)
+    assert client.call("ping")["result"] == {}
+
+
+def test_a_64_mib_message_passes_both_ways(home: Home, daemon: Daemon, wire: Callable[..., WireClient]) -> None:
+    client = wire(SHIM)
+    client.initialize()
+    client.call("tools/list")
+    payload = "x" * (64 * 1024 * 1024)
+    response = call_tool(client, "echo", {"text": payload}, timeout=120.0)
+    text = response["result"]["content"][0]["text"]
+    assert json.loads(text) == {"text": payload}
+
+
+def test_an_oversized_message_is_refused_without_killing_the_session(
+    home: Home, daemon: Daemon, wire: Callable[..., WireClient]
+) -> None:
+    cmd = [SHIM[0], "shim", "--name", "ours", "--max-message-mib", "1", "--", *our_server_cmd()]
+    client = wire(cmd)
+    client.initialize()
+    client.request("tools/call", {"name": "echo", "arguments": {"text": "y" * (2 * 1024 * 1024)}})
+    error = client.wait_for(lambda m: "error" in m and m.get("id") is None)
+    assert error["error"]["code"] == -32600
+    assert "exceeds" in error["error"]["message"]
+    assert client.call("ping")["result"] == {}
+    assert home.recorded() == []
+
+
+def test_each_tools_call_in_an_old_batch_is_decided(
+    home: Home, daemon: Daemon, wire: Callable[..., WireClient]
+) -> None:
+    client = wire(SHIM)
+    client.initialize()
+    client.call("tools/list")
+    batch = [
+        {"jsonrpc": "2.0", "id": 101, "method": "tools/call",
+         "params": {"name": "read_file", "arguments": {"path": "/etc/hostname"}}},
+        {"jsonrpc": "2.0", "id": 102, "method": "tools/call",
+         "params": {"name": "create_payment", "arguments": {"amount": 5, "currency": "EUR", "recipient": "r"}}},
+    ]
+    client.send_line(json.dumps(batch))
+    read = client.response(101)
+    paid = client.response(102)
+    assert "result" in read
+    assert "Latch blocked" in blocked_text(paid)
+    assert [c["name"] for c in home.recorded()] == ["read_file"]
+
+
+def test_no_daemon_means_nothing_runs(home: Home, wire: Callable[..., WireClient]) -> None:
+    cmd = [SHIM[0], "shim", "--name", "ours", "--no-autostart", "--", *our_server_cmd()]
+    client = wire(cmd)
+    client.initialize()
+    client.call("tools/list")
+    for name, args in [("read_file", {"path": "/etc/hostname"}), ("write_file", {"path": "/tmp/x", "content": "y"})]:
+        text = blocked_text(call_tool(client, name, args))
+        assert "no Latch daemon" in text, text
+    assert home.recorded() == []
+
+
+def test_reads_may_pass_offline_when_the_user_allows_it(home: Home, wire: Callable[..., WireClient]) -> None:
+    cmd = [SHIM[0], "shim", "--name", "ours", "--no-autostart", "--allow-reads-offline", "--", *our_server_cmd()]
+    client = wire(cmd)
+    client.initialize()
+    client.call("tools/list")
+    assert "result" in call_tool(client, "read_file", {"path": "/etc/hostname"})
+    assert "no Latch daemon" in blocked_text(call_tool(client, "write_file", {"path": "/tmp/x", "content": "y"}))
+    assert [c["name"] for c in home.recorded()] == ["read_file"]
+
+
+def test_daemon_killed_while_a_call_is_held(
+    home: Home, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient]
+) -> None:
+    # Started by hand: the fixture's daemons must exit cleanly, this one is killed.
+    daemon = Daemon(home)
+    daemon.wait_ready()
+    client = wire(SHIM)
+    client.initialize()
+    client.call("tools/list")
+    request = client.request("tools/call", {"name": "run_command", "arguments": {"command": "echo hi"}})
+    pending = home.wait_pending(tool="run_command")
+    os.kill(daemon.pid, signal.SIGKILL)
+    assert daemon.stop() == -signal.SIGKILL
+    # The client gets an answer at once: the call did not run.
+    text = blocked_text(client.response(request, timeout=10.0))
+    assert "did not run" in text, text
+    assert home.recorded() == []
+    # A new daemon still knows the approval, and the shim reconnects to it.
+    start_daemon()
+    assert [p["id"] for p in home.pending()] == [pending["id"]]
+    home.approve(pending["id"])
+
+    def retried() -> dict[str, Any] | None:
+        # Until the shim has reconnected, it refuses calls (fail closed).
+        answer = call_tool(client, "run_command", {"command": "echo hi"})
+        return None if "no Latch daemon" in json.dumps(answer) else answer
+
+    retry = wait_until(retried, 10.0, interval=0.2)
+    assert "result" in retry and not retry["result"].get("isError"), retry
+    assert [c["name"] for c in home.recorded()] == ["run_command"]
+
+
+def test_daemon_stopped_while_a_call_is_held_answers_it(
+    home: Home, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient]
+) -> None:
+    daemon = start_daemon()
+    client = wire(SHIM)
+    client.initialize()
+    client.call("tools/list")
+    request = client.request("tools/call", {"name": "run_command", "arguments": {"command": "echo hi"}})
+    home.wait_pending(tool="run_command")
+    assert daemon.stop() == 0
+    text = blocked_text(client.response(request, timeout=10.0))
+    assert "shutting down" in text or "went away" in text, text
+    assert home.recorded() == []
+
+
+def test_the_deny_result_carries_a_machine_readable_verdict(
+    home: Home, daemon: Daemon, wire: Callable[..., WireClient]
+) -> None:
+    client = wire(SHIM)
+    client.initialize()
+    client.call("tools/list")
+    response = call_tool(client, "create_payment", {"amount": 5, "currency": "EUR", "recipient": "r"})
+    verdict = response["result"]["_meta"][META]
+    assert verdict["decision"] == "deny"
+    assert verdict["class"] == "TRANSFER_VALUE"
+    assert verdict["reason"]
+    assert blocked_text(response).startswith("Latch blocked create_payment: ")
