@@ -131,7 +131,9 @@ def stop_process(proc: subprocess.Popen[Any], grace: float = 5.0) -> int:
 
 
 class Home:
-    """One test's LATCH_HOME: policy, socket, database, logs, and our record file.
+    """One test's folder: `path` is its LATCH_HOME (policy, socket, database),
+    `work` holds the files its tool calls touch, `logs` the output of every
+    process it starts, `record_path` latch-test-server's record.
 
     The folder is made under /tmp with a short name: the daemon's socket lives
     at LATCH_HOME/run/latch.sock and a path too long for `sun_path` would fall
@@ -139,9 +141,15 @@ class Home:
     """
 
     def __init__(self) -> None:
-        self.path = Path(tempfile.mkdtemp(prefix="lt-", dir="/tmp"))
-        self.record_path = self.path / "server-record.jsonl"
-        self.logs = self.path / "logs"
+        self.base = Path(tempfile.mkdtemp(prefix="lt-", dir="/tmp"))
+        # LATCH_HOME itself: Latch's own files only (self-protection denies tool calls touching it).
+        self.path = self.base / "home"
+        self.path.mkdir()
+        # Files the tests' tool calls read and write.
+        self.work = self.base / "work"
+        self.work.mkdir()
+        self.record_path = self.base / "server-record.jsonl"
+        self.logs = self.base / "logs"
         self.logs.mkdir()
         self._log_count = 0
 

@@ -27,7 +27,7 @@ EVERYTHING_STABLE_CALLS: list[tuple[str, dict[str, Any]]] = [
 
 def fresh_root(home: Home) -> Path:
     """An empty folder for server-filesystem, the same path every time it is called."""
-    root = home.path / "fsroot"
+    root = home.work / "fsroot"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir()
     (root / "existing.txt").write_text("line one\nline two\nline three\n")

@@ -43,7 +43,7 @@ async def direct_result(home: Home, name: str, args: dict[str, Any]) -> dict[str
 
 @pytest.mark.anyio
 async def test_read_and_write_run_at_once(home: Home, daemon: Daemon) -> None:
-    target = home.path / "notes.txt"
+    target = home.work / "notes.txt"
     async with mcp_session(home, SHIM) as session:
         wrote = await session.call_tool("write_file", {"path": str(target), "content": "kept"})
         read = await session.call_tool("read_file", {"path": str(target)})
@@ -68,9 +68,10 @@ async def test_payment_is_denied_and_never_reaches_the_server(home: Home, daemon
 @pytest.mark.anyio
 async def test_audit_has_a_row_per_call_with_its_decision(home: Home, daemon: Daemon) -> None:
     async with mcp_session(home, SHIM) as session:
-        await session.call_tool("read_file", {"path": str(home.path / "absent")})
+        await session.call_tool("read_file", {"path": str(home.work / "absent")})
         await session.call_tool(*PAYMENT)
-    rows = home.audit()
+    # Calls only: the log also records connects, disconnects and policy reloads.
+    rows = [row for row in home.audit() if row.get("kind", "call") == "call"]
     by_tool = {row["tool"]: row for row in rows}
     assert {"read_file", "create_payment"} <= set(by_tool), rows
     assert by_tool["read_file"]["decision"].lower() == "allow"

@@ -107,7 +107,7 @@ async def test_our_server_tool_list_is_identical_through_shim(
 
 @pytest.mark.anyio
 async def test_allowed_calls_give_identical_results_through_shim(home: Home, daemon: Daemon) -> None:
-    target = home.path / "file.txt"
+    target = home.work / "file.txt"
     calls = [
         ("write_file", {"path": str(target), "content": "säfe\ncontent"}),
         ("read_file", {"path": str(target)}),
@@ -153,7 +153,7 @@ async def test_sdk_default_client_negotiates_2026_through_shim(home: Home, daemo
 @pytest.mark.anyio
 async def test_sdk_default_client_falls_back_to_initialize_through_shim(home: Home, daemon: Daemon) -> None:
     # server-filesystem answers server/discover with -32601; the client falls back.
-    root = home.path / "root"
+    root = home.work / "root"
     root.mkdir()
     (root / "a.txt").write_text("A")
     cmd = via_shim("fs", filesystem_cmd(root))

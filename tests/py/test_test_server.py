@@ -71,14 +71,14 @@ async def test_pagination_hands_out_the_same_tools_page_by_page(home: Home) -> N
 
 @pytest.mark.anyio
 async def test_file_tools_read_and_write_real_files(home: Home) -> None:
-    target = home.path / "note.txt"
+    target = home.work / "note.txt"
     async with mcp_session(home, our_server_cmd()) as session:
         wrote = await session.call_tool("write_file", {"path": str(target), "content": "hello\nworld"})
         assert not wrote.is_error
         assert target.read_text() == "hello\nworld"
         read = await session.call_tool("read_file", {"path": str(target)})
         assert text_of(read) == "hello\nworld"
-        missing = await session.call_tool("read_file", {"path": str(home.path / "absent")})
+        missing = await session.call_tool("read_file", {"path": str(home.work / "absent")})
         assert missing.is_error
 
 
