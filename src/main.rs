@@ -32,6 +32,8 @@ enum Cmd {
     /// Check, explain and test the policy file.
     #[command(subcommand)]
     Policy(cli::policy::PolicyCmd),
+    /// The approval console: pending approvals, live calls, history.
+    Tui,
 }
 
 fn main() -> ExitCode {
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         Cmd::Deny(a) => cli::client::deny(a),
         Cmd::Audit(a) => cli::client::audit(a),
         Cmd::Policy(cmd) => cli::policy::run(cmd),
+        Cmd::Tui => cli::tui(),
     };
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),

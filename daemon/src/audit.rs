@@ -6,7 +6,9 @@
 //! its transaction is committed. A call's row is therefore on disk (in the
 //! WAL) before the daemon lets the shim forward the call. Reads (the CLI,
 //! the console's history) use their own short-lived connections on the
-//! blocking pool; WAL lets them run beside the writer.
+//! blocking pool; WAL lets them run beside the writer. Checkpoints (which
+//! fsync) run on a thread of their own every second, never on the writer,
+//! so no call waits behind one.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -92,6 +94,21 @@ impl Audit {
         std::thread::Builder::new()
             .name("latch-audit".into())
             .spawn(move || writer(conn, rx, p))
+            .map_err(|e| AuditError::Io { path: path.to_owned(), source: e })?;
+        let checkpoints = Connection::open(path).map_err(|e| sql(path, e))?;
+        let p = path.to_owned();
+        let tx_alive = tx.downgrade();
+        std::thread::Builder::new()
+            .name("latch-checkpoint".into())
+            .spawn(move || {
+                // Until the daemon drops its last handle.
+                while tx_alive.upgrade().is_some() {
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                    if let Err(e) = checkpoints.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                        eprintln!("latch daemon: checkpoint of {} failed: {e}", p.display());
+                    }
+                }
+            })
             .map_err(|e| AuditError::Io { path: path.to_owned(), source: e })?;
         Ok(Audit { tx, path: path.to_owned() })
     }
@@ -215,6 +232,8 @@ fn open_checked(path: &Path) -> Result<Connection, AuditError> {
     // WAL must be switched on outside a transaction.
     conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| sql(path, e))?;
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| sql(path, e))?;
+    // The checkpoint thread does this work; the writer never stalls on it.
+    conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(|e| sql(path, e))?;
     conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| sql(path, e))?;
     migrate(&conn).map_err(|e| sql(path, e))?;
     Ok(conn)

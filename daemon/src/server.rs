@@ -65,7 +65,9 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
     let (policy, policy_error) = match policy_file::load(&paths) {
         Ok(p) => (p, None),
         Err(report) => {
-            eprintln!("latch daemon: the policy file is not valid; the built-in defaults are in force until it is:\n{report}");
+            eprintln!(
+                "latch daemon: the policy file is not valid; the built-in defaults are in force until it is:\n{report}"
+            );
             (policy_file::builtin(&paths), Some(report))
         }
     };
@@ -563,7 +565,10 @@ async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: Option<(&mp
                 format!("{} {server}/{tool} written to {}", decision.as_str(), shared.paths.policy.display())
             }
             Err(e) => {
-                eprintln!("latch daemon: could not write the \"always\" rule to {}: {e}", shared.paths.policy.display());
+                eprintln!(
+                    "latch daemon: could not write the \"always\" rule to {}: {e}",
+                    shared.paths.policy.display()
+                );
                 format!("could not write the rule: {e}")
             }
         };
@@ -719,7 +724,8 @@ async fn decide(
         Ok(v) => v,
         Err(e) => return deny_reply(req, "", format!("the call's arguments are not valid JSON: {e}")),
     };
-    let redacted = redact_value(&args);
+    // What is stored and shown: bounded, then redacted.
+    let redacted = redact_value(&latch_core::redact::bounded(&args));
     let args_hash = canonical::hash(&args);
     let now = now_ms();
 
@@ -729,8 +735,14 @@ async fn decide(
         let def_hash = def.map(|d| d.hash.clone());
         let verdict = latch_core::decide(&eng.policy, &Call { server, tool, args: &args }, def);
         let class = verdict.classification.class.as_str().to_owned();
-        let mut reasons = verdict.classification.reasons.clone();
-        reasons.extend(verdict.evaluation.reasons.iter().cloned());
+        // Reasons may quote argument text (hosts, SQL, pipeline stages).
+        let mut reasons: Vec<String> = verdict
+            .classification
+            .reasons
+            .iter()
+            .chain(&verdict.evaluation.reasons)
+            .map(|r| latch_core::redact::redact_text(r).into_owned())
+            .collect();
         let call_id = eng.next_call_id();
         let session = eng.session_of(conn).unwrap_or_default();
         let client = eng.shims.get(&conn).and_then(|s| s.info.client.clone());

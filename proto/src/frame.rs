@@ -30,3 +30,36 @@ pub fn decode<T: DeserializeOwned>(line: &[u8]) -> Result<T, FrameError> {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     Ok(serde_json::from_slice(line)?)
 }
+
+/// [`ClientMsg::Decide`](crate::ClientMsg::Decide) as a line, built around
+/// arguments that are already known to be one valid JSON value (the shim
+/// has just validated the line they came from), so they are neither parsed
+/// nor re-serialised: a 64 MiB argument costs one copy.
+pub fn encode_decide(req: u64, tool: &str, args_json: &str, retry: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(args_json.len() + tool.len() + 64);
+    out.extend_from_slice(b"{\"decide\":{\"req\":");
+    out.extend_from_slice(req.to_string().as_bytes());
+    out.extend_from_slice(b",\"tool\":");
+    serde_json::to_writer(&mut out, tool).expect("writing to a Vec cannot fail");
+    out.extend_from_slice(b",\"args\":");
+    out.extend_from_slice(args_json.as_bytes());
+    out.extend_from_slice(if retry { b",\"retry\":true}}\n" } else { b",\"retry\":false}}\n" });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ClientMsg;
+
+    #[test]
+    fn encode_decide_is_a_decide_message() {
+        let line = encode_decide(7, "run \"x\"", r#"{"a": [1, "\u0041"]}"#, true);
+        match decode::<ClientMsg>(&line).unwrap() {
+            ClientMsg::Decide { req, tool, args, retry } => {
+                assert_eq!((req, tool.as_str(), args.get(), retry), (7, "run \"x\"", r#"{"a": [1, "\u0041"]}"#, true));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,10 +1,13 @@
-//! Reading a JSON-RPC line just enough to route it.
+//! Reading a JSON-RPC line just enough to route it, in one pass.
 //!
 //! The whole line is validated as one JSON value (so garbage never reaches
-//! the other side), but nothing is copied: `id`, `params` and `result` stay
-//! raw slices of the line. The envelope's own keys must appear once: a line
-//! with two `method` (or `id`, `params` …) fields is ambiguous — the shim
-//! and the server might read different ones — and is refused.
+//! the other side), but nothing is copied: the fields the shim needs from
+//! `params` and `result` are picked out during the same scan, as raw slices
+//! of the line. The envelope's own keys must appear once, and so must the
+//! keys of `params` that a decision depends on (`name`, `arguments`,
+//! `_meta`): a line with two `method` fields, or a `tools/call` with two
+//! `name`s, is ambiguous — the daemon and the server might read different
+//! ones — and is refused.
 
 use std::fmt;
 
@@ -15,9 +18,38 @@ use serde_json::value::RawValue;
 pub struct Envelope<'a> {
     pub id: Option<&'a RawValue>,
     pub method: Option<&'a RawValue>,
-    pub params: Option<&'a RawValue>,
-    pub result: Option<&'a RawValue>,
+    pub params: Option<Params<'a>>,
+    pub result: Option<ResultPeek<'a>>,
     pub has_error: bool,
+}
+
+/// What the shim reads from `params` (any request's: the fields of the
+/// methods it watches). Raw slices; absent fields are `None`.
+#[derive(Debug, Default)]
+pub struct Params<'a> {
+    /// `tools/call`: the tool's name, if it is a string.
+    pub name: Option<&'a RawValue>,
+    /// `tools/call`: the arguments, exactly as sent.
+    pub arguments: Option<&'a RawValue>,
+    pub meta: Option<&'a RawValue>,
+    /// 2026-07-28 retries.
+    pub input_responses: bool,
+    pub request_state: bool,
+    /// `tools/list`: a cursor means "not the first page".
+    pub cursor: bool,
+    /// `initialize`.
+    pub client_info: Option<&'a RawValue>,
+    pub protocol_version: Option<&'a RawValue>,
+    /// `notifications/cancelled`.
+    pub request_id: Option<&'a RawValue>,
+}
+
+/// What the shim reads from a response's `result`.
+#[derive(Debug, Default)]
+pub struct ResultPeek<'a> {
+    pub is_error: bool,
+    /// `tools/list`.
+    pub tools: Option<&'a RawValue>,
 }
 
 impl<'a> Envelope<'a> {
@@ -75,6 +107,146 @@ pub fn parse_element(raw: &RawValue) -> Result<Envelope<'_>, ParseError> {
     Ok(serde_json::from_str(raw.get())?)
 }
 
+impl<'de: 'a, 'a> de::Deserialize<'de> for Params<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ParamsVisitor(std::marker::PhantomData))
+    }
+}
+
+struct ParamsVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for ParamsVisitor<'a> {
+    type Value = Params<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("params")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Params<'a>, M::Error> {
+        let mut p = Params::default();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let once = |slot: &Option<&'a RawValue>, name: &str| match slot {
+                Some(_) => Err(de::Error::custom(format!("ambiguous message: duplicate `params.{name}` field"))),
+                None => Ok(()),
+            };
+            match key.as_str() {
+                "name" => {
+                    once(&p.name, "name")?;
+                    p.name = Some(map.next_value()?);
+                }
+                "arguments" => {
+                    once(&p.arguments, "arguments")?;
+                    p.arguments = Some(map.next_value()?);
+                }
+                "_meta" => {
+                    once(&p.meta, "_meta")?;
+                    p.meta = Some(map.next_value()?);
+                }
+                "clientInfo" => p.client_info = Some(map.next_value()?),
+                "protocolVersion" => p.protocol_version = Some(map.next_value()?),
+                "requestId" => p.request_id = Some(map.next_value()?),
+                "inputResponses" => {
+                    p.input_responses = true;
+                    map.next_value::<IgnoredAny>()?;
+                }
+                "requestState" => {
+                    p.request_state = true;
+                    map.next_value::<IgnoredAny>()?;
+                }
+                "cursor" => {
+                    let v: &RawValue = map.next_value()?;
+                    p.cursor = v.get() != "null";
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(p)
+    }
+
+    fn visit_seq<S: de::SeqAccess<'de>>(self, mut seq: S) -> Result<Params<'a>, S::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Params::default())
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Params<'a>, E> {
+        Ok(Params::default())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Params<'a>, E> {
+        Ok(Params::default())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Params<'a>, E> {
+        Ok(Params::default())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Params<'a>, E> {
+        Ok(Params::default())
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Params<'a>, E> {
+        Ok(Params::default())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Params<'a>, E> {
+        Ok(Params::default())
+    }
+}
+
+impl<'de: 'a, 'a> de::Deserialize<'de> for ResultPeek<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ResultVisitor(std::marker::PhantomData))
+    }
+}
+
+struct ResultVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for ResultVisitor<'a> {
+    type Value = ResultPeek<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a result")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<ResultPeek<'a>, M::Error> {
+        let mut r = ResultPeek::default();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match key.as_str() {
+                "isError" => {
+                    let v: &RawValue = map.next_value()?;
+                    r.is_error = v.get() == "true";
+                }
+                "tools" => r.tools = Some(map.next_value()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(r)
+    }
+
+    fn visit_seq<S: de::SeqAccess<'de>>(self, mut seq: S) -> Result<ResultPeek<'a>, S::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(ResultPeek::default())
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<ResultPeek<'a>, E> {
+        Ok(ResultPeek::default())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<ResultPeek<'a>, E> {
+        Ok(ResultPeek::default())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<ResultPeek<'a>, E> {
+        Ok(ResultPeek::default())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<ResultPeek<'a>, E> {
+        Ok(ResultPeek::default())
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<ResultPeek<'a>, E> {
+        Ok(ResultPeek::default())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<ResultPeek<'a>, E> {
+        Ok(ResultPeek::default())
+    }
+}
+
 impl<'de: 'a, 'a> de::Deserialize<'de> for Envelope<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_map(EnvelopeVisitor(std::marker::PhantomData))
@@ -96,10 +268,7 @@ impl<'de: 'a, 'a> Visitor<'de> for EnvelopeVisitor<'a> {
         while let Some(key) = map.next_key::<Key<'de>>()? {
             // Escaped spellings of a key ("\u006dethod") arrive decoded, so
             // they count as the same key.
-            let k: &str = match &key {
-                Key::Borrowed(k) => k,
-                Key::Owned(k) => k,
-            };
+            let k = key.as_str();
             let dup = |name: &str| de::Error::custom(format!("ambiguous message: duplicate `{name}` field"));
             match k {
                 "jsonrpc" => {
@@ -149,10 +318,20 @@ impl<'de: 'a, 'a> Visitor<'de> for EnvelopeVisitor<'a> {
     }
 }
 
-/// A map key, borrowed from the line when it has no escapes.
+/// A map key, borrowed from the line when it has no escapes (escaped
+/// spellings arrive decoded, so they count as the same key).
 enum Key<'de> {
     Borrowed(&'de str),
     Owned(String),
+}
+
+impl Key<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Key::Borrowed(k) => k,
+            Key::Owned(k) => k,
+        }
+    }
 }
 
 impl<'de> de::Deserialize<'de> for Key<'de> {
@@ -207,8 +386,31 @@ mod tests {
         ] {
             assert!(parse(bad.as_bytes()).is_err(), "{bad}");
         }
-        // Duplicates deeper down are the server's business.
+        // A tool call whose name or arguments appear twice is ambiguous too.
+        assert!(
+            parse(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","name":"run"}}"#)
+                .is_err()
+        );
+        assert!(parse(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{},"arguments":{"x":1}}}"#).is_err());
+        // Other duplicates deeper down are the server's business.
         assert!(parse(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":{"a":1,"a":2}}"#).is_ok());
+    }
+
+    #[test]
+    fn params_and_results_are_read_in_the_same_pass() {
+        let e = one(
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"a":[1,2]},"_meta":{"progressToken":7},"requestState":"s"}}"#,
+        );
+        let p = e.params.unwrap();
+        assert_eq!(p.name.unwrap().get(), r#""echo""#);
+        assert_eq!(p.arguments.unwrap().get(), r#"{"a":[1,2]}"#);
+        assert!(p.request_state && !p.input_responses);
+        let r = one(r#"{"jsonrpc":"2.0","id":1,"result":{"content":[],"isError":true}}"#);
+        assert!(r.result.unwrap().is_error);
+        let l = one(r#"{"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"x"}],"nextCursor":"c"}}"#);
+        assert_eq!(l.result.unwrap().tools.unwrap().get(), r#"[{"name":"x"}]"#);
+        // Params that are not an object are the server's business.
+        assert!(one(r#"{"jsonrpc":"2.0","id":3,"method":"x","params":[1,{"a":2}]}"#).params.is_some());
     }
 
     #[test]

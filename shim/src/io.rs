@@ -60,7 +60,7 @@ pub async fn read_lines<R: AsyncBufRead + Unpin>(mut r: R, max: usize, tx: mpsc:
 }
 
 fn memchr(buf: &[u8]) -> Option<usize> {
-    buf.iter().position(|&b| b == b'\n')
+    memchr::memchr(b'\n', buf)
 }
 
 /// Writes frames from `rx`, flushing whenever the queue runs dry. Ends

@@ -66,19 +66,6 @@ struct InFlight {
     start: Instant,
 }
 
-#[derive(Deserialize)]
-struct CallParams<'a> {
-    name: String,
-    #[serde(borrow, default)]
-    arguments: Option<&'a RawValue>,
-    #[serde(rename = "_meta", default)]
-    meta: Option<Meta>,
-    #[serde(rename = "inputResponses", default)]
-    input_responses: Option<serde::de::IgnoredAny>,
-    #[serde(rename = "requestState", default)]
-    request_state: Option<serde::de::IgnoredAny>,
-}
-
 #[derive(Deserialize, Default)]
 struct Meta {
     #[serde(rename = "progressToken", default)]
@@ -94,14 +81,6 @@ struct WireClientInfo {
     name: String,
     #[serde(default)]
     version: String,
-}
-
-#[derive(Deserialize)]
-struct InitParams {
-    #[serde(rename = "clientInfo", default)]
-    client_info: Option<WireClientInfo>,
-    #[serde(rename = "protocolVersion", default)]
-    protocol_version: String,
 }
 
 struct Relay {
@@ -435,18 +414,18 @@ impl Relay {
         match (env.id, method.as_str()) {
             (Some(id), "tools/call") => {
                 let id = id.get().to_owned();
-                let params = env.params.map(|p| serde_json::from_str::<CallParams<'_>>(p.get()));
-                let params = match params {
-                    Some(Ok(p)) => p,
-                    _ => {
-                        return Some(ClientAction::Reply(rpc_error(
-                            &id,
-                            -32602,
-                            "Invalid params: tools/call needs params.name (Latch does not forward calls it cannot read)",
-                        )));
-                    }
+                let params = env.params.as_ref();
+                let name = params.and_then(|p| p.name).and_then(|n| serde_json::from_str::<String>(n.get()).ok());
+                // `_meta` is small; an odd one is ignored, not fatal.
+                let meta: Meta =
+                    params.and_then(|p| p.meta).and_then(|m| serde_json::from_str(m.get()).ok()).unwrap_or_default();
+                let (Some(params), Some(name)) = (params, name) else {
+                    return Some(ClientAction::Reply(rpc_error(
+                        &id,
+                        -32602,
+                        "Invalid params: tools/call needs a string params.name (Latch does not forward calls it cannot read)",
+                    )));
                 };
-                let meta = params.meta.unwrap_or_default();
                 let modern = meta.protocol_version.is_some();
                 if let (None, Some(ci)) = (&self.client, meta.client_info) {
                     self.set_client(ClientInfo {
@@ -458,7 +437,7 @@ impl Relay {
                 Some(ClientAction::Decide(Box::new(Held {
                     id,
                     line: Vec::new(),
-                    tool: params.name,
+                    tool: name,
                     progress_token: meta.progress_token,
                     call_id: None,
                     approval_id: None,
@@ -467,27 +446,24 @@ impl Relay {
                     next_progress: None,
                     progress: 0,
                     args: params.arguments.map(|a| a.get()).unwrap_or("{}").to_owned(),
-                    retry: params.input_responses.is_some() || params.request_state.is_some(),
+                    retry: params.input_responses || params.request_state,
                     modern,
                 })))
             }
             (Some(id), m) => {
                 let kind = match m {
-                    "tools/list" => Kind::ToolsList {
-                        first_page: env
-                            .params
-                            .and_then(|p| serde_json::from_str::<Value>(p.get()).ok())
-                            .is_none_or(|p| p.get("cursor").is_none_or(Value::is_null)),
-                    },
+                    "tools/list" => Kind::ToolsList { first_page: env.params.as_ref().is_none_or(|p| !p.cursor) },
                     "initialize" => {
-                        if let Some(Ok(p)) = env.params.map(|p| serde_json::from_str::<InitParams>(p.get()))
-                            && let Some(ci) = p.client_info
+                        let params = env.params.as_ref();
+                        if let Some(ci) = params
+                            .and_then(|p| p.client_info)
+                            .and_then(|c| serde_json::from_str::<WireClientInfo>(c.get()).ok())
                         {
-                            self.set_client(ClientInfo {
-                                name: ci.name,
-                                version: ci.version,
-                                protocol_version: p.protocol_version,
-                            });
+                            let protocol_version = params
+                                .and_then(|p| p.protocol_version)
+                                .and_then(|v| serde_json::from_str::<String>(v.get()).ok())
+                                .unwrap_or_default();
+                            self.set_client(ClientInfo { name: ci.name, version: ci.version, protocol_version });
                         }
                         Kind::Other
                     }
@@ -497,10 +473,7 @@ impl Relay {
                 Some(ClientAction::Forward)
             }
             (None, "notifications/cancelled") => {
-                let request_id = env
-                    .params
-                    .and_then(|p| serde_json::from_str::<Value>(p.get()).ok())
-                    .and_then(|p| p.get("requestId").map(|v| v.to_string()));
+                let request_id = env.params.as_ref().and_then(|p| p.request_id).map(|r| r.get().to_owned());
                 match request_id {
                     Some(rid) if self.cancel_held(&rid) => Some(ClientAction::Drop),
                     Some(rid) => {
@@ -559,22 +532,19 @@ impl Relay {
             }
             return;
         }
-        let args = match RawValue::from_string(std::mem::take(&mut held.args)) {
-            Ok(a) => a,
-            Err(e) => {
-                self.send_client(rpc_error(&held.id, -32602, &format!("Invalid params: arguments: {e}"))).await;
-                return;
-            }
-        };
         self.next_req += 1;
         let req = self.next_req;
-        let msg = ClientMsg::Decide { req, tool: held.tool.clone(), args, retry: held.retry };
-        if self.send_daemon(&msg) {
+        // The arguments are a slice of a line the envelope reader has just
+        // validated: they travel raw.
+        let frame = frame::encode_decide(req, &held.tool, &held.args, held.retry);
+        let sent = match &self.daemon {
+            Some(tx) => tx.try_send(frame).is_ok(),
+            None => false,
+        };
+        if sent {
+            held.args = String::new();
             self.deciding.insert(req, *held);
         } else {
-            if let ClientMsg::Decide { args, .. } = msg {
-                held.args = args.get().to_owned();
-            }
             self.offline(*held).await;
         }
     }
@@ -836,29 +806,16 @@ impl Relay {
         };
         match f.kind {
             Kind::Call { call_id } => {
-                let outcome = if env.has_error {
-                    Outcome::RpcError
-                } else {
-                    #[derive(Deserialize)]
-                    struct R {
-                        #[serde(rename = "isError", default)]
-                        is_error: Option<bool>,
-                    }
-                    match env.result.map(|r| serde_json::from_str::<R>(r.get())) {
-                        Some(Ok(R { is_error: Some(true) })) => Outcome::IsError,
-                        _ => Outcome::Ok,
-                    }
+                let outcome = match &env.result {
+                    _ if env.has_error => Outcome::RpcError,
+                    Some(r) if r.is_error => Outcome::IsError,
+                    _ => Outcome::Ok,
                 };
                 let latency_us = f.start.elapsed().as_micros() as u64;
                 self.report(&ClientMsg::Finished { call_id, outcome, latency_us });
             }
             Kind::ToolsList { first_page } => {
-                #[derive(Deserialize)]
-                struct R<'a> {
-                    #[serde(borrow)]
-                    tools: Option<&'a RawValue>,
-                }
-                if let Some(Ok(R { tools: Some(tools) })) = env.result.map(|r| serde_json::from_str::<R<'_>>(r.get())) {
+                if let Some(tools) = env.result.as_ref().and_then(|r| r.tools) {
                     if first_page {
                         self.tool_pages.clear();
                         self.tool_defs.clear();

@@ -22,7 +22,16 @@ pub fn paths() -> anyhow::Result<Paths> {
 /// `latch daemon`.
 pub fn daemon() -> anyhow::Result<i32> {
     let paths = paths()?;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    // One thread for the async shell: a decision is microseconds of work
+    // and crossing between workers would cost more than it saves. SQLite
+    // has its own threads (see the daemon's `audit`).
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(latch_daemon::run(paths))?;
+    Ok(0)
+}
+
+/// `latch tui`.
+pub fn tui() -> anyhow::Result<i32> {
+    latch_tui::run(paths()?)?;
     Ok(0)
 }

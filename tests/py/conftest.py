@@ -62,9 +62,9 @@ def home(request: pytest.FixtureRequest) -> Iterator[Home]:
             except ProcessLookupError:
                 pass
     if failed or leftovers:
-        print(f"LATCH_HOME {home.path}\n{home.dump_logs()}")
+        print(f"LATCH_HOME {home.latch_home}\n{home.dump_logs()}")
     else:
-        shutil.rmtree(home.base, ignore_errors=True)
+        shutil.rmtree(home.path, ignore_errors=True)
     assert not leftovers, "processes of this test still running 5 s after it ended (now killed):\n" + "\n".join(
         str(p) for p in leftovers
     )

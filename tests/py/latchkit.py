@@ -131,9 +131,10 @@ def stop_process(proc: subprocess.Popen[Any], grace: float = 5.0) -> int:
 
 
 class Home:
-    """One test's folder: `path` is its LATCH_HOME (policy, socket, database),
-    `work` holds the files its tool calls touch, `logs` the output of every
-    process it starts, `record_path` latch-test-server's record.
+    """One test's folder `path`: `latch_home` (its LATCH_HOME: policy, socket,
+    database), `work` for the files its tool calls touch, `logs` for the
+    output of every process it starts, `record_path` for latch-test-server's
+    record.
 
     The folder is made under /tmp with a short name: the daemon's socket lives
     at LATCH_HOME/run/latch.sock and a path too long for `sun_path` would fall
@@ -141,15 +142,13 @@ class Home:
     """
 
     def __init__(self) -> None:
-        self.base = Path(tempfile.mkdtemp(prefix="lt-", dir="/tmp"))
-        # LATCH_HOME itself: Latch's own files only (self-protection denies tool calls touching it).
-        self.path = self.base / "home"
-        self.path.mkdir()
-        # Files the tests' tool calls read and write.
-        self.work = self.base / "work"
-        self.work.mkdir()
-        self.record_path = self.base / "server-record.jsonl"
-        self.logs = self.base / "logs"
+        self.path = Path(tempfile.mkdtemp(prefix="lt-", dir="/tmp"))
+        # LATCH_HOME is a folder of its own: Latch denies any tool call that
+        # touches it (self-protection), so test files live beside it.
+        self.latch_home = self.path / "latch"
+        self.latch_home.mkdir()
+        self.record_path = self.path / "server-record.jsonl"
+        self.logs = self.path / "logs"
         self.logs.mkdir()
         self._log_count = 0
 
@@ -157,12 +156,17 @@ class Home:
         return str(self.path)
 
     @property
+    def work(self) -> Path:
+        """Where tool calls' files go: beside LATCH_HOME, never inside it."""
+        return self.path
+
+    @property
     def socket(self) -> Path:
-        return self.path / "run" / "latch.sock"
+        return self.latch_home / "run" / "latch.sock"
 
     def server_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         """What a client config's `env` holds for a server: our home and record file."""
-        env = {"LATCH_HOME": str(self.path), "LATCH_TEST_RECORD": str(self.record_path)}
+        env = {"LATCH_HOME": str(self.latch_home), "LATCH_TEST_RECORD": str(self.record_path)}
         if "RUST_BACKTRACE" in os.environ:
             env["RUST_BACKTRACE"] = os.environ["RUST_BACKTRACE"]
         env.update(extra or {})
@@ -176,17 +180,17 @@ class Home:
 
     def cli_env(self) -> dict[str, str]:
         """Environment of a `latch` command a person types in a terminal."""
-        return {**os.environ, "LATCH_HOME": str(self.path)}
+        return {**os.environ, "LATCH_HOME": str(self.latch_home)}
 
     def new_log(self, what: str) -> Path:
         self._log_count += 1
         return self.logs / f"{self._log_count:02d}-{what}.log"
 
     def write_policy(self, text: str) -> None:
-        (self.path / "policy.toml").write_text(text)
+        (self.latch_home / "policy.toml").write_text(text)
 
     def processes(self) -> list[Proc]:
-        return processes_with_env("LATCH_HOME", str(self.path))
+        return processes_with_env("LATCH_HOME", str(self.latch_home))
 
     # -- the record our test server keeps of every tools/call that reached it
 

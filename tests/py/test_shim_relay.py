@@ -5,6 +5,7 @@ roots) as a direct connection to the real servers."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import partial
 
 import pytest
@@ -65,8 +66,21 @@ async def test_everything_through_shim_lists_the_same_tools_and_gives_the_same_r
     assert shimmed["calls"] == direct["calls"]
 
 
+# `trigger-long-running-operation` is EXECUTE by its name ("trigger"), and its
+# `readOnlyHint` may not lower that; a user who trusts it says so in a rule.
+ALLOW_LONG_RUNNING = """
+[[rule]]
+server = "everything"
+tool = "trigger-long-running-operation"
+effect = "allow"
+"""
+
+
 @pytest.mark.anyio
-async def test_progress_notifications_reach_the_client_through_shim(home: Home, daemon: Daemon) -> None:
+async def test_progress_notifications_reach_the_client_through_shim(
+    home: Home, start_daemon: Callable[..., Daemon]
+) -> None:
+    start_daemon(policy=ALLOW_LONG_RUNNING)
     direct_result, _ = await everything_progress(home)
     with AutoApprover(home, "everything") as approver:
         result, progress = await everything_progress(home, wrap=partial(via_shim, "everything"))

@@ -312,7 +312,8 @@ pub fn classify(call: &Call<'_>, def: Option<&ToolDef>, ctx: &Context<'_>) -> Cl
         }
     }
 
-    if crate::redact::has_secret(call.args) {
+    // Bounded: a huge argument costs no more than a 16 KiB one.
+    if crate::redact::has_secret(&crate::redact::bounded(call.args)) {
         flags.insert(Flag::SecretsInArgs);
         reasons.push("arguments carry something that looks like a secret".to_owned());
     }

@@ -1,0 +1,132 @@
+//! The pending approvals: a list (most urgent first) with a countdown to
+//! each hold limit, and below it the selected approval in full: class,
+//! reasons, redacted arguments.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState, Wrap};
+
+use super::{class_span, countdown, label, pane_block, pretty_args, scroll_offset};
+use crate::app::App;
+use latch_proto::PendingItem;
+
+/// Rows of the list shown at most; the detail below gets the rest.
+const LIST_ROWS: usize = 6;
+
+pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
+    if app.pending.is_empty() {
+        let text = vec![
+            Line::from(""),
+            Line::from(Span::styled("  No approvals waiting.", Style::new().bold())),
+            Line::from(""),
+            Line::from("  Calls that need a human appear here, with a countdown to the"),
+            Line::from("  moment the agent is told the call awaits approval."),
+        ];
+        frame.render_widget(Paragraph::new(text).block(pane_block(" Pending approvals ")), area);
+        return;
+    }
+    let list_h = app.pending.len().min(LIST_ROWS) as u16 + 3;
+    let [list, detail] = Layout::vertical([Constraint::Length(list_h), Constraint::Min(0)]).areas(area);
+    draw_list(frame, list, app, now);
+    match app.selected_pending() {
+        Some(item) => draw_item(frame, detail, app, item, now),
+        None => {
+            frame.render_widget(Paragraph::new("  Select an approval with j/k or ↑/↓.").block(pane_block("")), detail)
+        }
+    }
+}
+
+fn draw_list(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
+    let n = app.pending.len();
+    let title = Line::from(Span::styled(
+        format!(" ⚠ {n} approval{} waiting ", if n == 1 { "" } else { "s" }),
+        Style::new().fg(Color::Red).bold(),
+    ));
+    let height = area.height.saturating_sub(3) as usize;
+    let sel = app.pending_index();
+    let offset = scroll_offset(sel.unwrap_or(0), height);
+    let rows = app.pending.iter().skip(offset).take(height).map(|p| {
+        let waiting = if app.answering.contains(&p.id) {
+            Span::styled("sending…", Style::new().fg(Color::Cyan))
+        } else {
+            Span::raw(format!("{} waiting", p.waiting))
+        };
+        let left = countdown(p.hold_until, now);
+        let left_style = if p.hold_until - now <= 10_000 { Style::new().fg(Color::Red) } else { Style::new() };
+        Row::new(vec![
+            Cell::from(Span::styled(format!("{left:>5}"), left_style)),
+            Cell::from(p.server.clone()),
+            Cell::from(Span::styled(p.tool.clone(), Style::new().bold())),
+            Cell::from(class_span(&p.class)),
+            Cell::from(waiting),
+        ])
+    });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(5),
+            Constraint::Length(14),
+            Constraint::Min(10),
+            Constraint::Length(14),
+            Constraint::Length(9),
+        ],
+    )
+    .header(Row::new(["left", "server", "tool", "class", ""]).style(Style::new().dim()))
+    .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
+    .highlight_symbol("▶ ")
+    .block(pane_block(title));
+    let mut state = TableState::default().with_selected(sel.map(|s| s - offset));
+    frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// The lines describing a pending approval (shared with the detail popup).
+pub fn item_lines(item: &PendingItem, now: i64, tz: i32) -> Vec<Line<'static>> {
+    let mut lines = vec![
+        Line::from(vec![label("class"), class_span(&item.class)]),
+        Line::from(vec![
+            label("hold"),
+            if item.hold_until > now {
+                Span::raw(format!("{} left before the agent is told to retry", countdown(item.hold_until, now)))
+            } else {
+                Span::styled(
+                    "over: the agent was told to retry; approving lets the identical retry through",
+                    Style::new().fg(Color::Yellow),
+                )
+            },
+        ]),
+        Line::from(vec![
+            label("asked"),
+            Span::raw(format!(
+                "{} ({}) · {} call{} waiting",
+                super::clock(item.created_at, tz),
+                super::ago(item.created_at, now),
+                item.waiting,
+                if item.waiting == 1 { "" } else { "s" }
+            )),
+        ]),
+        Line::from(vec![label("why")]),
+    ];
+    if item.reasons.is_empty() {
+        lines.push(Line::from("  (no reason given)"));
+    }
+    for r in &item.reasons {
+        lines.push(Line::from(format!("  • {r}")));
+    }
+    lines.push(Line::from(vec![label("arguments"), Span::styled("(redacted)", Style::new().dim())]));
+    for l in pretty_args(&item.args) {
+        lines.push(Line::from(format!("  {l}")));
+    }
+    lines
+}
+
+fn draw_item(frame: &mut Frame<'_>, area: Rect, app: &App, item: &PendingItem, now: i64) {
+    let title = Line::from(vec![
+        Span::raw(" "),
+        Span::styled(format!("{} / {}", item.server, item.tool), Style::new().bold()),
+        Span::styled(format!(" · {} ", item.id), Style::new().dim()),
+    ]);
+    let p = Paragraph::new(item_lines(item, now, app.tz_offset_s)).wrap(Wrap { trim: false }).block(pane_block(title));
+    frame.render_widget(p, area);
+}
