@@ -20,12 +20,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from latchkit import LATCH_BIN, NODE_BIN, TEST_SERVER, Daemon, Home, WireClient, wait_until
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     missing = [p for p in (LATCH_BIN, TEST_SERVER) if not Path(p).is_file()]
-    missing += [str(NODE_BIN / b) for b in ("mcp-server-filesystem", "mcp-server-everything") if not (NODE_BIN / b).exists()]
+    missing += [
+        str(NODE_BIN / b) for b in ("mcp-server-filesystem", "mcp-server-everything") if not (NODE_BIN / b).exists()
+    ]
     if missing:
         raise pytest.UsageError(
             "missing test binaries: " + ", ".join(missing) + " — run `tests/run`, which builds and installs them"
@@ -48,8 +51,8 @@ def anyio_backend() -> str:
 def home(request: pytest.FixtureRequest) -> Iterator[Home]:
     home = Home()
     yield home
-    failed = any(getattr(request.node, f"rep_{when}", None) and getattr(request.node, f"rep_{when}").failed
-                 for when in ("setup", "call"))
+    reports = [getattr(request.node, f"rep_{when}", None) for when in ("setup", "call")]
+    failed = any(report is not None and report.failed for report in reports)
     leftovers = []
     if not wait_until(lambda: not home.processes(), timeout=5.0):
         leftovers = home.processes()
@@ -59,7 +62,7 @@ def home(request: pytest.FixtureRequest) -> Iterator[Home]:
             except ProcessLookupError:
                 pass
     if failed or leftovers:
-        print(f"LATCH_HOME {home.path}\n{home.dump_logs()}")
+        print(f"LATCH_HOME {home.latch_home}\n{home.dump_logs()}")
     else:
         shutil.rmtree(home.path, ignore_errors=True)
     assert not leftovers, "processes of this test still running 5 s after it ended (now killed):\n" + "\n".join(

@@ -131,7 +131,10 @@ def stop_process(proc: subprocess.Popen[Any], grace: float = 5.0) -> int:
 
 
 class Home:
-    """One test's LATCH_HOME: policy, socket, database, logs, and our record file.
+    """One test's folder `path`: `latch_home` (its LATCH_HOME: policy, socket,
+    database), `work` for the files its tool calls touch, `logs` for the
+    output of every process it starts, `record_path` for latch-test-server's
+    record.
 
     The folder is made under /tmp with a short name: the daemon's socket lives
     at LATCH_HOME/run/latch.sock and a path too long for `sun_path` would fall
@@ -151,6 +154,11 @@ class Home:
 
     def __str__(self) -> str:
         return str(self.path)
+
+    @property
+    def work(self) -> Path:
+        """Where tool calls' files go: beside LATCH_HOME, never inside it."""
+        return self.path
 
     @property
     def socket(self) -> Path:
@@ -206,8 +214,7 @@ class Home:
         )
         if check and proc.returncode != 0:
             raise AssertionError(
-                f"`latch {' '.join(args)}` exited {proc.returncode}\n"
-                f"stdout: {proc.stdout}\nstderr: {proc.stderr}"
+                f"`latch {' '.join(args)}` exited {proc.returncode}\nstdout: {proc.stdout}\nstderr: {proc.stderr}"
             )
         return proc
 
@@ -312,9 +319,7 @@ class Daemon:
 # ---------------------------------------------------------------- MCP clients
 
 
-async def fake_sampling(
-    context: Any, params: types.CreateMessageRequestParams
-) -> types.CreateMessageResult:
+async def fake_sampling(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
     """A stand-in LLM: answers every sampling request with the same text."""
     return types.CreateMessageResult(
         role="assistant",

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+
 from latchkit import Home, everything_cmd, filesystem_cmd, list_all_tools, mcp_session, result_json, wait_for_tools
 
 # server-everything registers these only once the client's capabilities are known.
@@ -26,7 +27,7 @@ EVERYTHING_STABLE_CALLS: list[tuple[str, dict[str, Any]]] = [
 
 def fresh_root(home: Home) -> Path:
     """An empty folder for server-filesystem, the same path every time it is called."""
-    root = home.path / "fsroot"
+    root = home.work / "fsroot"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir()
     (root / "existing.txt").write_text("line one\nline two\nline three\n")
@@ -121,4 +122,3 @@ def texts(result: dict[str, Any]) -> str:
 def assert_progress_reported(progress: list[tuple[float, float | None]], steps: int) -> None:
     assert [v for v, _ in progress] == [float(i) for i in range(1, steps + 1)], progress
     assert all(total == steps for _, total in progress), progress
-

@@ -5,6 +5,7 @@ scenarios assume."""
 from __future__ import annotations
 
 import pytest
+
 from latchkit import TEST_ROOTS, Home
 from scenarios import (
     EVERYTHING_CONDITIONAL_TOOLS,

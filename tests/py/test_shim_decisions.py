@@ -11,7 +11,8 @@ from typing import Any
 
 import anyio
 import pytest
-from latchkit import Approver, Daemon, Home, mcp_session, our_server_cmd, result_json, text_of, via_shim
+
+from latchkit import Approver, Daemon, Home, mcp_session, our_server_cmd, result_json, text_of, via_shim, wait_until
 
 SHIM = via_shim("test", our_server_cmd())
 
@@ -42,7 +43,7 @@ async def direct_result(home: Home, name: str, args: dict[str, Any]) -> dict[str
 
 @pytest.mark.anyio
 async def test_read_and_write_run_at_once(home: Home, daemon: Daemon) -> None:
-    target = home.path / "notes.txt"
+    target = home.work / "notes.txt"
     async with mcp_session(home, SHIM) as session:
         wrote = await session.call_tool("write_file", {"path": str(target), "content": "kept"})
         read = await session.call_tool("read_file", {"path": str(target)})
@@ -67,10 +68,10 @@ async def test_payment_is_denied_and_never_reaches_the_server(home: Home, daemon
 @pytest.mark.anyio
 async def test_audit_has_a_row_per_call_with_its_decision(home: Home, daemon: Daemon) -> None:
     async with mcp_session(home, SHIM) as session:
-        await session.call_tool("read_file", {"path": str(home.path / "absent")})
+        await session.call_tool("read_file", {"path": str(home.work / "absent")})
         await session.call_tool(*PAYMENT)
-    # Calls only: the log also has policy reloads and shim connections.
-    rows = [row for row in home.audit() if row["kind"] == "call"]
+    # Calls only: the log also records connects, disconnects and policy reloads.
+    rows = [row for row in home.audit() if row.get("kind", "call") == "call"]
     by_tool = {row["tool"]: row for row in rows}
     assert {"read_file", "create_payment"} <= set(by_tool), rows
     assert by_tool["read_file"]["decision"].lower() == "allow"
@@ -167,4 +168,19 @@ async def test_concurrent_calls_are_decided_independently(home: Home, daemon: Da
     approver.outcome()
     assert not results["echo"].is_error
     assert_blocked(results["run_command"])
+    assert [c["name"] for c in home.recorded()] == ["echo"]
+
+
+def test_a_cancelled_held_call_withdraws_its_approval_and_never_runs(
+    home: Home, daemon: Daemon, wire: Callable[..., Any]
+) -> None:
+    client = wire(SHIM)
+    client.initialize()
+    name, args = RUN_COMMAND
+    call_id = client.request("tools/call", {"name": name, "arguments": args})
+    home.wait_pending(tool=name)
+    client.notify("notifications/cancelled", {"requestId": call_id, "reason": "the user pressed stop"})
+    assert wait_until(lambda: home.pending() == [], 10), home.pending()
+    # The connection goes on; the cancelled call never reached the server.
+    assert client.call("tools/call", {"name": "echo", "arguments": {"after": "cancel"}})["result"]
     assert [c["name"] for c in home.recorded()] == ["echo"]

@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 import anyio
 import pytest
+from mcp.shared.exceptions import MCPError
+
 from latchkit import (
     Daemon,
     Home,
@@ -21,7 +23,6 @@ from latchkit import (
     via_shim,
     wait_until,
 )
-from mcp.shared.exceptions import MCPError
 
 SHIM = via_shim("test", our_server_cmd())
 
@@ -122,3 +123,15 @@ def test_daemon_exits_0_on_sigterm_and_removes_its_socket(home: Home) -> None:
         daemon.stop()
     assert not home.socket.exists()
     assert home.latch("status", "--json", check=False).returncode != 0
+
+
+def test_malformed_client_input_gets_a_parse_error_and_the_session_goes_on(
+    home: Home, daemon: Daemon, wire: Callable[..., WireClient]
+) -> None:
+    client = wire(SHIM)
+    client.initialize()
+    client.send_line("{not json")
+    error = client.wait_for(lambda m: "error" in m)
+    assert error["id"] is None and error["error"]["code"] == -32700, error
+    answer = client.call("tools/call", {"name": "echo", "arguments": {"still": "here"}})
+    assert answer["result"]["content"][0]["text"] == '{"still":"here"}'

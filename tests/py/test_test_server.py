@@ -8,6 +8,10 @@ import json
 import anyio
 import mcp_types as types
 import pytest
+from mcp.client.client import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp.shared.exceptions import MCPError
+
 from latchkit import (
     TEST_ROOTS,
     Home,
@@ -17,9 +21,6 @@ from latchkit import (
     our_server_cmd,
     text_of,
 )
-from mcp.client.client import Client
-from mcp.client.stdio import StdioServerParameters
-from mcp.shared.exceptions import MCPError
 
 EXPECTED_TOOLS = [
     "read_file",
@@ -70,23 +71,21 @@ async def test_pagination_hands_out_the_same_tools_page_by_page(home: Home) -> N
 
 @pytest.mark.anyio
 async def test_file_tools_read_and_write_real_files(home: Home) -> None:
-    target = home.path / "note.txt"
+    target = home.work / "note.txt"
     async with mcp_session(home, our_server_cmd()) as session:
         wrote = await session.call_tool("write_file", {"path": str(target), "content": "hello\nworld"})
         assert not wrote.is_error
         assert target.read_text() == "hello\nworld"
         read = await session.call_tool("read_file", {"path": str(target)})
         assert text_of(read) == "hello\nworld"
-        missing = await session.call_tool("read_file", {"path": str(home.path / "absent")})
+        missing = await session.call_tool("read_file", {"path": str(home.work / "absent")})
         assert missing.is_error
 
 
 @pytest.mark.anyio
 async def test_simulated_side_effect_tools_answer_and_do_nothing_else(home: Home) -> None:
     async with mcp_session(home, our_server_cmd()) as session:
-        email = await session.call_tool(
-            "send_email", {"to": "bob@example.com", "subject": "Hi", "body": "Hello Bob"}
-        )
+        email = await session.call_tool("send_email", {"to": "bob@example.com", "subject": "Hi", "body": "Hello Bob"})
         assert "bob@example.com" in text_of(email) and not email.is_error
         command = await session.call_tool("run_command", {"command": "rm -rf /"})
         assert "simulated" in text_of(command)
@@ -218,8 +217,12 @@ async def test_sdk_default_client_negotiates_2026_through_server_discover(home: 
     assert [c["name"] for c in home.recorded()] == ["echo", "ask_roots", "ask_roots"]
 
 
-@pytest.mark.parametrize(("asked", "answered"), [("2025-06-18", "2025-06-18"), ("2025-11-25", "2025-11-25"), ("2024-11-05", "2025-11-25")])
-def test_initialize_echoes_a_supported_version_and_offers_its_latest_otherwise(home: Home, wire, asked: str, answered: str) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    ("asked", "answered"), [("2025-06-18", "2025-06-18"), ("2025-11-25", "2025-11-25"), ("2024-11-05", "2025-11-25")]
+)
+def test_initialize_echoes_a_supported_version_and_offers_its_latest_otherwise(
+    home: Home, wire, asked: str, answered: str
+) -> None:  # type: ignore[no-untyped-def]
     client = wire(our_server_cmd())
     assert client.initialize(asked)["result"]["protocolVersion"] == answered
 
