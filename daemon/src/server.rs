@@ -407,6 +407,8 @@ async fn handle(shared: &Arc<Shared>, conn: u64, role: Role, name: &str, tx: &mp
             .await;
         }
         ClientMsg::ListPending { req } => {
+            // What a person is shown survives a crash.
+            shared.audit.flush().await;
             let items = shared.engine().pending_items();
             send(tx, &DaemonMsg::Pending { req, items }).await;
         }
@@ -546,9 +548,6 @@ async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: Option<(&mp
             }
         }
     }
-    for (tx, line) in sends {
-        let _ = tx.send(line).await;
-    }
     for (approval_id, server, tool, decision) in rules {
         // "always": a rule the user can read and undo, written at once; the
         // in-memory grant covers the moment until the reload.
@@ -585,6 +584,13 @@ async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: Option<(&mp
     for ev in rows {
         shared.audit.record(ev).await;
     }
+    // What anyone is told next (a shim, a console, the person answering) is
+    // on disk first: answers, their audit rows and the approvals' state.
+    persist(shared).await;
+    shared.audit.flush().await;
+    for (tx, line) in sends {
+        let _ = tx.send(line).await;
+    }
     for ev in events {
         shared.emit(ev);
     }
@@ -596,7 +602,6 @@ async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: Option<(&mp
             let _ = expired.send((call_id, hold_until));
         });
     }
-    persist(shared).await;
 }
 
 /// The daemon is the authority on holds: when one runs out, the state
@@ -815,6 +820,11 @@ async fn decide(
         approval_id: approval_id.clone(),
         ..Default::default()
     };
+    if approval_id.is_some() {
+        // The approval's state joins the call row's commit: a pending
+        // approval is durable before the shim (or anyone) hears of it.
+        persist(shared).await;
+    }
     let audit_id = match shared.audit.insert(ev.clone()).await {
         Ok(id) => id,
         Err(e) => {
