@@ -28,7 +28,6 @@ from latchkit import (
     mcp_session,
     our_server_cmd,
     result_json,
-    text_of,
     via_shim,
     wait_until,
 )
@@ -401,7 +400,7 @@ def test_of_two_concurrent_identical_retries_after_a_once_approval_exactly_one_r
 def test_a_2026_07_28_retry_of_an_approved_call_is_the_same_call_not_a_new_ask(
     home: Home, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient]
 ) -> None:
-    start_daemon(policy="[approvals]\nhold_seconds = 5\n")
+    start_daemon(policy=LONG_HOLD)
     client = wire_shim(wire)
     approver = Approver(home, tool=TOOL)
     approver.start()
@@ -420,3 +419,30 @@ def test_a_2026_07_28_retry_of_an_approved_call_is_the_same_call_not_a_new_ask(
     assert_ran(second, ARGS)
     assert home.pending() == []
     assert len(home.recorded(TOOL)) == 2
+
+    # Without the retry fields the identical call is a new call: it asks
+    # (the test cancels it rather than wait out the hold).
+    plain = wire_call(client, ARGS)
+    home.wait_pending(tool=TOOL)
+    client.notify("notifications/cancelled", {"requestId": plain})
+    assert wait_until(lambda: not pending_ids(home), timeout=5), home.pending()
+    assert len(home.recorded(TOOL)) == 2
+
+
+def test_an_approval_asked_before_the_client_listed_tools_lets_the_identical_retry_run_after_it(
+    home: Home, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient]
+) -> None:
+    # The call asks while Latch does not know the tool's definition yet; the
+    # client lists tools while the approval is pending (its first tools/list,
+    # nothing changed); the person approves; the identical retry must run.
+    start_daemon(policy=SHORT_HOLD)
+    client = wire(SHIM)
+    client.initialize()
+    approval = assert_pending(wire_result(client, wire_call(client, ARGS)))
+    assert "result" in client.call("tools/list", {}, timeout=20)
+    assert pending_ids(home) == [approval]
+    home.approve(approval, "once")
+    retried = wire_result(client, wire_call(client, ARGS))
+    assert not retried.get("isError"), f"the identical retry after approving {approval} did not run: {retried}"
+    assert_ran(retried, ARGS)
+    assert len(home.recorded(TOOL)) == 1
