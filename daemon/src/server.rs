@@ -342,18 +342,26 @@ async fn handle(shared: &Arc<Shared>, conn: u64, role: Role, name: &str, tx: &mp
                 let mut eng = shared.engine();
                 let map = eng.tools.entry(name.to_owned()).or_default();
                 let mut changed = Vec::new();
+                let mut seen = Vec::new();
                 if first_page {
                     map.retain(|n, _| defs.iter().any(|d| &d.name == n));
                 }
                 for d in defs {
-                    if let Some(old) = map.get(&d.name)
-                        && old.hash != d.hash
-                    {
-                        changed.push((d.name.clone(), d.hash.clone()));
+                    match map.get(&d.name) {
+                        Some(old) if old.hash != d.hash => changed.push((d.name.clone(), d.hash.clone())),
+                        Some(_) => {}
+                        None => seen.push((d.name.clone(), d.hash.clone())),
                     }
                     map.insert(d.name.clone(), d);
                 }
                 let mut effects = Vec::new();
+                for (tool, def_hash) in seen {
+                    effects.extend(eng.approvals.handle(approval::Event::ToolDefSeen {
+                        server: name.to_owned(),
+                        tool,
+                        def_hash,
+                    }));
+                }
                 for (tool, new_def_hash) in changed {
                     effects.extend(eng.approvals.handle(approval::Event::ToolDefChanged {
                         server: name.to_owned(),

@@ -81,8 +81,13 @@ fn ask(msg: ClientMsg) -> anyhow::Result<Option<DaemonMsg>> {
     }
 }
 
+/// Who is answering, for the audit log: the login name, else the user id.
 fn who() -> String {
-    std::env::var("USER").unwrap_or_default()
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| format!("uid {}", latch_daemon::audit::current_uid()))
 }
 
 pub fn status(a: JsonFlag) -> anyhow::Result<i32> {

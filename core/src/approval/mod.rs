@@ -125,6 +125,10 @@
 //!   would be approving a tool that no longer exists in that form) and their
 //!   waiters denied with a reason that says to retry. The identical retry
 //!   carries the new definition hash and asks afresh.
+//! * `ToolDefSeen { server, tool, def_hash }`: the first definition of a
+//!   tool the daemon learns. Grants, pending approvals and recent retries
+//!   made while the definition was still unknown (a client may call a tool
+//!   before it lists them) are bound to it: "as first seen".
 //! * `SessionEnded { session }`: the session's grants and recent retries are
 //!   dropped, its held calls are resolved `Dropped` (nobody is listening),
 //!   and its pending approvals **stay**: an agent that reconnects under a
@@ -387,6 +391,12 @@ pub enum Event {
         tool: String,
         new_def_hash: String,
         now_ms: i64,
+    },
+    /// The first definition of a tool the daemon has learned (not a change).
+    ToolDefSeen {
+        server: String,
+        tool: String,
+        def_hash: String,
     },
     /// A shim session closed.
     SessionEnded {
@@ -776,6 +786,7 @@ impl Approvals {
             Event::ToolDefChanged { server, tool, new_def_hash, now_ms } => {
                 self.on_def_changed(&server, &tool, &new_def_hash, now_ms, &mut fx)
             }
+            Event::ToolDefSeen { server, tool, def_hash } => self.on_def_seen(&server, &tool, &def_hash),
             Event::SessionEnded { session } => self.on_session_ended(&session, &mut fx),
             Event::PolicyReloaded => self.state.grants.retain(|g| g.scope != Scope::Always),
             Event::Tick { now_ms } => self.on_tick(now_ms, &mut fx),
@@ -1084,6 +1095,20 @@ impl Approvals {
             let mut p = self.state.pending.remove(at);
             p.waiters.retain(|w| w.call_id != call_id);
             self.withdraw(p, Withdrawal::Cancelled, now, fx);
+        }
+    }
+
+    fn on_def_seen(&mut self, server: &str, tool: &str, def: &str) {
+        let unbound = |s: &str, t: &str, d: &Option<String>| s == server && t == tool && d.is_none();
+        let bind = Some(def.to_owned());
+        for g in self.state.grants.iter_mut().filter(|g| unbound(&g.server, &g.tool, &g.def_hash)) {
+            g.def_hash = bind.clone();
+        }
+        for r in self.state.recent.iter_mut().filter(|r| unbound(&r.key.server, &r.key.tool, &r.key.def_hash)) {
+            r.key.def_hash = bind.clone();
+        }
+        for p in self.state.pending.iter_mut().filter(|p| unbound(&p.key.server, &p.key.tool, &p.key.def_hash)) {
+            p.key.def_hash = bind.clone();
         }
     }
 

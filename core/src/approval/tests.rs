@@ -901,3 +901,31 @@ fn awaiting_message_names_the_approval_and_says_to_retry_the_identical_call() {
     assert_eq!(Outcome::AwaitingApproval { approval_id: "x".into() }.decision(), Some(Decision::Deny));
     assert_eq!(Outcome::Dropped { reason: "gone".into() }.decision(), None);
 }
+
+#[test]
+fn an_approval_given_before_the_definition_was_known_binds_to_it_when_first_seen() {
+    let mut m = machine();
+    let mut early = ask("c1", "s1", "a", 0);
+    early.def_hash = None;
+    let fx = m.handle(Event::Ask(early));
+    let id = held_id(&fx);
+    m.handle(Event::HoldExpired { call_id: "c1".into() });
+    m.handle(Event::Answer(answer(&id, true, Scope::SessionArgs, "cli", 10)));
+    // The client lists its tools: the definition is seen for the first time.
+    m.handle(Event::ToolDefSeen { server: "sh".into(), tool: "run".into(), def_hash: "def1".into() });
+    for (n, call) in ["c2", "c3"].into_iter().enumerate() {
+        let fx = m.handle(Event::Ask(ask(call, "s1", "a", 20 + n as i64)));
+        assert!(matches!(outcome_of(&fx, call), Some(Outcome::Allow { .. })), "{call}: {fx:?}");
+    }
+    // A later change of the definition still revokes it.
+    m.handle(Event::ToolDefChanged {
+        server: "sh".into(),
+        tool: "run".into(),
+        new_def_hash: "def2".into(),
+        now_ms: 30,
+    });
+    let mut changed = ask("c4", "s1", "a", 40);
+    changed.def_hash = Some("def2".into());
+    let fx = m.handle(Event::Ask(changed));
+    assert!(!matches!(outcome_of(&fx, "c4"), Some(Outcome::Allow { .. })), "{fx:?}");
+}
