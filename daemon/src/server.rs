@@ -492,6 +492,9 @@ async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: Option<(&mp
     let mut rows = Vec::new();
     let mut timers = Vec::new();
     let mut rules = Vec::new();
+    // Calls an answer released, and who answered: their rows say so.
+    let mut released: Vec<(i64, String)> = Vec::new();
+    let mut answered_by: Option<String> = None;
     {
         let mut eng = shared.engine();
         for effect in effects {
@@ -511,6 +514,11 @@ async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: Option<(&mp
                         Fsm::AwaitingApproval { approval_id } => (Decision::Ask, String::new(), approval_id),
                         Fsm::Dropped { .. } => continue,
                     };
+                    if decision != Decision::Ask
+                        && let Some(call) = eng.calls.get(&call_id)
+                    {
+                        released.push((call.audit_id, approval_id.clone()));
+                    }
                     if let Some(shim) = eng.shims.get(&held.conn) {
                         sends.push((
                             shim.tx.clone(),
@@ -535,15 +543,19 @@ async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: Option<(&mp
                 Effect::WriteRule { approval_id, server, tool, decision, def_hash: _ } => {
                     rules.push((approval_id, server, tool, decision));
                 }
-                Effect::Record(r) => rows.push(NewEvent {
-                    kind: "answer",
-                    decision: r.decision.as_str().into(),
-                    reasons: r.reason.iter().cloned().collect(),
-                    approval_id: Some(r.approval_id),
-                    answered_by: Some(format!("{}:{}", r.channel, r.who)),
-                    detail: Some(format!("scope {}; {:?}", r.scope.as_str(), r.result)),
-                    ..event_now()
-                }),
+                Effect::Record(r) => {
+                    let by = format!("{}:{}", r.channel, r.who);
+                    answered_by = Some(by.clone());
+                    rows.push(NewEvent {
+                        answered_by: Some(by),
+                        kind: "answer",
+                        decision: r.decision.as_str().into(),
+                        reasons: r.reason.iter().cloned().collect(),
+                        approval_id: Some(r.approval_id),
+                        detail: Some(format!("scope {}; {:?}", r.scope.as_str(), r.result)),
+                        ..event_now()
+                    });
+                }
                 Effect::Reply(reply) => {
                     if let Some((tx, req)) = reply_to {
                         let ok = matches!(reply, Reply::Decided { .. });
@@ -591,6 +603,11 @@ async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: Option<(&mp
     }
     for ev in rows {
         shared.audit.record(ev).await;
+    }
+    if let Some(by) = answered_by {
+        for (audit_id, approval_id) in released {
+            shared.audit.answered(audit_id, approval_id, by.clone()).await;
+        }
     }
     // What anyone is told next (a shim, a console, the person answering) is
     // on disk first: answers, their audit rows and the approvals' state.
