@@ -161,10 +161,13 @@ def pending_shown(screen: str) -> bool:
     return pending_listed(screen) and "test / run_command" in screen and "git push --force origin main" in screen
 
 
-async def held_call(home: Home, console: Console, answer_key: str) -> tuple[Any, str]:
+async def held_call(
+    home: Home, console: Console, answer_key: str, before_answer: Callable[[], None] | None = None
+) -> tuple[Any, str]:
     """Calls run_command through the shim in the background, waits for the
-    console to show it (it takes focus by itself), types ANSWER_KEY; returns
-    the call's result and the screen that showed the approval."""
+    console to show it (it takes focus by itself), runs BEFORE_ANSWER (in a
+    thread), types ANSWER_KEY; returns the call's result and the screen that
+    showed the approval."""
     name, args = RUN_COMMAND
     results: dict[str, Any] = {}
     async with mcp_session(home, SHIM) as session:
@@ -178,6 +181,9 @@ async def held_call(home: Home, console: Console, answer_key: str) -> tuple[Any,
                 shown = await anyio.to_thread.run_sync(lambda: console.wait_for(pending_shown, "pending approval"))
                 assert "call" not in results, "the call did not wait for an answer"
                 await anyio.sleep(ARM_WAIT)
+                if before_answer is not None:
+                    await anyio.to_thread.run_sync(before_answer)
+                    assert "call" not in results, "the call did not wait for an answer"
                 await anyio.to_thread.run_sync(console.keys, answer_key)
     return results["call"], shown
 
@@ -211,6 +217,39 @@ async def test_approve_key_lets_the_held_call_run_once_with_its_real_result(
         "tui:"
     ), answers[0]
     assert answers[0]["decision"].lower() == "allow", answers[0]
+
+
+@pytest.mark.anyio
+async def test_the_approved_call_row_names_who_answered_it(home: Home, daemon: Daemon, tmux: Tmux) -> None:
+    # The schema says answered_by is "channel:who, for answers and approved
+    # calls" (daemon/migrations/0001_events.sql) and tui/tests/E2E.md expects
+    # the call's row to carry `tui:$USER`.
+    console = tmux.console("c1")
+    console.wait_ready()
+    result, _ = await held_call(home, console, "a")
+    assert not result.is_error, result_json(result)
+    [call_row] = [r for r in home.audit() if r["kind"] == "call"]
+    assert (call_row.get("answered_by") or "").startswith("tui:"), call_row
+
+
+@pytest.mark.anyio
+async def test_approve_always_asks_first_and_n_sends_nothing(home: Home, daemon: Daemon, tmux: Tmux) -> None:
+    console = tmux.console("c1")
+    console.wait_ready()
+
+    def always_then_cancel() -> None:
+        console.keys("A")
+        console.wait_text("Approve ALWAYS", "test / run_command  (EXECUTE)", "confirm", "cancel")
+        console.keys("n")
+        console.wait_for(lambda s: "Approve ALWAYS" not in s and pending_shown(s), "confirmation closed")
+        # Nothing was sent: the call still waits, no rule was written.
+        assert [p["tool"] for p in home.pending()] == ["run_command"]
+        policy = home.latch_home / "policy.toml"
+        assert "run_command" not in (policy.read_text() if policy.exists() else "")
+
+    result, _ = await held_call(home, console, "a", before_answer=always_then_cancel)
+    assert not result.is_error, result_json(result)
+    assert [c["name"] for c in home.recorded()] == ["run_command"]
 
 
 @pytest.mark.anyio
@@ -279,7 +318,8 @@ def test_console_survives_a_killed_daemon_and_reconnects_to_a_new_one(
     assert "daemon down" in console.screen()
 
     start_daemon()
-    screen = console.wait_text("● connected", timeout=20)
+    # The retry backoff tops out at 5 s; the footer says it reconnected.
+    screen = console.wait_text("● connected", "reconnected to the daemon", timeout=20)
     assert "daemon down" not in screen
     assert not console.dead()
     # The reconnected console works: it answers a status request.
@@ -334,3 +374,21 @@ def test_a_resize_redraws_without_a_key(home: Home, daemon: Daemon, tmux: Tmux) 
 
     tmux.run("resize-window", "-t", "c1", "-x", "80", "-y", "24")
     console.wait_for(lambda s: "● connected" in s.split("\n")[0], "redraw at 80x24")
+
+
+def test_an_idle_console_uses_no_cpu(home: Home, daemon: Daemon, tmux: Tmux) -> None:
+    console = tmux.console("c1")
+    console.wait_ready()
+    [pid] = [p.pid for p in home.processes() if p.cmdline.endswith(" tui")]
+
+    def cpu_ticks() -> int:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+
+    time.sleep(0.5)  # let the start-up settle (first frames, status reply)
+    before = cpu_ticks()
+    time.sleep(5.0)
+    used = cpu_ticks() - before
+    tick = os.sysconf("SC_CLK_TCK")
+    # Nothing pending, no key: no timer should run. 2 ticks of slack.
+    assert used <= 2, f"the idle console used {used / tick:.2f} s of CPU in 5 s"
