@@ -19,7 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Numbered migrations, applied in order; `PRAGMA user_version` records how
 /// many ran. Never edit a shipped one.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_events.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("../migrations/0001_events.sql"), include_str!("../migrations/0002_server_index.sql")];
 
 /// Most commands committed in one transaction.
 const MAX_BATCH: usize = 1024;
