@@ -432,7 +432,7 @@ fn query_rows(path: &Path, f: &AuditFilter, before: Option<i64>, limit: u32) -> 
     }
     let q = format!(
         "SELECT id, time_ms, kind, server, tool, class, decision, reasons, args, args_hash, outcome, latency_us, \
-         approval_id, answered_by FROM events WHERE {} ORDER BY id DESC LIMIT {}",
+         approval_id, answered_by, rule FROM events WHERE {} ORDER BY id DESC LIMIT {}",
         where_.join(" AND "),
         limit.min(10_000)
     );
@@ -456,6 +456,7 @@ fn query_rows(path: &Path, f: &AuditFilter, before: Option<i64>, limit: u32) -> 
                 latency_us: r.get(11)?,
                 approval_id: r.get(12)?,
                 answered_by: r.get(13)?,
+                rule: r.get(14)?,
             })
         })
         .map_err(|e| sql(path, e))?;

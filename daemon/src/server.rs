@@ -922,5 +922,6 @@ fn row_of(id: i64, ev: &NewEvent, args: &Value) -> AuditRow {
         latency_us: None,
         approval_id: ev.approval_id.clone(),
         answered_by: None,
+        rule: ev.rule.clone(),
     }
 }

@@ -323,6 +323,9 @@ pub struct AuditRow {
     pub latency_us: Option<i64>,
     pub approval_id: Option<String>,
     pub answered_by: Option<String>,
+    /// The policy rule that decided (`None` when a class default did).
+    #[serde(default)]
+    pub rule: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -49,6 +49,11 @@ pub fn row_lines(row: &AuditRow, now: i64, tz: i32) -> Vec<Line<'static>> {
     for r in &row.reasons {
         lines.push(Line::from(format!("  • {r}")));
     }
+    let rule = match &row.rule {
+        Some(r) => Span::raw(r.clone()),
+        None => Span::styled("the class default", Style::new().dim()),
+    };
+    lines.push(Line::from(vec![label("rule"), rule]));
     let answered = match (&row.approval_id, &row.answered_by) {
         (None, _) => Span::styled("no approval needed", Style::new().dim()),
         (Some(id), Some(by)) => Span::raw(format!("{id} · answered by {by}")),

@@ -74,6 +74,7 @@ pub fn row(id: i64, newest: i64) -> AuditRow {
         latency_us: done.then_some(id % 997 * 137),
         approval_id: (decision == "ask").then(|| format!("ap-{id}")),
         answered_by: (decision == "ask" && done).then(|| "tui:alice".to_string()),
+        rule: (id % 3 == 0).then(|| "no-secrets-out".to_string()),
     };
     // Every 50th row is not a call but another kind of log row.
     if id % 50 == 0 {
