@@ -42,6 +42,8 @@ pub struct Params<'a> {
     pub protocol_version: Option<&'a RawValue>,
     /// `notifications/cancelled`.
     pub request_id: Option<&'a RawValue>,
+    /// `notifications/progress`.
+    pub progress_token: Option<&'a RawValue>,
 }
 
 /// What the shim reads from a response's `result`.
@@ -145,6 +147,7 @@ impl<'de: 'a, 'a> Visitor<'de> for ParamsVisitor<'a> {
                 "clientInfo" => p.client_info = Some(map.next_value()?),
                 "protocolVersion" => p.protocol_version = Some(map.next_value()?),
                 "requestId" => p.request_id = Some(map.next_value()?),
+                "progressToken" => p.progress_token = Some(map.next_value()?),
                 "inputResponses" => {
                     p.input_responses = true;
                     map.next_value::<IgnoredAny>()?;

@@ -66,6 +66,14 @@ struct InFlight {
     start: Instant,
 }
 
+/// Progress already sent on a client's token while its call was held: the
+/// server's own progress for that call is shifted past it, so the client
+/// sees progress only ever increase, as the protocol requires.
+struct ProgressShift {
+    request_id: String,
+    offset: f64,
+}
+
 #[derive(Deserialize, Default)]
 struct Meta {
     #[serde(rename = "progressToken", default)]
@@ -108,6 +116,8 @@ struct Relay {
     /// Reports for the daemon (outcomes, refused lines …) kept while no
     /// daemon is connected, sent when one is.
     outbox: std::collections::VecDeque<Vec<u8>>,
+    /// By progress token (raw JSON), for calls that were held.
+    shifts: HashMap<String, ProgressShift>,
 }
 
 /// Most reports kept for a daemon that is not there.
@@ -179,6 +189,7 @@ pub async fn run(opts: Options) -> i32 {
         tool_pages: Vec::new(),
         tool_defs: HashMap::new(),
         outbox: std::collections::VecDeque::new(),
+        shifts: HashMap::new(),
     };
 
     let far = || Instant::now() + Duration::from_secs(3600);
@@ -707,6 +718,12 @@ impl Relay {
     }
 
     async fn forward_call(&mut self, held: Held) {
+        if let (Some(token), true) = (&held.progress_token, held.progress > 0) {
+            self.shifts.insert(
+                token.get().to_owned(),
+                ProgressShift { request_id: held.id.clone(), offset: held.progress as f64 },
+            );
+        }
         let call_id = held.call_id.clone().unwrap_or_default();
         self.inflight.insert(held.id.clone(), InFlight { kind: Kind::Call { call_id }, start: Instant::now() });
         self.send_server(held.line).await;
@@ -784,7 +801,14 @@ impl Relay {
 
     async fn on_server_line(&mut self, line: Vec<u8>) {
         match envelope::parse(&line) {
-            Ok(Line::One(env)) => self.inspect_server(&env),
+            Ok(Line::One(env)) => {
+                if let Some(shift) = self.progress_shift(&env) {
+                    let shifted = shift_progress(&line, shift);
+                    self.send_client(shifted).await;
+                    return;
+                }
+                self.inspect_server(&env)
+            }
             Ok(Line::Batch(items)) => {
                 for item in &items {
                     if let Ok(env) = envelope::parse_element(item) {
@@ -797,11 +821,25 @@ impl Relay {
         self.send_client(line).await;
     }
 
+    /// The shift for a server's progress notification on a token the shim
+    /// used while holding the call.
+    fn progress_shift(&self, env: &Envelope<'_>) -> Option<f64> {
+        if self.shifts.is_empty() || env.id.is_some() {
+            return None;
+        }
+        let token = env.params.as_ref()?.progress_token?;
+        let shift = self.shifts.get(token.get())?;
+        (env.method().as_deref() == Some("notifications/progress")).then_some(shift.offset)
+    }
+
     fn inspect_server(&mut self, env: &Envelope<'_>) {
         if !env.is_response() {
             return;
         }
         let Some(id) = env.id else { return };
+        if !self.shifts.is_empty() {
+            self.shifts.retain(|_, s| s.request_id != id.get());
+        }
         let Some(f) = self.inflight.remove(id.get()) else {
             return;
         };
@@ -884,4 +922,20 @@ enum ClientAction {
     Decide(Box<Held>),
     Drop,
     Reply(Vec<u8>),
+}
+
+/// A progress notification with `progress` (and `total`) moved up by
+/// `offset`. Only these notifications are rewritten; a line that does not
+/// read as expected goes through untouched.
+fn shift_progress(line: &[u8], offset: f64) -> Vec<u8> {
+    let Ok(mut v) = serde_json::from_slice::<Value>(line) else { return line.to_vec() };
+    let Some(params) = v.get_mut("params").and_then(Value::as_object_mut) else { return line.to_vec() };
+    for key in ["progress", "total"] {
+        if let Some(n) = params.get(key).and_then(Value::as_f64) {
+            params.insert(key.to_owned(), json!(n + offset));
+        }
+    }
+    let mut out = serde_json::to_vec(&v).unwrap_or_else(|_| line.to_vec());
+    out.push(b'\n');
+    out
 }

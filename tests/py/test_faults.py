@@ -12,7 +12,7 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from latchkit import Daemon, Home, WireClient, our_server_cmd, via_shim, wait_until
+from latchkit import Daemon, Home, WireClient, everything_cmd, our_server_cmd, via_shim, wait_until
 
 SHIM = via_shim("ours", our_server_cmd())
 META = "dev.latch/decision"
@@ -187,3 +187,35 @@ def test_the_deny_result_carries_a_machine_readable_verdict(
     assert verdict["class"] == "TRANSFER_VALUE"
     assert verdict["reason"]
     assert blocked_text(response).startswith("Latch blocked create_payment: ")
+
+
+
+def test_progress_only_increases_across_a_hold_and_the_call(
+    home: Home, daemon: Daemon, wire: Callable[..., WireClient]
+) -> None:
+    # Keep-alive progress while the call is held shares the client's token
+    # with the server's own progress once it runs (server-everything counts
+    # its steps from 1, like the keep-alive): the client must still see
+    # progress only ever increase. The tool is EXECUTE by its name: it asks.
+    client = wire(via_shim("everything", everything_cmd()))
+    client.initialize()
+    client.call("tools/list")
+    token = "tok-1"
+    request = client.request(
+        "tools/call",
+        {
+            "name": "trigger-long-running-operation",
+            "arguments": {"duration": 1, "steps": 3},
+            "_meta": {"progressToken": token},
+        },
+    )
+    first = client.wait_for(lambda m: m.get("method") == "notifications/progress")
+    assert first["params"]["progressToken"] == token
+    assert "waiting for approval" in first["params"].get("message", ""), first
+    home.approve(home.wait_pending(tool="trigger-long-running-operation")["id"])
+    response = client.response(request, timeout=15.0)
+    assert not response["result"].get("isError"), response
+    seen = [first] + [m for m in client.received if m.get("method") == "notifications/progress"]
+    values = [m["params"]["progress"] for m in seen if m["params"]["progressToken"] == token]
+    assert len(values) >= 3, seen
+    assert all(a < b for a, b in zip(values, values[1:])), values
