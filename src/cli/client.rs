@@ -62,6 +62,38 @@ pub struct AuditArgs {
     /// Most rows shown.
     #[arg(long, default_value_t = 50)]
     limit: u32,
+    /// Only rows of this server.
+    #[arg(long)]
+    server: Option<String>,
+    /// Only rows of this tool.
+    #[arg(long)]
+    tool: Option<String>,
+    /// Only rows of this class (READ, WRITE, SEND, EXECUTE, SUBMIT, TRANSFER_VALUE).
+    #[arg(long)]
+    class: Option<String>,
+    /// Only rows with this decision (allow, ask, deny).
+    #[arg(long)]
+    decision: Option<String>,
+    /// Only rows whose tool, server or (redacted) arguments contain this text.
+    #[arg(long)]
+    text: Option<String>,
+    /// Only rows from the last DURATION (e.g. 30m, 2h, 7d).
+    #[arg(long, value_parser = parse_age)]
+    since: Option<i64>,
+}
+
+/// "30s", "15m", "2h", "7d" → milliseconds.
+fn parse_age(s: &str) -> Result<i64, String> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num.parse().map_err(|_| format!("`{s}` is not a duration: write e.g. 30m, 2h or 7d"))?;
+    let ms = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("`{s}`: the unit must be s, m, h or d (e.g. 30m, 2h, 7d)")),
+    };
+    Ok(n.saturating_mul(ms))
 }
 
 /// Sends one request; `Ok(None)` when no daemon runs (already reported).
@@ -163,7 +195,18 @@ pub fn deny(a: DenyArgs) -> anyhow::Result<i32> {
 }
 
 pub fn audit(a: AuditArgs) -> anyhow::Result<i32> {
-    let msg = ClientMsg::Audit { req: 1, limit: a.limit, before: None, filter: AuditFilter::default() };
+    let now_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    let filter = AuditFilter {
+        text: a.text,
+        server: a.server,
+        tool: a.tool,
+        class: a.class.map(|c| c.to_ascii_uppercase()),
+        decision: a.decision.map(|d| d.to_ascii_lowercase()),
+        since: a.since.map(|age| now_ms - age),
+        until: None,
+    };
+    let msg = ClientMsg::Audit { req: 1, limit: a.limit, before: None, filter };
     let Some(DaemonMsg::AuditRows { rows, .. }) = ask(msg)? else {
         return Ok(EXIT_NO_DAEMON);
     };

@@ -184,3 +184,18 @@ def test_a_cancelled_held_call_withdraws_its_approval_and_never_runs(
     # The connection goes on; the cancelled call never reached the server.
     assert client.call("tools/call", {"name": "echo", "arguments": {"after": "cancel"}})["result"]
     assert [c["name"] for c in home.recorded()] == ["echo"]
+
+
+@pytest.mark.anyio
+async def test_audit_filters_narrow_the_log(home: Home, daemon: Daemon) -> None:
+    async with mcp_session(home, SHIM) as session:
+        await session.call_tool("read_file", {"path": str(home.path / "absent")})
+        await session.call_tool(*PAYMENT)
+    denied = home.latch_json("audit", "--json", "--decision", "deny", "--since", "1h")
+    assert [r["tool"] for r in denied if r["kind"] == "call"] == ["create_payment"]
+    assert all(r["decision"] == "deny" for r in denied)
+    reads = home.latch_json("audit", "--json", "--class", "read", "--server", "test")
+    assert {r["tool"] for r in reads} == {"read_file"}
+    assert home.latch_json("audit", "--json", "--text", "no-such-text-anywhere") == []
+    bad = home.latch("audit", "--since", "yesterday", check=False)
+    assert bad.returncode == 2 and "e.g. 30m" in bad.stderr
