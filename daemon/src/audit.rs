@@ -9,6 +9,10 @@
 //! blocking pool; WAL lets them run beside the writer. Checkpoints (which
 //! fsync) run on a thread of their own every second, never on the writer,
 //! so no call waits behind one.
+//!
+//! The log is a hash chain ([`verify`]): each row's `hash` covers its
+//! content and the previous row's hash, and its `seal` covers that hash and
+//! the fields completed later (outcome, latency, approval, who answered).
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -19,8 +23,11 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Numbered migrations, applied in order; `PRAGMA user_version` records how
 /// many ran. Never edit a shipped one.
-const MIGRATIONS: &[&str] =
-    &[include_str!("../migrations/0001_events.sql"), include_str!("../migrations/0002_server_index.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_events.sql"),
+    include_str!("../migrations/0002_server_index.sql"),
+    include_str!("../migrations/0003_hash_chain.sql"),
+];
 
 /// Most commands committed in one transaction.
 const MAX_BATCH: usize = 1024;
@@ -276,6 +283,13 @@ fn writer(mut conn: Connection, mut rx: mpsc::Receiver<Cmd>, path: PathBuf) {
     };
     let mut batch: Vec<Cmd> = Vec::with_capacity(MAX_BATCH);
     let mut deferred_since: Option<std::time::Instant> = None;
+    let mut chain = match chain_tip(&conn) {
+        Ok(tip) => tip,
+        Err(e) => {
+            eprintln!("latch daemon: cannot read the end of the audit chain in {}: {e}", path.display());
+            return;
+        }
+    };
     loop {
         let next = match deferred_since {
             Some(since) => match rt
@@ -288,7 +302,7 @@ fn writer(mut conn: Connection, mut rx: mpsc::Receiver<Cmd>, path: PathBuf) {
         };
         let Some(next) = next else {
             // Every sender is gone: write what is left and stop.
-            commit(&mut conn, &mut batch, &path);
+            commit(&mut conn, &mut batch, &mut chain, &path);
             return;
         };
         let timed_out = next.is_none();
@@ -302,7 +316,7 @@ fn writer(mut conn: Connection, mut rx: mpsc::Receiver<Cmd>, path: PathBuf) {
             }
         }
         if timed_out || batch.len() >= MAX_BATCH || batch.iter().any(Cmd::urgent) {
-            commit(&mut conn, &mut batch, &path);
+            commit(&mut conn, &mut batch, &mut chain, &path);
             deferred_since = None;
         } else if !batch.is_empty() {
             deferred_since.get_or_insert_with(std::time::Instant::now);
@@ -311,25 +325,44 @@ fn writer(mut conn: Connection, mut rx: mpsc::Receiver<Cmd>, path: PathBuf) {
 }
 
 /// Runs a batch in one transaction and answers whoever waits on it.
-fn commit(conn: &mut Connection, batch: &mut Vec<Cmd>, path: &Path) {
+fn commit(conn: &mut Connection, batch: &mut Vec<Cmd>, chain: &mut String, path: &Path) {
     if batch.is_empty() {
         return;
     }
     let mut replies: Vec<(oneshot::Sender<Result<i64, AuditError>>, i64)> = Vec::new();
     let mut flushes = Vec::new();
+    // The chain moves on only if the transaction commits.
+    let mut tip = chain.clone();
     let result = (|| -> rusqlite::Result<()> {
         let tx = conn.transaction()?;
         {
             let mut ins = tx.prepare_cached(
                 "INSERT INTO events (time_ms, kind, server, session, tool, class, decision, reasons, args, \
-                 args_hash, rule, approval_id, outcome, answered_by, detail) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                 args_hash, rule, approval_id, outcome, answered_by, detail, prev_hash, hash, seal) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
             )?;
             let mut fin = tx.prepare_cached("UPDATE events SET outcome = ?2, latency_us = ?3 WHERE id = ?1")?;
             for cmd in batch.drain(..) {
                 match cmd {
                     Cmd::Insert(ev, reply) => {
                         let reasons = serde_json::to_string(&ev.reasons).unwrap_or_else(|_| "[]".into());
+                        let content = Content {
+                            time_ms: ev.time_ms,
+                            kind: ev.kind,
+                            server: &ev.server,
+                            session: &ev.session,
+                            tool: &ev.tool,
+                            class: &ev.class,
+                            decision: &ev.decision,
+                            reasons: &reasons,
+                            args: &ev.args,
+                            args_hash: &ev.args_hash,
+                            rule: ev.rule.as_deref(),
+                            detail: ev.detail.as_deref(),
+                        };
+                        let hash = content.hash(&tip);
+                        let seal = seal(&hash, ev.outcome, None, ev.approval_id.as_deref(), ev.answered_by.as_deref());
+                        let prev = std::mem::replace(&mut tip, hash.clone());
                         ins.execute(params![
                             ev.time_ms,
                             ev.kind,
@@ -346,6 +379,9 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Cmd>, path: &Path) {
                             ev.outcome,
                             ev.answered_by,
                             ev.detail,
+                            prev,
+                            hash,
+                            seal,
                         ])?;
                         if let Some(reply) = reply {
                             replies.push((reply, tx.last_insert_rowid()));
@@ -353,12 +389,14 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Cmd>, path: &Path) {
                     }
                     Cmd::Finish { id, outcome, latency_us } => {
                         fin.execute(params![id, outcome, latency_us])?;
+                        reseal(&tx, id)?;
                     }
                     Cmd::Answered { id, approval_id, answered_by } => {
                         tx.execute(
                             "UPDATE events SET approval_id = ?2, answered_by = ?3 WHERE id = ?1",
                             params![id, approval_id, answered_by],
                         )?;
+                        reseal(&tx, id)?;
                     }
                     Cmd::SetState { key, value } => {
                         tx.execute(
@@ -375,6 +413,7 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Cmd>, path: &Path) {
     })();
     match result {
         Ok(()) => {
+            *chain = tip;
             for (reply, id) in replies {
                 let _ = reply.send(Ok(id));
             }
@@ -390,6 +429,169 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Cmd>, path: &Path) {
     for f in flushes {
         let _ = f.send(());
     }
+}
+
+/// The fields of a row fixed when it is written, which its `hash` covers.
+struct Content<'a> {
+    time_ms: i64,
+    kind: &'a str,
+    server: &'a str,
+    session: &'a str,
+    tool: &'a str,
+    class: &'a str,
+    decision: &'a str,
+    /// JSON text, as stored.
+    reasons: &'a str,
+    args: &'a str,
+    args_hash: &'a str,
+    rule: Option<&'a str>,
+    detail: Option<&'a str>,
+}
+
+impl Content<'_> {
+    /// SHA-256 of the previous row's hash and this content, in canonical
+    /// JSON (so the encoding is unambiguous).
+    fn hash(&self, prev: &str) -> String {
+        latch_proto::canonical::hash(&serde_json::json!([
+            prev,
+            self.time_ms,
+            self.kind,
+            self.server,
+            self.session,
+            self.tool,
+            self.class,
+            self.decision,
+            self.reasons,
+            self.args,
+            self.args_hash,
+            self.rule,
+            self.detail,
+        ]))
+    }
+}
+
+/// SHA-256 of a row's hash and the fields completed after it was written.
+fn seal(
+    hash: &str,
+    outcome: Option<&str>,
+    latency_us: Option<i64>,
+    approval_id: Option<&str>,
+    answered_by: Option<&str>,
+) -> String {
+    latch_proto::canonical::hash(&serde_json::json!([hash, outcome, latency_us, approval_id, answered_by]))
+}
+
+fn reseal(tx: &rusqlite::Transaction<'_>, id: i64) -> rusqlite::Result<()> {
+    let (hash, seal_now) = tx.query_row(
+        "SELECT hash, outcome, latency_us, approval_id, answered_by FROM events WHERE id = ?1",
+        [id],
+        |r| {
+            let hash: Option<String> = r.get(0)?;
+            let outcome: Option<String> = r.get(1)?;
+            let latency: Option<i64> = r.get(2)?;
+            let approval: Option<String> = r.get(3)?;
+            let by: Option<String> = r.get(4)?;
+            let s = hash.as_deref().map(|h| seal(h, outcome.as_deref(), latency, approval.as_deref(), by.as_deref()));
+            Ok((hash, s))
+        },
+    )?;
+    if let (Some(_), Some(s)) = (hash, seal_now) {
+        tx.execute("UPDATE events SET seal = ?2 WHERE id = ?1", params![id, s])?;
+    }
+    Ok(())
+}
+
+/// The hash the next row chains to: the newest row's, or "" for a log with
+/// no chained row yet.
+fn chain_tip(conn: &Connection) -> rusqlite::Result<String> {
+    conn.query_row("SELECT hash FROM events WHERE hash IS NOT NULL ORDER BY id DESC LIMIT 1", [], |r| r.get(0)).or_else(
+        |e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(String::new()),
+            e => Err(e),
+        },
+    )
+}
+
+/// What [`verify`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verified {
+    /// Every chained row checks out.
+    Intact { rows: u64 },
+    /// The first row where the chain breaks, and how.
+    Broken { row: i64, problem: String },
+}
+
+/// Walks the chain from the oldest row, streaming (a million rows use no
+/// more memory than ten), and names the first row that was changed, or next
+/// to which a row was removed or inserted. Deleting the newest rows leaves
+/// no trace here: nothing after them points back.
+pub fn verify(path: &Path) -> Result<Verified, AuditError> {
+    let conn = open_reader(path)?;
+    let mut stmt = conn
+        .prepare(
+            "SELECT id, prev_hash, hash, seal, time_ms, kind, server, session, tool, class, decision, reasons, \
+             args, args_hash, rule, detail, outcome, latency_us, approval_id, answered_by FROM events ORDER BY id",
+        )
+        .map_err(|e| sql(path, e))?;
+    let mut rows = stmt.query([]).map_err(|e| sql(path, e))?;
+    let mut expected: Option<String> = None;
+    let mut count = 0u64;
+    while let Some(r) = rows.next().map_err(|e| sql(path, e))? {
+        let get = |i: usize| -> rusqlite::Result<Option<String>> { r.get(i) };
+        let id: i64 = r.get(0).map_err(|e| sql(path, e))?;
+        let broken = |problem: &str| Ok(Verified::Broken { row: id, problem: problem.to_owned() });
+        let (prev, hash, stored_seal) =
+            (get(1).map_err(|e| sql(path, e))?, get(2).map_err(|e| sql(path, e))?, get(3).map_err(|e| sql(path, e))?);
+        let Some(hash) = hash else {
+            if expected.is_some() {
+                return broken("it has no hash: it was inserted into the log by hand");
+            }
+            continue; // written before the chain existed
+        };
+        let prev = prev.unwrap_or_default();
+        match &expected {
+            Some(e) if *e != prev => {
+                return broken("it does not follow the row before it: a row was removed or inserted just before it");
+            }
+            None if !prev.is_empty() => return broken("the rows before it were removed"),
+            _ => {}
+        }
+        let text =
+            |i: usize| -> Result<String, AuditError> { Ok(get(i).map_err(|e| sql(path, e))?.unwrap_or_default()) };
+        let (kind, server, session, tool, class, decision, reasons, args, args_hash) =
+            (text(5)?, text(6)?, text(7)?, text(8)?, text(9)?, text(10)?, text(11)?, text(12)?, text(13)?);
+        let (rule, detail) = (get(14).map_err(|e| sql(path, e))?, get(15).map_err(|e| sql(path, e))?);
+        let content = Content {
+            time_ms: r.get(4).map_err(|e| sql(path, e))?,
+            kind: &kind,
+            server: &server,
+            session: &session,
+            tool: &tool,
+            class: &class,
+            decision: &decision,
+            reasons: &reasons,
+            args: &args,
+            args_hash: &args_hash,
+            rule: rule.as_deref(),
+            detail: detail.as_deref(),
+        };
+        if content.hash(&prev) != hash {
+            return broken("its content was changed");
+        }
+        let latency: Option<i64> = r.get(17).map_err(|e| sql(path, e))?;
+        let (outcome, approval, by) = (
+            get(16).map_err(|e| sql(path, e))?,
+            get(18).map_err(|e| sql(path, e))?,
+            get(19).map_err(|e| sql(path, e))?,
+        );
+        if stored_seal.as_deref() != Some(&seal(&hash, outcome.as_deref(), latency, approval.as_deref(), by.as_deref()))
+        {
+            return broken("its outcome, approval or answer was changed");
+        }
+        expected = Some(hash);
+        count += 1;
+    }
+    Ok(Verified::Intact { rows: count })
 }
 
 fn open_reader(path: &Path) -> Result<Connection, AuditError> {

@@ -55,7 +55,10 @@ pub struct DenyArgs {
 }
 
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct AuditArgs {
+    #[command(subcommand)]
+    sub: Option<AuditSub>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -80,6 +83,17 @@ pub struct AuditArgs {
     /// Only rows from the last DURATION (e.g. 30m, 2h, 7d).
     #[arg(long, value_parser = parse_age)]
     since: Option<i64>,
+}
+
+#[derive(clap::Subcommand)]
+pub enum AuditSub {
+    /// Walk the log's hash chain and name the first row that was changed,
+    /// removed or inserted (reads the database; no daemon needed).
+    Verify {
+        /// The database (default: this Latch home's).
+        #[arg(long)]
+        database: Option<std::path::PathBuf>,
+    },
 }
 
 /// "30s", "15m", "2h", "7d" → milliseconds.
@@ -195,6 +209,22 @@ pub fn deny(a: DenyArgs) -> anyhow::Result<i32> {
 }
 
 pub fn audit(a: AuditArgs) -> anyhow::Result<i32> {
+    if let Some(AuditSub::Verify { database }) = a.sub {
+        let path = match database {
+            Some(p) => p,
+            None => super::paths()?.database,
+        };
+        return match latch_daemon::audit::verify(&path)? {
+            latch_daemon::audit::Verified::Intact { rows } => {
+                println!("{}: intact ({rows} chained rows)", path.display());
+                Ok(0)
+            }
+            latch_daemon::audit::Verified::Broken { row, problem } => {
+                println!("{}: BROKEN at row {row}: {problem}", path.display());
+                Ok(1)
+            }
+        };
+    }
     let now_ms =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
     let filter = AuditFilter {

@@ -219,3 +219,23 @@ def test_progress_only_increases_across_a_hold_and_the_call(
     values = [m["params"]["progress"] for m in seen if m["params"]["progressToken"] == token]
     assert len(values) >= 3, seen
     assert all(a < b for a, b in zip(values, values[1:])), values
+
+
+def test_audit_verify_catches_an_edited_row(home: Home, daemon: Daemon, wire: Callable[..., WireClient]) -> None:
+    import sqlite3
+
+    client = wire(SHIM)
+    client.initialize()
+    client.call("tools/list")
+    call_tool(client, "read_file", {"path": "/etc/hostname"})
+    call_tool(client, "create_payment", {"amount": 5, "currency": "EUR", "recipient": "r"})
+    client.close()
+    ok = home.latch("audit", "verify")
+    assert "intact" in ok.stdout, ok.stdout
+    db = home.latch_home / "audit.db"
+    with sqlite3.connect(db) as conn:
+        (row,) = conn.execute("SELECT id FROM events WHERE tool = 'create_payment'").fetchone()
+        conn.execute("UPDATE events SET decision = 'allow' WHERE id = ?", (row,))
+    broken = home.latch("audit", "verify", check=False)
+    assert broken.returncode == 1, broken
+    assert f"row {row}" in broken.stdout and "changed" in broken.stdout, broken.stdout

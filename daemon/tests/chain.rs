@@ -1,0 +1,131 @@
+//! The audit log's hash chain catches a row that was changed, removed or
+//! inserted in the SQLite file behind the daemon's back.
+
+use std::path::PathBuf;
+
+use latch_daemon::audit::{Audit, NewEvent, Verified, verify};
+use rusqlite::Connection;
+
+struct TempHome(PathBuf);
+
+impl TempHome {
+    fn new(name: &str) -> TempHome {
+        let dir = std::env::temp_dir().join(format!("latch-chain-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempHome(dir)
+    }
+    fn db(&self) -> PathBuf {
+        self.0.join("audit.db")
+    }
+}
+
+impl Drop for TempHome {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A log of five calls, three of them completed, one answered.
+fn five_calls(home: &TempHome) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let audit = Audit::open(&home.db()).unwrap();
+        for i in 0..5 {
+            let id = audit
+                .insert(NewEvent {
+                    time_ms: 1_000 + i,
+                    kind: "call",
+                    server: "fs".into(),
+                    tool: format!("tool{i}"),
+                    class: "READ".into(),
+                    decision: "allow".into(),
+                    reasons: vec![format!("reason {i}")],
+                    args: format!(r#"{{"path":"/tmp/{i}"}}"#),
+                    args_hash: format!("{i:064}"),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            if i % 2 == 0 {
+                audit.finish(id, "ok", 100 + i).await;
+            }
+            if i == 3 {
+                audit.answered(id, "abc123".into(), "cli:alice".into()).await;
+            }
+        }
+        audit.flush().await;
+    });
+}
+
+fn tamper(home: &TempHome, sql: &str) {
+    Connection::open(home.db()).unwrap().execute_batch(sql).unwrap();
+}
+
+#[test]
+fn an_untouched_log_verifies() {
+    let home = TempHome::new("intact");
+    five_calls(&home);
+    assert_eq!(verify(&home.db()).unwrap(), Verified::Intact { rows: 5 });
+}
+
+#[test]
+fn a_changed_row_is_named() {
+    let home = TempHome::new("changed");
+    five_calls(&home);
+    tamper(&home, r#"UPDATE events SET args = '{"path":"/etc/shadow"}' WHERE id = 3"#);
+    match verify(&home.db()).unwrap() {
+        Verified::Broken { row: 3, problem } => assert!(problem.contains("content was changed"), "{problem}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_changed_outcome_is_named() {
+    let home = TempHome::new("outcome");
+    five_calls(&home);
+    tamper(&home, "UPDATE events SET outcome = 'is_error' WHERE id = 1");
+    match verify(&home.db()).unwrap() {
+        Verified::Broken { row: 1, problem } => assert!(problem.contains("outcome"), "{problem}"),
+        other => panic!("{other:?}"),
+    }
+    let home = TempHome::new("answer");
+    five_calls(&home);
+    tamper(&home, "UPDATE events SET answered_by = 'cli:mallory' WHERE id = 4");
+    assert!(matches!(verify(&home.db()).unwrap(), Verified::Broken { row: 4, .. }));
+}
+
+#[test]
+fn a_removed_row_is_named_by_the_row_after_it() {
+    let home = TempHome::new("removed");
+    five_calls(&home);
+    tamper(&home, "DELETE FROM events WHERE id = 2");
+    match verify(&home.db()).unwrap() {
+        Verified::Broken { row: 3, problem } => assert!(problem.contains("removed or inserted"), "{problem}"),
+        other => panic!("{other:?}"),
+    }
+    let home = TempHome::new("removed-first");
+    five_calls(&home);
+    tamper(&home, "DELETE FROM events WHERE id = 1");
+    assert!(matches!(verify(&home.db()).unwrap(), Verified::Broken { row: 2, .. }));
+}
+
+#[test]
+fn an_inserted_row_is_named() {
+    let home = TempHome::new("inserted");
+    five_calls(&home);
+    // A forged row copying a real row's hashes, slipped in at the end.
+    tamper(
+        &home,
+        "INSERT INTO events (id, time_ms, kind, server, tool, class, decision, prev_hash, hash, seal) \
+         SELECT 9, time_ms, kind, server, 'transfer', class, 'allow', prev_hash, hash, seal FROM events WHERE id = 5",
+    );
+    assert!(matches!(verify(&home.db()).unwrap(), Verified::Broken { row: 9, .. }));
+    let home = TempHome::new("inserted-bare");
+    five_calls(&home);
+    tamper(&home, "INSERT INTO events (id, time_ms, kind) VALUES (7, 1, 'call')");
+    match verify(&home.db()).unwrap() {
+        Verified::Broken { row: 7, problem } => assert!(problem.contains("no hash"), "{problem}"),
+        other => panic!("{other:?}"),
+    }
+}
