@@ -239,3 +239,33 @@ def test_audit_verify_catches_an_edited_row(home: Home, daemon: Daemon, wire: Ca
     broken = home.latch("audit", "verify", check=False)
     assert broken.returncode == 1, broken
     assert f"row {row}" in broken.stdout and "changed" in broken.stdout, broken.stdout
+
+
+def test_every_call_that_reached_the_server_has_its_row_after_a_sigkill(
+    home: Home, wire: Callable[..., WireClient]
+) -> None:
+    # A burst of calls, the daemon killed in the middle of it: whatever the
+    # server received was recorded first (rows are committed before a call
+    # is forwarded).
+    daemon = Daemon(home)
+    daemon.wait_ready()
+    client = wire(SHIM)
+    client.initialize()
+    client.call("tools/list")
+    ids = [client.request("tools/call", {"name": "echo", "arguments": {"n": i}}) for i in range(300)]
+    wait_until(lambda: len(home.recorded()) >= 20, 10.0, interval=0.01)
+    os.kill(daemon.pid, signal.SIGKILL)
+    assert daemon.stop() == -signal.SIGKILL
+    for request_id in ids:
+        client.response(request_id, timeout=15.0)  # every call is answered, one way or the other
+    reached = {c["arguments"]["n"] for c in home.recorded()}
+    assert reached, "nothing reached the server before the kill"
+    restarted = Daemon(home)
+    restarted.wait_ready()
+    try:
+        rows = home.latch_json("audit", "--json", "--limit", "1000", "--tool", "echo")
+        logged = {json.loads(json.dumps(r["args"]))["n"] for r in rows if r["kind"] == "call"}
+        assert reached <= logged, sorted(reached - logged)
+        assert "intact" in home.latch("audit", "verify").stdout
+    finally:
+        assert restarted.stop() == 0
