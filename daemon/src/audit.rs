@@ -664,3 +664,106 @@ fn query_rows(path: &Path, f: &AuditFilter, before: Option<i64>, limit: u32) -> 
         .map_err(|e| sql(path, e))?;
     rows.collect::<Result<Vec<_>, _>>().map_err(|e| sql(path, e))
 }
+
+/// Formats [`export`] writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// One JSON object per line.
+    Jsonl,
+    /// RFC 4180 CSV with a header line.
+    Csv,
+}
+
+const EXPORT_COLUMNS: &[&str] = &[
+    "id",
+    "time_ms",
+    "kind",
+    "server",
+    "session",
+    "tool",
+    "class",
+    "decision",
+    "reasons",
+    "args",
+    "args_hash",
+    "rule",
+    "approval_id",
+    "outcome",
+    "latency_us",
+    "answered_by",
+    "detail",
+    "hash",
+];
+
+/// Streams the log, oldest first, row by row into `out` (memory stays flat
+/// whatever the log's size); rows from `since_ms` on when given. Returns the
+/// number of rows written. A closed pipe (`| head`) ends the export quietly.
+pub fn export(
+    path: &Path,
+    since_ms: Option<i64>,
+    format: ExportFormat,
+    out: &mut dyn std::io::Write,
+) -> Result<u64, AuditError> {
+    let conn = open_reader(path)?;
+    let sql_text = format!("SELECT {} FROM events WHERE time_ms >= ?1 ORDER BY id", EXPORT_COLUMNS.join(", "));
+    let mut stmt = conn.prepare(&sql_text).map_err(|e| sql(path, e))?;
+    let mut rows = stmt.query([since_ms.unwrap_or(i64::MIN)]).map_err(|e| sql(path, e))?;
+    let io = |e: std::io::Error| AuditError::Io { path: PathBuf::from("<output>"), source: e };
+    let mut written = 0u64;
+    let result = (|| -> Result<(), AuditError> {
+        if format == ExportFormat::Csv {
+            writeln!(out, "{}", EXPORT_COLUMNS.join(",")).map_err(io)?;
+        }
+        while let Some(r) = rows.next().map_err(|e| sql(path, e))? {
+            let mut fields = Vec::with_capacity(EXPORT_COLUMNS.len());
+            for i in 0..EXPORT_COLUMNS.len() {
+                let v: rusqlite::types::Value = r.get(i).map_err(|e| sql(path, e))?;
+                fields.push(v);
+            }
+            match format {
+                ExportFormat::Jsonl => {
+                    let mut obj = serde_json::Map::new();
+                    for (name, v) in EXPORT_COLUMNS.iter().zip(fields) {
+                        let json = match v {
+                            rusqlite::types::Value::Null => serde_json::Value::Null,
+                            rusqlite::types::Value::Integer(n) => n.into(),
+                            rusqlite::types::Value::Real(f) => f.into(),
+                            rusqlite::types::Value::Text(t) if matches!(*name, "reasons" | "args") => {
+                                serde_json::from_str(&t).unwrap_or(serde_json::Value::String(t))
+                            }
+                            rusqlite::types::Value::Text(t) => t.into(),
+                            rusqlite::types::Value::Blob(_) => serde_json::Value::Null,
+                        };
+                        obj.insert((*name).to_owned(), json);
+                    }
+                    serde_json::to_writer(&mut *out, &obj).map_err(|e| io(e.into()))?;
+                    out.write_all(b"\n").map_err(io)?;
+                }
+                ExportFormat::Csv => {
+                    let cells: Vec<String> = fields
+                        .into_iter()
+                        .map(|v| match v {
+                            rusqlite::types::Value::Null | rusqlite::types::Value::Blob(_) => String::new(),
+                            rusqlite::types::Value::Integer(n) => n.to_string(),
+                            rusqlite::types::Value::Real(f) => f.to_string(),
+                            rusqlite::types::Value::Text(t) => csv_cell(&t),
+                        })
+                        .collect();
+                    writeln!(out, "{}", cells.join(",")).map_err(io)?;
+                }
+            }
+            written += 1;
+        }
+        out.flush().map_err(io)
+    })();
+    match result {
+        Err(AuditError::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => Ok(written),
+        Err(e) => Err(e),
+        Ok(()) => Ok(written),
+    }
+}
+
+/// A CSV cell: quoted when it holds a comma, quote or line break.
+fn csv_cell(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
+}

@@ -129,3 +129,26 @@ fn an_inserted_row_is_named() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn export_streams_every_row_as_jsonl_and_csv() {
+    use latch_daemon::audit::{ExportFormat, export};
+    let home = TempHome::new("export");
+    five_calls(&home);
+    let mut jsonl = Vec::new();
+    assert_eq!(export(&home.db(), None, ExportFormat::Jsonl, &mut jsonl).unwrap(), 5);
+    let rows: Vec<serde_json::Value> =
+        String::from_utf8(jsonl).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 5);
+    assert_eq!(rows[0]["tool"], "tool0");
+    assert_eq!(rows[0]["args"]["path"], "/tmp/0", "args are JSON, not a string");
+    assert_eq!(rows[3]["answered_by"], "cli:alice");
+    assert_eq!(rows[2]["outcome"], "ok");
+    let mut csv = Vec::new();
+    export(&home.db(), Some(1_003), ExportFormat::Csv, &mut csv).unwrap();
+    let text = String::from_utf8(csv).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("id,time_ms,kind,server"), "{}", lines[0]);
+    assert_eq!(lines.len(), 3, "header and the rows from time 1003 on: {text}");
+    assert!(lines[1].contains(r#""{""path"":""/tmp/3""}""#), "JSON is quoted as one cell: {}", lines[1]);
+}

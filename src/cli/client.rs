@@ -94,6 +94,26 @@ pub enum AuditSub {
         #[arg(long)]
         database: Option<std::path::PathBuf>,
     },
+    /// Stream the whole log (or its last DURATION) to stdout, oldest first
+    /// (reads the database; no daemon needed).
+    Export {
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormatArg,
+        /// Only rows from the last DURATION (e.g. 30m, 2h, 7d).
+        #[arg(long, value_parser = parse_age)]
+        since: Option<i64>,
+        /// The database (default: this Latch home's).
+        #[arg(long)]
+        database: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormatArg {
+    /// One JSON object per line.
+    Jsonl,
+    /// CSV with a header line.
+    Csv,
 }
 
 /// "30s", "15m", "2h", "7d" → milliseconds.
@@ -208,7 +228,24 @@ pub fn deny(a: DenyArgs) -> anyhow::Result<i32> {
     answer(a.id, false, a.scope, a.reason)
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
 pub fn audit(a: AuditArgs) -> anyhow::Result<i32> {
+    if let Some(AuditSub::Export { format, since, database }) = a.sub {
+        let path = match database {
+            Some(p) => p,
+            None => super::paths()?.database,
+        };
+        let format = match format {
+            ExportFormatArg::Jsonl => latch_daemon::audit::ExportFormat::Jsonl,
+            ExportFormatArg::Csv => latch_daemon::audit::ExportFormat::Csv,
+        };
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        latch_daemon::audit::export(&path, since.map(|age| now_ms() - age), format, &mut out)?;
+        return Ok(0);
+    }
     if let Some(AuditSub::Verify { database }) = a.sub {
         let path = match database {
             Some(p) => p,
@@ -225,8 +262,7 @@ pub fn audit(a: AuditArgs) -> anyhow::Result<i32> {
             }
         };
     }
-    let now_ms =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    let now_ms = now_ms();
     let filter = AuditFilter {
         text: a.text,
         server: a.server,

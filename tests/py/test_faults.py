@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 from collections.abc import Callable
 from typing import Any
 
@@ -269,3 +270,30 @@ def test_every_call_that_reached_the_server_has_its_row_after_a_sigkill(
         assert "intact" in home.latch("audit", "verify").stdout
     finally:
         assert restarted.stop() == 0
+
+
+def test_audit_export_streams_the_log(home: Home, daemon: Daemon, wire: Callable[..., WireClient]) -> None:
+    import csv
+    import io
+
+    client = wire(SHIM)
+    client.initialize()
+    client.call("tools/list")
+    call_tool(client, "read_file", {"path": "/etc/hostname"})
+    note = str(home.path / "note.txt")
+    call_tool(client, "write_file", {"path": note, "content": 'x, "y" token=sk-abcdefghijklmnopqrstuv'})
+    client.close()
+    lines = home.latch("audit", "export").stdout.splitlines()
+    rows = [json.loads(line) for line in lines]
+    calls = [r for r in rows if r["kind"] == "call"]
+    assert [r["tool"] for r in calls] == ["read_file", "write_file"]
+    assert "sk-abcdefghijklmnopqrstuv" not in "\n".join(lines), "secrets never leave redacted"
+    table = list(csv.DictReader(io.StringIO(home.latch("audit", "export", "--format", "csv", "--since", "1h").stdout)))
+    assert [r["tool"] for r in table if r["kind"] == "call"] == ["read_file", "write_file"]
+    written = next(r for r in table if r["tool"] == "write_file")
+    assert json.loads(written["args"])["content"].startswith('x, "y" token=')
+    # Piped into `head`, it prints no error.
+    out = subprocess.run(
+        f"'{SHIM[0]}' audit export | head -1", shell=True, env=home.cli_env(), capture_output=True, text=True, timeout=30
+    )
+    assert out.returncode == 0 and out.stdout.count("\n") == 1 and "Broken pipe" not in out.stderr, out
