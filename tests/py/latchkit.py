@@ -434,11 +434,14 @@ class WireClient:
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            try:
-                self._inbox.put(json.loads(line))
-            except json.JSONDecodeError:
-                self._inbox.put({"__unparsable__": line.decode(errors="replace")})
+        try:
+            for line in self.proc.stdout:
+                try:
+                    self._inbox.put(json.loads(line))
+                except json.JSONDecodeError:
+                    self._inbox.put({"__unparsable__": line.decode(errors="replace")})
+        except (ValueError, OSError):
+            pass  # the test closed the pipe while this thread was reading it
         self._inbox.put(None)
 
     def send_line(self, text: str | bytes) -> None:
