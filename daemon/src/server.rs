@@ -620,13 +620,19 @@ async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: Option<(&mp
         shared.emit(ev);
     }
     for (call_id, hold_until) in timers {
-        let expired = shared.expired.clone();
-        tokio::spawn(async move {
-            let wait = (hold_until - now_ms()).max(0) as u64;
-            tokio::time::sleep(Duration::from_millis(wait)).await;
-            let _ = expired.send((call_id, hold_until));
-        });
+        start_hold_timer(shared, call_id, hold_until);
     }
+}
+
+/// When the hold ends, [`expiries`] hears of it (and checks the call is
+/// still held on this very hold).
+fn start_hold_timer(shared: &Shared, call_id: String, hold_until: i64) {
+    let expired = shared.expired.clone();
+    tokio::spawn(async move {
+        let wait = (hold_until - now_ms()).max(0) as u64;
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        let _ = expired.send((call_id, hold_until));
+    });
 }
 
 /// The daemon is the authority on holds: when one runs out, the state
@@ -759,7 +765,7 @@ async fn decide(
     let args_hash = canonical::hash(&args);
     let now = now_ms();
 
-    let (call_id, class, mut decision, reasons, rule, session, approval_id, hold_ms, effects) = {
+    let (call_id, class, decision, reasons, rule, session, approval_id, hold_ms, effects, asked) = {
         let mut eng = shared.engine();
         let def = eng.tool_def(server, tool);
         let def_hash = def.map(|d| d.hash.clone());
@@ -827,7 +833,8 @@ async fn decide(
                 }
             }
         }
-        (call_id, class, decision, reasons, verdict.evaluation.rule, session, approval_id, hold_ms, effects)
+        let asked = verdict.evaluation.decision == CoreDecision::Ask;
+        (call_id, class, decision, reasons, verdict.evaluation.rule, session, approval_id, hold_ms, effects, asked)
     };
 
     let ev = NewEvent {
@@ -845,12 +852,16 @@ async fn decide(
         approval_id: approval_id.clone(),
         ..Default::default()
     };
-    if approval_id.is_some() {
-        // The approval's state joins the call row's commit: a pending
-        // approval is durable before the shim (or anyone) hears of it.
+    if asked {
+        // The approvals' state joins the call row's commit: a new pending
+        // approval is durable before anyone hears of it, and a single-use
+        // grant this call consumed stays consumed after a crash.
         persist(shared).await;
     }
-    let audit_id = match shared.audit.insert(ev.clone()).await {
+    // A console row only when a console listens: no copy of the arguments
+    // otherwise.
+    let row = (shared.events.receiver_count() > 0).then(|| row_of(0, &ev, &redacted));
+    let audit_id = match shared.audit.insert(ev).await {
         Ok(id) => id,
         Err(e) => {
             // Fail closed: a call we cannot record does not run.
@@ -877,19 +888,14 @@ async fn decide(
         // Nothing will forward it: complete the row now.
         shared.audit.finish(audit_id, "blocked", 0).await;
     }
-    shared.emit(Event::Call { row: row_of(audit_id, &ev, &redacted) });
-    let mut effects = effects;
+    if let Some(row) = row {
+        shared.emit(Event::Call { row: AuditRow { id: audit_id, ..row } });
+    }
     if let Some(hold_until) = held_until {
-        effects.push(Effect::Hold { call_id: call_id.clone(), approval_id: String::new(), hold_until });
-        if let Some(id) = &approval_id {
-            effects.push(Effect::PendingUpdated { approval_id: id.clone() });
-        }
+        start_hold_timer(shared, call_id.clone(), hold_until);
     }
+    // The rest: console events for the approval, answers to other calls.
     apply(shared, effects, None).await;
-    if decision == Decision::Ask && held_until.is_none() {
-        // Past the waiters' cap: answered at once as awaiting approval.
-        decision = Decision::Ask;
-    }
     let reason = summary(&class, &reasons);
     DaemonMsg::Decision {
         req,

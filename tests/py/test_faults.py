@@ -297,3 +297,36 @@ def test_audit_export_streams_the_log(home: Home, daemon: Daemon, wire: Callable
         f"'{SHIM[0]}' audit export | head -1", shell=True, env=home.cli_env(), capture_output=True, text=True, timeout=30
     )
     assert out.returncode == 0 and out.stdout.count("\n") == 1 and "Broken pipe" not in out.stderr, out
+
+
+def test_a_consumed_single_use_grant_stays_consumed_after_a_sigkill(
+    home: Home, wire: Callable[..., WireClient]
+) -> None:
+    home.write_policy("[approvals]\nhold_seconds = 1\n")
+    daemon = Daemon(home)
+    daemon.wait_ready()
+    client = wire(SHIM)
+    client.initialize()
+    client.call("tools/list")
+    args = {"command": "make deploy"}
+    first = call_tool(client, "run_command", args)
+    assert first["result"]["_meta"][META]["status"] == "pending", first
+    home.approve(first["result"]["_meta"][META]["approval_id"])
+    ran = call_tool(client, "run_command", args)
+    assert not ran["result"].get("isError"), ran
+    os.kill(daemon.pid, signal.SIGKILL)
+    assert daemon.stop() == -signal.SIGKILL
+    restarted = Daemon(home)
+    restarted.wait_ready()
+    try:
+
+        def retried() -> dict[str, Any] | None:
+            answer = call_tool(client, "run_command", args)
+            return None if "no Latch daemon" in json.dumps(answer) else answer
+
+        again = wait_until(retried, 10.0, interval=0.2)
+        assert again["result"].get("isError"), again
+        assert again["result"]["_meta"][META].get("status") == "pending", again
+        assert [c["name"] for c in home.recorded()] == ["run_command"]
+    finally:
+        assert restarted.stop() == 0
