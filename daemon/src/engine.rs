@@ -2,7 +2,7 @@
 //! connected shims, calls in flight and approvals. Everything here is
 //! synchronous and quick; nothing awaits while holding the lock.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use latch_core::approval::{Approvals, Pending};
 use latch_core::{Policy, ToolDef};
@@ -41,6 +41,9 @@ pub struct Engine {
     pub calls: HashMap<String, Call>,
     pub held: HashMap<String, Held>,
     pub approvals: Approvals,
+    /// Approvals whose call row is not committed yet: nobody hears of them
+    /// until they would survive a crash.
+    pub unsaved: HashSet<String>,
     next_call: u64,
     salt: u64,
 }
@@ -75,6 +78,7 @@ impl Engine {
             calls: HashMap::new(),
             held: HashMap::new(),
             approvals,
+            unsaved: HashSet::new(),
             next_call: 0,
             salt,
         }
@@ -96,7 +100,7 @@ impl Engine {
     }
 
     pub fn pending_items(&self) -> Vec<PendingItem> {
-        self.approvals.pending().map(Engine::pending_item).collect()
+        self.approvals.pending().filter(|p| !self.unsaved.contains(&p.id)).map(Engine::pending_item).collect()
     }
 
     pub fn next_call_id(&mut self) -> String {

@@ -450,7 +450,7 @@ async fn handle(shared: &Arc<Shared>, conn: u64, role: Role, name: &str, tx: &mp
                     policy_error: eng.policy_error.clone(),
                     shims: eng.shims.values().map(|s| s.info.clone()).collect(),
                     consoles: eng.consoles,
-                    pending: eng.approvals.pending().count() as u32,
+                    pending: eng.approvals.pending().filter(|p| !eng.unsaved.contains(&p.id)).count() as u32,
                 }
             };
             send(tx, &DaemonMsg::Status { req, status }).await;
@@ -834,6 +834,12 @@ async fn decide(
             }
         }
         let asked = verdict.evaluation.decision == CoreDecision::Ask;
+        // A new approval is listed only once its call row is committed.
+        for effect in &effects {
+            if let Effect::PendingAdded { approval_id } = effect {
+                eng.unsaved.insert(approval_id.clone());
+            }
+        }
         (call_id, class, decision, reasons, verdict.evaluation.rule, session, approval_id, hold_ms, effects, asked)
     };
 
@@ -861,7 +867,11 @@ async fn decide(
     // A console row only when a console listens: no copy of the arguments
     // otherwise.
     let row = (shared.events.receiver_count() > 0).then(|| row_of(0, &ev, &redacted));
-    let audit_id = match shared.audit.insert(ev).await {
+    let inserted = shared.audit.insert(ev).await;
+    if let Some(a) = &approval_id {
+        shared.engine().unsaved.remove(a);
+    }
+    let audit_id = match inserted {
         Ok(id) => id,
         Err(e) => {
             // Fail closed: a call we cannot record does not run.
