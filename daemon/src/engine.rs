@@ -2,11 +2,11 @@
 //! connected shims, calls in flight and approvals. Everything here is
 //! synchronous and quick; nothing awaits while holding the lock.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use latch_core::approval::{Approvals, Pending};
 use latch_core::{Policy, ToolDef};
-use latch_proto::{ClientInfo, PendingItem, ShimInfo};
+use latch_proto::{ChannelState, ClientInfo, PendingItem, ShimInfo};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -44,6 +44,8 @@ pub struct Engine {
     /// Approvals whose call row is not committed yet: nobody hears of them
     /// until they would survive a crash.
     pub unsaved: HashSet<String>,
+    /// Approval channels beyond the socket and their health, by name.
+    pub channels: BTreeMap<String, ChannelState>,
     next_call: u64,
     salt: u64,
 }
@@ -79,6 +81,7 @@ impl Engine {
             held: HashMap::new(),
             approvals,
             unsaved: HashSet::new(),
+            channels: BTreeMap::new(),
             next_call: 0,
             salt,
         }

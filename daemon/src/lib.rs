@@ -6,6 +6,7 @@
 //! through one writer thread ([`audit`]).
 
 pub mod audit;
+pub mod channel;
 mod engine;
 mod lock;
 mod policy_file;

@@ -28,11 +28,11 @@ use crate::{DaemonError, now_ms, private_dir};
 /// The state key under which approvals and grants survive a restart.
 const APPROVALS_STATE: &str = "approvals";
 
-struct Shared {
-    paths: Paths,
+pub(crate) struct Shared {
+    pub(crate) paths: Paths,
     audit: Audit,
     engine: Mutex<Engine>,
-    events: broadcast::Sender<Event>,
+    pub(crate) events: broadcast::Sender<Event>,
     /// `LATCH_HOLD_MS`: one hold limit for every client (tests, scripts).
     hold_override: Option<u64>,
     /// Holds that ran out (call id, the hold's end), for [`expiries`].
@@ -40,7 +40,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn engine(&self) -> MutexGuard<'_, Engine> {
+    pub(crate) fn engine(&self) -> MutexGuard<'_, Engine> {
         // A panic while holding the lock must not wedge the daemon: the
         // state is still consistent enough to answer and shut down.
         self.engine.lock().unwrap_or_else(|e| e.into_inner())
@@ -93,6 +93,9 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
     tokio::spawn(tick(shared.clone()));
     tokio::spawn(watch_policy(shared.clone()));
     tokio::spawn(expiries(shared.clone(), expired_rx));
+    // Approval channels beyond the socket: each gets a handle and runs on
+    // its own task.
+    let _hub = crate::channel::Hub::new(shared.clone());
 
     // Only this daemon holds the lock, so a socket file left here is stale.
     let _ = std::fs::remove_file(&paths.socket);
@@ -451,6 +454,7 @@ async fn handle(shared: &Arc<Shared>, conn: u64, role: Role, name: &str, tx: &mp
                     shims: eng.shims.values().map(|s| s.info.clone()).collect(),
                     consoles: eng.consoles,
                     pending: eng.approvals.pending().filter(|p| !eng.unsaved.contains(&p.id)).count() as u32,
+                    channels: eng.channels.values().cloned().collect(),
                 }
             };
             send(tx, &DaemonMsg::Status { req, status }).await;
@@ -483,7 +487,7 @@ async fn handle(shared: &Arc<Shared>, conn: u64, role: Role, name: &str, tx: &mp
 /// Carries out what the approval state machine asked for: answers to held
 /// calls, console events, audit rows for answers, the reply to whoever
 /// answered. Saves the approvals afterwards so they survive a restart.
-async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: Option<(&mpsc::Sender<Vec<u8>>, u64)>) {
+pub(crate) async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: Option<(&mpsc::Sender<Vec<u8>>, u64)>) {
     if effects.is_empty() {
         return;
     }

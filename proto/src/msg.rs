@@ -352,6 +352,19 @@ pub struct StatusReport {
     pub shims: Vec<ShimInfo>,
     pub consoles: u32,
     pub pending: u32,
+    /// Approval channels beyond the socket (desktop, Telegram).
+    #[serde(default)]
+    pub channels: Vec<ChannelState>,
+}
+
+/// The health of one approval channel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelState {
+    pub name: String,
+    pub enabled: bool,
+    /// What is wrong, in words that say what to do; None when working.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// Something consoles may want to show as it happens.

@@ -1,0 +1,98 @@
+//! The daemon as seen by an approval channel that is not a socket client:
+//! desktop notifications and the Telegram bot.
+//!
+//! A channel learns of approvals from the same events consoles receive
+//! ([`Hub::subscribe`]), answers through the same state machine as `latch
+//! approve` ([`Hub::answer`], recorded with its channel name and who
+//! answered), and reports its own health for `latch status` and the console
+//! ([`Hub::set_status`]). It never sees anything the audit would redact:
+//! pending items carry redacted arguments and reasons only.
+
+use std::sync::Arc;
+
+use latch_core::Policy;
+use latch_core::approval;
+use latch_proto::msg::{ChannelState, Event, PendingItem, Scope};
+use latch_proto::paths::Paths;
+use tokio::sync::broadcast;
+
+use crate::now_ms;
+use crate::server::{self, Shared};
+
+/// A cheap handle on the daemon for one channel.
+#[derive(Clone)]
+pub struct Hub {
+    shared: Arc<Shared>,
+}
+
+impl Hub {
+    pub(crate) fn new(shared: Arc<Shared>) -> Hub {
+        Hub { shared }
+    }
+
+    /// Events from now on: `PendingAdded` when a channel should speak up,
+    /// `PendingRemoved` when it should close or edit what it showed.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.shared.events.subscribe()
+    }
+
+    /// The pending approvals, as `latch pending` lists them.
+    pub fn pending(&self) -> Vec<PendingItem> {
+        self.shared.engine().pending_items()
+    }
+
+    /// Whether approval `id` still waits for an answer.
+    pub fn is_pending(&self, id: &str) -> bool {
+        self.shared.engine().approvals.pending().any(|p| p.id == id)
+    }
+
+    /// Consoles (`latch tui`) attached right now.
+    pub fn consoles(&self) -> u32 {
+        self.shared.engine().consoles
+    }
+
+    /// The policy in force (channel settings live in it).
+    pub fn policy(&self) -> Policy {
+        self.shared.engine().policy.clone()
+    }
+
+    pub fn paths(&self) -> &Paths {
+        &self.shared.paths
+    }
+
+    /// Answers approval `approval_id` as `who` on `channel` ("desktop",
+    /// "telegram"). Returns whether this answer decided it: false when the
+    /// approval was no longer pending (answered elsewhere first, expired).
+    pub async fn answer(
+        &self,
+        approval_id: &str,
+        approve: bool,
+        scope: Scope,
+        channel: &str,
+        who: &str,
+        reason: Option<String>,
+    ) -> bool {
+        let id = approval::normalize_id(approval_id);
+        if !self.is_pending(&id) {
+            return false;
+        }
+        let effects = self.shared.engine().approvals.handle(approval::Event::Answer(approval::Answer {
+            approval_id: id.clone(),
+            approve,
+            scope: scope.into(),
+            channel: channel.to_owned(),
+            who: who.to_owned(),
+            reason,
+            now_ms: now_ms(),
+        }));
+        server::apply(&self.shared, effects, None).await;
+        !self.is_pending(&id)
+    }
+
+    /// Records channel `name`'s health: `problem` None means working.
+    /// Shown by `latch status` and in the console.
+    pub fn set_status(&self, name: &str, enabled: bool, problem: Option<String>) {
+        let mut eng = self.shared.engine();
+        eng.channels.insert(name.to_owned(), ChannelState { name: name.to_owned(), enabled, problem });
+    }
+}
