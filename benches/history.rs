@@ -158,6 +158,7 @@ fn connected(now: i64, db: &Path) -> App {
                     shims: Vec::new(),
                     consoles: 1,
                     pending: 0,
+                    channels: Vec::new(),
                 },
             },
             _ => continue,

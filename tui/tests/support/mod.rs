@@ -158,6 +158,7 @@ pub fn status() -> StatusReport {
         ],
         consoles: 2,
         pending: 0,
+        channels: Vec::new(),
     }
 }
 
