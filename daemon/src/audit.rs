@@ -16,6 +16,7 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use latch_proto::{AuditFilter, AuditRow};
 use rusqlite::{Connection, OpenFlags, params};
@@ -79,10 +80,23 @@ pub struct NewEvent {
 
 enum Cmd {
     Insert(Box<NewEvent>, Option<oneshot::Sender<Result<i64, AuditError>>>),
-    Finish { id: i64, outcome: &'static str, latency_us: i64 },
-    Answered { id: i64, approval_id: String, answered_by: String },
-    SetState { key: String, value: String },
+    Finish {
+        id: i64,
+        outcome: &'static str,
+        latency_us: i64,
+    },
+    Answered {
+        id: i64,
+        approval_id: String,
+        answered_by: String,
+    },
+    SetState {
+        key: String,
+        value: String,
+    },
     Flush(oneshot::Sender<()>),
+    /// Several commands that arrive together.
+    Many(Vec<Cmd>),
 }
 
 /// A cheap handle to the writer thread.
@@ -90,6 +104,23 @@ enum Cmd {
 pub struct Audit {
     tx: mpsc::Sender<Cmd>,
     path: PathBuf,
+    riders: Arc<Riders>,
+}
+
+/// Outcome updates waiting to ride along with the next call's insert: one
+/// message and one wake-up of the writer instead of two per call. A flusher
+/// task sends them on their own after [`DEFER`] when no insert comes.
+#[derive(Default)]
+struct Riders {
+    cmds: std::sync::Mutex<Vec<Cmd>>,
+    due: tokio::sync::Notify,
+    flusher: std::sync::OnceLock<()>,
+}
+
+impl Riders {
+    fn take(&self) -> Vec<Cmd> {
+        std::mem::take(&mut *self.cmds.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 impl Audit {
@@ -118,7 +149,7 @@ impl Audit {
                 }
             })
             .map_err(|e| AuditError::Io { path: path.to_owned(), source: e })?;
-        Ok(Audit { tx, path: path.to_owned() })
+        Ok(Audit { tx, path: path.to_owned(), riders: Arc::default() })
     }
 
     pub fn path(&self) -> &Path {
@@ -128,7 +159,8 @@ impl Audit {
     /// Inserts a row and waits until it is committed; returns its id.
     pub async fn insert(&self, ev: NewEvent) -> Result<i64, AuditError> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Cmd::Insert(Box::new(ev), Some(tx))).await.map_err(|_| AuditError::WriterGone)?;
+        let cmd = self.with_riders(Cmd::Insert(Box::new(ev), Some(tx)));
+        self.tx.send(cmd).await.map_err(|_| AuditError::WriterGone)?;
         rx.await.map_err(|_| AuditError::WriterGone)?
     }
 
@@ -139,7 +171,40 @@ impl Audit {
 
     /// Completes a call's row with its outcome.
     pub async fn finish(&self, id: i64, outcome: &'static str, latency_us: i64) {
-        let _ = self.tx.send(Cmd::Finish { id, outcome, latency_us }).await;
+        let first = {
+            let mut cmds = self.riders.cmds.lock().unwrap_or_else(|e| e.into_inner());
+            cmds.push(Cmd::Finish { id, outcome, latency_us });
+            cmds.len() == 1
+        };
+        if first {
+            self.riders.flusher.get_or_init(|| {
+                // A weak sender: the writer still stops when the daemon
+                // drops its last handle.
+                let (tx, riders) = (self.tx.downgrade(), self.riders.clone());
+                tokio::spawn(async move {
+                    loop {
+                        riders.due.notified().await;
+                        tokio::time::sleep(DEFER).await;
+                        let Some(tx) = tx.upgrade() else { return };
+                        let cmds = riders.take();
+                        if !cmds.is_empty() {
+                            let _ = tx.send(Cmd::Many(cmds)).await;
+                        }
+                    }
+                });
+            });
+            self.riders.due.notify_one();
+        }
+    }
+
+    /// `cmd` behind the outcome updates still waiting, if any.
+    fn with_riders(&self, cmd: Cmd) -> Cmd {
+        let mut cmds = self.riders.take();
+        if cmds.is_empty() {
+            return cmd;
+        }
+        cmds.push(cmd);
+        Cmd::Many(cmds)
     }
 
     /// Notes on a call's row who answered its approval.
@@ -154,7 +219,7 @@ impl Audit {
     /// Waits until everything sent before is committed.
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.tx.send(Cmd::Flush(tx)).await.is_ok() {
+        if self.tx.send(self.with_riders(Cmd::Flush(tx))).await.is_ok() {
             let _ = rx.await;
         }
     }
@@ -307,10 +372,10 @@ fn writer(mut conn: Connection, mut rx: mpsc::Receiver<Cmd>, path: PathBuf) {
         };
         let timed_out = next.is_none();
         if let Some(cmd) = next {
-            batch.push(cmd);
+            push(&mut batch, cmd);
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
-                    Ok(c) => batch.push(c),
+                    Ok(c) => push(&mut batch, c),
                     Err(_) => break,
                 }
             }
@@ -321,6 +386,13 @@ fn writer(mut conn: Connection, mut rx: mpsc::Receiver<Cmd>, path: PathBuf) {
         } else if !batch.is_empty() {
             deferred_since.get_or_insert_with(std::time::Instant::now);
         }
+    }
+}
+
+fn push(batch: &mut Vec<Cmd>, cmd: Cmd) {
+    match cmd {
+        Cmd::Many(cmds) => batch.extend(cmds),
+        cmd => batch.push(cmd),
     }
 }
 
@@ -405,6 +477,8 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Cmd>, chain: &mut String, path:
                             params![key, value],
                         )?;
                     }
+                    // Flattened by `push` before a batch is committed.
+                    Cmd::Many(_) => unreachable!("nested commands reach commit"),
                     Cmd::Flush(done) => flushes.push(done),
                 }
             }

@@ -116,12 +116,20 @@ struct Relay {
     /// Reports for the daemon (outcomes, refused lines …) kept while no
     /// daemon is connected, sent when one is.
     outbox: std::collections::VecDeque<Vec<u8>>,
+    /// Outcome reports not sent yet: they ride along with the next frame
+    /// to the daemon, or go on their own at `finished_due`. One write and
+    /// one wake-up of the daemon instead of two per call.
+    finished: Vec<u8>,
+    finished_due: Option<Instant>,
     /// By progress token (raw JSON), for calls that were held.
     shifts: HashMap<String, ProgressShift>,
 }
 
 /// Most reports kept for a daemon that is not there.
 const OUTBOX: usize = 4096;
+
+/// Longest an outcome report waits for a frame to ride along with.
+const FINISHED_DELAY: Duration = Duration::from_millis(3);
 
 pub async fn run(opts: Options) -> i32 {
     let (mut server, stdin, stdout) = match child::spawn(&opts.command) {
@@ -189,6 +197,8 @@ pub async fn run(opts: Options) -> i32 {
         tool_pages: Vec::new(),
         tool_defs: HashMap::new(),
         outbox: std::collections::VecDeque::new(),
+        finished: Vec::new(),
+        finished_due: None,
         shifts: HashMap::new(),
     };
 
@@ -253,6 +263,14 @@ pub async fn run(opts: Options) -> i32 {
     // Make sure nothing of the server's group survives it.
     server.signal(libc::SIGKILL);
     relay.on_server_gone(code).await;
+    // Let the link write the last reports before the runtime goes away.
+    if let Some(tx) = relay.daemon.take() {
+        let until = Instant::now() + Duration::from_millis(200);
+        while tx.capacity() < tx.max_capacity() && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        tokio::task::yield_now().await;
+    }
     let Relay { to_client, .. } = relay;
     drop(to_client);
     let _ = tokio::time::timeout(Duration::from_secs(5), client_writer).await;
@@ -302,6 +320,11 @@ impl Relay {
     /// A report the daemon should get eventually: sent now, or kept until
     /// a daemon is connected.
     fn report(&mut self, msg: &ClientMsg) {
+        if self.daemon.is_some() && matches!(msg, ClientMsg::Finished { .. }) {
+            self.finished.extend_from_slice(&frame::encode(msg));
+            self.finished_due.get_or_insert_with(|| Instant::now() + FINISHED_DELAY);
+            return;
+        }
         if self.daemon.is_some() && self.send_daemon(msg) {
             return;
         }
@@ -313,8 +336,42 @@ impl Relay {
 
     /// Sends to the daemon now; false when no daemon is connected.
     fn send_daemon(&mut self, msg: &ClientMsg) -> bool {
-        let Some(tx) = &self.daemon else { return false };
-        match tx.try_send(frame::encode(msg)) {
+        self.send_frames(frame::encode(msg))
+    }
+
+    /// Sends the outcome reports that are due (or all, at the end).
+    fn flush_finished(&mut self) {
+        if !self.finished.is_empty() {
+            self.send_frames(Vec::new());
+        }
+    }
+
+    /// Writes encoded frames to the daemon, behind the outcome reports still
+    /// waiting; false when no daemon took them. Reports that could not be
+    /// sent are kept for the next daemon.
+    fn send_frames(&mut self, frame: Vec<u8>) -> bool {
+        self.finished_due = None;
+        let reports = self.finished.len();
+        let frame = if reports == 0 {
+            frame
+        } else {
+            let mut out = std::mem::take(&mut self.finished);
+            out.extend_from_slice(&frame);
+            out
+        };
+        let Some(tx) = &self.daemon else {
+            if reports > 0 {
+                self.outbox.push_back(frame[..reports].to_vec());
+            }
+            return false;
+        };
+        let sent = tx.try_send(frame);
+        if let Err(mpsc::error::TrySendError::Full(f) | mpsc::error::TrySendError::Closed(f)) = &sent
+            && reports > 0
+        {
+            self.outbox.push_back(f[..reports].to_vec());
+        }
+        match sent {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 eprintln!("latch shim: the daemon is not keeping up; message dropped");
@@ -548,10 +605,7 @@ impl Relay {
         // The arguments are a slice of a line the envelope reader has just
         // validated: they travel raw.
         let frame = frame::encode_decide(req, &held.tool, &held.args, held.retry);
-        let sent = match &self.daemon {
-            Some(tx) => tx.try_send(frame).is_ok(),
-            None => false,
-        };
+        let sent = self.send_frames(frame);
         if sent {
             held.args = String::new();
             self.deciding.insert(req, *held);
@@ -621,6 +675,10 @@ impl Relay {
             }
             LinkEvent::Down(why) => {
                 self.daemon = None;
+                self.finished_due = None;
+                if !self.finished.is_empty() {
+                    self.outbox.push_back(std::mem::take(&mut self.finished));
+                }
                 self.connecting = false;
                 for held in std::mem::take(&mut self.queued) {
                     self.offline(held).await;
@@ -742,12 +800,15 @@ impl Relay {
     }
 
     fn next_wake(&self) -> Option<Instant> {
-        self.held.values().flat_map(|h| [h.deadline, h.next_progress]).flatten().min()
+        self.held.values().flat_map(|h| [h.deadline, h.next_progress]).flatten().chain(self.finished_due).min()
     }
 
     /// Progress for held calls, and answers for those past their hold.
     async fn on_timer(&mut self) {
         let now = Instant::now();
+        if self.finished_due.is_some_and(|d| d <= now) {
+            self.flush_finished();
+        }
         let mut expired = Vec::new();
         let mut frames = Vec::new();
         for (call_id, h) in self.held.iter_mut() {
@@ -914,6 +975,7 @@ impl Relay {
             }
             self.send_client(rpc_error(&h.id, -32603, &message)).await;
         }
+        self.flush_finished();
     }
 }
 

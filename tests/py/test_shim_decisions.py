@@ -5,6 +5,7 @@ person's `latch approve` / `latch deny`."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -51,6 +52,32 @@ async def test_read_and_write_run_at_once(home: Home, daemon: Daemon) -> None:
     assert text_of(read) == "kept"
     assert [c["name"] for c in home.recorded()] == ["write_file", "read_file"]
     assert home.pending() == []
+
+
+@pytest.mark.anyio
+async def test_each_call_row_is_completed_with_its_outcome(home: Home, daemon: Daemon) -> None:
+    # Outcomes ride along with the next call's report, or go on their own a
+    # few milliseconds later when no call follows: either way they arrive.
+    async with mcp_session(home, SHIM) as session:
+        assert not (await session.call_tool("echo", {"n": 1})).is_error
+        assert not (await session.call_tool("echo", {"n": 2})).is_error
+        assert (await session.call_tool("read_file", {"path": str(home.work / "missing.txt")})).is_error
+
+        def completed() -> list[dict[str, Any]] | None:
+            rows = [r for r in home.audit() if r.get("kind") == "call"]
+            return rows if len(rows) == 3 and all(r.get("outcome") for r in rows) else None
+
+        rows = wait_until(completed, 5.0)
+        assert rows, home.audit()
+    by_args = {json_args(r): r for r in rows}
+    assert by_args['{"n":1}']["outcome"] == "ok" and by_args['{"n":2}']["outcome"] == "ok"
+    missing = next(r for r in rows if r["tool"] == "read_file")
+    assert missing["outcome"] == "is_error"
+    assert all(isinstance(r.get("latency_us"), int) for r in rows), rows
+
+
+def json_args(row: dict[str, Any]) -> str:
+    return json.dumps(row["args"], separators=(",", ":"), sort_keys=True)
 
 
 @pytest.mark.anyio
