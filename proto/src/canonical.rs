@@ -18,6 +18,8 @@
 //!
 //! The hash is SHA-256 of the canonical bytes, in lower-case hex.
 
+use std::io::Write;
+
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -28,9 +30,27 @@ pub fn canonical(value: &Value) -> Vec<u8> {
     out
 }
 
-/// SHA-256 of the canonical form, lower-case hex.
+/// SHA-256 of the canonical form, lower-case hex. The canonical bytes are
+/// streamed into the hash, never held whole: a 1 MiB argument costs no
+/// 1 MiB buffer.
 pub fn hash(value: &Value) -> String {
-    hex(&Sha256::digest(canonical(value)))
+    let mut sink = HashSink(Sha256::new());
+    write_value(value, &mut sink);
+    hex(&sink.0.finalize())
+}
+
+/// Feeds written bytes to a hash (which buffers its own blocks).
+struct HashSink(Sha256);
+
+impl Write for HashSink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Lower-case hex of some bytes.
@@ -44,47 +64,51 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
-fn write_value(value: &Value, out: &mut Vec<u8>) {
+// Writes to a `Vec` or a hash cannot fail; their results are ignored.
+fn write_value<W: Write>(value: &Value, out: &mut W) {
     match value {
-        Value::Null => out.extend_from_slice(b"null"),
-        Value::Bool(true) => out.extend_from_slice(b"true"),
-        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Null => put(out, b"null"),
+        Value::Bool(true) => put(out, b"true"),
+        Value::Bool(false) => put(out, b"false"),
         Value::Number(n) => write_number(n, out),
         Value::String(s) => write_string(s, out),
         Value::Array(items) => {
-            out.push(b'[');
+            put(out, b"[");
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(b',');
+                    put(out, b",");
                 }
                 write_value(item, out);
             }
-            out.push(b']');
+            put(out, b"]");
         }
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
-            out.push(b'{');
+            put(out, b"{");
             for (i, key) in keys.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(b',');
+                    put(out, b",");
                 }
                 write_string(key, out);
-                out.push(b':');
+                put(out, b":");
                 write_value(&map[key], out);
             }
-            out.push(b'}');
+            put(out, b"}");
         }
     }
 }
 
-fn write_string(s: &str, out: &mut Vec<u8>) {
-    // serde_json escapes exactly the RFC 8785 set, with lower-case hex.
-    serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+fn put<W: Write>(out: &mut W, bytes: &[u8]) {
+    let _ = out.write_all(bytes);
 }
 
-fn write_number(n: &serde_json::Number, out: &mut Vec<u8>) {
-    use std::io::Write;
+fn write_string<W: Write>(s: &str, out: &mut W) {
+    // serde_json escapes exactly the RFC 8785 set, with lower-case hex.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+fn write_number<W: Write>(n: &serde_json::Number, out: &mut W) {
     if let Some(i) = n.as_i64() {
         let _ = write!(out, "{i}");
         return;
@@ -95,7 +119,7 @@ fn write_number(n: &serde_json::Number, out: &mut Vec<u8>) {
     }
     let f = n.as_f64().unwrap_or(0.0);
     if f == 0.0 {
-        out.push(b'0'); // -0 prints as 0
+        put(out, b"0"); // -0 prints as 0
         return;
     }
     let abs = f.abs();
@@ -109,7 +133,7 @@ fn write_number(n: &serde_json::Number, out: &mut Vec<u8>) {
             Some((mantissa, exp)) if !exp.starts_with('-') => {
                 let _ = write!(out, "{mantissa}e+{exp}");
             }
-            _ => out.extend_from_slice(s.as_bytes()),
+            _ => put(out, s.as_bytes()),
         }
     }
 }
@@ -154,5 +178,13 @@ mod tests {
         let changed = json!({"path": "/tmp/y", "opts": {"a": 1, "b": [true, null]}});
         assert_ne!(hash(&a), hash(&changed));
         assert_eq!(hash(&a).len(), 64);
+    }
+
+    #[test]
+    fn streamed_hash_is_the_hash_of_the_canonical_bytes() {
+        let v: Value = serde_json::from_str(r#"{"b":[1.5,"x\"y",null],"a":{"\u00e9":true},"big":"%"}"#).unwrap();
+        let mut v = v;
+        v["big"] = Value::String("z\n".repeat(100_000));
+        assert_eq!(hash(&v), hex(&Sha256::digest(canonical(&v))));
     }
 }

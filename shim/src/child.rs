@@ -31,7 +31,29 @@ pub fn spawn(cmd: &[String]) -> io::Result<(Server, ChildStdin, ChildStdout)> {
     let pgid = child.id().map(|p| p as i32).unwrap_or(0);
     let stdin = child.stdin.take().expect("stdin is piped");
     let stdout = child.stdout.take().expect("stdout is piped");
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        grow_pipe(stdin.as_raw_fd());
+        grow_pipe(stdout.as_raw_fd());
+    }
     Ok((Server { child, pgid }, stdin, stdout))
+}
+
+/// Pipe buffer for the server's stdin and stdout. The kernel's 64 KiB
+/// default makes a 1 MiB message a ping-pong of sixteen fills and drains,
+/// each a wake-up on both sides; 512 KiB carries most messages in one or
+/// two. Pages are only used while data sits in the pipe, and two pipes of
+/// this size per shim stay well inside the per-user pipe allowance
+/// (`/proc/sys/fs/pipe-user-pages-soft`, 64 MiB by default).
+#[cfg(target_os = "linux")]
+const PIPE_BYTES: libc::c_int = 512 * 1024;
+
+/// Best effort: a system with a lower `pipe-max-size` keeps its default.
+#[cfg(target_os = "linux")]
+fn grow_pipe(fd: std::os::fd::RawFd) {
+    // SAFETY: fcntl on a pipe descriptor we own; no memory is passed.
+    unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_BYTES) };
 }
 
 impl Server {
