@@ -12,8 +12,10 @@ what reaches the server (`home.recorded()`) proves what ran.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,9 +36,19 @@ SECRETS = {
     "url_password": "hunter2-Correct-Horse",
 }
 
+
+
+def _have_dbus_tools() -> bool:
+    if not shutil.which("dbus-daemon") or not Path(SYSTEM_PYTHON).exists():
+        return False
+    probe = subprocess.run([SYSTEM_PYTHON, "-c", "import dbus, gi"], capture_output=True, timeout=30)
+    return probe.returncode == 0
+
+
 pytestmark = pytest.mark.skipif(
-    not shutil.which("dbus-daemon") or not Path(SYSTEM_PYTHON).exists(),
-    reason="needs dbus-daemon and /usr/bin/python3 with python3-dbus and python3-gi",
+    not _have_dbus_tools(),
+    reason="needs dbus-daemon and /usr/bin/python3 with python3-dbus and python3-gi "
+    "(apt-get install dbus-daemon python3-dbus python3-gi)",
 )
 
 
@@ -295,8 +307,6 @@ def test_without_a_session_bus_the_daemon_works_and_status_names_the_problem(
     runtime.mkdir()
     monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
-    import os
-
     if Path(f"/run/user/{os.getuid()}/bus").exists():
         pytest.skip("this machine has a user bus at /run/user/UID/bus")
     daemon = start_daemon(policy=LONG_HOLD)
@@ -315,3 +325,45 @@ def test_without_a_session_bus_the_daemon_works_and_status_names_the_problem(
         assert not result(client, request).get("isError")
     assert len(home.recorded(TOOL)) == 2
     assert daemon.log().count("desktop notifications:") == 1, daemon.log()
+
+
+def test_quiet_hours_covering_now_raise_no_notification(
+    home: Home, start_daemon: Callable[..., Daemon], notifications: Callable[..., Notifications], shim: Any
+) -> None:
+    now = time.localtime()
+    minute = now.tm_hour * 60 + now.tm_min
+
+    def hhmm(m: int) -> str:
+        m %= 24 * 60
+        return f"{m // 60:02d}:{m % 60:02d}"
+
+    n = notifications()
+    quiet = f"{hhmm(minute - 5)}-{hhmm(minute + 10)}"
+    start_daemon(policy=LONG_HOLD + f'[notify]\nquiet_hours = "{quiet}"\n')
+    client = shim()
+    request = call(client, {"command": "make deploy"})
+    home.approve(home.wait_pending(tool=TOOL)["id"])
+    result(client, request)
+    assert n.calls("Notify") == [], n.calls()
+
+
+def test_a_policy_reload_turns_desktop_notifications_on(
+    home: Home, start_daemon: Callable[..., Daemon], notifications: Callable[..., Notifications], shim: Any
+) -> None:
+    n = notifications()
+    start_daemon(policy=LONG_HOLD + "[notify]\ndesktop = false\n")
+
+    def desktop() -> dict[str, Any] | None:
+        channels = home.latch_json("status", "--json")["channels"]
+        return next((c for c in channels if c["name"] == "desktop"), None)
+
+    assert wait_until(lambda: desktop() == {"name": "desktop", "enabled": False}, 10, interval=0.2), desktop()
+    home.write_policy(LONG_HOLD + "[notify]\ndesktop = true\n")
+    assert wait_until(lambda: desktop() == {"name": "desktop", "enabled": True}, 10, interval=0.2), desktop()
+    client = shim()
+    request = call(client, {"command": "make deploy"})
+    pending = home.wait_pending(tool=TOOL)
+    note = n.wait("Notify")
+    assert f"approval {pending['id']}" in note["body"], note
+    home.approve(pending["id"])
+    result(client, request)
