@@ -128,7 +128,7 @@ impl Bus {
         let actions: Vec<&str> = if buttons { vec!["approve", "Approve", "deny", "Deny"] } else { Vec::new() };
         let mut hints: HashMap<&str, Variant<'_>> = HashMap::new();
         hints.insert("urgency", Variant::U8(1));
-        hints.insert("category", Variant::from("latch.approval"));
+        hints.insert("category", Variant::from("x-latch.approval"));
         // Never expires: it stays until answered here or elsewhere.
         let expire_timeout: i32 = 0;
         let reply = bounded(self.conn.call_method(
