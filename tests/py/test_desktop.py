@@ -55,7 +55,7 @@ pytestmark = pytest.mark.skipif(
 class Notifications:
     """The fake notification server on a private session bus."""
 
-    def __init__(self, home: Home, flags: list[str]) -> None:
+    def __init__(self, home: Home, flags: list[str], serve: bool = True) -> None:
         env = {"PATH": "/usr/bin:/bin", "LATCH_HOME": str(home.latch_home)}
         self.bus_log = open(home.new_log("dbus-daemon"), "w")
         self.bus = subprocess.Popen(
@@ -73,6 +73,9 @@ class Notifications:
         self.record = home.path / "notifications.jsonl"
         self.trigger = home.path / "notifications.trigger"
         self.log = open(home.new_log("fake-notifications"), "w")
+        self.server: subprocess.Popen[bytes] | None = None
+        if not serve:
+            return
         self.server = subprocess.Popen(
             [SYSTEM_PYTHON, str(FAKE_SERVER), str(self.record), str(self.trigger), *flags],
             env={**env, "DBUS_SESSION_BUS_ADDRESS": self.address},
@@ -100,7 +103,8 @@ class Notifications:
             f.write(json.dumps({"id": notification_id, "action": action}) + "\n")
 
     def stop(self) -> None:
-        stop_process(self.server, grace=3)
+        if self.server is not None:
+            stop_process(self.server, grace=3)
         stop_process(self.bus, grace=3)
         self.log.close()
         self.bus_log.close()
@@ -111,8 +115,8 @@ def notifications(home: Home, monkeypatch: pytest.MonkeyPatch) -> Iterator[Calla
     """Factory: a private bus with the fake server; daemons started after it use that bus."""
     started: list[Notifications] = []
 
-    def start(*flags: str) -> Notifications:
-        n = Notifications(home, list(flags))
+    def start(*flags: str, serve: bool = True) -> Notifications:
+        n = Notifications(home, list(flags), serve)
         started.append(n)
         monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", n.address)
         return n
@@ -141,6 +145,19 @@ def result(client: WireClient, request_id: int, timeout: float = 30) -> dict[str
     answer = client.response(request_id, timeout)
     assert "result" in answer, answer
     return answer["result"]
+
+
+def desktop_channel(home: Home, pred: Callable[[dict[str, Any]], bool] = lambda c: True) -> dict[str, Any]:
+    """The desktop channel in `latch status --json` once PRED holds (its first
+    bus attempt runs beside the daemon's start)."""
+
+    def find() -> dict[str, Any] | None:
+        channels = home.latch_json("status", "--json")["channels"]
+        return next((c for c in channels if c["name"] == "desktop" and pred(c)), None)
+
+    found = wait_until(find, 10, interval=0.1)
+    assert found, f"no matching desktop channel: {home.latch_json('status', '--json')['channels']}"
+    return found
 
 
 def test_a_pending_approval_raises_a_notification_with_server_tool_class_and_summary(
@@ -280,9 +297,7 @@ def test_classes_not_listed_in_notify_raise_no_notification(
     home.approve(pending["id"])
     result(client, request)
     assert n.calls("Notify") == [], n.calls()
-    status = home.latch_json("status", "--json")
-    desktop = [c for c in status["channels"] if c["name"] == "desktop"]
-    assert desktop == [{"name": "desktop", "enabled": True}], status["channels"]
+    assert desktop_channel(home) == {"name": "desktop", "enabled": True}
 
 
 def test_desktop_false_turns_the_channel_off(
@@ -295,8 +310,7 @@ def test_desktop_false_turns_the_channel_off(
     home.approve(home.wait_pending(tool=TOOL)["id"])
     result(client, request)
     assert n.calls("Notify") == []
-    status = home.latch_json("status", "--json")
-    assert {"name": "desktop", "enabled": False} in status["channels"], status["channels"]
+    assert desktop_channel(home) == {"name": "desktop", "enabled": False}
 
 
 def test_without_a_session_bus_the_daemon_works_and_status_names_the_problem(
@@ -310,12 +324,9 @@ def test_without_a_session_bus_the_daemon_works_and_status_names_the_problem(
     if Path(f"/run/user/{os.getuid()}/bus").exists():
         pytest.skip("this machine has a user bus at /run/user/UID/bus")
     daemon = start_daemon(policy=LONG_HOLD)
-    status = home.latch_json("status", "--json")
-    desktop = [c for c in status["channels"] if c["name"] == "desktop"]
-    assert len(desktop) == 1, status["channels"]
-    assert desktop[0]["enabled"] is True
-    problem = desktop[0].get("problem") or ""
-    assert "no D-Bus session bus" in problem and "latch tui" in problem, desktop
+    desktop = desktop_channel(home, lambda c: "problem" in c)
+    assert desktop["enabled"] is True
+    assert "no D-Bus session bus" in desktop["problem"] and "latch tui" in desktop["problem"], desktop
 
     # Approvals still work, and the problem is logged once, not per approval.
     client = shim()
@@ -353,13 +364,9 @@ def test_a_policy_reload_turns_desktop_notifications_on(
     n = notifications()
     start_daemon(policy=LONG_HOLD + "[notify]\ndesktop = false\n")
 
-    def desktop() -> dict[str, Any] | None:
-        channels = home.latch_json("status", "--json")["channels"]
-        return next((c for c in channels if c["name"] == "desktop"), None)
-
-    assert wait_until(lambda: desktop() == {"name": "desktop", "enabled": False}, 10, interval=0.2), desktop()
+    desktop_channel(home, lambda c: c == {"name": "desktop", "enabled": False})
     home.write_policy(LONG_HOLD + "[notify]\ndesktop = true\n")
-    assert wait_until(lambda: desktop() == {"name": "desktop", "enabled": True}, 10, interval=0.2), desktop()
+    desktop_channel(home, lambda c: c == {"name": "desktop", "enabled": True})
     client = shim()
     request = call(client, {"command": "make deploy"})
     pending = home.wait_pending(tool=TOOL)
@@ -367,3 +374,16 @@ def test_a_policy_reload_turns_desktop_notifications_on(
     assert f"approval {pending['id']}" in note["body"], note
     home.approve(pending["id"])
     result(client, request)
+
+
+def test_a_bus_without_a_notification_server_is_reported_and_approvals_still_work(
+    home: Home, start_daemon: Callable[..., Daemon], notifications: Callable[..., Notifications], shim: Any
+) -> None:
+    notifications(serve=False)
+    daemon = start_daemon(policy=LONG_HOLD)
+    desktop_channel(home, lambda c: "notification server did not answer" in (c.get("problem") or ""))
+    client = shim()
+    request = call(client, {"command": "make deploy"})
+    home.approve(home.wait_pending(tool=TOOL)["id"])
+    assert not result(client, request).get("isError")
+    assert daemon.log().count("desktop notifications:") == 1, daemon.log()
