@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod channel;
+pub mod desktop;
 mod engine;
 mod lock;
 mod policy_file;

@@ -82,7 +82,7 @@
 //! # Answers and scopes
 //!
 //! Only the console-like channels in [`ANSWERING_CHANNELS`] (`tui`, `cli`,
-//! `telegram`, `notification`) may answer. Any other channel, `shim` above
+//! `telegram`, `notification`, `desktop`) may answer. Any other channel, `shim` above
 //! all, gets [`Reply::Refused`], changes nothing, and is recorded. Every
 //! answer, accepted or not, produces one [`Effect::Record`].
 //!
@@ -210,7 +210,7 @@ use crate::class::{Class, Decision};
 pub use id::normalize as normalize_id;
 
 /// Channels whose answers count. Anything else (`shim` above all) is refused.
-pub const ANSWERING_CHANNELS: [&str; 4] = ["tui", "cli", "telegram", "notification"];
+pub const ANSWERING_CHANNELS: [&str; 5] = ["tui", "cli", "telegram", "notification", "desktop"];
 
 /// Version of the snapshot format.
 pub const SNAPSHOT_VERSION: u32 = 1;

@@ -31,6 +31,7 @@
 mod append;
 mod cases;
 mod error;
+mod notify;
 mod parse;
 mod protect;
 mod rule;
@@ -40,6 +41,7 @@ use serde::Serialize;
 pub use append::{NewRule, append_rule};
 pub use cases::{Case, CaseResult, CaseTable};
 pub use error::{PolicyError, Problem, ProblemKind, render_problems};
+pub use notify::{NotifySettings, QuietHours};
 pub use protect::Protected;
 
 use crate::class::{Class, Decision, Flag, Flags};
@@ -122,6 +124,7 @@ pub struct Policy {
     grant_ttl_seconds: u64,
     guard: Guard,
     warnings: Vec<Problem>,
+    notify: NotifySettings,
 }
 
 impl Default for Policy {
@@ -181,6 +184,7 @@ impl Policy {
             grant_ttl_seconds: DEFAULT_GRANT_TTL_SECONDS,
             guard: Guard::default(),
             warnings: Vec::new(),
+            notify: NotifySettings::default(),
         }
     }
 
@@ -203,6 +207,11 @@ impl Policy {
     /// earlier rule always decides first).
     pub fn warnings(&self) -> &[Problem] {
         &self.warnings
+    }
+
+    /// `[notify]`: desktop notification settings.
+    pub fn notify(&self) -> &NotifySettings {
+        &self.notify
     }
 
     /// Number of `[[rule]]`s.
