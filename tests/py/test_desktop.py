@@ -45,8 +45,9 @@ def _have_dbus_tools() -> bool:
     return probe.returncode == 0
 
 
+# tests/run installs these; only a hand-run on a machine without them skips.
 pytestmark = pytest.mark.skipif(
-    not _have_dbus_tools(),
+    not _have_dbus_tools() and not os.environ.get("LATCH_REQUIRE_ALL_TESTS"),
     reason="needs dbus-daemon and /usr/bin/python3 with python3-dbus and python3-gi "
     "(apt-get install dbus-daemon python3-dbus python3-gi)",
 )
