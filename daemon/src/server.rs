@@ -379,10 +379,16 @@ async fn handle(shared: &Arc<Shared>, conn: u64, role: Role, name: &str, tx: &mp
             apply(shared, effects, None).await;
         }
         ClientMsg::Finished { call_id, outcome, latency_us } => {
-            let call = shared.engine().calls.remove(&call_id);
+            let (call, consoles) = {
+                let mut eng = shared.engine();
+                (eng.calls.remove(&call_id), eng.consoles)
+            };
             if let Some(c) = call {
                 shared.audit.finish(c.audit_id, outcome.as_str(), latency_us as i64).await;
-                shared.emit(Event::Finished { audit_id: c.audit_id, outcome: outcome.as_str().into(), latency_us });
+                // Only consoles show calls; the other channels want approvals.
+                if consoles > 0 {
+                    shared.emit(Event::Finished { audit_id: c.audit_id, outcome: outcome.as_str().into(), latency_us });
+                }
             }
         }
         ClientMsg::Cancelled { call_id } => {
@@ -886,7 +892,7 @@ async fn decide(
     }
     // A console row only when a console listens: no copy of the arguments
     // otherwise.
-    let row = (shared.events.receiver_count() > 0).then(|| row_of(0, &ev, &redacted));
+    let row = (shared.engine().consoles > 0).then(|| row_of(0, &ev, &redacted));
     let inserted = shared.audit.insert(ev).await;
     if let Some(a) = &approval_id {
         shared.engine().unsaved.remove(a);
