@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod channel;
 mod engine;
+pub mod judge;
 mod lock;
 mod policy_file;
 mod server;
