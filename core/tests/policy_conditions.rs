@@ -96,8 +96,11 @@ fn a_condition_without_a_judge_section_says_what_to_add() {
 
 #[test]
 fn typos_and_keys_in_the_judge_section_name_their_line() {
-    let e = problems("[judge]\nprovider = \"openai\"\nmodle = \"x\"\n");
-    assert!(e.problems.iter().any(|p| p.line == 3 && p.hint.contains("did you mean `model`")), "{e}");
+    let e = problems(
+        "[[rule]]\ntool = \"x\"\ncondition = \"c\"\neffect = \"deny\"\n[judge]\nprovider = \"openai\"\nmodle = \"x\"\n",
+    );
+    assert!(e.problems.iter().any(|p| p.line == 7 && p.hint.contains("did you mean `model`")), "{e}");
+    assert!(!e.problems.iter().any(|p| p.message.contains("no [judge] section")), "a [judge] with a typo exists: {e}");
 
     let e = problems("[judge]\nprovider = \"openia\"\nmodel = \"x\"\n");
     assert!(e.problems.iter().any(|p| p.line == 2 && p.message.contains("unknown provider")), "{e}");

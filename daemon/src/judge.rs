@@ -375,7 +375,7 @@ async fn ask_body(http: &reqwest::Client, conf: &JudgeConf, body: Value) -> Judg
                 _ => String::new(),
             };
             let text = String::from_utf8_lossy(&buf);
-            eprintln!("latch daemon: judge: {} answered HTTP {status}: {}", conf.endpoint, clip(text.trim(), 300));
+            eprintln!("latch judge: {} answered HTTP {status}: {}", conf.endpoint, clip(text.trim(), 300));
             return Err(format!("the model's endpoint answered HTTP {}{hint}", status.as_u16()));
         }
         parse_response(conf.provider, &buf).map_err(|e| format!("the model gave no usable answer: {e}"))
@@ -384,7 +384,7 @@ async fn ask_body(http: &reqwest::Client, conf: &JudgeConf, body: Value) -> Judg
     match outcome {
         Err(_) => Judgement::Unavailable { why: format!("the model did not answer in {}", conf.timeout_text()) },
         Ok(Err(why)) => {
-            eprintln!("latch daemon: judge: {why}");
+            eprintln!("latch judge: {why}");
             Judgement::Unavailable { why }
         }
         Ok(Ok((true, reason))) => Judgement::Holds { reason },

@@ -180,8 +180,27 @@ impl Answer {
     }
 }
 
-/// Parses `[judge]`.
+/// Parses `[judge]`. A section with mistakes still counts as present (its
+/// own problems are reported, and a policy with problems is refused
+/// anyway), so rules with conditions are not also told to add one.
 pub(crate) fn parse(cx: &mut Cx<'_>, v: &SValue<'_>) -> Option<JudgeConf> {
+    let before = cx.problems.len();
+    let conf = parse_table(cx, v);
+    match conf {
+        Some(c) if cx.problems.len() == before => Some(c),
+        _ => Some(JudgeConf {
+            provider: Provider::OpenAi,
+            endpoint: String::new(),
+            model: String::new(),
+            api_key_env: None,
+            timeout_ms: DEFAULT_JUDGE_TIMEOUT_MS,
+            cache_size: 0,
+            cache_ttl_seconds: DEFAULT_JUDGE_CACHE_TTL_SECONDS,
+        }),
+    }
+}
+
+fn parse_table(cx: &mut Cx<'_>, v: &SValue<'_>) -> Option<JudgeConf> {
     let example = "`[judge]` followed by `provider = \"openai\"` and `model = \"gpt-4o-mini\"`";
     let t = cx.table(v, "judge", example)?;
     let before = cx.problems.len();
