@@ -339,9 +339,9 @@ async fn ask_body(http: &reqwest::Client, conf: &JudgeConf, body: Value) -> Judg
         Some(name) => match std::env::var(name) {
             Ok(k) if !k.trim().is_empty() => Some(k.trim().to_owned()),
             _ => {
-                return Judgement::Unavailable {
-                    why: format!("the environment variable {name} (api_key_env in [judge]) is not set for the daemon"),
-                };
+                let why = format!("the environment variable {name} (api_key_env in [judge]) is not set for the daemon");
+                eprintln!("latch judge: {why}");
+                return Judgement::Unavailable { why };
             }
         },
     };
@@ -382,7 +382,11 @@ async fn ask_body(http: &reqwest::Client, conf: &JudgeConf, body: Value) -> Judg
     })
     .await;
     match outcome {
-        Err(_) => Judgement::Unavailable { why: format!("the model did not answer in {}", conf.timeout_text()) },
+        Err(_) => {
+            let why = format!("the model did not answer in {}", conf.timeout_text());
+            eprintln!("latch judge: {why} ({})", conf.endpoint);
+            Judgement::Unavailable { why }
+        }
         Ok(Err(why)) => {
             eprintln!("latch judge: {why}");
             Judgement::Unavailable { why }

@@ -146,6 +146,8 @@ def unanswered(kind: str, fakes: Callable[..., FakeLLM]) -> tuple[str, str]:
     """A judge URL that gives no answer of KIND, and what the reason must say."""
     if kind == "refused":
         return refused_url(), "could not reach the model"
+    if kind == "no-key":
+        return fakes("openai").base_url, f"the environment variable {KEY_VAR} (api_key_env in [judge]) is not set"
     mode = {"malformed": "malformed", "http-500": "error", "hang": "hang"}[kind]
     fake = fakes("openai", mode=mode)
     return fake.base_url, {
@@ -156,12 +158,17 @@ def unanswered(kind: str, fakes: Callable[..., FakeLLM]) -> tuple[str, str]:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("kind", ["malformed", "http-500", "hang", "refused"])
+@pytest.mark.parametrize("kind", ["malformed", "http-500", "hang", "refused", "no-key"])
 async def test_no_answer_from_the_model_ends_as_ask_never_allow(
-    home: Home, start_daemon: Callable[..., Daemon], fakes: Callable[..., FakeLLM], kind: str
+    home: Home,
+    start_daemon: Callable[..., Daemon],
+    fakes: Callable[..., FakeLLM],
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
 ) -> None:
     url, says = unanswered(kind, fakes)
-    start_daemon(policy=policy(url, timeout_ms=300))
+    monkeypatch.delenv(KEY_VAR, raising=False)
+    start_daemon(policy=policy(url, timeout_ms=300, key=kind == "no-key"))
     # A person at the console sees why, and denies.
     approver = Approver(home, tool="send_email", action="deny", reason="checked by hand")
     approver.start()
