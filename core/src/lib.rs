@@ -26,11 +26,17 @@ pub struct Verdict {
 
 /// Classifies a call and evaluates the policy on it.
 pub fn decide(policy: &Policy, call: &Call<'_>, def: Option<&ToolDef>) -> Verdict {
+    decide_judged(policy, call, def, &[])
+}
+
+/// [`decide`] with a model's answers to the conditions an earlier
+/// evaluation asked about ([`Evaluation::questions`]).
+pub fn decide_judged(policy: &Policy, call: &Call<'_>, def: Option<&ToolDef>, answers: &[policy::Answer]) -> Verdict {
     let ctx = classify::Context {
         internal_domains: policy.internal_domains(),
         user_class: policy.user_class(call.server, call.tool),
     };
     let classification = classify::classify(call, def, &ctx);
-    let evaluation = policy.evaluate(call, def, &classification);
+    let evaluation = policy.evaluate_judged(call, &classification, answers);
     Verdict { classification, evaluation }
 }

@@ -46,6 +46,8 @@ pub struct Engine {
     pub unsaved: HashSet<String>,
     /// Approval channels beyond the socket and their health, by name.
     pub channels: BTreeMap<String, ChannelState>,
+    /// The model judge's client and answer cache.
+    pub judge: crate::judge::Judge,
     next_call: u64,
     salt: u64,
 }
@@ -82,6 +84,7 @@ impl Engine {
             approvals,
             unsaved: HashSet::new(),
             channels: BTreeMap::new(),
+            judge: Default::default(),
             next_call: 0,
             salt,
         }

@@ -789,13 +789,15 @@ async fn decide(
     // What is stored and shown: bounded, then redacted.
     let redacted = redact_value(&latch_core::redact::bounded(&args));
     let args_hash = canonical::hash(&args);
+    // Conditions a model must judge are settled first, the lock released.
+    let answers = crate::judge::settle(shared, server, tool, &args, &redacted, &args_hash).await;
     let now = now_ms();
 
     let (call_id, class, decision, reasons, rule, session, approval_id, hold_ms, effects, asked) = {
         let mut eng = shared.engine();
         let def = eng.tool_def(server, tool);
         let def_hash = def.map(|d| d.hash.clone());
-        let verdict = latch_core::decide(&eng.policy, &Call { server, tool, args: &args }, def);
+        let verdict = latch_core::decide_judged(&eng.policy, &Call { server, tool, args: &args }, def, &answers);
         let class = verdict.classification.class.as_str().to_owned();
         // Reasons may quote argument text (hosts, SQL, pipeline stages).
         let mut reasons: Vec<String> = verdict

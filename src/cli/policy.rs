@@ -10,6 +10,15 @@
 //! platform's config folder) unless given another one, and protects
 //! Latch's own paths the same way the daemon does, so `explain` shows the
 //! decision the daemon would make.
+//!
+//! Rules with a plain-English `condition` are judged by a model in the
+//! daemon. `explain` does not ask the model unless given `--ask-model`: it
+//! says which conditions the model would be asked about, what each would
+//! decide if it held, and what decides otherwise. With `--ask-model` it
+//! asks the policy's `[judge]` exactly as the daemon would (same prompt,
+//! redacted arguments, time limit; no cache) and shows the model's reasons.
+//! `test` never asks the model: a case whose call raises a question
+//! expects `ask`.
 
 use std::path::{Path, PathBuf};
 
@@ -46,6 +55,10 @@ pub enum PolicyCmd {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Ask the policy's [judge] model about rule conditions that could
+        /// change the decision (by default explain only says it would).
+        #[arg(long)]
+        ask_model: bool,
     },
     /// Run a table of cases (`[[case]]` entries in a TOML file) against a
     /// policy; see docs/policy.md for the format.
@@ -64,8 +77,8 @@ pub enum PolicyCmd {
 pub fn run(cmd: PolicyCmd) -> anyhow::Result<i32> {
     match cmd {
         PolicyCmd::Check { file } => check(file),
-        PolicyCmd::Explain { server, tool, args, tool_def, policy, json } => {
-            explain(&server, &tool, &args, tool_def.as_deref(), policy, json)
+        PolicyCmd::Explain { server, tool, args, tool_def, policy, json, ask_model } => {
+            explain(&server, &tool, &args, tool_def.as_deref(), policy, json, ask_model)
         }
         PolicyCmd::Test { file, policy } => test(&file, policy),
         PolicyCmd::Default => {
@@ -145,6 +158,7 @@ fn explain(
     tool_def: Option<&Path>,
     policy: Option<PathBuf>,
     json: bool,
+    ask_model: bool,
 ) -> anyhow::Result<i32> {
     let args: serde_json::Value =
         serde_json::from_str(args).with_context(|| format!("--args is not valid JSON: {args}"))?;
@@ -165,13 +179,45 @@ fn explain(
     };
     let (loaded, shown) = load(policy)?;
     let Some(p) = loaded else { return Ok(1) };
-    let x = p.explain(&Call { server, tool, args: &args }, def.as_ref());
+    let call = Call { server, tool, args: &args };
+    let mut x = p.explain(&call, def.as_ref());
+    if ask_model && !x.questions.is_empty() {
+        x = ask_the_model(&p, &call, def.as_ref(), x)?;
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&x)?);
     } else {
         print!("{}", render_explanation(&x, &shown, &args));
     }
     Ok(0)
+}
+
+/// Asks the `[judge]` about the open questions, as the daemon would, and
+/// explains again with the answers.
+fn ask_the_model(
+    p: &Policy,
+    call: &Call<'_>,
+    def: Option<&ToolDef>,
+    mut x: Explanation,
+) -> anyhow::Result<Explanation> {
+    let Some(conf) = p.judge() else { return Ok(x) };
+    let redacted = latch_core::redact::redact_value(&latch_core::redact::bounded(call.args));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let mut answers = Vec::new();
+    while !x.questions.is_empty() {
+        eprintln!(
+            "asking {} at {} about {} condition{}…",
+            conf.model,
+            conf.endpoint,
+            x.questions.len(),
+            if x.questions.len() == 1 { "" } else { "s" }
+        );
+        let view =
+            latch_daemon::judge::CallView { server: call.server, tool: call.tool, class: x.class, args: &redacted };
+        answers.extend(rt.block_on(latch_daemon::judge::ask_all(conf, &x.questions, &view)));
+        x = p.explain_judged(call, def, &answers);
+    }
+    Ok(x)
 }
 
 fn render_explanation(x: &Explanation, policy: &str, args: &serde_json::Value) -> String {
@@ -199,18 +245,45 @@ fn render_explanation(x: &Explanation, policy: &str, args: &serde_json::Value) -
         out.push_str("matched\n");
         for m in &x.matched_rules {
             let at = m.line.map_or_else(|| "built-in".to_owned(), |l| format!("line {l}"));
-            let mark = if m.decided { "decides" } else { "(later, not used)" };
+            let mark = match (&m.condition, m.holds) {
+                _ if m.decided => "decides",
+                (Some(_), Some(false)) => "(the model judged its condition does not hold)",
+                (Some(_), _) if x.questions.iter().any(|q| q.rule == m.rule) => "would ask the model",
+                (Some(_), _) => "(not asked: it cannot change the decision)",
+                (None, _) => "(later, not used)",
+            };
             out.push_str(&format!(
                 "  {:<10} {} -> {}  {mark}\n              when {}\n",
                 at, m.rule, m.effect, m.matches
             ));
+            if let Some(c) = &m.condition {
+                out.push_str(&format!("              if   {c:?}\n"));
+            }
         }
     }
     let by = match (&x.rule, x.decided_by) {
         (Some(r), _) => format!("by {r}"),
         (None, _) => format!("by the default for {}", x.class),
     };
-    out.push_str(&format!("decision  {} {by}\n", x.decision.as_str().to_uppercase()));
+    if x.questions.is_empty() {
+        out.push_str(&format!("decision  {} {by}\n", x.decision.as_str().to_uppercase()));
+    } else {
+        out.push_str("decision  depends on the model, which explain does not ask (add --ask-model to ask it)\n");
+        for q in &x.questions {
+            out.push_str(&format!(
+                "            - if {:?} holds: {} by {}\n",
+                q.condition,
+                q.effect.as_str().to_uppercase(),
+                q.rule
+            ));
+        }
+        if let Some(o) = &x.otherwise {
+            let by = o.rule.as_ref().map_or_else(|| format!("the default for {}", x.class), |r| r.clone());
+            out.push_str(&format!("            - if none holds: {} by {by}\n", o.decision.as_str().to_uppercase()));
+        }
+        out.push_str("            - if the model cannot answer (down, slow, nonsense): ASK\n");
+        return out;
+    }
     let n = x.class_reasons.len();
     for r in &x.reasons[n.min(x.reasons.len())..] {
         out.push_str(&format!("            - {r}\n"));

@@ -12,7 +12,14 @@
 //!    or runs `latch approve …`) is denied. No rule can override it.
 //! 2. **The user's `[[rule]]`s, in file order.** The first rule whose
 //!    matchers all hold decides with its `effect`. Put narrow rules before
-//!    broad ones.
+//!    broad ones. A rule with a plain-English `condition` ([`judge`])
+//!    decides only if a model judges that the condition holds; the model
+//!    is asked only when such a rule could change the outcome (it matches,
+//!    comes before the rule or default that would decide otherwise, and
+//!    its effect differs from what would follow). Evaluation never asks:
+//!    it returns [`Question`]s with the decision *ask*, and is run again
+//!    with the [`Answer`]s. A condition that cannot be judged makes its
+//!    rule's outcome *ask*, never *allow*.
 //! 3. **The class default** from `[defaults]`; SEND is split into
 //!    `send_internal` (every address or host in the call is in
 //!    `internal_domains`) and `send_external` (anything else, including a
@@ -32,6 +39,7 @@ mod append;
 mod cases;
 mod error;
 mod notify;
+mod judge;
 mod parse;
 mod protect;
 mod rule;
@@ -42,6 +50,10 @@ pub use append::{NewRule, append_rule};
 pub use cases::{Case, CaseResult, CaseTable};
 pub use error::{PolicyError, Problem, ProblemKind, render_problems};
 pub use notify::{NotifySettings, QuietHours};
+pub use judge::{
+    Answer, DEFAULT_JUDGE_CACHE_SIZE, DEFAULT_JUDGE_CACHE_TTL_SECONDS, DEFAULT_JUDGE_TIMEOUT_MS, JudgeConf, Judgement,
+    Provider, Question,
+};
 pub use protect::Protected;
 
 use crate::class::{Class, Decision, Flag, Flags};
@@ -78,6 +90,10 @@ pub struct Evaluation {
     /// Flags the policy found beyond the classifier's
     /// ([`Flag::SelfProtect`]).
     pub added_flags: Flags,
+    /// Conditions a model must judge before this call is decided, in rule
+    /// order. While any is open the decision is *ask* (fail closed):
+    /// evaluate again with [`Answer`]s ([`Policy::evaluate_judged`]).
+    pub questions: Vec<Question>,
 }
 
 /// Decision per class; SEND split by where it goes.
@@ -125,6 +141,10 @@ pub struct Policy {
     guard: Guard,
     warnings: Vec<Problem>,
     notify: NotifySettings,
+    /// `[judge]`: the model that judges conditions.
+    judge: Option<JudgeConf>,
+    /// Some rule has a `condition`.
+    conditional: bool,
 }
 
 impl Default for Policy {
@@ -143,8 +163,21 @@ pub struct RuleMatch {
     pub effect: Decision,
     /// What it matches on, in one line.
     pub matches: String,
-    /// This is the rule that decided (the first one that matched).
+    /// This is the rule that decided.
     pub decided: bool,
+    /// Its plain-English condition, if it has one.
+    pub condition: Option<String>,
+    /// What the model judged about the condition: `None` when it was not
+    /// asked (or could not answer).
+    pub holds: Option<bool>,
+}
+
+/// What would decide if no open condition held.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Otherwise {
+    pub decision: Decision,
+    /// The rule, `None` for a class default.
+    pub rule: Option<String>,
 }
 
 /// Everything about one call's decision, as `latch policy explain` shows it.
@@ -161,12 +194,17 @@ pub struct Explanation {
     pub decision: Decision,
     /// The rule that decided, `None` for a class default.
     pub rule: Option<String>,
-    /// `builtin`, `rule` or `default`.
+    /// `builtin`, `rule`, `default`, or `model` while a condition waits
+    /// for the model (the decision is then *ask*).
     pub decided_by: &'static str,
     /// Class reasons, then why this decision.
     pub reasons: Vec<String>,
     /// Every rule that matched, in evaluation order.
     pub matched_rules: Vec<RuleMatch>,
+    /// Conditions the model would be asked about, in order.
+    pub questions: Vec<Question>,
+    /// When `questions` is not empty: the decision if none of them holds.
+    pub otherwise: Option<Otherwise>,
 }
 
 impl Policy {
@@ -185,6 +223,8 @@ impl Policy {
             guard: Guard::default(),
             warnings: Vec::new(),
             notify: NotifySettings::default(),
+            judge: None,
+            conditional: false,
         }
     }
 
@@ -212,6 +252,17 @@ impl Policy {
     /// `[notify]`: desktop notification settings.
     pub fn notify(&self) -> &NotifySettings {
         &self.notify
+    }
+
+    /// `[judge]`: the model that judges conditions, if configured.
+    pub fn judge(&self) -> Option<&JudgeConf> {
+        self.judge.as_ref()
+    }
+
+    /// Some rule has a `condition` (when not, no evaluation ever returns
+    /// [`Question`]s).
+    pub fn has_conditions(&self) -> bool {
+        self.conditional
     }
 
     /// Number of `[[rule]]`s.
@@ -255,30 +306,60 @@ impl Policy {
     }
 
     /// Evaluates the policy on a classified call: self-protection, then the
-    /// first matching rule, then the class default.
+    /// first matching rule, then the class default. A rule with a condition
+    /// that could change the outcome leaves a [`Question`] (and *ask*).
     pub fn evaluate(&self, call: &Call<'_>, _def: Option<&ToolDef>, cls: &Classification) -> Evaluation {
-        self.run(call, cls, None)
+        self.run(call, cls, &[], None)
+    }
+
+    /// [`Policy::evaluate`] with the model's answers to earlier
+    /// [`Question`]s. Questions without an answer stay open.
+    pub fn evaluate_judged(&self, call: &Call<'_>, cls: &Classification, answers: &[Answer]) -> Evaluation {
+        self.run(call, cls, answers, None)
     }
 
     /// Classifies the call and evaluates the policy, keeping every rule
     /// that matched.
     pub fn explain(&self, call: &Call<'_>, def: Option<&ToolDef>) -> Explanation {
+        self.explain_judged(call, def, &[])
+    }
+
+    /// [`Policy::explain`] with the model's answers.
+    pub fn explain_judged(&self, call: &Call<'_>, def: Option<&ToolDef>, answers: &[Answer]) -> Explanation {
         let ctx = classify::Context {
             internal_domains: self.internal_domains(),
             user_class: self.user_class(call.server, call.tool),
         };
         let cls = classify::classify(call, def, &ctx);
-        self.explain_classified(call, &cls)
+        self.explain_classified_judged(call, &cls, answers)
     }
 
     /// [`Policy::explain`] for a call already classified.
     pub fn explain_classified(&self, call: &Call<'_>, cls: &Classification) -> Explanation {
+        self.explain_classified_judged(call, cls, &[])
+    }
+
+    /// [`Policy::explain_classified`] with the model's answers.
+    pub fn explain_classified_judged(&self, call: &Call<'_>, cls: &Classification, answers: &[Answer]) -> Explanation {
         let mut matched = Vec::new();
-        let ev = self.run(call, cls, Some(&mut matched));
+        let ev = self.run(call, cls, answers, Some(&mut matched));
+        let otherwise = (!ev.questions.is_empty()).then(|| {
+            // As if every open condition were judged not to hold.
+            let mut assumed = answers.to_vec();
+            let mut e = ev.clone();
+            while !e.questions.is_empty() {
+                assumed.extend(
+                    e.questions.iter().map(|q| Answer::to(q, Judgement::DoesNotHold { reason: String::new() })),
+                );
+                e = self.run(call, cls, &assumed, None);
+            }
+            Otherwise { decision: e.decision, rule: e.rule }
+        });
         let mut flags = cls.flags.clone();
         flags.extend(ev.added_flags.iter().copied());
         let decided_by = match ev.rule.as_deref() {
             Some(SELF_PROTECT_RULE) => "builtin",
+            _ if !ev.questions.is_empty() => "model",
             Some(_) => "rule",
             None => "default",
         };
@@ -296,41 +377,19 @@ impl Policy {
             decided_by,
             reasons,
             matched_rules: matched,
+            questions: ev.questions,
+            otherwise,
         }
     }
 
-    /// The evaluation; with `all`, every rule is tried and the matches kept.
-    fn run(&self, call: &Call<'_>, cls: &Classification, mut all: Option<&mut Vec<RuleMatch>>) -> Evaluation {
-        let mut decided: Option<Evaluation> = None;
-
-        let protect = if cls.flags.contains(&Flag::SelfProtect) {
-            Some("the classifier flagged it as touching Latch itself".to_owned())
-        } else {
-            self.guard.check(call.args)
-        };
-        if let Some(why) = protect {
-            if let Some(all) = all.as_deref_mut() {
-                all.push(RuleMatch {
-                    rule: SELF_PROTECT_RULE.to_owned(),
-                    line: None,
-                    effect: Decision::Deny,
-                    matches: "calls that touch Latch's own files or run `latch` to change it".to_owned(),
-                    decided: true,
-                });
-            }
-            let ev = Evaluation {
-                decision: Decision::Deny,
-                rule: Some(SELF_PROTECT_RULE.to_owned()),
-                reasons: vec![format!("self_protect: {why}; denied by a built-in rule that no policy can override")],
-                rule_line: None,
-                added_flags: Flags::from([Flag::SelfProtect]),
-            };
-            match all {
-                None => return ev,
-                Some(_) => decided = Some(ev),
-            }
-        }
-
+    /// The evaluation; with `all`, every matching rule is kept.
+    fn run(
+        &self,
+        call: &Call<'_>,
+        cls: &Classification,
+        answers: &[Answer],
+        all: Option<&mut Vec<RuleMatch>>,
+    ) -> Evaluation {
         let subject = Subject {
             server: call.server,
             tool: call.tool,
@@ -339,44 +398,176 @@ impl Policy {
             flags: flags_mask(&cls.flags),
             domains: &cls.domains,
         };
+
+        // 1. Self-protection, before any rule and never subject to a model.
+        let protect = if cls.flags.contains(&Flag::SelfProtect) {
+            Some("the classifier flagged it as touching Latch itself".to_owned())
+        } else {
+            self.guard.check(call.args)
+        };
+        if let Some(why) = protect {
+            let ev = Evaluation {
+                decision: Decision::Deny,
+                rule: Some(SELF_PROTECT_RULE.to_owned()),
+                reasons: vec![format!("self_protect: {why}; denied by a built-in rule that no policy can override")],
+                rule_line: None,
+                added_flags: Flags::from([Flag::SelfProtect]),
+                questions: Vec::new(),
+            };
+            if let Some(all) = all {
+                all.push(RuleMatch {
+                    rule: SELF_PROTECT_RULE.to_owned(),
+                    line: None,
+                    effect: Decision::Deny,
+                    matches: "calls that touch Latch's own files or run `latch` to change it".to_owned(),
+                    decided: true,
+                    condition: None,
+                    holds: None,
+                });
+                for i in self.index.candidates(call.server, call.tool) {
+                    let r = &self.rules[i];
+                    if r.matches(&subject) {
+                        all.push(rule_match(r, false, None));
+                    }
+                }
+            }
+            return ev;
+        }
+
+        // 2. Rules in file order: the matching conditional rules up to the
+        // first matching rule without a condition, which would decide
+        // otherwise. With `all`, later matches are kept for explain.
+        let mut conditional: Vec<usize> = Vec::new();
+        let mut decider = None;
+        let mut later: Vec<usize> = Vec::new();
         for i in self.index.candidates(call.server, call.tool) {
             let r = &self.rules[i];
             if !r.matches(&subject) {
                 continue;
             }
-            let first = decided.is_none();
-            if let Some(all) = all.as_deref_mut() {
-                all.push(RuleMatch {
-                    rule: r.id.clone(),
-                    line: Some(r.line),
-                    effect: r.effect,
-                    matches: r.summary.clone(),
-                    decided: first,
-                });
-            }
-            if first {
-                let mut why = format!("{} matched: {} → {}", r.label(), r.summary, r.effect);
-                if let Some(reason) = &r.reason {
-                    why.push_str(": ");
-                    why.push_str(reason);
-                }
-                let ev = Evaluation {
-                    decision: r.effect,
-                    rule: Some(r.id.clone()),
-                    reasons: vec![why],
-                    rule_line: Some(r.line),
-                    added_flags: Flags::new(),
-                };
-                match all {
-                    None => return ev,
-                    Some(_) => decided = Some(ev),
+            if decider.is_some() {
+                later.push(i);
+            } else if r.condition.is_some() {
+                conditional.push(i);
+            } else {
+                decider = Some(i);
+                if all.is_none() {
+                    break;
                 }
             }
         }
-        if let Some(ev) = decided {
-            return ev;
+        // 3. Or the class default.
+        let fallback = match decider {
+            Some(i) => rule_decides(&self.rules[i], None),
+            None => self.class_default_evaluation(cls),
+        };
+        if conditional.is_empty() && all.is_none() {
+            return fallback;
         }
 
+        // The conditions, in order: one that holds decides; one that does
+        // not hold is skipped; one that cannot be judged decides *ask*; one
+        // not judged yet is a question, unless its answer cannot matter.
+        let mut holds: Vec<Option<bool>> = vec![None; conditional.len()];
+        let mut notes = Vec::new();
+        let mut open: Vec<usize> = Vec::new();
+        let mut outcome = (fallback, decider);
+        for (k, &i) in conditional.iter().enumerate() {
+            let r = &self.rules[i];
+            let c = r.condition.as_ref().expect("a conditional rule");
+            match answers.iter().find(|a| a.rule == r.id && a.condition == c.text).map(|a| &a.judgement) {
+                Some(Judgement::Holds { reason }) => {
+                    holds[k] = Some(true);
+                    outcome = (rule_decides(r, Some(reason)), Some(i));
+                    break;
+                }
+                Some(Judgement::DoesNotHold { reason }) => {
+                    holds[k] = Some(false);
+                    notes.push(format!(
+                        "{}: the model judged that {:?} does not hold ({})",
+                        r.label(),
+                        c.text,
+                        or_no_reason(reason)
+                    ));
+                }
+                Some(Judgement::Unavailable { why }) => {
+                    let ev = Evaluation {
+                        decision: Decision::Ask,
+                        rule: Some(r.id.clone()),
+                        reasons: vec![format!(
+                            "{} matched: {} → {} if {:?}, but the condition could not be judged: {why}; asking you \
+                             instead",
+                            r.label(),
+                            r.summary,
+                            r.effect,
+                            c.text
+                        )],
+                        rule_line: Some(r.line),
+                        added_flags: Flags::new(),
+                        questions: Vec::new(),
+                    };
+                    outcome = (ev, Some(i));
+                    break;
+                }
+                None => open.push(i),
+            }
+        }
+        // A last open rule whose effect is what follows anyway cannot
+        // change the outcome, whatever the model says.
+        while open.last().is_some_and(|&i| self.rules[i].effect == outcome.0.decision) {
+            open.pop();
+        }
+        let (mut ev, decided) = if open.is_empty() {
+            outcome
+        } else {
+            let first = &self.rules[open[0]];
+            let ev = Evaluation {
+                decision: Decision::Ask,
+                rule: Some(first.id.clone()),
+                reasons: open
+                    .iter()
+                    .map(|&i| {
+                        let r = &self.rules[i];
+                        let c = &r.condition.as_ref().expect("a conditional rule").text;
+                        format!(
+                            "{}: its condition {c:?} has not been judged by the model; asking you instead",
+                            r.label()
+                        )
+                    })
+                    .collect(),
+                rule_line: Some(first.line),
+                added_flags: Flags::new(),
+                questions: open
+                    .iter()
+                    .map(|&i| {
+                        let r = &self.rules[i];
+                        Question {
+                            rule: r.id.clone(),
+                            line: r.line,
+                            condition: r.condition.as_ref().expect("a conditional rule").text.clone(),
+                            effect: r.effect,
+                        }
+                    })
+                    .collect(),
+            };
+            (ev, None)
+        };
+        if !notes.is_empty() {
+            notes.append(&mut ev.reasons);
+            ev.reasons = notes;
+        }
+        if let Some(all) = all {
+            for (k, &i) in conditional.iter().enumerate() {
+                all.push(rule_match(&self.rules[i], decided == Some(i), holds[k]));
+            }
+            for i in decider.into_iter().chain(later) {
+                all.push(rule_match(&self.rules[i], decided == Some(i), None));
+            }
+        }
+        ev
+    }
+
+    fn class_default_evaluation(&self, cls: &Classification) -> Evaluation {
         let (decision, what) = if cls.class == Class::Send {
             let internal = !cls.domains.is_empty()
                 && !cls.flags.contains(&Flag::External)
@@ -397,6 +588,44 @@ impl Policy {
             reasons: vec![format!("no rule matched; default for {what}: {decision}")],
             rule_line: None,
             added_flags: Flags::new(),
+            questions: Vec::new(),
         }
+    }
+}
+
+fn or_no_reason(reason: &str) -> &str {
+    if reason.trim().is_empty() { "no reason given" } else { reason }
+}
+
+/// A rule decides; `model` is the model's reason when its condition held.
+fn rule_decides(r: &Rule, model: Option<&str>) -> Evaluation {
+    let mut why = format!("{} matched: {}", r.label(), r.summary);
+    if let (Some(c), Some(m)) = (&r.condition, model) {
+        why.push_str(&format!(", and the model judged that {:?} holds ({})", c.text, or_no_reason(m)));
+    }
+    why.push_str(&format!(" → {}", r.effect));
+    if let Some(reason) = &r.reason {
+        why.push_str(": ");
+        why.push_str(reason);
+    }
+    Evaluation {
+        decision: r.effect,
+        rule: Some(r.id.clone()),
+        reasons: vec![why],
+        rule_line: Some(r.line),
+        added_flags: Flags::new(),
+        questions: Vec::new(),
+    }
+}
+
+fn rule_match(r: &Rule, decided: bool, holds: Option<bool>) -> RuleMatch {
+    RuleMatch {
+        rule: r.id.clone(),
+        line: Some(r.line),
+        effect: r.effect,
+        matches: r.summary.clone(),
+        decided,
+        condition: r.condition.as_ref().map(|c| c.text.clone()),
+        holds,
     }
 }

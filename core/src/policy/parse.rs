@@ -21,13 +21,24 @@ use crate::glob::Glob;
 
 type SValue<'i> = Spanned<DeValue<'i>>;
 
-const TOP_KEYS: &[&str] = &["internal_domains", "defaults", "approvals", "servers", "rule", "notify"];
+const TOP_KEYS: &[&str] = &["internal_domains", "defaults", "approvals", "servers", "rule", "notify", "judge"];
 const DEFAULT_KEYS: &[&str] =
     &["read", "write", "send_internal", "send_external", "execute", "submit", "transfer_value"];
 const APPROVAL_KEYS: &[&str] = &["hold_seconds", "grant_ttl_seconds"];
 const SERVER_KEYS: &[&str] = &["hold_seconds", "classes"];
-const RULE_KEYS: &[&str] =
-    &["name", "server", "tool", "class", "flags", "any_domain", "only_domains", "args", "effect", "reason"];
+const RULE_KEYS: &[&str] = &[
+    "name",
+    "server",
+    "tool",
+    "class",
+    "flags",
+    "any_domain",
+    "only_domains",
+    "args",
+    "effect",
+    "reason",
+    "condition",
+];
 const ARG_KEYS: &[&str] = &["path", "equals", "one_of", "glob", "regex", "prefix", "not"];
 const ARG_OPS: &[&str] = &["equals", "one_of", "glob", "regex", "prefix"];
 
@@ -255,9 +266,11 @@ pub(crate) fn parse(text: &str) -> Result<Policy, PolicyError> {
                 _ => cx.wrong_type(v, "rule", "a list of tables", "`[[rule]]` (two brackets) before each rule"),
             },
             "notify" => p.notify = super::notify::parse(&mut cx, v),
+            "judge" => p.judge = super::judge::parse(&mut cx, v),
             _ => cx.unknown_key(key, "at the top level", TOP_KEYS),
         }
     }
+    super::judge::check(&mut cx, &mut p);
 
     // A rule that matches every call makes all later rules unreachable:
     // worth a warning, not a refusal (an "always" rule appended after it
@@ -473,6 +486,7 @@ fn rule(cx: &mut Cx<'_>, n: usize, item: &SValue<'_>, names: &mut HashSet<String
         args: Vec::new(),
         effect: Decision::Ask,
         reason: None,
+        condition: None,
         summary: String::new(),
     };
     let before = cx.problems.len();
@@ -613,6 +627,7 @@ fn rule(cx: &mut Cx<'_>, n: usize, item: &SValue<'_>, names: &mut HashSet<String
                     r.reason = Some(s.to_owned());
                 }
             }
+            "condition" => r.condition = super::judge::condition(cx, v),
             _ => cx.unknown_key(k, "in a [[rule]]", RULE_KEYS),
         }
     }

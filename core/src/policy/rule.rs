@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
+use super::judge::Condition;
 use crate::class::{Class, Decision, Flag, Flags};
 use crate::glob::Glob;
 
@@ -35,6 +36,9 @@ pub(crate) struct Rule {
     pub effect: Decision,
     /// The user's own words, shown with the decision.
     pub reason: Option<String>,
+    /// A plain-English condition a model judges; the rule applies only
+    /// when it holds ([`super::judge`]).
+    pub condition: Option<Condition>,
     /// The matchers in one line, for `explain`.
     pub summary: String,
 }
@@ -126,9 +130,10 @@ impl Rule {
     }
 
     /// True when the rule matches every call (only `*` globs, no other
-    /// matcher): every later rule is unreachable.
+    /// matcher, no condition): every later rule is unreachable.
     pub fn matches_everything(&self) -> bool {
-        self.servers.iter().all(Glob::is_match_all)
+        self.condition.is_none()
+            && self.servers.iter().all(Glob::is_match_all)
             && self.tools.iter().all(Glob::is_match_all)
             && self.classes == ALL_CLASSES
             && self.flags_required == 0
