@@ -97,18 +97,25 @@ impl Peer {
 
     /// CPU time the process has used (user + system), in seconds.
     fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        cpu_seconds(self.child.id())
+    }
+
+    fn close(mut self) {
+        drop(self.stdin);
+        let _ = self.child.wait();
+    }
+}
+
+/// CPU time process `pid` has used (user + system, all threads), seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         // Fields after the command name, which ends with the last ')'.
         let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
         let f: Vec<&str> = rest.split_whitespace().collect();
         let ticks: f64 = [11, 12].iter().filter_map(|&i| f.get(i)?.parse::<f64>().ok()).sum();
         // SAFETY: sysconf has no preconditions.
         ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
-    }
-
-    fn close(mut self) {
-        drop(self.stdin);
-        let _ = self.child.wait();
     }
 }
 
@@ -203,12 +210,20 @@ fn main() {
     let mut s = Vec::with_capacity(calls);
     let block = 1000.min(calls);
     let mut done = 0;
+    let mut latch_cpu = (0.0, 0.0);
     while done < calls {
         let n = block.min(calls - done);
         d.extend(time_calls(&mut direct, n));
+        let before = (shim.cpu_seconds(), cpu_seconds(daemon.0.id()));
         s.extend(time_calls(&mut shim, n));
+        latch_cpu.0 += shim.cpu_seconds() - before.0;
+        latch_cpu.1 += cpu_seconds(daemon.0.id()) - before.1;
         done += n;
     }
+    // CPU time per call, which the machine's load moves far less than the
+    // wall-clock figures.
+    let per_call_us = |secs: f64| secs * 1e6 / calls as f64;
+    let (shim_cpu_us, daemon_cpu_us) = (per_call_us(latch_cpu.0), per_call_us(latch_cpu.1));
     d.sort();
     s.sort();
     let rss_small = shim.rss_kb("VmRSS:");
@@ -263,6 +278,9 @@ fn main() {
         "  added               {add50:>8.1}  {add99:>8.1}   targets ≤ 100 / ≤ 1000: {} / {}",
         ok(add50 <= 100.0),
         ok(add99 <= 1000.0)
+    );
+    println!(
+        "  CPU time per call: shim {shim_cpu_us:.0} µs, daemon {daemon_cpu_us:.0} µs (decision, audit commit, socket)"
     );
     println!("1 MiB messages (60 round trips each; MiB/s counts both directions):");
     println!("                           direct   null relay   through shim   shim / direct   null relay / direct");
