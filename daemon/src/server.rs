@@ -53,6 +53,7 @@ impl Shared {
 
 /// Runs the daemon until SIGINT or SIGTERM.
 pub async fn run(paths: Paths) -> Result<(), DaemonError> {
+    crate::audit::check_place(&paths.database)?;
     private_dir(&paths.data_dir)?;
     private_dir(paths.socket_dir())?;
     let _lock = Lock::acquire(&paths.data_dir)?;
@@ -93,6 +94,8 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
     tokio::spawn(tick(shared.clone()));
     tokio::spawn(watch_policy(shared.clone()));
     tokio::spawn(expiries(shared.clone(), expired_rx));
+    let policy = shared.clone();
+    tokio::spawn(crate::audit::retention::every_hour(shared.audit.clone(), move || *policy.engine().policy.audit()));
     // Approval channels beyond the socket: each gets a handle and runs on
     // its own task.
     let _hub = crate::channel::Hub::new(shared.clone());

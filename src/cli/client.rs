@@ -243,7 +243,7 @@ pub fn audit(a: AuditArgs) -> anyhow::Result<i32> {
             ExportFormatArg::Csv => latch_daemon::audit::ExportFormat::Csv,
         };
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        latch_daemon::audit::export(&path, since.map(|age| now_ms() - age), format, &mut out)?;
+        latch_daemon::audit::export(&path, since.map(|age| now_ms() - age), None, format, &mut out)?;
         return Ok(0);
     }
     if let Some(AuditSub::Verify { database }) = a.sub {

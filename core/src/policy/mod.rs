@@ -29,6 +29,7 @@
 //! at parse time, so evaluation only compares.
 
 mod append;
+mod audit;
 mod cases;
 mod error;
 mod parse;
@@ -38,6 +39,7 @@ mod rule;
 use serde::Serialize;
 
 pub use append::{NewRule, append_rule};
+pub use audit::AuditSettings;
 pub use cases::{Case, CaseResult, CaseTable};
 pub use error::{PolicyError, Problem, ProblemKind, render_problems};
 pub use protect::Protected;
@@ -122,6 +124,7 @@ pub struct Policy {
     grant_ttl_seconds: u64,
     guard: Guard,
     warnings: Vec<Problem>,
+    audit: AuditSettings,
 }
 
 impl Default for Policy {
@@ -181,6 +184,7 @@ impl Policy {
             grant_ttl_seconds: DEFAULT_GRANT_TTL_SECONDS,
             guard: Guard::default(),
             warnings: Vec::new(),
+            audit: AuditSettings::default(),
         }
     }
 
@@ -230,6 +234,11 @@ impl Policy {
     /// grant_ttl_seconds`, default 600).
     pub fn grant_ttl_seconds(&self) -> u64 {
         self.grant_ttl_seconds
+    }
+
+    /// How long the audit log keeps its rows (`[audit]`).
+    pub fn audit(&self) -> &AuditSettings {
+        &self.audit
     }
 
     /// The default decision for a class; SEND means external SEND.
