@@ -466,6 +466,18 @@ async fn handle(shared: &Arc<Shared>, conn: u64, role: Role, name: &str, tx: &mp
             Ok(rows) => send(tx, &DaemonMsg::AuditRows { req, rows }).await,
             Err(e) => send(tx, &DaemonMsg::Error { req, message: e.to_string() }).await,
         },
+        ClientMsg::AuditPrune { req } => {
+            let reply = if role == Role::Shim {
+                DaemonMsg::Error { req, message: "only a person may prune the audit log".into() }
+            } else {
+                let settings = *shared.engine().policy.audit();
+                match shared.audit.prune(settings, now_ms()).await {
+                    Ok(p) => DaemonMsg::AuditPruned { req, removed: p.deleted, message: p.describe() },
+                    Err(e) => DaemonMsg::Error { req, message: e.to_string() },
+                }
+            };
+            send(tx, &reply).await;
+        }
         ClientMsg::Subscribe { req } => {
             let mut rx = shared.events.subscribe();
             send(tx, &DaemonMsg::Subscribed { req }).await;
