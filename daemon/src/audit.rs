@@ -91,29 +91,16 @@ pub struct NewEvent {
 
 enum Cmd {
     Insert(Box<NewEvent>, Option<oneshot::Sender<Result<i64, AuditError>>>),
-    Finish {
-        id: i64,
-        outcome: &'static str,
-        latency_us: i64,
-    },
-    Answered {
-        id: i64,
-        approval_id: String,
-        answered_by: String,
-    },
-    SetState {
-        key: String,
-        value: String,
-    },
+    Finish { id: i64, outcome: &'static str, latency_us: i64 },
+    Answered { id: i64, approval_id: String, answered_by: String },
+    SetState { key: String, value: String },
     Flush(oneshot::Sender<()>),
-    /// Retention: delete up to `max` of the oldest rows with an id up to
-    /// `through` ([`retention`]); answers how many went.
-    Prune {
-        through: i64,
-        max: u32,
-        reply: oneshot::Sender<Result<u64, AuditError>>,
-    },
+    // Retention: delete up to `max` of the oldest rows with an id up to
+    // `through`; answers how many went.
+    Prune { through: i64, max: u32, reply: PruneReply },
 }
+
+type PruneReply = oneshot::Sender<Result<u64, AuditError>>;
 
 /// A cheap handle to the writer thread.
 #[derive(Clone)]
