@@ -57,9 +57,8 @@ def test_prune_without_a_daemon_keeps_max_rows_and_verify_names_the_checkpoint(
     assert "intact (100 chained rows)" in verified.stdout, verified.stdout
     today = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
     assert f"rows 1..{before - 99} ({before - 99} rows" in verified.stdout, verified.stdout
-    assert f"removed by retention on {today}" in verified.stdout and f"chain verified from row {before - 98}" in (
-        verified.stdout
-    )
+    assert f"removed by retention on {today}" in verified.stdout, verified.stdout
+    assert f"chain verified from row {before - 98}" in verified.stdout, verified.stdout
     # The export starts where the chain does and ends with the checkpoint.
     rows = [json.loads(line) for line in home.latch("audit", "export").stdout.splitlines()]
     assert rows[0]["id"] == before - 98 and rows[-1]["kind"] == "retention"
@@ -112,10 +111,10 @@ def test_an_agent_cannot_prune_the_log(home: Home) -> None:
     assert "deny" in out.stdout and "self_protect" in out.stdout, out.stdout
 
 
-def test_audit_and_export_take_a_time_range(
-    home: Home, daemon: Daemon, wire: Callable[..., WireClient]
-) -> None:
+def test_audit_and_export_take_a_time_range(home: Home, daemon: Daemon, wire: Callable[..., WireClient]) -> None:
     make_calls(wire, 3)
+    # The shim's disconnect is the last row this test makes.
+    assert wait_until(lambda: any(r["kind"] == "shim_disconnect" for r in home.audit()), 10.0)
     everything = home.latch_json("audit", "--json", "--since", "1h")
     assert len([r for r in everything if r["kind"] == "call"]) == 3
     assert home.latch_json("audit", "--json", "--until", "1h") == []
@@ -135,8 +134,6 @@ def test_the_daemon_refuses_a_database_others_may_read(home: Home, start_daemon:
     assert daemon.stop() == 0
     db = home.latch_home / "audit.db"
     os.chmod(db, 0o644)
-    out = subprocess.run(
-        [str(LATCH_BIN), "daemon"], env=home.cli_env(), capture_output=True, text=True, timeout=15
-    )
+    out = subprocess.run([str(LATCH_BIN), "daemon"], env=home.cli_env(), capture_output=True, text=True, timeout=15)
     assert out.returncode != 0, out
     assert "others may read it" in out.stderr and f"chmod 600 {db}" in out.stderr, out.stderr
