@@ -388,9 +388,9 @@ pub async fn every_hour(audit: Audit, settings: impl Fn() -> AuditSettings) {
 }
 
 /// `latch audit prune` with no daemon running: holds the daemon's lock for
-/// the run (a daemon started meanwhile waits its turn by exiting, and the
-/// shim that started it retries), so only one writer ever appends to the
-/// chain.
+/// the run, so only one writer ever appends to the chain (a daemon started
+/// meanwhile finds the lock taken and exits; a shim that needed it fails
+/// closed, as with no daemon).
 pub fn prune_offline(
     paths: &latch_proto::paths::Paths,
     settings: AuditSettings,
