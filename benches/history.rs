@@ -13,7 +13,10 @@
 //!   it asks for (if any) and a full draw by `latch_tui::ui::draw` into
 //!   ratatui's `TestBackend`: p50, p99 and max against the 16 ms budget, per
 //!   scenario (newest page, paging back, text search, decision filter);
-//! * the first page (opening the history) on the 1M-row log vs an empty log.
+//! * the first page (opening the history) on the 1M-row log vs an empty log;
+//! * retention: `Audit::prune` cutting the log to a tenth (`max_rows`), in
+//!   rows removed per second, with a call inserted every millisecond
+//!   meanwhile and the longest it waited for its commit; then `verify`.
 //!
 //! The console is driven through its public state machine (`App::handle`)
 //! and its page requests are answered by `latch_tui::pages::serve` over a
@@ -384,6 +387,51 @@ fn main() {
         ms(window_p99),
         if server_p99.max(window_p99) <= BUDGET { "" } else { " (over budget)" }
     );
+
+    // ---- retention: cut the log to a tenth while calls go on
+    let keep = (n / 10).max(100) as u64;
+    let settings = latch_core::policy::AuditSettings { keep_days: None, max_rows: Some(keep) };
+    let (pruned, took, (waited, calls)) = rt.block_on(async {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let probe = {
+            let (audit, stop) = (audit.clone(), stop.clone());
+            tokio::spawn(async move {
+                let (mut worst, mut calls) = (Duration::ZERO, 0i64);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let t = Instant::now();
+                    audit.insert(event(n + 1 + calls, n, now)).await.expect("insert during prune");
+                    worst = worst.max(t.elapsed());
+                    calls += 1;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                (worst, calls)
+            })
+        };
+        let t = Instant::now();
+        let pruned = audit.prune(settings, now).await.expect("prune");
+        let took = t.elapsed();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (pruned, took, probe.await.expect("probe"))
+    });
+    println!(
+        "\nretention through Audit::prune (max_rows = {keep}): {} rows removed in {:.2?} = {:.0} rows/s, {} \
+         batches of <= {}; a call inserted every ms meanwhile ({calls} calls) waited at most {:.2} ms for its commit",
+        pruned.deleted,
+        took,
+        pruned.deleted as f64 / took.as_secs_f64(),
+        pruned.batches,
+        latch_daemon::audit::retention::BATCH,
+        ms(waited)
+    );
+    let t = Instant::now();
+    let verified = latch_daemon::audit::verify(&dir.join("audit.db")).expect("verify");
+    match verified {
+        latch_daemon::audit::Verified::Intact { rows, retained: Some(r) } => {
+            println!("verify after retention: {rows} rows intact in {:.2?}; {}", t.elapsed(), r.describe())
+        }
+        other => panic!("the log does not verify after retention: {other:?}"),
+    }
+
     if cfg!(debug_assertions) {
         println!("(debug build: figures are not representative; use `cargo bench --bench history`)");
     }

@@ -13,8 +13,17 @@
 //! The log is a hash chain ([`verify`]): each row's `hash` covers its
 //! content and the previous row's hash, and its `seal` covers that hash and
 //! the fields completed later (outcome, latency, approval, who answered).
+//! Old rows leave only through [`retention`], which removes a prefix of the
+//! log and leaves a chained checkpoint row saying what went and why.
+//!
+//! [`Audit::open`] refuses a database it cannot use safely and says how to
+//! fix it: one that others may read or write, that belongs to someone else,
+//! that sits in a folder others may write to (or read, once it holds a log),
+//! that is not SQLite, or whose schema is newer than this binary's.
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+pub mod retention;
+
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -28,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_events.sql"),
     include_str!("../migrations/0002_server_index.sql"),
     include_str!("../migrations/0003_hash_chain.sql"),
+    include_str!("../migrations/0004_retention.sql"),
 ];
 
 /// Most commands committed in one transaction.
@@ -51,6 +61,8 @@ pub enum AuditError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot use the audit database {path}: {why} — {fix}")]
+    Unusable { path: PathBuf, why: String, fix: String },
     #[error("the audit writer has stopped")]
     WriterGone,
     #[error("audit write failed: {0}")]
@@ -97,7 +109,16 @@ enum Cmd {
     Flush(oneshot::Sender<()>),
     /// Several commands that arrive together.
     Many(Vec<Cmd>),
+    // Retention: delete up to `max` of the oldest rows with an id up to
+    // `through`; answers how many went.
+    Prune {
+        through: i64,
+        max: u32,
+        reply: PruneReply,
+    },
 }
+
+type PruneReply = oneshot::Sender<Result<u64, AuditError>>;
 
 /// A cheap handle to the writer thread.
 #[derive(Clone)]
@@ -105,6 +126,8 @@ pub struct Audit {
     tx: mpsc::Sender<Cmd>,
     path: PathBuf,
     riders: Arc<Riders>,
+    /// One retention run at a time (the timer and `latch audit prune`).
+    pruning: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Outcome updates waiting to ride along with the next call's insert: one
@@ -149,7 +172,7 @@ impl Audit {
                 }
             })
             .map_err(|e| AuditError::Io { path: path.to_owned(), source: e })?;
-        Ok(Audit { tx, path: path.to_owned(), riders: Arc::default() })
+        Ok(Audit { tx, path: path.to_owned(), riders: Arc::default(), pruning: Default::default() })
     }
 
     pub fn path(&self) -> &Path {
@@ -258,64 +281,134 @@ fn sql(path: &Path, source: rusqlite::Error) -> AuditError {
     AuditError::Sqlite { path: path.to_owned(), source }
 }
 
-/// Creates the folder 0700 and refuses a database another user could read
-/// or change.
-fn open_checked(path: &Path) -> Result<Connection, AuditError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| AuditError::Io { path: dir.to_owned(), source: e })?;
+/// Refuses a place the audit log cannot be kept safely, changing nothing
+/// (the daemon calls it before it tightens its folders, so a folder others
+/// could read is reported, not quietly fixed over an exposed log):
+/// - the folder, if it exists, must be ours and not writable by others; if
+///   it already holds the database, not readable by them either;
+/// - the database and its `-wal`/`-shm` files, if they exist, must be
+///   regular files of ours that only we may read and write;
+/// - the database must be SQLite (or empty).
+///
+/// A folder that does not exist yet, or holds no log yet, is fine: it is
+/// created (or made) private when the log is opened.
+pub fn check_place(path: &Path) -> Result<(), AuditError> {
     let uid = current_uid();
-    let meta = std::fs::metadata(dir).map_err(|e| AuditError::Io { path: dir.to_owned(), source: e })?;
-    if meta.uid() != uid {
-        return Err(AuditError::Unsafe {
-            path: path.to_owned(),
-            why: format!("its folder {} belongs to user id {}, not to you ({uid})", dir.display(), meta.uid()),
-            fix: "set LATCH_HOME to a folder of your own".into(),
-        });
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let refuse = |why: String, fix: String| Err(AuditError::Unsafe { path: path.to_owned(), why, fix });
+    let has_log = std::fs::symlink_metadata(path).is_ok();
+    if let Ok(meta) = std::fs::metadata(dir) {
+        if meta.uid() != uid {
+            return refuse(
+                format!("its folder {} belongs to user id {}, not to you ({uid})", dir.display(), meta.uid()),
+                "set LATCH_HOME to a folder of your own".into(),
+            );
+        }
+        let mode = meta.mode() & 0o777;
+        if mode & 0o022 != 0 {
+            return refuse(
+                format!("others may write to its folder {} (mode {mode:o}) and could have replaced it", dir.display()),
+                format!("if you trust its content run `chmod 700 {}`, else move the folder away", dir.display()),
+            );
+        }
+        if has_log && mode & 0o077 != 0 {
+            return refuse(
+                format!("others may look into its folder {} (mode {mode:o})", dir.display()),
+                format!("run `chmod 700 {}`", dir.display()),
+            );
+        }
     }
+    for (file, what) in [
+        (path.to_owned(), "it"),
+        (PathBuf::from(format!("{}-wal", path.display())), "its write-ahead log"),
+        (PathBuf::from(format!("{}-shm", path.display())), "its shared-memory file"),
+    ] {
+        let Ok(m) = std::fs::symlink_metadata(&file) else { continue };
+        let name = file.display();
+        if m.file_type().is_symlink() {
+            return refuse(format!("{what} ({name}) is a symbolic link"), format!("move {name} away"));
+        }
+        if !m.file_type().is_file() {
+            return refuse(format!("{what} ({name}) is not a regular file"), format!("move {name} away"));
+        }
+        if m.uid() != uid {
+            return refuse(
+                format!("{what} ({name}) belongs to user id {}, not to you ({uid})", m.uid()),
+                format!("move {name} away; Latch starts a new log"),
+            );
+        }
+        let mode = m.mode() & 0o777;
+        if mode & 0o077 != 0 {
+            let who = if mode & 0o022 != 0 { "write" } else { "read" };
+            return refuse(
+                format!("others may {who} {what} ({name}, mode {mode:o})"),
+                format!("if only you had access, run `chmod 600 {name}`; else move it away"),
+            );
+        }
+    }
+    if has_log {
+        let mut head = [0u8; 16];
+        let n = std::fs::File::open(path)
+            .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+            .map_err(|e| AuditError::Io { path: path.to_owned(), source: e })?;
+        if n > 0 && head[..n] != b"SQLite format 3\0"[..] {
+            return Err(AuditError::Unusable {
+                path: path.to_owned(),
+                why: "it is not an SQLite database".into(),
+                fix: format!(
+                    "move {} away (Latch then starts a new log), or point LATCH_HOME elsewhere",
+                    path.display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks the place ([`check_place`]), creates the folder 0700 and the file
+/// 0600, and runs the migrations.
+fn open_checked(path: &Path) -> Result<Connection, AuditError> {
+    check_place(path)?;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| AuditError::Io { path: dir.to_owned(), source: e })?;
+    let meta = std::fs::metadata(dir).map_err(|e| AuditError::Io { path: dir.to_owned(), source: e })?;
     if meta.mode() & 0o077 != 0 {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
             .map_err(|e| AuditError::Io { path: dir.to_owned(), source: e })?;
     }
-    if let Ok(m) = std::fs::symlink_metadata(path) {
-        if m.file_type().is_symlink() {
-            return Err(AuditError::Unsafe {
-                path: path.to_owned(),
-                why: "it is a symbolic link".into(),
-                fix: "replace it with a regular file or remove it".into(),
-            });
-        }
-        if m.uid() != uid {
-            return Err(AuditError::Unsafe {
-                path: path.to_owned(),
-                why: format!("it belongs to user id {}, not to you ({uid})", m.uid()),
-                fix: "move it away; Latch creates a new one".into(),
-            });
-        }
-        if m.mode() & 0o022 != 0 {
-            return Err(AuditError::Unsafe {
-                path: path.to_owned(),
-                why: format!("others may write to it (mode {:o})", m.mode() & 0o777),
-                fix: format!("run `chmod 600 {}` if you trust its content", path.display()),
-            });
-        }
+    // Created private, so it is never readable by others, not even briefly.
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(AuditError::Io { path: path.to_owned(), source: e }),
     }
     let conn = Connection::open(path).map_err(|e| sql(path, e))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| AuditError::Io { path: path.to_owned(), source: e })?;
     // WAL must be switched on outside a transaction.
     conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| sql(path, e))?;
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| sql(path, e))?;
     // The checkpoint thread does this work; the writer never stalls on it.
     conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(|e| sql(path, e))?;
     conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| sql(path, e))?;
-    migrate(&conn).map_err(|e| sql(path, e))?;
+    migrate(path, &conn)?;
     Ok(conn)
 }
 
-fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    let done: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+fn migrate(path: &Path, conn: &Connection) -> Result<(), AuditError> {
+    let done: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| sql(path, e))?;
+    if done > MIGRATIONS.len() as i64 {
+        return Err(AuditError::Unusable {
+            path: path.to_owned(),
+            why: format!(
+                "a newer Latch wrote it (schema version {done}; this latch {} knows up to {})",
+                env!("CARGO_PKG_VERSION"),
+                MIGRATIONS.len()
+            ),
+            fix: "run the newer latch, or move the file away to start a new log with this one".into(),
+        });
+    }
     for (i, m) in MIGRATIONS.iter().enumerate().skip(done.max(0) as usize) {
-        conn.execute_batch(&format!("BEGIN; {m}\nPRAGMA user_version = {}; COMMIT;", i + 1))?;
+        conn.execute_batch(&format!("BEGIN; {m}\nPRAGMA user_version = {}; COMMIT;", i + 1))
+            .map_err(|e| sql(path, e))?;
     }
     Ok(())
 }
@@ -328,7 +421,7 @@ pub fn current_uid() -> u32 {
 impl Cmd {
     /// Someone waits for this: commit as soon as it is in.
     fn urgent(&self) -> bool {
-        matches!(self, Cmd::Insert(_, Some(_)) | Cmd::Flush(_))
+        matches!(self, Cmd::Insert(_, Some(_)) | Cmd::Flush(_) | Cmd::Prune { .. })
     }
 }
 
@@ -403,6 +496,7 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Cmd>, chain: &mut String, path:
     }
     let mut replies: Vec<(oneshot::Sender<Result<i64, AuditError>>, i64)> = Vec::new();
     let mut flushes = Vec::new();
+    let mut pruned: Vec<(oneshot::Sender<Result<u64, AuditError>>, u64)> = Vec::new();
     // The chain moves on only if the transaction commits.
     let mut tip = chain.clone();
     let result = (|| -> rusqlite::Result<()> {
@@ -480,6 +574,9 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Cmd>, chain: &mut String, path:
                     // Flattened by `push` before a batch is committed.
                     Cmd::Many(_) => unreachable!("nested commands reach commit"),
                     Cmd::Flush(done) => flushes.push(done),
+                    Cmd::Prune { through, max, reply } => {
+                        pruned.push((reply, retention::delete_oldest(&tx, through, max)?));
+                    }
                 }
             }
         }
@@ -491,11 +588,17 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Cmd>, chain: &mut String, path:
             for (reply, id) in replies {
                 let _ = reply.send(Ok(id));
             }
+            for (reply, n) in pruned {
+                let _ = reply.send(Ok(n));
+            }
         }
         Err(e) => {
             eprintln!("latch daemon: audit write to {} failed: {e}", path.display());
             batch.clear();
             for (reply, _) in replies {
+                let _ = reply.send(Err(AuditError::Write(e.to_string())));
+            }
+            for (reply, _) in pruned {
                 let _ = reply.send(Err(AuditError::Write(e.to_string())));
             }
         }
@@ -556,10 +659,10 @@ fn seal(
 }
 
 fn reseal(tx: &rusqlite::Transaction<'_>, id: i64) -> rusqlite::Result<()> {
-    let (hash, seal_now) = tx.query_row(
-        "SELECT hash, outcome, latency_us, approval_id, answered_by FROM events WHERE id = ?1",
-        [id],
-        |r| {
+    use rusqlite::OptionalExtension;
+    // A row retention already removed has nothing left to seal.
+    let Some((hash, seal_now)) = tx
+        .query_row("SELECT hash, outcome, latency_us, approval_id, answered_by FROM events WHERE id = ?1", [id], |r| {
             let hash: Option<String> = r.get(0)?;
             let outcome: Option<String> = r.get(1)?;
             let latency: Option<i64> = r.get(2)?;
@@ -567,8 +670,11 @@ fn reseal(tx: &rusqlite::Transaction<'_>, id: i64) -> rusqlite::Result<()> {
             let by: Option<String> = r.get(4)?;
             let s = hash.as_deref().map(|h| seal(h, outcome.as_deref(), latency, approval.as_deref(), by.as_deref()));
             Ok((hash, s))
-        },
-    )?;
+        })
+        .optional()?
+    else {
+        return Ok(());
+    };
     if let (Some(_), Some(s)) = (hash, seal_now) {
         tx.execute("UPDATE events SET seal = ?2 WHERE id = ?1", params![id, s])?;
     }
@@ -589,8 +695,9 @@ fn chain_tip(conn: &Connection) -> rusqlite::Result<String> {
 /// What [`verify`] found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verified {
-    /// Every chained row checks out.
-    Intact { rows: u64 },
+    /// Every chained row checks out. `retained`: the log's first rows were
+    /// removed by retention, and the checkpoint that says so.
+    Intact { rows: u64, retained: Option<retention::Retained> },
     /// The first row where the chain breaks, and how.
     Broken { row: i64, problem: String },
 }
@@ -599,8 +706,19 @@ pub enum Verified {
 /// more memory than ten), and names the first row that was changed, or next
 /// to which a row was removed or inserted. Deleting the newest rows leaves
 /// no trace here: nothing after them points back.
+///
+/// A log whose first rows are gone verifies only when a retention
+/// checkpoint ([`retention`]) accounts for them: the first row must chain
+/// to the last removed row the checkpoint names or, while a retention run
+/// is still under way, the rows up to it must lead to that row's hash. The
+/// checkpoint is a chained row itself, checked by the same walk.
 pub fn verify(path: &Path) -> Result<Verified, AuditError> {
     let conn = open_reader(path)?;
+    let checkpoints = retention::checkpoints(&conn).map_err(|e| sql(path, e))?;
+    let mut retained: Option<retention::Retained> = None;
+    // While a retention run is under way: the row it removes up to, and
+    // that row's hash, which the walk must reach.
+    let mut must_reach: Option<(i64, String, i64)> = None;
     let mut stmt = conn
         .prepare(
             "SELECT id, prev_hash, hash, seal, time_ms, kind, server, session, tool, class, decision, reasons, \
@@ -627,7 +745,20 @@ pub fn verify(path: &Path) -> Result<Verified, AuditError> {
             Some(e) if *e != prev => {
                 return broken("it does not follow the row before it: a row was removed or inserted just before it");
             }
-            None if !prev.is_empty() => return broken("the rows before it were removed"),
+            None if !prev.is_empty() => match retention::covering(&checkpoints, id, &prev) {
+                Some(c) => {
+                    if c.through_id >= id {
+                        must_reach = Some((c.through_id, c.through_hash.clone(), c.id));
+                    }
+                    retained = Some(retention::Retained { checkpoint: c.clone(), first_row: id });
+                }
+                None => {
+                    return broken(
+                        "the rows before it were removed, and no retention checkpoint accounts for them: the log \
+                         was cut by hand",
+                    );
+                }
+            },
             _ => {}
         }
         let text =
@@ -662,10 +793,30 @@ pub fn verify(path: &Path) -> Result<Verified, AuditError> {
         {
             return broken("its outcome, approval or answer was changed");
         }
+        if let Some((through, through_hash, checkpoint)) = &must_reach {
+            if id > *through {
+                return broken(&format!(
+                    "the retention checkpoint (row {checkpoint}) names row {through} as the last row it removes, and \
+                     that row is missing"
+                ));
+            }
+            if id == *through {
+                if hash != *through_hash {
+                    return broken(&format!("it is not the row the retention checkpoint (row {checkpoint}) names"));
+                }
+                must_reach = None;
+            }
+        }
         expected = Some(hash);
         count += 1;
     }
-    Ok(Verified::Intact { rows: count })
+    if let Some((through, _, checkpoint)) = must_reach {
+        return Ok(Verified::Broken {
+            row: checkpoint,
+            problem: format!("it names row {through} as the last row it removes, and the log never reaches it"),
+        });
+    }
+    Ok(Verified::Intact { rows: count, retained })
 }
 
 fn open_reader(path: &Path) -> Result<Connection, AuditError> {
@@ -770,18 +921,22 @@ const EXPORT_COLUMNS: &[&str] = &[
 ];
 
 /// Streams the log, oldest first, row by row into `out` (memory stays flat
-/// whatever the log's size); rows from `since_ms` on when given. Returns the
-/// number of rows written. A closed pipe (`| head`) ends the export quietly.
+/// whatever the log's size); rows from `since_ms` (inclusive) up to
+/// `until_ms` (exclusive) when given. Returns the number of rows written. A
+/// closed pipe (`| head`) ends the export quietly.
 pub fn export(
     path: &Path,
     since_ms: Option<i64>,
+    until_ms: Option<i64>,
     format: ExportFormat,
     out: &mut dyn std::io::Write,
 ) -> Result<u64, AuditError> {
     let conn = open_reader(path)?;
-    let sql_text = format!("SELECT {} FROM events WHERE time_ms >= ?1 ORDER BY id", EXPORT_COLUMNS.join(", "));
+    let sql_text =
+        format!("SELECT {} FROM events WHERE time_ms >= ?1 AND time_ms < ?2 ORDER BY id", EXPORT_COLUMNS.join(", "));
     let mut stmt = conn.prepare(&sql_text).map_err(|e| sql(path, e))?;
-    let mut rows = stmt.query([since_ms.unwrap_or(i64::MIN)]).map_err(|e| sql(path, e))?;
+    let mut rows =
+        stmt.query([since_ms.unwrap_or(i64::MIN), until_ms.unwrap_or(i64::MAX)]).map_err(|e| sql(path, e))?;
     let io = |e: std::io::Error| AuditError::Io { path: PathBuf::from("<output>"), source: e };
     let mut written = 0u64;
     let result = (|| -> Result<(), AuditError> {

@@ -53,6 +53,7 @@ impl Shared {
 
 /// Runs the daemon until SIGINT or SIGTERM.
 pub async fn run(paths: Paths) -> Result<(), DaemonError> {
+    crate::audit::check_place(&paths.database)?;
     keep_freed_memory();
     private_dir(&paths.data_dir)?;
     private_dir(paths.socket_dir())?;
@@ -94,6 +95,8 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
     tokio::spawn(tick(shared.clone()));
     tokio::spawn(watch_policy(shared.clone()));
     tokio::spawn(expiries(shared.clone(), expired_rx));
+    let policy = shared.clone();
+    tokio::spawn(crate::audit::retention::every_hour(shared.audit.clone(), move || *policy.engine().policy.audit()));
     // Approval channels beyond the socket: each gets a handle and runs on
     // its own task.
     crate::desktop::spawn(crate::channel::Hub::new(shared.clone()));
@@ -470,6 +473,18 @@ async fn handle(shared: &Arc<Shared>, conn: u64, role: Role, name: &str, tx: &mp
             Ok(rows) => send(tx, &DaemonMsg::AuditRows { req, rows }).await,
             Err(e) => send(tx, &DaemonMsg::Error { req, message: e.to_string() }).await,
         },
+        ClientMsg::AuditPrune { req } => {
+            let reply = if role == Role::Shim {
+                DaemonMsg::Error { req, message: "only a person may prune the audit log".into() }
+            } else {
+                let settings = *shared.engine().policy.audit();
+                match shared.audit.prune(settings, now_ms()).await {
+                    Ok(p) => DaemonMsg::AuditPruned { req, removed: p.deleted, message: p.describe() },
+                    Err(e) => DaemonMsg::Error { req, message: e.to_string() },
+                }
+            };
+            send(tx, &reply).await;
+        }
         ClientMsg::Subscribe { req } => {
             let mut rx = shared.events.subscribe();
             send(tx, &DaemonMsg::Subscribed { req }).await;

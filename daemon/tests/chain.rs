@@ -1,30 +1,11 @@
 //! The audit log's hash chain catches a row that was changed, removed or
 //! inserted in the SQLite file behind the daemon's back.
 
-use std::path::PathBuf;
+mod common;
 
+use common::TempHome;
 use latch_daemon::audit::{Audit, NewEvent, Verified, verify};
 use rusqlite::Connection;
-
-struct TempHome(PathBuf);
-
-impl TempHome {
-    fn new(name: &str) -> TempHome {
-        let dir = std::env::temp_dir().join(format!("latch-chain-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempHome(dir)
-    }
-    fn db(&self) -> PathBuf {
-        self.0.join("audit.db")
-    }
-}
-
-impl Drop for TempHome {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A log of five calls, three of them completed, one answered.
 fn five_calls(home: &TempHome) {
@@ -66,7 +47,7 @@ fn tamper(home: &TempHome, sql: &str) {
 fn an_untouched_log_verifies() {
     let home = TempHome::new("intact");
     five_calls(&home);
-    assert_eq!(verify(&home.db()).unwrap(), Verified::Intact { rows: 5 });
+    assert_eq!(verify(&home.db()).unwrap(), Verified::Intact { rows: 5, retained: None });
 }
 
 #[test]
@@ -136,7 +117,7 @@ fn export_streams_every_row_as_jsonl_and_csv() {
     let home = TempHome::new("export");
     five_calls(&home);
     let mut jsonl = Vec::new();
-    assert_eq!(export(&home.db(), None, ExportFormat::Jsonl, &mut jsonl).unwrap(), 5);
+    assert_eq!(export(&home.db(), None, None, ExportFormat::Jsonl, &mut jsonl).unwrap(), 5);
     let rows: Vec<serde_json::Value> =
         String::from_utf8(jsonl).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(rows.len(), 5);
@@ -145,10 +126,26 @@ fn export_streams_every_row_as_jsonl_and_csv() {
     assert_eq!(rows[3]["answered_by"], "cli:alice");
     assert_eq!(rows[2]["outcome"], "ok");
     let mut csv = Vec::new();
-    export(&home.db(), Some(1_003), ExportFormat::Csv, &mut csv).unwrap();
+    export(&home.db(), Some(1_003), None, ExportFormat::Csv, &mut csv).unwrap();
     let text = String::from_utf8(csv).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("id,time_ms,kind,server"), "{}", lines[0]);
     assert_eq!(lines.len(), 3, "header and the rows from time 1003 on: {text}");
     assert!(lines[1].contains(r#""{""path"":""/tmp/3""}""#), "JSON is quoted as one cell: {}", lines[1]);
+}
+
+#[test]
+fn export_keeps_the_rows_between_since_and_until() {
+    use latch_daemon::audit::{ExportFormat, export};
+    let home = TempHome::new("export-until");
+    five_calls(&home);
+    let mut out = Vec::new();
+    // Times are 1000..=1004: since is inclusive, until exclusive.
+    assert_eq!(export(&home.db(), Some(1_001), Some(1_003), ExportFormat::Jsonl, &mut out).unwrap(), 2);
+    let tools: Vec<String> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["tool"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(tools, ["tool1", "tool2"]);
 }

@@ -129,6 +129,7 @@ pub fn reply_req(msg: &DaemonMsg) -> Option<u64> {
         | DaemonMsg::Answered { req, .. }
         | DaemonMsg::Status { req, .. }
         | DaemonMsg::AuditRows { req, .. }
+        | DaemonMsg::AuditPruned { req, .. }
         | DaemonMsg::Subscribed { req }
         | DaemonMsg::Error { req, .. } => Some(*req),
         _ => None,

@@ -193,6 +193,10 @@ pub enum ClientMsg {
     },
     /// Receive [`DaemonMsg::Event`]s from now on.
     Subscribe { req: u64 },
+    /// Remove the audit rows the policy's `[audit]` retention allows now
+    /// (`latch audit prune`; consoles and the CLI only). Answered by
+    /// [`DaemonMsg::AuditPruned`].
+    AuditPrune { req: u64 },
 }
 
 /// Narrows an audit query. Empty fields match everything.
@@ -273,6 +277,12 @@ pub enum DaemonMsg {
     AuditRows {
         req: u64,
         rows: Vec<AuditRow>,
+    },
+    /// Reply to `AuditPrune`: rows removed, and what was done in words.
+    AuditPruned {
+        req: u64,
+        removed: u64,
+        message: String,
     },
     /// Reply to `Subscribe`, then one `Event` per thing that happens.
     Subscribed {

@@ -80,9 +80,13 @@ pub struct AuditArgs {
     /// Only rows whose tool, server or (redacted) arguments contain this text.
     #[arg(long)]
     text: Option<String>,
-    /// Only rows from the last DURATION (e.g. 30m, 2h, 7d).
-    #[arg(long, value_parser = parse_age)]
+    /// Only rows from TIME on: a DURATION ago (30m, 2h, 7d) or a UTC date
+    /// (2026-11-24, 2026-11-24T18:30, 2026-11-24 18:30:05).
+    #[arg(long, value_parser = parse_time)]
     since: Option<i64>,
+    /// Only rows before TIME (same forms as --since).
+    #[arg(long, value_parser = parse_time)]
+    until: Option<i64>,
 }
 
 #[derive(clap::Subcommand)]
@@ -94,17 +98,31 @@ pub enum AuditSub {
         #[arg(long)]
         database: Option<std::path::PathBuf>,
     },
-    /// Stream the whole log (or its last DURATION) to stdout, oldest first
-    /// (reads the database; no daemon needed).
+    /// Stream the whole log (or a time range of it) to stdout, oldest
+    /// first (reads the database; no daemon needed).
     Export {
         #[arg(long, value_enum, default_value = "jsonl")]
         format: ExportFormatArg,
-        /// Only rows from the last DURATION (e.g. 30m, 2h, 7d).
-        #[arg(long, value_parser = parse_age)]
+        /// Only rows from TIME on: a DURATION ago (30m, 2h, 7d) or a UTC
+        /// date (2026-11-24, 2026-11-24T18:30, 2026-11-24 18:30:05).
+        #[arg(long, value_parser = parse_time)]
         since: Option<i64>,
+        /// Only rows before TIME (same forms as --since).
+        #[arg(long, value_parser = parse_time)]
+        until: Option<i64>,
         /// The database (default: this Latch home's).
         #[arg(long)]
         database: Option<std::path::PathBuf>,
+    },
+    /// Remove the rows the policy's [audit] retention (keep_days, max_rows)
+    /// allows now, leaving a checkpoint row that `verify` checks. The
+    /// running daemon does it (it also does it at start-up and hourly);
+    /// with none running, this command does, holding the daemon's lock.
+    Prune {
+        /// Only say what would be removed (reads the database; changes
+        /// nothing).
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -116,10 +134,76 @@ pub enum ExportFormatArg {
     Csv,
 }
 
+/// A point in time, as Unix milliseconds: a duration back from now ("30s",
+/// "15m", "2h", "7d"), a UTC date ("2026-11-24", its midnight) or a UTC date
+/// and time ("2026-11-24T18:30", "2026-11-24 18:30:05", a final `Z` allowed).
+fn parse_time(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    if s.len() >= 10 && s.as_bytes()[4] == b'-' {
+        return parse_utc(s).ok_or_else(|| {
+            format!("`{s}` is not a date: write 2026-11-24, 2026-11-24T18:30 or 2026-11-24 18:30:05 (UTC)")
+        });
+    }
+    Ok(now_ms() - parse_age(s)?)
+}
+
+/// "2026-11-24", "2026-11-24T18:30", "2026-11-24 18:30:05Z" (UTC) → Unix ms.
+fn parse_utc(s: &str) -> Option<i64> {
+    let s = s.strip_suffix('Z').unwrap_or(s);
+    let (date, time) = match s.split_once(['T', ' ']) {
+        Some((d, t)) => (d, Some(t)),
+        None => (s, None),
+    };
+    let num = |t: &str, digits: usize| -> Option<i64> {
+        (t.len() == digits && t.bytes().all(|b| b.is_ascii_digit())).then(|| t.parse().ok()).flatten()
+    };
+    let mut d = date.split('-');
+    let (y, m, day) = (num(d.next()?, 4)?, num(d.next()?, 2)?, num(d.next()?, 2)?);
+    if d.next().is_some() || !(1..=12).contains(&m) || !(1..=days_in_month(y, m)).contains(&day) {
+        return None;
+    }
+    let mut secs = days_from_civil(y, m, day) * 86_400;
+    if let Some(t) = time {
+        let mut parts = t.split(':');
+        let (h, min) = (num(parts.next()?, 2)?, num(parts.next()?, 2)?);
+        let sec = match parts.next() {
+            Some(x) => num(x, 2)?,
+            None => 0,
+        };
+        if parts.next().is_some() || h > 23 || min > 59 || sec > 59 {
+            return None;
+        }
+        secs += h * 3_600 + min * 60 + sec;
+    }
+    Some(secs * 1_000)
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// "30s", "15m", "2h", "7d" → milliseconds.
 fn parse_age(s: &str) -> Result<i64, String> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num.parse().map_err(|_| format!("`{s}` is not a duration: write e.g. 30m, 2h or 7d"))?;
+    let n: i64 = num.parse().map_err(|_| {
+        format!("`{s}` is not a time: write a duration ago (30m, 2h, 7d) or a UTC date (2026-11-24, 2026-11-24T18:30)")
+    })?;
     let ms = match unit {
         "s" => 1_000,
         "m" => 60_000,
@@ -233,44 +317,52 @@ fn now_ms() -> i64 {
 }
 
 pub fn audit(a: AuditArgs) -> anyhow::Result<i32> {
-    if let Some(AuditSub::Export { format, since, database }) = a.sub {
-        let path = match database {
+    let database = |given: Option<std::path::PathBuf>| -> anyhow::Result<std::path::PathBuf> {
+        Ok(match given {
             Some(p) => p,
             None => super::paths()?.database,
-        };
-        let format = match format {
-            ExportFormatArg::Jsonl => latch_daemon::audit::ExportFormat::Jsonl,
-            ExportFormatArg::Csv => latch_daemon::audit::ExportFormat::Csv,
-        };
-        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        latch_daemon::audit::export(&path, since.map(|age| now_ms() - age), format, &mut out)?;
-        return Ok(0);
+        })
+    };
+    match a.sub {
+        Some(AuditSub::Export { format, since, until, database: db }) => {
+            check_range(since, until)?;
+            let path = database(db)?;
+            let format = match format {
+                ExportFormatArg::Jsonl => latch_daemon::audit::ExportFormat::Jsonl,
+                ExportFormatArg::Csv => latch_daemon::audit::ExportFormat::Csv,
+            };
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            latch_daemon::audit::export(&path, since, until, format, &mut out)?;
+            return Ok(0);
+        }
+        Some(AuditSub::Verify { database: db }) => {
+            let path = database(db)?;
+            return match latch_daemon::audit::verify(&path)? {
+                latch_daemon::audit::Verified::Intact { rows, retained } => {
+                    println!("{}: intact ({rows} chained rows)", path.display());
+                    if let Some(r) = retained {
+                        println!("{}", r.describe());
+                    }
+                    Ok(0)
+                }
+                latch_daemon::audit::Verified::Broken { row, problem } => {
+                    println!("{}: BROKEN at row {row}: {problem}", path.display());
+                    Ok(1)
+                }
+            };
+        }
+        Some(AuditSub::Prune { dry_run }) => return prune(dry_run),
+        None => {}
     }
-    if let Some(AuditSub::Verify { database }) = a.sub {
-        let path = match database {
-            Some(p) => p,
-            None => super::paths()?.database,
-        };
-        return match latch_daemon::audit::verify(&path)? {
-            latch_daemon::audit::Verified::Intact { rows } => {
-                println!("{}: intact ({rows} chained rows)", path.display());
-                Ok(0)
-            }
-            latch_daemon::audit::Verified::Broken { row, problem } => {
-                println!("{}: BROKEN at row {row}: {problem}", path.display());
-                Ok(1)
-            }
-        };
-    }
-    let now_ms = now_ms();
+    check_range(a.since, a.until)?;
     let filter = AuditFilter {
         text: a.text,
         server: a.server,
         tool: a.tool,
         class: a.class.map(|c| c.to_ascii_uppercase()),
         decision: a.decision.map(|d| d.to_ascii_lowercase()),
-        since: a.since.map(|age| now_ms - age),
-        until: None,
+        since: a.since,
+        until: a.until,
     };
     let msg = ClientMsg::Audit { req: 1, limit: a.limit, before: None, filter };
     let Some(DaemonMsg::AuditRows { rows, .. }) = ask(msg)? else {
@@ -292,6 +384,80 @@ pub fn audit(a: AuditArgs) -> anyhow::Result<i32> {
             r.decision,
             r.outcome.as_deref().unwrap_or("")
         );
+    }
+    Ok(0)
+}
+
+fn check_range(since: Option<i64>, until: Option<i64>) -> anyhow::Result<()> {
+    if let (Some(s), Some(u)) = (since, until)
+        && s >= u
+    {
+        anyhow::bail!("--since must be before --until (rows from --since up to, not including, --until)");
+    }
+    Ok(())
+}
+
+/// The `[audit]` settings of the policy file (the defaults when there is no
+/// file yet); a file with mistakes is an error, so nothing is removed on a
+/// guess.
+fn retention_settings(paths: &latch_proto::paths::Paths) -> anyhow::Result<latch_core::policy::AuditSettings> {
+    let shown = paths.policy.display();
+    let text = match std::fs::read_to_string(&paths.policy) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
+        Err(e) => anyhow::bail!("cannot read the policy file {shown}: {e}"),
+    };
+    match latch_core::policy::Policy::parse(&text) {
+        Ok(p) => Ok(*p.audit()),
+        Err(e) => {
+            anyhow::bail!(
+                "the policy file {shown} has mistakes, so nothing is removed:\n{}",
+                e.render(&shown.to_string(), &text)
+            )
+        }
+    }
+}
+
+/// `latch audit prune [--dry-run]`. A running daemon prunes (its writer owns
+/// the end of the chain, which the checkpoint row extends); with none
+/// running, this process does, holding the daemon's lock meanwhile.
+fn prune(dry_run: bool) -> anyhow::Result<i32> {
+    use latch_daemon::audit::retention;
+    let paths = super::paths()?;
+    let settings = retention_settings(&paths)?;
+    if dry_run {
+        if settings.keeps_everything() {
+            println!("[audit] in {} sets no limit: every row is kept", paths.policy.display());
+            return Ok(0);
+        }
+        match retention::plan(&paths.database, &settings, now_ms())? {
+            None => println!("nothing to remove ({})", settings.describe()),
+            Some(p) => println!(
+                "would remove rows {}..{} ({} rows, {} to {}) because of {}",
+                p.first_row,
+                p.checkpoint.through_id,
+                p.rows,
+                retention::utc(p.oldest_ms),
+                retention::utc(p.checkpoint.through_time_ms),
+                p.checkpoint.reason
+            ),
+        }
+        return Ok(0);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    match rt.block_on(client::request(&paths, Role::Cli, ClientMsg::AuditPrune { req: 1 })) {
+        Ok(DaemonMsg::AuditPruned { message, .. }) => println!("{message}"),
+        Ok(DaemonMsg::Error { message, .. }) => anyhow::bail!("the daemon did not prune: {message}"),
+        Ok(other) => anyhow::bail!("unexpected answer from the daemon: {other:?}"),
+        Err(ClientError::NoDaemon(_)) => {
+            drop(rt);
+            if settings.keeps_everything() {
+                println!("[audit] in {} sets no limit: every row is kept", paths.policy.display());
+                return Ok(0);
+            }
+            println!("{}", retention::prune_offline(&paths, settings, now_ms())?.describe());
+        }
+        Err(e) => return Err(e.into()),
     }
     Ok(0)
 }

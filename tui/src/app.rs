@@ -452,7 +452,10 @@ impl App {
             DaemonMsg::Refused { reason } => {
                 self.say(Level::Error, format!("daemon refused the console: {reason}"), now);
             }
-            DaemonMsg::Welcome { .. } | DaemonMsg::Decision { .. } | DaemonMsg::Resolved { .. } => {}
+            DaemonMsg::Welcome { .. }
+            | DaemonMsg::Decision { .. }
+            | DaemonMsg::Resolved { .. }
+            | DaemonMsg::AuditPruned { .. } => {}
         }
     }
 

@@ -36,10 +36,11 @@
 //! at parse time, so evaluation only compares.
 
 mod append;
+mod audit;
 mod cases;
 mod error;
-mod notify;
 mod judge;
+mod notify;
 mod parse;
 mod protect;
 mod rule;
@@ -47,13 +48,14 @@ mod rule;
 use serde::Serialize;
 
 pub use append::{NewRule, append_rule};
+pub use audit::AuditSettings;
 pub use cases::{Case, CaseResult, CaseTable};
 pub use error::{PolicyError, Problem, ProblemKind, render_problems};
-pub use notify::{NotifySettings, QuietHours};
 pub use judge::{
     Answer, DEFAULT_JUDGE_CACHE_SIZE, DEFAULT_JUDGE_CACHE_TTL_SECONDS, DEFAULT_JUDGE_TIMEOUT_MS, JudgeConf, Judgement,
     Provider, Question,
 };
+pub use notify::{NotifySettings, QuietHours};
 pub use protect::Protected;
 
 use crate::class::{Class, Decision, Flag, Flags};
@@ -145,6 +147,7 @@ pub struct Policy {
     judge: Option<JudgeConf>,
     /// Some rule has a `condition`.
     conditional: bool,
+    audit: AuditSettings,
 }
 
 impl Default for Policy {
@@ -225,6 +228,7 @@ impl Policy {
             notify: NotifySettings::default(),
             judge: None,
             conditional: false,
+            audit: AuditSettings::default(),
         }
     }
 
@@ -290,6 +294,11 @@ impl Policy {
     /// grant_ttl_seconds`, default 600).
     pub fn grant_ttl_seconds(&self) -> u64 {
         self.grant_ttl_seconds
+    }
+
+    /// How long the audit log keeps its rows (`[audit]`).
+    pub fn audit(&self) -> &AuditSettings {
+        &self.audit
     }
 
     /// The default decision for a class; SEND means external SEND.

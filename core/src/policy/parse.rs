@@ -21,7 +21,7 @@ use crate::glob::Glob;
 
 type SValue<'i> = Spanned<DeValue<'i>>;
 
-const TOP_KEYS: &[&str] = &["internal_domains", "defaults", "approvals", "servers", "rule", "notify", "judge"];
+const TOP_KEYS: &[&str] = &["internal_domains", "defaults", "approvals", "servers", "rule", "notify", "judge", "audit"];
 const DEFAULT_KEYS: &[&str] =
     &["read", "write", "send_internal", "send_external", "execute", "submit", "transfer_value"];
 const APPROVAL_KEYS: &[&str] = &["hold_seconds", "grant_ttl_seconds"];
@@ -243,6 +243,11 @@ pub(crate) fn parse(text: &str) -> Result<Policy, PolicyError> {
                             _ => cx.unknown_key(k, "in [approvals]", APPROVAL_KEYS),
                         }
                     }
+                }
+            }
+            "audit" => {
+                if let Some(t) = cx.table(v, "audit", "`[audit]` followed by `keep_days = 90`") {
+                    p.audit = super::audit::parse(&mut cx, t);
                 }
             }
             "servers" => {

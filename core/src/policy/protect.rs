@@ -19,7 +19,7 @@
 //!    ending in `/latch`, or `latch.exe`) is followed within four words by
 //!    a subcommand that changes Latch's state or answers approvals:
 //!    `approve`, `deny`, `policy`, `daemon`, `install`, `uninstall`,
-//!    `tui`. Also `pkill`/`killall` aimed at anything named `latch…`.
+//!    `tui`, and `prune` (`latch audit prune` removes evidence). Also `pkill`/`killall` aimed at anything named `latch…`.
 //!    Words are split on blanks and shell punctuation (`;|&()<>'"$` and
 //!    backquote), so `$(latch approve 3)` and `"latch" approve` count.
 //!
@@ -68,7 +68,7 @@ impl Protected {
 }
 
 /// Mutating subcommands of `latch`.
-const LATCH_SUBCOMMANDS: &[&str] = &["approve", "deny", "policy", "daemon", "install", "uninstall", "tui"];
+const LATCH_SUBCOMMANDS: &[&str] = &["approve", "deny", "policy", "daemon", "install", "uninstall", "tui", "prune"];
 
 /// The compiled form of [`Protected`].
 #[derive(Clone, Debug, Default)]
