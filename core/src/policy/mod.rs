@@ -34,6 +34,7 @@ mod error;
 mod parse;
 mod protect;
 mod rule;
+mod telegram;
 
 use serde::Serialize;
 
@@ -41,6 +42,7 @@ pub use append::{NewRule, append_rule};
 pub use cases::{Case, CaseResult, CaseTable};
 pub use error::{PolicyError, Problem, ProblemKind, render_problems};
 pub use protect::Protected;
+pub use telegram::TelegramConf;
 
 use crate::class::{Class, Decision, Flag, Flags};
 use crate::classify::{self, Call, Classification};
@@ -122,6 +124,7 @@ pub struct Policy {
     grant_ttl_seconds: u64,
     guard: Guard,
     warnings: Vec<Problem>,
+    telegram: Option<TelegramConf>,
 }
 
 impl Default for Policy {
@@ -181,6 +184,7 @@ impl Policy {
             grant_ttl_seconds: DEFAULT_GRANT_TTL_SECONDS,
             guard: Guard::default(),
             warnings: Vec::new(),
+            telegram: None,
         }
     }
 
@@ -230,6 +234,11 @@ impl Policy {
     /// grant_ttl_seconds`, default 600).
     pub fn grant_ttl_seconds(&self) -> u64 {
         self.grant_ttl_seconds
+    }
+
+    /// The `[telegram]` section, when the file has one.
+    pub fn telegram(&self) -> Option<&TelegramConf> {
+        self.telegram.as_ref()
     }
 
     /// The default decision for a class; SEND means external SEND.

@@ -21,7 +21,7 @@ use crate::glob::Glob;
 
 type SValue<'i> = Spanned<DeValue<'i>>;
 
-const TOP_KEYS: &[&str] = &["internal_domains", "defaults", "approvals", "servers", "rule"];
+const TOP_KEYS: &[&str] = &["internal_domains", "defaults", "approvals", "servers", "rule", "telegram"];
 const DEFAULT_KEYS: &[&str] =
     &["read", "write", "send_internal", "send_external", "execute", "submit", "transfer_value"];
 const APPROVAL_KEYS: &[&str] = &["hold_seconds", "grant_ttl_seconds"];
@@ -254,6 +254,7 @@ pub(crate) fn parse(text: &str) -> Result<Policy, PolicyError> {
                 }
                 _ => cx.wrong_type(v, "rule", "a list of tables", "`[[rule]]` (two brackets) before each rule"),
             },
+            "telegram" => p.telegram = super::telegram::parse(&mut cx, v),
             _ => cx.unknown_key(key, "at the top level", TOP_KEYS),
         }
     }
