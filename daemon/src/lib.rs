@@ -11,6 +11,7 @@ mod engine;
 mod lock;
 mod policy_file;
 mod server;
+mod telegram;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};

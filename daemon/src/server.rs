@@ -96,6 +96,7 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
     // Approval channels beyond the socket: each gets a handle and runs on
     // its own task.
     let _hub = crate::channel::Hub::new(shared.clone());
+    crate::telegram::spawn(_hub.clone());
 
     // Only this daemon holds the lock, so a socket file left here is stale.
     let _ = std::fs::remove_file(&paths.socket);
