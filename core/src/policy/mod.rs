@@ -194,8 +194,12 @@ impl Policy {
     }
 
     /// Sets Latch's own paths for self-protection (the daemon calls this
-    /// after every parse, from `Paths` and `$HOME`).
-    pub fn set_protected(&mut self, p: Protected) {
+    /// after every parse, from `Paths` and `$HOME`). The Telegram token
+    /// file, when the policy names one, is protected too.
+    pub fn set_protected(&mut self, mut p: Protected) {
+        if let Some(file) = self.telegram.as_ref().and_then(|t| t.token_path(p.home.as_deref())) {
+            p.paths.push(file);
+        }
         self.guard = Guard::new(&p);
     }
 

@@ -84,6 +84,16 @@ impl TelegramConf {
         self.chat_id.or_else(|| self.allowed_users.first().and_then(|u| i64::try_from(*u).ok()))
     }
 
+    /// `token_file` as an absolute path (`~/` resolved against `home`),
+    /// for self-protection: no tool call may read the token.
+    pub fn token_path(&self, home: Option<&str>) -> Option<String> {
+        let f = self.token_file.as_deref()?;
+        match f.strip_prefix("~/") {
+            Some(rest) => home.map(|h| format!("{}/{rest}", h.trim_end_matches('/'))),
+            None => Some(f.to_owned()),
+        }
+    }
+
     /// Whether a button press from Telegram user `id` counts.
     pub fn allows(&self, id: u64) -> bool {
         self.allowed_users.contains(&id)
@@ -444,6 +454,19 @@ mod tests {
         {
             let p = problems(&format!("[telegram]\n\napi_url = \"{bad}\"\n"));
             assert_eq!((p.len(), p[0].0, p[0].1), (1, ProblemKind::WrongType, 3), "{bad}: {p:?}");
+        }
+    }
+
+    #[test]
+    fn tool_calls_that_touch_the_token_file_are_denied_by_self_protection() {
+        use crate::classify::Call;
+        use crate::policy::Protected;
+        let mut p = Policy::parse("[telegram]\ntoken_file = \"~/.config/latch-tg/token\"\n").unwrap();
+        p.set_protected(Protected { paths: Vec::new(), home: Some("/home/ada".into()) });
+        for path in ["/home/ada/.config/latch-tg/token", "~/.config/latch-tg/token"] {
+            let args = serde_json::json!({ "path": path });
+            let e = p.explain(&Call { server: "fs", tool: "read_file", args: &args }, None);
+            assert_eq!((e.decision, e.decided_by), (crate::class::Decision::Deny, "builtin"), "{path}");
         }
     }
 
