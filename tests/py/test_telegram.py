@@ -256,6 +256,36 @@ def test_the_bot_waits_for_the_delay_while_a_console_is_attached(
         console.close()
 
 
+def test_enabling_the_section_starts_the_bot_and_disabling_it_stops_it_without_a_restart(
+    home: Home, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient], tg: FakeTelegram, token_env: None
+) -> None:
+    start_daemon(policy="[approvals]\nhold_seconds = 30\n")
+    assert telegram_state(home) is None
+    client = agent(wire)
+    request = call(client, "make deploy")
+    entry = home.wait_pending(tool=TOOL)
+    assert tg.requests == []
+
+    # Enabled by editing the policy: the approval already waiting is sent.
+    home.write_policy(policy(tg.url))
+    sent = tg.wait_for("sendMessage", timeout=20)
+    assert entry["id"] in sent.json["text"]
+    press(tg, ALICE, button(sent, "Approve once"), sent)
+    assert not result_of(client, request).get("isError")
+
+    # Disabled again: shown as off, and nothing more is sent.
+    home.write_policy(policy(tg.url).replace("enabled = true", "enabled = false"))
+    assert wait_until(lambda: (telegram_state(home) or {}).get("enabled") is False, 20, interval=0.2)
+    assert "channel  telegram: off" in home.latch("status").stdout
+    mark = tg.mark()
+    request = call(client, "make deploy --again")
+    home.wait_pending(tool=TOOL)
+    time.sleep(2)
+    assert [r.method for r in tg.requests[mark:] if r.method != "getupdates"] == []
+    home.deny(home.wait_pending(tool=TOOL)["id"])
+    assert result_of(client, request).get("isError")
+
+
 # ---------------------------------------------------------------- when Telegram fails
 
 
@@ -279,7 +309,7 @@ def test_a_wrong_token_shows_in_status_and_approvals_still_work(
         text = home.latch("status").stdout
         assert "channel  telegram: NOT WORKING" in text, text
         held_call_still_answers_from_the_cli(home, wire)
-        assert tg.calls("sendMessage") == [] or all(r.token != TOKEN for r in tg.requests)
+        assert tg.requests and all(r.token != TOKEN and r.result is None for r in tg.requests)
         # Logged once, not once per retry.
         time.sleep(3)
         assert daemon.log().count("refused the bot token") == 1, daemon.log()
