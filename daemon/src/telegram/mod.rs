@@ -92,7 +92,9 @@ async fn supervise(hub: Hub) {
         match hub.policy().telegram().cloned() {
             Some(conf) if conf.enabled => {
                 shown = true;
-                Channel::new(hub.clone(), conf).run(&mut events).await;
+                if !Channel::new(hub.clone(), conf).run(&mut events).await {
+                    return;
+                }
             }
             conf => {
                 if conf.is_some() || shown {
@@ -222,8 +224,9 @@ impl Channel {
         }
     }
 
-    /// Runs until the `[telegram]` section changes (or the daemon stops).
-    async fn run(mut self, events: &mut broadcast::Receiver<Event>) {
+    /// Runs until the `[telegram]` section changes (true) or the daemon's
+    /// events end (false).
+    async fn run(mut self, events: &mut broadcast::Receiver<Event>) -> bool {
         self.hub.set_status(NAME, true, self.poll_problem.clone());
         for item in self.hub.pending() {
             self.added(item);
@@ -241,12 +244,12 @@ impl Channel {
                     Ok(Event::PolicyReloaded { .. }) => {
                         if self.hub.policy().telegram() != Some(&self.conf) {
                             eprintln!("latch daemon: telegram: the [telegram] section changed; restarting the bot");
-                            return;
+                            return true;
                         }
                     }
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Lagged(_)) => self.resync().await,
-                    Err(broadcast::error::RecvError::Closed) => return,
+                    Err(broadcast::error::RecvError::Closed) => return false,
                 },
                 Some(p) = self.polled.recv() => match p {
                     Polled::Press(q) => self.press(*q).await,
@@ -396,13 +399,11 @@ impl Channel {
                     for (v, action) in values {
                         self.buttons.insert(v, (id.clone(), action));
                     }
+                    // Answered while the request was in flight: its
+                    // PendingRemoved event waits in `events` and will find
+                    // this message to edit.
                     if let Some(e) = self.entries.get_mut(&id) {
                         e.sent = Some((msg.id, body));
-                    }
-                    // Answered while the request was in flight: the event
-                    // found no message to edit, so edit now.
-                    if !self.hub.is_pending(&id) && self.entries.contains_key(&id) {
-                        self.removed(&id, "closed", "answered elsewhere").await;
                     }
                 }
                 Err(e) => {
@@ -445,9 +446,15 @@ impl Channel {
         if self.edits.is_empty() || !self.backoff.ready(Instant::now()) {
             return;
         }
-        for edit in std::mem::take(&mut self.edits) {
+        let mut todo = std::mem::take(&mut self.edits).into_iter();
+        for edit in todo.by_ref() {
             self.edit(edit).await;
+            if !self.backoff.ready(Instant::now()) {
+                break;
+            }
         }
+        // Failed once more: the rest waits for the pause to pass.
+        self.edits.extend(todo);
     }
 
     /// Events were lost: take the pending list as the truth.

@@ -108,6 +108,7 @@ pub(crate) fn outcome_line(decision: &str, by: &str) -> String {
         "allow" => format!("Approved by {by}."),
         "deny" => format!("Denied by {by}."),
         "withdrawn" => format!("Withdrawn: {by}."),
+        "closed" => format!("Closed: {by}."),
         other => format!("Closed ({other}): {by}."),
     };
     redact_text(&line).into_owned()
