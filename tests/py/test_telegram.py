@@ -285,6 +285,29 @@ def test_enabling_the_section_starts_the_bot_and_disabling_it_stops_it_without_a
     assert result_of(client, request).get("isError")
 
 
+def test_who_may_answer_follows_the_policy_without_resending_the_message(
+    home: Home, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient], tg: FakeTelegram, token_env: None
+) -> None:
+    start_daemon(policy=policy(tg.url, users=[ALICE["id"], BOB["id"]]))
+    client = agent(wire)
+    request = call(client, "make deploy")
+    sent = tg.wait_for("sendMessage")
+    reloads = len([r for r in home.audit() if r["kind"] == "policy_reload"])
+
+    # Bob is taken off the list.
+    home.write_policy(policy(tg.url, users=[ALICE["id"]]))
+    assert wait_until(lambda: len([r for r in home.audit() if r["kind"] == "policy_reload"]) > reloads, 10)
+    time.sleep(0.5)  # the channel reads the reload from the daemon's event bus
+    reply = press(tg, BOB, button(sent, "Approve once"), sent)
+    assert "not allowed" in reply.json["text"], reply.json
+    assert home.pending() and home.recorded() == []
+
+    # The message and its buttons stay valid for Alice: nothing was re-sent.
+    press(tg, ALICE, button(sent, "Approve once"), sent)
+    assert not result_of(client, request).get("isError")
+    assert len(tg.calls("sendMessage")) == 1
+
+
 # ---------------------------------------------------------------- when Telegram fails
 
 

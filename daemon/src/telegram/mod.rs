@@ -241,12 +241,16 @@ impl Channel {
                         self.send_due().await;
                     }
                     Ok(Event::PendingRemoved { id, decision, by }) => self.removed(&id, &decision, &by).await,
-                    Ok(Event::PolicyReloaded { .. }) => {
-                        if self.hub.policy().telegram() != Some(&self.conf) {
+                    Ok(Event::PolicyReloaded { .. }) => match self.hub.policy().telegram() {
+                        Some(new) if *new == self.conf => {}
+                        // Who may answer, or the delay: in force at once,
+                        // messages and buttons stay.
+                        Some(new) if new.enabled && same_bot(new, &self.conf) => self.conf = new.clone(),
+                        _ => {
                             eprintln!("latch daemon: telegram: the [telegram] section changed; restarting the bot");
                             return true;
                         }
-                    }
+                    },
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Lagged(_)) => self.resync().await,
                     Err(broadcast::error::RecvError::Closed) => return false,
@@ -506,6 +510,11 @@ impl Channel {
             Err(e) => self.send_health(Some(("cannot answer a button press", &e))),
         }
     }
+}
+
+/// Whether two settings talk to the same bot in the same chat.
+fn same_bot(a: &TelegramConf, b: &TelegramConf) -> bool {
+    a.api_url == b.api_url && a.token_env == b.token_env && a.token_file == b.token_file && a.chat() == b.chat()
 }
 
 /// Fetches button presses forever (aborted with its channel).
