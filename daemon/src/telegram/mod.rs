@@ -127,8 +127,14 @@ impl Backoff {
     fn ready(&self, now: Instant) -> bool {
         self.until.is_none_or(|t| now >= t)
     }
-    fn failed(&mut self, now: Instant) {
-        self.until = Some(now + self.next);
+    /// A failure: wait the next pause, or longer when Telegram asked for
+    /// it (`retry_after`, sent when too many messages go out).
+    fn failed(&mut self, now: Instant, e: Option<&RequestError>) {
+        let asked = match e {
+            Some(RequestError::RetryAfter(s)) => s.duration(),
+            _ => Duration::ZERO,
+        };
+        self.until = Some(now + self.next.max(asked));
         self.next = (self.next * 2).min(BACKOFF_MAX);
     }
     fn succeeded(&mut self) {
@@ -278,7 +284,7 @@ impl Channel {
         let token = match token::resolve(&self.conf, |k| std::env::var(k).ok()) {
             Ok(t) => t,
             Err(e) => {
-                self.token_backoff.failed(now);
+                self.token_backoff.failed(now, None);
                 self.poll_health(Some(e.to_string()));
                 return;
             }
@@ -288,7 +294,7 @@ impl Channel {
             match reqwest::Url::parse(url) {
                 Ok(u) => bot = bot.set_api_url(u),
                 Err(e) => {
-                    self.token_backoff.failed(now);
+                    self.token_backoff.failed(now, None);
                     self.poll_health(Some(format!("api_url {url:?} is not a URL: {e} — fix it in [telegram]")));
                     return;
                 }
@@ -412,7 +418,7 @@ impl Channel {
                 }
                 Err(e) => {
                     self.send_health(Some((&format!("cannot send to chat {}", self.chat), &e)));
-                    self.backoff.failed(Instant::now());
+                    self.backoff.failed(Instant::now(), Some(&e));
                     return;
                 }
             }
@@ -438,7 +444,7 @@ impl Channel {
             Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => self.send_health(None),
             Err(e) => {
                 self.send_health(Some((&format!("cannot edit a message in chat {}", self.chat), &e)));
-                self.backoff.failed(Instant::now());
+                self.backoff.failed(Instant::now(), Some(&e));
                 if edit.attempts < EDIT_ATTEMPTS {
                     self.edits.push(edit);
                 }
@@ -596,4 +602,50 @@ fn describe_error(e: &RequestError, token: &str, api: &str) -> String {
         other => format!("{other}"),
     };
     if token.is_empty() { text } else { text.replace(token, "<token>") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use teloxide::types::Seconds;
+
+    #[test]
+    fn the_pause_doubles_up_to_a_minute_and_honours_retry_after() {
+        let now = Instant::now();
+        let mut b = Backoff::new();
+        assert!(b.ready(now));
+        let mut pauses = Vec::new();
+        for _ in 0..8 {
+            b.failed(now, None);
+            pauses.push((b.until.unwrap() - now).as_secs());
+        }
+        assert_eq!(pauses, [1, 2, 4, 8, 16, 32, 60, 60]);
+        assert!(!b.ready(now) && b.ready(now + BACKOFF_MAX));
+        b.succeeded();
+        b.failed(now, Some(&RequestError::RetryAfter(Seconds::from_seconds(30))));
+        assert_eq!((b.until.unwrap() - now).as_secs(), 30);
+    }
+
+    #[test]
+    fn errors_say_what_to_do_and_never_carry_the_token() {
+        let token = "123456:SECRET-token-value";
+        let e = RequestError::Api(ApiError::InvalidToken);
+        let text = describe_error(&e, token, "https://api.telegram.org");
+        assert!(text.contains("refused the bot token") && text.contains("token_file"), "{text}");
+        let e = RequestError::Api(ApiError::Unknown(format!("Bad Request: echo {token}")));
+        let text = describe_error(&e, token, "https://api.telegram.org");
+        assert!(!text.contains(token) && text.contains("<token>"), "{text}");
+    }
+
+    #[test]
+    fn a_new_list_of_users_keeps_the_bot_but_a_new_chat_does_not() {
+        let a = TelegramConf { enabled: true, allowed_users: vec![1, 2], ..TelegramConf::default() };
+        let fewer = TelegramConf { allowed_users: vec![1], delay_seconds: 5, ..a.clone() };
+        assert!(same_bot(&a, &fewer));
+        // The default chat is the first allowed user.
+        let other_first = TelegramConf { allowed_users: vec![2, 1], ..a.clone() };
+        assert!(!same_bot(&a, &other_first));
+        let other_server = TelegramConf { api_url: Some("http://127.0.0.1:1".into()), ..a.clone() };
+        assert!(!same_bot(&a, &other_server));
+    }
 }
