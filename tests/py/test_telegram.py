@@ -174,6 +174,8 @@ def test_an_allowed_user_approves_from_telegram_and_the_call_runs(
     assert len(home.recorded(TOOL)) == 1
 
     assert_nothing_secret_left(tg)
+    assert telegram_state(home) == {"name": "telegram", "enabled": True}
+    assert "channel  telegram: working" in home.latch("status").stdout
 
 
 def test_a_replayed_button_does_nothing_and_cli_answers_edit_the_message(

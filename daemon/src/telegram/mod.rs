@@ -527,12 +527,15 @@ fn same_bot(a: &TelegramConf, b: &TelegramConf) -> bool {
 async fn poll(bot: Bot, token: String, api: String, tx: mpsc::Sender<Polled>) {
     let mut offset: i32 = 0;
     let mut pause = BACKOFF_MIN;
+    // The first poll returns at once: `latch status` learns whether the
+    // bot works without waiting out a long poll.
+    let mut wait = 0;
     loop {
-        let req =
-            bot.get_updates().offset(offset).timeout(POLL_SECONDS).allowed_updates([AllowedUpdate::CallbackQuery]);
+        let req = bot.get_updates().offset(offset).timeout(wait).allowed_updates([AllowedUpdate::CallbackQuery]);
         match req.send().await {
             Ok(updates) => {
                 pause = BACKOFF_MIN;
+                wait = POLL_SECONDS;
                 if tx.send(Polled::Healthy).await.is_err() {
                     return;
                 }
