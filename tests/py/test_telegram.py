@@ -347,10 +347,12 @@ def test_telegram_down_shows_in_status_and_approvals_still_work(
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    start_daemon(policy=policy(f"http://127.0.0.1:{port}"))
+    daemon = start_daemon(policy=policy(f"http://127.0.0.1:{port}"))
     state = wait_problem(home, "cannot reach the Bot API")
     assert str(port) in state["problem"]
     held_call_still_answers_from_the_cli(home, wire)
+    # Retried meanwhile (the approval was due at once), logged once.
+    assert daemon.log().count("cannot reach the Bot API") == 1, daemon.log()
 
 
 def test_a_token_file_others_can_read_is_refused_until_it_is_private(

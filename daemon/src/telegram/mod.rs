@@ -563,10 +563,14 @@ async fn poll(bot: Bot, token: String, api: String, tx: mpsc::Sender<Polled>) {
     }
 }
 
-/// An error and its causes, `a: b: c` (reqwest's own text is only the top).
+/// The causes of a network error, `a: b: c`. reqwest's own text ("error
+/// sending request for url (…/GetUpdates)") is left out when there are
+/// causes: it names the method, so the same outage would read differently
+/// for each request (and be logged again).
 fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
+    let Some(first) = e.source() else { return e.to_string() };
+    let mut out = first.to_string();
+    let mut cause = first.source();
     while let Some(c) = cause {
         let s = c.to_string();
         if !out.contains(&s) {
