@@ -322,22 +322,35 @@ def held_call_still_answers_from_the_cli(home: Home, wire: Callable[..., WireCli
     assert len(home.recorded(TOOL)) == 1
 
 
-def test_a_wrong_token_shows_in_status_and_approvals_still_work(
-    home: Home, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient], monkeypatch: pytest.MonkeyPatch
+def test_a_wrong_token_shows_in_status_approvals_still_work_and_a_fixed_one_is_picked_up(
+    home: Home, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient], tg: FakeTelegram,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("LATCH_TELEGRAM_TOKEN", "424242:not-the-right-token")
-    with FakeTelegram(TOKEN) as tg:
-        daemon = start_daemon(policy=policy(tg.url))
-        state = wait_problem(home, "refused the bot token")
-        assert state["enabled"] is True
-        text = home.latch("status").stdout
-        assert "channel  telegram: NOT WORKING" in text, text
-        held_call_still_answers_from_the_cli(home, wire)
-        assert tg.requests and all(r.token != TOKEN and r.result is None for r in tg.requests)
-        # Logged once, not once per retry.
-        time.sleep(3)
-        assert daemon.log().count("refused the bot token") == 1, daemon.log()
-        assert "not-the-right-token" not in daemon.log()
+    monkeypatch.delenv("LATCH_TELEGRAM_TOKEN", raising=False)
+    token_file = home.path / "telegram-token"
+    token_file.write_text("424242:not-the-right-token\n")
+    token_file.chmod(0o600)
+    daemon = start_daemon(policy=policy(tg.url, extra=f'token_file = "{token_file}"\n'))
+    state = wait_problem(home, "refused the bot token")
+    assert state["enabled"] is True
+    text = home.latch("status").stdout
+    assert "channel  telegram: NOT WORKING" in text, text
+    held_call_still_answers_from_the_cli(home, wire)
+    assert tg.requests and all(r.token != TOKEN and r.result is None for r in tg.requests)
+    # Logged once, not once per retry.
+    assert daemon.log().count("refused the bot token") == 1, daemon.log()
+    assert "not-the-right-token" not in daemon.log()
+
+    # The right token written to the file is read on a later attempt.
+    token_file.write_text(TOKEN + "\n")
+    assert wait_until(lambda: telegram_state(home) == {"name": "telegram", "enabled": True}, 30, interval=0.2), (
+        telegram_state(home)
+    )
+    client = agent(wire)
+    request = call(client, "make deploy --now")
+    sent = tg.wait_for("sendMessage", lambda r: r.token == TOKEN)
+    press(tg, ALICE, button(sent, "Approve once"), sent)
+    assert not result_of(client, request).get("isError")
 
 
 def test_telegram_down_shows_in_status_and_approvals_still_work(

@@ -148,6 +148,8 @@ enum Polled {
     /// A `getUpdates` round trip worked.
     Healthy,
     Failed(String),
+    /// The token was refused: read it again (the person may fix it).
+    BadToken(String),
 }
 
 /// One approval the channel knows of.
@@ -263,8 +265,17 @@ impl Channel {
                 },
                 Some(p) = self.polled.recv() => match p {
                     Polled::Press(q) => self.press(*q).await,
-                    Polled::Healthy => self.poll_health(None),
+                    Polled::Healthy => {
+                        self.token_backoff.succeeded();
+                        self.poll_health(None);
+                    }
                     Polled::Failed(problem) => self.poll_health(Some(problem)),
+                    Polled::BadToken(problem) => {
+                        self.poll_health(Some(problem));
+                        self.poller = None;
+                        self.bot = None;
+                        self.token_backoff.failed(Instant::now(), None);
+                    }
                 },
                 _ = tick.tick() => {
                     self.connect();
@@ -301,6 +312,8 @@ impl Channel {
             }
         }
         self.token = token;
+        // A new bot: what the last one failed to send says nothing of it.
+        self.send_problem = None;
         let poller = tokio::spawn(poll(bot.clone(), self.token.clone(), self.api_label(), self.polled_tx.clone()));
         self.poller = Some(AbortOnDrop(poller));
         self.bot = Some(bot);
@@ -553,7 +566,14 @@ async fn poll(bot: Bot, token: String, api: String, tx: mpsc::Sender<Polled>) {
                     RequestError::RetryAfter(s) => s.duration().max(pause),
                     _ => pause,
                 };
-                if tx.send(Polled::Failed(describe_error(&e, &token, &api))).await.is_err() {
+                let problem = describe_error(&e, &token, &api);
+                if matches!(e, RequestError::Api(ApiError::InvalidToken)) {
+                    // The channel reads the token again and starts a new
+                    // poller; this one ends.
+                    let _ = tx.send(Polled::BadToken(problem)).await;
+                    return;
+                }
+                if tx.send(Polled::Failed(problem)).await.is_err() {
                     return;
                 }
                 tokio::time::sleep(wait).await;
