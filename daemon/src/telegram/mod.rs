@@ -37,8 +37,10 @@
 //! Telegram unreachable, the token refused or unreadable: the problem is
 //! logged once (again only when it changes), shown by `latch status`
 //! ([`Hub::set_status`]), and retried with a growing pause (1 s doubling
-//! to 60 s). Approvals keep working at the console and with `latch
-//! approve`: this channel only ever adds a way to answer.
+//! to 60 s, longer when Telegram says `retry_after`). A token that is
+//! unreadable or refused is read again at each retry, so fixing the token
+//! file needs no restart. Approvals keep working at the console and with
+//! `latch approve`: this channel only ever adds a way to answer.
 //!
 //! # Never leak
 //!
