@@ -13,6 +13,7 @@ pub mod judge;
 mod lock;
 mod policy_file;
 mod server;
+mod telegram;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};

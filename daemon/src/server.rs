@@ -99,7 +99,9 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
     tokio::spawn(crate::audit::retention::every_hour(shared.audit.clone(), move || *policy.engine().policy.audit()));
     // Approval channels beyond the socket: each gets a handle and runs on
     // its own task.
-    crate::desktop::spawn(crate::channel::Hub::new(shared.clone()));
+    let hub = crate::channel::Hub::new(shared.clone());
+    crate::desktop::spawn(hub.clone());
+    crate::telegram::spawn(hub);
 
     // Only this daemon holds the lock, so a socket file left here is stale.
     let _ = std::fs::remove_file(&paths.socket);

@@ -264,6 +264,13 @@ pub fn status(a: JsonFlag) -> anyhow::Result<i32> {
         let client = s.client.as_ref().map(|c| format!(" for {} {}", c.name, c.version)).unwrap_or_default();
         println!("shim     {} (pid {}){client}", s.server, s.pid);
     }
+    for c in &status.channels {
+        match (c.enabled, &c.problem) {
+            (false, _) => println!("channel  {}: off", c.name),
+            (true, None) => println!("channel  {}: working", c.name),
+            (true, Some(p)) => println!("channel  {}: NOT WORKING — {p}", c.name),
+        }
+    }
     Ok(0)
 }
 

@@ -44,6 +44,7 @@ mod notify;
 mod parse;
 mod protect;
 mod rule;
+mod telegram;
 
 use serde::Serialize;
 
@@ -57,6 +58,7 @@ pub use judge::{
 };
 pub use notify::{NotifySettings, QuietHours};
 pub use protect::Protected;
+pub use telegram::TelegramConf;
 
 use crate::class::{Class, Decision, Flag, Flags};
 use crate::classify::{self, Call, Classification};
@@ -148,6 +150,7 @@ pub struct Policy {
     /// Some rule has a `condition`.
     conditional: bool,
     audit: AuditSettings,
+    telegram: Option<TelegramConf>,
 }
 
 impl Default for Policy {
@@ -229,6 +232,7 @@ impl Policy {
             judge: None,
             conditional: false,
             audit: AuditSettings::default(),
+            telegram: None,
         }
     }
 
@@ -238,8 +242,12 @@ impl Policy {
     }
 
     /// Sets Latch's own paths for self-protection (the daemon calls this
-    /// after every parse, from `Paths` and `$HOME`).
-    pub fn set_protected(&mut self, p: Protected) {
+    /// after every parse, from `Paths` and `$HOME`). The Telegram token
+    /// file, when the policy names one, is protected too.
+    pub fn set_protected(&mut self, mut p: Protected) {
+        if let Some(file) = self.telegram.as_ref().and_then(|t| t.token_path(p.home.as_deref())) {
+            p.paths.push(file);
+        }
         self.guard = Guard::new(&p);
     }
 
@@ -299,6 +307,11 @@ impl Policy {
     /// How long the audit log keeps its rows (`[audit]`).
     pub fn audit(&self) -> &AuditSettings {
         &self.audit
+    }
+
+    /// The `[telegram]` section, when the file has one.
+    pub fn telegram(&self) -> Option<&TelegramConf> {
+        self.telegram.as_ref()
     }
 
     /// The default decision for a class; SEND means external SEND.

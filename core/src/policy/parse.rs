@@ -21,7 +21,8 @@ use crate::glob::Glob;
 
 type SValue<'i> = Spanned<DeValue<'i>>;
 
-const TOP_KEYS: &[&str] = &["internal_domains", "defaults", "approvals", "servers", "rule", "notify", "judge", "audit"];
+const TOP_KEYS: &[&str] =
+    &["internal_domains", "defaults", "approvals", "servers", "rule", "notify", "judge", "audit", "telegram"];
 const DEFAULT_KEYS: &[&str] =
     &["read", "write", "send_internal", "send_external", "execute", "submit", "transfer_value"];
 const APPROVAL_KEYS: &[&str] = &["hold_seconds", "grant_ttl_seconds"];
@@ -272,6 +273,7 @@ pub(crate) fn parse(text: &str) -> Result<Policy, PolicyError> {
             },
             "notify" => p.notify = super::notify::parse(&mut cx, v),
             "judge" => p.judge = super::judge::parse(&mut cx, v),
+            "telegram" => p.telegram = super::telegram::parse(&mut cx, v),
             _ => cx.unknown_key(key, "at the top level", TOP_KEYS),
         }
     }
