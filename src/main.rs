@@ -34,6 +34,12 @@ enum Cmd {
     Policy(cli::policy::PolicyCmd),
     /// The approval console: pending approvals, live calls, history.
     Tui,
+    /// Make MCP clients start their servers through Latch (all found, or one).
+    Install(cli::install::InstallArgs),
+    /// Put the clients' server entries back as they were.
+    Uninstall(cli::install::InstallArgs),
+    /// What is protected, what is not, and whether Latch is healthy.
+    Doctor,
 }
 
 fn main() -> ExitCode {
@@ -48,6 +54,9 @@ fn main() -> ExitCode {
         Cmd::Audit(a) => cli::client::audit(a),
         Cmd::Policy(cmd) => cli::policy::run(cmd),
         Cmd::Tui => cli::tui(),
+        Cmd::Install(a) => cli::install::run(a, latch_install::Action::Install),
+        Cmd::Uninstall(a) => cli::install::run(a, latch_install::Action::Uninstall),
+        Cmd::Doctor => cli::doctor::run(),
     };
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),

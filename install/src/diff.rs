@@ -25,64 +25,76 @@ pub fn unified(text: &str, edits: &[Edit], old_name: &str, new_name: &str) -> St
     }
     let starts = line_starts(text);
     let line_end = |l: usize| starts.get(l + 1).copied().unwrap_or(text.len());
-    // The old lines each edit touches.
-    let spans: Vec<(usize, usize)> = edits
-        .iter()
-        .map(|e| (line_of(&starts, e.range.start), line_of(&starts, e.range.end.max(e.range.start + 1) - 1)))
-        .map(|(a, b)| (a, b.max(a)))
-        .collect();
-    // Group edits whose lines (with context) touch.
-    let mut groups: Vec<(usize, usize, Vec<&Edit>)> = Vec::new();
-    for (e, (a, b)) in edits.iter().zip(spans) {
-        match groups.last_mut() {
-            Some(g) if a <= g.1 + 2 * CONTEXT + 1 => {
-                g.1 = g.1.max(b);
-                g.2.push(e);
+    let line = |l: usize| &text[starts[l]..line_end(l)];
+    // Blocks of edits that share lines: old lines a..=b are replaced.
+    let mut blocks: Vec<(usize, usize, Vec<&Edit>)> = Vec::new();
+    for e in edits {
+        let a = line_of(&starts, e.range.start);
+        let b = line_of(&starts, e.range.end.max(e.range.start + 1) - 1).max(a);
+        match blocks.last_mut() {
+            Some(blk) if a <= blk.1 => {
+                blk.1 = blk.1.max(b);
+                blk.2.push(e);
             }
-            _ => groups.push((a, b, vec![e])),
+            _ => blocks.push((a, b, vec![e])),
+        }
+    }
+    // Hunks: blocks whose context lines touch.
+    let mut hunks: Vec<Vec<(usize, usize, Vec<&Edit>)>> = Vec::new();
+    for blk in blocks {
+        match hunks.last_mut() {
+            Some(h) if blk.0 <= h.last().map_or(0, |l| l.1) + 2 * CONTEXT + 1 => h.push(blk),
+            _ => hunks.push(vec![blk]),
         }
     }
     let mut out = format!("--- {old_name}\n+++ {new_name}\n");
     let mut shift: isize = 0;
-    for (a, b, group) in groups {
-        let from = starts[a];
-        let to = line_end(b);
-        let mut new_chunk = String::new();
-        let mut at = from;
-        for e in &group {
-            new_chunk.push_str(&text[at..e.range.start]);
-            new_chunk.push_str(&e.text);
-            at = e.range.end;
-        }
-        new_chunk.push_str(&text[at..to]);
-        let old_lines: Vec<&str> = text[from..to].split_inclusive('\n').collect();
-        let new_lines: Vec<&str> = new_chunk.split_inclusive('\n').collect();
-        let before = a.saturating_sub(CONTEXT)..a;
-        let after = (b + 1)..(b + 1 + CONTEXT).min(starts.len());
-        let old_start = before.start + 1;
-        let old_len = before.len() + old_lines.len() + after.len();
-        let new_len = before.len() + new_lines.len() + after.len();
-        let new_start = (old_start as isize + shift) as usize;
-        out.push_str(&format!("@@ -{old_start},{old_len} +{new_start},{new_len} @@\n"));
-        let line = |l: usize| &text[starts[l]..line_end(l)];
+    for hunk in hunks {
+        let first = hunk[0].0.saturating_sub(CONTEXT);
+        let last = (hunk[hunk.len() - 1].1 + CONTEXT).min(starts.len() - 1);
+        let mut body = String::new();
+        let (mut old_len, mut new_len) = (0, 0);
         let mut push = |mark: char, s: &str| {
-            out.push(mark);
-            out.push_str(s.strip_suffix('\n').unwrap_or(s));
-            out.push('\n');
+            body.push(mark);
+            body.push_str(s.strip_suffix('\n').unwrap_or(s));
+            body.push('\n');
         };
-        for l in before {
+        let mut next = first;
+        for (a, b, group) in &hunk {
+            for l in next..*a {
+                push(' ', line(l));
+                old_len += 1;
+                new_len += 1;
+            }
+            let (from, to) = (starts[*a], line_end(*b));
+            let mut new_chunk = String::new();
+            let mut at = from;
+            for e in group {
+                new_chunk.push_str(&text[at..e.range.start]);
+                new_chunk.push_str(&e.text);
+                at = e.range.end;
+            }
+            new_chunk.push_str(&text[at..to]);
+            for s in text[from..to].split_inclusive('\n') {
+                push('-', s);
+                old_len += 1;
+            }
+            let added = new_chunk.split_inclusive('\n').count();
+            for s in new_chunk.split_inclusive('\n') {
+                push('+', s);
+            }
+            new_len += added;
+            next = b + 1;
+        }
+        for l in next..=last {
             push(' ', line(l));
+            old_len += 1;
+            new_len += 1;
         }
-        for s in &old_lines {
-            push('-', s);
-        }
-        for s in &new_lines {
-            push('+', s);
-        }
-        for l in after {
-            push(' ', line(l));
-        }
-        shift += new_lines.len() as isize - old_lines.len() as isize;
+        let new_start = (first as isize + 1 + shift) as usize;
+        out.push_str(&format!("@@ -{},{old_len} +{new_start},{new_len} @@\n", first + 1));
+        out.push_str(&body);
+        shift += new_len as isize - old_len as isize;
     }
     out
 }
@@ -102,5 +114,12 @@ mod tests {
     #[test]
     fn no_edits_no_diff() {
         assert_eq!(unified("a\n", &[], "x", "y"), "");
+    }
+
+    #[test]
+    fn unchanged_lines_between_two_edits_are_context() {
+        let text = "a\nb\nc\nd\n";
+        let edits = [Edit { range: 0..1, text: "A".into() }, Edit { range: 4..5, text: "C".into() }];
+        assert_eq!(unified(text, &edits, "x", "y"), "--- x\n+++ y\n@@ -1,4 +1,4 @@\n-a\n+A\n b\n-c\n+C\n d\n");
     }
 }

@@ -221,7 +221,15 @@ fn install(text: &str, format: Format, server: &Server, latch: &str, edits: &mut
     edits.push(Edit { range: command.span.clone(), text: quote(latch) });
     match args {
         Some(Args { items, span, .. }) if !items.is_empty() => {
-            let sep = separator(&text[span.start + 1..items[0].span.start]);
+            // One item per line stays so; otherwise the spacing between the
+            // items (a comma and a space by default).
+            let mut sep = separator(&text[span.start + 1..items[0].span.start]);
+            if sep.is_empty() || sep == " " {
+                sep = match items.get(1) {
+                    Some(second) => separator(text[items[0].span.end..second.span.start].trim_start_matches(',')),
+                    None => " ".into(),
+                };
+            }
             let insert: String = prefix.iter().map(|p| format!("{p},{sep}")).collect();
             edits.push(Edit { range: items[0].span.start..items[0].span.start, text: insert });
         }
