@@ -445,12 +445,21 @@ impl Demo {
         let text = result["content"][0]["text"].as_str().unwrap_or("").to_owned();
         let decision = verdict.and_then(|v| v["decision"].as_str()).unwrap_or("allow");
         let class = verdict.and_then(|v| v["class"].as_str()).unwrap_or("");
-        let got = match (&held, decision) {
-            (Some(_), "allow") => {
+        // The audit row says whether the call was held, even when a person
+        // answered before the poll above saw it.
+        let row = self.last_row(server, tool);
+        let was_held = held.is_some() || row.as_ref().is_some_and(|r| r.decision == "ask");
+        if was_held && held.is_none() {
+            let (class, id) =
+                row.as_ref().map_or(("", ""), |r| (r.class.as_str(), r.approval_id.as_deref().unwrap_or("")));
+            self.say(format!("   → ASK ({class}): held until a person answered, approval {id}"));
+        }
+        let got = match (was_held, decision) {
+            (true, "allow") => {
                 self.say(format!("   → APPROVED by a person; the server answered: {}", first_line(&text)));
                 "ask, approved".to_owned()
             }
-            (Some(_), "deny") => {
+            (true, "deny") => {
                 self.say(format!("   → DENIED by a person: {}", first_line(&text)));
                 "ask, denied".to_owned()
             }
@@ -458,18 +467,27 @@ impl Demo {
                 self.say("   → nobody answered in time; the call did not run");
                 "ask, unanswered".to_owned()
             }
-            (None, "deny") => {
+            (false, "deny") => {
                 self.say(format!("   → DENY ({class}): {}", first_line(&text)));
                 "deny".to_owned()
             }
-            (None, _) => {
+            (false, _) => {
                 self.say(format!("   → ALLOW: {}", first_line(&text)));
                 "allow".to_owned()
             }
-            (Some(_), other) => other.to_owned(),
+            (true, other) => other.to_owned(),
         };
         self.steps.push(Step { what: format!("{server}/{tool}"), expected, got });
         Ok(())
+    }
+
+    /// The newest audit row of SERVER/TOOL.
+    fn last_row(&self, server: &str, tool: &str) -> Option<latch_proto::AuditRow> {
+        let filter = AuditFilter { server: Some(server.into()), tool: Some(tool.into()), ..AuditFilter::default() };
+        match self.ask_daemon(ClientMsg::Audit { req: 1, limit: 1, before: None, filter }) {
+            Ok(DaemonMsg::AuditRows { mut rows, .. }) => rows.drain(..).next(),
+            _ => None,
+        }
     }
 
     /// The audit rows of the demo, oldest first.
