@@ -100,12 +100,19 @@ pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
     {
         // The console owned the terminal: show what the agent saw now.
         if let Ok(text) = std::fs::read_to_string(tui) {
-            print!("{text}");
+            let _ = write!(std::io::stdout(), "{text}");
         }
     }
     let code = match result {
         Ok(true) => 0,
         Ok(false) => 1,
+        Err(e) if e.is::<ConsoleClosed>() => {
+            let _ = writeln!(
+                std::io::stdout(),
+                "The console was closed before the agent was done: the demo stopped there and cleaned up."
+            );
+            0
+        }
         Err(e) if stopping() => {
             eprintln!("latch demo: stopped ({e:#}); everything it started is gone");
             130
@@ -268,13 +275,13 @@ impl Demo {
             "capabilities": {},
             "clientInfo": {"name": "latch-demo-agent", "version": env!("CARGO_PKG_VERSION")},
         });
-        self.agents[i].request("initialize", params, START_TIMEOUT, &mut |_| {})?;
+        self.agents[i].request("initialize", params, START_TIMEOUT, &mut |_| true)?;
         self.agents[i].notify("notifications/initialized", json!({}))?;
         Ok(i)
     }
 
     fn tool_names(&mut self, agent: usize) -> anyhow::Result<Vec<String>> {
-        let r = self.agents[agent].request("tools/list", json!({}), Duration::from_secs(30), &mut |_| {})?;
+        let r = self.agents[agent].request("tools/list", json!({}), Duration::from_secs(30), &mut |_| true)?;
         Ok(r["tools"].as_array().into_iter().flatten().filter_map(|t| t["name"].as_str().map(str::to_owned)).collect())
     }
 
@@ -282,7 +289,10 @@ impl Demo {
         self.say("Latch demo: a scripted agent uses two MCP servers, every call through `latch shim`.");
         self.start_daemon()?;
         if !self.headless {
-            println!(
+            let mut term = std::io::stdout();
+            // A terminal that went away (SIGHUP) must not panic the demo.
+            let _ = writeln!(
+                term,
                 "\nLatch demo. A scripted agent is about to use two MCP servers through Latch, and the console\n\
                  will show every call:\n\
                  \x20 1. read a file            allowed (READ)\n\
@@ -292,8 +302,8 @@ impl Demo {
                  Press `q` in the console when the agent is done; everything is cleaned up after."
             );
             if std::io::stdin().is_terminal() {
-                print!("Press Enter to open the console… ");
-                let _ = std::io::stdout().flush();
+                let _ = write!(term, "Press Enter to open the console… ");
+                let _ = term.flush();
                 let mut line = String::new();
                 let _ = std::io::stdin().read_line(&mut line);
             }
@@ -339,11 +349,6 @@ impl Demo {
         let names = self.tool_names(ops)?;
         self.say(format!("ops       latch-test-server, {} tools (simulated: nothing is run or paid)", names.len()));
         self.say("");
-        let pace = || {
-            if !stopping() {
-                std::thread::sleep(Duration::from_millis(1500));
-            }
-        };
 
         let read_tool = if self.tool_names(files_agent)?.iter().any(|n| n == "read_text_file") {
             "read_text_file"
@@ -351,15 +356,15 @@ impl Demo {
             "read_file"
         };
         let notes = self.files.join("notes.txt").display().to_string();
-        pace();
+        self.pace()?;
         self.call(1, files_agent, "files", read_tool, json!({"path": notes}), "allow")?;
-        pace();
+        self.pace()?;
         let report = self.files.join("report.txt").display().to_string();
         let content = "Report written by the Latch demo agent.\n";
         self.call(2, files_agent, "files", "write_file", json!({"path": report, "content": content}), "allow")?;
-        pace();
+        self.pace()?;
         self.call(3, ops, "ops", "run_command", json!({"command": format!("ls -la {files}")}), "ask")?;
-        pace();
+        self.pace()?;
         let payment = json!({"amount": 4999, "currency": "USD", "recipient": "acct-8841-unknown-vendor"});
         self.call(4, ops, "ops", "create_payment", payment, "deny")?;
 
@@ -381,13 +386,25 @@ impl Demo {
                 self.say(line);
             }
         }
-        if let Some(console) = self.console.as_mut() {
-            let _ = writeln!(self.out, "(waiting for the console to close)");
-            while console.try_wait()?.is_none() && !stopping() {
-                std::thread::sleep(Duration::from_millis(100));
-            }
+        while self.console.is_some() && !console_closed(&mut self.console) && !stopping() {
+            std::thread::sleep(Duration::from_millis(100));
         }
         Ok(ok)
+    }
+
+    /// A pause a person can follow; stops early when the console closed.
+    fn pace(&mut self) -> anyhow::Result<()> {
+        let until = Instant::now() + Duration::from_millis(1500);
+        while Instant::now() < until {
+            if stopping() {
+                bail!("interrupted");
+            }
+            if console_closed(&mut self.console) {
+                bail!(ConsoleClosed);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
     }
 
     /// One tool call, narrated; records the decision seen.
@@ -415,16 +432,20 @@ impl Demo {
         let paths = self.paths.clone();
         let rt = &self.rt;
         let out = &mut self.out;
+        let console = &mut self.console;
         let mut last_poll = Instant::now() - Duration::from_secs(1);
         let result = self.agents[agent].request("tools/call", params, HOLD + Duration::from_secs(30), &mut |_| {
+            if console_closed(console) {
+                return false;
+            }
             if told || last_poll.elapsed() < Duration::from_millis(300) {
-                return;
+                return true;
             }
             last_poll = Instant::now();
             let Ok(DaemonMsg::Pending { items, .. }) =
                 rt.block_on(latch_proto::client::request(&paths, Role::Cli, ClientMsg::ListPending { req: 1 }))
             else {
-                return;
+                return true;
             };
             if let Some(item) = items.into_iter().find(|i| i.server == server && i.tool == tool) {
                 let _ = writeln!(out, "   → ASK ({}): held until a person answers, approval {}", item.class, item.id);
@@ -440,6 +461,7 @@ impl Demo {
                 held = Some(item);
                 told = true;
             }
+            true
         })?;
         let verdict = result.get("_meta").and_then(|m| m.get(VERDICT_KEY));
         let text = result["content"][0]["text"].as_str().unwrap_or("").to_owned();
@@ -509,7 +531,8 @@ impl Demo {
         self.say("");
     }
 
-    /// Stops everything the demo started, in order; safe to call twice.
+    /// Stops everything the demo started, in order; safe to call twice
+    /// (and called again on drop, so a panic cleans up too).
     fn cleanup(&mut self) {
         for mut a in self.agents.drain(..) {
             a.close();
@@ -522,6 +545,29 @@ impl Demo {
             stop(&mut daemon, Duration::from_secs(5));
         }
     }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}
+
+/// The person closed the console before the agent was done.
+#[derive(Debug)]
+struct ConsoleClosed;
+
+impl std::fmt::Display for ConsoleClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the console was closed before the agent was done")
+    }
+}
+
+impl std::error::Error for ConsoleClosed {}
+
+/// Whether the console ran and has exited (reaped here).
+fn console_closed(console: &mut Option<Child>) -> bool {
+    console.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))))
 }
 
 /// SIGTERM, wait up to GRACE, SIGKILL; always reaped.
@@ -627,7 +673,7 @@ impl Agent {
         method: &str,
         params: Value,
         timeout: Duration,
-        tick: &mut dyn FnMut(Duration),
+        tick: &mut dyn FnMut(Duration) -> bool,
     ) -> anyhow::Result<Value> {
         let id = self.next_id;
         self.next_id += 1;
@@ -640,7 +686,9 @@ impl Agent {
             if started.elapsed() > timeout {
                 bail!("{} did not answer {method} within {} s", self.name, timeout.as_secs());
             }
-            tick(started.elapsed());
+            if !tick(started.elapsed()) {
+                bail!(ConsoleClosed);
+            }
             let msg = match self.inbox.recv_timeout(Duration::from_millis(100)) {
                 Ok(m) => m,
                 Err(RecvTimeoutError::Timeout) => continue,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from latchkit import LATCH_BIN, REPO, Approver, Home, processes_with_env
+from latchkit import LATCH_BIN, REPO, Approver, Home, processes_with_env, wait_until
 
 LATCH = os.path.abspath(LATCH_BIN)
 # npx finds the pinned server-filesystem in tests/node_modules from there.
@@ -137,3 +138,82 @@ def test_ctrl_c_while_waiting_for_an_approval_stops_everything(tmp_path: Path) -
     assert code == 130, demo.output()
     assert processes_with_env("LATCH_HOME", latch_home) == []
     assert not Path(latch_home).parent.exists()
+
+
+class DemoInTmux:
+    """`latch demo --dir HOME` (console mode) in a private tmux server, as a person runs it."""
+
+    def __init__(self, home: Home) -> None:
+        self.home = home
+        self.socket = home.path / "tmux.sock"
+        self.status = home.path / "demo-status"
+        self.env = {k: v for k, v in home.cli_env().items() if k not in ("TMUX", "TMUX_PANE")}
+        self.env.update(LANG="C.UTF-8", TERM="xterm-256color")
+        script = f"cd {shlex.quote(str(TESTS_DIR))}; {shlex.quote(LATCH)} demo --dir {shlex.quote(str(home.path))}; echo $? > {self.status}"
+        self.tmux("new-session", "-d", "-x", "110", "-y", "40", "-s", "demo", "sh", "-c", script)
+        self.tmux("set-option", "-t", "demo", "remain-on-exit", "on")
+
+    def tmux(self, *args: str) -> str:
+        proc = subprocess.run(
+            ["tmux", "-S", str(self.socket), "-f", "/dev/null", *args],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        assert proc.returncode == 0, f"tmux {args}: {proc.stderr}"
+        return proc.stdout
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-J", "-S", "-200", "-t", "demo")
+
+    def wait_screen(self, text: str, timeout: float = 40.0) -> str:
+        def shown() -> str | None:
+            screen = self.screen()
+            return screen if text in screen else None
+
+        screen = wait_until(shown, timeout, interval=0.1)
+        assert screen is not None, f"{text!r} never on the screen:\n{self.screen()}"
+        return screen
+
+    def exit_status(self, timeout: float = 20.0) -> int:
+        ok = wait_until(lambda: self.status.exists() and self.status.read_text().strip(), timeout)
+        assert ok, f"the demo did not end:\n{self.screen()}"
+        return int(self.status.read_text())
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-S", str(self.socket), "kill-server"], env=self.env, capture_output=True, timeout=10)
+
+
+def test_demo_console_approve_with_a_key_then_quit(home: Home) -> None:
+    demo = DemoInTmux(home)
+    try:
+        demo.wait_screen("Press Enter to open the console")
+        demo.tmux("send-keys", "-t", "demo", "Enter")
+        demo.wait_screen("approval waiting")
+        time.sleep(0.7)  # the console holds answer keys 500 ms after an approval took focus
+        demo.tmux("send-keys", "-t", "demo", "a")
+        log = home.path / "agent.log"
+        assert wait_until(lambda: "Every decision was the expected one" in log.read_text(), 30.0), log.read_text()
+        demo.tmux("send-keys", "-t", "demo", "q")
+        assert demo.exit_status() == 0, demo.screen()
+        screen = demo.screen()
+        assert "→ APPROVED by a person" in screen and "answered by tui" in screen, screen
+        assert "→ DENY (TRANSFER_VALUE)" in screen
+    finally:
+        demo.close()
+
+
+def test_closing_the_console_during_a_hold_ends_the_demo_cleanly(home: Home) -> None:
+    demo = DemoInTmux(home)
+    try:
+        demo.wait_screen("Press Enter to open the console")
+        demo.tmux("send-keys", "-t", "demo", "Enter")
+        demo.wait_screen("approval waiting")
+        demo.tmux("send-keys", "-t", "demo", "q")
+        assert demo.exit_status() == 0, demo.screen()
+        assert "The console was closed before the agent was done" in demo.screen()
+        assert not [p for p in home.processes() if "tmux" not in p.cmdline and "sh -c" not in p.cmdline]
+    finally:
+        demo.close()
