@@ -33,6 +33,8 @@ pub struct Report {
     /// "" or "project DIR".
     pub place: String,
     pub outcome: Outcome,
+    /// The entry's `command` as the file holds it before the change.
+    pub command: Option<String>,
 }
 
 /// One replacement of a byte range of the original text.
@@ -96,7 +98,11 @@ fn plan_unchecked(text: &str, format: Format, layout: Layout, action: Action, la
             Action::Install => install(text, format, server, latch, &mut edits),
             Action::Uninstall => uninstall(text, format, server, latch, &mut edits),
         };
-        reports.push(Report { name: server.name.clone(), place: server.place.clone(), outcome });
+        let command = match &server.shape {
+            Shape::Stdio { command, .. } => command.value.clone(),
+            _ => None,
+        };
+        reports.push(Report { name: server.name.clone(), place: server.place.clone(), outcome, command });
     }
     let text = apply(text, &mut edits).map_err(PlanError::Unchecked)?;
     Ok(Plan { text, edits, reports })

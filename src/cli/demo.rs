@@ -37,6 +37,8 @@ use latch_proto::paths::Paths;
 use latch_proto::{AuditFilter, ClientMsg, DaemonMsg, PendingItem, Role};
 use serde_json::{Value, json};
 
+use super::install::which;
+
 /// How long a held call waits for a person in the demo.
 const HOLD: Duration = Duration::from_secs(300);
 /// How long a server gets to answer `initialize` (npx may download first).
@@ -76,6 +78,10 @@ pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
         for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
             libc::signal(sig, on_signal as *const () as libc::sighandler_t);
         }
+    }
+    if !a.headless && !std::io::stdout().is_terminal() {
+        eprintln!("latch demo: the console needs a terminal; in scripts and CI run `latch demo --headless`");
+        return Ok(2);
     }
     let exe = std::env::current_exe().context("cannot find the latch executable")?;
     let test_server = exe.with_file_name("latch-test-server");
@@ -587,10 +593,6 @@ fn stop(child: &mut Child, grace: Duration) {
         let _ = child.kill();
     }
     let _ = child.wait();
-}
-
-fn which(program: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(program)).find(|p| p.is_file())
 }
 
 fn first_line(text: &str) -> String {

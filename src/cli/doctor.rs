@@ -7,6 +7,8 @@
 //! install`, whose edits are discarded), the daemon's `Status` reply, and,
 //! when no daemon runs, the policy file's `[notify]` / `[telegram]` tables.
 
+use std::path::Path;
+
 use latch_install::{Action, Outcome, PlanError};
 use latch_proto::client::{self, ClientError};
 use latch_proto::{ClientMsg, DaemonMsg, Role, StatusReport};
@@ -40,7 +42,16 @@ pub fn run() -> anyhow::Result<i32> {
                     let text = match &r.outcome {
                         Outcome::AlreadyWrapped | Outcome::Unwrapped => {
                             wrapped += 1;
-                            line("wrapped", &r.name, &r.place, "")
+                            match r.command.as_deref().filter(|c| c.starts_with('/') && !Path::new(c).exists()) {
+                                Some(gone) => {
+                                    failed = true;
+                                    let fix = format!(
+                                        ": BROKEN, {gone} does not exist (latch moved?); `latch uninstall` then `latch install` fixes it"
+                                    );
+                                    line("wrapped", &r.name, &r.place, &fix)
+                                }
+                                None => line("wrapped", &r.name, &r.place, ""),
+                            }
                         }
                         Outcome::Wrapped | Outcome::NotWrapped => {
                             unwrapped += 1;

@@ -70,10 +70,19 @@ pub(crate) fn pretty(path: &Path) -> String {
     }
 }
 
-/// The absolute path wrapped commands start: this very executable.
+/// The first PROGRAM on PATH.
+pub(crate) fn which(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(program)).find(|p| p.is_file())
+}
+
+/// The absolute path wrapped commands start: this very executable, by the
+/// `latch` on PATH when that is the same file (a package manager's link
+/// survives upgrades; the versioned folder it points into does not).
 pub(crate) fn latch_exe() -> anyhow::Result<String> {
     let exe = std::env::current_exe()?;
-    let exe = std::fs::canonicalize(&exe).unwrap_or(exe);
+    let real = std::fs::canonicalize(&exe).unwrap_or(exe);
+    let exe =
+        which("latch").filter(|p| p.is_absolute() && std::fs::canonicalize(p).is_ok_and(|c| c == real)).unwrap_or(real);
     exe.to_str()
         .map(str::to_owned)
         .ok_or_else(|| anyhow::anyhow!("the path of latch ({}) is not UTF-8; move it to a plain path", exe.display()))

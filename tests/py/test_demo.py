@@ -217,3 +217,9 @@ def test_closing_the_console_during_a_hold_ends_the_demo_cleanly(home: Home) -> 
         assert not [p for p in home.processes() if "tmux" not in p.cmdline and "sh -c" not in p.cmdline]
     finally:
         demo.close()
+
+
+def test_the_console_mode_without_a_terminal_points_to_headless() -> None:
+    run = subprocess.run([LATCH, "demo"], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=15)
+    assert run.returncode == 2
+    assert "run `latch demo --headless`" in run.stderr

@@ -243,3 +243,36 @@ def test_a_rewritten_entry_starts_its_server_through_the_shim(machine: Machine, 
     assert "result" in answer, answer
     status = home.latch_json("status", "--json")
     assert [s["server"] for s in status["shims"]] == ["ours"]
+
+
+def test_a_symlinked_config_is_rewritten_through_the_link_and_keeps_its_mode(machine: Machine) -> None:
+    dotfiles = machine.home / "dotfiles"
+    dotfiles.mkdir()
+    real = dotfiles / "claude.json"
+    shutil.copyfile(FIXTURES / "claude.json", real)
+    real.chmod(0o600)
+    link = machine.home / ".claude.json"
+    link.symlink_to(real)
+    original = real.read_bytes()
+    assert machine.latch("install", "claude-code").returncode == 0
+    assert link.is_symlink(), "the link was replaced by a file"
+    assert wrapped_names(real.read_text(), "x.json") == {"github", "airtable", "postgres"}
+    assert (real.stat().st_mode & 0o777) == 0o600
+    assert (dotfiles / "claude.json.latch-backup").read_bytes() == original
+    assert machine.latch("uninstall", "claude-code").returncode == 0
+    assert real.read_bytes() == original and link.is_symlink()
+
+
+def test_doctor_names_a_wrapped_server_whose_latch_is_gone(machine: Machine, home: Home) -> None:
+    config = machine.path(".cursor/mcp.json")
+    config.parent.mkdir(parents=True)
+    entry = {"command": "/nowhere/bin/latch", "args": ["shim", "--name", "fs", "--", "npx", "pkg"]}
+    config.write_text(json.dumps({"mcpServers": {"fs": entry}}))
+    report = machine.latch("doctor", env={"LATCH_HOME": str(home.latch_home)})
+    assert report.returncode == 1
+    assert "wrapped          fs: BROKEN, /nowhere/bin/latch does not exist" in report.stdout, report.stdout
+    # uninstall still recognises it, and install then points at this latch.
+    assert machine.latch("uninstall", "cursor").returncode == 0
+    assert json.loads(config.read_text())["mcpServers"]["fs"] == {"command": "npx", "args": ["pkg"]}
+    assert machine.latch("install", "cursor").returncode == 0
+    assert wrapped_names(config.read_text(), "x.json") == {"fs"}

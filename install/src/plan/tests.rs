@@ -230,3 +230,11 @@ fn files_without_servers_need_no_edits() {
         assert!(p.edits.is_empty() && p.reports.is_empty());
     }
 }
+
+#[test]
+fn vscode_settings_with_a_flat_mcp_servers_key() {
+    let text = "{\n  // flat\n  \"mcp.servers\": {\"a\": {\"command\": \"x\", \"args\": [\"y\"]}},\n}\n";
+    let p = plan(text, Format::Jsonc, Layout::VsCodeSettings, Action::Install, LATCH).unwrap();
+    assert_eq!(outcomes(&p), [("a".to_owned(), Outcome::Wrapped)]);
+    assert_eq!(plan(&p.text, Format::Jsonc, Layout::VsCodeSettings, Action::Uninstall, LATCH).unwrap().text, text);
+}
