@@ -52,20 +52,11 @@ pub fn unified(text: &str, edits: &[Edit], old_name: &str, new_name: &str) -> St
     for hunk in hunks {
         let first = hunk[0].0.saturating_sub(CONTEXT);
         let last = (hunk[hunk.len() - 1].1 + CONTEXT).min(starts.len() - 1);
-        let mut body = String::new();
-        let (mut old_len, mut new_len) = (0, 0);
-        let mut push = |mark: char, s: &str| {
-            body.push(mark);
-            body.push_str(s.strip_suffix('\n').unwrap_or(s));
-            body.push('\n');
-        };
+        // The hunk as unchanged lines and changes (old lines, new lines).
+        let mut segs: Vec<Seg<'_>> = Vec::new();
         let mut next = first;
         for (a, b, group) in &hunk {
-            for l in next..*a {
-                push(' ', line(l));
-                old_len += 1;
-                new_len += 1;
-            }
+            segs.extend((next..*a).map(|l| Seg::Same(line(l).to_owned())));
             let (from, to) = (starts[*a], line_end(*b));
             let mut new_chunk = String::new();
             let mut at = from;
@@ -75,21 +66,47 @@ pub fn unified(text: &str, edits: &[Edit], old_name: &str, new_name: &str) -> St
                 at = e.range.end;
             }
             new_chunk.push_str(&text[at..to]);
-            for s in text[from..to].split_inclusive('\n') {
-                push('-', s);
-                old_len += 1;
+            let old: Vec<&str> = text[from..to].split_inclusive('\n').collect();
+            let new: Vec<String> = new_chunk.split_inclusive('\n').map(str::to_owned).collect();
+            // Lines an edit touched without changing stay context.
+            let head = old.iter().zip(&new).take_while(|(o, n)| **o == n.as_str()).count();
+            let tail =
+                old[head..].iter().rev().zip(new[head..].iter().rev()).take_while(|(o, n)| **o == n.as_str()).count();
+            segs.extend(old[..head].iter().map(|l| Seg::Same((*l).to_owned())));
+            let change = Seg::Change(old[head..old.len() - tail].to_vec(), new[head..new.len() - tail].to_vec());
+            // Consecutive changes read as one: all removals, then all additions.
+            match (segs.last_mut(), change) {
+                (Some(Seg::Change(o, n)), Seg::Change(o2, n2)) => {
+                    o.extend(o2);
+                    n.extend(n2);
+                }
+                (_, change) => segs.push(change),
             }
-            let added = new_chunk.split_inclusive('\n').count();
-            for s in new_chunk.split_inclusive('\n') {
-                push('+', s);
-            }
-            new_len += added;
+            segs.extend(old[old.len() - tail..].iter().map(|l| Seg::Same((*l).to_owned())));
             next = b + 1;
         }
-        for l in next..=last {
-            push(' ', line(l));
-            old_len += 1;
-            new_len += 1;
+        segs.extend((next..=last).map(|l| Seg::Same(line(l).to_owned())));
+        let mut body = String::new();
+        let (mut old_len, mut new_len) = (0, 0);
+        let mut push = |mark: char, s: &str| {
+            body.push(mark);
+            body.push_str(s.strip_suffix('\n').unwrap_or(s));
+            body.push('\n');
+        };
+        for seg in &segs {
+            match seg {
+                Seg::Same(l) => {
+                    push(' ', l);
+                    old_len += 1;
+                    new_len += 1;
+                }
+                Seg::Change(old, new) => {
+                    old.iter().for_each(|l| push('-', l));
+                    new.iter().for_each(|l| push('+', l));
+                    old_len += old.len();
+                    new_len += new.len();
+                }
+            }
         }
         let new_start = (first as isize + 1 + shift) as usize;
         out.push_str(&format!("@@ -{},{old_len} +{new_start},{new_len} @@\n", first + 1));
@@ -97,6 +114,11 @@ pub fn unified(text: &str, edits: &[Edit], old_name: &str, new_name: &str) -> St
         shift += new_len as isize - old_len as isize;
     }
     out
+}
+
+enum Seg<'a> {
+    Same(String),
+    Change(Vec<&'a str>, Vec<String>),
 }
 
 #[cfg(test)]
@@ -121,5 +143,16 @@ mod tests {
         let text = "a\nb\nc\nd\n";
         let edits = [Edit { range: 0..1, text: "A".into() }, Edit { range: 4..5, text: "C".into() }];
         assert_eq!(unified(text, &edits, "x", "y"), "--- x\n+++ y\n@@ -1,4 +1,4 @@\n-a\n+A\n b\n-c\n+C\n d\n");
+    }
+
+    #[test]
+    fn lines_before_an_insertion_point_stay_context_and_neighbouring_changes_merge() {
+        let text = "[\n  x,\n  y\n]\n";
+        let at = text.find('x').unwrap();
+        let edits = [Edit { range: 0..1, text: "{".into() }, Edit { range: at..at, text: "new,\n  ".into() }];
+        assert_eq!(
+            unified(text, &edits, "x", "y"),
+            "--- x\n+++ y\n@@ -1,4 +1,5 @@\n-[\n+{\n+  new,\n   x,\n   y\n ]\n"
+        );
     }
 }
