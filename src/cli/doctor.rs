@@ -102,20 +102,16 @@ pub fn run() -> anyhow::Result<i32> {
         None => {
             println!("daemon    not running — a wrapped server starts one on demand, or run `latch daemon`");
             println!("console   none (no daemon) — `latch tui` starts the daemon and opens the console");
-            let policy = std::fs::read_to_string(&paths.policy).ok();
-            let has = |table: &str| {
-                policy
-                    .as_deref()
-                    .and_then(|t| t.parse::<toml::Table>().ok())
-                    .is_some_and(|t| t.get(table).is_some_and(toml::Value::is_table))
-            };
-            for (label, table) in [("notify", "notify"), ("telegram", "telegram")] {
-                let state = if has(table) {
-                    format!("configured in {} (checked when the daemon runs)", pretty(&paths.policy))
-                } else {
-                    "not configured".to_owned()
+            let policy = std::fs::read_to_string(&paths.policy).ok().and_then(|t| t.parse::<toml::Table>().ok());
+            for table in ["notify", "telegram"] {
+                let state = match policy.as_ref().and_then(|p| p.get(table)).and_then(toml::Value::as_table) {
+                    None => "not configured in the policy (the daemon's defaults apply when it runs)".to_owned(),
+                    Some(t) if t.get("desktop").and_then(toml::Value::as_bool) == Some(false) => {
+                        format!("off ([{table}] desktop = false in {})", pretty(&paths.policy))
+                    }
+                    Some(_) => format!("configured in {} (checked when the daemon runs)", pretty(&paths.policy)),
                 };
-                println!("{label:<9} {state}");
+                println!("{table:<9} {state}");
             }
         }
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -218,6 +219,10 @@ def test_doctor_lists_wrapped_unwrapped_and_remote_servers_and_the_daemon(machin
     assert "5 wrapped, 2 not wrapped, 2 remote (not covered yet)" in out
     assert "daemon    not running" in out
     assert "notify    not configured" in out and "telegram  not configured" in out
+    home.write_policy("[notify]\ndesktop = false\n")
+    out = machine.latch("doctor", env=env).stdout
+    assert "notify    off ([notify] desktop = false in " in out, out
+    (home.latch_home / "policy.toml").unlink()
 
     daemon = Daemon(home)
     try:
@@ -225,7 +230,9 @@ def test_doctor_lists_wrapped_unwrapped_and_remote_servers_and_the_daemon(machin
         out = machine.latch("doctor", env=env).stdout
         assert f"daemon    running (pid {daemon.pid}" in out, out
         assert "console   none attached — open one with `latch tui`" in out
-        assert "notify    not configured" in out
+        # From the daemon's channel report: absent, or the desktop channel's state.
+        assert re.search(r"^notify    (not configured|working|NOT working: |configured, disabled)", out, re.M), out
+        assert re.search(r"^telegram  ", out, re.M), out
     finally:
         daemon.stop()
 
