@@ -34,6 +34,15 @@ enum Cmd {
     Policy(cli::policy::PolicyCmd),
     /// The approval console: pending approvals, live calls, history.
     Tui,
+    /// Make MCP clients start their servers through Latch (all found, or one).
+    Install(cli::install::InstallArgs),
+    /// Put the clients' server entries back as they were.
+    Uninstall(cli::install::InstallArgs),
+    /// What is protected, what is not, and whether Latch is healthy.
+    Doctor,
+    /// A one-minute tour in a throw-away home: a scripted agent, real MCP
+    /// servers, the console; allow, ask and deny happen.
+    Demo(cli::demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +57,10 @@ fn main() -> ExitCode {
         Cmd::Audit(a) => cli::client::audit(a),
         Cmd::Policy(cmd) => cli::policy::run(cmd),
         Cmd::Tui => cli::tui(),
+        Cmd::Install(a) => cli::install::run(a, latch_install::Action::Install),
+        Cmd::Uninstall(a) => cli::install::run(a, latch_install::Action::Uninstall),
+        Cmd::Doctor => cli::doctor::run(),
+        Cmd::Demo(a) => cli::demo::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),

@@ -5,6 +5,9 @@
 //! is running; 70 internal error; the shim exits with its server's code.
 
 pub mod client;
+pub mod demo;
+pub mod doctor;
+pub mod install;
 pub mod policy;
 pub mod shim;
 

@@ -1,0 +1,230 @@
+//! Where the servers are in each client's file, with the byte spans the
+//! rewriting needs.
+
+use std::ops::Range;
+
+use toml::de::{DeTable, DeValue};
+
+use crate::jsonc::{self, Kind, Node};
+
+/// How the file is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Strict JSON (Claude Desktop, Claude Code: read with `JSON.parse`).
+    Json,
+    /// JSON with comments and trailing commas (VS Code, Cursor, Gemini CLI, Windsurf).
+    Jsonc,
+    /// TOML (Codex).
+    Toml,
+}
+
+/// Where the servers sit inside the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// `{"mcpServers": {NAME: {...}}}`.
+    McpServers,
+    /// `~/.claude.json`: `mcpServers`, and `projects.<dir>.mcpServers`.
+    ClaudeJson,
+    /// VS Code `settings.json`: `"mcp": {"servers": {...}}` (or a flat `"mcp.servers"`).
+    VsCodeSettings,
+    /// VS Code `mcp.json`: `{"servers": {...}}`.
+    VsCodeMcp,
+    /// Codex `config.toml`: `[mcp_servers.NAME]`.
+    CodexToml,
+}
+
+/// A literal value in the text: its span and, for a string, its value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lit {
+    pub span: Range<usize>,
+    pub value: Option<String>,
+}
+
+/// A server's `args` list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Args {
+    /// The list, brackets included.
+    pub span: Range<usize>,
+    /// Where the `args` key starts.
+    pub key_start: usize,
+    pub items: Vec<Lit>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Shape {
+    /// Started by the client as a process: what Latch wraps.
+    Stdio { command: Lit, command_key: Range<usize>, args: Option<Args> },
+    /// Reached over HTTP or SSE.
+    Remote { url: String },
+    /// Not understood; left alone, with the reason.
+    Other { why: String },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Server {
+    pub name: String,
+    /// "" for the file's own list; "project DIR" for a Claude Code project entry.
+    pub place: String,
+    pub shape: Shape,
+}
+
+/// Why a file cannot be read as this client's config.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}, column {column}: {message}")]
+pub struct Malformed {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl Malformed {
+    fn at(text: &str, at: usize, message: impl Into<String>) -> Malformed {
+        let (line, column) = jsonc::line_col(text, at);
+        Malformed { line, column, message: message.into() }
+    }
+}
+
+/// Every server of the file, in file order.
+pub fn servers(text: &str, format: Format, layout: Layout) -> Result<Vec<Server>, Malformed> {
+    match format {
+        Format::Toml => toml_servers(text),
+        Format::Json | Format::Jsonc => json_servers(text, format == Format::Jsonc, layout),
+    }
+}
+
+const REMOTE_TYPES: &[&str] = &["http", "sse", "streamable-http", "streamableHttp", "streamable_http"];
+const URL_KEYS: &[&str] = &["url", "serverUrl", "httpUrl"];
+
+fn json_servers(text: &str, jsonc: bool, layout: Layout) -> Result<Vec<Server>, Malformed> {
+    let root = match jsonc::parse(text, jsonc) {
+        Ok(Some(root)) => root,
+        Ok(None) => return Ok(Vec::new()),
+        Err(e) => return Err(Malformed { line: e.line, column: e.column, message: e.message }),
+    };
+    if !matches!(root.kind, Kind::Object(_)) {
+        return Err(Malformed::at(text, root.span.start, "the file's top level is not an object `{ … }`"));
+    }
+    let mut lists: Vec<(&Node, String, &str)> = Vec::new();
+    match layout {
+        Layout::McpServers => lists.extend(root.get("mcpServers").map(|n| (n, String::new(), "mcpServers"))),
+        Layout::VsCodeMcp => lists.extend(root.get("servers").map(|n| (n, String::new(), "servers"))),
+        Layout::VsCodeSettings => {
+            lists.extend(root.get("mcp").and_then(|m| m.get("servers")).map(|n| (n, String::new(), "mcp.servers")));
+            lists.extend(root.get("mcp.servers").map(|n| (n, String::new(), "mcp.servers")));
+        }
+        Layout::ClaudeJson => {
+            lists.extend(root.get("mcpServers").map(|n| (n, String::new(), "mcpServers")));
+            if let Some(projects) = root.get("projects") {
+                for p in projects.members() {
+                    if let Some(list) = p.value.get("mcpServers") {
+                        lists.push((list, format!("project {}", p.key), "mcpServers"));
+                    }
+                }
+            }
+        }
+        Layout::CodexToml => unreachable!("a TOML layout with a JSON format"),
+    }
+    let mut out = Vec::new();
+    for (list, place, what) in lists {
+        if !matches!(list.kind, Kind::Object(_)) {
+            return Err(Malformed::at(text, list.span.start, format!("`{what}` is not an object of servers")));
+        }
+        for m in list.members() {
+            out.push(Server { name: m.key.clone(), place: place.clone(), shape: json_shape(&m.value) });
+        }
+    }
+    Ok(out)
+}
+
+fn lit(n: &Node) -> Lit {
+    Lit { span: n.span.clone(), value: n.as_str().map(str::to_owned) }
+}
+
+fn json_shape(entry: &Node) -> Shape {
+    if !matches!(entry.kind, Kind::Object(_)) {
+        return Shape::Other { why: "the entry is not an object".into() };
+    }
+    if let Some(url) = URL_KEYS.iter().find_map(|k| entry.get(k)) {
+        return Shape::Remote { url: url.as_str().unwrap_or("?").to_owned() };
+    }
+    if let Some(t) = entry.get("type").and_then(Node::as_str)
+        && REMOTE_TYPES.contains(&t)
+    {
+        return Shape::Remote { url: format!("({t})") };
+    }
+    let Some(command) = entry.member("command") else {
+        return Shape::Other { why: "no `command`".into() };
+    };
+    if command.value.as_str().is_none() {
+        return Shape::Other { why: "`command` is not a string".into() };
+    }
+    let args = match entry.member("args") {
+        None => None,
+        Some(m) => match &m.value.kind {
+            Kind::Array(items) => Some(Args {
+                span: m.value.span.clone(),
+                key_start: m.key_span.start,
+                items: items.iter().map(lit).collect(),
+            }),
+            _ => return Shape::Other { why: "`args` is not a list".into() },
+        },
+    };
+    Shape::Stdio { command: lit(&command.value), command_key: command.key_span.clone(), args }
+}
+
+fn toml_servers(text: &str) -> Result<Vec<Server>, Malformed> {
+    let root = DeTable::parse(text).map_err(|e| {
+        let at = e.span().map_or(0, |s| s.start);
+        Malformed::at(text, at, e.message().trim().to_owned())
+    })?;
+    let Some((_, list)) = root.get_ref().iter().find(|(k, _)| k.get_ref() == "mcp_servers") else {
+        return Ok(Vec::new());
+    };
+    let DeValue::Table(list) = list.get_ref() else {
+        return Err(Malformed::at(text, list.span().start, "`mcp_servers` is not a table of servers"));
+    };
+    let mut entries: Vec<_> = list.iter().collect();
+    entries.sort_by_key(|(k, _)| k.span().start);
+    Ok(entries
+        .into_iter()
+        .map(|(k, v)| Server { name: k.get_ref().to_string(), place: String::new(), shape: toml_shape(v.get_ref()) })
+        .collect())
+}
+
+fn toml_lit(v: &toml::Spanned<DeValue<'_>>) -> Lit {
+    let value = match v.get_ref() {
+        DeValue::String(s) => Some(s.to_string()),
+        _ => None,
+    };
+    Lit { span: v.span(), value }
+}
+
+fn toml_shape(entry: &DeValue<'_>) -> Shape {
+    let DeValue::Table(t) = entry else {
+        return Shape::Other { why: "the entry is not a table".into() };
+    };
+    let get = |key: &str| t.iter().find(|(k, _)| k.get_ref() == key);
+    if let Some((_, url)) = get("url") {
+        let url = match url.get_ref() {
+            DeValue::String(s) => s.to_string(),
+            _ => "?".into(),
+        };
+        return Shape::Remote { url };
+    }
+    let Some((command_key, command)) = get("command") else {
+        return Shape::Other { why: "no `command`".into() };
+    };
+    if !matches!(command.get_ref(), DeValue::String(_)) {
+        return Shape::Other { why: "`command` is not a string".into() };
+    }
+    let args = match get("args") {
+        None => None,
+        Some((k, v)) => match v.get_ref() {
+            DeValue::Array(items) => {
+                Some(Args { span: v.span(), key_start: k.span().start, items: items.iter().map(toml_lit).collect() })
+            }
+            _ => return Shape::Other { why: "`args` is not a list".into() },
+        },
+    };
+    Shape::Stdio { command: toml_lit(command), command_key: command_key.span(), args }
+}

@@ -1,0 +1,254 @@
+//! `latch install [CLIENT]` / `latch uninstall [CLIENT]`: find the MCP client
+//! configs on this machine and wrap (or unwrap) their stdio servers.
+//!
+//! The rewriting itself is pure and lives in the `latch-install` crate; this
+//! is the IO around it: which files exist, a backup beside each file before
+//! its first change (`FILE.latch-backup`), an atomic replace that keeps the
+//! file's permissions (and writes through a symlink to its target),
+//! `--dry-run` diffs, and the report. A file that cannot be read as its
+//! client's config is named with its line and left untouched; the other
+//! files are still processed and the exit code is 1.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use latch_install::clients::{self, Client, Location, Os};
+use latch_install::{Action, Outcome, Plan, PlanError};
+
+#[derive(clap::Args)]
+pub struct InstallArgs {
+    /// Only this client: claude-desktop, claude-code, cursor, vscode,
+    /// windsurf, codex, gemini (default: every client found).
+    #[arg(value_parser = parse_client)]
+    client: Option<Client>,
+    /// Print what would change, as a diff; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// The project whose `.mcp.json`, `.cursor/mcp.json`, `.vscode/mcp.json`
+    /// and `.gemini/settings.json` are included (default: the current folder).
+    #[arg(long)]
+    project: Option<PathBuf>,
+}
+
+fn parse_client(s: &str) -> Result<Client, String> {
+    Client::from_id(s).ok_or_else(|| {
+        let ids: Vec<&str> = Client::ALL.iter().map(|c| c.id()).collect();
+        format!("unknown client `{s}`: use one of {}", ids.join(", "))
+    })
+}
+
+/// The config files that exist, for CLIENT (or all), without duplicates.
+pub(crate) fn existing_locations(client: Option<Client>, project: Option<PathBuf>) -> anyhow::Result<Vec<Location>> {
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .ok_or_else(|| anyhow::anyhow!("HOME is not set: Latch looks for client configs under it"))?;
+    let project = project.or_else(|| std::env::current_dir().ok());
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for l in clients::locations(&home, project.as_deref(), Os::current()) {
+        if client.is_some_and(|c| c != l.client) || !l.path.is_file() {
+            continue;
+        }
+        let real = std::fs::canonicalize(&l.path).unwrap_or_else(|_| l.path.clone());
+        if !seen.contains(&real) {
+            seen.push(real);
+            out.push(l);
+        }
+    }
+    Ok(out)
+}
+
+/// PATH with the home folder shown as `~`.
+pub(crate) fn pretty(path: &Path) -> String {
+    match std::env::var_os("HOME").map(PathBuf::from) {
+        Some(home) if !home.as_os_str().is_empty() => match path.strip_prefix(&home) {
+            Ok(rest) => format!("~/{}", rest.display()),
+            Err(_) => path.display().to_string(),
+        },
+        _ => path.display().to_string(),
+    }
+}
+
+/// The first PROGRAM on PATH.
+pub(crate) fn which(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(program)).find(|p| p.is_file())
+}
+
+/// The absolute path wrapped commands start: this very executable, by the
+/// `latch` on PATH when that is the same file (a package manager's link
+/// survives upgrades; the versioned folder it points into does not).
+pub(crate) fn latch_exe() -> anyhow::Result<String> {
+    let exe = std::env::current_exe()?;
+    let real = std::fs::canonicalize(&exe).unwrap_or(exe);
+    let exe =
+        which("latch").filter(|p| p.is_absolute() && std::fs::canonicalize(p).is_ok_and(|c| c == real)).unwrap_or(real);
+    exe.to_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("the path of latch ({}) is not UTF-8; move it to a plain path", exe.display()))
+}
+
+/// One line about one server: a label, who, and details.
+pub(crate) fn line(label: &str, name: &str, place: &str, detail: &str) -> String {
+    let who = if place.is_empty() { name.to_owned() } else { format!("{name} ({place})") };
+    format!("  {label:<16} {who}{detail}")
+}
+
+fn describe(name: &str, place: &str, outcome: &Outcome, dry_run: bool) -> String {
+    let would = |done: &'static str, todo: &'static str| if dry_run { todo } else { done };
+    match outcome {
+        Outcome::Wrapped => line(would("wrapped", "would wrap"), name, place, ""),
+        Outcome::AlreadyWrapped => line("already wrapped", name, place, ""),
+        Outcome::Unwrapped => line(would("restored", "would restore"), name, place, ""),
+        Outcome::NotWrapped => line("not wrapped", name, place, ""),
+        Outcome::Remote(url) => line("not covered yet", name, place, &remote_detail(url)),
+        Outcome::Skipped(why) => line("skipped", name, place, &format!(": {why}")),
+    }
+}
+
+pub(crate) fn remote_detail(url: &str) -> String {
+    format!(": remote server {url} (HTTP/SSE); Latch guards the servers a client starts itself (stdio) for now")
+}
+
+pub fn run(a: InstallArgs, action: Action) -> anyhow::Result<i32> {
+    match run_inner(a, action) {
+        Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) => {
+            Ok(0)
+        }
+        other => other,
+    }
+}
+
+fn run_inner(a: InstallArgs, action: Action) -> anyhow::Result<i32> {
+    let latch = latch_exe()?;
+    let locations = existing_locations(a.client, a.project)?;
+    let verb = if action == Action::Install { "install" } else { "uninstall" };
+    if locations.is_empty() {
+        let which = a.client.map_or("any MCP client".to_owned(), |c| c.title().to_owned());
+        println!("no config file of {which} found; nothing to {verb}");
+        return Ok(0);
+    }
+    let mut failed = false;
+    let mut changed = 0;
+    let mut out = std::io::stdout().lock();
+    for l in &locations {
+        writeln!(out, "{} ({}): {}", l.client.title(), l.scope, pretty(&l.path))?;
+        match process(l, action, &latch, a.dry_run, &mut out)? {
+            Ok(true) => changed += 1,
+            Ok(false) => {}
+            Err(message) => {
+                failed = true;
+                writeln!(out, "  {message}")?;
+                eprintln!("latch: {message}");
+            }
+        }
+    }
+    let files = if changed == 1 { "file" } else { "files" };
+    match (a.dry_run, changed) {
+        (true, 0) => writeln!(out, "dry run: nothing would change")?,
+        (true, n) => writeln!(out, "dry run: {n} {files} would change; nothing was written")?,
+        (false, 0) => writeln!(out, "nothing to change")?,
+        (false, n) if action == Action::Install => writeln!(
+            out,
+            "{n} {files} changed (backups beside them, *.latch-backup); restart the clients to start their servers through Latch, and keep `latch tui` open to answer approvals"
+        )?,
+        (false, n) => writeln!(out, "{n} {files} restored; restart the clients")?,
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
+/// Rewrites one file; `Ok(Ok(true))` when it changed (or would), `Ok(Err)`
+/// the message that names the file and why it was left untouched, `Err` a
+/// failure to print.
+fn process(
+    l: &Location,
+    action: Action,
+    latch: &str,
+    dry_run: bool,
+    out: &mut impl Write,
+) -> std::io::Result<Result<bool, String>> {
+    let shown = pretty(&l.path);
+    let text = match std::fs::read(&l.path) {
+        Err(e) => return Ok(Err(format!("{shown}: cannot read it ({e}); left untouched"))),
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(_) => return Ok(Err(format!("{shown}: not UTF-8 text; left untouched"))),
+        },
+    };
+    let plan = match latch_install::plan(&text, l.format, l.layout, action, latch) {
+        Ok(p) => p,
+        Err(PlanError::Malformed(m)) => {
+            return Ok(Err(format!(
+                "{shown}:{}:{}: {} — the file was left untouched; fix it and run again",
+                m.line, m.column, m.message
+            )));
+        }
+        Err(e) => return Ok(Err(format!("{shown}: {e}"))),
+    };
+    for r in &plan.reports {
+        writeln!(out, "{}", describe(&r.name, &r.place, &r.outcome, dry_run))?;
+    }
+    if plan.reports.is_empty() {
+        writeln!(out, "  no servers")?;
+    }
+    if plan.edits.is_empty() {
+        return Ok(Ok(false));
+    }
+    if dry_run {
+        let after = format!("{shown} (after latch {})", verb(action));
+        write!(out, "{}", latch_install::diff::unified(&text, &plan.edits, &shown, &after))?;
+        return Ok(Ok(true));
+    }
+    Ok(write_back(&l.path, &text, &plan, action)
+        .map(|()| true)
+        .map_err(|e| format!("{shown}: could not write it ({e}); left untouched")))
+}
+
+fn verb(action: Action) -> &'static str {
+    if action == Action::Install { "install" } else { "uninstall" }
+}
+
+fn backup_path(real: &Path) -> PathBuf {
+    let mut name = real.file_name().unwrap_or_default().to_os_string();
+    name.push(".latch-backup");
+    real.with_file_name(name)
+}
+
+/// Backs the file up (before its first change), then replaces it atomically.
+fn write_back(path: &Path, old: &str, plan: &Plan, action: Action) -> std::io::Result<()> {
+    let real = std::fs::canonicalize(path)?;
+    let backup = backup_path(&real);
+    // The backup holds the file as it was before Latch touched it: taken
+    // when no server in it is wrapped yet, and kept while any is.
+    let pristine = !plan.reports.iter().any(|r| matches!(r.outcome, Outcome::AlreadyWrapped | Outcome::Unwrapped));
+    if pristine || !backup.exists() {
+        replace(&backup, old, &real)?;
+    }
+    replace(&real, &plan.text, &real)?;
+    // Uninstall gave the backup back byte for byte: it has nothing more to keep.
+    if action == Action::Uninstall && std::fs::read(&backup).is_ok_and(|b| b == plan.text.as_bytes()) {
+        std::fs::remove_file(&backup)?;
+    }
+    Ok(())
+}
+
+/// Writes TEXT to TARGET through a temporary file in the same folder and a
+/// rename, with the permissions of MODEL.
+fn replace(target: &Path, text: &str, model: &Path) -> std::io::Result<()> {
+    let mut tmp_name = target.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(format!(".latch-tmp-{}", std::process::id()));
+    let tmp = target.with_file_name(tmp_name);
+    let result = (|| {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Private until it has the model's permissions: configs hold tokens.
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        f.set_permissions(std::fs::metadata(model)?.permissions())?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, target)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
