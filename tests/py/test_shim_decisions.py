@@ -225,4 +225,4 @@ async def test_audit_filters_narrow_the_log(home: Home, daemon: Daemon) -> None:
     assert {r["tool"] for r in reads} == {"read_file"}
     assert home.latch_json("audit", "--json", "--text", "no-such-text-anywhere") == []
     bad = home.latch("audit", "--since", "yesterday", check=False)
-    assert bad.returncode == 2 and "e.g. 30m" in bad.stderr
+    assert bad.returncode == 2 and "30m, 2h, 7d" in bad.stderr
