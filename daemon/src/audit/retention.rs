@@ -39,7 +39,7 @@ use super::{Audit, AuditError, Cmd, NewEvent, open_reader, sql};
 
 /// Most rows one delete removes (one writer transaction of a few
 /// milliseconds; see `benches/history.rs`).
-pub const BATCH: u32 = 2_000;
+pub const BATCH: u32 = 250;
 /// How often the daemon looks for rows to remove.
 pub const PERIOD: Duration = Duration::from_secs(3_600);
 
