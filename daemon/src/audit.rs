@@ -507,7 +507,6 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Cmd>, chain: &mut String, path:
                  args_hash, rule, approval_id, outcome, answered_by, detail, prev_hash, hash, seal) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
             )?;
-            let mut fin = tx.prepare_cached("UPDATE events SET outcome = ?2, latency_us = ?3 WHERE id = ?1")?;
             for cmd in batch.drain(..) {
                 match cmd {
                     Cmd::Insert(ev, reply) => {
@@ -553,23 +552,18 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Cmd>, chain: &mut String, path:
                             replies.push((reply, tx.last_insert_rowid()));
                         }
                     }
-                    Cmd::Finish { id, outcome, latency_us } => {
-                        fin.execute(params![id, outcome, latency_us])?;
-                        reseal(&tx, id)?;
-                    }
+                    Cmd::Finish { id, outcome, latency_us } => finish_row(&tx, id, outcome, latency_us)?,
                     Cmd::Answered { id, approval_id, answered_by } => {
-                        tx.execute(
-                            "UPDATE events SET approval_id = ?2, answered_by = ?3 WHERE id = ?1",
-                            params![id, approval_id, answered_by],
-                        )?;
+                        tx.prepare_cached("UPDATE events SET approval_id = ?2, answered_by = ?3 WHERE id = ?1")?
+                            .execute(params![id, approval_id, answered_by])?;
                         reseal(&tx, id)?;
                     }
                     Cmd::SetState { key, value } => {
-                        tx.execute(
+                        tx.prepare_cached(
                             "INSERT INTO state (key, value) VALUES (?1, ?2) \
                              ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                            params![key, value],
-                        )?;
+                        )?
+                        .execute(params![key, value])?;
                     }
                     // Flattened by `push` before a batch is committed.
                     Cmd::Many(_) => unreachable!("nested commands reach commit"),
@@ -662,7 +656,8 @@ fn reseal(tx: &rusqlite::Transaction<'_>, id: i64) -> rusqlite::Result<()> {
     use rusqlite::OptionalExtension;
     // A row retention already removed has nothing left to seal.
     let Some((hash, seal_now)) = tx
-        .query_row("SELECT hash, outcome, latency_us, approval_id, answered_by FROM events WHERE id = ?1", [id], |r| {
+        .prepare_cached("SELECT hash, outcome, latency_us, approval_id, answered_by FROM events WHERE id = ?1")?
+        .query_row([id], |r| {
             let hash: Option<String> = r.get(0)?;
             let outcome: Option<String> = r.get(1)?;
             let latency: Option<i64> = r.get(2)?;
@@ -676,8 +671,26 @@ fn reseal(tx: &rusqlite::Transaction<'_>, id: i64) -> rusqlite::Result<()> {
         return Ok(());
     };
     if let (Some(_), Some(s)) = (hash, seal_now) {
-        tx.execute("UPDATE events SET seal = ?2 WHERE id = ?1", params![id, s])?;
+        tx.prepare_cached("UPDATE events SET seal = ?2 WHERE id = ?1")?.execute(params![id, s])?;
     }
+    Ok(())
+}
+
+/// Completes a call's row with its outcome and seals it again, in one
+/// read and one write (every call does this).
+fn finish_row(tx: &rusqlite::Transaction<'_>, id: i64, outcome: &str, latency_us: i64) -> rusqlite::Result<()> {
+    use rusqlite::OptionalExtension;
+    let row = tx
+        .prepare_cached("SELECT hash, approval_id, answered_by FROM events WHERE id = ?1")?
+        .query_row([id], |r| {
+            Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?))
+        })
+        .optional()?;
+    // A row retention already removed has nothing left to complete.
+    let Some((hash, approval, by)) = row else { return Ok(()) };
+    let s = hash.as_deref().map(|h| seal(h, Some(outcome), Some(latency_us), approval.as_deref(), by.as_deref()));
+    tx.prepare_cached("UPDATE events SET outcome = ?2, latency_us = ?3, seal = COALESCE(?4, seal) WHERE id = ?1")?
+        .execute(params![id, outcome, latency_us, s])?;
     Ok(())
 }
 
