@@ -89,6 +89,25 @@ impl Hub {
         !self.is_pending(&id)
     }
 
+    /// Records, as an audit row of kind `answer_refused`, an attempt to
+    /// answer approval `approval_id` that the channel refused (a button
+    /// pressed by someone not allowed to answer): a security event, kept
+    /// with the evidence, not only in the daemon's log.
+    pub async fn record_refused(&self, channel: &str, who: &str, approval_id: Option<&str>, why: &str) {
+        self.shared
+            .audit
+            .record(crate::audit::NewEvent {
+                time_ms: now_ms(),
+                kind: "answer_refused",
+                decision: "deny".into(),
+                approval_id: approval_id.map(str::to_owned),
+                answered_by: Some(format!("{channel}:{who}")),
+                detail: Some(why.to_owned()),
+                ..Default::default()
+            })
+            .await;
+    }
+
     /// Records channel `name`'s health: `problem` None means working.
     /// Shown by `latch status` and in the console.
     pub fn set_status(&self, name: &str, enabled: bool, problem: Option<String>) {

@@ -30,7 +30,7 @@ const APPROVALS_STATE: &str = "approvals";
 
 pub(crate) struct Shared {
     pub(crate) paths: Paths,
-    audit: Audit,
+    pub(crate) audit: Audit,
     engine: Mutex<Engine>,
     pub(crate) events: broadcast::Sender<Event>,
     /// `LATCH_HOLD_MS`: one hold limit for every client (tests, scripts).
@@ -471,10 +471,15 @@ async fn handle(shared: &Arc<Shared>, conn: u64, role: Role, name: &str, tx: &mp
             };
             send(tx, &DaemonMsg::Status { req, status }).await;
         }
-        ClientMsg::Audit { req, limit, before, filter } => match shared.audit.query(filter, before, limit).await {
-            Ok(rows) => send(tx, &DaemonMsg::AuditRows { req, rows }).await,
-            Err(e) => send(tx, &DaemonMsg::Error { req, message: e.to_string() }).await,
-        },
+        ClientMsg::Audit { req, limit, before, filter } => {
+            // What was recorded before the question is in the answer (rows
+            // nobody waits for are otherwise committed a few ms later).
+            shared.audit.flush().await;
+            match shared.audit.query(filter, before, limit).await {
+                Ok(rows) => send(tx, &DaemonMsg::AuditRows { req, rows }).await,
+                Err(e) => send(tx, &DaemonMsg::Error { req, message: e.to_string() }).await,
+            }
+        }
         ClientMsg::AuditPrune { req } => {
             let reply = if role == Role::Shim {
                 DaemonMsg::Error { req, message: "only a person may prune the audit log".into() }

@@ -151,6 +151,9 @@ def test_an_allowed_user_approves_from_telegram_and_the_call_runs(
     assert "not allowed" in refused.json["text"], refused.json
     assert [p["id"] for p in home.pending()] == [pending["id"]]
     assert home.recorded() == []
+    # The refused press is evidence: a row of its own in the audit log.
+    attempts = [r for r in home.audit() if r.get("kind") == "answer_refused"]
+    assert [(r["answered_by"], r["approval_id"]) for r in attempts] == [("telegram:@mallory", pending["id"])], attempts
 
     # Alice approves once: the held call runs.
     answered = press(tg, ALICE, button(sent, "Approve once"), sent)

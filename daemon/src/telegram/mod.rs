@@ -503,6 +503,15 @@ impl Channel {
             None => user.to_string(),
         };
         let reply = if !self.conf.allows(user) {
+            let approval = q.data.as_deref().and_then(|v| self.buttons.get(v)).map(|(id, _)| id.clone());
+            self.hub
+                .record_refused(
+                    NAME,
+                    &who,
+                    approval.as_deref(),
+                    &format!("user id {user} is not in [telegram] allowed_users"),
+                )
+                .await;
             if self.refused.insert(user) {
                 eprintln!(
                     "latch daemon: telegram: refused a button press from user id {user} ({who}): not in \
