@@ -1,5 +1,6 @@
 //! Health: the daemon connection, the policy in force and its last reload
-//! error, the shims connected (server names, since when).
+//! error, the approval channels (desktop, Telegram) and what is wrong with
+//! them, the shims connected (server names, since when).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -49,6 +50,16 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
                 for l in e.lines() {
                     lines.push(Line::from(Span::styled(format!("  {l}"), Style::new().fg(Color::Red))));
                 }
+            }
+            // Approval channels beyond the console: working, off, or what
+            // is wrong with them.
+            for ch in &st.channels {
+                let state = match (&ch.problem, ch.enabled) {
+                    (Some(p), _) => Span::styled(format!("✗ {p}"), Style::new().fg(Color::Red).bold()),
+                    (None, true) => Span::styled("✓ working", Style::new().fg(Color::Green)),
+                    (None, false) => Span::styled("off", Style::new().dim()),
+                };
+                lines.push(Line::from(vec![label(&ch.name), state]));
             }
             lines.push(Line::from(vec![
                 label("consoles"),

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use latch_proto::{
-    AuditFilter, AuditRow, ClientInfo, ClientMsg, DaemonMsg, Event, PendingItem, ShimInfo, StatusReport,
+    AuditFilter, AuditRow, ChannelState, ClientInfo, ClientMsg, DaemonMsg, Event, PendingItem, ShimInfo, StatusReport,
 };
 use latch_tui::app::{App, Input};
 use latch_tui::pages::PageSource;
@@ -158,7 +158,14 @@ pub fn status() -> StatusReport {
         ],
         consoles: 2,
         pending: 0,
-        channels: Vec::new(),
+        channels: vec![
+            ChannelState { name: "desktop".into(), enabled: true, problem: None },
+            ChannelState {
+                name: "telegram".into(),
+                enabled: true,
+                problem: Some("the Bot API refused the bot token (401 Unauthorized)".into()),
+            },
+        ],
     }
 }
 
