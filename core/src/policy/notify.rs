@@ -17,13 +17,11 @@
 //! Every class can be asked (a rule can make a READ ask), so the default
 //! list is every class.
 
-use std::ops::Range;
-
 use toml::Spanned;
 use toml::de::DeValue;
 
-use super::error::{ProblemKind, did_you_mean};
-use super::parse::{Cx, entries};
+use super::error::ProblemKind;
+use super::parse::{Cx, class_name, entries};
 use crate::class::Class;
 
 const NOTIFY_KEYS: &[&str] = &["desktop", "classes", "quiet_hours"];
@@ -134,7 +132,7 @@ pub(crate) fn parse(cx: &mut Cx<'_>, v: &Spanned<DeValue<'_>>) -> NotifySettings
                 if let Some(items) = items {
                     let mut wanted = Vec::new();
                     for (s, span) in items {
-                        if let Some(c) = class(cx, &s, span) {
+                        if let Some(c) = class_name(cx, &s, span, " in [notify] classes") {
                             wanted.push(c);
                         }
                     }
@@ -153,19 +151,6 @@ pub(crate) fn parse(cx: &mut Cx<'_>, v: &Spanned<DeValue<'_>>) -> NotifySettings
         }
     }
     n
-}
-
-fn class(cx: &mut Cx<'_>, s: &str, span: Range<usize>) -> Option<Class> {
-    if let Some(c) = Class::parse(s) {
-        return Some(c);
-    }
-    let names: Vec<&str> = Class::ALL.iter().map(|c| c.as_str()).collect();
-    let hint = match did_you_mean(s, &names) {
-        Some(m) => format!("did you mean \"{m}\"? The classes are {}", names.join(", ")),
-        None => format!("the classes are {}", names.join(", ")),
-    };
-    cx.problem(ProblemKind::UnknownName, span, format!("unknown class {s:?} in [notify] classes"), hint);
-    None
 }
 
 #[cfg(test)]

@@ -326,7 +326,9 @@ fn effect(cx: &mut Cx<'_>, v: &SValue<'_>, key: &str) -> Option<Decision> {
     }
 }
 
-fn class_name(cx: &mut Cx<'_>, s: &str, span: Range<usize>) -> Option<Class> {
+/// A class by name; an unknown one is a problem at `span` whose message
+/// ends with `place` (e.g. " in [notify] classes").
+pub(super) fn class_name(cx: &mut Cx<'_>, s: &str, span: Range<usize>, place: &str) -> Option<Class> {
     if let Some(c) = Class::parse(s) {
         return Some(c);
     }
@@ -335,7 +337,7 @@ fn class_name(cx: &mut Cx<'_>, s: &str, span: Range<usize>) -> Option<Class> {
         Some(m) => format!("did you mean \"{m}\"? The classes are {}", names.join(", ")),
         None => format!("the classes are {}", names.join(", ")),
     };
-    cx.problem(ProblemKind::UnknownName, span, format!("unknown class {s:?}"), hint);
+    cx.problem(ProblemKind::UnknownName, span, format!("unknown class {s:?}{place}"), hint);
     None
 }
 
@@ -431,7 +433,7 @@ fn server(cx: &mut Cx<'_>, name: &str, v: &SValue<'_>) -> Option<ServerConf> {
                     let Some(cname) = cx.str(cv, tool.get_ref(), "`tool_name = \"READ\"`") else {
                         continue;
                     };
-                    let Some(class) = class_name(cx, cname, cv.span()) else {
+                    let Some(class) = class_name(cx, cname, cv.span(), "") else {
                         continue;
                     };
                     match Glob::new(tool.get_ref()) {
@@ -545,7 +547,7 @@ fn rule(cx: &mut Cx<'_>, n: usize, item: &SValue<'_>, names: &mut HashSet<String
                 }
                 let mut bits = 0;
                 for (s, sp) in items {
-                    if let Some(c) = class_name(cx, &s, sp) {
+                    if let Some(c) = class_name(cx, &s, sp, "") {
                         bits |= class_bit(c);
                     }
                 }
