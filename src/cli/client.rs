@@ -162,7 +162,7 @@ fn parse_utc(s: &str) -> Option<i64> {
     if d.next().is_some() || !(1..=12).contains(&m) || !(1..=days_in_month(y, m)).contains(&day) {
         return None;
     }
-    let mut secs = days_from_civil(y, m, day) * 86_400;
+    let mut secs = latch_proto::civil::days_from_civil(y, m, day) * 86_400;
     if let Some(t) = time {
         let mut parts = t.split(':');
         let (h, min) = (num(parts.next()?, 2)?, num(parts.next()?, 2)?);
@@ -185,17 +185,6 @@ fn days_in_month(y: i64, m: i64) -> i64 {
         4 | 6 | 9 | 11 => 30,
         _ => 31,
     }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// "30s", "15m", "2h", "7d" → milliseconds.
