@@ -411,6 +411,35 @@ def text_of(result: types.CallToolResult) -> str:
 # ---------------------------------------------------------------- raw wire client
 
 
+class TmuxServer:
+    """A private tmux server (`tmux -S HOME/tmux.sock`) for driving a real
+    terminal: a user's own tmux is never touched."""
+
+    def __init__(self, home: Home) -> None:
+        self.socket = home.path / "tmux.sock"
+        self.env = {k: v for k, v in home.cli_env().items() if k not in ("TMUX", "TMUX_PANE")}
+        self.env.setdefault("LANG", "C.UTF-8")
+        self.env["TERM"] = "xterm-256color"
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            ["tmux", "-S", str(self.socket), "-f", "/dev/null", *args],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"tmux {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
+        return proc
+
+    def kill(self) -> None:
+        if self.socket.exists():
+            self.run("kill-server", check=False)
+        self.socket.unlink(missing_ok=True)
+
+
 class WireClient:
     """A bare-bones stdio MCP client speaking raw JSON lines, for what the SDK hides:
     exact ids, error responses, malformed input, and closing the pipes at will."""

@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from latchkit import LATCH_BIN, REPO, Approver, Home, processes_with_env, wait_until
+from latchkit import LATCH_BIN, REPO, Approver, Home, TmuxServer, processes_with_env, wait_until
 
 LATCH = os.path.abspath(LATCH_BIN)
 # npx finds the pinned server-filesystem in tests/node_modules from there.
@@ -145,25 +145,15 @@ class DemoInTmux:
 
     def __init__(self, home: Home) -> None:
         self.home = home
-        self.socket = home.path / "tmux.sock"
+        self.server = TmuxServer(home)
+        self.server.env["LANG"] = "C.UTF-8"
         self.status = home.path / "demo-status"
-        self.env = {k: v for k, v in home.cli_env().items() if k not in ("TMUX", "TMUX_PANE")}
-        self.env.update(LANG="C.UTF-8", TERM="xterm-256color")
         script = f"cd {shlex.quote(str(TESTS_DIR))}; {shlex.quote(LATCH)} demo --dir {shlex.quote(str(home.path))}; echo $? > {self.status}"
         self.tmux("new-session", "-d", "-x", "110", "-y", "40", "-s", "demo", "sh", "-c", script)
         self.tmux("set-option", "-t", "demo", "remain-on-exit", "on")
 
     def tmux(self, *args: str) -> str:
-        proc = subprocess.run(
-            ["tmux", "-S", str(self.socket), "-f", "/dev/null", *args],
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-        assert proc.returncode == 0, f"tmux {args}: {proc.stderr}"
-        return proc.stdout
+        return self.server.run(*args).stdout
 
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p", "-J", "-S", "-200", "-t", "demo")
@@ -183,7 +173,7 @@ class DemoInTmux:
         return int(self.status.read_text())
 
     def close(self) -> None:
-        subprocess.run(["tmux", "-S", str(self.socket), "kill-server"], env=self.env, capture_output=True, timeout=10)
+        self.server.kill()
 
 
 def test_demo_console_approve_with_a_key_then_quit(home: Home) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import shlex
 import signal
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 
 import anyio
 import pytest
-from latchkit import LATCH_BIN, Daemon, Home, mcp_session, our_server_cmd, result_json, text_of, via_shim, wait_until
+from latchkit import LATCH_BIN, Daemon, Home, TmuxServer, mcp_session, our_server_cmd, result_json, text_of, via_shim, wait_until
 
 SHIM = via_shim("test", our_server_cmd())
 RUN_COMMAND = ("run_command", {"command": "git push --force origin main"})
@@ -37,29 +36,13 @@ ARM_WAIT = 0.7
 SCREEN_TIMEOUT = 15.0
 
 
-class Tmux:
+class Tmux(TmuxServer):
     """A private tmux server holding `latch tui` consoles, one session each."""
 
     def __init__(self, home: Home) -> None:
+        super().__init__(home)
         self.home = home
-        self.socket = home.path / "tmux.sock"
-        self.env = {k: v for k, v in home.cli_env().items() if k not in ("TMUX", "TMUX_PANE")}
-        self.env.setdefault("LANG", "C.UTF-8")
-        self.env["TERM"] = "xterm-256color"
         self.sessions: list[str] = []
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            ["tmux", "-S", str(self.socket), "-f", "/dev/null", *args],
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-        if check and proc.returncode != 0:
-            raise AssertionError(f"tmux {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
-        return proc
 
     def console(self, name: str, width: int = 80, height: int = 24) -> Console:
         """Starts `latch tui` in a new WIDTHxHEIGHT session NAME.
@@ -81,11 +64,6 @@ class Tmux:
         # remain-on-exit is a window option: keep the dead pane readable.
         self.run("set-option", "-w", "-t", name, "remain-on-exit", "on")
         return Console(self, name, out)
-
-    def kill(self) -> None:
-        if self.socket.exists():
-            self.run("kill-server", check=False)
-        self.socket.unlink(missing_ok=True)
 
 
 class Console:
