@@ -1,10 +1,15 @@
 //! The audit store: SQLite in WAL mode, owned by one writer thread.
 //!
-//! The async runtime never touches rusqlite: it sends [`Cmd`]s over a bounded
-//! channel to the writer thread, which commits them in groups (everything
-//! queued when it wakes, up to [`MAX_BATCH`]) and answers each insert once
-//! its transaction is committed. A call's row is therefore on disk (in the
-//! WAL) before the daemon lets the shim forward the call. Reads (the CLI,
+//! Work reaches the writer thread as [`Cmd`]s over a bounded channel; it
+//! commits them in groups (everything queued when it wakes, up to
+//! [`MAX_BATCH`]) and answers each insert once its transaction is committed.
+//! A call's row is therefore on disk (in the WAL) before the daemon lets the
+//! shim forward the call. One shortcut: when the writer is idle and has taken
+//! every command sent so far, [`Audit::insert`] commits on the caller's
+//! thread instead (a single-row commit costs about as much as the two
+//! thread wake-ups it saves); the connection, the end of the chain and the
+//! writer's pending batch live behind one lock, so rows still commit in the
+//! order they were sent. Reads (the CLI,
 //! the console's history) use their own short-lived connections on the
 //! blocking pool; WAL lets them run beside the writer. Checkpoints (which
 //! fsync) run on a thread of their own every second, never on the writer,
@@ -25,7 +30,8 @@ pub mod retention;
 
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use latch_proto::{AuditFilter, AuditRow};
 use rusqlite::{Connection, OpenFlags, params};
@@ -124,10 +130,33 @@ type PruneReply = oneshot::Sender<Result<u64, AuditError>>;
 #[derive(Clone)]
 pub struct Audit {
     tx: mpsc::Sender<Cmd>,
+    /// Messages ever sent to the writer (see [`Store::taken`]).
+    sent: Arc<AtomicU64>,
+    store: Arc<Mutex<Store>>,
     path: PathBuf,
     riders: Arc<Riders>,
     /// One retention run at a time (the timer and `latch audit prune`).
     pruning: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+/// What the writer thread owns, behind a lock so an insert may commit on
+/// its caller's thread when the writer is idle.
+struct Store {
+    conn: Connection,
+    /// The hash of the last committed row.
+    chain: String,
+    /// Commands taken from the channel and not yet committed.
+    batch: Vec<Cmd>,
+    /// Messages taken from the channel. Equal to [`Audit::sent`] when
+    /// nothing sent is still in flight, so committing now keeps the order.
+    taken: u64,
+    path: PathBuf,
+}
+
+impl Store {
+    fn commit(&mut self) {
+        commit(&mut self.conn, &mut self.batch, &mut self.chain, &self.path);
+    }
 }
 
 /// Outcome updates waiting to ride along with the next call's insert: one
@@ -151,11 +180,19 @@ impl Audit {
     /// migrations and starts the writer thread.
     pub fn open(path: &Path) -> Result<Audit, AuditError> {
         let conn = open_checked(path)?;
+        let chain = chain_tip(&conn).map_err(|e| sql(path, e))?;
+        let store = Arc::new(Mutex::new(Store {
+            conn,
+            chain,
+            batch: Vec::with_capacity(MAX_BATCH),
+            taken: 0,
+            path: path.to_owned(),
+        }));
         let (tx, rx) = mpsc::channel(QUEUE);
-        let p = path.to_owned();
+        let s = store.clone();
         std::thread::Builder::new()
             .name("latch-audit".into())
-            .spawn(move || writer(conn, rx, p))
+            .spawn(move || writer(&s, rx))
             .map_err(|e| AuditError::Io { path: path.to_owned(), source: e })?;
         let checkpoints = Connection::open(path).map_err(|e| sql(path, e))?;
         let p = path.to_owned();
@@ -172,7 +209,14 @@ impl Audit {
                 }
             })
             .map_err(|e| AuditError::Io { path: path.to_owned(), source: e })?;
-        Ok(Audit { tx, path: path.to_owned(), riders: Arc::default(), pruning: Default::default() })
+        Ok(Audit {
+            tx,
+            sent: Arc::default(),
+            store,
+            path: path.to_owned(),
+            riders: Arc::default(),
+            pruning: Default::default(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -181,15 +225,38 @@ impl Audit {
 
     /// Inserts a row and waits until it is committed; returns its id.
     pub async fn insert(&self, ev: NewEvent) -> Result<i64, AuditError> {
-        let (tx, rx) = oneshot::channel();
+        let (tx, mut rx) = oneshot::channel();
         let cmd = self.with_riders(Cmd::Insert(Box::new(ev), Some(tx)));
-        self.tx.send(cmd).await.map_err(|_| AuditError::WriterGone)?;
+        let cmd = match self.idle_store() {
+            Some(mut store) => {
+                push(&mut store.batch, cmd);
+                store.commit();
+                drop(store);
+                return rx.try_recv().map_err(|_| AuditError::WriterGone)?;
+            }
+            None => cmd,
+        };
+        self.send(cmd).await?;
         rx.await.map_err(|_| AuditError::WriterGone)?
+    }
+
+    /// The writer's store, when the writer is idle and has taken everything
+    /// sent before: committing on this thread then keeps the order.
+    fn idle_store(&self) -> Option<MutexGuard<'_, Store>> {
+        let store = self.store.try_lock().ok()?;
+        (store.taken == self.sent.load(Ordering::Acquire)).then_some(store)
+    }
+
+    /// Hands `cmd` to the writer thread.
+    async fn send(&self, cmd: Cmd) -> Result<(), AuditError> {
+        // Counted first: an insert on another path sees it as in flight.
+        self.sent.fetch_add(1, Ordering::AcqRel);
+        self.tx.send(cmd).await.map_err(|_| AuditError::WriterGone)
     }
 
     /// Inserts a row without waiting for the commit.
     pub async fn record(&self, ev: NewEvent) {
-        let _ = self.tx.send(Cmd::Insert(Box::new(ev), None)).await;
+        let _ = self.send(Cmd::Insert(Box::new(ev), None)).await;
     }
 
     /// Completes a call's row with its outcome.
@@ -203,7 +270,7 @@ impl Audit {
             self.riders.flusher.get_or_init(|| {
                 // A weak sender: the writer still stops when the daemon
                 // drops its last handle.
-                let (tx, riders) = (self.tx.downgrade(), self.riders.clone());
+                let (tx, riders, sent) = (self.tx.downgrade(), self.riders.clone(), self.sent.clone());
                 tokio::spawn(async move {
                     loop {
                         riders.due.notified().await;
@@ -211,6 +278,7 @@ impl Audit {
                         let Some(tx) = tx.upgrade() else { return };
                         let cmds = riders.take();
                         if !cmds.is_empty() {
+                            sent.fetch_add(1, Ordering::AcqRel);
                             let _ = tx.send(Cmd::Many(cmds)).await;
                         }
                     }
@@ -232,17 +300,17 @@ impl Audit {
 
     /// Notes on a call's row who answered its approval.
     pub async fn answered(&self, id: i64, approval_id: String, answered_by: String) {
-        let _ = self.tx.send(Cmd::Answered { id, approval_id, answered_by }).await;
+        let _ = self.send(Cmd::Answered { id, approval_id, answered_by }).await;
     }
 
     pub async fn set_state(&self, key: &str, value: String) {
-        let _ = self.tx.send(Cmd::SetState { key: key.to_owned(), value }).await;
+        let _ = self.send(Cmd::SetState { key: key.to_owned(), value }).await;
     }
 
     /// Waits until everything sent before is committed.
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.tx.send(self.with_riders(Cmd::Flush(tx))).await.is_ok() {
+        if self.send(self.with_riders(Cmd::Flush(tx))).await.is_ok() {
             let _ = rx.await;
         }
     }
@@ -430,7 +498,7 @@ impl Cmd {
 /// a commit of its own.
 const DEFER: std::time::Duration = std::time::Duration::from_millis(5);
 
-fn writer(mut conn: Connection, mut rx: mpsc::Receiver<Cmd>, path: PathBuf) {
+fn writer(store: &Mutex<Store>, mut rx: mpsc::Receiver<Cmd>) {
     // A clock for the deferral; nothing else runs on it.
     let rt = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
         Ok(rt) => rt,
@@ -439,15 +507,8 @@ fn writer(mut conn: Connection, mut rx: mpsc::Receiver<Cmd>, path: PathBuf) {
             return;
         }
     };
-    let mut batch: Vec<Cmd> = Vec::with_capacity(MAX_BATCH);
+    let lock = || store.lock().unwrap_or_else(|e| e.into_inner());
     let mut deferred_since: Option<std::time::Instant> = None;
-    let mut chain = match chain_tip(&conn) {
-        Ok(tip) => tip,
-        Err(e) => {
-            eprintln!("latch daemon: cannot read the end of the audit chain in {}: {e}", path.display());
-            return;
-        }
-    };
     loop {
         let next = match deferred_since {
             Some(since) => match rt
@@ -458,27 +519,32 @@ fn writer(mut conn: Connection, mut rx: mpsc::Receiver<Cmd>, path: PathBuf) {
             },
             None => rx.blocking_recv().map(Some),
         };
+        let mut store = lock();
         let Some(next) = next else {
             // Every sender is gone: write what is left and stop.
-            commit(&mut conn, &mut batch, &mut chain, &path);
+            store.commit();
             return;
         };
         let timed_out = next.is_none();
         if let Some(cmd) = next {
-            push(&mut batch, cmd);
-            while batch.len() < MAX_BATCH {
+            store.taken += 1;
+            push(&mut store.batch, cmd);
+            while store.batch.len() < MAX_BATCH {
                 match rx.try_recv() {
-                    Ok(c) => push(&mut batch, c),
+                    Ok(c) => {
+                        store.taken += 1;
+                        push(&mut store.batch, c);
+                    }
                     Err(_) => break,
                 }
             }
         }
-        if timed_out || batch.len() >= MAX_BATCH || batch.iter().any(Cmd::urgent) {
-            commit(&mut conn, &mut batch, &mut chain, &path);
-            deferred_since = None;
-        } else if !batch.is_empty() {
-            deferred_since.get_or_insert_with(std::time::Instant::now);
+        if timed_out || store.batch.len() >= MAX_BATCH || store.batch.iter().any(Cmd::urgent) {
+            store.commit();
         }
+        // An insert on its caller's thread may have committed the batch.
+        deferred_since =
+            if store.batch.is_empty() { None } else { Some(deferred_since.unwrap_or_else(std::time::Instant::now)) };
     }
 }
 

@@ -360,7 +360,7 @@ impl Audit {
     async fn delete_through(&self, through: i64, out: &mut Pruned) -> Result<(), AuditError> {
         loop {
             let (tx, rx) = tokio::sync::oneshot::channel();
-            self.tx.send(Cmd::Prune { through, max: BATCH, reply: tx }).await.map_err(|_| AuditError::WriterGone)?;
+            self.send(Cmd::Prune { through, max: BATCH, reply: tx }).await?;
             let n = rx.await.map_err(|_| AuditError::WriterGone)??;
             out.deleted += n;
             out.batches += 1;
