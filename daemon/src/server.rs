@@ -10,6 +10,7 @@ use latch_core::approval::{self, Approvals, Closure, Effect, Outcome as Fsm, Rep
 use latch_core::redact::redact_value;
 use latch_core::{Call, Decision as CoreDecision, ToolDef};
 use latch_proto::paths::Paths;
+use latch_proto::quiet;
 use latch_proto::{
     AuditRow, ClientMsg, DaemonMsg, Decision, Event, PROTOCOL_VERSION, Role, ShimInfo, StatusReport, canonical, frame,
 };
@@ -165,13 +166,17 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
     Ok(())
 }
 
-fn peer_uid(stream: &Stream) -> Option<u32> {
-    stream.peer_creds().ok()?.euid()
-}
-
 async fn connection(shared: Arc<Shared>, stream: Stream, conn: u64, mut stop: watch::Receiver<bool>) {
     let me = crate::audit::current_uid();
-    let peer = peer_uid(&stream);
+    // Watched for reading only: see `latch_proto::quiet`.
+    let stream = match quiet::Stream::from_local(stream) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("latch daemon: cannot use a new connection: {e}");
+            return;
+        }
+    };
+    let peer = stream.peer_uid().ok();
     let (r, mut w) = tokio::io::split(stream);
     if peer != Some(me) {
         let reason = format!("peer user id {peer:?} is not the daemon's ({me})");

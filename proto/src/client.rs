@@ -9,6 +9,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
 
 use crate::frame::{self, FrameError};
 use crate::paths::Paths;
+use crate::quiet;
 use crate::{ClientMsg, DaemonMsg, PROTOCOL_VERSION, Role};
 
 #[derive(Debug, thiserror::Error)]
@@ -44,13 +45,13 @@ impl Hello {
 
 /// The reading half of a connection.
 pub struct Reader {
-    inner: BufReader<ReadHalf<Stream>>,
+    inner: BufReader<ReadHalf<quiet::Stream>>,
     buf: Vec<u8>,
 }
 
 /// The writing half of a connection.
 pub struct Writer {
-    inner: WriteHalf<Stream>,
+    inner: WriteHalf<quiet::Stream>,
 }
 
 /// Connects to the daemon at `paths.socket` and completes the handshake.
@@ -63,7 +64,7 @@ pub async fn connect(paths: &Paths, hello: &Hello) -> Result<(Reader, Writer), C
         }
         Err(e) => return Err(e.into()),
     };
-    let (r, w) = tokio::io::split(stream);
+    let (r, w) = tokio::io::split(quiet::Stream::from_local(stream)?);
     let mut reader = Reader { inner: BufReader::with_capacity(64 * 1024, r), buf: Vec::new() };
     let mut writer = Writer { inner: w };
     writer

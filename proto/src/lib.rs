@@ -15,6 +15,8 @@ pub mod client;
 pub mod frame;
 pub mod msg;
 pub mod paths;
+#[cfg(feature = "client")]
+pub mod quiet;
 
 pub use msg::*;
 
