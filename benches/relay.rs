@@ -14,14 +14,16 @@
 //!   ceiling for any relay that sits between two stdio processes;
 //! * the shim's resident memory (target ≤ 8 MB).
 //!
-//! `LATCH_BENCH_CALLS=N` changes the number of calls.
+//! `LATCH_BENCH_CALLS=N` changes the number of calls;
+//! `LATCH_BENCH_LATCH=PATH` runs another build of `latch` (to compare two
+//! builds under the same conditions, in turns).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const LATCH: &str = env!("CARGO_BIN_EXE_latch");
+const BUILT: &str = env!("CARGO_BIN_EXE_latch");
 const SERVER: &str = env!("CARGO_BIN_EXE_latch-test-server");
 
 struct Peer {
@@ -179,6 +181,8 @@ fn null_relay(cmd: &[String]) -> ! {
 }
 
 fn main() {
+    let latch = std::env::var("LATCH_BENCH_LATCH").unwrap_or_else(|_| BUILT.to_owned());
+    let latch = latch.as_str();
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--null-relay") {
         null_relay(&args[2..]);
@@ -186,7 +190,7 @@ fn main() {
     let calls: usize = std::env::var("LATCH_BENCH_CALLS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
     let home = std::env::temp_dir().join(format!("latch-bench-{}", std::process::id()));
     std::fs::create_dir_all(&home).unwrap();
-    let daemon = Command::new(LATCH)
+    let daemon = Command::new(latch)
         .arg("daemon")
         .env("LATCH_HOME", &home)
         .stderr(Stdio::null())
@@ -194,13 +198,13 @@ fn main() {
         .expect("start latch daemon");
     let daemon = Daemon(daemon, home.clone());
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !Command::new(LATCH).arg("status").env("LATCH_HOME", &home).output().is_ok_and(|o| o.status.success()) {
+    while !Command::new(latch).arg("status").env("LATCH_HOME", &home).output().is_ok_and(|o| o.status.success()) {
         assert!(Instant::now() < deadline, "daemon did not come up");
         std::thread::sleep(Duration::from_millis(20));
     }
 
     let mut direct = Peer::spawn(&[SERVER], &home);
-    let mut shim = Peer::spawn(&[LATCH, "shim", "--name", "bench", "--", SERVER], &home);
+    let mut shim = Peer::spawn(&[latch, "shim", "--name", "bench", "--", SERVER], &home);
 
     // Warm both paths, then measure in alternating blocks so drift on the
     // machine hits both alike.

@@ -109,13 +109,31 @@ mod tests {
         }
     }
 
-    fn temp_file(name: &str, text: &str, mode: u32) -> PathBuf {
+    /// A token file in a folder of its own, removed with the value.
+    struct TempToken(PathBuf);
+
+    impl std::ops::Deref for TempToken {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempToken {
+        fn drop(&mut self) {
+            if let Some(dir) = self.0.parent() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+
+    fn temp_file(name: &str, text: &str, mode: u32) -> TempToken {
         let dir = std::env::temp_dir().join(format!("latch-token-test-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("token");
         std::fs::write(&p, text).unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
-        p
+        TempToken(p)
     }
 
     #[test]
