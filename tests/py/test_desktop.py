@@ -359,6 +359,40 @@ def test_quiet_hours_covering_now_raise_no_notification(
     assert n.calls("Notify") == [], n.calls()
 
 
+def test_an_approval_held_back_by_quiet_hours_is_shown_when_they_end(
+    home: Home, start_daemon: Callable[..., Daemon], notifications: Callable[..., Notifications], shim: Any
+) -> None:
+    now = time.localtime()
+    minute = now.tm_hour * 60 + now.tm_min
+
+    def hhmm(m: int) -> str:
+        m %= 24 * 60
+        return f"{m // 60:02d}:{m % 60:02d}"
+
+    n = notifications()
+    quiet = f"{hhmm(minute - 5)}-{hhmm(minute + 10)}"
+    start_daemon(policy=LONG_HOLD + f'[notify]\nquiet_hours = "{quiet}"\n')
+    client = shim()
+    # One approval answered during the quiet hours, one still waiting.
+    request = call(client, {"command": "make deploy"})
+    home.approve(home.wait_pending(tool=TOOL)["id"])
+    result(client, request)
+    request = call(client, {"command": "make release"})
+    waiting = home.wait_pending(tool=TOOL)
+    time.sleep(0.5)
+    assert n.calls("Notify") == [], n.calls()
+
+    # The quiet hours end (here: removed by a reload): the waiting one is
+    # shown, the answered one never is.
+    home.write_policy(LONG_HOLD)
+    note = n.wait("Notify")
+    assert f"approval {waiting['id']}" in note["body"], note
+    assert "make release" in note["body"], note
+    home.approve(waiting["id"])
+    assert not result(client, request).get("isError")
+    assert len(n.calls("Notify")) == 1, n.calls()
+
+
 def test_a_policy_reload_turns_desktop_notifications_on(
     home: Home, start_daemon: Callable[..., Daemon], notifications: Callable[..., Notifications], shim: Any
 ) -> None:

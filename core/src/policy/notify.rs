@@ -50,15 +50,17 @@ impl NotifySettings {
     /// `minute_of_day` (0 = midnight, 1439 = 23:59). An unknown class name
     /// notifies: a person should hear of an approval rather than miss it.
     pub fn desktop_notifies(&self, class: &str, minute_of_day: u16) -> bool {
-        if !self.desktop {
-            return false;
-        }
-        if let Some(c) = Class::parse(class)
-            && !self.classes.contains(&c)
-        {
-            return false;
-        }
-        !self.quiet_hours.is_some_and(|q| q.contains(minute_of_day))
+        self.desktop_wants(class) && !self.quiet_at(minute_of_day)
+    }
+
+    /// Whether an approval of class `class` notifies outside quiet hours.
+    pub fn desktop_wants(&self, class: &str) -> bool {
+        self.desktop && Class::parse(class).is_none_or(|c| self.classes.contains(&c))
+    }
+
+    /// Whether `minute_of_day` falls in the quiet hours.
+    pub fn quiet_at(&self, minute_of_day: u16) -> bool {
+        self.quiet_hours.is_some_and(|q| q.contains(minute_of_day))
     }
 }
 

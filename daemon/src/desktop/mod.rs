@@ -12,7 +12,10 @@
 //!
 //! Settings are read from [`Hub::policy`] at each approval (`[notify]`:
 //! on/off, classes, quiet hours in local time), so a reload applies at
-//! once. Health goes to [`Hub::set_status`] under "desktop"; a problem is
+//! once. An approval that arrives during quiet hours is held back and
+//! shown when they end (checked every [`HELD_BACK_CHECK`], and at a
+//! reload) if it is still pending; a notification the user dismissed is
+//! not raised again. Health goes to [`Hub::set_status`] under "desktop"; a problem is
 //! logged once, not at every approval, and the bus is tried again at most
 //! every [`RETRY`].
 //!
@@ -24,7 +27,7 @@
 mod bus;
 mod text;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use latch_proto::msg::{Event, PendingItem, Scope};
@@ -37,6 +40,8 @@ use bus::{Bus, BusError, Signal};
 pub const CHANNEL: &str = "desktop";
 /// Shortest time between two attempts to reach a missing bus.
 const RETRY: Duration = Duration::from_secs(30);
+/// How often approvals held back by quiet hours are looked at again.
+const HELD_BACK_CHECK: Duration = Duration::from_secs(30);
 
 /// Starts the desktop channel on its own task.
 pub fn spawn(hub: Hub) {
@@ -47,8 +52,11 @@ async fn run(hub: Hub) {
     let mut events = hub.subscribe();
     let mut d = Desktop::new(hub);
     d.resync().await;
+    let mut check = tokio::time::interval(HELD_BACK_CHECK);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = check.tick(), if !d.held_back.is_empty() => d.release().await,
             ev = events.recv() => match ev {
                 Ok(Event::PendingAdded { item }) => d.show(&item).await,
                 Ok(Event::PendingRemoved { id, .. }) => d.close(&id).await,
@@ -77,6 +85,8 @@ struct Desktop {
     bus: Option<Bus>,
     /// Approval id → the notification showing it.
     shown: HashMap<String, u32>,
+    /// Approvals that arrived during quiet hours, not shown yet.
+    held_back: HashSet<String>,
     /// The problem last logged (logged again only when it changes).
     logged: Option<String>,
     /// When the bus may be tried again after a failure.
@@ -86,7 +96,15 @@ struct Desktop {
 
 impl Desktop {
     fn new(hub: Hub) -> Desktop {
-        Desktop { hub, bus: None, shown: HashMap::new(), logged: None, next_try: None, who: who() }
+        Desktop {
+            hub,
+            bus: None,
+            shown: HashMap::new(),
+            held_back: HashSet::new(),
+            logged: None,
+            next_try: None,
+            who: who(),
+        }
     }
 
     fn enabled(&self) -> bool {
@@ -138,6 +156,8 @@ impl Desktop {
             if self.bus().await.is_some() {
                 self.hub.set_status(CHANNEL, true, None);
             }
+            // Quiet hours may have been changed or removed.
+            self.release().await;
         } else {
             self.hub.set_status(CHANNEL, false, None);
         }
@@ -157,11 +177,31 @@ impl Desktop {
         }
     }
 
-    async fn show(&mut self, item: &PendingItem) {
-        let settings = self.hub.policy().notify().clone();
-        if !settings.desktop_notifies(&item.class, local_minute_of_day()) {
+    /// Shows the approvals held back by quiet hours that are still
+    /// pending, if the quiet hours are over.
+    async fn release(&mut self) {
+        if self.held_back.is_empty() {
             return;
         }
+        let held: Vec<PendingItem> =
+            self.hub.pending().into_iter().filter(|p| self.held_back.contains(&p.id)).collect();
+        self.held_back.retain(|id| held.iter().any(|p| &p.id == id));
+        for item in &held {
+            self.show(item).await;
+        }
+    }
+
+    async fn show(&mut self, item: &PendingItem) {
+        let settings = self.hub.policy().notify().clone();
+        if !settings.desktop_wants(&item.class) {
+            self.held_back.remove(&item.id);
+            return;
+        }
+        if settings.quiet_at(local_minute_of_day()) {
+            self.held_back.insert(item.id.clone());
+            return;
+        }
+        self.held_back.remove(&item.id);
         let replaces = self.shown.get(&item.id).copied().unwrap_or(0);
         let Some(bus) = self.bus().await else { return };
         let t = text::compose(item, bus.actions, bus.markup);
@@ -174,6 +214,7 @@ impl Desktop {
     }
 
     async fn close(&mut self, approval_id: &str) {
+        self.held_back.remove(approval_id);
         let Some(id) = self.shown.remove(approval_id) else { return };
         if let Some(bus) = &self.bus
             && let Err(e) = bus.close(id).await
