@@ -108,6 +108,27 @@ impl Hub {
             .await;
     }
 
+    /// Saves channel `name`'s own state (what it sent, to take back after
+    /// a restart) in the audit database's state table, which is private to
+    /// the user. Written with the next commit.
+    pub async fn save_state(&self, name: &str, value: String) {
+        self.shared.audit.set_state(&format!("channel:{name}"), value).await;
+    }
+
+    /// What channel `name` saved last, if anything (None also when it
+    /// cannot be read: a channel then starts afresh).
+    pub async fn load_state(&self, name: &str) -> Option<String> {
+        let (audit, key) = (self.shared.audit.clone(), format!("channel:{name}"));
+        match tokio::task::spawn_blocking(move || audit.get_state(&key)).await {
+            Ok(Ok(value)) => value,
+            Ok(Err(e)) => {
+                eprintln!("latch daemon: {name}: cannot read what it saved before a restart: {e}");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
     /// Records channel `name`'s health: `problem` None means working.
     /// Shown by `latch status` and in the console.
     pub fn set_status(&self, name: &str, enabled: bool, problem: Option<String>) {

@@ -221,6 +221,54 @@ def test_a_replayed_button_does_nothing_and_cli_answers_edit_the_message(
     assert f"Denied by telegram:{BOB['id']}" in edit.json["text"], edit.json
 
 
+def test_buttons_survive_a_daemon_restart_and_messages_of_approvals_closed_meanwhile_say_so(
+    home: Home, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient], tg: FakeTelegram, token_env: None
+) -> None:
+    daemon = start_daemon(policy=policy(tg.url))
+    client = agent(wire)
+    call(client, "make deploy")
+    first = tg.wait_for("sendMessage")
+    first_id = home.wait_pending(tool=TOOL)["id"]
+    mark = tg.mark()
+    call(client, "make release")
+    second = tg.wait_for("sendMessage", after=mark)
+    second_id = next(p["id"] for p in home.pending() if p["id"] != first_id)
+
+    # The daemon restarts: both approvals are still pending, and nothing is
+    # sent again for them.
+    assert daemon.stop() == 0
+    mark = tg.mark()
+    start_daemon()
+    assert sorted(p["id"] for p in home.pending()) == sorted([first_id, second_id])
+    tg.wait_for("getUpdates", after=mark)
+    time.sleep(2.5)  # a few of the channel's one-second ticks
+    assert tg.calls("sendMessage")[-1] is second, [r.text for r in tg.calls("sendMessage")]
+
+    # The old message's button still answers its approval.
+    answered = press(tg, ALICE, button(first, "Approve once"), first)
+    assert answered.json["text"].startswith(f"Approved {first_id} once"), answered.json
+    assert [p["id"] for p in home.pending()] == [second_id]
+    edit = tg.wait_for("editMessageText", lambda r: r.json["message_id"] == message_of(tg, first)["message_id"])
+    assert "Approved by telegram:@alice" in edit.json["text"], edit.json
+
+    # The bot is off while the second is answered at the terminal; when it
+    # is back, that message says it closed, and its buttons are dead.
+    home.write_policy("[approvals]\nhold_seconds = 30\n")
+    wait_until(lambda: telegram_state(home) == {"name": "telegram", "enabled": False}, 10.0, interval=0.2)
+    home.deny(second_id)
+    mark = tg.mark()
+    home.write_policy(policy(tg.url))
+    edit = tg.wait_for(
+        "editMessageText", lambda r: r.json["message_id"] == message_of(tg, second)["message_id"], after=mark
+    )
+    assert "answered or withdrawn while this bot was not running" in edit.json["text"], edit.json
+    assert "reply_markup" not in edit.json
+    reply = press(tg, ALICE, button(second, "Approve once"), second)
+    assert "expired" in reply.json["text"], reply.json
+    assert len(tg.calls("sendMessage")) == 2
+    assert_nothing_secret_left(tg)
+
+
 def test_approve_for_session_lets_the_identical_call_run_again(
     home: Home, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient], tg: FakeTelegram, token_env: None
 ) -> None:

@@ -26,8 +26,17 @@
 //! it stands for. A press counts when the presser (`from.id`, never the
 //! chat: in a group anyone can press) is in `allowed_users` and the value
 //! is still live; the values of an approval die when it is answered
-//! anywhere, withdrawn, or when the channel restarts, so a replayed,
-//! forwarded or old button does nothing. Every press is answered
+//! anywhere or withdrawn, so a replayed, forwarded or old button does
+//! nothing.
+//!
+//! # Restarts
+//!
+//! The messages sent and their live button values are saved in the audit
+//! database's state table (private to the user) whenever they change. A
+//! channel that starts with the same bot and chat takes them back: the
+//! buttons of an approval still pending keep working (no second message),
+//! and the message of one that closed while Latch was stopped is edited to
+//! say so. Every press is answered
 //! (`answerCallbackQuery`) with what happened. When an approval closes,
 //! however it closed, its message is edited to say so and loses its
 //! buttons.
@@ -52,7 +61,7 @@
 mod text;
 mod token;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use latch_core::policy::TelegramConf;
@@ -161,6 +170,26 @@ struct Entry {
     sent: Option<(MessageId, String)>,
 }
 
+/// What is saved across restarts (see "Restarts" above).
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct Saved {
+    /// The bot (the id part of its token, not secret), its API and chat:
+    /// messages of another bot or chat are not this channel's to edit.
+    bot: String,
+    api: String,
+    chat: i64,
+    /// Approval id → its message.
+    messages: BTreeMap<String, SavedMessage>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedMessage {
+    message: i32,
+    text: String,
+    /// Live button value → [`Action::key`].
+    buttons: BTreeMap<String, String>,
+}
+
 /// An edit still to be made (the first attempt failed).
 struct Edit {
     message: MessageId,
@@ -206,6 +235,9 @@ struct Channel {
     logged: Option<String>,
     /// Users refused once already (logged once each).
     refused: HashSet<u64>,
+    /// Whether what the last run saved was taken back (done once, when the
+    /// bot is known).
+    restored: bool,
 }
 
 impl Channel {
@@ -231,6 +263,7 @@ impl Channel {
             shown: Some(STARTING.to_owned()),
             logged: None,
             refused: HashSet::new(),
+            restored: false,
         }
     }
 
@@ -281,6 +314,10 @@ impl Channel {
                 },
                 _ = tick.tick() => {
                     self.connect();
+                    if !self.restored && self.bot.is_some() {
+                        self.restored = true;
+                        self.restore().await;
+                    }
                     self.send_due().await;
                     self.retry_edits().await;
                 }
@@ -430,6 +467,7 @@ impl Channel {
                     if let Some(e) = self.entries.get_mut(&id) {
                         e.sent = Some((msg.id, body));
                     }
+                    self.save().await;
                 }
                 Err(e) => {
                     self.send_health(Some((&format!("cannot send to chat {}", self.chat), &e)));
@@ -445,8 +483,75 @@ impl Channel {
         self.buttons.retain(|_, (a, _)| a != id);
         let Some(entry) = self.entries.remove(id) else { return };
         let Some((message, sent)) = entry.sent else { return };
+        self.save().await;
         let edit = Edit { message, text: text::closed_message(&sent, decision, by), attempts: 0 };
         self.edit(edit).await;
+    }
+
+    /// The bot's id: the part of the token before the colon (public: it is
+    /// the bot's user id).
+    fn bot_id(&self) -> String {
+        self.token.split(':').next().unwrap_or_default().to_owned()
+    }
+
+    /// Saves the messages sent and their live buttons.
+    async fn save(&mut self) {
+        let mut saved =
+            Saved { bot: self.bot_id(), api: self.api_label(), chat: self.chat.0, messages: BTreeMap::new() };
+        for (id, entry) in &self.entries {
+            if let Some((message, text)) = &entry.sent {
+                let buttons = self
+                    .buttons
+                    .iter()
+                    .filter(|(_, (a, _))| a == id)
+                    .map(|(v, (_, action))| (v.clone(), action.key().to_owned()))
+                    .collect();
+                saved.messages.insert(id.clone(), SavedMessage { message: message.0, text: text.clone(), buttons });
+            }
+        }
+        match serde_json::to_string(&saved) {
+            Ok(json) => self.hub.save_state(NAME, json).await,
+            Err(e) => eprintln!("latch daemon: telegram: cannot save its messages: {e}"),
+        }
+    }
+
+    /// Takes back what the last run with this bot and chat saved: the
+    /// buttons of approvals still pending keep working, and the messages of
+    /// approvals that closed meanwhile are edited to say so.
+    async fn restore(&mut self) {
+        let Some(json) = self.hub.load_state(NAME).await else { return };
+        let saved: Saved = match serde_json::from_str(&json) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("latch daemon: telegram: ignoring what it saved before a restart ({e})");
+                return;
+            }
+        };
+        if (saved.bot.as_str(), saved.api.as_str(), saved.chat)
+            != (self.bot_id().as_str(), self.api_label().as_str(), self.chat.0)
+        {
+            return;
+        }
+        let pending: HashMap<String, PendingItem> = self.hub.pending().into_iter().map(|p| (p.id.clone(), p)).collect();
+        for (id, m) in saved.messages {
+            let message = MessageId(m.message);
+            let Some(item) = pending.get(&id) else {
+                let text =
+                    text::closed_message(&m.text, "closed", "answered or withdrawn while this bot was not running");
+                self.edits.push(Edit { message, text, attempts: 0 });
+                continue;
+            };
+            // Still pending: its message and buttons are taken back, so it
+            // is not sent again (sending waited for this).
+            let entry = self.entries.entry(id.clone()).or_insert_with(|| Entry { item: item.clone(), sent: None });
+            entry.sent = Some((message, m.text));
+            for (value, key) in m.buttons {
+                if let Some(action) = Action::from_key(&key) {
+                    self.buttons.insert(value, (id.clone(), action));
+                }
+            }
+        }
+        self.save().await;
     }
 
     async fn edit(&mut self, mut edit: Edit) {
@@ -525,6 +630,7 @@ impl Channel {
                 Some((id, action)) => {
                     // One time: whatever happens next, these values are spent.
                     self.buttons.retain(|_, (a, _)| *a != id);
+                    self.save().await;
                     let (approve, scope) = action.answer();
                     if self.hub.answer(&id, approve, scope, NAME, &who, None).await {
                         action.done(&id)

@@ -49,6 +49,19 @@ impl Action {
         }
     }
 
+    /// How a button's action is saved across a restart.
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            Action::ApproveOnce => "approve_once",
+            Action::ApproveSession => "approve_session",
+            Action::Deny => "deny",
+        }
+    }
+
+    pub(crate) fn from_key(key: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.key() == key)
+    }
+
     /// The answer to the person who pressed, once it decided.
     pub(crate) fn done(self, approval_id: &str) -> String {
         match self {
