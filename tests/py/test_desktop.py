@@ -339,9 +339,8 @@ def test_without_a_session_bus_the_daemon_works_and_status_names_the_problem(
     assert daemon.log().count("desktop notifications:") == 1, daemon.log()
 
 
-def test_quiet_hours_covering_now_raise_no_notification(
-    home: Home, start_daemon: Callable[..., Daemon], notifications: Callable[..., Notifications], shim: Any
-) -> None:
+def quiet_hours_covering_now() -> str:
+    """A quiet-hours window from 5 minutes ago to 10 minutes from now (local time)."""
     now = time.localtime()
     minute = now.tm_hour * 60 + now.tm_min
 
@@ -349,9 +348,14 @@ def test_quiet_hours_covering_now_raise_no_notification(
         m %= 24 * 60
         return f"{m // 60:02d}:{m % 60:02d}"
 
+    return f"{hhmm(minute - 5)}-{hhmm(minute + 10)}"
+
+
+def test_quiet_hours_covering_now_raise_no_notification(
+    home: Home, start_daemon: Callable[..., Daemon], notifications: Callable[..., Notifications], shim: Any
+) -> None:
     n = notifications()
-    quiet = f"{hhmm(minute - 5)}-{hhmm(minute + 10)}"
-    start_daemon(policy=LONG_HOLD + f'[notify]\nquiet_hours = "{quiet}"\n')
+    start_daemon(policy=LONG_HOLD + f'[notify]\nquiet_hours = "{quiet_hours_covering_now()}"\n')
     client = shim()
     request = call(client, {"command": "make deploy"})
     home.approve(home.wait_pending(tool=TOOL)["id"])
@@ -362,16 +366,8 @@ def test_quiet_hours_covering_now_raise_no_notification(
 def test_an_approval_held_back_by_quiet_hours_is_shown_when_they_end(
     home: Home, start_daemon: Callable[..., Daemon], notifications: Callable[..., Notifications], shim: Any
 ) -> None:
-    now = time.localtime()
-    minute = now.tm_hour * 60 + now.tm_min
-
-    def hhmm(m: int) -> str:
-        m %= 24 * 60
-        return f"{m // 60:02d}:{m % 60:02d}"
-
     n = notifications()
-    quiet = f"{hhmm(minute - 5)}-{hhmm(minute + 10)}"
-    start_daemon(policy=LONG_HOLD + f'[notify]\nquiet_hours = "{quiet}"\n')
+    start_daemon(policy=LONG_HOLD + f'[notify]\nquiet_hours = "{quiet_hours_covering_now()}"\n')
     client = shim()
     # One approval answered during the quiet hours, one still waiting.
     request = call(client, {"command": "make deploy"})
