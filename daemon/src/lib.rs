@@ -67,6 +67,16 @@ pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
+/// Who answers from this machine (the CLI, the desktop buttons): the login
+/// name, else the user id.
+pub fn login_name() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| format!("uid {}", audit::current_uid()))
+}
+
 /// Paths of everything the daemon owns, for self-protection and status.
 pub fn describe(paths: &Paths) -> String {
     format!(

@@ -220,15 +220,6 @@ fn ask(msg: ClientMsg) -> anyhow::Result<Option<DaemonMsg>> {
     }
 }
 
-/// Who is answering, for the audit log: the login name, else the user id.
-fn who() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| format!("uid {}", latch_daemon::audit::current_uid()))
-}
-
 pub fn status(a: JsonFlag) -> anyhow::Result<i32> {
     let Some(DaemonMsg::Status { status, .. }) = ask(ClientMsg::Status { req: 1 })? else {
         return Ok(EXIT_NO_DAEMON);
@@ -284,7 +275,14 @@ pub fn pending(a: JsonFlag) -> anyhow::Result<i32> {
 }
 
 fn answer(id: String, approve: bool, scope: ScopeArg, reason: Option<String>) -> anyhow::Result<i32> {
-    let msg = ClientMsg::Answer { req: 1, approval_id: id, approve, scope: scope.into(), reason, who: who() };
+    let msg = ClientMsg::Answer {
+        req: 1,
+        approval_id: id,
+        approve,
+        scope: scope.into(),
+        reason,
+        who: latch_daemon::login_name(),
+    };
     match ask(msg)? {
         Some(DaemonMsg::Answered { ok, message, .. }) => {
             if ok {

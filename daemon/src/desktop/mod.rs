@@ -60,7 +60,11 @@ async fn run(hub: Hub) {
             ev = events.recv() => match ev {
                 Ok(Event::PendingAdded { item }) => d.show(&item).await,
                 Ok(Event::PendingRemoved { id, .. }) => d.close(&id).await,
-                Ok(Event::PolicyReloaded { .. }) => d.settings_changed().await,
+                Ok(Event::PolicyReloaded { .. }) => {
+                    d.settings_changed().await;
+                    // Quiet hours may have been changed or removed.
+                    d.release().await;
+                }
                 Ok(_) => {}
                 Err(RecvError::Lagged(_)) => d.resync().await,
                 Err(RecvError::Closed) => break,
@@ -103,7 +107,7 @@ impl Desktop {
             held_back: HashSet::new(),
             logged: None,
             next_try: None,
-            who: who(),
+            who: crate::login_name(),
         }
     }
 
@@ -156,8 +160,6 @@ impl Desktop {
             if self.bus().await.is_some() {
                 self.hub.set_status(CHANNEL, true, None);
             }
-            // Quiet hours may have been changed or removed.
-            self.release().await;
         } else {
             self.hub.set_status(CHANNEL, false, None);
         }
@@ -193,15 +195,15 @@ impl Desktop {
 
     async fn show(&mut self, item: &PendingItem) {
         let settings = self.hub.policy().notify().clone();
-        if !settings.desktop_wants(&item.class) {
-            self.held_back.remove(&item.id);
-            return;
-        }
-        if settings.quiet_at(local_minute_of_day()) {
+        let wanted = settings.desktop_wants(&item.class);
+        if wanted && settings.quiet_at(local_minute_of_day()) {
             self.held_back.insert(item.id.clone());
             return;
         }
         self.held_back.remove(&item.id);
+        if !wanted {
+            return;
+        }
         let replaces = self.shown.get(&item.id).copied().unwrap_or(0);
         let Some(bus) = self.bus().await else { return };
         let t = text::compose(item, bus.actions, bus.markup);
@@ -243,15 +245,6 @@ impl Desktop {
             Signal::Closed { id } => self.shown.retain(|_, n| *n != id),
         }
     }
-}
-
-/// Who answers from this desktop: the login name, else the user id.
-fn who() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| format!("uid {}", crate::audit::current_uid()))
 }
 
 /// Minutes since local midnight, now (0 when the local time is unknown).
