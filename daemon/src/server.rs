@@ -168,6 +168,7 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
 
 async fn connection(shared: Arc<Shared>, stream: Stream, conn: u64, mut stop: watch::Receiver<bool>) {
     let me = crate::audit::current_uid();
+    let peer = stream.peer_creds().ok().and_then(|c| c.euid());
     // Watched for reading only: see `latch_proto::quiet`.
     let stream = match quiet::Stream::from_local(stream) {
         Ok(s) => s,
@@ -176,7 +177,6 @@ async fn connection(shared: Arc<Shared>, stream: Stream, conn: u64, mut stop: wa
             return;
         }
     };
-    let peer = stream.peer_uid().ok();
     let (r, mut w) = tokio::io::split(stream);
     if peer != Some(me) {
         let reason = format!("peer user id {peer:?} is not the daemon's ({me})");

@@ -43,27 +43,6 @@ impl Stream {
         Stream::new(fd)
     }
 
-    /// The user id of the process at the other end.
-    pub fn peer_uid(&self) -> io::Result<u32> {
-        let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
-        let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-        // SAFETY: getsockopt writes at most `len` bytes into `cred`, which
-        // is a plain C struct of that size.
-        let rc = unsafe {
-            libc::getsockopt(
-                self.read.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_PEERCRED,
-                (&mut cred as *mut libc::ucred).cast(),
-                &mut len,
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(cred.uid)
-    }
-
     fn raw_write(&self, data: &[u8]) -> io::Result<usize> {
         // SAFETY: send reads at most `data.len()` bytes from `data`.
         // MSG_NOSIGNAL: a closed peer is an error, not a SIGPIPE.
@@ -201,12 +180,5 @@ mod tests {
             }
         }
         assert_eq!(err.expect("writes to a closed peer fail").kind(), io::ErrorKind::BrokenPipe);
-    }
-
-    #[tokio::test]
-    async fn the_peer_uid_is_ours() {
-        let (a, _b) = pair();
-        // SAFETY: getuid has no preconditions.
-        assert_eq!(a.peer_uid().unwrap(), unsafe { libc::getuid() });
     }
 }
