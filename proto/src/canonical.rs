@@ -53,13 +53,14 @@ impl Write for HashSink {
     }
 }
 
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
 /// Lower-case hex of some bytes.
 pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
+        s.push(HEX_DIGITS[(b >> 4) as usize] as char);
+        s.push(HEX_DIGITS[(b & 15) as usize] as char);
     }
     s
 }
@@ -143,10 +144,7 @@ fn escape<W: Write>(b: u8, out: &mut W) {
         b'\n' => put(out, b"\\n"),
         b'\r' => put(out, b"\\r"),
         b'\t' => put(out, b"\\t"),
-        _ => {
-            const DIGITS: &[u8; 16] = b"0123456789abcdef";
-            put(out, &[b'\\', b'u', b'0', b'0', DIGITS[(b >> 4) as usize], DIGITS[(b & 15) as usize]]);
-        }
+        _ => put(out, &[b'\\', b'u', b'0', b'0', HEX_DIGITS[(b >> 4) as usize], HEX_DIGITS[(b & 15) as usize]]),
     }
 }
 
