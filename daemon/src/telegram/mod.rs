@@ -27,19 +27,18 @@
 //! chat: in a group anyone can press) is in `allowed_users` and the value
 //! is still live; the values of an approval die when it is answered
 //! anywhere or withdrawn, so a replayed, forwarded or old button does
-//! nothing.
+//! nothing. Every press is answered (`answerCallbackQuery`) with what
+//! happened. When an approval closes, however it closed, its message is
+//! edited to say so and loses its buttons.
 //!
 //! # Restarts
 //!
 //! The messages sent and their live button values are saved in the audit
 //! database's state table (private to the user) whenever they change. A
-//! channel that starts with the same bot and chat takes them back: the
+//! channel that starts with the same bot, API and chat takes them back: the
 //! buttons of an approval still pending keep working (no second message),
-//! and the message of one that closed while Latch was stopped is edited to
-//! say so. Every press is answered
-//! (`answerCallbackQuery`) with what happened. When an approval closes,
-//! however it closed, its message is edited to say so and loses its
-//! buttons.
+//! and the message of one that closed while the bot was not running is
+//! edited to say so.
 //!
 //! # Failure
 //!
@@ -630,7 +629,6 @@ impl Channel {
                 Some((id, action)) => {
                     // One time: whatever happens next, these values are spent.
                     self.buttons.retain(|_, (a, _)| *a != id);
-                    self.save().await;
                     let (approve, scope) = action.answer();
                     if self.hub.answer(&id, approve, scope, NAME, &who, None).await {
                         action.done(&id)
