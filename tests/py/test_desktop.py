@@ -351,19 +351,7 @@ def quiet_hours_covering_now() -> str:
     return f"{hhmm(minute - 5)}-{hhmm(minute + 10)}"
 
 
-def test_quiet_hours_covering_now_raise_no_notification(
-    home: Home, start_daemon: Callable[..., Daemon], notifications: Callable[..., Notifications], shim: Any
-) -> None:
-    n = notifications()
-    start_daemon(policy=LONG_HOLD + f'[notify]\nquiet_hours = "{quiet_hours_covering_now()}"\n')
-    client = shim()
-    request = call(client, {"command": "make deploy"})
-    home.approve(home.wait_pending(tool=TOOL)["id"])
-    result(client, request)
-    assert n.calls("Notify") == [], n.calls()
-
-
-def test_an_approval_held_back_by_quiet_hours_is_shown_when_they_end(
+def test_quiet_hours_hold_notifications_back_until_they_end(
     home: Home, start_daemon: Callable[..., Daemon], notifications: Callable[..., Notifications], shim: Any
 ) -> None:
     n = notifications()
