@@ -4,7 +4,12 @@
 //!
 //! `cargo bench --bench relay` prints:
 //! * added latency per allowed `tools/call` (p50, p99) over 10,000
-//!   sequential calls, against targets p50 ≤ 100 µs and p99 ≤ 1 ms;
+//!   sequential calls, against targets p50 ≤ 100 µs and p99 ≤ 1 ms, beside
+//!   a null relay's (below); twice: with the processes wherever the kernel
+//!   places them, and with every one of them moved onto one vCPU, where no
+//!   hand-off has to wake another vCPU;
+//! * this machine's price of a hand-off between two processes, on one vCPU
+//!   and across two (a one-byte ping-pong through pipes);
 //! * 1 MiB messages relayed both ways, shim throughput as a share of
 //!   direct (target ≥ 90 %): `echo` calls with 1 MiB arguments (each one
 //!   decided: parsed, hashed and recorded by the daemon) and 1 MiB results
@@ -125,6 +130,46 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
 
+/// Sorted call times of the three paths, and the CPU time the shim and the
+/// daemon spent per call (µs).
+struct Latency {
+    direct: Vec<Duration>,
+    null: Vec<Duration>,
+    shim: Vec<Duration>,
+    shim_cpu_us: f64,
+    daemon_cpu_us: f64,
+}
+
+fn latency(direct: &mut Peer, null: &mut Peer, shim: &mut Peer, daemon: u32, calls: usize) -> Latency {
+    let mut l = Latency {
+        direct: Vec::with_capacity(calls),
+        null: Vec::with_capacity(calls),
+        shim: Vec::with_capacity(calls),
+        shim_cpu_us: 0.0,
+        daemon_cpu_us: 0.0,
+    };
+    let block = 1000.min(calls);
+    let mut done = 0;
+    let mut cpu = (0.0, 0.0);
+    while done < calls {
+        let n = block.min(calls - done);
+        l.direct.extend(time_calls(direct, n));
+        l.null.extend(time_calls(null, n));
+        let before = (shim.cpu_seconds(), cpu_seconds(daemon));
+        l.shim.extend(time_calls(shim, n));
+        cpu.0 += shim.cpu_seconds() - before.0;
+        cpu.1 += cpu_seconds(daemon) - before.1;
+        done += n;
+    }
+    // CPU time per call, which the machine's load moves far less than the
+    // wall-clock figures.
+    (l.shim_cpu_us, l.daemon_cpu_us) = (cpu.0 * 1e6 / calls as f64, cpu.1 * 1e6 / calls as f64);
+    l.direct.sort();
+    l.null.sort();
+    l.shim.sort();
+    l
+}
+
 fn time_calls(peer: &mut Peer, n: usize) -> Vec<Duration> {
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
@@ -146,6 +191,73 @@ fn throughput(peer: &mut Peer, params: &str, rounds: usize) -> f64 {
         bytes += peer.request("tools/call", params);
     }
     bytes as f64 / t.elapsed().as_secs_f64() / (1024.0 * 1024.0)
+}
+
+/// Sets the CPUs process `pid`, all its threads and all its descendants may
+/// run on (`None`: every CPU). Moving tasks onto one vCPU shows what the
+/// relay costs when no hand-off has to wake another vCPU.
+fn place_tree(pid: u32, cpu: Option<usize>) {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return };
+    for task in tasks.flatten() {
+        let Some(tid) = task.file_name().to_str().and_then(|t| t.parse::<i32>().ok()) else { continue };
+        // SAFETY: a zeroed cpu_set_t is a valid empty set; the CPU_* macros
+        // and sched_setaffinity only read and write that set.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            match cpu {
+                Some(c) => libc::CPU_SET(c, &mut set),
+                None => (0..libc::CPU_SETSIZE as usize).for_each(|c| libc::CPU_SET(c, &mut set)),
+            }
+            libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        }
+        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+            place_tree(child, cpu);
+        }
+    }
+}
+
+/// `relay --pong`: answers each byte on stdin with one byte on stdout.
+fn pong() -> ! {
+    use std::io::Read;
+    let (mut input, mut output) = (std::io::stdin().lock(), std::io::stdout().lock());
+    let mut b = [0u8; 1];
+    while input.read_exact(&mut b).is_ok() && output.write_all(&b).and_then(|()| output.flush()).is_ok() {}
+    std::process::exit(0)
+}
+
+/// The machine's price of one hand-off between two processes: the p50
+/// round trip of a byte through two pipes to a `--pong` process (two
+/// hand-offs), both on one vCPU and on two different ones.
+fn handoff_cost(me: &str) -> Option<(f64, f64)> {
+    use std::io::Read;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        return None;
+    }
+    let mut child = Command::new(me).arg("--pong").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().ok()?;
+    let (mut to, mut from) = (child.stdin.take()?, child.stdout.take()?);
+    let mut round_trip = |other_cpu: usize| {
+        place_tree(std::process::id(), Some(0));
+        place_tree(child.id(), Some(other_cpu));
+        let mut times = Vec::with_capacity(3000);
+        let mut b = [0u8; 1];
+        for i in 0..3500 {
+            let t = Instant::now();
+            to.write_all(b"x").and_then(|()| from.read_exact(&mut b)).ok()?;
+            // The first 500 warm up.
+            if i >= 500 {
+                times.push(t.elapsed());
+            }
+        }
+        times.sort();
+        Some(percentile(&times, 0.5).as_secs_f64() * 1e6)
+    };
+    let result = round_trip(0).zip(round_trip(1));
+    place_tree(std::process::id(), None);
+    drop(to);
+    let _ = child.wait();
+    result
 }
 
 struct Daemon(Child, PathBuf);
@@ -187,6 +299,9 @@ fn main() {
     if args.get(1).map(String::as_str) == Some("--null-relay") {
         null_relay(&args[2..]);
     }
+    if args.get(1).map(String::as_str) == Some("--pong") {
+        pong();
+    }
     let calls: usize = std::env::var("LATCH_BENCH_CALLS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
     let home = std::env::temp_dir().join(format!("latch-bench-{}", std::process::id()));
     std::fs::create_dir_all(&home).unwrap();
@@ -203,41 +318,29 @@ fn main() {
         std::thread::sleep(Duration::from_millis(20));
     }
 
+    let me = std::env::current_exe().expect("own path");
+    let me = me.to_str().expect("utf-8 path");
     let mut direct = Peer::spawn(&[SERVER], &home);
+    let mut null = Peer::spawn(&[me, "--null-relay", SERVER], &home);
     let mut shim = Peer::spawn(&[latch, "shim", "--name", "bench", "--", SERVER], &home);
 
-    // Warm both paths, then measure in alternating blocks so drift on the
-    // machine hits both alike.
+    // Warm the paths, then measure in alternating blocks so drift on the
+    // machine hits them alike: first wherever the kernel places the
+    // processes, then with every one of them on one vCPU.
     time_calls(&mut direct, 500);
+    time_calls(&mut null, 500);
     time_calls(&mut shim, 500);
-    let mut d = Vec::with_capacity(calls);
-    let mut s = Vec::with_capacity(calls);
-    let block = 1000.min(calls);
-    let mut done = 0;
-    let mut latch_cpu = (0.0, 0.0);
-    while done < calls {
-        let n = block.min(calls - done);
-        d.extend(time_calls(&mut direct, n));
-        let before = (shim.cpu_seconds(), cpu_seconds(daemon.0.id()));
-        s.extend(time_calls(&mut shim, n));
-        latch_cpu.0 += shim.cpu_seconds() - before.0;
-        latch_cpu.1 += cpu_seconds(daemon.0.id()) - before.1;
-        done += n;
-    }
-    // CPU time per call, which the machine's load moves far less than the
-    // wall-clock figures.
-    let per_call_us = |secs: f64| secs * 1e6 / calls as f64;
-    let (shim_cpu_us, daemon_cpu_us) = (per_call_us(latch_cpu.0), per_call_us(latch_cpu.1));
-    d.sort();
-    s.sort();
+    let free = latency(&mut direct, &mut null, &mut shim, daemon.0.id(), calls);
+    let everyone = [std::process::id(), direct.child.id(), null.child.id(), shim.child.id(), daemon.0.id()];
+    everyone.iter().for_each(|&pid| place_tree(pid, Some(0)));
+    let one_cpu = latency(&mut direct, &mut null, &mut shim, daemon.0.id(), calls);
+    everyone.iter().for_each(|&pid| place_tree(pid, None));
+    let handoff = handoff_cost(me);
     let rss_small = shim.rss_kb("VmRSS:");
     // RSS counts the pages of the `latch` binary the shim touched, which it
     // shares with the daemon; its own memory is the anonymous part.
     let (anon_small, file_small) = (shim.rss_kb("RssAnon:"), shim.rss_kb("RssFile:"));
 
-    let me = std::env::current_exe().expect("own path");
-    let me = me.to_str().expect("utf-8 path");
-    let mut null = Peer::spawn(&[me, "--null-relay", SERVER], &home);
     let payload = "x".repeat(1024 * 1024);
     // Outside the Latch home: reading that would be self-protection's job.
     let work = std::env::temp_dir().join(format!("latch-bench-work-{}", std::process::id()));
@@ -273,23 +376,32 @@ fn main() {
     let hwm = shim.rss_kb("VmHWM:");
 
     let us = |x: Duration| x.as_secs_f64() * 1e6;
-    let (d50, d99) = (percentile(&d, 0.50), percentile(&d, 0.99));
-    let (s50, s99) = (percentile(&s, 0.50), percentile(&s, 0.99));
-    let add50 = us(s50) - us(d50);
-    let add99 = us(s99) - us(d99);
     let ok = |b: bool| if b { "ok" } else { "MISSED" };
     println!("latch relay benchmark: {calls} sequential tools/call (echo), allow + audit row committed per call");
-    println!("                        p50 µs    p99 µs");
-    println!("  direct              {:>8.1}  {:>8.1}", us(d50), us(d99));
-    println!("  through shim+daemon {:>8.1}  {:>8.1}", us(s50), us(s99));
-    println!(
-        "  added               {add50:>8.1}  {add99:>8.1}   targets ≤ 100 / ≤ 1000: {} / {}",
-        ok(add50 <= 100.0),
-        ok(add99 <= 1000.0)
-    );
-    println!(
-        "  CPU time per call: shim {shim_cpu_us:.0} µs, daemon {daemon_cpu_us:.0} µs (decision, audit commit, socket)"
-    );
+    for (title, l) in [("processes where the kernel puts them", &free), ("every process on one vCPU", &one_cpu)] {
+        let p = |v: &[Duration]| (us(percentile(v, 0.50)), us(percentile(v, 0.99)));
+        let ((d50, d99), (z50, z99), (s50, s99)) = (p(&l.direct), p(&l.null), p(&l.shim));
+        let (add50, add99) = (s50 - d50, s99 - d99);
+        println!("{title}:                 p50 µs    p99 µs");
+        println!("  direct              {d50:>8.1}  {d99:>8.1}");
+        println!("  null relay          {z50:>8.1}  {z99:>8.1}   adds {:.1} / {:.1}", z50 - d50, z99 - d99);
+        println!("  through shim+daemon {s50:>8.1}  {s99:>8.1}");
+        println!(
+            "  added by Latch      {add50:>8.1}  {add99:>8.1}   targets ≤ 100 / ≤ 1000: {} / {}",
+            ok(add50 <= 100.0),
+            ok(add99 <= 1000.0)
+        );
+        println!(
+            "  CPU time per call: shim {:.0} µs, daemon {:.0} µs (decision, audit commit, socket)",
+            l.shim_cpu_us, l.daemon_cpu_us
+        );
+    }
+    if let Some((same, apart)) = handoff {
+        println!(
+            "this machine: a byte's round trip to another process (two hand-offs), p50 {same:.1} µs on one vCPU, \
+             {apart:.1} µs across two"
+        );
+    }
     println!("1 MiB messages (60 round trips each; MiB/s counts both directions):");
     println!("                           direct   null relay   through shim   shim / direct   null relay / direct");
     for (what, (d, n, s)) in [("1 MiB arguments + result", echo), ("small call, 1 MiB result", read)] {
