@@ -271,11 +271,17 @@ async fn connection(shared: Arc<Shared>, stream: Stream, conn: u64, mut stop: wa
             Err(e) => {
                 // Answer the request it was meant to be, so a shim waiting on
                 // it fails closed instead of waiting forever.
-                let req = serde_json::from_slice::<Value>(&buf)
-                    .ok()
-                    .and_then(|v| v.as_object()?.values().next()?.get("req")?.as_u64())
-                    .unwrap_or(0);
-                let _ = tx.send(frame::encode(&DaemonMsg::Error { req, message: e.to_string() })).await;
+                let req = req_of(&buf);
+                let message = match e {
+                    // Only a call's arguments can hold what the shim let
+                    // through and the daemon cannot read: a number beyond
+                    // any machine's range, which JSON itself allows.
+                    frame::FrameError::Json(e) if buf.starts_with(b"{\"decide\"") => {
+                        format!("its arguments are JSON that Latch cannot read: {e}")
+                    }
+                    e => e.to_string(),
+                };
+                let _ = tx.send(frame::encode(&DaemonMsg::Error { req, message })).await;
                 continue;
             }
         };
@@ -340,7 +346,7 @@ async fn handle(shared: &Arc<Shared>, conn: u64, role: Role, name: &str, tx: &mp
                 send(tx, &DaemonMsg::Error { req, message: "only shims ask for decisions".into() }).await;
                 return;
             }
-            let reply = decide(shared, req, conn, name, &tool, args.get(), retry).await;
+            let reply = decide(shared, req, conn, name, &tool, args, retry).await;
             send(tx, &reply).await;
         }
         ClientMsg::Client { info } => {
@@ -798,6 +804,20 @@ fn deny_reply(req: u64, class: &str, reason: String) -> DaemonMsg {
     }
 }
 
+/// The `req` of a frame that did not decode, so its sender hears why. Only
+/// the envelope is read: the rest may be what failed (a number out of
+/// range in a call's arguments), and skipping a value does not check it.
+fn req_of(frame: &[u8]) -> u64 {
+    #[derive(serde::Deserialize)]
+    struct Req {
+        req: Option<u64>,
+    }
+    serde_json::from_slice::<std::collections::HashMap<String, Req>>(frame)
+        .ok()
+        .and_then(|m| m.into_values().next()?.req)
+        .unwrap_or(0)
+}
+
 /// The decision path: classify, evaluate, consult approvals, commit the
 /// audit row, answer. Any failure denies (fail closed).
 async fn decide(
@@ -806,13 +826,9 @@ async fn decide(
     conn: u64,
     server: &str,
     tool: &str,
-    raw_args: &str,
+    args: Value,
     retry: bool,
 ) -> DaemonMsg {
-    let args: Value = match serde_json::from_str(raw_args) {
-        Ok(v) => v,
-        Err(e) => return deny_reply(req, "", format!("the call's arguments are not valid JSON: {e}")),
-    };
     // What is stored and shown: bounded, then redacted.
     let redacted = redact_value(&latch_core::redact::bounded(&args));
     let args_hash = canonical::hash(&args);

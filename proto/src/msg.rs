@@ -125,8 +125,10 @@ pub enum ClientMsg {
     Decide {
         req: u64,
         tool: String,
-        /// The call's `arguments`, exactly as the client sent them.
-        args: Box<RawValue>,
+        /// The call's `arguments`. Parsed straight into a value: the daemon
+        /// needs them as one (to classify, hash and redact), and a second
+        /// pass over a large argument is what a raw value would cost.
+        args: Value,
         /// True when the call is a retry carrying `inputResponses` /
         /// `requestState` (2026-07-28 form).
         #[serde(default)]

@@ -330,3 +330,22 @@ def test_a_consumed_single_use_grant_stays_consumed_after_a_sigkill(
         assert [c["name"] for c in home.recorded()] == ["run_command"]
     finally:
         assert restarted.stop() == 0
+
+
+def test_a_number_beyond_any_machine_is_refused_and_never_forwarded(
+    home: Home, daemon: Daemon, wire: Callable[..., WireClient]
+) -> None:
+    # JSON allows 1e400; no parser that reads it as a number can hold it.
+    # The daemon cannot judge such arguments, so even a call that would be
+    # allowed must not run, and its client hears why instead of waiting.
+    client = wire(SHIM)
+    client.initialize()
+    client.send_line(
+        '{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"echo",'
+        '"arguments":{"text":"hi","times":1e400}}}'
+    )
+    response = client.wait_for(lambda m: m.get("id") == 9, timeout=10)
+    text = blocked_text(response)
+    assert "arguments are JSON that Latch cannot read" in text and "number out of range" in text, text
+    assert client.call("ping")["result"] == {}
+    assert home.recorded() == []
