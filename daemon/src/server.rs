@@ -271,12 +271,12 @@ async fn connection(shared: Arc<Shared>, stream: Stream, conn: u64, mut stop: wa
             Err(e) => {
                 // Answer the request it was meant to be, so a shim waiting on
                 // it fails closed instead of waiting forever.
-                let req = req_of(&buf);
+                let (kind, req) = envelope_of(&buf);
                 let message = match e {
                     // Only a call's arguments can hold what the shim let
                     // through and the daemon cannot read: a number beyond
                     // any machine's range, which JSON itself allows.
-                    frame::FrameError::Json(e) if buf.starts_with(b"{\"decide\"") => {
+                    frame::FrameError::Json(e) if kind == "decide" => {
                         format!("its arguments are JSON that Latch cannot read: {e}")
                     }
                     e => e.to_string(),
@@ -804,18 +804,20 @@ fn deny_reply(req: u64, class: &str, reason: String) -> DaemonMsg {
     }
 }
 
-/// The `req` of a frame that did not decode, so its sender hears why. Only
-/// the envelope is read: the rest may be what failed (a number out of
-/// range in a call's arguments), and skipping a value does not check it.
-fn req_of(frame: &[u8]) -> u64 {
+/// The message kind and `req` of a frame that did not decode, so its sender
+/// hears why (`("", 0)` when even that is unreadable). Only the envelope is
+/// read: the rest may be what failed (a number out of range in a call's
+/// arguments), and skipping a value does not check it.
+fn envelope_of(frame: &[u8]) -> (String, u64) {
     #[derive(serde::Deserialize)]
     struct Req {
         req: Option<u64>,
     }
     serde_json::from_slice::<std::collections::HashMap<String, Req>>(frame)
         .ok()
-        .and_then(|m| m.into_values().next()?.req)
-        .unwrap_or(0)
+        .and_then(|m| m.into_iter().next())
+        .map(|(kind, r)| (kind, r.req.unwrap_or(0)))
+        .unwrap_or_default()
 }
 
 /// The decision path: classify, evaluate, consult approvals, commit the
