@@ -1,0 +1,134 @@
+//! Secrets inside free text: spans found by the rules, then masked.
+
+use std::borrow::Cow;
+
+use super::MASK;
+use super::keys::is_secret_key;
+use super::rules::{Check, RULES, Rule, VALUE, passes};
+
+/// Spans of the values under secret keys in free text. Each key is looked
+/// for after the previous key's separator, or after its value when it was a
+/// secret, so the work stays linear.
+fn key_value_spans(rule: &Rule, text: &str, spans: &mut Vec<(usize, usize)>) {
+    let mut pos = 0;
+    while pos < text.len() {
+        // `find_at` needs only the DFA; the key is the match without its
+        // separator: `KEY` + optional `\"` or `'` + `:`/`=` with spaces.
+        let Some(m) = rule.re.find_at(text, pos) else { break };
+        // The separator is never empty, so this always moves forward.
+        pos = m.end();
+        let key = m.as_str().trim_end();
+        let key = key.strip_suffix([':', '=']).unwrap_or(key).trim_end();
+        let key = key.strip_suffix(['"', '\'']).unwrap_or(key);
+        let key = key.strip_suffix('\\').unwrap_or(key);
+        if !is_secret_key(key.trim_start_matches('-')) {
+            continue;
+        }
+        let Some(value) = VALUE.captures(&text[m.end()..]) else { continue };
+        let Some(secret) = value.iter().skip(1).flatten().last() else { continue };
+        if !secret.is_empty() && !secret.as_str().contains(MASK) {
+            spans.push((m.end() + secret.start(), m.end() + secret.end()));
+        }
+        pos = pos.max(m.end() + value.get(0).map_or(0, |v| v.end()));
+    }
+}
+
+/// Byte ranges of `text` that are secrets, sorted and merged.
+pub(super) fn secret_spans(text: &str) -> Vec<(usize, usize)> {
+    let rules = &*RULES;
+    let mut spans = Vec::new();
+    for i in rules.set.matches(text).iter() {
+        let rule = &rules.rules[i];
+        if rule.check == Check::KeyValue {
+            key_value_spans(rule, text, &mut spans);
+            continue;
+        }
+        for caps in rule.re.captures_iter(text) {
+            let key = rule.key_group.and_then(|g| caps.get(g)).map(|m| m.as_str());
+            let secret = if rule.secret_groups.is_empty() {
+                caps.get(0)
+            } else {
+                rule.secret_groups.iter().find_map(|&g| caps.get(g))
+            };
+            let Some(secret) = secret else { continue };
+            // A value holding a mask was redacted already: what surrounds the
+            // mask was judged harmless when it was made. (Masking can join
+            // lines or words, which must not make a rule match anew.)
+            if secret.is_empty() || secret.as_str().contains(MASK) {
+                continue;
+            }
+            if passes(rule.check, key, secret.as_str()) {
+                spans.push((secret.start(), secret.end()));
+            }
+        }
+    }
+    spans.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
+    for (s, e) in spans {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    merged
+}
+
+/// Redacts secrets inside free text: returns the text itself, borrowed, when
+/// there is nothing to redact.
+pub fn redact_text(text: &str) -> Cow<'_, str> {
+    if !RULES.set.is_match(text) {
+        return Cow::Borrowed(text);
+    }
+    let spans = secret_spans(text);
+    if spans.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    // A mask can expose what its neighbour hid: in `…AGE-SECRET-KEY-1…HRKU-…`
+    // the second key only starts at a word boundary once the first is
+    // masked. That needs a token character right beside a span; then redact
+    // the result again, until nothing changes, at most MAX_PASSES times.
+    let mut again = glued_to_a_token(text, &spans);
+    let mut out = apply_spans(text, &spans);
+    for _ in 0..MAX_PASSES {
+        if !again || !RULES.set.is_match(&out) {
+            break;
+        }
+        let spans = secret_spans(&out);
+        if spans.is_empty() {
+            break;
+        }
+        again = glued_to_a_token(&out, &spans);
+        out = apply_spans(&out, &spans);
+    }
+    Cow::Owned(out)
+}
+
+/// Extra redaction passes over a text that had secrets; see [`redact_text`].
+const MAX_PASSES: usize = 4;
+
+/// Whether a span touches a character that can belong to a token (a word
+/// character, or `/ + - .` found in base64 and token alphabets): only then
+/// can masking it let another rule match.
+fn glued_to_a_token(text: &str, spans: &[(usize, usize)]) -> bool {
+    let b = text.as_bytes();
+    let token = |c: u8| c.is_ascii_alphanumeric() || b"_/+-.".contains(&c);
+    spans.iter().any(|&(s, e)| (s > 0 && token(b[s - 1])) || b.get(e).is_some_and(|&c| token(c)))
+}
+
+/// `text` with each span replaced by [`MASK`].
+fn apply_spans(text: &str, spans: &[(usize, usize)]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for &(s, e) in spans {
+        out.push_str(&text[at..s]);
+        out.push_str(MASK);
+        at = e;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+/// True when [`redact_text`] would change `text`.
+pub fn text_has_secret(text: &str) -> bool {
+    RULES.set.is_match(text) && !secret_spans(text).is_empty()
+}
