@@ -118,7 +118,7 @@ const STRONG: &[&str] = &[
 ];
 
 /// Words that name a secret when they end the key (`db_pass`, `basic_auth`).
-const STRONG_LAST: &[&str] = &["pass", "auth", "oauth", "jwt", "pin", "mfa", "2fa", "sig"];
+const STRONG_LAST: &[&str] = &["pass", "pw", "auth", "oauth", "jwt", "pin", "mfa", "2fa", "sig"];
 
 /// Words before `key` that make it a credential.
 const KEY_QUALIFIERS: &[&str] = &[
@@ -295,7 +295,7 @@ const SAFE_FIRST: &[&str] = &[
 /// (`path`, `command`, `author`) cost one short scan.
 static KEY_HINT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        "(?i)pass|pwd|secret|cred|cookie|auth|bearer|dsn|otp|cvv|cvc|key|sess|conn|pin|card|token|jwt|mfa|2fa|sig",
+        "(?i)pass|pw|secret|cred|cookie|auth|bearer|dsn|otp|cvv|cvc|key|sess|conn|pin|card|token|jwt|mfa|2fa|sig",
     )
     .expect("key hint pattern compiles")
 });
@@ -375,6 +375,13 @@ const FIELD_KEYS: &[&str] = &[
 /// Keys that carry what such a tool types or fills in.
 const FIELD_VALUE_KEYS: &[&str] = &["value", "text", "input", "keys", "data", "string"];
 
+/// Whether the last word of `key` is one of `list` (`ParameterKey`,
+/// `OptionValue`, `name`).
+fn last_word_is_any(key: &str, list: &[&str]) -> bool {
+    let (words, n) = key_words(key);
+    n > 0 && is_any(words[n - 1], list)
+}
+
 /// True when `map` describes typing into a secret form field or setting a
 /// secret by name: a sibling such as `selector: "#password"`, `element:
 /// "Password textbox"` (Playwright's `browser_type`, Puppeteer's `fill`),
@@ -382,7 +389,7 @@ const FIELD_VALUE_KEYS: &[&str] = &["value", "text", "input", "keys", "data", "s
 /// "Authorization"`. Then the `value` / `text` beside it is the secret.
 pub(super) fn fills_secret_field(map: &Map<String, Value>) -> bool {
     map.iter().any(|(k, v)| {
-        is_any(k, FIELD_KEYS)
+        last_word_is_any(k, FIELD_KEYS)
             && v.as_str().is_some_and(|s| {
                 s.len() <= 256 && {
                     let (words, n) = key_words(s);
@@ -394,5 +401,5 @@ pub(super) fn fills_secret_field(map: &Map<String, Value>) -> bool {
 
 /// Whether the value `v` under key `k` is replaced as a whole.
 pub(super) fn masks_whole(k: &str, v: &Value, fills_secret: bool) -> bool {
-    maskable(v) && (is_secret_key(k) || (fills_secret && is_any(k, FIELD_VALUE_KEYS)))
+    maskable(v) && (is_secret_key(k) || (fills_secret && last_word_is_any(k, FIELD_VALUE_KEYS)))
 }

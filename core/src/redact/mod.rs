@@ -135,10 +135,13 @@
 //! about 10-20 µs; 128 KiB of clean prose about 0.7 ms (see the timing
 //! tests in `tests/redact_corpus.rs`).
 
+mod argv;
 mod bounded;
+mod encoded;
 mod keys;
 mod rules;
 mod shell;
+mod siblings;
 mod text;
 
 use serde_json::{Map, Value};
@@ -206,12 +209,23 @@ fn redact_at(value: &Value, depth: usize) -> Value {
             Cow::Owned(o) => Value::String(o),
         },
         Value::Array(_) | Value::Object(_) if depth >= MAX_DEPTH => Value::String(TOO_DEEP.to_owned()),
-        Value::Array(items) => Value::Array(items.iter().map(|v| redact_at(v, depth + 1)).collect()),
+        Value::Array(items) => {
+            let context = siblings::array_context(items);
+            let by_context = |i: usize| context.as_ref().and_then(|c| c[i].clone());
+            Value::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| by_context(i).unwrap_or_else(|| redact_at(v, depth + 1)))
+                    .collect(),
+            )
+        }
         Value::Object(map) => {
             let fills_secret = fills_secret_field(map);
+            let aws = siblings::aws_pair(map.values());
             let mut out = Map::with_capacity(map.len());
             for (k, v) in map {
-                let v = match whole_mask(k, v, fills_secret) {
+                let v = match whole_mask(k, v, fills_secret).or_else(|| aws.then(|| siblings::aws_mask(v)).flatten()) {
                     Some(masked) => masked,
                     None => redact_at(v, depth + 1),
                 };
@@ -243,29 +257,43 @@ fn redact_in_place_at(value: &mut Value, depth: usize) -> bool {
             true
         }
         Value::Array(items) => {
+            let mut context = siblings::array_context(items);
             let mut changed = false;
-            for v in items {
-                changed |= redact_in_place_at(v, depth + 1);
+            for (i, v) in items.iter_mut().enumerate() {
+                match context.as_mut().and_then(|c| c[i].take()) {
+                    Some(masked) => {
+                        changed |= *v != masked;
+                        *v = masked;
+                    }
+                    None => changed |= redact_in_place_at(v, depth + 1),
+                }
             }
             changed
         }
         Value::Object(map) => {
+            // Decided on the keys as they came: a secret key stays one
+            // after its own text is redacted.
+            let fills_secret = fills_secret_field(map);
+            let aws = siblings::aws_pair(map.values());
+            let child = |k: &str, v: &mut Value| match whole_mask(k, v, fills_secret)
+                .or_else(|| aws.then(|| siblings::aws_mask(v)).flatten())
+            {
+                Some(masked) => {
+                    *v = masked;
+                    true
+                }
+                None => redact_in_place_at(v, depth + 1),
+            };
             let mut changed = false;
             if map.keys().any(|k| text_has_secret(k)) {
-                let old = std::mem::take(map);
-                for (k, v) in old {
+                for (k, mut v) in std::mem::take(map) {
+                    child(&k, &mut v);
                     map.insert(redact_text(&k).into_owned(), v);
                 }
                 changed = true;
-            }
-            let fills_secret = fills_secret_field(map);
-            for (k, v) in map.iter_mut() {
-                match whole_mask(k, v, fills_secret) {
-                    Some(masked) => {
-                        *v = masked;
-                        changed = true;
-                    }
-                    None => changed |= redact_in_place_at(v, depth + 1),
+            } else {
+                for (k, v) in map.iter_mut() {
+                    changed |= child(k, v);
                 }
             }
             changed
@@ -284,11 +312,19 @@ fn has_secret_at(value: &Value, depth: usize) -> bool {
     match value {
         Value::String(s) => text_has_secret(s),
         Value::Array(_) | Value::Object(_) if depth >= MAX_DEPTH => true,
-        Value::Array(items) => items.iter().any(|v| has_secret_at(v, depth + 1)),
+        Value::Array(items) => {
+            siblings::array_context(items)
+                .is_some_and(|c| c.iter().zip(items).any(|(m, v)| m.as_ref().is_some_and(|m| m != v)))
+                || items.iter().any(|v| has_secret_at(v, depth + 1))
+        }
         Value::Object(map) => {
             let fills_secret = fills_secret_field(map);
+            let aws = siblings::aws_pair(map.values());
             map.iter().any(|(k, v)| {
-                whole_mask(k, v, fills_secret).is_some() || text_has_secret(k) || has_secret_at(v, depth + 1)
+                whole_mask(k, v, fills_secret).is_some()
+                    || (aws && siblings::aws_mask(v).is_some())
+                    || text_has_secret(k)
+                    || has_secret_at(v, depth + 1)
             })
         }
         _ => false,

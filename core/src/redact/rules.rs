@@ -17,6 +17,14 @@ pub(super) enum Check {
     /// [`is_secret_key`], and the secret is the value [`VALUE`] reads after
     /// the match (see `key_value_spans`).
     KeyValue,
+    /// The match is a name/value pair up to the value's separator (`"name":
+    /// "API_KEY", "value": `, YAML `name: API_KEY` then `value:`); group `k`
+    /// (the name) must name a secret, and the secret is the value
+    /// [`VALUE`] reads after the match.
+    NamedValue,
+    /// A base64 run: masked whole when the text it decodes to holds a
+    /// secret (see [`super::encoded`]).
+    Base64,
     /// Group `s` must look like a token, not an English word.
     TokenLike,
     /// The secret must look random: at least [`MIN_DISTINCT`] distinct
@@ -74,11 +82,11 @@ fn rules() -> Vec<(String, Check)> {
         (format!(r"{B}gh[pousr]_[A-Za-z0-9]{{30,}}"), Check::Random),
         (format!(r"{B}github_pat_[A-Za-z0-9_]{{30,}}"), Check::Random),
         (format!(r"{B}(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{{16}}{B}"), Check::Random),
-        // An AWS secret access key on the same line after its key id. The
+        // An AWS secret access key within 100 characters after its key id. The
         // gap never crosses a `[`, so a mask (which shortens the text) cannot
         // bring a farther candidate into reach: redaction stays idempotent.
         (
-            r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}[^\n\[]{0,100}?[^A-Za-z0-9/+=\n\[](?P<s>[A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)".into(),
+            r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}[^\[]{0,100}?[^A-Za-z0-9/+=\[](?P<s>[A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)".into(),
             Check::Random,
         ),
         (format!(r"{B}xox[abposre]-[A-Za-z0-9-]{{10,}}"), Check::Random),
@@ -116,7 +124,7 @@ fn rules() -> Vec<(String, Check)> {
         (format!(r"{B}hf_[A-Za-z0-9]{{30,}}"), Check::Random),
         // Telegram bot token, also inside api.telegram.org/bot<TOKEN>/…
         (
-            format!(r"(?:{B}|bot)(?P<s>[0-9]{{8,10}}:[A-Za-z0-9_-]{{35}})(?:[^A-Za-z0-9_-]|$)"),
+            format!(r"(?:{B}|bot)(?P<s>[0-9]{{5,12}}:[A-Za-z0-9_-]{{30,50}})(?:[^A-Za-z0-9_-]|$)"),
             Check::Random,
         ),
         (
@@ -151,6 +159,23 @@ fn rules() -> Vec<(String, Check)> {
             format!(r"{B}access_token\$production\$[a-z0-9]{{16}}\$[a-f0-9]{{32}}"),
             Check::Random,
         ),
+        // Docker Hub personal and organisation access tokens.
+        (format!(r"{B}dckr_(?:pat|oat)_[A-Za-z0-9_-]{{20,}}"), Check::Random),
+        // Microsoft Entra ID (Azure AD) client secrets: three characters, a
+        // digit, `Q~`, then 31-34 more.
+        (
+            r"(?:^|[^A-Za-z0-9_~.-])(?P<s>[A-Za-z0-9_~.-]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34})(?:[^A-Za-z0-9_~.-]|$)".into(),
+            Check::Random,
+        ),
+        // Google OAuth refresh tokens.
+        (format!(r"{B}1//0[A-Za-z0-9_-]{{30,}}"), Check::Random),
+        // PuTTY private key files (.ppk), versions 2 and 3, whole.
+        (
+            r"PuTTY-User-Key-File-[0-9]+:[\s\S]*?(?:Private-MAC:[ \t]*[0-9a-fA-F]+|Private-Hash:[ \t]*[0-9a-fA-F]+|$)".into(),
+            Check::None,
+        ),
+        // Any long base64 run; decoded and scanned (see `super::encoded`).
+        (r"[A-Za-z0-9+/_-]{24,}={0,2}".into(), Check::Base64),
         // --- Schemes and headers ---------------------------------------------
         (
             format!(r"(?i){B}bearer\s+(?P<s>[A-Za-z0-9._~+/=-]{{8,}})"),
@@ -189,13 +214,23 @@ fn rules() -> Vec<(String, Check)> {
         // [`VALUE`] from the separator on, so that a key failing the test
         // never hides the next key inside its would-be value.
         (
-            r#"(?P<k>(?i:[A-Za-z0-9_.-]*(?:pass|pwd|secret|token|key|auth|cookie|cred|sess|dsn|conn|otp|pin|cvv|cvc|bearer|jwt|sig)[A-Za-z0-9_.-]*))(?:\\?["'])?\s*[:=]\s*"#
+            r#"(?P<k>(?i:[A-Za-z0-9_.-]*(?:pass|pw|secret|token|key|auth|cookie|cred|sess|dsn|conn|otp|pin|cvv|cvc|bearer|jwt|sig)[A-Za-z0-9_.-]*))(?:\\?["'])?\s*[:=]\s*"#
                 .into(),
             Check::KeyValue,
         ),
+        // Name/value pairs held in text: container env lists, CloudFormation
+        // parameters, `{"key": …, "value": …}` (JSON, maybe escaped, or YAML).
+        (
+            r#"(?i)\\?"[a-z_]*(?:name|key)\\?"\s*:\s*\\?"(?P<k>[^"\\\n]{1,100})\\?"\s*,\s*\\?"[a-z_]*value\\?"\s*:\s*"#.into(),
+            Check::NamedValue,
+        ),
+        (
+            r#"(?im)(?:^|[\s{,-])(?:name|key)[ \t]*:[ \t]*["']?(?P<k>[A-Za-z0-9_.-]{1,100})["']?[ \t]*(?:(?:\r?\n|(?:\\r)?\\n)\s*-?\s*|,\s*)value[ \t]*:[ \t]*"#.into(),
+            Check::NamedValue,
+        ),
         // --flag value and -flag value (the `=` form is the rule above).
         (
-            r#"(?:^|\s)(?P<k>(?i:--?[A-Za-z0-9_-]*(?:pass|pwd|secret|token|key|auth|cookie|cred|otp|sig)[A-Za-z0-9_-]*))\s+(?:"(?P<s1>(?:[^"\\]|\\.)*)"|'(?P<s2>[^']*)'|(?P<s3>[^\s"'-][^\s"';&|]*))"#
+            r#"(?:^|\s)(?P<k>(?i:--?[A-Za-z0-9_-]*(?:pass|pw|secret|token|key|auth|cookie|cred|sess|otp|sig)[A-Za-z0-9_-]*))\s+(?:"(?P<s1>(?:[^"\\]|\\.)*)"|'(?P<s2>[^']*)'|(?P<s3>[^\s"'-][^\s"';&|]*))"#
                 .into(),
             Check::SecretKey,
         ),
@@ -322,35 +357,15 @@ pub(super) static RULES: LazyLock<Rules> = LazyLock::new(|| {
     Rules { set, rules }
 });
 
-/// Minimal standard base64 decoding (padding optional); `None` if invalid.
-pub(super) fn decode_base64(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim_end_matches('=');
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let mut acc: u32 = 0;
-    let mut bits = 0;
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
-}
-
 pub(super) fn passes(check: Check, key: Option<&str>, secret: &str) -> bool {
     match check {
         Check::None => true,
+        // Decided by the caller, which knows how deep decoding has gone.
+        Check::Base64 => false,
+        Check::NamedValue => key.is_some_and(|k| {
+            let (words, n) = super::keys::key_words(k);
+            super::keys::words_name_secret(&words[..n])
+        }),
         Check::SecretKey | Check::KeyValue => key.is_some_and(|k| is_secret_key(k.trim_start_matches('-'))),
         Check::TokenLike => {
             // "Bearer authentication" is prose; "Bearer eyJ…", "Bearer
@@ -375,8 +390,7 @@ pub(super) fn passes(check: Check, key: Option<&str>, secret: &str) -> bool {
             let digits = secret.bytes().take_while(u8::is_ascii_digit).count();
             !(1..=5).contains(&digits) || secret.as_bytes().get(digits) != Some(&b'/')
         }
-        Check::BasicCredentials => {
-            decode_base64(secret).is_some_and(|d| d.contains(&b':') && d.iter().all(|&b| b >= 0x20 && b != 0x7f))
-        }
+        Check::BasicCredentials => super::encoded::decode_base64(secret)
+            .is_some_and(|d| d.contains(&b':') && d.iter().all(|&b| b >= 0x20 && b != 0x7f)),
     }
 }

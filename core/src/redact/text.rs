@@ -2,10 +2,10 @@
 
 use std::borrow::Cow;
 
-use super::MASK;
 use super::keys::is_secret_key;
 use super::rules::{Check, RULES, Rule, VALUE, passes};
 use super::shell::{QuoteScan, has_syntax, literal_parts};
+use super::{MASK, encoded};
 
 /// Spans of the values under secret keys in free text. Each key is looked
 /// for after the previous key's separator, or after its value when it was a
@@ -34,8 +34,53 @@ fn key_value_spans(rule: &Rule, text: &str, spans: &mut Vec<(usize, usize)>) {
     }
 }
 
+/// Spans of the values of name/value pairs whose name is a secret's.
+fn named_value_spans(rule: &Rule, text: &str, spans: &mut Vec<(usize, usize)>) {
+    for caps in rule.re.captures_iter(text) {
+        let (Some(m), Some(name)) = (caps.get(0), rule.key_group.and_then(|g| caps.get(g))) else { continue };
+        if !passes(Check::NamedValue, Some(name.as_str()), "") {
+            continue;
+        }
+        let Some(value) = VALUE.captures(&text[m.end()..]) else { continue };
+        let Some(secret) = value.iter().skip(1).flatten().last() else { continue };
+        if !secret.is_empty() && !secret.as_str().contains(MASK) {
+            spans.push((m.end() + secret.start(), m.end() + secret.end()));
+        }
+    }
+}
+
 /// Byte ranges of `text` that are secrets, sorted and merged.
 pub(super) fn secret_spans(text: &str) -> Vec<(usize, usize)> {
+    spans_at(text, 0)
+}
+
+/// Whether `text` may hold a secret: the cheap first test.
+fn may_hold_secret(text: &str) -> bool {
+    RULES.set.is_match(text) || encoded::has_percent_escape(text)
+}
+
+/// [`secret_spans`] inside `depth` levels of decoding.
+fn spans_at(text: &str, depth: usize) -> Vec<(usize, usize)> {
+    let mut spans = if RULES.set.is_match(text) { rule_spans(text, depth) } else { Vec::new() };
+    if depth < encoded::MAX_DECODE && encoded::has_percent_escape(text) {
+        let (decoded, from) = encoded::percent_decode(text);
+        for (s, e) in spans_at(&decoded, depth + 1) {
+            spans.push((from[s], from[e]));
+        }
+    }
+    spans.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
+    for (s, e) in spans {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    merged
+}
+
+/// Spans found by the rules in `text` itself.
+fn rule_spans(text: &str, depth: usize) -> Vec<(usize, usize)> {
     let rules = &*RULES;
     // Spans of whole known formats (a PEM block, a provider key) and spans
     // of values read after a key, flag or scheme: only the latter can hold
@@ -46,6 +91,21 @@ pub(super) fn secret_spans(text: &str) -> Vec<(usize, usize)> {
         let rule = &rules.rules[i];
         if rule.check == Check::KeyValue {
             key_value_spans(rule, text, &mut values);
+            continue;
+        }
+        if rule.check == Check::NamedValue {
+            named_value_spans(rule, text, &mut values);
+            continue;
+        }
+        if rule.check == Check::Base64 {
+            if depth < encoded::MAX_DECODE {
+                for m in rule.re.find_iter(text) {
+                    let hides = encoded::base64_text(m.as_str()).is_some_and(|t| !spans_at(&t, depth + 1).is_empty());
+                    if hides {
+                        spans.push((m.start(), m.end()));
+                    }
+                }
+            }
             continue;
         }
         let out = if rule.secret_groups.is_empty() { &mut spans } else { &mut values };
@@ -70,15 +130,7 @@ pub(super) fn secret_spans(text: &str) -> Vec<(usize, usize)> {
     }
     values.sort_unstable();
     spans.extend(literal_only(text, values));
-    spans.sort_unstable();
-    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
-    for (s, e) in spans {
-        match merged.last_mut() {
-            Some(last) if s <= last.1 => last.1 = last.1.max(e),
-            _ => merged.push((s, e)),
-        }
-    }
-    merged
+    spans
 }
 
 /// `spans` narrowed to their literal parts (see [`super::shell`]): shell
@@ -103,7 +155,7 @@ fn literal_only(text: &str, spans: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
 /// Redacts secrets inside free text: returns the text itself, borrowed, when
 /// there is nothing to redact.
 pub fn redact_text(text: &str) -> Cow<'_, str> {
-    if !RULES.set.is_match(text) {
+    if !may_hold_secret(text) {
         return Cow::Borrowed(text);
     }
     let spans = secret_spans(text);
@@ -117,7 +169,7 @@ pub fn redact_text(text: &str) -> Cow<'_, str> {
     let mut again = glued_to_a_token(text, &spans);
     let mut out = apply_spans(text, &spans);
     for _ in 0..MAX_PASSES {
-        if !again || !RULES.set.is_match(&out) {
+        if !again || !may_hold_secret(&out) {
             break;
         }
         let spans = secret_spans(&out);
@@ -157,5 +209,5 @@ pub(super) fn apply_spans(text: &str, spans: &[(usize, usize)]) -> String {
 
 /// True when [`redact_text`] would change `text`.
 pub fn text_has_secret(text: &str) -> bool {
-    RULES.set.is_match(text) && !secret_spans(text).is_empty()
+    may_hold_secret(text) && !secret_spans(text).is_empty()
 }
