@@ -9,6 +9,52 @@
 //! `.dockerconfigjson` holds `auth`), so no input can make the scan recurse
 //! without end.
 
+/// Shortest base64 run worth decoding: long enough to hide a credential.
+const MIN_RUN: usize = 24;
+
+/// Whether `c` belongs to a base64 alphabet (standard or URL-safe).
+fn base64_byte(c: u8) -> bool {
+    BASE64_BYTES[usize::from(c)]
+}
+
+const BASE64_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'_' | b'-');
+        c += 1;
+    }
+    t
+};
+
+/// The base64 runs of `text` of at least [`MIN_RUN`] characters, with their
+/// `=` padding, as byte ranges. One pass, no regex: long runs are common in
+/// clean text (file contents, images, paths), so they are kept out of the
+/// rules' set, which would send such text down the slow path.
+pub(super) fn base64_runs(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let b = text.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < b.len() {
+            if !base64_byte(b[i]) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < b.len() && base64_byte(b[i]) {
+                i += 1;
+            }
+            if i - start >= MIN_RUN {
+                let pad = b[i..].iter().take(2).take_while(|&&c| c == b'=').count();
+                i += pad;
+                return Some((start, i));
+            }
+        }
+        None
+    })
+}
+
 /// Levels of decoding a secret can hide under.
 pub(super) const MAX_DECODE: usize = 2;
 
@@ -83,11 +129,14 @@ pub(super) fn base64_text(run: &str) -> Option<String> {
 /// Whether `text` has a `%XX` escape of an ASCII character.
 pub(super) fn has_percent_escape(text: &str) -> bool {
     let b = text.as_bytes();
-    memchr_all(b, b'%').any(|i| escape_at(b, i).is_some())
-}
-
-fn memchr_all(b: &[u8], c: u8) -> impl Iterator<Item = usize> + '_ {
-    b.iter().enumerate().filter(move |&(_, &x)| x == c).map(|(i, _)| i)
+    let mut from = 0;
+    while let Some(p) = text[from..].find('%') {
+        if escape_at(b, from + p).is_some() {
+            return true;
+        }
+        from += p + 1;
+    }
+    false
 }
 
 /// The ASCII byte `%XX` at `i` stands for.
@@ -143,5 +192,12 @@ mod tests {
         assert_eq!(from[2], 4);
         assert_eq!(*from.last().unwrap(), 8);
         assert!(has_percent_escape("x%2Fy") && !has_percent_escape("100%") && !has_percent_escape("%e9"));
+    }
+
+    #[test]
+    fn base64_runs_are_found_whole_with_their_padding() {
+        let text = "a aGVsbG8gd29ybGQgaGVsbG8gd29ybGQ= b/short c-d_e+f/ghijklmnopqrstuvwxyz01";
+        let runs: Vec<&str> = base64_runs(text).map(|(s, e)| &text[s..e]).collect();
+        assert_eq!(runs, ["aGVsbG8gd29ybGQgaGVsbG8gd29ybGQ=", "c-d_e+f/ghijklmnopqrstuvwxyz01"]);
     }
 }

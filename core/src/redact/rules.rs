@@ -22,9 +22,6 @@ pub(super) enum Check {
     /// (the name) must name a secret, and the secret is the value
     /// [`VALUE`] reads after the match.
     NamedValue,
-    /// A base64 run: masked whole when the text it decodes to holds a
-    /// secret (see [`super::encoded`]).
-    Base64,
     /// Group `s` must look like a token, not an English word.
     TokenLike,
     /// The secret must look random: at least [`MIN_DISTINCT`] distinct
@@ -174,8 +171,6 @@ fn rules() -> Vec<(String, Check)> {
             r"PuTTY-User-Key-File-[0-9]+:[\s\S]*?(?:Private-MAC:[ \t]*[0-9a-fA-F]+|Private-Hash:[ \t]*[0-9a-fA-F]+|$)".into(),
             Check::None,
         ),
-        // Any long base64 run; decoded and scanned (see `super::encoded`).
-        (r"[A-Za-z0-9+/_-]{24,}={0,2}".into(), Check::Base64),
         // --- Schemes and headers ---------------------------------------------
         (
             format!(r"(?i){B}bearer\s+(?P<s>[A-Za-z0-9._~+/=-]{{8,}})"),
@@ -360,8 +355,6 @@ pub(super) static RULES: LazyLock<Rules> = LazyLock::new(|| {
 pub(super) fn passes(check: Check, key: Option<&str>, secret: &str) -> bool {
     match check {
         Check::None => true,
-        // Decided by the caller, which knows how deep decoding has gone.
-        Check::Base64 => false,
         Check::NamedValue => key.is_some_and(|k| {
             let (words, n) = super::keys::key_words(k);
             super::keys::words_name_secret(&words[..n])

@@ -56,12 +56,21 @@ pub(super) fn secret_spans(text: &str) -> Vec<(usize, usize)> {
 
 /// Whether `text` may hold a secret: the cheap first test.
 fn may_hold_secret(text: &str) -> bool {
-    RULES.set.is_match(text) || encoded::has_percent_escape(text)
+    RULES.set.is_match(text) || encoded::has_percent_escape(text) || encoded::base64_runs(text).next().is_some()
 }
 
 /// [`secret_spans`] inside `depth` levels of decoding.
 fn spans_at(text: &str, depth: usize) -> Vec<(usize, usize)> {
-    let mut spans = if RULES.set.is_match(text) { rule_spans(text, depth) } else { Vec::new() };
+    let mut spans = if RULES.set.is_match(text) { rule_spans(text) } else { Vec::new() };
+    if depth < encoded::MAX_DECODE {
+        // A base64 run is masked whole when the text it decodes to has a
+        // secret; an image or compressed data fails at its first bytes.
+        for (s, e) in encoded::base64_runs(text) {
+            if encoded::base64_text(&text[s..e]).is_some_and(|t| !spans_at(&t, depth + 1).is_empty()) {
+                spans.push((s, e));
+            }
+        }
+    }
     if depth < encoded::MAX_DECODE && encoded::has_percent_escape(text) {
         let (decoded, from) = encoded::percent_decode(text);
         for (s, e) in spans_at(&decoded, depth + 1) {
@@ -80,7 +89,7 @@ fn spans_at(text: &str, depth: usize) -> Vec<(usize, usize)> {
 }
 
 /// Spans found by the rules in `text` itself.
-fn rule_spans(text: &str, depth: usize) -> Vec<(usize, usize)> {
+fn rule_spans(text: &str) -> Vec<(usize, usize)> {
     let rules = &*RULES;
     // Spans of whole known formats (a PEM block, a provider key) and spans
     // of values read after a key, flag or scheme: only the latter can hold
@@ -95,17 +104,6 @@ fn rule_spans(text: &str, depth: usize) -> Vec<(usize, usize)> {
         }
         if rule.check == Check::NamedValue {
             named_value_spans(rule, text, &mut values);
-            continue;
-        }
-        if rule.check == Check::Base64 {
-            if depth < encoded::MAX_DECODE {
-                for m in rule.re.find_iter(text) {
-                    let hides = encoded::base64_text(m.as_str()).is_some_and(|t| !spans_at(&t, depth + 1).is_empty());
-                    if hides {
-                        spans.push((m.start(), m.end()));
-                    }
-                }
-            }
             continue;
         }
         let out = if rule.secret_groups.is_empty() { &mut spans } else { &mut values };
@@ -155,9 +153,6 @@ fn literal_only(text: &str, spans: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
 /// Redacts secrets inside free text: returns the text itself, borrowed, when
 /// there is nothing to redact.
 pub fn redact_text(text: &str) -> Cow<'_, str> {
-    if !may_hold_secret(text) {
-        return Cow::Borrowed(text);
-    }
     let spans = secret_spans(text);
     if spans.is_empty() {
         return Cow::Borrowed(text);
@@ -209,5 +204,5 @@ pub(super) fn apply_spans(text: &str, spans: &[(usize, usize)]) -> String {
 
 /// True when [`redact_text`] would change `text`.
 pub fn text_has_secret(text: &str) -> bool {
-    may_hold_secret(text) && !secret_spans(text).is_empty()
+    !secret_spans(text).is_empty()
 }
