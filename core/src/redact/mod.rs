@@ -211,7 +211,7 @@ pub(super) fn maskable(v: &Value) -> bool {
 /// fills) names a secret: [`MASK`], or for a string holding shell
 /// substitutions its literal parts masked (see [`shell`]). `None`: nothing
 /// to mask as a whole; the value is redacted like any other.
-fn whole_mask(k: &str, v: &Value, fills_secret: bool) -> Option<Value> {
+pub(super) fn whole_mask(k: &str, v: &Value, fills_secret: bool) -> Option<Value> {
     if !masks_whole(k, v, fills_secret) {
         return None;
     }
@@ -222,7 +222,11 @@ fn whole_mask(k: &str, v: &Value, fills_secret: bool) -> Option<Value> {
             match parts.as_slice() {
                 [] => None,
                 [(0, e)] if *e == s.len() => Some(Value::String(MASK.to_owned())),
-                _ => Some(Value::String(text::apply_spans(s, &parts))).filter(|m| m != v),
+                // The code left visible is redacted like any text.
+                _ => {
+                    let masked = redact_text(&text::apply_spans(s, &parts)).into_owned();
+                    (masked != *s).then_some(Value::String(masked))
+                }
             }
         }
         _ => Some(Value::String(MASK.to_owned())),

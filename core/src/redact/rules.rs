@@ -161,7 +161,9 @@ fn rules() -> Vec<(String, Check)> {
         // Microsoft Entra ID (Azure AD) client secrets: three characters, a
         // digit, `Q~`, then 31-34 more.
         (
-            r"(?:^|[^A-Za-z0-9_~.-])(?P<s>[A-Za-z0-9_~.-]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34})(?:[^A-Za-z0-9_~.-]|$)".into(),
+            // No boundaries: `~ . -` are not word characters, and a consumed
+            // separator would hide a second secret right after the first.
+            r"[A-Za-z0-9_~.-]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34}".into(),
             Check::Random,
         ),
         // Google OAuth refresh tokens.

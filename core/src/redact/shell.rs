@@ -88,9 +88,22 @@ impl QuoteScan {
         QuoteScan { pos: 0, state: 0 }
     }
 
-    /// Whether `start` sits inside quotes: right after a quote character,
-    /// or inside a `"…"` / `'…'` region. `start` never goes backwards.
-    pub(super) fn quoted_at(&mut self, text: &str, start: usize) -> bool {
+    /// Whether the span `start..end` sits inside quotes that close after
+    /// it: right after a quote character, or inside a `"…"` / `'…'`
+    /// region. A quote left open counts as none, so that nothing after it
+    /// can pass for part of a quoted value. `start` never goes backwards.
+    pub(super) fn quoted(&mut self, text: &str, start: usize, end: usize) -> bool {
+        let b = text.as_bytes();
+        let opener = match self.state_at(text, start) {
+            0 if start > 0 && matches!(b[start - 1], b'"' | b'\'') => b[start - 1],
+            0 => return false,
+            q => q,
+        };
+        b[end..].contains(&opener)
+    }
+
+    /// The quote open at `start` (0 for none).
+    fn state_at(&mut self, text: &str, start: usize) -> u8 {
         let b = text.as_bytes();
         while self.pos < start {
             let c = b[self.pos];
@@ -102,7 +115,7 @@ impl QuoteScan {
             }
             self.pos += 1;
         }
-        self.state != 0 || (start > 0 && matches!(b[start - 1], b'"' | b'\''))
+        self.state
     }
 }
 
@@ -143,9 +156,13 @@ mod tests {
     fn quote_state_is_read_like_a_shell() {
         let t = r#"a "b c" 'd "e' f\"g h"#;
         let mut q = QuoteScan::new();
-        assert!(q.quoted_at(t, t.find('c').unwrap()));
-        assert!(q.quoted_at(t, t.find('e').unwrap()));
-        assert!(!q.quoted_at(t, t.find('f').unwrap()));
-        assert!(!q.quoted_at(t, t.find('h').unwrap()));
+        let at = |c: char| t.find(c).unwrap();
+        assert!(q.quoted(t, at('c'), at('c') + 1));
+        assert!(q.quoted(t, at('e'), at('e') + 1));
+        assert!(!q.quoted(t, at('f'), at('f') + 1));
+        assert!(!q.quoted(t, at('h'), at('h') + 1));
+        // A quote that never closes quotes nothing.
+        let open = "X=\"abc && rm -rf ~";
+        assert!(!QuoteScan::new().quoted(open, 3, open.len()));
     }
 }

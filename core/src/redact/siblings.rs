@@ -1,6 +1,7 @@
 //! Secrets recognised by their siblings in an array or object: a flag and
-//! its value in two argv elements (see [`super::argv`]), an AWS secret
-//! access key in another value than its `AKIA…` key id.
+//! its value in two argv elements (see [`super::argv`]), the value of a
+//! `[name, value]` pair whose name is a secret key (`["X-Api-Key", X]`), an
+//! AWS secret access key in another value than its `AKIA…` key id.
 
 use std::sync::LazyLock;
 
@@ -44,6 +45,16 @@ pub(super) fn aws_mask(v: &Value) -> Option<Value> {
 /// (`None` at an index: redact that element on its own). `None` when no
 /// element is affected.
 pub(super) fn array_context(items: &[Value]) -> Option<Vec<Option<Value>>> {
+    // A `[name, value]` pair, as header and parameter lists are often
+    // written: the value of a secret name (one word, not free text) is
+    // masked like one under that key.
+    if let [Value::String(name), value @ (Value::String(_) | Value::Number(_))] = items
+        && name.len() <= 64
+        && !name.contains(char::is_whitespace)
+        && let Some(masked) = super::whole_mask(name, value, false)
+    {
+        return Some(vec![None, Some(masked)]);
+    }
     let argv = argv_spans(items);
     let aws = aws_pair(items.iter());
     if argv.is_none() && !aws {

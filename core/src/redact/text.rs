@@ -141,7 +141,7 @@ fn literal_only(text: &str, spans: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
     let mut out = Vec::with_capacity(spans.len());
     for (s, e) in spans {
         if has_syntax(&text[s..e]) {
-            let quoted = quotes.quoted_at(text, s);
+            let quoted = quotes.quoted(text, s, e);
             literal_parts(text, s, e, quoted, &mut out);
         } else {
             out.push((s, e));
