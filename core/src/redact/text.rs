@@ -122,13 +122,35 @@ fn rule_spans(text: &str) -> Vec<(usize, usize)> {
                 continue;
             }
             if passes(rule.check, key, secret.as_str()) {
-                out.push((secret.start(), secret.end()));
+                let end = if rule.check == Check::KeyBlock {
+                    whole_lines(text, secret.start(), secret.end())
+                } else {
+                    secret.end()
+                };
+                out.push((secret.start(), end));
             }
         }
     }
     values.sort_unstable();
     spans.extend(literal_only(text, values));
     spans
+}
+
+/// The end of a key block `start..end` cut back to its last whole line: a
+/// last line followed by anything but a line break (real or escaped), a
+/// quote or the end of the text is not part of the key.
+fn whole_lines(text: &str, start: usize, end: usize) -> usize {
+    let b = text.as_bytes();
+    if end == b.len() || matches!(b[end], b'\n' | b'\r' | b'\\' | b'"' | b'\'') {
+        return end;
+    }
+    let block = &text[start..end];
+    let line_start = block.rfind(['\n', '\r']).max(block.rfind("\\n").map(|i| i + 1));
+    match line_start {
+        // Back to the break before the last line, blanks and escapes too.
+        Some(i) => start + block[..i].trim_end_matches([' ', '\t', '\r', '\n', '\\']).len(),
+        None => end,
+    }
 }
 
 /// `spans` narrowed to their literal parts (see [`super::shell`]): shell
