@@ -68,8 +68,9 @@
 //!   least ten distinct characters), so placeholders like `sk-xxxx…` and
 //!   zero runs inside base64 data are left alone;
 //! - JWTs; PEM private key blocks (RSA, EC, DSA, OPENSSH, PKCS#8,
-//!   encrypted, PGP), to the end of the text when the END line is missing;
-//!   PuTTY `.ppk` files;
+//!   encrypted, PGP) and PuTTY `.ppk` files, line by line over base64 lines
+//!   and their own header lines only (so no command can hide between fake
+//!   key lines), also when the END line is missing;
 //!   `Bearer …` (when the token is not an English word) and `Basic …`
 //!   (when it decodes to `user:password`); `Cookie:`/`Set-Cookie:` lines;
 //! - passwords inside URLs (`postgres://u:p@h/db`, `https://u:p@h`,
