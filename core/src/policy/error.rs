@@ -48,9 +48,10 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}, column {}: {}", self.line, self.column, self.message)?;
+        let redact = crate::redact::redact_text;
+        write!(f, "line {}, column {}: {}", self.line, self.column, redact(&self.message))?;
         if !self.hint.is_empty() {
-            write!(f, "\n    fix: {}", self.hint)?;
+            write!(f, "\n    fix: {}", redact(&self.hint))?;
         }
         Ok(())
     }
@@ -85,15 +86,18 @@ impl PolicyError {
 /// Renders problems (errors or warnings) against their source text.
 pub fn render_problems(problems: &[Problem], label: &str, file: &str, text: &str) -> String {
     let mut out = String::new();
+    // The report goes to `latch status`, the audit database and the log:
+    // a secret pasted into the file (a bot token) is masked in it.
+    let redact = crate::redact::redact_text;
     for p in problems {
-        out.push_str(&format!("{file}:{}:{}: {label}: {}\n", p.line, p.column, p.message));
+        out.push_str(&format!("{file}:{}:{}: {label}: {}\n", p.line, p.column, redact(&p.message)));
         if let Some(src) = text.lines().nth(p.line.saturating_sub(1)) {
-            let src = src.trim_end();
+            let src = redact(src.trim_end());
             let caret = src.chars().take(p.column.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' });
             out.push_str(&format!("  {:>4} | {src}\n       | {}^\n", p.line, caret.collect::<String>()));
         }
         if !p.hint.is_empty() {
-            out.push_str(&format!("  fix: {}\n", p.hint));
+            out.push_str(&format!("  fix: {}\n", redact(&p.hint)));
         }
     }
     out

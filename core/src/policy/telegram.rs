@@ -114,6 +114,25 @@ pub fn looks_like_token(s: &str) -> bool {
 
 type SValue<'i> = Spanned<DeValue<'i>>;
 
+/// Whether a bot token appears anywhere in `s` (alone, or inside a URL as
+/// `…/bot<TOKEN>/…`).
+fn holds_token(s: &str) -> bool {
+    looks_like_token(s)
+        || s.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == ':'))
+            .any(|w| looks_like_token(w.strip_prefix("bot").unwrap_or(w)))
+}
+
+/// Where a string that holds a bot token sits in `v` (itself, or an
+/// element of a list or table inside it), so that no later message quotes it.
+fn token_span(v: &SValue<'_>) -> Option<std::ops::Range<usize>> {
+    match v.get_ref() {
+        DeValue::String(s) if holds_token(s) => Some(v.span()),
+        DeValue::Array(a) => a.iter().find_map(token_span),
+        DeValue::Table(t) => t.values().find_map(token_span),
+        _ => None,
+    }
+}
+
 fn integer(v: &SValue<'_>) -> Option<i64> {
     match v.get_ref() {
         DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok(),
@@ -133,12 +152,10 @@ pub(crate) fn parse(cx: &mut Cx<'_>, v: &SValue<'_>) -> Option<TelegramConf> {
         let key = k.get_ref().as_ref();
         // A token pasted into any string of this section is refused before
         // anything else is said about it.
-        if let DeValue::String(s) = x.get_ref()
-            && looks_like_token(s)
-        {
+        if let Some(span) = token_span(x) {
             cx.problem(
                 ProblemKind::WrongType,
-                x.span(),
+                span,
                 format!("`{key}` holds what looks like a bot token; the token never goes in the policy file"),
                 "remove it from this file (and revoke it with @BotFather if the file was shared); put the token in \
                  the environment variable named by `token_env` (default LATCH_TELEGRAM_TOKEN) or in a file of \
@@ -442,6 +459,31 @@ mod tests {
         assert!(looks_like_token(TOKEN));
         assert!(!looks_like_token("LATCH_TELEGRAM_TOKEN"));
         assert!(!looks_like_token("https://api.telegram.org:443"));
+    }
+
+    /// The rendered report (what `latch status`, the audit row and the log
+    /// show) never quotes a token, however it was pasted.
+    #[test]
+    fn the_report_that_refuses_a_token_never_repeats_it() {
+        let secret = TOKEN.split_once(':').map(|(_, s)| s).unwrap_or_default();
+        for text in [
+            format!("[telegram]\ntoken = \"{TOKEN}\"\n"),
+            format!("[telegram]\nbot_token = \"{TOKEN}\"\n"),
+            format!("[telegram]\ntoken_env = \"{TOKEN}\"\n"),
+            format!("[telegram]\nallowed_users = [\"{TOKEN}\"]\n"),
+            format!("[telegram]\nchat_id = \"{TOKEN}\"\n"),
+            format!("[telegram]\napi_url = \"https://api.telegram.org/bot{TOKEN}\"\n"),
+            format!("[telegram]\ntoken_env = {TOKEN}\n"),
+            format!("[telegram]\n{TOKEN} = true\n"),
+            format!("[telegram] # {TOKEN}\nenabled = 1\n"),
+        ] {
+            let Err(e) = Policy::parse(&text) else { panic!("accepted: {text}") };
+            let report = e.render("policy.toml", &text);
+            assert!(!report.contains(secret), "{report}");
+            for p in &e.problems {
+                assert!(!p.to_string().contains(secret), "{p}");
+            }
+        }
     }
 
     #[test]

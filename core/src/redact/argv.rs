@@ -1,0 +1,59 @@
+//! Command lines split into argv arrays.
+//!
+//! A server's command line or a tool's `args` list keeps a flag and its
+//! value in two elements (`["--token", X]`, `["sshpass", "-p", X]`,
+//! `["curl", "-u", "ada:X"]`), where no rule reading one string at a time
+//! can pair them. An array of strings with a flag in it is read once more
+//! as one command line (elements joined by a space); a secret span found
+//! there is mapped back onto the elements it covers. An argv element is
+//! one word whatever it holds, so a span that stops at a space inside an
+//! element (`["--password", "correct horse"]`) covers the rest of it.
+
+use serde_json::Value;
+
+use super::text::secret_spans;
+
+/// Per element of `items`, the spans (in the element's own text) that are
+/// secrets only when the array is read as one command line. `None` when
+/// the array is not a command line (not all strings, no flag, fewer than
+/// two elements) or nothing was found.
+pub(super) fn argv_spans(items: &[Value]) -> Option<Vec<Vec<(usize, usize)>>> {
+    if items.len() < 2 || !items.iter().any(|v| v.as_str().is_some_and(|s| s.len() >= 2 && s.starts_with('-'))) {
+        return None;
+    }
+    let mut line = String::new();
+    let mut bounds = Vec::with_capacity(items.len());
+    for v in items {
+        let s = v.as_str()?;
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        bounds.push((line.len(), line.len() + s.len()));
+        line.push_str(s);
+    }
+    let spans = secret_spans(&line);
+    if spans.is_empty() {
+        return None;
+    }
+    let b = line.as_bytes();
+    let mut out: Vec<Vec<(usize, usize)>> = vec![Vec::new(); items.len()];
+    let mut found = false;
+    for (s, e) in spans {
+        for (i, &(a, z)) in bounds.iter().enumerate() {
+            let (from, mut to) = (s.max(a), e.min(z));
+            if from >= to {
+                continue;
+            }
+            if to < z && b[to].is_ascii_whitespace() {
+                to = z;
+            }
+            let part = &mut out[i];
+            match part.last_mut() {
+                Some(last) if from - a <= last.1 => last.1 = last.1.max(to - a),
+                _ => part.push((from - a, to - a)),
+            }
+            found = true;
+        }
+    }
+    found.then_some(out)
+}
