@@ -87,6 +87,9 @@ struct Kind {
     shell: bool,
     code: bool,
     sql: bool,
+    /// Named for SQL: text under it that is not readable SQL counts as an
+    /// unknown statement, never as prose.
+    sql_strict: bool,
     host: bool,
     label: bool,
 }
@@ -269,6 +272,7 @@ impl<'a> Walker<'a> {
             shell: is_shell_key(key),
             code: is_code_key(key),
             sql: is_sql_key(key, self.sql_context),
+            sql_strict: word_slices(key).any(|w| w.eq_ignore_ascii_case("sql")),
             host: is_host_key(key),
             label: self.ui && is_ui_label_key(key),
         }
@@ -374,7 +378,7 @@ impl<'a> Walker<'a> {
                 }
                 reaches = true;
             } else if kind.sql {
-                if let Some(v) = sql::judge(s) {
+                if let Some(v) = sql::judge_text(s, kind.sql_strict) {
                     let better = match &self.facts.sql {
                         None => true,
                         Some((_, b)) => v.class > b.class || (v.class == b.class && v.destructive && !b.destructive),

@@ -223,7 +223,7 @@ pub fn classify(call: &Call<'_>, def: Option<&ToolDef>, ctx: &Context<'_>) -> Cl
         }
         if v.destructive {
             flags.insert(Flag::Destructive);
-            reasons.push(format!("argument `{key}` is a destructive {} statement", v.keyword));
+            reasons.push(format!("argument `{key}` is a destructive {} statement ({} reading)", v.keyword, v.reading));
         }
     }
     let runs_code = facts.shell.is_some() || facts.code.is_some();

@@ -463,3 +463,27 @@ fn hostile_address_text_stays_linear() {
     let _ = run("read_file", json!({"path": "a", "note": s}));
     assert!(t.elapsed() < std::time::Duration::from_secs(5), "took {:?}", t.elapsed());
 }
+
+#[test]
+fn sql_spellings_through_the_classifier_are_not_read() {
+    // Issue 13 item 9, as the daemon sees it: a generic SQL tool whose
+    // statement hides a destructive one is not READ.
+    for sql in [
+        "SELECT 1 /* ' */; DROP TABLE users; -- '",
+        "SELECT E'\\''; DROP TABLE users; --'",
+        "SELECT '\\''; DELETE FROM users; --'",
+        "SELECT $$'$$; TRUNCATE users; --'",
+        "SELECT 'open; DROP TABLE users",
+    ] {
+        for tool in ["execute_sql", "run_query", "query"] {
+            let c = run(tool, json!({"sql": sql}));
+            assert!(c.class >= Class::Write, "{tool} {sql:?}: {:?}", c.reasons);
+            assert!(c.flags.contains(&Flag::Destructive), "{tool} {sql:?}");
+        }
+    }
+    // Text under a key named for SQL is SQL, even when it does not read as
+    // such.
+    let c = run("execute_sql", json!({"sql": "please; DROP TABLE users"}));
+    assert!(c.flags.contains(&Flag::Destructive), "{:?}", c.reasons);
+    assert_eq!(run("execute_sql", json!({"sql": "SELECT * FROM users"})).class, Class::Read);
+}
