@@ -251,6 +251,9 @@ pub fn status(a: JsonFlag) -> anyhow::Result<i32> {
             (true, Some(p)) => println!("channel  {}: NOT WORKING — {p}", c.name),
         }
     }
+    for f in &status.findings {
+        println!("FINDING  {f}");
+    }
     Ok(0)
 }
 
