@@ -54,12 +54,17 @@ impl Shared {
 
 /// Runs the daemon until SIGINT or SIGTERM.
 pub async fn run(paths: Paths) -> Result<(), DaemonError> {
-    crate::audit::check_place(&paths.database)?;
+    // A file that is not a usable log still lets the daemon start (refusing
+    // every call), so that it can say what is wrong; an unsafe place not.
+    match crate::audit::check_place(&paths.database) {
+        Err(crate::audit::AuditError::Unusable { .. }) | Ok(()) => {}
+        Err(e) => return Err(e.into()),
+    }
     keep_freed_memory();
     private_dir(&paths.data_dir)?;
     private_dir(paths.socket_dir())?;
     let _lock = Lock::acquire(&paths.data_dir)?;
-    let audit = Audit::open(&paths.database)?;
+    let audit = Audit::open_or_refusing(&paths.database)?;
 
     if let Ok(true) = policy_file::ensure_default(&paths.policy) {
         eprintln!("latch daemon: wrote the default policy to {}", paths.policy.display());
@@ -482,7 +487,7 @@ async fn handle(shared: &Arc<Shared>, conn: u64, role: Role, name: &str, tx: &mp
                     consoles: eng.consoles,
                     pending: eng.approvals.pending().filter(|p| !eng.unsaved.contains(&p.id)).count() as u32,
                     channels: eng.channels.values().cloned().collect(),
-                    findings: eng.findings(),
+                    findings: shared.audit.finding().into_iter().chain(eng.findings()).collect(),
                 }
             };
             send(tx, &DaemonMsg::Status { req, status }).await;

@@ -346,6 +346,12 @@ pub fn audit(a: AuditArgs) -> anyhow::Result<i32> {
                     println!("{}: BROKEN at row {row}: {problem}", path.display());
                     Ok(1)
                 }
+                latch_daemon::audit::Verified::Damaged(d) => {
+                    for line in d.describe(&path) {
+                        println!("{line}");
+                    }
+                    Ok(1)
+                }
             };
         }
         Some(AuditSub::Prune { dry_run }) => return prune(dry_run),

@@ -63,7 +63,7 @@ async def test_arguments_too_large_to_check_are_never_allowed(home: Home, start_
     start_daemon(HOLD)
     async with mcp_session(home, SHIM) as session:
         small = await session.call_tool("echo", {"text": "hello"})
-        huge = await session.call_tool("echo", {"text": "y" * (5 * 1024 * 1024)})
+        huge = await session.call_tool("echo", {"text": "y" * (65 * 1024 * 1024)})
     assert not small.is_error
     assert_not_run(huge)
     assert len(home.recorded("echo")) == 1
@@ -189,3 +189,63 @@ async def test_each_connection_keeps_its_own_description(home: Home, start_daemo
     assert row["class"] != "READ", row
     findings = home.latch_json("status", "--json").get("findings", [])
     assert any("no longer live" in f for f in findings), findings
+
+
+# ------------------------------------------------------- a damaged audit log
+
+
+def damage_database(db: Path, how: str) -> None:
+    """Folds the WAL into the file, then damages it the way HOW says."""
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = db.stat().st_size
+    assert size >= 3 * 4096, size
+    with open(db, "r+b") as f:
+        if how == "garbage-pages":
+            f.seek(2 * 4096)
+            f.write(b"\xde\xad\xbe\xef" * ((size - 2 * 4096) // 4))
+        elif how == "truncated":
+            f.truncate(2 * 4096)
+        elif how == "garbage-header":
+            f.write(b"this is not a database at all" * 200)
+        else:
+            raise AssertionError(how)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("how", ["garbage-pages", "truncated", "garbage-header"])
+async def test_a_damaged_audit_log_fails_closed_and_says_what_to_do(
+    home: Home, start_daemon: Callable[..., Daemon], how: str
+) -> None:
+    first = start_daemon(HOLD)
+    async with mcp_session(home, SHIM) as session:
+        for i in range(20):
+            assert not (await session.call_tool("echo", {"n": i, "pad": "x" * 500})).is_error
+    assert first.stop() == 0
+    db = home.latch_home / "audit.db"
+    damage_database(db, how)
+
+    start_daemon()  # still starts, so that it can say what is wrong
+    target = home.work / "written.txt"
+    async with mcp_session(home, SHIM) as session:
+        risky = await session.call_tool("run_command", {"command": "git push --force"})
+        write = await session.call_tool("write_file", {"path": str(target), "content": "x"})
+    for result in (risky, write):
+        assert_not_run(result)
+        assert "damaged" in text_of(result) and "person" in text_of(result), text_of(result)
+        assert "latch approve" not in text_of(result)
+    assert not target.exists()
+    assert home.recorded("run_command") == [] and home.recorded("write_file") == []
+
+    status = home.latch("status").stdout
+    assert "FINDING" in status and "damaged" in status and "move" in status, status
+
+    verify = home.latch("audit", "verify", check=False)
+    assert verify.returncode == 1, (verify.returncode, verify.stdout, verify.stderr)
+    assert "DAMAGED" in verify.stdout and "What to do" in verify.stdout, verify.stdout
+    if how == "garbage-header":
+        assert "not a database" in verify.stdout, verify.stdout
+    else:
+        assert "malformed" in verify.stdout or "page" in verify.stdout.lower(), verify.stdout
