@@ -249,3 +249,35 @@ async def test_a_damaged_audit_log_fails_closed_and_says_what_to_do(
         assert "not a database" in verify.stdout, verify.stdout
     else:
         assert "malformed" in verify.stdout or "page" in verify.stdout.lower(), verify.stdout
+
+
+# ------------------------------------------------- doctor and env blocks
+
+
+def test_doctor_flags_env_blocks_that_redirect_a_wrapped_server(home: Home) -> None:
+    import json
+    import os
+    import subprocess
+
+    from latchkit import LATCH_BIN
+
+    fake_home = home.path / "fakehome"
+    config = fake_home / ".cursor" / "mcp.json"
+    config.parent.mkdir(parents=True)
+    latch = os.path.realpath(LATCH_BIN)
+    shim_args = ["shim", "--name", "fs", "--", "npx", "pkg"]
+    servers = {
+        "fs": {"command": latch, "args": shim_args, "env": {"LATCH_HOME": "/tmp/elsewhere", "API_KEY": "k"}},
+        "git": {"command": latch, "args": ["shim", "--name", "git", "--", "git-mcp"], "env": {"PATH": "/tmp/bin"}},
+        "calm": {"command": latch, "args": ["shim", "--name", "calm", "--", "calm-mcp"], "env": {"DEBUG": "1"}},
+    }
+    config.write_text(json.dumps({"mcpServers": servers}))
+    env = {**os.environ, "HOME": str(fake_home), "LATCH_HOME": str(home.latch_home)}
+    report = subprocess.run(
+        [latch, "doctor"], cwd=fake_home, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30
+    )
+    out = report.stdout
+    assert report.returncode == 1, (report.returncode, out, report.stderr)
+    assert "its env sets LATCH_HOME=/tmp/elsewhere" in out and "another Latch home" in out, out
+    assert "its env sets PATH=/tmp/bin" in out, out
+    assert "API_KEY" not in out and "DEBUG" not in out, out
