@@ -162,6 +162,7 @@ fn connected(now: i64, db: &Path) -> App {
                     consoles: 1,
                     pending: 0,
                     channels: Vec::new(),
+                    findings: Vec::new(),
                 },
             },
             _ => continue,

@@ -26,6 +26,7 @@
 //! that sits in a folder others may write to (or read, once it holds a log),
 //! that is not SQLite, or whose schema is newer than this binary's.
 
+pub mod damage;
 pub mod retention;
 
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -45,6 +46,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_hash_chain.sql"),
     include_str!("../migrations/0004_retention.sql"),
 ];
+
+/// Largest database checked for damage before the daemon answers.
+const INLINE_CHECK_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Most commands committed in one transaction.
 const MAX_BATCH: usize = 1024;
@@ -69,6 +73,8 @@ pub enum AuditError {
     },
     #[error("cannot use the audit database {path}: {why} — {fix}")]
     Unusable { path: PathBuf, why: String, fix: String },
+    #[error("the audit log {path} is damaged or unusable ({why}): Latch refuses calls until a person repairs it")]
+    Damaged { path: PathBuf, why: String },
     #[error("the audit writer has stopped")]
     WriterGone,
     #[error("audit write failed: {0}")]
@@ -137,6 +143,8 @@ pub struct Audit {
     riders: Arc<Riders>,
     /// One retention run at a time (the timer and `latch audit prune`).
     pruning: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Damage found in the file: every insert is refused once set.
+    damage: damage::Shared,
 }
 
 /// What the writer thread owns, behind a lock so an insert may commit on
@@ -151,11 +159,16 @@ struct Store {
     /// nothing sent is still in flight, so committing now keeps the order.
     taken: u64,
     path: PathBuf,
+    damage: damage::Shared,
 }
 
 impl Store {
     fn commit(&mut self) {
-        commit(&mut self.conn, &mut self.batch, &mut self.chain, &self.path);
+        if let Some(e) = commit(&mut self.conn, &mut self.batch, &mut self.chain, &self.path)
+            && damage::is_damage(&e)
+        {
+            damage::note(&self.damage, &self.path, &e.to_string());
+        }
     }
 }
 
@@ -177,16 +190,65 @@ impl Riders {
 
 impl Audit {
     /// Opens (creating if needed) the database, checks it is private, runs
-    /// migrations and starts the writer thread.
+    /// migrations and starts the writer thread. A thread of its own then
+    /// checks the file ([`damage::inspect`]); damage it finds makes every
+    /// later insert fail.
     pub fn open(path: &Path) -> Result<Audit, AuditError> {
         let conn = open_checked(path)?;
         let chain = chain_tip(&conn).map_err(|e| sql(path, e))?;
+        let audit = Audit::start(path, conn, chain, true)?;
+        let (p, shared) = (path.to_owned(), audit.damage.clone());
+        // A small file is checked before the first call is decided; a large
+        // one (seconds of reading) beside the calls.
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        if size <= INLINE_CHECK_BYTES {
+            if let Some(d) = damage::inspect(&p) {
+                damage::note(&shared, &p, &d.problems.join("; "));
+            }
+            return Ok(audit);
+        }
+        std::thread::Builder::new()
+            .name("latch-audit-check".into())
+            .spawn(move || {
+                if let Some(d) = damage::inspect(&p) {
+                    damage::note(&shared, &p, &d.problems.join("; "));
+                }
+            })
+            .map_err(|e| AuditError::Io { path: path.to_owned(), source: e })?;
+        Ok(audit)
+    }
+
+    /// [`Audit::open`], except that a database that is damaged or cannot be
+    /// used ([`AuditError::Unusable`]) gives a log that refuses every insert
+    /// and says why, so the daemon can start and tell the person. Unsafe
+    /// places and other errors are still errors.
+    pub fn open_or_refusing(path: &Path) -> Result<Audit, AuditError> {
+        let why = match Audit::open(path) {
+            Ok(a) => return Ok(a),
+            Err(AuditError::Sqlite { source, .. }) if damage::is_damage(&source) => source.to_string(),
+            Err(AuditError::Unusable { why, fix, .. }) => format!("{why}; {fix}"),
+            Err(e) => return Err(e),
+        };
+        // An empty log in memory stands in for the file, so that reads of
+        // state and retention find nothing instead of failing.
+        let conn = Connection::open_in_memory().map_err(|e| sql(path, e))?;
+        migrate(path, &conn)?;
+        let audit = Audit::start(path, conn, String::new(), false)?;
+        damage::note(&audit.damage, path, &why);
+        Ok(audit)
+    }
+
+    /// The writer (and, with `checkpoints`, the checkpoint thread) over
+    /// `conn`.
+    fn start(path: &Path, conn: Connection, chain: String, checkpoints: bool) -> Result<Audit, AuditError> {
+        let damage = damage::Shared::default();
         let store = Arc::new(Mutex::new(Store {
             conn,
             chain,
             batch: Vec::with_capacity(MAX_BATCH),
             taken: 0,
             path: path.to_owned(),
+            damage: damage.clone(),
         }));
         let (tx, rx) = mpsc::channel(QUEUE);
         let s = store.clone();
@@ -194,21 +256,23 @@ impl Audit {
             .name("latch-audit".into())
             .spawn(move || writer(&s, rx))
             .map_err(|e| AuditError::Io { path: path.to_owned(), source: e })?;
-        let checkpoints = Connection::open(path).map_err(|e| sql(path, e))?;
-        let p = path.to_owned();
-        let tx_alive = tx.downgrade();
-        std::thread::Builder::new()
-            .name("latch-checkpoint".into())
-            .spawn(move || {
-                // Until the daemon drops its last handle.
-                while tx_alive.upgrade().is_some() {
-                    std::thread::sleep(std::time::Duration::from_secs(1));
-                    if let Err(e) = checkpoints.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                        eprintln!("latch daemon: checkpoint of {} failed: {e}", p.display());
+        if checkpoints {
+            let checkpoints = Connection::open(path).map_err(|e| sql(path, e))?;
+            let p = path.to_owned();
+            let tx_alive = tx.downgrade();
+            std::thread::Builder::new()
+                .name("latch-checkpoint".into())
+                .spawn(move || {
+                    // Until the daemon drops its last handle.
+                    while tx_alive.upgrade().is_some() {
+                        std::thread::sleep(std::time::Duration::from_secs(1));
+                        if let Err(e) = checkpoints.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                            eprintln!("latch daemon: checkpoint of {} failed: {e}", p.display());
+                        }
                     }
-                }
-            })
-            .map_err(|e| AuditError::Io { path: path.to_owned(), source: e })?;
+                })
+                .map_err(|e| AuditError::Io { path: path.to_owned(), source: e })?;
+        }
         Ok(Audit {
             tx,
             sent: Arc::default(),
@@ -216,7 +280,14 @@ impl Audit {
             path: path.to_owned(),
             riders: Arc::default(),
             pruning: Default::default(),
+            damage,
         })
+    }
+
+    /// What a person should know when the log is damaged: the finding for
+    /// `latch status` and the console.
+    pub fn finding(&self) -> Option<String> {
+        damage::noted(&self.damage).map(|why| damage::finding(&self.path, &why))
     }
 
     pub fn path(&self) -> &Path {
@@ -225,6 +296,9 @@ impl Audit {
 
     /// Inserts a row and waits until it is committed; returns its id.
     pub async fn insert(&self, ev: NewEvent) -> Result<i64, AuditError> {
+        if let Some(why) = damage::noted(&self.damage) {
+            return Err(AuditError::Damaged { path: self.path.clone(), why });
+        }
         let (tx, mut rx) = oneshot::channel();
         let cmd = self.with_riders(Cmd::Insert(Box::new(ev), Some(tx)));
         let cmd = match self.idle_store() {
@@ -556,9 +630,10 @@ fn push(batch: &mut Vec<Cmd>, cmd: Cmd) {
 }
 
 /// Runs a batch in one transaction and answers whoever waits on it.
-fn commit(conn: &mut Connection, batch: &mut Vec<Cmd>, chain: &mut String, path: &Path) {
+/// Commits the batch; returns the error when the transaction failed.
+fn commit(conn: &mut Connection, batch: &mut Vec<Cmd>, chain: &mut String, path: &Path) -> Option<rusqlite::Error> {
     if batch.is_empty() {
-        return;
+        return None;
     }
     let mut replies: Vec<(oneshot::Sender<Result<i64, AuditError>>, i64)> = Vec::new();
     let mut flushes = Vec::new();
@@ -642,7 +717,7 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Cmd>, chain: &mut String, path:
         }
         tx.commit()
     })();
-    match result {
+    let failed = match result {
         Ok(()) => {
             *chain = tip;
             for (reply, id) in replies {
@@ -651,6 +726,7 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Cmd>, chain: &mut String, path:
             for (reply, n) in pruned {
                 let _ = reply.send(Ok(n));
             }
+            None
         }
         Err(e) => {
             eprintln!("latch daemon: audit write to {} failed: {e}", path.display());
@@ -661,11 +737,13 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Cmd>, chain: &mut String, path:
             for (reply, _) in pruned {
                 let _ = reply.send(Err(AuditError::Write(e.to_string())));
             }
+            Some(e)
         }
-    }
+    };
     for f in flushes {
         let _ = f.send(());
     }
+    failed
 }
 
 /// The fields of a row fixed when it is written, which its `hash` covers.
@@ -779,6 +857,8 @@ pub enum Verified {
     Intact { rows: u64, retained: Option<retention::Retained> },
     /// The first row where the chain breaks, and how.
     Broken { row: i64, problem: String },
+    /// SQLite cannot read all of the file: which pages and rows.
+    Damaged(damage::Damage),
 }
 
 /// Walks the chain from the oldest row, streaming (a million rows use no
@@ -791,7 +871,27 @@ pub enum Verified {
 /// to the last removed row the checkpoint names or, while a retention run
 /// is still under way, the rows up to it must lead to that row's hash. The
 /// checkpoint is a chained row itself, checked by the same walk.
+///
+/// A file SQLite cannot read completely is [`Verified::Damaged`], checked
+/// first ([`damage::inspect`]) and also when the walk meets damage.
 pub fn verify(path: &Path) -> Result<Verified, AuditError> {
+    if let Some(d) = damage::inspect(path) {
+        return Ok(Verified::Damaged(d));
+    }
+    match verify_chain(path) {
+        Err(AuditError::Sqlite { source, .. }) if damage::is_damage(&source) => {
+            Ok(Verified::Damaged(damage::inspect(path).unwrap_or_else(|| damage::Damage {
+                problems: vec![source.to_string()],
+                readable_rows: 0,
+                last_readable_id: None,
+                rows_stopped: true,
+            })))
+        }
+        other => other,
+    }
+}
+
+fn verify_chain(path: &Path) -> Result<Verified, AuditError> {
     let conn = open_reader(path)?;
     let checkpoints = retention::checkpoints(&conn).map_err(|e| sql(path, e))?;
     let mut retained: Option<retention::Retained> = None;

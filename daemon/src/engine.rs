@@ -16,6 +16,32 @@ pub struct Shim {
     pub tx: mpsc::Sender<Vec<u8>>,
 }
 
+/// The tools one shim connection listed.
+#[derive(Default)]
+pub struct Listed {
+    pub server: String,
+    pub defs: HashMap<String, ToolDef>,
+}
+
+/// A tool name described two different ways under one server name.
+#[derive(Clone, Debug)]
+pub struct Conflict {
+    /// How many different descriptions were seen.
+    pub descriptions: usize,
+    /// Two or more connected shims still describe it differently (or one
+    /// listing did): calls to it ask.
+    pub live: bool,
+}
+
+/// What a `tools/list` page taught: definitions new to the server, ones
+/// that changed, and names now described two ways.
+#[derive(Debug, Default)]
+pub struct Learned {
+    pub seen: Vec<(String, String)>,
+    pub changed: Vec<(String, String)>,
+    pub conflicts: Vec<String>,
+}
+
 /// A decided call that has not finished yet.
 pub struct Call {
     pub audit_id: i64,
@@ -34,8 +60,13 @@ pub struct Engine {
     pub policy_error: Option<String>,
     /// The version of the file last read.
     pub policy_stamp: Option<crate::policy_file::Stamp>,
-    /// Tool definitions per server, as the shims relayed them.
-    pub tools: HashMap<String, HashMap<String, ToolDef>>,
+    /// Tool definitions per shim connection, as that shim relayed them: a
+    /// second server started under the same name cannot re-describe the
+    /// first one's tools.
+    pub tools: HashMap<u64, Listed>,
+    /// Tools that two connections (or one listing) of one server name
+    /// describe differently, by (server, tool).
+    pub conflicts: BTreeMap<(String, String), Conflict>,
     pub shims: HashMap<u64, Shim>,
     pub consoles: u32,
     pub calls: HashMap<String, Call>,
@@ -77,6 +108,7 @@ impl Engine {
             policy_error: None,
             policy_stamp: None,
             tools: HashMap::new(),
+            conflicts: BTreeMap::new(),
             shims: HashMap::new(),
             consoles: 0,
             calls: HashMap::new(),
@@ -114,8 +146,117 @@ impl Engine {
         format!("c{:x}-{}", self.salt & 0xffff, self.next_call)
     }
 
-    pub fn tool_def(&self, server: &str, tool: &str) -> Option<&ToolDef> {
-        self.tools.get(server)?.get(tool)
+    /// The definition of `tool` as the shim on `conn` listed it.
+    pub fn tool_def(&self, conn: u64, tool: &str) -> Option<&ToolDef> {
+        self.tools.get(&conn)?.defs.get(tool)
+    }
+
+    /// Learns a `tools/list` page relayed by the shim on `conn` for
+    /// `server`. A definition is new to the server when no connection of
+    /// that name had the tool, changed when this connection had it
+    /// otherwise or another one describes it otherwise; a name that a
+    /// listing or two connections describe differently is a conflict.
+    pub fn learn_tools(&mut self, conn: u64, server: &str, defs: Vec<ToolDef>, first_page: bool) -> Learned {
+        let mut learned = Learned::default();
+        // Two definitions of one name in one page.
+        let mut in_page: HashMap<&str, &str> = HashMap::new();
+        let mut doubled = Vec::new();
+        for d in &defs {
+            match in_page.insert(&d.name, &d.hash) {
+                Some(h) if h != d.hash => doubled.push(d.name.clone()),
+                _ => {}
+            }
+        }
+        let listed = self.tools.entry(conn).or_default();
+        listed.server = server.to_owned();
+        if first_page {
+            listed.defs.retain(|n, _| defs.iter().any(|d| &d.name == n));
+        }
+        let mut touched = Vec::new();
+        for d in defs {
+            let own = self.tools.get(&conn).and_then(|l| l.defs.get(&d.name)).map(|o| o.hash.clone());
+            let others: Vec<&str> = self
+                .tools
+                .iter()
+                .filter(|(c, l)| **c != conn && l.server == server)
+                .filter_map(|(_, l)| l.defs.get(&d.name).map(|o| o.hash.as_str()))
+                .collect();
+            match own {
+                Some(h) if h != d.hash => learned.changed.push((d.name.clone(), d.hash.clone())),
+                Some(_) => {}
+                None if others.iter().any(|h| *h != d.hash) => learned.changed.push((d.name.clone(), d.hash.clone())),
+                None if others.is_empty() => learned.seen.push((d.name.clone(), d.hash.clone())),
+                None => {}
+            }
+            touched.push(d.name.clone());
+            self.tools.entry(conn).or_default().defs.insert(d.name.clone(), d);
+        }
+        for tool in touched {
+            let doubled_here = doubled.contains(&tool);
+            let n = self.descriptions(server, &tool) + usize::from(doubled_here);
+            let key = (server.to_owned(), tool.clone());
+            if n > 1 {
+                let c = self.conflicts.entry(key).or_insert_with(|| {
+                    learned.conflicts.push(tool.clone());
+                    Conflict { descriptions: 0, live: true }
+                });
+                if !c.live {
+                    learned.conflicts.push(tool.clone());
+                }
+                c.descriptions = c.descriptions.max(n);
+                c.live = true;
+            } else if let Some(c) = self.conflicts.get_mut(&key) {
+                c.live = false;
+            }
+        }
+        learned
+    }
+
+    /// How many different definitions of `tool` the connections of
+    /// `server` hold.
+    fn descriptions(&self, server: &str, tool: &str) -> usize {
+        let mut hashes: Vec<&str> = self
+            .tools
+            .values()
+            .filter(|l| l.server == server)
+            .filter_map(|l| l.defs.get(tool).map(|d| d.hash.as_str()))
+            .collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        hashes.len()
+    }
+
+    /// Forgets what a disconnected shim listed; a conflict whose other
+    /// side is gone is no longer live (it stays listed as a finding).
+    pub fn forget_tools(&mut self, conn: u64) {
+        let Some(listed) = self.tools.remove(&conn) else { return };
+        let keys: Vec<(String, String)> = self.conflicts.keys().filter(|(s, _)| *s == listed.server).cloned().collect();
+        for (server, tool) in keys {
+            let live = self.descriptions(&server, &tool) > 1;
+            if let Some(c) = self.conflicts.get_mut(&(server, tool)) {
+                c.live = live;
+            }
+        }
+    }
+
+    /// True while `tool` of `server` is described two ways: its calls ask.
+    pub fn conflicted(&self, server: &str, tool: &str) -> bool {
+        self.conflicts.get(&(server.to_owned(), tool.to_owned())).is_some_and(|c| c.live)
+    }
+
+    /// What a person should know about, in words that say what to do.
+    pub fn findings(&self) -> Vec<String> {
+        self.conflicts
+            .iter()
+            .map(|((server, tool), c)| {
+                let state = if c.live { "its calls ask until only one description is left" } else { "no longer live" };
+                format!(
+                    "server name {server:?}: tool {tool:?} was described {} different ways (two servers under one \
+                     name, or a server that lists it twice); {state}. Check which servers run as {server:?}",
+                    c.descriptions
+                )
+            })
+            .collect()
     }
 
     /// How long a shim holds an `ask` call: `LATCH_HOLD_MS`, else the

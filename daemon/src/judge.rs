@@ -455,6 +455,7 @@ async fn ask_concurrently(
 /// policy has a condition.
 pub(crate) async fn settle(
     shared: &Shared,
+    conn: u64,
     server: &str,
     tool: &str,
     args: &Value,
@@ -469,7 +470,7 @@ pub(crate) async fn settle(
             if !eng.policy.has_conditions() {
                 return answers;
             }
-            let verdict = latch_core::decide_judged(&eng.policy, &call, eng.tool_def(server, tool), &answers);
+            let verdict = latch_core::decide_judged(&eng.policy, &call, eng.tool_def(conn, tool), &answers);
             if verdict.evaluation.questions.is_empty() {
                 return answers;
             }

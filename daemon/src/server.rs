@@ -54,12 +54,17 @@ impl Shared {
 
 /// Runs the daemon until SIGINT or SIGTERM.
 pub async fn run(paths: Paths) -> Result<(), DaemonError> {
-    crate::audit::check_place(&paths.database)?;
+    // A file that is not a usable log still lets the daemon start (refusing
+    // every call), so that it can say what is wrong; an unsafe place not.
+    match crate::audit::check_place(&paths.database) {
+        Err(crate::audit::AuditError::Unusable { .. }) | Ok(()) => {}
+        Err(e) => return Err(e.into()),
+    }
     keep_freed_memory();
     private_dir(&paths.data_dir)?;
     private_dir(paths.socket_dir())?;
     let _lock = Lock::acquire(&paths.data_dir)?;
-    let audit = Audit::open(&paths.database)?;
+    let audit = Audit::open_or_refusing(&paths.database)?;
 
     if let Ok(true) = policy_file::ensure_default(&paths.policy) {
         eprintln!("latch daemon: wrote the default policy to {}", paths.policy.display());
@@ -294,6 +299,7 @@ async fn connection(shared: Arc<Shared>, stream: Stream, conn: u64, mut stop: wa
                 let mut eng = shared.engine();
                 eng.calls.retain(|_, c| c.conn != conn);
                 eng.held.retain(|_, h| h.conn != conn);
+                eng.forget_tools(conn);
                 let info = eng.shims.remove(&conn).map(|s| s.info);
                 // Another shim of the same session (a reconnect) keeps it alive.
                 let effects = match &info {
@@ -358,22 +364,9 @@ async fn handle(shared: &Arc<Shared>, conn: u64, role: Role, name: &str, tx: &mp
             let parsed: Value = serde_json::from_str(tools.get()).unwrap_or(Value::Null);
             let defs = ToolDef::list_from_value(&parsed);
             let now = now_ms();
-            let effects = {
+            let (effects, conflicts) = {
                 let mut eng = shared.engine();
-                let map = eng.tools.entry(name.to_owned()).or_default();
-                let mut changed = Vec::new();
-                let mut seen = Vec::new();
-                if first_page {
-                    map.retain(|n, _| defs.iter().any(|d| &d.name == n));
-                }
-                for d in defs {
-                    match map.get(&d.name) {
-                        Some(old) if old.hash != d.hash => changed.push((d.name.clone(), d.hash.clone())),
-                        Some(_) => {}
-                        None => seen.push((d.name.clone(), d.hash.clone())),
-                    }
-                    map.insert(d.name.clone(), d);
-                }
+                let engine::Learned { seen, changed, conflicts } = eng.learn_tools(conn, name, defs, first_page);
                 let mut effects = Vec::new();
                 for (tool, def_hash) in seen {
                     effects.extend(eng.approvals.handle(approval::Event::ToolDefSeen {
@@ -390,8 +383,24 @@ async fn handle(shared: &Arc<Shared>, conn: u64, role: Role, name: &str, tx: &mp
                         now_ms: now,
                     }));
                 }
-                effects
+                (effects, conflicts)
             };
+            for tool in conflicts {
+                let session = shared.engine().session_of(conn).unwrap_or_default();
+                let why = format!("tool {tool:?} of server {name:?} is described two different ways; its calls ask");
+                record(
+                    shared,
+                    NewEvent {
+                        kind: "tool_conflict",
+                        server: name.to_owned(),
+                        session,
+                        tool,
+                        reasons: vec![why],
+                        ..event_now()
+                    },
+                )
+                .await;
+            }
             apply(shared, effects, None).await;
         }
         ClientMsg::Finished { call_id, outcome, latency_us } => {
@@ -478,6 +487,7 @@ async fn handle(shared: &Arc<Shared>, conn: u64, role: Role, name: &str, tx: &mp
                     consoles: eng.consoles,
                     pending: eng.approvals.pending().filter(|p| !eng.unsaved.contains(&p.id)).count() as u32,
                     channels: eng.channels.values().cloned().collect(),
+                    findings: shared.audit.finding().into_iter().chain(eng.findings()).collect(),
                 }
             };
             send(tx, &DaemonMsg::Status { req, status }).await;
@@ -835,12 +845,12 @@ async fn decide(
     let redacted = redact_value(&latch_core::redact::bounded(&args));
     let args_hash = canonical::hash(&args);
     // Conditions a model must judge are settled first, the lock released.
-    let answers = crate::judge::settle(shared, server, tool, &args, &redacted, &args_hash).await;
+    let answers = crate::judge::settle(shared, conn, server, tool, &args, &redacted, &args_hash).await;
     let now = now_ms();
 
     let (call_id, class, decision, reasons, rule, session, approval_id, hold_ms, effects, asked) = {
         let mut eng = shared.engine();
-        let def = eng.tool_def(server, tool);
+        let def = eng.tool_def(conn, tool);
         let def_hash = def.map(|d| d.hash.clone());
         let verdict = latch_core::decide_judged(&eng.policy, &Call { server, tool, args: &args }, def, &answers);
         let class = verdict.classification.class.as_str().to_owned();
@@ -856,7 +866,12 @@ async fn decide(
         let session = eng.session_of(conn).unwrap_or_default();
         let client = eng.shims.get(&conn).and_then(|s| s.info.client.clone());
         let hold_ms = eng.hold_ms(shared.hold_override, server, client.as_ref());
+        let conflicted = eng.conflicted(server, tool);
+        if conflicted && verdict.evaluation.decision == CoreDecision::Allow {
+            reasons.push(format!("tool {tool:?} is described two different ways under server {server:?}: asking"));
+        }
         let mut decision = match verdict.evaluation.decision {
+            CoreDecision::Allow if conflicted => Decision::Ask,
             CoreDecision::Allow => Decision::Allow,
             CoreDecision::Ask => Decision::Ask,
             CoreDecision::Deny => Decision::Deny,
@@ -906,7 +921,7 @@ async fn decide(
                 }
             }
         }
-        let asked = verdict.evaluation.decision == CoreDecision::Ask;
+        let asked = verdict.evaluation.decision == CoreDecision::Ask || conflicted;
         // A new approval is listed only once its call row is committed.
         for effect in &effects {
             if let Effect::PendingAdded { approval_id } = effect {

@@ -1,5 +1,6 @@
 //! The daemon refuses to start on an audit database it cannot use safely,
-//! and its message names the fix. Each test runs the real entry point
+//! and its message names the fix; a database it cannot use at all (not
+//! SQLite, a newer schema) lets it start refusing every call. Each test runs the real entry point
 //! (`latch_daemon::run`) on a Latch home prepared to be wrong in one way.
 
 mod common;
@@ -121,23 +122,41 @@ fn a_folder_others_may_write_is_refused() {
     assert!(e.contains("others may write to its folder") && e.contains("chmod 700"), "{e}");
 }
 
+/// A log that cannot be used does not stop the daemon (it starts so that
+/// it can say what is wrong), but every insert, and so every call, is
+/// refused with the reason and the fix.
+fn refusing(home: &TempHome) -> (String, String) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let audit = Audit::open_or_refusing(&home.db()).unwrap();
+        let refused = audit.insert(Default::default()).await.unwrap_err().to_string();
+        (refused, audit.finding().expect("a finding for the person"))
+    })
+}
+
 #[test]
-fn a_file_that_is_not_sqlite_is_refused() {
+fn a_file_that_is_not_sqlite_is_not_used_and_calls_are_refused() {
     let home = TempHome::new("refuse-not-sqlite");
     chmod(&home.0, 0o700);
     std::fs::write(home.db(), "these are my notes, not a database\n").unwrap();
     chmod(&home.db(), 0o600);
-    let e = refusal(&home);
+    let e = Audit::open(&home.db()).err().expect("open refuses it").to_string();
     assert!(e.contains("not an SQLite database") && e.contains("move"), "{e}");
+    let (refused, finding) = refusing(&home);
+    assert!(refused.contains("not an SQLite database") && refused.contains("refuses calls"), "{refused}");
+    assert!(finding.contains("move") && finding.contains("every call is refused"), "{finding}");
     assert_eq!(std::fs::read_to_string(home.db()).unwrap(), "these are my notes, not a database\n");
 }
 
 #[test]
-fn a_database_from_a_newer_latch_is_refused() {
+fn a_database_from_a_newer_latch_is_not_used_and_calls_are_refused() {
     let home = home_with_log("refuse-newer");
     rusqlite::Connection::open(home.db()).unwrap().pragma_update(None, "user_version", 99).unwrap();
-    let e = refusal(&home);
+    let e = Audit::open(&home.db()).err().expect("open refuses it").to_string();
     assert!(e.contains("a newer Latch wrote it (schema version 99") && e.contains("run the newer latch"), "{e}");
+    let (refused, finding) = refusing(&home);
+    assert!(refused.contains("schema version 99"), "{refused}");
+    assert!(finding.contains("run the newer latch"), "{finding}");
 }
 
 #[test]

@@ -66,6 +66,8 @@ pub struct Server {
     /// "" for the file's own list; "project DIR" for a Claude Code project entry.
     pub place: String,
     pub shape: Shape,
+    /// The entry's `env` block (and `envFile`), in file order.
+    pub env: Vec<crate::env::EnvVar>,
 }
 
 /// Why a file cannot be read as this client's config.
@@ -130,7 +132,12 @@ fn json_servers(text: &str, jsonc: bool, layout: Layout) -> Result<Vec<Server>, 
             return Err(Malformed::at(text, list.span.start, format!("`{what}` is not an object of servers")));
         }
         for m in list.members() {
-            out.push(Server { name: m.key.clone(), place: place.clone(), shape: json_shape(&m.value) });
+            out.push(Server {
+                name: m.key.clone(),
+                place: place.clone(),
+                shape: json_shape(&m.value),
+                env: crate::env::from_json(&m.value),
+            });
         }
     }
     Ok(out)
@@ -187,7 +194,12 @@ fn toml_servers(text: &str) -> Result<Vec<Server>, Malformed> {
     entries.sort_by_key(|(k, _)| k.span().start);
     Ok(entries
         .into_iter()
-        .map(|(k, v)| Server { name: k.get_ref().to_string(), place: String::new(), shape: toml_shape(v.get_ref()) })
+        .map(|(k, v)| Server {
+            name: k.get_ref().to_string(),
+            place: String::new(),
+            shape: toml_shape(v.get_ref()),
+            env: crate::env::from_toml(v.get_ref()),
+        })
         .collect())
 }
 

@@ -25,8 +25,9 @@
 pub mod clients;
 pub mod diff;
 pub mod doc;
+pub mod env;
 pub mod jsonc;
 mod plan;
 
-pub use doc::{Format, Layout, Malformed, Server, Shape};
+pub use doc::{Format, Layout, Malformed, Server, Shape, servers};
 pub use plan::{Action, Edit, Outcome, Plan, PlanError, Report, apply, plan};

@@ -367,6 +367,11 @@ pub struct StatusReport {
     /// Approval channels beyond the socket (desktop, Telegram).
     #[serde(default)]
     pub channels: Vec<ChannelState>,
+    /// Security findings a person should look at (a tool described two
+    /// ways under one server name, an audit log that cannot be written),
+    /// each in words that say what to do.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<String>,
 }
 
 /// The health of one approval channel.

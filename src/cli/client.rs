@@ -251,6 +251,9 @@ pub fn status(a: JsonFlag) -> anyhow::Result<i32> {
             (true, Some(p)) => println!("channel  {}: NOT WORKING — {p}", c.name),
         }
     }
+    for f in &status.findings {
+        println!("FINDING  {f}");
+    }
     Ok(0)
 }
 
@@ -341,6 +344,12 @@ pub fn audit(a: AuditArgs) -> anyhow::Result<i32> {
                 }
                 latch_daemon::audit::Verified::Broken { row, problem } => {
                     println!("{}: BROKEN at row {row}: {problem}", path.display());
+                    Ok(1)
+                }
+                latch_daemon::audit::Verified::Damaged(d) => {
+                    for line in d.describe(&path) {
+                        println!("{line}");
+                    }
                     Ok(1)
                 }
             };

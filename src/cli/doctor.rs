@@ -1,5 +1,7 @@
 //! `latch doctor`: is this machine protected? Which client servers start
-//! through Latch and which do not, whether the daemon runs, whether a
+//! through Latch and which do not, which wrapped servers' `env` blocks
+//! change what Latch does (`LATCH_HOME`, `HOME`, `XDG_*`, `PATH`, `LD_*`),
+//! whether the daemon runs, whether a
 //! console is attached, and whether the approval channels beyond the console
 //! (desktop notifications, Telegram) are configured.
 //!
@@ -36,9 +38,13 @@ pub fn run() -> anyhow::Result<i32> {
                 continue;
             }
         };
+        // Each server's `env` block: on a wrapped server it is the shim's
+        // environment.
+        let envs = latch_install::servers(&text, l.format, l.layout).unwrap_or_default();
         match latch_install::plan(&text, l.format, l.layout, Action::Install, &latch) {
             Ok(plan) => {
                 for r in &plan.reports {
+                    let is_wrapped = matches!(r.outcome, Outcome::AlreadyWrapped | Outcome::Unwrapped);
                     let text = match &r.outcome {
                         Outcome::AlreadyWrapped | Outcome::Unwrapped => {
                             wrapped += 1;
@@ -64,6 +70,10 @@ pub fn run() -> anyhow::Result<i32> {
                         Outcome::Skipped(why) => line("skipped", &r.name, &r.place, &format!(": {why}")),
                     };
                     println!("{text}");
+                    let server = envs.iter().find(|s| s.name == r.name && s.place == r.place);
+                    if is_wrapped && let Some(server) = server {
+                        failed |= report_env(&server.env);
+                    }
                 }
                 if plan.reports.is_empty() {
                     println!("  no servers");
@@ -116,6 +126,21 @@ pub fn run() -> anyhow::Result<i32> {
         }
     }
     Ok(if failed { 1 } else { 0 })
+}
+
+/// Flags the variables of a wrapped server's `env` block that change what
+/// Latch does; true when there is one.
+fn report_env(env: &[latch_install::env::EnvVar]) -> bool {
+    let risks = latch_install::env::risks(env);
+    for r in &risks {
+        let value = r.value.as_deref().map(|v| format!("={v}")).unwrap_or_default();
+        println!(
+            "    ! its env sets {}{value}: this {} — remove it from the server's env block unless you set it yourself",
+            r.key, r.why
+        );
+    }
+    // An env file cannot be read through: a warning, not a failure.
+    risks.iter().any(|r| r.key != latch_install::env::ENV_FILE)
 }
 
 fn report_daemon(s: &StatusReport) {

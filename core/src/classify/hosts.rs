@@ -172,6 +172,9 @@ pub(crate) fn scan(s: &str, host_key: bool, found: &mut dyn FnMut(&str)) {
     }
 
     // local@domain (also `Name <a@b.c>`, `mailto:`, `git@host:path`).
+    // Where the first `://` ends, found once: asking at every `@` whether
+    // the text before it has one would be quadratic.
+    let first_scheme_end = s.find("://").map(|p| p + 3);
     let mut from = 0;
     while let Some(pos) = s[from..].find('@') {
         let at = from + pos;
@@ -184,7 +187,7 @@ pub(crate) fn scan(s: &str, host_key: bool, found: &mut dyn FnMut(&str)) {
             continue;
         }
         // `scheme://user@host` was handled above.
-        if s[..ls].ends_with("//") || (ls > 0 && bytes[ls - 1] == b':' && s[..ls].contains("://")) {
+        if s[..ls].ends_with("//") || (ls > 0 && bytes[ls - 1] == b':' && first_scheme_end.is_some_and(|e| e <= ls)) {
             continue;
         }
         let dlen = bytes[at + 1..].iter().take_while(|&&b| is_host_byte(b)).count();

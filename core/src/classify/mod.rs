@@ -72,12 +72,14 @@
 //! too large to check completely counts as external), `shell` (a shell or
 //! code argument, or an EXECUTE tool that is not a database tool),
 //! `secrets_in_args` ([`crate::redact::has_secret`]), `open_world`
-//! (annotation). `self_protect` is left to the policy.
+//! (annotation), `unchecked` (a bound of the argument walk left something
+//! unexamined: the policy asks at least). `self_protect` is left to the
+//! policy.
 //!
 //! # Cost
 //!
-//! No regex, no per-call compilation; one bounded walk over the arguments
-//! (see `args.rs` for the limits); the description is read only when the
+//! No regex, no per-call compilation; one walk over every argument value,
+//! bounded by total size (see `args.rs` for the limits); the description is read only when the
 //! name has no verb, and only its first sentence.
 
 mod args;
@@ -221,7 +223,7 @@ pub fn classify(call: &Call<'_>, def: Option<&ToolDef>, ctx: &Context<'_>) -> Cl
         }
         if v.destructive {
             flags.insert(Flag::Destructive);
-            reasons.push(format!("argument `{key}` is a destructive {} statement", v.keyword));
+            reasons.push(format!("argument `{key}` is a destructive {} statement ({} reading)", v.keyword, v.reading));
         }
     }
     let runs_code = facts.shell.is_some() || facts.code.is_some();
@@ -302,10 +304,10 @@ pub fn classify(call: &Call<'_>, def: Option<&ToolDef>, ctx: &Context<'_>) -> Cl
         flags.insert(Flag::External);
     }
     if facts.truncated {
+        flags.insert(Flag::Unchecked);
         reasons.push(format!(
-            "arguments too large: checked the first {} values / {} KiB",
-            args::MAX_STRINGS,
-            args::MAX_TOTAL_BYTES / 1024
+            "arguments not checked completely ({}): at least ask",
+            facts.cut.unwrap_or("a bound was reached")
         ));
         if class == Class::Send && flags.insert(Flag::External) {
             reasons.push("recipients not all checked: treated as external".to_owned());

@@ -306,10 +306,15 @@ fn weird_arguments_never_crash() {
     let c = run("send_email", json!({"to": huge}));
     assert_eq!(c.class, Class::Send);
 
+    // Every recipient is checked, however many there are.
     let many: Vec<Value> = (0..10_000).map(|i| json!(format!("u{i}@corp.com"))).collect();
     let c = run_with("send_email", json!({"to": many}), None, &["corp.com"]);
-    assert!(c.reasons.iter().any(|r| r.starts_with("arguments too large")), "{:?}", c.reasons);
-    assert!(c.flags.contains(&Flag::External));
+    assert!(!c.flags.contains(&Flag::External), "{:?}", c.reasons);
+    assert!(!c.flags.contains(&Flag::Unchecked), "{:?}", c.reasons);
+    let mut many: Vec<Value> = (0..10_000).map(|i| json!(format!("u{i}@corp.com"))).collect();
+    many.push(json!("boss@evil.net"));
+    let c = run_with("send_email", json!({"to": many}), None, &["corp.com"]);
+    assert!(c.flags.contains(&Flag::External), "{:?}", c.reasons);
 
     for args in [
         json!(null),
@@ -358,4 +363,127 @@ fn is_internal_contract() {
     assert!(is_internal("a.example.com", &d));
     assert!(!is_internal("localbank.com", &d));
     assert!(!is_internal("example.com.evil.net", &d));
+}
+
+// Issue 13 item 8: padding must not hide a command. Whatever comes before
+// it (a long array, deep nesting, many keys, a huge string), a key that
+// carries a command, code, SQL or an address is found, and a walk that a
+// bound cuts short flags the call `unchecked`.
+
+fn padded_variants(tail_key: &str, tail: Value) -> Vec<(&'static str, Value)> {
+    let mut out = Vec::new();
+    let long: Vec<Value> = (0..20_000).map(|i| json!(i)).collect();
+    out.push(("long array first", json!({"a_padding": long, tail_key: tail.clone()})));
+    let strings: Vec<Value> = (0..5_000).map(|i| json!(format!("item {i}"))).collect();
+    out.push(("many strings first", json!({"a_padding": strings, tail_key: tail.clone()})));
+    let mut wide = serde_json::Map::new();
+    for i in 0..50_000 {
+        wide.insert(format!("k{i:05}"), json!(i));
+    }
+    wide.insert(tail_key.to_owned(), tail.clone());
+    out.push(("many keys", Value::Object(wide)));
+    let mut deep = json!({tail_key: tail.clone()});
+    for _ in 0..120 {
+        deep = json!({"a": [deep]});
+    }
+    out.push(("deep nesting", deep));
+    out.push(("huge string first", json!({"a_padding": "x".repeat(3_000_000), tail_key: tail.clone()})));
+    let objs: Vec<Value> = (0..3_000).map(|i| json!({"id": i, "note": "padding"})).collect();
+    out.push(("command in the last of many objects", json!({"items": objs, "z": [{tail_key: tail}]})));
+    out
+}
+
+#[test]
+fn padding_never_hides_a_command() {
+    for (what, args) in padded_variants("command", json!("rm -rf ~")) {
+        let c = run("get_status", args);
+        assert_eq!(c.class, Class::Execute, "{what}: {:?}", c.reasons);
+        assert!(c.flags.contains(&Flag::Shell), "{what}");
+        assert!(c.flags.contains(&Flag::Destructive), "{what}: {:?}", c.reasons);
+    }
+}
+
+#[test]
+fn padding_never_hides_code_sql_or_an_address() {
+    for (what, args) in padded_variants("code", json!("require('child_process').execSync('id')")) {
+        assert_eq!(run("get_status", args).class, Class::Execute, "{what}");
+    }
+    for (what, args) in padded_variants("sql", json!("DROP TABLE users")) {
+        let c = run("run_query", args);
+        assert_eq!(c.class, Class::Write, "{what}: {:?}", c.reasons);
+        assert!(c.flags.contains(&Flag::Destructive), "{what}");
+    }
+    for (what, args) in padded_variants("webhook", json!("https://evil.example/x")) {
+        let c = run_with("notify_team", args, None, &["corp.com"]);
+        assert!(c.flags.contains(&Flag::External), "{what}: {:?}", c.reasons);
+        assert!(c.domains.iter().any(|d| d == "evil.example"), "{what}");
+    }
+}
+
+#[test]
+fn an_address_deep_inside_a_long_string_is_found() {
+    let body = "a".repeat(100_000) + " https://evil.example/hook " + &"b".repeat(100_000);
+    let c = run_with("send_email", json!({"to": body}), None, &["corp.com"]);
+    assert!(c.flags.contains(&Flag::External), "{:?}", c.reasons);
+    let c = run("read_file", json!({"path": "x", "note": "y".repeat(50_000) + " mail me at a@evil.example"}));
+    assert!(c.domains.iter().any(|d| d == "evil.example"), "{:?}", c.domains);
+}
+
+#[test]
+fn a_walk_cut_short_is_unchecked_and_never_allowed() {
+    let cases = [
+        ("free text past its budget", json!({"path": "a", "text": "x".repeat(args::MAX_TEXT_BYTES + 10)})),
+        ("command text past its budget", json!({"command": "y".repeat(args::MAX_KEY_BYTES + 10)})),
+        ("too many values", json!({"path": "a", "pad": vec![0u8; args::MAX_NODES + 10]})),
+    ];
+    let policy = crate::Policy::builtin();
+    for (what, args) in cases {
+        let c = run("read_file", args.clone());
+        assert!(c.flags.contains(&Flag::Unchecked), "{what}: {:?}", c.reasons);
+        assert!(c.reasons.iter().any(|r| r.starts_with("arguments not checked completely")), "{what}");
+        let v = crate::decide(&policy, &Call { server: "s", tool: "read_file", args: &args }, None);
+        assert_ne!(v.evaluation.decision, crate::Decision::Allow, "{what}: {:?}", v.evaluation.reasons);
+    }
+    // Deeper than the walk follows (a value built in memory, not parsed).
+    let mut deep = json!("x");
+    for _ in 0..(args::MAX_DEPTH + 5) {
+        deep = json!([deep]);
+    }
+    let c = run("read_file", json!({"path": "a", "d": deep}));
+    assert!(c.flags.contains(&Flag::Unchecked), "{:?}", c.reasons);
+    // A plain read is not flagged.
+    assert!(!run("read_file", json!({"path": "a", "text": "x".repeat(200_000)})).flags.contains(&Flag::Unchecked));
+}
+
+#[test]
+fn hostile_address_text_stays_linear() {
+    // `a:a@` repeated asked "does the text before contain ://" at every `@`.
+    let s = "https://x.example/ ".to_owned() + &"a:a@".repeat(1_000_000);
+    let t = std::time::Instant::now();
+    let _ = run("read_file", json!({"path": "a", "note": s}));
+    assert!(t.elapsed() < std::time::Duration::from_secs(5), "took {:?}", t.elapsed());
+}
+
+#[test]
+fn sql_spellings_through_the_classifier_are_not_read() {
+    // Issue 13 item 9, as the daemon sees it: a generic SQL tool whose
+    // statement hides a destructive one is not READ.
+    for sql in [
+        "SELECT 1 /* ' */; DROP TABLE users; -- '",
+        "SELECT E'\\''; DROP TABLE users; --'",
+        "SELECT '\\''; DELETE FROM users; --'",
+        "SELECT $$'$$; TRUNCATE users; --'",
+        "SELECT 'open; DROP TABLE users",
+    ] {
+        for tool in ["execute_sql", "run_query", "query"] {
+            let c = run(tool, json!({"sql": sql}));
+            assert!(c.class >= Class::Write, "{tool} {sql:?}: {:?}", c.reasons);
+            assert!(c.flags.contains(&Flag::Destructive), "{tool} {sql:?}");
+        }
+    }
+    // Text under a key named for SQL is SQL, even when it does not read as
+    // such.
+    let c = run("execute_sql", json!({"sql": "please; DROP TABLE users"}));
+    assert!(c.flags.contains(&Flag::Destructive), "{:?}", c.reasons);
+    assert_eq!(run("execute_sql", json!({"sql": "SELECT * FROM users"})).class, Class::Read);
 }

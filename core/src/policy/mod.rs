@@ -404,8 +404,25 @@ impl Policy {
         }
     }
 
-    /// The evaluation; with `all`, every matching rule is kept.
+    /// The evaluation; with `all`, every matching rule is kept. A call
+    /// whose arguments were not checked completely ([`Flag::Unchecked`])
+    /// is never allowed without asking, whatever a rule or default says.
     fn run(
+        &self,
+        call: &Call<'_>,
+        cls: &Classification,
+        answers: &[Answer],
+        all: Option<&mut Vec<RuleMatch>>,
+    ) -> Evaluation {
+        let mut ev = self.run_rules(call, cls, answers, all);
+        if ev.decision == Decision::Allow && cls.flags.contains(&Flag::Unchecked) {
+            ev.decision = Decision::Ask;
+            ev.reasons.push("arguments not checked completely: asking instead of allowing".to_owned());
+        }
+        ev
+    }
+
+    fn run_rules(
         &self,
         call: &Call<'_>,
         cls: &Classification,

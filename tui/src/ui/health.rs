@@ -1,6 +1,6 @@
 //! Health: the daemon connection, the policy in force and its last reload
 //! error, the approval channels (desktop, Telegram) and what is wrong with
-//! them, the shims connected (server names, since when).
+//! them, security findings, the shims connected (server names, since when).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -60,6 +60,13 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
                     (None, false) => Span::styled("off", Style::new().dim()),
                 };
                 lines.push(Line::from(vec![label(&ch.name), state]));
+            }
+            // Security findings: what is wrong and what to do.
+            for f in &st.findings {
+                lines.push(Line::from(vec![
+                    label("finding"),
+                    Span::styled(format!("✗ {f}"), Style::new().fg(Color::Red).bold()),
+                ]));
             }
             lines.push(Line::from(vec![
                 label("consoles"),

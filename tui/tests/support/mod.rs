@@ -166,6 +166,7 @@ pub fn status() -> StatusReport {
                 problem: Some("the Bot API refused the bot token (401 Unauthorized)".into()),
             },
         ],
+        findings: Vec::new(),
     }
 }
 
