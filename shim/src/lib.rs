@@ -17,6 +17,7 @@ mod envelope;
 mod io;
 mod link;
 mod relay;
+mod text;
 
 use std::time::Duration;
 

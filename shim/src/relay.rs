@@ -23,6 +23,7 @@ use crate::child;
 use crate::envelope::{self, Envelope, Line};
 use crate::io::{Input, read_lines, with_newline, write_frames};
 use crate::link::{self, LinkEvent};
+use crate::text;
 
 /// How often a held call's client hears progress (when it sent a token).
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
@@ -540,6 +541,14 @@ impl Relay {
                 self.inflight.insert(id.get().to_owned(), InFlight { kind, start: Instant::now() });
                 Some(ClientAction::Forward)
             }
+            (None, "tools/call") => {
+                // A call without an id is a notification: no answer can be
+                // sent and no outcome matched, so it is never decided or run.
+                let reason = "a tools/call without an id (a notification) is never forwarded".to_owned();
+                eprintln!("latch shim: refused {reason}");
+                self.report(&ClientMsg::Malformed { from: "client".into(), reason, bytes: 0 });
+                Some(ClientAction::Drop)
+            }
             (None, "notifications/cancelled") => {
                 let request_id = env.params.as_ref().and_then(|p| p.request_id).map(|r| r.get().to_owned());
                 match request_id {
@@ -623,11 +632,7 @@ impl Relay {
             self.send_server(line).await;
             return;
         }
-        let text = format!(
-            "Latch blocked {}: no Latch daemon is reachable, so the call could not be checked and did not run. \
-             Start it with `latch daemon`, then retry.",
-            held.tool
-        );
+        let text = text::offline(&held.tool);
         let verdict = json!({"decision": "deny", "reason": "daemon unavailable"});
         self.send_client(blocked(&held.id, text, verdict, held.modern)).await;
     }
@@ -695,11 +700,7 @@ impl Relay {
                     if h.line.is_empty() {
                         continue;
                     }
-                    let text = format!(
-                        "Latch blocked {}: the Latch daemon went away before the call was decided, so it did not run. \
-                         Retry once the daemon is back (`latch status`).",
-                        h.tool
-                    );
+                    let text = text::daemon_gone(&h.tool);
                     let verdict =
                         json!({"decision": "deny", "reason": "daemon unavailable", "approval_id": h.approval_id});
                     self.send_client(blocked(&h.id, text, verdict, h.modern)).await;
@@ -738,10 +739,9 @@ impl Relay {
                             held.next_progress = Some(now);
                         }
                         eprintln!(
-                            "latch shim: {} awaits approval {} (`latch approve {}` or `latch tui`)",
+                            "latch shim: {} awaits approval {}: a person must decide it in Latch",
                             held.tool,
                             held.approval_id.as_deref().unwrap_or("?"),
-                            held.approval_id.as_deref().unwrap_or("?")
                         );
                         self.held.insert(call_id, held);
                         self.on_timer().await;
@@ -826,7 +826,7 @@ impl Relay {
                     r#"{{"jsonrpc":"2.0","method":"notifications/progress","params":{{"progressToken":{},"progress":{},"message":{}}}}}"#,
                     token.get(),
                     h.progress,
-                    json!(format!("waiting for approval {approval} in latch tui (or `latch approve {approval}`)")),
+                    json!(text::waiting(approval)),
                 )
                 .into_bytes();
                 line.push(b'\n');
@@ -850,11 +850,7 @@ impl Relay {
     /// and the identical retry goes through once approved.
     async fn awaiting(&mut self, call_id: String, h: Held) {
         let approval = h.approval_id.clone().unwrap_or_default();
-        let text = format!(
-            "Latch is holding {} for a human: approval {approval} is pending. It did not run. \
-             Once it is approved (`latch tui`, or `latch approve {approval}`), retrying the identical call will go through.",
-            h.tool
-        );
+        let text = text::awaiting(&h.tool, &approval);
         let verdict = json!({"decision": "ask", "status": "pending", "class": h.class, "approval_id": approval, "call_id": call_id});
         self.send_client(blocked(&h.id, text, verdict, h.modern)).await;
         self.report(&ClientMsg::Finished { call_id, outcome: Outcome::Blocked, latency_us: 0 });
