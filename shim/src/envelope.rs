@@ -14,6 +14,8 @@ use std::fmt;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+use crate::fold;
+
 #[derive(Debug, Default)]
 pub struct Envelope<'a> {
     pub id: Option<&'a RawValue>,
@@ -82,9 +84,33 @@ pub enum Line<'a> {
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
     #[error("not one JSON value: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(serde_json::Error),
+    /// JSON, but not a message Latch can route unambiguously (a duplicate
+    /// or case-folded routed key, a non-object envelope …).
+    #[error("invalid request: {0}")]
+    Invalid(serde_json::Error),
     #[error("not a JSON-RPC message (expected an object or an array)")]
     NotMessage,
+}
+
+impl From<serde_json::Error> for ParseError {
+    fn from(e: serde_json::Error) -> ParseError {
+        match e.classify() {
+            serde_json::error::Category::Data => ParseError::Invalid(e),
+            _ => ParseError::Json(e),
+        }
+    }
+}
+
+impl ParseError {
+    /// The JSON-RPC error code: -32700 for what is not JSON, -32600 for
+    /// JSON that is not a valid request.
+    pub fn code(&self) -> i32 {
+        match self {
+            ParseError::Json(_) => -32700,
+            ParseError::Invalid(_) | ParseError::NotMessage => -32600,
+        }
+    }
 }
 
 pub fn parse(line: &[u8]) -> Result<Line<'_>, ParseError> {
@@ -107,6 +133,17 @@ pub fn parse_element(raw: &RawValue) -> Result<Envelope<'_>, ParseError> {
         return Err(ParseError::NotMessage);
     }
     Ok(serde_json::from_str(raw.get())?)
+}
+
+/// Refuses a key that is not a routed key but folds to one ([`fold`]).
+fn unambiguous<E: de::Error>(key: &str, within: &str) -> Result<(), E> {
+    match fold::other_spelling_of(key) {
+        Some(routed) => Err(E::custom(format!(
+            "ambiguous message: key {key:?}{within} is another spelling of `{routed}`, which some servers read as \
+             the same key"
+        ))),
+        None => Ok(()),
+    }
 }
 
 impl<'de: 'a, 'a> de::Deserialize<'de> for Params<'a> {
@@ -160,7 +197,8 @@ impl<'de: 'a, 'a> Visitor<'de> for ParamsVisitor<'a> {
                     let v: &RawValue = map.next_value()?;
                     p.cursor = v.get() != "null";
                 }
-                _ => {
+                other => {
+                    unambiguous(other, " in `params`")?;
                     map.next_value::<IgnoredAny>()?;
                 }
             }
@@ -312,7 +350,8 @@ impl<'de: 'a, 'a> Visitor<'de> for EnvelopeVisitor<'a> {
                     env.has_error = true;
                     map.next_value::<IgnoredAny>()?;
                 }
-                _ => {
+                other => {
+                    unambiguous(other, "")?;
                     map.next_value::<IgnoredAny>()?;
                 }
             }
@@ -397,6 +436,31 @@ mod tests {
         assert!(parse(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{},"arguments":{"x":1}}}"#).is_err());
         // Other duplicates deeper down are the server's business.
         assert!(parse(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":{"a":1,"a":2}}"#).is_ok());
+    }
+
+    #[test]
+    fn folded_spellings_of_routed_keys_are_refused_as_invalid() {
+        for bad in [
+            r#"{"jsonrpc":"2.0","id":1,"Method":"tools/call","params":{"name":"pay","arguments":{}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping","METHOD":"tools/call"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read","Name":"pay"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read"},"paramſ":{"name":"pay"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read"},"paramſ":{"name":"pay"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read","arguments":{},"ARGUMENTS":{"x":1}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read","_META":{}}}"#,
+            r#"{"jsonrpc":"2.0","ID":7,"id":1,"method":"ping"}"#,
+            r#"{"JSONRPC":"1.0","jsonrpc":"2.0","id":1,"method":"ping"}"#,
+        ] {
+            match parse(bad.as_bytes()) {
+                Err(e @ ParseError::Invalid(_)) => assert_eq!(e.code(), -32600, "{bad}"),
+                Err(e) => panic!("{bad}: refused as {e:?}, not as an invalid request"),
+                Ok(_) => panic!("{bad}: accepted"),
+            }
+        }
+        // Keys Latch does not route on are the server's business.
+        assert!(parse(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":{"Uri":"a","uri":"b"}}"#).is_ok());
+        // Bytes that are not JSON stay a parse error.
+        assert_eq!(parse(b"{\"id\":1,").err().map(|e| e.code()), Some(-32700));
     }
 
     #[test]

@@ -14,6 +14,7 @@
 
 mod child;
 mod envelope;
+mod fold;
 mod io;
 mod link;
 mod relay;

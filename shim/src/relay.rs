@@ -282,6 +282,14 @@ fn crate_now_ms() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
 }
 
+/// The error message for a line the shim refused.
+fn refusal(e: &envelope::ParseError) -> String {
+    match e.code() {
+        -32700 => format!("Parse error: {e}"),
+        _ => format!("Invalid Request (Latch refused it): {e}"),
+    }
+}
+
 /// A JSON-RPC error response.
 fn rpc_error(id: &str, code: i32, message: &str) -> Vec<u8> {
     let mut out =
@@ -398,7 +406,7 @@ impl Relay {
             Err(e) => {
                 let reason = e.to_string();
                 eprintln!("latch shim: refused a line from the client: {reason}");
-                self.send_client(rpc_error("null", -32700, &format!("Parse error: {reason}"))).await;
+                self.send_client(rpc_error("null", e.code(), &refusal(&e))).await;
                 self.report(&ClientMsg::Malformed { from: "client".into(), reason, bytes: line.len() as u64 });
                 return;
             }
@@ -439,7 +447,13 @@ impl Relay {
                         },
                         Err(e) => {
                             untouched = false;
-                            replies.push(rpc_error("null", -32700, &format!("Parse error in batch element: {e}")));
+                            replies.push(rpc_error("null", e.code(), &format!("{} (in a batch element)", refusal(&e))));
+                            let reason = format!("batch element: {e}");
+                            self.report(&ClientMsg::Malformed {
+                                from: "client".into(),
+                                reason,
+                                bytes: line.len() as u64,
+                            });
                         }
                     }
                 }

@@ -34,28 +34,13 @@ pub fn offline(tool: &str) -> String {
     )
 }
 
-/// A call refused because the socket is held by something that is not
-/// Latch's daemon.
-pub fn impostor(tool: &str, who: &str) -> String {
-    format!(
-        "Latch blocked {tool}: the process answering at Latch's socket is not Latch's daemon ({who}), so the call \
-         could not be checked and did not run. The person who runs Latch must look into it."
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn no_agent_text_names_a_latch_command() {
-        for t in [
-            waiting("k3m9qz"),
-            awaiting("pay", "k3m9qz"),
-            daemon_gone("pay"),
-            offline("pay"),
-            impostor("pay", "pid 7, /usr/bin/python3"),
-        ] {
+        for t in [waiting("k3m9qz"), awaiting("pay", "k3m9qz"), daemon_gone("pay"), offline("pay")] {
             // Commands are spelled in lower case; "Latch" the product is not one.
             assert!(!t.contains("latch ") && !t.contains('`'), "{t}");
         }
