@@ -124,6 +124,9 @@ struct Relay {
     finished_due: Option<Instant>,
     /// By progress token (raw JSON), for calls that were held.
     shifts: HashMap<String, ProgressShift>,
+    /// Something that is not Latch's daemon answers at the socket (its
+    /// pid and executable), until a real daemon is connected.
+    impostor: Option<String>,
 }
 
 /// Most reports kept for a daemon that is not there.
@@ -201,6 +204,7 @@ pub async fn run(opts: Options) -> i32 {
         finished: Vec::new(),
         finished_due: None,
         shifts: HashMap::new(),
+        impostor: None,
     };
 
     let far = || Instant::now() + Duration::from_secs(3600);
@@ -640,6 +644,12 @@ impl Relay {
     /// No daemon: nothing runs, unless the user allowed reads offline and
     /// this is one.
     async fn offline(&mut self, mut held: Held) {
+        if let Some(who) = &self.impostor {
+            let text = text::impostor(&held.tool, who);
+            let verdict = json!({"decision": "deny", "reason": "not Latch's daemon at the socket"});
+            self.send_client(blocked(&held.id, text, verdict, held.modern)).await;
+            return;
+        }
         if self.opts.allow_reads_offline && self.is_offline_read(&held.tool) {
             let line = std::mem::take(&mut held.line);
             self.inflight.insert(held.id.clone(), InFlight { kind: Kind::Other, start: Instant::now() });
@@ -671,6 +681,7 @@ impl Relay {
         match ev {
             LinkEvent::Up(tx) => {
                 self.daemon = Some(tx);
+                self.impostor = None;
                 self.connecting = false;
                 while let Some(frame) = self.outbox.pop_front() {
                     if let Some(tx) = &self.daemon
@@ -692,35 +703,45 @@ impl Relay {
                     self.decide(Box::new(held), line).await;
                 }
             }
-            LinkEvent::Down(why) => {
-                self.daemon = None;
-                self.finished_due = None;
-                if !self.finished.is_empty() {
-                    self.outbox.push_back(std::mem::take(&mut self.finished));
-                }
-                self.connecting = false;
-                for held in std::mem::take(&mut self.queued) {
-                    self.offline(held).await;
-                }
-                let deciding: Vec<Held> = self.deciding.drain().map(|(_, h)| h).collect();
-                let held: Vec<Held> = self.held.drain().map(|(_, h)| h).collect();
-                if !deciding.is_empty() || !held.is_empty() {
-                    eprintln!(
-                        "latch shim: lost the daemon ({why}); {} held call(s) answered as not run",
-                        deciding.len() + held.len()
-                    );
-                }
-                for h in deciding.into_iter().chain(held) {
-                    if h.line.is_empty() {
-                        continue;
-                    }
-                    let text = text::daemon_gone(&h.tool);
-                    let verdict =
-                        json!({"decision": "deny", "reason": "daemon unavailable", "approval_id": h.approval_id});
-                    self.send_client(blocked(&h.id, text, verdict, h.modern)).await;
-                }
+            LinkEvent::Down(why) => self.on_down(why).await,
+            LinkEvent::Impostor(who) => {
+                self.impostor = Some(who.clone());
+                self.on_down(format!("not Latch's daemon: {who}")).await;
             }
             LinkEvent::Msg(msg) => self.on_daemon(*msg).await,
+        }
+    }
+
+    /// No daemon to ask any more: calls waiting for one are answered as
+    /// not run.
+    async fn on_down(&mut self, why: String) {
+        self.daemon = None;
+        self.finished_due = None;
+        if !self.finished.is_empty() {
+            self.outbox.push_back(std::mem::take(&mut self.finished));
+        }
+        self.connecting = false;
+        for held in std::mem::take(&mut self.queued) {
+            self.offline(held).await;
+        }
+        let deciding: Vec<Held> = self.deciding.drain().map(|(_, h)| h).collect();
+        let held: Vec<Held> = self.held.drain().map(|(_, h)| h).collect();
+        if !deciding.is_empty() || !held.is_empty() {
+            eprintln!(
+                "latch shim: lost the daemon ({why}); {} held call(s) answered as not run",
+                deciding.len() + held.len()
+            );
+        }
+        for h in deciding.into_iter().chain(held) {
+            if h.line.is_empty() {
+                continue;
+            }
+            let text = match &self.impostor {
+                Some(who) => text::impostor(&h.tool, who),
+                None => text::daemon_gone(&h.tool),
+            };
+            let verdict = json!({"decision": "deny", "reason": "daemon unavailable", "approval_id": h.approval_id});
+            self.send_client(blocked(&h.id, text, verdict, h.modern)).await;
         }
     }
 

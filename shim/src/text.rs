@@ -34,6 +34,15 @@ pub fn offline(tool: &str) -> String {
     )
 }
 
+/// A call refused because something that is not Latch's daemon answers
+/// at its socket (`who`: its pid and executable).
+pub fn impostor(tool: &str, who: &str) -> String {
+    format!(
+        "Latch blocked {tool}: the process answering at Latch's socket is not Latch's daemon ({who}), so the call \
+         could not be checked and did not run. The person who runs Latch must look into it."
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
