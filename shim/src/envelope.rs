@@ -36,7 +36,9 @@ pub struct Params<'a> {
     pub meta: Option<&'a RawValue>,
     /// 2026-07-28 retries.
     pub input_responses: bool,
-    pub request_state: bool,
+    /// `requestState`, raw: a retry is recognised only by a state Latch
+    /// itself issued ([`crate::continuation`]).
+    pub request_state: Option<&'a RawValue>,
     /// `tools/list`: a cursor means "not the first page".
     pub cursor: bool,
     /// `initialize`.
@@ -54,6 +56,9 @@ pub struct ResultPeek<'a> {
     pub is_error: bool,
     /// `tools/list`.
     pub tools: Option<&'a RawValue>,
+    /// 2026-07-28: `resultType`, raw, and `requestState`, raw.
+    pub result_type: Option<&'a RawValue>,
+    pub request_state: Option<&'a RawValue>,
 }
 
 impl<'a> Envelope<'a> {
@@ -74,7 +79,18 @@ impl<'a> Envelope<'a> {
     }
 }
 
+impl ResultPeek<'_> {
+    /// A 2026-07-28 `input_required` result: the client will send the call
+    /// again with the answers.
+    pub fn input_required(&self) -> bool {
+        self.result_type.is_some_and(|t| t.get() == r#""input_required""#)
+    }
+}
+
 /// One line, classified.
+// Read on the stack once per line and never stored: boxing the envelope
+// would cost an allocation per message.
+#[allow(clippy::large_enum_variant)]
 pub enum Line<'a> {
     One(Envelope<'a>),
     /// An old-style batch: its raw elements.
@@ -190,8 +206,10 @@ impl<'de: 'a, 'a> Visitor<'de> for ParamsVisitor<'a> {
                     map.next_value::<IgnoredAny>()?;
                 }
                 "requestState" => {
-                    p.request_state = true;
-                    map.next_value::<IgnoredAny>()?;
+                    if p.request_state.is_some() {
+                        return Err(de::Error::custom("ambiguous message: duplicate `params.requestState` field"));
+                    }
+                    p.request_state = Some(map.next_value()?);
                 }
                 "cursor" => {
                     let v: &RawValue = map.next_value()?;
@@ -255,6 +273,18 @@ impl<'de: 'a, 'a> Visitor<'de> for ResultVisitor<'a> {
                     r.is_error = v.get() == "true";
                 }
                 "tools" => r.tools = Some(map.next_value()?),
+                "resultType" => {
+                    if r.result_type.is_some() {
+                        return Err(de::Error::custom("ambiguous message: duplicate `result.resultType` field"));
+                    }
+                    r.result_type = Some(map.next_value()?);
+                }
+                "requestState" => {
+                    if r.request_state.is_some() {
+                        return Err(de::Error::custom("ambiguous message: duplicate `result.requestState` field"));
+                    }
+                    r.request_state = Some(map.next_value()?);
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -471,7 +501,7 @@ mod tests {
         let p = e.params.unwrap();
         assert_eq!(p.name.unwrap().get(), r#""echo""#);
         assert_eq!(p.arguments.unwrap().get(), r#"{"a":[1,2]}"#);
-        assert!(p.request_state && !p.input_responses);
+        assert!(p.request_state.unwrap().get() == r#""s""# && !p.input_responses);
         let r = one(r#"{"jsonrpc":"2.0","id":1,"result":{"content":[],"isError":true}}"#);
         assert!(r.result.unwrap().is_error);
         let l = one(r#"{"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"x"}],"nextCursor":"c"}}"#);

@@ -13,6 +13,7 @@
 //! loop that owns all state.
 
 mod child;
+mod continuation;
 mod envelope;
 mod fold;
 mod io;

@@ -20,6 +20,7 @@ use tokio::time::sleep_until;
 
 use crate::Options;
 use crate::child;
+use crate::continuation::{self, Continuations};
 use crate::envelope::{self, Envelope, Line};
 use crate::io::{Input, read_lines, with_newline, write_frames};
 use crate::link::{self, LinkEvent};
@@ -48,15 +49,18 @@ struct Held {
     progress: u64,
     /// The call's arguments, raw, until the daemon has them.
     args: String,
-    /// A 2026-07-28 retry (carries `inputResponses` / `requestState`).
+    /// A 2026-07-28 retry: it brought back a continuation token this shim
+    /// issued ([`continuation`]).
     retry: bool,
+    /// For a retry: gives the server back its own `requestState`.
+    state_edit: Option<continuation::Edit>,
     /// The request is in the 2026-07-28 form (per-request protocol
     /// version): results the shim writes need `resultType`.
     modern: bool,
 }
 
 enum Kind {
-    Call { call_id: String },
+    Call { call_id: String, tool: String },
     ToolsList { first_page: bool },
     Other,
 }
@@ -127,6 +131,8 @@ struct Relay {
     /// Something that is not Latch's daemon answers at the socket (its
     /// pid and executable), until a real daemon is connected.
     impostor: Option<String>,
+    /// Continuation tokens issued in `input_required` results.
+    continuations: Continuations,
 }
 
 /// Most reports kept for a daemon that is not there.
@@ -205,6 +211,7 @@ pub async fn run(opts: Options) -> i32 {
         finished_due: None,
         shifts: HashMap::new(),
         impostor: None,
+        continuations: Continuations::default(),
     };
 
     let far = || Instant::now() + Duration::from_secs(3600);
@@ -417,7 +424,7 @@ impl Relay {
         };
         match parsed {
             Line::One(env) => {
-                if let Some(kind) = self.inspect_client(&env) {
+                if let Some(kind) = self.inspect_client(&env, &line) {
                     match kind {
                         ClientAction::Forward => {
                             self.send_server(line).await;
@@ -437,7 +444,7 @@ impl Relay {
                 let mut untouched = true;
                 for item in &items {
                     match envelope::parse_element(item) {
-                        Ok(env) => match self.inspect_client(&env) {
+                        Ok(env) => match self.inspect_client(&env, item.get().as_bytes()) {
                             Some(ClientAction::Forward) | None => rest.push(item),
                             Some(ClientAction::Decide(h)) => {
                                 untouched = false;
@@ -491,7 +498,9 @@ impl Relay {
 
     /// Decides what to do with one client message. `None` when it is not
     /// something the shim has an opinion on (forward it).
-    fn inspect_client(&mut self, env: &Envelope<'_>) -> Option<ClientAction> {
+    /// `base` is the buffer `env` was read from (the line, or the batch
+    /// element).
+    fn inspect_client(&mut self, env: &Envelope<'_>, base: &[u8]) -> Option<ClientAction> {
         let method = env.method();
         let Some(method) = method else {
             // A response to one of the server's requests, or junk the server
@@ -514,6 +523,9 @@ impl Relay {
                     )));
                 };
                 let modern = meta.protocol_version.is_some();
+                // Only a state this shim issued makes a retry; any other
+                // `requestState` is a field of a new call.
+                let state_edit = params.request_state.and_then(|st| self.continuations.redeem(&name, base, st.get()));
                 if let (None, Some(ci)) = (&self.client, meta.client_info) {
                     self.set_client(ClientInfo {
                         name: ci.name,
@@ -533,7 +545,8 @@ impl Relay {
                     next_progress: None,
                     progress: 0,
                     args: params.arguments.map(|a| a.get()).unwrap_or("{}").to_owned(),
-                    retry: params.input_responses || params.request_state,
+                    retry: state_edit.is_some(),
+                    state_edit,
                     modern,
                 })))
             }
@@ -573,7 +586,7 @@ impl Relay {
                     Some(rid) if self.cancel_held(&rid) => Some(ClientAction::Drop),
                     Some(rid) => {
                         if let Some(f) = self.inflight.remove(&rid)
-                            && let Kind::Call { call_id } = f.kind
+                            && let Kind::Call { call_id, .. } = f.kind
                         {
                             self.report(&ClientMsg::Finished {
                                 call_id,
@@ -618,7 +631,10 @@ impl Relay {
     }
 
     async fn decide(&mut self, mut held: Box<Held>, raw: Vec<u8>) {
-        held.line = raw;
+        held.line = match held.state_edit.take() {
+            Some(edit) => edit.apply(&raw),
+            None => raw,
+        };
         if self.daemon.is_none() {
             if self.connecting {
                 self.queued.push(*held);
@@ -818,7 +834,8 @@ impl Relay {
             );
         }
         let call_id = held.call_id.clone().unwrap_or_default();
-        self.inflight.insert(held.id.clone(), InFlight { kind: Kind::Call { call_id }, start: Instant::now() });
+        let kind = Kind::Call { call_id, tool: held.tool.clone() };
+        self.inflight.insert(held.id.clone(), InFlight { kind, start: Instant::now() });
         self.send_server(held.line).await;
     }
 
@@ -899,12 +916,18 @@ impl Relay {
                     self.send_client(shifted).await;
                     return;
                 }
-                self.inspect_server(&env)
+                if let Some(edit) = self.inspect_server(&env, &line) {
+                    let edited = edit.apply(&line);
+                    self.send_client(edited).await;
+                    return;
+                }
             }
             Ok(Line::Batch(items)) => {
+                // Batches left the protocol before input_required came:
+                // nothing in one is rewritten.
                 for item in &items {
                     if let Ok(env) = envelope::parse_element(item) {
-                        self.inspect_server(&env);
+                        self.inspect_server(&env, &[]);
                     }
                 }
             }
@@ -924,19 +947,33 @@ impl Relay {
         (env.method().as_deref() == Some("notifications/progress")).then_some(shift.offset)
     }
 
-    fn inspect_server(&mut self, env: &Envelope<'_>) {
+    /// Learns from a server message; for an `input_required` result of a
+    /// decided call, the edit that puts a continuation token in it (`line`
+    /// is the buffer `env` was read from; empty: no edit).
+    fn inspect_server(&mut self, env: &Envelope<'_>, line: &[u8]) -> Option<continuation::Edit> {
         if !env.is_response() {
-            return;
+            return None;
         }
-        let Some(id) = env.id else { return };
+        let id = env.id?;
         if !self.shifts.is_empty() {
             self.shifts.retain(|_, s| s.request_id != id.get());
         }
-        let Some(f) = self.inflight.remove(id.get()) else {
-            return;
-        };
+        let f = self.inflight.remove(id.get())?;
         match f.kind {
-            Kind::Call { call_id } => {
+            Kind::Call { call_id, tool } => {
+                if let Some(r) = env.result.as_ref().filter(|r| r.input_required() && !line.is_empty()) {
+                    let state = r.request_state.map(RawValue::get);
+                    let result_type = r.result_type.map(RawValue::get).unwrap_or_default();
+                    let edit = self.continuations.issue(&tool, line, state, result_type);
+                    if edit.is_none() {
+                        eprintln!(
+                            "latch shim: could not mark an input_required result; its retry will be decided anew"
+                        );
+                    }
+                    let latency_us = f.start.elapsed().as_micros() as u64;
+                    self.report(&ClientMsg::Finished { call_id, outcome: Outcome::Ok, latency_us });
+                    return edit;
+                }
                 let outcome = match &env.result {
                     _ if env.has_error => Outcome::RpcError,
                     Some(r) if r.is_error => Outcome::IsError,
@@ -966,6 +1003,7 @@ impl Relay {
             }
             Kind::Other => {}
         }
+        None
     }
 
     async fn on_client_eof(&mut self) {
@@ -987,7 +1025,7 @@ impl Relay {
     async fn on_server_gone(&mut self, code: i32) {
         let message = format!("the MCP server exited (code {code}) before answering");
         for (id, f) in self.inflight.drain().collect::<Vec<_>>() {
-            if let Kind::Call { call_id } = f.kind {
+            if let Kind::Call { call_id, .. } = f.kind {
                 self.report(&ClientMsg::Finished {
                     call_id,
                     outcome: Outcome::ServerDied,

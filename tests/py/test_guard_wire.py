@@ -330,3 +330,62 @@ def test_a_daemon_from_a_binary_replaced_by_an_upgrade_is_still_latch(
         daemon.terminate()
         daemon.wait(10)
         log.close()
+
+
+# ---------------------------------------------------------------- approve once, run many
+
+ASK_ROOTS_ASKS = """
+[approvals]
+hold_seconds = 30
+
+[[rule]]
+tool = "ask_roots"
+effect = "ask"
+"""
+MODERN = {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}
+ROOTS = {"roots": {"roots": [{"uri": "file:///srv/project", "name": "project"}]}}
+
+
+def modern_call(client: WireClient, **extra: Any) -> int:
+    return client.request("tools/call", {"name": "ask_roots", "arguments": {}, "_meta": MODERN, **extra})
+
+
+def cancel_pending(home: Home, client: WireClient, request_id: int) -> None:
+    """The call asked (it is pending): cancel it rather than wait out the hold."""
+    home.wait_pending(tool="ask_roots")
+    client.notify("notifications/cancelled", {"requestId": request_id})
+    assert wait_until(lambda: home.pending() == [], timeout=5), home.pending()
+
+
+def test_a_once_grant_runs_one_call_and_a_retry_is_only_what_latch_issued(
+    home: Home, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient]
+) -> None:
+    from latchkit import Approver
+
+    start_daemon(policy=ASK_ROOTS_ASKS)
+    client = wire(via_shim("ours", our_server_cmd()))
+    approver = Approver(home, tool="ask_roots")
+    approver.start()
+    first = client.response(modern_call(client), timeout=30)["result"]
+    approver.outcome()
+    assert first["resultType"] == "input_required", first
+    state = first["requestState"]
+    assert len(home.recorded("ask_roots")) == 1
+
+    # The genuine continuation: the state the client was given, with the answers.
+    done = client.response(modern_call(client, inputResponses=ROOTS, requestState=state), timeout=20)["result"]
+    assert not done.get("isError") and "/srv/project" in done["content"][0]["text"], done
+    assert len(home.recorded("ask_roots")) == 2
+    # The server got its own state back, never Latch's token.
+    assert home.pending() == []
+
+    # Replaying that continuation is a new call: it asks, and does not run.
+    replay = modern_call(client, inputResponses=ROOTS, requestState=state)
+    cancel_pending(home, client, replay)
+    # So is any requestState the client makes up.
+    for made_up in ["ask_roots", "opaque-state-from-the-server", "latch-continuation:" + "0" * 32]:
+        forged = modern_call(client, inputResponses=ROOTS, requestState=made_up)
+        cancel_pending(home, client, forged)
+    assert len(home.recorded("ask_roots")) == 2, home.recorded()
+    assert state.startswith("latch-continuation:"), state
+    assert_names_no_command(client.received)
