@@ -389,3 +389,38 @@ def test_a_once_grant_runs_one_call_and_a_retry_is_only_what_latch_issued(
     assert len(home.recorded("ask_roots")) == 2, home.recorded()
     assert state.startswith("latch-continuation:"), state
     assert_names_no_command(client.received)
+
+
+# ---------------------------------------------------------------- big integers
+
+ECHO_ASKS = """
+[approvals]
+hold_seconds = 1
+
+[[rule]]
+tool = "echo"
+effect = "ask"
+"""
+
+
+def test_integers_beyond_64_bits_are_different_calls_for_a_grant(
+    home: Home, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient]
+) -> None:
+    start_daemon(policy=ECHO_ASKS)
+    client = wire(via_shim("ours", our_server_cmd()))
+    client.initialize()
+    approved, other = 2**64 + 1, 2**64  # the same double, different integers
+
+    def call(n: int) -> dict[str, Any]:
+        return client.call("tools/call", {"name": "echo", "arguments": {"n": n}}, timeout=20)["result"]
+
+    held = call(approved)
+    assert held["_meta"][META]["status"] == "pending", held
+    home.approve(held["_meta"][META]["approval_id"], "once")
+    # The grant is bound to every digit: the neighbouring integer asks.
+    neighbour = call(other)
+    assert home.recorded("echo") == [], f"a grant for {approved} ran {other}: {neighbour}"
+    assert neighbour["_meta"][META]["status"] == "pending", neighbour
+    ran = call(approved)
+    assert not ran.get("isError"), ran
+    assert len(home.recorded("echo")) == 1
