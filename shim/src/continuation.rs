@@ -21,6 +21,9 @@ use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
+pub use crate::splice::Edit;
+use crate::splice::range_in;
+
 /// Tokens start with this, so a log reader can tell them apart.
 const PREFIX: &str = "latch-continuation:";
 /// Most tokens outstanding per shim; the oldest is forgotten first.
@@ -39,23 +42,6 @@ struct Issued {
 pub struct Continuations {
     issued: HashMap<String, Issued>,
     order: VecDeque<String>,
-}
-
-/// An edit of one message: `range` of its bytes replaced by `with`.
-#[derive(Debug, PartialEq)]
-pub struct Edit {
-    pub range: Range<usize>,
-    pub with: Vec<u8>,
-}
-
-impl Edit {
-    pub fn apply(&self, line: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(line.len() + self.with.len());
-        out.extend_from_slice(&line[..self.range.start]);
-        out.extend_from_slice(&self.with);
-        out.extend_from_slice(&line[self.range.end..]);
-        out
-    }
 }
 
 impl Continuations {
@@ -120,13 +106,6 @@ impl Continuations {
             }
         }
     }
-}
-
-/// Where `part` (a slice of `line`) sits in it.
-fn range_in(line: &[u8], part: &str) -> Option<Range<usize>> {
-    let start = (part.as_ptr() as usize).checked_sub(line.as_ptr() as usize)?;
-    let end = start + part.len();
-    (end <= line.len()).then_some(start..end)
 }
 
 /// The bytes of the object member whose value is at `value` (key, colon,

@@ -46,8 +46,11 @@ pub struct Params<'a> {
     pub protocol_version: Option<&'a RawValue>,
     /// `notifications/cancelled`.
     pub request_id: Option<&'a RawValue>,
-    /// `notifications/progress`.
+    /// `notifications/progress`: the token, and the numbers the shim may
+    /// shift (raw).
     pub progress_token: Option<&'a RawValue>,
+    pub progress: Option<&'a RawValue>,
+    pub total: Option<&'a RawValue>,
 }
 
 /// What the shim reads from a response's `result`.
@@ -101,6 +104,8 @@ pub enum Line<'a> {
 pub enum ParseError {
     #[error("not one JSON value: {0}")]
     Json(serde_json::Error),
+    #[error("not JSON: invalid UTF-8 at byte {}", .0.valid_up_to())]
+    Utf8(std::str::Utf8Error),
     /// JSON, but not a message Latch can route unambiguously (a duplicate
     /// or case-folded routed key, a non-object envelope …).
     #[error("invalid request: {0}")]
@@ -123,20 +128,24 @@ impl ParseError {
     /// JSON that is not a valid request.
     pub fn code(&self) -> i32 {
         match self {
-            ParseError::Json(_) => -32700,
+            ParseError::Json(_) | ParseError::Utf8(_) => -32700,
             ParseError::Invalid(_) | ParseError::NotMessage => -32600,
         }
     }
 }
 
 pub fn parse(line: &[u8]) -> Result<Line<'_>, ParseError> {
-    let first = line.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    // JSON is UTF-8 throughout. serde_json does not check the bytes of
+    // strings it skips, so the whole line is checked here (at memory
+    // speed), and what follows reads it as text.
+    let line = std::str::from_utf8(line).map_err(ParseError::Utf8)?;
+    let first = line.bytes().find(|b| !b.is_ascii_whitespace());
     match first {
-        Some(b'[') => Ok(Line::Batch(serde_json::from_slice(line)?)),
-        Some(b'{') => Ok(Line::One(serde_json::from_slice(line)?)),
+        Some(b'[') => Ok(Line::Batch(serde_json::from_str(line)?)),
+        Some(b'{') => Ok(Line::One(serde_json::from_str(line)?)),
         Some(_) => {
             // Still reject garbage precisely, with serde's message.
-            let _: IgnoredAny = serde_json::from_slice(line)?;
+            let _: IgnoredAny = serde_json::from_str(line)?;
             Err(ParseError::NotMessage)
         }
         None => Err(ParseError::NotMessage),
@@ -201,6 +210,8 @@ impl<'de: 'a, 'a> Visitor<'de> for ParamsVisitor<'a> {
                 "protocolVersion" => p.protocol_version = Some(map.next_value()?),
                 "requestId" => p.request_id = Some(map.next_value()?),
                 "progressToken" => p.progress_token = Some(map.next_value()?),
+                "progress" => p.progress = Some(map.next_value()?),
+                "total" => p.total = Some(map.next_value()?),
                 "inputResponses" => {
                     p.input_responses = true;
                     map.next_value::<IgnoredAny>()?;
@@ -489,7 +500,10 @@ mod tests {
         }
         // Keys Latch does not route on are the server's business.
         assert!(parse(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":{"Uri":"a","uri":"b"}}"#).is_ok());
-        // Bytes that are not JSON stay a parse error.
+        // Bytes that are not JSON stay a parse error, invalid UTF-8 anywhere too.
+        for bad in [&b"{\"jsonrpc\":\"2.0\",\"method\":\"x\",\"params\":{\"a\":\"\xff\xfe\"}}"[..], b"{\"\xc3\":1}"] {
+            assert!(matches!(parse(bad), Err(ParseError::Utf8(_))), "{bad:?}");
+        }
         assert_eq!(parse(b"{\"id\":1,").err().map(|e| e.code()), Some(-32700));
     }
 

@@ -18,7 +18,9 @@ mod envelope;
 mod fold;
 mod io;
 mod link;
+mod progress;
 mod relay;
+mod splice;
 mod text;
 
 use std::time::Duration;

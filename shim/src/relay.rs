@@ -24,6 +24,7 @@ use crate::continuation::{self, Continuations};
 use crate::envelope::{self, Envelope, Line};
 use crate::io::{Input, read_lines, with_newline, write_frames};
 use crate::link::{self, LinkEvent};
+use crate::progress;
 use crate::text;
 
 /// How often a held call's client hears progress (when it sent a token).
@@ -911,8 +912,8 @@ impl Relay {
     async fn on_server_line(&mut self, line: Vec<u8>) {
         match envelope::parse(&line) {
             Ok(Line::One(env)) => {
-                if let Some(shift) = self.progress_shift(&env) {
-                    let shifted = shift_progress(&line, shift);
+                if let (Some(shift), Some(params)) = (self.progress_shift(&env), env.params.as_ref()) {
+                    let shifted = progress::shift(&line, params, shift);
                     self.send_client(shifted).await;
                     return;
                 }
@@ -1053,20 +1054,4 @@ enum ClientAction {
     Decide(Box<Held>),
     Drop,
     Reply(Vec<u8>),
-}
-
-/// A progress notification with `progress` (and `total`) moved up by
-/// `offset`. Only these notifications are rewritten; a line that does not
-/// read as expected goes through untouched.
-fn shift_progress(line: &[u8], offset: f64) -> Vec<u8> {
-    let Ok(mut v) = serde_json::from_slice::<Value>(line) else { return line.to_vec() };
-    let Some(params) = v.get_mut("params").and_then(Value::as_object_mut) else { return line.to_vec() };
-    for key in ["progress", "total"] {
-        if let Some(n) = params.get(key).and_then(Value::as_f64) {
-            params.insert(key.to_owned(), json!(n + offset));
-        }
-    }
-    let mut out = serde_json::to_vec(&v).unwrap_or_else(|_| line.to_vec());
-    out.push(b'\n');
-    out
 }

@@ -102,7 +102,7 @@ def test_key_spellings_that_fold_to_routed_keys_never_reach_a_go_server(
 ) -> None:
     client = wire(via_shim("gofold", [gofold]))
     client.initialize()
-    assert [t["name"] for t in client.call("tools/list")["result"]["tools"]] == ["get_note", "send_payment"]
+    assert [t["name"] for t in client.call("tools/list")["result"]["tools"]] == ["get_note", "send_payment", "get_report"]
     for line in SMUGGLED:
         client.send_line(line)
         error = client.wait_for(lambda m: "error" in m and m.get("id") is None)
@@ -424,3 +424,61 @@ def test_integers_beyond_64_bits_are_different_calls_for_a_grant(
     ran = call(approved)
     assert not ran.get("isError"), ran
     assert len(home.recorded("echo")) == 1
+
+
+# ---------------------------------------------------------------- fidelity
+
+
+def test_a_line_with_invalid_utf8_is_a_parse_error_and_never_forwarded(
+    home: Home, daemon: Daemon, gofold: str, wire: Callable[..., WireClient]
+) -> None:
+    client = wire(via_shim("gofold", [gofold]))
+    client.initialize()
+    # Not a tools/call, so nothing is decided: only the bytes are wrong. Go's
+    # encoding/json would take it (invalid bytes become U+FFFD) and run it.
+    client.send_line(
+        b'{"jsonrpc":"2.0","id":21,"method":"tools/call","params":{"name":"get_note","arguments":{"x":"\xff\xfe"}}}'
+    )
+    client.send_line(b'{"jsonrpc":"2.0","id":22,"METHOD":"tools/call","params":{"name":"send_payment","n":"\xff"}}')
+    client.send_line(b'{"jsonrpc":"2.0","id":23,"method":"ping","params":{"note":"\xc3"}}')
+    # Pipelined behind them: once this is answered, they have been handled.
+    assert client.call("ping")["result"] == {}
+    assert home.recorded() == []
+    assert not [m for m in client.received if m.get("id") in (21, 22, 23)], client.received
+    errors = [m for m in client.received if "error" in m and m.get("id") is None]
+    assert len(errors) == 3, client.received
+    for error in errors:
+        assert error["error"]["code"] == -32700 and "UTF-8" in error["error"]["message"], error
+
+
+REPORT_ASKS = """
+[approvals]
+hold_seconds = 30
+
+[[rule]]
+tool = "get_report"
+effect = "ask"
+"""
+
+
+def test_a_shifted_progress_notification_keeps_a_big_integer_token(
+    home: Home, start_daemon: Callable[..., Daemon], gofold: str, wire: Callable[..., WireClient]
+) -> None:
+    start_daemon(policy=REPORT_ASKS)
+    client = wire(via_shim("gofold", [gofold]))
+    client.initialize()
+    token = 2**64 + 1  # no double holds it
+    call = client.request("tools/call", {"name": "get_report", "arguments": {}, "_meta": {"progressToken": token}})
+    kept_alive = client.wait_for(lambda m: m.get("method") == "notifications/progress", timeout=15)
+    assert kept_alive["params"]["progressToken"] == token, kept_alive
+    assert_names_no_command([kept_alive])
+    home.approve(home.wait_pending(tool="get_report")["id"], "once")
+    answer = client.response(call, timeout=20)
+    assert answer["result"]["content"][0]["text"] == "ran get_report", answer
+    # The server's own progress, moved past the shim's, on the very same token.
+    server_side = [m for m in client.received if m.get("method") == "notifications/progress"]
+    assert len(server_side) == 2, client.received
+    for m in server_side:
+        assert m["params"]["progressToken"] == token and isinstance(m["params"]["progressToken"], int), m
+    values = [kept_alive["params"]["progress"]] + [m["params"]["progress"] for m in server_side]
+    assert values == sorted(values) and len(set(values)) == 3, values
