@@ -4,6 +4,12 @@
   reads keys as Go's encoding/json does (case-insensitive, Unicode folding);
   spellings such as `"Method"`, `"Name"` and `"paramſ"` never reach it.
 - A tools/call without an id is a notification: never forwarded, recorded.
+- A fake daemon (a second real process at the socket path) is refused and named;
+  a daemon whose binary an upgrade replaced is still accepted.
+- Approve once, run once: a 2026-07-28 retry is only a state Latch issued.
+- Integers beyond 64 bits are different calls for a grant.
+- Fidelity: invalid UTF-8 is never forwarded; a shifted progress notification
+  keeps its big-integer token.
 - Text the agent reads names no Latch command.
 """
 
@@ -20,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from latchkit import REPO, Daemon, Home, WireClient, our_server_cmd, via_shim, wait_until
+from latchkit import LATCH_BIN, REPO, Approver, Daemon, Home, WireClient, our_server_cmd, via_shim, wait_until
 
 GO_SOURCE = REPO / "tests" / "fixtures" / "gofold" / "main.go"
 META = "dev.latch/decision"
@@ -291,8 +297,6 @@ def test_a_daemon_from_a_binary_replaced_by_an_upgrade_is_still_latch(
 ) -> None:
     # The daemon runs from BIN; an upgrade replaces BIN (a new file renamed
     # over it), so the running daemon's executable is "BIN (deleted)".
-    from latchkit import LATCH_BIN
-
     bin_dir = home.path / "bin"
     bin_dir.mkdir()
     installed = bin_dir / "latch"
@@ -360,8 +364,6 @@ def cancel_pending(home: Home, client: WireClient, request_id: int) -> None:
 def test_a_once_grant_runs_one_call_and_a_retry_is_only_what_latch_issued(
     home: Home, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient]
 ) -> None:
-    from latchkit import Approver
-
     start_daemon(policy=ASK_ROOTS_ASKS)
     client = wire(via_shim("ours", our_server_cmd()))
     approver = Approver(home, tool="ask_roots")
@@ -482,3 +484,40 @@ def test_a_shifted_progress_notification_keeps_a_big_integer_token(
         assert m["params"]["progressToken"] == token and isinstance(m["params"]["progressToken"], int), m
     values = [kept_alive["params"]["progress"]] + [m["params"]["progress"] for m in server_side]
     assert values == sorted(values) and len(set(values)) == 3, values
+
+
+ECHO_ASKS_BRIEFLY = """
+[approvals]
+hold_seconds = 2
+
+[[rule]]
+tool = "echo"
+effect = "ask"
+"""
+
+
+def test_no_text_the_agent_reads_names_a_latch_command(
+    home: Home, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient]
+) -> None:
+    daemon = start_daemon(policy=ECHO_ASKS_BRIEFLY)
+    client = wire([LATCH_BIN, "shim", "--name", "ours", "--no-autostart", "--", *our_server_cmd()])
+    client.initialize()
+    seen: list[dict[str, Any]] = []
+    # Held: keep-alive progress, then the hold ends (awaiting approval).
+    call = client.request("tools/call", {"name": "echo", "arguments": {"a": 1}, "_meta": {"progressToken": "p"}})
+    seen.append(client.wait_for(lambda m: m.get("method") == "notifications/progress", timeout=15))
+    awaiting = client.response(call, timeout=20)
+    seen.append(awaiting)
+    approval = awaiting["result"]["_meta"][META]["approval_id"]
+    assert approval in awaiting["result"]["content"][0]["text"], awaiting
+    assert approval in seen[0]["params"]["message"], seen[0]
+    # Held when the daemon goes away, and called while there is none.
+    held = client.request("tools/call", {"name": "echo", "arguments": {"a": 2}})
+    home.wait_pending(tool="echo")
+    daemon.stop()
+    seen.append(client.response(held, timeout=15))
+    seen.append(client.call("tools/call", {"name": "echo", "arguments": {"a": 3}}, timeout=15))
+    seen.extend(client.received)
+    assert all(m.get("result", {}).get("isError") for m in seen if "result" in m), seen
+    assert_names_no_command(seen)
+    assert home.recorded() == []
