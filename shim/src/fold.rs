@@ -15,6 +15,8 @@
 //! character of a multi-character one (`İ` → `i`). A key matches a routed
 //! key when some choice per character spells it, ignoring ASCII case.
 
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
+
 /// Keys of the envelope and of `params` that Latch reads.
 pub const ROUTED: &[&str] = &[
     "jsonrpc",
@@ -84,9 +86,104 @@ fn spellings(c: char) -> Vec<Vec<char>> {
     out
 }
 
+/// A key as a case-insensitive reader compares it: upper case, then lower
+/// case, with full mappings (`ſ` → `s`, `K` → `k`, `ß` → `ss`).
+pub fn folded(key: &str) -> String {
+    if key.is_ascii() {
+        return key.to_ascii_lowercase();
+    }
+    key.chars().flat_map(char::to_uppercase).collect::<String>().to_lowercase()
+}
+
+/// Refuses tool arguments in which one object, at any depth, has two keys
+/// that fold to the same key (exact duplicates included): Latch decides on
+/// one of them, and a server that reads keys without regard to case (Go's
+/// `encoding/json` into a struct: the last match wins) may act on the
+/// other — `{"path": "notes.txt", "Path": "~/.config/latch/policy.toml"}`.
+pub fn check_arguments(raw: &str) -> Result<(), String> {
+    let mut de = serde_json::Deserializer::from_str(raw);
+    de::DeserializeSeed::deserialize(Walk, &mut de).map_err(|e| e.to_string())
+}
+
+#[derive(Clone, Copy)]
+struct Walk;
+
+impl<'de> de::DeserializeSeed<'de> for Walk {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Walk {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
+        let mut seen: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let f = folded(&key);
+            if let Some(first) = seen.get(&f) {
+                return Err(de::Error::custom(format!(
+                    "ambiguous arguments: keys {first:?} and {key:?} in one object are the same key to servers \
+                     that read keys without regard to case"
+                )));
+            }
+            seen.insert(f, key);
+            map.next_value_seed(Walk)?;
+        }
+        Ok(())
+    }
+
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<(), S::Error> {
+        while seq.next_element_seed(Walk)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arguments_with_keys_that_fold_together_are_refused() {
+        for bad in [
+            r#"{"path":"notes.txt","Path":"/home/u/.config/latch/policy.toml"}"#,
+            r#"{"command":"ls","COMMAND":"rm -rf ~"}"#,
+            r#"{"a":{"to":"me@example.com","To":"them@example.net"}}"#,
+            r#"[{"x":1},{"uri":"a","ur\u0049":"b"}]"#,
+            r#"{"paſs":1,"pass":2}"#,
+            r#"{"\u212aey":1,"key":2}"#,
+            r#"{"a":1,"a":2}"#,
+        ] {
+            assert!(check_arguments(bad).is_err(), "{bad}");
+        }
+        for good in [r#"{"path":"a","paths":["b"],"x":{"path":"c"}}"#, "[]", "{}", "1", r#""s""#, r#"{"é":1,"e":2}"#] {
+            assert_eq!(check_arguments(good), Ok(()), "{good}");
+        }
+    }
 
     #[test]
     fn go_style_folds_are_other_spellings() {
