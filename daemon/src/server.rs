@@ -290,7 +290,7 @@ async fn connection(shared: Arc<Shared>, stream: Stream, conn: u64, mut stop: wa
                 continue;
             }
         };
-        handle(&shared, conn, role, &name, &tx, msg).await;
+        handle(&shared, conn, role, &name, &tx, msg, &buf).await;
     }
 
     match role {
@@ -344,7 +344,16 @@ async fn send(tx: &mpsc::Sender<Vec<u8>>, msg: &DaemonMsg) {
     let _ = tx.send(frame::encode(msg)).await;
 }
 
-async fn handle(shared: &Arc<Shared>, conn: u64, role: Role, name: &str, tx: &mpsc::Sender<Vec<u8>>, msg: ClientMsg) {
+/// `frame` is the line `msg` was read from.
+async fn handle(
+    shared: &Arc<Shared>,
+    conn: u64,
+    role: Role,
+    name: &str,
+    tx: &mpsc::Sender<Vec<u8>>,
+    msg: ClientMsg,
+    frame: &[u8],
+) {
     match msg {
         ClientMsg::Hello { .. } => {}
         ClientMsg::Decide { req, tool, args, retry } => {
@@ -352,7 +361,9 @@ async fn handle(shared: &Arc<Shared>, conn: u64, role: Role, name: &str, tx: &mp
                 send(tx, &DaemonMsg::Error { req, message: "only shims ask for decisions".into() }).await;
                 return;
             }
-            let reply = decide(shared, req, conn, name, &tool, args, retry).await;
+            // Every digit counts: from the frame's text if parsing lost some.
+            let args_hash = canonical::args_hash(&args, frame);
+            let reply = decide(shared, req, conn, name, &tool, args, args_hash, retry).await;
             send(tx, &reply).await;
         }
         ClientMsg::Client { info } => {
@@ -832,6 +843,7 @@ fn envelope_of(frame: &[u8]) -> (String, u64) {
 
 /// The decision path: classify, evaluate, consult approvals, commit the
 /// audit row, answer. Any failure denies (fail closed).
+#[allow(clippy::too_many_arguments)]
 async fn decide(
     shared: &Arc<Shared>,
     req: u64,
@@ -839,11 +851,11 @@ async fn decide(
     server: &str,
     tool: &str,
     args: Value,
+    args_hash: String,
     retry: bool,
 ) -> DaemonMsg {
     // What is stored and shown: bounded, then redacted.
     let redacted = redact_value(&latch_core::redact::bounded(&args));
-    let args_hash = canonical::hash(&args);
     // Conditions a model must judge are settled first, the lock released.
     let answers = crate::judge::settle(shared, conn, server, tool, &args, &redacted, &args_hash).await;
     let now = now_ms();

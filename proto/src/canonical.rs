@@ -65,6 +65,204 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// Whether `value` may have lost digits when it was parsed: serde_json
+/// reads an integer beyond 64 bits as a double, so 2^64 + 1 and 2^64 arrive
+/// as the same number. Such a value must be hashed from its text
+/// ([`hash_raw`]).
+pub fn lossy(value: &Value) -> bool {
+    match value {
+        Value::Number(n) => {
+            n.as_i64().is_none() && n.as_u64().is_none() && n.as_f64().is_some_and(|f| f.abs() >= 9.0e18)
+        }
+        Value::Array(items) => items.iter().any(lossy),
+        Value::Object(map) => map.values().any(lossy),
+        _ => false,
+    }
+}
+
+/// SHA-256 of the canonical form of a JSON text, keeping every digit of
+/// its integers: the same as [`hash`] of the parsed value, except that an
+/// integer literal beyond 64 bits is written digit for digit instead of
+/// through a double. `None` when `raw` is not one JSON value.
+pub fn hash_raw(raw: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut p = RawReader { s: raw.as_bytes(), i: 0 };
+    p.value(&mut out, 0)?;
+    p.ws();
+    (p.i == p.s.len()).then(|| hex(&Sha256::digest(&out)))
+}
+
+/// The arguments' hash for a `Decide` frame: [`hash`] of the parsed
+/// arguments, or, when they may have lost digits ([`lossy`]), [`hash_raw`]
+/// of their text in `frame`.
+pub fn args_hash(args: &Value, frame: &[u8]) -> String {
+    if lossy(args) {
+        #[derive(serde::Deserialize)]
+        struct Frame<'a> {
+            #[serde(borrow)]
+            decide: Decide<'a>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Decide<'a> {
+            #[serde(borrow)]
+            args: &'a serde_json::value::RawValue,
+        }
+        let frame = frame.strip_suffix(b"\n").unwrap_or(frame);
+        if let Some(h) = serde_json::from_slice::<Frame<'_>>(frame).ok().and_then(|f| hash_raw(f.decide.args.get())) {
+            return h;
+        }
+    }
+    hash(args)
+}
+
+/// Most nesting [`hash_raw`] follows (serde_json's own limit is 128).
+const MAX_DEPTH: usize = 256;
+
+/// A reader of JSON text that writes its canonical form.
+struct RawReader<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl RawReader<'_> {
+    fn ws(&mut self) {
+        while self.s.get(self.i).is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, b: u8) -> bool {
+        self.ws();
+        if self.s.get(self.i) == Some(&b) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn value(&mut self, out: &mut Vec<u8>, depth: usize) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.ws();
+        match *self.s.get(self.i)? {
+            b'{' => {
+                self.i += 1;
+                let mut members: Vec<(String, Vec<u8>)> = Vec::new();
+                if !self.eat(b'}') {
+                    loop {
+                        self.ws();
+                        let key = self.string()?;
+                        if !self.eat(b':') {
+                            return None;
+                        }
+                        let mut v = Vec::new();
+                        self.value(&mut v, depth + 1)?;
+                        members.push((key, v));
+                        if self.eat(b',') {
+                            continue;
+                        }
+                        if self.eat(b'}') {
+                            break;
+                        }
+                        return None;
+                    }
+                }
+                // A repeated key: the last one counts, as serde_json reads it.
+                members.reverse();
+                members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+                members.dedup_by(|later, first| later.0 == first.0);
+                put(out, b"{");
+                for (n, (k, v)) in members.iter().enumerate() {
+                    if n > 0 {
+                        put(out, b",");
+                    }
+                    write_string(k, out);
+                    put(out, b":");
+                    put(out, v);
+                }
+                put(out, b"}");
+            }
+            b'[' => {
+                self.i += 1;
+                put(out, b"[");
+                if !self.eat(b']') {
+                    let mut first = true;
+                    loop {
+                        if !first {
+                            put(out, b",");
+                        }
+                        first = false;
+                        self.value(out, depth + 1)?;
+                        if self.eat(b',') {
+                            continue;
+                        }
+                        if self.eat(b']') {
+                            break;
+                        }
+                        return None;
+                    }
+                }
+                put(out, b"]");
+            }
+            b'"' => {
+                let s = self.string()?;
+                write_string(&s, out);
+            }
+            b't' => self.literal(b"true", out)?,
+            b'f' => self.literal(b"false", out)?,
+            b'n' => self.literal(b"null", out)?,
+            _ => self.number(out)?,
+        }
+        Some(())
+    }
+
+    fn literal(&mut self, word: &[u8], out: &mut Vec<u8>) -> Option<()> {
+        if self.s.get(self.i..self.i + word.len())? != word {
+            return None;
+        }
+        self.i += word.len();
+        put(out, word);
+        Some(())
+    }
+
+    fn string(&mut self) -> Option<String> {
+        let start = self.i;
+        if self.s.get(start) != Some(&b'"') {
+            return None;
+        }
+        let mut i = start + 1;
+        loop {
+            match *self.s.get(i)? {
+                b'\\' => i += 2,
+                b'"' => break,
+                _ => i += 1,
+            }
+        }
+        self.i = i + 1;
+        serde_json::from_slice(&self.s[start..=i]).ok()
+    }
+
+    fn number(&mut self, out: &mut Vec<u8>) -> Option<()> {
+        let start = self.i;
+        while self.s.get(self.i).is_some_and(|b| matches!(b, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')) {
+            self.i += 1;
+        }
+        let text = std::str::from_utf8(&self.s[start..self.i]).ok()?;
+        let n: serde_json::Number = serde_json::from_str(text).ok()?;
+        let integer = !text.contains(['.', 'e', 'E']);
+        if integer && n.as_i64().is_none() && n.as_u64().is_none() {
+            // Beyond 64 bits: every digit, as written (JSON allows no
+            // leading zeros, so the text is already minimal).
+            put(out, text.as_bytes());
+        } else {
+            write_number(&n, out);
+        }
+        Some(())
+    }
+}
+
 // Writes to a `Vec` or a hash cannot fail; their results are ignored.
 fn write_value<W: Write>(value: &Value, out: &mut W) {
     match value {
@@ -206,6 +404,45 @@ mod tests {
     fn numbers_print_as_ecmascript_does() {
         assert_eq!(c("[1.0, 1e0, 1, -0.0, 100e-2, 1e21, 1.5e-7, 0.000001]"), "[1,1,1,0,1,1e+21,1.5e-7,0.000001]");
         assert_eq!(c("[9007199254740993, -5]"), "[9007199254740993,-5]");
+    }
+
+    #[test]
+    fn integers_beyond_64_bits_keep_every_digit() {
+        let a = r#"{"amount": 18446744073709551617, "to": "x"}"#;
+        let b = r#"{"amount": 18446744073709551616, "to": "x"}"#;
+        let (va, vb): (Value, Value) = (serde_json::from_str(a).unwrap(), serde_json::from_str(b).unwrap());
+        // What serde_json makes of them cannot tell them apart…
+        assert_eq!(hash(&va), hash(&vb));
+        assert!(lossy(&va) && lossy(&vb));
+        // …their text can.
+        assert_ne!(hash_raw(a), hash_raw(b));
+        for big in ["-340282366920938463463374607431768211457", "100000000000000000000000000000000000001"] {
+            let other = big.replace('1', "2");
+            assert_ne!(hash_raw(&format!("[{big}]")), hash_raw(&format!("[{other}]")), "{big}");
+        }
+        let frame = |args: &str| format!(r#"{{"decide":{{"req":1,"tool":"pay","args":{args},"retry":false}}}}"#);
+        assert_ne!(args_hash(&va, frame(a).as_bytes()), args_hash(&vb, frame(b).as_bytes()));
+    }
+
+    #[test]
+    fn the_text_hash_is_the_value_hash_when_nothing_was_lost() {
+        for text in [
+            r#"{"b":[1.5,"x\"y",null,true,false],"a":{"\u00e9":-0.0,"z":1e21,"y":1.5e-7},"c":9007199254740993}"#,
+            r#"[ 1 , 1.0 , 1e0 , -5 , 18446744073709551615 , -9223372036854775808, 0.000001, 100e-2 ]"#,
+            r#"{"\ud83e\udd80":"\u0041\/\n","\ufb33":1,"\ud800\udc00":2}"#,
+            r#"{"a":1,"a":2}"#,
+            "{}",
+            "[]",
+            r#""s""#,
+        ] {
+            // (1e21 counts as possibly lossy: its text is hashed, to the same result.)
+            let v: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(hash_raw(text).as_deref(), Some(hash(&v).as_str()), "{text}");
+            let frame = format!(r#"{{"decide":{{"args":{text}}}}}"#);
+            assert_eq!(args_hash(&v, frame.as_bytes()), hash(&v));
+        }
+        assert_eq!(hash_raw("[1,"), None);
+        assert_eq!(hash_raw("1 2"), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! An async client of the daemon: connect, say hello, then exchange lines.
 
 use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 
 use interprocess::local_socket::tokio::Stream;
 use interprocess::local_socket::tokio::prelude::*;
@@ -9,6 +10,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
 
 use crate::frame::{self, FrameError};
 use crate::paths::Paths;
+use crate::peer;
 use crate::quiet;
 use crate::{ClientMsg, DaemonMsg, PROTOCOL_VERSION, Role};
 
@@ -22,6 +24,12 @@ pub enum ClientError {
     Closed,
     #[error("the daemon refused this connection: {0}")]
     Refused(String),
+    #[error(
+        "the process answering at {socket} is not Latch's daemon ({impostor}); nothing was sent to it and tool calls \
+         are refused. Stop that process (pid {pid}), then start Latch's daemon with `latch daemon`",
+        pid = impostor.pid
+    )]
+    Impostor { socket: String, impostor: peer::Impostor },
     #[error(transparent)]
     Frame(#[from] FrameError),
     #[error("the daemon answered something unexpected: {0}")]
@@ -55,6 +63,10 @@ pub struct Writer {
 }
 
 /// Connects to the daemon at `paths.socket` and completes the handshake.
+///
+/// Before a byte is sent, the process at the other end must be Latch's
+/// daemon: the user's own, running the same executable as this client
+/// ([`peer`]). Anything else is [`ClientError::Impostor`].
 pub async fn connect(paths: &Paths, hello: &Hello) -> Result<(Reader, Writer), ClientError> {
     let name = paths.socket.as_path().to_fs_name::<GenericFilePath>()?;
     let stream = match Stream::connect(name).await {
@@ -64,7 +76,15 @@ pub async fn connect(paths: &Paths, hello: &Hello) -> Result<(Reader, Writer), C
         }
         Err(e) => return Err(e.into()),
     };
-    let (r, w) = tokio::io::split(quiet::Stream::from_local(stream)?);
+    let fd: OwnedFd = match stream {
+        Stream::UdSocket(s) => s.try_into()?,
+    };
+    // Checked on the connected socket itself, so the answer is about the
+    // process this connection talks to.
+    if let Err(impostor) = peer::verify_daemon(fd.as_fd()) {
+        return Err(ClientError::Impostor { socket: paths.socket.display().to_string(), impostor });
+    }
+    let (r, w) = tokio::io::split(quiet::Stream::new(fd)?);
     let mut reader = Reader { inner: BufReader::with_capacity(64 * 1024, r), buf: Vec::new() };
     let mut writer = Writer { inner: w };
     writer

@@ -16,6 +16,8 @@ pub mod frame;
 pub mod msg;
 pub mod paths;
 #[cfg(feature = "client")]
+pub mod peer;
+#[cfg(feature = "client")]
 pub mod quiet;
 
 pub use msg::*;

@@ -14,6 +14,8 @@ use std::fmt;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+use crate::fold;
+
 #[derive(Debug, Default)]
 pub struct Envelope<'a> {
     pub id: Option<&'a RawValue>,
@@ -34,7 +36,9 @@ pub struct Params<'a> {
     pub meta: Option<&'a RawValue>,
     /// 2026-07-28 retries.
     pub input_responses: bool,
-    pub request_state: bool,
+    /// `requestState`, raw: a retry is recognised only by a state Latch
+    /// itself issued ([`crate::continuation`]).
+    pub request_state: Option<&'a RawValue>,
     /// `tools/list`: a cursor means "not the first page".
     pub cursor: bool,
     /// `initialize`.
@@ -42,8 +46,11 @@ pub struct Params<'a> {
     pub protocol_version: Option<&'a RawValue>,
     /// `notifications/cancelled`.
     pub request_id: Option<&'a RawValue>,
-    /// `notifications/progress`.
+    /// `notifications/progress`: the token, and the numbers the shim may
+    /// shift (raw).
     pub progress_token: Option<&'a RawValue>,
+    pub progress: Option<&'a RawValue>,
+    pub total: Option<&'a RawValue>,
 }
 
 /// What the shim reads from a response's `result`.
@@ -52,6 +59,9 @@ pub struct ResultPeek<'a> {
     pub is_error: bool,
     /// `tools/list`.
     pub tools: Option<&'a RawValue>,
+    /// 2026-07-28: `resultType`, raw, and `requestState`, raw.
+    pub result_type: Option<&'a RawValue>,
+    pub request_state: Option<&'a RawValue>,
 }
 
 impl<'a> Envelope<'a> {
@@ -72,7 +82,18 @@ impl<'a> Envelope<'a> {
     }
 }
 
+impl ResultPeek<'_> {
+    /// A 2026-07-28 `input_required` result: the client will send the call
+    /// again with the answers.
+    pub fn input_required(&self) -> bool {
+        self.result_type.is_some_and(|t| t.get() == r#""input_required""#)
+    }
+}
+
 /// One line, classified.
+// Read on the stack once per line and never stored: boxing the envelope
+// would cost an allocation per message.
+#[allow(clippy::large_enum_variant)]
 pub enum Line<'a> {
     One(Envelope<'a>),
     /// An old-style batch: its raw elements.
@@ -82,19 +103,49 @@ pub enum Line<'a> {
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
     #[error("not one JSON value: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(serde_json::Error),
+    #[error("not JSON: invalid UTF-8 at byte {}", .0.valid_up_to())]
+    Utf8(std::str::Utf8Error),
+    /// JSON, but not a message Latch can route unambiguously (a duplicate
+    /// or case-folded routed key, a non-object envelope …).
+    #[error("invalid request: {0}")]
+    Invalid(serde_json::Error),
     #[error("not a JSON-RPC message (expected an object or an array)")]
     NotMessage,
 }
 
+impl From<serde_json::Error> for ParseError {
+    fn from(e: serde_json::Error) -> ParseError {
+        match e.classify() {
+            serde_json::error::Category::Data => ParseError::Invalid(e),
+            _ => ParseError::Json(e),
+        }
+    }
+}
+
+impl ParseError {
+    /// The JSON-RPC error code: -32700 for what is not JSON, -32600 for
+    /// JSON that is not a valid request.
+    pub fn code(&self) -> i32 {
+        match self {
+            ParseError::Json(_) | ParseError::Utf8(_) => -32700,
+            ParseError::Invalid(_) | ParseError::NotMessage => -32600,
+        }
+    }
+}
+
 pub fn parse(line: &[u8]) -> Result<Line<'_>, ParseError> {
-    let first = line.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    // JSON is UTF-8 throughout. serde_json does not check the bytes of
+    // strings it skips, so the whole line is checked here (at memory
+    // speed), and what follows reads it as text.
+    let line = std::str::from_utf8(line).map_err(ParseError::Utf8)?;
+    let first = line.bytes().find(|b| !b.is_ascii_whitespace());
     match first {
-        Some(b'[') => Ok(Line::Batch(serde_json::from_slice(line)?)),
-        Some(b'{') => Ok(Line::One(serde_json::from_slice(line)?)),
+        Some(b'[') => Ok(Line::Batch(serde_json::from_str(line)?)),
+        Some(b'{') => Ok(Line::One(serde_json::from_str(line)?)),
         Some(_) => {
             // Still reject garbage precisely, with serde's message.
-            let _: IgnoredAny = serde_json::from_slice(line)?;
+            let _: IgnoredAny = serde_json::from_str(line)?;
             Err(ParseError::NotMessage)
         }
         None => Err(ParseError::NotMessage),
@@ -107,6 +158,17 @@ pub fn parse_element(raw: &RawValue) -> Result<Envelope<'_>, ParseError> {
         return Err(ParseError::NotMessage);
     }
     Ok(serde_json::from_str(raw.get())?)
+}
+
+/// Refuses a key that is not a routed key but folds to one ([`fold`]).
+fn unambiguous<E: de::Error>(key: &str, within: &str) -> Result<(), E> {
+    match fold::other_spelling_of(key) {
+        Some(routed) => Err(E::custom(format!(
+            "ambiguous message: key {key:?}{within} is another spelling of `{routed}`, which some servers read as \
+             the same key"
+        ))),
+        None => Ok(()),
+    }
 }
 
 impl<'de: 'a, 'a> de::Deserialize<'de> for Params<'a> {
@@ -148,19 +210,24 @@ impl<'de: 'a, 'a> Visitor<'de> for ParamsVisitor<'a> {
                 "protocolVersion" => p.protocol_version = Some(map.next_value()?),
                 "requestId" => p.request_id = Some(map.next_value()?),
                 "progressToken" => p.progress_token = Some(map.next_value()?),
+                "progress" => p.progress = Some(map.next_value()?),
+                "total" => p.total = Some(map.next_value()?),
                 "inputResponses" => {
                     p.input_responses = true;
                     map.next_value::<IgnoredAny>()?;
                 }
                 "requestState" => {
-                    p.request_state = true;
-                    map.next_value::<IgnoredAny>()?;
+                    if p.request_state.is_some() {
+                        return Err(de::Error::custom("ambiguous message: duplicate `params.requestState` field"));
+                    }
+                    p.request_state = Some(map.next_value()?);
                 }
                 "cursor" => {
                     let v: &RawValue = map.next_value()?;
                     p.cursor = v.get() != "null";
                 }
-                _ => {
+                other => {
+                    unambiguous(other, " in `params`")?;
                     map.next_value::<IgnoredAny>()?;
                 }
             }
@@ -217,6 +284,18 @@ impl<'de: 'a, 'a> Visitor<'de> for ResultVisitor<'a> {
                     r.is_error = v.get() == "true";
                 }
                 "tools" => r.tools = Some(map.next_value()?),
+                "resultType" => {
+                    if r.result_type.is_some() {
+                        return Err(de::Error::custom("ambiguous message: duplicate `result.resultType` field"));
+                    }
+                    r.result_type = Some(map.next_value()?);
+                }
+                "requestState" => {
+                    if r.request_state.is_some() {
+                        return Err(de::Error::custom("ambiguous message: duplicate `result.requestState` field"));
+                    }
+                    r.request_state = Some(map.next_value()?);
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -312,7 +391,8 @@ impl<'de: 'a, 'a> Visitor<'de> for EnvelopeVisitor<'a> {
                     env.has_error = true;
                     map.next_value::<IgnoredAny>()?;
                 }
-                _ => {
+                other => {
+                    unambiguous(other, "")?;
                     map.next_value::<IgnoredAny>()?;
                 }
             }
@@ -400,6 +480,34 @@ mod tests {
     }
 
     #[test]
+    fn folded_spellings_of_routed_keys_are_refused_as_invalid() {
+        for bad in [
+            r#"{"jsonrpc":"2.0","id":1,"Method":"tools/call","params":{"name":"pay","arguments":{}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping","METHOD":"tools/call"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read","Name":"pay"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read"},"paramſ":{"name":"pay"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read"},"paramſ":{"name":"pay"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read","arguments":{},"ARGUMENTS":{"x":1}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read","_META":{}}}"#,
+            r#"{"jsonrpc":"2.0","ID":7,"id":1,"method":"ping"}"#,
+            r#"{"JSONRPC":"1.0","jsonrpc":"2.0","id":1,"method":"ping"}"#,
+        ] {
+            match parse(bad.as_bytes()) {
+                Err(e @ ParseError::Invalid(_)) => assert_eq!(e.code(), -32600, "{bad}"),
+                Err(e) => panic!("{bad}: refused as {e:?}, not as an invalid request"),
+                Ok(_) => panic!("{bad}: accepted"),
+            }
+        }
+        // Keys Latch does not route on are the server's business.
+        assert!(parse(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":{"Uri":"a","uri":"b"}}"#).is_ok());
+        // Bytes that are not JSON stay a parse error, invalid UTF-8 anywhere too.
+        for bad in [&b"{\"jsonrpc\":\"2.0\",\"method\":\"x\",\"params\":{\"a\":\"\xff\xfe\"}}"[..], b"{\"\xc3\":1}"] {
+            assert!(matches!(parse(bad), Err(ParseError::Utf8(_))), "{bad:?}");
+        }
+        assert_eq!(parse(b"{\"id\":1,").err().map(|e| e.code()), Some(-32700));
+    }
+
+    #[test]
     fn params_and_results_are_read_in_the_same_pass() {
         let e = one(
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"a":[1,2]},"_meta":{"progressToken":7},"requestState":"s"}}"#,
@@ -407,7 +515,7 @@ mod tests {
         let p = e.params.unwrap();
         assert_eq!(p.name.unwrap().get(), r#""echo""#);
         assert_eq!(p.arguments.unwrap().get(), r#"{"a":[1,2]}"#);
-        assert!(p.request_state && !p.input_responses);
+        assert!(p.request_state.unwrap().get() == r#""s""# && !p.input_responses);
         let r = one(r#"{"jsonrpc":"2.0","id":1,"result":{"content":[],"isError":true}}"#);
         assert!(r.result.unwrap().is_error);
         let l = one(r#"{"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"x"}],"nextCursor":"c"}}"#);

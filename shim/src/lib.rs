@@ -13,10 +13,15 @@
 //! loop that owns all state.
 
 mod child;
+mod continuation;
 mod envelope;
+mod fold;
 mod io;
 mod link;
+mod progress;
 mod relay;
+mod splice;
+mod text;
 
 use std::time::Duration;
 

@@ -17,6 +17,10 @@ pub enum LinkEvent {
     /// The connection ended, or the first attempt (with a daemon started on
     /// demand) did not connect in time.
     Down(String),
+    /// Something that is not Latch's daemon answers at the socket (its pid
+    /// and executable): nothing is sent to it, and no daemon is started
+    /// over it.
+    Impostor(String),
 }
 
 /// How long the first connection may take, a daemon start included.
@@ -29,11 +33,13 @@ pub async fn run(paths: Paths, hello: Hello, autostart: bool, tx: mpsc::Sender<L
     let mut spawned = false;
     let mut first = true;
     let mut reported_down = false;
+    let mut reported_impostor: Option<String> = None;
     loop {
         match client::connect(&paths, &hello).await {
             Ok((mut reader, mut writer)) => {
                 first = false;
                 reported_down = false;
+                reported_impostor = None;
                 let (wtx, mut wrx) = mpsc::channel::<Vec<u8>>(1024);
                 let writer_task = tokio::spawn(async move {
                     while let Some(line) = wrx.recv().await {
@@ -64,6 +70,19 @@ pub async fn run(paths: Paths, hello: Hello, autostart: bool, tx: mpsc::Sender<L
                 spawned = true;
                 if let Err(e) = start_daemon(&paths) {
                     eprintln!("latch shim: could not start a daemon: {e}");
+                }
+            }
+            Err(ClientError::Impostor { socket, impostor }) => {
+                // Never a daemon started over it: the person must look.
+                first = false;
+                let who = impostor.to_string();
+                if reported_impostor.as_deref() != Some(who.as_str()) {
+                    eprintln!("latch shim: {}", ClientError::Impostor { socket, impostor });
+                    reported_impostor = Some(who.clone());
+                    reported_down = true;
+                    if tx.send(LinkEvent::Impostor(who)).await.is_err() {
+                        return;
+                    }
                 }
             }
             Err(e @ ClientError::Refused(_)) => {

@@ -44,7 +44,7 @@ def test_duplicate_method_is_refused_recorded_and_never_forwarded(
         '"params":{"name":"create_payment","arguments":{"amount":1,"currency":"EUR","recipient":"x"}}}'
     )
     error = client.wait_for(lambda m: "error" in m and m.get("id") is None)
-    assert error["error"]["code"] == -32700
+    assert error["error"]["code"] == -32600  # JSON, but not one request: Invalid Request
     assert "duplicate `method`" in error["error"]["message"]
     # The session goes on, and nothing reached the server.
     assert client.call("ping")["result"] == {}
@@ -57,10 +57,10 @@ def test_garbage_lines_get_parse_errors_and_the_session_goes_on(
 ) -> None:
     client = wire(SHIM)
     client.initialize()
-    for junk in ["not json", '{"jsonrpc":"2.0",', "42", '{"a":1} {"b":2}']:
+    for junk, code in [("not json", -32700), ('{"jsonrpc":"2.0",', -32700), ("42", -32600), ('{"a":1} {"b":2}', -32700)]:
         client.send_line(junk)
         error = client.wait_for(lambda m: "error" in m and m.get("id") is None)
-        assert error["error"]["code"] == -32700, (junk, error)
+        assert error["error"]["code"] == code, (junk, error)
     assert client.call("ping")["result"] == {}
 
 

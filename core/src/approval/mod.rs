@@ -843,7 +843,7 @@ impl Approvals {
 
         if self.state.pending.len() >= self.config.max_pending {
             let reason = format!(
-                "too many approvals are pending ({}): answer or deny some in `latch tui`, then retry",
+                "too many approvals are pending ({}): a person must answer some in Latch first; retry later",
                 self.state.pending.len()
             );
             fx.push(resolve(&ask.call_id, Outcome::Deny { reason, approval_id: None }));
