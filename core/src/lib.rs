@@ -8,8 +8,10 @@ pub mod approval;
 pub mod class;
 pub mod classify;
 pub mod glob;
+pub mod path;
 pub mod policy;
 pub mod redact;
+pub mod shell;
 pub mod tooldef;
 
 pub use class::{Class, Decision, Flag, Flags};
