@@ -247,6 +247,7 @@ fn protected_policy(text: &str) -> Policy {
             "/home/u/.local/share/latch".into(),
         ],
         home: Some("/home/u".into()),
+        ..Default::default()
     });
     p
 }

@@ -60,6 +60,15 @@ pub struct PathEnv {
 }
 
 impl PathEnv {
+    /// The variables, `HOME` included (for the shell).
+    pub fn vars_with_home(&self) -> BTreeMap<String, String> {
+        let mut v = self.vars.clone();
+        if let Some(h) = &self.home {
+            v.entry("HOME".to_owned()).or_insert_with(|| h.clone());
+        }
+        v
+    }
+
     fn var(&self, name: &str) -> Option<&str> {
         if name == "HOME"
             && let Some(h) = &self.home
