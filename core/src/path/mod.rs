@@ -128,6 +128,22 @@ pub fn normalise(raw: &str, env: &PathEnv) -> Option<Lexical> {
     }
 }
 
+/// The absolute path as the kernel would walk it: expanded and joined to
+/// the working directory, but `..` kept (after a symlink, `..` leaves the
+/// link's target, not the link's folder). `None` when the start is
+/// unknown or it has no `..` (then [`normalise`] says all).
+pub fn kernel_form(raw: &str, env: &PathEnv) -> Option<String> {
+    if raw.len() > MAX_PATH || !raw.contains("..") {
+        return None;
+    }
+    let (text, unknown_start) = expand(raw, env)?;
+    if unknown_start {
+        return None;
+    }
+    let text = if env.case_insensitive { text.to_lowercase() } else { text };
+    if text.starts_with('/') { Some(text) } else { env.cwd.as_ref().map(|c| format!("{c}/{text}")) }
+}
+
 /// Joins a path that may be relative onto a directory, lexically.
 pub fn join(dir: &str, path: &str) -> String {
     if path.starts_with('/') { collapse(path, true) } else { collapse(&format!("{dir}/{path}"), true) }

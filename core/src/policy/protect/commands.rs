@@ -350,6 +350,8 @@ fn paths(g: &Guard, cmd: &Command, ctx: &Ctx<'_>, env: &PathEnv) -> Option<Findi
         } else {
             g.places.check(&lex, &sub_ctx, write, ancestors)
         };
+        let hit = hit
+            .or_else(|| if w.unknown { None } else { g.places.check_kernel_form(&w.text, &sub_ctx, write, ancestors) });
         hit.filter(|h| shell || h.kind != Kind::Config).map(|h| finding(&h, &w.text, write))
     };
     for r in &cmd.redirects {

@@ -72,7 +72,8 @@ impl Places {
     /// A string from a tool's arguments, read as a path.
     pub fn check_string(&self, s: &str, ctx: &Ctx<'_>, write: bool, ancestors: bool) -> Option<Finding> {
         let lex = path::normalise(s, ctx.place.env)?;
-        let hit = self.check(&lex, ctx, write, ancestors)?;
+        let hit =
+            self.check(&lex, ctx, write, ancestors).or_else(|| self.check_kernel_form(s, ctx, write, ancestors))?;
         Some(finding(&hit, s, write))
     }
 
@@ -93,6 +94,20 @@ impl Places {
             }),
             Lexical::Tail(t) => self.check_tail(t, write, ancestors),
         }
+    }
+
+    /// A path with `..` as the kernel walks it (through symlinks).
+    pub fn check_kernel_form(&self, s: &str, ctx: &Ctx<'_>, write: bool, ancestors: bool) -> Option<Hit> {
+        let raw = path::kernel_form(s, ctx.place.env)?;
+        let r = ctx.place.resolver?.resolve(&raw)?;
+        let real = collapse(&r.real, true);
+        let real = if self.fold { real.to_lowercase() } else { real };
+        if let Some(h) = self.check_abs(&real, write, ancestors) {
+            return Some(Hit { what: format!("{} (through {real})", h.what), ..h });
+        }
+        let id = r.file?;
+        let (_, kind) = self.files.iter().find(|(f, k)| *f == id && (write || *k != Kind::Config))?;
+        Some(Hit { kind: *kind, what: format!("{real}, the same file as one of Latch's protected files") })
     }
 
     /// The binary's paths.

@@ -38,6 +38,8 @@ impl Resolver for Fs {
             "/tmp/hard" => ("/tmp/hard".to_owned(), Some(FileId { dev: 1, ino: 100 })),
             "/tmp/bin/l" => ("/usr/local/bin/latch".to_owned(), Some(FileId { dev: 1, ino: 200 })),
             "/tmp/bin/copy" => ("/tmp/bin/copy".to_owned(), Some(FileId { dev: 1, ino: 200 })),
+            // `/tmp/sub` links to `/home/u/.config/latch/sub`: `..` leaves the target.
+            "/tmp/sub/../policy.toml" => (POLICY.to_owned(), Some(FileId { dev: 1, ino: 100 })),
             other => (other.to_owned(), None),
         };
         Some(Resolved { real, file })
@@ -96,6 +98,7 @@ fn every_spelling_of_the_policy_is_denied() {
         "/tmp/link",
         "/tmp/dirlink/policy.toml",
         "/tmp/hard",
+        "/tmp/sub/../policy.toml",
     ] {
         assert!(denied(write(p)), "{p}");
     }
