@@ -112,6 +112,9 @@ pub fn server_env(pid: Option<u32>) -> PathEnv {
     let mut env = PathEnv { case_insensitive: cfg!(target_os = "macos"), ..PathEnv::default() };
     if let Some(pid) = pid.filter(|p| *p > 0) {
         env.cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok().map(|p| p.to_string_lossy().into_owned());
+        if let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            env.roots = roots(&raw);
+        }
         if let Ok(raw) = std::fs::read(format!("/proc/{pid}/environ")) {
             for kv in raw.split(|b| *b == 0) {
                 if let Ok(s) = std::str::from_utf8(kv)
@@ -126,6 +129,24 @@ pub fn server_env(pid: Option<u32>) -> PathEnv {
     env
 }
 
+/// Absolute paths on the server's command line (after the shim's `--`):
+/// the folders a file server serves, which it may resolve relative paths
+/// against.
+fn roots(cmdline: &[u8]) -> Vec<String> {
+    let args: Vec<&str> = cmdline.split(|b| *b == 0).filter_map(|a| std::str::from_utf8(a).ok()).collect();
+    let server = match args.iter().position(|a| *a == "--") {
+        Some(i) => &args[(i + 2).min(args.len())..],
+        None => return Vec::new(),
+    };
+    server
+        .iter()
+        .filter_map(|a| a.split_once('=').map_or(Some(*a), |(_, v)| Some(v)))
+        .filter(|a| a.starts_with('/'))
+        .map(|a| collapse(a, true))
+        .take(32)
+        .collect()
+}
+
 /// The place a call is decided in.
 pub fn place(env: &PathEnv) -> Place<'_> {
     Place { env, resolver: Some(&FS) }
@@ -134,6 +155,13 @@ pub fn place(env: &PathEnv) -> Place<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roots_are_the_servers_absolute_arguments() {
+        let cmd = b"latch\0shim\0--name\0fs\0--\0/usr/bin/fs\0/srv/data\0--root=/x/y/\0rel\0";
+        assert_eq!(roots(cmd), ["/srv/data", "/x/y"]);
+        assert!(roots(b"node\0server.js\0/srv").is_empty());
+    }
 
     #[test]
     fn symlinks_and_hard_links_resolve_to_the_file() {

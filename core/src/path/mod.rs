@@ -57,6 +57,10 @@ pub struct PathEnv {
     pub vars: BTreeMap<String, String>,
     /// Compare paths case-insensitively (macOS, Windows file systems).
     pub case_insensitive: bool,
+    /// Folders a server may also resolve relative paths against (the
+    /// roots on its command line: a file server's relative path is often
+    /// relative to the folder it serves, not to its working directory).
+    pub roots: Vec<String>,
 }
 
 impl PathEnv {

@@ -3,7 +3,7 @@ use super::*;
 fn env() -> PathEnv {
     let mut vars = BTreeMap::new();
     vars.insert("CFG".to_owned(), "/home/u/.config".to_owned());
-    PathEnv { home: Some("/home/u".into()), cwd: Some("/srv/work".into()), vars, case_insensitive: false }
+    PathEnv { home: Some("/home/u".into()), cwd: Some("/srv/work".into()), vars, ..PathEnv::default() }
 }
 
 fn abs(s: &str) -> Option<Lexical> {

@@ -260,6 +260,23 @@ impl Guard {
         }
     }
 
+    /// A string read as a path: against the working directory, and a
+    /// relative one against each of the server's roots too.
+    fn check_path(&self, s: &str, ctx: &Ctx<'_>) -> Option<Finding> {
+        if let Some(f) = self.places.check_string(s, ctx, ctx.write, ctx.removes) {
+            return Some(f);
+        }
+        let env = ctx.place.env;
+        if s.starts_with(['/', '~', '$']) || strip_file_scheme(s) || env.roots.is_empty() {
+            return None;
+        }
+        env.roots.iter().find_map(|root| {
+            let e = PathEnv { cwd: Some(root.clone()), ..env.clone() };
+            let c = Ctx { place: Place { env: &e, resolver: ctx.place.resolver }, ..*ctx };
+            self.places.check_string(s, &c, ctx.write, ctx.removes)
+        })
+    }
+
     fn check_str(&self, s: &str, key: Option<&str>, ctx: &Ctx<'_>) -> Option<Finding> {
         let pathish = key.is_some_and(|k| PATH_KEYS.iter().any(|p| k.eq_ignore_ascii_case(p)));
         let mut ask = None;
@@ -269,7 +286,7 @@ impl Guard {
                 || s.starts_with(['/', '~', '$', '.'])
                 || strip_file_scheme(s)
                 || (s.contains('/') && !s.contains(char::is_whitespace)))
-            && let Some(f) = self.places.check_string(s, ctx, ctx.write, ctx.removes)
+            && let Some(f) = self.check_path(s, ctx)
         {
             if f.deny {
                 return Some(f);

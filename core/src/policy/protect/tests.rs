@@ -57,7 +57,7 @@ fn cls(class: Class) -> Classification {
 fn env(cwd: &str) -> PathEnv {
     let mut vars = BTreeMap::new();
     vars.insert("HOME".to_owned(), "/home/u".to_owned());
-    PathEnv { home: Some("/home/u".into()), cwd: Some(cwd.into()), vars, case_insensitive: false }
+    PathEnv { home: Some("/home/u".into()), cwd: Some(cwd.into()), vars, ..PathEnv::default() }
 }
 
 fn check_in(tool: &str, class: Class, args: &Value, cwd: &str) -> Option<Finding> {
@@ -108,6 +108,16 @@ fn every_spelling_of_the_policy_is_denied() {
     let args = json!({"path": "policy.toml", "content": ""});
     assert!(denied(check_in("write_file", Class::Write, &args, "/home/u/.config/latch")));
     assert!(check_in("write_file", Class::Write, &args, "/srv/app").is_none());
+}
+
+#[test]
+fn relative_paths_resolve_against_the_servers_roots_too() {
+    let g = Guard::new(&protected());
+    let mut e = env("/srv/app");
+    e.roots = vec!["/srv/data".into(), "/home/u/.config".into()];
+    let args = json!({"path": "latch/policy.toml"});
+    let call = Call { server: "s", tool: "write_file", args: &args };
+    assert!(denied(g.check(&call, &cls(Class::Write), Place { env: &e, resolver: None })));
 }
 
 #[test]
