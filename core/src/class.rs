@@ -60,11 +60,24 @@ pub enum Flag {
     OpenWorld,
     /// Touches Latch itself (its policy, database, socket or binary).
     SelfProtect,
+    /// Writes where a foothold persists: `~/.ssh`, shell start-up files,
+    /// credential stores, git hooks, cron, service units, `/etc`.
+    Persistence,
+    /// Reads a credential file, a private key or a `.env` file.
+    SecretRead,
 }
 
 impl Flag {
-    pub const ALL: [Flag; 6] =
-        [Flag::Destructive, Flag::External, Flag::Shell, Flag::SecretsInArgs, Flag::OpenWorld, Flag::SelfProtect];
+    pub const ALL: [Flag; 8] = [
+        Flag::Destructive,
+        Flag::External,
+        Flag::Shell,
+        Flag::SecretsInArgs,
+        Flag::OpenWorld,
+        Flag::SelfProtect,
+        Flag::Persistence,
+        Flag::SecretRead,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -74,6 +87,8 @@ impl Flag {
             Flag::SecretsInArgs => "secrets_in_args",
             Flag::OpenWorld => "open_world",
             Flag::SelfProtect => "self_protect",
+            Flag::Persistence => "persistence",
+            Flag::SecretRead => "secret_read",
         }
     }
 

@@ -18,6 +18,8 @@
 //! [`Resolver`] (the daemon's `identity` module), and the decision core
 //! only calls it. No IO here.
 
+pub mod sensitive;
+
 use std::collections::BTreeMap;
 
 /// A file's identity on its file system: device and inode. Two paths with

@@ -214,10 +214,17 @@ pub struct Explanation {
 }
 
 impl Policy {
-    /// The product's defaults: READ allow, WRITE allow, SEND allow internal
-    /// / ask external, EXECUTE ask, SUBMIT ask, TRANSFER_VALUE deny; no
-    /// rules, no internal domains.
+    /// The product's defaults, as [`DEFAULT_POLICY`] says: READ allow,
+    /// WRITE allow, SEND allow internal / ask external, EXECUTE ask, SUBMIT
+    /// ask, TRANSFER_VALUE deny; one rule (a write to a persistence place
+    /// asks); no internal domains.
     pub fn builtin() -> Policy {
+        static BUILTIN: std::sync::OnceLock<Policy> = std::sync::OnceLock::new();
+        BUILTIN.get_or_init(|| parse::parse(DEFAULT_POLICY).expect("the default policy parses")).clone()
+    }
+
+    /// The class defaults alone, no rules: what parsing starts from.
+    pub(crate) fn bare() -> Policy {
         Policy {
             defaults: Defaults::BUILTIN,
             internal_domains: Vec::new(),
