@@ -13,6 +13,7 @@ LATCH_HOME, and the default one (HOME only, the policy under
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -29,6 +30,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from latchkit import (
     CALL_TIMEOUT,
     LATCH_BIN,
+    Approver,
     Daemon,
     Home,
     filesystem_cmd,
@@ -270,3 +272,27 @@ async def test_policy_spellings_are_denied_in_the_default_layout(
             result = await s.call_tool("write_file", {"path": f"~/{rel}", "content": "{}"})
             assert blocked(result), f"{rel}: {text_of(result)}"
     assert policy.read_bytes() == before
+
+
+# ------------------------------------------------------------ sensitive places
+
+
+@pytest.mark.anyio
+async def test_a_write_to_a_persistence_place_asks_under_the_default_policy(home: Home, daemon: Daemon) -> None:
+    # WRITE is allowed by default, but not to ~/.ssh, .bashrc, git hooks…
+    keys = home.work / ".ssh" / "authorized_keys"
+    keys.parent.mkdir()
+    approver = Approver(home, tool="write_file", action="deny")
+    approver.start()
+    cmd = via_shim("test", our_server_cmd())
+    async with session(cmd, home.agent_env(), home.new_log("test"), cwd=home.work) as s:
+        ok = await s.call_tool("write_file", {"path": str(home.work / "notes.txt"), "content": "x"})
+        assert not ok.is_error, text_of(ok)
+        with anyio.fail_after(40):
+            result = await s.call_tool("write_file", {"path": str(keys), "content": "ssh-ed25519 AAAA attacker"})
+        approver.outcome()
+    assert blocked(result), text_of(result)
+    assert not keys.exists()
+    assert approver.entry is not None
+    rows = [r for r in home.audit() if r.get("tool") == "write_file" and str(keys) in json.dumps(r.get("args"))]
+    assert rows and "persistence" in json.dumps(rows[0].get("reasons")), rows
