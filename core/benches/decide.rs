@@ -63,6 +63,7 @@ fn main() {
             "/home/u/.cargo/bin/latch".into(),
         ],
         home: Some("/home/u".into()),
+        ..Default::default()
     });
     assert_eq!(policy.rule_count(), 500);
 

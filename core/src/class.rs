@@ -63,10 +63,15 @@ pub enum Flag {
     /// The arguments were too large, deep or wide to check completely; the
     /// policy never allows such a call without asking.
     Unchecked,
+    /// Writes where a foothold persists: `~/.ssh`, shell start-up files,
+    /// credential stores, git hooks, cron, service units, `/etc`.
+    Persistence,
+    /// Reads a credential file, a private key or a `.env` file.
+    SecretRead,
 }
 
 impl Flag {
-    pub const ALL: [Flag; 7] = [
+    pub const ALL: [Flag; 9] = [
         Flag::Destructive,
         Flag::External,
         Flag::Shell,
@@ -74,6 +79,8 @@ impl Flag {
         Flag::OpenWorld,
         Flag::SelfProtect,
         Flag::Unchecked,
+        Flag::Persistence,
+        Flag::SecretRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -85,6 +92,8 @@ impl Flag {
             Flag::OpenWorld => "open_world",
             Flag::SelfProtect => "self_protect",
             Flag::Unchecked => "unchecked",
+            Flag::Persistence => "persistence",
+            Flag::SecretRead => "secret_read",
         }
     }
 

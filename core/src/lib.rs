@@ -8,8 +8,10 @@ pub mod approval;
 pub mod class;
 pub mod classify;
 pub mod glob;
+pub mod path;
 pub mod policy;
 pub mod redact;
+pub mod shell;
 pub mod tooldef;
 
 pub use class::{Class, Decision, Flag, Flags};
@@ -32,11 +34,25 @@ pub fn decide(policy: &Policy, call: &Call<'_>, def: Option<&ToolDef>) -> Verdic
 /// [`decide`] with a model's answers to the conditions an earlier
 /// evaluation asked about ([`Evaluation::questions`]).
 pub fn decide_judged(policy: &Policy, call: &Call<'_>, def: Option<&ToolDef>, answers: &[policy::Answer]) -> Verdict {
+    let env = policy.default_path_env().clone();
+    decide_in(policy, call, def, answers, policy::Place { env: &env, resolver: None })
+}
+
+/// [`decide_judged`] in the server's [`policy::Place`]: its working
+/// directory and environment, and the daemon's file system view (symlinks,
+/// hard links) for self-protection.
+pub fn decide_in(
+    policy: &Policy,
+    call: &Call<'_>,
+    def: Option<&ToolDef>,
+    answers: &[policy::Answer],
+    place: policy::Place<'_>,
+) -> Verdict {
     let ctx = classify::Context {
         internal_domains: policy.internal_domains(),
         user_class: policy.user_class(call.server, call.tool),
     };
     let classification = classify::classify(call, def, &ctx);
-    let evaluation = policy.evaluate_judged(call, &classification, answers);
+    let evaluation = policy.evaluate_in(call, &classification, answers, place);
     Verdict { classification, evaluation }
 }

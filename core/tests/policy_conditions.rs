@@ -249,6 +249,7 @@ fn self_protection_comes_first_and_never_asks_the_model() {
     p.set_protected(Protected {
         paths: vec!["/home/u/.config/latch/policy.toml".into()],
         home: Some("/home/u".into()),
+        ..Default::default()
     });
     let args = json!({"path": "/home/u/.config/latch/policy.toml", "content": "x"});
     let c = cls(Class::Write, &[]);

@@ -45,7 +45,8 @@ fn every_commented_example_in_the_default_file_parses() {
         text.push('\n');
     }
     let p = Policy::parse(&text).unwrap_or_else(|e| panic!("{}\n---\n{text}", e.render("x", &text)));
-    assert_eq!(p.rule_count(), 5, "{text}");
+    // Five examples and the default file's own `persistence` rule.
+    assert_eq!(p.rule_count(), 6, "{text}");
 }
 
 #[test]

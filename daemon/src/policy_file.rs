@@ -60,9 +60,7 @@ pub fn builtin(paths: &Paths) -> Policy {
 }
 
 fn protected(paths: &Paths) -> Protected {
-    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    let exe = std::env::current_exe().ok();
-    Protected::from_paths(paths, home.as_deref(), exe.as_deref())
+    crate::identity::protected(paths)
 }
 
 /// Appends an "always" rule, atomically (a temporary file renamed over the

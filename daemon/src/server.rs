@@ -859,12 +859,16 @@ async fn decide(
     // Conditions a model must judge are settled first, the lock released.
     let answers = crate::judge::settle(shared, conn, server, tool, &args, &redacted, &args_hash).await;
     let now = now_ms();
+    // The server's cwd and environment, read before the lock is taken.
+    let shim_pid = shared.engine().shims.get(&conn).map(|s| s.info.pid);
+    let place = crate::identity::server_env(shim_pid);
 
     let (call_id, class, decision, reasons, rule, session, approval_id, hold_ms, effects, asked) = {
         let mut eng = shared.engine();
         let def = eng.tool_def(conn, tool);
         let def_hash = def.map(|d| d.hash.clone());
-        let verdict = latch_core::decide_judged(&eng.policy, &Call { server, tool, args: &args }, def, &answers);
+        let call = Call { server, tool, args: &args };
+        let verdict = latch_core::decide_in(&eng.policy, &call, def, &answers, crate::identity::place(&place));
         let class = verdict.classification.class.as_str().to_owned();
         // Reasons may quote argument text (hosts, SQL, pipeline stages).
         let mut reasons: Vec<String> = verdict

@@ -93,9 +93,7 @@ fn paths() -> anyhow::Result<Paths> {
 }
 
 fn protected(paths: &Paths) -> Protected {
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let exe = std::env::current_exe().ok();
-    Protected::from_paths(paths, home.as_deref(), exe.as_deref())
+    latch_daemon::identity::protected(paths)
 }
 
 /// Reads and parses a policy file, printing problems and warnings to
@@ -180,7 +178,9 @@ fn explain(
     let (loaded, shown) = load(policy)?;
     let Some(p) = loaded else { return Ok(1) };
     let call = Call { server, tool, args: &args };
-    let mut x = p.explain(&call, def.as_ref());
+    // Paths are read as a server started here would read them.
+    let env = latch_daemon::identity::server_env(Some(std::process::id()));
+    let mut x = p.explain_in(&call, def.as_ref(), latch_daemon::identity::place(&env));
     if ask_model && !x.questions.is_empty() {
         x = ask_the_model(&p, &call, def.as_ref(), x)?;
     }

@@ -73,8 +73,10 @@
 //! code argument, or an EXECUTE tool that is not a database tool),
 //! `secrets_in_args` ([`crate::redact::has_secret`]), `open_world`
 //! (annotation), `unchecked` (a bound of the argument walk left something
-//! unexamined: the policy asks at least). `self_protect` is left to the
-//! policy.
+//! unexamined: the policy asks at least), `persistence` and `secret_read`
+//! (a write to a place where a foothold persists, a read of a credential,
+//! key or `.env` file; see [`crate::path::sensitive`]). `self_protect` is
+//! left to the policy.
 //!
 //! # Cost
 //!
@@ -323,6 +325,13 @@ pub fn classify(call: &Call<'_>, def: Option<&ToolDef>, ctx: &Context<'_>) -> Cl
     if let Some(c) = ctx.user_class {
         reasons.insert(0, format!("user override: {c}"));
         class = c;
+    }
+
+    // Sensitive places (`persistence`, `secret_read`), on the final class.
+    let shell = flags.contains(&Flag::Shell);
+    for (flag, why) in crate::path::sensitive::scan(call.args, class != Class::Read, shell) {
+        flags.insert(flag);
+        reasons.push(why);
     }
 
     Classification { class, flags, reasons, domains: facts.domains }

@@ -57,7 +57,7 @@ pub use judge::{
     Provider, Question,
 };
 pub use notify::{NotifySettings, QuietHours};
-pub use protect::Protected;
+pub use protect::{CONFIG_SUFFIXES, Finding, Kind, Place, Protected};
 pub use telegram::TelegramConf;
 
 use crate::class::{Class, Decision, Flag, Flags};
@@ -214,10 +214,17 @@ pub struct Explanation {
 }
 
 impl Policy {
-    /// The product's defaults: READ allow, WRITE allow, SEND allow internal
-    /// / ask external, EXECUTE ask, SUBMIT ask, TRANSFER_VALUE deny; no
-    /// rules, no internal domains.
+    /// The product's defaults, as [`DEFAULT_POLICY`] says: READ allow,
+    /// WRITE allow, SEND allow internal / ask external, EXECUTE ask, SUBMIT
+    /// ask, TRANSFER_VALUE deny; one rule (a write to a persistence place
+    /// asks); no internal domains.
     pub fn builtin() -> Policy {
+        static BUILTIN: std::sync::OnceLock<Policy> = std::sync::OnceLock::new();
+        BUILTIN.get_or_init(|| parse::parse(DEFAULT_POLICY).expect("the default policy parses")).clone()
+    }
+
+    /// The class defaults alone, no rules: what parsing starts from.
+    pub(crate) fn bare() -> Policy {
         Policy {
             defaults: Defaults::BUILTIN,
             internal_domains: Vec::new(),
@@ -340,6 +347,35 @@ impl Policy {
         self.run(call, cls, answers, None)
     }
 
+    /// [`Policy::evaluate_judged`] in the server's [`Place`]: relative paths
+    /// resolve against its working directory, `$VAR`s from its
+    /// environment, and the resolver (the daemon's file system view) finds
+    /// symlinks and hard links to protected files.
+    pub fn evaluate_in(
+        &self,
+        call: &Call<'_>,
+        cls: &Classification,
+        answers: &[Answer],
+        place: Place<'_>,
+    ) -> Evaluation {
+        self.run_in(call, cls, answers, None, place)
+    }
+
+    /// [`Policy::explain`] in the server's [`Place`].
+    pub fn explain_in(&self, call: &Call<'_>, def: Option<&ToolDef>, place: Place<'_>) -> Explanation {
+        let ctx = classify::Context {
+            internal_domains: self.internal_domains(),
+            user_class: self.user_class(call.server, call.tool),
+        };
+        let cls = classify::classify(call, def, &ctx);
+        self.explain_with(call, &cls, &[], Some(place))
+    }
+
+    /// The environment paths are read in when the caller gives none.
+    pub fn default_path_env(&self) -> &crate::path::PathEnv {
+        self.guard.default_env()
+    }
+
     /// Classifies the call and evaluates the policy, keeping every rule
     /// that matched.
     pub fn explain(&self, call: &Call<'_>, def: Option<&ToolDef>) -> Explanation {
@@ -363,8 +399,20 @@ impl Policy {
 
     /// [`Policy::explain_classified`] with the model's answers.
     pub fn explain_classified_judged(&self, call: &Call<'_>, cls: &Classification, answers: &[Answer]) -> Explanation {
+        self.explain_with(call, cls, answers, None)
+    }
+
+    fn explain_with(
+        &self,
+        call: &Call<'_>,
+        cls: &Classification,
+        answers: &[Answer],
+        place: Option<Place<'_>>,
+    ) -> Explanation {
         let mut matched = Vec::new();
-        let ev = self.run(call, cls, answers, Some(&mut matched));
+        let env = self.guard.default_env().clone();
+        let place = place.unwrap_or(Place { env: &env, resolver: None });
+        let ev = self.run_in(call, cls, answers, Some(&mut matched), place);
         let otherwise = (!ev.questions.is_empty()).then(|| {
             // As if every open condition were judged not to hold.
             let mut assumed = answers.to_vec();
@@ -373,7 +421,7 @@ impl Policy {
                 assumed.extend(
                     e.questions.iter().map(|q| Answer::to(q, Judgement::DoesNotHold { reason: String::new() })),
                 );
-                e = self.run(call, cls, &assumed, None);
+                e = self.run_in(call, cls, &assumed, None, place);
             }
             Otherwise { decision: e.decision, rule: e.rule }
         });
@@ -414,7 +462,39 @@ impl Policy {
         answers: &[Answer],
         all: Option<&mut Vec<RuleMatch>>,
     ) -> Evaluation {
-        let mut ev = self.run_rules(call, cls, answers, all);
+        let env = self.guard.default_env().clone();
+        self.run_in(call, cls, answers, all, Place { env: &env, resolver: None })
+    }
+
+    /// [`Policy::run`] with the server's place: its environment, working
+    /// directory and the file system's answers. A finding that cannot be
+    /// decided statically makes the call ask at least.
+    fn run_in(
+        &self,
+        call: &Call<'_>,
+        cls: &Classification,
+        answers: &[Answer],
+        all: Option<&mut Vec<RuleMatch>>,
+        place: Place<'_>,
+    ) -> Evaluation {
+        let finding = if cls.flags.contains(&Flag::SelfProtect) {
+            Some(Finding { deny: true, why: "the classifier flagged it as touching Latch itself".to_owned() })
+        } else {
+            self.guard.check(call, cls, place)
+        };
+        let mut ev = match finding {
+            Some(f) if !f.deny => {
+                let mut ev = self.run_rules(call, cls, answers, all, None);
+                if ev.decision == Decision::Allow {
+                    ev.decision = Decision::Ask;
+                    ev.rule = Some(SELF_PROTECT_RULE.to_owned());
+                    ev.rule_line = None;
+                }
+                ev.reasons.push(format!("self_protect: {}; a person decides (never a plain allow)", f.why));
+                ev
+            }
+            other => self.run_rules(call, cls, answers, all, other.map(|f| f.why)),
+        };
         if ev.decision == Decision::Allow && cls.flags.contains(&Flag::Unchecked) {
             ev.decision = Decision::Ask;
             ev.reasons.push("arguments not checked completely: asking instead of allowing".to_owned());
@@ -428,6 +508,7 @@ impl Policy {
         cls: &Classification,
         answers: &[Answer],
         all: Option<&mut Vec<RuleMatch>>,
+        protect: Option<String>,
     ) -> Evaluation {
         let subject = Subject {
             server: call.server,
@@ -439,11 +520,6 @@ impl Policy {
         };
 
         // 1. Self-protection, before any rule and never subject to a model.
-        let protect = if cls.flags.contains(&Flag::SelfProtect) {
-            Some("the classifier flagged it as touching Latch itself".to_owned())
-        } else {
-            self.guard.check(call.args)
-        };
         if let Some(why) = protect {
             let ev = Evaluation {
                 decision: Decision::Deny,

@@ -215,7 +215,7 @@ pub(crate) fn parse_toml(text: &str) -> Result<Spanned<DeTable<'_>>, PolicyError
 pub(crate) fn parse(text: &str) -> Result<Policy, PolicyError> {
     let doc = parse_toml(text)?;
     let mut cx = Cx::new(text);
-    let mut p = Policy::builtin();
+    let mut p = Policy::bare();
     p.guard = Guard::default();
 
     for (key, v) in entries(doc.get_ref()) {

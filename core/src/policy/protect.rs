@@ -1,47 +1,81 @@
 //! Built-in self-protection: calls that touch Latch itself are denied,
 //! before any user rule, and no policy can switch this off.
 //!
-//! Two checks run over every string in the arguments, at any depth, object
-//! keys included (some tools take `{ "files": { PATH: CONTENT } }`):
+//! Protection is decided on the *identity* of a path, not on how it is
+//! spelled. Every string in the arguments (object keys included) is read
+//! twice:
 //!
-//! 1. **Protected paths.** The daemon passes Latch's own paths (policy
-//!    file, database, socket, data folder, and the `latch` binary) in
-//!    [`Protected`]. A string *mentions* a path when the path occurs in it
-//!    and the next character does not continue a file name
-//!    (`policy.toml.bak` and `…/latch/run/x` count; `…/latchy` does not).
-//!    For a path under the home folder, the home-relative spellings count
-//!    too: `~/.config/latch/policy.toml`, `$HOME/…`, `${HOME}/…`, and the
-//!    relative tail `.config/latch/policy.toml` itself when it has at
-//!    least two parts (so `cd ~ && rm .config/latch/policy.toml` is
-//!    caught). Every class is covered, reads included: the policy says
-//!    what is watched, the audit log is private.
-//! 2. **The `latch` command.** A string in which a word `latch` (or a path
-//!    ending in `/latch`, or `latch.exe`) is followed within four words by
-//!    a subcommand that changes Latch's state or answers approvals:
-//!    `approve`, `deny`, `policy`, `daemon`, `install`, `uninstall`,
-//!    `tui`, and `prune` (`latch audit prune` removes evidence). Also `pkill`/`killall` aimed at anything named `latch…`.
-//!    Words are split on blanks and shell punctuation (`;|&()<>'"$` and
-//!    backquote), so `$(latch approve 3)` and `"latch" approve` count.
+//! 1. **As a path** when it looks like one (a `/`, a leading `~` or `$`,
+//!    or an argument named like `path`, `file`, `dest`): normalised
+//!    lexically ([`crate::path::normalise`]: `//`, `/./`, `..`, `~`,
+//!    `$HOME`, `${VAR}`, the server's working directory, case-folding),
+//!    then, when the daemon gives a [`Resolver`], with symlinks resolved
+//!    and compared by device and inode (a hard link to the policy is the
+//!    policy).
+//! 2. **As a shell command** when it has blanks or shell punctuation:
+//!    parsed with [`crate::shell`], so every spelling of a word counts
+//!    (`l'a'tch`, `$'\x6c'atch`, `x=lat; ${x}ch`, `$(which latch)`), and
+//!    then each simple command is checked ([`commands`]): `latch` with a
+//!    subcommand that changes it or answers approvals, commands that stop
+//!    the daemon, and every word that names a file (arguments, redirects,
+//!    `dd of=`, relative paths after `cd`).
 //!
-//! These are string checks, not a shell parser: they are conservative (an
-//! e-mail body saying "run latch approve 12" is denied too), and they
-//! cannot see through indirection (`x=lat; ${x}ch approve`, a script file
-//! written first and run later, a symlink to the policy file) or
-//! case-insensitive file systems (`POLICY.TOML` on macOS). They are one
-//! layer: the approval channel itself only accepts answers from consoles
-//! and Telegram, never from a shim.
+//! What is protected, by class ([`Kind`]):
+//! - **Latch's own files** (policy, database, socket, state, log, data and
+//!   config folders, the binary, the Telegram token file): any access is
+//!   denied, reads included.
+//! - **Client configs and hook settings** (every file `latch install`
+//!   knows, `~/.claude/settings.json`, project `.mcp.json`, …): writes are
+//!   denied, reads are allowed.
+//!
+//! Some things cannot be decided statically: a command name that is the
+//! output of `$(…)` with Latch's subcommand after it, a `kill` of a pid
+//! only known at run time, a string past the parser's bounds. These make
+//! the call *ask* at least ([`Finding::deny`] false), never allow.
 
-use std::sync::OnceLock;
+mod commands;
+mod places;
 
 use serde_json::Value;
 
-/// What the daemon tells the policy about Latch's own files.
+use crate::class::{Class, Flag};
+use crate::classify::{Call, Classification};
+use crate::path::{FileId, PathEnv, Resolver};
+use crate::shell;
+
+pub use places::CONFIG_SUFFIXES;
+
+/// How a protected path is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// Latch's own: any access is denied.
+    Latch,
+    /// The `latch` binary: any access is denied, and running it is
+    /// running `latch`.
+    Binary,
+    /// A client config or hook settings file: writes are denied.
+    Config,
+}
+
+/// What the daemon tells the policy about the files to protect.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Protected {
-    /// Absolute paths: policy file, database, socket, data folder, binary.
+    /// Latch's own paths, absolute: policy file, database, socket, data
+    /// folder, binary (and their symlink-resolved forms).
     pub paths: Vec<String>,
     /// The user's home folder, for `~/…` and `$HOME/…` spellings.
     pub home: Option<String>,
+    /// Client config and hook settings files, absolute (writes denied).
+    pub configs: Vec<String>,
+    /// The `latch` binary's paths (also in `paths`), to recognise it run
+    /// through a symlink or its full path.
+    pub binary: Vec<String>,
+    /// Identities of the protected files that exist (hard links).
+    pub files: Vec<(FileId, Kind)>,
+    /// The daemon's process ids (a `kill` aimed at one stops Latch).
+    pub pids: Vec<u32>,
+    /// The file system compares names case-insensitively.
+    pub case_insensitive: bool,
 }
 
 impl Protected {
@@ -61,111 +95,231 @@ impl Protected {
             // The policy's folder: an editor's swap file or a `mv` over it.
             out.push(s(dir));
         }
+        if let Some(dir) = paths.socket.parent() {
+            out.push(s(dir));
+        }
         out.extend(binary.map(s));
         out.dedup();
-        Protected { paths: out, home: home.map(s) }
+        Protected { paths: out, home: home.map(s), binary: binary.map(s).into_iter().collect(), ..Protected::default() }
     }
 }
 
-/// Mutating subcommands of `latch`.
-const LATCH_SUBCOMMANDS: &[&str] = &["approve", "deny", "policy", "daemon", "install", "uninstall", "tui", "prune"];
+/// Where a call's paths are read: the server's environment and working
+/// directory, and the file system when the caller can ask it.
+#[derive(Clone, Copy)]
+pub struct Place<'a> {
+    pub env: &'a PathEnv,
+    pub resolver: Option<&'a dyn Resolver>,
+}
+
+/// Why a call touches Latch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    /// Deny; otherwise the call asks at least.
+    pub deny: bool,
+    pub why: String,
+}
+
+impl Finding {
+    fn deny(why: String) -> Finding {
+        Finding { deny: true, why }
+    }
+    fn ask(why: String) -> Finding {
+        Finding { deny: false, why }
+    }
+}
 
 /// The compiled form of [`Protected`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Guard {
-    /// (needle, the protected path it stands for), longest first.
-    needles: Vec<(String, String)>,
-    /// All needles as one literal alternation: one pass over each string.
-    finder: Option<regex::Regex>,
+    places: places::Places,
+    pids: Vec<u32>,
+    /// The environment when the caller gives none: the home only.
+    env: PathEnv,
 }
 
-impl PartialEq for Guard {
-    fn eq(&self, other: &Self) -> bool {
-        self.needles == other.needles
-    }
+/// Argument names whose string value is a path even without a `/`.
+const PATH_KEYS: &[&str] = &[
+    "path",
+    "paths",
+    "file",
+    "files",
+    "filename",
+    "file_name",
+    "filepath",
+    "file_path",
+    "dest",
+    "destination",
+    "source",
+    "src",
+    "target",
+    "dir",
+    "directory",
+    "from",
+    "to",
+    "cwd",
+    "workdir",
+    "output",
+    "input",
+    "location",
+    "uri",
+    "old_path",
+    "new_path",
+    "source_path",
+    "target_path",
+    "destination_path",
+];
+
+/// Tool names whose path arguments may remove or move a folder's content.
+fn removes(tool: &str) -> bool {
+    let t = tool.to_ascii_lowercase();
+    ["move", "rename", "delete", "remove", "rm", "unlink", "trash", "mv"]
+        .iter()
+        .any(|w| t.split(|c: char| !c.is_ascii_alphanumeric()).any(|p| p == *w) || t.starts_with(w))
+}
+
+/// The per-call reading context.
+pub(crate) struct Ctx<'a> {
+    pub place: Place<'a>,
+    /// The call writes (its class is not READ).
+    pub write: bool,
+    /// Its strings are shell commands (EXECUTE or the `shell` flag).
+    pub shell: bool,
+    /// It may remove or move what a path names, folders included.
+    pub removes: bool,
 }
 
 impl Guard {
     pub fn new(p: &Protected) -> Guard {
-        let mut needles: Vec<(String, String)> = Vec::new();
-        let home = p.home.as_deref().map(|h| h.trim_end_matches('/')).filter(|h| !h.is_empty());
-        for path in &p.paths {
-            let path = path.trim_end_matches('/');
-            if path.is_empty() {
-                continue;
-            }
-            let mut add = |n: String| {
-                if !needles.iter().any(|(x, _)| *x == n) {
-                    needles.push((n, path.to_owned()));
-                }
-            };
-            add(path.to_owned());
-            if let Some(h) = home
-                && let Some(rel) = path.strip_prefix(h).and_then(|r| r.strip_prefix('/'))
-                && !rel.is_empty()
-            {
-                add(format!("~/{rel}"));
-                add(format!("$HOME/{rel}"));
-                add(format!("${{HOME}}/{rel}"));
-                if rel.contains('/') {
-                    add(rel.to_owned());
-                }
-            }
+        let mut env = PathEnv { home: p.home.clone(), case_insensitive: p.case_insensitive, ..PathEnv::default() };
+        if let Some(h) = &p.home {
+            env.vars.insert("HOME".to_owned(), h.clone());
         }
-        needles.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
-        let finder = (!needles.is_empty()).then(|| {
-            let alt: Vec<String> = needles.iter().map(|(n, _)| regex::escape(n)).collect();
-            regex::Regex::new(&alt.join("|")).expect("escaped literals always compile")
-        });
-        Guard { needles, finder }
+        Guard { places: places::Places::new(p), pids: p.pids.clone(), env }
     }
 
-    /// Why the arguments touch Latch, or `None`.
-    pub fn check(&self, args: &Value) -> Option<String> {
-        let mut path = Vec::new();
-        self.walk(args, &mut path)
+    /// The environment used when the caller knows nothing more.
+    pub fn default_env(&self) -> &PathEnv {
+        &self.env
     }
 
-    fn walk<'v>(&self, v: &'v Value, path: &mut Vec<PathPart<'v>>) -> Option<String> {
+    /// Why the call touches Latch, or `None`.
+    pub fn check(&self, call: &Call<'_>, cls: &Classification, place: Place<'_>) -> Option<Finding> {
+        let ctx = Ctx {
+            place,
+            write: cls.class != Class::Read,
+            shell: cls.class == Class::Execute || cls.flags.contains(&Flag::Shell),
+            removes: removes(call.tool),
+        };
+        let mut at = Vec::new();
+        let mut ask = None;
+        let deny = self.walk(call.args, None, &mut at, &ctx, &mut ask);
+        deny.or(ask)
+    }
+
+    fn walk<'v>(
+        &self,
+        v: &'v Value,
+        key: Option<&'v str>,
+        at: &mut Vec<PathPart<'v>>,
+        ctx: &Ctx<'_>,
+        ask: &mut Option<Finding>,
+    ) -> Option<Finding> {
         match v {
-            Value::String(s) => self.check_str(s).map(|why| {
-                let at =
-                    if path.is_empty() { "the arguments".to_owned() } else { format!("argument `{}`", fmt_path(path)) };
-                format!("{at} {why}")
-            }),
+            Value::String(s) => {
+                let f = self.check_str(s, key, ctx)?;
+                let f = Finding { why: format!("{} {}", where_(at), f.why), ..f };
+                if f.deny {
+                    return Some(f);
+                }
+                ask.get_or_insert(f);
+                None
+            }
             Value::Array(a) => a.iter().enumerate().find_map(|(i, x)| {
-                path.push(PathPart::Index(i));
-                let r = self.walk(x, path);
-                path.pop();
+                at.push(PathPart::Index(i));
+                let r = self.walk(x, key, at, ctx, ask);
+                at.pop();
                 r
             }),
             Value::Object(o) => o.iter().find_map(|(k, x)| {
-                path.push(PathPart::Key(k));
+                at.push(PathPart::Key(k));
                 // Keys too: some tools take `{ "files": { PATH: CONTENT } }`.
-                let r = self
-                    .check_str(k)
-                    .map(|why| format!("the key of argument `{}` {why}", fmt_path(path)))
-                    .or_else(|| self.walk(x, path));
-                path.pop();
+                let r = match self.check_str(k, Some("path"), ctx) {
+                    Some(f) if f.deny => Some(Finding { why: format!("the key of {} {}", where_(at), f.why), ..f }),
+                    Some(f) => {
+                        ask.get_or_insert(f);
+                        None
+                    }
+                    None => None,
+                }
+                .or_else(|| self.walk(x, Some(k), at, ctx, ask));
+                at.pop();
                 r
             }),
             _ => None,
         }
     }
 
-    fn check_str(&self, s: &str) -> Option<String> {
-        if let Some(re) = &self.finder
-            && re.is_match(s)
+    /// A string read as a path: against the working directory, and a
+    /// relative one against each of the server's roots too.
+    fn check_path(&self, s: &str, ctx: &Ctx<'_>) -> Option<Finding> {
+        if let Some(f) = self.places.check_string(s, ctx, ctx.write, ctx.removes) {
+            return Some(f);
+        }
+        let env = ctx.place.env;
+        if s.starts_with(['/', '~', '$']) || strip_file_scheme(s) || env.roots.is_empty() {
+            return None;
+        }
+        env.roots.iter().find_map(|root| {
+            let e = PathEnv { cwd: Some(root.clone()), ..env.clone() };
+            let c = Ctx { place: Place { env: &e, resolver: ctx.place.resolver }, ..*ctx };
+            self.places.check_string(s, &c, ctx.write, ctx.removes)
+        })
+    }
+
+    fn check_str(&self, s: &str, key: Option<&str>, ctx: &Ctx<'_>) -> Option<Finding> {
+        let pathish = key.is_some_and(|k| PATH_KEYS.iter().any(|p| k.eq_ignore_ascii_case(p)));
+        let mut ask = None;
+        if s.len() <= crate::path::MAX_PATH
+            && !s.contains('\n')
+            && (pathish
+                || s.starts_with(['/', '~', '$', '.'])
+                || strip_file_scheme(s)
+                || (s.contains('/') && !s.contains(char::is_whitespace)))
+            && let Some(f) = self.check_path(s, ctx)
         {
-            // Rare path: some needle occurs; check which, with boundaries.
-            for (needle, path) in &self.needles {
-                if mentions(s, needle) {
-                    return Some(format!("mentions Latch's own file {path}"));
+            if f.deny {
+                return Some(f);
+            }
+            ask = Some(f);
+        }
+        let shellish = s.contains(|c: char| c.is_whitespace() || ";|&$`<>()'\"\\".contains(c));
+        if shellish {
+            if s.len() > shell::MAX_INPUT {
+                // Too long to read as a command: ask when it names Latch.
+                let lower = s.to_ascii_lowercase();
+                if lower.contains("latch") {
+                    return Some(Finding::ask(format!(
+                        "is too long ({} bytes) to read as a command and mentions latch",
+                        s.len()
+                    )));
                 }
+                return ask;
+            }
+            let script = shell::parse(s, &ctx.place.env.vars_with_home());
+            if let Some(f) = commands::check(self, &script, ctx) {
+                if f.deny {
+                    return Some(f);
+                }
+                ask.get_or_insert(f);
             }
         }
-        latch_command(s)
+        ask
     }
+}
+
+fn strip_file_scheme(s: &str) -> bool {
+    s.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("file://"))
 }
 
 enum PathPart<'a> {
@@ -173,9 +327,12 @@ enum PathPart<'a> {
     Index(usize),
 }
 
-fn fmt_path(p: &[PathPart<'_>]) -> String {
+fn where_(at: &[PathPart<'_>]) -> String {
+    if at.is_empty() {
+        return "the arguments".to_owned();
+    }
     let mut out = String::new();
-    for (i, part) in p.iter().enumerate() {
+    for (i, part) in at.iter().enumerate() {
         if i > 0 {
             out.push('.');
         }
@@ -184,123 +341,8 @@ fn fmt_path(p: &[PathPart<'_>]) -> String {
             PathPart::Index(n) => out.push_str(&n.to_string()),
         }
     }
-    out
-}
-
-fn continues_name(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
-}
-
-/// `needle` occurs in `s` as a whole path: not glued to a longer name on
-/// either side.
-fn mentions(s: &str, needle: &str) -> bool {
-    let b = s.as_bytes();
-    let absolute = needle.starts_with(['/', '~', '$']);
-    let mut from = 0;
-    while let Some(i) = s[from..].find(needle) {
-        let start = from + i;
-        let end = start + needle.len();
-        let before_ok = start == 0 || {
-            let p = b[start - 1];
-            !(continues_name(p) || p == b'.' || (absolute && p == b'/'))
-        };
-        let after_ok = end == b.len() || !continues_name(b[end]);
-        if before_ok && after_ok {
-            return true;
-        }
-        from = start + 1;
-        while !s.is_char_boundary(from) {
-            from += 1;
-        }
-    }
-    false
-}
-
-fn is_separator(c: char) -> bool {
-    c.is_whitespace() || matches!(c, ';' | '|' | '&' | '(' | ')' | '<' | '>' | '\'' | '"' | '`' | '$' | '{' | '}')
-}
-
-fn is_latch(word: &str) -> bool {
-    let base = word.rsplit(['/', '\\']).next().unwrap_or(word);
-    let base = base.strip_suffix(".exe").or_else(|| base.strip_suffix(".EXE")).unwrap_or(base);
-    base.eq_ignore_ascii_case("latch")
-}
-
-/// Finds `latch <mutating subcommand>` or `pkill latch` in a string.
-fn latch_command(s: &str) -> Option<String> {
-    static WORD: OnceLock<regex::Regex> = OnceLock::new();
-    let word = WORD.get_or_init(|| regex::Regex::new("(?i)latch").expect("valid"));
-    if !word.is_match(s) {
-        return None;
-    }
-    let words: Vec<&str> = s.split(is_separator).filter(|w| !w.is_empty()).collect();
-    for (i, w) in words.iter().enumerate() {
-        let next = &words[i + 1..words.len().min(i + 5)];
-        if is_latch(w) {
-            if let Some(sub) = next.iter().find(|n| LATCH_SUBCOMMANDS.iter().any(|c| c.eq_ignore_ascii_case(n))) {
-                return Some(format!("runs `latch {}`, which only a person may run", sub.to_ascii_lowercase()));
-            }
-        } else if matches!(*w, "pkill" | "killall") && next.iter().any(|n| n.to_ascii_lowercase().contains("latch")) {
-            return Some(format!("stops Latch with `{w}`"));
-        }
-    }
-    None
+    format!("argument `{out}`")
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn guard() -> Guard {
-        Guard::new(&Protected {
-            paths: vec![
-                "/home/u/.config/latch/policy.toml".into(),
-                "/home/u/.local/share/latch".into(),
-                "/usr/local/bin/latch".into(),
-            ],
-            home: Some("/home/u".into()),
-        })
-    }
-
-    #[test]
-    fn latch_commands_are_caught() {
-        assert!(latch_command("latch approve 123").is_some());
-        assert!(latch_command("cd /tmp && /usr/local/bin/latch --quiet deny 4").is_some());
-        assert!(latch_command("echo $(latch policy check)").is_some());
-        assert!(latch_command("pkill -f latch").is_some());
-        assert!(latch_command("latch shim --name fs -- npx x").is_none());
-        assert!(latch_command("cargo build -p latch-core").is_none());
-        assert!(latch_command("grep -r latch_approve src/").is_none());
-    }
-
-    #[test]
-    fn paths_are_caught_in_every_spelling() {
-        let g = guard();
-        for s in [
-            "/home/u/.config/latch/policy.toml",
-            "~/.config/latch/policy.toml",
-            "rm $HOME/.local/share/latch/audit.db",
-            "cd ~ && rm .config/latch/policy.toml",
-            "cp x /home/u/.config/latch/policy.toml.bak",
-            "ls /home/u/.local/share/latch",
-        ] {
-            assert!(g.check(&json!({"cmd": s})).is_some(), "{s}");
-        }
-        for s in ["/home/u/.local/share/latchy/x", "/home/u/project/policy.toml", "/backup/usr/local/bin/latch"] {
-            assert!(g.check(&json!({"path": s})).is_none(), "{s}");
-        }
-    }
-
-    #[test]
-    fn object_keys_are_checked_too() {
-        let why = guard().check(&json!({"files": {"~/.config/latch/policy.toml": "x"}})).unwrap();
-        assert!(why.contains("key of argument `files.~/.config/latch/policy.toml`"), "{why}");
-    }
-
-    #[test]
-    fn reason_names_the_argument() {
-        let why = guard().check(&json!({"edits": [{"file": "~/.config/latch/policy.toml"}]})).unwrap();
-        assert!(why.contains("argument `edits.0.file`"), "{why}");
-    }
-}
+mod tests;

@@ -28,8 +28,8 @@ pub(crate) struct Rule {
     pub tools: Vec<Glob>,
     /// Bit per class (see [`class_bit`]); all bits = any class.
     pub classes: u8,
-    pub flags_required: u8,
-    pub flags_forbidden: u8,
+    pub flags_required: u32,
+    pub flags_forbidden: u32,
     pub any_domain: Vec<String>,
     pub only_domains: Vec<String>,
     pub args: Vec<ArgMatcher>,
@@ -49,11 +49,14 @@ pub(crate) fn class_bit(c: Class) -> u8 {
     1 << Class::ALL.iter().position(|&x| x == c).expect("in ALL")
 }
 
-pub(crate) fn flag_bit(f: Flag) -> u8 {
+// Every flag has a bit in a rule's masks.
+const _: () = assert!(Flag::ALL.len() <= 32);
+
+pub(crate) fn flag_bit(f: Flag) -> u32 {
     1 << Flag::ALL.iter().position(|&x| x == f).expect("in ALL")
 }
 
-pub(crate) fn flags_mask(flags: &Flags) -> u8 {
+pub(crate) fn flags_mask(flags: &Flags) -> u32 {
     flags.iter().fold(0, |m, &f| m | flag_bit(f))
 }
 
@@ -63,7 +66,7 @@ pub(crate) struct Subject<'a> {
     pub tool: &'a str,
     pub args: &'a Value,
     pub class: u8,
-    pub flags: u8,
+    pub flags: u32,
     pub domains: &'a [String],
 }
 

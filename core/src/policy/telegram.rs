@@ -504,7 +504,7 @@ mod tests {
         use crate::classify::Call;
         use crate::policy::Protected;
         let mut p = Policy::parse("[telegram]\ntoken_file = \"~/.config/latch-tg/token\"\n").unwrap();
-        p.set_protected(Protected { paths: Vec::new(), home: Some("/home/ada".into()) });
+        p.set_protected(Protected { paths: Vec::new(), home: Some("/home/ada".into()), ..Default::default() });
         for path in ["/home/ada/.config/latch-tg/token", "~/.config/latch-tg/token"] {
             let args = serde_json::json!({ "path": path });
             let e = p.explain(&Call { server: "fs", tool: "read_file", args: &args }, None);

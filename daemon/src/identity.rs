@@ -1,0 +1,185 @@
+//! Path identity, the IO part: what the file system says a path is.
+//!
+//! The decision core normalises paths lexically and asks a
+//! [`Resolver`] for the rest; this is that resolver. It resolves
+//! symlinks in the longest existing prefix of a path (a dangling link is
+//! followed too) and reports the device and inode of a file that exists,
+//! so a symlink or a hard link to the policy is the policy.
+//!
+//! It also builds the protected set ([`protected`]): Latch's own files,
+//! the `latch` binary, every client config `latch install` knows, each
+//! with its resolved form and, when it exists, its identity; and the
+//! server's place ([`server_env`]): the working directory and environment
+//! of the shim that asks (the server it runs inherits both).
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use latch_core::path::{FileId, PathEnv, Resolved, Resolver, collapse};
+use latch_core::policy::{Kind, Place, Protected};
+use latch_proto::paths::Paths;
+
+/// Symlinks followed before a path counts as unresolvable.
+const MAX_LINKS: usize = 40;
+
+/// The file system as the daemon sees it.
+pub struct FsResolver;
+
+/// The one resolver (it has no state).
+pub static FS: FsResolver = FsResolver;
+
+impl Resolver for FsResolver {
+    fn resolve(&self, abs: &str) -> Option<Resolved> {
+        let real = real_path(Path::new(abs), 0);
+        let file = std::fs::metadata(&real).ok().map(|m| FileId { dev: m.dev(), ino: m.ino() });
+        Some(Resolved { real: real.to_string_lossy().into_owned(), file })
+    }
+}
+
+/// `p` with every symlink resolved as far as the path exists; the rest
+/// appended as written.
+fn real_path(p: &Path, depth: usize) -> PathBuf {
+    if let Ok(r) = std::fs::canonicalize(p) {
+        return r;
+    }
+    if depth < MAX_LINKS
+        && let Ok(target) = std::fs::read_link(p)
+    {
+        // A dangling link: follow it to where a write would land.
+        let joined = match p.parent() {
+            Some(dir) if target.is_relative() => dir.join(target),
+            _ => target,
+        };
+        return real_path(&lexical(&joined), depth + 1);
+    }
+    match (p.parent(), p.file_name()) {
+        (Some(parent), Some(name)) if depth < MAX_LINKS * 4 => real_path(parent, depth + 1).join(name),
+        _ => p.to_path_buf(),
+    }
+}
+
+fn lexical(p: &Path) -> PathBuf {
+    PathBuf::from(collapse(&p.to_string_lossy(), true))
+}
+
+/// The protected set, with resolved forms and identities.
+pub fn protected(paths: &Paths) -> Protected {
+    let home = std::env::var_os("HOME").map(PathBuf::from).filter(|h| !h.as_os_str().is_empty());
+    let exe = std::env::current_exe().ok();
+    let mut p = Protected::from_paths(paths, home.as_deref(), exe.as_deref());
+    if let Some(h) = &home {
+        p.configs = latch_install::clients::locations(h, None, latch_install::clients::Os::current())
+            .into_iter()
+            .map(|l| l.path.to_string_lossy().into_owned())
+            .collect();
+    }
+    p.case_insensitive = cfg!(target_os = "macos");
+    p.pids = vec![std::process::id()];
+    let mut extra = Vec::new();
+    let mut files = Vec::new();
+    for (list, kind) in [(&p.paths, Kind::Latch), (&p.binary, Kind::Binary), (&p.configs, Kind::Config)] {
+        for s in list {
+            let Some(r) = FS.resolve(s) else { continue };
+            if r.real != *s {
+                extra.push((r.real.clone(), kind));
+            }
+            if let Some(id) = r.file {
+                let kind = if kind == Kind::Latch && p.binary.contains(s) { Kind::Binary } else { kind };
+                files.push((id, kind));
+            }
+        }
+    }
+    for (real, kind) in extra {
+        match kind {
+            Kind::Latch => p.paths.push(real),
+            Kind::Binary => {
+                p.paths.push(real.clone());
+                p.binary.push(real);
+            }
+            Kind::Config => p.configs.push(real),
+        }
+    }
+    files.sort();
+    files.dedup();
+    p.files = files;
+    p
+}
+
+/// The environment of the server behind a shim: its working directory and
+/// variables from `/proc` when the shim's process can be read, else the
+/// daemon's home alone (relative paths are then compared by their tail).
+pub fn server_env(pid: Option<u32>) -> PathEnv {
+    let mut env = PathEnv { case_insensitive: cfg!(target_os = "macos"), ..PathEnv::default() };
+    if let Some(pid) = pid.filter(|p| *p > 0) {
+        env.cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok().map(|p| p.to_string_lossy().into_owned());
+        if let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            env.roots = roots(&raw);
+        }
+        if let Ok(raw) = std::fs::read(format!("/proc/{pid}/environ")) {
+            for kv in raw.split(|b| *b == 0) {
+                if let Ok(s) = std::str::from_utf8(kv)
+                    && let Some((k, v)) = s.split_once('=')
+                {
+                    env.vars.insert(k.to_owned(), v.to_owned());
+                }
+            }
+        }
+    }
+    env.home = env.vars.get("HOME").cloned().or_else(|| std::env::var("HOME").ok()).filter(|h| !h.is_empty());
+    env
+}
+
+/// Absolute paths on the server's command line (after the shim's `--`):
+/// the folders a file server serves, which it may resolve relative paths
+/// against.
+fn roots(cmdline: &[u8]) -> Vec<String> {
+    let args: Vec<&str> = cmdline.split(|b| *b == 0).filter_map(|a| std::str::from_utf8(a).ok()).collect();
+    let server = match args.iter().position(|a| *a == "--") {
+        Some(i) => &args[(i + 2).min(args.len())..],
+        None => return Vec::new(),
+    };
+    server
+        .iter()
+        .filter_map(|a| a.split_once('=').map_or(Some(*a), |(_, v)| Some(v)))
+        .filter(|a| a.starts_with('/'))
+        .map(|a| collapse(a, true))
+        .take(32)
+        .collect()
+}
+
+/// The place a call is decided in.
+pub fn place(env: &PathEnv) -> Place<'_> {
+    Place { env, resolver: Some(&FS) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roots_are_the_servers_absolute_arguments() {
+        let cmd = b"latch\0shim\0--name\0fs\0--\0/usr/bin/fs\0/srv/data\0--root=/x/y/\0rel\0";
+        assert_eq!(roots(cmd), ["/srv/data", "/x/y"]);
+        assert!(roots(b"node\0server.js\0/srv").is_empty());
+    }
+
+    #[test]
+    fn symlinks_and_hard_links_resolve_to_the_file() {
+        let dir = std::env::temp_dir().join(format!("latch-identity-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let dir = std::fs::canonicalize(&dir).unwrap();
+        let target = dir.join("policy.toml");
+        std::fs::write(&target, "x").unwrap();
+        std::os::unix::fs::symlink(&target, dir.join("link")).unwrap();
+        std::fs::hard_link(&target, dir.join("hard")).unwrap();
+        std::os::unix::fs::symlink(dir.join("nowhere/new.toml"), dir.join("dangling")).unwrap();
+        let r = |p: &Path| FS.resolve(&p.to_string_lossy()).unwrap();
+        let t = r(&target);
+        assert_eq!(r(&dir.join("link")).real, t.real);
+        assert_eq!(r(&dir.join("hard")).file, t.file);
+        assert_ne!(r(&dir.join("hard")).real, t.real);
+        assert_eq!(r(&dir.join("dangling")).real, dir.join("nowhere/new.toml").to_string_lossy());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
