@@ -22,6 +22,7 @@ use crate::Options;
 use crate::child;
 use crate::continuation::{self, Continuations};
 use crate::envelope::{self, Envelope, Line};
+use crate::fold;
 use crate::io::{Input, read_lines, with_newline, write_frames};
 use crate::link::{self, LinkEvent};
 use crate::progress;
@@ -523,6 +524,12 @@ impl Relay {
                         "Invalid params: tools/call needs a string params.name (Latch does not forward calls it cannot read)",
                     )));
                 };
+                if let Some(Err(why)) = params.arguments.map(|a| fold::check_arguments(a.get())) {
+                    eprintln!("latch shim: refused a tools/call of {name}: {why}");
+                    let message = format!("Invalid Request (Latch refused it): {why}");
+                    self.report(&ClientMsg::Malformed { from: "client".into(), reason: why, bytes: 0 });
+                    return Some(ClientAction::Reply(rpc_error(&id, -32600, &message)));
+                }
                 let modern = meta.protocol_version.is_some();
                 // Only a state this shim issued makes a retry; any other
                 // `requestState` is a field of a new call.

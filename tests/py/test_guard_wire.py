@@ -2,7 +2,8 @@
 
 - Key-spelling smuggling: a small Go MCP server built from source in this test
   reads keys as Go's encoding/json does (case-insensitive, Unicode folding);
-  spellings such as `"Method"`, `"Name"` and `"paramſ"` never reach it.
+  spellings such as `"Method"`, `"Name"` and `"paramſ"` never reach it, nor
+  arguments with two keys that fold together (`path` and `Path`).
 - A tools/call without an id is a notification: never forwarded, recorded.
 - A fake daemon (a second real process at the socket path) is refused and named;
   a daemon whose binary an upgrade replaced is still accepted.
@@ -103,6 +104,31 @@ def test_the_go_server_really_runs_smuggled_spellings_when_reached_directly(
     assert [c["name"] for c in home.recorded()] == ["send_payment"] * len(SMUGGLED)
 
 
+ARGS_SMUGGLED = '{"jsonrpc":"2.0","id":31,"method":"tools/call","params":{"name":"get_note","arguments":{"path":"notes.txt","Path":"/etc/shadow"}}}'
+
+
+def test_argument_keys_that_fold_together_never_reach_a_go_server(
+    home: Home, daemon: Daemon, gofold: str, wire: Callable[..., WireClient]
+) -> None:
+    # Directly, the Go server reads the second spelling: Latch would have
+    # decided on "notes.txt".
+    direct = wire([gofold])
+    direct.initialize()
+    direct.send_line(ARGS_SMUGGLED)
+    assert direct.response(31)["result"]["content"][0]["text"] == "ran get_note on /etc/shadow"
+    direct.close()
+    home.record_path.unlink()
+
+    client = wire(via_shim("gofold", [gofold]))
+    client.initialize()
+    client.send_line(ARGS_SMUGGLED)
+    error = client.response(31, timeout=15)
+    assert error["error"]["code"] == -32600 and "ambiguous arguments" in error["error"]["message"], error
+    honest = client.call("tools/call", {"name": "get_note", "arguments": {"path": "notes.txt"}}, timeout=15)
+    assert honest["result"]["content"][0]["text"] == "ran get_note on notes.txt", honest
+    assert [c["arguments"] for c in home.recorded()] == [{"path": "notes.txt"}]
+
+
 def test_key_spellings_that_fold_to_routed_keys_never_reach_a_go_server(
     home: Home, daemon: Daemon, gofold: str, wire: Callable[..., WireClient]
 ) -> None:
@@ -116,7 +142,7 @@ def test_key_spellings_that_fold_to_routed_keys_never_reach_a_go_server(
         assert "another spelling of" in error["error"]["message"], error
     # The session goes on: an honest read runs, and it is the only call the server saw.
     honest = client.call("tools/call", {"name": "get_note", "arguments": {}}, timeout=20)
-    assert honest["result"]["content"][0]["text"] == "ran get_note", honest
+    assert honest["result"]["content"][0]["text"] == "ran get_note on ", honest
     assert [c["name"] for c in home.recorded()] == ["get_note"]
     assert wait_until(lambda: audit_kinds(home).count("malformed") >= len(SMUGGLED), 5.0), home.audit()
 
