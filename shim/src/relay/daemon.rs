@@ -1,0 +1,236 @@
+//! The daemon's side: asking for decisions, applying them, and the link
+//! coming and going.
+
+use std::time::{Duration, Instant};
+
+use latch_proto::{ClientMsg, DaemonMsg, Decision, frame};
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+
+use super::reply::blocked;
+use super::{BACKSTOP, Held, InFlight, Kind, ProgressShift, Relay};
+use crate::link::LinkEvent;
+use crate::text;
+
+impl Relay {
+    pub(super) async fn decide(&mut self, mut held: Box<Held>, raw: Vec<u8>) {
+        held.line = match held.state_edit.take() {
+            Some(edit) => edit.apply(&raw),
+            None => raw,
+        };
+        if self.daemon.is_none() {
+            if self.connecting {
+                self.queued.push(*held);
+            } else {
+                self.offline(*held).await;
+            }
+            return;
+        }
+        self.next_req += 1;
+        let req = self.next_req;
+        // The arguments are a slice of a line the envelope reader has just
+        // validated: they travel raw.
+        let frame = frame::encode_decide(req, &held.tool, &held.args, held.retry);
+        let sent = self.send_frames(frame);
+        if sent {
+            held.args = String::new();
+            self.deciding.insert(req, *held);
+        } else {
+            self.offline(*held).await;
+        }
+    }
+
+    /// No daemon: nothing runs, unless the user allowed reads offline and
+    /// this is one.
+    pub(super) async fn offline(&mut self, mut held: Held) {
+        if let Some(who) = &self.impostor {
+            let text = text::impostor(&held.tool, who);
+            let verdict = json!({"decision": "deny", "reason": "not Latch's daemon at the socket"});
+            self.send_client(blocked(&held.id, text, verdict, held.modern)).await;
+            return;
+        }
+        if self.opts.allow_reads_offline && self.is_offline_read(&held.tool) {
+            let line = std::mem::take(&mut held.line);
+            self.inflight.insert(held.id.clone(), InFlight { kind: Kind::Other, start: Instant::now() });
+            self.send_server(line).await;
+            return;
+        }
+        let text = text::offline(&held.tool);
+        let verdict = json!({"decision": "deny", "reason": "daemon unavailable"});
+        self.send_client(blocked(&held.id, text, verdict, held.modern)).await;
+    }
+
+    /// READ by the tool's own annotations and name: `readOnlyHint: true`
+    /// and a reading verb first in its name. Deliberately narrower than the
+    /// daemon's classifier.
+    pub(super) fn is_offline_read(&self, tool: &str) -> bool {
+        let read_only = self
+            .tool_defs
+            .get(tool)
+            .and_then(|d| d.get("annotations"))
+            .and_then(|a| a.get("readOnlyHint"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let first = tool.split(|c: char| !c.is_ascii_alphanumeric()).next().unwrap_or("").to_ascii_lowercase();
+        read_only
+            && matches!(first.as_str(), "read" | "get" | "list" | "search" | "find" | "query" | "describe" | "view")
+    }
+
+    pub(super) async fn on_link(&mut self, ev: LinkEvent) {
+        match ev {
+            LinkEvent::Up(tx) => {
+                self.daemon = Some(tx);
+                self.impostor = None;
+                self.connecting = false;
+                while let Some(frame) = self.outbox.pop_front() {
+                    if let Some(tx) = &self.daemon
+                        && tx.try_send(frame).is_err()
+                    {
+                        break;
+                    }
+                }
+                if let Some(info) = self.client.clone() {
+                    self.send_daemon(&ClientMsg::Client { info });
+                }
+                for (page, first_page) in self.tool_pages.clone() {
+                    if let Ok(tools) = RawValue::from_string(page) {
+                        self.send_daemon(&ClientMsg::ToolsListed { tools, first_page });
+                    }
+                }
+                for mut held in std::mem::take(&mut self.queued) {
+                    let line = std::mem::take(&mut held.line);
+                    self.decide(Box::new(held), line).await;
+                }
+            }
+            LinkEvent::Down(why) => self.on_down(why).await,
+            LinkEvent::Impostor(who) => {
+                self.impostor = Some(who.clone());
+                self.on_down(format!("not Latch's daemon: {who}")).await;
+            }
+            LinkEvent::Msg(msg) => self.on_daemon(*msg).await,
+        }
+    }
+
+    /// No daemon to ask any more: calls waiting for one are answered as
+    /// not run.
+    pub(super) async fn on_down(&mut self, why: String) {
+        self.daemon = None;
+        self.finished_due = None;
+        if !self.finished.is_empty() {
+            self.outbox.push_back(std::mem::take(&mut self.finished));
+        }
+        self.connecting = false;
+        for held in std::mem::take(&mut self.queued) {
+            self.offline(held).await;
+        }
+        let deciding: Vec<Held> = self.deciding.drain().map(|(_, h)| h).collect();
+        let held: Vec<Held> = self.held.drain().map(|(_, h)| h).collect();
+        if !deciding.is_empty() || !held.is_empty() {
+            eprintln!(
+                "latch shim: lost the daemon ({why}); {} held call(s) answered as not run",
+                deciding.len() + held.len()
+            );
+        }
+        for h in deciding.into_iter().chain(held) {
+            if h.line.is_empty() {
+                continue;
+            }
+            let text = match &self.impostor {
+                Some(who) => text::impostor(&h.tool, who),
+                None => text::daemon_gone(&h.tool),
+            };
+            let verdict = json!({"decision": "deny", "reason": "daemon unavailable", "approval_id": h.approval_id});
+            self.send_client(blocked(&h.id, text, verdict, h.modern)).await;
+        }
+    }
+
+    pub(super) async fn on_daemon(&mut self, msg: DaemonMsg) {
+        match msg {
+            DaemonMsg::Decision { req, call_id, decision, class, reason, approval_id, hold_ms } => {
+                let Some(mut held) = self.deciding.remove(&req) else {
+                    return;
+                };
+
+                held.call_id = Some(call_id.clone());
+                held.class = class;
+                if held.line.is_empty() {
+                    // Cancelled while being decided.
+                    self.report(&ClientMsg::Cancelled { call_id });
+                    return;
+                }
+                let (decision, reason) = match (decision, self.early.remove(&call_id)) {
+                    (Decision::Ask, Some(answer)) => answer,
+                    (d, _) => (d, reason),
+                };
+                match decision {
+                    Decision::Allow => self.forward_call(held).await,
+                    Decision::Deny => self.deny(held, &reason).await,
+                    Decision::Ask => {
+                        let now = Instant::now();
+                        held.approval_id = approval_id;
+                        held.deadline = Some(now + Duration::from_millis(hold_ms.unwrap_or(50_000)) + BACKSTOP);
+                        if held.progress_token.is_some() {
+                            held.next_progress = Some(now);
+                        }
+                        eprintln!(
+                            "latch shim: {} awaits approval {}: a person must decide it in Latch",
+                            held.tool,
+                            held.approval_id.as_deref().unwrap_or("?"),
+                        );
+                        self.held.insert(call_id, held);
+                        self.on_timer().await;
+                    }
+                }
+            }
+            DaemonMsg::Resolved { call_id, approval_id: _, decision, reason } => match self.held.remove(&call_id) {
+                Some(held) => match decision {
+                    Decision::Allow => self.forward_call(held).await,
+                    Decision::Ask => self.awaiting(call_id, held).await,
+                    Decision::Deny => self.deny(held, &reason).await,
+                },
+                None => {
+                    if !self.deciding.is_empty() {
+                        self.early.insert(call_id, (decision, reason));
+                    } else if decision == Decision::Allow {
+                        // Nobody holds this call any more: give the grant back.
+                        self.report(&ClientMsg::HoldExpired { call_id });
+                    }
+                }
+            },
+            DaemonMsg::Error { req, message } => {
+                // Fail closed: a call the daemon could not decide never runs.
+                if let Some(held) = self.deciding.remove(&req)
+                    && !held.line.is_empty()
+                {
+                    self.deny(held, &format!("the Latch daemon could not decide the call ({message})")).await;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) async fn forward_call(&mut self, held: Held) {
+        if let (Some(token), true) = (&held.progress_token, held.progress > 0) {
+            self.shifts.insert(
+                token.get().to_owned(),
+                ProgressShift { request_id: held.id.clone(), offset: held.progress as f64 },
+            );
+        }
+        let call_id = held.call_id.clone().unwrap_or_default();
+        let kind = Kind::Call { call_id, tool: held.tool.clone() };
+        self.inflight.insert(held.id.clone(), InFlight { kind, start: Instant::now() });
+        self.send_server(held.line).await;
+    }
+
+    pub(super) async fn deny(&mut self, held: Held, reason: &str) {
+        let text = format!("Latch blocked {}: {reason}", held.tool);
+        let verdict = json!({
+            "decision": "deny",
+            "class": held.class,
+            "reason": reason,
+            "call_id": held.call_id,
+            "approval_id": held.approval_id,
+        });
+        self.send_client(blocked(&held.id, text, verdict, held.modern)).await;
+    }
+}

@@ -1,0 +1,111 @@
+//! The server's side: lines from the MCP server are relayed, and what
+//! answers the client's requests is learnt from them.
+
+use latch_proto::{ClientMsg, Outcome};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::{Kind, Relay};
+use crate::continuation;
+use crate::envelope::{self, Envelope, Line};
+use crate::progress;
+
+impl Relay {
+    pub(super) async fn on_server_line(&mut self, line: Vec<u8>) {
+        match envelope::parse(&line) {
+            Ok(Line::One(env)) => {
+                if let (Some(shift), Some(params)) = (self.progress_shift(&env), env.params.as_ref()) {
+                    let shifted = progress::shift(&line, params, shift);
+                    self.send_client(shifted).await;
+                    return;
+                }
+                if let Some(edit) = self.inspect_server(&env, &line) {
+                    let edited = edit.apply(&line);
+                    self.send_client(edited).await;
+                    return;
+                }
+            }
+            Ok(Line::Batch(items)) => {
+                // Batches left the protocol before input_required came:
+                // nothing in one is rewritten.
+                for item in &items {
+                    if let Ok(env) = envelope::parse_element(item) {
+                        self.inspect_server(&env, &[]);
+                    }
+                }
+            }
+            Err(e) => eprintln!("latch shim: the server sent a line that is not JSON-RPC ({e}); relayed as is"),
+        }
+        self.send_client(line).await;
+    }
+
+    /// The shift for a server's progress notification on a token the shim
+    /// used while holding the call.
+    pub(super) fn progress_shift(&self, env: &Envelope<'_>) -> Option<f64> {
+        if self.shifts.is_empty() || env.id.is_some() {
+            return None;
+        }
+        let token = env.params.as_ref()?.progress_token?;
+        let shift = self.shifts.get(token.get())?;
+        (env.method().as_deref() == Some("notifications/progress")).then_some(shift.offset)
+    }
+
+    /// Learns from a server message; for an `input_required` result of a
+    /// decided call, the edit that puts a continuation token in it (`line`
+    /// is the buffer `env` was read from; empty: no edit).
+    pub(super) fn inspect_server(&mut self, env: &Envelope<'_>, line: &[u8]) -> Option<continuation::Edit> {
+        if !env.is_response() {
+            return None;
+        }
+        let id = env.id?;
+        if !self.shifts.is_empty() {
+            self.shifts.retain(|_, s| s.request_id != id.get());
+        }
+        let f = self.inflight.remove(id.get())?;
+        match f.kind {
+            Kind::Call { call_id, tool } => {
+                if let Some(r) = env.result.as_ref().filter(|r| r.input_required() && !line.is_empty()) {
+                    let state = r.request_state.map(RawValue::get);
+                    let result_type = r.result_type.map(RawValue::get).unwrap_or_default();
+                    let edit = self.continuations.issue(&tool, line, state, result_type);
+                    if edit.is_none() {
+                        eprintln!(
+                            "latch shim: could not mark an input_required result; its retry will be decided anew"
+                        );
+                    }
+                    let latency_us = f.start.elapsed().as_micros() as u64;
+                    self.report(&ClientMsg::Finished { call_id, outcome: Outcome::Ok, latency_us });
+                    return edit;
+                }
+                let outcome = match &env.result {
+                    _ if env.has_error => Outcome::RpcError,
+                    Some(r) if r.is_error => Outcome::IsError,
+                    _ => Outcome::Ok,
+                };
+                let latency_us = f.start.elapsed().as_micros() as u64;
+                self.report(&ClientMsg::Finished { call_id, outcome, latency_us });
+            }
+            Kind::ToolsList { first_page } => {
+                if let Some(tools) = env.result.as_ref().and_then(|r| r.tools) {
+                    if first_page {
+                        self.tool_pages.clear();
+                        self.tool_defs.clear();
+                    }
+                    self.tool_pages.push((tools.get().to_owned(), first_page));
+                    if let Ok(Value::Array(defs)) = serde_json::from_str::<Value>(tools.get()) {
+                        for d in defs {
+                            if let Some(name) = d.get("name").and_then(Value::as_str) {
+                                self.tool_defs.insert(name.to_owned(), d.clone());
+                            }
+                        }
+                    }
+                    if let Ok(tools) = RawValue::from_string(tools.get().to_owned()) {
+                        self.send_daemon(&ClientMsg::ToolsListed { tools, first_page });
+                    }
+                }
+            }
+            Kind::Other => {}
+        }
+        None
+    }
+}
