@@ -70,6 +70,9 @@ pub fn verify_daemon(sock: BorrowedFd<'_>) -> Result<Verified, Impostor> {
         Ok(None) => pidfd_open(pid).map_err(|e| refuse("?", format!("its process is gone ({e})")))?,
         Err(e) => return Err(refuse("?", format!("the process that opened the socket is gone ({e})"))),
     };
+    if !alive(&pidfd) || zombie(pid) {
+        return Err(refuse("?", "the process that opened the socket has exited; another process holds it".into()));
+    }
     let verdict = compare_exe(pid);
     // The PID still names the process the pidfd holds: what was read from
     // /proc/PID was that process's.
@@ -195,6 +198,14 @@ fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
     }
     // SAFETY: the kernel gave us this new descriptor.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+}
+
+/// Exited but not yet reaped: it answers signal 0, yet holds nothing.
+fn zombie(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return true };
+    // "PID (COMM) STATE …", where COMM may hold anything, parentheses too.
+    let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().chars().next());
+    matches!(state, Some(Some('Z' | 'X')) | None)
 }
 
 fn alive(pidfd: &OwnedFd) -> bool {

@@ -403,13 +403,13 @@ impl<'de: 'a, 'a> Visitor<'de> for EnvelopeVisitor<'a> {
 
 /// A map key, borrowed from the line when it has no escapes (escaped
 /// spellings arrive decoded, so they count as the same key).
-enum Key<'de> {
+pub(crate) enum Key<'de> {
     Borrowed(&'de str),
     Owned(String),
 }
 
 impl Key<'_> {
-    fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         match self {
             Key::Borrowed(k) => k,
             Key::Owned(k) => k,

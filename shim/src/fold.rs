@@ -15,7 +15,11 @@
 //! character of a multi-character one (`İ` → `i`). A key matches a routed
 //! key when some choice per character spells it, ignoring ASCII case.
 
+use std::collections::HashMap;
+
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
+
+use crate::envelope::Key;
 
 /// Keys of the envelope and of `params` that Latch reads.
 pub const ROUTED: &[&str] = &[
@@ -42,6 +46,10 @@ pub const ROUTED: &[&str] = &[
 pub fn other_spelling_of(key: &str) -> Option<&'static str> {
     if ROUTED.contains(&key) {
         return None;
+    }
+    if key.is_ascii() {
+        // The common case, without allocating: only ASCII case can differ.
+        return ROUTED.iter().copied().find(|routed| routed.eq_ignore_ascii_case(key));
     }
     ROUTED.iter().copied().find(|routed| folds_to(key, routed))
 }
@@ -95,6 +103,11 @@ pub fn folded(key: &str) -> String {
     key.chars().flat_map(char::to_uppercase).collect::<String>().to_lowercase()
 }
 
+/// Whether two keys fold to the same key.
+fn same_key(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() { a.eq_ignore_ascii_case(b) } else { folded(a) == folded(b) }
+}
+
 /// Refuses tool arguments in which one object, at any depth, has two keys
 /// that fold to the same key (exact duplicates included): Latch decides on
 /// one of them, and a server that reads keys without regard to case (Go's
@@ -102,7 +115,13 @@ pub fn folded(key: &str) -> String {
 /// other — `{"path": "notes.txt", "Path": "~/.config/latch/policy.toml"}`.
 pub fn check_arguments(raw: &str) -> Result<(), String> {
     let mut de = serde_json::Deserializer::from_str(raw);
-    de::DeserializeSeed::deserialize(Walk, &mut de).map_err(|e| e.to_string())
+    match de::DeserializeSeed::deserialize(Walk, &mut de) {
+        // A clash is the only data error the walk raises. Text it cannot
+        // read at all (a number beyond any machine, `1e400`) is for the
+        // daemon to refuse, with its own message.
+        Err(e) if e.classify() == serde_json::error::Category::Data => Err(e.to_string()),
+        _ => Ok(()),
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -123,16 +142,32 @@ impl<'de> Visitor<'de> for Walk {
     }
 
     fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
-        let mut seen: std::collections::HashMap<String, String> = std::collections::HashMap::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let f = folded(&key);
-            if let Some(first) = seen.get(&f) {
+        // Keys as sent, borrowed from the line where they have no escapes;
+        // small objects are compared pairwise, large ones through a map of
+        // folded keys.
+        let mut keys: Vec<Key<'de>> = Vec::new();
+        let mut folded_keys: HashMap<String, usize> = HashMap::new();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let k = key.as_str();
+            let clash = if keys.len() < 16 {
+                keys.iter().position(|seen| same_key(seen.as_str(), k))
+            } else {
+                if folded_keys.is_empty() {
+                    folded_keys = keys.iter().enumerate().map(|(i, seen)| (folded(seen.as_str()), i)).collect();
+                }
+                let f = folded(k);
+                let hit = folded_keys.get(&f).copied();
+                folded_keys.entry(f).or_insert(keys.len());
+                hit
+            };
+            if let Some(i) = clash {
                 return Err(de::Error::custom(format!(
-                    "ambiguous arguments: keys {first:?} and {key:?} in one object are the same key to servers \
-                     that read keys without regard to case"
+                    "ambiguous arguments: keys {:?} and {k:?} in one object are the same key to servers that \
+                     read keys without regard to case",
+                    keys[i].as_str()
                 )));
             }
-            seen.insert(f, key);
+            keys.push(key);
             map.next_value_seed(Walk)?;
         }
         Ok(())
@@ -180,9 +215,24 @@ mod tests {
         ] {
             assert!(check_arguments(bad).is_err(), "{bad}");
         }
-        for good in [r#"{"path":"a","paths":["b"],"x":{"path":"c"}}"#, "[]", "{}", "1", r#""s""#, r#"{"é":1,"e":2}"#] {
+        for good in [
+            r#"{"path":"a","paths":["b"],"x":{"path":"c"}}"#,
+            "[]",
+            "{}",
+            "1",
+            r#""s""#,
+            r#"{"é":1,"e":2}"#,
+            r#"{"times":1e400}"#,
+        ] {
             assert_eq!(check_arguments(good), Ok(()), "{good}");
         }
+        // Objects past the pairwise limit are checked through the map.
+        let mut big: Vec<String> = (0..40).map(|i| format!("\"k{i}\":{i}")).collect();
+        assert_eq!(check_arguments(&format!("{{{}}}", big.join(","))), Ok(()));
+        big.push("\"K3\":0".into());
+        assert!(check_arguments(&format!("{{{}}}", big.join(","))).is_err());
+        big.insert(20, "\"\u{212a}7\":0".into());
+        assert!(check_arguments(&format!("{{{}}}", big[..30].join(","))).is_err());
     }
 
     #[test]

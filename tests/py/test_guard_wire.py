@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -229,7 +230,14 @@ def serve(conn):
         f.write((json.dumps(out) + "\n").encode())
         f.flush()
 
-print("listening", flush=True)
+if len(sys.argv) > 3 and sys.argv[3] == "handed-over":
+    # The process that listened exits; a child of it keeps the socket.
+    if os.fork() > 0:
+        print("listening", flush=True)
+        os._exit(0)
+    sys.stdout.close()
+else:
+    print("listening", flush=True)
 while True:
     conn, _ = srv.accept()
     threading.Thread(target=serve, args=(conn,), daemon=True).start()
@@ -239,15 +247,16 @@ PAYMENT = ("create_payment", {"amount": 250, "currency": "EUR", "recipient": "DE
 
 
 @pytest.fixture
-def fake_daemon(home: Home) -> Iterator[Callable[[], subprocess.Popen[str]]]:
+def fake_daemon(home: Home) -> Iterator[Callable[..., subprocess.Popen[str]]]:
     """Starts a Python process bound at the daemon's socket path, which says
     it is the daemon and allows every call (and logs what it got)."""
     started: list[subprocess.Popen[str]] = []
 
-    def start() -> subprocess.Popen[str]:
+    def start(*mode: str) -> subprocess.Popen[str]:
+        home.socket.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         log = home.path / "fake-daemon.log"
         proc = subprocess.Popen(
-            ["python3", "-c", FAKE_DAEMON, str(home.socket), str(log)],
+            ["python3", "-c", FAKE_DAEMON, str(home.socket), str(log), *mode],
             env={**os.environ, "LATCH_HOME": str(home.latch_home)},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -260,7 +269,11 @@ def fake_daemon(home: Home) -> Iterator[Callable[[], subprocess.Popen[str]]]:
 
     yield start
     for proc in started:
-        proc.kill()
+        # Its own process group: a child that took over the socket goes too.
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         proc.wait(5)
 
 
@@ -274,7 +287,7 @@ def latch_daemons(home: Home) -> list[str]:
 
 
 def test_a_fake_daemon_at_the_socket_is_refused_and_named(
-    home: Home, wire: Callable[..., WireClient], fake_daemon: Callable[[], subprocess.Popen[str]]
+    home: Home, wire: Callable[..., WireClient], fake_daemon: Callable[..., subprocess.Popen[str]]
 ) -> None:
     real = Daemon(home)
     try:
@@ -316,6 +329,23 @@ def test_a_fake_daemon_at_the_socket_is_refused_and_named(
     # The CLI refuses it too, naming it.
     status = home.latch("status", "--json", check=False)
     assert status.returncode != 0 and f"pid {fake.pid}" in status.stderr, status
+
+
+def test_a_socket_handed_over_by_an_exited_listener_is_refused(
+    home: Home, wire: Callable[..., WireClient], fake_daemon: Callable[..., subprocess.Popen[str]]
+) -> None:
+    # The listener exits and its pid may be reused (even by a Latch
+    # process): the kernel's pidfd of the listener shows it gone.
+    fake_daemon("handed-over")
+    client = wire([LATCH_BIN, "shim", "--name", "ours", "--no-autostart", "--", *our_server_cmd()])
+    client.initialize()
+    name, args = PAYMENT
+    answer = client.call("tools/call", {"name": name, "arguments": args}, timeout=20)
+    assert answer["result"]["isError"] is True, answer
+    assert "not Latch's daemon" in answer["result"]["content"][0]["text"], answer
+    assert "has exited; another process holds it" in client.log(), client.log()
+    assert home.recorded() == []
+    assert not [line for line in fake_log(home) if line.startswith("got ")], fake_log(home)
 
 
 def test_a_daemon_from_a_binary_replaced_by_an_upgrade_is_still_latch(
