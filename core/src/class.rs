@@ -60,11 +60,21 @@ pub enum Flag {
     OpenWorld,
     /// Touches Latch itself (its policy, database, socket or binary).
     SelfProtect,
+    /// Nothing in the name, description, annotations or arguments says
+    /// what the call does (the class is a cautious guess).
+    NoEvidence,
 }
 
 impl Flag {
-    pub const ALL: [Flag; 6] =
-        [Flag::Destructive, Flag::External, Flag::Shell, Flag::SecretsInArgs, Flag::OpenWorld, Flag::SelfProtect];
+    pub const ALL: [Flag; 7] = [
+        Flag::Destructive,
+        Flag::External,
+        Flag::Shell,
+        Flag::SecretsInArgs,
+        Flag::OpenWorld,
+        Flag::SelfProtect,
+        Flag::NoEvidence,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -74,6 +84,7 @@ impl Flag {
             Flag::SecretsInArgs => "secrets_in_args",
             Flag::OpenWorld => "open_world",
             Flag::SelfProtect => "self_protect",
+            Flag::NoEvidence => "no_evidence",
         }
     }
 

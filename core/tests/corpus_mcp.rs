@@ -96,7 +96,6 @@ fn expected_decision(policy: &Policy, class: Class, internal: bool) -> Decision 
 }
 
 #[test]
-#[ignore = "the classifier does not reach the corpus yet"]
 fn corpus_scores() {
     let text = DEFAULT_POLICY.replace("\ninternal_domains = []\n", "\ninternal_domains = [\"example.com\"]\n");
     let policy = Policy::parse(&text).expect("default policy parses");
