@@ -68,6 +68,21 @@ fn shared_systems_are_submitted() {
 }
 
 #[test]
+fn operating_hosted_apps_and_databases_is_submitted() {
+    let s = Class::Submit;
+    let on = |server: &str, name: &str, desc: &str| class_on(server, name, desc, json!({"app": "shop"}));
+    assert_eq!(on("heroku", "ps_scale", "Scale the number of dynos for a Heroku app"), s);
+    assert_eq!(on("heroku", "ps_restart", "Restart dynos for a Heroku app"), s);
+    assert_eq!(on("heroku", "maintenance_on", "Enable maintenance mode for a Heroku app"), s);
+    assert_eq!(on("heroku", "pg_upgrade", "Upgrade a Heroku Postgres database"), s);
+    assert_eq!(on("vercel", "delete_project", "Delete a project"), s);
+    assert_eq!(on("heroku", "create_addon", "Create a new add-on for an app"), Class::TransferValue);
+    assert_eq!(on("heroku", "transfer_app", "Transfer ownership of an app"), Class::Write);
+    // A project in a task manager is the user's own.
+    assert_eq!(on("todoist", "delete_project", "Delete a project"), Class::Write);
+}
+
+#[test]
 fn commits_through_an_api_are_submitted() {
     let s = Class::Submit;
     assert_eq!(

@@ -117,6 +117,69 @@ pub(crate) fn is_infra_noun(w: &str) -> bool {
             | "helm"
             | "production"
             | "prod"
+            | "maintenance"
+    )
+}
+
+/// Verbs that operate a running system: on an app, a service or a
+/// database (`ps_scale`, `restart_app`, `pg_upgrade`) they are SUBMIT.
+pub(crate) fn is_operating_verb(w: &str) -> bool {
+    matches!(
+        w,
+        "scale"
+            | "restart"
+            | "reboot"
+            | "drain"
+            | "rollback"
+            | "upgrade"
+            | "redeploy"
+            | "promote"
+            | "suspend"
+            | "resume"
+            | "resize"
+            | "failover"
+            | "stop"
+    )
+}
+
+/// What runs for others: apps, services, their processes and databases.
+pub(crate) fn is_service_noun(w: &str) -> bool {
+    matches!(
+        w,
+        "app"
+            | "apps"
+            | "application"
+            | "applications"
+            | "service"
+            | "services"
+            | "dyno"
+            | "dynos"
+            | "ps"
+            | "worker"
+            | "workers"
+            | "database"
+            | "databases"
+            | "db"
+            | "pg"
+            | "instance"
+            | "instances"
+            | "server"
+            | "servers"
+            | "site"
+            | "sites"
+            | "environment"
+            | "environments"
+            | "cluster"
+            | "clusters"
+    )
+}
+
+/// Hosting platforms: deleting a project, an app or a site there takes
+/// down what others use.
+pub(crate) fn is_hosting_context(w: &str) -> bool {
+    matches!(
+        w,
+        "heroku" | "vercel" | "netlify" | "railway" | "render" | "fly" | "cloudflare" | "digitalocean" | "supabase"
     )
 }
 

@@ -355,6 +355,12 @@ pub(crate) fn is_transfer_exception(w: &str) -> bool {
         w,
         "issue"
             | "issues"
+            | "app"
+            | "apps"
+            | "application"
+            | "pipeline"
+            | "space"
+            | "site"
             | "repo"
             | "repository"
             | "repositories"

@@ -49,6 +49,9 @@ pub(crate) struct Scope {
     pub forge: bool,
     /// A Kubernetes tool, by its name or its server's.
     pub kube: bool,
+    /// A hosting platform's tool (`heroku`, `vercel`), by its name, its
+    /// server's or its description.
+    pub hosting: bool,
     /// Money words in the description (`billing`, `subscription`).
     pub money: bool,
     /// The description's verb creates a comment (`Create a comment or
@@ -77,6 +80,7 @@ impl Scope {
                 || joined("git", "lab")
                 || pull_request(),
             kube: n().any(|w| matches!(w, "kubectl" | "kubernetes" | "k8s" | "helm" | "kube")),
+            hosting: n().chain(d()).any(lx::is_hosting_context),
             money: d().any(lx::is_money_context),
             comment,
             infra: d().any(|w| matches!(w, "registry" | "cluster" | "droplet" | "production")),
@@ -374,6 +378,22 @@ impl Domain<'_> {
             return Some((
                 Class::Submit,
                 format!("{from}: '{vw}' on infrastructure the description names: SUBMIT"),
+                false,
+            ));
+        }
+        if lx::is_operating_verb(&lx::base_form(vw))
+            && let Some(n) = has(lx::is_service_noun, among)
+        {
+            return Some((Class::Submit, format!("{from}: '{vw}' operates a running '{n}': SUBMIT"), false));
+        }
+        if self.scope.hosting
+            && self.verb.has(lx::DESTRUCTIVE)
+            && let Some(n) = has(lx::is_service_noun, among)
+                .or_else(|| has(|w| matches!(w, "project" | "projects" | "domain" | "domains"), among))
+        {
+            return Some((
+                Class::Submit,
+                format!("{from}: '{vw}' a hosted '{n}' takes it down for others: SUBMIT"),
                 false,
             ));
         }
