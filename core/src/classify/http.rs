@@ -65,6 +65,8 @@ pub(crate) fn judge(method: &str, args: &Value) -> Option<(Class, String)> {
     if matches!(method, "GET" | "HEAD" | "OPTIONS") {
         return Some((Class::Read, format!("{method} request to `{key}`: READ")));
     }
+    // `/v1/%72efunds` is `/v1/refunds` to the server.
+    let rest = percent_decoded(rest);
     let words = || rest.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty());
     let find = |pred: fn(&str) -> bool| words().map(str::to_ascii_lowercase).find(|w| pred(w));
     let (class, word) = if let Some(w) = find(is_money_word) {
@@ -81,6 +83,30 @@ pub(crate) fn judge(method: &str, args: &Value) -> Option<(Class, String)> {
         return Some((Class::Write, format!("{method} request to `{key}`: WRITE")));
     };
     Some((class, format!("{method} request, endpoint word '{word}': {class}")))
+}
+
+/// `%hh` escapes decoded (twice, for `%2572`), others kept as they are.
+fn percent_decoded(s: &str) -> String {
+    fn once(s: &str) -> String {
+        let b = s.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            if b[i] == b'%'
+                && i + 2 < b.len()
+                && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+            {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            } else {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    once(&once(s))
 }
 
 fn is_money_word(w: &str) -> bool {
@@ -187,6 +213,9 @@ mod tests {
         assert_eq!(class("PATCH", "/rest/api/3/search"), Class::Write);
         assert_eq!(class("POST", "/v1/todos?next=payments"), Class::Write);
         assert_eq!(judge("POST", &json!({ "body": "x" })), None);
+        assert_eq!(class("POST", "https://bank.example/v1/%72efunds"), Class::TransferValue);
+        assert_eq!(class("POST", "https://bank.example/v1/%2572efunds"), Class::TransferValue);
+        assert_eq!(class("POST", "https://bank.example/v1/x%2"), Class::Write);
     }
 
     #[test]

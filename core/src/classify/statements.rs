@@ -37,7 +37,7 @@ fn walk(v: &Value, depth: usize, best: &mut Option<(String, SqlVerdict)>, seen: 
         if is_sql_key(k) {
             let texts: Vec<&str> = match item {
                 Value::String(s) => vec![s.as_str()],
-                Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+                Value::Array(items) => items.iter().filter_map(Value::as_str).take(MAX_STATEMENTS).collect(),
                 _ => Vec::new(),
             };
             for t in texts {
