@@ -78,6 +78,19 @@ fn operating_hosted_apps_and_databases_is_submitted() {
     assert_eq!(on("vercel", "delete_project", "Delete a project"), s);
     assert_eq!(on("heroku", "create_addon", "Create a new add-on for an app"), Class::TransferValue);
     assert_eq!(on("heroku", "transfer_app", "Transfer ownership of an app"), Class::Write);
+    assert_eq!(on("supabase", "pause_project", "Pauses a Supabase project."), s);
+    assert_eq!(on("supabase", "apply_migration", "Applies a migration to the database."), s);
+    assert_eq!(
+        on("supabase", "confirm_cost", "Ask the user to confirm their understanding of the cost."),
+        Class::TransferValue
+    );
+    assert_eq!(
+        on("supabase", "create_branch", "Creates a development branch on a Supabase project."),
+        Class::TransferValue
+    );
+    assert_eq!(on("cloudflare", "worker_put", "Create or update a Worker script"), s);
+    assert_eq!(on("vercel", "rollback_deployment", "Roll back a deployment"), s);
+    assert_eq!(on("docker", "create-container", "Create a new standalone Docker container"), Class::Execute);
     // A project in a task manager is the user's own.
     assert_eq!(on("todoist", "delete_project", "Delete a project"), Class::Write);
 }

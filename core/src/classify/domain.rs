@@ -139,6 +139,7 @@ pub(crate) fn is_operating_verb(w: &str) -> bool {
             | "resize"
             | "failover"
             | "stop"
+            | "pause"
     )
 }
 
@@ -171,7 +172,14 @@ pub(crate) fn is_service_noun(w: &str) -> bool {
             | "environments"
             | "cluster"
             | "clusters"
+            | "deployment"
+            | "deployments"
     )
+}
+
+/// What runs code when created or started (`create-container`).
+pub(crate) fn is_container_noun(w: &str) -> bool {
+    matches!(w, "container" | "containers" | "sandbox" | "sandboxes" | "vm" | "vms")
 }
 
 /// Hosting platforms: deleting a project, an app or a site there takes

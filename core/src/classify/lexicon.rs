@@ -65,9 +65,8 @@ pub(crate) fn verb(w: &str) -> Option<Verb> {
         "put" | "patch" => (Write, HTTP),
         "remove" | "delete" | "rm" | "del" | "drop" | "truncate" | "destroy" | "purge" | "wipe" | "erase" | "clear"
         | "empty" | "prune" | "revoke" | "void" | "cancel" | "kill" | "terminate" | "reset" | "uninstall"
-        | "overwrite" | "evict" | "rebuild" | "recycle" | "power" | "drain" | "cordon" | "uncordon" | "cleanup" => {
-            (Write, DESTRUCTIVE)
-        }
+        | "overwrite" | "evict" | "rebuild" | "recycle" | "power" | "drain" | "cordon" | "uncordon" | "cleanup"
+        | "pause" => (Write, DESTRUCTIVE),
         "apply" | "install" | "upgrade" => (Write, DEPLOYS),
         "click" | "press" | "tap" => (Write, UI),
         "draft" | "compose" => (Write, DRAFTS),
@@ -239,6 +238,8 @@ pub(crate) fn is_value_noun(w: &str) -> bool {
             | "tips"
             | "paymentintent"
             | "payment_intent"
+            | "cost"
+            | "costs"
     )
 }
 

@@ -330,6 +330,12 @@ impl Domain<'_> {
         if class > Class::Write {
             return self.rollout(class);
         }
+        if self.verb.has(lx::CREATES)
+            && matches!(&*lx::base_form(vw), "create" | "start" | "new" | "launch")
+            && let Some(n) = has(lx::is_container_noun, self.object)
+        {
+            return Some((Class::Execute, format!("{from}: '{vw}' a '{n}' runs its code: EXECUTE"), false));
+        }
         // Commits and words on a hosted forge.
         if self.scope.forge {
             if self.object.iter().any(|s| matches!(*s, "file" | "files")) {
@@ -385,6 +391,11 @@ impl Domain<'_> {
             && let Some(n) = has(lx::is_service_noun, among)
         {
             return Some((Class::Submit, format!("{from}: '{vw}' operates a running '{n}': SUBMIT"), false));
+        }
+        if self.scope.hosting
+            && let Some(n) = among.iter().find(|w| matches!(**w, "worker" | "workers"))
+        {
+            return Some((Class::Submit, format!("{from}: '{vw}' a hosted '{n}' deploys its code: SUBMIT"), false));
         }
         if self.scope.hosting
             && self.verb.has(lx::DESTRUCTIVE)
