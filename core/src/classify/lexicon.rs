@@ -56,7 +56,7 @@ pub(crate) fn verb(w: &str) -> Option<Verb> {
         | "estimate" | "preview" | "validate" | "lint" | "aggregate" | "export" | "think" | "plan" | "sample"
         | "geocode" | "translate" | "verify" | "audit" | "trace" | "monitor" | "measure" | "compare" | "render"
         | "parse" | "extract" | "suggest" | "recommend" | "return" | "returns" | "connect" | "download" | "scrape"
-        | "crawl" | "research" | "rerank" | "map" | "simulate" | "observe" => (Read, 0),
+        | "crawl" | "research" | "rerank" | "map" | "simulate" | "observe" | "display" | "track" => (Read, 0),
         // WRITE
         "create" | "add" | "new" | "make" | "start" | "schedule" | "process" | "confirm" | "authorize" | "initiate"
         | "place" | "complete" | "retry" => (Write, CREATES | VALUE),
