@@ -138,6 +138,25 @@ fn words_to_other_people_are_sent() {
 }
 
 #[test]
+fn an_internal_address_in_the_text_does_not_make_a_message_internal() {
+    let policy =
+        Policy::parse(&DEFAULT_POLICY.replace("internal_domains = []", "internal_domains = [\"example.com\"]"))
+            .expect("policy");
+    let d = def("slack_post_message", "Post a new message to a Slack channel", json!({}));
+    let decision = |args: &Value| {
+        let call = Call { server: "slack", tool: "slack_post_message", args };
+        decide(&policy, &call, Some(&d)).evaluation.decision
+    };
+    assert_eq!(decision(&json!({"channel_id": "C1", "text": "deploy done"})), Decision::Ask);
+    assert_eq!(decision(&json!({"channel_id": "C1", "text": "deploy done, ping dana@example.com"})), Decision::Ask);
+    // A visible internal recipient still makes it internal.
+    let mail = def("send_email", "Send an email", json!({}));
+    let args = json!({"to": ["dana@example.com"], "subject": "x", "body": "mail lee@example.com too"});
+    let call = Call { server: "mail", tool: "send_email", args: &args };
+    assert_eq!(decide(&policy, &call, Some(&mail)).evaluation.decision, Decision::Allow);
+}
+
+#[test]
 fn http_request_tools_are_decided_by_method_and_endpoint() {
     let post =
         |url: &str| class_of("playwright_post", "Perform an HTTP POST request", json!({"url": url, "value": "{}"}));

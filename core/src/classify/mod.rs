@@ -272,6 +272,13 @@ pub fn classify(call: &Call<'_>, def: Option<&ToolDef>, ctx: &Context<'_>) -> Cl
     if scope.forge && class == Class::Send && flags.insert(Flag::External) {
         reasons.push("issues and comments on a hosted forge may be public: external".to_owned());
     }
+    if class == Class::Send
+        && !facts.domains.is_empty()
+        && !readers::has_visible_recipient(call.args)
+        && flags.insert(Flag::External)
+    {
+        reasons.push("the addresses are only mentioned in the text; the recipient is not visible: external".to_owned());
+    }
 
     // Annotations: stricter only.
     let hinted = any_hint(&annotations);

@@ -146,6 +146,63 @@ pub(crate) fn read(args: &Value, said: &Said, ui: bool) -> Read {
     r
 }
 
+/// Keys whose addresses are recipients or targets of the call.
+fn is_recipient_key(k: &str) -> bool {
+    super::word_slices(k).any(|w| {
+        [
+            "to",
+            "cc",
+            "bcc",
+            "recipient",
+            "recipients",
+            "email",
+            "emails",
+            "address",
+            "addresses",
+            "attendee",
+            "attendees",
+            "invitees",
+            "members",
+            "participants",
+            "url",
+            "urls",
+            "uri",
+            "webhook",
+            "endpoint",
+            "host",
+            "destination",
+            "target",
+            "phone",
+            "number",
+            "channel",
+            "chat",
+            "user",
+            "users",
+        ]
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(w))
+    })
+}
+
+/// Whether some address (`@` or `://`) sits under a recipient or target key,
+/// at any depth (bounded): a SEND whose addresses are only mentioned in its
+/// text has no recipient Latch can see.
+pub(crate) fn has_visible_recipient(args: &Value) -> bool {
+    fn walk(v: &Value, under: bool, depth: usize, budget: &mut usize) -> bool {
+        if depth > 16 || *budget == 0 {
+            return false;
+        }
+        *budget -= 1;
+        match v {
+            Value::String(s) => under && (s.contains('@') || s.contains("://")),
+            Value::Array(items) => items.iter().any(|i| walk(i, under, depth + 1, budget)),
+            Value::Object(map) => map.iter().any(|(k, i)| walk(i, under || is_recipient_key(k), depth + 1, budget)),
+            _ => false,
+        }
+    }
+    walk(args, false, 0, &mut 4096)
+}
+
 impl ArgFacts {
     /// Something in the arguments said what the call does.
     pub(crate) fn decided(&self) -> bool {
