@@ -4,7 +4,11 @@
 //! over a mix of realistic calls (file reads and writes, shell commands,
 //! e-mails, pull requests, a self-protection hit) and prints p50 / p99 in
 //! microseconds. Most calls fall through every rule to the class default,
-//! the slowest path; target p50 ≤ 20 µs.
+//! the slowest path; target p50 ≤ 20 µs. The calls judged by the argument
+//! readers and domain lexicons (an HTTP refund, a click on "Confirm
+//! purchase", a kubectl rollout, nested SQL, closing positions, a call
+//! nothing speaks for) are timed per kind only, so that the mixed figure
+//! stays comparable with earlier runs (docs/speed.md).
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -105,8 +109,43 @@ fn main() {
         ("shell", "run_command", json!({"command": "latch approve 17"}), None),
     ];
 
+    // Calls the argument readers and domain lexicons judge (issue 15), timed
+    // per kind only, so that the mixed figure below stays comparable.
+    let click_def = ToolDef::from_value(&json!({
+        "name": "browser_click",
+        "description": "Perform click on a web page",
+        "annotations": {"readOnlyHint": false, "destructiveHint": true, "openWorldHint": true},
+        "inputSchema": {"type": "object"}
+    }))
+    .expect("def");
+    let kube_def = ToolDef::from_value(&json!({
+        "name": "kubectl_generic",
+        "description": "Execute any kubectl command with the provided arguments and flags",
+        "inputSchema": {"type": "object"}
+    }))
+    .expect("def");
+    let mut kinds = calls.clone();
+    kinds.extend([
+        (
+            "pw",
+            "playwright_post",
+            json!({"url": "https://api.stripe.com/v1/refunds", "value": "{\"payment_intent\":\"pi_1\"}"}),
+            None,
+        ),
+        ("pw", "browser_click", json!({"element": "Confirm purchase button", "target": "e42"}), Some(&click_def)),
+        (
+            "k8s",
+            "kubectl_generic",
+            json!({"command": "rollout", "subCommand": "restart", "name": "web", "namespace": "prod"}),
+            Some(&kube_def),
+        ),
+        ("neon", "run_sql_transaction", json!({"params": {"sqlStatements": ["SELECT 1", "DELETE FROM t"]}}), None),
+        ("alpaca", "close_all_positions", json!({"cancel_orders": true}), None),
+        ("x", "frobnicate_widget", json!({"id": "w1"}), None),
+    ]);
+
     // Per call kind, classification alone and the whole decision.
-    for (server, tool, args, def) in &calls {
+    for (server, tool, args, def) in &kinds {
         let call = Call { server, tool, args };
         let ctx = latch_core::classify::Context {
             internal_domains: policy.internal_domains(),

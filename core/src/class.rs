@@ -68,10 +68,13 @@ pub enum Flag {
     Persistence,
     /// Reads a credential file, a private key or a `.env` file.
     SecretRead,
+    /// Nothing in the name, description, annotations or arguments says
+    /// what the call does (the class is a cautious guess).
+    NoEvidence,
 }
 
 impl Flag {
-    pub const ALL: [Flag; 9] = [
+    pub const ALL: [Flag; 10] = [
         Flag::Destructive,
         Flag::External,
         Flag::Shell,
@@ -81,6 +84,7 @@ impl Flag {
         Flag::Unchecked,
         Flag::Persistence,
         Flag::SecretRead,
+        Flag::NoEvidence,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -94,6 +98,7 @@ impl Flag {
             Flag::Unchecked => "unchecked",
             Flag::Persistence => "persistence",
             Flag::SecretRead => "secret_read",
+            Flag::NoEvidence => "no_evidence",
         }
     }
 

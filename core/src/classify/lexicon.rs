@@ -5,6 +5,8 @@
 
 use crate::class::Class;
 
+pub(crate) use super::domain::*;
+
 /// Create-like verb: a submit noun (`pull request`) or a message noun
 /// (`message`) makes it SUBMIT or SEND.
 pub(crate) const CREATES: u16 = 1;
@@ -53,7 +55,8 @@ pub(crate) fn verb(w: &str) -> Option<Verb> {
         | "watch" | "poll" | "ping" | "echo" | "print" | "resolve" | "convert" | "calculate" | "compute"
         | "estimate" | "preview" | "validate" | "lint" | "aggregate" | "export" | "think" | "plan" | "sample"
         | "geocode" | "translate" | "verify" | "audit" | "trace" | "monitor" | "measure" | "compare" | "render"
-        | "parse" | "extract" | "suggest" | "recommend" | "return" | "returns" | "connect" | "download" => (Read, 0),
+        | "parse" | "extract" | "suggest" | "recommend" | "return" | "returns" | "connect" | "download" | "scrape"
+        | "crawl" | "research" | "rerank" | "map" | "simulate" | "observe" | "display" | "track" => (Read, 0),
         // WRITE
         "create" | "add" | "new" | "make" | "start" | "schedule" | "process" | "confirm" | "authorize" | "initiate"
         | "place" | "complete" | "retry" => (Write, CREATES | VALUE),
@@ -62,10 +65,12 @@ pub(crate) fn verb(w: &str) -> Option<Verb> {
         "put" | "patch" => (Write, HTTP),
         "remove" | "delete" | "rm" | "del" | "drop" | "truncate" | "destroy" | "purge" | "wipe" | "erase" | "clear"
         | "empty" | "prune" | "revoke" | "void" | "cancel" | "kill" | "terminate" | "reset" | "uninstall"
-        | "overwrite" | "evict" => (Write, DESTRUCTIVE),
+        | "overwrite" | "evict" | "rebuild" | "recycle" | "power" | "drain" | "cordon" | "uncordon" | "cleanup"
+        | "pause" => (Write, DESTRUCTIVE),
         "apply" | "install" | "upgrade" => (Write, DEPLOYS),
         "click" | "press" | "tap" => (Write, UI),
-        "draft" => (Write, DRAFTS),
+        "draft" | "compose" => (Write, DRAFTS),
+        "generate" => (Write, CREATES),
         "update" | "edit" | "write" | "set" | "insert" | "upsert" | "save" | "modify" | "append" | "replace"
         | "rename" | "move" | "mv" | "copy" | "cp" | "mkdir" | "touch" | "upload" | "stop" | "restart" | "reboot"
         | "archive" | "unarchive" | "close" | "reopen" | "assign" | "unassign" | "label" | "unlabel" | "tag"
@@ -95,9 +100,8 @@ pub(crate) fn verb(w: &str) -> Option<Verb> {
         | "undeploy" => (Submit, 0),
         // TRANSFER_VALUE
         "pay" | "transfer" | "refund" | "charge" | "withdraw" | "purchase" | "buy" | "sell" | "trade" | "swap"
-        | "stake" | "unstake" | "donate" | "payout" | "remit" | "bid" | "invest" | "deposit" | "fund" | "tip" => {
-            (TransferValue, 0)
-        }
+        | "stake" | "unstake" | "donate" | "payout" | "remit" | "bid" | "invest" | "deposit" | "fund" | "tip"
+        | "exercise" | "liquidate" | "reserve" => (TransferValue, 0),
         _ => return None,
     };
     Some(Verb { class, flags })
@@ -183,6 +187,14 @@ pub(crate) fn noun_like_verb(w: &str) -> bool {
             | "favourite"
             | "stage"
             | "scale"
+            | "forward"
+            | "connect"
+            | "broadcast"
+            | "place"
+            | "map"
+            | "power"
+            | "reserve"
+            | "eval"
     )
 }
 
@@ -226,6 +238,8 @@ pub(crate) fn is_value_noun(w: &str) -> bool {
             | "tips"
             | "paymentintent"
             | "payment_intent"
+            | "cost"
+            | "costs"
     )
 }
 
@@ -256,8 +270,12 @@ pub(crate) fn is_message_noun(w: &str) -> bool {
             | "status"
             | "toot"
             | "announcement"
-            | "broadcast"
-            | "chat"
+            | "post"
+            | "posts"
+            | "reminder"
+            | "reminders"
+            | "call"
+            | "calls"
     )
 }
 
@@ -338,6 +356,12 @@ pub(crate) fn is_transfer_exception(w: &str) -> bool {
         w,
         "issue"
             | "issues"
+            | "app"
+            | "apps"
+            | "application"
+            | "pipeline"
+            | "space"
+            | "site"
             | "repo"
             | "repository"
             | "repositories"
@@ -420,8 +444,6 @@ pub(crate) fn submit_head(object: &[&str]) -> Option<&'static str> {
         (_, "mr") => "merge request",
         (_, "release" | "releases") => "release",
         (_, "deployment" | "deployments" | "deploy") => "deployment",
-        (_, "review") => "review",
-        (_, "form") => "form",
         _ => return None,
     })
 }
@@ -429,7 +451,9 @@ pub(crate) fn submit_head(object: &[&str]) -> Option<&'static str> {
 /// Words in a clicked element's label that say what the click does.
 pub(crate) fn ui_label_class(w: &str) -> Option<Class> {
     Some(match w {
-        "pay" | "purchase" | "buy" | "checkout" | "order" | "donate" | "transfer" | "withdraw" => Class::TransferValue,
+        "pay" | "purchase" | "buy" | "checkout" | "order" | "donate" | "transfer" | "withdraw" | "subscribe" => {
+            Class::TransferValue
+        }
         "submit" | "publish" | "deploy" | "merge" | "confirm" | "approve" => Class::Submit,
         "send" | "post" | "reply" | "tweet" | "share" => Class::Send,
         _ => return None,
@@ -459,6 +483,28 @@ pub(crate) fn shell_destructive(token: &str) -> bool {
             | "format"
             | "rd"
     ) || token.starts_with("mkfs.")
+}
+
+/// The base form of a verb word (`generates` → `generate`), or the word.
+pub(crate) fn base_form(w: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    if verb(w).is_some() {
+        return Cow::Borrowed(w);
+    }
+    if let Some(b) = w.strip_suffix("ies") {
+        let y = format!("{b}y");
+        if verb(&y).is_some() {
+            return Cow::Owned(y);
+        }
+    }
+    for suffix in ["es", "s"] {
+        if let Some(b) = w.strip_suffix(suffix)
+            && verb(b).is_some()
+        {
+            return Cow::Borrowed(b);
+        }
+    }
+    Cow::Borrowed(w)
 }
 
 /// Description words to stem: `Reads` → `read`, `Searches` → `search`,

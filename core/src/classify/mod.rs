@@ -85,10 +85,16 @@
 //! name has no verb, and only its first sentence.
 
 mod args;
+mod browser;
+mod domain;
 mod hosts;
+mod http;
+mod kube;
 mod lexicon;
 mod name;
+mod readers;
 mod sql;
+mod statements;
 
 use serde_json::Value;
 
@@ -178,15 +184,11 @@ pub fn classify(call: &Call<'_>, def: Option<&ToolDef>, ctx: &Context<'_>) -> Cl
     // Words of the name, then of the description.
     let name_words = words(call.tool);
     let desc_words = def.map(|d| name::description_words(&d.description)).unwrap_or_default();
-    let sql_context = name::sql_context(&name_words) || name::sql_context(&desc_words);
-    let verdict = name::analyse(&name_words, "name", false);
-    let signal = if verdict.is_none() { name::signal(&name_words) } else { None };
-    let verdict = match (verdict, &signal) {
-        (Some(v), _) => Some(v),
-        (None, None) => name::analyse(&desc_words, "description", true),
-        (None, Some(_)) => None,
-    };
+    let scope = name::Scope::of(&words(call.server), &name_words, &desc_words);
+    let sql_context = scope.database;
+    let (verdict, signal) = name::judge(&name_words, &desc_words, scope);
     let annotations = def.map(|d| d.annotations).unwrap_or_default();
+    let said = readers::Said::new(verdict.as_ref(), &name_words, &desc_words);
     let mut generic = false;
     let mut ui = false;
     let mut destructive_word = None;
@@ -204,6 +206,9 @@ pub fn classify(call: &Call<'_>, def: Option<&ToolDef>, ctx: &Context<'_>) -> Cl
         Class::Read
     } else {
         reasons.push("no known verb in the name or description: WRITE (cautious default)".to_owned());
+        if !any_hint(&annotations) {
+            flags.insert(Flag::NoEvidence);
+        }
         Class::Write
     };
     let words_class = class;
@@ -212,8 +217,16 @@ pub fn classify(call: &Call<'_>, def: Option<&ToolDef>, ctx: &Context<'_>) -> Cl
     let mut walker = args::Walker::new(ctx.internal_domains, sql_context, ui);
     walker.walk(call.args);
     let facts = walker.facts;
+    let read = readers::read(call.args, &said, ui);
+    if read.decided() || facts.decided() {
+        flags.remove(&Flag::NoEvidence);
+    } else if flags.contains(&Flag::NoEvidence) {
+        reasons.push(
+            "no evidence: nothing in the name, description, annotations or arguments says what it does".to_owned(),
+        );
+    }
 
-    if let Some((key, v)) = &facts.sql {
+    if let Some((key, v)) = facts.sql.as_ref().or(read.sql.as_ref()) {
         // A generic verb (run, execute, query) defers to the statement;
         // any other verb is only raised by it.
         let to = if generic { v.class } else { class.max(v.class) };
@@ -228,13 +241,19 @@ pub fn classify(call: &Call<'_>, def: Option<&ToolDef>, ctx: &Context<'_>) -> Cl
             reasons.push(format!("argument `{key}` is a destructive {} statement ({} reading)", v.keyword, v.reading));
         }
     }
-    let runs_code = facts.shell.is_some() || facts.code.is_some();
-    if let Some(key) = facts.shell.as_ref().or(facts.code.as_ref()) {
-        let what = if facts.shell.is_some() { "a shell command" } else { "code" };
+    class = read.apply_request(class, &mut reasons);
+    // A cluster verb under `command` is judged as one, not as a shell line.
+    let shell = facts.shell.as_ref().filter(|k| read.kube.as_ref().is_none_or(|kube| &kube.key != *k));
+    let runs_code = shell.is_some() || facts.code.is_some();
+    if let Some(key) = shell.or(facts.code.as_ref()) {
+        let what = if shell.is_some() { "a shell command" } else { "code" };
         reasons.push(format!("argument `{key}` is {what}: EXECUTE"));
         class = class.max(Class::Execute);
+    } else {
+        class = read.apply_kube(class, &mut reasons);
     }
-    if runs_code || (class == Class::Execute && words_class == Class::Execute && !sql_context) {
+    let words_ran = class == Class::Execute && words_class == Class::Execute && !sql_context;
+    if runs_code || (words_ran && read.kube.is_none()) {
         flags.insert(Flag::Shell);
     }
     if let Some(tok) = &facts.shell_destructive {
@@ -247,11 +266,22 @@ pub fn classify(call: &Call<'_>, def: Option<&ToolDef>, ctx: &Context<'_>) -> Cl
         }
         reasons.push(format!("pipeline stage `{stage}` writes: at least WRITE"));
     }
-    if let Some((c, w)) = &facts.ui
+    if let Some((c, w)) = read.click.as_ref().or(facts.ui.as_ref())
         && *c > class
     {
         class = *c;
         reasons.push(format!("clicked element says '{w}': {c}"));
+    }
+    class = read.apply_rest(class, &mut reasons);
+    if scope.forge && class == Class::Send && flags.insert(Flag::External) {
+        reasons.push("issues and comments on a hosted forge may be public: external".to_owned());
+    }
+    if class == Class::Send
+        && !facts.domains.is_empty()
+        && !readers::has_visible_recipient(call.args)
+        && flags.insert(Flag::External)
+    {
+        reasons.push("the addresses are only mentioned in the text; the recipient is not visible: external".to_owned());
     }
 
     // Annotations: stricter only.

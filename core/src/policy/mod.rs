@@ -110,6 +110,8 @@ pub(crate) struct Defaults {
     pub execute: Decision,
     pub submit: Decision,
     pub transfer_value: Decision,
+    /// For a call flagged `no_evidence`, when stricter than its class's.
+    pub no_evidence: Decision,
 }
 
 impl Defaults {
@@ -121,6 +123,7 @@ impl Defaults {
         execute: Decision::Ask,
         submit: Decision::Ask,
         transfer_value: Decision::Deny,
+        no_evidence: Decision::Ask,
     };
 }
 
@@ -694,6 +697,8 @@ impl Policy {
             } else {
                 (self.defaults.send_external, "external SEND")
             }
+        } else if cls.flags.contains(&Flag::NoEvidence) && self.defaults.no_evidence > self.class_default(cls.class) {
+            (self.defaults.no_evidence, "a call nothing speaks for (no_evidence)")
         } else {
             (self.class_default(cls.class), cls.class.as_str())
         };

@@ -24,7 +24,7 @@ type SValue<'i> = Spanned<DeValue<'i>>;
 const TOP_KEYS: &[&str] =
     &["internal_domains", "defaults", "approvals", "servers", "rule", "notify", "judge", "audit", "telegram"];
 const DEFAULT_KEYS: &[&str] =
-    &["read", "write", "send_internal", "send_external", "execute", "submit", "transfer_value"];
+    &["read", "write", "send_internal", "send_external", "execute", "submit", "transfer_value", "no_evidence"];
 const APPROVAL_KEYS: &[&str] = &["hold_seconds", "grant_ttl_seconds"];
 const SERVER_KEYS: &[&str] = &["hold_seconds", "classes"];
 const RULE_KEYS: &[&str] = &[
@@ -398,6 +398,7 @@ fn defaults(cx: &mut Cx<'_>, t: &DeTable<'_>) -> Defaults {
             "execute" => &mut d.execute,
             "submit" => &mut d.submit,
             "transfer_value" => &mut d.transfer_value,
+            "no_evidence" => &mut d.no_evidence,
             _ => {
                 let hint_extra = if key.eq_ignore_ascii_case("send") {
                     " (SEND has two: send_internal and send_external)"
