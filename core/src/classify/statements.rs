@@ -45,7 +45,7 @@ fn walk(v: &Value, depth: usize, best: &mut Option<(String, SqlVerdict)>, seen: 
                 if *seen > MAX_STATEMENTS {
                     return;
                 }
-                if let Some(v) = sql::judge(t)
+                if let Some(v) = sql::judge_text(t, true)
                     && best.as_ref().is_none_or(|(_, b)| better(&v, b))
                 {
                     *best = Some((k.clone(), v));
