@@ -358,7 +358,9 @@ fn random_mixtures_never_panic_and_redaction_is_consistent() {
             text.push_str(["", " ", "\n", " && ", "&", ";", "\t"][rng.below(7)]);
         }
         let key = fragments[rng.below(fragments.len())].chars().take(24).collect::<String>();
-        let value = json!({ key: text.clone(), "list": [text.clone(), { "inner": text.clone() }] });
+        // The same text as an argv array, read as one command line.
+        let argv: Vec<&str> = text.split(' ').collect();
+        let value = json!({ key: text.clone(), "list": [text.clone(), { "inner": text.clone() }], "argv": argv });
         let once = redact_value(&value);
         assert_eq!(has_secret(&value), once != value, "has_secret disagrees on {value}");
         assert_eq!(redact_value(&once), once, "not idempotent on {value}");

@@ -6,11 +6,13 @@
 //! can pair them. An array of strings with a flag in it is read once more
 //! as one command line (elements joined by a space); a secret span found
 //! there is mapped back onto the elements it covers. An argv element is
-//! one word whatever it holds, so a span that stops at a space inside an
-//! element (`["--password", "correct horse"]`) covers the rest of it.
+//! one word whatever it holds, so a span that starts an element and stops
+//! at a space inside it (`["--password", "correct horse"]`) covers the rest
+//! of it, all but shell syntax.
 
 use serde_json::Value;
 
+use super::shell::literal_parts;
 use super::text::secret_spans;
 
 /// Per element of `items`, the spans (in the element's own text) that are
@@ -40,19 +42,26 @@ pub(super) fn argv_spans(items: &[Value]) -> Option<Vec<Vec<(usize, usize)>>> {
     let mut found = false;
     for (s, e) in spans {
         for (i, &(a, z)) in bounds.iter().enumerate() {
-            let (from, mut to) = (s.max(a), e.min(z));
+            let (from, to) = (s.max(a), e.min(z));
             if from >= to {
                 continue;
             }
-            if to < z && b[to].is_ascii_whitespace() {
-                to = z;
+            let mut pieces = vec![(from, to)];
+            // A whole element that is a flag's value is one word: the rest
+            // of it goes too, all but its shell syntax. A span inside an
+            // element (`sh -c "TOKEN=x && …"`) keeps its own end.
+            if from == a && to < z && b[to].is_ascii_whitespace() {
+                pieces.clear();
+                literal_parts(&line, from, z, true, &mut pieces);
             }
             let part = &mut out[i];
-            match part.last_mut() {
-                Some(last) if from - a <= last.1 => last.1 = last.1.max(to - a),
-                _ => part.push((from - a, to - a)),
+            for (f, t) in pieces {
+                match part.last_mut() {
+                    Some(last) if f - a <= last.1 => last.1 = last.1.max(t - a),
+                    _ => part.push((f - a, t - a)),
+                }
+                found = true;
             }
-            found = true;
         }
     }
     found.then_some(out)

@@ -164,10 +164,10 @@
 //! [`MAX_DEPTH`] are replaced by [`TOO_DEEP`] instead of walked, so no input
 //! can exhaust the stack; every regex runs in linear time, and nothing here
 //! panics on any input. Release build on the shared 2-core machine (best
-//! of 15 runs): a typical clean 300-byte argument object about 2 µs
+//! of 15 runs): a typical clean 300-byte argument object about 2.2 µs
 //! ([`has_secret`] about 1.6 µs), a dirty one (`curl -H 'Authorization:
-//! Bearer <JWT>'`) about 6-9 µs; a 1 MiB argument, cut to 16 KiB by
-//! [`bounded`], about 33 µs of prose or 29 µs of base64 data (see the
+//! Bearer <JWT>'`) about 6.4 µs; a 1 MiB argument, cut to 16 KiB by
+//! [`bounded`], about 38 µs of prose or 30 µs of base64 data (see the
 //! timing tests in `tests/redact_corpus.rs`).
 
 mod argv;

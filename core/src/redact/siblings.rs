@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::MASK;
 use super::argv::argv_spans;
 use super::rules::{Check, passes};
-use super::text::{apply_spans, redact_text};
+use super::text::{apply_spans, redact_text, text_has_secret};
 
 /// An AWS access key id (`AKIA…`, `ASIA…`) anywhere in a string.
 static AWS_KEY_ID: LazyLock<Regex> =
@@ -41,6 +41,16 @@ pub(super) fn aws_mask(v: &Value) -> Option<Value> {
     v.as_str().filter(|s| aws_secret_shape(s)).map(|_| Value::String(MASK.to_owned()))
 }
 
+/// Whether `s` looks like a header or parameter name (`X-Api-Key`,
+/// `access_token`): one short word of name characters with no secret in it,
+/// so that neither free text nor a redacted name (with its `[REDACTED]`)
+/// ever counts, and redacting twice gives the same result.
+fn is_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && !text_has_secret(s)
+}
+
 /// Replacements for the elements of an array decided by their siblings
 /// (`None` at an index: redact that element on its own). `None` when no
 /// element is affected.
@@ -49,29 +59,48 @@ pub(super) fn array_context(items: &[Value]) -> Option<Vec<Option<Value>>> {
     // written: the value of a secret name (one word, not free text) is
     // masked like one under that key.
     if let [Value::String(name), value @ (Value::String(_) | Value::Number(_))] = items
-        && name.len() <= 64
-        && !name.contains(char::is_whitespace)
+        && is_name(name)
         && let Some(masked) = super::whole_mask(name, value, false)
     {
         return Some(vec![None, Some(masked)]);
     }
-    let argv = argv_spans(items);
+    // Masking can bring a command word up against a mask (`…]sshpass -p
+    // X`), where a rule matches only on the next reading: read the masked
+    // line again, a few times at most, like `redact_text` does.
+    let mut masked: Option<Vec<Value>> = None;
+    for _ in 0..MAX_ARGV_PASSES {
+        let now = masked.as_deref().unwrap_or(items);
+        let Some(spans) = argv_spans(now) else { break };
+        let next = now
+            .iter()
+            .zip(spans)
+            .map(|(v, parts)| match v.as_str() {
+                Some(s) if !parts.is_empty() => Value::String(redact_text(&apply_spans(s, &parts)).into_owned()),
+                _ => v.clone(),
+            })
+            .collect();
+        masked = Some(next);
+    }
     let aws = aws_pair(items.iter());
-    if argv.is_none() && !aws {
+    if masked.is_none() && !aws {
         return None;
     }
     let out = items
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            if let Some(parts) = argv.as_ref().map(|a| &a[i]).filter(|p| !p.is_empty())
-                && let Some(s) = v.as_str()
-            {
-                let masked = apply_spans(s, parts);
-                return Some(Value::String(redact_text(&masked).into_owned()));
+            if let Some(m) = masked.as_ref().map(|m| &m[i]).filter(|m| *m != v) {
+                // Redacted as a whole too: what the line did not mask.
+                return Some(match m.as_str() {
+                    Some(s) => Value::String(redact_text(s).into_owned()),
+                    None => m.clone(),
+                });
             }
             if aws { aws_mask(v) } else { None }
         })
         .collect();
     Some(out)
 }
+
+/// Readings of an argv array as one command line; see [`array_context`].
+const MAX_ARGV_PASSES: usize = 4;
