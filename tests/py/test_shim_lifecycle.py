@@ -37,6 +37,9 @@ def test_server_crash_mid_call_answers_every_pending_call_with_an_error(
 ) -> None:
     client = wire(SHIM)
     client.initialize()
+    # Latch decides a tool it has seen described; a never-listed tool whose
+    # name says nothing would ask (no_evidence).
+    client.call("tools/list")
     slow_id = client.request("tools/call", {"name": "slow", "arguments": {"ms": 30000}})
     crash_id = client.request("tools/call", {"name": "crash", "arguments": {}})
     for request_id in (crash_id, slow_id):
@@ -49,6 +52,7 @@ def test_server_crash_mid_call_answers_every_pending_call_with_an_error(
 @pytest.mark.anyio
 async def test_server_crash_reaches_an_sdk_client_as_an_error_not_a_hang(home: Home, daemon: Daemon) -> None:
     async with mcp_session(home, SHIM) as session:
+        await session.list_tools()
         with anyio.fail_after(15):
             with pytest.raises(MCPError):
                 await session.call_tool("crash", {})
@@ -59,6 +63,7 @@ def test_client_disconnect_mid_call_leaves_no_process_behind(
 ) -> None:
     client = wire(SHIM)
     client.initialize()
+    client.call("tools/list")
     client.request("tools/call", {"name": "slow", "arguments": {"ms": 60000}})
     assert wait_until(lambda: home.recorded("slow"), 10)
     # The agent dies: both pipes close under the shim.

@@ -141,6 +141,7 @@ async def test_allowed_calls_give_identical_results_through_shim(home: Home, dae
 async def test_server_to_client_roots_request_is_relayed_with_overlapping_ids(home: Home, daemon: Daemon) -> None:
     # latch-test-server numbers its own requests from 0, like the client does.
     async with mcp_session(home, via_shim("test", our_server_cmd()), roots=True) as session:
+        await session.list_tools()
         first = await session.call_tool("ask_roots", {})
         second = await session.call_tool("ask_roots", {})
     expected = [r.model_dump(mode="json", exclude_none=True) for r in TEST_ROOTS]
