@@ -323,7 +323,11 @@ fn judge_from(kw: &'static str, toks: &[Tok<'_>]) -> Option<SqlVerdict> {
         return Some(SqlVerdict::new(class, false, kw));
     }
     if READ_KEYWORDS.contains(&kw) {
-        if let Some(v) = embedded(toks) {
+        // Statements without `;` between them run only in SQL Server,
+        // which has no SHOW or DESCRIBE (`SHOW CREATE TABLE t` reads).
+        if !["SHOW", "DESCRIBE", "DESC"].contains(&kw)
+            && let Some(v) = embedded(toks)
+        {
             return Some(v);
         }
         if (kw == "SELECT" || kw == "WITH") && has("INTO") {
