@@ -300,3 +300,4 @@ def test_doctor_flags_env_blocks_that_redirect_a_wrapped_server(home: Home) -> N
     assert "its env sets LATCH_HOME=/tmp/elsewhere" in out and "another Latch home" in out, out
     assert "its env sets PATH=/tmp/bin" in out, out
     assert "API_KEY" not in out and "DEBUG" not in out, out
+
