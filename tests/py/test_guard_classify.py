@@ -260,6 +260,8 @@ async def test_a_damaged_audit_log_fails_closed_and_says_what_to_do(
 
     status = home.latch("status").stdout
     assert "FINDING" in status and "damaged" in status and "move" in status, status
+    doctor = home.latch("doctor", check=False)
+    assert doctor.returncode == 1 and "FINDING   the audit log" in doctor.stdout, doctor.stdout
 
     verify = home.latch("audit", "verify", check=False)
     assert verify.returncode == 1, (verify.returncode, verify.stdout, verify.stderr)
