@@ -260,6 +260,7 @@ impl Audit {
             let checkpoints = Connection::open(path).map_err(|e| sql(path, e))?;
             let p = path.to_owned();
             let tx_alive = tx.downgrade();
+            let noted = damage.clone();
             std::thread::Builder::new()
                 .name("latch-checkpoint".into())
                 .spawn(move || {
@@ -267,7 +268,11 @@ impl Audit {
                     while tx_alive.upgrade().is_some() {
                         std::thread::sleep(std::time::Duration::from_secs(1));
                         if let Err(e) = checkpoints.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                            eprintln!("latch daemon: checkpoint of {} failed: {e}", p.display());
+                            if damage::is_damage(&e) {
+                                damage::note(&noted, &p, &e.to_string());
+                            } else {
+                                eprintln!("latch daemon: checkpoint of {} failed: {e}", p.display());
+                            }
                         }
                     }
                 })

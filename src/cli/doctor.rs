@@ -108,7 +108,7 @@ pub fn run() -> anyhow::Result<i32> {
         }
     };
     match &status {
-        Some(s) => report_daemon(s),
+        Some(s) => failed |= report_daemon(s),
         None => {
             println!("daemon    not running — a wrapped server starts one on demand, or run `latch daemon`");
             println!("console   none (no daemon) — `latch tui` starts the daemon and opens the console");
@@ -143,8 +143,12 @@ fn report_env(env: &[latch_install::env::EnvVar]) -> bool {
     risks.iter().any(|r| r.key != latch_install::env::ENV_FILE)
 }
 
-fn report_daemon(s: &StatusReport) {
+/// The daemon's report; true when it names a security finding.
+fn report_daemon(s: &StatusReport) -> bool {
     println!("daemon    running (pid {}, version {})", s.daemon_pid, s.version);
+    for f in &s.findings {
+        println!("FINDING   {f}");
+    }
     match &s.policy_error {
         None => println!("policy    {}", s.policy),
         Some(e) => println!("policy    {} — NOT IN FORCE: {e}", s.policy),
@@ -174,4 +178,5 @@ fn report_daemon(s: &StatusReport) {
         let state = c.problem.as_deref().unwrap_or(if c.enabled { "working" } else { "disabled" });
         println!("{:<9} {state}", c.name);
     }
+    !s.findings.is_empty()
 }

