@@ -12,8 +12,10 @@
 //! server's place ([`server_env`]): the working directory and environment
 //! of the shim that asks (the server it runs inherits both).
 
+use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use latch_core::path::{FileId, PathEnv, Resolved, Resolver, collapse};
 use latch_core::policy::{Kind, Place, Protected};
@@ -105,6 +107,35 @@ pub fn protected(paths: &Paths) -> Protected {
     p
 }
 
+/// Places read so far, by pid and the process's start time (a pid that is
+/// reused is another process).
+static PLACES: Mutex<BTreeMap<(u32, u64), Arc<PathEnv>>> = Mutex::new(BTreeMap::new());
+
+/// Entries kept before the cache starts over.
+const MAX_PLACES: usize = 256;
+
+/// [`server_env`], read once per shim process.
+pub fn server_env_cached(pid: Option<u32>) -> Arc<PathEnv> {
+    let Some(pid) = pid.filter(|p| *p > 0) else { return Arc::new(server_env(None)) };
+    let Some(start) = start_time(pid) else { return Arc::new(server_env(Some(pid))) };
+    let mut cache = PLACES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(env) = cache.get(&(pid, start)) {
+        return env.clone();
+    }
+    let env = Arc::new(server_env(Some(pid)));
+    if cache.len() >= MAX_PLACES {
+        cache.clear();
+    }
+    cache.insert((pid, start), env.clone());
+    env
+}
+
+/// Field 22 of `/proc/PID/stat`: when the process started, in ticks.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
+}
+
 /// The environment of the server behind a shim: its working directory and
 /// variables from `/proc` when the shim's process can be read, else the
 /// daemon's home alone (relative paths are then compared by their tail).
@@ -155,6 +186,28 @@ pub fn place(env: &PathEnv) -> Place<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reading_a_servers_place_is_cheap() {
+        let pid = Some(std::process::id());
+        let env = server_env(pid);
+        assert!(env.cwd.is_some() && env.home.is_some(), "{env:?}");
+        let time = |f: &dyn Fn()| {
+            let t = std::time::Instant::now();
+            for _ in 0..1000 {
+                f();
+            }
+            t.elapsed().as_secs_f64() * 1e6 / 1000.0
+        };
+        let fresh = time(&|| {
+            std::hint::black_box(server_env(pid));
+        });
+        let cached = time(&|| {
+            std::hint::black_box(server_env_cached(pid));
+        });
+        assert_eq!(*server_env_cached(pid), env);
+        println!("server_env: {fresh:.1} µs read, {cached:.1} µs cached");
+    }
 
     #[test]
     fn roots_are_the_servers_absolute_arguments() {

@@ -136,7 +136,15 @@ pub(crate) struct Guard {
     pids: Vec<u32>,
     /// The environment when the caller gives none: the home only.
     env: PathEnv,
+    /// Lower-case words without which text that is not a shell command
+    /// cannot touch Latch (`latch`, `kill`, protected names that do not
+    /// contain `latch`): other text is not parsed.
+    needles: Vec<String>,
 }
+
+/// Paths the file system is asked about for one call; past this the call
+/// asks.
+const MAX_RESOLVES: usize = 256;
 
 /// Argument names whose string value is a path even without a `/`.
 const PATH_KEYS: &[&str] = &[
@@ -187,6 +195,22 @@ pub(crate) struct Ctx<'a> {
     pub shell: bool,
     /// It may remove or move what a path names, folders included.
     pub removes: bool,
+    /// Paths the file system was asked about so far.
+    pub resolves: &'a std::cell::Cell<usize>,
+}
+
+impl Ctx<'_> {
+    /// The resolver, while the call's budget lasts.
+    pub fn resolver(&self) -> Option<&dyn Resolver> {
+        let n = self.resolves.get();
+        self.resolves.set(n + 1);
+        if n < MAX_RESOLVES { self.place.resolver } else { None }
+    }
+
+    /// The budget ran out: some paths were compared lexically only.
+    pub fn over_budget(&self) -> bool {
+        self.resolves.get() > MAX_RESOLVES
+    }
 }
 
 impl Guard {
@@ -195,7 +219,25 @@ impl Guard {
         if let Some(h) = &p.home {
             env.vars.insert("HOME".to_owned(), h.clone());
         }
-        Guard { places: places::Places::new(p), pids: p.pids.clone(), env }
+        let mut needles: Vec<String> =
+            ["latch", "kill", "systemctl", "launchctl", "shutdown"].iter().map(|s| (*s).to_owned()).collect();
+        for path in p.paths.iter().chain(&p.binary) {
+            let lower = path.to_lowercase();
+            if !lower.contains("latch") {
+                needles.push(crate::path::base_name(&lower).to_owned());
+            }
+        }
+        needles.retain(|n| !n.is_empty());
+        needles.sort();
+        needles.dedup();
+        Guard { places: places::Places::new(p), pids: p.pids.clone(), env, needles }
+    }
+
+    /// Text that is not a shell command may touch Latch only if it holds
+    /// one of the needles.
+    fn may_mention(&self, s: &str) -> bool {
+        let lower = s.to_lowercase();
+        self.needles.iter().any(|n| lower.contains(n.as_str()))
     }
 
     /// The environment used when the caller knows nothing more.
@@ -205,15 +247,22 @@ impl Guard {
 
     /// Why the call touches Latch, or `None`.
     pub fn check(&self, call: &Call<'_>, cls: &Classification, place: Place<'_>) -> Option<Finding> {
+        let budget = std::cell::Cell::new(0);
         let ctx = Ctx {
             place,
             write: cls.class != Class::Read,
             shell: cls.class == Class::Execute || cls.flags.contains(&Flag::Shell),
             removes: removes(call.tool),
+            resolves: &budget,
         };
         let mut at = Vec::new();
         let mut ask = None;
         let deny = self.walk(call.args, None, &mut at, &ctx, &mut ask);
+        if deny.is_none() && ask.is_none() && ctx.over_budget() {
+            return Some(Finding::ask(format!(
+                "names more than {MAX_RESOLVES} paths; the rest were compared by name only"
+            )));
+        }
         deny.or(ask)
     }
 
@@ -294,7 +343,7 @@ impl Guard {
             ask = Some(f);
         }
         let shellish = s.contains(|c: char| c.is_whitespace() || ";|&$`<>()'\"\\".contains(c));
-        if shellish {
+        if shellish && (ctx.shell || self.may_mention(s)) {
             if s.len() > shell::MAX_INPUT {
                 // Too long to read as a command: ask when it names Latch.
                 let lower = s.to_ascii_lowercase();

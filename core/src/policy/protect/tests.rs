@@ -298,3 +298,12 @@ fn case_insensitive_file_systems_fold() {
     let call = Call { server: "s", tool: "write_file", args: &args };
     assert!(denied(g.check(&call, &cls(Class::Write), Place { env: &e, resolver: None })));
 }
+
+#[test]
+fn too_many_paths_to_resolve_asks() {
+    let paths: Vec<String> = (0..300).map(|i| format!("/srv/app/f{i}.txt")).collect();
+    let f = check_in("write_files", Class::Write, &json!({ "paths": paths }), "/").expect("asks");
+    assert!(!f.deny && f.why.contains("more than"), "{f:?}");
+    let few: Vec<String> = (0..10).map(|i| format!("/srv/app/f{i}.txt")).collect();
+    assert!(check_in("write_files", Class::Write, &json!({ "paths": few }), "/").is_none());
+}
