@@ -189,6 +189,7 @@ def shell_attacks(home: Home, daemon_pid: int) -> list[str]:
         "kill $(pgrep -f latch)",
         f"rm {lh}/run/latch.sock",
         "systemctl --user stop latch.service",
+        f"python3 -c \"open('{policy}', 'w').write('')\"",
     ]
 
 

@@ -307,3 +307,16 @@ fn too_many_paths_to_resolve_asks() {
     let few: Vec<String> = (0..10).map(|i| format!("/srv/app/f{i}.txt")).collect();
     assert!(check_in("write_files", Class::Write, &json!({ "paths": few }), "/").is_none());
 }
+
+#[test]
+fn paths_inside_code_and_split_paths_are_caught() {
+    assert!(denied(run("python3 -c \"open('/home/u/.config/latch/policy.toml','w').write('')\"")));
+    assert!(denied(run(
+        "node -e \"require('fs').writeFileSync(process.env.HOME+'/x', '')\"; cat ~/.local/share/latch/audit.db"
+    )));
+    assert!(denied(run("python3 -c \"open('/home/u/.cursor/mcp.json','w')\"")));
+    let args = json!({"content": "import os\nos.remove('~/.config/latch/policy.toml')\n", "path": "/srv/app/x.py"});
+    assert!(denied(check_in("write_file", Class::Write, &args, "/srv/app")));
+    let args = json!({"dir": "~/.config", "name": "latch/policy.toml", "content": "x"});
+    assert!(denied(check_in("write_file", Class::Write, &args, "/srv/app")));
+}
