@@ -9,7 +9,7 @@ use crate::shell::{Command, RedirectKind, Script, Word};
 /// `latch` subcommands that change Latch's state, answer approvals or
 /// remove evidence.
 const LATCH_SUBCOMMANDS: &[&str] =
-    &["approve", "deny", "policy", "daemon", "install", "uninstall", "tui", "prune", "pin", "accept", "demo"];
+    &["approve", "deny", "policy", "daemon", "install", "uninstall", "tui", "prune", "pin"];
 
 /// Commands that only read the files they are given.
 const READERS: &[&str] = &[

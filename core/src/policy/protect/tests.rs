@@ -262,6 +262,7 @@ fn ordinary_commands_pass() {
         "echo hello > /tmp/out.txt",
         "cd /srv && rm -rf build",
         "git commit -m 'mention latch approve in docs'",
+        "echo Report written by the Latch demo agent.",
     ] {
         let f = run(c);
         assert!(!denied(f.clone()), "{c}: {f:?}");
