@@ -75,7 +75,7 @@ pub fn protected(paths: &Paths) -> Protected {
             .map(|l| l.path.to_string_lossy().into_owned())
             .collect();
     }
-    p.case_insensitive = cfg!(target_os = "macos");
+    p.case_insensitive = folds_case(&paths.data_dir);
     p.pids = vec![std::process::id()];
     let mut extra = Vec::new();
     let mut files = Vec::new();
@@ -105,6 +105,35 @@ pub fn protected(paths: &Paths) -> Protected {
     files.dedup();
     p.files = files;
     p
+}
+
+static FOLDS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// What [`folds_case`] found (the protected set is built first, so paths
+/// and the places they are read in always agree).
+fn case_folding() -> bool {
+    FOLDS.get().copied().unwrap_or(cfg!(target_os = "macos"))
+}
+
+/// Whether the file system under `dir` ignores case: the folder found
+/// again under its name with the case swapped is the same folder. Probed
+/// once; where it cannot be told, macOS folds and Linux does not.
+pub fn folds_case(dir: &Path) -> bool {
+    *FOLDS.get_or_init(|| {
+        let probe = || {
+            let name = dir.file_name()?.to_str()?;
+            let swapped: String = name
+                .chars()
+                .map(|c| if c.is_lowercase() { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() })
+                .collect();
+            if swapped == name {
+                return None;
+            }
+            let a = std::fs::metadata(dir).ok()?;
+            Some(std::fs::metadata(dir.with_file_name(swapped)).is_ok_and(|b| (a.dev(), a.ino()) == (b.dev(), b.ino())))
+        };
+        probe().unwrap_or(cfg!(target_os = "macos"))
+    })
 }
 
 /// Places read so far, by pid and the process's start time (a pid that is
@@ -140,7 +169,7 @@ fn start_time(pid: u32) -> Option<u64> {
 /// variables from `/proc` when the shim's process can be read, else the
 /// daemon's home alone (relative paths are then compared by their tail).
 pub fn server_env(pid: Option<u32>) -> PathEnv {
-    let mut env = PathEnv { case_insensitive: cfg!(target_os = "macos"), ..PathEnv::default() };
+    let mut env = PathEnv { case_insensitive: case_folding(), ..PathEnv::default() };
     if let Some(pid) = pid.filter(|p| *p > 0) {
         env.cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok().map(|p| p.to_string_lossy().into_owned());
         if let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) {
@@ -207,6 +236,15 @@ mod tests {
         });
         assert_eq!(*server_env_cached(pid), env);
         println!("server_env: {fresh:.1} µs read, {cached:.1} µs cached");
+    }
+
+    #[test]
+    fn this_file_system_keeps_case() {
+        let dir = std::env::temp_dir().join(format!("latch-case-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert_eq!(folds_case(&dir), cfg!(target_os = "macos"));
+        assert_eq!(case_folding(), folds_case(&dir));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
