@@ -261,7 +261,9 @@ fn self_protection_denies_latch_approve_in_a_shell_command() {
     assert_eq!(ev.decision, Decision::Deny);
     assert_eq!(ev.rule.as_deref(), Some(SELF_PROTECT_RULE));
     assert!(ev.added_flags.contains(&Flag::SelfProtect));
-    assert!(ev.reasons[0].contains("self_protect") && ev.reasons[0].contains("latch approve"), "{:?}", ev.reasons);
+    assert!(ev.reasons[0].contains("self_protect") && ev.reasons[0].contains("\"approve\""), "{:?}", ev.reasons);
+    // The reason reaches the agent: it never spells a command to run.
+    assert!(!ev.reasons[0].contains("latch approve"), "{:?}", ev.reasons);
     // Even a rule that allows everything first cannot override it.
     let x = p.explain_classified(&Call { server: "sh", tool: "run_command", args: &args }, &sh);
     assert_eq!(x.matched_rules[0].rule, SELF_PROTECT_RULE);

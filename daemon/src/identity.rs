@@ -12,8 +12,10 @@
 //! server's place ([`server_env`]): the working directory and environment
 //! of the shim that asks (the server it runs inherits both).
 
+use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use latch_core::path::{FileId, PathEnv, Resolved, Resolver, collapse};
 use latch_core::policy::{Kind, Place, Protected};
@@ -73,7 +75,7 @@ pub fn protected(paths: &Paths) -> Protected {
             .map(|l| l.path.to_string_lossy().into_owned())
             .collect();
     }
-    p.case_insensitive = cfg!(target_os = "macos");
+    p.case_insensitive = folds_case(&paths.data_dir);
     p.pids = vec![std::process::id()];
     let mut extra = Vec::new();
     let mut files = Vec::new();
@@ -105,11 +107,69 @@ pub fn protected(paths: &Paths) -> Protected {
     p
 }
 
+static FOLDS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// What [`folds_case`] found (the protected set is built first, so paths
+/// and the places they are read in always agree).
+fn case_folding() -> bool {
+    FOLDS.get().copied().unwrap_or(cfg!(target_os = "macos"))
+}
+
+/// Whether the file system under `dir` ignores case: the folder found
+/// again under its name with the case swapped is the same folder. Probed
+/// once; where it cannot be told, macOS folds and Linux does not.
+pub fn folds_case(dir: &Path) -> bool {
+    *FOLDS.get_or_init(|| {
+        let probe = || {
+            let name = dir.file_name()?.to_str()?;
+            let swapped: String = name
+                .chars()
+                .map(|c| if c.is_lowercase() { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() })
+                .collect();
+            if swapped == name {
+                return None;
+            }
+            let a = std::fs::metadata(dir).ok()?;
+            Some(std::fs::metadata(dir.with_file_name(swapped)).is_ok_and(|b| (a.dev(), a.ino()) == (b.dev(), b.ino())))
+        };
+        probe().unwrap_or(cfg!(target_os = "macos"))
+    })
+}
+
+/// Places read so far, by pid and the process's start time (a pid that is
+/// reused is another process).
+static PLACES: Mutex<BTreeMap<(u32, u64), Arc<PathEnv>>> = Mutex::new(BTreeMap::new());
+
+/// Entries kept before the cache starts over.
+const MAX_PLACES: usize = 256;
+
+/// [`server_env`], read once per shim process.
+pub fn server_env_cached(pid: Option<u32>) -> Arc<PathEnv> {
+    let Some(pid) = pid.filter(|p| *p > 0) else { return Arc::new(server_env(None)) };
+    let Some(start) = start_time(pid) else { return Arc::new(server_env(Some(pid))) };
+    let mut cache = PLACES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(env) = cache.get(&(pid, start)) {
+        return env.clone();
+    }
+    let env = Arc::new(server_env(Some(pid)));
+    if cache.len() >= MAX_PLACES {
+        cache.clear();
+    }
+    cache.insert((pid, start), env.clone());
+    env
+}
+
+/// Field 22 of `/proc/PID/stat`: when the process started, in ticks.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
+}
+
 /// The environment of the server behind a shim: its working directory and
 /// variables from `/proc` when the shim's process can be read, else the
 /// daemon's home alone (relative paths are then compared by their tail).
 pub fn server_env(pid: Option<u32>) -> PathEnv {
-    let mut env = PathEnv { case_insensitive: cfg!(target_os = "macos"), ..PathEnv::default() };
+    let mut env = PathEnv { case_insensitive: case_folding(), ..PathEnv::default() };
     if let Some(pid) = pid.filter(|p| *p > 0) {
         env.cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok().map(|p| p.to_string_lossy().into_owned());
         if let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) {
@@ -155,6 +215,37 @@ pub fn place(env: &PathEnv) -> Place<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reading_a_servers_place_is_cheap() {
+        let pid = Some(std::process::id());
+        let env = server_env(pid);
+        assert!(env.cwd.is_some() && env.home.is_some(), "{env:?}");
+        let time = |f: &dyn Fn()| {
+            let t = std::time::Instant::now();
+            for _ in 0..1000 {
+                f();
+            }
+            t.elapsed().as_secs_f64() * 1e6 / 1000.0
+        };
+        let fresh = time(&|| {
+            std::hint::black_box(server_env(pid));
+        });
+        let cached = time(&|| {
+            std::hint::black_box(server_env_cached(pid));
+        });
+        assert_eq!(*server_env_cached(pid), env);
+        println!("server_env: {fresh:.1} µs read, {cached:.1} µs cached");
+    }
+
+    #[test]
+    fn this_file_system_keeps_case() {
+        let dir = std::env::temp_dir().join(format!("latch-case-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert_eq!(folds_case(&dir), cfg!(target_os = "macos"));
+        assert_eq!(case_folding(), folds_case(&dir));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn roots_are_the_servers_absolute_arguments() {

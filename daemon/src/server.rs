@@ -861,7 +861,7 @@ async fn decide(
     let now = now_ms();
     // The server's cwd and environment, read before the lock is taken.
     let shim_pid = shared.engine().shims.get(&conn).map(|s| s.info.pid);
-    let place = crate::identity::server_env(shim_pid);
+    let place = crate::identity::server_env_cached(shim_pid);
 
     let (call_id, class, decision, reasons, rule, session, approval_id, hold_ms, effects, asked) = {
         let mut eng = shared.engine();

@@ -158,7 +158,13 @@ async def test_client_configs_and_hook_settings_may_be_read_not_written(
 def shell_attacks(home: Home, daemon_pid: int) -> list[str]:
     policy = str(home.latch_home / "policy.toml")
     lh = str(home.latch_home)
+    # A symlink to the binary, made by the agent earlier.
+    link = Path(str(home.path)) / "tool"
+    if not link.exists():
+        link.symlink_to(LATCH_BIN)
     return [
+        f"{link} approve 3",
+        f"/proc/{daemon_pid}/exe approve 3",
         "latch approve 3",
         "l'a'tch approve 3",
         'lat""ch approve 3',
@@ -189,6 +195,7 @@ def shell_attacks(home: Home, daemon_pid: int) -> list[str]:
         "kill $(pgrep -f latch)",
         f"rm {lh}/run/latch.sock",
         "systemctl --user stop latch.service",
+        f"python3 -c \"open('{policy}', 'w').write('')\"",
     ]
 
 

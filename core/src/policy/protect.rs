@@ -34,6 +34,7 @@
 //! the call *ask* at least ([`Finding::deny`] false), never allow.
 
 mod commands;
+mod mentions;
 mod places;
 
 use serde_json::Value;
@@ -136,7 +137,20 @@ pub(crate) struct Guard {
     pids: Vec<u32>,
     /// The environment when the caller gives none: the home only.
     env: PathEnv,
+    /// Lower-case words without which text that is not a shell command
+    /// cannot touch Latch (`latch`, `kill`, protected names that do not
+    /// contain `latch`): other text is not parsed.
+    needles: Vec<String>,
+    /// Protected paths spelled out inside longer text.
+    mentions: mentions::Mentions,
 }
+
+/// The `key` given for an object key read as a path.
+const KEY: &str = "\0key";
+
+/// Paths the file system is asked about for one call; past this the call
+/// asks.
+const MAX_RESOLVES: usize = 256;
 
 /// Argument names whose string value is a path even without a `/`.
 const PATH_KEYS: &[&str] = &[
@@ -187,6 +201,22 @@ pub(crate) struct Ctx<'a> {
     pub shell: bool,
     /// It may remove or move what a path names, folders included.
     pub removes: bool,
+    /// Paths the file system was asked about so far.
+    pub resolves: &'a std::cell::Cell<usize>,
+}
+
+impl Ctx<'_> {
+    /// The resolver, while the call's budget lasts.
+    pub fn resolver(&self) -> Option<&dyn Resolver> {
+        let n = self.resolves.get();
+        self.resolves.set(n + 1);
+        if n < MAX_RESOLVES { self.place.resolver } else { None }
+    }
+
+    /// The budget ran out: some paths were compared lexically only.
+    pub fn over_budget(&self) -> bool {
+        self.resolves.get() > MAX_RESOLVES
+    }
 }
 
 impl Guard {
@@ -195,7 +225,31 @@ impl Guard {
         if let Some(h) = &p.home {
             env.vars.insert("HOME".to_owned(), h.clone());
         }
-        Guard { places: places::Places::new(p), pids: p.pids.clone(), env }
+        let mut needles: Vec<String> =
+            ["latch", "kill", "systemctl", "launchctl", "shutdown"].iter().map(|s| (*s).to_owned()).collect();
+        for path in p.paths.iter().chain(&p.binary) {
+            let lower = path.to_lowercase();
+            if !lower.contains("latch") {
+                needles.push(crate::path::base_name(&lower).to_owned());
+            }
+        }
+        needles.retain(|n| !n.is_empty());
+        needles.sort();
+        needles.dedup();
+        Guard {
+            places: places::Places::new(p),
+            pids: p.pids.clone(),
+            env,
+            needles,
+            mentions: mentions::Mentions::new(p),
+        }
+    }
+
+    /// Text that is not a shell command may touch Latch only if it holds
+    /// one of the needles.
+    fn may_mention(&self, s: &str) -> bool {
+        let lower = s.to_lowercase();
+        self.needles.iter().any(|n| lower.contains(n.as_str()))
     }
 
     /// The environment used when the caller knows nothing more.
@@ -205,15 +259,36 @@ impl Guard {
 
     /// Why the call touches Latch, or `None`.
     pub fn check(&self, call: &Call<'_>, cls: &Classification, place: Place<'_>) -> Option<Finding> {
+        let budget = std::cell::Cell::new(0);
+        // A folder in one argument and a relative name in another
+        // (`{"dir": "~/.config", "file": "latch/policy.toml"}`): relative
+        // paths resolve against the call's absolute ones too.
+        let mut folders = Vec::new();
+        collect_folders(call.args, place.env, &mut folders);
+        let env_with_folders;
+        let place = if folders.is_empty() {
+            place
+        } else {
+            let mut e = place.env.clone();
+            e.roots.extend(folders);
+            env_with_folders = e;
+            Place { env: &env_with_folders, resolver: place.resolver }
+        };
         let ctx = Ctx {
             place,
             write: cls.class != Class::Read,
             shell: cls.class == Class::Execute || cls.flags.contains(&Flag::Shell),
             removes: removes(call.tool),
+            resolves: &budget,
         };
         let mut at = Vec::new();
         let mut ask = None;
         let deny = self.walk(call.args, None, &mut at, &ctx, &mut ask);
+        if deny.is_none() && ask.is_none() && ctx.over_budget() {
+            return Some(Finding::ask(format!(
+                "names more than {MAX_RESOLVES} paths; the rest were compared by name only"
+            )));
+        }
         deny.or(ask)
     }
 
@@ -244,7 +319,7 @@ impl Guard {
             Value::Object(o) => o.iter().find_map(|(k, x)| {
                 at.push(PathPart::Key(k));
                 // Keys too: some tools take `{ "files": { PATH: CONTENT } }`.
-                let r = match self.check_str(k, Some("path"), ctx) {
+                let r = match self.check_str(k, Some(KEY), ctx) {
                     Some(f) if f.deny => Some(Finding { why: format!("the key of {} {}", where_(at), f.why), ..f }),
                     Some(f) => {
                         ask.get_or_insert(f);
@@ -262,12 +337,12 @@ impl Guard {
 
     /// A string read as a path: against the working directory, and a
     /// relative one against each of the server's roots too.
-    fn check_path(&self, s: &str, ctx: &Ctx<'_>) -> Option<Finding> {
+    fn check_path(&self, s: &str, ctx: &Ctx<'_>, roots: bool) -> Option<Finding> {
         if let Some(f) = self.places.check_string(s, ctx, ctx.write, ctx.removes) {
             return Some(f);
         }
         let env = ctx.place.env;
-        if s.starts_with(['/', '~', '$']) || strip_file_scheme(s) || env.roots.is_empty() {
+        if !roots || s.starts_with(['/', '~', '$']) || strip_file_scheme(s) || env.roots.is_empty() {
             return None;
         }
         env.roots.iter().find_map(|root| {
@@ -278,7 +353,15 @@ impl Guard {
     }
 
     fn check_str(&self, s: &str, key: Option<&str>, ctx: &Ctx<'_>) -> Option<Finding> {
-        let pathish = key.is_some_and(|k| PATH_KEYS.iter().any(|p| k.eq_ignore_ascii_case(p)));
+        let is_key = key == Some(KEY);
+        // Spelled out inside code or a document.
+        if let Some((path, kind)) = self.mentions.find(s, ctx.shell && ctx.write) {
+            return Some(Finding::deny(match kind {
+                Kind::Config => format!("writes {path}, a client config or hook settings file, from a command"),
+                _ => format!("mentions Latch's own file {path}"),
+            }));
+        }
+        let pathish = is_key || key.is_some_and(|k| PATH_KEYS.iter().any(|p| k.eq_ignore_ascii_case(p)));
         let mut ask = None;
         if s.len() <= crate::path::MAX_PATH
             && !s.contains('\n')
@@ -286,7 +369,7 @@ impl Guard {
                 || s.starts_with(['/', '~', '$', '.'])
                 || strip_file_scheme(s)
                 || (s.contains('/') && !s.contains(char::is_whitespace)))
-            && let Some(f) = self.check_path(s, ctx)
+            && let Some(f) = self.check_path(s, ctx, !is_key)
         {
             if f.deny {
                 return Some(f);
@@ -294,7 +377,7 @@ impl Guard {
             ask = Some(f);
         }
         let shellish = s.contains(|c: char| c.is_whitespace() || ";|&$`<>()'\"\\".contains(c));
-        if shellish {
+        if shellish && (ctx.shell || self.may_mention(s)) {
             if s.len() > shell::MAX_INPUT {
                 // Too long to read as a command: ask when it names Latch.
                 let lower = s.to_ascii_lowercase();
@@ -315,6 +398,23 @@ impl Guard {
             }
         }
         ask
+    }
+}
+
+/// Absolute paths among the call's string values (at most 16).
+fn collect_folders(v: &Value, env: &PathEnv, out: &mut Vec<String>) {
+    if out.len() >= 16 {
+        return;
+    }
+    match v {
+        Value::String(s) if s.starts_with(['/', '~']) && !s.contains(char::is_whitespace) => {
+            if let Some(crate::path::Lexical::Abs(p)) = crate::path::normalise(s, env) {
+                out.push(p);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_folders(x, env, out)),
+        Value::Object(o) => o.values().for_each(|x| collect_folders(x, env, out)),
+        _ => {}
     }
 }
 

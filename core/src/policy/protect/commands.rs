@@ -9,7 +9,7 @@ use crate::shell::{Command, RedirectKind, Script, Word};
 /// `latch` subcommands that change Latch's state, answer approvals or
 /// remove evidence.
 const LATCH_SUBCOMMANDS: &[&str] =
-    &["approve", "deny", "policy", "daemon", "install", "uninstall", "tui", "prune", "pin", "accept"];
+    &["approve", "deny", "policy", "daemon", "install", "uninstall", "tui", "prune", "pin"];
 
 /// Commands that only read the files they are given.
 const READERS: &[&str] = &[
@@ -155,8 +155,9 @@ fn latch_run(g: &Guard, cmd: &Command, ctx: &Ctx<'_>, env: &PathEnv) -> Option<F
         // `$(…) approve 3`: a name only known at run time with Latch's words.
         return sub.map(|s| {
             Finding::deny(format!(
-                "runs a command whose name is only known at run time with `{}`, as `latch {}` would",
-                s.text, s.text
+                "runs a command whose name is only known at run time with the word {:?}, as Latch's own command \
+                 would be run to change Latch; only a person decides that, in Latch",
+                s.text
             ))
         });
     }
@@ -172,20 +173,22 @@ fn latch_run(g: &Guard, cmd: &Command, ctx: &Ctx<'_>, env: &PathEnv) -> Option<F
                 .iter()
                 .find(|n| !n.unknown && LATCH_SUBCOMMANDS.iter().any(|s| n.text.eq_ignore_ascii_case(s)))?;
             Some(Finding::deny(format!(
-                "mentions `latch {}`, which only a person may run",
+                "mentions Latch's own command with {:?}: changing Latch or answering approvals is for a person, in \
+                 Latch",
                 sub.text.to_ascii_lowercase()
             )))
         });
     }
     if let Some(s) = sub {
         return Some(Finding::deny(format!(
-            "runs `latch {}` ({:?}), which only a person may run",
-            s.text.to_ascii_lowercase(),
-            name.text
+            "runs Latch's own command ({:?}) with {:?}: changing Latch or answering approvals is for a person, in \
+             Latch",
+            name.text,
+            s.text.to_ascii_lowercase()
         )));
     }
     (cmd.more_args || cmd.args().iter().any(|w| w.unknown))
-        .then(|| Finding::ask("runs `latch` with arguments only known at run time".to_owned()))
+        .then(|| Finding::ask("runs Latch's own command with arguments only known at run time".to_owned()))
 }
 
 /// A pattern (pkill, pgrep) that would match Latch's processes.

