@@ -37,6 +37,9 @@ pub struct Engine {
     /// Tool definitions per server, as the shims relayed them.
     pub tools: HashMap<String, HashMap<String, ToolDef>>,
     pub shims: HashMap<u64, Shim>,
+    /// Which of `shims` are `latch hook` connections, with their calls'
+    /// audit detail (see `hook.rs`).
+    pub hooks: HashMap<u64, String>,
     pub consoles: u32,
     pub calls: HashMap<String, Call>,
     pub held: HashMap<String, Held>,
@@ -78,6 +81,7 @@ impl Engine {
             policy_stamp: None,
             tools: HashMap::new(),
             shims: HashMap::new(),
+            hooks: HashMap::new(),
             consoles: 0,
             calls: HashMap::new(),
             held: HashMap::new(),

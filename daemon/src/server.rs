@@ -243,6 +243,7 @@ async fn connection(shared: Arc<Shared>, stream: Stream, conn: u64, mut stop: wa
                 }
                 Role::Console => shared.engine().consoles += 1,
                 Role::Cli => {}
+                Role::Hook => crate::hook::connected(&shared, conn, &name, pid, &session, &command, tx.clone()),
             }
             (role, name)
         }
@@ -321,6 +322,7 @@ async fn connection(shared: Arc<Shared>, stream: Stream, conn: u64, mut stop: wa
         }
         Role::Console => shared.engine().consoles -= 1,
         Role::Cli => {}
+        Role::Hook => crate::hook::closed(&shared, conn),
     }
     drop(tx);
     let _ = writer.await;
@@ -342,8 +344,8 @@ async fn handle(shared: &Arc<Shared>, conn: u64, role: Role, name: &str, tx: &mp
     match msg {
         ClientMsg::Hello { .. } => {}
         ClientMsg::Decide { req, tool, args, retry } => {
-            if role != Role::Shim {
-                send(tx, &DaemonMsg::Error { req, message: "only shims ask for decisions".into() }).await;
+            if !matches!(role, Role::Shim | Role::Hook) {
+                send(tx, &DaemonMsg::Error { req, message: "only shims and hooks ask for decisions".into() }).await;
                 return;
             }
             let reply = decide(shared, req, conn, name, &tool, args, retry).await;
@@ -452,6 +454,7 @@ async fn handle(shared: &Arc<Shared>, conn: u64, role: Role, name: &str, tx: &mp
                 Role::Cli => "cli",
                 // Refused by the state machine, and recorded.
                 Role::Shim => "shim",
+                Role::Hook => "hook",
             };
             let effects = shared.engine().approvals.handle(approval::Event::Answer(approval::Answer {
                 approval_id: approval::normalize_id(&approval_id),
@@ -474,7 +477,12 @@ async fn handle(shared: &Arc<Shared>, conn: u64, role: Role, name: &str, tx: &mp
                     database: shared.paths.database.display().to_string(),
                     policy: shared.paths.policy.display().to_string(),
                     policy_error: eng.policy_error.clone(),
-                    shims: eng.shims.values().map(|s| s.info.clone()).collect(),
+                    shims: eng
+                        .shims
+                        .iter()
+                        .filter(|(c, _)| !eng.hooks.contains_key(c))
+                        .map(|(_, s)| s.info.clone())
+                        .collect(),
                     consoles: eng.consoles,
                     pending: eng.approvals.pending().filter(|p| !eng.unsaved.contains(&p.id)).count() as u32,
                     channels: eng.channels.values().cloned().collect(),
@@ -492,7 +500,7 @@ async fn handle(shared: &Arc<Shared>, conn: u64, role: Role, name: &str, tx: &mp
             }
         }
         ClientMsg::AuditPrune { req } => {
-            let reply = if role == Role::Shim {
+            let reply = if matches!(role, Role::Shim | Role::Hook) {
                 DaemonMsg::Error { req, message: "only a person may prune the audit log".into() }
             } else {
                 let settings = *shared.engine().policy.audit();
@@ -929,6 +937,7 @@ async fn decide(
         args_hash: args_hash.clone(),
         rule,
         approval_id: approval_id.clone(),
+        detail: crate::hook::detail(shared, conn),
         ..Default::default()
     };
     if asked {

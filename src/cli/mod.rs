@@ -7,6 +7,7 @@
 pub mod client;
 pub mod demo;
 pub mod doctor;
+pub mod hook;
 pub mod install;
 pub mod policy;
 pub mod shim;
