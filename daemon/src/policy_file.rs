@@ -62,7 +62,12 @@ pub fn builtin(paths: &Paths) -> Policy {
 fn protected(paths: &Paths) -> Protected {
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
     let exe = std::env::current_exe().ok();
-    Protected::from_paths(paths, home.as_deref(), exe.as_deref())
+    let mut p = Protected::from_paths(paths, home.as_deref(), exe.as_deref());
+    // The coding agents' hook settings: editing them takes Latch out of the loop.
+    if let Some(h) = home.as_deref().and_then(|h| h.to_str()).filter(|h| !h.is_empty()) {
+        p.paths.extend(latch_core::hook::settings_files(h));
+    }
+    p
 }
 
 /// Appends an "always" rule, atomically (a temporary file renamed over the

@@ -25,6 +25,7 @@
 pub mod clients;
 pub mod diff;
 pub mod doc;
+pub mod hooks;
 pub mod jsonc;
 mod plan;
 

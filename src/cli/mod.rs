@@ -9,6 +9,7 @@ pub mod demo;
 pub mod doctor;
 pub mod hook;
 pub mod install;
+mod install_hooks;
 pub mod policy;
 pub mod shim;
 

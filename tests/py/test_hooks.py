@@ -7,6 +7,7 @@ fails or times out lets the tool run, so every failure here must be a deny.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sqlite3
 import subprocess
@@ -308,3 +309,55 @@ def test_a_hook_cannot_answer_approvals(home: Home, daemon: Any) -> None:
     home.deny(pending["id"])
     out, err = proc.communicate(timeout=15)
     denied("codex", (proc.returncode, out, err))
+
+
+def test_agents_cannot_edit_their_own_hook_settings(home: Home, daemon: Any) -> None:
+    settings = os.path.join(os.environ["HOME"], ".claude", "settings.json")
+    for tool, tool_input in [
+        ("Edit", {"file_path": settings, "old_string": "latch", "new_string": "true"}),
+        ("Bash", {"command": "sed -i /latch/d ~/.gemini/settings.json"}),
+    ]:
+        text = denied("claude-code", hook(home, "claude-code", payload("claude-code", tool, tool_input, str(home.work))))
+        assert "self_protect" in text or "Latch's own file" in text, text
+
+
+def test_install_hooks_round_trip_and_doctor(home: Home) -> None:
+    agent_home = home.path / "agent-home"
+    (agent_home / ".claude").mkdir(parents=True)
+    (agent_home / ".codex").mkdir()
+    (agent_home / ".gemini").mkdir()
+    claude = agent_home / ".claude" / "settings.json"
+    claude.write_bytes(b'{\n  "model": "opus",\n  "hooks": {"PostToolUse": []}\n}\n')
+    original = claude.read_bytes()
+    codex = agent_home / ".codex" / "config.toml"
+    codex.write_bytes(b'# mine\nmodel = "o3"\n')
+    env = {**home.cli_env(), "HOME": str(agent_home)}
+
+    def latch(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([LATCH_BIN, *args], env=env, capture_output=True, text=True, timeout=20)
+
+    dry = latch("install", "--hooks", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "+++ ~/.claude/settings.json" in dry.stdout and claude.read_bytes() == original
+    assert not (agent_home / ".gemini" / "settings.json").exists()
+    done = latch("install", "--hooks")
+    assert done.returncode == 0, done.stdout + done.stderr
+    settings = json.loads(claude.read_text())
+    [entry] = settings["hooks"]["PreToolUse"]
+    [h] = entry["hooks"]
+    assert h["command"].split()[1:] == ["hook", "claude-code", "--timeout", "60"] and h["timeout"] == 60
+    assert Path(h["command"].split()[0]).samefile(LATCH_BIN)
+    gemini = json.loads((agent_home / ".gemini" / "settings.json").read_text())
+    assert gemini["hooks"]["BeforeTool"][0]["hooks"][0]["timeout"] == 60000
+    assert "[[hooks.PreToolUse]]" in codex.read_text()
+    doctor = latch("doctor")
+    assert "Claude Code  installed" in doctor.stdout and "Gemini CLI   installed" in doctor.stdout, doctor.stdout
+    again = latch("install", "--hooks")
+    assert "nothing to change" in again.stdout
+    gone = latch("uninstall", "--hooks")
+    assert gone.returncode == 0, gone.stdout
+    assert claude.read_bytes() == original
+    assert not list(agent_home.glob("*/*.latch-backup")), "a backup equal to the restored file is left behind"
+    assert codex.read_bytes() == b'# mine\nmodel = "o3"\n'
+    assert not (agent_home / ".gemini" / "settings.json").exists()
+    assert "NOT installed" in latch("doctor").stdout

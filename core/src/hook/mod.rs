@@ -65,3 +65,22 @@ impl Agent {
         }
     }
 }
+
+/// The agents' own settings files under HOME, where their hooks live: an
+/// agent that could edit them could take Latch out of its loop, so they
+/// are protected like Latch's own files (see `policy::Protected`).
+/// Project-level settings (`.claude/settings.json` in a repository) are
+/// not covered: their folder is not known here.
+pub fn settings_files(home: &str) -> Vec<String> {
+    let home = home.trim_end_matches('/');
+    [
+        ".claude/settings.json",
+        ".claude/settings.local.json",
+        ".codex/config.toml",
+        ".gemini/settings.json",
+        ".copilot/settings.json",
+    ]
+    .iter()
+    .map(|rel| format!("{home}/{rel}"))
+    .collect()
+}

@@ -258,3 +258,22 @@ fn resolve_paths() {
     assert_eq!(resolve("/a", "~/k", None), "~/k");
     assert_eq!(resolve("", "rel", None), "rel");
 }
+
+#[test]
+fn agents_hook_settings_are_protected_too() {
+    let mut p = policy();
+    let mut prot = Protected { paths: vec![format!("{HOME}/.config/latch/policy.toml")], home: Some(HOME.into()) };
+    prot.paths.extend(settings_files(HOME));
+    p.set_protected(prot);
+    for (tool, input, cwd) in [
+        ("Edit", json!({"file_path": "/home/u/.claude/settings.json", "old_string": "a", "new_string": "b"}), "/w"),
+        ("Write", json!({"file_path": "settings.json", "content": "{}"}), "/home/u/.gemini"),
+        ("Bash", json!({"command": "sed -i /latch/d ~/.codex/config.toml"}), "/w"),
+    ] {
+        let i = HookInput { tool: tool.into(), input, cwd: cwd.into(), ..Default::default() };
+        let m = builtin(Agent::ClaudeCode, &i);
+        let def = m.def.as_ref().and_then(ToolDef::from_value);
+        let v = decide(&p, &Call { server: "claude-code", tool: &m.tool, args: &m.args }, def.as_ref());
+        assert_eq!(v.evaluation.decision, Decision::Deny, "{tool}: {:?}", m.args);
+    }
+}
