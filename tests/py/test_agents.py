@@ -1,0 +1,167 @@
+"""Real coding agents under Latch's hook: the pinned Claude Code from
+tests/package.json runs `claude -p` against our scripted model
+(scripted_model.py) in a throw-away HOME after `latch install --hooks`,
+inside a network namespace with loopback only (`unshare -n`): nothing can
+leave the machine, and the daemon's Unix socket is still reached.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from latchkit import LATCH_BIN, NODE_BIN, Home
+from scripted_model import read_log
+
+HERE = Path(__file__).resolve().parent
+CLAUDE = NODE_BIN / "claude"
+PYTHON = os.environ.get("LATCH_TEST_PYTHON") or str(Path(os.sys.executable))
+
+
+def can_unshare() -> bool:
+    try:
+        return subprocess.run(["unshare", "-n", "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+pytestmark = [
+    pytest.mark.skipif(not CLAUDE.exists(), reason="Claude Code is not installed (npm ci in tests/)"),
+    pytest.mark.skipif(not can_unshare(), reason="`unshare -n` is not permitted here (needs root or user namespaces)"),
+]
+
+
+class Agent:
+    """One throw-away HOME with Claude Code's hook installed."""
+
+    def __init__(self, home: Home) -> None:
+        self.home = home
+        self.agent_home = home.path / "agent-home"
+        (self.agent_home / ".claude").mkdir(parents=True)
+        self.env = {
+            **home.cli_env(),
+            "HOME": str(self.agent_home),
+            "ANTHROPIC_API_KEY": "dummy",
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            "DISABLE_AUTOUPDATER": "1",
+            "DISABLE_TELEMETRY": "1",
+            "DISABLE_ERROR_REPORTING": "1",
+        }
+        done = subprocess.run(
+            [LATCH_BIN, "install", "--hooks", "claude-code"], env=self.env, capture_output=True, text=True, timeout=20
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        self.runs = 0
+
+    def start(self, script: list[dict[str, Any]]) -> tuple[subprocess.Popen[str], Path]:
+        self.runs += 1
+        script_path = self.home.path / f"script-{self.runs}.json"
+        script_path.write_text(json.dumps(script))
+        log = self.home.path / f"model-{self.runs}.jsonl"
+        out = open(self.home.new_log("claude"), "w")
+        cmd = [
+            "unshare", "-n", PYTHON, str(HERE / "scripted_model.py"), str(script_path), str(log), "--",
+            str(CLAUDE), "-p", "Do what the tools say.", "--output-format", "json",
+            "--allowedTools", "Bash,Edit,Write,Read",
+        ]  # fmt: skip
+        proc = subprocess.Popen(
+            cmd, env=self.env, cwd=self.home.work, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, text=True
+        )
+        return proc, log
+
+    def run(self, script: list[dict[str, Any]]) -> Path:
+        proc, log = self.start(script)
+        assert proc.wait(timeout=120) == 0
+        return log
+
+
+def tool_results(log: Path) -> list[str]:
+    """The tool results the model saw in its last request, as text."""
+    requests = [r["body"] for r in read_log(str(log)) if r["body"].get("tools")]
+    out = []
+    for message in requests[-1]["messages"] if requests else []:
+        for block in message["content"] if isinstance(message["content"], list) else []:
+            if block.get("type") == "tool_result":
+                c = block.get("content")
+                out.append(c if isinstance(c, str) else json.dumps(c))
+    return out
+
+
+def calls(home: Home) -> list[dict[str, Any]]:
+    home.latch("audit", "--json", "--limit", "1")
+    db = sqlite3.connect(home.latch_home / "audit.db")
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute("SELECT * FROM events WHERE kind = 'call' ORDER BY id")]
+    finally:
+        db.close()
+
+
+def test_claude_code_risky_bash_is_held_denied_in_latch_and_never_runs(home: Home, daemon: Any) -> None:
+    agent = Agent(home)
+    victim = home.work / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("precious")
+    proc, log = agent.start([{"name": "Bash", "input": {"command": f"rm -rf {victim}", "description": "clean"}}])
+    try:
+        pending = home.wait_pending(server="claude-code", tool="Bash", timeout=60)
+        assert victim.exists()
+        home.deny(pending["id"], reason="not on my machine")
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert (victim / "keep.txt").read_text() == "precious", "the denied command ran"
+    [result] = tool_results(log)
+    assert "not on my machine" in result and "decided in Latch" in result, result
+    [row] = calls(home)
+    assert (row["server"], row["tool"], row["class"], row["decision"]) == ("claude-code", "Bash", "EXECUTE", "ask")
+    assert row["session"].startswith("claude-code:") and len(row["session"]) > len("claude-code:")
+    assert f"cwd {home.work}" in row["detail"] and "tool_use_id toolu_latch_00" in row["detail"]
+
+
+def test_claude_code_allowed_write_runs_and_policy_edit_is_denied(home: Home, daemon: Any) -> None:
+    agent = Agent(home)
+    policy = home.latch_home / "policy.toml"
+    before = policy.read_bytes()
+    notes = home.work / "notes.txt"
+    edit = {"file_path": str(policy), "old_string": 'execute = "ask"', "new_string": 'execute = "allow"'}
+    log = agent.run(
+        [
+            {"name": "Write", "input": {"file_path": str(notes), "content": "hello\n"}},
+            # Claude Code edits only a file it has read: the Read is Latch's to deny.
+            {"name": "Read", "input": {"file_path": str(policy)}},
+            {"name": "Edit", "input": edit},
+            {"name": "Write", "input": {"file_path": str(home.latch_home / "extra.toml"), "content": "x = 1\n"}},
+        ]
+    )
+    assert notes.read_text() == "hello\n", "the allowed Write did not run"
+    assert policy.read_bytes() == before, "the policy was edited"
+    assert not (home.latch_home / "extra.toml").exists()
+    results = tool_results(log)
+    assert len(results) == 4, results
+    assert "Latch denied Read" in results[1] and "Latch denied Write" in results[3], results
+    # The Edit never ran: Claude Code refused it itself (not read first), or
+    # it asked its hook and Latch denied it.
+    assert "has not been read" in results[2] or "Latch denied Edit" in results[2], results[2]
+    rows = [(r["tool"], r["class"], r["decision"], r["rule"]) for r in calls(home)]
+    assert rows[0] == ("Write", "WRITE", "allow", None)
+    assert ("Read", "READ", "deny", "builtin:self-protect") in rows
+    assert ("Write", "WRITE", "deny", "builtin:self-protect") in rows
+    assert all(d == "deny" for t, _, d, _ in rows if t == "Edit")
+
+
+def test_claude_code_with_no_daemon_runs_nothing_risky(home: Home) -> None:
+    agent = Agent(home)
+    marker = home.work / "ran.txt"
+    log = agent.run([{"name": "Bash", "input": {"command": f"echo ran > {marker}", "description": "x"}}])
+    assert not marker.exists(), "a command ran while no daemon could check it"
+    [result] = tool_results(log)
+    assert "did not run" in result, result
