@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from latchkit import LATCH_BIN, NODE_BIN, Home
+from latchkit import LATCH_BIN, NODE_BIN, Home, our_server_cmd, via_shim
 from scripted_model import read_log
 
 HERE = Path(__file__).resolve().parent
@@ -59,7 +59,7 @@ class Agent:
         assert done.returncode == 0, done.stdout + done.stderr
         self.runs = 0
 
-    def start(self, script: list[dict[str, Any]]) -> tuple[subprocess.Popen[str], Path]:
+    def start(self, script: list[dict[str, Any]], *extra: str) -> tuple[subprocess.Popen[str], Path]:
         self.runs += 1
         script_path = self.home.path / f"script-{self.runs}.json"
         script_path.write_text(json.dumps(script))
@@ -68,15 +68,15 @@ class Agent:
         cmd = [
             "unshare", "-n", PYTHON, str(HERE / "scripted_model.py"), str(script_path), str(log), "--",
             str(CLAUDE), "-p", "Do what the tools say.", "--output-format", "json",
-            "--allowedTools", "Bash,Edit,Write,Read",
+            "--allowedTools", "Bash,Edit,Write,Read,mcp__srv__echo,mcp__bare__echo", *extra,
         ]  # fmt: skip
         proc = subprocess.Popen(
             cmd, env=self.env, cwd=self.home.work, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, text=True
         )
         return proc, log
 
-    def run(self, script: list[dict[str, Any]]) -> Path:
-        proc, log = self.start(script)
+    def run(self, script: list[dict[str, Any]], *extra: str) -> Path:
+        proc, log = self.start(script, *extra)
         assert proc.wait(timeout=120) == 0
         return log
 
@@ -165,3 +165,31 @@ def test_claude_code_with_no_daemon_runs_nothing_risky(home: Home) -> None:
     assert not marker.exists(), "a command ran while no daemon could check it"
     [result] = tool_results(log)
     assert "did not run" in result, result
+
+
+def test_claude_code_mcp_call_through_a_shim_is_decided_once(home: Home, daemon: Any) -> None:
+    agent = Agent(home)
+    shimmed = via_shim("srv", our_server_cmd())
+    config = {
+        "mcpServers": {
+            "srv": {"command": shimmed[0], "args": shimmed[1:], "env": home.server_env()},
+            # Not wrapped: the hook decides its calls.
+            "bare": {"command": our_server_cmd()[0], "args": [], "env": home.server_env()},
+        }
+    }
+    config_path = home.path / "mcp.json"
+    config_path.write_text(json.dumps(config))
+    log = agent.run(
+        [
+            {"name": "mcp__srv__echo", "input": {"text": "through the shim"}},
+            {"name": "mcp__bare__echo", "input": {"text": "no shim"}},
+        ],
+        "--mcp-config",
+        str(config_path),
+    )
+    results = tool_results(log)
+    assert len(results) == 2 and all("Latch" not in r for r in results), results
+    rows = [(r["server"], r["tool"], r["decision"]) for r in calls(home)]
+    # One row each: the shim's for srv, the hook's for bare; none for the agent.
+    assert sorted(rows) == [("bare", "echo", "allow"), ("srv", "echo", "allow")], rows
+    assert [c["arguments"]["text"] for c in home.recorded("echo")] == ["through the shim", "no shim"]
