@@ -346,3 +346,23 @@ fn peer_uid(stream: &UnixStream) -> std::io::Result<u32> {
     let rc = unsafe { libc::getpeereid(stream.as_raw_fd(), &mut uid, &mut gid) };
     if rc != 0 { Err(std::io::Error::last_os_error()) } else { Ok(uid) }
 }
+
+/// What `latch policy explain --hook AGENT FILE` decides: the server, tool,
+/// arguments and definition `latch hook AGENT` would send for that payload.
+pub fn explain_inputs(
+    agent: &str,
+    payload: &std::path::Path,
+) -> anyhow::Result<(String, String, serde_json::Value, Option<latch_core::ToolDef>)> {
+    let agent = Agent::from_name(agent)
+        .ok_or_else(|| anyhow::anyhow!("unknown agent `{agent}`: use claude-code, codex, gemini or copilot"))?;
+    let bytes = std::fs::read(payload).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", payload.display()))?;
+    let input = hook::read(agent, &bytes)?;
+    let home = std::env::var("HOME").ok().filter(|h| !h.is_empty());
+    Ok(match hook::map(agent, &input, home.as_deref()) {
+        Target::Builtin(m) | Target::MaybeMcp(m) => {
+            let def = m.def.as_ref().and_then(latch_core::ToolDef::from_value);
+            (agent.name().to_owned(), m.tool, m.args, def)
+        }
+        Target::Mcp { server, tool, args } => (server, tool, args, None),
+    })
+}

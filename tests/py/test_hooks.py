@@ -361,3 +361,15 @@ def test_install_hooks_round_trip_and_doctor(home: Home) -> None:
     assert codex.read_bytes() == b'# mine\nmodel = "o3"\n'
     assert not (agent_home / ".gemini" / "settings.json").exists()
     assert "NOT installed" in latch("doctor").stdout
+
+
+def test_policy_explain_takes_a_hook_payload(home: Home) -> None:
+    payload_file = home.path / "payload.json"
+    policy = str(home.latch_home / "policy.toml")
+    payload_file.write_text(payload("claude-code", "Edit", {"file_path": policy, "old_string": "a", "new_string": "b"}, "/"))
+    x = home.latch_json("policy", "explain", "--hook", "claude-code", str(payload_file), "--json")
+    assert x["decision"] == "deny", x
+    shell = home.path / "shell.json"
+    shell.write_text(payload("gemini", "run_shell_command", {"command": "ls"}, "/"))
+    x = home.latch_json("policy", "explain", "--hook", "gemini", str(shell), "--json")
+    assert (x["class"], x["decision"]) == ("EXECUTE", "ask"), x
