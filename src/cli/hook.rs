@@ -139,9 +139,15 @@ fn decide(agent: Agent, a: &HookArgs, deadline: Instant) -> Verdict {
     let mut link = match Link::open(&paths.socket, &hello, deadline) {
         Ok(l) => l,
         Err(why) => {
-            let offline_read = matches!(&target, Target::Builtin(m) if m.kind == Kind::Read);
-            if a.allow_reads_offline && offline_read {
-                return Verdict::Allow;
+            if a.allow_reads_offline
+                && let Target::Builtin(m) = &target
+                && m.kind == Kind::Read
+            {
+                // Self-protection still holds offline: Latch's own files are private.
+                return match offline_guard(&paths, home.as_deref(), m) {
+                    None => Verdict::Allow,
+                    Some(why) => deny(format!("Latch denied {} while offline: {why}.", input.tool)),
+                };
             }
             return deny(format!(
                 "Latch could not check {} ({why}), so it did not run. A person must get Latch's daemon running; \
@@ -186,6 +192,23 @@ fn decide(agent: Agent, a: &HookArgs, deadline: Instant) -> Verdict {
         }
         Err(why) => deny(format!("Latch could not check {} ({why}), so it did not run.", input.tool)),
     }
+}
+
+/// Built-in self-protection on a read that passes while no daemon answers:
+/// the reason when it touches Latch's own files or the agents' hook settings.
+fn offline_guard(paths: &latch_proto::paths::Paths, home: Option<&str>, m: &Mapped) -> Option<String> {
+    let exe = std::env::current_exe().ok();
+    let mut protected =
+        latch_core::policy::Protected::from_paths(paths, home.map(std::path::Path::new), exe.as_deref());
+    if let Some(h) = home {
+        protected.paths.extend(hook::settings_files(h));
+    }
+    let mut policy = latch_core::Policy::builtin();
+    policy.set_protected(protected);
+    let def = m.def.as_ref().and_then(latch_core::ToolDef::from_value);
+    let call = latch_core::Call { server: "offline", tool: &m.tool, args: &m.args };
+    let verdict = latch_core::decide(&policy, &call, def.as_ref());
+    (verdict.evaluation.decision == latch_core::Decision::Deny).then(|| verdict.evaluation.reasons.join("; "))
 }
 
 enum Outcome {

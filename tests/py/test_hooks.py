@@ -128,6 +128,10 @@ def test_daemon_down_denies(home: Home, agent: str) -> None:
     assert "did not run" in denied(agent, hook(home, agent, read))
     allowed(hook(home, agent, read, "--allow-reads-offline"))
     denied(agent, hook(home, agent, payload(agent, SHELL[agent], {"command": "ls"}, "/"), "--allow-reads-offline"))
+    # Offline reads still never reach Latch's own files.
+    audit_db = str(home.latch_home / "audit.db")
+    own = payload(agent, READ[agent], {"path": audit_db, "file_path": audit_db}, str(home.work))
+    assert "Latch's own file" in denied(agent, hook(home, agent, own, "--allow-reads-offline"))
 
 
 @pytest.mark.parametrize("agent", AGENTS)
