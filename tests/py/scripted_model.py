@@ -82,6 +82,12 @@ class ScriptedModel:
                 if "count_tokens" in self.path:
                     self._json(200, {"input_tokens": 100})
                     return
+                if ":countTokens" in self.path:
+                    self._json(200, {"totalTokens": 100})
+                    return
+                if ":streamGenerateContent" in self.path or ":generateContent" in self.path:
+                    self._gemini(body)
+                    return
                 blocks, stop = reply_blocks(model.script, body)
                 message = {
                     "id": "msg_latch",
@@ -97,6 +103,35 @@ class ScriptedModel:
                     self._stream(message)
                 else:
                     self._json(200, message)
+
+            def _gemini(self, body: dict[str, Any]) -> None:
+                """Gemini's API: the script for the main loop, JSON for side questions."""
+                contents = body.get("contents", [])
+                k = sum(
+                    1 for c in contents for p in c.get("parts", []) if isinstance(p, dict) and "functionResponse" in p
+                )
+                config = body.get("generationConfig") or {}
+                if not body.get("tools") and config.get("responseMimeType") == "application/json":
+                    # The model router and other structured side questions.
+                    parts = [{"text": json.dumps({"complexity_reasoning": "a test", "complexity_score": 1})}]
+                elif body.get("tools") and k < len(model.script):
+                    step = model.script[k]
+                    parts = [{"functionCall": {"name": step["name"], "args": step["input"]}}]
+                else:
+                    parts = [{"text": "Done."}]
+                reply = {
+                    "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}],
+                    "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 10, "totalTokenCount": 20},
+                }
+                if ":streamGenerateContent" in self.path:
+                    data = f"data: {json.dumps(reply)}\n\n".encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                else:
+                    self._json(200, reply)
 
             def _json(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()
@@ -168,7 +203,7 @@ def main(argv: list[str]) -> int:
     with open(script_path) as f:
         script = json.load(f)
     model = ScriptedModel(script, log_path)
-    env = {**os.environ, "ANTHROPIC_BASE_URL": model.base_url}
+    env = {**os.environ, "ANTHROPIC_BASE_URL": model.base_url, "GOOGLE_GEMINI_BASE_URL": model.base_url}
     try:
         return subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL).returncode
     finally:

@@ -21,6 +21,7 @@ from scripted_model import read_log
 
 HERE = Path(__file__).resolve().parent
 CLAUDE = NODE_BIN / "claude"
+GEMINI = NODE_BIN / "gemini"
 PYTHON = os.environ.get("LATCH_TEST_PYTHON") or str(Path(os.sys.executable))
 
 
@@ -31,8 +32,9 @@ def can_unshare() -> bool:
         return False
 
 
+needs_claude = pytest.mark.skipif(not CLAUDE.exists(), reason="Claude Code is not installed (npm ci in tests/)")
+needs_gemini = pytest.mark.skipif(not GEMINI.exists(), reason="Gemini CLI is not installed (npm ci in tests/)")
 pytestmark = [
-    pytest.mark.skipif(not CLAUDE.exists(), reason="Claude Code is not installed (npm ci in tests/)"),
     pytest.mark.skipif(not can_unshare(), reason="`unshare -n` is not permitted here (needs root or user namespaces)"),
 ]
 
@@ -103,6 +105,7 @@ def calls(home: Home) -> list[dict[str, Any]]:
         db.close()
 
 
+@needs_claude
 def test_claude_code_risky_bash_is_held_denied_in_latch_and_never_runs(home: Home, daemon: Any) -> None:
     agent = Agent(home)
     victim = home.work / "victim"
@@ -127,6 +130,7 @@ def test_claude_code_risky_bash_is_held_denied_in_latch_and_never_runs(home: Hom
     assert f"cwd {home.work}" in row["detail"] and "tool_use_id toolu_latch_00" in row["detail"]
 
 
+@needs_claude
 def test_claude_code_allowed_write_runs_and_policy_edit_is_denied(home: Home, daemon: Any) -> None:
     agent = Agent(home)
     policy = home.latch_home / "policy.toml"
@@ -158,6 +162,7 @@ def test_claude_code_allowed_write_runs_and_policy_edit_is_denied(home: Home, da
     assert all(d == "deny" for t, _, d, _ in rows if t == "Edit")
 
 
+@needs_claude
 def test_claude_code_with_no_daemon_runs_nothing_risky(home: Home) -> None:
     agent = Agent(home)
     marker = home.work / "ran.txt"
@@ -167,6 +172,7 @@ def test_claude_code_with_no_daemon_runs_nothing_risky(home: Home) -> None:
     assert "did not run" in result, result
 
 
+@needs_claude
 def test_claude_code_mcp_call_through_a_shim_is_decided_once(home: Home, daemon: Any) -> None:
     agent = Agent(home)
     shimmed = via_shim("srv", our_server_cmd())
@@ -193,3 +199,50 @@ def test_claude_code_mcp_call_through_a_shim_is_decided_once(home: Home, daemon:
     # One row each: the shim's for srv, the hook's for bare; none for the agent.
     assert sorted(rows) == [("bare", "echo", "allow"), ("srv", "echo", "allow")], rows
     assert [c["arguments"]["text"] for c in home.recorded("echo")] == ["through the shim", "no shim"]
+
+
+@needs_gemini
+def test_gemini_cli_risky_shell_is_held_denied_in_latch_and_allowed_write_runs(home: Home, daemon: Any) -> None:
+    agent_home = home.path / "gemini-home"
+    (agent_home / ".gemini").mkdir(parents=True)
+    (agent_home / ".gemini" / "settings.json").write_text('{"security": {"auth": {"selectedType": "gemini-api-key"}}}\n')
+    env = {**home.cli_env(), "HOME": str(agent_home), "GEMINI_API_KEY": "dummy", "GEMINI_CLI_TRUST_WORKSPACE": "true"}
+    done = subprocess.run([LATCH_BIN, "install", "--hooks", "gemini"], env=env, capture_output=True, text=True, timeout=20)
+    assert done.returncode == 0, done.stdout + done.stderr
+    victim = home.work / "victim"
+    victim.mkdir()
+    notes = home.work / "notes.txt"
+    script = [
+        {"name": "run_shell_command", "input": {"command": f"rm -rf {victim}"}},
+        {"name": "write_file", "input": {"file_path": str(notes), "content": "hello"}},
+    ]
+    script_path = home.path / "gemini-script.json"
+    script_path.write_text(json.dumps(script))
+    log = home.path / "gemini-model.jsonl"
+    out = open(home.new_log("gemini"), "w")
+    cmd = [
+        "unshare", "-n", PYTHON, str(HERE / "scripted_model.py"), str(script_path), str(log), "--",
+        str(GEMINI), "-p", "Do what the tools say.", "-o", "json", "--yolo",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, cwd=home.work, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        pending = home.wait_pending(server="gemini", tool="run_shell_command", timeout=60)
+        home.deny(pending["id"], reason="not on my machine")
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert victim.exists(), "the denied command ran"
+    assert notes.read_text() == "hello", "the allowed write_file did not run"
+    told = [
+        p["functionResponse"]
+        for r in read_log(str(log))
+        for c in r["body"].get("contents", [])
+        for p in c.get("parts", [])
+        if "functionResponse" in p
+    ]
+    assert any("not on my machine" in json.dumps(t) for t in told), told
+    rows = [(r["server"], r["tool"], r["class"], r["decision"]) for r in calls(home)]
+    assert rows == [("gemini", "run_shell_command", "EXECUTE", "ask"), ("gemini", "write_file", "WRITE", "allow")]
+    assert all(r["session"].startswith("gemini:") and len(r["session"]) > 7 for r in calls(home))
