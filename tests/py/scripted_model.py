@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -88,6 +89,9 @@ class ScriptedModel:
                 if ":streamGenerateContent" in self.path or ":generateContent" in self.path:
                     self._gemini(body)
                     return
+                if self.path.rstrip("/").endswith("/responses"):
+                    self._responses(body)
+                    return
                 blocks, stop = reply_blocks(model.script, body)
                 message = {
                     "id": "msg_latch",
@@ -132,6 +136,48 @@ class ScriptedModel:
                     self.wfile.write(data)
                 else:
                     self._json(200, reply)
+
+            def _responses(self, body: dict[str, Any]) -> None:
+                """OpenAI's Responses API (Codex), streamed."""
+                items = body.get("input") or []
+                k = sum(1 for i in items if isinstance(i, dict) and i.get("type") == "function_call_output")
+                if body.get("tools") and k < len(model.script):
+                    step = model.script[k]
+                    args = step["input"] if isinstance(step["input"], str) else json.dumps(step["input"])
+                    item: dict[str, Any] = {
+                        "type": "function_call", "id": f"fc_{k}", "call_id": f"call_latch_{k:02d}",
+                        "name": step["name"], "arguments": args, "status": "completed",
+                    }  # fmt: skip
+                    if step.get("custom"):
+                        item = {
+                            "type": "custom_tool_call", "id": f"ctc_{k}", "call_id": f"call_latch_{k:02d}",
+                            "name": step["name"], "input": step["input"], "status": "completed",
+                        }  # fmt: skip
+                else:
+                    item = {
+                        "type": "message", "id": "msg_latch", "role": "assistant", "status": "completed",
+                        "content": [{"type": "output_text", "text": "Done.", "annotations": []}],
+                    }  # fmt: skip
+                usage = {
+                    "input_tokens": 10, "input_tokens_details": {"cached_tokens": 0},
+                    "output_tokens": 10, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 20,
+                }  # fmt: skip
+                resp = {"id": "resp_latch", "object": "response", "status": "in_progress", "output": []}
+                events = [
+                    ("response.created", {"type": "response.created", "response": resp}),
+                    ("response.output_item.added", {"type": "response.output_item.added", "output_index": 0, "item": item}),
+                    ("response.output_item.done", {"type": "response.output_item.done", "output_index": 0, "item": item}),
+                    (
+                        "response.completed",
+                        {"type": "response.completed", "response": {**resp, "status": "completed", "output": [item], "usage": usage}},
+                    ),
+                ]
+                data = "".join(f"event: {name}\ndata: {json.dumps(ev)}\n\n" for name, ev in events).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def _json(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()
@@ -204,6 +250,14 @@ def main(argv: list[str]) -> int:
         script = json.load(f)
     model = ScriptedModel(script, log_path)
     env = {**os.environ, "ANTHROPIC_BASE_URL": model.base_url, "GOOGLE_GEMINI_BASE_URL": model.base_url}
+    # Codex reads its provider's address from config.toml: `{MODEL_URL}`
+    # there (or the address of an earlier run) becomes ours.
+    config = os.path.join(env.get("HOME", ""), ".codex", "config.toml")
+    if os.path.exists(config):
+        with open(config) as f:
+            text = f.read()
+        with open(config, "w") as f:
+            f.write(re.sub(r"http://127\.0\.0\.1:\d+", model.base_url, text.replace("{MODEL_URL}", model.base_url)))
     try:
         return subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL).returncode
     finally:

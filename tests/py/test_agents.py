@@ -1,6 +1,7 @@
-"""Real coding agents under Latch's hook: the pinned Claude Code from
-tests/package.json runs `claude -p` against our scripted model
-(scripted_model.py) in a throw-away HOME after `latch install --hooks`,
+"""Real coding agents under Latch's hook: the pinned Claude Code, Gemini CLI
+and Codex from tests/package.json run headless (`claude -p`, `gemini -p`,
+`codex exec`) against our scripted model (scripted_model.py) in a
+throw-away HOME after `latch install --hooks`,
 inside a network namespace with loopback only (`unshare -n`): nothing can
 leave the machine, and the daemon's Unix socket is still reached.
 """
@@ -16,12 +17,13 @@ from typing import Any
 
 import pytest
 
-from latchkit import LATCH_BIN, NODE_BIN, Home, our_server_cmd, via_shim
+from latchkit import LATCH_BIN, NODE_BIN, Home, our_server_cmd, via_shim, wait_until
 from scripted_model import read_log
 
 HERE = Path(__file__).resolve().parent
 CLAUDE = NODE_BIN / "claude"
 GEMINI = NODE_BIN / "gemini"
+CODEX = NODE_BIN / "codex"
 PYTHON = os.environ.get("LATCH_TEST_PYTHON") or str(Path(os.sys.executable))
 
 
@@ -33,6 +35,7 @@ def can_unshare() -> bool:
 
 
 needs_claude = pytest.mark.skipif(not CLAUDE.exists(), reason="Claude Code is not installed (npm ci in tests/)")
+needs_codex = pytest.mark.skipif(not CODEX.exists(), reason="Codex is not installed (npm ci in tests/)")
 needs_gemini = pytest.mark.skipif(not GEMINI.exists(), reason="Gemini CLI is not installed (npm ci in tests/)")
 pytestmark = [
     pytest.mark.skipif(not can_unshare(), reason="`unshare -n` is not permitted here (needs root or user namespaces)"),
@@ -246,3 +249,81 @@ def test_gemini_cli_risky_shell_is_held_denied_in_latch_and_allowed_write_runs(h
     rows = [(r["server"], r["tool"], r["class"], r["decision"]) for r in calls(home)]
     assert rows == [("gemini", "run_shell_command", "EXECUTE", "ask"), ("gemini", "write_file", "WRITE", "allow")]
     assert all(r["session"].startswith("gemini:") and len(r["session"]) > 7 for r in calls(home))
+
+
+CODEX_CONFIG = """model = "gpt-test"
+model_provider = "fake"
+approval_policy = "never"
+sandbox_mode = "danger-full-access"
+check_for_update_on_startup = false
+
+[model_providers.fake]
+name = "fake"
+base_url = "{MODEL_URL}/v1"
+wire_api = "responses"
+env_key = "FAKE_API_KEY"
+
+[analytics]
+enabled = false
+
+[features]
+plugins = false
+apps = false
+remote_plugin = false
+plugin_sharing = false
+"""
+
+
+@needs_codex
+def test_codex_obeys_latch_deny_and_runs_what_a_person_approved(home: Home, daemon: Any) -> None:
+    agent_home = home.path / "codex-home"
+    (agent_home / ".codex").mkdir(parents=True)
+    (agent_home / ".codex" / "config.toml").write_text(CODEX_CONFIG)
+    env = {**home.cli_env(), "HOME": str(agent_home), "FAKE_API_KEY": "dummy"}
+    done = subprocess.run([LATCH_BIN, "install", "--hooks", "codex"], env=env, capture_output=True, text=True, timeout=20)
+    assert done.returncode == 0, done.stdout + done.stderr
+    victim = home.work / "victim"
+    victim.mkdir()
+    approved = home.work / "approved.txt"
+    script = [
+        {"name": "exec_command", "input": {"cmd": f"rm -rf {victim}"}},
+        {"name": "exec_command", "input": {"cmd": f"echo ok > {approved}"}},
+    ]
+    script_path = home.path / "codex-script.json"
+    script_path.write_text(json.dumps(script))
+    log = home.path / "codex-model.jsonl"
+    out = open(home.new_log("codex"), "w")
+    # Codex runs only hooks it trusts; trust is recorded per machine (see
+    # docs/security/hooks.md), so the test run bypasses it.
+    cmd = [
+        "unshare", "-n", PYTHON, str(HERE / "scripted_model.py"), str(script_path), str(log), "--",
+        str(CODEX), "exec", "--skip-git-repo-check", "--dangerously-bypass-hook-trust", "Do what the tools say.",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, cwd=home.work, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        first = home.wait_pending(server="codex", tool="Bash", timeout=60)
+        home.deny(first["id"], reason="not on my machine")
+        second = wait_for_other_pending(home, first["id"])
+        home.approve(second["id"])
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert victim.exists(), "the denied command ran"
+    assert approved.read_text() == "ok\n", "the approved command did not run"
+    outputs = [
+        i.get("output", "")
+        for r in read_log(str(log))
+        for i in r["body"].get("input", [])
+        if isinstance(i, dict) and i.get("type") == "function_call_output"
+    ]
+    assert any("not on my machine" in json.dumps(o) for o in outputs), outputs
+    rows = [(r["server"], r["tool"], r["class"], r["decision"]) for r in calls(home)]
+    assert rows == [("codex", "Bash", "EXECUTE", "ask")] * 2, rows
+
+
+def wait_for_other_pending(home: Home, not_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    found = wait_until(lambda: next((p for p in home.pending() if p["id"] != not_id), None), timeout, interval=0.1)
+    assert found is not None, f"no second approval within {timeout}s: {home.pending()}"
+    return found
