@@ -156,12 +156,15 @@ fn decide(agent: Agent, a: &HookArgs, deadline: Instant) -> Verdict {
             ));
         }
     };
+    // Claude Code may be handed the ask instead of Latch holding it.
+    let hold = !(a.ask_in_agent && agent == Agent::ClaudeCode);
     let result = match &target {
-        Target::Builtin(m) => link.decide(m, deadline),
+        Target::Builtin(m) => link.decide(m, deadline, hold),
         Target::Mcp { server, tool, args } => match link.shims(deadline) {
             Ok(shims) if shims.iter().any(|s| s == server) => return Verdict::Pass,
             Ok(_) => {
-                link.decide(&Mapped { kind: Kind::Other, tool: tool.clone(), def: None, args: args.clone() }, deadline)
+                let m = Mapped { kind: Kind::Other, tool: tool.clone(), def: None, args: args.clone() };
+                link.decide(&m, deadline, hold)
             }
             Err(e) => Err(e),
         },
@@ -169,7 +172,7 @@ fn decide(agent: Agent, a: &HookArgs, deadline: Instant) -> Verdict {
             Ok(shims) if shims.iter().any(|s| m.tool.strip_prefix(s.as_str()).is_some_and(|r| r.starts_with('-'))) => {
                 return Verdict::Pass;
             }
-            Ok(_) => link.decide(m, deadline),
+            Ok(_) => link.decide(m, deadline, hold),
             Err(e) => Err(e),
         },
     };
@@ -179,7 +182,7 @@ fn decide(agent: Agent, a: &HookArgs, deadline: Instant) -> Verdict {
             deny(format!("Latch denied {}: {reason}. This was decided in Latch; the call did not run.", input.tool))
         }
         Ok(Outcome::Held { approval_id, reason, call_id }) => {
-            if a.ask_in_agent && agent == Agent::ClaudeCode {
+            if !hold {
                 link.send(&ClientMsg::Cancelled { call_id });
                 return Verdict::AgentAsk(format!("Latch asks a person to decide: {reason}"));
             }
@@ -289,8 +292,8 @@ impl Link {
     }
 
     /// The tool's definition and the call in one write; then the decision,
-    /// and for an ask, the person's answer until the hold limit.
-    fn decide(&mut self, m: &Mapped, deadline: Instant) -> Result<Outcome, String> {
+    /// and for an ask (when HOLD), the person's answer until the hold limit.
+    fn decide(&mut self, m: &Mapped, deadline: Instant, hold: bool) -> Result<Outcome, String> {
         let mut out = Vec::new();
         if let Some(def) = &m.def {
             let tools = serde_json::value::to_raw_value(&[def]).map_err(|e| e.to_string())?;
@@ -310,6 +313,9 @@ impl Link {
                 _ => {}
             }
         };
+        if !hold {
+            return Ok(Outcome::Held { approval_id, reason, call_id });
+        }
         let held_until = (Instant::now() + Duration::from_millis(hold_ms)).min(deadline);
         loop {
             match self.recv(held_until) {

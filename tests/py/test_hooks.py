@@ -377,3 +377,15 @@ def test_policy_explain_takes_a_hook_payload(home: Home) -> None:
     shell.write_text(payload("gemini", "run_shell_command", {"command": "ls"}, "/"))
     x = home.latch_json("policy", "explain", "--hook", "gemini", str(shell), "--json")
     assert (x["class"], x["decision"]) == ("EXECUTE", "ask"), x
+
+
+def test_claude_code_ask_in_agent_hands_the_ask_to_claude_and_withdraws_it_in_latch(home: Home, daemon: Any) -> None:
+    call = payload("claude-code", "Bash", {"command": "rm -rf ./build"}, str(home.work))
+    p = hook(home, "claude-code", call, "--ask-in-agent")
+    assert p.returncode == 0, p.stderr
+    answer = json.loads(p.stdout)["hookSpecificOutput"]
+    assert answer["permissionDecision"] == "ask" and "Latch" in answer["permissionDecisionReason"]
+    assert home.pending() == []
+    # Only Claude Code can be handed an ask: Codex would run the tool on it.
+    codex = hook(home, "codex", payload("codex", "Bash", {"command": "rm -rf ./build"}, "/"), "--ask-in-agent", "--timeout", "3")
+    assert "pending" in denied("codex", codex)
