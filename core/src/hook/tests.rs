@@ -217,6 +217,8 @@ fn editing_latch_policy_is_denied_through_every_writer() {
             "/home/u",
         ),
         (Agent::ClaudeCode, "Read", json!({"file_path": "/home/u/.local/share/latch/audit.db"}), "/w"),
+        // A `workdir` elsewhere does not hide a path relative to the real cwd.
+        (Agent::Codex, "exec_command", json!({"cmd": "rm latch/policy.toml", "workdir": "/tmp"}), "/home/u/.config"),
     ];
     for (agent, tool, input, cwd) in cases {
         let i = HookInput { tool: tool.into(), input: input.clone(), cwd: cwd.into(), ..Default::default() };

@@ -216,9 +216,13 @@ fn shell(input: &HookInput, cwd: &str, home: Option<&str>) -> Mapped {
         if word.is_empty() || word.starts_with('$') {
             continue;
         }
-        let p = resolve(&dir, word, home);
-        if !paths.contains(&p) {
-            paths.push(p);
+        // Against the folder the tool says it runs in and the agent's own:
+        // a tool that ignores its `workdir` must not hide a path.
+        for base in [dir.as_str(), cwd] {
+            let p = resolve(base, word, home);
+            if !paths.contains(&p) {
+                paths.push(p);
+            }
         }
     }
     let mut args = Map::new();
