@@ -18,9 +18,9 @@ use latch_install::{Action, Outcome, Plan, PlanError};
 #[derive(clap::Args)]
 pub struct InstallArgs {
     /// Only this client: claude-desktop, claude-code, cursor, vscode,
-    /// windsurf, codex, gemini (default: every client found).
-    #[arg(value_parser = parse_client)]
-    client: Option<Client>,
+    /// windsurf, codex, gemini (default: every client found); with
+    /// `--hooks`: claude-code, codex, gemini, copilot.
+    client: Option<String>,
     /// Print what would change, as a diff; change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -127,12 +127,20 @@ pub fn run(a: InstallArgs, action: Action) -> anyhow::Result<i32> {
 fn run_inner(a: InstallArgs, action: Action) -> anyhow::Result<i32> {
     let latch = latch_exe()?;
     if a.hooks {
-        return super::install_hooks::run(a.client, a.dry_run, action, &latch);
+        return super::install_hooks::run(a.client.as_deref(), a.dry_run, action, &latch);
     }
-    let locations = existing_locations(a.client, a.project)?;
+    let client = match a.client.as_deref().map(parse_client).transpose() {
+        Ok(c) => c,
+        Err(e) => {
+            // A usage error, like clap's own (exit 2).
+            eprintln!("error: invalid value for '[CLIENT]': {e}");
+            return Ok(2);
+        }
+    };
+    let locations = existing_locations(client, a.project)?;
     let verb = if action == Action::Install { "install" } else { "uninstall" };
     if locations.is_empty() {
-        let which = a.client.map_or("any MCP client".to_owned(), |c| c.title().to_owned());
+        let which = client.map_or("any MCP client".to_owned(), |c| c.title().to_owned());
         println!("no config file of {which} found; nothing to {verb}");
         return Ok(0);
     }

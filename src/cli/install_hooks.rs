@@ -7,7 +7,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use latch_install::clients::Client;
 use latch_install::hooks::{self, HookAgent};
 use latch_install::{Action, PlanError};
 
@@ -20,18 +19,24 @@ pub(crate) fn home() -> anyhow::Result<PathBuf> {
         .ok_or_else(|| anyhow::anyhow!("HOME is not set: Latch looks for the agents' settings under it"))
 }
 
-/// The agents installed here (their folder exists), or only CLIENT's.
-pub(crate) fn agents_found(home: &Path, client: Option<Client>) -> Vec<HookAgent> {
-    HookAgent::ALL
-        .into_iter()
-        .filter(|g| client.is_none_or(|c| c.id() == g.id()))
-        .filter(|g| g.folder(home).is_dir())
-        .collect()
+/// The agents installed here (their folder exists), or only AGENT.
+pub(crate) fn agents_found(home: &Path, agent: Option<HookAgent>) -> Vec<HookAgent> {
+    HookAgent::ALL.into_iter().filter(|g| agent.is_none_or(|a| a == *g)).filter(|g| g.folder(home).is_dir()).collect()
 }
 
-pub fn run(client: Option<Client>, dry_run: bool, action: Action, latch: &str) -> anyhow::Result<i32> {
+pub fn run(agent: Option<&str>, dry_run: bool, action: Action, latch: &str) -> anyhow::Result<i32> {
+    let agent = match agent.map(|id| (id, HookAgent::ALL.into_iter().find(|g| g.id() == id))) {
+        None => None,
+        Some((_, Some(g))) => Some(g),
+        Some((id, None)) => {
+            eprintln!(
+                "error: invalid value for '[CLIENT]': unknown agent `{id}` for --hooks: use one of claude-code, codex, gemini, copilot"
+            );
+            return Ok(2);
+        }
+    };
     let home = home()?;
-    let agents = agents_found(&home, client);
+    let agents = agents_found(&home, agent);
     let mut out = std::io::stdout().lock();
     if agents.is_empty() {
         writeln!(

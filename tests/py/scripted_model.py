@@ -249,7 +249,12 @@ def main(argv: list[str]) -> int:
     with open(script_path) as f:
         script = json.load(f)
     model = ScriptedModel(script, log_path)
-    env = {**os.environ, "ANTHROPIC_BASE_URL": model.base_url, "GOOGLE_GEMINI_BASE_URL": model.base_url}
+    env = {
+        **os.environ,
+        "ANTHROPIC_BASE_URL": model.base_url,
+        "GOOGLE_GEMINI_BASE_URL": model.base_url,
+        "COPILOT_PROVIDER_BASE_URL": model.base_url,
+    }
     # Codex reads its provider's address from config.toml: `{MODEL_URL}`
     # there (or the address of an earlier run) becomes ours.
     config = os.path.join(env.get("HOME", ""), ".codex", "config.toml")

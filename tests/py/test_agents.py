@@ -1,6 +1,6 @@
-"""Real coding agents under Latch's hook: the pinned Claude Code, Gemini CLI
-and Codex from tests/package.json run headless (`claude -p`, `gemini -p`,
-`codex exec`) against our scripted model (scripted_model.py) in a
+"""Real coding agents under Latch's hook: the pinned Claude Code, Gemini CLI,
+Codex and Copilot CLI from tests/package.json run headless (`claude -p`,
+`gemini -p`, `codex exec`, `copilot -p`) against our scripted model (scripted_model.py) in a
 throw-away HOME after `latch install --hooks`,
 inside a network namespace with loopback only (`unshare -n`): nothing can
 leave the machine, and the daemon's Unix socket is still reached.
@@ -24,6 +24,7 @@ HERE = Path(__file__).resolve().parent
 CLAUDE = NODE_BIN / "claude"
 GEMINI = NODE_BIN / "gemini"
 CODEX = NODE_BIN / "codex"
+COPILOT = NODE_BIN / "copilot"
 PYTHON = os.environ.get("LATCH_TEST_PYTHON") or str(Path(os.sys.executable))
 
 
@@ -35,6 +36,7 @@ def can_unshare() -> bool:
 
 
 needs_claude = pytest.mark.skipif(not CLAUDE.exists(), reason="Claude Code is not installed (npm ci in tests/)")
+needs_copilot = pytest.mark.skipif(not COPILOT.exists(), reason="Copilot CLI is not installed (npm ci in tests/)")
 needs_codex = pytest.mark.skipif(not CODEX.exists(), reason="Codex is not installed (npm ci in tests/)")
 needs_gemini = pytest.mark.skipif(not GEMINI.exists(), reason="Gemini CLI is not installed (npm ci in tests/)")
 pytestmark = [
@@ -327,3 +329,43 @@ def wait_for_other_pending(home: Home, not_id: str, timeout: float = 60.0) -> di
     found = wait_until(lambda: next((p for p in home.pending() if p["id"] != not_id), None), timeout, interval=0.1)
     assert found is not None, f"no second approval within {timeout}s: {home.pending()}"
     return found
+
+
+@needs_copilot
+def test_copilot_cli_risky_shell_is_denied_in_latch_and_never_runs(home: Home, daemon: Any) -> None:
+    agent_home = home.path / "copilot-home"
+    (agent_home / ".copilot").mkdir(parents=True)
+    env = {
+        **home.cli_env(),
+        "HOME": str(agent_home),
+        "COPILOT_OFFLINE": "true",
+        "COPILOT_PROVIDER_TYPE": "anthropic",
+        "COPILOT_PROVIDER_API_KEY": "dummy",
+        "COPILOT_MODEL": "claude-sonnet-4.5",
+    }
+    done = subprocess.run([LATCH_BIN, "install", "--hooks", "copilot"], env=env, capture_output=True, text=True, timeout=20)
+    assert done.returncode == 0, done.stdout + done.stderr
+    victim = home.work / "victim"
+    victim.mkdir()
+    script_path = home.path / "copilot-script.json"
+    script_path.write_text(json.dumps([{"name": "bash", "input": {"command": f"rm -rf {victim}", "description": "x"}}]))
+    log = home.path / "copilot-model.jsonl"
+    out = open(home.new_log("copilot"), "w")
+    cmd = [
+        "unshare", "-n", PYTHON, str(HERE / "scripted_model.py"), str(script_path), str(log), "--",
+        str(COPILOT), "-p", "Do what the tools say.", "--allow-all-tools",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, cwd=home.work, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        pending = home.wait_pending(server="copilot", tool="bash", timeout=60)
+        home.deny(pending["id"], reason="not on my machine")
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert victim.exists(), "the denied command ran"
+    assert any("not on my machine" in r for r in tool_results(log)), tool_results(log)
+    [row] = calls(home)
+    assert (row["server"], row["tool"], row["class"], row["decision"]) == ("copilot", "bash", "EXECUTE", "ask")
+    assert row["session"].startswith("copilot:") and len(row["session"]) > len("copilot:")
