@@ -40,6 +40,9 @@ enum Cmd {
     Uninstall(cli::install::InstallArgs),
     /// What is protected, what is not, and whether Latch is healthy.
     Doctor,
+    /// A coding agent's pre-tool hook (claude-code, codex, gemini, copilot):
+    /// the hook's JSON on stdin, the agent's answer on stdout.
+    Hook(cli::hook::HookArgs),
     /// A one-minute tour in a throw-away home: a scripted agent, real MCP
     /// servers, the console; allow, ask and deny happen.
     Demo(cli::demo::DemoArgs),
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Cmd::Uninstall(a) => cli::install::run(a, latch_install::Action::Uninstall),
         Cmd::Doctor => cli::doctor::run(),
         Cmd::Demo(a) => cli::demo::run(a),
+        Cmd::Hook(a) => cli::hook::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),

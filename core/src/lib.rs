@@ -8,6 +8,7 @@ pub mod approval;
 pub mod class;
 pub mod classify;
 pub mod glob;
+pub mod hook;
 pub mod path;
 pub mod policy;
 pub mod redact;

@@ -68,6 +68,9 @@ pub struct Engine {
     /// describe differently, by (server, tool).
     pub conflicts: BTreeMap<(String, String), Conflict>,
     pub shims: HashMap<u64, Shim>,
+    /// Which of `shims` are `latch hook` connections, with their calls'
+    /// audit detail (see `hook.rs`).
+    pub hooks: HashMap<u64, String>,
     pub consoles: u32,
     pub calls: HashMap<String, Call>,
     pub held: HashMap<String, Held>,
@@ -110,6 +113,7 @@ impl Engine {
             tools: HashMap::new(),
             conflicts: BTreeMap::new(),
             shims: HashMap::new(),
+            hooks: HashMap::new(),
             consoles: 0,
             calls: HashMap::new(),
             held: HashMap::new(),

@@ -74,6 +74,10 @@ pub fn protected(paths: &Paths) -> Protected {
             .into_iter()
             .map(|l| l.path.to_string_lossy().into_owned())
             .collect();
+        // The coding agents' hook settings: editing them takes Latch out of the loop.
+        if let Some(h) = h.to_str() {
+            p.configs.extend(latch_core::hook::settings_files(h));
+        }
     }
     p.case_insensitive = folds_case(&paths.data_dir);
     p.pids = vec![std::process::id()];

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod channel;
 pub mod desktop;
 mod engine;
+mod hook;
 pub mod identity;
 pub mod judge;
 mod lock;

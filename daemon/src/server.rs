@@ -248,6 +248,7 @@ async fn connection(shared: Arc<Shared>, stream: Stream, conn: u64, mut stop: wa
                 }
                 Role::Console => shared.engine().consoles += 1,
                 Role::Cli => {}
+                Role::Hook => crate::hook::connected(&shared, conn, &name, pid, &session, &command, tx.clone()),
             }
             (role, name)
         }
@@ -327,6 +328,7 @@ async fn connection(shared: Arc<Shared>, stream: Stream, conn: u64, mut stop: wa
         }
         Role::Console => shared.engine().consoles -= 1,
         Role::Cli => {}
+        Role::Hook => crate::hook::closed(&shared, conn),
     }
     drop(tx);
     let _ = writer.await;
@@ -357,8 +359,8 @@ async fn handle(
     match msg {
         ClientMsg::Hello { .. } => {}
         ClientMsg::Decide { req, tool, args, retry } => {
-            if role != Role::Shim {
-                send(tx, &DaemonMsg::Error { req, message: "only shims ask for decisions".into() }).await;
+            if !matches!(role, Role::Shim | Role::Hook) {
+                send(tx, &DaemonMsg::Error { req, message: "only shims and hooks ask for decisions".into() }).await;
                 return;
             }
             // Every digit counts: from the frame's text if parsing lost some.
@@ -472,6 +474,7 @@ async fn handle(
                 Role::Cli => "cli",
                 // Refused by the state machine, and recorded.
                 Role::Shim => "shim",
+                Role::Hook => "hook",
             };
             let effects = shared.engine().approvals.handle(approval::Event::Answer(approval::Answer {
                 approval_id: approval::normalize_id(&approval_id),
@@ -494,7 +497,12 @@ async fn handle(
                     database: shared.paths.database.display().to_string(),
                     policy: shared.paths.policy.display().to_string(),
                     policy_error: eng.policy_error.clone(),
-                    shims: eng.shims.values().map(|s| s.info.clone()).collect(),
+                    shims: eng
+                        .shims
+                        .iter()
+                        .filter(|(c, _)| !eng.hooks.contains_key(c))
+                        .map(|(_, s)| s.info.clone())
+                        .collect(),
                     consoles: eng.consoles,
                     pending: eng.approvals.pending().filter(|p| !eng.unsaved.contains(&p.id)).count() as u32,
                     channels: eng.channels.values().cloned().collect(),
@@ -513,7 +521,7 @@ async fn handle(
             }
         }
         ClientMsg::AuditPrune { req } => {
-            let reply = if role == Role::Shim {
+            let reply = if matches!(role, Role::Shim | Role::Hook) {
                 DaemonMsg::Error { req, message: "only a person may prune the audit log".into() }
             } else {
                 let settings = *shared.engine().policy.audit();
@@ -960,6 +968,7 @@ async fn decide(
         args_hash: args_hash.clone(),
         rule,
         approval_id: approval_id.clone(),
+        detail: crate::hook::detail(shared, conn),
         ..Default::default()
     };
     if asked {

@@ -26,6 +26,7 @@ pub mod clients;
 pub mod diff;
 pub mod doc;
 pub mod env;
+pub mod hooks;
 pub mod jsonc;
 mod plan;
 

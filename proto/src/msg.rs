@@ -18,6 +18,11 @@ pub enum Role {
     /// One-shot commands (`latch status`, `latch approve` …). May answer
     /// approvals: they are typed by the user at a terminal.
     Cli,
+    /// `latch hook AGENT`: one coding agent's built-in tool call, asked
+    /// like a shim's. `Hello.name` is the agent (or the MCP server of a
+    /// call no shim guards), `session` the agent's session id, `command`
+    /// `[agent, cwd, tool_use_id]`. Never answers approvals.
+    Hook,
 }
 
 /// The decision the daemon gives for one tool call.

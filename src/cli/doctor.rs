@@ -95,6 +95,16 @@ pub fn run() -> anyhow::Result<i32> {
     }
 
     println!();
+    println!("Coding agents' own tools (pre-tool hooks)");
+    let (hook_lines, hooks_missing) = super::install_hooks::doctor_lines(&latch)?;
+    for l in hook_lines {
+        println!("{l}");
+    }
+    if hooks_missing {
+        println!("  → `latch install --hooks` puts the agents' own tools under the same guard");
+    }
+
+    println!();
     let paths = super::paths()?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let status = match rt.block_on(client::request(&paths, Role::Cli, ClientMsg::Status { req: 1 })) {

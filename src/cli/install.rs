@@ -18,9 +18,9 @@ use latch_install::{Action, Outcome, Plan, PlanError};
 #[derive(clap::Args)]
 pub struct InstallArgs {
     /// Only this client: claude-desktop, claude-code, cursor, vscode,
-    /// windsurf, codex, gemini (default: every client found).
-    #[arg(value_parser = parse_client)]
-    client: Option<Client>,
+    /// windsurf, codex, gemini (default: every client found); with
+    /// `--hooks`: claude-code, codex, gemini, copilot.
+    client: Option<String>,
     /// Print what would change, as a diff; change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -28,6 +28,11 @@ pub struct InstallArgs {
     /// and `.gemini/settings.json` are included (default: the current folder).
     #[arg(long)]
     project: Option<PathBuf>,
+    /// The coding agents' pre-tool hooks instead of the MCP servers: each
+    /// agent found (Claude Code, Codex, Gemini CLI, Copilot CLI; or CLIENT)
+    /// asks `latch hook` before every one of its own tool calls.
+    #[arg(long)]
+    hooks: bool,
 }
 
 fn parse_client(s: &str) -> Result<Client, String> {
@@ -94,7 +99,7 @@ pub(crate) fn line(label: &str, name: &str, place: &str, detail: &str) -> String
     format!("  {label:<16} {who}{detail}")
 }
 
-fn describe(name: &str, place: &str, outcome: &Outcome, dry_run: bool) -> String {
+pub(crate) fn describe(name: &str, place: &str, outcome: &Outcome, dry_run: bool) -> String {
     let would = |done: &'static str, todo: &'static str| if dry_run { todo } else { done };
     match outcome {
         Outcome::Wrapped => line(would("wrapped", "would wrap"), name, place, ""),
@@ -121,10 +126,21 @@ pub fn run(a: InstallArgs, action: Action) -> anyhow::Result<i32> {
 
 fn run_inner(a: InstallArgs, action: Action) -> anyhow::Result<i32> {
     let latch = latch_exe()?;
-    let locations = existing_locations(a.client, a.project)?;
+    if a.hooks {
+        return super::install_hooks::run(a.client.as_deref(), a.dry_run, action, &latch);
+    }
+    let client = match a.client.as_deref().map(parse_client).transpose() {
+        Ok(c) => c,
+        Err(e) => {
+            // A usage error, like clap's own (exit 2).
+            eprintln!("error: invalid value for '[CLIENT]': {e}");
+            return Ok(2);
+        }
+    };
+    let locations = existing_locations(client, a.project)?;
     let verb = if action == Action::Install { "install" } else { "uninstall" };
     if locations.is_empty() {
-        let which = a.client.map_or("any MCP client".to_owned(), |c| c.title().to_owned());
+        let which = client.map_or("any MCP client".to_owned(), |c| c.title().to_owned());
         println!("no config file of {which} found; nothing to {verb}");
         return Ok(0);
     }
@@ -204,7 +220,7 @@ fn process(
         .map_err(|e| format!("{shown}: could not write it ({e}); left untouched")))
 }
 
-fn verb(action: Action) -> &'static str {
+pub(crate) fn verb(action: Action) -> &'static str {
     if action == Action::Install { "install" } else { "uninstall" }
 }
 
@@ -215,7 +231,7 @@ fn backup_path(real: &Path) -> PathBuf {
 }
 
 /// Backs the file up (before its first change), then replaces it atomically.
-fn write_back(path: &Path, old: &str, plan: &Plan, action: Action) -> std::io::Result<()> {
+pub(crate) fn write_back(path: &Path, old: &str, plan: &Plan, action: Action) -> std::io::Result<()> {
     let real = std::fs::canonicalize(path)?;
     let backup = backup_path(&real);
     // The backup holds the file as it was before Latch touched it: taken
@@ -234,7 +250,7 @@ fn write_back(path: &Path, old: &str, plan: &Plan, action: Action) -> std::io::R
 
 /// Writes TEXT to TARGET through a temporary file in the same folder and a
 /// rename, with the permissions of MODEL.
-fn replace(target: &Path, text: &str, model: &Path) -> std::io::Result<()> {
+pub(crate) fn replace(target: &Path, text: &str, model: &Path) -> std::io::Result<()> {
     let mut tmp_name = target.file_name().unwrap_or_default().to_os_string();
     tmp_name.push(format!(".latch-tmp-{}", std::process::id()));
     let tmp = target.with_file_name(tmp_name);

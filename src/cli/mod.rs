@@ -7,7 +7,9 @@
 pub mod client;
 pub mod demo;
 pub mod doctor;
+pub mod hook;
 pub mod install;
+mod install_hooks;
 pub mod policy;
 pub mod shim;
 

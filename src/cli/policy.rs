@@ -38,11 +38,15 @@ pub enum PolicyCmd {
     /// why, every rule that matched, and the decision.
     Explain {
         /// Server name, as given to `latch shim --name`.
-        #[arg(long)]
-        server: String,
+        #[arg(long, required_unless_present = "hook")]
+        server: Option<String>,
         /// Tool name.
-        #[arg(long)]
-        tool: String,
+        #[arg(long, required_unless_present = "hook")]
+        tool: Option<String>,
+        /// A coding agent's pre-tool hook payload (a JSON file), decided as
+        /// `latch hook AGENT` would: `--hook claude-code payload.json`.
+        #[arg(long, num_args = 2, value_names = ["AGENT", "FILE"], conflicts_with_all = ["server", "tool", "args", "tool_def"])]
+        hook: Option<Vec<String>>,
         /// The call's arguments as a JSON object.
         #[arg(long, default_value = "{}")]
         args: String,
@@ -77,9 +81,21 @@ pub enum PolicyCmd {
 pub fn run(cmd: PolicyCmd) -> anyhow::Result<i32> {
     match cmd {
         PolicyCmd::Check { file } => check(file),
-        PolicyCmd::Explain { server, tool, args, tool_def, policy, json, ask_model } => {
-            explain(&server, &tool, &args, tool_def.as_deref(), policy, json, ask_model)
-        }
+        PolicyCmd::Explain { server, tool, args, tool_def, hook, policy, json, ask_model } => match hook {
+            Some(h) => {
+                let (server, tool, args, def) = super::hook::explain_inputs(&h[0], Path::new(&h[1]))?;
+                explain_def(&server, &tool, args, def, policy, json, ask_model)
+            }
+            None => explain(
+                server.as_deref().unwrap_or_default(),
+                tool.as_deref().unwrap_or_default(),
+                &args,
+                tool_def.as_deref(),
+                policy,
+                json,
+                ask_model,
+            ),
+        },
         PolicyCmd::Test { file, policy } => test(&file, policy),
         PolicyCmd::Default => {
             print!("{DEFAULT_POLICY}");
@@ -175,6 +191,18 @@ fn explain(
             })?)
         }
     };
+    explain_def(server, tool, args, def, policy, json, ask_model)
+}
+
+fn explain_def(
+    server: &str,
+    tool: &str,
+    args: serde_json::Value,
+    def: Option<ToolDef>,
+    policy: Option<PathBuf>,
+    json: bool,
+    ask_model: bool,
+) -> anyhow::Result<i32> {
     let (loaded, shown) = load(policy)?;
     let Some(p) = loaded else { return Ok(1) };
     let call = Call { server, tool, args: &args };

@@ -1,0 +1,189 @@
+//! The coding agents' pre-tool hooks: `latch install --hooks` makes each
+//! agent ask `latch hook AGENT` before every tool call, `latch uninstall
+//! --hooks` takes it out again, byte for byte. Pure, like the rest of the
+//! crate: text in, [`Plan`] out.
+//!
+//! | agent | file | where | timeout |
+//! |---|---|---|---|
+//! | Claude Code | `~/.claude/settings.json` (JSON) | `hooks.PreToolUse[]`: `{matcher: "*", hooks: [{type, command, timeout}]}` | 60 s |
+//! | Codex | `~/.codex/config.toml` | a marked `[[hooks.PreToolUse]]` block at the end | 120 s |
+//! | Gemini CLI | `~/.gemini/settings.json` (JSONC) | `hooks.BeforeTool[]`, timeout in ms | 60 s |
+//! | Copilot CLI | `~/.copilot/settings.json` (JSONC) | `hooks.preToolUse[]`: `{type, bash, timeoutSec}` | 30 s |
+//!
+//! The command carries the same timeout (`--timeout`), so Latch answers
+//! before the agent gives up (an agent runs the tool when its hook times
+//! out). JSON files get one entry appended (and the `hooks` object or the
+//! event's list created when missing); uninstall removes that entry, then
+//! a list or object left exactly as install creates it. A missing file is
+//! created, and uninstalling what install created gives an empty text
+//! (the caller removes the file). Every install is checked: uninstalling
+//! its result must give back the original bytes, or nothing is written.
+//!
+//! Not done here: Codex skips hooks it has not trusted (`[hooks.state]`
+//! with a hash Codex computes); `latch doctor` says so.
+
+mod json;
+mod toml_block;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+use crate::plan::{Action, Outcome, Plan, PlanError, Report};
+
+/// An agent whose pre-tool hook Latch can be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HookAgent {
+    ClaudeCode,
+    Codex,
+    Gemini,
+    Copilot,
+}
+
+impl HookAgent {
+    pub const ALL: [HookAgent; 4] = [HookAgent::ClaudeCode, HookAgent::Codex, HookAgent::Gemini, HookAgent::Copilot];
+
+    /// The name `latch hook` takes.
+    pub fn id(self) -> &'static str {
+        match self {
+            HookAgent::ClaudeCode => "claude-code",
+            HookAgent::Codex => "codex",
+            HookAgent::Gemini => "gemini",
+            HookAgent::Copilot => "copilot",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            HookAgent::ClaudeCode => "Claude Code",
+            HookAgent::Codex => "Codex",
+            HookAgent::Gemini => "Gemini CLI",
+            HookAgent::Copilot => "Copilot CLI",
+        }
+    }
+
+    /// The agent's own folder under the home folder: it is installed when
+    /// this exists.
+    pub fn folder(self, home: &Path) -> PathBuf {
+        home.join(match self {
+            HookAgent::ClaudeCode => ".claude",
+            HookAgent::Codex => ".codex",
+            HookAgent::Gemini => ".gemini",
+            HookAgent::Copilot => ".copilot",
+        })
+    }
+
+    /// The settings file that holds its hooks.
+    pub fn settings(self, home: &Path) -> PathBuf {
+        self.folder(home).join(match self {
+            HookAgent::Codex => "config.toml",
+            _ => "settings.json",
+        })
+    }
+
+    /// Seconds the agent is told to wait for the hook; the hook answers
+    /// before.
+    pub fn timeout_secs(self) -> u64 {
+        match self {
+            HookAgent::ClaudeCode | HookAgent::Gemini => 60,
+            HookAgent::Codex => 120,
+            HookAgent::Copilot => 30,
+        }
+    }
+
+    /// The event the hook is registered under.
+    fn event(self) -> &'static str {
+        match self {
+            HookAgent::ClaudeCode | HookAgent::Codex => "PreToolUse",
+            HookAgent::Gemini => "BeforeTool",
+            HookAgent::Copilot => "preToolUse",
+        }
+    }
+}
+
+/// The command line the agent runs: `LATCH hook AGENT --timeout N`, the
+/// path quoted for a shell when it needs it.
+pub fn command(agent: HookAgent, latch: &str) -> String {
+    let plain = latch.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:@%".contains(c));
+    let exe = if plain && !latch.is_empty() { latch.to_owned() } else { format!("'{}'", latch.replace('\'', r"'\''")) };
+    format!("{exe} hook {} --timeout {}", agent.id(), agent.timeout_secs())
+}
+
+/// Whether a hook command is Latch's for this agent (any path of `latch`).
+pub fn is_ours(command: &str, agent: HookAgent) -> bool {
+    let command = command.trim_start();
+    let (exe, rest) = match command.chars().next() {
+        Some(q @ ('\'' | '"')) => match command[1..].find(q) {
+            Some(end) => (&command[1..1 + end], &command[2 + end..]),
+            None => return false,
+        },
+        _ => command.split_at(command.find(char::is_whitespace).unwrap_or(command.len())),
+    };
+    let mut words = rest.split_whitespace();
+    (exe == "latch" || exe.ends_with("/latch")) && words.next() == Some("hook") && words.next() == Some(agent.id())
+}
+
+/// Whether TEXT (the agent's settings) holds Latch's hook.
+pub fn installed(text: &str, agent: HookAgent) -> bool {
+    match agent {
+        HookAgent::Codex => toml_block::installed(text, agent),
+        _ => json::find(text, agent).is_some(),
+    }
+}
+
+/// The edits that add (or remove) Latch's hook in TEXT, checked.
+pub fn plan(text: &str, agent: HookAgent, action: Action, latch: &str) -> Result<Plan, PlanError> {
+    let (new, outcome) = match (agent, action) {
+        (HookAgent::Codex, Action::Install) => toml_block::install(text, agent, latch)?,
+        (HookAgent::Codex, Action::Uninstall) => toml_block::uninstall(text, agent),
+        (_, Action::Install) => json::install(text, agent, latch)?,
+        (_, Action::Uninstall) => json::uninstall(text, agent)?,
+    };
+    let edits = if new == text { Vec::new() } else { vec![one_edit(text, &new)] };
+    let p = Plan {
+        text: new,
+        edits,
+        reports: vec![Report { name: "pre-tool hook".into(), place: String::new(), outcome, command: None }],
+    };
+    if p.edits.is_empty() {
+        return Ok(p);
+    }
+    match action {
+        Action::Install => {
+            let (back, _) = match agent {
+                HookAgent::Codex => toml_block::uninstall(&p.text, agent),
+                _ => json::uninstall(&p.text, agent).map_err(|e| PlanError::Unchecked(e.to_string()))?,
+            };
+            if back != text {
+                return Err(PlanError::Unchecked("uninstalling the hook would not give the original back".into()));
+            }
+        }
+        Action::Uninstall => {
+            if installed(&p.text, agent) {
+                return Err(PlanError::Unchecked("the hook is still there after uninstalling".into()));
+            }
+        }
+    }
+    Ok(p)
+}
+
+/// Outcome names shared with the MCP rewrite.
+fn done(action: Action) -> Outcome {
+    if action == Action::Install { Outcome::Wrapped } else { Outcome::Unwrapped }
+}
+
+/// The one edit that turns OLD into NEW: the middle between their common
+/// start and end (so `--dry-run` shows only what changes).
+fn one_edit(old: &str, new: &str) -> crate::plan::Edit {
+    let mut pre = old.bytes().zip(new.bytes()).take_while(|(a, b)| a == b).count();
+    while !old.is_char_boundary(pre) || !new.is_char_boundary(pre) {
+        pre -= 1;
+    }
+    let max_suf = old.len().min(new.len()) - pre;
+    let mut suf = old.bytes().rev().zip(new.bytes().rev()).take(max_suf).take_while(|(a, b)| a == b).count();
+    while !old.is_char_boundary(old.len() - suf) || !new.is_char_boundary(new.len() - suf) {
+        suf -= 1;
+    }
+    crate::plan::Edit { range: pre..old.len() - suf, text: new[pre..new.len() - suf].to_owned() }
+}

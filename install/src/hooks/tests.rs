@@ -1,0 +1,97 @@
+use super::*;
+use crate::plan::{Action, Outcome};
+
+const LATCH: &str = "/opt/latch/bin/latch";
+
+fn round_trip(agent: HookAgent, before: &str) -> String {
+    let p = plan(before, agent, Action::Install, LATCH).unwrap_or_else(|e| panic!("{agent:?} {before:?}: {e}"));
+    assert_eq!(p.reports[0].outcome, Outcome::Wrapped, "{before}");
+    assert!(installed(&p.text, agent), "{}", p.text);
+    assert!(!installed(before, agent));
+    let again = plan(&p.text, agent, Action::Install, LATCH).unwrap();
+    assert!(again.edits.is_empty());
+    assert_eq!(again.reports[0].outcome, Outcome::AlreadyWrapped);
+    let back = plan(&p.text, agent, Action::Uninstall, LATCH).unwrap();
+    assert_eq!(back.text, before, "uninstall did not restore the bytes");
+    assert_eq!(crate::plan::apply(before, &mut p.edits.clone()).unwrap(), p.text);
+    p.text
+}
+
+#[test]
+fn json_agents_round_trip_byte_for_byte() {
+    let files = [
+        "",
+        "\n",
+        "{}",
+        "{ }\n",
+        "{\n  \"model\": \"opus\"\n}\n",
+        "{\n    \"hooks\": {\n        \"PostToolUse\": []\n    }\n}",
+        "{\"hooks\": {\"PreToolUse\": [{\"matcher\": \"Bash\", \"hooks\": [{\"type\": \"command\", \"command\": \"x\"}]}]}}",
+        "{\"hooks\": {\"BeforeTool\": [], \"preToolUse\": [\n  {\"type\": \"command\", \"bash\": \"y\"}\n]}}",
+    ];
+    for agent in [HookAgent::ClaudeCode, HookAgent::Gemini, HookAgent::Copilot] {
+        for f in files {
+            let after = round_trip(agent, f);
+            assert!(crate::jsonc::parse(&after, agent != HookAgent::ClaudeCode).is_ok(), "{after}");
+        }
+    }
+}
+
+#[test]
+fn jsonc_comments_and_trailing_commas_are_kept() {
+    let f = "// my settings\n{\n  \"theme\": \"dark\", // dark\n  \"hooks\": {\n    \"BeforeTool\": [\n      {\"matcher\": \"x\", \"hooks\": []},\n    ],\n  },\n}\n";
+    let after = round_trip(HookAgent::Gemini, f);
+    assert!(after.contains("// dark") && after.contains("--timeout 60"));
+    assert!(after.contains("\"timeout\": 60000"), "{after}");
+}
+
+#[test]
+fn claude_entry_has_an_explicit_timeout_and_the_hook_command() {
+    let after = round_trip(HookAgent::ClaudeCode, "{}");
+    assert_eq!(
+        after,
+        "{\"hooks\": { \"PreToolUse\": [ {\"matcher\": \"*\", \"hooks\": [{\"type\": \"command\", \"command\": \
+         \"/opt/latch/bin/latch hook claude-code --timeout 60\", \"timeout\": 60}]} ] }}"
+    );
+}
+
+#[test]
+fn strict_json_is_refused_with_its_line() {
+    let err = plan("{\n  // no\n}", HookAgent::ClaudeCode, Action::Install, LATCH).unwrap_err();
+    assert!(matches!(err, crate::plan::PlanError::Malformed(m) if m.line == 2));
+    let p = plan("{\"hooks\": 3}", HookAgent::ClaudeCode, Action::Install, LATCH).unwrap();
+    assert!(matches!(p.reports[0].outcome, Outcome::Skipped(_)) && p.edits.is_empty());
+}
+
+#[test]
+fn codex_block_round_trips() {
+    for f in ["", "model = \"o3\"", "model = \"o3\"\n", "[features]\nplugins = false\n\n# end\n"] {
+        let after = round_trip(HookAgent::Codex, f);
+        let t: toml::Table = after.parse().unwrap();
+        let h = &t["hooks"]["PreToolUse"][0]["hooks"][0];
+        assert_eq!(h["command"].as_str(), Some("/opt/latch/bin/latch hook codex --timeout 120"));
+        assert_eq!(h["timeout"].as_integer(), Some(120));
+    }
+    // An inline `hooks` table cannot take a block: skipped, not broken.
+    let p = plan("hooks = { PreToolUse = [] }\n", HookAgent::Codex, Action::Install, LATCH).unwrap();
+    assert!(matches!(p.reports[0].outcome, Outcome::Skipped(_)) && p.edits.is_empty());
+}
+
+#[test]
+fn uninstall_leaves_other_hooks() {
+    let f = "{\"hooks\": {\"PreToolUse\": [{\"matcher\": \"Bash\", \"hooks\": [{\"type\": \"command\", \"command\": \"mine\"}]}]}}";
+    let after = plan(f, HookAgent::ClaudeCode, Action::Install, LATCH).unwrap().text;
+    // The user adds a hook after ours; uninstall takes only ours.
+    let edited = after.replace("]}}", ", {\"matcher\": \"Edit\", \"hooks\": []}]}}");
+    let back = plan(&edited, HookAgent::ClaudeCode, Action::Uninstall, LATCH).unwrap().text;
+    assert!(!installed(&back, HookAgent::ClaudeCode));
+    assert!(back.contains("\"mine\"") && back.contains("\"Edit\""), "{back}");
+}
+
+#[test]
+fn commands_quote_odd_paths() {
+    assert_eq!(command(HookAgent::Copilot, "/a b/latch"), "'/a b/latch' hook copilot --timeout 30");
+    assert!(is_ours("'/a b/latch' hook copilot --timeout 30", HookAgent::Copilot));
+    assert!(!is_ours("/usr/bin/latch hook codex", HookAgent::Copilot));
+    assert!(!is_ours("/usr/bin/notlatch-hook hook copilot", HookAgent::Copilot));
+}
