@@ -8,6 +8,7 @@ pub mod client;
 pub mod demo;
 pub mod doctor;
 pub mod install;
+pub mod pin;
 pub mod policy;
 pub mod shim;
 

@@ -452,6 +452,11 @@ impl App {
             DaemonMsg::Refused { reason } => {
                 self.say(Level::Error, format!("daemon refused the console: {reason}"), now);
             }
+            DaemonMsg::Done { req, ok, message } => {
+                self.inflight.remove(&req);
+                let level = if ok { Level::Info } else { Level::Error };
+                self.say(level, message, now);
+            }
             DaemonMsg::Welcome { .. }
             | DaemonMsg::Decision { .. }
             | DaemonMsg::Resolved { .. }
@@ -526,6 +531,14 @@ impl App {
                 }
                 if let Some(st) = &mut self.status {
                     st.policy_error = error;
+                }
+            }
+            Event::PolicyPending { pending } => {
+                if let Some(p) = &pending {
+                    self.say(Level::Warn, format!("policy change pending: {} rules loosen", p.loosen), now);
+                }
+                if let Some(st) = &mut self.status {
+                    st.policy_pending = pending;
                 }
             }
         }
@@ -919,6 +932,7 @@ impl App {
             scope,
             reason: None,
             who: self.who.clone(),
+            pin: None,
         })
     }
 }

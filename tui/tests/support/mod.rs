@@ -166,6 +166,9 @@ pub fn status() -> StatusReport {
                 problem: Some("the Bot API refused the bot token (401 Unauthorized)".into()),
             },
         ],
+        pin_set: true,
+        policy_pending: None,
+        policy_note: None,
     }
 }
 
