@@ -22,6 +22,8 @@ use ratatui::crossterm::event::KeyEvent;
 
 use crate::keymap::{self, Action, Context, Key};
 
+mod pin;
+
 /// Audit rows per history page.
 pub const PAGE: u32 = 100;
 /// Live calls kept in memory (newest first).
@@ -91,10 +93,21 @@ pub struct Confirm {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Mode {
     Normal,
-    Help { scroll: u16 },
-    Detail { item: DetailItem, scroll: u16 },
+    Help {
+        scroll: u16,
+    },
+    Detail {
+        item: DetailItem,
+        scroll: u16,
+    },
     Confirm(Confirm),
-    Search { input: String },
+    Search {
+        input: String,
+    },
+    /// Typing the approval PIN (shown masked).
+    Pin {
+        input: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -221,6 +234,8 @@ enum Req {
     Subscribe,
     Audit { page: usize, land: Land },
     Answer,
+    Unlock,
+    AcceptPolicy,
 }
 
 /// The whole console state.
@@ -253,6 +268,10 @@ pub struct App {
     focus_wanted: Option<String>,
     /// Answer keys are held until this time (after an automatic focus move).
     armed_at: i64,
+    /// The PIN was accepted on this connection: approvals need no more.
+    pub unlocked: bool,
+    /// What to do once the PIN typed now is accepted.
+    after_unlock: Option<pin::AfterUnlock>,
 }
 
 impl App {
@@ -278,6 +297,8 @@ impl App {
             last_key_at: i64::MIN / 2,
             focus_wanted: None,
             armed_at: i64::MIN,
+            unlocked: false,
+            after_unlock: None,
         }
     }
 
@@ -300,6 +321,7 @@ impl App {
             Mode::Detail { .. } => vec![Context::Detail],
             Mode::Confirm(_) => vec![Context::Confirm],
             Mode::Search { .. } => vec![Context::Search],
+            Mode::Pin { .. } => vec![Context::Pin],
         }
     }
 
@@ -376,6 +398,8 @@ impl App {
         self.conn = Conn::Up { since: now };
         self.inflight.clear();
         self.answering.clear();
+        // A new connection is a new session: the PIN is asked again.
+        self.unlocked = false;
         // Subscribe first: the pending list that follows is then complete,
         // and every change after it arrives as an event.
         let r = self.req(Req::Subscribe);
@@ -398,7 +422,9 @@ impl App {
         self.inflight.clear();
         self.answering.clear();
         self.history.loading = None;
-        if matches!(self.mode, Mode::Confirm(_)) {
+        self.unlocked = false;
+        self.after_unlock = None;
+        if matches!(self.mode, Mode::Confirm(_) | Mode::Pin { .. }) {
             self.mode = Mode::Normal;
         }
     }
@@ -453,9 +479,8 @@ impl App {
                 self.say(Level::Error, format!("daemon refused the console: {reason}"), now);
             }
             DaemonMsg::Done { req, ok, message } => {
-                self.inflight.remove(&req);
-                let level = if ok { Level::Info } else { Level::Error };
-                self.say(level, message, now);
+                let kind = self.inflight.remove(&req);
+                self.done(kind, ok, message, now, out);
             }
             DaemonMsg::Welcome { .. }
             | DaemonMsg::Decision { .. }
@@ -684,6 +709,10 @@ impl App {
     fn key(&mut self, key: Key, now: i64, out: &mut Vec<ClientMsg>) {
         let chain = self.key_chain();
         let action = keymap::lookup(&chain, key);
+        if matches!(self.mode, Mode::Pin { .. }) {
+            self.pin_key(key, action, out);
+            return;
+        }
         if let Mode::Search { input } = &mut self.mode {
             match action {
                 Some(Action::Confirm) => {
@@ -745,7 +774,7 @@ impl App {
                 }
                 return;
             }
-            Mode::Search { .. } | Mode::Normal => {}
+            Mode::Search { .. } | Mode::Pin { .. } | Mode::Normal => {}
         }
         self.pane_action(action, now, out);
     }
@@ -794,6 +823,7 @@ impl App {
                 }
             }
             a if a.is_answer() && self.pane == Pane::Pending => self.answer(a, now, out),
+            Action::AcceptPolicy => self.accept_policy(now, out),
             Action::Search => self.mode = Mode::Search { input: self.history.text.clone().unwrap_or_default() },
             Action::FilterDecision => {
                 self.history.decision = cycle(&DECISIONS, self.history.decision);
@@ -916,6 +946,10 @@ impl App {
         }
         if !self.pending.iter().any(|p| p.id == item.id) {
             self.say(Level::Warn, "that approval is no longer pending", now);
+            return None;
+        }
+        if approve && self.needs_pin() {
+            self.ask_pin(pin::AfterUnlock::Answer { item: item.clone(), scope });
             return None;
         }
         if !self.answering.insert(item.id.clone()) {

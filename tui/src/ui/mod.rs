@@ -48,7 +48,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, now: i64) {
         Mode::Detail { item, scroll } => detail::draw(frame, body, app, item, *scroll, now),
         Mode::Help { scroll } => help::draw_help(frame, body, *scroll),
         Mode::Confirm(c) => help::draw_confirm(frame, body, c),
-        Mode::Normal | Mode::Search { .. } => {}
+        Mode::Normal | Mode::Search { .. } | Mode::Pin { .. } => {}
     }
     draw_footer(frame, footer, app);
 }
@@ -76,6 +76,21 @@ fn draw_header(frame: &mut Frame<'_>, area: Rect, app: &App) {
         spans.push(Span::raw("│"));
     }
     spans.pop();
+    // What the person must know before answering anything.
+    if let Some(st) = &app.status {
+        if !st.pin_set {
+            spans.push(Span::styled(
+                " ⚠ approvals UNPROTECTED: no PIN (latch pin set) ",
+                Style::new().fg(Color::White).bg(Color::Red).bold(),
+            ));
+        }
+        if let Some(p) = &st.policy_pending {
+            spans.push(Span::styled(
+                format!(" ⚠ policy change pending: {} rules loosen (4 Health, P accept) ", p.loosen),
+                Style::new().fg(Color::Black).bg(Color::Yellow).bold(),
+            ));
+        }
+    }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
     let conn = match app.conn {
         Conn::Up { .. } => Span::styled("● connected ", Style::new().fg(Color::Green)),
@@ -90,7 +105,14 @@ fn draw_header(frame: &mut Frame<'_>, area: Rect, app: &App) {
 }
 
 fn draw_footer(frame: &mut Frame<'_>, area: Rect, app: &App) {
-    let line = if let Mode::Search { input } = &app.mode {
+    let line = if let Mode::Pin { input } = &app.mode {
+        Line::from(vec![
+            Span::styled(" PIN: ", Style::new().bold()),
+            Span::raw("•".repeat(input.chars().count())),
+            Span::raw("▏"),
+            Span::styled("   Enter unlock · Esc cancel", Style::new().dim()),
+        ])
+    } else if let Mode::Search { input } = &app.mode {
         Line::from(vec![
             Span::styled(" / ", Style::new().bold()),
             Span::raw(input.clone()),
