@@ -46,13 +46,13 @@ impl PinSource {
                 }
                 Ok(line.trim_end_matches(['\n', '\r']).to_owned())
             }
-            None => read_tty(prompt),
+            None => read_tty(prompt, false),
         }
     }
 }
 
-/// Reads a line from the controlling terminal with echo off.
-fn read_tty(prompt: &str) -> anyhow::Result<String> {
+/// Reads a line from the controlling terminal, with echo off unless `echo`.
+fn read_tty(prompt: &str, echo: bool) -> anyhow::Result<String> {
     let tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").map_err(|e| {
         anyhow::anyhow!(
             "no terminal to type the PIN on ({e}); a person types it, or a script of yours uses --pin-stdin"
@@ -62,7 +62,7 @@ fn read_tty(prompt: &str) -> anyhow::Result<String> {
     // SAFETY: termios is plain data; tcgetattr fills it for a valid fd.
     let saved = unsafe {
         let mut t: libc::termios = std::mem::zeroed();
-        (libc::tcgetattr(fd, &mut t) == 0).then_some(t)
+        (!echo && libc::tcgetattr(fd, &mut t) == 0).then_some(t)
     };
     if let Some(mut t) = saved {
         t.c_lflag &= !libc::ECHO;
@@ -78,7 +78,9 @@ fn read_tty(prompt: &str) -> anyhow::Result<String> {
         // SAFETY: as above; puts the terminal back as it was.
         unsafe { libc::tcsetattr(fd, libc::TCSANOW, &t) };
     }
-    let _ = writeln!(out);
+    if !echo {
+        let _ = writeln!(out);
+    }
     read?;
     Ok(line.trim_end_matches(['\n', '\r']).to_owned())
 }
@@ -148,6 +150,28 @@ pub fn run(cmd: PinCmd) -> anyhow::Result<i32> {
         Ok(Some(ClientMsg::SetPin { req: 2, old, new: Pin(new) }))
     })?;
     done(reply)
+}
+
+/// After `latch install`, at a terminal only: offers to set the PIN when
+/// none is set yet.
+pub fn offer() -> anyhow::Result<()> {
+    // SAFETY: isatty only inspects the descriptors.
+    let interactive = unsafe { libc::isatty(0) == 1 && libc::isatty(1) == 1 };
+    let paths = super::paths()?;
+    if !interactive || paths.data_dir.join("pin.json").exists() {
+        return Ok(());
+    }
+    println!();
+    println!("Approvals are not protected by a PIN yet: any program running as you can approve.");
+    let answer = read_tty("Set an approval PIN now? [Y/n] ", true)?;
+    if answer.trim().is_empty() || answer.trim().eq_ignore_ascii_case("y") {
+        if run(PinCmd::Set { pin_stdin: false })? != 0 {
+            println!("no PIN was set; run `latch pin set` later");
+        }
+    } else {
+        println!("no PIN set; run `latch pin set` when you want one");
+    }
+    Ok(())
 }
 
 /// Prints a `Done` reply; the exit code.

@@ -38,6 +38,31 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, now: i64) {
         }
         _ => body,
     };
+    // What the person must know before answering anything: one line each.
+    let mut warnings = Vec::new();
+    if let Some(st) = &app.status {
+        if !st.pin_set {
+            let text =
+                " ⚠ approvals UNPROTECTED: no PIN is set, any program running as you can approve (latch pin set)";
+            warnings.push(Paragraph::new(text).style(Style::new().fg(Color::White).bg(Color::Red).bold()));
+        }
+        if let Some(p) = &st.policy_pending {
+            let text = format!(
+                " ⚠ policy change pending: {} rules loosen, not in force (4 Health shows it, P accepts)",
+                p.loosen
+            );
+            warnings.push(Paragraph::new(text).style(Style::new().fg(Color::Black).bg(Color::Yellow).bold()));
+        }
+    }
+    let body = if warnings.is_empty() {
+        body
+    } else {
+        let [top, rest] = Layout::vertical([Constraint::Length(warnings.len() as u16), Constraint::Min(0)]).areas(body);
+        for (i, w) in warnings.into_iter().enumerate() {
+            frame.render_widget(w, Rect { y: top.y + i as u16, height: 1, ..top });
+        }
+        rest
+    };
     match app.pane {
         Pane::Pending => pending::draw(frame, body, app, now),
         Pane::Live => live::draw(frame, body, app, now),
@@ -76,21 +101,6 @@ fn draw_header(frame: &mut Frame<'_>, area: Rect, app: &App) {
         spans.push(Span::raw("│"));
     }
     spans.pop();
-    // What the person must know before answering anything.
-    if let Some(st) = &app.status {
-        if !st.pin_set {
-            spans.push(Span::styled(
-                " ⚠ approvals UNPROTECTED: no PIN (latch pin set) ",
-                Style::new().fg(Color::White).bg(Color::Red).bold(),
-            ));
-        }
-        if let Some(p) = &st.policy_pending {
-            spans.push(Span::styled(
-                format!(" ⚠ policy change pending: {} rules loosen (4 Health, P accept) ", p.loosen),
-                Style::new().fg(Color::Black).bg(Color::Yellow).bold(),
-            ));
-        }
-    }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
     let conn = match app.conn {
         Conn::Up { .. } => Span::styled("● connected ", Style::new().fg(Color::Green)),
