@@ -122,6 +122,7 @@ pub(crate) async fn set_pin(
                 })
                 .await;
             crate::accepted::pin_changed(shared, key, old_key).await;
+            let _ = shared.events.send(latch_proto::Event::PinSet);
             let message = if first { "PIN set: approvals now need it" } else { "PIN changed" };
             DaemonMsg::Done { req, ok: true, message: message.into() }
         }

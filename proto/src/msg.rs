@@ -475,4 +475,6 @@ pub enum Event {
     PolicyPending {
         pending: Option<PolicyPending>,
     },
+    /// An approval PIN was set or changed: approvals need it from now on.
+    PinSet,
 }

@@ -558,6 +558,11 @@ impl App {
                     st.policy_error = error;
                 }
             }
+            Event::PinSet => {
+                if let Some(st) = &mut self.status {
+                    st.pin_set = true;
+                }
+            }
             Event::PolicyPending { pending } => {
                 if let Some(p) = &pending {
                     self.say(Level::Warn, format!("policy change pending: {} rules loosen", p.loosen), now);
