@@ -48,7 +48,7 @@ pub type Key = [u8; 32];
 /// Why a PIN check did not pass.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    #[error("a PIN protects approvals and none was given: a person must type it in Latch (latch tui)")]
+    #[error("a PIN protects approvals and none was given: a person must answer in Latch")]
     Missing,
     #[error("wrong PIN ({0} wrong in a row)")]
     Wrong(u32),
