@@ -43,11 +43,17 @@ pub(crate) async fn answer(shared: &Arc<Shared>, conn: u64, role: Role, tx: &mps
     let who = shared.pin.who(conn);
     if a.approve && role != Role::Shim && !shared.pin.is_unlocked(conn) {
         let pin = a.pin.as_ref().map(|p| p.0.as_str());
-        if let Err(refusal) = shared.pin.check(pin, now_ms()).await {
-            refused(shared, "answer_refused", channel, &who, Some(&a.approval_id), &refusal).await;
-            let message = format!("approval {} was not answered: {refusal}", a.approval_id);
-            send(tx, &DaemonMsg::Answered { req: a.req, ok: false, message }).await;
-            return;
+        match shared.pin.check(pin, now_ms()).await {
+            // The person is here: what they accepted can be verified now
+            // (an "always" rule then joins the accepted policy).
+            Ok(Some(key)) => crate::accepted::key_known(shared, key).await,
+            Ok(None) => {}
+            Err(refusal) => {
+                refused(shared, "answer_refused", channel, &who, Some(&a.approval_id), &refusal).await;
+                let message = format!("approval {} was not answered: {refusal}", a.approval_id);
+                send(tx, &DaemonMsg::Answered { req: a.req, ok: false, message }).await;
+                return;
+            }
         }
     }
     let effects = shared.engine().approvals.handle(approval::Event::Answer(approval::Answer {

@@ -211,11 +211,17 @@ def test_a_loosening_edit_waits_for_the_pin_and_a_tightening_edit_applies_at_onc
 def test_an_always_answer_given_with_the_pin_is_already_accepted(
     home: Home, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient]
 ) -> None:
-    start_daemon(policy=POLICY)
+    first = start_daemon(policy=POLICY)
     home.set_pin(PIN)
+    # After a restart the daemon has not seen the PIN yet: the answer's PIN
+    # is what lets it verify the accepted policy and extend it.
+    assert first.stop() == 0
+    start_daemon()
+    assert status(home).get("policy_note"), "unverified until the PIN is typed"
     ask_once(wire)
     approval_id = str(home.wait_pending(tool=TOOL)["id"])
     home.approve(approval_id, "always")
+    assert status(home).get("policy_note") is None
     assert f'tool = "{TOOL}"' in (home.latch_home / "policy.toml").read_text()
     result = wait_until(lambda: r if not (r := ask_once(wire)).get("isError") else None, 15, 0.2)
     assert result, "the always rule did not apply"
