@@ -127,6 +127,8 @@ pub(crate) async fn set_pin(
                     ..Default::default()
                 })
                 .await;
+            // Whoever typed it is the person on this connection.
+            shared.pin.unlock(conn);
             crate::accepted::pin_changed(shared, key, old_key).await;
             let _ = shared.events.send(latch_proto::Event::PinSet);
             let message = if first { "PIN set: approvals now need it" } else { "PIN changed" };

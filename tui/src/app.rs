@@ -108,6 +108,11 @@ pub enum Mode {
     Pin {
         input: String,
     },
+    /// Choosing the first approval PIN: typed, then typed again (`first`).
+    NewPin {
+        input: String,
+        first: Option<String>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -236,6 +241,7 @@ enum Req {
     Answer,
     Unlock,
     AcceptPolicy,
+    SetPin,
 }
 
 /// The whole console state.
@@ -321,7 +327,7 @@ impl App {
             Mode::Detail { .. } => vec![Context::Detail],
             Mode::Confirm(_) => vec![Context::Confirm],
             Mode::Search { .. } => vec![Context::Search],
-            Mode::Pin { .. } => vec![Context::Pin],
+            Mode::Pin { .. } | Mode::NewPin { .. } => vec![Context::Pin],
         }
     }
 
@@ -424,7 +430,7 @@ impl App {
         self.history.loading = None;
         self.unlocked = false;
         self.after_unlock = None;
-        if matches!(self.mode, Mode::Confirm(_) | Mode::Pin { .. }) {
+        if matches!(self.mode, Mode::Confirm(_) | Mode::Pin { .. } | Mode::NewPin { .. }) {
             self.mode = Mode::Normal;
         }
     }
@@ -443,6 +449,7 @@ impl App {
                 for s in &status.shims {
                     self.servers.insert(s.server.clone());
                 }
+                // Without a PIN, the warning line over every pane offers one (`p`).
                 self.status = Some(status);
             }
             DaemonMsg::AuditRows { req, rows } => {
@@ -714,8 +721,8 @@ impl App {
     fn key(&mut self, key: Key, now: i64, out: &mut Vec<ClientMsg>) {
         let chain = self.key_chain();
         let action = keymap::lookup(&chain, key);
-        if matches!(self.mode, Mode::Pin { .. }) {
-            self.pin_key(key, action, out);
+        if matches!(self.mode, Mode::Pin { .. } | Mode::NewPin { .. }) {
+            self.pin_key(key, action, now, out);
             return;
         }
         if let Mode::Search { input } = &mut self.mode {
@@ -779,7 +786,7 @@ impl App {
                 }
                 return;
             }
-            Mode::Search { .. } | Mode::Pin { .. } | Mode::Normal => {}
+            Mode::Search { .. } | Mode::Pin { .. } | Mode::NewPin { .. } | Mode::Normal => {}
         }
         self.pane_action(action, now, out);
     }
@@ -829,6 +836,7 @@ impl App {
             }
             a if a.is_answer() && self.pane == Pane::Pending => self.answer(a, now, out),
             Action::AcceptPolicy => self.accept_policy(now, out),
+            Action::SetPin => self.start_new_pin(now),
             Action::Search => self.mode = Mode::Search { input: self.history.text.clone().unwrap_or_default() },
             Action::FilterDecision => {
                 self.history.decision = cycle(&DECISIONS, self.history.decision);

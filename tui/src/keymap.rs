@@ -50,6 +50,7 @@ pub enum Action {
     Confirm,
     Cancel,
     AcceptPolicy,
+    SetPin,
 }
 
 impl Action {
@@ -276,6 +277,13 @@ pub const BINDINGS: &[Binding] = &[
         A::AcceptPolicy,
         "",
         "Accept the policy change that waits because it loosens the policy (the Health pane shows it; needs the PIN).",
+    ),
+    b(
+        C::Global,
+        &[Key::ch('p')],
+        A::SetPin,
+        "",
+        "Set the approval PIN when none is set (typed twice; changing it needs the old one: `latch pin set`).",
     ),
     b(C::Global, &[Key::ch('?')], A::Help, "help", "Show every key."),
     b(

@@ -155,6 +155,46 @@ fn the_first_approval_asks_for_the_pin_once_per_session_and_a_deny_never_does() 
 }
 
 #[test]
+fn without_a_pin_p_sets_one_typed_twice() {
+    let mut app = App::new("alice", 0);
+    let msgs = app.handle(Input::Connected, NOW);
+    let mut st = status();
+    st.pin_set = false;
+    for m in msgs {
+        if let ClientMsg::Status { req } = m {
+            app.handle(Input::Daemon(Box::new(DaemonMsg::Status { req, status: st.clone() })), NOW);
+        }
+    }
+    app.handle(key('p'), NOW);
+    for c in "2468".chars() {
+        assert!(app.handle(key(c), NOW).is_empty());
+    }
+    assert!(app.handle(code(KeyCode::Enter), NOW).is_empty(), "asked again first");
+    for c in "2468".chars() {
+        app.handle(key(c), NOW);
+    }
+    let out = app.handle(code(KeyCode::Enter), NOW);
+    let [ClientMsg::SetPin { req, old: None, new }] = &out[..] else { panic!("{out:?}") };
+    assert_eq!(new.0, "2468");
+    let done = DaemonMsg::Done { req: *req, ok: true, message: "PIN set".into() };
+    app.handle(Input::Daemon(Box::new(done)), NOW);
+    assert!(app.unlocked && app.status.as_ref().unwrap().pin_set);
+    // Typed differently the second time: nothing is sent.
+    let mut other = App::new("alice", 0);
+    for m in other.handle(Input::Connected, NOW) {
+        if let ClientMsg::Status { req } = m {
+            other.handle(Input::Daemon(Box::new(DaemonMsg::Status { req, status: st.clone() })), NOW);
+        }
+    }
+    other.handle(key('p'), NOW);
+    other.handle(key('1'), NOW);
+    other.handle(code(KeyCode::Enter), NOW);
+    other.handle(key('2'), NOW);
+    assert!(other.handle(code(KeyCode::Enter), NOW).is_empty());
+    assert_eq!(other.mode, Mode::Normal);
+}
+
+#[test]
 fn a_refused_pin_sends_no_answer() {
     let mut app = locked(&[pending("ap-1", "shell", "run_command", "EXECUTE", 50_000)], &mut SyntheticLog::new(0));
     app.handle(key('1'), NOW);

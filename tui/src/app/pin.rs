@@ -26,7 +26,38 @@ impl App {
         self.mode = Mode::Pin { input: String::new() };
     }
 
-    pub(super) fn pin_key(&mut self, key: Key, action: Option<Action>, out: &mut Vec<ClientMsg>) {
+    /// `p`: choose the first PIN (a change needs the old one: `latch pin set`).
+    pub(super) fn start_new_pin(&mut self, now: i64) {
+        if !self.connected() {
+            self.say(Level::Error, "not connected to the daemon", now);
+        } else if self.status.as_ref().is_some_and(|s| s.pin_set) {
+            self.say(Level::Info, "a PIN is set; change it with `latch pin set` (it asks for the old one)", now);
+        } else {
+            self.mode = Mode::NewPin { input: String::new(), first: None };
+        }
+    }
+
+    pub(super) fn pin_key(&mut self, key: Key, action: Option<Action>, now: i64, out: &mut Vec<ClientMsg>) {
+        if let Mode::NewPin { input, first } = &mut self.mode {
+            match action {
+                Some(Action::Confirm) => match first.take() {
+                    None => *first = Some(std::mem::take(input)),
+                    Some(f) if f == *input => {
+                        let new = std::mem::take(input);
+                        self.mode = Mode::Normal;
+                        let r = self.req(Req::SetPin);
+                        out.push(ClientMsg::SetPin { req: r, old: None, new: Pin(new) });
+                    }
+                    Some(_) => {
+                        self.mode = Mode::Normal;
+                        self.say(Level::Error, "the two PINs differ; nothing was set", now);
+                    }
+                },
+                Some(Action::Cancel) => self.mode = Mode::Normal,
+                _ => edit(input, key),
+            }
+            return;
+        }
         let Mode::Pin { input } = &mut self.mode else { return };
         match action {
             Some(Action::Confirm) => {
@@ -40,13 +71,7 @@ impl App {
                 self.mode = Mode::Normal;
                 self.after_unlock = None;
             }
-            _ => match key.code {
-                KeyCode::Char(c) if !key.ctrl => input.push(c),
-                KeyCode::Backspace => {
-                    input.pop();
-                }
-                _ => {}
-            },
+            _ => edit(input, key),
         }
     }
 
@@ -86,6 +111,16 @@ impl App {
                 self.after_unlock = None;
                 self.say(Level::Error, format!("PIN refused: {message}"), now);
             }
+            Some(Req::SetPin) => {
+                if ok {
+                    // The daemon unlocks the connection that set it.
+                    self.unlocked = true;
+                    if let Some(st) = &mut self.status {
+                        st.pin_set = true;
+                    }
+                }
+                self.say(if ok { Level::Info } else { Level::Error }, message, now);
+            }
             _ => {
                 if ok && let Some(st) = &mut self.status {
                     st.policy_pending = None;
@@ -93,5 +128,16 @@ impl App {
                 self.say(if ok { Level::Info } else { Level::Error }, message, now);
             }
         }
+    }
+}
+
+/// A character typed into a PIN input, or Backspace.
+fn edit(input: &mut String, key: Key) {
+    match key.code {
+        KeyCode::Char(c) if !key.ctrl => input.push(c),
+        KeyCode::Backspace => {
+            input.pop();
+        }
+        _ => {}
     }
 }

@@ -73,7 +73,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, now: i64) {
         Mode::Detail { item, scroll } => detail::draw(frame, body, app, item, *scroll, now),
         Mode::Help { scroll } => help::draw_help(frame, body, *scroll),
         Mode::Confirm(c) => help::draw_confirm(frame, body, c),
-        Mode::Normal | Mode::Search { .. } | Mode::Pin { .. } => {}
+        Mode::Normal | Mode::Search { .. } | Mode::Pin { .. } | Mode::NewPin { .. } => {}
     }
     draw_footer(frame, footer, app);
 }
@@ -115,7 +115,15 @@ fn draw_header(frame: &mut Frame<'_>, area: Rect, app: &App) {
 }
 
 fn draw_footer(frame: &mut Frame<'_>, area: Rect, app: &App) {
-    let line = if let Mode::Pin { input } = &app.mode {
+    let line = if let Mode::NewPin { input, first } = &app.mode {
+        let prompt = if first.is_none() { " New PIN (4+ characters): " } else { " The new PIN again: " };
+        Line::from(vec![
+            Span::styled(prompt, Style::new().bold()),
+            Span::raw("•".repeat(input.chars().count())),
+            Span::raw("▏"),
+            Span::styled("   Enter · Esc cancel", Style::new().dim()),
+        ])
+    } else if let Mode::Pin { input } = &app.mode {
         Line::from(vec![
             Span::styled(" PIN: ", Style::new().bold()),
             Span::raw("•".repeat(input.chars().count())),
