@@ -49,7 +49,7 @@ pub(crate) async fn answer(shared: &Arc<Shared>, conn: u64, role: Role, tx: &mps
             Ok(Some(key)) => crate::accepted::key_known(shared, key).await,
             Ok(None) => {}
             Err(refusal) => {
-                refused(shared, "answer_refused", channel, &who, Some(&a.approval_id), &refusal).await;
+                refused(shared, "answer_refused", channel, conn, Some(&a.approval_id), &refusal).await;
                 let message = format!("approval {} was not answered: {refusal}", a.approval_id);
                 send(tx, &DaemonMsg::Answered { req: a.req, ok: false, message }).await;
                 return;
@@ -77,9 +77,8 @@ pub(crate) async fn unlock(
     req: u64,
     pin: Pin,
 ) {
-    let who = shared.pin.who(conn);
     let reply = if role == Role::Shim {
-        refused(shared, "pin_refused", "shim", &who, None, &Refusal::Missing).await;
+        refused(shared, "pin_refused", "shim", conn, None, &Refusal::Missing).await;
         DaemonMsg::Done { req, ok: false, message: "a shim cannot unlock".into() }
     } else {
         match shared.pin.check(Some(&pin.0), now_ms()).await {
@@ -90,7 +89,7 @@ pub(crate) async fn unlock(
                 DaemonMsg::Done { req, ok: true, message: "unlocked".into() }
             }
             Err(refusal) => {
-                refused(shared, "pin_refused", channel_of(role), &who, None, &refusal).await;
+                refused(shared, "pin_refused", channel_of(role), conn, None, &refusal).await;
                 DaemonMsg::Done { req, ok: false, message: refusal.to_string() }
             }
         }
@@ -111,7 +110,7 @@ pub(crate) async fn set_pin(
 ) {
     let who = shared.pin.who(conn);
     if role == Role::Shim {
-        refused(shared, "pin_refused", "shim", &who, None, &Refusal::Missing).await;
+        refused(shared, "pin_refused", "shim", conn, None, &Refusal::Missing).await;
         send(tx, &DaemonMsg::Done { req, ok: false, message: "a shim cannot set the PIN".into() }).await;
         return;
     }
@@ -135,7 +134,7 @@ pub(crate) async fn set_pin(
             DaemonMsg::Done { req, ok: true, message: message.into() }
         }
         Err(refusal) => {
-            refused(shared, "pin_refused", channel_of(role), &who, None, &refusal).await;
+            refused(shared, "pin_refused", channel_of(role), conn, None, &refusal).await;
             DaemonMsg::Done { req, ok: false, message: format!("the PIN was not changed: {refusal}") }
         }
     };
@@ -166,7 +165,7 @@ pub(crate) async fn policy_accept(
             DaemonMsg::Done { req, ok: message.is_ok(), message: message.unwrap_or_else(|e| e) }
         }
         Err(refusal) => {
-            refused(shared, "pin_refused", channel_of(role), &who, None, &refusal).await;
+            refused(shared, "pin_refused", channel_of(role), conn, None, &refusal).await;
             DaemonMsg::Done { req, ok: false, message: format!("the policy change was not accepted: {refusal}") }
         }
     };
@@ -177,11 +176,16 @@ async fn refused(
     shared: &Shared,
     kind: &'static str,
     channel: &str,
-    who: &str,
+    conn: u64,
     approval_id: Option<&str>,
     why: &Refusal,
 ) {
+    let who = shared.pin.who(conn);
     eprintln!("latch daemon: refused {channel}:{who}: {why}");
+    let detail = match shared.pin.pid(conn) {
+        Some(pid) => format!("{why} (peer pid {pid})"),
+        None => why.to_string(),
+    };
     shared
         .audit
         .record(NewEvent {
@@ -190,7 +194,7 @@ async fn refused(
             decision: "deny".into(),
             approval_id: approval_id.map(str::to_owned),
             answered_by: Some(format!("{channel}:{who}")),
-            detail: Some(why.to_string()),
+            detail: Some(detail),
             ..Default::default()
         })
         .await;

@@ -253,8 +253,7 @@ async fn connection(shared: Arc<Shared>, stream: Stream, conn: u64, mut stop: wa
                 return;
             }
             let _ = tx.send(frame::encode(&DaemonMsg::Welcome { protocol, daemon_pid: std::process::id() })).await;
-            let seen_pid = peer_pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
-            shared.pin.connected(conn, format!("{}{seen_pid}", crate::pin::login_of(me)));
+            shared.pin.connected(conn, crate::pin::login_of(me), peer_pid);
             match role {
                 Role::Shim => {
                     let info =

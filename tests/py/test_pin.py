@@ -10,6 +10,8 @@ daemon/src/accepted.rs, core/src/policy/diff.rs.
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import subprocess
 import sys
 import time
@@ -95,11 +97,11 @@ def test_a_peer_on_the_socket_cannot_approve_without_the_pin(
     assert "added by answering" not in (home.latch_home / "policy.toml").read_text()
     refused = rows(home, "answer_refused")
     assert len(refused) == 2, refused
+    login = pwd.getpwuid(os.getuid()).pw_name
     for r in refused:
-        # Who is what the daemon saw: the cli channel and a login with the
-        # peer's pid, never the "alice" the peer claimed.
-        assert r["answered_by"].startswith("cli:") and "alice" not in r["answered_by"], r
-        assert "(pid " in r["answered_by"], r
+        # Who is what the daemon saw: the cli channel and the login of the
+        # peer's user id, never the "alice" the peer claimed.
+        assert r["answered_by"] == f"cli:{login}", r
 
 
 def test_wrong_pins_are_rate_limited_and_the_right_one_works_after_the_pause(

@@ -61,8 +61,10 @@ pub enum Refusal {
 /// Who is on one connection, as the daemon observed it.
 #[derive(Clone, Debug)]
 struct Peer {
-    /// The peer's login (from its user id) and pid.
+    /// The peer's login (from its user id).
     who: String,
+    /// Its process id, for the record of a refusal.
+    pid: Option<i32>,
     /// A console typed the PIN on this connection.
     unlocked: bool,
 }
@@ -126,8 +128,8 @@ impl Gate {
         self.state().key
     }
 
-    pub fn connected(&self, conn: u64, who: String) {
-        self.state().peers.insert(conn, Peer { who, unlocked: false });
+    pub fn connected(&self, conn: u64, who: String, pid: Option<i32>) {
+        self.state().peers.insert(conn, Peer { who, pid, unlocked: false });
     }
 
     pub fn disconnected(&self, conn: u64) {
@@ -137,6 +139,11 @@ impl Gate {
     /// Who is on `conn`, as observed (never as claimed).
     pub fn who(&self, conn: u64) -> String {
         self.state().peers.get(&conn).map(|p| p.who.clone()).unwrap_or_else(|| "unknown peer".into())
+    }
+
+    /// The peer's process id, when the socket told it.
+    pub fn pid(&self, conn: u64) -> Option<i32> {
+        self.state().peers.get(&conn).and_then(|p| p.pid)
     }
 
     pub fn is_unlocked(&self, conn: u64) -> bool {
