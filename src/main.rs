@@ -34,6 +34,9 @@ enum Cmd {
     Policy(cli::policy::PolicyCmd),
     /// The approval console: pending approvals, live calls, history.
     Tui,
+    /// The approval PIN: approvals and looser policies need the person.
+    #[command(subcommand)]
+    Pin(cli::pin::PinCmd),
     /// Make MCP clients start their servers through Latch (all found, or one).
     Install(cli::install::InstallArgs),
     /// Put the clients' server entries back as they were.
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Cmd::Audit(a) => cli::client::audit(a),
         Cmd::Policy(cmd) => cli::policy::run(cmd),
         Cmd::Tui => cli::tui(),
+        Cmd::Pin(cmd) => cli::pin::run(cmd),
         Cmd::Install(a) => cli::install::run(a, latch_install::Action::Install),
         Cmd::Uninstall(a) => cli::install::run(a, latch_install::Action::Uninstall),
         Cmd::Doctor => cli::doctor::run(),

@@ -56,6 +56,11 @@ pub struct Held {
 
 pub struct Engine {
     pub policy: Policy,
+    /// Evaluated beside `policy`, the stricter decision wins: the built-in
+    /// defaults while the accepted policy is not verified ([`crate::accepted`]).
+    pub floor: Option<Policy>,
+    /// A loosening policy change waiting for the person.
+    pub policy_pending: Option<latch_proto::PolicyPending>,
     /// Why the file on disk is not the policy in force, if it is not.
     pub policy_error: Option<String>,
     /// The version of the file last read.
@@ -108,6 +113,8 @@ impl Engine {
     pub fn new(policy: Policy, approvals: Approvals, salt: u64) -> Engine {
         Engine {
             policy,
+            floor: None,
+            policy_pending: None,
             policy_error: None,
             policy_stamp: None,
             tools: HashMap::new(),

@@ -5,6 +5,8 @@
 //! classifier and the policy, holds approvals, and writes the audit log
 //! through one writer thread ([`audit`]).
 
+mod accepted;
+mod answers;
 pub mod audit;
 pub mod channel;
 pub mod desktop;
@@ -13,7 +15,9 @@ mod hook;
 pub mod identity;
 pub mod judge;
 mod lock;
+pub mod pin;
 mod policy_file;
+mod reload;
 mod server;
 mod telegram;
 

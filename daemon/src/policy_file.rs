@@ -44,12 +44,14 @@ pub fn ensure_default(path: &Path) -> std::io::Result<bool> {
 
 /// Reads and validates the file. The error is a ready-to-print report with
 /// file, line, column and fix.
-pub fn load(paths: &Paths) -> Result<Policy, String> {
+/// The text is returned too: it is what the accepted policy is compared
+/// with.
+pub fn load_text(paths: &Paths) -> Result<(String, Policy), String> {
     let path = &paths.policy;
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut policy = Policy::parse(&text).map_err(|e| e.render(&path.display().to_string(), &text))?;
     policy.set_protected(protected(paths));
-    Ok(policy)
+    Ok((text, policy))
 }
 
 /// The built-in policy, protecting Latch's own files.
@@ -59,7 +61,7 @@ pub fn builtin(paths: &Paths) -> Policy {
     p
 }
 
-fn protected(paths: &Paths) -> Protected {
+pub(crate) fn protected(paths: &Paths) -> Protected {
     crate::identity::protected(paths)
 }
 

@@ -38,6 +38,10 @@ pub(crate) struct Shared {
     hold_override: Option<u64>,
     /// Holds that ran out (call id, the hold's end), for [`expiries`].
     expired: mpsc::UnboundedSender<(String, i64)>,
+    /// The approval PIN and which connections are unlocked.
+    pub(crate) pin: crate::pin::Gate,
+    /// The accepted policy and what waits for the person.
+    guard: Mutex<crate::accepted::Guard>,
 }
 
 impl Shared {
@@ -45,6 +49,10 @@ impl Shared {
         // A panic while holding the lock must not wedge the daemon: the
         // state is still consistent enough to answer and shut down.
         self.engine.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn guard(&self) -> MutexGuard<'_, crate::accepted::Guard> {
+        self.guard.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn emit(&self, event: Event) {
@@ -70,15 +78,24 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
         eprintln!("latch daemon: wrote the default policy to {}", paths.policy.display());
     }
     let stamp = policy_file::stamp(&paths.policy);
-    let (policy, policy_error) = match policy_file::load(&paths) {
-        Ok(p) => (p, None),
+    let (file_text, policy_error) = match policy_file::load_text(&paths) {
+        Ok((text, _)) => (Some(text), None),
         Err(report) => {
             eprintln!(
                 "latch daemon: the policy file is not valid; the built-in defaults are in force until it is:\n{report}"
             );
-            (policy_file::builtin(&paths), Some(report))
+            (None, Some(report))
         }
     };
+    let (pin, pin_problem) = crate::pin::Gate::load(&paths.data_dir, crate::accepted::Guard::exists(&paths.data_dir));
+    if let Some(p) = &pin_problem {
+        eprintln!("latch daemon: {p}");
+    }
+    let mut guard = crate::accepted::Guard::load(&paths.data_dir);
+    let (settled, guard_notes) = guard.settle(file_text.as_deref(), pin.is_set(), None);
+    let mut policy = latch_core::Policy::parse(&settled.text).unwrap_or_else(|_| latch_core::Policy::builtin());
+    policy.set_protected(policy_file::protected(&paths));
+    let floor = settled.floor.then(|| policy_file::builtin(&paths));
     let salt = (now_ms() as u64) ^ ((std::process::id() as u64) << 32);
     let approvals = restore_approvals(&audit, salt, policy.grant_ttl_seconds());
     let (events, _) = broadcast::channel(1024);
@@ -91,15 +108,28 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
         events,
         hold_override,
         expired,
+        pin,
+        guard: Mutex::new(guard),
     });
     {
         let mut eng = shared.engine();
         eng.policy_error = policy_error.clone();
         eng.policy_stamp = stamp;
+        eng.floor = floor;
+        eng.policy_pending = shared.guard().pending();
     }
-    record(&shared, NewEvent { kind: "policy_reload", detail: policy_error, ..event_now() }).await;
+    crate::reload::record_reload(&shared, policy_error).await;
+    for note in pin_problem.into_iter().chain(guard_notes) {
+        record(&shared, NewEvent { kind: "policy_guard", detail: Some(note), ..event_now() }).await;
+    }
+    let pending = shared.engine().policy_pending.clone();
+    if let Some(p) = pending {
+        eprintln!("latch daemon: policy change pending: {} rules loosen; a person must accept it", p.loosen);
+        let detail = Some(p.diff.join("\n"));
+        record(&shared, NewEvent { kind: "policy_pending", decision: "ask".into(), detail, ..event_now() }).await;
+    }
     tokio::spawn(tick(shared.clone()));
-    tokio::spawn(watch_policy(shared.clone()));
+    tokio::spawn(crate::reload::watch_policy(shared.clone()));
     tokio::spawn(expiries(shared.clone(), expired_rx));
     let policy = shared.clone();
     tokio::spawn(crate::audit::retention::every_hour(shared.audit.clone(), move || *policy.engine().policy.audit()));
@@ -173,7 +203,9 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
 
 async fn connection(shared: Arc<Shared>, stream: Stream, conn: u64, mut stop: watch::Receiver<bool>) {
     let me = crate::audit::current_uid();
-    let peer = stream.peer_creds().ok().and_then(|c| c.euid());
+    let creds = stream.peer_creds().ok();
+    let peer = creds.as_ref().and_then(|c| c.euid());
+    let peer_pid = creds.as_ref().and_then(|c| c.pid());
     // Watched for reading only: see `latch_proto::quiet`.
     let stream = match quiet::Stream::from_local(stream) {
         Ok(s) => s,
@@ -226,6 +258,7 @@ async fn connection(shared: Arc<Shared>, stream: Stream, conn: u64, mut stop: wa
                 return;
             }
             let _ = tx.send(frame::encode(&DaemonMsg::Welcome { protocol, daemon_pid: std::process::id() })).await;
+            shared.pin.connected(conn, crate::pin::login_of(me), peer_pid);
             match role {
                 Role::Shim => {
                     let info =
@@ -330,6 +363,7 @@ async fn connection(shared: Arc<Shared>, stream: Stream, conn: u64, mut stop: wa
         Role::Cli => {}
         Role::Hook => crate::hook::closed(&shared, conn),
     }
+    shared.pin.disconnected(conn);
     drop(tx);
     let _ = writer.await;
 }
@@ -342,7 +376,7 @@ async fn record(shared: &Shared, ev: NewEvent) {
     shared.audit.record(ev).await;
 }
 
-async fn send(tx: &mpsc::Sender<Vec<u8>>, msg: &DaemonMsg) {
+pub(crate) async fn send(tx: &mpsc::Sender<Vec<u8>>, msg: &DaemonMsg) {
     let _ = tx.send(frame::encode(msg)).await;
 }
 
@@ -468,25 +502,13 @@ async fn handle(
             let items = shared.engine().pending_items();
             send(tx, &DaemonMsg::Pending { req, items }).await;
         }
-        ClientMsg::Answer { req, approval_id, approve, scope, reason, who } => {
-            let channel = match role {
-                Role::Console => "tui",
-                Role::Cli => "cli",
-                // Refused by the state machine, and recorded.
-                Role::Shim => "shim",
-                Role::Hook => "hook",
-            };
-            let effects = shared.engine().approvals.handle(approval::Event::Answer(approval::Answer {
-                approval_id: approval::normalize_id(&approval_id),
-                approve,
-                scope: scope.into(),
-                channel: channel.to_owned(),
-                who: if who.is_empty() { name.to_owned() } else { who },
-                reason,
-                now_ms: now_ms(),
-            }));
-            apply(shared, effects, Some((tx, req))).await;
+        ClientMsg::Answer { req, approval_id, approve, scope, reason, who: _, pin } => {
+            let a = crate::answers::AnswerReq { req, approval_id, approve, scope, reason, pin };
+            crate::answers::answer(shared, conn, role, tx, a).await;
         }
+        ClientMsg::Unlock { req, pin } => crate::answers::unlock(shared, conn, role, tx, req, pin).await,
+        ClientMsg::SetPin { req, old, new } => crate::answers::set_pin(shared, conn, role, tx, req, old, new).await,
+        ClientMsg::PolicyAccept { req, pin } => crate::answers::policy_accept(shared, conn, role, tx, req, pin).await,
         ClientMsg::Status { req } => {
             let status = {
                 let eng = shared.engine();
@@ -507,6 +529,9 @@ async fn handle(
                     pending: eng.approvals.pending().filter(|p| !eng.unsaved.contains(&p.id)).count() as u32,
                     channels: eng.channels.values().cloned().collect(),
                     findings: shared.audit.finding().into_iter().chain(eng.findings()).collect(),
+                    pin_set: shared.pin.is_set(),
+                    policy_pending: eng.policy_pending.clone(),
+                    policy_note: shared.guard().note.clone(),
                 }
             };
             send(tx, &DaemonMsg::Status { req, status }).await;
@@ -651,9 +676,11 @@ pub(crate) async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: 
             comment: format!("added by answering approval {approval_id} \"always\" (unix ms {})", now_ms()),
             insert_before: None,
         };
+        // Answered with the PIN: the rule is accepted with it.
+        shared.guard().accept_rule(&rule, shared.pin.key().as_ref());
         let detail = match policy_file::write_rule(&shared.paths.policy, &rule) {
             Ok(()) => {
-                reload_policy(shared).await;
+                crate::reload::reload_policy(shared).await;
                 format!("{} {server}/{tool} written to {}", decision.as_str(), shared.paths.policy.display())
             }
             Err(e) => {
@@ -724,55 +751,6 @@ async fn expiries(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<(String, 
         };
         apply(&shared, effects, None).await;
     }
-}
-
-/// Polls the policy file twice a second (a `stat`; nothing is read unless
-/// it changed) and reloads it when it did.
-async fn watch_policy(shared: Arc<Shared>) {
-    let mut every = tokio::time::interval(Duration::from_millis(500));
-    loop {
-        every.tick().await;
-        let now = policy_file::stamp(&shared.paths.policy);
-        if now != shared.engine().policy_stamp {
-            reload_policy(&shared).await;
-        }
-    }
-}
-
-/// Reloads the policy; a file that does not validate keeps the policy in
-/// force and says why.
-async fn reload_policy(shared: &Arc<Shared>) {
-    let stamp = policy_file::stamp(&shared.paths.policy);
-    let loaded = if stamp.is_none() {
-        Err(format!(
-            "{} is missing; the policy in force stays. Restore it, or run `latch policy default` to see the defaults",
-            shared.paths.policy.display()
-        ))
-    } else {
-        policy_file::load(&shared.paths)
-    };
-    let (error, effects) = {
-        let mut eng = shared.engine();
-        eng.policy_stamp = stamp;
-        match loaded {
-            Ok(p) => {
-                eng.policy = p;
-                eng.policy_error = None;
-                (None, eng.approvals.handle(approval::Event::PolicyReloaded))
-            }
-            Err(report) => {
-                eng.policy_error = Some(report.clone());
-                (Some(report), Vec::new())
-            }
-        }
-    };
-    match &error {
-        None => eprintln!("latch daemon: policy reloaded from {}", shared.paths.policy.display()),
-        Some(e) => eprintln!("latch daemon: the changed policy is not in force:\n{e}"),
-    }
-    record(shared, NewEvent { kind: "policy_reload", detail: error.clone(), ..event_now() }).await;
-    shared.emit(Event::PolicyReloaded { error });
-    Box::pin(apply(shared, effects, None)).await;
 }
 
 /// A large call (a 1 MiB argument) is read, parsed and hashed in buffers
@@ -876,7 +854,16 @@ async fn decide(
         let def = eng.tool_def(conn, tool);
         let def_hash = def.map(|d| d.hash.clone());
         let call = Call { server, tool, args: &args };
-        let verdict = latch_core::decide_in(&eng.policy, &call, def, &answers, crate::identity::place(&place));
+        let place = crate::identity::place(&place);
+        let mut verdict = latch_core::decide_in(&eng.policy, &call, def, &answers, place);
+        // While the accepted policy is unverified, the built-in defaults
+        // bound it: the stricter decision wins.
+        if let Some(floor) = &eng.floor {
+            let bound = latch_core::decide_in(floor, &call, def, &answers, place);
+            if bound.evaluation.decision > verdict.evaluation.decision {
+                verdict = bound;
+            }
+        }
         let class = verdict.classification.class.as_str().to_owned();
         // Reasons may quote argument text (hosts, SQL, pipeline stages).
         let mut reasons: Vec<String> = verdict

@@ -152,6 +152,7 @@ pub fn reply_req(msg: &DaemonMsg) -> Option<u64> {
         | DaemonMsg::AuditRows { req, .. }
         | DaemonMsg::AuditPruned { req, .. }
         | DaemonMsg::Subscribed { req }
+        | DaemonMsg::Done { req, .. }
         | DaemonMsg::Error { req, .. } => Some(*req),
         _ => None,
     }

@@ -181,10 +181,34 @@ pub enum ClientMsg {
         scope: Scope,
         #[serde(default)]
         reason: Option<String>,
-        /// The channel ("cli", "tui", …) is the connection's role; this is
-        /// who answered (a user name, a Telegram user id …).
+        /// Ignored: who answered is what the daemon observes (the
+        /// connection's role and the peer's login), never a client's claim.
+        /// Kept so older clients' lines still parse.
         #[serde(default)]
         who: String,
+        /// The approval PIN, when one is set and this connection is not
+        /// unlocked (`Unlock`). An approval needs it; a deny does not.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pin: Option<Pin>,
+    },
+    /// A console proves the person once per session: every answer on this
+    /// connection counts as the person's afterwards. Answered by
+    /// [`DaemonMsg::Done`].
+    Unlock { req: u64, pin: Pin },
+    /// Set the approval PIN (`old` must be the current one when one is
+    /// set). Answered by [`DaemonMsg::Done`].
+    SetPin {
+        req: u64,
+        #[serde(default)]
+        old: Option<Pin>,
+        new: Pin,
+    },
+    /// Accept the policy change that waits because it loosens the policy
+    /// (`latch policy accept`). Answered by [`DaemonMsg::Done`].
+    PolicyAccept {
+        req: u64,
+        #[serde(default)]
+        pin: Option<Pin>,
     },
     /// Daemon health. Answered by [`DaemonMsg::Status`].
     Status { req: u64 },
@@ -204,6 +228,28 @@ pub enum ClientMsg {
     /// (`latch audit prune`; consoles and the CLI only). Answered by
     /// [`DaemonMsg::AuditPruned`].
     AuditPrune { req: u64 },
+}
+
+/// A PIN or passphrase on its way to the daemon. Its `Debug` never shows
+/// it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Pin(pub String);
+
+impl std::fmt::Debug for Pin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pin(…)")
+    }
+}
+
+/// A policy change that waits for the person because it loosens the
+/// policy in force.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyPending {
+    /// How many of the changes loosen.
+    pub loosen: u32,
+    /// One line per change, loosening ones first (`- `/`+ ` marked).
+    pub diff: Vec<String>,
 }
 
 /// Narrows an audit query. Empty fields match everything.
@@ -298,6 +344,12 @@ pub enum DaemonMsg {
     Event {
         event: Event,
     },
+    /// Reply to `Unlock`, `SetPin` and `PolicyAccept`.
+    Done {
+        req: u64,
+        ok: bool,
+        message: String,
+    },
     /// A request could not be served.
     Error {
         req: u64,
@@ -377,6 +429,16 @@ pub struct StatusReport {
     /// each in words that say what to do.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<String>,
+    /// An approval PIN is set: answers need the person.
+    #[serde(default)]
+    pub pin_set: bool,
+    /// A policy change waiting for the person (it loosens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_pending: Option<PolicyPending>,
+    /// What limits the policy in force beyond the file, in words (the
+    /// accepted policy could not be verified yet …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_note: Option<String>,
 }
 
 /// The health of one approval channel.
@@ -393,11 +455,36 @@ pub struct ChannelState {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
-    Call { row: AuditRow },
-    Finished { audit_id: i64, outcome: String, latency_us: u64 },
-    PendingAdded { item: PendingItem },
-    PendingRemoved { id: String, decision: String, by: String },
-    ShimConnected { shim: ShimInfo },
-    ShimDisconnected { server: String, session: String },
-    PolicyReloaded { error: Option<String> },
+    Call {
+        row: AuditRow,
+    },
+    Finished {
+        audit_id: i64,
+        outcome: String,
+        latency_us: u64,
+    },
+    PendingAdded {
+        item: PendingItem,
+    },
+    PendingRemoved {
+        id: String,
+        decision: String,
+        by: String,
+    },
+    ShimConnected {
+        shim: ShimInfo,
+    },
+    ShimDisconnected {
+        server: String,
+        session: String,
+    },
+    PolicyReloaded {
+        error: Option<String>,
+    },
+    /// A loosening policy change now waits (or no longer does: `None`).
+    PolicyPending {
+        pending: Option<PolicyPending>,
+    },
+    /// An approval PIN was set or changed: approvals need it from now on.
+    PinSet,
 }

@@ -41,6 +41,9 @@ pub struct ApproveArgs {
     id: String,
     #[arg(long, value_enum, default_value = "once")]
     scope: ScopeArg,
+    /// Read the approval PIN from standard input instead of the terminal.
+    #[arg(long)]
+    pin_stdin: bool,
 }
 
 #[derive(clap::Args)]
@@ -235,6 +238,20 @@ pub fn status(a: JsonFlag) -> anyhow::Result<i32> {
         None => println!("policy   {}", status.policy),
         Some(e) => println!("policy   {} — NOT IN FORCE, the previous policy is: {e}", status.policy),
     }
+    if status.pin_set {
+        println!("approvals protected by a PIN");
+    } else {
+        println!("approvals UNPROTECTED: no PIN is set, so any program running as you can approve (`latch pin set`)");
+    }
+    if let Some(p) = &status.policy_pending {
+        println!("policy change pending: {} rules loosen (not in force until a person accepts it)", p.loosen);
+        for line in &p.diff {
+            println!("         {line}");
+        }
+    }
+    if let Some(n) = &status.policy_note {
+        println!("policy   {n}");
+    }
     println!("pending  {}", status.pending);
     println!("consoles {}", status.consoles);
     if status.shims.is_empty() {
@@ -277,16 +294,19 @@ pub fn pending(a: JsonFlag) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn answer(id: String, approve: bool, scope: ScopeArg, reason: Option<String>) -> anyhow::Result<i32> {
-    let msg = ClientMsg::Answer {
-        req: 1,
-        approval_id: id,
-        approve,
-        scope: scope.into(),
-        reason,
-        who: latch_daemon::login_name(),
-    };
-    match ask(msg)? {
+fn answer(id: String, approve: bool, scope: ScopeArg, reason: Option<String>, pin_stdin: bool) -> anyhow::Result<i32> {
+    let mut source = super::pin::PinSource::new(pin_stdin);
+    // An approval needs the PIN once one is set; a deny never does.
+    let reply = super::pin::exchange(ClientMsg::Status { req: 1 }, |status| {
+        let pin = if approve && super::pin::pin_set(status)? {
+            Some(latch_proto::Pin(source.read(&format!("PIN to approve {id}: "))?))
+        } else {
+            None
+        };
+        let who = String::new();
+        Ok(Some(ClientMsg::Answer { req: 2, approval_id: id.clone(), approve, scope: scope.into(), reason, who, pin }))
+    })?;
+    match reply {
         Some(DaemonMsg::Answered { ok, message, .. }) => {
             if ok {
                 println!("{message}");
@@ -302,11 +322,11 @@ fn answer(id: String, approve: bool, scope: ScopeArg, reason: Option<String>) ->
 }
 
 pub fn approve(a: ApproveArgs) -> anyhow::Result<i32> {
-    answer(a.id, true, a.scope, None)
+    answer(a.id, true, a.scope, None, a.pin_stdin)
 }
 
 pub fn deny(a: DenyArgs) -> anyhow::Result<i32> {
-    answer(a.id, false, a.scope, a.reason)
+    answer(a.id, false, a.scope, a.reason, false)
 }
 
 fn now_ms() -> i64 {

@@ -128,6 +128,9 @@ pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
     Ok(code)
 }
 
+/// The approval PIN of the demo's throw-away home.
+pub const DEMO_PIN: &str = "2468";
+
 fn make_temp_dir() -> anyhow::Result<PathBuf> {
     use std::os::unix::fs::DirBuilderExt;
     let base = std::env::temp_dir();
@@ -257,6 +260,14 @@ impl Demo {
             std::thread::sleep(Duration::from_millis(50));
         }
         self.say(format!("daemon    started (pid {pid}), LATCH_HOME={}", self.latch_home().display()));
+        // Approvals need a PIN; this throw-away home gets a known one.
+        let set = ClientMsg::SetPin { req: 2, old: None, new: latch_proto::Pin(DEMO_PIN.into()) };
+        match self.ask_daemon(set)? {
+            DaemonMsg::Done { ok: true, .. } => {
+                self.say(format!("PIN       {DEMO_PIN} (this demo's approval PIN: the console asks for it once)"))
+            }
+            other => bail!("the demo's daemon did not take its PIN: {other:?}"),
+        }
         Ok(())
     }
 

@@ -163,6 +163,19 @@ fn report_daemon(s: &StatusReport) -> bool {
         None => println!("policy    {}", s.policy),
         Some(e) => println!("policy    {} — NOT IN FORCE: {e}", s.policy),
     }
+    if s.pin_set {
+        println!("PIN       set: approvals and looser policies need the person");
+    } else {
+        println!(
+            "PIN       NONE — approvals are UNPROTECTED: any program running as you can approve; set one with `latch pin set`"
+        );
+    }
+    if let Some(p) = &s.policy_pending {
+        println!(
+            "policy    change pending: {} rules loosen — not in force until accepted (`latch policy accept`)",
+            p.loosen
+        );
+    }
     println!("shims     {} connected", s.shims.len());
     if s.consoles == 0 {
         println!("console   none attached — open one with `latch tui` to answer approvals");

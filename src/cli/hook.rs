@@ -336,44 +336,15 @@ impl Link {
     }
 }
 
-/// The daemon must run as this user: a socket someone else listens on
-/// would let them answer for Latch.
+/// The daemon must be the user's own and run Latch (the same executable
+/// file as this hook): anything else bound at the socket, another user's
+/// process or an impostor started after the daemon was killed, would
+/// answer for Latch.
 fn verify_peer(stream: &UnixStream) -> Result<(), String> {
-    // SAFETY: getuid never fails and touches no memory.
-    let me = unsafe { libc::getuid() };
-    let uid = peer_uid(stream).map_err(|e| format!("cannot verify Latch's daemon: {e}"))?;
-    if uid != me {
-        return Err(format!("the process behind Latch's socket runs as user id {uid}, not as you"));
-    }
-    Ok(())
-}
-
-#[cfg(target_os = "linux")]
-fn peer_uid(stream: &UnixStream) -> std::io::Result<u32> {
-    use std::os::fd::AsRawFd;
-    let mut cred = libc::ucred { pid: 0, uid: u32::MAX, gid: 0 };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: `cred` and `len` are valid for writes of the sizes given; the
-    // fd is open for the duration of the call.
-    let rc = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 { Err(std::io::Error::last_os_error()) } else { Ok(cred.uid) }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn peer_uid(stream: &UnixStream) -> std::io::Result<u32> {
-    use std::os::fd::AsRawFd;
-    let (mut uid, mut gid) = (u32::MAX, u32::MAX);
-    // SAFETY: both pointers are valid for writes; the fd is open.
-    let rc = unsafe { libc::getpeereid(stream.as_raw_fd(), &mut uid, &mut gid) };
-    if rc != 0 { Err(std::io::Error::last_os_error()) } else { Ok(uid) }
+    use std::os::fd::AsFd;
+    latch_proto::peer::verify_daemon(stream.as_fd())
+        .map(|_| ())
+        .map_err(|e| format!("the process behind Latch's socket is not Latch's daemon ({e}); a person must stop it"))
 }
 
 /// What `latch policy explain --hook AGENT FILE` decides: the server, tool,

@@ -116,12 +116,17 @@ pub(crate) fn remote_detail(url: &str) -> String {
 }
 
 pub fn run(a: InstallArgs, action: Action) -> anyhow::Result<i32> {
-    match run_inner(a, action) {
+    let offer_pin = action == Action::Install && !a.dry_run;
+    let code = match run_inner(a, action) {
         Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) => {
-            Ok(0)
+            return Ok(0);
         }
-        other => other,
+        other => other?,
+    };
+    if offer_pin {
+        super::pin::offer()?;
     }
+    Ok(code)
 }
 
 fn run_inner(a: InstallArgs, action: Action) -> anyhow::Result<i32> {

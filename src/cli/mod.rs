@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod hook;
 pub mod install;
 mod install_hooks;
+pub mod pin;
 pub mod policy;
 pub mod shim;
 

@@ -75,6 +75,13 @@ pub enum PolicyCmd {
     },
     /// Print the default policy file (what the daemon writes on first run).
     Default,
+    /// Accept the policy change that waits because it loosens the policy
+    /// (shown first; needs the approval PIN).
+    Accept {
+        /// Read the PIN from standard input instead of the terminal.
+        #[arg(long)]
+        pin_stdin: bool,
+    },
 }
 
 /// Runs a `latch policy` subcommand; returns the exit code.
@@ -97,6 +104,7 @@ pub fn run(cmd: PolicyCmd) -> anyhow::Result<i32> {
             ),
         },
         PolicyCmd::Test { file, policy } => test(&file, policy),
+        PolicyCmd::Accept { pin_stdin } => super::pin::accept(pin_stdin),
         PolicyCmd::Default => {
             print!("{DEFAULT_POLICY}");
             Ok(0)

@@ -151,6 +151,9 @@ class Home:
         self.logs = self.path / "logs"
         self.logs.mkdir()
         self._log_count = 0
+        # The approval PIN once `set_pin` set one: `approve` then passes it
+        # on stdin (`--pin-stdin`), as a person's own script would.
+        self.pin: str | None = None
 
     def __str__(self) -> str:
         return str(self.path)
@@ -203,11 +206,14 @@ class Home:
 
     # -- the CLI
 
-    def latch(self, *args: str, check: bool = True, timeout: float = 15.0) -> subprocess.CompletedProcess[str]:
+    def latch(
+        self, *args: str, check: bool = True, timeout: float = 15.0, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             [LATCH_BIN, *args],
             env=self.cli_env(),
-            stdin=subprocess.DEVNULL,
+            input=input,
+            stdin=subprocess.DEVNULL if input is None else None,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -247,8 +253,18 @@ class Home:
             raise AssertionError(f"no pending approval for tool {tool!r} within {timeout}s: {self.pending()}")
         return entry
 
+    def set_pin(self, pin: str) -> None:
+        """`latch pin set --pin-stdin` (the old PIN first when one is set)."""
+        lines = ([self.pin] if self.pin else []) + [pin]
+        self.latch("pin", "set", "--pin-stdin", input="".join(f"{line}\n" for line in lines), timeout=60)
+        self.pin = pin
+
     def approve(self, approval_id: Any, scope: str = "once") -> None:
-        self.latch("approve", str(approval_id), "--scope", scope)
+        if self.pin is None:
+            self.latch("approve", str(approval_id), "--scope", scope)
+        else:
+            args = ("approve", str(approval_id), "--scope", scope, "--pin-stdin")
+            self.latch(*args, input=self.pin + "\n", timeout=60)
 
     def deny(self, approval_id: Any, reason: str | None = None) -> None:
         args = ["deny", str(approval_id)]

@@ -44,6 +44,21 @@ LONG_HOLD = "[approvals]\nhold_seconds = 30\n"
 
 DECISION_META = "dev.latch/decision"
 
+# Every daemon of these tests has an approval PIN, as a protected install
+# does: `home.approve` passes it (`--pin-stdin`); a deny needs none.
+PIN = "approve 4 me"
+
+
+@pytest.fixture
+def start_daemon(start_daemon: Callable[..., Daemon], home: Home) -> Callable[..., Daemon]:
+    def start(policy: str | None = None) -> Daemon:
+        daemon = start_daemon(policy)
+        if home.pin is None:
+            home.set_pin(PIN)
+        return daemon
+
+    return start
+
 
 def simulated(args: dict[str, Any]) -> str:
     """The text latch-test-server answers `run_command` with."""
@@ -313,7 +328,7 @@ def test_a_cancelled_held_call_is_withdrawn_and_a_later_approve_fails(
     client.notify("notifications/cancelled", {"requestId": held, "reason": "the user pressed Esc"})
     assert wait_until(lambda: not pending_ids(home), timeout=5), home.pending()
 
-    answer = home.latch("approve", str(entry["id"]), check=False)
+    answer = home.latch("approve", str(entry["id"]), "--pin-stdin", input=PIN + "\n", check=False, timeout=60)
     assert answer.returncode != 0, answer
     assert "withdrawn" in (answer.stdout + answer.stderr).lower(), answer
 

@@ -84,6 +84,8 @@ class DemoRun:
 def test_demo_headless_shows_allow_ask_and_deny_with_the_approval_answered_by_the_test(home: Home) -> None:
     demo = DemoRun("--dir", str(home.path))
     demo.wait_line(r"^daemon    started")  # `latch pending` needs a daemon
+    demo.wait_line(rf"^PIN       {DEMO_PIN} ")  # the demo's own approval PIN
+    home.pin = DEMO_PIN
     approver = Approver(home, tool="run_command", timeout=45.0)
     approver.start()
     code = demo.finish(timeout=55.0)
@@ -140,6 +142,9 @@ def test_ctrl_c_while_waiting_for_an_approval_stops_everything(tmp_path: Path) -
     assert not Path(latch_home).parent.exists()
 
 
+DEMO_PIN = "2468"  # src/cli/demo.rs
+
+
 class DemoInTmux:
     """`latch demo --dir HOME` (console mode) in a private tmux server, as a person runs it."""
 
@@ -184,6 +189,9 @@ def test_demo_console_approve_with_a_key_then_quit(home: Home) -> None:
         demo.wait_screen("approval waiting")
         time.sleep(0.7)  # the console holds answer keys 500 ms after an approval took focus
         demo.tmux("send-keys", "-t", "demo", "a")
+        # The demo set its own PIN: the console asks for it once.
+        demo.wait_screen("PIN:")
+        demo.tmux("send-keys", "-t", "demo", DEMO_PIN, "Enter")
         log = home.path / "agent.log"
         assert wait_until(lambda: "Every decision was the expected one" in log.read_text(), 30.0), log.read_text()
         demo.tmux("send-keys", "-t", "demo", "q")

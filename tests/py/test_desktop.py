@@ -26,6 +26,7 @@ from latchkit import Daemon, Home, WireClient, our_server_cmd, stop_process, via
 SHIM = via_shim("test", our_server_cmd())
 TOOL = "run_command"
 FAKE_SERVER = Path(__file__).with_name("fake_notifications.py")
+SPOOF = Path(__file__).with_name("spoof_action.py")
 SYSTEM_PYTHON = "/usr/bin/python3"
 LONG_HOLD = "[approvals]\nhold_seconds = 30\n"
 SHORT_HOLD = "[approvals]\nhold_seconds = 1\n"
@@ -204,6 +205,37 @@ def test_the_approve_button_runs_the_held_call_and_the_audit_says_desktop(
     # Answered: its notification goes away.
     n.wait("CloseNotification", lambda c: c["id"] == note["id"])
     assert home.pending() == []
+
+
+def test_a_button_press_from_another_bus_peer_answers_nothing_and_is_recorded(
+    home: Home, start_daemon: Callable[..., Daemon], notifications: Callable[..., Notifications], shim: Any
+) -> None:
+    n = notifications()
+    start_daemon(policy=LONG_HOLD)
+    client = shim()
+    args = {"command": "make deploy"}
+    request = call(client, args)
+    approval = str(home.wait_pending(tool=TOOL)["id"])
+    note = n.wait("Notify")
+    # A program of the user's, not the notification server, emits the signal.
+    spoof = subprocess.run(
+        [SYSTEM_PYTHON, str(SPOOF), n.address, str(note["id"]), "approve"],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    sender = spoof.stdout.strip()
+    refused = wait_until(lambda: [r for r in home.audit() if r["kind"] == "answer_refused"], 15, 0.1)
+    assert refused, home.audit()
+    assert refused[0]["answered_by"] == f"desktop:{sender}", refused
+    assert str(refused[0]["approval_id"]) == approval, refused
+    assert [str(p["id"]) for p in home.pending()] == [approval]
+    assert home.recorded(TOOL) == []
+    # The real server's press still works.
+    n.invoke(note["id"], "approve")
+    assert not result(client, request).get("isError")
 
 
 def test_the_deny_button_blocks_the_held_call(

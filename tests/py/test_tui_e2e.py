@@ -16,6 +16,7 @@ focus by itself.
 from __future__ import annotations
 
 import os
+import pwd
 import shlex
 import signal
 import time
@@ -167,6 +168,40 @@ async def held_call(
 
 
 @pytest.mark.anyio
+async def test_with_a_pin_the_console_asks_for_it_once_then_the_approval_runs(
+    home: Home, daemon: Daemon, tmux: Tmux
+) -> None:
+    name, args = RUN_COMMAND
+    console = tmux.console("c1")
+    console.wait_ready()
+    console.wait_for(lambda s: "UNPROTECTED" in s, "the header warning without a PIN")
+    home.set_pin("2468")
+    console.keys("q")
+    console = tmux.console("c2")
+    console.wait_ready()
+    results: dict[str, Any] = {}
+    async with mcp_session(home, SHIM) as session:
+
+        async def call() -> None:
+            results["call"] = await session.call_tool(name, args)
+
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(call)
+                await anyio.to_thread.run_sync(lambda: console.wait_for(pending_shown, "pending approval"))
+                await anyio.sleep(ARM_WAIT)
+                await anyio.to_thread.run_sync(console.keys, "a")
+                screen = await anyio.to_thread.run_sync(lambda: console.wait_for(lambda s: "PIN:" in s, "the PIN input"))
+                assert "UNPROTECTED" not in screen, screen
+                assert "call" not in results, "approved before the PIN was typed"
+                await anyio.to_thread.run_sync(lambda: console.keys("2468", "Enter"))
+    assert not result_json(results["call"]).get("isError"), results["call"]
+    assert [(c["name"], c["arguments"]) for c in home.recorded()] == [(name, args)]
+    # The screen never showed the PIN itself.
+    assert "2468" not in console.screen()
+
+
+@pytest.mark.anyio
 async def test_approve_key_lets_the_held_call_run_once_with_its_real_result(
     home: Home, daemon: Daemon, tmux: Tmux
 ) -> None:
@@ -191,8 +226,9 @@ async def test_approve_key_lets_the_held_call_run_once_with_its_real_result(
     answers = [r for r in log if r["kind"] == "answer"]
     assert len(answers) == 1, log
     assert answers[0]["approval_id"] == call_row["approval_id"], (answers, call_row)
-    # `tui:$USER` (`tui:tui` when USER is unset: the daemon falls back to the console's name).
-    assert answers[0]["answered_by"] == f"tui:{os.environ.get('USER') or 'tui'}", answers[0]
+    # Who answered is what the daemon observed: the channel and the login of
+    # the peer's user id (never what the console says it is).
+    assert answers[0]["answered_by"] == f"tui:{pwd.getpwuid(os.getuid()).pw_name}", answers[0]
     assert answers[0]["decision"].lower() == "allow", answers[0]
 
 

@@ -22,6 +22,8 @@ use ratatui::crossterm::event::KeyEvent;
 
 use crate::keymap::{self, Action, Context, Key};
 
+mod pin;
+
 /// Audit rows per history page.
 pub const PAGE: u32 = 100;
 /// Live calls kept in memory (newest first).
@@ -91,10 +93,26 @@ pub struct Confirm {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Mode {
     Normal,
-    Help { scroll: u16 },
-    Detail { item: DetailItem, scroll: u16 },
+    Help {
+        scroll: u16,
+    },
+    Detail {
+        item: DetailItem,
+        scroll: u16,
+    },
     Confirm(Confirm),
-    Search { input: String },
+    Search {
+        input: String,
+    },
+    /// Typing the approval PIN (shown masked).
+    Pin {
+        input: String,
+    },
+    /// Choosing the first approval PIN: typed, then typed again (`first`).
+    NewPin {
+        input: String,
+        first: Option<String>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -221,6 +239,9 @@ enum Req {
     Subscribe,
     Audit { page: usize, land: Land },
     Answer,
+    Unlock,
+    AcceptPolicy,
+    SetPin,
 }
 
 /// The whole console state.
@@ -253,6 +274,10 @@ pub struct App {
     focus_wanted: Option<String>,
     /// Answer keys are held until this time (after an automatic focus move).
     armed_at: i64,
+    /// The PIN was accepted on this connection: approvals need no more.
+    pub unlocked: bool,
+    /// What to do once the PIN typed now is accepted.
+    after_unlock: Option<pin::AfterUnlock>,
 }
 
 impl App {
@@ -278,6 +303,8 @@ impl App {
             last_key_at: i64::MIN / 2,
             focus_wanted: None,
             armed_at: i64::MIN,
+            unlocked: false,
+            after_unlock: None,
         }
     }
 
@@ -300,6 +327,7 @@ impl App {
             Mode::Detail { .. } => vec![Context::Detail],
             Mode::Confirm(_) => vec![Context::Confirm],
             Mode::Search { .. } => vec![Context::Search],
+            Mode::Pin { .. } | Mode::NewPin { .. } => vec![Context::Pin],
         }
     }
 
@@ -376,6 +404,8 @@ impl App {
         self.conn = Conn::Up { since: now };
         self.inflight.clear();
         self.answering.clear();
+        // A new connection is a new session: the PIN is asked again.
+        self.unlocked = false;
         // Subscribe first: the pending list that follows is then complete,
         // and every change after it arrives as an event.
         let r = self.req(Req::Subscribe);
@@ -398,7 +428,9 @@ impl App {
         self.inflight.clear();
         self.answering.clear();
         self.history.loading = None;
-        if matches!(self.mode, Mode::Confirm(_)) {
+        self.unlocked = false;
+        self.after_unlock = None;
+        if matches!(self.mode, Mode::Confirm(_) | Mode::Pin { .. } | Mode::NewPin { .. }) {
             self.mode = Mode::Normal;
         }
     }
@@ -417,6 +449,7 @@ impl App {
                 for s in &status.shims {
                     self.servers.insert(s.server.clone());
                 }
+                // Without a PIN, the warning line over every pane offers one (`p`).
                 self.status = Some(status);
             }
             DaemonMsg::AuditRows { req, rows } => {
@@ -451,6 +484,10 @@ impl App {
             }
             DaemonMsg::Refused { reason } => {
                 self.say(Level::Error, format!("daemon refused the console: {reason}"), now);
+            }
+            DaemonMsg::Done { req, ok, message } => {
+                let kind = self.inflight.remove(&req);
+                self.done(kind, ok, message, now, out);
             }
             DaemonMsg::Welcome { .. }
             | DaemonMsg::Decision { .. }
@@ -526,6 +563,19 @@ impl App {
                 }
                 if let Some(st) = &mut self.status {
                     st.policy_error = error;
+                }
+            }
+            Event::PinSet => {
+                if let Some(st) = &mut self.status {
+                    st.pin_set = true;
+                }
+            }
+            Event::PolicyPending { pending } => {
+                if let Some(p) = &pending {
+                    self.say(Level::Warn, format!("policy change pending: {} rules loosen", p.loosen), now);
+                }
+                if let Some(st) = &mut self.status {
+                    st.policy_pending = pending;
                 }
             }
         }
@@ -671,6 +721,10 @@ impl App {
     fn key(&mut self, key: Key, now: i64, out: &mut Vec<ClientMsg>) {
         let chain = self.key_chain();
         let action = keymap::lookup(&chain, key);
+        if matches!(self.mode, Mode::Pin { .. } | Mode::NewPin { .. }) {
+            self.pin_key(key, action, now, out);
+            return;
+        }
         if let Mode::Search { input } = &mut self.mode {
             match action {
                 Some(Action::Confirm) => {
@@ -732,7 +786,7 @@ impl App {
                 }
                 return;
             }
-            Mode::Search { .. } | Mode::Normal => {}
+            Mode::Search { .. } | Mode::Pin { .. } | Mode::NewPin { .. } | Mode::Normal => {}
         }
         self.pane_action(action, now, out);
     }
@@ -781,6 +835,8 @@ impl App {
                 }
             }
             a if a.is_answer() && self.pane == Pane::Pending => self.answer(a, now, out),
+            Action::AcceptPolicy => self.accept_policy(now, out),
+            Action::SetPin => self.start_new_pin(now),
             Action::Search => self.mode = Mode::Search { input: self.history.text.clone().unwrap_or_default() },
             Action::FilterDecision => {
                 self.history.decision = cycle(&DECISIONS, self.history.decision);
@@ -905,6 +961,10 @@ impl App {
             self.say(Level::Warn, "that approval is no longer pending", now);
             return None;
         }
+        if approve && self.needs_pin() {
+            self.ask_pin(pin::AfterUnlock::Answer { item: item.clone(), scope });
+            return None;
+        }
         if !self.answering.insert(item.id.clone()) {
             self.say(Level::Info, "already answering that one", now);
             return None;
@@ -919,6 +979,7 @@ impl App {
             scope,
             reason: None,
             who: self.who.clone(),
+            pin: None,
         })
     }
 }

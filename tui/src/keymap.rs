@@ -49,6 +49,8 @@ pub enum Action {
     Reload,
     Confirm,
     Cancel,
+    AcceptPolicy,
+    SetPin,
 }
 
 impl Action {
@@ -83,6 +85,8 @@ pub enum Context {
     Confirm,
     /// Typing a history search after `/`.
     Search,
+    /// Typing the approval PIN.
+    Pin,
 }
 
 impl Context {
@@ -97,6 +101,7 @@ impl Context {
             Context::Help => "Help popup",
             Context::Confirm => "Confirmation",
             Context::Search => "Search input",
+            Context::Pin => "PIN input",
         }
     }
 }
@@ -266,6 +271,20 @@ pub const BINDINGS: &[Binding] = &[
     b(C::Global, &[Key::ch('2')], A::GoLive, "", "Go to the live calls."),
     b(C::Global, &[Key::ch('3')], A::GoHistory, "", "Go to the history."),
     b(C::Global, &[Key::ch('4')], A::GoHealth, "", "Go to the health pane."),
+    b(
+        C::Global,
+        &[Key::ch('P')],
+        A::AcceptPolicy,
+        "",
+        "Accept the policy change that waits because it loosens the policy (the Health pane shows it; needs the PIN).",
+    ),
+    b(
+        C::Global,
+        &[Key::ch('p')],
+        A::SetPin,
+        "",
+        "Set the approval PIN when none is set (typed twice; changing it needs the old one: `latch pin set`).",
+    ),
     b(C::Global, &[Key::ch('?')], A::Help, "help", "Show every key."),
     b(
         C::Global,
@@ -300,6 +319,14 @@ pub const BINDINGS: &[Binding] = &[
     ),
     b(C::Search, &[Key::plain(KeyCode::Enter)], A::Confirm, "search", "Run the search."),
     b(C::Search, &[Key::plain(KeyCode::Esc), Key::ctrl('c')], A::Cancel, "cancel", "Cancel the search input."),
+    b(
+        C::Pin,
+        &[Key::plain(KeyCode::Enter)],
+        A::Confirm,
+        "unlock",
+        "Send the PIN: the console is unlocked for this session.",
+    ),
+    b(C::Pin, &[Key::plain(KeyCode::Esc), Key::ctrl('c')], A::Cancel, "cancel", "Cancel: nothing is sent."),
 ];
 
 /// The action bound to `key` in the first context of `chain` that binds it.
@@ -323,7 +350,7 @@ pub fn hints(chain: &[Context]) -> Vec<(String, &'static str)> {
 }
 
 /// The contexts in the order the help shows them.
-pub const CONTEXTS: [Context; 9] = [
+pub const CONTEXTS: [Context; 10] = [
     Context::Pending,
     Context::History,
     Context::Health,
@@ -331,6 +358,7 @@ pub const CONTEXTS: [Context; 9] = [
     Context::Detail,
     Context::Confirm,
     Context::Search,
+    Context::Pin,
     Context::Help,
     Context::Live,
 ];
@@ -380,6 +408,10 @@ const FOCUS_RULE_MD: &str = "
   for the previous pane never answers an approval you have not seen.
 - Answers with `always` scope, and approving a `TRANSFER_VALUE` call, ask for
   a confirmation (`y`/`Enter`); every other answer is one key.
+- Once an approval PIN is set (`latch pin set`), the first approval (or `P`)
+  of a session asks for it; the console then stays unlocked until it
+  disconnects. A deny never asks. Until a PIN is set the header says
+  approvals are unprotected.
 ";
 
 #[cfg(test)]

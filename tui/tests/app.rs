@@ -119,6 +119,96 @@ fn the_selection_follows_the_approval_not_its_row() {
 }
 
 #[test]
+fn the_first_approval_asks_for_the_pin_once_per_session_and_a_deny_never_does() {
+    let items =
+        [pending("ap-1", "shell", "run_command", "EXECUTE", 50_000), pending("ap-2", "shell", "x", "EXECUTE", 60_000)];
+    let mut app = locked(&items, &mut SyntheticLog::new(0));
+    app.handle(key('1'), NOW);
+    // A deny needs no PIN.
+    app.handle(key('j'), NOW);
+    let out = app.handle(key('d'), NOW);
+    assert_eq!(answers(&out), [("ap-2".to_string(), false, Scope::Once)]);
+    app.handle(key('k'), NOW);
+    // An approval asks for the PIN first; nothing is sent while typing.
+    assert!(app.handle(key('a'), NOW).is_empty());
+    assert!(matches!(app.mode, Mode::Pin { .. }));
+    for c in "1234".chars() {
+        assert!(app.handle(key(c), NOW).is_empty(), "a digit typed into the PIN is not a key");
+    }
+    let out = app.handle(code(KeyCode::Enter), NOW);
+    let req = match &out[..] {
+        [ClientMsg::Unlock { req, pin }] => {
+            assert_eq!(pin.0, "1234");
+            *req
+        }
+        other => panic!("{other:?}"),
+    };
+    // The daemon accepts it: the approval goes out, and the next one asks no more.
+    let done = DaemonMsg::Done { req, ok: true, message: "unlocked".into() };
+    let out = app.handle(Input::Daemon(Box::new(done)), NOW);
+    assert_eq!(answers(&out), [("ap-1".to_string(), true, Scope::Once)]);
+    assert!(app.unlocked);
+    // A new connection is a new session.
+    app.handle(Input::Disconnected { error: "gone".into(), retry_at: NOW + 1000 }, NOW);
+    app.handle(Input::Connected, NOW + 1000);
+    assert!(!app.unlocked);
+}
+
+#[test]
+fn without_a_pin_p_sets_one_typed_twice() {
+    let mut app = App::new("alice", 0);
+    let msgs = app.handle(Input::Connected, NOW);
+    let mut st = status();
+    st.pin_set = false;
+    for m in msgs {
+        if let ClientMsg::Status { req } = m {
+            app.handle(Input::Daemon(Box::new(DaemonMsg::Status { req, status: st.clone() })), NOW);
+        }
+    }
+    app.handle(key('p'), NOW);
+    for c in "2468".chars() {
+        assert!(app.handle(key(c), NOW).is_empty());
+    }
+    assert!(app.handle(code(KeyCode::Enter), NOW).is_empty(), "asked again first");
+    for c in "2468".chars() {
+        app.handle(key(c), NOW);
+    }
+    let out = app.handle(code(KeyCode::Enter), NOW);
+    let [ClientMsg::SetPin { req, old: None, new }] = &out[..] else { panic!("{out:?}") };
+    assert_eq!(new.0, "2468");
+    let done = DaemonMsg::Done { req: *req, ok: true, message: "PIN set".into() };
+    app.handle(Input::Daemon(Box::new(done)), NOW);
+    assert!(app.unlocked && app.status.as_ref().unwrap().pin_set);
+    // Typed differently the second time: nothing is sent.
+    let mut other = App::new("alice", 0);
+    for m in other.handle(Input::Connected, NOW) {
+        if let ClientMsg::Status { req } = m {
+            other.handle(Input::Daemon(Box::new(DaemonMsg::Status { req, status: st.clone() })), NOW);
+        }
+    }
+    other.handle(key('p'), NOW);
+    other.handle(key('1'), NOW);
+    other.handle(code(KeyCode::Enter), NOW);
+    other.handle(key('2'), NOW);
+    assert!(other.handle(code(KeyCode::Enter), NOW).is_empty());
+    assert_eq!(other.mode, Mode::Normal);
+}
+
+#[test]
+fn a_refused_pin_sends_no_answer() {
+    let mut app = locked(&[pending("ap-1", "shell", "run_command", "EXECUTE", 50_000)], &mut SyntheticLog::new(0));
+    app.handle(key('1'), NOW);
+    app.handle(key('a'), NOW);
+    app.handle(key('9'), NOW);
+    let out = app.handle(code(KeyCode::Enter), NOW);
+    let [ClientMsg::Unlock { req, .. }] = &out[..] else { panic!("{out:?}") };
+    let done = DaemonMsg::Done { req: *req, ok: false, message: "wrong PIN (1 wrong in a row)".into() };
+    assert!(app.handle(Input::Daemon(Box::new(done)), NOW).is_empty());
+    assert!(!app.unlocked);
+    assert!(app.toast.as_ref().is_some_and(|t| t.text.contains("wrong PIN")));
+}
+
+#[test]
 fn each_answer_key_sends_its_scope_once() {
     for (k, approve, scope) in [
         ('a', true, Scope::Once),

@@ -38,6 +38,7 @@
 mod append;
 mod audit;
 mod cases;
+mod diff;
 mod error;
 mod judge;
 mod notify;
@@ -51,6 +52,7 @@ use serde::Serialize;
 pub use append::{NewRule, append_rule};
 pub use audit::AuditSettings;
 pub use cases::{Case, CaseResult, CaseTable};
+pub use diff::{PolicyChange, PolicyDiff, compare};
 pub use error::{PolicyError, Problem, ProblemKind, render_problems};
 pub use judge::{
     Answer, DEFAULT_JUDGE_CACHE_SIZE, DEFAULT_JUDGE_CACHE_TTL_SECONDS, DEFAULT_JUDGE_TIMEOUT_MS, JudgeConf, Judgement,

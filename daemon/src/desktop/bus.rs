@@ -79,6 +79,10 @@ pub(crate) enum Signal {
     Action { id: u32, key: String },
     /// The notification went away (dismissed, expired, closed by us).
     Closed { id: u32 },
+    /// An `ActionInvoked` from a bus peer that is not the current owner of
+    /// `org.freedesktop.Notifications`: any program on the session bus can
+    /// emit one, so it answers nothing and is recorded.
+    Forged { id: u32, sender: String },
 }
 
 /// One connection to the notification server.
@@ -148,6 +152,20 @@ impl Bus {
         Ok(())
     }
 
+    /// The unique bus name that owns `org.freedesktop.Notifications` now.
+    async fn owner(&self) -> Option<String> {
+        let reply = bounded(self.conn.call_method(
+            Some("org.freedesktop.DBus"),
+            "/org/freedesktop/DBus",
+            Some("org.freedesktop.DBus"),
+            "GetNameOwner",
+            &(DEST,),
+        ))
+        .await
+        .ok()?;
+        reply.body().deserialize::<String>().ok()
+    }
+
     /// The next signal; `None` when the connection is gone.
     pub async fn next_signal(&mut self) -> Option<Signal> {
         loop {
@@ -157,8 +175,13 @@ impl Bus {
             let member = header.member().map(|m| m.as_str().to_owned());
             match member.as_deref() {
                 Some("ActionInvoked") => {
+                    let sender = header.sender().map(|s| s.as_str().to_owned()).unwrap_or_default();
                     if let Ok((id, key)) = msg.body().deserialize::<(u32, String)>() {
-                        return Some(Signal::Action { id, key });
+                        // Who owns the name now (it may have changed hands).
+                        return Some(match self.owner().await {
+                            Some(owner) if owner == sender => Signal::Action { id, key },
+                            _ => Signal::Forged { id, sender },
+                        });
                     }
                 }
                 Some("NotificationClosed") => {

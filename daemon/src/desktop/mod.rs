@@ -243,6 +243,15 @@ impl Desktop {
                 }
             }
             Signal::Closed { id } => self.shown.retain(|_, n| *n != id),
+            Signal::Forged { id, sender } => {
+                let approval = self.shown.iter().find(|(_, n)| **n == id).map(|(a, _)| a.clone());
+                let why = format!(
+                    "a button press for notification {id} came from bus peer {sender}, which does not own \
+                     org.freedesktop.Notifications; ignored"
+                );
+                eprintln!("latch daemon: desktop: {why}");
+                self.hub.record_refused(CHANNEL, &sender, approval.as_deref(), &why).await;
+            }
         }
     }
 }

@@ -51,6 +51,25 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
                     lines.push(Line::from(Span::styled(format!("  {l}"), Style::new().fg(Color::Red))));
                 }
             }
+            if let Some(p) = &st.policy_pending {
+                let head = format!("policy change pending: {} rules loosen — not in force; P accepts it", p.loosen);
+                lines.push(Line::from(vec![label(""), Span::styled(head, Style::new().fg(Color::Yellow).bold())]));
+                for l in &p.diff {
+                    lines.push(Line::from(Span::styled(format!("  {l}"), Style::new().fg(Color::Yellow))));
+                }
+            }
+            if let Some(n) = &st.policy_note {
+                lines.push(Line::from(vec![label(""), Span::styled(n.clone(), Style::new().fg(Color::Yellow))]));
+            }
+            let pin = if st.pin_set {
+                Span::styled("✓ set; answers need it", Style::new().fg(Color::Green))
+            } else {
+                Span::styled(
+                    "✗ none: any program running as you can approve (latch pin set)",
+                    Style::new().fg(Color::Red).bold(),
+                )
+            };
+            lines.push(Line::from(vec![label("PIN"), pin]));
             // Approval channels beyond the console: working, off, or what
             // is wrong with them.
             for ch in &st.channels {

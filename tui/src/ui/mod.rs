@@ -38,6 +38,31 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, now: i64) {
         }
         _ => body,
     };
+    // What the person must know before answering anything: one line each.
+    let mut warnings = Vec::new();
+    if let Some(st) = &app.status {
+        if !st.pin_set {
+            let text =
+                " ⚠ approvals UNPROTECTED: no PIN is set, any program running as you can approve (latch pin set)";
+            warnings.push(Paragraph::new(text).style(Style::new().fg(Color::White).bg(Color::Red).bold()));
+        }
+        if let Some(p) = &st.policy_pending {
+            let text = format!(
+                " ⚠ policy change pending: {} rules loosen, not in force (4 Health shows it, P accepts)",
+                p.loosen
+            );
+            warnings.push(Paragraph::new(text).style(Style::new().fg(Color::Black).bg(Color::Yellow).bold()));
+        }
+    }
+    let body = if warnings.is_empty() {
+        body
+    } else {
+        let [top, rest] = Layout::vertical([Constraint::Length(warnings.len() as u16), Constraint::Min(0)]).areas(body);
+        for (i, w) in warnings.into_iter().enumerate() {
+            frame.render_widget(w, Rect { y: top.y + i as u16, height: 1, ..top });
+        }
+        rest
+    };
     match app.pane {
         Pane::Pending => pending::draw(frame, body, app, now),
         Pane::Live => live::draw(frame, body, app, now),
@@ -48,7 +73,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, now: i64) {
         Mode::Detail { item, scroll } => detail::draw(frame, body, app, item, *scroll, now),
         Mode::Help { scroll } => help::draw_help(frame, body, *scroll),
         Mode::Confirm(c) => help::draw_confirm(frame, body, c),
-        Mode::Normal | Mode::Search { .. } => {}
+        Mode::Normal | Mode::Search { .. } | Mode::Pin { .. } | Mode::NewPin { .. } => {}
     }
     draw_footer(frame, footer, app);
 }
@@ -90,7 +115,22 @@ fn draw_header(frame: &mut Frame<'_>, area: Rect, app: &App) {
 }
 
 fn draw_footer(frame: &mut Frame<'_>, area: Rect, app: &App) {
-    let line = if let Mode::Search { input } = &app.mode {
+    let line = if let Mode::NewPin { input, first } = &app.mode {
+        let prompt = if first.is_none() { " New PIN (4+ characters): " } else { " The new PIN again: " };
+        Line::from(vec![
+            Span::styled(prompt, Style::new().bold()),
+            Span::raw("•".repeat(input.chars().count())),
+            Span::raw("▏"),
+            Span::styled("   Enter · Esc cancel", Style::new().dim()),
+        ])
+    } else if let Mode::Pin { input } = &app.mode {
+        Line::from(vec![
+            Span::styled(" PIN: ", Style::new().bold()),
+            Span::raw("•".repeat(input.chars().count())),
+            Span::raw("▏"),
+            Span::styled("   Enter unlock · Esc cancel", Style::new().dim()),
+        ])
+    } else if let Mode::Search { input } = &app.mode {
         Line::from(vec![
             Span::styled(" / ", Style::new().bold()),
             Span::raw(input.clone()),

@@ -167,6 +167,9 @@ pub fn status() -> StatusReport {
             },
         ],
         findings: Vec::new(),
+        pin_set: true,
+        policy_pending: None,
+        policy_note: None,
     }
 }
 
@@ -198,7 +201,16 @@ pub fn answer(
 
 /// A console connected to a daemon that has `pending` waiting and `log`
 /// in its audit store.
+/// The daemon has a PIN set and this console gave it already (the PIN
+/// prompt itself is tested from [`locked`]).
 pub fn connected(pending: &[PendingItem], log: &mut SyntheticLog) -> App {
+    let mut app = locked(pending, log);
+    app.unlocked = true;
+    app
+}
+
+/// [`connected`], before the PIN was typed.
+pub fn locked(pending: &[PendingItem], log: &mut SyntheticLog) -> App {
     let mut app = App::new("alice", 0);
     let msgs = app.handle(Input::Connected, NOW - 60_000);
     let rest = answer(&mut app, msgs, pending, log, NOW - 60_000);

@@ -1,0 +1,202 @@
+//! Requests only the person may make: answering an approval, unlocking a
+//! console, setting the PIN, accepting a looser policy. Each checks the
+//! approval PIN ([`crate::pin`]) when one is set; a refusal is an audit row
+//! (`answer_refused`, `pin_refused`) and a reply that says what happened,
+//! never how to get round it.
+
+use std::sync::Arc;
+
+use latch_core::approval;
+use latch_proto::{DaemonMsg, Pin, Role, Scope};
+use tokio::sync::mpsc;
+
+use crate::audit::NewEvent;
+use crate::now_ms;
+use crate::pin::Refusal;
+use crate::server::{Shared, apply, send};
+
+/// The channel name an answer on a connection of `role` is recorded with.
+fn channel_of(role: Role) -> &'static str {
+    match role {
+        Role::Console => "tui",
+        Role::Cli => "cli",
+        // Refused by the state machine, and recorded.
+        Role::Shim => "shim",
+        Role::Hook => "hook",
+    }
+}
+
+pub(crate) struct AnswerReq {
+    pub req: u64,
+    pub approval_id: String,
+    pub approve: bool,
+    pub scope: Scope,
+    pub reason: Option<String>,
+    pub pin: Option<Pin>,
+}
+
+/// An answer from a console or the CLI. An approval needs the person:
+/// the connection is unlocked, or the answer carries the PIN. A deny does
+/// not (it only tightens: the call does not run, an "always" deny writes a
+/// deny rule).
+pub(crate) async fn answer(shared: &Arc<Shared>, conn: u64, role: Role, tx: &mpsc::Sender<Vec<u8>>, a: AnswerReq) {
+    let channel = channel_of(role);
+    let who = shared.pin.who(conn);
+    if a.approve && !matches!(role, Role::Shim | Role::Hook) && !shared.pin.is_unlocked(conn) {
+        let pin = a.pin.as_ref().map(|p| p.0.as_str());
+        match shared.pin.check(pin, now_ms()).await {
+            // The person is here: what they accepted can be verified now
+            // (an "always" rule then joins the accepted policy).
+            Ok(Some(key)) => crate::accepted::key_known(shared, key).await,
+            Ok(None) => {}
+            Err(refusal) => {
+                refused(shared, "answer_refused", channel, conn, Some(&a.approval_id), &refusal).await;
+                let message = format!("approval {} was not answered: {refusal}", a.approval_id);
+                send(tx, &DaemonMsg::Answered { req: a.req, ok: false, message }).await;
+                return;
+            }
+        }
+    }
+    let effects = shared.engine().approvals.handle(approval::Event::Answer(approval::Answer {
+        approval_id: approval::normalize_id(&a.approval_id),
+        approve: a.approve,
+        scope: a.scope.into(),
+        channel: channel.to_owned(),
+        who,
+        reason: a.reason,
+        now_ms: now_ms(),
+    }));
+    apply(shared, effects, Some((tx, a.req))).await;
+}
+
+/// A console proves the person once for the session.
+pub(crate) async fn unlock(
+    shared: &Arc<Shared>,
+    conn: u64,
+    role: Role,
+    tx: &mpsc::Sender<Vec<u8>>,
+    req: u64,
+    pin: Pin,
+) {
+    let reply = if matches!(role, Role::Shim | Role::Hook) {
+        refused(shared, "pin_refused", channel_of(role), conn, None, &Refusal::Missing).await;
+        DaemonMsg::Done { req, ok: false, message: "a shim cannot unlock".into() }
+    } else {
+        match shared.pin.check(Some(&pin.0), now_ms()).await {
+            Ok(None) => DaemonMsg::Done { req, ok: true, message: "no PIN is set: approvals are unprotected".into() },
+            Ok(Some(key)) => {
+                shared.pin.unlock(conn);
+                crate::accepted::key_known(shared, key).await;
+                DaemonMsg::Done { req, ok: true, message: "unlocked".into() }
+            }
+            Err(refusal) => {
+                refused(shared, "pin_refused", channel_of(role), conn, None, &refusal).await;
+                DaemonMsg::Done { req, ok: false, message: refusal.to_string() }
+            }
+        }
+    };
+    send(tx, &reply).await;
+}
+
+/// `latch pin set`: the first PIN from any console or CLI; a change only
+/// with the old one.
+pub(crate) async fn set_pin(
+    shared: &Arc<Shared>,
+    conn: u64,
+    role: Role,
+    tx: &mpsc::Sender<Vec<u8>>,
+    req: u64,
+    old: Option<Pin>,
+    new: Pin,
+) {
+    let who = shared.pin.who(conn);
+    if matches!(role, Role::Shim | Role::Hook) {
+        refused(shared, "pin_refused", channel_of(role), conn, None, &Refusal::Missing).await;
+        send(tx, &DaemonMsg::Done { req, ok: false, message: "a shim cannot set the PIN".into() }).await;
+        return;
+    }
+    let first = !shared.pin.is_set();
+    let reply = match shared.pin.set(old.as_ref().map(|p| p.0.as_str()), &new.0, now_ms()).await {
+        Ok((key, old_key)) => {
+            shared
+                .audit
+                .record(NewEvent {
+                    time_ms: now_ms(),
+                    kind: if first { "pin_set" } else { "pin_changed" },
+                    answered_by: Some(format!("{}:{who}", channel_of(role))),
+                    ..Default::default()
+                })
+                .await;
+            // Whoever typed it is the person on this connection.
+            shared.pin.unlock(conn);
+            crate::accepted::pin_changed(shared, key, old_key).await;
+            let _ = shared.events.send(latch_proto::Event::PinSet);
+            let message = if first { "PIN set: approvals now need it" } else { "PIN changed" };
+            DaemonMsg::Done { req, ok: true, message: message.into() }
+        }
+        Err(refusal) => {
+            refused(shared, "pin_refused", channel_of(role), conn, None, &refusal).await;
+            DaemonMsg::Done { req, ok: false, message: format!("the PIN was not changed: {refusal}") }
+        }
+    };
+    send(tx, &reply).await;
+}
+
+/// `latch policy accept` and the console's key: the waiting change takes
+/// force once the person proves themself.
+pub(crate) async fn policy_accept(
+    shared: &Arc<Shared>,
+    conn: u64,
+    role: Role,
+    tx: &mpsc::Sender<Vec<u8>>,
+    req: u64,
+    pin: Option<Pin>,
+) {
+    let who = shared.pin.who(conn);
+    let checked = if matches!(role, Role::Shim | Role::Hook) {
+        Err(Refusal::Missing)
+    } else if shared.pin.is_unlocked(conn) && shared.pin.key().is_some() {
+        Ok(shared.pin.key())
+    } else {
+        shared.pin.check(pin.as_ref().map(|p| p.0.as_str()), now_ms()).await
+    };
+    let reply = match checked {
+        Ok(key) => {
+            let message = crate::accepted::accept(shared, key, &format!("{}:{who}", channel_of(role))).await;
+            DaemonMsg::Done { req, ok: message.is_ok(), message: message.unwrap_or_else(|e| e) }
+        }
+        Err(refusal) => {
+            refused(shared, "pin_refused", channel_of(role), conn, None, &refusal).await;
+            DaemonMsg::Done { req, ok: false, message: format!("the policy change was not accepted: {refusal}") }
+        }
+    };
+    send(tx, &reply).await;
+}
+
+async fn refused(
+    shared: &Shared,
+    kind: &'static str,
+    channel: &str,
+    conn: u64,
+    approval_id: Option<&str>,
+    why: &Refusal,
+) {
+    let who = shared.pin.who(conn);
+    eprintln!("latch daemon: refused {channel}:{who}: {why}");
+    let detail = match shared.pin.pid(conn) {
+        Some(pid) => format!("{why} (peer pid {pid})"),
+        None => why.to_string(),
+    };
+    shared
+        .audit
+        .record(NewEvent {
+            time_ms: now_ms(),
+            kind,
+            decision: "deny".into(),
+            approval_id: approval_id.map(str::to_owned),
+            answered_by: Some(format!("{channel}:{who}")),
+            detail: Some(detail),
+            ..Default::default()
+        })
+        .await;
+}
