@@ -329,6 +329,21 @@ def test_a_fake_daemon_at_the_socket_is_refused_and_named(
     # The CLI refuses it too, naming it.
     status = home.latch("status", "--json", check=False)
     assert status.returncode != 0 and f"pid {fake.pid}" in status.stderr, status
+    # So does an agent's pre-tool hook: a risky shell command is denied, in
+    # Claude Code's format, naming the impostor; nothing is said to it.
+    payload = {
+        "session_id": "s1",
+        "cwd": str(home.path),
+        "hook_event_name": "PreToolUse",
+        "tool_name": "Bash",
+        "tool_input": {"command": "rm -rf ./build"},
+        "tool_use_id": "t1",
+    }
+    hooked = home.latch("hook", "claude-code", input=json.dumps(payload), check=False, timeout=30)
+    out = json.loads(hooked.stdout)["hookSpecificOutput"]
+    assert out["permissionDecision"] == "deny", hooked
+    assert f"pid {fake.pid}" in out["permissionDecisionReason"], hooked
+    assert not [line for line in fake_log(home) if line.startswith("got ")], fake_log(home)
 
 
 def test_a_socket_handed_over_by_an_exited_listener_is_refused(
