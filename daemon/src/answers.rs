@@ -16,7 +16,7 @@ use crate::pin::Refusal;
 use crate::server::{Shared, apply, send};
 
 /// The channel name an answer on a connection of `role` is recorded with.
-fn channel_of(role: Role) -> &'static str {
+pub(crate) fn channel_of(role: Role) -> &'static str {
     match role {
         Role::Console => "tui",
         Role::Cli => "cli",

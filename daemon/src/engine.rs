@@ -83,6 +83,9 @@ pub struct Engine {
     /// Approvals whose call row is not committed yet: nobody hears of them
     /// until they would survive a crash.
     pub unsaved: HashSet<String>,
+    /// The unredacted arguments of pending approvals, in memory only
+    /// ([`crate::reveal`]).
+    pub reveal: crate::reveal::Kept,
     /// Approval channels beyond the socket and their health, by name.
     pub channels: BTreeMap<String, ChannelState>,
     /// The model judge's client and answer cache.
@@ -126,6 +129,7 @@ impl Engine {
             held: HashMap::new(),
             approvals,
             unsaved: HashSet::new(),
+            reveal: Default::default(),
             channels: BTreeMap::new(),
             judge: Default::default(),
             next_call: 0,

@@ -18,6 +18,7 @@ mod lock;
 pub mod pin;
 mod policy_file;
 mod reload;
+mod reveal;
 mod server;
 mod telegram;
 

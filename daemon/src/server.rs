@@ -557,6 +557,7 @@ async fn handle(
             };
             send(tx, &reply).await;
         }
+        ClientMsg::Reveal { req, approval_id } => crate::reveal::reveal(shared, conn, role, tx, req, approval_id).await,
         ClientMsg::Subscribe { req } => {
             let mut rx = shared.events.subscribe();
             send(tx, &DaemonMsg::Subscribed { req }).await;
@@ -630,6 +631,7 @@ pub(crate) async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: 
                     }
                 }
                 Effect::PendingRemoved { approval_id, closure } => {
+                    eng.reveal.forget(&approval_id);
                     let (decision, by) = match closure {
                         Closure::Decided { decision, channel, who, .. } => {
                             (decision.as_str().to_owned(), format!("{channel}:{who}"))
@@ -664,6 +666,12 @@ pub(crate) async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: 
                     }
                 }
             }
+        }
+        // Whatever closed an approval, its raw arguments go with it.
+        if !eng.reveal.is_empty() {
+            let e = &mut *eng;
+            let approvals = &e.approvals;
+            e.reveal.retain(|id| approvals.get(id).is_some());
         }
     }
     for (approval_id, server, tool, decision) in rules {
@@ -931,6 +939,14 @@ async fn decide(
                     other => effects.push(other),
                 }
             }
+        }
+        // The person may reveal what redaction masks, while the approval
+        // is pending (memory only).
+        if decision == Decision::Ask
+            && let Some(a) = &approval_id
+            && eng.approvals.get(a).is_some()
+        {
+            eng.reveal.keep(a, &args);
         }
         let asked = verdict.evaluation.decision == CoreDecision::Ask || conflicted;
         // A new approval is listed only once its call row is committed.

@@ -153,7 +153,8 @@ pub fn reply_req(msg: &DaemonMsg) -> Option<u64> {
         | DaemonMsg::AuditPruned { req, .. }
         | DaemonMsg::Subscribed { req }
         | DaemonMsg::Done { req, .. }
-        | DaemonMsg::Error { req, .. } => Some(*req),
+        | DaemonMsg::Error { req, .. }
+        | DaemonMsg::Revealed { req, .. } => Some(*req),
         _ => None,
     }
 }

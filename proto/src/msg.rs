@@ -228,6 +228,11 @@ pub enum ClientMsg {
     /// (`latch audit prune`; consoles and the CLI only). Answered by
     /// [`DaemonMsg::AuditPruned`].
     AuditPrune { req: u64 },
+    /// Ask for the unredacted arguments of one pending approval, to show
+    /// on this console's screen only. Served only to a console connection
+    /// unlocked with the PIN; anything else is refused and recorded.
+    /// Answered by [`DaemonMsg::Revealed`].
+    Reveal { req: u64, approval_id: String },
 }
 
 /// A PIN or passphrase on its way to the daemon. Its `Debug` never shows
@@ -353,6 +358,16 @@ pub enum DaemonMsg {
     /// A request could not be served.
     Error {
         req: u64,
+        message: String,
+    },
+    /// Reply to `Reveal`: the approval's arguments as the agent sent them
+    /// (cut to the length shown), or why not. Never stored or forwarded.
+    Revealed {
+        req: u64,
+        ok: bool,
+        approval_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        args: Option<Value>,
         message: String,
     },
 }

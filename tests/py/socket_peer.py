@@ -1,8 +1,9 @@
 """A same-user process on Latch's socket, as an attacker writes one: it says
 hello as a "cli" peer and sends the messages given as JSON on argv, printing
-each reply (one JSON object per line). Run as its own process by test_pin.py.
+each reply (one JSON object per line). Run as its own process by test_pin.py
+and test_reveal.py; an optional third argument is the role it claims.
 
-    python socket_peer.py SOCKET '[{"list_pending": {"req": 1}}, ...]'
+    python socket_peer.py SOCKET '[{"list_pending": {"req": 1}}, ...]' [ROLE]
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 
 def main() -> int:
     path, messages = sys.argv[1], json.loads(sys.argv[2])
+    role = sys.argv[3] if len(sys.argv) > 3 else "cli"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(path)
     stream = sock.makefile("rwb")
@@ -29,7 +31,7 @@ def main() -> int:
             raise SystemExit("the daemon closed the connection")
         return json.loads(line)
 
-    send({"hello": {"protocol": 1, "role": "cli", "name": "helper", "pid": os.getpid()}})
+    send({"hello": {"protocol": 1, "role": role, "name": "helper", "pid": os.getpid()}})
     print(json.dumps(recv()), flush=True)
     for msg in messages:
         send(msg)

@@ -202,6 +202,49 @@ async def test_with_a_pin_the_console_asks_for_it_once_then_the_approval_runs(
 
 
 @pytest.mark.anyio
+async def test_r_in_the_detail_reveals_a_masked_value_on_screen_after_the_pin_and_masks_it_again(
+    home: Home, daemon: Daemon, tmux: Tmux
+) -> None:
+    secret = "S3cr3t-Shown-On-Screen-Only-4417"
+    args = {"command": f"PGPASSWORD={secret} psql -h db.internal -c 'select 1'"}
+    home.set_pin("2468")
+    console = tmux.console("c1", width=120, height=40)
+    console.wait_ready()
+    results: dict[str, Any] = {}
+    async with mcp_session(home, SHIM) as session:
+
+        async def call() -> None:
+            results["call"] = await session.call_tool("run_command", args)
+
+        def on_screen() -> None:
+            console.wait_text("test / run_command", "PGPASSWORD=", "psql")
+            assert secret not in console.screen()
+            console.keys("Enter")
+            console.wait_text("r reveals")
+            console.keys("r")
+            console.wait_text("PIN:")
+            console.keys("2468", "Enter")
+            shown = console.wait_text(secret, "REVEALED")
+            assert "2468" not in shown
+            console.keys("r")
+            console.wait_gone(secret)
+            console.keys("d")
+
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(call)
+                await anyio.to_thread.run_sync(on_screen)
+    assert result_json(results["call"]).get("isError") or "denied" in text_of(results["call"]).lower(), results["call"]
+    assert home.recorded() == []
+    # What the screen showed was never stored or logged.
+    rows = home.audit(200)
+    assert [r["answered_by"].split(":")[0] for r in rows if r["kind"] == "reveal"] == ["tui"], rows
+    assert secret not in repr(rows)
+    assert secret not in daemon.log()
+    assert secret not in text_of(results["call"])
+
+
+@pytest.mark.anyio
 async def test_approve_key_lets_the_held_call_run_once_with_its_real_result(
     home: Home, daemon: Daemon, tmux: Tmux
 ) -> None:

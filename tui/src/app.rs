@@ -23,6 +23,9 @@ use ratatui::crossterm::event::KeyEvent;
 use crate::keymap::{self, Action, Context, Key};
 
 mod pin;
+mod reveal;
+
+pub use reveal::Revealed;
 
 /// Audit rows per history page.
 pub const PAGE: u32 = 100;
@@ -242,6 +245,7 @@ enum Req {
     Unlock,
     AcceptPolicy,
     SetPin,
+    Reveal,
 }
 
 /// The whole console state.
@@ -278,6 +282,9 @@ pub struct App {
     pub unlocked: bool,
     /// What to do once the PIN typed now is accepted.
     after_unlock: Option<pin::AfterUnlock>,
+    /// The unredacted arguments of the approval whose detail is open, after
+    /// `r` (never stored anywhere else).
+    pub revealed: Option<Revealed>,
 }
 
 impl App {
@@ -305,6 +312,7 @@ impl App {
             armed_at: i64::MIN,
             unlocked: false,
             after_unlock: None,
+            revealed: None,
         }
     }
 
@@ -383,6 +391,7 @@ impl App {
             self.toast = None;
         }
         self.maybe_take_focus(now);
+        self.drop_stale_reveal();
         out
     }
 
@@ -488,6 +497,11 @@ impl App {
             DaemonMsg::Done { req, ok, message } => {
                 let kind = self.inflight.remove(&req);
                 self.done(kind, ok, message, now, out);
+            }
+            DaemonMsg::Revealed { req, ok, approval_id, args, message } => {
+                if let Some(Req::Reveal) = self.inflight.remove(&req) {
+                    self.revealed_reply(ok, approval_id, args, message, now);
+                }
             }
             DaemonMsg::Welcome { .. }
             | DaemonMsg::Decision { .. }
@@ -770,6 +784,15 @@ impl App {
                     Action::PageDown => *scroll = scroll.saturating_add(PAGE_STEP as u16),
                     Action::Top => *scroll = 0,
                     Action::Back => self.mode = Mode::Normal,
+                    Action::Reveal => match item {
+                        DetailItem::Pending(p) => {
+                            let p = p.clone();
+                            self.toggle_reveal(p, now, out);
+                        }
+                        DetailItem::Row(_) => {
+                            self.say(Level::Info, "only a pending approval's arguments can be revealed", now)
+                        }
+                    },
                     a if a.is_answer() => {
                         if let DetailItem::Pending(p) = item {
                             let id = p.id.clone();

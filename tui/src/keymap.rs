@@ -51,6 +51,7 @@ pub enum Action {
     Cancel,
     AcceptPolicy,
     SetPin,
+    Reveal,
 }
 
 impl Action {
@@ -299,6 +300,13 @@ pub const BINDINGS: &[Binding] = &[
     b(C::Detail, &[Key::plain(KeyCode::PageUp), Key::ctrl('u')], A::PageUp, "", "Scroll up ten lines."),
     b(C::Detail, &[Key::plain(KeyCode::PageDown), Key::ctrl('d')], A::PageDown, "", "Scroll down ten lines."),
     b(C::Detail, &[Key::ch('g'), Key::plain(KeyCode::Home)], A::Top, "", "Scroll to the top."),
+    b(
+        C::Detail,
+        &[Key::ch('r')],
+        A::Reveal,
+        "",
+        "Pending approval: show the masked values of its arguments on this screen (again: mask them); needs the PIN, never sent anywhere.",
+    ),
     b(
         C::Detail,
         &[Key::plain(KeyCode::Esc), Key::ch('q'), Key::plain(KeyCode::Enter)],

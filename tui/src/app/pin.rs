@@ -11,8 +11,15 @@ use crate::keymap::{Action, Key};
 /// What waits for the PIN.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum AfterUnlock {
-    Answer { item: PendingItem, scope: Scope },
+    Answer {
+        item: PendingItem,
+        scope: Scope,
+    },
     AcceptPolicy,
+    /// `r` in a pending approval's detail: the detail opens again.
+    Reveal {
+        item: PendingItem,
+    },
 }
 
 impl App {
@@ -103,6 +110,11 @@ impl App {
                     Some(AfterUnlock::AcceptPolicy) => {
                         let r = self.req(Req::AcceptPolicy);
                         out.push(ClientMsg::PolicyAccept { req: r, pin: None });
+                    }
+                    Some(AfterUnlock::Reveal { item }) => {
+                        let id = item.id.clone();
+                        self.mode = Mode::Detail { item: super::DetailItem::Pending(item), scroll: 0 };
+                        self.send_reveal(&id, out);
                     }
                     None => self.say(Level::Info, message, now),
                 }

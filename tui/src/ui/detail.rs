@@ -8,6 +8,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
+use super::pending::Args;
 use super::{ago, class_span, decision_span, full_time, label, latency, outcome_span, popup, pretty_args};
 use crate::app::{App, DetailItem};
 
@@ -18,7 +19,12 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, item: &DetailItem, scr
     let (title, lines) = match item {
         DetailItem::Pending(p) => (
             format!(" Pending · {} / {} · {} ", p.server, p.tool, p.id),
-            super::pending::item_lines(p, now, app.tz_offset_s),
+            super::pending::item_lines(
+                p,
+                app.revealed_args(&p.id).map_or(Args::Revealable, Args::Revealed),
+                now,
+                app.tz_offset_s,
+            ),
         ),
         DetailItem::Row(row) => {
             (format!(" #{} · {} / {} ", row.id, row.server, row.tool), row_lines(row, now, app.tz_offset_s))

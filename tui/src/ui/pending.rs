@@ -11,6 +11,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState, Wrap};
 use super::{class_span, countdown, label, pane_block, pretty_args, scroll_offset};
 use crate::app::App;
 use latch_proto::PendingItem;
+use serde_json::Value;
 
 /// Rows of the list shown at most; the detail below gets the rest.
 const LIST_ROWS: usize = 6;
@@ -82,7 +83,18 @@ fn draw_list(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
 }
 
 /// The lines describing a pending approval (shared with the detail popup).
-pub fn item_lines(item: &PendingItem, now: i64, tz: i32) -> Vec<Line<'static>> {
+/// Which arguments an approval's lines show.
+#[derive(Clone, Copy)]
+pub enum Args<'a> {
+    /// The redacted ones (the pending pane).
+    Redacted,
+    /// The redacted ones, and `r` reveals them (the detail).
+    Revealable,
+    /// The unredacted ones the daemon sent to this unlocked console.
+    Revealed(&'a Value),
+}
+
+pub fn item_lines(item: &PendingItem, args: Args<'_>, now: i64, tz: i32) -> Vec<Line<'static>> {
     let mut lines = vec![
         Line::from(vec![label("class"), class_span(&item.class)]),
         Line::from(vec![
@@ -114,8 +126,15 @@ pub fn item_lines(item: &PendingItem, now: i64, tz: i32) -> Vec<Line<'static>> {
     for r in &item.reasons {
         lines.push(Line::from(format!("  • {r}")));
     }
-    lines.push(Line::from(vec![label("arguments"), Span::styled("(redacted)", Style::new().dim())]));
-    for l in pretty_args(&item.args) {
+    let (args, note) = match args {
+        Args::Revealed(raw) => {
+            (raw, Span::styled("(REVEALED — on this screen only; r masks again)", Style::new().fg(Color::Red).bold()))
+        }
+        Args::Revealable => (&item.args, Span::styled("(redacted; r reveals, with the PIN)", Style::new().dim())),
+        Args::Redacted => (&item.args, Span::styled("(redacted)", Style::new().dim())),
+    };
+    lines.push(Line::from(vec![label("arguments"), note]));
+    for l in pretty_args(args) {
         lines.push(Line::from(format!("  {l}")));
     }
     lines
@@ -127,6 +146,8 @@ fn draw_item(frame: &mut Frame<'_>, area: Rect, app: &App, item: &PendingItem, n
         Span::styled(format!("{} / {}", item.server, item.tool), Style::new().bold()),
         Span::styled(format!(" · {} ", item.id), Style::new().dim()),
     ]);
-    let p = Paragraph::new(item_lines(item, now, app.tz_offset_s)).wrap(Wrap { trim: false }).block(pane_block(title));
+    let p = Paragraph::new(item_lines(item, Args::Redacted, now, app.tz_offset_s))
+        .wrap(Wrap { trim: false })
+        .block(pane_block(title));
     frame.render_widget(p, area);
 }
