@@ -109,6 +109,18 @@ pub(crate) fn line(label: &str, name: &str, place: &str, detail: &str) -> String
 
 pub(crate) fn describe(name: &str, place: &str, outcome: &Outcome, dry_run: bool) -> String {
     let would = |done: &'static str, todo: &'static str| if dry_run { todo } else { done };
+    if name == "pre-tool hook" && place.is_empty() {
+        let label = match outcome {
+            Outcome::Wrapped => would("installed", "would install"),
+            Outcome::AlreadyWrapped => "already there",
+            Outcome::Unwrapped => would("removed", "would remove"),
+            Outcome::NotWrapped => "not there",
+            Outcome::Remote(_) | Outcome::Skipped(_) => "",
+        };
+        if !label.is_empty() {
+            return line(label, name, place, "");
+        }
+    }
     match outcome {
         Outcome::Wrapped => line(would("wrapped", "would wrap"), name, place, ""),
         Outcome::AlreadyWrapped => line("already wrapped", name, place, ""),

@@ -89,6 +89,15 @@ pub(crate) fn process(
     if t.servers.is_some() && plan.reports.iter().all(|r| r.name == "pre-tool hook") {
         writeln!(out, "  no servers")?;
     }
+    if t.hook == Some(HookAgent::Codex)
+        && action == Action::Install
+        && hooks::codex_trust::trusted(&plan.text, &path, HookAgent::Codex) == Some(false)
+    {
+        // Another trust already sits at the hook's key (or the hook was
+        // added by hand): Codex would skip the hook without a word.
+        let why = ": Codex already records another trust for its place; trust it in Codex (/hooks), or Codex skips it";
+        writeln!(out, "{}", super::install::line("NOT trusted", "pre-tool hook", "", why))?;
+    }
     if plan.edits.is_empty() {
         return Ok(Ok(false));
     }

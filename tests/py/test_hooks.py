@@ -400,6 +400,21 @@ def test_doctor_shows_each_agents_hook_installed_trusted_and_answering(home: Hom
     assert "NOT trusted (Codex skips it)" in doctor.stdout and doctor.returncode == 1, doctor.stdout
 
 
+def test_a_stale_codex_trust_at_the_hooks_place_is_said_at_install_and_in_doctor(home: Home) -> None:
+    agent_home = home.path / "agent-home"
+    config = agent_home / ".codex" / "config.toml"
+    config.parent.mkdir(parents=True)
+    # A trust Codex recorded for an earlier hook at the place Latch's goes.
+    config.write_text(f'[hooks.state."{config}:pre_tool_use:0:0"]\ntrusted_hash = "sha256:00"\n')
+    env = {**home.cli_env(), "HOME": str(agent_home)}
+    done = subprocess.run([LATCH_BIN, "install"], env=env, capture_output=True, text=True, timeout=20)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "NOT trusted      pre-tool hook: Codex already records another trust" in done.stdout, done.stdout
+    assert config.read_text().count("trusted_hash") == 1
+    doctor = subprocess.run([LATCH_BIN, "doctor"], env=env, capture_output=True, text=True, timeout=30)
+    assert "NOT trusted (Codex skips it)" in doctor.stdout and doctor.returncode == 1, doctor.stdout
+
+
 def test_policy_explain_takes_a_hook_payload(home: Home) -> None:
     payload_file = home.path / "payload.json"
     policy = str(home.latch_home / "policy.toml")
