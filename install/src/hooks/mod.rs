@@ -1,6 +1,7 @@
-//! The coding agents' pre-tool hooks: `latch install --hooks` makes each
-//! agent ask `latch hook AGENT` before every tool call, `latch uninstall
-//! --hooks` takes it out again, byte for byte. Pure, like the rest of the
+//! The coding agents' pre-tool hooks: `latch install` makes each agent ask
+//! `latch hook AGENT` before every tool call, `latch uninstall` takes it
+//! out again, byte for byte (a file that also holds MCP servers goes
+//! through [`crate::combined`]). Pure, like the rest of the
 //! crate: text in, [`Plan`] out.
 //!
 //! | agent | file | where | timeout |
