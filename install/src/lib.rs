@@ -23,6 +23,7 @@
 //! are all this needs, since edits are made on the text itself.
 
 pub mod clients;
+pub mod combined;
 pub mod diff;
 pub mod doc;
 pub mod env;

@@ -96,13 +96,14 @@ pub fn run() -> anyhow::Result<i32> {
 
     println!();
     println!("Coding agents' own tools (pre-tool hooks)");
-    let (hook_lines, hooks_missing) = super::install_hooks::doctor_lines(&latch)?;
-    for l in hook_lines {
+    let hooks = super::install_hooks::doctor_lines(&latch)?;
+    for l in &hooks.lines {
         println!("{l}");
     }
-    if hooks_missing {
+    if hooks.missing {
         println!("  → `latch install --hooks` puts the agents' own tools under the same guard");
     }
+    failed |= hooks.failing;
 
     println!();
     let paths = super::paths()?;

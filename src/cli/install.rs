@@ -1,5 +1,8 @@
 //! `latch install [CLIENT]` / `latch uninstall [CLIENT]`: find the MCP client
-//! configs on this machine and wrap (or unwrap) their stdio servers.
+//! configs on this machine and wrap (or unwrap) their stdio servers, and
+//! add (or remove) the coding agents' pre-tool hooks (`--hooks` for only
+//! those, `--no-hooks` for only the servers; one file may hold both, see
+//! `install_target`).
 //!
 //! The rewriting itself is pure and lives in the `latch-install` crate; this
 //! is the IO around it: which files exist, a backup beside each file before
@@ -13,13 +16,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use latch_install::clients::{self, Client, Location, Os};
-use latch_install::{Action, Outcome, Plan, PlanError};
+use latch_install::hooks::HookAgent;
+use latch_install::{Action, Outcome, Plan};
 
 #[derive(clap::Args)]
 pub struct InstallArgs {
     /// Only this client: claude-desktop, claude-code, cursor, vscode,
-    /// windsurf, codex, gemini (default: every client found); with
-    /// `--hooks`: claude-code, codex, gemini, copilot.
+    /// windsurf, codex, gemini, and for the hooks copilot (default: every
+    /// client and agent found).
     client: Option<String>,
     /// Print what would change, as a diff; change nothing.
     #[arg(long)]
@@ -28,11 +32,15 @@ pub struct InstallArgs {
     /// and `.gemini/settings.json` are included (default: the current folder).
     #[arg(long)]
     project: Option<PathBuf>,
-    /// The coding agents' pre-tool hooks instead of the MCP servers: each
+    /// Only the coding agents' pre-tool hooks, not the MCP servers: each
     /// agent found (Claude Code, Codex, Gemini CLI, Copilot CLI; or CLIENT)
-    /// asks `latch hook` before every one of its own tool calls.
-    #[arg(long)]
+    /// asks `latch hook` before every one of its own tool calls. Without
+    /// `--hooks` or `--no-hooks`, both.
+    #[arg(long, conflicts_with = "no_hooks")]
     hooks: bool,
+    /// Only the MCP servers, not the coding agents' hooks.
+    #[arg(long)]
+    no_hooks: bool,
 }
 
 fn parse_client(s: &str) -> Result<Client, String> {
@@ -101,6 +109,18 @@ pub(crate) fn line(label: &str, name: &str, place: &str, detail: &str) -> String
 
 pub(crate) fn describe(name: &str, place: &str, outcome: &Outcome, dry_run: bool) -> String {
     let would = |done: &'static str, todo: &'static str| if dry_run { todo } else { done };
+    if name == "pre-tool hook" && place.is_empty() {
+        let label = match outcome {
+            Outcome::Wrapped => would("installed", "would install"),
+            Outcome::AlreadyWrapped => "already there",
+            Outcome::Unwrapped => would("removed", "would remove"),
+            Outcome::NotWrapped => "not there",
+            Outcome::Remote(_) | Outcome::Skipped(_) => "",
+        };
+        if !label.is_empty() {
+            return line(label, name, place, "");
+        }
+    }
     match outcome {
         Outcome::Wrapped => line(would("wrapped", "would wrap"), name, place, ""),
         Outcome::AlreadyWrapped => line("already wrapped", name, place, ""),
@@ -131,30 +151,62 @@ pub fn run(a: InstallArgs, action: Action) -> anyhow::Result<i32> {
 
 fn run_inner(a: InstallArgs, action: Action) -> anyhow::Result<i32> {
     let latch = latch_exe()?;
-    if a.hooks {
-        return super::install_hooks::run(a.client.as_deref(), a.dry_run, action, &latch);
-    }
-    let client = match a.client.as_deref().map(parse_client).transpose() {
-        Ok(c) => c,
-        Err(e) => {
-            // A usage error, like clap's own (exit 2).
-            eprintln!("error: invalid value for '[CLIENT]': {e}");
-            return Ok(2);
+    let (servers, hooks) = (!a.hooks, !a.no_hooks);
+    // CLIENT names an MCP client, a coding agent, or both (codex, gemini).
+    let (client, agent) = match a.client.as_deref() {
+        None => (None, None),
+        Some(id) => {
+            let client = if servers { parse_client(id) } else { Err(String::new()) };
+            let agent = HookAgent::ALL.into_iter().find(|g| hooks && g.id() == id);
+            match (client, agent) {
+                (Err(e), None) => {
+                    // A usage error, like clap's own (exit 2).
+                    let e = if servers {
+                        e
+                    } else {
+                        format!("unknown agent `{id}` for --hooks: use one of claude-code, codex, gemini, copilot")
+                    };
+                    eprintln!("error: invalid value for '[CLIENT]': {e}");
+                    return Ok(2);
+                }
+                (c, g) => (Some(c.ok()), Some(g)),
+            }
         }
     };
-    let locations = existing_locations(client, a.project)?;
-    let verb = if action == Action::Install { "install" } else { "uninstall" };
-    if locations.is_empty() {
-        let which = client.map_or("any MCP client".to_owned(), |c| c.title().to_owned());
-        println!("no config file of {which} found; nothing to {verb}");
+    let locations = match client {
+        _ if !servers => Vec::new(),
+        Some(None) => Vec::new(),
+        Some(Some(c)) => existing_locations(Some(c), a.project)?,
+        None => existing_locations(None, a.project)?,
+    };
+    let home = super::install_hooks::home()?;
+    let agents = match agent {
+        _ if !hooks => Vec::new(),
+        Some(None) => Vec::new(),
+        Some(Some(g)) => super::install_hooks::agents_found(&home, Some(g)),
+        None => super::install_hooks::agents_found(&home, None),
+    };
+    let targets = super::install_target::targets(locations, &agents, &home);
+    let verb = verb(action);
+    let mut out = std::io::stdout().lock();
+    if targets.is_empty() {
+        let which = match client {
+            Some(Some(c)) => c.title().to_owned(),
+            _ => "any MCP client".to_owned(),
+        };
+        let what = match (servers, hooks) {
+            (true, false) => format!("no config file of {which} found"),
+            (false, _) => "no coding agent found (~/.claude, ~/.codex, ~/.gemini, ~/.copilot)".to_owned(),
+            (true, true) => format!("no config file of {which} found, and no coding agent"),
+        };
+        writeln!(out, "{what}; nothing to {verb}")?;
         return Ok(0);
     }
     let mut failed = false;
     let mut changed = 0;
-    let mut out = std::io::stdout().lock();
-    for l in &locations {
-        writeln!(out, "{} ({}): {}", l.client.title(), l.scope, pretty(&l.path))?;
-        match process(l, action, &latch, a.dry_run, &mut out)? {
+    for t in &targets {
+        writeln!(out, "{}", t.heading())?;
+        match super::install_target::process(t, action, &latch, a.dry_run, &mut out)? {
             Ok(true) => changed += 1,
             Ok(false) => {}
             Err(message) => {
@@ -171,58 +223,12 @@ fn run_inner(a: InstallArgs, action: Action) -> anyhow::Result<i32> {
         (false, 0) => writeln!(out, "nothing to change")?,
         (false, n) if action == Action::Install => writeln!(
             out,
-            "{n} {files} changed (backups beside them, *.latch-backup); restart the clients to start their servers through Latch, and keep `latch tui` open to answer approvals"
+            "{n} {files} changed (backups beside them, *.latch-backup); restart the clients and agents so that \
+             their servers and their own tools go through Latch, and keep `latch tui` open to answer approvals"
         )?,
-        (false, n) => writeln!(out, "{n} {files} restored; restart the clients")?,
+        (false, n) => writeln!(out, "{n} {files} restored; restart the clients and agents")?,
     }
     Ok(if failed { 1 } else { 0 })
-}
-
-/// Rewrites one file; `Ok(Ok(true))` when it changed (or would), `Ok(Err)`
-/// the message that names the file and why it was left untouched, `Err` a
-/// failure to print.
-fn process(
-    l: &Location,
-    action: Action,
-    latch: &str,
-    dry_run: bool,
-    out: &mut impl Write,
-) -> std::io::Result<Result<bool, String>> {
-    let shown = pretty(&l.path);
-    let text = match std::fs::read(&l.path) {
-        Err(e) => return Ok(Err(format!("{shown}: cannot read it ({e}); left untouched"))),
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(t) => t,
-            Err(_) => return Ok(Err(format!("{shown}: not UTF-8 text; left untouched"))),
-        },
-    };
-    let plan = match latch_install::plan(&text, l.format, l.layout, action, latch) {
-        Ok(p) => p,
-        Err(PlanError::Malformed(m)) => {
-            return Ok(Err(format!(
-                "{shown}:{}:{}: {} — the file was left untouched; fix it and run again",
-                m.line, m.column, m.message
-            )));
-        }
-        Err(e) => return Ok(Err(format!("{shown}: {e}"))),
-    };
-    for r in &plan.reports {
-        writeln!(out, "{}", describe(&r.name, &r.place, &r.outcome, dry_run))?;
-    }
-    if plan.reports.is_empty() {
-        writeln!(out, "  no servers")?;
-    }
-    if plan.edits.is_empty() {
-        return Ok(Ok(false));
-    }
-    if dry_run {
-        let after = format!("{shown} (after latch {})", verb(action));
-        write!(out, "{}", latch_install::diff::unified(&text, &plan.edits, &shown, &after))?;
-        return Ok(Ok(true));
-    }
-    Ok(write_back(&l.path, &text, &plan, action)
-        .map(|()| true)
-        .map_err(|e| format!("{shown}: could not write it ({e}); left untouched")))
 }
 
 pub(crate) fn verb(action: Action) -> &'static str {

@@ -12,6 +12,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -282,7 +283,8 @@ def test_codex_obeys_latch_deny_and_runs_what_a_person_approved(home: Home, daem
     (agent_home / ".codex").mkdir(parents=True)
     (agent_home / ".codex" / "config.toml").write_text(CODEX_CONFIG)
     env = {**home.cli_env(), "HOME": str(agent_home), "FAKE_API_KEY": "dummy"}
-    done = subprocess.run([LATCH_BIN, "install", "--hooks", "codex"], env=env, capture_output=True, text=True, timeout=20)
+    # Plain `latch install`, as a user runs it: the hook, with Codex's trust recorded.
+    done = subprocess.run([LATCH_BIN, "install", "codex"], env=env, capture_output=True, text=True, timeout=20)
     assert done.returncode == 0, done.stdout + done.stderr
     victim = home.work / "victim"
     victim.mkdir()
@@ -295,11 +297,11 @@ def test_codex_obeys_latch_deny_and_runs_what_a_person_approved(home: Home, daem
     script_path.write_text(json.dumps(script))
     log = home.path / "codex-model.jsonl"
     out = open(home.new_log("codex"), "w")
-    # Codex runs only hooks it trusts; trust is recorded per machine (see
-    # docs/security/hooks.md), so the test run bypasses it.
+    # No `--dangerously-bypass-hook-trust`: Codex skips a hook nobody trusted,
+    # so this run shows that the trust `latch install` recorded is Codex's own.
     cmd = [
         "unshare", "-n", PYTHON, str(HERE / "scripted_model.py"), str(script_path), str(log), "--",
-        str(CODEX), "exec", "--skip-git-repo-check", "--dangerously-bypass-hook-trust", "Do what the tools say.",
+        str(CODEX), "exec", "--skip-git-repo-check", "Do what the tools say.",
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, cwd=home.work, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     try:
@@ -323,6 +325,57 @@ def test_codex_obeys_latch_deny_and_runs_what_a_person_approved(home: Home, daem
     assert any("not on my machine" in json.dumps(o) for o in outputs), outputs
     rows = [(r["server"], r["tool"], r["class"], r["decision"]) for r in calls(home)]
     assert rows == [("codex", "Bash", "EXECUTE", "ask")] * 2, rows
+
+
+@needs_codex
+def test_codex_app_server_lists_latchs_hook_as_trusted_and_no_other(home: Home) -> None:
+    agent_home = home.path / "codex-trust-home"
+    (agent_home / ".codex").mkdir(parents=True)
+    # A hook of the user's own before ours: ours is group 1, and stays the only one trusted.
+    mine = '[[hooks.PreToolUse]]\nmatcher = "Bash"\n\n[[hooks.PreToolUse.hooks]]\ntype = "command"\ncommand = "true"\n'
+    config = agent_home / ".codex" / "config.toml"
+    config.write_text(CODEX_CONFIG.replace("{MODEL_URL}", "http://127.0.0.1:9") + mine)
+    env = {**home.cli_env(), "HOME": str(agent_home)}
+    done = subprocess.run([LATCH_BIN, "install", "codex"], env=env, capture_output=True, text=True, timeout=20)
+    assert done.returncode == 0, done.stdout + done.stderr
+    listed = {h["command"]: h for h in codex_hooks(env, home.work)}
+    ours = next(h for c, h in listed.items() if c.split()[1:3] == ["hook", "codex"])
+    assert ours["key"] == f"{config}:pre_tool_use:1:0", ours
+    assert ours["trustStatus"] == "trusted", ours
+    assert listed["true"]["trustStatus"] == "untrusted", listed
+
+
+def codex_hooks(env: dict[str, str], cwd: Path) -> list[dict[str, Any]]:
+    """`codex app-server`'s `hooks/list`, offline (JSON-RPC over stdio)."""
+    proc = subprocess.Popen(
+        ["unshare", "-n", str(CODEX), "app-server"],
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    guard = threading.Timer(60, proc.kill)  # never wait forever on a silent app-server
+    guard.start()
+    try:
+        for msg in (
+            {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"clientInfo": {"name": "t", "version": "1"}}},
+            {"jsonrpc": "2.0", "method": "initialized"},
+            {"jsonrpc": "2.0", "id": 2, "method": "hooks/list", "params": {}},
+        ):
+            proc.stdin.write(json.dumps(msg) + "\n")
+        proc.stdin.flush()
+        for line in proc.stdout:
+            answer = json.loads(line)
+            if answer.get("id") == 2:
+                return [h for entry in answer["result"]["data"] for h in entry["hooks"]]
+        raise AssertionError("codex app-server ended without answering hooks/list")
+    finally:
+        guard.cancel()
+        proc.kill()
+        proc.wait()
 
 
 def wait_for_other_pending(home: Home, not_id: str, timeout: float = 60.0) -> dict[str, Any]:

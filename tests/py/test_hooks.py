@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -356,6 +357,9 @@ def test_install_hooks_round_trip_and_doctor(home: Home) -> None:
     assert "[[hooks.PreToolUse]]" in codex.read_text()
     doctor = latch("doctor")
     assert "Claude Code  installed" in doctor.stdout and "Gemini CLI   installed" in doctor.stdout, doctor.stdout
+    # No daemon: each hook answers, and its answer is a deny.
+    assert doctor.stdout.count("answering, but denies a harmless read: ") == 3, doctor.stdout
+    assert "Codex        installed, trusted, answering" in doctor.stdout, doctor.stdout
     again = latch("install", "--hooks")
     assert "nothing to change" in again.stdout
     gone = latch("uninstall", "--hooks")
@@ -365,6 +369,50 @@ def test_install_hooks_round_trip_and_doctor(home: Home) -> None:
     assert codex.read_bytes() == b'# mine\nmodel = "o3"\n'
     assert not (agent_home / ".gemini" / "settings.json").exists()
     assert "NOT installed" in latch("doctor").stdout
+
+
+def test_doctor_shows_each_agents_hook_installed_trusted_and_answering(home: Home, daemon: Any) -> None:
+    agent_home = home.path / "agent-home"
+    for folder in (".claude", ".codex", ".gemini", ".copilot"):
+        (agent_home / folder).mkdir(parents=True)
+    env = {**home.cli_env(), "HOME": str(agent_home)}
+
+    def latch(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([LATCH_BIN, *args], env=env, capture_output=True, text=True, timeout=30)
+
+    assert latch("install").returncode == 0
+    doctor = latch("doctor")
+    out = doctor.stdout
+    for title in ("Claude Code ", "Gemini CLI  ", "Copilot CLI "):
+        assert re.search(rf"^  {title} installed, answering \(\d+ ms\)", out, re.M), out
+    assert re.search(r"^  Codex        installed, trusted, answering \(\d+ ms\)", out, re.M), out
+    assert doctor.returncode == 0, out
+    # The probes were decided by the daemon, as harmless reads.
+    probes = [r for r in rows(home) if r["session"].endswith(":latch-doctor")]
+    assert sorted((r["server"], r["class"], r["decision"]) for r in probes) == sorted(
+        (a, "READ", "allow") for a in AGENTS
+    ), probes
+    # A hook edited after the trust (here its command) is one Codex skips: doctor says so and fails.
+    codex = agent_home / ".codex" / "config.toml"
+    codex.write_text(codex.read_text().replace("--timeout 120", "--timeout 119"))
+    doctor = latch("doctor")
+    assert "Codex        installed, but for another latch binary or timeout" in doctor.stdout, doctor.stdout
+    assert "NOT trusted (Codex skips it)" in doctor.stdout and doctor.returncode == 1, doctor.stdout
+
+
+def test_a_stale_codex_trust_at_the_hooks_place_is_said_at_install_and_in_doctor(home: Home) -> None:
+    agent_home = home.path / "agent-home"
+    config = agent_home / ".codex" / "config.toml"
+    config.parent.mkdir(parents=True)
+    # A trust Codex recorded for an earlier hook at the place Latch's goes.
+    config.write_text(f'[hooks.state."{config}:pre_tool_use:0:0"]\ntrusted_hash = "sha256:00"\n')
+    env = {**home.cli_env(), "HOME": str(agent_home)}
+    done = subprocess.run([LATCH_BIN, "install"], env=env, capture_output=True, text=True, timeout=20)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "NOT trusted      pre-tool hook: Codex already records another trust" in done.stdout, done.stdout
+    assert config.read_text().count("trusted_hash") == 1
+    doctor = subprocess.run([LATCH_BIN, "doctor"], env=env, capture_output=True, text=True, timeout=30)
+    assert "NOT trusted (Codex skips it)" in doctor.stdout and doctor.returncode == 1, doctor.stdout
 
 
 def test_policy_explain_takes_a_hook_payload(home: Home) -> None:

@@ -283,3 +283,59 @@ def test_doctor_names_a_wrapped_server_whose_latch_is_gone(machine: Machine, hom
     assert json.loads(config.read_text())["mcpServers"]["fs"] == {"command": "npx", "args": ["pkg"]}
     assert machine.latch("install", "cursor").returncode == 0
     assert wrapped_names(config.read_text(), "x.json") == {"fs"}
+
+
+def test_install_adds_the_agents_hooks_beside_the_servers_in_one_file_and_uninstall_restores_both(
+    machine: Machine,
+) -> None:
+    # Gemini CLI's settings.json and Codex's config.toml hold both the MCP servers and the hooks.
+    gemini = machine.put("gemini_settings.json", ".gemini/settings.json")
+    codex = machine.put("codex_config.toml", ".codex/config.toml")
+    (machine.home / ".claude").mkdir()
+    originals = {p: p.read_bytes() for p in (gemini, codex)}
+
+    only_servers = machine.latch("install", "--no-hooks")
+    assert only_servers.returncode == 0, only_servers.stdout
+    assert "pre-tool hook" not in only_servers.stdout and not (machine.home / ".claude" / "settings.json").exists()
+    assert '"hooks"' not in gemini.read_text() and "[[hooks.PreToolUse]]" not in codex.read_text()
+
+    both = machine.latch("install")
+    assert both.returncode == 0, both.stdout + both.stderr
+    data = json.loads(strip_jsonc(gemini.read_text()))
+    assert data["hooks"]["BeforeTool"][0]["hooks"][0]["command"].split()[1:3] == ["hook", "gemini"]
+    assert wrapped_names(gemini.read_text(), "x.json") == {"pythonTools", "nodeServer"}
+    import tomllib
+
+    toml = tomllib.loads(codex.read_text())
+    [group] = toml["hooks"]["PreToolUse"]
+    assert group["hooks"][0]["command"].split()[1:3] == ["hook", "codex"]
+    key = f"{codex}:pre_tool_use:0:0"
+    assert toml["hooks"]["state"][key]["trusted_hash"].startswith("sha256:")
+    claude = json.loads((machine.home / ".claude" / "settings.json").read_text())
+    assert claude["hooks"]["PreToolUse"][0]["hooks"][0]["command"].split()[1:3] == ["hook", "claude-code"]
+    # One backup per file, still the file before Latch touched it.
+    for p, original in originals.items():
+        assert p.with_name(p.name + ".latch-backup").read_bytes() == original
+
+    gone = machine.latch("uninstall")
+    assert gone.returncode == 0, gone.stdout + gone.stderr
+    for p, original in originals.items():
+        assert p.read_bytes() == original, p
+        assert not p.with_name(p.name + ".latch-backup").exists()
+    assert not (machine.home / ".claude" / "settings.json").exists()
+
+
+def test_hooks_only_and_servers_only_leave_the_other_half_alone(machine: Machine) -> None:
+    gemini = machine.put("gemini_settings.json", ".gemini/settings.json")
+    original = gemini.read_bytes()
+    assert machine.latch("install", "--hooks", "gemini").returncode == 0
+    assert wrapped_names(gemini.read_text(), "x.json") == set() and '"BeforeTool"' in gemini.read_text()
+    assert machine.latch("install", "gemini").returncode == 0
+    assert wrapped_names(gemini.read_text(), "x.json") == {"pythonTools", "nodeServer"}
+    # Taking only the servers out keeps the hook, and the backup stays until both are gone.
+    assert machine.latch("uninstall", "--no-hooks", "gemini").returncode == 0
+    assert wrapped_names(gemini.read_text(), "x.json") == set() and '"BeforeTool"' in gemini.read_text()
+    assert gemini.with_name("settings.json.latch-backup").read_bytes() == original
+    assert machine.latch("uninstall", "gemini").returncode == 0
+    assert gemini.read_bytes() == original and not gemini.with_name("settings.json.latch-backup").exists()
+    assert machine.latch("install", "--hooks", "cursor").returncode == 2

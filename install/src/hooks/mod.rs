@@ -1,6 +1,7 @@
-//! The coding agents' pre-tool hooks: `latch install --hooks` makes each
-//! agent ask `latch hook AGENT` before every tool call, `latch uninstall
-//! --hooks` takes it out again, byte for byte. Pure, like the rest of the
+//! The coding agents' pre-tool hooks: `latch install` makes each agent ask
+//! `latch hook AGENT` before every tool call, `latch uninstall` takes it
+//! out again, byte for byte (a file that also holds MCP servers goes
+//! through [`crate::combined`]). Pure, like the rest of the
 //! crate: text in, [`Plan`] out.
 //!
 //! | agent | file | where | timeout |
@@ -19,9 +20,10 @@
 //! (the caller removes the file). Every install is checked: uninstalling
 //! its result must give back the original bytes, or nothing is written.
 //!
-//! Not done here: Codex skips hooks it has not trusted (`[hooks.state]`
-//! with a hash Codex computes); `latch doctor` says so.
+//! Codex skips hooks nobody trusted: its block records the trust the way
+//! Codex does ([`codex_trust`]).
 
+pub mod codex_trust;
 mod json;
 mod toml_block;
 
@@ -132,15 +134,16 @@ pub fn installed(text: &str, agent: HookAgent) -> bool {
     }
 }
 
-/// The edits that add (or remove) Latch's hook in TEXT, checked.
-pub fn plan(text: &str, agent: HookAgent, action: Action, latch: &str) -> Result<Plan, PlanError> {
+/// The edits that add (or remove) Latch's hook in TEXT, checked. PATH is
+/// where the agent reads the file from (Codex's trust names it).
+pub fn plan(text: &str, agent: HookAgent, action: Action, latch: &str, path: &str) -> Result<Plan, PlanError> {
     let (new, outcome) = match (agent, action) {
-        (HookAgent::Codex, Action::Install) => toml_block::install(text, agent, latch)?,
+        (HookAgent::Codex, Action::Install) => toml_block::install(text, agent, latch, path)?,
         (HookAgent::Codex, Action::Uninstall) => toml_block::uninstall(text, agent),
         (_, Action::Install) => json::install(text, agent, latch)?,
         (_, Action::Uninstall) => json::uninstall(text, agent)?,
     };
-    let edits = if new == text { Vec::new() } else { vec![one_edit(text, &new)] };
+    let edits = if new == text { Vec::new() } else { vec![crate::combined::one_edit(text, &new)] };
     let p = Plan {
         text: new,
         edits,
@@ -171,19 +174,4 @@ pub fn plan(text: &str, agent: HookAgent, action: Action, latch: &str) -> Result
 /// Outcome names shared with the MCP rewrite.
 fn done(action: Action) -> Outcome {
     if action == Action::Install { Outcome::Wrapped } else { Outcome::Unwrapped }
-}
-
-/// The one edit that turns OLD into NEW: the middle between their common
-/// start and end (so `--dry-run` shows only what changes).
-fn one_edit(old: &str, new: &str) -> crate::plan::Edit {
-    let mut pre = old.bytes().zip(new.bytes()).take_while(|(a, b)| a == b).count();
-    while !old.is_char_boundary(pre) || !new.is_char_boundary(pre) {
-        pre -= 1;
-    }
-    let max_suf = old.len().min(new.len()) - pre;
-    let mut suf = old.bytes().rev().zip(new.bytes().rev()).take(max_suf).take_while(|(a, b)| a == b).count();
-    while !old.is_char_boundary(old.len() - suf) || !new.is_char_boundary(new.len() - suf) {
-        suf -= 1;
-    }
-    crate::plan::Edit { range: pre..old.len() - suf, text: new[pre..new.len() - suf].to_owned() }
 }

@@ -1,20 +1,35 @@
 //! Latch's hook in Codex's `config.toml`: one marked block at the end of
 //! the file, so uninstall cuts exactly what install added (TOML has
-//! comments; the markers are them).
+//! comments; the markers are them). The block also records Codex's trust
+//! in the hook (see [`super::codex_trust`]), so uninstall takes that away
+//! with it.
 
-use super::{HookAgent, done, is_ours};
+use super::{HookAgent, codex_trust, done, is_ours};
 use crate::doc::Malformed;
 use crate::plan::{Action, Outcome, PlanError, quote};
 
 const BEGIN: &str = "# >>> latch hook: added by `latch install --hooks`; `latch uninstall --hooks` removes it";
 const END: &str = "# <<< latch hook";
 
-fn block(agent: HookAgent, latch: &str) -> String {
+const MATCHER: &str = ".*";
+
+/// The block, with the trust for its handler unless TRUST_KEY is `None`
+/// (a trust for that key is already in the file).
+fn block(agent: HookAgent, latch: &str, trust_key: Option<&str>) -> String {
+    let command = super::command(agent, latch);
+    let timeout = agent.timeout_secs();
+    let trust = trust_key.map_or(String::new(), |k| {
+        format!(
+            "\n[hooks.state.{}]\ntrusted_hash = {}\n",
+            quote(k),
+            quote(&codex_trust::hash(Some(MATCHER), &command, Some(timeout)))
+        )
+    });
     format!(
-        "{BEGIN}\n[[hooks.PreToolUse]]\nmatcher = \".*\"\n\n[[hooks.PreToolUse.hooks]]\ntype = \"command\"\n\
-         command = {}\ntimeout = {}\n{END}\n",
-        quote(&super::command(agent, latch)),
-        agent.timeout_secs()
+        "{BEGIN}\n[[hooks.PreToolUse]]\nmatcher = {}\n\n[[hooks.PreToolUse.hooks]]\ntype = \"command\"\n\
+         command = {}\ntimeout = {timeout}\n{trust}{END}\n",
+        quote(MATCHER),
+        quote(&command),
     )
 }
 
@@ -42,17 +57,24 @@ pub(super) fn installed(text: &str, agent: HookAgent) -> bool {
     })
 }
 
-pub(super) fn install(text: &str, agent: HookAgent, latch: &str) -> Result<(String, Outcome), PlanError> {
+/// Adds the block to TEXT, the config file Codex loads from PATH.
+pub(super) fn install(text: &str, agent: HookAgent, latch: &str, path: &str) -> Result<(String, Outcome), PlanError> {
     if installed(text, agent) {
         return Ok((text.to_owned(), Outcome::AlreadyWrapped));
     }
-    if let Err(e) = text.parse::<toml::Table>() {
-        let (line, column) = e.span().map(|s| crate::jsonc::line_col(text, s.start)).unwrap_or((1, 1));
-        return Err(PlanError::Malformed(Malformed { line, column, message: e.message().to_owned() }));
-    }
+    let doc = match text.parse::<toml::Table>() {
+        Ok(doc) => doc,
+        Err(e) => {
+            let (line, column) = e.span().map(|s| crate::jsonc::line_col(text, s.start)).unwrap_or((1, 1));
+            return Err(PlanError::Malformed(Malformed { line, column, message: e.message().to_owned() }));
+        }
+    };
+    // Appended last, the group is the file's last PreToolUse group.
+    let key = codex_trust::key(path, codex_trust::groups(&doc), 0);
+    let trust_key = codex_trust::recorded(&doc, &key).is_none().then_some(key.as_str());
     // A newline of its own before the block: the one uninstall cuts.
     let sep = if text.is_empty() { "" } else { "\n" };
-    let new = format!("{text}{sep}{}", block(agent, latch));
+    let new = format!("{text}{sep}{}", block(agent, latch, trust_key));
     if new.parse::<toml::Table>().is_err() {
         let why = "`hooks.PreToolUse` is written in a form a block cannot extend (an inline table or list); \
                    add the hook by hand";
