@@ -87,6 +87,8 @@ pub struct Engine {
     pub channels: BTreeMap<String, ChannelState>,
     /// The model judge's client and answer cache.
     pub judge: crate::judge::Judge,
+    /// Tool definitions a person approved a `no_evidence` call of.
+    pub known: crate::known::Known,
     next_call: u64,
     salt: u64,
 }
@@ -128,6 +130,7 @@ impl Engine {
             unsaved: HashSet::new(),
             channels: BTreeMap::new(),
             judge: Default::default(),
+            known: Default::default(),
             next_call: 0,
             salt,
         }
