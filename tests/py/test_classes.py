@@ -91,6 +91,8 @@ async def test_no_evidence_is_asked_once_per_tool_definition(home: Home, start_d
         result, entry = await answered_call(home, session, "w1", "approve")
         assert not failed(result), result_json(result)
         assert any(r.startswith("no evidence") for r in entry["reasons"]), entry
+        # The person is told what approving does.
+        assert any("remembers this tool definition" in r for r in entry["reasons"]), entry
 
         # The same definition, other arguments: decided by the class
         # default (WRITE: allow), nobody asked.

@@ -33,7 +33,7 @@ pub(crate) fn no_evidence_default(
     Some(if facts.known_definition {
         (class_default, "a call nothing speaks for, of a tool definition a person approved before")
     } else {
-        (no_evidence, "a call nothing speaks for (no_evidence)")
+        (no_evidence, "a call nothing speaks for (no_evidence; approving one remembers this tool definition)")
     })
 }
 
