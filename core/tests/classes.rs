@@ -289,6 +289,15 @@ fn a_known_definition_is_not_asked_for_no_evidence_but_every_other_rule_applies(
     // So does every rule, including one on the flag itself.
     let ruled = Policy::parse("[[rule]]\nflags = [\"no_evidence\"]\neffect = \"deny\"\n").expect("parses");
     assert_eq!(decide_known(&ruled, true).decision, Decision::Deny);
+    // A conditional rule is a question exactly when it could change the
+    // outcome, which the fact decides: the model is asked about an "ask"
+    // condition only once the default would allow.
+    let judged = Policy::parse(
+        "[judge]\nprovider = \"openai\"\nmodel = \"m\"\nurl = \"http://127.0.0.1:9/v1\"\n\n[[rule]]\ntool = \"frobnicate_widget\"\ncondition = \"the widget is shared\"\neffect = \"ask\"\n",
+    )
+    .expect("parses");
+    assert!(decide_known(&judged, false).questions.is_empty());
+    assert_eq!(decide_known(&judged, true).questions.len(), 1);
     // And the fact changes nothing for a call with evidence.
     let shell = json!({"command": "rm -rf /tmp/x"});
     let run = Call { server: "srv", tool: "frobnicate_widget", args: &shell };

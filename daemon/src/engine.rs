@@ -165,6 +165,14 @@ impl Engine {
         self.tools.get(&conn)?.defs.get(tool)
     }
 
+    /// What the daemon knows of a call of `tool` on `conn` beyond it: its
+    /// definition (as that shim listed it) is one a person approved a
+    /// `no_evidence` call of.
+    pub fn facts(&self, conn: u64, server: &str, tool: &str) -> latch_core::policy::Facts {
+        let known = self.tool_def(conn, tool).is_some_and(|d| self.known.contains(server, tool, &d.hash));
+        latch_core::policy::Facts { known_definition: known }
+    }
+
     /// Learns a `tools/list` page relayed by the shim on `conn` for
     /// `server`. A definition is new to the server when no connection of
     /// that name had the tool, changed when this connection had it

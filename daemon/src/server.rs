@@ -7,7 +7,6 @@ use interprocess::local_socket::tokio::Stream;
 use interprocess::local_socket::tokio::prelude::*;
 use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
 use latch_core::approval::{self, Approvals, Closure, Effect, Outcome as Fsm, Reply};
-use latch_core::policy::Facts;
 use latch_core::redact::redact_value;
 use latch_core::{Call, Decision as CoreDecision, Flag, ToolDef};
 use latch_proto::paths::Paths;
@@ -870,7 +869,7 @@ async fn decide(
         let def_hash = def.map(|d| d.hash.clone());
         let call = Call { server, tool, args: &args };
         let place = crate::identity::place(&place);
-        let facts = Facts { known_definition: def_hash.as_ref().is_some_and(|h| eng.known.contains(server, tool, h)) };
+        let facts = eng.facts(conn, server, tool);
         let mut verdict = latch_core::decide_with(&eng.policy, &call, def, &answers, place, facts);
         // While the accepted policy is unverified, the built-in defaults
         // bound it: the stricter decision wins.
