@@ -49,11 +49,24 @@ pub fn decide_in(
     answers: &[policy::Answer],
     place: policy::Place<'_>,
 ) -> Verdict {
+    decide_with(policy, call, def, answers, place, policy::Facts::default())
+}
+
+/// [`decide_in`] with what the daemon knows of the call beyond it
+/// ([`policy::Facts`]).
+pub fn decide_with(
+    policy: &Policy,
+    call: &Call<'_>,
+    def: Option<&ToolDef>,
+    answers: &[policy::Answer],
+    place: policy::Place<'_>,
+    facts: policy::Facts,
+) -> Verdict {
     let ctx = classify::Context {
         internal_domains: policy.internal_domains(),
         user_class: policy.user_class(call.server, call.tool),
     };
     let classification = classify::classify(call, def, &ctx);
-    let evaluation = policy.evaluate_in(call, &classification, answers, place);
+    let evaluation = policy.evaluate_with(call, &classification, answers, place, facts);
     Verdict { classification, evaluation }
 }

@@ -264,3 +264,46 @@ fn the_no_evidence_default_is_a_policy_knob() {
         .expect("parses");
     assert_eq!(decide(&remembered, &call, Some(&d)).evaluation.decision, Decision::Allow);
 }
+
+#[test]
+fn a_known_definition_is_not_asked_for_no_evidence_but_every_other_rule_applies() {
+    use latch_core::decide_with;
+    use latch_core::policy::{Facts, Place};
+    let d = def("frobnicate_widget", "A widget tool.", json!({}));
+    let args = json!({"id": "w2"});
+    let call = Call { server: "srv", tool: "frobnicate_widget", args: &args };
+    let decide_known = |policy: &Policy, known_definition: bool| {
+        let env = policy.default_path_env().clone();
+        let place = Place { env: &env, resolver: None };
+        decide_with(policy, &call, Some(&d), &[], place, Facts { known_definition }).evaluation
+    };
+    let policy = Policy::parse(DEFAULT_POLICY).expect("default policy");
+    assert_eq!(decide_known(&policy, false).decision, Decision::Ask);
+    let ev = decide_known(&policy, true);
+    assert_eq!(ev.decision, Decision::Allow, "{:?}", ev.reasons);
+    assert!(ev.reasons.iter().any(|r| r.contains("approved before")), "{:?}", ev.reasons);
+
+    // The class default still applies: a strict WRITE default stays strict.
+    let strict = Policy::parse("[defaults]\nwrite = \"ask\"\n").expect("parses");
+    assert_eq!(decide_known(&strict, true).decision, Decision::Ask);
+    // So does every rule, including one on the flag itself.
+    let ruled = Policy::parse("[[rule]]\nflags = [\"no_evidence\"]\neffect = \"deny\"\n").expect("parses");
+    assert_eq!(decide_known(&ruled, true).decision, Decision::Deny);
+    // A conditional rule is a question exactly when it could change the
+    // outcome, which the fact decides: the model is asked about an "ask"
+    // condition only once the default would allow.
+    let judged = Policy::parse(
+        "[judge]\nprovider = \"openai\"\nmodel = \"m\"\nurl = \"http://127.0.0.1:9/v1\"\n\n[[rule]]\ntool = \"frobnicate_widget\"\ncondition = \"the widget is shared\"\neffect = \"ask\"\n",
+    )
+    .expect("parses");
+    assert!(decide_known(&judged, false).questions.is_empty());
+    assert_eq!(decide_known(&judged, true).questions.len(), 1);
+    // And the fact changes nothing for a call with evidence.
+    let shell = json!({"command": "rm -rf /tmp/x"});
+    let run = Call { server: "srv", tool: "frobnicate_widget", args: &shell };
+    let env = policy.default_path_env().clone();
+    let place = Place { env: &env, resolver: None };
+    let known = decide_with(&policy, &run, Some(&d), &[], place, Facts { known_definition: true });
+    assert!(!known.classification.flags.contains(&Flag::NoEvidence));
+    assert_eq!(known.evaluation.decision, decide(&policy, &run, Some(&d)).evaluation.decision);
+}

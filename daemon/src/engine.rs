@@ -90,6 +90,8 @@ pub struct Engine {
     pub channels: BTreeMap<String, ChannelState>,
     /// The model judge's client and answer cache.
     pub judge: crate::judge::Judge,
+    /// Tool definitions a person approved a `no_evidence` call of.
+    pub known: crate::known::Known,
     next_call: u64,
     salt: u64,
 }
@@ -132,6 +134,7 @@ impl Engine {
             reveal: Default::default(),
             channels: BTreeMap::new(),
             judge: Default::default(),
+            known: Default::default(),
             next_call: 0,
             salt,
         }
@@ -164,6 +167,14 @@ impl Engine {
     /// The definition of `tool` as the shim on `conn` listed it.
     pub fn tool_def(&self, conn: u64, tool: &str) -> Option<&ToolDef> {
         self.tools.get(&conn)?.defs.get(tool)
+    }
+
+    /// What the daemon knows of a call of `tool` on `conn` beyond it: its
+    /// definition (as that shim listed it) is one a person approved a
+    /// `no_evidence` call of.
+    pub fn facts(&self, conn: u64, server: &str, tool: &str) -> latch_core::policy::Facts {
+        let known = self.tool_def(conn, tool).is_some_and(|d| self.known.contains(server, tool, &d.hash));
+        latch_core::policy::Facts { known_definition: known }
     }
 
     /// Learns a `tools/list` page relayed by the shim on `conn` for

@@ -14,6 +14,7 @@ mod engine;
 mod hook;
 pub mod identity;
 pub mod judge;
+mod known;
 mod lock;
 pub mod pin;
 mod policy_file;

@@ -8,7 +8,7 @@ use interprocess::local_socket::tokio::prelude::*;
 use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
 use latch_core::approval::{self, Approvals, Closure, Effect, Outcome as Fsm, Reply};
 use latch_core::redact::redact_value;
-use latch_core::{Call, Decision as CoreDecision, ToolDef};
+use latch_core::{Call, Decision as CoreDecision, Flag, ToolDef};
 use latch_proto::paths::Paths;
 use latch_proto::quiet;
 use latch_proto::{
@@ -98,6 +98,7 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
     let floor = settled.floor.then(|| policy_file::builtin(&paths));
     let salt = (now_ms() as u64) ^ ((std::process::id() as u64) << 32);
     let approvals = restore_approvals(&audit, salt, policy.grant_ttl_seconds());
+    let known = crate::known::load(&audit);
     let (events, _) = broadcast::channel(1024);
     let hold_override = std::env::var("LATCH_HOLD_MS").ok().and_then(|v| v.parse().ok());
     let (expired, expired_rx) = mpsc::unbounded_channel();
@@ -117,6 +118,7 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
         eng.policy_stamp = stamp;
         eng.floor = floor;
         eng.policy_pending = shared.guard().pending();
+        eng.known = known;
     }
     crate::reload::record_reload(&shared, policy_error).await;
     for note in pin_problem.into_iter().chain(guard_notes) {
@@ -594,6 +596,9 @@ pub(crate) async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: 
     // Calls an answer released, and who answered: their rows say so.
     let mut released: Vec<(i64, String)> = Vec::new();
     let mut answered_by: Option<String> = None;
+    // Definitions a person's approval made known.
+    let mut learned = Vec::new();
+    let known_snapshot;
     {
         let mut eng = shared.engine();
         for effect in effects {
@@ -632,6 +637,10 @@ pub(crate) async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: 
                 }
                 Effect::PendingRemoved { approval_id, closure } => {
                     eng.reveal.forget(&approval_id);
+                    let approved = matches!(closure, Closure::Decided { decision: CoreDecision::Allow, .. });
+                    if let Some(def) = eng.known.closed(&approval_id, approved, now_ms()) {
+                        learned.push((approval_id.clone(), def));
+                    }
                     let (decision, by) = match closure {
                         Closure::Decided { decision, channel, who, .. } => {
                             (decision.as_str().to_owned(), format!("{channel}:{who}"))
@@ -673,6 +682,11 @@ pub(crate) async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: 
             let approvals = &e.approvals;
             e.reveal.retain(|id| approvals.get(id).is_some());
         }
+        known_snapshot = (!learned.is_empty()).then(|| eng.known.snapshot());
+    }
+    if let Some(snapshot) = known_snapshot {
+        shared.audit.set_state(crate::known::STATE_KEY, snapshot).await;
+        rows.extend(learned.into_iter().map(|(approval_id, def)| crate::known::row(approval_id, def, event_now())));
     }
     for (approval_id, server, tool, decision) in rules {
         // "always": a rule the user can read and undo, written at once; the
@@ -863,11 +877,12 @@ async fn decide(
         let def_hash = def.map(|d| d.hash.clone());
         let call = Call { server, tool, args: &args };
         let place = crate::identity::place(&place);
-        let mut verdict = latch_core::decide_in(&eng.policy, &call, def, &answers, place);
+        let facts = eng.facts(conn, server, tool);
+        let mut verdict = latch_core::decide_with(&eng.policy, &call, def, &answers, place, facts);
         // While the accepted policy is unverified, the built-in defaults
         // bound it: the stricter decision wins.
         if let Some(floor) = &eng.floor {
-            let bound = latch_core::decide_in(floor, &call, def, &answers, place);
+            let bound = latch_core::decide_with(floor, &call, def, &answers, place, facts);
             if bound.evaluation.decision > verdict.evaluation.decision {
                 verdict = bound;
             }
@@ -906,7 +921,7 @@ async fn decide(
                 server: server.to_owned(),
                 tool: tool.to_owned(),
                 args_hash: args_hash.clone(),
-                def_hash,
+                def_hash: def_hash.clone(),
                 class: verdict.classification.class,
                 retry,
                 summary: serde_json::json!({"args": redacted, "reasons": reasons}),
@@ -947,6 +962,13 @@ async fn decide(
             && eng.approvals.get(a).is_some()
         {
             eng.reveal.keep(a, &args);
+        }
+        // Approving a call nothing speaks for makes its definition known.
+        if let (Decision::Ask, Some(a), Some(h)) = (decision, &approval_id, def_hash)
+            && verdict.classification.flags.contains(&Flag::NoEvidence)
+        {
+            eng.known
+                .asked(a, crate::known::Definition { server: server.to_owned(), tool: tool.to_owned(), def_hash: h });
         }
         let asked = verdict.evaluation.decision == CoreDecision::Ask || conflicted;
         // A new approval is listed only once its call row is committed.

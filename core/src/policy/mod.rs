@@ -40,6 +40,7 @@ mod audit;
 mod cases;
 mod diff;
 mod error;
+mod facts;
 mod judge;
 mod notify;
 mod parse;
@@ -54,6 +55,7 @@ pub use audit::AuditSettings;
 pub use cases::{Case, CaseResult, CaseTable};
 pub use diff::{PolicyChange, PolicyDiff, compare};
 pub use error::{PolicyError, Problem, ProblemKind, render_problems};
+pub use facts::Facts;
 pub use judge::{
     Answer, DEFAULT_JUDGE_CACHE_SIZE, DEFAULT_JUDGE_CACHE_TTL_SECONDS, DEFAULT_JUDGE_TIMEOUT_MS, JudgeConf, Judgement,
     Provider, Question,
@@ -363,7 +365,20 @@ impl Policy {
         answers: &[Answer],
         place: Place<'_>,
     ) -> Evaluation {
-        self.run_in(call, cls, answers, None, place)
+        self.run_in(call, cls, answers, None, place, Facts::default())
+    }
+
+    /// [`Policy::evaluate_in`] with what the daemon knows of the call
+    /// ([`Facts`]: a tool definition a person approved before).
+    pub fn evaluate_with(
+        &self,
+        call: &Call<'_>,
+        cls: &Classification,
+        answers: &[Answer],
+        place: Place<'_>,
+        facts: Facts,
+    ) -> Evaluation {
+        self.run_in(call, cls, answers, None, place, facts)
     }
 
     /// [`Policy::explain`] in the server's [`Place`].
@@ -417,7 +432,7 @@ impl Policy {
         let mut matched = Vec::new();
         let env = self.guard.default_env().clone();
         let place = place.unwrap_or(Place { env: &env, resolver: None });
-        let ev = self.run_in(call, cls, answers, Some(&mut matched), place);
+        let ev = self.run_in(call, cls, answers, Some(&mut matched), place, Facts::default());
         let otherwise = (!ev.questions.is_empty()).then(|| {
             // As if every open condition were judged not to hold.
             let mut assumed = answers.to_vec();
@@ -426,7 +441,7 @@ impl Policy {
                 assumed.extend(
                     e.questions.iter().map(|q| Answer::to(q, Judgement::DoesNotHold { reason: String::new() })),
                 );
-                e = self.run_in(call, cls, &assumed, None, place);
+                e = self.run_in(call, cls, &assumed, None, place, Facts::default());
             }
             Otherwise { decision: e.decision, rule: e.rule }
         });
@@ -468,7 +483,7 @@ impl Policy {
         all: Option<&mut Vec<RuleMatch>>,
     ) -> Evaluation {
         let env = self.guard.default_env().clone();
-        self.run_in(call, cls, answers, all, Place { env: &env, resolver: None })
+        self.run_in(call, cls, answers, all, Place { env: &env, resolver: None }, Facts::default())
     }
 
     /// [`Policy::run`] with the server's place: its environment, working
@@ -481,6 +496,7 @@ impl Policy {
         answers: &[Answer],
         all: Option<&mut Vec<RuleMatch>>,
         place: Place<'_>,
+        facts: Facts,
     ) -> Evaluation {
         let finding = if cls.flags.contains(&Flag::SelfProtect) {
             Some(Finding { deny: true, why: "the classifier flagged it as touching Latch itself".to_owned() })
@@ -489,7 +505,7 @@ impl Policy {
         };
         let mut ev = match finding {
             Some(f) if !f.deny => {
-                let mut ev = self.run_rules(call, cls, answers, all, None);
+                let mut ev = self.run_rules(call, cls, answers, all, None, facts);
                 if ev.decision == Decision::Allow {
                     ev.decision = Decision::Ask;
                     ev.rule = Some(SELF_PROTECT_RULE.to_owned());
@@ -498,7 +514,7 @@ impl Policy {
                 ev.reasons.push(format!("self_protect: {}; a person decides (never a plain allow)", f.why));
                 ev
             }
-            other => self.run_rules(call, cls, answers, all, other.map(|f| f.why)),
+            other => self.run_rules(call, cls, answers, all, other.map(|f| f.why), facts),
         };
         if ev.decision == Decision::Allow && cls.flags.contains(&Flag::Unchecked) {
             ev.decision = Decision::Ask;
@@ -514,6 +530,7 @@ impl Policy {
         answers: &[Answer],
         all: Option<&mut Vec<RuleMatch>>,
         protect: Option<String>,
+        facts: Facts,
     ) -> Evaluation {
         let subject = Subject {
             server: call.server,
@@ -579,7 +596,7 @@ impl Policy {
         // 3. Or the class default.
         let fallback = match decider {
             Some(i) => rule_decides(&self.rules[i], None),
-            None => self.class_default_evaluation(cls),
+            None => self.class_default_evaluation(cls, facts),
         };
         if conditional.is_empty() && all.is_none() {
             return fallback;
@@ -687,7 +704,7 @@ impl Policy {
         ev
     }
 
-    fn class_default_evaluation(&self, cls: &Classification) -> Evaluation {
+    fn class_default_evaluation(&self, cls: &Classification, facts: Facts) -> Evaluation {
         let (decision, what) = if cls.class == Class::Send {
             let internal = !cls.domains.is_empty()
                 && !cls.flags.contains(&Flag::External)
@@ -699,8 +716,10 @@ impl Policy {
             } else {
                 (self.defaults.send_external, "external SEND")
             }
-        } else if cls.flags.contains(&Flag::NoEvidence) && self.defaults.no_evidence > self.class_default(cls.class) {
-            (self.defaults.no_evidence, "a call nothing speaks for (no_evidence)")
+        } else if let Some(d) =
+            facts::no_evidence_default(cls, facts, self.defaults.no_evidence, self.class_default(cls.class))
+        {
+            d
         } else {
             (self.class_default(cls.class), cls.class.as_str())
         };
