@@ -10,12 +10,31 @@
 //!   shim guards an MCP server, and must not see other hooks);
 //! * the call row's `detail` carries the agent's working folder and the
 //!   tool-use id the hook sent in `Hello.command`.
+//!
+//! A hook whose `Hello.command` names the event `PermissionRequest` answers
+//! Claude Code's own permission prompt (a *prompt* connection): Claude Code
+//! asks its user, so the call always becomes a pending approval (a policy
+//! allow turns into an ask; a deny stays a deny), held for as long as the
+//! hook waits. Claude Code's dialog and Latch race: when the hook's
+//! connection closes before a person answered in Latch (Claude Code's
+//! dialog was answered first and the hook was ended, or the hook gave up),
+//! its held calls are cancelled and their approvals withdrawn.
 
+use std::sync::Arc;
+
+use latch_core::approval::{self, Effect};
 use latch_proto::ShimInfo;
 use tokio::sync::mpsc;
 
 use crate::server::Shared;
 use crate::{engine, now_ms};
+
+/// The hook event of an agent's own permission prompt.
+const PROMPT_EVENT: &str = "PermissionRequest";
+
+/// How long a prompt's call is held: the hook's own deadline (the agent's
+/// timeout) ends it first, and its closing withdraws the approval.
+pub(crate) const PROMPT_HOLD_MS: u64 = 3_600_000;
 
 /// Registers a hook connection.
 pub(crate) fn connected(
@@ -32,15 +51,39 @@ pub(crate) fn connected(
     let mut eng = shared.engine();
     eng.shims.insert(conn, engine::Shim { info, tx });
     eng.hooks.insert(conn, detail);
+    if command.get(3).is_some_and(|e| e == PROMPT_EVENT) {
+        eng.prompts.insert(conn);
+    }
 }
 
-/// Forgets a hook connection and the calls it held.
-pub(crate) fn closed(shared: &Shared, conn: u64) {
-    let mut eng = shared.engine();
-    eng.calls.retain(|_, c| c.conn != conn);
-    eng.held.retain(|_, h| h.conn != conn);
-    eng.shims.remove(&conn);
-    eng.hooks.remove(&conn);
+/// Whether this connection answers an agent's own permission prompt.
+pub(crate) fn is_prompt(eng: &engine::Engine, conn: u64) -> bool {
+    eng.prompts.contains(&conn)
+}
+
+/// Forgets a hook connection and the calls it held. A pre-tool hook's
+/// approvals stay pending (the identical call goes through once approved);
+/// a prompt's are withdrawn: the prompt they answer is gone.
+pub(crate) async fn closed(shared: &Arc<Shared>, conn: u64) {
+    let effects: Vec<Effect> = {
+        let mut eng = shared.engine();
+        let prompt = eng.prompts.remove(&conn);
+        let mut held: Vec<String> = eng.held.iter().filter(|(_, h)| h.conn == conn).map(|(id, _)| id.clone()).collect();
+        held.sort();
+        let mut effects = Vec::new();
+        if prompt {
+            for call_id in held {
+                eng.held.remove(&call_id);
+                effects.extend(eng.approvals.handle(approval::Event::Cancelled { call_id, now_ms: now_ms() }));
+            }
+        }
+        eng.calls.retain(|_, c| c.conn != conn);
+        eng.held.retain(|_, h| h.conn != conn);
+        eng.shims.remove(&conn);
+        eng.hooks.remove(&conn);
+        effects
+    };
+    crate::server::apply(shared, effects, None).await;
 }
 
 /// The audit `detail` of a call from this connection, if it is a hook's.
@@ -48,9 +91,12 @@ pub(crate) fn detail(shared: &Shared, conn: u64) -> Option<String> {
     shared.engine().hooks.get(&conn).cloned()
 }
 
-/// `Hello.command` of a hook: `[agent, cwd, tool_use_id]`.
+/// `Hello.command` of a hook: `[agent, cwd, tool_use_id, event]`.
 fn detail_of(command: &[String]) -> String {
     let part = |i: usize| command.get(i).map(String::as_str).unwrap_or("");
-    let text = format!("hook {}; cwd {}; tool_use_id {}", part(0), part(1), part(2));
+    let mut text = format!("hook {}; cwd {}; tool_use_id {}", part(0), part(1), part(2));
+    if part(3) == PROMPT_EVENT {
+        text.push_str("; the agent's own permission prompt");
+    }
     latch_core::redact::redact_text(&text).into_owned()
 }

@@ -47,6 +47,10 @@ const MAX_INPUT: u64 = 64 * 1024 * 1024;
 
 static AGENT: OnceLock<Agent> = OnceLock::new();
 static ANSWERED: AtomicBool = AtomicBool::new(false);
+/// Set once the payload is Claude Code's `PermissionRequest`: its own
+/// dialog is on screen, so a failure writes nothing (the dialog stands)
+/// rather than a deny.
+static PROMPT: AtomicBool = AtomicBool::new(false);
 
 /// Writes the answer and exits the process. Only the first caller
 /// answers; any later one (the watchdog, a panic) waits for that exit.
@@ -57,6 +61,12 @@ fn answer(verdict: Verdict) -> ! {
         }
     }
     let agent = AGENT.get().copied().unwrap_or(Agent::ClaudeCode);
+    // In a prompt, every `Deny` is a failure (Latch's own answers are
+    // `PromptAllow` / `PromptDeny`): nothing is written, nothing allows.
+    let verdict = match verdict {
+        Verdict::Deny(_) if PROMPT.load(Ordering::SeqCst) => Verdict::Pass,
+        v => v,
+    };
     let reply = hook::reply(agent, &verdict);
     let mut code = reply.exit;
     let mut out = std::io::stdout().lock();
@@ -116,6 +126,8 @@ fn decide(agent: Agent, a: &HookArgs, deadline: Instant) -> Verdict {
         Ok(i) => i,
         Err(e) => return deny(format!("Latch could not read the hook input ({e}), so the call did not run.")),
     };
+    let prompt = agent == Agent::ClaudeCode && input.is_permission_request();
+    PROMPT.store(prompt, Ordering::SeqCst);
     let home = std::env::var("HOME").ok().filter(|h| !h.is_empty());
     let target = hook::map(agent, &input, home.as_deref());
     let paths = match latch_proto::paths::Paths::from_env() {
@@ -134,7 +146,7 @@ fn decide(agent: Agent, a: &HookArgs, deadline: Instant) -> Verdict {
         name,
         pid: std::process::id(),
         session,
-        command: vec![agent.name().to_owned(), input.cwd.clone(), input.tool_use_id.clone()],
+        command: vec![agent.name().to_owned(), input.cwd.clone(), input.tool_use_id.clone(), input.event.clone()],
     };
     let mut link = match Link::open(&paths.socket, &hello, deadline) {
         Ok(l) => l,
@@ -156,6 +168,9 @@ fn decide(agent: Agent, a: &HookArgs, deadline: Instant) -> Verdict {
             ));
         }
     };
+    if prompt {
+        return answer_prompt(&mut link, &target, &input.tool, deadline);
+    }
     // Claude Code may be handed the ask instead of Latch holding it.
     let hold = !(a.ask_in_agent && agent == Agent::ClaudeCode);
     let result = match &target {
@@ -194,6 +209,32 @@ fn decide(agent: Agent, a: &HookArgs, deadline: Instant) -> Verdict {
             ))
         }
         Err(why) => deny(format!("Latch could not check {} ({why}), so it did not run.", input.tool)),
+    }
+}
+
+/// Claude Code's `PermissionRequest`: Claude Code shows its own dialog and
+/// runs this hook beside it. The daemon turns the call into a pending
+/// approval (even where its policy allows: Claude Code asks, so a person
+/// decides), held until a person answers in Latch or the deadline. A
+/// person's allow or deny is Claude Code's answer; anything else writes
+/// nothing, and Claude Code's dialog stands. When Claude Code's dialog is
+/// answered first, Claude Code ends this process, the connection closes
+/// and the daemon withdraws the approval.
+fn answer_prompt(link: &mut Link, target: &Target, tool: &str, deadline: Instant) -> Verdict {
+    let result = match target {
+        Target::Builtin(m) | Target::MaybeMcp(m) => link.decide(m, deadline, true),
+        Target::Mcp { tool, args, .. } => {
+            let m = Mapped { kind: Kind::Other, tool: tool.clone(), def: None, args: args.clone() };
+            link.decide(&m, deadline, true)
+        }
+    };
+    match result {
+        Ok(Outcome::Allow) => Verdict::PromptAllow,
+        Ok(Outcome::Deny(reason)) => Verdict::PromptDeny(format!(
+            "Latch denied {tool}: {reason}. A person decided this in Latch; the call did not run."
+        )),
+        // Unanswered or failed: Claude Code's own dialog decides.
+        Ok(Outcome::Held { .. }) | Err(_) => Verdict::Pass,
     }
 }
 

@@ -137,6 +137,9 @@ pub(crate) fn doctor_lines(latch: &str) -> anyhow::Result<(Vec<String>, bool)> {
         let state = if hooks::installed(&text, agent) {
             let stale = !text.contains(&hooks::command(agent, latch));
             match (agent, stale) {
+                (HookAgent::ClaudeCode, false) if !hooks::prompt_installed(&text) => {
+                    "installed, but not on its permission prompt: `latch install --hooks` again".into()
+                }
                 (_, true) => "installed, but for another latch binary or timeout: `latch install --hooks` again".into(),
                 (HookAgent::Codex, false) => "installed (Codex skips it until you trust it in Codex)".into(),
                 _ => "installed".to_owned(),
