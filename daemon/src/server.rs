@@ -281,7 +281,9 @@ async fn connection(shared: Arc<Shared>, stream: Stream, conn: u64, mut stop: wa
                 }
                 Role::Console => shared.engine().consoles += 1,
                 Role::Cli => {}
-                Role::Hook => crate::hook::connected(&shared, conn, &name, pid, &session, &command, tx.clone()),
+                Role::Hook => {
+                    crate::hook::connected(&shared, conn, &name, pid, &session, &command, tx.clone()).await;
+                }
             }
             (role, name)
         }
@@ -876,7 +878,7 @@ async fn decide(
         let call_id = eng.next_call_id();
         let session = eng.session_of(conn).unwrap_or_default();
         let client = eng.shims.get(&conn).and_then(|s| s.info.client.clone());
-        let prompt = crate::hook::is_prompt(&eng, conn);
+        let prompt = crate::hook::prompt_asks(&mut eng, conn, tool);
         let hold_ms = if prompt {
             crate::hook::PROMPT_HOLD_MS
         } else {

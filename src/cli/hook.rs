@@ -47,10 +47,13 @@ const MAX_INPUT: u64 = 64 * 1024 * 1024;
 
 static AGENT: OnceLock<Agent> = OnceLock::new();
 static ANSWERED: AtomicBool = AtomicBool::new(false);
-/// Set once the payload is Claude Code's `PermissionRequest`: its own
-/// dialog is on screen, so a failure writes nothing (the dialog stands)
-/// rather than a deny.
+/// Set once the payload is Claude Code's `PermissionRequest` (its own
+/// dialog is on screen) or `PostToolUse` (the tool ran): a failure writes
+/// nothing (the dialog stands) rather than a deny.
 static PROMPT: AtomicBool = AtomicBool::new(false);
+
+/// Claude Code's hook event after a tool ran.
+const RAN_EVENT: &str = "PostToolUse";
 
 /// Writes the answer and exits the process. Only the first caller
 /// answers; any later one (the watchdog, a panic) waits for that exit.
@@ -127,7 +130,8 @@ fn decide(agent: Agent, a: &HookArgs, deadline: Instant) -> Verdict {
         Err(e) => return deny(format!("Latch could not read the hook input ({e}), so the call did not run.")),
     };
     let prompt = agent == Agent::ClaudeCode && input.is_permission_request();
-    PROMPT.store(prompt, Ordering::SeqCst);
+    let ran = agent == Agent::ClaudeCode && input.event == RAN_EVENT;
+    PROMPT.store(prompt || ran, Ordering::SeqCst);
     let home = std::env::var("HOME").ok().filter(|h| !h.is_empty());
     let target = hook::map(agent, &input, home.as_deref());
     let paths = match latch_proto::paths::Paths::from_env() {
@@ -146,7 +150,13 @@ fn decide(agent: Agent, a: &HookArgs, deadline: Instant) -> Verdict {
         name,
         pid: std::process::id(),
         session,
-        command: vec![agent.name().to_owned(), input.cwd.clone(), input.tool_use_id.clone(), input.event.clone()],
+        command: vec![
+            agent.name().to_owned(),
+            input.cwd.clone(),
+            input.tool_use_id.clone(),
+            input.event.clone(),
+            asked_tool(&target).to_owned(),
+        ],
     };
     let mut link = match Link::open(&paths.socket, &hello, deadline) {
         Ok(l) => l,
@@ -168,6 +178,11 @@ fn decide(agent: Agent, a: &HookArgs, deadline: Instant) -> Verdict {
             ));
         }
     };
+    if ran {
+        // Saying hello was the message: the daemon withdraws this session's
+        // prompts for the tool (Claude Code's own dialog was answered).
+        return Verdict::Pass;
+    }
     if prompt {
         return answer_prompt(&mut link, &target, &input.tool, deadline);
     }
@@ -209,6 +224,14 @@ fn decide(agent: Agent, a: &HookArgs, deadline: Instant) -> Verdict {
             ))
         }
         Err(why) => deny(format!("Latch could not check {} ({why}), so it did not run.", input.tool)),
+    }
+}
+
+/// The tool name a call of TARGET is decided under.
+fn asked_tool(target: &Target) -> &str {
+    match target {
+        Target::Builtin(m) | Target::MaybeMcp(m) => &m.tool,
+        Target::Mcp { tool, .. } => tool,
     }
 }
 
@@ -360,13 +383,13 @@ impl Link {
         let held_until = (Instant::now() + Duration::from_millis(hold_ms)).min(deadline);
         loop {
             match self.recv(held_until) {
-                Ok(DaemonMsg::Resolved { call_id: c, decision, reason, .. }) if c == call_id => {
+                Ok(DaemonMsg::Resolved { call_id: c, decision, reason: why, .. }) if c == call_id => {
                     return Ok(match decision {
                         Decision::Allow => Outcome::Allow,
-                        Decision::Deny => {
-                            Outcome::Deny(if reason.is_empty() { "a person denied it".into() } else { reason })
-                        }
-                        Decision::Ask => continue,
+                        Decision::Deny => Outcome::Deny(if why.is_empty() { "a person denied it".into() } else { why }),
+                        // Still pending (the daemon's hold ran out, or a
+                        // prompt was withdrawn): no answer now.
+                        Decision::Ask => Outcome::Held { approval_id, reason, call_id },
                     });
                 }
                 Ok(_) => {}

@@ -91,6 +91,48 @@ def test_when_claude_codes_dialog_wins_the_hook_ends_and_the_approval_is_withdra
     assert late.returncode != 0, late
 
 
+def ran_payload(command: str, cwd: str, session: str = "sess-p") -> str:
+    return json.dumps(
+        {
+            "session_id": session,
+            "cwd": cwd,
+            "hook_event_name": "PostToolUse",
+            "tool_name": "Bash",
+            "tool_input": {"command": command},
+            "tool_response": {"stdout": ""},
+            "tool_use_id": "toolu_9",
+        }
+    )
+
+
+def test_a_prompt_answered_yes_in_claude_codes_dialog_is_withdrawn_when_the_tool_ran(
+    home: Home, daemon: Any
+) -> None:
+    # Claude Code does not end the hook when its dialog is answered "yes":
+    # the tool runs, and its PostToolUse hook tells Latch.
+    proc = start_hook(home, "claude-code", prompt_payload("make deploy", str(home.work)))
+    try:
+        pending = home.wait_pending(tool="Bash", server="claude-code")
+        # Another session's tool run, or another tool, withdraws nothing.
+        other = hook(home, "claude-code", ran_payload("make deploy", str(home.work), session="other"))
+        assert (other.returncode, other.stdout) == (0, ""), other
+        other_tool = json.loads(ran_payload("x", str(home.work)))
+        other_tool["tool_name"] = "Read"
+        assert hook(home, "claude-code", json.dumps(other_tool)).stdout == ""
+        assert [p["id"] for p in home.pending()] == [pending["id"]]
+        ran = hook(home, "claude-code", ran_payload("make deploy", str(home.work)))
+        # Nothing written after a tool ran.
+        assert (ran.returncode, ran.stdout) == (0, ""), ran
+        assert wait_until(lambda: home.pending() == [], timeout=10), home.pending()
+        # The prompt's hook writes nothing: the dialog already decided.
+        out, err = proc.communicate(timeout=15)
+        assert (proc.returncode, out) == (0, ""), (out, err)
+    finally:
+        stop_process(proc)
+    # No call rows for PostToolUse: only the prompt's.
+    assert [r["decision"] for r in rows(home)] == ["ask"]
+
+
 def test_no_answer_in_time_writes_nothing_and_withdraws(home: Home, daemon: Any) -> None:
     started = time.monotonic()
     p = hook(home, "claude-code", prompt_payload("make deploy", str(home.work)), "--timeout", "3")

@@ -5,7 +5,7 @@
 //!
 //! | agent | file | where | timeout |
 //! |---|---|---|---|
-//! | Claude Code | `~/.claude/settings.json` (JSON) | `hooks.PreToolUse[]`: `{matcher: "*", hooks: [{type, command, timeout}]}`; the same in `hooks.PermissionRequest[]` (its own permission prompt, answered from Latch) | 60 s; 300 s for the prompt |
+//! | Claude Code | `~/.claude/settings.json` (JSON) | `hooks.PreToolUse[]`: `{matcher: "*", hooks: [{type, command, timeout}]}`; the same in `hooks.PermissionRequest[]` (its own permission prompt, answered from Latch) and `hooks.PostToolUse[]` (withdraws a prompt its own dialog answered) | 60 s; 300 s for the prompt |
 //! | Codex | `~/.codex/config.toml` | a marked `[[hooks.PreToolUse]]` block at the end | 120 s |
 //! | Gemini CLI | `~/.gemini/settings.json` (JSONC) | `hooks.BeforeTool[]`, timeout in ms | 60 s |
 //! | Copilot CLI | `~/.copilot/settings.json` (JSONC) | `hooks.preToolUse[]`: `{type, bash, timeoutSec}` | 30 s |
@@ -102,10 +102,11 @@ impl HookAgent {
     }
 
     /// Every event Latch's hook is registered under, the pre-tool one
-    /// first: Claude Code also hands Latch its own permission prompt.
+    /// first: Claude Code also hands Latch its own permission prompt, and
+    /// says when a tool ran (a prompt answered in its own dialog).
     fn events(self) -> &'static [&'static str] {
         match self {
-            HookAgent::ClaudeCode => &["PreToolUse", PROMPT_EVENT],
+            HookAgent::ClaudeCode => &["PreToolUse", PROMPT_EVENT, RAN_EVENT],
             HookAgent::Codex => &["PreToolUse"],
             HookAgent::Gemini => &["BeforeTool"],
             HookAgent::Copilot => &["preToolUse"],
@@ -115,6 +116,9 @@ impl HookAgent {
 
 /// Claude Code's permission-prompt event.
 pub const PROMPT_EVENT: &str = "PermissionRequest";
+/// Claude Code's event after a tool ran: Latch withdraws the prompt its
+/// own dialog answered first.
+pub const RAN_EVENT: &str = "PostToolUse";
 
 /// Seconds Claude Code waits for Latch on its permission prompt: a person
 /// answering from a phone needs longer than a pre-tool check, and Claude
@@ -161,7 +165,7 @@ pub fn installed(text: &str, agent: HookAgent) -> bool {
 
 /// Whether TEXT holds Latch's hook on Claude Code's permission prompt.
 pub fn prompt_installed(text: &str) -> bool {
-    json::find(text, HookAgent::ClaudeCode, PROMPT_EVENT).is_some()
+    [PROMPT_EVENT, RAN_EVENT].iter().all(|e| json::find(text, HookAgent::ClaudeCode, e).is_some())
 }
 
 /// Every missing event's entry added, in order, and the events added (an

@@ -53,7 +53,9 @@ fn claude_entry_has_an_explicit_timeout_and_the_hook_command() {
         "{\"hooks\": { \"PreToolUse\": [ {\"matcher\": \"*\", \"hooks\": [{\"type\": \"command\", \"command\": \
          \"/opt/latch/bin/latch hook claude-code --timeout 60\", \"timeout\": 60}]} ], \"PermissionRequest\": [ \
          {\"matcher\": \"*\", \"hooks\": [{\"type\": \"command\", \"command\": \
-         \"/opt/latch/bin/latch hook claude-code --timeout 300\", \"timeout\": 300}]} ] }}"
+         \"/opt/latch/bin/latch hook claude-code --timeout 300\", \"timeout\": 300}]} ], \"PostToolUse\": [ \
+         {\"matcher\": \"*\", \"hooks\": [{\"type\": \"command\", \"command\": \
+         \"/opt/latch/bin/latch hook claude-code --timeout 60\", \"timeout\": 60}]} ] }}"
     );
     assert!(prompt_installed(&after));
 }
