@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from latchkit import Home, TmuxServer, wait_until
-from test_agents import PYTHON, Agent, calls, needs_claude, pytestmark  # noqa: F401 - pytestmark applies here too
+from test_agents import CLAUDE, PYTHON, Agent, calls, needs_claude, pytestmark  # noqa: F401 - pytestmark applies here too
 
 HERE = Path(__file__).resolve().parent
 
@@ -52,17 +52,11 @@ def interactive(agent: Agent, tmux: TmuxServer, script: list[dict[str, Any]]) ->
     env = " ".join(f"{k}={shlex.quote(v)}" for k, v in agent.env.items())
     cmd = [
         "unshare", "-n", PYTHON, str(HERE / "scripted_model.py"), str(script_path), str(log), "--",
-        str(agent_claude()), "Do what the tools say.",
+        str(CLAUDE), "Do what the tools say.",
     ]  # fmt: skip
     line = f"cd {shlex.quote(str(home.work))} && env -i {env} {shlex.join(cmd)}"
     tmux.run("new-session", "-d", "-s", "cc", "-x", "160", "-y", "50", line)
     return log
-
-
-def agent_claude() -> Path:
-    from test_agents import CLAUDE
-
-    return CLAUDE
 
 
 def screen(tmux: TmuxServer) -> str:
@@ -115,3 +109,23 @@ def test_claude_code_permission_prompt_is_answered_from_latch(home: Home, start_
         ("Bash", "ask", second["id"]),
         ("Bash", "ask", third["id"]),
     ]
+
+
+@needs_claude
+def test_claude_code_dialog_answered_no_withdraws_latchs_approval(
+    home: Home, start_daemon: Any, tmux: TmuxServer
+) -> None:
+    start_daemon(policy='[[rule]]\nserver = "claude-code"\ntool = "Bash"\neffect = "allow"\n')
+    agent = Agent(home)
+    target = home.work / "refused.txt"
+    interactive(agent, tmux, [{"name": "Bash", "input": {"command": f"touch {target}", "description": "x"}}])
+    try:
+        home.wait_pending(server="claude-code", tool="Bash", timeout=60)
+        assert wait_until(lambda: "Do you want to proceed" in screen(tmux), timeout=20), screen(tmux)
+        # "No": Claude Code ends the turn and its hook; Latch's approval goes.
+        tmux.run("send-keys", "-t", "cc", "3")
+        assert wait_until(lambda: home.pending() == [], timeout=15), home.pending()
+        assert wait_until(lambda: "Interrupted" in screen(tmux), timeout=15), screen(tmux)
+    finally:
+        tmux.kill()
+    assert not target.exists()
