@@ -241,8 +241,9 @@ fn asked_tool(target: &Target) -> &str {
 /// decides), held until a person answers in Latch or the deadline. A
 /// person's allow or deny is Claude Code's answer; anything else writes
 /// nothing, and Claude Code's dialog stands. When Claude Code's dialog is
-/// answered first, Claude Code ends this process, the connection closes
-/// and the daemon withdraws the approval.
+/// answered first, the approval is withdrawn: "No" ends this process (the
+/// daemon sees the connection close), "Yes" runs the tool, whose
+/// `PostToolUse` hook makes the daemon withdraw it and end this wait.
 fn answer_prompt(link: &mut Link, target: &Target, tool: &str, deadline: Instant) -> Verdict {
     let result = match target {
         Target::Builtin(m) | Target::MaybeMcp(m) => link.decide(m, deadline, true),
@@ -254,7 +255,7 @@ fn answer_prompt(link: &mut Link, target: &Target, tool: &str, deadline: Instant
     match result {
         Ok(Outcome::Allow) => Verdict::PromptAllow,
         Ok(Outcome::Deny(reason)) => Verdict::PromptDeny(format!(
-            "Latch denied {tool}: {reason}. A person decided this in Latch; the call did not run."
+            "Latch denied {tool}: {reason}. This was decided in Latch; the call did not run."
         )),
         // Unanswered or failed: Claude Code's own dialog decides.
         Ok(Outcome::Held { .. }) | Err(_) => Verdict::Pass,
