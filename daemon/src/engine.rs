@@ -76,6 +76,10 @@ pub struct Engine {
     /// Which of `shims` are `latch hook` connections, with their calls'
     /// audit detail (see `hook.rs`).
     pub hooks: HashMap<u64, String>,
+    /// The hook connections that answer an agent's own permission prompt
+    /// (Claude Code's `PermissionRequest`; see `hook.rs`), with the tool
+    /// they asked about once they asked.
+    pub prompts: HashMap<u64, String>,
     pub consoles: u32,
     pub calls: HashMap<String, Call>,
     pub held: HashMap<String, Held>,
@@ -126,6 +130,7 @@ impl Engine {
             conflicts: BTreeMap::new(),
             shims: HashMap::new(),
             hooks: HashMap::new(),
+            prompts: HashMap::new(),
             consoles: 0,
             calls: HashMap::new(),
             held: HashMap::new(),

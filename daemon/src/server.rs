@@ -283,7 +283,9 @@ async fn connection(shared: Arc<Shared>, stream: Stream, conn: u64, mut stop: wa
                 }
                 Role::Console => shared.engine().consoles += 1,
                 Role::Cli => {}
-                Role::Hook => crate::hook::connected(&shared, conn, &name, pid, &session, &command, tx.clone()),
+                Role::Hook => {
+                    crate::hook::connected(&shared, conn, &name, pid, &session, &command, tx.clone()).await;
+                }
             }
             (role, name)
         }
@@ -363,7 +365,7 @@ async fn connection(shared: Arc<Shared>, stream: Stream, conn: u64, mut stop: wa
         }
         Role::Console => shared.engine().consoles -= 1,
         Role::Cli => {}
-        Role::Hook => crate::hook::closed(&shared, conn),
+        Role::Hook => crate::hook::closed(&shared, conn).await,
     }
     shared.pin.disconnected(conn);
     drop(tx);
@@ -899,13 +901,21 @@ async fn decide(
         let call_id = eng.next_call_id();
         let session = eng.session_of(conn).unwrap_or_default();
         let client = eng.shims.get(&conn).and_then(|s| s.info.client.clone());
-        let hold_ms = eng.hold_ms(shared.hold_override, server, client.as_ref());
+        let prompt = crate::hook::prompt_asks(&mut eng, conn, tool);
+        let hold_ms = if prompt {
+            crate::hook::PROMPT_HOLD_MS
+        } else {
+            eng.hold_ms(shared.hold_override, server, client.as_ref())
+        };
         let conflicted = eng.conflicted(server, tool);
         if conflicted && verdict.evaluation.decision == CoreDecision::Allow {
             reasons.push(format!("tool {tool:?} is described two different ways under server {server:?}: asking"));
         }
+        if prompt && verdict.evaluation.decision == CoreDecision::Allow {
+            reasons.push(format!("{server} asks its user for permission: a person may answer in Latch"));
+        }
         let mut decision = match verdict.evaluation.decision {
-            CoreDecision::Allow if conflicted => Decision::Ask,
+            CoreDecision::Allow if conflicted || prompt => Decision::Ask,
             CoreDecision::Allow => Decision::Allow,
             CoreDecision::Ask => Decision::Ask,
             CoreDecision::Deny => Decision::Deny,
@@ -970,7 +980,7 @@ async fn decide(
             eng.known
                 .asked(a, crate::known::Definition { server: server.to_owned(), tool: tool.to_owned(), def_hash: h });
         }
-        let asked = verdict.evaluation.decision == CoreDecision::Ask || conflicted;
+        let asked = verdict.evaluation.decision == CoreDecision::Ask || conflicted || prompt;
         // A new approval is listed only once its call row is committed.
         for effect in &effects {
             if let Effect::PendingAdded { approval_id } = effect {

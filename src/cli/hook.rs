@@ -47,6 +47,13 @@ const MAX_INPUT: u64 = 64 * 1024 * 1024;
 
 static AGENT: OnceLock<Agent> = OnceLock::new();
 static ANSWERED: AtomicBool = AtomicBool::new(false);
+/// Set once the payload is Claude Code's `PermissionRequest` (its own
+/// dialog is on screen) or `PostToolUse` (the tool ran): a failure writes
+/// nothing (the dialog stands) rather than a deny.
+static PROMPT: AtomicBool = AtomicBool::new(false);
+
+/// Claude Code's hook event after a tool ran.
+const RAN_EVENT: &str = "PostToolUse";
 
 /// Writes the answer and exits the process. Only the first caller
 /// answers; any later one (the watchdog, a panic) waits for that exit.
@@ -57,6 +64,12 @@ fn answer(verdict: Verdict) -> ! {
         }
     }
     let agent = AGENT.get().copied().unwrap_or(Agent::ClaudeCode);
+    // In a prompt, every `Deny` is a failure (Latch's own answers are
+    // `PromptAllow` / `PromptDeny`): nothing is written, nothing allows.
+    let verdict = match verdict {
+        Verdict::Deny(_) if PROMPT.load(Ordering::SeqCst) => Verdict::Pass,
+        v => v,
+    };
     let reply = hook::reply(agent, &verdict);
     let mut code = reply.exit;
     let mut out = std::io::stdout().lock();
@@ -116,6 +129,9 @@ fn decide(agent: Agent, a: &HookArgs, deadline: Instant) -> Verdict {
         Ok(i) => i,
         Err(e) => return deny(format!("Latch could not read the hook input ({e}), so the call did not run.")),
     };
+    let prompt = agent == Agent::ClaudeCode && input.is_permission_request();
+    let ran = agent == Agent::ClaudeCode && input.event == RAN_EVENT;
+    PROMPT.store(prompt || ran, Ordering::SeqCst);
     let home = std::env::var("HOME").ok().filter(|h| !h.is_empty());
     let target = hook::map(agent, &input, home.as_deref());
     let paths = match latch_proto::paths::Paths::from_env() {
@@ -134,7 +150,13 @@ fn decide(agent: Agent, a: &HookArgs, deadline: Instant) -> Verdict {
         name,
         pid: std::process::id(),
         session,
-        command: vec![agent.name().to_owned(), input.cwd.clone(), input.tool_use_id.clone()],
+        command: vec![
+            agent.name().to_owned(),
+            input.cwd.clone(),
+            input.tool_use_id.clone(),
+            input.event.clone(),
+            asked_tool(&target).to_owned(),
+        ],
     };
     let mut link = match Link::open(&paths.socket, &hello, deadline) {
         Ok(l) => l,
@@ -156,6 +178,14 @@ fn decide(agent: Agent, a: &HookArgs, deadline: Instant) -> Verdict {
             ));
         }
     };
+    if ran {
+        // Saying hello was the message: the daemon withdraws this session's
+        // prompts for the tool (Claude Code's own dialog was answered).
+        return Verdict::Pass;
+    }
+    if prompt {
+        return answer_prompt(&mut link, &target, &input.tool, deadline);
+    }
     // Claude Code may be handed the ask instead of Latch holding it.
     let hold = !(a.ask_in_agent && agent == Agent::ClaudeCode);
     let result = match &target {
@@ -194,6 +224,41 @@ fn decide(agent: Agent, a: &HookArgs, deadline: Instant) -> Verdict {
             ))
         }
         Err(why) => deny(format!("Latch could not check {} ({why}), so it did not run.", input.tool)),
+    }
+}
+
+/// The tool name a call of TARGET is decided under.
+fn asked_tool(target: &Target) -> &str {
+    match target {
+        Target::Builtin(m) | Target::MaybeMcp(m) => &m.tool,
+        Target::Mcp { tool, .. } => tool,
+    }
+}
+
+/// Claude Code's `PermissionRequest`: Claude Code shows its own dialog and
+/// runs this hook beside it. The daemon turns the call into a pending
+/// approval (even where its policy allows: Claude Code asks, so a person
+/// decides), held until a person answers in Latch or the deadline. A
+/// person's allow or deny is Claude Code's answer; anything else writes
+/// nothing, and Claude Code's dialog stands. When Claude Code's dialog is
+/// answered first, the approval is withdrawn: "No" ends this process (the
+/// daemon sees the connection close), "Yes" runs the tool, whose
+/// `PostToolUse` hook makes the daemon withdraw it and end this wait.
+fn answer_prompt(link: &mut Link, target: &Target, tool: &str, deadline: Instant) -> Verdict {
+    let result = match target {
+        Target::Builtin(m) | Target::MaybeMcp(m) => link.decide(m, deadline, true),
+        Target::Mcp { tool, args, .. } => {
+            let m = Mapped { kind: Kind::Other, tool: tool.clone(), def: None, args: args.clone() };
+            link.decide(&m, deadline, true)
+        }
+    };
+    match result {
+        Ok(Outcome::Allow) => Verdict::PromptAllow,
+        Ok(Outcome::Deny(reason)) => Verdict::PromptDeny(format!(
+            "Latch denied {tool}: {reason}. This was decided in Latch; the call did not run."
+        )),
+        // Unanswered or failed: Claude Code's own dialog decides.
+        Ok(Outcome::Held { .. }) | Err(_) => Verdict::Pass,
     }
 }
 
@@ -319,13 +384,13 @@ impl Link {
         let held_until = (Instant::now() + Duration::from_millis(hold_ms)).min(deadline);
         loop {
             match self.recv(held_until) {
-                Ok(DaemonMsg::Resolved { call_id: c, decision, reason, .. }) if c == call_id => {
+                Ok(DaemonMsg::Resolved { call_id: c, decision, reason: why, .. }) if c == call_id => {
                     return Ok(match decision {
                         Decision::Allow => Outcome::Allow,
-                        Decision::Deny => {
-                            Outcome::Deny(if reason.is_empty() { "a person denied it".into() } else { reason })
-                        }
-                        Decision::Ask => continue,
+                        Decision::Deny => Outcome::Deny(if why.is_empty() { "a person denied it".into() } else { why }),
+                        // Still pending (the daemon's hold ran out, or a
+                        // prompt was withdrawn): no answer now.
+                        Decision::Ask => Outcome::Held { approval_id, reason, call_id },
                     });
                 }
                 Ok(_) => {}

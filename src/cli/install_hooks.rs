@@ -57,6 +57,10 @@ pub(crate) fn doctor_lines(latch: &str) -> anyhow::Result<HookReport> {
             Some(_) if !text.contains(&hooks::command(agent, latch)) => {
                 "installed, but for another latch binary or timeout: `latch install` again".into()
             }
+            Some(_) if agent == HookAgent::ClaudeCode && !hooks::prompt_installed(&text) => {
+                report.missing = true;
+                "installed, but not on its permission prompt: `latch install` again".into()
+            }
             Some(_) => "installed".to_owned(),
         };
         if agent == HookAgent::Codex && probe.is_some() {

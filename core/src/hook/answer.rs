@@ -7,6 +7,12 @@
 //! | Gemini CLI | exit 0, no output | `{"decision": "deny", "reason": …}`, exit 0 |
 //! | Copilot CLI | exit 0, no output | `{"permissionDecision": "deny", …}`, exit 0 |
 //!
+//! Claude Code's `PermissionRequest` (its own permission prompt, answered
+//! from Latch): [`Verdict::PromptAllow`] and [`Verdict::PromptDeny`] become
+//! `hookSpecificOutput.decision.behavior` `allow` / `deny`; anything else
+//! (no answer in time, an error) writes nothing, so Claude Code's own
+//! dialog stands.
+//!
 //! Latch never answers `allow` in the agent's format: Claude Code would
 //! then run the tool even where its own rules would ask. Nor `ask`: Codex
 //! treats it as a failed hook and runs the tool, Gemini CLI hangs a
@@ -28,6 +34,12 @@ pub enum Verdict {
     Deny(String),
     /// Claude Code only: let Claude Code ask its user (interactive runs).
     AgentAsk(String),
+    /// Claude Code's `PermissionRequest` (its own prompt), answered by a
+    /// person in Latch: allow. Only ever from a person's answer or grant.
+    PromptAllow,
+    /// Claude Code's `PermissionRequest`, denied in Latch; the text is for
+    /// the model.
+    PromptDeny(String),
 }
 
 /// Bytes for stdout and stderr, and the exit code.
@@ -58,9 +70,24 @@ pub fn reply(agent: Agent, verdict: &Verdict) -> Reply {
             stderr: String::new(),
             exit: 0,
         },
+        Verdict::PromptAllow | Verdict::PromptDeny(_) if agent == Agent::ClaudeCode => prompt(verdict),
+        // No other agent has the event: nothing that allows.
+        Verdict::PromptAllow => Reply::silent(),
         // Any other agent: an ask it cannot hold is a deny.
-        Verdict::AgentAsk(reason) | Verdict::Deny(reason) => deny(agent, reason),
+        Verdict::AgentAsk(reason) | Verdict::Deny(reason) | Verdict::PromptDeny(reason) => deny(agent, reason),
     }
+}
+
+/// Claude Code's answer to its `PermissionRequest` hook: the decision its
+/// own permission dialog would have given.
+fn prompt(verdict: &Verdict) -> Reply {
+    let decision = match verdict {
+        Verdict::PromptAllow => json!({"behavior": "allow"}),
+        Verdict::PromptDeny(message) => json!({"behavior": "deny", "message": message}),
+        _ => return Reply::silent(),
+    };
+    let stdout = json!({"hookSpecificOutput": {"hookEventName": "PermissionRequest", "decision": decision}});
+    Reply { stdout: stdout.to_string(), stderr: String::new(), exit: 0 }
 }
 
 fn deny(agent: Agent, reason: &str) -> Reply {

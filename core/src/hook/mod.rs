@@ -23,7 +23,7 @@ pub mod tools;
 mod tests;
 
 pub use answer::{Reply, Verdict, reply};
-pub use payload::{HookInput, PayloadError, read};
+pub use payload::{HookInput, PERMISSION_REQUEST, PayloadError, read};
 pub use tools::{Kind, Mapped, Target, map};
 
 /// The agents whose pre-tool hook Latch answers.

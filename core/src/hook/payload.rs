@@ -59,6 +59,17 @@ fn object(v: Value) -> Value {
     }
 }
 
+impl HookInput {
+    /// Claude Code's `PermissionRequest`: Claude Code is about to ask its
+    /// user (interactive sessions only), not a pre-tool check.
+    pub fn is_permission_request(&self) -> bool {
+        self.event == PERMISSION_REQUEST
+    }
+}
+
+/// The event name of Claude Code's permission-prompt hook.
+pub const PERMISSION_REQUEST: &str = "PermissionRequest";
+
 /// Reads one hook payload.
 pub fn read(agent: Agent, bytes: &[u8]) -> Result<HookInput, PayloadError> {
     let v: Value = serde_json::from_slice(bytes).map_err(|e| PayloadError::NotJson(e.to_string()))?;

@@ -284,3 +284,29 @@ fn agents_hook_settings_are_protected_too() {
         assert_eq!(v.evaluation.decision, Decision::Deny, "{tool}: {:?}", m.args);
     }
 }
+
+#[test]
+fn permission_request_is_read_and_answered_in_claude_codes_prompt_format() {
+    let input = read(
+        Agent::ClaudeCode,
+        br#"{"session_id":"s","cwd":"/w","hook_event_name":"PermissionRequest","tool_name":"Bash",
+            "tool_input":{"command":"rm -rf x"},"permission_suggestions":[]}"#,
+    )
+    .unwrap();
+    assert!(input.is_permission_request());
+    assert_eq!(input.tool, "Bash");
+    let allow = reply(Agent::ClaudeCode, &Verdict::PromptAllow);
+    let v: serde_json::Value = serde_json::from_str(&allow.stdout).unwrap();
+    assert_eq!(v["hookSpecificOutput"]["hookEventName"], "PermissionRequest");
+    assert_eq!(v["hookSpecificOutput"]["decision"]["behavior"], "allow");
+    assert_eq!(allow.exit, 0);
+    let deny = reply(Agent::ClaudeCode, &Verdict::PromptDeny("no".into()));
+    let v: serde_json::Value = serde_json::from_str(&deny.stdout).unwrap();
+    assert_eq!(v["hookSpecificOutput"]["decision"], serde_json::json!({"behavior": "deny", "message": "no"}));
+    // Nothing that allows for an agent without the event; a deny stays a deny.
+    assert_eq!(reply(Agent::Codex, &Verdict::PromptAllow).stdout, "");
+    assert_eq!(reply(Agent::Codex, &Verdict::PromptDeny("no".into())).exit, 2);
+    // A pre-tool call is not a prompt.
+    let pre = read(Agent::ClaudeCode, br#"{"hook_event_name":"PreToolUse","tool_name":"Bash"}"#).unwrap();
+    assert!(!pre.is_permission_request());
+}

@@ -9,15 +9,15 @@ use crate::jsonc::{self, Kind, Node};
 use crate::plan::{Action, Outcome, PlanError, quote};
 
 /// What install writes into an empty file; uninstall gives "" back for it.
-fn skeleton(agent: HookAgent, entry: &str) -> String {
-    format!("{{\n  \"hooks\": {{ {}: [ {entry} ] }}\n}}\n", quote(agent.event()))
+fn skeleton(event: &str, entry: &str) -> String {
+    format!("{{\n  \"hooks\": {{ {}: [ {entry} ] }}\n}}\n", quote(event))
 }
 /// The skeleton once its entry and the lists around it are gone.
 const SKELETON_EMPTY: &str = "{\n  \n}\n";
 
-fn entry(agent: HookAgent, latch: &str) -> String {
-    let cmd = quote(&super::command(agent, latch));
-    let t = agent.timeout_secs();
+fn entry(agent: HookAgent, event: &str, latch: &str) -> String {
+    let t = super::timeout_for(agent, event);
+    let cmd = quote(&super::command_for(agent, latch, t));
     match agent {
         HookAgent::ClaudeCode => {
             format!(r#"{{"matcher": "*", "hooks": [{{"type": "command", "command": {cmd}, "timeout": {t}}}]}}"#)
@@ -52,14 +52,14 @@ fn element_is_ours(e: &Node, agent: HookAgent) -> bool {
     }
 }
 
-fn event_list(root: &Node, agent: HookAgent) -> Option<&Node> {
-    root.get("hooks")?.get(agent.event())
+fn event_list<'a>(root: &'a Node, event: &str) -> Option<&'a Node> {
+    root.get("hooks")?.get(event)
 }
 
 /// The span of Latch's element in the event's list, and its neighbours'.
-pub(super) fn find(text: &str, agent: HookAgent) -> Option<Range<usize>> {
+pub(super) fn find(text: &str, agent: HookAgent, event: &str) -> Option<Range<usize>> {
     let root = parse(text, agent).ok()??;
-    let Kind::Array(items) = &event_list(&root, agent)?.kind else { return None };
+    let Kind::Array(items) = &event_list(&root, event)?.kind else { return None };
     items.iter().find(|e| element_is_ours(e, agent)).map(|e| e.span.clone())
 }
 
@@ -74,26 +74,26 @@ fn splice(text: &str, at: Range<usize>, with: &str) -> String {
     format!("{}{with}{}", &text[..at.start], &text[at.end..])
 }
 
-pub(super) fn install(text: &str, agent: HookAgent, latch: &str) -> Result<(String, Outcome), PlanError> {
-    if find(text, agent).is_some() {
+pub(super) fn install(text: &str, agent: HookAgent, event: &str, latch: &str) -> Result<(String, Outcome), PlanError> {
+    if find(text, agent, event).is_some() {
         return Ok((text.to_owned(), Outcome::AlreadyWrapped));
     }
-    let entry = entry(agent, latch);
+    let entry = entry(agent, event, latch);
     let Some(root) = parse(text, agent)? else {
         if !text.trim().is_empty() {
             return Ok((text.to_owned(), Outcome::Skipped("only comments in the file".into())));
         }
-        return Ok((format!("{text}{}", skeleton(agent, &entry)), done(Action::Install)));
+        return Ok((format!("{text}{}", skeleton(event, &entry)), done(Action::Install)));
     };
     let skip = |why: &str| Ok((text.to_owned(), Outcome::Skipped(why.to_owned())));
     if !matches!(root.kind, Kind::Object(_)) {
         return skip("the settings are not a JSON object");
     }
-    let event = quote(agent.event());
+    let quoted = quote(event);
     let new = match root.get("hooks") {
-        None => add_member(text, &root, &format!("\"hooks\": {{ {event}: [ {entry} ] }}")),
-        Some(hooks) if matches!(hooks.kind, Kind::Object(_)) => match hooks.get(agent.event()) {
-            None => add_member(text, hooks, &format!("{event}: [ {entry} ]")),
+        None => add_member(text, &root, &format!("\"hooks\": {{ {quoted}: [ {entry} ] }}")),
+        Some(hooks) if matches!(hooks.kind, Kind::Object(_)) => match hooks.get(event) {
+            None => add_member(text, hooks, &format!("{quoted}: [ {entry} ]")),
             Some(list) => match &list.kind {
                 Kind::Array(items) => match items.last() {
                     Some(last) => splice(
@@ -103,7 +103,7 @@ pub(super) fn install(text: &str, agent: HookAgent, latch: &str) -> Result<(Stri
                     ),
                     None => splice(text, list.span.start + 1..list.span.start + 1, &entry),
                 },
-                _ => return skip(&format!("hooks.{} is not a list", agent.event())),
+                _ => return skip(&format!("hooks.{event} is not a list")),
             },
         },
         Some(_) => return skip("`hooks` is not an object"),
@@ -126,9 +126,9 @@ fn add_member(text: &str, obj: &Node, member: &str) -> String {
 type Located = (Vec<Range<usize>>, usize);
 
 /// The event list's elements and the index of ours.
-fn ours_in_list(text: &str, agent: HookAgent) -> Result<Option<Located>, PlanError> {
+fn ours_in_list(text: &str, agent: HookAgent, event: &str) -> Result<Option<Located>, PlanError> {
     let Some(root) = parse(text, agent)? else { return Ok(None) };
-    let Some(Kind::Array(items)) = event_list(&root, agent).map(|l| &l.kind) else { return Ok(None) };
+    let Some(Kind::Array(items)) = event_list(&root, event).map(|l| &l.kind) else { return Ok(None) };
     Ok(items
         .iter()
         .position(|e| element_is_ours(e, agent))
@@ -146,11 +146,11 @@ fn cut(items: &[Range<usize>], i: usize) -> Range<usize> {
     }
 }
 
-pub(super) fn uninstall(text: &str, agent: HookAgent) -> Result<(String, Outcome), PlanError> {
+pub(super) fn uninstall(text: &str, agent: HookAgent, event: &str) -> Result<(String, Outcome), PlanError> {
     let mut text = text.to_owned();
     let mut removed = false;
     // Every entry of ours (a second install by another path included).
-    while let Some((spans, i)) = ours_in_list(&text, agent)? {
+    while let Some((spans, i)) = ours_in_list(&text, agent, event)? {
         text = splice(&text, cut(&spans, i), "");
         removed = true;
     }
@@ -160,13 +160,13 @@ pub(super) fn uninstall(text: &str, agent: HookAgent) -> Result<(String, Outcome
     // The list and the object, when left exactly as install creates them:
     // `[ ENTRY ]` and `{ "EVENT": … }`, padded so that a list or object the
     // user had (`[]`, `{}`) is told apart and kept.
-    let event = quote(agent.event());
+    let quoted = quote(event);
     if let Some(root) = parse(&text, agent)?
         && let Some(hooks) = root.get("hooks")
-        && let Some(j) = hooks.members().iter().position(|m| m.key == agent.event())
+        && let Some(j) = hooks.members().iter().position(|m| m.key == event)
     {
         let m = &hooks.members()[j];
-        if text[m.key_span.start..m.value.span.end] == format!("{event}: [  ]") {
+        if text[m.key_span.start..m.value.span.end] == format!("{quoted}: [  ]") {
             let spans: Vec<Range<usize>> = hooks.members().iter().map(|m| m.key_span.start..m.value.span.end).collect();
             text = splice(&text, cut(&spans, j), "");
         }

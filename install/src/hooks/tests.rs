@@ -52,8 +52,30 @@ fn claude_entry_has_an_explicit_timeout_and_the_hook_command() {
     assert_eq!(
         after,
         "{\"hooks\": { \"PreToolUse\": [ {\"matcher\": \"*\", \"hooks\": [{\"type\": \"command\", \"command\": \
+         \"/opt/latch/bin/latch hook claude-code --timeout 60\", \"timeout\": 60}]} ], \"PermissionRequest\": [ \
+         {\"matcher\": \"*\", \"hooks\": [{\"type\": \"command\", \"command\": \
+         \"/opt/latch/bin/latch hook claude-code --timeout 300\", \"timeout\": 300}]} ], \"PostToolUse\": [ \
+         {\"matcher\": \"*\", \"hooks\": [{\"type\": \"command\", \"command\": \
          \"/opt/latch/bin/latch hook claude-code --timeout 60\", \"timeout\": 60}]} ] }}"
     );
+    assert!(prompt_installed(&after));
+}
+
+#[test]
+fn an_earlier_install_gains_the_permission_prompt_hook() {
+    // What the first round of `latch install --hooks` wrote: PreToolUse only.
+    let old = "{\"hooks\": { \"PreToolUse\": [ {\"matcher\": \"*\", \"hooks\": [{\"type\": \"command\", \"command\": \
+               \"/opt/latch/bin/latch hook claude-code --timeout 60\", \"timeout\": 60}]} ] }}";
+    assert!(installed(old, HookAgent::ClaudeCode) && !prompt_installed(old));
+    let p = plan(old, HookAgent::ClaudeCode, Action::Install, LATCH, CONFIG).unwrap();
+    assert_eq!(p.reports[0].outcome, Outcome::Wrapped);
+    assert!(prompt_installed(&p.text) && p.text.starts_with(&old[..old.len() - 3]), "{}", p.text);
+    // Uninstall takes both out.
+    let back = plan(&p.text, HookAgent::ClaudeCode, Action::Uninstall, LATCH, CONFIG).unwrap().text;
+    assert!(!installed(&back, HookAgent::ClaudeCode) && !prompt_installed(&back), "{back}");
+    // Other agents have no prompt hook.
+    let gemini = plan("{}", HookAgent::Gemini, Action::Install, LATCH, CONFIG).unwrap().text;
+    assert!(!gemini.contains("PermissionRequest"), "{gemini}");
 }
 
 #[test]
