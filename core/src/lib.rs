@@ -36,7 +36,7 @@ pub fn decide(policy: &Policy, call: &Call<'_>, def: Option<&ToolDef>) -> Verdic
 /// evaluation asked about ([`Evaluation::questions`]).
 pub fn decide_judged(policy: &Policy, call: &Call<'_>, def: Option<&ToolDef>, answers: &[policy::Answer]) -> Verdict {
     let env = policy.default_path_env().clone();
-    decide_in(policy, call, def, answers, policy::Place { env: &env, resolver: None })
+    decide_in(policy, call, def, answers, policy::Place::new(&env, None))
 }
 
 /// [`decide_judged`] in the server's [`policy::Place`]: its working
@@ -53,7 +53,9 @@ pub fn decide_in(
         internal_domains: policy.internal_domains(),
         user_class: policy.user_class(call.server, call.tool),
     };
-    let classification = classify::classify(call, def, &ctx);
+    let mut classification = classify::classify(call, def, &ctx);
+    let folders = path::workspace::folders(place.env, place.client_roots, policy.workspace_paths());
+    path::workspace::flag(&mut classification, call.args, place.env, place.resolver, &folders);
     let evaluation = policy.evaluate_in(call, &classification, answers, place);
     Verdict { classification, evaluation }
 }

@@ -46,6 +46,7 @@ mod parse;
 mod protect;
 mod rule;
 mod telegram;
+mod workspace;
 
 use serde::Serialize;
 
@@ -80,6 +81,9 @@ pub const DEFAULT_HOLD_SECONDS: u64 = 50;
 pub const DEFAULT_GRANT_TTL_SECONDS: u64 = 600;
 /// The `rule` of an [`Evaluation`] decided by self-protection.
 pub const SELF_PROTECT_RULE: &str = "builtin:self-protect";
+/// The built-in ask on `outside_workspace` in a policy whose rules do not
+/// name the flag.
+pub const OUTSIDE_WORKSPACE_RULE: &str = "builtin:outside-workspace";
 
 /// The outcome of evaluating the policy on one classified call.
 #[derive(Clone, Debug, PartialEq)]
@@ -156,6 +160,11 @@ pub struct Policy {
     conditional: bool,
     audit: AuditSettings,
     telegram: Option<TelegramConf>,
+    /// `[workspace] paths`: folders that count as every server's workspace.
+    workspace: Vec<String>,
+    /// Some rule names the flag `outside_workspace`: the rules decide it,
+    /// else the built-in ask does.
+    rules_see_outside: bool,
 }
 
 impl Default for Policy {
@@ -245,6 +254,8 @@ impl Policy {
             conditional: false,
             audit: AuditSettings::default(),
             telegram: None,
+            workspace: Vec::new(),
+            rules_see_outside: false,
         }
     }
 
@@ -377,6 +388,11 @@ impl Policy {
     }
 
     /// The environment paths are read in when the caller gives none.
+    /// `[workspace] paths`, as written.
+    pub fn workspace_paths(&self) -> &[String] {
+        &self.workspace
+    }
+
     pub fn default_path_env(&self) -> &crate::path::PathEnv {
         self.guard.default_env()
     }
@@ -416,7 +432,7 @@ impl Policy {
     ) -> Explanation {
         let mut matched = Vec::new();
         let env = self.guard.default_env().clone();
-        let place = place.unwrap_or(Place { env: &env, resolver: None });
+        let place = place.unwrap_or(Place::new(&env, None));
         let ev = self.run_in(call, cls, answers, Some(&mut matched), place);
         let otherwise = (!ev.questions.is_empty()).then(|| {
             // As if every open condition were judged not to hold.
@@ -468,7 +484,7 @@ impl Policy {
         all: Option<&mut Vec<RuleMatch>>,
     ) -> Evaluation {
         let env = self.guard.default_env().clone();
-        self.run_in(call, cls, answers, all, Place { env: &env, resolver: None })
+        self.run_in(call, cls, answers, all, Place::new(&env, None))
     }
 
     /// [`Policy::run`] with the server's place: its environment, working
@@ -503,6 +519,19 @@ impl Policy {
         if ev.decision == Decision::Allow && cls.flags.contains(&Flag::Unchecked) {
             ev.decision = Decision::Ask;
             ev.reasons.push("arguments not checked completely: asking instead of allowing".to_owned());
+        }
+        // A policy whose rules never name `outside_workspace` (one written
+        // before the flag existed) still asks on it; one that names it
+        // decides it with its rules.
+        if ev.decision == Decision::Allow && !self.rules_see_outside && cls.flags.contains(&Flag::OutsideWorkspace) {
+            ev.decision = Decision::Ask;
+            ev.rule = Some(OUTSIDE_WORKSPACE_RULE.to_owned());
+            ev.rule_line = None;
+            ev.reasons.push(
+                "outside_workspace: writes outside the workspace; a person decides (built in while no rule names \
+                 the flag)"
+                    .to_owned(),
+            );
         }
         ev
     }
