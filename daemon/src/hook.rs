@@ -30,7 +30,7 @@ pub(crate) fn connected(
     let info = ShimInfo { server: name.to_owned(), pid, session: session.to_owned(), since: now_ms(), client: None };
     let detail = detail_of(command);
     let mut eng = shared.engine();
-    eng.shims.insert(conn, engine::Shim { info, tx });
+    eng.shims.insert(conn, engine::Shim { info, tx, roots: None });
     eng.hooks.insert(conn, detail);
 }
 

@@ -228,6 +228,12 @@ pub enum ClientMsg {
     /// (`latch audit prune`; consoles and the CLI only). Answered by
     /// [`DaemonMsg::AuditPruned`].
     AuditPrune { req: u64 },
+
+    // ---- from shims, added later ----
+    /// The client's MCP roots, from its answer to the server's
+    /// `roots/list` (`file://` URIs as sent); `None` when they became
+    /// unknown (the client said they changed, or answered with an error).
+    ClientRoots { roots: Option<Vec<String>> },
 }
 
 /// A PIN or passphrase on its way to the daemon. Its `Debug` never shows
