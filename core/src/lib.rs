@@ -49,13 +49,7 @@ pub fn decide_in(
     answers: &[policy::Answer],
     place: policy::Place<'_>,
 ) -> Verdict {
-    let ctx = classify::Context {
-        internal_domains: policy.internal_domains(),
-        user_class: policy.user_class(call.server, call.tool),
-    };
-    let mut classification = classify::classify(call, def, &ctx);
-    let folders = path::workspace::folders(place.env, place.client_roots, policy.workspace_paths());
-    path::workspace::flag(&mut classification, call.args, place.env, place.resolver, &folders);
+    let classification = policy.classify_in(call, def, place);
     let evaluation = policy.evaluate_in(call, &classification, answers, place);
     Verdict { classification, evaluation }
 }

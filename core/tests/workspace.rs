@@ -54,7 +54,7 @@ fn configured_paths_widen_the_workspace() {
 }
 
 #[test]
-fn a_policy_without_the_rule_still_asks_and_one_naming_the_flag_decides() {
+fn only_a_rule_requiring_the_flag_allows_a_write_outside() {
     let old = Policy::parse("[defaults]\nwrite = \"allow\"\n").unwrap();
     let e = env("/proj");
     let place = Place::new(&e, None);
@@ -65,7 +65,17 @@ fn a_policy_without_the_rule_still_asks_and_one_naming_the_flag_decides() {
         "[[rule]]\ntool = \"write_file\"\nflags = [\"outside_workspace\"]\nargs = [{ path = \"path\", prefix = \"/tmp/\" }]\neffect = \"allow\"\n",
     )
     .unwrap();
-    assert_eq!(decide(&own, "write_file", args, place).0, Decision::Allow);
+    assert_eq!(decide(&own, "write_file", args.clone(), place).0, Decision::Allow);
+    assert_eq!(decide(&own, "write_file", json!({"path": "/srv/x", "content": "x"}), place).0, Decision::Ask);
+    // A rule for every call, or an "always" rule, does not allow it.
+    for text in [
+        "[[rule]]\ntool = \"*\"\neffect = \"allow\"\n",
+        "[[rule]]\nserver = \"fs\"\ntool = \"write_file\"\neffect = \"allow\"\n",
+    ] {
+        let p = Policy::parse(text).unwrap();
+        let (d, rule, _) = decide(&p, "write_file", args.clone(), place);
+        assert_eq!((d, rule.as_deref()), (Decision::Ask, Some(OUTSIDE_WORKSPACE_RULE)), "{text}");
+    }
 }
 
 #[test]

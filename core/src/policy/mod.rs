@@ -81,8 +81,8 @@ pub const DEFAULT_HOLD_SECONDS: u64 = 50;
 pub const DEFAULT_GRANT_TTL_SECONDS: u64 = 600;
 /// The `rule` of an [`Evaluation`] decided by self-protection.
 pub const SELF_PROTECT_RULE: &str = "builtin:self-protect";
-/// The built-in ask on `outside_workspace` in a policy whose rules do not
-/// name the flag.
+/// The built-in ask on `outside_workspace` when no rule requiring the flag
+/// allowed the call.
 pub const OUTSIDE_WORKSPACE_RULE: &str = "builtin:outside-workspace";
 
 /// The outcome of evaluating the policy on one classified call.
@@ -162,9 +162,6 @@ pub struct Policy {
     telegram: Option<TelegramConf>,
     /// `[workspace] paths`: folders that count as every server's workspace.
     workspace: Vec<String>,
-    /// Some rule names the flag `outside_workspace`: the rules decide it,
-    /// else the built-in ask does.
-    rules_see_outside: bool,
 }
 
 impl Default for Policy {
@@ -255,7 +252,6 @@ impl Policy {
             audit: AuditSettings::default(),
             telegram: None,
             workspace: Vec::new(),
-            rules_see_outside: false,
         }
     }
 
@@ -379,20 +375,29 @@ impl Policy {
 
     /// [`Policy::explain`] in the server's [`Place`].
     pub fn explain_in(&self, call: &Call<'_>, def: Option<&ToolDef>, place: Place<'_>) -> Explanation {
+        let cls = self.classify_in(call, def, place);
+        self.explain_with(call, &cls, &[], Some(place))
+    }
+
+    /// Classifies a call in the server's [`Place`]: the classifier, then
+    /// `outside_workspace` for writes outside the place's workspace.
+    pub fn classify_in(&self, call: &Call<'_>, def: Option<&ToolDef>, place: Place<'_>) -> Classification {
         let ctx = classify::Context {
             internal_domains: self.internal_domains(),
             user_class: self.user_class(call.server, call.tool),
         };
-        let cls = classify::classify(call, def, &ctx);
-        self.explain_with(call, &cls, &[], Some(place))
+        let mut cls = classify::classify(call, def, &ctx);
+        let folders = crate::path::workspace::folders(place.env, place.client_roots, &self.workspace);
+        crate::path::workspace::flag(&mut cls, call.args, place.env, place.resolver, &folders);
+        cls
     }
 
-    /// The environment paths are read in when the caller gives none.
     /// `[workspace] paths`, as written.
     pub fn workspace_paths(&self) -> &[String] {
         &self.workspace
     }
 
+    /// The environment paths are read in when the caller gives none.
     pub fn default_path_env(&self) -> &crate::path::PathEnv {
         self.guard.default_env()
     }
@@ -520,20 +525,29 @@ impl Policy {
             ev.decision = Decision::Ask;
             ev.reasons.push("arguments not checked completely: asking instead of allowing".to_owned());
         }
-        // A policy whose rules never name `outside_workspace` (one written
-        // before the flag existed) still asks on it; one that names it
-        // decides it with its rules.
-        if ev.decision == Decision::Allow && !self.rules_see_outside && cls.flags.contains(&Flag::OutsideWorkspace) {
+        // Only a rule that requires `outside_workspace` allows such a call:
+        // a class default, an "always" rule or a rule for every call asks
+        // (also in a policy written before the flag existed).
+        if ev.decision == Decision::Allow
+            && cls.flags.contains(&Flag::OutsideWorkspace)
+            && !self.requires_outside(ev.rule.as_deref())
+        {
             ev.decision = Decision::Ask;
             ev.rule = Some(OUTSIDE_WORKSPACE_RULE.to_owned());
             ev.rule_line = None;
             ev.reasons.push(
-                "outside_workspace: writes outside the workspace; a person decides (built in while no rule names \
-                 the flag)"
+                "outside_workspace: writes outside the workspace; a person decides (only a rule with flags = \
+                 [\"outside_workspace\"] allows it)"
                     .to_owned(),
             );
         }
         ev
+    }
+
+    /// The rule with this id requires the flag `outside_workspace`.
+    fn requires_outside(&self, id: Option<&str>) -> bool {
+        let bit = rule::flag_bit(Flag::OutsideWorkspace);
+        id.and_then(|id| self.rules.iter().find(|r| r.id == id)).is_some_and(|r| r.flags_required & bit != 0)
     }
 
     fn run_rules(

@@ -293,8 +293,6 @@ pub(crate) fn parse(text: &str) -> Result<Policy, PolicyError> {
         }
     }
     super::judge::check(&mut cx, &mut p);
-    let outside = super::rule::flag_bit(crate::class::Flag::OutsideWorkspace);
-    p.rules_see_outside = p.rules.iter().any(|r| (r.flags_required | r.flags_forbidden) & outside != 0);
 
     // A rule that matches every call makes all later rules unreachable:
     // worth a warning, not a refusal (an "always" rule appended after it
