@@ -41,7 +41,12 @@ pub fn folders(env: &PathEnv, client_roots: Option<&[String]>, configured: &[Str
         Some(Lexical::Abs(p)) => Some(p),
         _ => None,
     };
-    let is_root_uri = |s: &&String| s.starts_with('/') || s.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("file://"));
+    // Absolute only: `file:///p` or `file://localhost/p` (a host or a
+    // relative `file://../x` would be read against the working directory).
+    let is_root_uri = |s: &&String| {
+        let l = s.get(..17).unwrap_or(s).to_ascii_lowercase();
+        s.starts_with('/') || l.starts_with("file:///") || l.starts_with("file://localhost/")
+    };
     let mut out: Vec<String> =
         client_roots.unwrap_or(&[]).iter().filter(is_root_uri).filter_map(|r| abs(r)).take(MAX_FOLDERS).collect();
     if out.is_empty() {
@@ -263,7 +268,7 @@ impl Scan<'_> {
     }
 
     fn word(&mut self, w: &Word, env: &PathEnv) {
-        if self.found.is_some() {
+        if self.found.is_some() || (!w.unknown && is_sink(&w.text)) {
             return;
         }
         if w.unknown {
@@ -279,8 +284,37 @@ impl Scan<'_> {
     }
 }
 
-/// A string that names a file: under a path-like key, or spelled like one.
+/// Devices that take output and keep nothing (`2>/dev/null`, `tee /dev/stderr`).
+fn is_sink(s: &str) -> bool {
+    matches!(s, "/dev/null" | "/dev/stdout" | "/dev/stderr" | "/dev/tty")
+        || s.strip_prefix("/dev/fd/").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Argument names whose value is what is written, not where.
+const CONTENT_KEYS: &[&str] = &[
+    "content",
+    "contents",
+    "text",
+    "body",
+    "data",
+    "message",
+    "description",
+    "newtext",
+    "oldtext",
+    "new_text",
+    "old_text",
+    "new_string",
+    "old_string",
+    "pattern",
+    "query",
+];
+
+/// A string that names a file: under a path-like key, or spelled like one
+/// (not under a key that holds the content).
 fn looks_like_path(s: &str, key: Option<&str>) -> bool {
+    if key.is_some_and(|k| CONTENT_KEYS.iter().any(|c| k.eq_ignore_ascii_case(c))) {
+        return false;
+    }
     let pathish = key.is_some_and(|k| {
         let k = k.to_ascii_lowercase();
         k.contains("path")

@@ -46,6 +46,9 @@ fn the_workspace_is_the_clients_roots_else_the_servers_folders() {
     // Roots with no folder among them count as none sent.
     assert_eq!(folders(&e, Some(&roots[1..]), &[]), ["/data", "/proj"]);
     assert_eq!(folders(&e, Some(&[]), &["~/src".to_owned()]), ["/data", "/home/u/src", "/proj"]);
+    // Only absolute roots: a host or a relative `file://` is no folder here.
+    let odd = ["file://../..".to_owned(), "file://host/srv".to_owned(), "file://localhost/srv".to_owned()];
+    assert_eq!(folders(&e, Some(&odd), &[]), ["/srv"]);
     // A working directory of `/` or the home folder is no workspace.
     assert!(folders(&env("/"), None, &[]).is_empty());
     assert!(folders(&env("/home/u/"), None, &[]).is_empty());
@@ -74,8 +77,11 @@ fn writes_inside_are_plain_and_outside_are_flagged() {
     ] {
         assert!(write(out.clone(), &e, None).is_some(), "{out}");
     }
-    // Text that is not a path is not read as one.
+    // Text that is not a path is not read as one, nor the content written.
     assert_eq!(write(json!({"path": "a.txt", "content": "see /etc/hosts and https://x.org/y"}), &e, None), None);
+    assert_eq!(write(json!({"path": "a.sh", "content": "/usr/bin/env"}), &e, None), None);
+    let edit = json!({"path": "a", "edits": [{"oldText": "/usr/bin/a", "newText": "/usr/bin/b"}]});
+    assert_eq!(write(edit, &e, None), None);
 }
 
 #[test]
@@ -110,6 +116,8 @@ fn shell_words_that_write() {
         "mv a.txt b.txt",
         "sed -i s/a/b/ src/x.rs",
         "curl -o dl.bin https://example.com/x",
+        "make 2>/dev/null > build.log",
+        "cargo test 2>&1 | tee /dev/stderr",
     ] {
         assert_eq!(shell(cmd, &e), None, "{cmd}");
     }
@@ -125,6 +133,7 @@ fn shell_words_that_write() {
         "cd /etc && echo x > hosts",
         "cd $UNSET; echo x > y",
         "dd if=/dev/zero of=/dev/sda",
+        "echo x > /dev/null/../../etc/x",
         "sed -i s/a/b/ /etc/hosts",
         "curl -o /usr/bin/x https://example.com/x",
         "echo x > /proj/link/cron.d/job",
