@@ -19,7 +19,17 @@ import anyio
 import pytest
 from mcp import types
 
-from latchkit import Approver, Daemon, Home, filesystem_cmd, mcp_session, text_of, via_shim, wait_until
+from latchkit import (
+    Approver,
+    Daemon,
+    Home,
+    filesystem_cmd,
+    mcp_session,
+    our_server_cmd,
+    text_of,
+    via_shim,
+    wait_until,
+)
 
 
 def blocked(result: Any) -> bool:
@@ -100,3 +110,30 @@ async def test_the_clients_roots_decide_and_follow_its_changes(home: Home, daemo
         await allowed_write(session, second / "c.txt")
         await denied_write(home, session, first / "d.txt")
     assert wait_until(lambda: home.pending() == [], 10), home.pending()
+
+
+@pytest.mark.anyio
+async def test_shell_writes_and_configured_folders(home: Home, start_daemon: Any) -> None:
+    # A policy that allows the shell tool: a write outside still asks, a
+    # folder listed in [workspace] does not.
+    extra = home.work / "extra"
+    elsewhere = home.work / "elsewhere"
+    project = home.work / "project"
+    for d in (extra, elsewhere, project):
+        d.mkdir()
+    start_daemon(f'[workspace]\npaths = ["{extra}"]\n\n[[rule]]\ntool = "run_command"\neffect = "allow"\n')
+    async with mcp_session(home, via_shim("ops", our_server_cmd()), cwd=project) as session:
+        for command in (f"echo x > {extra}/a 2>/dev/null", "cargo build 2>&1 | tee build.log"):
+            with anyio.fail_after(20):
+                result = await session.call_tool("run_command", {"command": command})
+            assert not result.is_error, text_of(result)
+        for command in (f"echo x >> {elsewhere}/b", f"cd {elsewhere} && cp /etc/hostname c"):
+            approver = Approver(home, tool="run_command", action="deny")
+            approver.start()
+            with anyio.fail_after(40):
+                result = await session.call_tool("run_command", {"command": command})
+            entry = approver.outcome()
+            assert blocked(result), text_of(result)
+            assert "outside the workspace" in json.dumps(entry)
+    ran = [c["arguments"]["command"] for c in home.recorded("run_command")]
+    assert ran == [f"echo x > {extra}/a 2>/dev/null", "cargo build 2>&1 | tee build.log"]
