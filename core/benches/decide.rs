@@ -173,6 +173,36 @@ fn main() {
         );
     }
 
+    // Writes in a server's place (issue 15): the workspace check on top.
+    let env = latch_core::path::PathEnv {
+        home: Some("/home/me".into()),
+        cwd: Some("/home/me/project".into()),
+        ..Default::default()
+    };
+    let place = latch_core::policy::Place::new(&env, None);
+    for (tool, args) in [
+        ("write_file", json!({"path": "/home/me/project/README.md", "content": "# Project\n"})),
+        ("write_file", json!({"path": "/tmp/elsewhere/x", "content": "# Project\n"})),
+        ("run_command", json!({"command": "cargo build 2>&1 | tee build.log && cp target/x /usr/local/bin/"})),
+    ] {
+        let call = Call { server: "fs", tool, args: &args };
+        let mut d = Vec::with_capacity(2000);
+        for _ in 0..2000 {
+            let t = Instant::now();
+            black_box(latch_core::decide_in(black_box(&policy), black_box(&call), None, &[], place));
+            d.push(t.elapsed().as_nanos());
+        }
+        d.sort_unstable();
+        let v = latch_core::decide_in(&policy, &call, None, &[], place);
+        println!(
+            "  in a place, {tool} {}: decide p50 {:.2} µs -> {} ({})",
+            args.get("path").or(args.get("command")).and_then(Value::as_str).unwrap_or(""),
+            d[1000] as f64 / 1e3,
+            v.evaluation.decision,
+            v.evaluation.rule.as_deref().unwrap_or("default"),
+        );
+    }
+
     let mut times = Vec::with_capacity(N);
     let mut denies = 0usize;
     for i in 0..N {

@@ -71,10 +71,14 @@ pub enum Flag {
     /// Nothing in the name, description, annotations or arguments says
     /// what the call does (the class is a cautious guess).
     NoEvidence,
+    /// Writes outside the workspace: the client's roots when it sent them,
+    /// else the server's working directory and the folders on its command
+    /// line, plus the policy's `[workspace] paths`.
+    OutsideWorkspace,
 }
 
 impl Flag {
-    pub const ALL: [Flag; 10] = [
+    pub const ALL: [Flag; 11] = [
         Flag::Destructive,
         Flag::External,
         Flag::Shell,
@@ -85,6 +89,7 @@ impl Flag {
         Flag::Persistence,
         Flag::SecretRead,
         Flag::NoEvidence,
+        Flag::OutsideWorkspace,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -99,6 +104,7 @@ impl Flag {
             Flag::Persistence => "persistence",
             Flag::SecretRead => "secret_read",
             Flag::NoEvidence => "no_evidence",
+            Flag::OutsideWorkspace => "outside_workspace",
         }
     }
 

@@ -36,7 +36,7 @@ pub fn decide(policy: &Policy, call: &Call<'_>, def: Option<&ToolDef>) -> Verdic
 /// evaluation asked about ([`Evaluation::questions`]).
 pub fn decide_judged(policy: &Policy, call: &Call<'_>, def: Option<&ToolDef>, answers: &[policy::Answer]) -> Verdict {
     let env = policy.default_path_env().clone();
-    decide_in(policy, call, def, answers, policy::Place { env: &env, resolver: None })
+    decide_in(policy, call, def, answers, policy::Place::new(&env, None))
 }
 
 /// [`decide_judged`] in the server's [`policy::Place`]: its working
@@ -62,11 +62,7 @@ pub fn decide_with(
     place: policy::Place<'_>,
     facts: policy::Facts,
 ) -> Verdict {
-    let ctx = classify::Context {
-        internal_domains: policy.internal_domains(),
-        user_class: policy.user_class(call.server, call.tool),
-    };
-    let classification = classify::classify(call, def, &ctx);
+    let classification = policy.classify_in(call, def, place);
     let evaluation = policy.evaluate_with(call, &classification, answers, place, facts);
     Verdict { classification, evaluation }
 }

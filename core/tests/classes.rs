@@ -274,7 +274,7 @@ fn a_known_definition_is_not_asked_for_no_evidence_but_every_other_rule_applies(
     let call = Call { server: "srv", tool: "frobnicate_widget", args: &args };
     let decide_known = |policy: &Policy, known_definition: bool| {
         let env = policy.default_path_env().clone();
-        let place = Place { env: &env, resolver: None };
+        let place = Place::new(&env, None);
         decide_with(policy, &call, Some(&d), &[], place, Facts { known_definition }).evaluation
     };
     let policy = Policy::parse(DEFAULT_POLICY).expect("default policy");
@@ -302,7 +302,7 @@ fn a_known_definition_is_not_asked_for_no_evidence_but_every_other_rule_applies(
     let shell = json!({"command": "rm -rf /tmp/x"});
     let run = Call { server: "srv", tool: "frobnicate_widget", args: &shell };
     let env = policy.default_path_env().clone();
-    let place = Place { env: &env, resolver: None };
+    let place = Place::new(&env, None);
     let known = decide_with(&policy, &run, Some(&d), &[], place, Facts { known_definition: true });
     assert!(!known.classification.flags.contains(&Flag::NoEvidence));
     assert_eq!(known.evaluation.decision, decide(&policy, &run, Some(&d)).evaluation.decision);

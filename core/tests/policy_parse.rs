@@ -45,8 +45,10 @@ fn every_commented_example_in_the_default_file_parses() {
         text.push('\n');
     }
     let p = Policy::parse(&text).unwrap_or_else(|e| panic!("{}\n---\n{text}", e.render("x", &text)));
-    // Five examples and the default file's own `persistence` rule.
-    assert_eq!(p.rule_count(), 6, "{text}");
+    // Five examples and the default file's own `persistence` and
+    // `outside-workspace` rules.
+    assert_eq!(p.rule_count(), 7, "{text}");
+    assert_eq!(p.workspace_paths(), ["~/src", "/srv/data"]);
 }
 
 #[test]

@@ -14,6 +14,9 @@ use tokio::sync::mpsc;
 pub struct Shim {
     pub info: ShimInfo,
     pub tx: mpsc::Sender<Vec<u8>>,
+    /// The client's MCP roots as the shim last reported them (the
+    /// workspace of this connection's calls); `None` when unknown.
+    pub roots: Option<Vec<String>>,
 }
 
 /// The tools one shim connection listed.

@@ -116,7 +116,7 @@ fn register(
     let info = ShimInfo { server: name.to_owned(), pid, session: session.to_owned(), since: now_ms(), client: None };
     let detail = detail_of(command);
     let mut eng = shared.engine();
-    eng.shims.insert(conn, engine::Shim { info, tx });
+    eng.shims.insert(conn, engine::Shim { info, tx, roots: None });
     eng.hooks.insert(conn, detail);
     if command.get(3).is_some_and(|e| e == PROMPT_EVENT) {
         eng.prompts.insert(conn, String::new());

@@ -213,7 +213,7 @@ fn roots(cmdline: &[u8]) -> Vec<String> {
 
 /// The place a call is decided in.
 pub fn place(env: &PathEnv) -> Place<'_> {
-    Place { env, resolver: Some(&FS) }
+    Place::new(env, Some(&FS))
 }
 
 #[cfg(test)]

@@ -473,7 +473,7 @@ pub(crate) async fn settle(
             // The same facts as the decision path, so that the questions
             // asked are the ones that decision can need.
             let env = eng.policy.default_path_env().clone();
-            let place = latch_core::policy::Place { env: &env, resolver: None };
+            let place = latch_core::policy::Place::new(&env, None);
             let facts = eng.facts(conn, server, tool);
             let def = eng.tool_def(conn, tool);
             let verdict = latch_core::decide_with(&eng.policy, &call, def, &answers, place, facts);

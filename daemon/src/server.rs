@@ -7,6 +7,7 @@ use interprocess::local_socket::tokio::Stream;
 use interprocess::local_socket::tokio::prelude::*;
 use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
 use latch_core::approval::{self, Approvals, Closure, Effect, Outcome as Fsm, Reply};
+use latch_core::policy::Place;
 use latch_core::redact::redact_value;
 use latch_core::{Call, Decision as CoreDecision, Flag, ToolDef};
 use latch_proto::paths::Paths;
@@ -28,6 +29,8 @@ use crate::{DaemonError, now_ms, private_dir};
 
 /// The state key under which approvals and grants survive a restart.
 const APPROVALS_STATE: &str = "approvals";
+/// Client roots kept per shim connection.
+const MAX_CLIENT_ROOTS: usize = 64;
 
 pub(crate) struct Shared {
     pub(crate) paths: Paths,
@@ -265,7 +268,10 @@ async fn connection(shared: Arc<Shared>, stream: Stream, conn: u64, mut stop: wa
                 Role::Shim => {
                     let info =
                         ShimInfo { server: name.clone(), pid, session: session.clone(), since: now_ms(), client: None };
-                    shared.engine().shims.insert(conn, engine::Shim { info: info.clone(), tx: tx.clone() });
+                    shared
+                        .engine()
+                        .shims
+                        .insert(conn, engine::Shim { info: info.clone(), tx: tx.clone(), roots: None });
                     let cmd = redact_value(&Value::from(command.clone()));
                     record(
                         &shared,
@@ -409,6 +415,14 @@ async fn handle(
         ClientMsg::Client { info } => {
             if let Some(s) = shared.engine().shims.get_mut(&conn) {
                 s.info.client = Some(info);
+            }
+        }
+        ClientMsg::ClientRoots { mut roots } => {
+            if let Some(r) = roots.as_mut() {
+                r.truncate(MAX_CLIENT_ROOTS);
+            }
+            if let Some(s) = shared.engine().shims.get_mut(&conn) {
+                s.roots = roots;
             }
         }
         ClientMsg::ToolsListed { tools, first_page } => {
@@ -878,7 +892,8 @@ async fn decide(
         let def = eng.tool_def(conn, tool);
         let def_hash = def.map(|d| d.hash.clone());
         let call = Call { server, tool, args: &args };
-        let place = crate::identity::place(&place);
+        let roots = eng.shims.get(&conn).and_then(|s| s.roots.clone());
+        let place = Place { client_roots: roots.as_deref(), ..crate::identity::place(&place) };
         let facts = eng.facts(conn, server, tool);
         let mut verdict = latch_core::decide_with(&eng.policy, &call, def, &answers, place, facts);
         // While the accepted policy is unverified, the built-in defaults

@@ -233,6 +233,12 @@ pub enum ClientMsg {
     /// unlocked with the PIN; anything else is refused and recorded.
     /// Answered by [`DaemonMsg::Revealed`].
     Reveal { req: u64, approval_id: String },
+
+    // ---- from shims, added later ----
+    /// The client's MCP roots, from its answer to the server's
+    /// `roots/list` (`file://` URIs as sent); `None` when they became
+    /// unknown (the client said they changed, or answered with an error).
+    ClientRoots { roots: Option<Vec<String>> },
 }
 
 /// A PIN or passphrase on its way to the daemon. Its `Debug` never shows

@@ -284,7 +284,7 @@ impl Demo {
     /// Starts SERVER through `latch shim --name NAME` and initializes it.
     fn connect(&mut self, name: &str, server: &[String]) -> anyhow::Result<usize> {
         let log = self.log_file("servers.log")?;
-        let agent = Agent::start(&self.exe, name, server, self.latch_home(), log)?;
+        let agent = Agent::start(&self.exe, name, server, self.latch_home(), &self.files, log)?;
         self.agents.push(agent);
         let i = self.agents.len() - 1;
         let params = json!({
@@ -635,6 +635,7 @@ impl Agent {
         name: &str,
         server: &[String],
         latch_home: &Path,
+        workspace: &Path,
         log: std::fs::File,
     ) -> anyhow::Result<Agent> {
         use std::os::unix::process::CommandExt;
@@ -642,6 +643,8 @@ impl Agent {
             .args(["shim", "--name", name, "--no-autostart", "--"])
             .args(server)
             .env("LATCH_HOME", latch_home)
+            // The demo agent's project: its writes there are inside the workspace.
+            .current_dir(workspace)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log)

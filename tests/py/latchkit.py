@@ -368,6 +368,8 @@ async def mcp_session(
     message_handler: Any = None,
     extra_env: dict[str, str] | None = None,
     init_timeout: float = 20.0,
+    cwd: Path | None = None,
+    roots_callback: Any = None,
 ) -> AsyncIterator[ClientSession]:
     """An initialized ClientSession over stdio to CMD, the way agents spawn servers.
 
@@ -376,7 +378,11 @@ async def mcp_session(
     """
     log_path = home.new_log("client-" + Path(cmd[0]).name)
     with open(log_path, "w") as errlog:
-        params = StdioServerParameters(command=cmd[0], args=cmd[1:], env=home.server_env(extra_env))
+        # Agents start a server in the project folder: the test's folder is
+        # its working directory, so its writes are inside the workspace.
+        params = StdioServerParameters(
+            command=cmd[0], args=cmd[1:], env=home.server_env(extra_env), cwd=str(cwd or home.work)
+        )
         async with stdio_client(params, errlog=errlog) as (read, write):
             async with ClientSession(
                 read,
@@ -384,7 +390,7 @@ async def mcp_session(
                 read_timeout_seconds=CALL_TIMEOUT,
                 sampling_callback=fake_sampling if sampling else None,
                 elicitation_callback=accepting_elicitation if elicitation else None,
-                list_roots_callback=fixed_roots if roots else None,
+                list_roots_callback=roots_callback or (fixed_roots if roots else None),
                 message_handler=message_handler,
             ) as session:
                 with anyio.fail_after(init_timeout):
@@ -466,6 +472,7 @@ class WireClient:
         self.proc = subprocess.Popen(
             cmd,
             env=home.agent_env(extra_env),
+            cwd=home.work,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,

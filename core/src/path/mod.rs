@@ -19,6 +19,7 @@
 //! only calls it. No IO here.
 
 pub mod sensitive;
+pub mod workspace;
 
 use std::collections::BTreeMap;
 

@@ -47,6 +47,7 @@ mod parse;
 mod protect;
 mod rule;
 mod telegram;
+mod workspace;
 
 use serde::Serialize;
 
@@ -82,6 +83,9 @@ pub const DEFAULT_HOLD_SECONDS: u64 = 50;
 pub const DEFAULT_GRANT_TTL_SECONDS: u64 = 600;
 /// The `rule` of an [`Evaluation`] decided by self-protection.
 pub const SELF_PROTECT_RULE: &str = "builtin:self-protect";
+/// The built-in ask on `outside_workspace` when no rule requiring the flag
+/// allowed the call.
+pub const OUTSIDE_WORKSPACE_RULE: &str = "builtin:outside-workspace";
 
 /// The outcome of evaluating the policy on one classified call.
 #[derive(Clone, Debug, PartialEq)]
@@ -158,6 +162,8 @@ pub struct Policy {
     conditional: bool,
     audit: AuditSettings,
     telegram: Option<TelegramConf>,
+    /// `[workspace] paths`: folders that count as every server's workspace.
+    workspace: Vec<String>,
 }
 
 impl Default for Policy {
@@ -247,6 +253,7 @@ impl Policy {
             conditional: false,
             audit: AuditSettings::default(),
             telegram: None,
+            workspace: Vec::new(),
         }
     }
 
@@ -383,12 +390,26 @@ impl Policy {
 
     /// [`Policy::explain`] in the server's [`Place`].
     pub fn explain_in(&self, call: &Call<'_>, def: Option<&ToolDef>, place: Place<'_>) -> Explanation {
+        let cls = self.classify_in(call, def, place);
+        self.explain_with(call, &cls, &[], Some(place))
+    }
+
+    /// Classifies a call in the server's [`Place`]: the classifier, then
+    /// `outside_workspace` for writes outside the place's workspace.
+    pub fn classify_in(&self, call: &Call<'_>, def: Option<&ToolDef>, place: Place<'_>) -> Classification {
         let ctx = classify::Context {
             internal_domains: self.internal_domains(),
             user_class: self.user_class(call.server, call.tool),
         };
-        let cls = classify::classify(call, def, &ctx);
-        self.explain_with(call, &cls, &[], Some(place))
+        let mut cls = classify::classify(call, def, &ctx);
+        let folders = crate::path::workspace::folders(place.env, place.client_roots, &self.workspace);
+        crate::path::workspace::flag(&mut cls, call.args, place.env, place.resolver, &folders);
+        cls
+    }
+
+    /// `[workspace] paths`, as written.
+    pub fn workspace_paths(&self) -> &[String] {
+        &self.workspace
     }
 
     /// The environment paths are read in when the caller gives none.
@@ -431,7 +452,7 @@ impl Policy {
     ) -> Explanation {
         let mut matched = Vec::new();
         let env = self.guard.default_env().clone();
-        let place = place.unwrap_or(Place { env: &env, resolver: None });
+        let place = place.unwrap_or(Place::new(&env, None));
         let ev = self.run_in(call, cls, answers, Some(&mut matched), place, Facts::default());
         let otherwise = (!ev.questions.is_empty()).then(|| {
             // As if every open condition were judged not to hold.
@@ -483,7 +504,7 @@ impl Policy {
         all: Option<&mut Vec<RuleMatch>>,
     ) -> Evaluation {
         let env = self.guard.default_env().clone();
-        self.run_in(call, cls, answers, all, Place { env: &env, resolver: None }, Facts::default())
+        self.run_in(call, cls, answers, all, Place::new(&env, None), Facts::default())
     }
 
     /// [`Policy::run`] with the server's place: its environment, working
@@ -520,7 +541,29 @@ impl Policy {
             ev.decision = Decision::Ask;
             ev.reasons.push("arguments not checked completely: asking instead of allowing".to_owned());
         }
+        // Only a rule that requires `outside_workspace` allows such a call:
+        // a class default, an "always" rule or a rule for every call asks
+        // (also in a policy written before the flag existed).
+        if ev.decision == Decision::Allow
+            && cls.flags.contains(&Flag::OutsideWorkspace)
+            && !self.requires_outside(ev.rule.as_deref())
+        {
+            ev.decision = Decision::Ask;
+            ev.rule = Some(OUTSIDE_WORKSPACE_RULE.to_owned());
+            ev.rule_line = None;
+            ev.reasons.push(
+                "outside_workspace: writes outside the workspace; a person decides (only a rule with flags = \
+                 [\"outside_workspace\"] allows it)"
+                    .to_owned(),
+            );
+        }
         ev
+    }
+
+    /// The rule with this id requires the flag `outside_workspace`.
+    fn requires_outside(&self, id: Option<&str>) -> bool {
+        let bit = rule::flag_bit(Flag::OutsideWorkspace);
+        id.and_then(|id| self.rules.iter().find(|r| r.id == id)).is_some_and(|r| r.flags_required & bit != 0)
     }
 
     fn run_rules(

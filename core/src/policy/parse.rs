@@ -21,8 +21,18 @@ use crate::glob::Glob;
 
 type SValue<'i> = Spanned<DeValue<'i>>;
 
-const TOP_KEYS: &[&str] =
-    &["internal_domains", "defaults", "approvals", "servers", "rule", "notify", "judge", "audit", "telegram"];
+const TOP_KEYS: &[&str] = &[
+    "internal_domains",
+    "defaults",
+    "approvals",
+    "servers",
+    "rule",
+    "notify",
+    "judge",
+    "audit",
+    "telegram",
+    "workspace",
+];
 const DEFAULT_KEYS: &[&str] =
     &["read", "write", "send_internal", "send_external", "execute", "submit", "transfer_value", "no_evidence"];
 const APPROVAL_KEYS: &[&str] = &["hold_seconds", "grant_ttl_seconds"];
@@ -274,6 +284,11 @@ pub(crate) fn parse(text: &str) -> Result<Policy, PolicyError> {
             "notify" => p.notify = super::notify::parse(&mut cx, v),
             "judge" => p.judge = super::judge::parse(&mut cx, v),
             "telegram" => p.telegram = super::telegram::parse(&mut cx, v),
+            "workspace" => {
+                if let Some(t) = cx.table(v, "workspace", "`[workspace]` followed by `paths = [\"~/src\"]`") {
+                    p.workspace = super::workspace::parse(&mut cx, t);
+                }
+            }
             _ => cx.unknown_key(key, "at the top level", TOP_KEYS),
         }
     }

@@ -111,6 +111,16 @@ impl Protected {
 pub struct Place<'a> {
     pub env: &'a PathEnv,
     pub resolver: Option<&'a dyn Resolver>,
+    /// The client's MCP roots (`file://` URIs or absolute paths) when it
+    /// sent them: the workspace ([`crate::path::workspace`]).
+    pub client_roots: Option<&'a [String]>,
+}
+
+impl<'a> Place<'a> {
+    /// A place with no client roots.
+    pub fn new(env: &'a PathEnv, resolver: Option<&'a dyn Resolver>) -> Place<'a> {
+        Place { env, resolver, client_roots: None }
+    }
 }
 
 /// Why a call touches Latch.
@@ -272,7 +282,7 @@ impl Guard {
             let mut e = place.env.clone();
             e.roots.extend(folders);
             env_with_folders = e;
-            Place { env: &env_with_folders, resolver: place.resolver }
+            Place { env: &env_with_folders, ..place }
         };
         let ctx = Ctx {
             place,
@@ -347,7 +357,7 @@ impl Guard {
         }
         env.roots.iter().find_map(|root| {
             let e = PathEnv { cwd: Some(root.clone()), ..env.clone() };
-            let c = Ctx { place: Place { env: &e, resolver: ctx.place.resolver }, ..*ctx };
+            let c = Ctx { place: Place { env: &e, ..ctx.place }, ..*ctx };
             self.places.check_string(s, &c, ctx.write, ctx.removes)
         })
     }

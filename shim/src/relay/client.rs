@@ -113,7 +113,11 @@ impl Relay {
         let method = env.method();
         let Some(method) = method else {
             // A response to one of the server's requests, or junk the server
-            // will judge: relayed untouched.
+            // will judge: relayed untouched. An answer to `roots/list`
+            // tells the daemon the workspace.
+            if let Some(roots) = env.id.and_then(|id| self.roots.client_response(id.get(), base)) {
+                self.send_daemon(&ClientMsg::ClientRoots { roots });
+            }
             return Some(ClientAction::Forward);
         };
         match (env.id, method.as_str()) {
@@ -194,6 +198,12 @@ impl Relay {
                 eprintln!("latch shim: refused {reason}");
                 self.report(&ClientMsg::Malformed { from: "client".into(), reason, bytes: 0 });
                 Some(ClientAction::Drop)
+            }
+            (None, "notifications/roots/list_changed") => {
+                if self.roots.changed() {
+                    self.send_daemon(&ClientMsg::ClientRoots { roots: None });
+                }
+                Some(ClientAction::Forward)
             }
             (None, "notifications/cancelled") => {
                 let request_id = env.params.as_ref().and_then(|p| p.request_id).map(|r| r.get().to_owned());

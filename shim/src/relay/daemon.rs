@@ -92,6 +92,9 @@ impl Relay {
                 if let Some(info) = self.client.clone() {
                     self.send_daemon(&ClientMsg::Client { info });
                 }
+                if let Some(roots) = self.roots.known.clone() {
+                    self.send_daemon(&ClientMsg::ClientRoots { roots: Some(roots) });
+                }
                 for (page, first_page) in self.tool_pages.clone() {
                     if let Ok(tools) = RawValue::from_string(page) {
                         self.send_daemon(&ClientMsg::ToolsListed { tools, first_page });

@@ -25,6 +25,7 @@ use tokio::time::sleep_until;
 mod client;
 mod daemon;
 mod reply;
+mod roots;
 mod server;
 
 use self::reply::{blocked, rpc_error};
@@ -125,6 +126,8 @@ struct Relay {
     impostor: Option<String>,
     /// Continuation tokens issued in `input_required` results.
     continuations: Continuations,
+    /// The client's roots (the workspace), replayed to a restarted daemon.
+    roots: roots::Roots,
 }
 
 /// Most reports kept for a daemon that is not there.
@@ -204,6 +207,7 @@ pub async fn run(opts: Options) -> i32 {
         shifts: HashMap::new(),
         impostor: None,
         continuations: Continuations::default(),
+        roots: roots::Roots::default(),
     };
 
     let far = || Instant::now() + Duration::from_secs(3600);

@@ -55,6 +55,9 @@ impl Relay {
     /// is the buffer `env` was read from; empty: no edit).
     pub(super) fn inspect_server(&mut self, env: &Envelope<'_>, line: &[u8]) -> Option<continuation::Edit> {
         if !env.is_response() {
+            if let (Some(id), Some(method)) = (env.id, env.method()) {
+                self.roots.server_request(id.get(), &method);
+            }
             return None;
         }
         let id = env.id?;

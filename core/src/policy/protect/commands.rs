@@ -344,7 +344,7 @@ fn paths(g: &Guard, cmd: &Command, ctx: &Ctx<'_>, env: &PathEnv) -> Option<Findi
     let name = cmd.base_name().unwrap_or("");
     let file_cmd = FILE_COMMANDS.contains(&name);
     let removes = REMOVERS.contains(&name) || (name == "find" && cmd.args().iter().any(|w| w.text == "-delete"));
-    let sub_ctx = Ctx { place: Place { env, resolver: ctx.place.resolver }, ..*ctx };
+    let sub_ctx = Ctx { place: Place { env, ..ctx.place }, ..*ctx };
     let check = |w: &Word, write: bool, ancestors: bool| -> Option<Finding> {
         let lex = lexical(w, env)?;
         let write = write && shell;

@@ -64,7 +64,7 @@ fn check_in(tool: &str, class: Class, args: &Value, cwd: &str) -> Option<Finding
     let g = Guard::new(&protected());
     let e = env(cwd);
     let call = Call { server: "s", tool, args };
-    g.check(&call, &cls(class), Place { env: &e, resolver: Some(&Fs) })
+    g.check(&call, &cls(class), Place::new(&e, Some(&Fs)))
 }
 
 fn write(path: &str) -> Option<Finding> {
@@ -117,7 +117,7 @@ fn relative_paths_resolve_against_the_servers_roots_too() {
     e.roots = vec!["/srv/data".into(), "/home/u/.config".into()];
     let args = json!({"path": "latch/policy.toml"});
     let call = Call { server: "s", tool: "write_file", args: &args };
-    assert!(denied(g.check(&call, &cls(Class::Write), Place { env: &e, resolver: None })));
+    assert!(denied(g.check(&call, &cls(Class::Write), Place::new(&e, None))));
 }
 
 #[test]
@@ -297,7 +297,7 @@ fn case_insensitive_file_systems_fold() {
     e.case_insensitive = true;
     let args = json!({"path": "/Home/U/.Config/LATCH/Policy.TOML"});
     let call = Call { server: "s", tool: "write_file", args: &args };
-    assert!(denied(g.check(&call, &cls(Class::Write), Place { env: &e, resolver: None })));
+    assert!(denied(g.check(&call, &cls(Class::Write), Place::new(&e, None))));
 }
 
 #[test]
@@ -327,7 +327,7 @@ fn a_policy_that_allows_everything_still_denies_and_asks() {
     let mut p = crate::policy::Policy::parse("[[rule]]\ntool = \"*\"\neffect = \"allow\"\n").unwrap();
     p.set_protected(protected());
     let e = env("/srv/app");
-    let place = Place { env: &e, resolver: Some(&Fs) };
+    let place = Place::new(&e, Some(&Fs));
     let decide = |cmd: &str| {
         let args = json!({ "command": cmd });
         let call = Call { server: "sh", tool: "run_command", args: &args };
