@@ -244,3 +244,17 @@ def test_a_process_posing_as_a_shim_cannot_answer_another_shims_call(
     refused = [r for r in home.audit() if r["kind"] == "answer_refused"]
     assert refused and all(r["answered_by"].startswith("in-client:") for r in refused), refused
     assert [r for r in answers(home) if str(r.get("approval_id")) == str(pending["id"])] == []
+
+
+def test_a_named_client_that_did_not_declare_elicitation_is_not_asked(
+    home: Home, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient]
+) -> None:
+    start_daemon(POLICY.replace(f'"{NAMED}"', '"latch-wire-test"'))
+    agent = wire(SHIM)
+    agent.initialize(capabilities={"elicitation": {"url": {}}})  # URL mode only
+    assert "result" in agent.call("tools/list", {}, timeout=20)
+    call_id = agent.request("tools/call", {"name": TOOL, "arguments": ARGS})
+    home.approve(home.wait_pending(tool=TOOL)["id"])
+    answer = agent.response(call_id, timeout=20)
+    assert not answer["result"].get("isError"), answer
+    assert [m for m in agent.received if m.get("method") == "elicitation/create"] == []
