@@ -214,3 +214,28 @@ fn settings_are_read() {
     assert_eq!(p.user_class("gh", "merge"), Some(Class::Write));
     assert_eq!(p.user_class("other", "list_repos"), None);
 }
+
+#[test]
+fn in_client_names_the_clients_asked_inside_themselves() {
+    let p = Policy::parse("[approvals]\nin_client = [\"claude-code\", \"my-client\"]\n").unwrap();
+    assert!(p.asks_in_client("claude-code"));
+    assert!(p.asks_in_client("my-client"));
+    // Exact names only: no case folding, no prefixes, never the empty name.
+    assert!(!p.asks_in_client("Claude-Code"));
+    assert!(!p.asks_in_client("my-client-2"));
+    assert!(!p.asks_in_client(""));
+    // By default no client is asked.
+    assert!(!Policy::builtin().asks_in_client("claude-code"));
+    let (kind, line, _) = only("[approvals]\nin_client = true\n");
+    assert_eq!((kind, line), (ProblemKind::WrongType, 2));
+}
+
+#[test]
+fn naming_a_client_to_ask_in_loosens_the_policy() {
+    let old = "[approvals]\nhold_seconds = 30\n";
+    let new = "[approvals]\nhold_seconds = 30\nin_client = [\"my-client\"]\n";
+    let diff = latch_core::policy::compare(old, new).unwrap();
+    assert_eq!(diff.loosening(), 1, "{:?}", diff.lines());
+    let back = latch_core::policy::compare(new, old).unwrap();
+    assert!(!back.is_empty());
+}

@@ -13,6 +13,7 @@ pub mod desktop;
 mod engine;
 mod hook;
 pub mod identity;
+mod in_client;
 pub mod judge;
 mod known;
 mod lock;

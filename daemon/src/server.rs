@@ -501,6 +501,9 @@ async fn handle(
             };
             apply(shared, effects, None).await;
         }
+        ClientMsg::InClientAnswer { call_id, approve } => {
+            crate::in_client::answer(shared, conn, role, call_id, approve).await;
+        }
         ClientMsg::Malformed { from, reason, bytes } => {
             record(
                 shared,
@@ -846,6 +849,7 @@ fn deny_reply(req: u64, class: &str, reason: String) -> DaemonMsg {
         reason,
         approval_id: None,
         hold_ms: None,
+        ask_in_client: None,
     }
 }
 
@@ -1070,6 +1074,10 @@ async fn decide(
     // The rest: console events for the approval, answers to other calls.
     apply(shared, effects, None).await;
     let reason = summary(&class, &reasons);
+    let ask_in_client = match (&approval_id, held_until) {
+        (Some(a), Some(_)) => crate::in_client::question(&shared.engine(), conn, server, tool, &redacted, a),
+        _ => None,
+    };
     DaemonMsg::Decision {
         req,
         call_id,
@@ -1078,6 +1086,7 @@ async fn decide(
         reason,
         approval_id,
         hold_ms: Some(held_until.map(|h| (h - now_ms()).max(0) as u64).unwrap_or(0).min(hold_ms)),
+        ask_in_client,
     }
 }
 

@@ -161,6 +161,13 @@ pub enum ClientMsg {
     /// `Resolved` arrives for a call the shim no longer holds, so a
     /// single-use grant is not spent on a call that never ran.
     HoldExpired { call_id: String },
+    /// The person answered the question the shim asked inside the MCP
+    /// client (elicitation) about call `call_id`, which this shim holds.
+    /// Accepted only for a client the policy names in `[approvals]
+    /// in_client`, for this call alone (scope once), and recorded as channel
+    /// `in-client` with the client's name. Never answered: the call's
+    /// `Resolved` says how it ended.
+    InClientAnswer { call_id: String, approve: bool },
     /// A line the shim refused (unparseable or ambiguous envelope).
     Malformed {
         /// "client" or "server".
@@ -313,6 +320,11 @@ pub enum DaemonMsg {
         /// the client that the call awaits approval.
         #[serde(default)]
         hold_ms: Option<u64>,
+        /// For `ask`, when the policy names the shim's client in
+        /// `[approvals] in_client`: the question (redacted) the shim may
+        /// also ask the person inside the client.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ask_in_client: Option<String>,
     },
     /// A held call's approval was answered (or withdrawn).
     Resolved {

@@ -163,7 +163,8 @@ fn member_range(line: &[u8], value: Range<usize>) -> Option<Range<usize>> {
     }
 }
 
-fn random_hex() -> Option<String> {
+/// 128 random bits in hex, or `None` when the kernel gives none.
+pub(crate) fn random_hex() -> Option<String> {
     let mut buf = [0u8; 16];
     // SAFETY: getrandom writes at most `buf.len()` bytes into `buf`.
     let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };

@@ -43,6 +43,8 @@ pub struct Params<'a> {
     pub cursor: bool,
     /// `initialize`.
     pub client_info: Option<&'a RawValue>,
+    /// `initialize`: what the client can do (elicitation …), raw.
+    pub capabilities: Option<&'a RawValue>,
     pub protocol_version: Option<&'a RawValue>,
     /// `notifications/cancelled`.
     pub request_id: Option<&'a RawValue>,
@@ -207,6 +209,7 @@ impl<'de: 'a, 'a> Visitor<'de> for ParamsVisitor<'a> {
                     p.meta = Some(map.next_value()?);
                 }
                 "clientInfo" => p.client_info = Some(map.next_value()?),
+                "capabilities" => p.capabilities = Some(map.next_value()?),
                 "protocolVersion" => p.protocol_version = Some(map.next_value()?),
                 "requestId" => p.request_id = Some(map.next_value()?),
                 "progressToken" => p.progress_token = Some(map.next_value()?),

@@ -82,7 +82,8 @@
 //! # Answers and scopes
 //!
 //! Only the console-like channels in [`ANSWERING_CHANNELS`] (`tui`, `cli`,
-//! `telegram`, `notification`, `desktop`) may answer. Any other channel, `shim` above
+//! `telegram`, `notification`, `desktop`, and [`IN_CLIENT`], which may answer
+//! with scope *once* only) may answer. Any other channel, `shim` above
 //! all, gets [`Reply::Refused`], changes nothing, and is recorded. Every
 //! answer, accepted or not, produces one [`Effect::Record`].
 //!
@@ -210,7 +211,12 @@ use crate::class::{Class, Decision};
 pub use id::normalize as normalize_id;
 
 /// Channels whose answers count. Anything else (`shim` above all) is refused.
-pub const ANSWERING_CHANNELS: [&str; 5] = ["tui", "cli", "telegram", "notification", "desktop"];
+pub const ANSWERING_CHANNELS: [&str; 6] = ["tui", "cli", "telegram", "notification", "desktop", IN_CLIENT];
+
+/// The channel of an answer a person gave inside the MCP client itself
+/// (elicitation, for clients the policy names). It reaches no further than
+/// the one call: any other scope is refused.
+pub const IN_CLIENT: &str = "in-client";
 
 /// Version of the snapshot format.
 pub const SNAPSHOT_VERSION: u32 = 1;
@@ -919,6 +925,13 @@ impl Approvals {
                  or from a notification or Telegram",
                 a.channel
             );
+            fx.push(Effect::Reply(Reply::Refused { reason }));
+            return;
+        }
+
+        if a.channel == IN_CLIENT && a.scope != Scope::Once {
+            fx.push(record(AnswerResult::Refused));
+            let reason = format!("an answer in the client covers this call only, never {}", a.scope.describe());
             fx.push(Effect::Reply(Reply::Refused { reason }));
             return;
         }

@@ -340,6 +340,29 @@ fn shim_channel_is_refused_and_recorded() {
 }
 
 #[test]
+fn in_client_answers_decide_once_and_nothing_wider() {
+    for scope in [Scope::SessionArgs, Scope::SessionTool, Scope::Always] {
+        let mut m = machine();
+        let id = ask_pending(&mut m, "c1", "s1", "ls", T0);
+        let fx = m.handle(Event::Answer(answer(&id, true, scope, IN_CLIENT, T0 + 1)));
+        assert!(matches!(reply(&fx), Reply::Refused { .. }), "{scope:?}");
+        assert_eq!(records(&fx)[0].result, AnswerResult::Refused);
+        assert!(!fx.iter().any(|e| matches!(e, Effect::WriteRule { .. })));
+        assert_eq!(m.get(&id).unwrap().waiting(), 1, "still pending and held");
+    }
+    let mut m = machine();
+    let id = ask_pending(&mut m, "c1", "s1", "ls", T0);
+    let fx = m.handle(Event::Answer(answer(&id, true, Scope::Once, IN_CLIENT, T0 + 1)));
+    assert!(allowed(&fx, "c1"));
+    assert_eq!(records(&fx)[0].channel, IN_CLIENT);
+    // First answer wins: a later one from the client changes nothing.
+    let id = ask_pending(&mut m, "c2", "s1", "rm", T0 + 2);
+    deny(&mut m, &id, Scope::Once, T0 + 3);
+    let fx = m.handle(Event::Answer(answer(&id, true, Scope::Once, IN_CLIENT, T0 + 4)));
+    assert!(matches!(reply(&fx), Reply::AlreadyDecided { .. }));
+}
+
+#[test]
 fn unknown_channel_is_refused_too() {
     let mut m = machine();
     let id = ask_pending(&mut m, "c1", "s1", "ls", T0);

@@ -153,6 +153,9 @@ pub struct Policy {
     index: RuleIndex,
     hold_seconds: Option<u64>,
     grant_ttl_seconds: u64,
+    /// `[approvals] in_client`: MCP clients (by `clientInfo.name`) a
+    /// person answers in, so the shim may ask there too.
+    in_client: Vec<String>,
     guard: Guard,
     warnings: Vec<Problem>,
     notify: NotifySettings,
@@ -246,6 +249,7 @@ impl Policy {
             index: RuleIndex::default(),
             hold_seconds: None,
             grant_ttl_seconds: DEFAULT_GRANT_TTL_SECONDS,
+            in_client: Vec::new(),
             guard: Guard::default(),
             warnings: Vec::new(),
             notify: NotifySettings::default(),
@@ -323,6 +327,13 @@ impl Policy {
     /// grant_ttl_seconds`, default 600).
     pub fn grant_ttl_seconds(&self) -> u64 {
         self.grant_ttl_seconds
+    }
+
+    /// Whether the person named MCP client `client` (its `clientInfo.name`,
+    /// exactly) in `[approvals] in_client`: approvals may then be asked
+    /// inside that client too (elicitation). Default: no client.
+    pub fn asks_in_client(&self, client: &str) -> bool {
+        !client.is_empty() && self.in_client.iter().any(|c| c == client)
     }
 
     /// How long the audit log keeps its rows (`[audit]`).

@@ -35,7 +35,7 @@ const TOP_KEYS: &[&str] = &[
 ];
 const DEFAULT_KEYS: &[&str] =
     &["read", "write", "send_internal", "send_external", "execute", "submit", "transfer_value", "no_evidence"];
-const APPROVAL_KEYS: &[&str] = &["hold_seconds", "grant_ttl_seconds"];
+const APPROVAL_KEYS: &[&str] = &["hold_seconds", "grant_ttl_seconds", "in_client"];
 const SERVER_KEYS: &[&str] = &["hold_seconds", "classes"];
 const RULE_KEYS: &[&str] = &[
     "name",
@@ -251,6 +251,7 @@ pub(crate) fn parse(text: &str) -> Result<Policy, PolicyError> {
                                     )
                                     .unwrap_or(DEFAULT_GRANT_TTL_SECONDS)
                             }
+                            "in_client" => p.in_client = clients(&mut cx, v),
                             _ => cx.unknown_key(k, "in [approvals]", APPROVAL_KEYS),
                         }
                     }
@@ -364,6 +365,19 @@ fn hold(cx: &mut Cx<'_>, v: &SValue<'_>) -> Option<u64> {
         "keep it under 60: clients such as Claude Desktop give up on a call after 60 s (the agent can retry the \
          identical call once it is approved)",
     )
+}
+
+/// `[approvals] in_client`: client names, compared exactly.
+fn clients(cx: &mut Cx<'_>, v: &SValue<'_>) -> Vec<String> {
+    let example = "`in_client = [\"claude-code\"]` (the client's `clientInfo.name`, shown by `latch status`)";
+    let items = match v.get_ref() {
+        DeValue::Array(_) => cx.strs(v, "in_client", example),
+        _ => {
+            cx.wrong_type(v, "in_client", "a list of client names", example);
+            None
+        }
+    };
+    items.unwrap_or_default().into_iter().map(|(name, _)| name).filter(|n| !n.is_empty()).collect()
 }
 
 fn domains(cx: &mut Cx<'_>, v: &SValue<'_>, key: &str) -> Vec<String> {

@@ -112,6 +112,12 @@ impl Relay {
     pub(super) fn inspect_client(&mut self, env: &Envelope<'_>, base: &[u8]) -> Option<ClientAction> {
         let method = env.method();
         let Some(method) = method else {
+            // An answer to the shim's own question in the client is Latch's.
+            if let Some(id) = env.id
+                && self.on_elicit_reply(id.get(), base)
+            {
+                return Some(ClientAction::Drop);
+            }
             // A response to one of the server's requests, or junk the server
             // will judge: relayed untouched. An answer to `roots/list`
             // tells the daemon the workspace.
@@ -167,6 +173,7 @@ impl Relay {
                     retry: state_edit.is_some(),
                     state_edit,
                     modern,
+                    elicit: None,
                 })))
             }
             (Some(id), m) => {
@@ -184,6 +191,8 @@ impl Relay {
                                 .unwrap_or_default();
                             self.set_client(ClientInfo { name: ci.name, version: ci.version, protocol_version });
                         }
+                        let caps = params.and_then(|p| p.capabilities).map(|c| c.get());
+                        self.elicit_prefix = super::elicit::offers_form(caps).then(super::elicit::id_prefix).flatten();
                         Kind::Other
                     }
                     _ => Kind::Other,
@@ -208,7 +217,13 @@ impl Relay {
             (None, "notifications/cancelled") => {
                 let request_id = env.params.as_ref().and_then(|p| p.request_id).map(|r| r.get().to_owned());
                 match request_id {
-                    Some(rid) if self.cancel_held(&rid) => Some(ClientAction::Drop),
+                    Some(rid) if let Some(elicit) = self.cancel_held(&rid) => {
+                        // The question about it in the client goes too.
+                        match self.withdrawal(elicit) {
+                            Some(line) => Some(ClientAction::Reply(line)),
+                            None => Some(ClientAction::Drop),
+                        }
+                    }
                     Some(rid) => {
                         if let Some(f) = self.inflight.remove(&rid)
                             && let Kind::Call { call_id, .. } = f.kind
@@ -233,12 +248,14 @@ impl Relay {
         self.client = Some(info);
     }
 
-    /// A held call was cancelled by the client: it never runs.
-    pub(super) fn cancel_held(&mut self, request_id: &str) -> bool {
+    /// A held call was cancelled by the client: it never runs. `None` when
+    /// no call of that id waits here; else the id of the question asked
+    /// about it in the client, if one is open.
+    pub(super) fn cancel_held(&mut self, request_id: &str) -> Option<Option<String>> {
         if let Some(call_id) = self.held.iter().find(|(_, h)| h.id == request_id).map(|(k, _)| k.clone()) {
-            self.held.remove(&call_id);
+            let elicit = self.held.remove(&call_id).and_then(|h| h.elicit);
             self.report(&ClientMsg::Cancelled { call_id });
-            return true;
+            return Some(elicit);
         }
         if let Some(req) = self.deciding.iter().find(|(_, h)| h.id == request_id).map(|(k, _)| *k) {
             // The decision will arrive for a call nobody waits for; the
@@ -246,13 +263,13 @@ impl Relay {
             if let Some(h) = self.deciding.get_mut(&req) {
                 h.line.clear();
             }
-            return true;
+            return Some(None);
         }
         if let Some(i) = self.queued.iter().position(|h| h.id == request_id) {
             self.queued.remove(i);
-            return true;
+            return Some(None);
         }
-        false
+        None
     }
 }
 

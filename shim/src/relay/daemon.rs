@@ -134,7 +134,8 @@ impl Relay {
                 deciding.len() + held.len()
             );
         }
-        for h in deciding.into_iter().chain(held) {
+        for mut h in deciding.into_iter().chain(held) {
+            self.withdraw(h.elicit.take()).await;
             if h.line.is_empty() {
                 continue;
             }
@@ -149,7 +150,7 @@ impl Relay {
 
     pub(super) async fn on_daemon(&mut self, msg: DaemonMsg) {
         match msg {
-            DaemonMsg::Decision { req, call_id, decision, class, reason, approval_id, hold_ms } => {
+            DaemonMsg::Decision { req, call_id, decision, class, reason, approval_id, hold_ms, ask_in_client } => {
                 let Some(mut held) = self.deciding.remove(&req) else {
                     return;
                 };
@@ -180,17 +181,27 @@ impl Relay {
                             held.tool,
                             held.approval_id.as_deref().unwrap_or("?"),
                         );
-                        self.held.insert(call_id, held);
+                        let modern = held.modern;
+                        self.held.insert(call_id.clone(), held);
+                        // The 2026-07-28 form has no requests to the client.
+                        if let (Some(question), false) = (ask_in_client, modern) {
+                            self.ask_in_client(&call_id, &question).await;
+                        }
                         self.on_timer().await;
                     }
                 }
             }
             DaemonMsg::Resolved { call_id, approval_id: _, decision, reason } => match self.held.remove(&call_id) {
-                Some(held) => match decision {
-                    Decision::Allow => self.forward_call(held).await,
-                    Decision::Ask => self.awaiting(call_id, held).await,
-                    Decision::Deny => self.deny(held, &reason).await,
-                },
+                Some(mut held) => {
+                    // Answered (here or elsewhere): the question in the
+                    // client is withdrawn, if still open.
+                    self.withdraw(held.elicit.take()).await;
+                    match decision {
+                        Decision::Allow => self.forward_call(held).await,
+                        Decision::Ask => self.awaiting(call_id, held).await,
+                        Decision::Deny => self.deny(held, &reason).await,
+                    }
+                }
                 None => {
                     if !self.deciding.is_empty() {
                         self.early.insert(call_id, (decision, reason));

@@ -24,6 +24,7 @@ use tokio::time::sleep_until;
 
 mod client;
 mod daemon;
+mod elicit;
 mod reply;
 mod roots;
 mod server;
@@ -67,6 +68,9 @@ struct Held {
     /// The request is in the 2026-07-28 form (per-request protocol
     /// version): results the shim writes need `resultType`.
     modern: bool,
+    /// The id (raw JSON) of the question asked about this call inside the
+    /// client, while it is open ([`elicit`]).
+    elicit: Option<String>,
 }
 
 enum Kind {
@@ -128,6 +132,12 @@ struct Relay {
     continuations: Continuations,
     /// The client's roots (the workspace), replayed to a restarted daemon.
     roots: roots::Roots,
+    /// The prefix of the shim's own request ids to the client, once the
+    /// client declared form elicitation in `initialize` ([`elicit`]).
+    elicit_prefix: Option<String>,
+    next_elicit: u64,
+    /// Questions open in the client: request id (raw JSON) → call id.
+    asking: HashMap<String, String>,
 }
 
 /// Most reports kept for a daemon that is not there.
@@ -208,6 +218,9 @@ pub async fn run(opts: Options) -> i32 {
         impostor: None,
         continuations: Continuations::default(),
         roots: roots::Roots::default(),
+        elicit_prefix: None,
+        next_elicit: 0,
+        asking: HashMap::new(),
     };
 
     let far = || Instant::now() + Duration::from_secs(3600);
@@ -407,7 +420,8 @@ impl Relay {
             self.send_client(f).await;
         }
         for call_id in expired {
-            if let Some(h) = self.held.remove(&call_id) {
+            if let Some(mut h) = self.held.remove(&call_id) {
+                self.withdraw(h.elicit.take()).await;
                 // The daemon did not end this hold in time: tell it.
                 self.report(&ClientMsg::HoldExpired { call_id: call_id.clone() });
                 self.awaiting(call_id, h).await;
@@ -454,7 +468,8 @@ impl Relay {
             self.send_client(rpc_error(&id, -32603, &message)).await;
         }
         let held: Vec<Held> = self.held.drain().map(|(_, h)| h).chain(self.deciding.drain().map(|(_, h)| h)).collect();
-        for h in held {
+        for mut h in held {
+            self.withdraw(h.elicit.take()).await;
             if h.line.is_empty() {
                 continue;
             }
