@@ -20,6 +20,7 @@ import anyio
 import mcp_types as types
 import pytest
 from latchkit import CALL_TIMEOUT, Approver, Daemon, Home, WireClient, our_server_cmd, result_json, via_shim
+from mcp.client.client import Client
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
@@ -258,3 +259,105 @@ def test_a_named_client_that_did_not_declare_elicitation_is_not_asked(
     answer = agent.response(call_id, timeout=20)
     assert not answer["result"].get("isError"), answer
     assert [m for m in agent.received if m.get("method") == "elicitation/create"] == []
+
+
+# ------------------------------------------------- 2026-07-28: input_required
+
+WIRE_NAMED = POLICY.replace(f'"{NAMED}"', '"latch-wire-test"')
+MODERN = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientInfo": {"name": "latch-wire-test", "version": "1"},
+    "io.modelcontextprotocol/clientCapabilities": {"elicitation": {"form": {}}},
+}
+
+
+@asynccontextmanager
+async def modern_client(home: Home, name: str, person: Elicit) -> AsyncIterator[Client]:
+    """The SDK's `Client`: it speaks 2026-07-28 through the shim and answers
+    `input_required` results with its elicitation callback."""
+    params = StdioServerParameters(command=SHIM[0], args=SHIM[1:], env=home.server_env())
+    async with Client(
+        params,
+        elicitation_callback=person,
+        client_info=types.Implementation(name=name, version="1.0"),
+        read_timeout_seconds=CALL_TIMEOUT,
+    ) as c:
+        assert c.protocol_version == "2026-07-28"
+        yield c
+
+
+@pytest.mark.anyio
+async def test_a_2026_client_approves_in_the_client_through_input_required(
+    home: Home, start_daemon: Callable[..., Daemon]
+) -> None:
+    start_daemon()
+    person = Person("once")
+    async with modern_client(home, NAMED, person) as c:
+        with anyio.fail_after(40):
+            result = result_json(await c.call_tool(TOOL, ARGS))
+    assert not result.get("isError"), result
+    assert [c["arguments"] for c in home.recorded(TOOL)] == [ARGS]
+    assert len(person.questions) == 1
+    question = person.questions[0]
+    assert "send_email" in question.message and "bob@example.com" in question.message, question.message
+    assert question.requested_schema["properties"]["answer"]["enum"] == ["once", "deny"]
+    rows = answers(home)
+    assert [(r["answered_by"], r["decision"].lower()) for r in rows] == [(f"in-client:{NAMED}", "allow")], rows
+    assert home.pending() == []
+
+
+@pytest.mark.anyio
+async def test_a_2026_client_denies_in_the_client_through_input_required(
+    home: Home, start_daemon: Callable[..., Daemon]
+) -> None:
+    start_daemon()
+    person = Person("deny")
+    async with modern_client(home, NAMED, person) as c:
+        with anyio.fail_after(40):
+            result = result_json(await c.call_tool(TOOL, ARGS))
+    assert result.get("isError") and result["content"][0]["text"].startswith("Latch blocked"), result
+    assert home.recorded(TOOL) == []
+    assert [(r["answered_by"], r["decision"].lower()) for r in answers(home)] == [(f"in-client:{NAMED}", "deny")]
+
+
+def test_a_forged_reused_or_changed_approval_state_is_a_new_call(
+    home: Home, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient]
+) -> None:
+    """Only the state Latch issued, once, for the same call, carries the
+    answer: anything else is asked anew and does not run."""
+    start_daemon(WIRE_NAMED)
+    agent = wire(SHIM)
+    once = {"latch-approval": {"action": "accept", "content": {"answer": "once"}}}
+
+    def call(**extra: Any) -> dict[str, Any]:
+        params = {"name": TOOL, "arguments": ARGS, "_meta": MODERN, **extra}
+        return agent.response(agent.request("tools/call", params), timeout=20)["result"]
+
+    def asked(result: dict[str, Any]) -> str:
+        assert result["resultType"] == "input_required", result
+        question = result["inputRequests"]["latch-approval"]
+        assert question["method"] == "elicitation/create", question
+        assert "latch approve" not in question["params"]["message"].lower(), question
+        state = result["requestState"]
+        assert state.startswith("latch-approval:"), state
+        return state
+
+    # The state issued, answered once, runs the call once.
+    state = asked(call())
+    done = call(requestState=state, inputResponses=once)
+    assert not done.get("isError") and done.get("resultType") == "complete", done
+    assert [c["arguments"] for c in home.recorded(TOOL)] == [ARGS]
+
+    # Replayed, it is a new call: asked again, not run.
+    state = asked(call(requestState=state, inputResponses=once))
+    # A state the client made up: asked, not run.
+    for forged in ["latch-approval:" + "0" * 32, "latch-continuation:" + "0" * 32, "anything"]:
+        asked(call(requestState=forged, inputResponses=once))
+    # The real state on another call: asked, and the state is used up…
+    changed = dict(ARGS, to="mallory@example.com")
+    asked(call(arguments=changed, requestState=state, inputResponses=once))
+    # …so the genuine retry after it is asked too.
+    asked(call(requestState=state, inputResponses=once))
+    assert len(home.recorded(TOOL)) == 1, home.recorded(TOOL)
+    rows = [r for r in answers(home) if r["answered_by"].startswith("in-client")]
+    assert [r["decision"].lower() for r in rows] == ["allow"], rows

@@ -39,6 +39,7 @@ impl Relay {
                             self.send_server(line).await;
                         }
                         ClientAction::Decide(held) => self.decide(held, line).await,
+                        ClientAction::Resume(r) => self.resume(*r).await,
                         ClientAction::Drop => {}
                         ClientAction::Reply(frame) => self.send_client(frame).await,
                     }
@@ -50,6 +51,7 @@ impl Relay {
                 let mut rest: Vec<&RawValue> = Vec::new();
                 let mut calls = Vec::new();
                 let mut replies = Vec::new();
+                let mut resumed = Vec::new();
                 let mut untouched = true;
                 for item in &items {
                     match envelope::parse_element(item) {
@@ -58,6 +60,10 @@ impl Relay {
                             Some(ClientAction::Decide(h)) => {
                                 untouched = false;
                                 calls.push((h, item.get().as_bytes().to_vec()));
+                            }
+                            Some(ClientAction::Resume(r)) => {
+                                untouched = false;
+                                resumed.push(r);
                             }
                             Some(ClientAction::Drop) => untouched = false,
                             Some(ClientAction::Reply(f)) => {
@@ -99,6 +105,9 @@ impl Relay {
                     }
                     for (held, raw) in calls {
                         self.decide(held, raw).await;
+                    }
+                    for r in resumed {
+                        self.resume(*r).await;
                     }
                 }
             }
@@ -148,6 +157,12 @@ impl Relay {
                     return Some(ClientAction::Reply(rpc_error(&id, -32600, &message)));
                 }
                 let modern = meta.protocol_version.is_some();
+                // The retry of a call parked with Latch's question in it.
+                if let Some(resumed) = params.request_state.and_then(|st| self.resume_of(&name, st.get(), base, &id)) {
+                    return Some(ClientAction::Resume(resumed));
+                }
+                let elicits =
+                    modern && super::elicit::offers_form(meta.client_capabilities.as_deref().map(RawValue::get));
                 // Only a state this shim issued makes a retry; any other
                 // `requestState` is a field of a new call.
                 let state_edit = params.request_state.and_then(|st| self.continuations.redeem(&name, base, st.get()));
@@ -174,6 +189,7 @@ impl Relay {
                     state_edit,
                     modern,
                     elicit: None,
+                    elicits,
                 })))
             }
             (Some(id), m) => {
@@ -276,6 +292,8 @@ impl Relay {
 pub(super) enum ClientAction {
     Forward,
     Decide(Box<Held>),
+    /// The retry of a parked call ([`super::in_result`]).
+    Resume(Box<super::in_result::Resumed>),
     Drop,
     Reply(Vec<u8>),
 }
@@ -288,6 +306,8 @@ pub(super) struct Meta {
     client_info: Option<WireClientInfo>,
     #[serde(rename = "io.modelcontextprotocol/protocolVersion", default)]
     protocol_version: Option<String>,
+    #[serde(rename = "io.modelcontextprotocol/clientCapabilities", default)]
+    client_capabilities: Option<Box<RawValue>>,
 }
 
 #[derive(Deserialize)]

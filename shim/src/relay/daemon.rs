@@ -123,6 +123,8 @@ impl Relay {
             self.outbox.push_back(std::mem::take(&mut self.finished));
         }
         self.connecting = false;
+        // Their approvals went with the daemon; a retry is a new call.
+        self.drop_parked(false);
         for held in std::mem::take(&mut self.queued) {
             self.offline(held).await;
         }
@@ -181,17 +183,26 @@ impl Relay {
                             held.tool,
                             held.approval_id.as_deref().unwrap_or("?"),
                         );
-                        let modern = held.modern;
-                        self.held.insert(call_id.clone(), held);
-                        // The 2026-07-28 form has no requests to the client.
-                        if let (Some(question), false) = (ask_in_client, modern) {
-                            self.ask_in_client(&call_id, &question).await;
+                        match ask_in_client {
+                            // The 2026-07-28 form has no requests to the
+                            // client: the question goes in the result.
+                            Some(question) if held.modern && held.elicits => {
+                                self.park(call_id, held, &question).await;
+                            }
+                            Some(question) if !held.modern => {
+                                self.held.insert(call_id.clone(), held);
+                                self.ask_in_client(&call_id, &question).await;
+                            }
+                            _ => {
+                                self.held.insert(call_id, held);
+                            }
                         }
                         self.on_timer().await;
                     }
                 }
             }
             DaemonMsg::Resolved { call_id, approval_id: _, decision, reason } => match self.held.remove(&call_id) {
+                None if self.parked_resolved(&call_id, decision, reason.clone()) => {}
                 Some(mut held) => {
                     // Answered (here or elsewhere): the question in the
                     // client is withdrawn, if still open.

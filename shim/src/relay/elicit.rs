@@ -46,7 +46,16 @@ fn request(id: &str, question: &str) -> Vec<u8> {
         "jsonrpc": "2.0",
         "id": id,
         "method": "elicitation/create",
-        "params": {
+        "params": params(question),
+    });
+    let mut line = msg.to_string().into_bytes();
+    line.push(b'\n');
+    line
+}
+
+/// The question's `params`: the message and a schema of once or deny.
+pub(super) fn params(question: &str) -> Value {
+    json!({
             "message": question,
             "requestedSchema": {
                 "type": "object",
@@ -61,17 +70,17 @@ fn request(id: &str, question: &str) -> Vec<u8> {
                 },
                 "required": [FIELD],
             },
-        },
-    });
-    let mut line = msg.to_string().into_bytes();
-    line.push(b'\n');
-    line
+    })
 }
 
 /// What the person chose: `Some(true)` approve once, `Some(false)` deny,
 /// `None` no answer (dismissed, an error, anything else).
 pub(super) fn chosen(reply: &Value) -> Option<bool> {
-    let result = reply.get("result")?;
+    choice(reply.get("result")?)
+}
+
+/// What the person chose, from an elicitation result (`action`, `content`).
+pub(super) fn choice(result: &Value) -> Option<bool> {
     match result.get("action")?.as_str()? {
         "accept" => match result.get("content")?.get(FIELD)?.as_str()? {
             ONCE => Some(true),

@@ -25,6 +25,7 @@ use tokio::time::sleep_until;
 mod client;
 mod daemon;
 mod elicit;
+mod in_result;
 mod reply;
 mod roots;
 mod server;
@@ -71,6 +72,10 @@ struct Held {
     /// The id (raw JSON) of the question asked about this call inside the
     /// client, while it is open ([`elicit`]).
     elicit: Option<String>,
+    /// A 2026-07-28 request whose client declared form elicitation in its
+    /// `clientCapabilities`: it can be asked in an `input_required` result
+    /// ([`in_result`]).
+    elicits: bool,
 }
 
 enum Kind {
@@ -138,6 +143,9 @@ struct Relay {
     next_elicit: u64,
     /// Questions open in the client: request id (raw JSON) → call id.
     asking: HashMap<String, String>,
+    /// Calls answered with Latch's question in an `input_required` result,
+    /// waiting for their retry (by the state issued).
+    parked: in_result::ParkedCalls,
 }
 
 /// Most reports kept for a daemon that is not there.
@@ -221,6 +229,7 @@ pub async fn run(opts: Options) -> i32 {
         elicit_prefix: None,
         next_elicit: 0,
         asking: HashMap::new(),
+        parked: HashMap::new(),
     };
 
     let far = || Instant::now() + Duration::from_secs(3600);
@@ -382,7 +391,8 @@ impl Relay {
     }
 
     fn next_wake(&self) -> Option<Instant> {
-        self.held.values().flat_map(|h| [h.deadline, h.next_progress]).flatten().chain(self.finished_due).min()
+        let held = self.held.values().flat_map(|h| [h.deadline, h.next_progress]).flatten();
+        held.chain(self.finished_due).chain(self.parked_wake()).min()
     }
 
     /// Progress for held calls, and answers for those past their hold.
@@ -391,6 +401,7 @@ impl Relay {
         if self.finished_due.is_some_and(|d| d <= now) {
             self.flush_finished();
         }
+        self.expire_parked(now);
         let mut expired = Vec::new();
         let mut frames = Vec::new();
         for (call_id, h) in self.held.iter_mut() {
@@ -441,6 +452,7 @@ impl Relay {
 
     async fn on_client_eof(&mut self) {
         // Calls the client can no longer receive answers for never run.
+        self.drop_parked(true);
         for (_, h) in self.held.drain().collect::<Vec<_>>() {
             if let Some(call_id) = h.call_id {
                 self.report(&ClientMsg::Cancelled { call_id });
@@ -457,6 +469,7 @@ impl Relay {
     /// The server exited: every request it did not answer gets an error.
     async fn on_server_gone(&mut self, code: i32) {
         let message = format!("the MCP server exited (code {code}) before answering");
+        self.drop_parked(true);
         for (id, f) in self.inflight.drain().collect::<Vec<_>>() {
             if let Kind::Call { call_id, .. } = f.kind {
                 self.report(&ClientMsg::Finished {
