@@ -19,7 +19,17 @@ from typing import Any
 import anyio
 import mcp_types as types
 import pytest
-from latchkit import CALL_TIMEOUT, Approver, Daemon, Home, WireClient, our_server_cmd, result_json, via_shim
+from latchkit import (
+    CALL_TIMEOUT,
+    Approver,
+    Daemon,
+    Home,
+    WireClient,
+    our_server_cmd,
+    result_json,
+    via_shim,
+    wait_until,
+)
 from mcp.client.client import Client
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
@@ -361,3 +371,37 @@ def test_a_forged_reused_or_changed_approval_state_is_a_new_call(
     assert len(home.recorded(TOOL)) == 1, home.recorded(TOOL)
     rows = [r for r in answers(home) if r["answered_by"].startswith("in-client")]
     assert [r["decision"].lower() for r in rows] == ["allow"], rows
+
+
+@pytest.mark.parametrize("in_latch", ["approve", "deny"])
+def test_a_verdict_given_in_latch_while_the_question_is_open_decides_the_retry(
+    home: Home, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient], in_latch: str
+) -> None:
+    """The first answer wins: given in Latch while the client shows the
+    question, it decides the retry, whatever the client then answers."""
+    start_daemon(WIRE_NAMED)
+    agent = wire(SHIM)
+    params = {"name": TOOL, "arguments": ARGS, "_meta": MODERN}
+    first = agent.response(agent.request("tools/call", params), timeout=20)["result"]
+    assert first["resultType"] == "input_required", first
+    pending = home.wait_pending(tool=TOOL)
+    if in_latch == "approve":
+        home.approve(pending["id"])
+    else:
+        home.deny(pending["id"])
+    assert wait_until(lambda: home.pending() == [], timeout=5), home.pending()
+    # The client answers the opposite.
+    opposite = "deny" if in_latch == "approve" else "once"
+    retry = dict(
+        params,
+        requestState=first["requestState"],
+        inputResponses={"latch-approval": {"action": "accept", "content": {"answer": opposite}}},
+    )
+    done = agent.response(agent.request("tools/call", retry), timeout=20)["result"]
+    if in_latch == "approve":
+        assert not done.get("isError"), done
+        assert [c["arguments"] for c in home.recorded(TOOL)] == [ARGS]
+    else:
+        assert done.get("isError") and done["content"][0]["text"].startswith("Latch blocked"), done
+        assert home.recorded(TOOL) == []
+    assert [r for r in answers(home) if r["answered_by"].startswith("in-client")] == []
