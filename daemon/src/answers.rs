@@ -42,7 +42,7 @@ pub(crate) struct AnswerReq {
 pub(crate) async fn answer(shared: &Arc<Shared>, conn: u64, role: Role, tx: &mpsc::Sender<Vec<u8>>, a: AnswerReq) {
     let channel = channel_of(role);
     let who = shared.pin.who(conn);
-    if a.approve && !matches!(role, Role::Shim | Role::Hook) && !shared.pin.is_unlocked(conn) {
+    if a.approve && !role.speaks_for_agent() && !shared.pin.is_unlocked(conn) {
         let pin = a.pin.as_ref().map(|p| p.0.as_str());
         match shared.pin.check(pin, now_ms()).await {
             // The person is here: what they accepted can be verified now
@@ -78,7 +78,7 @@ pub(crate) async fn unlock(
     req: u64,
     pin: Pin,
 ) {
-    let reply = if matches!(role, Role::Shim | Role::Hook) {
+    let reply = if role.speaks_for_agent() {
         refused(shared, "pin_refused", channel_of(role), conn, None, &Refusal::Missing).await;
         DaemonMsg::Done { req, ok: false, message: "a shim cannot unlock".into() }
     } else {
@@ -110,7 +110,7 @@ pub(crate) async fn set_pin(
     new: Pin,
 ) {
     let who = shared.pin.who(conn);
-    if matches!(role, Role::Shim | Role::Hook) {
+    if role.speaks_for_agent() {
         refused(shared, "pin_refused", channel_of(role), conn, None, &Refusal::Missing).await;
         send(tx, &DaemonMsg::Done { req, ok: false, message: "a shim cannot set the PIN".into() }).await;
         return;
@@ -153,7 +153,7 @@ pub(crate) async fn policy_accept(
     pin: Option<Pin>,
 ) {
     let who = shared.pin.who(conn);
-    let checked = if matches!(role, Role::Shim | Role::Hook) {
+    let checked = if role.speaks_for_agent() {
         Err(Refusal::Missing)
     } else if shared.pin.is_unlocked(conn) && shared.pin.key().is_some() {
         Ok(shared.pin.key())

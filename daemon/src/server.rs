@@ -403,7 +403,7 @@ async fn handle(
     match msg {
         ClientMsg::Hello { .. } => {}
         ClientMsg::Decide { req, tool, args, retry } => {
-            if !matches!(role, Role::Shim | Role::Hook) {
+            if !role.speaks_for_agent() {
                 send(tx, &DaemonMsg::Error { req, message: "only shims and hooks ask for decisions".into() }).await;
                 return;
             }
@@ -567,7 +567,7 @@ async fn handle(
             }
         }
         ClientMsg::AuditPrune { req } => {
-            let reply = if matches!(role, Role::Shim | Role::Hook) {
+            let reply = if role.speaks_for_agent() {
                 DaemonMsg::Error { req, message: "only a person may prune the audit log".into() }
             } else {
                 let settings = *shared.engine().policy.audit();

@@ -7,7 +7,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 /// Who is on the other end of a connection. Only consoles may answer
-/// approvals; a shim that tries is refused and recorded.
+/// approvals; a shim or hook that tries is refused and recorded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -23,6 +23,14 @@ pub enum Role {
     /// call no shim guards), `session` the agent's session id, `command`
     /// `[agent, cwd, tool_use_id]`. Never answers approvals.
     Hook,
+}
+
+impl Role {
+    /// Shims and hooks speak for the agent: they may never answer for the
+    /// person (approve, unlock, set the PIN, accept a policy, prune).
+    pub fn speaks_for_agent(self) -> bool {
+        matches!(self, Role::Shim | Role::Hook)
+    }
 }
 
 /// The decision the daemon gives for one tool call.
