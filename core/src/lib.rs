@@ -5,6 +5,7 @@
 //! stored or shown.
 
 pub mod approval;
+pub mod canonical;
 pub mod class;
 pub mod classify;
 pub mod glob;

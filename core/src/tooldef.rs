@@ -79,7 +79,7 @@ impl ToolDef {
             .and_then(Value::as_object)
             .map(|props| props.keys().take(MAX_PARAMS).cloned().collect())
             .unwrap_or_default();
-        Some(ToolDef { name, title, description, annotations, params, hash: latch_proto::canonical::hash(v) })
+        Some(ToolDef { name, title, description, annotations, params, hash: crate::canonical::hash(v) })
     }
 
     /// Reads a whole `tools/list` result's `tools` array; entries without a

@@ -60,7 +60,7 @@ pub(crate) async fn answer(shared: &Arc<Shared>, conn: u64, role: Role, tx: &mps
     let effects = shared.engine().approvals.handle(approval::Event::Answer(approval::Answer {
         approval_id: approval::normalize_id(&a.approval_id),
         approve: a.approve,
-        scope: a.scope.into(),
+        scope: crate::wire::scope(a.scope),
         channel: channel.to_owned(),
         who,
         reason: a.reason,

@@ -772,7 +772,7 @@ impl Content<'_> {
     /// SHA-256 of the previous row's hash and this content, in canonical
     /// JSON (so the encoding is unambiguous).
     fn hash(&self, prev: &str) -> String {
-        latch_proto::canonical::hash(&serde_json::json!([
+        latch_core::canonical::hash(&serde_json::json!([
             prev,
             self.time_ms,
             self.kind,
@@ -798,7 +798,7 @@ fn seal(
     approval_id: Option<&str>,
     answered_by: Option<&str>,
 ) -> String {
-    latch_proto::canonical::hash(&serde_json::json!([hash, outcome, latency_us, approval_id, answered_by]))
+    latch_core::canonical::hash(&serde_json::json!([hash, outcome, latency_us, approval_id, answered_by]))
 }
 
 fn reseal(tx: &rusqlite::Transaction<'_>, id: i64) -> rusqlite::Result<()> {

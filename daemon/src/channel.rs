@@ -79,7 +79,7 @@ impl Hub {
         let effects = self.shared.engine().approvals.handle(approval::Event::Answer(approval::Answer {
             approval_id: id.clone(),
             approve,
-            scope: scope.into(),
+            scope: crate::wire::scope(scope),
             channel: channel.to_owned(),
             who: who.to_owned(),
             reason,

@@ -68,7 +68,7 @@ fn lexical(p: &Path) -> PathBuf {
 pub fn protected(paths: &Paths) -> Protected {
     let home = std::env::var_os("HOME").map(PathBuf::from).filter(|h| !h.as_os_str().is_empty());
     let exe = std::env::current_exe().ok();
-    let mut p = Protected::from_paths(paths, home.as_deref(), exe.as_deref());
+    let mut p = Protected::from_paths(&crate::wire::latch_paths(paths), home.as_deref(), exe.as_deref());
     if let Some(h) = &home {
         p.configs = latch_install::clients::locations(h, None, latch_install::clients::Os::current())
             .into_iter()

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use latch_core::approval::{self, IN_CLIENT};
 use latch_core::redact::redact_text;
-use latch_proto::{Role, Scope};
+use latch_proto::Role;
 use serde_json::Value;
 
 use crate::audit::NewEvent;
@@ -106,7 +106,7 @@ pub(crate) async fn answer(shared: &Arc<Shared>, conn: u64, role: Role, call_id:
             eng.approvals.handle(approval::Event::Answer(approval::Answer {
                 approval_id,
                 approve,
-                scope: Scope::Once.into(),
+                scope: approval::Scope::Once,
                 channel: IN_CLIENT.to_owned(),
                 who,
                 reason: None,

@@ -23,6 +23,7 @@ mod reload;
 mod reveal;
 mod server;
 mod telegram;
+pub mod wire;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};

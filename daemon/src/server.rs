@@ -13,7 +13,7 @@ use latch_core::{Call, Decision as CoreDecision, Flag, ToolDef};
 use latch_proto::paths::Paths;
 use latch_proto::quiet;
 use latch_proto::{
-    AuditRow, ClientMsg, DaemonMsg, Decision, Event, PROTOCOL_VERSION, Role, ShimInfo, StatusReport, canonical, frame,
+    AuditRow, ClientMsg, DaemonMsg, Decision, Event, PROTOCOL_VERSION, Role, ShimInfo, StatusReport, frame,
 };
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -408,7 +408,7 @@ async fn handle(
                 return;
             }
             // Every digit counts: from the frame's text if parsing lost some.
-            let args_hash = canonical::args_hash(&args, frame);
+            let args_hash = crate::wire::args_hash(&args, frame);
             let reply = decide(shared, req, conn, name, &tool, args, args_hash, retry).await;
             send(tx, &reply).await;
         }
@@ -935,9 +935,7 @@ async fn decide(
         }
         let mut decision = match verdict.evaluation.decision {
             CoreDecision::Allow if conflicted || prompt => Decision::Ask,
-            CoreDecision::Allow => Decision::Allow,
-            CoreDecision::Ask => Decision::Ask,
-            CoreDecision::Deny => Decision::Deny,
+            d => crate::wire::decision(d),
         };
         let mut approval_id = None;
         let mut effects = Vec::new();

@@ -47,6 +47,25 @@ pub fn encode_decide(req: u64, tool: &str, args_json: &str, retry: bool) -> Vec<
     out
 }
 
+/// The text of a [`ClientMsg::Decide`](crate::ClientMsg::Decide) frame's
+/// arguments, exactly as the peer wrote them (with or without the trailing
+/// newline): what the daemon hashes when parsing may have lost digits of a
+/// large integer. `None` when `line` is not a `Decide` frame.
+pub fn decide_args(line: &[u8]) -> Option<&serde_json::value::RawValue> {
+    #[derive(serde::Deserialize)]
+    struct Frame<'a> {
+        #[serde(borrow)]
+        decide: Decide<'a>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Decide<'a> {
+        #[serde(borrow)]
+        args: &'a serde_json::value::RawValue,
+    }
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    serde_json::from_slice::<Frame<'_>>(line).ok().map(|f| f.decide.args)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +81,13 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn decide_args_is_the_arguments_text_as_written() {
+        let line = encode_decide(1, "pay", r#"{"amount": 18446744073709551617}"#, false);
+        assert_eq!(decide_args(&line).map(|a| a.get()), Some(r#"{"amount": 18446744073709551617}"#));
+        assert!(decide_args(b"{\"hello\":{}}\n").is_none());
+        assert!(decide_args(b"not json").is_none());
     }
 }

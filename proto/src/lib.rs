@@ -5,10 +5,8 @@
 //! * Messages: [`ClientMsg`] (to the daemon) and [`DaemonMsg`] (from it),
 //!   versioned by [`PROTOCOL_VERSION`] in the [`ClientMsg::Hello`] handshake.
 //! * Where the socket lives ([`paths`]).
-//! * The canonical form and hash of tool arguments ([`canonical`]).
 //! * Calendar dates for everything that prints or reads one ([`civil`]).
 
-pub mod canonical;
 pub mod civil;
 #[cfg(feature = "client")]
 pub mod client;

@@ -266,8 +266,11 @@ fn answer_prompt(link: &mut Link, target: &Target, tool: &str, deadline: Instant
 /// the reason when it touches Latch's own files or the agents' hook settings.
 fn offline_guard(paths: &latch_proto::paths::Paths, home: Option<&str>, m: &Mapped) -> Option<String> {
     let exe = std::env::current_exe().ok();
-    let mut protected =
-        latch_core::policy::Protected::from_paths(paths, home.map(std::path::Path::new), exe.as_deref());
+    let mut protected = latch_core::policy::Protected::from_paths(
+        &latch_daemon::wire::latch_paths(paths),
+        home.map(std::path::Path::new),
+        exe.as_deref(),
+    );
     if let Some(h) = home {
         protected.paths.extend(hook::settings_files(h));
     }

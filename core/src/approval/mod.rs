@@ -305,18 +305,6 @@ impl Scope {
     }
 }
 
-impl From<latch_proto::msg::Scope> for Scope {
-    fn from(s: latch_proto::msg::Scope) -> Self {
-        use latch_proto::msg::Scope as P;
-        match s {
-            P::Once => Scope::Once,
-            P::SessionArgs => Scope::SessionArgs,
-            P::SessionTool => Scope::SessionTool,
-            P::Always => Scope::Always,
-        }
-    }
-}
-
 /// What an approval is about.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CallKey {

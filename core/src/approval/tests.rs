@@ -908,14 +908,7 @@ fn empty_snapshot_round_trips() {
     assert_eq!(r.snapshot(), m.snapshot());
 }
 
-// ---- conversions ----
-
-#[test]
-fn wire_scope_converts() {
-    use latch_proto::msg::Scope as P;
-    assert_eq!(Scope::from(P::SessionTool), Scope::SessionTool);
-    assert_eq!(Scope::from(P::default()), Scope::Once);
-}
+// ---- messages ----
 
 #[test]
 fn awaiting_message_names_the_approval_and_says_to_retry_the_identical_call() {

@@ -62,7 +62,7 @@ pub use judge::{
     Provider, Question,
 };
 pub use notify::{NotifySettings, QuietHours};
-pub use protect::{CONFIG_SUFFIXES, Finding, Kind, Place, Protected};
+pub use protect::{CONFIG_SUFFIXES, Finding, Kind, LatchPaths, Place, Protected};
 pub use telegram::TelegramConf;
 
 use crate::class::{Class, Decision, Flag, Flags};

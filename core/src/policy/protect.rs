@@ -37,6 +37,8 @@ mod commands;
 mod mentions;
 mod places;
 
+use std::path::PathBuf;
+
 use serde_json::Value;
 
 use crate::class::{Class, Flag};
@@ -79,13 +81,25 @@ pub struct Protected {
     pub case_insensitive: bool,
 }
 
+/// Where Latch keeps its own files, as plain paths: the daemon fills this
+/// from its configuration (the wire crate's `Paths`), so the core never
+/// sees how they are found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LatchPaths {
+    pub policy: PathBuf,
+    pub database: PathBuf,
+    pub socket: PathBuf,
+    pub log: PathBuf,
+    pub data_dir: PathBuf,
+}
+
 impl Protected {
-    /// Latch's own files from its [`Paths`](latch_proto::paths::Paths):
-    /// policy file, database, socket, log and data folder, plus the
-    /// `latch` binary when given (`std::env::current_exe()`), and the home
-    /// folder for `~/…` spellings (`$HOME`). No IO.
+    /// Latch's own files from its [`LatchPaths`]: policy file, database,
+    /// socket, log and data folder, plus the `latch` binary when given
+    /// (`std::env::current_exe()`), and the home folder for `~/…` spellings
+    /// (`$HOME`). No IO.
     pub fn from_paths(
-        paths: &latch_proto::paths::Paths,
+        paths: &LatchPaths,
         home: Option<&std::path::Path>,
         binary: Option<&std::path::Path>,
     ) -> Protected {

@@ -92,29 +92,6 @@ pub fn hash_raw(raw: &str) -> Option<String> {
     (p.i == p.s.len()).then(|| hex(&Sha256::digest(&out)))
 }
 
-/// The arguments' hash for a `Decide` frame: [`hash`] of the parsed
-/// arguments, or, when they may have lost digits ([`lossy`]), [`hash_raw`]
-/// of their text in `frame`.
-pub fn args_hash(args: &Value, frame: &[u8]) -> String {
-    if lossy(args) {
-        #[derive(serde::Deserialize)]
-        struct Frame<'a> {
-            #[serde(borrow)]
-            decide: Decide<'a>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Decide<'a> {
-            #[serde(borrow)]
-            args: &'a serde_json::value::RawValue,
-        }
-        let frame = frame.strip_suffix(b"\n").unwrap_or(frame);
-        if let Some(h) = serde_json::from_slice::<Frame<'_>>(frame).ok().and_then(|f| hash_raw(f.decide.args.get())) {
-            return h;
-        }
-    }
-    hash(args)
-}
-
 /// Most nesting [`hash_raw`] follows (serde_json's own limit is 128).
 const MAX_DEPTH: usize = 256;
 
@@ -420,8 +397,6 @@ mod tests {
             let other = big.replace('1', "2");
             assert_ne!(hash_raw(&format!("[{big}]")), hash_raw(&format!("[{other}]")), "{big}");
         }
-        let frame = |args: &str| format!(r#"{{"decide":{{"req":1,"tool":"pay","args":{args},"retry":false}}}}"#);
-        assert_ne!(args_hash(&va, frame(a).as_bytes()), args_hash(&vb, frame(b).as_bytes()));
     }
 
     #[test]
@@ -438,8 +413,6 @@ mod tests {
             // (1e21 counts as possibly lossy: its text is hashed, to the same result.)
             let v: Value = serde_json::from_str(text).unwrap();
             assert_eq!(hash_raw(text).as_deref(), Some(hash(&v).as_str()), "{text}");
-            let frame = format!(r#"{{"decide":{{"args":{text}}}}}"#);
-            assert_eq!(args_hash(&v, frame.as_bytes()), hash(&v));
         }
         assert_eq!(hash_raw("[1,"), None);
         assert_eq!(hash_raw("1 2"), None);
