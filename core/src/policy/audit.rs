@@ -12,7 +12,7 @@
 use toml::de::DeTable;
 
 use super::error::ProblemKind;
-use super::parse::{Cx, entries};
+use super::read::{Cx, entries};
 
 const AUDIT_KEYS: &[&str] = &["keep_days", "max_rows"];
 /// A hundred years.

@@ -22,9 +22,11 @@
 
 use serde_json::Value;
 
+use super::error::PolicyError;
 use super::error::{Problem, ProblemKind};
-use super::parse::{Cx, entries, parse_toml, to_json};
-use super::{Explanation, Policy, PolicyError};
+use super::evaluate::Explanation;
+use super::model::Policy;
+use super::read::{Cx, entries, parse_toml, to_json};
 use crate::class::{Class, Decision};
 use crate::classify::Call;
 use crate::tooldef::ToolDef;

@@ -38,9 +38,8 @@
 
 use serde::Serialize;
 
-use super::Policy;
 use super::error::ProblemKind;
-use super::parse::{Cx, entries};
+use super::read::{Cx, entries};
 use crate::class::Decision;
 
 type SValue<'i> = toml::Spanned<toml::de::DeValue<'i>>;
@@ -412,28 +411,6 @@ pub(crate) fn condition(cx: &mut Cx<'_>, v: &SValue<'_>) -> Option<Condition> {
         return None;
     }
     Some(Condition { text: text.to_owned(), line: cx.line(v.span().start) })
-}
-
-/// After the whole file is read: a condition needs a `[judge]`.
-pub(crate) fn check(cx: &mut Cx<'_>, p: &mut Policy) {
-    p.conditional = p.rules.iter().any(|r| r.condition.is_some());
-    if p.judge.is_some() {
-        return;
-    }
-    for r in &p.rules {
-        if let Some(c) = &r.condition {
-            cx.problems.push(super::error::Problem {
-                kind: ProblemKind::MissingKey,
-                line: c.line,
-                column: 1,
-                message: format!("{} has a `condition`, but the policy has no [judge] section to judge it", r.label()),
-                hint: "add a [judge] section naming the model, e.g. `[judge]` `provider = \"openai\"` `model = \
-                       \"gpt-4o-mini\"` `api_key_env = \"OPENAI_API_KEY\"` (see docs/policy.md), or remove the \
-                       condition"
-                    .to_owned(),
-            });
-        }
-    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use toml::Spanned;
 use toml::de::DeValue;
 
 use super::error::ProblemKind;
-use super::parse::{Cx, class_name, entries};
+use super::read::{Cx, class_name, entries};
 use crate::class::Class;
 
 const NOTIFY_KEYS: &[&str] = &["desktop", "classes", "quiet_hours"];

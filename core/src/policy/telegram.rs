@@ -23,7 +23,7 @@
 //! path and must not cross a network in the clear.
 
 use super::error::ProblemKind;
-use super::parse::{Cx, describe, entries};
+use super::read::{Cx, describe, entries};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 

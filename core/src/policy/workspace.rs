@@ -13,7 +13,7 @@
 use toml::de::DeTable;
 
 use super::error::ProblemKind;
-use super::parse::{Cx, entries};
+use super::read::{Cx, entries};
 
 const WORKSPACE_KEYS: &[&str] = &["paths"];
 /// More folders than this is not a workspace any more.
