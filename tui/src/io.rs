@@ -22,8 +22,8 @@ use ratatui::DefaultTerminal;
 use ratatui::crossterm::event::{self, Event as TermEvent, KeyEventKind};
 use tokio::sync::mpsc;
 
-use crate::TuiError;
 use crate::app::{App, Input};
+use crate::error::TuiError;
 use crate::ui;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(250);

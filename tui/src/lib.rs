@@ -14,6 +14,7 @@
 //!   countdown while approvals are pending) arrives.
 
 pub mod app;
+mod error;
 mod io;
 pub mod keymap;
 pub mod pages;
@@ -21,21 +22,7 @@ pub mod ui;
 
 use latch_proto::paths::Paths;
 
-/// Why the console stopped. Losing the daemon is not an error: the console
-/// says so and reconnects.
-#[derive(Debug, thiserror::Error)]
-pub enum TuiError {
-    #[error("cannot use this terminal: {0} (latch tui needs an interactive terminal)")]
-    Terminal(#[source] std::io::Error),
-    #[error("cannot draw on the terminal: {0}")]
-    Draw(#[source] std::io::Error),
-    #[error("the terminal's input closed: {0}")]
-    Input(String),
-    #[error("internal error: {0}")]
-    Internal(String),
-    #[error("cannot start the console's async runtime: {0}")]
-    Runtime(#[source] std::io::Error),
-}
+pub use error::TuiError;
 
 /// Runs `latch tui` until the user quits. Starts its own single-threaded
 /// tokio runtime: call it from plain (non-async) code. From inside a

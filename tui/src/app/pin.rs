@@ -2,25 +2,11 @@
 //! approval (or when accepting a policy change), then the daemon remembers
 //! this connection as unlocked. A deny never asks: it only tightens.
 
-use latch_proto::{ClientMsg, PendingItem, Pin, Scope};
+use latch_proto::{ClientMsg, Pin};
 use ratatui::crossterm::event::KeyCode;
 
-use super::{App, Level, Mode, Req};
+use super::state::{AfterUnlock, App, DetailItem, Level, Mode, Req};
 use crate::keymap::{Action, Key};
-
-/// What waits for the PIN.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum AfterUnlock {
-    Answer {
-        item: PendingItem,
-        scope: Scope,
-    },
-    AcceptPolicy,
-    /// `r` in a pending approval's detail: the detail opens again.
-    Reveal {
-        item: PendingItem,
-    },
-}
 
 impl App {
     /// A PIN is set and this session has not given it yet.
@@ -113,7 +99,7 @@ impl App {
                     }
                     Some(AfterUnlock::Reveal { item }) => {
                         let id = item.id.clone();
-                        self.mode = Mode::Detail { item: super::DetailItem::Pending(item), scroll: 0 };
+                        self.mode = Mode::Detail { item: DetailItem::Pending(item), scroll: 0 };
                         self.send_reveal(&id, out);
                     }
                     None => self.say(Level::Info, message, now),

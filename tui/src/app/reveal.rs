@@ -8,20 +8,7 @@
 use latch_proto::{ClientMsg, PendingItem};
 use serde_json::Value;
 
-use super::{App, DetailItem, Level, Mode, Req, pin::AfterUnlock};
-
-/// One approval's unredacted arguments. Its `Debug` never shows them.
-#[derive(Clone, PartialEq)]
-pub struct Revealed {
-    pub approval_id: String,
-    pub args: Value,
-}
-
-impl std::fmt::Debug for Revealed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Revealed({}, …)", self.approval_id)
-    }
-}
+use super::state::{AfterUnlock, App, DetailItem, Level, Mode, Req, Revealed};
 
 impl App {
     /// The unredacted arguments of approval `id`, when revealed now.

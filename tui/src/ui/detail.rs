@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use super::pending::Args;
-use super::{ago, class_span, decision_span, full_time, label, latency, outcome_span, popup, pretty_args};
+use super::pieces::{ago, class_span, decision_span, full_time, label, latency, outcome_span, popup, pretty_args};
 use crate::app::{App, DetailItem};
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, item: &DetailItem, scroll: u16, now: i64) {

@@ -8,7 +8,7 @@ use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table, Wrap};
 
-use super::{ago, clock, label, pane_block};
+use super::pieces::{ago, clock, label, pane_block};
 use crate::app::{App, Conn};
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {

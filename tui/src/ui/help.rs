@@ -8,7 +8,7 @@ use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
-use super::popup;
+use super::pieces::popup;
 use crate::app::Confirm;
 use crate::keymap::{self, BINDINGS, CONTEXTS};
 

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::live::call_table;
-use super::{pane_block, scroll_offset};
+use super::pieces::{pane_block, scroll_offset};
 use crate::app::{App, PAGE};
 
 /// Below this width the id column is left out.

@@ -8,7 +8,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
 
-use super::{class_span, decision_span, latency, outcome_span, pane_block, scroll_offset, stamp};
+use super::pieces::{class_span, decision_span, latency, outcome_span, pane_block, scroll_offset, stamp};
 use crate::app::App;
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {

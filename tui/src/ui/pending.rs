@@ -8,7 +8,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState, Wrap};
 
-use super::{class_span, countdown, label, pane_block, pretty_args, scroll_offset};
+use super::pieces::{class_span, countdown, label, pane_block, pretty_args, scroll_offset};
 use crate::app::App;
 use latch_proto::PendingItem;
 use serde_json::Value;
@@ -112,8 +112,8 @@ pub fn item_lines(item: &PendingItem, args: Args<'_>, now: i64, tz: i32) -> Vec<
             label("asked"),
             Span::raw(format!(
                 "{} ({}) · {} call{} waiting",
-                super::clock(item.created_at, tz),
-                super::ago(item.created_at, now),
+                super::pieces::clock(item.created_at, tz),
+                super::pieces::ago(item.created_at, now),
                 item.waiting,
                 if item.waiting == 1 { "" } else { "s" }
             )),

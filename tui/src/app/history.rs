@@ -1,0 +1,77 @@
+//! The history pane's paging: one page of audit rows held at a time.
+
+use latch_proto::{AuditRow, ClientMsg};
+
+use super::state::{App, Land, Level, PAGE, Req};
+
+impl App {
+    // ---- history paging ----
+
+    pub(super) fn load_page(&mut self, page: usize, land: Land, now: i64) -> Option<ClientMsg> {
+        if !self.connected() {
+            return None;
+        }
+        let before = *self.history.cursors.get(page)?;
+        let r = self.req(Req::Audit { page, land });
+        self.history.loading = Some(r);
+        Some(ClientMsg::Audit { req: r, limit: PAGE, before, filter: self.history.filter(now) })
+    }
+
+    pub(super) fn page_arrived(&mut self, page: usize, land: Land, rows: Vec<AuditRow>, now: i64) {
+        let h = &mut self.history;
+        if rows.is_empty() && page > 0 {
+            // Older than the oldest page: stay where we are.
+            h.at_end = true;
+            h.cursors.truncate(page);
+            self.say(Level::Info, "end of the log", now);
+            return;
+        }
+        h.at_end = (rows.len() as u32) < PAGE;
+        h.page = page;
+        h.cursors.truncate(page + 1);
+        if !h.at_end {
+            h.cursors.push(rows.last().map(|r| r.id));
+        }
+        if page == 0 {
+            h.new_rows = 0;
+        }
+        h.sel = match land {
+            Land::First => 0,
+            Land::Last => rows.len().saturating_sub(1),
+        };
+        for r in &rows {
+            self.servers.insert(r.server.clone());
+        }
+        self.history.rows = rows;
+    }
+
+    pub(super) fn history_reset(&mut self, now: i64, out: &mut Vec<ClientMsg>) {
+        self.history.cursors = vec![None];
+        self.history.at_end = false;
+        out.extend(self.load_page(0, Land::First, now));
+    }
+
+    pub(super) fn history_down(&mut self, n: usize, now: i64, out: &mut Vec<ClientMsg>) {
+        let h = &mut self.history;
+        if h.sel + n < h.rows.len() {
+            h.sel += n;
+        } else if !h.at_end && h.loading.is_none() && h.page + 1 < h.cursors.len() {
+            let next = h.page + 1;
+            out.extend(self.load_page(next, Land::First, now));
+        } else {
+            h.sel = h.rows.len().saturating_sub(1);
+        }
+    }
+
+    pub(super) fn history_up(&mut self, n: usize, now: i64, out: &mut Vec<ClientMsg>) {
+        let h = &mut self.history;
+        if h.sel >= n {
+            h.sel -= n;
+        } else if h.page > 0 && h.loading.is_none() {
+            let prev = h.page - 1;
+            out.extend(self.load_page(prev, Land::Last, now));
+        } else {
+            h.sel = 0;
+        }
+    }
+}
