@@ -21,7 +21,7 @@
 
 use serde_json::json;
 
-use super::Agent;
+use super::agent::Agent;
 
 /// What Latch answers.
 #[derive(Clone, Debug, PartialEq, Eq)]

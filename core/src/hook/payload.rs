@@ -12,7 +12,7 @@
 
 use serde_json::{Map, Value};
 
-use super::Agent;
+use super::agent::Agent;
 
 /// One pre-tool hook call.
 #[derive(Clone, Debug, Default, PartialEq)]

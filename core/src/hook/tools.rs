@@ -25,8 +25,9 @@
 
 use serde_json::{Map, Value, json};
 
+use super::agent::Agent;
 use super::patch::{self, Change};
-use super::{Agent, HookInput};
+use super::payload::HookInput;
 
 /// What a built-in tool does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -33,148 +33,29 @@
 //! only known at run time, a string past the parser's bounds. These make
 //! the call *ask* at least ([`Finding::deny`] false), never allow.
 
+mod call;
 mod commands;
+mod guard;
 mod mentions;
 mod places;
-
-use std::path::PathBuf;
+mod set;
 
 use serde_json::Value;
 
 use crate::class::{Class, Flag};
 use crate::classify::{Call, Classification};
-use crate::path::{FileId, PathEnv, Resolver};
+use crate::path::PathEnv;
 use crate::shell;
 
+pub(crate) use call::Ctx;
+use call::MAX_RESOLVES;
+pub use call::{Finding, Place};
+pub(crate) use guard::Guard;
 pub use places::CONFIG_SUFFIXES;
-
-/// How a protected path is protected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    /// Latch's own: any access is denied.
-    Latch,
-    /// The `latch` binary: any access is denied, and running it is
-    /// running `latch`.
-    Binary,
-    /// A client config or hook settings file: writes are denied.
-    Config,
-}
-
-/// What the daemon tells the policy about the files to protect.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Protected {
-    /// Latch's own paths, absolute: policy file, database, socket, data
-    /// folder, binary (and their symlink-resolved forms).
-    pub paths: Vec<String>,
-    /// The user's home folder, for `~/…` and `$HOME/…` spellings.
-    pub home: Option<String>,
-    /// Client config and hook settings files, absolute (writes denied).
-    pub configs: Vec<String>,
-    /// The `latch` binary's paths (also in `paths`), to recognise it run
-    /// through a symlink or its full path.
-    pub binary: Vec<String>,
-    /// Identities of the protected files that exist (hard links).
-    pub files: Vec<(FileId, Kind)>,
-    /// The daemon's process ids (a `kill` aimed at one stops Latch).
-    pub pids: Vec<u32>,
-    /// The file system compares names case-insensitively.
-    pub case_insensitive: bool,
-}
-
-/// Where Latch keeps its own files, as plain paths: the daemon fills this
-/// from its configuration (the wire crate's `Paths`), so the core never
-/// sees how they are found.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LatchPaths {
-    pub policy: PathBuf,
-    pub database: PathBuf,
-    pub socket: PathBuf,
-    pub log: PathBuf,
-    pub data_dir: PathBuf,
-}
-
-impl Protected {
-    /// Latch's own files from its [`LatchPaths`]: policy file, database,
-    /// socket, log and data folder, plus the `latch` binary when given
-    /// (`std::env::current_exe()`), and the home folder for `~/…` spellings
-    /// (`$HOME`). No IO.
-    pub fn from_paths(
-        paths: &LatchPaths,
-        home: Option<&std::path::Path>,
-        binary: Option<&std::path::Path>,
-    ) -> Protected {
-        let s = |p: &std::path::Path| p.to_string_lossy().into_owned();
-        let mut out: Vec<String> =
-            [&paths.policy, &paths.database, &paths.socket, &paths.log, &paths.data_dir].iter().map(|p| s(p)).collect();
-        if let Some(dir) = paths.policy.parent() {
-            // The policy's folder: an editor's swap file or a `mv` over it.
-            out.push(s(dir));
-        }
-        if let Some(dir) = paths.socket.parent() {
-            out.push(s(dir));
-        }
-        out.extend(binary.map(s));
-        out.dedup();
-        Protected { paths: out, home: home.map(s), binary: binary.map(s).into_iter().collect(), ..Protected::default() }
-    }
-}
-
-/// Where a call's paths are read: the server's environment and working
-/// directory, and the file system when the caller can ask it.
-#[derive(Clone, Copy)]
-pub struct Place<'a> {
-    pub env: &'a PathEnv,
-    pub resolver: Option<&'a dyn Resolver>,
-    /// The client's MCP roots (`file://` URIs or absolute paths) when it
-    /// sent them: the workspace ([`crate::path::workspace`]).
-    pub client_roots: Option<&'a [String]>,
-}
-
-impl<'a> Place<'a> {
-    /// A place with no client roots.
-    pub fn new(env: &'a PathEnv, resolver: Option<&'a dyn Resolver>) -> Place<'a> {
-        Place { env, resolver, client_roots: None }
-    }
-}
-
-/// Why a call touches Latch.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Finding {
-    /// Deny; otherwise the call asks at least.
-    pub deny: bool,
-    pub why: String,
-}
-
-impl Finding {
-    fn deny(why: String) -> Finding {
-        Finding { deny: true, why }
-    }
-    fn ask(why: String) -> Finding {
-        Finding { deny: false, why }
-    }
-}
-
-/// The compiled form of [`Protected`].
-#[derive(Clone, Debug, Default, PartialEq)]
-pub(crate) struct Guard {
-    places: places::Places,
-    pids: Vec<u32>,
-    /// The environment when the caller gives none: the home only.
-    env: PathEnv,
-    /// Lower-case words without which text that is not a shell command
-    /// cannot touch Latch (`latch`, `kill`, protected names that do not
-    /// contain `latch`): other text is not parsed.
-    needles: Vec<String>,
-    /// Protected paths spelled out inside longer text.
-    mentions: mentions::Mentions,
-}
+pub use set::{Kind, LatchPaths, Protected};
 
 /// The `key` given for an object key read as a path.
 const KEY: &str = "\0key";
-
-/// Paths the file system is asked about for one call; past this the call
-/// asks.
-const MAX_RESOLVES: usize = 256;
 
 /// Argument names whose string value is a path even without a `/`.
 const PATH_KEYS: &[&str] = &[
@@ -214,33 +95,6 @@ fn removes(tool: &str) -> bool {
     ["move", "rename", "delete", "remove", "rm", "unlink", "trash", "mv"]
         .iter()
         .any(|w| t.split(|c: char| !c.is_ascii_alphanumeric()).any(|p| p == *w) || t.starts_with(w))
-}
-
-/// The per-call reading context.
-pub(crate) struct Ctx<'a> {
-    pub place: Place<'a>,
-    /// The call writes (its class is not READ).
-    pub write: bool,
-    /// Its strings are shell commands (EXECUTE or the `shell` flag).
-    pub shell: bool,
-    /// It may remove or move what a path names, folders included.
-    pub removes: bool,
-    /// Paths the file system was asked about so far.
-    pub resolves: &'a std::cell::Cell<usize>,
-}
-
-impl Ctx<'_> {
-    /// The resolver, while the call's budget lasts.
-    pub fn resolver(&self) -> Option<&dyn Resolver> {
-        let n = self.resolves.get();
-        self.resolves.set(n + 1);
-        if n < MAX_RESOLVES { self.place.resolver } else { None }
-    }
-
-    /// The budget ran out: some paths were compared lexically only.
-    pub fn over_budget(&self) -> bool {
-        self.resolves.get() > MAX_RESOLVES
-    }
 }
 
 impl Guard {

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-use super::MAX_DEPTH;
+use super::mask::MAX_DEPTH;
 
 /// Longest string kept whole in what is stored or shown; longer strings are
 /// cut (see [`bounded`]).

@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::{Map, Value};
 
-use super::maskable;
+use super::mask::maskable;
 
 /// At most this many words of a key are examined (the last ones).
 const MAX_KEY_WORDS: usize = 12;

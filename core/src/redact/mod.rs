@@ -174,65 +174,23 @@ mod argv;
 mod bounded;
 mod encoded;
 mod keys;
+mod mask;
 mod rules;
 mod shell;
 mod siblings;
 mod text;
+mod whole;
 
 use serde_json::{Map, Value};
 
 pub use bounded::{MAX_SHOWN_STRING, bounded};
 pub use keys::is_secret_key;
+pub use mask::{MASK, MAX_DEPTH, TOO_DEEP};
 pub use text::{redact_text, text_has_secret};
 
-use keys::{fills_secret_field, masks_whole};
+use keys::fills_secret_field;
 use std::borrow::Cow;
-
-/// What a redacted secret is replaced with.
-pub const MASK: &str = "[REDACTED]";
-
-/// What replaces an array or object nested deeper than [`MAX_DEPTH`].
-pub const TOO_DEEP: &str = "[REDACTED: nested too deep]";
-
-/// Arrays and objects below this many levels of nesting are not inspected:
-/// they are replaced by [`TOO_DEEP`].
-pub const MAX_DEPTH: usize = 64;
-
-/// Whether a value under a secret key is masked: `null`, booleans and empty
-/// strings carry no secret and stay.
-pub(super) fn maskable(v: &Value) -> bool {
-    match v {
-        Value::Null | Value::Bool(_) => false,
-        Value::String(s) => !s.is_empty() && s != MASK,
-        _ => true,
-    }
-}
-
-/// What replaces the value `v` under key `k` when the key (or the field it
-/// fills) names a secret: [`MASK`], or for a string holding shell
-/// substitutions its literal parts masked (see [`shell`]). `None`: nothing
-/// to mask as a whole; the value is redacted like any other.
-pub(super) fn whole_mask(k: &str, v: &Value, fills_secret: bool) -> Option<Value> {
-    if !masks_whole(k, v, fills_secret) {
-        return None;
-    }
-    match v {
-        Value::String(s) if shell::has_syntax(s) => {
-            let mut parts = Vec::new();
-            shell::literal_parts(s, 0, s.len(), true, &mut parts);
-            match parts.as_slice() {
-                [] => None,
-                [(0, e)] if *e == s.len() => Some(Value::String(MASK.to_owned())),
-                // The code left visible is redacted like any text.
-                _ => {
-                    let masked = redact_text(&text::apply_spans(s, &parts)).into_owned();
-                    (masked != *s).then_some(Value::String(masked))
-                }
-            }
-        }
-        _ => Some(Value::String(MASK.to_owned())),
-    }
-}
+use whole::whole_mask;
 
 /// A copy of `value` with every secret replaced by [`MASK`] (object keys
 /// included) and anything nested deeper than [`MAX_DEPTH`] replaced by

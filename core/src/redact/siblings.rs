@@ -8,8 +8,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::Value;
 
-use super::MASK;
 use super::argv::argv_spans;
+use super::mask::MASK;
 use super::rules::{Check, passes};
 use super::text::{apply_spans, redact_text, text_has_secret};
 
@@ -60,7 +60,7 @@ pub(super) fn array_context(items: &[Value]) -> Option<Vec<Option<Value>>> {
     // masked like one under that key.
     if let [Value::String(name), value @ (Value::String(_) | Value::Number(_))] = items
         && is_name(name)
-        && let Some(masked) = super::whole_mask(name, value, false)
+        && let Some(masked) = super::whole::whole_mask(name, value, false)
     {
         return Some(vec![None, Some(masked)]);
     }

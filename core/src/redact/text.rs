@@ -2,10 +2,11 @@
 
 use std::borrow::Cow;
 
+use super::encoded;
 use super::keys::is_secret_key;
+use super::mask::MASK;
 use super::rules::{Check, RULES, Rule, VALUE, passes};
 use super::shell::{QuoteScan, has_syntax, literal_parts};
-use super::{MASK, encoded};
 
 /// Spans of the values under secret keys in free text. Each key is looked
 /// for after the previous key's separator, or after its value when it was a

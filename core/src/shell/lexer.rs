@@ -569,7 +569,7 @@ impl Parser {
         cmd.words = words;
         let inner = cmd.clone();
         out.commands.push(cmd);
-        wrappers::unwrap(inner, st, out, self.depth);
+        wrappers::unwrap(inner, out, self.depth, &mut |text, out, depth| parse_into(text, st, out, depth));
     }
 }
 
@@ -595,8 +595,4 @@ fn split_into(words: &mut Vec<Word>, b: Buf) {
             glob: b.w.glob,
         });
     }
-}
-
-pub(super) fn literal(s: &str) -> Word {
-    Word::literal(s)
 }

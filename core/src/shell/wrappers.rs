@@ -2,7 +2,6 @@
 //! command string given to a shell (`bash -c`, `eval`, `env -S`, `su -c`,
 //! `watch`) is parsed again.
 
-use super::lexer::{State, literal, parse_into};
 use super::{Command, MAX_DEPTH, Script, Word};
 
 enum Step {
@@ -16,8 +15,13 @@ enum Step {
     Find(Vec<Vec<Word>>),
 }
 
-/// Lists what `cmd` runs inside it, recursively.
-pub(super) fn unwrap(cmd: Command, st: &mut State, out: &mut Script, depth: usize) {
+/// Reads a command string into the script at a nesting depth (the lexer's
+/// own entry point, passed in so that this module stays below it).
+pub(super) type Reparse<'a> = dyn FnMut(&str, &mut Script, usize) + 'a;
+
+/// Lists what `cmd` runs inside it, recursively; a command string is read
+/// again with `reparse`.
+pub(super) fn unwrap(cmd: Command, out: &mut Script, depth: usize, reparse: &mut Reparse<'_>) {
     let mut words = cmd.words;
     let mut more = cmd.more_args;
     for _ in 0..=MAX_DEPTH {
@@ -54,7 +58,7 @@ pub(super) fn unwrap(cmd: Command, st: &mut State, out: &mut Script, depth: usiz
                     return;
                 }
                 let first = out.commands.len();
-                parse_into(&text.text, st, out, depth + 1);
+                reparse(&text.text, out, depth + 1);
                 for c in &mut out.commands[first..] {
                     c.via.get_or_insert_with(|| name.clone());
                 }
@@ -253,7 +257,7 @@ fn step(name: &str, words: &[Word]) -> Step {
                     }
                     let inner: Vec<Word> = words[start..end]
                         .iter()
-                        .map(|w| if w.text == "{}" { Word { unknown: true, ..literal("") } } else { w.clone() })
+                        .map(|w| if w.text == "{}" { Word { unknown: true, ..Word::literal("") } } else { w.clone() })
                         .collect();
                     if !inner.is_empty() {
                         cmds.push(inner);

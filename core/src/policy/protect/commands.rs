@@ -1,8 +1,10 @@
 //! Self-protection for parsed shell commands: `latch` run to change
 //! itself, the daemon stopped, and every word that names a protected file.
 
+use super::call::{Ctx, Finding, Place};
+use super::guard::Guard;
 use super::places::{Hit, finding};
-use super::{Ctx, Finding, Guard, Kind, Place};
+use super::set::Kind;
 use crate::path::{self, Lexical, PathEnv, collapse};
 use crate::shell::{Command, RedirectKind, Script, Word};
 

@@ -5,7 +5,7 @@
 //! for instead: the path, and under the home folder `~/…`, `$HOME/…`,
 //! `${HOME}/…` and the home-relative tail (two parts at least).
 
-use super::{Kind, Protected};
+use super::set::{Kind, Protected};
 
 /// One pass over each string: all spellings in one literal alternation.
 #[derive(Clone, Debug, Default)]

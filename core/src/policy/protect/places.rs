@@ -1,7 +1,8 @@
 //! The protected places, and whether a path names one: lexically, by its
 //! symlink-resolved form, and by device and inode.
 
-use super::{Ctx, Finding, Kind, Protected};
+use super::call::{Ctx, Finding};
+use super::set::{Kind, Protected};
 use crate::path::{self, FileId, Lexical, collapse, ends_with_tail, is_under};
 
 /// Client configs and hook settings found by their name wherever they are

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::class::Flags;
-use crate::path::Resolved;
+use crate::path::{FileId, Resolved, Resolver};
 
 const POLICY: &str = "/home/u/.config/latch/policy.toml";
 
