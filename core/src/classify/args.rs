@@ -35,7 +35,7 @@ use serde_json::Value;
 use super::hosts;
 use super::lexicon as lx;
 use super::sql::{self, SqlVerdict};
-use super::word_slices;
+use super::words::word_slices;
 use crate::class::Class;
 
 /// Most values visited (objects, arrays, strings, numbers …).

@@ -10,7 +10,7 @@
 use serde_json::Value;
 
 use super::lexicon as lx;
-use super::word_slices;
+use super::words::word_slices;
 use crate::class::Class;
 
 /// Keys whose text names what is clicked.

@@ -441,7 +441,7 @@ pub(crate) fn description_words(desc: &str) -> Vec<String> {
     let sentence = head.split(['\n', '!', '?']).find(|s| !s.trim().is_empty()).unwrap_or("");
     // A period followed by a space ends the sentence ("e.g." rarely matters).
     let sentence = sentence.split(". ").next().unwrap_or(sentence);
-    super::word_slices(sentence).take(40).map(str::to_ascii_lowercase).collect()
+    super::words::word_slices(sentence).take(40).map(str::to_ascii_lowercase).collect()
 }
 
 #[cfg(test)]

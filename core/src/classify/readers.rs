@@ -148,7 +148,7 @@ pub(crate) fn read(args: &Value, said: &Said, ui: bool) -> Read {
 
 /// Keys whose addresses are recipients or targets of the call.
 fn is_recipient_key(k: &str) -> bool {
-    super::word_slices(k).any(|w| {
+    super::words::word_slices(k).any(|w| {
         [
             "to",
             "cc",

@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use super::sql::{self, SqlVerdict};
-use super::word_slices;
+use super::words::word_slices;
 
 const MAX_DEPTH: usize = 4;
 /// Most statements judged.

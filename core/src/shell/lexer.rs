@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 mod expand;
 
-use super::{Command, MAX_COMMANDS, MAX_DEPTH, Redirect, RedirectKind, Script, Vars, Word, wrappers};
+use super::script::{Command, MAX_COMMANDS, MAX_DEPTH, Redirect, RedirectKind, Script, Vars, Word};
+use super::wrappers;
 
 /// Longest value a variable may hold before it counts as unknown
 /// (`x=$x$x` doubling).

@@ -2,7 +2,7 @@
 //! command string given to a shell (`bash -c`, `eval`, `env -S`, `su -c`,
 //! `watch`) is parsed again.
 
-use super::{Command, MAX_DEPTH, Script, Word};
+use super::script::{Command, MAX_DEPTH, Script, Word};
 
 enum Step {
     /// Not a wrapper, or one that runs nothing.
