@@ -1,16 +1,77 @@
-//! OAuth 2.1 for remote MCP servers.
+//! OAuth 2.1 for remote MCP servers (MCP authorization, 2025-06-18 and
+//! 2025-11-25).
 //!
 //! The bridge asks a [`Session`] for the `Authorization` header of each
-//! request and tells it about a 401; everything else (discovery, the
-//! browser step, PKCE, token storage and refresh) stays behind it.
+//! request and tells it about a 401; everything else stays behind it:
+//! discovery (`discovery`, `flow`), the browser step (`callback`), PKCE
+//! and `state` (`pkce`), tokens on disk (`store`).
+//!
+//! Tokens are secrets: they are sent only to the server they were issued
+//! for (the record names it), never appear in an error, a message or a
+//! `Debug` output, and live in a 0600 file in a 0700 folder.
 
+mod callback;
+mod challenge;
+mod discovery;
+mod flow;
+mod net;
+mod pkce;
+mod store;
+
+use std::io::Write;
 use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::Url;
+use sha2::{Digest, Sha256};
+
+pub use challenge::{Challenge, parse as parse_challenge};
+pub use store::{Record, Secret};
 
 /// Why a request could not be authorized. Never carries a token.
 #[derive(Debug, thiserror::Error)]
 pub enum OAuthError {
     #[error("{0}")]
     Failed(String),
+    #[error("OAuth discovery: {0}")]
+    Discovery(String),
+    #[error("refusing an insecure address: {0}")]
+    Insecure(String),
+    #[error("the authorization server {0} does not offer PKCE with S256; Latch refuses to authorize without it")]
+    NoPkce(String),
+    #[error("authorization refused: {0}")]
+    Refused(String),
+    #[error("no answer from the browser in time; authorize again")]
+    Timeout,
+    #[error("no refresh token")]
+    NoRefreshToken,
+    #[error("{0} needs authorization: a person runs `latch auth login` for it")]
+    LoginNeeded(String),
+    #[error("{0}")]
+    Http(String),
+    #[error("token store: {0}")]
+    Store(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// How a session behaves where a person is needed.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Run the browser step on a 401 that a refresh cannot cure (the
+    /// bridge); `false` fails with [`OAuthError::LoginNeeded`] instead.
+    pub interactive: bool,
+    /// Try to open the authorization address in a browser (it is always
+    /// printed on stderr as well).
+    pub open_browser: bool,
+    /// How long the browser step may take.
+    pub wait: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { interactive: true, open_browser: true, wait: Duration::from_secs(300) }
+    }
 }
 
 /// One configured remote server's authorization.
@@ -19,26 +80,248 @@ pub struct Session {
     pub name: String,
     /// The MCP endpoint URL.
     pub server_url: String,
-    /// Where tokens are kept (the Latch home).
+    /// Where tokens are kept (the Latch home: `<home>/oauth/NAME.json`).
     pub home: PathBuf,
+    options: Options,
+    /// One refresh or browser step at a time; what was last handed out.
+    state: tokio::sync::Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// SHA-256 of the access token last returned by `authorization`.
+    handed: Option<[u8; 32]>,
+}
+
+fn fingerprint(s: &Secret) -> [u8; 32] {
+    Sha256::digest(s.expose().as_bytes()).into()
+}
+
+/// What `login` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Login {
+    /// Tokens were obtained and stored.
+    Authorized,
+    /// The server answered without asking for authorization.
+    NotRequired,
+    /// The server asked, but publishes no OAuth metadata.
+    NotOAuth,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("name", &self.name).field("server_url", &self.server_url).finish()
+    }
 }
 
 impl Session {
     pub fn new(name: String, server_url: String, home: PathBuf) -> Session {
-        Session { name, server_url, home }
+        Session { name, server_url, home, options: Options::default(), state: Default::default() }
+    }
+
+    pub fn with_options(mut self, options: Options) -> Session {
+        self.options = options;
+        self
+    }
+
+    fn url(&self) -> Result<Url, OAuthError> {
+        let url = Url::parse(&self.server_url)
+            .map_err(|_| OAuthError::Discovery("the server address is not a URL".into()))?;
+        // Bearer tokens go over TLS, or stay on this machine.
+        discovery::check_secure(&url, "the MCP server", discovery::is_loopback(&url))?;
+        Ok(url)
+    }
+
+    /// The stored record, if it is for this server's URL (a record made for
+    /// another URL under the same name is never used: its tokens would go
+    /// to a server they were not issued for).
+    fn record(&self) -> Result<Option<Record>, OAuthError> {
+        Ok(store::load(&self.home, &self.name)?.filter(|r| r.server_url == self.server_url))
     }
 
     /// The `Authorization` header value for the next request, if the server
     /// has been authorized (refreshing a token that is about to expire).
     pub async fn authorization(&self) -> Result<Option<String>, OAuthError> {
-        Ok(None)
+        let mut state = self.state.lock().await;
+        let Some(mut rec) = self.record()? else { return Ok(None) };
+        if self.url().is_err() {
+            return Ok(None);
+        }
+        let now = store::now();
+        if rec.needs_refresh(now) && rec.refresh_token.is_some() {
+            match flow::refresh(&net::client()?, &rec, now).await {
+                Ok(new) => {
+                    store::save(&self.home, &new)?;
+                    rec = new;
+                }
+                // Still valid: use it; the next request tries again.
+                Err(_) if !rec.expired(now) => {}
+                // Expired and not refreshable: go without, the 401 that
+                // follows starts a new authorization.
+                Err(_) => return Ok(None),
+            }
+        } else if rec.expired(now) {
+            return Ok(None);
+        }
+        state.handed = Some(fingerprint(&rec.access_token));
+        Ok(Some(format!("Bearer {}", rec.access_token.expose())))
     }
 
     /// The server answered 401 (with its `WWW-Authenticate` header, if
     /// any). Refreshes or authorizes anew; `Ok(true)` means a retry may
     /// succeed, `Ok(false)` that the server cannot be authorized by OAuth.
     pub async fn unauthorized(&self, www_authenticate: Option<&str>) -> Result<bool, OAuthError> {
-        let _ = www_authenticate;
-        Ok(false)
+        let challenge = www_authenticate.and_then(challenge::parse);
+        if www_authenticate.is_some_and(|h| !h.trim().is_empty()) && challenge.is_none() {
+            // Basic or another scheme: not OAuth's to answer.
+            return Ok(false);
+        }
+        let url = self.url()?;
+        let mut state = self.state.lock().await;
+        if let Some(rec) = self.record()? {
+            if state.handed != Some(fingerprint(&rec.access_token)) {
+                // Someone (another request, `latch auth login`) got new
+                // tokens since this request was sent: retry with them.
+                state.handed = None;
+                return Ok(true);
+            }
+            if rec.refresh_token.is_some() {
+                let now = store::now();
+                if let Ok(new) = flow::refresh(&net::client()?, &rec, now).await {
+                    store::save(&self.home, &new)?;
+                    state.handed = None;
+                    return Ok(true);
+                }
+            }
+        }
+        if !self.options.interactive {
+            return Err(OAuthError::LoginNeeded(self.name.clone()));
+        }
+        let done = self.authorize(&url, challenge.as_ref()).await?;
+        state.handed = None;
+        Ok(done)
+    }
+
+    /// `latch auth login`: asks the server (an MCP `initialize` without
+    /// credentials) whether and how it wants authorization, and runs the
+    /// browser step.
+    pub async fn login(&self) -> Result<Login, OAuthError> {
+        let url = self.url()?;
+        let http = net::client()?;
+        let probe = serde_json::json!({
+            "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                       "clientInfo": {"name": "latch-auth", "version": env!("CARGO_PKG_VERSION")}}
+        });
+        let resp = http
+            .post(url.clone())
+            .header("Accept", "application/json, text/event-stream")
+            .json(&probe)
+            .send()
+            .await
+            .map_err(|e| net::http_err(&url, &e))?;
+        if resp.status() != reqwest::StatusCode::UNAUTHORIZED {
+            return Ok(Login::NotRequired);
+        }
+        let header = resp.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        drop(resp);
+        let challenge = header.as_deref().and_then(challenge::parse);
+        let _state = self.state.lock().await;
+        if self.authorize(&url, challenge.as_ref()).await? { Ok(Login::Authorized) } else { Ok(Login::NotOAuth) }
+    }
+
+    /// Forgets this server's tokens, revoking them first when the server
+    /// offers revocation. `Ok(None)`: there were none; `Ok(Some(revoked))`.
+    pub async fn logout(&self) -> Result<Option<bool>, OAuthError> {
+        let _state = self.state.lock().await;
+        let Some(rec) = store::load(&self.home, &self.name)? else { return Ok(None) };
+        let revoked = match net::client() {
+            Ok(http) => flow::revoke(&http, &rec).await,
+            Err(_) => false,
+        };
+        store::delete(&self.home, &self.name)?;
+        Ok(Some(revoked))
+    }
+
+    /// Discovery, registration, the browser step, the code exchange; the
+    /// tokens stored. `Ok(false)` when the server has no OAuth metadata.
+    async fn authorize(&self, url: &Url, challenge: Option<&Challenge>) -> Result<bool, OAuthError> {
+        let http = net::client()?;
+        let Some(d) = flow::discover(&http, url, challenge).await? else { return Ok(false) };
+        let listener = callback::Listener::bind().await?;
+        let client = flow::register(&http, &d.server, &listener.redirect_uri, "Latch").await?;
+        let pkce = pkce::Pkce::new()?;
+        let state = pkce::new_state()?;
+        let address = flow::authorize_url(&d, &client.client_id, &listener.redirect_uri, &pkce, &state)?;
+        tell(&format!(
+            "latch: the MCP server {} needs authorization. Open this address in a browser \
+             (waiting {} s):\nlatch: authorize: {address}\n",
+            self.name,
+            self.options.wait.as_secs()
+        ));
+        if self.options.open_browser {
+            open_browser(address.as_str());
+        }
+        let expect = callback::Expect {
+            state,
+            issuer: d.server.issuer.clone(),
+            iss_required: d.server.authorization_response_iss_parameter_supported,
+        };
+        let redirect_uri = listener.redirect_uri.clone();
+        let code = listener.wait(&expect, self.options.wait).await?;
+        let tokens = flow::exchange(&http, &d, &client, &code, &redirect_uri, &pkce.verifier).await?;
+        let now = store::now();
+        let record = Record {
+            name: self.name.clone(),
+            server_url: self.server_url.clone(),
+            resource: d.resource.clone(),
+            issuer: d.server.issuer.clone(),
+            token_endpoint: d.server.token_endpoint.clone(),
+            revocation_endpoint: d.server.revocation_endpoint.clone(),
+            client_id: client.client_id,
+            client_secret: client.client_secret,
+            client_auth: client.client_auth,
+            access_token: tokens.access_token,
+            refresh_token: tokens.refresh_token,
+            expires_at: tokens.expires_in.map(|s| now.saturating_add(s)),
+            obtained_at: now,
+            scope: tokens.scope.or(d.scope),
+        };
+        store::save(&self.home, &record)?;
+        tell(&format!("latch: {} is authorized.\n", self.name));
+        Ok(true)
+    }
+}
+
+/// Every stored server's record, sorted by name (for `latch auth list`;
+/// show no token from it).
+pub fn stored(home: &std::path::Path) -> Result<Vec<Record>, OAuthError> {
+    store::list(home)
+}
+
+/// A message for the person, on stderr (stdout may be an MCP channel).
+fn tell(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// Opens `address` with the platform's opener when there is a desktop to
+/// open it on; its output goes nowhere (the shim's stdout is MCP's).
+fn open_browser(address: &str) {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some() {
+        "xdg-open"
+    } else {
+        return;
+    };
+    let child = std::process::Command::new(opener)
+        .arg(address)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if let Ok(mut child) = child {
+        // Reaped in the background; the opener returns quickly.
+        std::thread::spawn(move || child.wait());
     }
 }
