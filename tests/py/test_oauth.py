@@ -1,0 +1,290 @@
+"""OAuth 2.1 for remote MCP servers, end to end: the real `latch` binary
+against our OAuth-protected MCP server (tests/py/oauth_server.py, the
+official SDK's streamable HTTP server behind a bearer check, plus an
+authorization server), on 127.0.0.1.
+
+The person's browser step is done by the test: it reads the address
+`latch auth login` prints on stderr, GETs it with redirects off (the
+authorization server "consents" and redirects with a code), then GETs the
+redirect target, which is Latch's localhost callback.
+
+Until `latch shim --url` exists, requests go through `latch auth probe`, a
+hidden command that does what the bridge does for one request (the
+session's header; on a 401, refresh and retry once).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import stat
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+import pytest
+
+from latchkit import LATCH_BIN, Home
+from oauth_server import SCOPE, OAuthServer
+
+NAME = "remote-notes"
+
+
+@pytest.fixture
+def server() -> Iterator[OAuthServer]:
+    with OAuthServer() as srv:
+        yield srv
+
+
+def http_get(url: str) -> tuple[int, dict[str, str], str]:
+    """One GET, no redirects followed."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        conn.request("GET", urlunsplit(("", "", parts.path, parts.query, "")))
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read().decode(errors="replace")
+    finally:
+        conn.close()
+
+
+class Login:
+    """A running `latch auth login`, its stderr read up to the address."""
+
+    def __init__(self, home: Home, url: str, name: str = NAME) -> None:
+        self.proc = subprocess.Popen(
+            [LATCH_BIN, "auth", "login", name, "--url", url, "--no-browser"],
+            env=home.cli_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.err_lines: list[str] = []
+
+    def address(self) -> str | None:
+        """The authorization address, or None when latch ended first."""
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.err_lines.append(line)
+            if line.startswith("latch: authorize: "):
+                return line.removeprefix("latch: authorize: ").strip()
+        return None
+
+    def finish(self, timeout: float = 15.0) -> tuple[int, str, str]:
+        out, err = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, out, "".join(self.err_lines) + err
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate()
+
+
+@pytest.fixture
+def logins() -> Iterator[list[Login]]:
+    started: list[Login] = []
+    yield started
+    for login in started:
+        login.kill()
+
+
+def consent(address: str) -> str:
+    """The person approves in the browser: the redirect to Latch's callback."""
+    status, headers, body = http_get(address)
+    assert status == 302, (status, body)
+    return headers["location"]
+
+
+def login_ok(home: Home, server: OAuthServer, logins: list[Login], name: str = NAME) -> tuple[str, str]:
+    login = Login(home, server.url, name)
+    logins.append(login)
+    address = login.address()
+    assert address, login.finish()
+    status, _, body = http_get(consent(address))
+    assert status == 200, body
+    code, out, err = login.finish()
+    assert code == 0, (out, err)
+    return out, err
+
+
+def token_file(home: Home, name: str = NAME) -> Path:
+    return home.latch_home / "oauth" / f"{name}.json"
+
+
+def assert_no_token_in(server: OAuthServer, *texts: str) -> None:
+    for token in server.seen.issued:
+        for text in texts:
+            assert token not in text
+
+
+def probe(home: Home, url: str, name: str = NAME) -> subprocess.CompletedProcess[str]:
+    return home.latch("auth", "probe", name, "--url", url, check=False)
+
+
+def test_login_discovers_registers_and_stores_private_tokens(home: Home, server: OAuthServer, logins: list[Login]) -> None:
+    out, err = login_ok(home, server, logins)
+    # Discovery went through the 401's resource_metadata and the issuer's
+    # path-inserted metadata; a client was registered for the callback.
+    assert len(server.seen.registrations) == 1
+    reg = server.seen.registrations[0]
+    assert reg["token_endpoint_auth_method"] == "none"
+    [redirect] = reg["redirect_uris"]
+    assert redirect.startswith("http://127.0.0.1:") and redirect.endswith("/callback")
+    [auth] = server.seen.authorize
+    assert auth["code_challenge_method"] == "S256" and len(auth["code_challenge"]) == 43
+    assert auth["resource"] == server.url
+    assert auth["scope"] == SCOPE
+    assert len(auth["state"]) >= 22
+    assert server.seen.grants == ["authorization_code"]
+
+    # Stored private: 0600 in a 0700 folder, nothing else left there.
+    path = token_file(home)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+
+    # `auth list` shows the server, its expiry and scopes, never a token.
+    listed = home.latch("auth", "list")
+    assert NAME in listed.stdout and server.url in listed.stdout and SCOPE in listed.stdout
+    assert "expires in" in listed.stdout and "refreshable" in listed.stdout
+    [row] = home.latch_json("auth", "list", "--json")
+    assert row["name"] == NAME and row["url"] == server.url and row["scope"] == SCOPE
+
+    # A request through the session carries the token and succeeds.
+    probed = probe(home, server.url)
+    assert probed.stdout.strip() == "200", probed
+    assert server.seen.mcp_ok == 1
+    assert server.seen.authorizations[-1] == f"Bearer {server.seen.issued[0]}"
+    assert_no_token_in(server, out, err, listed.stdout, listed.stderr, probed.stdout, probed.stderr)
+
+
+def test_refresh_before_expiry(home: Home, server: OAuthServer, logins: list[Login]) -> None:
+    server.access_ttl = 3
+    login_ok(home, server, logins)
+    [row] = home.latch_json("auth", "list", "--json")
+    # Wait out the access token's life (the server enforces it too).
+    time.sleep(max(0.0, row["expires_at"] - time.time()) + 0.2)
+    probed = probe(home, server.url)
+    assert probed.stdout.strip() == "200", probed
+    # Refreshed before the request: the server never saw the stale token.
+    assert server.seen.grants == ["authorization_code", "refresh_token"]
+    assert server.seen.unauthorized == 1  # `login`'s own probe only
+    assert server.seen.authorizations == [f"Bearer {server.seen.issued[2]}"]
+    assert_no_token_in(server, probed.stdout, probed.stderr)
+
+
+def test_401_mid_session_refreshes_then_retries_once(home: Home, server: OAuthServer, logins: list[Login]) -> None:
+    login_ok(home, server, logins)
+    server.expire_access_tokens()
+    probed = probe(home, server.url)
+    assert probed.stdout.strip() == "200", probed
+    assert server.seen.grants == ["authorization_code", "refresh_token"]
+    assert server.seen.unauthorized == 2  # login's probe, then the revoked token
+    # The refresh token rotated; the new one is stored.
+    assert server.seen.issued[3] in token_file(home).read_text()
+
+    # When refresh fails too, the shim-side session does not loop or guess:
+    # it says a person must log in.
+    server.expire_access_tokens()
+    server.reject_refresh = True
+    probed = probe(home, server.url)
+    assert probed.returncode != 0
+    assert "needs authorization" in probed.stderr and "latch auth login" in probed.stderr
+    assert_no_token_in(server, probed.stdout, probed.stderr)
+
+
+def test_issuer_mismatch_in_the_callback_is_refused(home: Home, server: OAuthServer, logins: list[Login]) -> None:
+    """RFC 9207: a response naming another issuer is a mix-up attack."""
+    for mode in ("wrong", "absent"):
+        server.iss_mode = mode
+        login = Login(home, server.url)
+        logins.append(login)
+        address = login.address()
+        assert address
+        status, _, body = http_get(consent(address))
+        assert status == 400 and "issuer" in body, body
+        code, _, err = login.finish()
+        assert code != 0 and "issuer" in err, err
+    assert server.seen.grants == []
+    assert not token_file(home).exists()
+
+
+def test_state_mismatch_is_ignored_and_the_real_answer_still_counts(
+    home: Home, server: OAuthServer, logins: list[Login]
+) -> None:
+    login = Login(home, server.url)
+    logins.append(login)
+    address = login.address()
+    assert address
+    callback = consent(address)
+    parts = urlsplit(callback)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    forged = urlunsplit(parts._replace(query=urlencode({**query, "state": "forged"})))
+    status, _, body = http_get(forged)
+    assert status == 400 and "state" in body
+    # A forged code with no state at all: ignored as well.
+    status, _, _ = http_get(urlunsplit(parts._replace(query="code=attacker")))
+    assert status == 400
+    status, _, _ = http_get(callback)
+    assert status == 200
+    code, out, err = login.finish()
+    assert code == 0, (out, err)
+    assert server.seen.grants == ["authorization_code"]
+
+
+def test_authorization_server_without_s256_is_refused(home: Home, server: OAuthServer) -> None:
+    for methods in (None, ["plain"]):
+        server.pkce_methods = methods
+        done = home.latch("auth", "login", NAME, "--url", server.url, "--no-browser", check=False)
+        assert done.returncode != 0
+        assert "S256" in done.stderr and "authorize:" not in done.stderr
+    assert server.seen.registrations == [] and server.seen.authorize == []
+
+
+def test_metadata_for_another_resource_or_issuer_is_refused(home: Home, server: OAuthServer) -> None:
+    server.prm_resource = "http://127.0.0.1:1/mcp"
+    done = home.latch("auth", "login", NAME, "--url", server.url, "--no-browser", check=False)
+    assert done.returncode != 0 and "another resource" in done.stderr, done.stderr
+    server.prm_resource = None
+    server.metadata_issuer = "http://127.0.0.1:1/as"
+    done = home.latch("auth", "login", NAME, "--url", server.url, "--no-browser", check=False)
+    assert done.returncode != 0 and "another issuer" in done.stderr, done.stderr
+    assert server.seen.registrations == []
+
+
+def test_tokens_never_go_to_another_url_under_the_same_name(
+    home: Home, server: OAuthServer, logins: list[Login]
+) -> None:
+    """A config that points NAME at another server must not receive NAME's tokens."""
+    login_ok(home, server, logins)
+    with OAuthServer() as other:
+        probed = probe(home, other.url)
+        assert probed.returncode != 0
+        assert other.seen.authorizations == []
+        assert_no_token_in(server, probed.stdout, probed.stderr)
+    assert server.seen.issued[0] not in "".join(other.seen.authorizations)
+
+
+def test_logout_revokes_and_deletes(home: Home, server: OAuthServer, logins: list[Login]) -> None:
+    login_ok(home, server, logins)
+    access, refresh = server.seen.issued[:2]
+    done = home.latch("auth", "logout", NAME)
+    assert "revoked and deleted" in done.stdout
+    assert sorted(server.seen.revoked) == sorted([access, refresh])
+    assert not token_file(home).exists()
+    assert "no OAuth tokens stored" in home.latch("auth", "list").stdout
+    assert home.latch("auth", "logout", NAME, check=False).returncode == 1
+    assert_no_token_in(server, done.stdout, done.stderr)
+
+
+def test_odd_names_stay_inside_the_token_folder(home: Home, server: OAuthServer, logins: list[Login]) -> None:
+    login_ok(home, server, logins, name="../../escape")
+    files = list((home.latch_home / "oauth").iterdir())
+    assert len(files) == 1 and files[0].name.startswith("h-")
+    assert not (home.path / "escape.json").exists()
+    assert home.latch_json("auth", "list", "--json")[0]["name"] == "../../escape"
+    assert os.listdir(home.latch_home / "oauth") == [files[0].name]
