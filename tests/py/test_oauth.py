@@ -193,7 +193,9 @@ def test_401_mid_session_refreshes_then_retries_once(home: Home, server: OAuthSe
     server.reject_refresh = True
     probed = probe(home, server.url)
     assert probed.returncode != 0
-    assert "needs authorization" in probed.stderr and "latch auth login" in probed.stderr
+    assert "needs a person to authorize it" in probed.stderr, probed
+    # Text that may reach the agent names no command to run.
+    assert "latch auth" not in probed.stderr
     assert_no_token_in(server, probed.stdout, probed.stderr)
 
 
@@ -249,6 +251,9 @@ def test_metadata_for_another_resource_or_issuer_is_refused(home: Home, server: 
     server.prm_resource = "http://127.0.0.1:1/mcp"
     done = home.latch("auth", "login", NAME, "--url", server.url, "--no-browser", check=False)
     assert done.returncode != 0 and "another resource" in done.stderr, done.stderr
+    server.prm_resource = f"{server.base}/other"
+    done = home.latch("auth", "login", NAME, "--url", server.url, "--no-browser", check=False)
+    assert done.returncode != 0 and "another resource" in done.stderr, done.stderr
     server.prm_resource = None
     server.metadata_issuer = "http://127.0.0.1:1/as"
     done = home.latch("auth", "login", NAME, "--url", server.url, "--no-browser", check=False)
@@ -288,3 +293,17 @@ def test_odd_names_stay_inside_the_token_folder(home: Home, server: OAuthServer,
     assert not (home.path / "escape.json").exists()
     assert home.latch_json("auth", "list", "--json")[0]["name"] == "../../escape"
     assert os.listdir(home.latch_home / "oauth") == [files[0].name]
+
+
+def test_expired_and_unrefreshable_asks_for_a_person(home: Home, server: OAuthServer, logins: list[Login]) -> None:
+    """An access token past its expiry whose refresh fails is not sent, and
+    the 401 that follows reaches "needs authorization" (no retry loop)."""
+    server.access_ttl = 2
+    login_ok(home, server, logins)
+    [row] = home.latch_json("auth", "list", "--json")
+    time.sleep(max(0.0, row["expires_at"] - time.time()) + 0.2)
+    server.reject_refresh = True
+    probed = probe(home, server.url)
+    assert probed.returncode != 0
+    assert "needs a person to authorize it" in probed.stderr, probed
+    assert server.seen.authorizations == []

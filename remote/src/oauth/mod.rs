@@ -45,7 +45,8 @@ pub enum OAuthError {
     Timeout,
     #[error("no refresh token")]
     NoRefreshToken,
-    #[error("{0} needs authorization: a person runs `latch auth login` for it")]
+    /// Worded for text that may reach the agent: no command to run.
+    #[error("the MCP server {0} needs a person to authorize it again in Latch")]
     LoginNeeded(String),
     #[error("{0}")]
     Http(String),
@@ -89,7 +90,9 @@ pub struct Session {
 
 #[derive(Default)]
 struct State {
-    /// SHA-256 of the access token last returned by `authorization`.
+    /// SHA-256 of the access token `authorization` last looked at (sent
+    /// or withheld as expired); `None` when there was none. A 401 with a
+    /// record on disk that differs means new tokens arrived meanwhile.
     handed: Option<[u8; 32]>,
 }
 
@@ -143,7 +146,11 @@ impl Session {
     /// has been authorized (refreshing a token that is about to expire).
     pub async fn authorization(&self) -> Result<Option<String>, OAuthError> {
         let mut state = self.state.lock().await;
-        let Some(mut rec) = self.record()? else { return Ok(None) };
+        let Some(mut rec) = self.record()? else {
+            state.handed = None;
+            return Ok(None);
+        };
+        state.handed = Some(fingerprint(&rec.access_token));
         if self.url().is_err() {
             return Ok(None);
         }
@@ -152,6 +159,7 @@ impl Session {
             match flow::refresh(&net::client()?, &rec, now).await {
                 Ok(new) => {
                     store::save(&self.home, &new)?;
+                    state.handed = Some(fingerprint(&new.access_token));
                     rec = new;
                 }
                 // Still valid: use it; the next request tries again.
@@ -163,7 +171,6 @@ impl Session {
         } else if rec.expired(now) {
             return Ok(None);
         }
-        state.handed = Some(fingerprint(&rec.access_token));
         Ok(Some(format!("Bearer {}", rec.access_token.expose())))
     }
 
