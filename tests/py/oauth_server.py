@@ -21,6 +21,7 @@ server would. Everything it saw is recorded for the test to check.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -80,6 +81,7 @@ class OAuthServer:
         self.metadata_issuer: str | None = None  # claim another issuer in metadata
         self.prm_resource: str | None = None  # name another resource in the PRM
         self.reject_refresh = False
+        self.refresh_delay = 0.0  # seconds a refresh request is held
         self.seen = Seen()
         self._clients: dict[str, dict[str, Any]] = {}
         self._codes: dict[str, dict[str, Any]] = {}
@@ -284,6 +286,7 @@ class OAuthServer:
             self.seen.grants.append(kind)
             return JSONResponse(self._issue(Grant(code["client_id"], code["resource"], code["scope"], "")))
         if kind == "refresh_token":
+            await asyncio.sleep(self.refresh_delay)
             with self._lock:
                 grant = self._refresh.get(form.get("refresh_token", ""))
             if (

@@ -307,3 +307,29 @@ def test_expired_and_unrefreshable_asks_for_a_person(home: Home, server: OAuthSe
     assert probed.returncode != 0
     assert "needs a person to authorize it" in probed.stderr, probed
     assert server.seen.authorizations == []
+
+
+def test_two_shims_refreshing_at_once_spend_the_refresh_token_once(
+    home: Home, server: OAuthServer, logins: list[Login]
+) -> None:
+    """The server rotates refresh tokens: two processes refreshing with the
+    same one would leave one of them without tokens. The second waits on
+    the record's lock and takes the first one's result."""
+    login_ok(home, server, logins)
+    server.expire_access_tokens()
+    server.refresh_delay = 1.0
+    procs = [
+        subprocess.Popen(
+            [LATCH_BIN, "auth", "probe", NAME, "--url", server.url],
+            env=home.cli_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    results = [p.communicate(timeout=20) for p in procs]
+    assert [out.strip() for out, _ in results] == ["200", "200"], results
+    assert server.seen.grants == ["authorization_code", "refresh_token"]
+    assert server.seen.token_errors == []

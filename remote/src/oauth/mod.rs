@@ -156,9 +156,8 @@ impl Session {
         }
         let now = store::now();
         if rec.needs_refresh(now) && rec.refresh_token.is_some() {
-            match flow::refresh(&net::client()?, &rec, now).await {
+            match self.refreshed(&rec).await {
                 Ok(new) => {
-                    store::save(&self.home, &new)?;
                     state.handed = Some(fingerprint(&new.access_token));
                     rec = new;
                 }
@@ -192,13 +191,9 @@ impl Session {
                 state.handed = None;
                 return Ok(true);
             }
-            if rec.refresh_token.is_some() {
-                let now = store::now();
-                if let Ok(new) = flow::refresh(&net::client()?, &rec, now).await {
-                    store::save(&self.home, &new)?;
-                    state.handed = None;
-                    return Ok(true);
-                }
+            if rec.refresh_token.is_some() && self.refreshed(&rec).await.is_ok() {
+                state.handed = None;
+                return Ok(true);
             }
         }
         if !self.options.interactive {
@@ -207,6 +202,23 @@ impl Session {
         let done = self.authorize(&url, challenge.as_ref()).await?;
         state.handed = None;
         Ok(done)
+    }
+
+    /// A fresh record in place of `stale`: refreshed under the record's
+    /// lock, or the one another process refreshed while this one waited.
+    async fn refreshed(&self, stale: &Record) -> Result<Record, OAuthError> {
+        let (home, name) = (self.home.clone(), self.name.clone());
+        let _lock = tokio::task::spawn_blocking(move || store::lock(&home, &name))
+            .await
+            .map_err(|e| OAuthError::Internal(e.to_string()))??;
+        if let Some(current) = self.record()?
+            && fingerprint(&current.access_token) != fingerprint(&stale.access_token)
+        {
+            return Ok(current);
+        }
+        let new = flow::refresh(&net::client()?, stale, store::now()).await?;
+        store::save(&self.home, &new)?;
+        Ok(new)
     }
 
     /// `latch auth login`: asks the server (an MCP `initialize` without

@@ -182,9 +182,43 @@ pub fn save(home: &Path, record: &Record) -> Result<(), OAuthError> {
     Ok(())
 }
 
+/// An exclusive hold on one server's record across processes (two shims
+/// for the same server must not both spend a rotating refresh token);
+/// released when dropped.
+pub struct Lock {
+    _file: fs::File,
+}
+
+/// Waits for the hold on `name`'s record. Blocking: call it off the
+/// runtime's threads.
+pub fn lock(home: &Path, name: &str) -> Result<Lock, OAuthError> {
+    use std::os::fd::AsRawFd;
+    private_folder(home)?;
+    let path = file(home, name).with_extension("lock");
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| store_err("cannot open", &path, e))?;
+    loop {
+        // SAFETY: flock on a descriptor this function owns; no memory is passed.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(Lock { _file: f });
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(store_err("cannot lock", &path, e));
+        }
+    }
+}
+
 /// Deletes the record of `name`; `Ok(false)` when there was none.
 pub fn delete(home: &Path, name: &str) -> Result<bool, OAuthError> {
     let path = file(home, name);
+    let _ = fs::remove_file(path.with_extension("lock"));
     match fs::remove_file(&path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
