@@ -37,6 +37,9 @@ pub enum AuthCmd {
         name: String,
         #[arg(long)]
         url: String,
+        /// Run the browser step on a 401 as the shim does (address printed only).
+        #[arg(long)]
+        login: bool,
     },
 }
 
@@ -74,8 +77,8 @@ pub fn run(cmd: AuthCmd) -> anyhow::Result<i32> {
                 }
             }
         }
-        AuthCmd::Probe { name, url } => {
-            let options = Options { interactive: false, open_browser: false, ..Options::default() };
+        AuthCmd::Probe { name, url, login } => {
+            let options = Options { interactive: login, open_browser: false, ..Options::default() };
             let session = Session::new(name, url.clone(), home).with_options(options);
             let status = rt.block_on(probe(&session, &url))?;
             println!("{status}");

@@ -333,3 +333,35 @@ def test_two_shims_refreshing_at_once_spend_the_refresh_token_once(
     assert [out.strip() for out, _ in results] == ["200", "200"], results
     assert server.seen.grants == ["authorization_code", "refresh_token"]
     assert server.seen.token_errors == []
+
+
+def test_first_401_runs_the_browser_step_then_retries(home: Home, server: OAuthServer) -> None:
+    """What the shim does with no tokens yet: the 401 starts discovery and
+    the browser step (address on stderr), and the request is retried."""
+    proc = subprocess.Popen(
+        [LATCH_BIN, "auth", "probe", NAME, "--url", server.url, "--login"],
+        env=home.cli_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        address = None
+        for line in proc.stderr:
+            if line.startswith("latch: authorize: "):
+                address = line.removeprefix("latch: authorize: ").strip()
+                break
+        assert address
+        status, _, _ = http_get(consent(address))
+        assert status == 200
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0 and out.strip() == "200", (out, err)
+    assert server.seen.unauthorized == 1 and server.seen.mcp_ok == 1
+    assert token_file(home).exists()
+    assert_no_token_in(server, out, err)

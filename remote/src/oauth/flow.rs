@@ -165,12 +165,22 @@ pub fn authorize_url(
 pub struct Tokens {
     pub access_token: Secret,
     pub token_type: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_seconds")]
     pub expires_in: Option<u64>,
     #[serde(default)]
     pub refresh_token: Option<Secret>,
     #[serde(default)]
     pub scope: Option<String>,
+}
+
+/// `expires_in` as a number, as some servers send it as a string, or as a
+/// float; anything else counts as not given.
+fn lenient_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Number(n) => n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    })
 }
 
 async fn token_request(
@@ -285,6 +295,21 @@ pub async fn revoke(http: &Client, rec: &Record) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_answers_with_odd_expiry_shapes() {
+        for (body, want) in [
+            (r#"{"access_token":"a","token_type":"bearer","expires_in":3600}"#, Some(3600)),
+            (r#"{"access_token":"a","token_type":"Bearer","expires_in":"60"}"#, Some(60)),
+            (r#"{"access_token":"a","token_type":"Bearer","expires_in":1.5}"#, Some(1)),
+            (r#"{"access_token":"a","token_type":"Bearer","expires_in":null}"#, None),
+            (r#"{"access_token":"a","token_type":"Bearer"}"#, None),
+        ] {
+            let t: Tokens = serde_json::from_str(body).unwrap();
+            assert_eq!(t.expires_in, want, "{body}");
+            assert!(!format!("{t:?}").contains("\"a\""));
+        }
+    }
 
     #[test]
     fn authorization_url_carries_pkce_state_resource_and_scope() {
