@@ -16,6 +16,9 @@ use super::OAuthError;
 
 pub const PATH: &str = "/callback";
 
+/// Callback connections served at once; more wait in the listen queue.
+const MAX_CONNECTIONS: usize = 16;
+
 /// What the authorization server must have said for the response to count.
 #[derive(Debug, Clone)]
 pub struct Expect {
@@ -99,15 +102,25 @@ impl Listener {
         Ok(Listener { inner, redirect_uri: format!("http://127.0.0.1:{port}{PATH}") })
     }
 
-    /// Waits for this attempt's response, at most `limit`.
+    /// Waits for this attempt's response, at most `limit`. Connections are
+    /// served side by side (at most [`MAX_CONNECTIONS`]), so one that sends
+    /// nothing cannot hold the real answer back.
     pub async fn wait(self, expect: &Expect, limit: Duration) -> Result<String, OAuthError> {
+        let mut tasks = tokio::task::JoinSet::new();
         tokio::time::timeout(limit, async {
             loop {
-                let Ok((stream, _)) = self.inner.accept().await else { continue };
-                match one(stream, expect).await {
-                    Some(Outcome::Code(code)) => return Ok(code),
-                    Some(Outcome::Fail(why)) => return Err(OAuthError::Refused(why)),
-                    Some(Outcome::Ignore(_)) | None => {}
+                tokio::select! {
+                    accepted = self.inner.accept(), if tasks.len() < MAX_CONNECTIONS => {
+                        if let Ok((stream, _)) = accepted {
+                            let expect = expect.clone();
+                            tasks.spawn(async move { one(stream, &expect).await });
+                        }
+                    }
+                    Some(done) = tasks.join_next() => match done {
+                        Ok(Some(Outcome::Code(code))) => return Ok(code),
+                        Ok(Some(Outcome::Fail(why))) => return Err(OAuthError::Refused(why)),
+                        _ => {}
+                    },
                 }
             }
         })
@@ -215,6 +228,8 @@ mod tests {
                 out
             }
         };
+        // A connection that never sends a request does not hold the others.
+        let _silent = TcpStream::connect(&addr).await.unwrap();
         assert!(get("/callback?code=x&state=WRONG").await.starts_with("HTTP/1.1 400"));
         assert!(get("/callback?code=good&state=S1").await.starts_with("HTTP/1.1 200"));
         assert_eq!(waiter.await.unwrap().unwrap(), "good");

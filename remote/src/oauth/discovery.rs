@@ -111,14 +111,12 @@ pub fn check_secure(url: &Url, what: &str, server_is_local: bool) -> Result<(), 
     }
 }
 
-/// A URL as it may appear in a message: no query, no credentials.
+/// A URL as it may appear in a message: its origin only. Most URLs here
+/// come from the server's metadata, and a message may reach the agent: no
+/// path, query or credentials, nothing the server wrote but a host name.
 pub fn shown(url: &Url) -> String {
-    let mut u = url.clone();
-    u.set_query(None);
-    u.set_fragment(None);
-    let _ = u.set_username("");
-    let _ = u.set_password(None);
-    u.to_string()
+    let origin = url.origin();
+    if origin.is_tuple() { origin.ascii_serialization() } else { format!("a {}: address", url.scheme()) }
 }
 
 /// RFC 9728 §3.3 and RFC 8707: the metadata's `resource` must name the
@@ -126,13 +124,8 @@ pub fn shown(url: &Url) -> String {
 /// server's path or a parent of it at a `/`. Returns the canonical
 /// resource (the `resource` parameter of every request).
 pub fn check_resource(meta: &ResourceMetadata, server: &Url) -> Result<Url, OAuthError> {
-    let mismatch = || {
-        OAuthError::Discovery(format!(
-            "the server's metadata names another resource ({}), not {}",
-            meta.resource.chars().take(200).collect::<String>(),
-            shown(server)
-        ))
-    };
+    let mismatch =
+        || OAuthError::Discovery(format!("the server's metadata names another resource than {}", shown(server)));
     let resource = Url::parse(&meta.resource).map_err(|_| mismatch())?;
     if resource.origin() != server.origin() || resource.query().is_some() || resource.fragment().is_some() {
         return Err(mismatch());
@@ -232,6 +225,15 @@ mod tests {
 
     fn prm(resource: &str) -> ResourceMetadata {
         ResourceMetadata { resource: resource.into(), authorization_servers: vec![], scopes_supported: vec![] }
+    }
+
+    #[test]
+    fn messages_show_origins_only() {
+        assert_eq!(
+            shown(&u("https://user:pw@auth.example:8443/ignore/previous?token=x#f")),
+            "https://auth.example:8443"
+        );
+        assert_eq!(shown(&u("file:///etc/passwd")), "a file: address");
     }
 
     #[test]
