@@ -24,6 +24,11 @@ pub enum AuthCmd {
         /// Only print the address; do not open a browser.
         #[arg(long)]
         no_browser: bool,
+        /// A client ID registered with the server's authorization server
+        /// beforehand, for servers without dynamic registration (kept for
+        /// later logins of this server).
+        #[arg(long)]
+        client_id: Option<String>,
     },
     /// Forget a server's tokens (revoked first when the server offers it).
     Logout {
@@ -48,8 +53,8 @@ pub fn run(cmd: AuthCmd) -> anyhow::Result<i32> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     match cmd {
         AuthCmd::List { json } => list(&home, json),
-        AuthCmd::Login { name, url, no_browser } => {
-            let options = Options { open_browser: !no_browser, ..Options::default() };
+        AuthCmd::Login { name, url, no_browser, client_id } => {
+            let options = Options { open_browser: !no_browser, client_id, ..Options::default() };
             let session = Session::new(name.clone(), url, home).with_options(options);
             match rt.block_on(session.login())? {
                 Login::Authorized => Ok(0),

@@ -82,6 +82,7 @@ class OAuthServer:
         self.prm_resource: str | None = None  # name another resource in the PRM
         self.reject_refresh = False
         self.refresh_delay = 0.0  # seconds a refresh request is held
+        self.registration = True  # offer dynamic client registration
         self.seen = Seen()
         self._clients: dict[str, dict[str, Any]] = {}
         self._codes: dict[str, dict[str, Any]] = {}
@@ -128,6 +129,13 @@ class OAuthServer:
         self._sock.close()
 
     # -- test helpers
+
+    def add_client(self) -> str:
+        """A client registered beforehand: any loopback redirect port (RFC 8252 §7.3)."""
+        client_id = "pre-" + secrets.token_hex(8)
+        with self._lock:
+            self._clients[client_id] = {"redirect_uris": [], "loopback_any_port": True}
+        return client_id
 
     def expire_access_tokens(self) -> None:
         """Every access token issued so far stops working (refresh tokens stay)."""
@@ -193,7 +201,6 @@ class OAuthServer:
             "issuer": self.metadata_issuer or self.issuer,
             "authorization_endpoint": f"{self.issuer}/authorize",
             "token_endpoint": f"{self.issuer}/token",
-            "registration_endpoint": f"{self.issuer}/register",
             "revocation_endpoint": f"{self.issuer}/revoke",
             "response_types_supported": ["code"],
             "grant_types_supported": ["authorization_code", "refresh_token"],
@@ -201,6 +208,8 @@ class OAuthServer:
             "authorization_response_iss_parameter_supported": self.advertise_iss,
             "scopes_supported": [SCOPE],
         }
+        if self.registration:
+            meta["registration_endpoint"] = f"{self.issuer}/register"
         if self.pkce_methods is not None:
             meta["code_challenge_methods_supported"] = self.pkce_methods
         return JSONResponse(meta)
@@ -224,7 +233,9 @@ class OAuthServer:
         q = dict(request.query_params)
         self.seen.authorize.append(q)
         client = self._clients.get(q.get("client_id", ""))
-        if client is None or q.get("redirect_uri") not in client["redirect_uris"]:
+        redirect = q.get("redirect_uri", "")
+        loopback = redirect.startswith("http://127.0.0.1:") and redirect.endswith("/callback")
+        if client is None or not (redirect in client["redirect_uris"] or (client.get("loopback_any_port") and loopback)):
             return PlainTextResponse("unknown client or redirect_uri", 400)
         if (
             q.get("response_type") != "code"

@@ -54,9 +54,9 @@ def http_get(url: str) -> tuple[int, dict[str, str], str]:
 class Login:
     """A running `latch auth login`, its stderr read up to the address."""
 
-    def __init__(self, home: Home, url: str, name: str = NAME) -> None:
+    def __init__(self, home: Home, url: str, name: str = NAME, extra: list[str] | None = None) -> None:
         self.proc = subprocess.Popen(
-            [LATCH_BIN, "auth", "login", name, "--url", url, "--no-browser"],
+            [LATCH_BIN, "auth", "login", name, "--url", url, "--no-browser", *(extra or [])],
             env=home.cli_env(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -365,3 +365,29 @@ def test_first_401_runs_the_browser_step_then_retries(home: Home, server: OAuthS
     assert server.seen.unauthorized == 1 and server.seen.mcp_ok == 1
     assert token_file(home).exists()
     assert_no_token_in(server, out, err)
+
+
+def test_a_client_registered_beforehand_when_the_server_has_no_registration(
+    home: Home, server: OAuthServer, logins: list[Login]
+) -> None:
+    server.registration = False
+    done = home.latch("auth", "login", NAME, "--url", server.url, "--no-browser", check=False)
+    assert done.returncode != 0 and "no dynamic client registration" in done.stderr, done.stderr
+    client_id = server.add_client()
+    login = Login(home, server.url, extra=["--client-id", client_id])
+    logins.append(login)
+    address = login.address()
+    assert address and f"client_id={client_id}" in address
+    status, _, _ = http_get(consent(address))
+    assert status == 200
+    code, out, err = login.finish()
+    assert code == 0, (out, err)
+    # Kept for this server: the next browser step (a later login, or the
+    # shim's on a 401 that refresh cannot cure) reuses it untold.
+    server.expire_access_tokens()
+    server.reject_refresh = True
+    login = Login(home, server.url)
+    logins.append(login)
+    address = login.address()
+    assert address and f"client_id={client_id}" in address
+    assert server.seen.registrations == []

@@ -96,7 +96,10 @@ pub async fn register(
              registration; Latch has no hosted https document to offer"
                 .into()
         } else {
-            "the authorization server offers no dynamic client registration, which Latch needs".into()
+            "the authorization server offers no dynamic client registration: a person registers Latch \
+             with it (a public client, redirect http://127.0.0.1/callback on any port) and gives Latch its \
+             client ID"
+                .into()
         })
     })?;
     let url = Url::parse(endpoint).map_err(|_| OAuthError::Discovery("bad registration endpoint".into()))?;

@@ -67,11 +67,15 @@ pub struct Options {
     pub open_browser: bool,
     /// How long the browser step may take.
     pub wait: Duration,
+    /// A client ID registered with the authorization server beforehand
+    /// (a public client with a loopback redirect URI), for servers without
+    /// dynamic registration.
+    pub client_id: Option<String>,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { interactive: true, open_browser: true, wait: Duration::from_secs(300) }
+        Options { interactive: true, open_browser: true, wait: Duration::from_secs(300), client_id: None }
     }
 }
 
@@ -268,7 +272,13 @@ impl Session {
         let http = net::client()?;
         let Some(d) = flow::discover(&http, url, challenge).await? else { return Ok(false) };
         let listener = callback::Listener::bind().await?;
-        let client = flow::register(&http, &d.server, &listener.redirect_uri, "Latch").await?;
+        // A client ID given now, or given before for this server and issuer;
+        // otherwise dynamic registration.
+        let earlier = self.record()?.filter(|r| r.preregistered && r.issuer == d.server.issuer).map(|r| r.client_id);
+        let (client, preregistered) = match self.options.client_id.clone().or(earlier) {
+            Some(client_id) => (flow::Registered { client_id, client_secret: None, client_auth: None }, true),
+            None => (flow::register(&http, &d.server, &listener.redirect_uri, "Latch").await?, false),
+        };
         let pkce = pkce::Pkce::new()?;
         let state = pkce::new_state()?;
         let address = flow::authorize_url(&d, &client.client_id, &listener.redirect_uri, &pkce, &state)?;
@@ -300,6 +310,7 @@ impl Session {
             client_id: client.client_id,
             client_secret: client.client_secret,
             client_auth: client.client_auth,
+            preregistered,
             access_token: tokens.access_token,
             refresh_token: tokens.refresh_token,
             expires_at: tokens.expires_in.map(|s| now.saturating_add(s)),

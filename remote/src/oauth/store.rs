@@ -54,6 +54,11 @@ pub struct Record {
     /// `client_secret_basic` or `client_secret_post` when there is a secret.
     #[serde(default)]
     pub client_auth: Option<String>,
+    /// The client ID was given by the person (registered with the server
+    /// beforehand), not obtained by dynamic registration: a new browser
+    /// step reuses it.
+    #[serde(default)]
+    pub preregistered: bool,
     pub access_token: Secret,
     #[serde(default)]
     pub refresh_token: Option<Secret>,
@@ -258,6 +263,7 @@ mod tests {
             client_id: "c1".into(),
             client_secret: None,
             client_auth: None,
+            preregistered: false,
             access_token: Secret::new("at-SECRET-1".into()),
             refresh_token: Some(Secret::new("rt-SECRET-2".into())),
             expires_at: Some(1_000 + 3_600),
