@@ -355,3 +355,27 @@ fn open_browser(address: &str) {
         std::thread::spawn(move || child.wait());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bridge shares a session between tasks on any runtime.
+    #[test]
+    fn sessions_and_their_futures_are_send_and_sync() {
+        fn send<T: Send>(_: &T) {}
+        fn sync<T: Sync>(_: &T) {}
+        let s = Session::new("n".into(), "https://mcp.example/mcp".into(), PathBuf::from("/nonexistent"));
+        sync(&s);
+        send(&s.authorization());
+        send(&s.unauthorized(None));
+        send(&s.login());
+        send(&s.logout());
+    }
+
+    #[test]
+    fn debug_shows_no_secrets() {
+        let s = Session::new("n".into(), "https://mcp.example/mcp".into(), PathBuf::from("/h"));
+        assert_eq!(format!("{s:?}"), r#"Session { name: "n", server_url: "https://mcp.example/mcp" }"#);
+    }
+}
