@@ -36,7 +36,8 @@ pub enum AuthCmd {
         name: String,
     },
     /// One MCP `initialize` through the stored authorization (refreshing,
-    /// and retrying once after a 401), for tests; prints the HTTP status.
+    /// and retrying once after a 401 or a 403 scope challenge), for tests;
+    /// prints the HTTP status.
     #[command(hide = true)]
     Probe {
         name: String,
@@ -150,11 +151,16 @@ async fn probe(session: &Session, url: &str) -> anyhow::Result<u16> {
         }
         let resp = req.send().await.map_err(|e| anyhow::anyhow!("cannot reach the server: {}", e.without_url()))?;
         let status = resp.status().as_u16();
-        if status != 401 || retried {
+        if !matches!(status, 401 | 403) || retried {
             return Ok(status);
         }
         let header = resp.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        if !session.unauthorized(header.as_deref()).await? {
+        let again = if status == 401 {
+            session.unauthorized(header.as_deref()).await?
+        } else {
+            session.forbidden(header.as_deref()).await?
+        };
+        if !again {
             return Ok(status);
         }
         retried = true;

@@ -57,6 +57,7 @@ class Seen:
     # Every Authorization header value sent to /mcp.
     authorizations: list[str] = field(default_factory=list)
     unauthorized: int = 0
+    forbidden: int = 0
     mcp_ok: int = 0
     registrations: list[dict[str, Any]] = field(default_factory=list)
     authorize: list[dict[str, str]] = field(default_factory=list)
@@ -83,10 +84,12 @@ class OAuthServer:
         self.reject_refresh = False
         self.refresh_delay = 0.0  # seconds a refresh request is held
         self.registration = True  # offer dynamic client registration
+        self.required_scope: str | None = None  # a scope /mcp needs beyond SCOPE
+        self.always_forbid = False  # 403 insufficient_scope whatever the token has
         self.seen = Seen()
         self._clients: dict[str, dict[str, Any]] = {}
         self._codes: dict[str, dict[str, Any]] = {}
-        self._access: dict[str, tuple[float, str]] = {}  # token -> (expiry, resource)
+        self._access: dict[str, tuple[float, str, str]] = {}  # token -> (expiry, resource, scope)
         self._refresh: dict[str, Grant] = {}
         self._lock = threading.Lock()
 
@@ -174,8 +177,23 @@ class OAuthServer:
                 response = JSONResponse({"error": "unauthorized"}, 401, headers={"WWW-Authenticate": challenge})
                 await response(scope, receive, send)
                 return
+            lacking = self.required_scope and self.required_scope not in self._scope_of(auth).split()
+            if lacking or self.always_forbid:
+                self.seen.forbidden += 1
+                challenge = (
+                    f'Bearer error="insufficient_scope", scope="{SCOPE} {self.required_scope}", '
+                    f'resource_metadata="{self.prm_url}"'
+                )
+                response = JSONResponse({"error": "insufficient_scope"}, 403, headers={"WWW-Authenticate": challenge})
+                await response(scope, receive, send)
+                return
             self.seen.mcp_ok += 1
         await self._mcp_app(scope, receive, send)
+
+    def _scope_of(self, auth: str | None) -> str:
+        with self._lock:
+            entry = self._access.get((auth or "")[len("Bearer ") :])
+        return entry[2] if entry else ""
 
     def _valid(self, auth: str | None) -> bool:
         if not auth or not auth.startswith("Bearer "):
@@ -268,7 +286,7 @@ class OAuthServer:
         access = "at-" + secrets.token_urlsafe(24)
         refresh = "rt-" + secrets.token_urlsafe(24)
         with self._lock:
-            self._access[access] = (time.time() + self.access_ttl, grant.resource)
+            self._access[access] = (time.time() + self.access_ttl, grant.resource, grant.scope)
             self._refresh[refresh] = Grant(grant.client_id, grant.resource, grant.scope, refresh)
         self.seen.issued += [access, refresh]
         return {

@@ -391,3 +391,46 @@ def test_a_client_registered_beforehand_when_the_server_has_no_registration(
     address = login.address()
     assert address and f"client_id={client_id}" in address
     assert server.seen.registrations == []
+
+
+def test_insufficient_scope_steps_up_once(home: Home, server: OAuthServer, logins: list[Login]) -> None:
+    """A 403 scope challenge: a new browser step for the granted scopes plus
+    the new one, then the retry; a server that keeps asking for scopes it
+    already got gets no second prompt."""
+    login_ok(home, server, logins)
+    server.required_scope = "mcp:admin"
+    proc = subprocess.Popen(
+        [LATCH_BIN, "auth", "probe", NAME, "--url", server.url, "--login"],
+        env=home.cli_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        address = None
+        for line in proc.stderr:
+            if line.startswith("latch: authorize: "):
+                address = line.removeprefix("latch: authorize: ").strip()
+                break
+        assert address
+        status, _, _ = http_get(consent(address))
+        assert status == 200
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert out.strip() == "200", (out, err)
+    assert server.seen.authorize[-1]["scope"] == f"{SCOPE} mcp:admin"
+    assert f"{SCOPE} mcp:admin" in home.latch("auth", "list").stdout
+
+    # Asking again for scopes already granted: no new prompt (it could only
+    # loop), the 403 goes through.
+    server.always_forbid = True
+    before = len(server.seen.authorize)
+    trapped = home.latch("auth", "probe", NAME, "--url", server.url, "--login", check=False)
+    assert trapped.stdout.strip() == "403", trapped
+    assert "authorize:" not in trapped.stderr
+    assert len(server.seen.authorize) == before

@@ -51,6 +51,20 @@ pub fn parse(header: &str) -> Option<Challenge> {
     found
 }
 
+/// The scope to ask for when a server says `insufficient_scope`: what was
+/// granted and what it asks for, in that order, each once; `None` when it
+/// asks for nothing new (asking again could only loop).
+pub fn step_up_scope(granted: Option<&str>, wanted: &str) -> Option<String> {
+    let mut all: Vec<&str> = granted.unwrap_or("").split_ascii_whitespace().collect();
+    let before = all.len();
+    for s in wanted.split_ascii_whitespace() {
+        if !all.contains(&s) {
+            all.push(s);
+        }
+    }
+    (all.len() > before).then(|| all.join(" "))
+}
+
 struct Scanner<'a> {
     s: &'a [u8],
     i: usize,
@@ -120,6 +134,15 @@ mod tests {
         // The Basic realm's parameters never leak into the Bearer challenge.
         let c = parse(r#"Basic scope="evil", Bearer"#).unwrap();
         assert_eq!(c, Challenge::default());
+    }
+
+    #[test]
+    fn step_up_asks_for_the_union_and_only_for_something_new() {
+        assert_eq!(step_up_scope(Some("read"), "read admin").as_deref(), Some("read admin"));
+        assert_eq!(step_up_scope(Some("read write"), "admin  read").as_deref(), Some("read write admin"));
+        assert_eq!(step_up_scope(None, "admin").as_deref(), Some("admin"));
+        assert_eq!(step_up_scope(Some("read admin"), "admin"), None);
+        assert_eq!(step_up_scope(Some("read"), ""), None);
     }
 
     #[test]

@@ -208,6 +208,38 @@ impl Session {
         Ok(done)
     }
 
+    /// The server answered 403 (with its `WWW-Authenticate` header). With
+    /// `error="insufficient_scope"` (MCP's scope challenge) this runs the
+    /// browser step again for the scopes already granted plus those the
+    /// challenge names; `Ok(true)` means a retry may succeed. `Ok(false)`:
+    /// not a scope challenge, or nothing new asked for (no prompt loop).
+    pub async fn forbidden(&self, www_authenticate: Option<&str>) -> Result<bool, OAuthError> {
+        let Some(mut challenge) = www_authenticate.and_then(challenge::parse) else { return Ok(false) };
+        if challenge.error.as_deref() != Some("insufficient_scope") {
+            return Ok(false);
+        }
+        let url = self.url()?;
+        let mut state = self.state.lock().await;
+        let rec = self.record()?;
+        if let Some(rec) = &rec
+            && state.handed != Some(fingerprint(&rec.access_token))
+        {
+            state.handed = None;
+            return Ok(true);
+        }
+        let granted = rec.as_ref().and_then(|r| r.scope.as_deref());
+        let Some(scope) = challenge::step_up_scope(granted, challenge.scope.as_deref().unwrap_or("")) else {
+            return Ok(false);
+        };
+        if !self.options.interactive {
+            return Err(OAuthError::LoginNeeded(self.name.clone()));
+        }
+        challenge.scope = Some(scope);
+        let done = self.authorize(&url, Some(&challenge)).await?;
+        state.handed = None;
+        Ok(done)
+    }
+
     /// A fresh record in place of `stale`: refreshed under the record's
     /// lock, or the one another process refreshed while this one waited.
     async fn refreshed(&self, stale: &Record) -> Result<Record, OAuthError> {
