@@ -86,6 +86,9 @@ class OAuthServer:
         self.registration = True  # offer dynamic client registration
         self.required_scope: str | None = None  # a scope /mcp needs beyond SCOPE
         self.always_forbid = False  # 403 insufficient_scope whatever the token has
+        # MCP 2025-03-26: no protected-resource metadata, the authorization
+        # server's metadata at the origin (issuer = base).
+        self.legacy = False
         self.seen = Seen()
         self._clients: dict[str, dict[str, Any]] = {}
         self._codes: dict[str, dict[str, Any]] = {}
@@ -155,6 +158,7 @@ class OAuthServer:
         path = scope["path"]
         handler = {
             "/.well-known/oauth-protected-resource/mcp": self._prm,
+            "/.well-known/oauth-authorization-server": self._legacy_asm,
             "/.well-known/oauth-authorization-server/as": self._asm,
             "/as/register": self._register,
             "/as/authorize": self._authorize,
@@ -172,6 +176,8 @@ class OAuthServer:
             if not self._valid(auth):
                 self.seen.unauthorized += 1
                 challenge = f'Bearer resource_metadata="{self.prm_url}", scope="{SCOPE}"'
+                if self.legacy:
+                    challenge = "Bearer"
                 if auth is not None:
                     challenge += ', error="invalid_token"'
                 response = JSONResponse({"error": "unauthorized"}, 401, headers={"WWW-Authenticate": challenge})
@@ -205,6 +211,8 @@ class OAuthServer:
     # -- metadata
 
     async def _prm(self, request: Request) -> Response:
+        if self.legacy:
+            return JSONResponse({"error": "not found"}, 404)
         return JSONResponse(
             {
                 "resource": self.prm_resource or self.url,
@@ -214,7 +222,20 @@ class OAuthServer:
             }
         )
 
+    async def _legacy_asm(self, request: Request) -> Response:
+        if not self.legacy:
+            return JSONResponse({"error": "not found"}, 404)
+        response = self._asm_doc()
+        meta = json.loads(bytes(response.body))
+        meta["issuer"] = self.base
+        return JSONResponse(meta)
+
     async def _asm(self, request: Request) -> Response:
+        if self.legacy:
+            return JSONResponse({"error": "not found"}, 404)
+        return self._asm_doc()
+
+    def _asm_doc(self) -> Response:
         meta: dict[str, Any] = {
             "issuer": self.metadata_issuer or self.issuer,
             "authorization_endpoint": f"{self.issuer}/authorize",
@@ -273,7 +294,7 @@ class OAuthServer:
             }
         params = {"code": code, "state": q.get("state", "")}
         if self.iss_mode == "right":
-            params["iss"] = self.issuer
+            params["iss"] = self.base if self.legacy else self.issuer
         elif self.iss_mode == "wrong":
             params["iss"] = "http://127.0.0.1:1/evil"
         return RedirectResponse(q["redirect_uri"] + "?" + urlencode(params), 302)

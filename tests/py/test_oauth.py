@@ -434,3 +434,13 @@ def test_insufficient_scope_steps_up_once(home: Home, server: OAuthServer, login
     assert trapped.stdout.strip() == "403", trapped
     assert "authorize:" not in trapped.stderr
     assert len(server.seen.authorize) == before
+
+
+def test_a_2025_03_26_server_without_resource_metadata(home: Home, server: OAuthServer, logins: list[Login]) -> None:
+    """No protected-resource metadata: the authorization server's metadata
+    at the server's own origin, the resource the server's URL."""
+    server.legacy = True
+    login_ok(home, server, logins)
+    [auth] = server.seen.authorize
+    assert auth["resource"] == server.url and "scope" not in auth
+    assert probe(home, server.url).stdout.strip() == "200"

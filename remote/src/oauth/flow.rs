@@ -22,8 +22,9 @@ pub struct Discovered {
 }
 
 /// From a 401's challenge (or none) to a checked authorization server.
-/// `Ok(None)`: the server publishes no protected-resource metadata, so it
-/// cannot be authorized by OAuth.
+/// `Ok(None)`: the server publishes neither protected-resource metadata
+/// nor (the 2025-03-26 way) authorization-server metadata at its origin,
+/// so it cannot be authorized by OAuth.
 pub async fn discover(
     http: &Client,
     server_url: &Url,
@@ -44,7 +45,7 @@ pub async fn discover(
             break;
         }
     }
-    let Some(prm) = prm else { return Ok(None) };
+    let Some(prm) = prm else { return legacy(http, server_url, challenge).await };
     discovery::check_resource(&prm, server_url)?;
     // RFC 9728 §7.6: the client chooses; Latch takes the first it can use.
     let issuer = prm
@@ -68,6 +69,38 @@ pub async fn discover(
         .and_then(|c| c.scope.clone())
         .or_else(|| (!prm.scopes_supported.is_empty()).then(|| prm.scopes_supported.join(" ")));
     Ok(Some(Discovered { resource: prm.resource, server, scope }))
+}
+
+/// MCP 2025-03-26 servers have no protected-resource metadata: their
+/// origin is the authorization server. Same origin as the server, so a
+/// server can point Latch nowhere else this way; the resource is the
+/// server's URL.
+async fn legacy(
+    http: &Client,
+    server_url: &Url,
+    challenge: Option<&Challenge>,
+) -> Result<Option<Discovered>, OAuthError> {
+    let mut issuer = server_url.clone();
+    issuer.set_path("/");
+    issuer.set_query(None);
+    issuer.set_fragment(None);
+    let mut found: Option<ServerMetadata> = None;
+    for url in discovery::server_metadata_urls(&issuer) {
+        if let Some(meta) = net::get_json(http, &url).await? {
+            found = Some(meta);
+            break;
+        }
+    }
+    let Some(server) = found else { return Ok(None) };
+    discovery::check_server(&server, &issuer, discovery::is_loopback(server_url))?;
+    let mut resource = server_url.clone();
+    resource.set_query(None);
+    resource.set_fragment(None);
+    Ok(Some(Discovered {
+        resource: resource.as_str().to_owned(),
+        server,
+        scope: challenge.and_then(|c| c.scope.clone()),
+    }))
 }
 
 /// A client registered with the authorization server.
