@@ -46,6 +46,9 @@ pub enum AuthCmd {
         /// Run the browser step on a 401 as the shim does (address printed only).
         #[arg(long)]
         login: bool,
+        /// Requests to send, one after the other (a status line each).
+        #[arg(long, default_value_t = 1)]
+        count: u32,
     },
 }
 
@@ -83,12 +86,16 @@ pub fn run(cmd: AuthCmd) -> anyhow::Result<i32> {
                 }
             }
         }
-        AuthCmd::Probe { name, url, login } => {
+        AuthCmd::Probe { name, url, login, count } => {
             let options = Options { interactive: login, open_browser: false, ..Options::default() };
             let session = Session::new(name, url.clone(), home).with_options(options);
-            let status = rt.block_on(probe(&session, &url))?;
-            println!("{status}");
-            Ok(if status == 200 { 0 } else { 1 })
+            let mut all_ok = true;
+            for _ in 0..count {
+                let status = rt.block_on(probe(&session, &url))?;
+                println!("{status}");
+                all_ok &= status == 200;
+            }
+            Ok(if all_ok { 0 } else { 1 })
         }
     }
 }

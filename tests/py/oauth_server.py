@@ -89,6 +89,7 @@ class OAuthServer:
         # MCP 2025-03-26: no protected-resource metadata, the authorization
         # server's metadata at the origin (issuer = base).
         self.legacy = False
+        self.reject_all = False  # /mcp refuses every token (401 invalid_token)
         self.seen = Seen()
         self._clients: dict[str, dict[str, Any]] = {}
         self._codes: dict[str, dict[str, Any]] = {}
@@ -206,7 +207,7 @@ class OAuthServer:
             return False
         with self._lock:
             entry = self._access.get(auth[len("Bearer ") :])
-        return entry is not None and entry[0] > time.time() and entry[1] == self.url
+        return entry is not None and entry[0] > time.time() and entry[1] == self.url and not self.reject_all
 
     # -- metadata
 

@@ -444,3 +444,37 @@ def test_a_2025_03_26_server_without_resource_metadata(home: Home, server: OAuth
     [auth] = server.seen.authorize
     assert auth["resource"] == server.url and "scope" not in auth
     assert probe(home, server.url).stdout.strip() == "200"
+
+
+def test_a_server_refusing_what_was_just_granted_gets_no_second_prompt(home: Home, server: OAuthServer) -> None:
+    """A server that 401s every token, with refresh failing too, would make
+    the shim open a browser step on every request; one per minute at most."""
+    server.reject_all = True
+    server.reject_refresh = True
+    proc = subprocess.Popen(
+        [LATCH_BIN, "auth", "probe", NAME, "--url", server.url, "--login", "--count", "2"],
+        env=home.cli_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        address = None
+        for line in proc.stderr:
+            if line.startswith("latch: authorize: "):
+                address = line.removeprefix("latch: authorize: ").strip()
+                break
+        assert address
+        status, _, _ = http_get(consent(address))
+        assert status == 200
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode != 0
+    assert out.split() == ["401"], (out, err)
+    assert "will not ask them again" in err and "authorize:" not in err
+    assert len(server.seen.authorize) == 1

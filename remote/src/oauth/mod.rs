@@ -98,6 +98,29 @@ struct State {
     /// or withheld as expired); `None` when there was none. A 401 with a
     /// record on disk that differs means new tokens arrived meanwhile.
     handed: Option<[u8; 32]>,
+    /// When this session last ran the browser step, and how many scope
+    /// step-ups it has run: a server that rejects what the person just
+    /// granted must not make Latch ask them again and again.
+    last_prompt: Option<std::time::Instant>,
+    step_ups: u32,
+}
+
+/// After a browser step, a 401 within this long is not answered with
+/// another one.
+const PROMPT_GAP: Duration = Duration::from_secs(60);
+/// Scope step-ups one session runs at most.
+const MAX_STEP_UPS: u32 = 3;
+
+impl State {
+    fn may_prompt_again(&self) -> Result<(), OAuthError> {
+        if self.last_prompt.is_some_and(|t| t.elapsed() < PROMPT_GAP) {
+            return Err(OAuthError::Refused(
+                "the server refused the authorization a person gave a moment ago; Latch will not ask them again so soon"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn fingerprint(s: &Secret) -> [u8; 32] {
@@ -142,8 +165,11 @@ impl Session {
     /// The stored record, if it is for this server's URL (a record made for
     /// another URL under the same name is never used: its tokens would go
     /// to a server they were not issued for).
+    ///
+    /// An unreadable record counts as none (no token is sent; the next
+    /// authorization writes a good one).
     fn record(&self) -> Result<Option<Record>, OAuthError> {
-        Ok(store::load(&self.home, &self.name)?.filter(|r| r.server_url == self.server_url))
+        Ok(store::load(&self.home, &self.name).ok().flatten().filter(|r| r.server_url == self.server_url))
     }
 
     /// The `Authorization` header value for the next request, if the server
@@ -203,6 +229,8 @@ impl Session {
         if !self.options.interactive {
             return Err(OAuthError::LoginNeeded(self.name.clone()));
         }
+        state.may_prompt_again()?;
+        state.last_prompt = Some(std::time::Instant::now());
         let done = self.authorize(&url, challenge.as_ref()).await?;
         state.handed = None;
         Ok(done)
@@ -234,6 +262,11 @@ impl Session {
         if !self.options.interactive {
             return Err(OAuthError::LoginNeeded(self.name.clone()));
         }
+        if state.step_ups >= MAX_STEP_UPS {
+            return Ok(false);
+        }
+        state.step_ups += 1;
+        state.last_prompt = Some(std::time::Instant::now());
         challenge.scope = Some(scope);
         let done = self.authorize(&url, Some(&challenge)).await?;
         state.handed = None;
@@ -289,10 +322,15 @@ impl Session {
     /// offers revocation. `Ok(None)`: there were none; `Ok(Some(revoked))`.
     pub async fn logout(&self) -> Result<Option<bool>, OAuthError> {
         let _state = self.state.lock().await;
-        let Some(rec) = store::load(&self.home, &self.name)? else { return Ok(None) };
-        let revoked = match net::client() {
-            Ok(http) => flow::revoke(&http, &rec).await,
-            Err(_) => false,
+        // An unreadable record is deleted all the same.
+        let rec = match store::load(&self.home, &self.name) {
+            Ok(Some(rec)) => Some(rec),
+            Ok(None) => return Ok(None),
+            Err(_) => None,
+        };
+        let revoked = match (net::client(), &rec) {
+            (Ok(http), Some(rec)) => flow::revoke(&http, rec).await,
+            _ => false,
         };
         store::delete(&self.home, &self.name)?;
         Ok(Some(revoked))
