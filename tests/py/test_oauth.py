@@ -284,6 +284,13 @@ def test_logout_revokes_and_deletes(home: Home, server: OAuthServer, logins: lis
     assert "no OAuth tokens stored" in home.latch("auth", "list").stdout
     assert home.latch("auth", "logout", NAME, check=False).returncode == 1
     assert_no_token_in(server, done.stdout, done.stderr)
+    # A damaged record: not used, not listed, and logout still removes it.
+    token_file(home).write_text("{not json")
+    assert probe(home, server.url).returncode != 0
+    assert server.seen.authorizations == []
+    assert "no OAuth tokens stored" in home.latch("auth", "list").stdout
+    assert "deleted" in home.latch("auth", "logout", NAME).stdout
+    assert not token_file(home).exists()
 
 
 def test_odd_names_stay_inside_the_token_folder(home: Home, server: OAuthServer, logins: list[Login]) -> None:
