@@ -352,10 +352,12 @@ impl Session {
         let pkce = pkce::Pkce::new()?;
         let state = pkce::new_state()?;
         let address = flow::authorize_url(&d, &client.client_id, &listener.redirect_uri, &pkce, &state)?;
+        // The name on one line of its own (no control characters), so no
+        // name can forge the address line.
+        let name: String = self.name.chars().filter(|c| !c.is_control()).collect();
         tell(&format!(
-            "latch: the MCP server {} needs authorization. Open this address in a browser \
+            "latch: the MCP server {name} needs authorization. Open this address in a browser \
              (waiting {} s):\nlatch: authorize: {address}\n",
-            self.name,
             self.options.wait.as_secs()
         ));
         if self.options.open_browser {
@@ -388,7 +390,7 @@ impl Session {
             scope: tokens.scope.or(d.scope),
         };
         store::save(&self.home, &record)?;
-        tell(&format!("latch: {} is authorized.\n", self.name));
+        tell(&format!("latch: {name} is authorized.\n"));
         Ok(true)
     }
 }
