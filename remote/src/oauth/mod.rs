@@ -6,6 +6,14 @@
 //! discovery (`discovery`, `flow`), the browser step (`callback`), PKCE
 //! and `state` (`pkce`), tokens on disk (`store`).
 //!
+//! The bridge's part, per HTTP request:
+//! 1. `authorization()`: `Some(value)` goes in the `Authorization` header;
+//! 2. on a 401, `unauthorized(WWW-Authenticate)`; `Ok(true)`: send the
+//!    request once more (with a new `authorization()`), else pass the 401
+//!    on; on a 403, `forbidden(WWW-Authenticate)` the same way (scope
+//!    step-up). An `Err` is said to the client as the request's error: its
+//!    text names no token and no command.
+//!
 //! Tokens are secrets: they are sent only to the server they were issued
 //! for (the record names it), never appear in an error, a message or a
 //! `Debug` output, and live in a 0600 file in a 0700 folder.
