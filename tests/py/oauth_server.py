@@ -90,6 +90,7 @@ class OAuthServer:
         # server's metadata at the origin (issuer = base).
         self.legacy = False
         self.reject_all = False  # /mcp refuses every token (401 invalid_token)
+        self.issuers_before: list[str] = []  # listed in the PRM before ours
         self.seen = Seen()
         self._clients: dict[str, dict[str, Any]] = {}
         self._codes: dict[str, dict[str, Any]] = {}
@@ -217,7 +218,7 @@ class OAuthServer:
         return JSONResponse(
             {
                 "resource": self.prm_resource or self.url,
-                "authorization_servers": [self.issuer],
+                "authorization_servers": [*self.issuers_before, self.issuer],
                 "scopes_supported": [SCOPE],
                 "bearer_methods_supported": ["header"],
             }

@@ -485,3 +485,12 @@ def test_a_server_refusing_what_was_just_granted_gets_no_second_prompt(home: Hom
     assert out.split() == ["401"], (out, err)
     assert "will not ask them again" in err and "authorize:" not in err
     assert len(server.seen.authorize) == 1
+
+
+def test_the_first_usable_authorization_server_is_taken(home: Home, server: OAuthServer, logins: list[Login]) -> None:
+    """Metadata naming several: one that does not answer and one with no
+    metadata are passed over (RFC 9728 §7.6 leaves the choice to the client)."""
+    server.issuers_before = ["http://127.0.0.1:1/as", f"{server.base}/missing"]
+    login_ok(home, server, logins)
+    [row] = home.latch_json("auth", "list", "--json")
+    assert row["issuer"] == server.issuer

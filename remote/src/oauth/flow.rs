@@ -47,28 +47,49 @@ pub async fn discover(
     }
     let Some(prm) = prm else { return legacy(http, server_url, challenge).await };
     discovery::check_resource(&prm, server_url)?;
-    // RFC 9728 §7.6: the client chooses; Latch takes the first it can use.
-    let issuer = prm
-        .authorization_servers
-        .first()
-        .ok_or_else(|| OAuthError::Discovery("the server's metadata names no authorization server".into()))?;
-    let issuer =
-        Url::parse(issuer).map_err(|_| OAuthError::Discovery("the authorization server is not a URL".into()))?;
-    check_secure(&issuer, "the authorization server", local)?;
-    let mut server: Option<ServerMetadata> = None;
-    for url in discovery::server_metadata_urls(&issuer) {
-        if let Some(found) = net::get_json(http, &url).await? {
-            server = Some(found);
-            break;
+    // RFC 9728 §7.6: the client chooses; Latch takes the first that
+    // answers with metadata that passes every check.
+    if prm.authorization_servers.is_empty() {
+        return Err(OAuthError::Discovery("the server's metadata names no authorization server".into()));
+    }
+    let mut first_error = None;
+    let mut server = None;
+    for issuer in prm.authorization_servers.iter().take(MAX_AUTHORIZATION_SERVERS) {
+        match authorization_server(http, issuer, local).await {
+            Ok(found) => {
+                server = Some(found);
+                break;
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
         }
     }
-    let server = server
-        .ok_or_else(|| OAuthError::Discovery(format!("no authorization server metadata for {}", shown(&issuer))))?;
-    discovery::check_server(&server, &issuer, local)?;
+    let Some(server) = server else {
+        return Err(first_error.unwrap_or_else(|| OAuthError::Discovery("no authorization server".into())));
+    };
     let scope = challenge
         .and_then(|c| c.scope.clone())
         .or_else(|| (!prm.scopes_supported.is_empty()).then(|| prm.scopes_supported.join(" ")));
     Ok(Some(Discovered { resource: prm.resource, server, scope }))
+}
+
+/// Authorization servers tried from one resource's metadata at most.
+const MAX_AUTHORIZATION_SERVERS: usize = 4;
+
+/// One authorization server's metadata, fetched from the well-known URLs
+/// in MCP's order and checked.
+async fn authorization_server(http: &Client, issuer: &str, local: bool) -> Result<ServerMetadata, OAuthError> {
+    let issuer =
+        Url::parse(issuer).map_err(|_| OAuthError::Discovery("the authorization server is not a URL".into()))?;
+    check_secure(&issuer, "the authorization server", local)?;
+    for url in discovery::server_metadata_urls(&issuer) {
+        if let Some(found) = net::get_json::<ServerMetadata>(http, &url).await? {
+            discovery::check_server(&found, &issuer, local)?;
+            return Ok(found);
+        }
+    }
+    Err(OAuthError::Discovery(format!("no authorization server metadata for {}", shown(&issuer))))
 }
 
 /// MCP 2025-03-26 servers have no protected-resource metadata: their
