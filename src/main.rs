@@ -17,6 +17,9 @@ struct Cli {
 enum Cmd {
     /// Run an MCP server through Latch: `latch shim --name NAME -- CMD [ARGS...]`.
     Shim(cli::shim::ShimArgs),
+    /// OAuth tokens of remote MCP servers: list, login NAME --url URL, logout NAME.
+    #[command(subcommand)]
+    Auth(cli::auth::AuthCmd),
     /// Run the daemon in the foreground (shims start one on demand).
     Daemon,
     /// Is the daemon up, which shims are connected, where is the database.
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Shim(args) => cli::shim::run(args),
+        Cmd::Auth(cmd) => cli::auth::run(cmd),
         Cmd::Daemon => cli::daemon(),
         Cmd::Status(a) => cli::client::status(a),
         Cmd::Pending(a) => cli::client::pending(a),

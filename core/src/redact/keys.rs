@@ -201,6 +201,8 @@ const PAIRS: &[(&[&str], &[&str])] = &[
     (&["connection", "conn"], &["string", "str", "url", "uri"]),
     (&["card"], &["number", "num", "pan"]),
     (&["pin", "mfa"], &["code", "number"]),
+    // OAuth PKCE (RFC 7636): the verifier redeems an authorization code.
+    (&["code", "pkce"], &["verifier"]),
 ];
 
 /// A last word that says the value describes the secret rather than being it.
@@ -295,7 +297,7 @@ const SAFE_FIRST: &[&str] = &[
 /// (`path`, `command`, `author`) cost one short scan.
 static KEY_HINT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        "(?i)pass|pw|secret|cred|cookie|auth|bearer|dsn|otp|cvv|cvc|key|sess|conn|pin|card|token|jwt|mfa|2fa|sig",
+        "(?i)pass|pw|secret|cred|cookie|auth|bearer|dsn|otp|cvv|cvc|key|sess|conn|pin|card|token|jwt|mfa|2fa|sig|verifier",
     )
     .expect("key hint pattern compiles")
 });

@@ -24,7 +24,7 @@
 //!   alone (`key: "Enter"`, an S3 object key), `public_key` or
 //!   `primary_key`;
 //! - pairs: `auth_header`, `session_id`, `connection_string`,
-//!   `card_number`, `pin_code`;
+//!   `card_number`, `pin_code`, `code_verifier` (OAuth PKCE);
 //! - the `value`/`text` beside a `selector`, `element`, `name`, `label`,
 //!   `key` or `header` that names a secret (matched on the keys' last
 //!   words, so `ParameterKey`/`ParameterValue` and `optionName`/

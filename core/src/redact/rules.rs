@@ -229,7 +229,7 @@ fn rules() -> Vec<(String, Check)> {
         // [`VALUE`] from the separator on, so that a key failing the test
         // never hides the next key inside its would-be value.
         (
-            r#"(?P<k>(?i:[A-Za-z0-9_.-]*(?:pass|pw|secret|token|key|auth|cookie|cred|sess|dsn|conn|otp|pin|cvv|cvc|bearer|jwt|sig)[A-Za-z0-9_.-]*))(?:\\?["'])?\s*[:=]\s*"#
+            r#"(?P<k>(?i:[A-Za-z0-9_.-]*(?:pass|pw|secret|token|key|auth|cookie|cred|sess|dsn|conn|otp|pin|cvv|cvc|bearer|jwt|sig|verifier)[A-Za-z0-9_.-]*))(?:\\?["'])?\s*[:=]\s*"#
                 .into(),
             Check::KeyValue,
         ),

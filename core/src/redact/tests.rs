@@ -254,3 +254,20 @@ fn a_key_block_never_hides_commands() {
         assert!(r.contains(shown) && r.contains(MASK), "{text:?} -> {r:?}");
     }
 }
+
+#[test]
+fn oauth_token_shapes() {
+    let v = "Qx8fT2mK9vLp3RzW7yN4bC6dQx8fT2mK9vLp3RzW7yN";
+    for t in [
+        format!(r#"{{"access_token":"{v}","token_type":"Bearer"}}"#),
+        format!("grant_type=refresh_token&refresh_token={v}&client_id=c"),
+        format!("grant_type=authorization_code&code=x&code_verifier={v}"),
+        format!(r#"{{"client_secret":"{v}"}}"#),
+        format!("Authorization: Bearer {v}"),
+    ] {
+        let r = redact_text(&t);
+        assert!(!r.contains(v) && r.contains(MASK), "{t} -> {r}");
+    }
+    assert!(is_secret_key("code_verifier") && is_secret_key("pkceVerifier"));
+    assert!(!is_secret_key("verifier") && !is_secret_key("signature_verifier"));
+}

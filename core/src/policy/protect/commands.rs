@@ -9,9 +9,10 @@ use crate::path::{self, Lexical, PathEnv, collapse};
 use crate::shell::{Command, RedirectKind, Script, Word};
 
 /// `latch` subcommands that change Latch's state, answer approvals or
-/// remove evidence.
+/// remove evidence (`auth`: authorizing a remote server is the person's,
+/// in their browser; logging out throws their tokens away).
 const LATCH_SUBCOMMANDS: &[&str] =
-    &["approve", "deny", "policy", "daemon", "install", "uninstall", "tui", "prune", "pin"];
+    &["approve", "deny", "policy", "daemon", "install", "uninstall", "tui", "prune", "pin", "auth"];
 
 /// Commands that only read the files they are given.
 const READERS: &[&str] = &[

@@ -178,6 +178,8 @@ fn shell_spellings_of_latch_approve_are_denied() {
         "bash -c 'l\"\"atch approve 3'",
         "sh -c \"eval 'latch policy accept'\"",
         "echo ok && timeout 9 latch pin set",
+        "latch auth login github --url https://api.example/mcp --no-browser",
+        "latch auth logout github",
         "cd /tmp; LATCH=latch; $LATCH approve --scope always 3",
         "LATCH.EXE approve 3",
     ] {
