@@ -15,8 +15,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run an MCP server through Latch: `latch shim --name NAME -- CMD [ARGS...]`.
+    /// Run an MCP server through Latch: `latch shim --name NAME -- CMD [ARGS...]`,
+    /// or a remote one: `latch shim --name NAME --url URL`.
     Shim(cli::shim::ShimArgs),
+    /// The HTTP side of `latch shim --url` (started by the shim).
+    #[command(hide = true)]
+    Bridge(cli::bridge::BridgeArgs),
     /// Run the daemon in the foreground (shims start one on demand).
     Daemon,
     /// Is the daemon up, which shims are connected, where is the database.
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Shim(args) => cli::shim::run(args),
+        Cmd::Bridge(args) => cli::bridge::run(args),
         Cmd::Daemon => cli::daemon(),
         Cmd::Status(a) => cli::client::status(a),
         Cmd::Pending(a) => cli::client::pending(a),
