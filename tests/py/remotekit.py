@@ -4,8 +4,11 @@ streamable HTTP and SSE clients), and `latch shim --url` commands."""
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,16 +31,17 @@ def via_url(name: str, url: str, *extra: str) -> list[str]:
     return [LATCH_BIN, "shim", "--name", name, "--url", url, *extra]
 
 
-class NodeHttpServer:
-    """A Node HTTP server bound to 127.0.0.1 on a free port (reported by the
-    preload), in the test's LATCH_HOME so the leftover scan sees it."""
+class HttpServer:
+    """An HTTP server process bound to 127.0.0.1 on a free port, which it
+    reports on stderr as "LATCH_TEST_LISTENING <port>"; it runs in the
+    test's LATCH_HOME so the leftover scan sees it."""
 
-    def __init__(self, home: Home, args: list[str], what: str) -> None:
+    def __init__(self, home: Home, cmd: list[str], what: str) -> None:
         self.log_path = home.new_log(what)
         self._log = open(self.log_path, "w")
         env = {**os.environ, **home.server_env(), "PORT": "0"}
         self.proc = subprocess.Popen(
-            ["node", "-r", str(LOCALHOST_PRELOAD), *args],
+            cmd,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
@@ -71,16 +75,41 @@ class NodeHttpServer:
         stop_process(self.proc, grace=5.0)
         self._log.close()
 
-    def __enter__(self) -> NodeHttpServer:
+    def __enter__(self) -> HttpServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
-def everything_http(home: Home, mode: str) -> NodeHttpServer:
-    """server-everything in MODE ("streamableHttp" or "sse")."""
-    return NodeHttpServer(home, [str(EVERYTHING_JS), mode], f"everything-{mode}")
+def everything_http(home: Home, mode: str) -> HttpServer:
+    """server-everything in MODE ("streamableHttp" or "sse"), its listen()
+    pinned to 127.0.0.1 by a preload."""
+    return HttpServer(home, ["node", "-r", str(LOCALHOST_PRELOAD), str(EVERYTHING_JS), mode], f"everything-{mode}")
+
+
+class FaultServer(HttpServer):
+    """remote_fault_server.py: our own streamable HTTP server, recording every request."""
+
+    def __init__(self, home: Home) -> None:
+        self.record_path = home.path / "http-record.jsonl"
+        self.record_path.touch()
+        script = Path(__file__).with_name("remote_fault_server.py")
+        super().__init__(home, [sys.executable, str(script), str(self.record_path)], "fault-server")
+
+    def requests(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.record_path.read_text().splitlines() if line.strip()]
+
+    def calls(self) -> list[dict[str, Any]]:
+        """The tools/call POSTs that reached the server."""
+        return [r for r in self.requests() if isinstance(r["body"], dict) and r["body"].get("method") == "tools/call"]
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @asynccontextmanager
