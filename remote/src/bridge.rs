@@ -55,7 +55,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Runs the bridge until the client closes stdin (0) or the server's
 /// HTTP+SSE stream ends (1).
 pub fn run(opts: Options) -> Result<i32, BridgeError> {
-    let url = Url::parse(&opts.url).ok().filter(|u| matches!(u.scheme(), "http" | "https"));
+    // `${VAR}` in the URL too (a client that expands it itself leaves none).
+    let lookup = |v: &str| std::env::var(v).ok();
+    let url = crate::headers::expand(&opts.url, "the URL", &lookup)
+        .map_err(|_| BridgeError::Url(crate::conn::redact_url_text(&opts.url)))?;
+    let url = Url::parse(&url).ok().filter(|u| matches!(u.scheme(), "http" | "https"));
     let url = url.ok_or_else(|| BridgeError::Url(crate::conn::redact_url_text(&opts.url)))?;
     let headers = ConfigHeaders::parse(&opts.headers, |v| std::env::var(v).ok())?;
     let rt = tokio::runtime::Builder::new_current_thread()

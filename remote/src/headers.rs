@@ -93,9 +93,14 @@ fn redacted_spec(spec: &str) -> String {
     format!("{name}…")
 }
 
-/// `${NAME}` replaced by the variable's value; `$$` is a literal `$`; any
-/// other `$` stays as it is.
-fn expand(template: &str, header: &str, lookup: &impl Fn(&str) -> Option<String>) -> Result<String, HeaderError> {
+/// `${NAME}` replaced by the variable's value (`${env:NAME}`, VS Code's
+/// and Cursor's spelling, too; `${NAME:-default}` when it is unset or
+/// empty); `$$` is a literal `$`; any other `$` stays as it is.
+pub(crate) fn expand(
+    template: &str,
+    header: &str,
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<String, HeaderError> {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(i) = rest.find('$') {
@@ -108,9 +113,17 @@ fn expand(template: &str, header: &str, lookup: &impl Fn(&str) -> Option<String>
             let Some(end) = after.find('}') else {
                 return Err(HeaderError::Unfinished { header: header.to_owned() });
             };
-            let var = &after[..end];
-            let value =
-                lookup(var).ok_or_else(|| HeaderError::Unset { header: header.to_owned(), var: var.to_owned() })?;
+            let inner = &after[..end];
+            let (var, default) = match inner.split_once(":-") {
+                Some((v, d)) => (v, Some(d)),
+                None => (inner, None),
+            };
+            let var = var.strip_prefix("env:").unwrap_or(var);
+            let value = match (lookup(var).filter(|v| !(v.is_empty() && default.is_some())), default) {
+                (Some(v), _) => v,
+                (None, Some(d)) => d.to_owned(),
+                (None, None) => return Err(HeaderError::Unset { header: header.to_owned(), var: var.to_owned() }),
+            };
             out.push_str(&value);
             rest = &after[end + 1..];
         } else {
@@ -155,6 +168,14 @@ mod tests {
         assert!(!e.to_string().contains("literal-secret"), "{e}");
         let e = parse(&["X-Key: ${MISSING}"]).unwrap_err();
         assert_eq!(e, HeaderError::Unset { header: "X-Key".into(), var: "MISSING".into() });
+    }
+
+    #[test]
+    fn vs_code_spelling_and_defaults() {
+        let h = parse(&["A: ${env:TOKEN}", "B: ${MISSING:-fallback}", "C: ${TOKEN:-unused}"]).unwrap();
+        assert_eq!(h.map()["a"], "s3cret-value");
+        assert_eq!(h.map()["b"], "fallback");
+        assert_eq!(h.map()["c"], "s3cret-value");
     }
 
     #[test]

@@ -34,10 +34,17 @@ pub struct BridgeArgs {
 
 pub fn run(a: BridgeArgs) -> anyhow::Result<i32> {
     let home = super::paths()?.data_dir;
+    let mut headers = a.headers;
+    // `latch install` passes a remote entry's headers in the environment
+    // (one `Name: value` a line), where the client has expanded its own
+    // variables and no other user can read them.
+    if let Ok(lines) = std::env::var(latch_install::REMOTE_HEADERS_ENV) {
+        headers.extend(lines.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned));
+    }
     let opts = latch_remote::Options {
         name: a.name,
         url: a.url,
-        headers: a.headers,
+        headers,
         transport: match a.transport {
             TransportArg::Auto => latch_remote::Transport::Auto,
             TransportArg::Streamable => latch_remote::Transport::Streamable,
