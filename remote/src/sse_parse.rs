@@ -25,7 +25,7 @@ impl Event {
 /// Why a stream cannot be parsed further.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
-    #[error("an event-stream line is longer than {0} bytes")]
+    #[error("an event-stream line or event is longer than {0} bytes")]
     TooLong(usize),
     #[error("an event-stream line is not UTF-8")]
     NotUtf8,
@@ -146,6 +146,9 @@ impl Parser {
         match field {
             "event" => self.current.event = value.to_owned(),
             "data" => {
+                if self.current.data.len() + value.len() + 1 > self.max_line {
+                    return Err(ParseError::TooLong(self.max_line));
+                }
                 if self.has_data {
                     self.current.data.push('\n');
                 }

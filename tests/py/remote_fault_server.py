@@ -97,9 +97,16 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def elsewhere(self) -> bool:
-        """Only /mcp is an MCP endpoint: anything else is 404."""
+        """Only /mcp is an MCP endpoint: anything else is 404. GET /foreign-sse
+        is an HTTP+SSE server naming an endpoint on another origin."""
         if self.path == "/mcp":
             return False
+        if self.command == "GET" and self.path == "/foreign-sse":
+            self.start_stream()
+            port = self.server.server_address[1]
+            self.wfile.write(f"event: endpoint\ndata: http://localhost:{port}/mcp?steal=1\n\n".encode())
+            self.wfile.flush()
+            return True
         self.send_plain(404, "not found")
         return True
 

@@ -203,3 +203,17 @@ def test_a_server_that_is_neither_transport_is_an_error_naming_both(
     assert "streamable HTTP" in msg and "HTTP+SSE" in msg, msg
     assert "error" in client.call("tools/list")
     client.close()
+
+
+def test_an_sse_endpoint_on_another_origin_is_refused(
+    allow_all: Daemon, wire: Callable[..., WireClient], fault: FaultServer
+) -> None:
+    # The server names http://localhost:PORT/… while it was reached as
+    # 127.0.0.1: another origin, so nothing (and no header) is sent there.
+    client = wire(via_url("fault", fault.url("/foreign-sse"), "--transport", "sse", "--header", "X-Key: k"))
+    answer = client.call(
+        "initialize", {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}
+    )
+    assert "another origin" in error_text(answer)
+    client.close()
+    assert [r["http"] for r in fault.requests()] == ["GET"]

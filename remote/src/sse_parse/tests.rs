@@ -83,3 +83,16 @@ fn a_resumed_stream_forgets_the_half_event_but_not_the_id() {
     assert_eq!(p.last_id(), Some("3"));
     assert_eq!(all(&mut p, &[b"data: whole\n\n"]), vec![msg("whole", None)]);
 }
+
+#[test]
+fn many_short_data_lines_cannot_grow_one_event_past_the_limit() {
+    let mut p = Parser::new(16);
+    let mut err = None;
+    for _ in 0..10 {
+        if let Err(e) = p.feed(b"data: 0123\n") {
+            err = Some(e);
+            break;
+        }
+    }
+    assert_eq!(err, Some(ParseError::TooLong(16)));
+}
