@@ -105,8 +105,12 @@ async fn relay(conn: Arc<Conn>, choice: Transport) -> i32 {
     let mut active: Option<Active> = None;
     let (gone_tx, mut gone) = mpsc::channel::<()>(1);
     let mut tasks = tokio::task::JoinSet::new();
+    let turns = Arc::new(tokio::sync::Semaphore::new(crate::streamable::MAX_IN_FLIGHT));
     let mut line = Vec::new();
     let code = loop {
+        // Finished tasks are reaped here, or a long session would keep one
+        // entry per request it ever made.
+        while tasks.try_join_next().is_some() {}
         line.clear();
         let n = tokio::select! {
             n = stdin.read_until(b'\n', &mut line) => n.unwrap_or(0),
@@ -132,9 +136,13 @@ async fn relay(conn: Arc<Conn>, choice: Transport) -> i32 {
             }
         };
         match &act {
+            // Requests run side by side (a long call must not hold up the
+            // next message); the wait for a turn is in the task, so stdin
+            // keeps being read (a server request's answer may be next).
             Active::Streamable(s) if matches!(peek.kind, Kind::Request { .. }) => {
-                let s = s.clone();
+                let (s, turns) = (s.clone(), turns.clone());
                 tasks.spawn(async move {
+                    let _turn = turns.acquire_owned().await;
                     s.post(msg, &peek, false).await;
                 });
             }
@@ -142,8 +150,11 @@ async fn relay(conn: Arc<Conn>, choice: Transport) -> i32 {
                 s.post(msg, &peek, false).await;
             }
             Active::Sse(s) if matches!(peek.kind, Kind::Request { .. }) => {
-                let s = s.clone();
-                tasks.spawn(async move { s.post(msg, &peek).await });
+                let (s, turns) = (s.clone(), turns.clone());
+                tasks.spawn(async move {
+                    let _turn = turns.acquire_owned().await;
+                    s.post(msg, &peek).await
+                });
             }
             Active::Sse(s) => s.post(msg, &peek).await,
             Active::Dead(why) => {

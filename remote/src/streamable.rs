@@ -20,6 +20,10 @@ const RESUMES: u32 = 5;
 /// The wait before resuming when the server named none (`retry:`).
 const DEFAULT_RETRY: Duration = Duration::from_millis(500);
 
+/// HTTP requests in flight at once; more wait for a turn (the agent can
+/// send requests faster than any server should be asked to take them).
+pub const MAX_IN_FLIGHT: usize = 64;
+
 /// What a POST came to.
 pub enum Posted {
     Done,
@@ -225,16 +229,22 @@ impl Streamable {
     /// while the bridge runs.
     pub async fn listen(self: Arc<Self>) {
         let mut last: Option<String> = None;
+        // Errors in a row (given up after RESUMES), and streams in a row
+        // that ended without an event (only slowed down: a server may
+        // close an idle stream on a timer).
         let mut failures = 0u32;
+        let mut idle = 0u32;
         loop {
             match self.get_stream(last.as_deref()).await {
                 Ok(None) => return,
                 Ok(Some(mut resp)) => {
+                    failures = 0;
+                    idle += 1;
                     let mut parser = Parser::new(self.conn.max_message);
                     while let Ok(Some(bytes)) = resp.chunk().await {
                         let Ok(events) = parser.feed(&bytes) else { break };
                         for ev in events {
-                            failures = 0;
+                            idle = 0;
                             if ev.is_message() && !ev.data.is_empty() {
                                 self.conn.deliver(ev.data.as_bytes()).await;
                             }
@@ -252,7 +262,7 @@ impl Streamable {
                     }
                 }
             }
-            tokio::time::sleep(DEFAULT_RETRY * (failures + 1)).await;
+            tokio::time::sleep(backoff(failures.max(idle))).await;
         }
     }
 
@@ -265,6 +275,12 @@ impl Streamable {
         let Ok(rb) = conn.request(Method::DELETE, &conn.url).await else { return };
         let _ = tokio::time::timeout(Duration::from_secs(5), self.session_headers(rb).send()).await;
     }
+}
+
+/// The wait before the Nth reconnection in a row: doubling from
+/// DEFAULT_RETRY, at most 30 s.
+fn backoff(n: u32) -> Duration {
+    (DEFAULT_RETRY * 2u32.saturating_pow(n.min(6))).min(Duration::from_secs(30))
 }
 
 async fn read_body(mut resp: Response, max: usize) -> Result<Vec<u8>, String> {
@@ -280,5 +296,18 @@ async fn read_body(mut resp: Response, max: usize) -> Result<Vec<u8>, String> {
             Ok(None) => return Ok(body),
             Err(e) => return Err(http_error(&e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnections_back_off_to_thirty_seconds() {
+        assert_eq!(backoff(0), Duration::from_millis(500));
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(3), Duration::from_secs(4));
+        assert_eq!(backoff(100), Duration::from_secs(30));
     }
 }

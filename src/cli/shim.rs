@@ -35,10 +35,10 @@ pub struct ShimArgs {
     /// With --url: a header sent with every request, "Name: value";
     /// `${VAR}` in the value is taken from the environment when the server
     /// is reached (write secrets so, not literally).
-    #[arg(long = "header", requires = "url")]
+    #[arg(long = "header")]
     headers: Vec<String>,
     /// With --url: the HTTP transport (auto tries streamable HTTP first).
-    #[arg(long, value_enum, default_value_t = TransportArg::Auto, requires = "url")]
+    #[arg(long, value_enum, default_value_t = TransportArg::Auto)]
     transport: TransportArg,
     /// The MCP server's command line.
     #[arg(last = true, required_unless_present = "url")]
@@ -46,6 +46,10 @@ pub struct ShimArgs {
 }
 
 pub fn run(a: ShimArgs) -> anyhow::Result<i32> {
+    if a.url.is_none() && (!a.headers.is_empty() || a.transport != TransportArg::Auto) {
+        let e = "--header and --transport go with --url (a remote server)\n";
+        clap::Error::raw(clap::error::ErrorKind::MissingRequiredArgument, e).exit();
+    }
     let command = match &a.url {
         Some(url) => bridge_command(&a.name, url, &a.headers, a.transport, a.max_message_mib)?,
         None => a.command,

@@ -217,3 +217,27 @@ def test_an_sse_endpoint_on_another_origin_is_refused(
     assert "another origin" in error_text(answer)
     client.close()
     assert [r["http"] for r in fault.requests()] == ["GET"]
+
+
+def test_a_slow_call_does_not_hold_up_the_next_one(
+    allow_all: Daemon, wire: Callable[..., WireClient], fault: FaultServer
+) -> None:
+    client = connected(wire, fault)
+    slow = client.request("tools/call", {"name": "slow", "arguments": {"seconds": 3}})
+    fast = client.request("tools/call", {"name": "echo", "arguments": {"message": "fast"}})
+    first = client.wait_for(lambda m: m.get("id") in (slow, fast), timeout=10)
+    assert first["id"] == fast, first
+    assert client.response(slow, timeout=15)["result"]["content"][0]["text"] == "slow done"
+    client.close()
+
+
+def test_url_and_a_command_together_are_a_usage_error(home: Home) -> None:
+    import subprocess
+
+    from latchkit import LATCH_BIN
+
+    for args in (["--url", "http://127.0.0.1:1/mcp", "--", "cat"], ["--header", "A: b", "--", "cat"]):
+        run = subprocess.run(
+            [LATCH_BIN, "shim", "--name", "x", *args], env=home.cli_env(), capture_output=True, text=True, timeout=10
+        )
+        assert run.returncode == 2, (args, run.stderr)
