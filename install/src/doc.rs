@@ -72,6 +72,9 @@ pub struct RemoteEntry {
     pub url: String,
     /// Its `headers`, in file order, values as written (`${VAR}` kept).
     pub headers: Vec<(String, String)>,
+    /// A Codex entry: the lines to comment out (`entry` is then empty, at
+    /// the first of them).
+    pub toml: Option<crate::remote_toml::TomlPlace>,
 }
 
 /// The member of a wrapped remote entry that keeps the original entry's
@@ -232,7 +235,7 @@ fn remote_entry(entry: &Node, url: &str) -> Result<RemoteEntry, String> {
     if entry.get("env").is_some() || entry.get("envFile").is_some() {
         return Err("it has an `env` of its own".into());
     }
-    Ok(RemoteEntry { entry: entry.span.clone(), url: url.to_owned(), headers })
+    Ok(RemoteEntry { entry: entry.span.clone(), url: url.to_owned(), headers, toml: None })
 }
 
 fn toml_servers(text: &str) -> Result<Vec<Server>, Malformed> {
@@ -253,7 +256,7 @@ fn toml_servers(text: &str) -> Result<Vec<Server>, Malformed> {
         .map(|(k, v)| Server {
             name: k.get_ref().to_string(),
             place: String::new(),
-            shape: toml_shape(v.get_ref()),
+            shape: toml_shape(text, v.get_ref()),
             env: crate::env::from_toml(v.get_ref()),
         })
         .collect())
@@ -267,17 +270,28 @@ fn toml_lit(v: &toml::Spanned<DeValue<'_>>) -> Lit {
     Lit { span: v.span(), value }
 }
 
-fn toml_shape(entry: &DeValue<'_>) -> Shape {
+fn toml_shape(text: &str, entry: &DeValue<'_>) -> Shape {
     let DeValue::Table(t) = entry else {
         return Shape::Other { why: "the entry is not a table".into() };
     };
     let get = |key: &str| t.iter().find(|(k, _)| k.get_ref() == key);
+    if let Some((_, command)) = get("command")
+        && let DeValue::String(c) = command.get_ref()
+        && let Some(shape) = crate::remote_toml::wrapped(text, c, command.span())
+    {
+        return shape;
+    }
     if let Some((_, url)) = get("url") {
-        let url = match url.get_ref() {
-            DeValue::String(s) => s.to_string(),
-            _ => "?".into(),
+        let DeValue::String(url) = url.get_ref() else {
+            return Shape::Remote { url: "?".into(), wrap: Err("its URL is not a string".into()) };
         };
-        return Shape::Remote { url, wrap: Err("Codex remote entries are not wrapped yet".into()) };
+        if get("command").is_some() {
+            return Shape::Remote { url: url.to_string(), wrap: Err("it has both a URL and a command".into()) };
+        }
+        let mut entries: Vec<_> =
+            t.iter().map(|(k, v)| (k.get_ref().as_ref(), k.span(), v.span(), v.get_ref())).collect();
+        entries.sort_by_key(|e| e.1.start);
+        return crate::remote_toml::remote(text, &entries, url);
     }
     let Some((command_key, command)) = get("command") else {
         return Shape::Other { why: "no `command`".into() };

@@ -30,6 +30,7 @@ pub mod env;
 pub mod hooks;
 pub mod jsonc;
 mod plan;
+mod remote_toml;
 
 pub use doc::{Format, Layout, Malformed, RemoteEntry, Server, Shape, servers};
 

@@ -217,7 +217,21 @@ fn install(text: &str, format: Format, server: &Server, latch: &str, edits: &mut
     let (command, command_key, args) = match &server.shape {
         Shape::Remote { url, wrap: Err(why) } => return Outcome::Remote(format!("{url} ({why})")),
         Shape::Remote { wrap: Ok(r), .. } => {
-            edits.push(Edit { range: r.entry.clone(), text: remote_wrapped(text, &server.name, r, latch) });
+            match &r.toml {
+                None => edits.push(Edit { range: r.entry.clone(), text: remote_wrapped(text, &server.name, r, latch) }),
+                Some(p) => {
+                    let prefix = crate::remote_toml::PREFIX;
+                    for (i, &at) in p.lines.iter().enumerate() {
+                        let mut t = if i == 0 {
+                            crate::remote_toml::block(&server.name, r, p, latch, quote)
+                        } else {
+                            String::new()
+                        };
+                        t.push_str(prefix);
+                        edits.push(Edit { range: at..at, text: t });
+                    }
+                }
+            }
             return Outcome::Wrapped;
         }
         Shape::RemoteWrapped { .. } => return Outcome::AlreadyWrapped,

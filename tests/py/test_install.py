@@ -37,7 +37,7 @@ CASES = [
     ("vscode", "vscode_mcp.json", ".config/Code/User/mcp.json", {"Perplexity", "fetch", "github"}, set()),
     ("vscode", "vscode_mcp.json", "P/.vscode/mcp.json", {"Perplexity", "fetch", "github"}, set()),
     ("windsurf", "windsurf_mcp_config.json", ".codeium/windsurf/mcp_config.json", {"github", "figma"}, set()),
-    ("codex", "codex_config.toml", ".codex/config.toml", {"docs", "context7", "time", "git", "search"}, {"figma"}),
+    ("codex", "codex_config.toml", ".codex/config.toml", {"docs", "context7", "time", "git", "search", "figma"}, set()),
     ("gemini", "gemini_settings.json", ".gemini/settings.json", {"pythonTools", "nodeServer", "httpServer"}, set()),
 ]
 
@@ -217,8 +217,8 @@ def test_doctor_lists_wrapped_unwrapped_and_remote_servers_and_the_daemon(machin
     assert "  wrapped          docs\n" in out
     assert "  NOT wrapped      pythonTools\n" in out
     assert "  NOT wrapped      httpServer\n" in out
-    assert "  not covered      figma: remote server https://mcp.figma.com/mcp (Codex remote" in out
-    assert "5 wrapped, 3 not wrapped, 1 remote not covered" in out
+    assert "  wrapped          figma\n" in out
+    assert "6 wrapped, 3 not wrapped, 0 remote not covered" in out
     assert "daemon    not running" in out
     assert "notify    not configured" in out and "telegram  not configured" in out
     home.write_policy("[notify]\ndesktop = false\n")

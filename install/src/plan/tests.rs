@@ -136,9 +136,7 @@ fn codex_tables_inline_tables_and_literal_strings() {
     let p = plan(f.text, f.format, f.layout, Action::Install, LATCH).unwrap();
     let got = outcomes(&p);
     assert_eq!(got.len(), 6, "{got:?}");
-    let figma = "https://mcp.figma.com/mcp (Codex remote entries are not wrapped yet)";
-    assert!(got.contains(&("figma".to_owned(), Outcome::Remote(figma.into()))));
-    for name in ["docs", "context7", "time", "git", "search"] {
+    for name in ["figma", "docs", "context7", "time", "git", "search"] {
         assert!(got.contains(&(name.to_owned(), Outcome::Wrapped)), "{name}: {got:?}");
     }
     let (cmd, args) = wrapped_command(&p.text, &f, "time");
@@ -287,4 +285,32 @@ fn a_kept_original_is_honoured_only_under_a_latch_command() {
     let p = plan(text, Format::Json, Layout::McpServers, Action::Uninstall, LATCH).unwrap();
     assert!(p.edits.is_empty());
     assert_eq!(outcomes(&p)[0], ("x".to_owned(), Outcome::NotWrapped));
+}
+
+#[test]
+fn codex_remote_tables_comment_their_transport_out_and_come_back() {
+    let text = "[mcp_servers.figma]\r\nurl = \"https://mcp.figma.com/mcp\" # design\r\nstartup_timeout_sec = 20\r\n\
+                bearer_token_env_var = \"FIGMA_TOKEN\"\r\nhttp_headers = { \"X-Team\" = \"blue\" }\r\n\
+                env_http_headers = { \"X-Key\" = \"KEY_VAR\" }\r\n\r\n\
+                [mcp_servers.odd]\r\nurl = \"https://y/mcp\"\r\nmystery = 1\r\n\
+                [mcp_servers]\r\ninl = { url = \"https://x/mcp\" }\r\n";
+    let p = plan(text, Format::Toml, Layout::CodexToml, Action::Install, LATCH).unwrap();
+    let got = outcomes(&p);
+    assert_eq!(got[0], ("figma".to_owned(), Outcome::Wrapped), "{got:?}");
+    assert!(matches!(&got[1].1, Outcome::Remote(why) if why.contains("`mystery`")), "{got:?}");
+    assert!(matches!(&got[2].1, Outcome::Remote(why) if why.contains("not on a line of its own")), "{got:?}");
+    let want = "[mcp_servers.figma]\r\ncommand = \"/opt/latch/bin/latch\" # latch-remote\r\n\
+                args = [\"shim\", \"--name\", \"figma\", \"--url\", \"https://mcp.figma.com/mcp\"]\r\n\
+                env_vars = [\"FIGMA_TOKEN\", \"KEY_VAR\"]\r\n\
+                env = { LATCH_REMOTE_HEADERS = \"Authorization: Bearer ${FIGMA_TOKEN}\\nX-Team: blue\\nX-Key: ${KEY_VAR}\" }\r\n\
+                # latch-remote: url = \"https://mcp.figma.com/mcp\" # design\r\nstartup_timeout_sec = 20\r\n\
+                # latch-remote: bearer_token_env_var = \"FIGMA_TOKEN\"\r\n\
+                # latch-remote: http_headers = { \"X-Team\" = \"blue\" }\r\n\
+                # latch-remote: env_http_headers = { \"X-Key\" = \"KEY_VAR\" }\r\n\r\n";
+    assert!(p.text.starts_with(want), "{}", p.text);
+    let again = plan(&p.text, Format::Toml, Layout::CodexToml, Action::Install, LATCH).unwrap();
+    assert!(again.edits.is_empty());
+    assert_eq!(outcomes(&again)[0], ("figma".to_owned(), Outcome::AlreadyWrapped));
+    let back = plan(&p.text, Format::Toml, Layout::CodexToml, Action::Uninstall, LATCH).unwrap();
+    assert_eq!(back.text, text);
 }
