@@ -29,6 +29,8 @@ RECORD_LOCK = threading.Lock()
 # Answers owed on a resumed stream: last event id → message.
 RESUMABLE: dict[str, dict[str, Any]] = {}
 
+RAW_RESULT = b'{"result" :{"n": 1.50, "big": 12345678901234567890, "s":"\\u00e9\xc3\xa9", "e":[ ]},"jsonrpc":"2.0","id":ID}'
+
 TOOLS = [
     {"name": n, "description": n, "inputSchema": {"type": "object", "properties": p}}
     for n, p in [
@@ -150,6 +152,20 @@ class Handler(BaseHTTPRequestHandler):
             return
         if msg_id is None or method is None:
             self.send_plain(202, "")
+            return
+        if method in ("raw/json", "raw/sse"):
+            # Odd but valid JSON: the bytes must reach the client unchanged.
+            body = RAW_RESULT.replace(b"ID", json.dumps(msg_id).encode())
+            if method == "raw/json":
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            else:
+                self.start_stream()
+                self.wfile.write(b"event: message\r\ndata: " + body + b"\r\n\r\n")
+                self.wfile.flush()
             return
         if method == "tools/list":
             self.send_json(200, result(msg_id, {"tools": TOOLS}))

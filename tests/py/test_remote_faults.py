@@ -6,6 +6,7 @@ expanded inside the bridge only."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 
@@ -241,3 +242,45 @@ def test_url_and_a_command_together_are_a_usage_error(home: Home) -> None:
             [LATCH_BIN, "shim", "--name", "x", *args], env=home.cli_env(), capture_output=True, text=True, timeout=10
         )
         assert run.returncode == 2, (args, run.stderr)
+
+
+def test_server_messages_reach_the_client_byte_for_byte(
+    home: Home, allow_all: Daemon, fault: FaultServer
+) -> None:
+    import subprocess
+
+    from remote_fault_server import RAW_RESULT
+
+    proc = subprocess.Popen(
+        via_url("fault", fault.url("/mcp")),
+        env=home.agent_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdin and proc.stdout
+        init = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}
+        lines = [
+            {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init},
+            {"jsonrpc": "2.0", "method": "notifications/initialized"},
+            {"jsonrpc": "2.0", "id": 2, "method": "raw/json"},
+            {"jsonrpc": "2.0", "id": 3, "method": "raw/sse"},
+        ]
+        got = []
+        for m in lines:
+            proc.stdin.write((json.dumps(m) + "\n").encode())
+            proc.stdin.flush()
+            if "id" in m:
+                got.append(proc.stdout.readline())
+        assert got[1] == RAW_RESULT.replace(b"ID", b"2") + b"\n"
+        assert got[2] == RAW_RESULT.replace(b"ID", b"3") + b"\n"
+    finally:
+        if proc.stdin:
+            proc.stdin.close()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
