@@ -284,3 +284,28 @@ def test_server_messages_reach_the_client_byte_for_byte(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize(("mode", "path"), [("streamableHttp", "/mcp"), ("sse", "/sse")])
+def test_a_server_that_dies_mid_call_is_answered_with_an_error(
+    home: Home, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient], mode: str, path: str
+) -> None:
+    from remotekit import everything_http
+
+    start_daemon(policy=ALLOW_ALL)
+    server = everything_http(home, mode)
+    try:
+        client = wire(via_url("everything", server.url(path)))
+        client.initialize()
+        args = {"duration": 30, "steps": 30}
+        params = {"name": "trigger-long-running-operation", "arguments": args, "_meta": {"progressToken": "p1"}}
+        call_id = client.request("tools/call", params)
+        # The call is running on the server: its first progress came.
+        client.wait_for(lambda m: m.get("method") == "notifications/progress", timeout=15)
+    finally:
+        server.stop()
+    started = time.monotonic()
+    answer = client.response(call_id, timeout=20)
+    assert time.monotonic() - started < 15
+    assert "error" in answer, answer
+    client.close()
