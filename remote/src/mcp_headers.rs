@@ -35,12 +35,19 @@ fn base64(bytes: &[u8]) -> String {
 }
 
 /// `Mcp-Method` and `Mcp-Name` (params.name, else params.uri) of a
-/// request or notification.
+/// request or notification, and `MCP-Protocol-Version` when its `_meta`
+/// names one.
 pub fn standard(method: &str, params: Option<&Value>) -> Vec<(String, String)> {
     let mut out = vec![("mcp-method".to_owned(), encode_value(method))];
     let name = params.and_then(|p| p.get("name").or_else(|| p.get("uri"))).and_then(Value::as_str);
     if let Some(name) = name {
         out.push(("mcp-name".to_owned(), encode_value(name)));
+    }
+    // A stateless (2026-07-28) request names its protocol version in
+    // `_meta`; the header must say the same.
+    let version = params.and_then(|p| p.pointer("/_meta/io.modelcontextprotocol~1protocolVersion"));
+    if let Some(v) = version.and_then(Value::as_str).filter(|v| encode_value(v) == *v && !v.is_empty()) {
+        out.push(("mcp-protocol-version".to_owned(), v.to_owned()));
     }
     out
 }
@@ -137,6 +144,10 @@ mod tests {
         let h = standard("resources/read", Some(&json!({"uri": "file:///x"})));
         assert_eq!(h[1], ("mcp-name".into(), "file:///x".into()));
         assert_eq!(standard("ping", None).len(), 1);
+        let meta = json!({"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}});
+        assert_eq!(standard("server/discover", Some(&meta))[1], ("mcp-protocol-version".into(), "2026-07-28".into()));
+        let bad = json!({"_meta": {"io.modelcontextprotocol/protocolVersion": "x\r\ny"}});
+        assert_eq!(standard("ping", Some(&bad)).len(), 1);
     }
 
     #[test]

@@ -309,3 +309,14 @@ def test_a_server_that_dies_mid_call_is_answered_with_an_error(
     assert time.monotonic() - started < 15
     assert "error" in answer, answer
     client.close()
+
+
+def test_a_stateless_request_names_its_own_protocol_version(
+    allow_all: Daemon, wire: Callable[..., WireClient], fault: FaultServer
+) -> None:
+    client = connected(wire, fault)
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}
+    client.call("tools/call", {"name": "echo", "arguments": {"message": "v"}, "_meta": meta})
+    client.close()
+    (echo,) = fault.calls()
+    assert echo["headers"]["mcp-protocol-version"] == "2026-07-28"
