@@ -201,10 +201,21 @@ pub fn http_error(e: &reqwest::Error) -> String {
     why
 }
 
-/// An HTTP status the server answered with, and the start of its body.
-pub async fn status_error(resp: reqwest::Response) -> String {
+/// How much of an error body is read: its start is all that is shown.
+const ERROR_BODY: usize = 4096;
+
+/// An HTTP status the server answered with, and the start of its body
+/// (only that much is read: an endless error body costs nothing).
+pub async fn status_error(mut resp: reqwest::Response) -> String {
     let status = resp.status();
-    let body = resp.text().await.unwrap_or_default();
+    let mut raw = Vec::new();
+    while raw.len() < ERROR_BODY {
+        match resp.chunk().await {
+            Ok(Some(b)) => raw.extend_from_slice(&b[..b.len().min(ERROR_BODY - raw.len())]),
+            _ => break,
+        }
+    }
+    let body = String::from_utf8_lossy(&raw);
     let body: String = body.chars().filter(|c| !c.is_control()).take(200).collect();
     if body.is_empty() {
         format!("the server answered HTTP {status}")

@@ -40,6 +40,7 @@ TOOLS = [
         ("drop", {}),
         ("drop_noid", {}),
         ("fail500", {}),
+        ("fail500_endless", {}),
         ("auth401", {}),
     ]
 ]
@@ -192,6 +193,18 @@ class Handler(BaseHTTPRequestHandler):
             # Cut mid-event: the connection ends before the answer.
             self.wfile.write(b"data: {\"jsonrpc\":")
             self.wfile.flush()
+        elif name == "fail500_endless":
+            # An error whose body never ends: only its start may be read.
+            self.send_response(500)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            self.close_connection = True
+            try:
+                self.wfile.write(b"endless failure ")
+                while True:
+                    self.wfile.write(b"x" * 65536)
+            except OSError:
+                pass
         elif name == "fail500":
             self.send_plain(500, "database on fire")
         elif name == "auth401":

@@ -320,3 +320,13 @@ def test_a_stateless_request_names_its_own_protocol_version(
     client.close()
     (echo,) = fault.calls()
     assert echo["headers"]["mcp-protocol-version"] == "2026-07-28"
+
+
+def test_an_endless_error_body_is_not_read_to_its_end(
+    allow_all: Daemon, wire: Callable[..., WireClient], fault: FaultServer
+) -> None:
+    client = connected(wire, fault)
+    msg = error_text(call(client, "fail500_endless", timeout=15))
+    assert "HTTP 500" in msg and "endless failure" in msg, msg
+    assert call(client, "echo", {"message": "alive"})["result"]["content"][0]["text"] == "alive"
+    client.close()
