@@ -12,6 +12,10 @@ use crate::conn::{Conn, http_error, status_error};
 use crate::message::Peek;
 use crate::sse_parse::Parser;
 
+/// The `endpoint` event comes first; a stream that sends this much without
+/// it is not an HTTP+SSE server (or is stalling the client).
+const ENDPOINT_WITHIN: usize = 64 * 1024;
+
 pub struct Sse {
     pub conn: Arc<Conn>,
     endpoint: Url,
@@ -42,12 +46,17 @@ impl Sse {
             break resp;
         };
         let mut parser = Parser::new(conn.max_message);
+        let mut seen = 0usize;
         loop {
+            if seen > ENDPOINT_WITHIN {
+                return Err("the server's event stream did not name its endpoint first".into());
+            }
             let bytes = match resp.chunk().await {
                 Ok(Some(b)) => b,
                 Ok(None) => return Err("the server's event stream ended before it named its endpoint".into()),
                 Err(e) => return Err(http_error(&e)),
             };
+            seen += bytes.len();
             let events = parser.feed(&bytes).map_err(|e| e.to_string())?;
             let mut endpoint = None;
             let mut early = Vec::new();

@@ -104,6 +104,14 @@ class Handler(BaseHTTPRequestHandler):
         is an HTTP+SSE server naming an endpoint on another origin."""
         if self.path == "/mcp":
             return False
+        if self.command == "GET" and self.path == "/noisy-sse":
+            self.start_stream()
+            try:
+                while True:
+                    self.wfile.write(b": still here\n" * 1000)
+            except OSError:
+                pass
+            return True
         if self.command == "GET" and self.path == "/foreign-sse":
             self.start_stream()
             port = self.server.server_address[1]

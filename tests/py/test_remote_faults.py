@@ -330,3 +330,14 @@ def test_an_endless_error_body_is_not_read_to_its_end(
     assert "HTTP 500" in msg and "endless failure" in msg, msg
     assert call(client, "echo", {"message": "alive"})["result"]["content"][0]["text"] == "alive"
     client.close()
+
+
+def test_an_sse_stream_that_never_names_its_endpoint_is_an_error(
+    allow_all: Daemon, wire: Callable[..., WireClient], fault: FaultServer
+) -> None:
+    client = wire(via_url("fault", fault.url("/noisy-sse"), "--transport", "sse"))
+    answer = client.call(
+        "initialize", {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}
+    )
+    assert "did not name its endpoint" in error_text(answer)
+    client.close()
