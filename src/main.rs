@@ -15,11 +15,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run an MCP server through Latch: `latch shim --name NAME -- CMD [ARGS...]`.
+    /// Run an MCP server through Latch: `latch shim --name NAME -- CMD [ARGS...]`,
+    /// or a remote one: `latch shim --name NAME --url URL`.
     Shim(cli::shim::ShimArgs),
     /// OAuth tokens of remote MCP servers: list, login NAME --url URL, logout NAME.
     #[command(subcommand)]
     Auth(cli::auth::AuthCmd),
+    /// The HTTP side of `latch shim --url` (started by the shim).
+    #[command(hide = true)]
+    Bridge(cli::bridge::BridgeArgs),
     /// Run the daemon in the foreground (shims start one on demand).
     Daemon,
     /// Is the daemon up, which shims are connected, where is the database.
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::Shim(args) => cli::shim::run(args),
         Cmd::Auth(cmd) => cli::auth::run(cmd),
+        Cmd::Bridge(args) => cli::bridge::run(args),
         Cmd::Daemon => cli::daemon(),
         Cmd::Status(a) => cli::client::status(a),
         Cmd::Pending(a) => cli::client::pending(a),

@@ -54,11 +54,32 @@ pub struct Args {
 pub enum Shape {
     /// Started by the client as a process: what Latch wraps.
     Stdio { command: Lit, command_key: Range<usize>, args: Option<Args> },
-    /// Reached over HTTP or SSE.
-    Remote { url: String },
+    /// Reached over HTTP or SSE. WRAP: how `latch install` wraps it, or
+    /// why it cannot.
+    Remote { url: String, wrap: Result<RemoteEntry, String> },
+    /// A remote server wrapped by `latch install`: ORIGINAL is the entry's
+    /// text as it was, which `uninstall` puts back at ENTRY.
+    RemoteWrapped { entry: Range<usize>, original: String, command: String },
     /// Not understood; left alone, with the reason.
     Other { why: String },
 }
+
+/// A remote entry `latch install` can wrap.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RemoteEntry {
+    /// The whole entry, braces included.
+    pub entry: Range<usize>,
+    pub url: String,
+    /// Its `headers`, in file order, values as written (`${VAR}` kept).
+    pub headers: Vec<(String, String)>,
+    /// A Codex entry: the lines to comment out (`entry` is then empty, at
+    /// the first of them).
+    pub toml: Option<crate::remote_toml::TomlPlace>,
+}
+
+/// The member of a wrapped remote entry that keeps the original entry's
+/// text.
+pub const REMOTE_ORIGINAL_KEY: &str = "latchRemote";
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Server {
@@ -151,13 +172,22 @@ fn json_shape(entry: &Node) -> Shape {
     if !matches!(entry.kind, Kind::Object(_)) {
         return Shape::Other { why: "the entry is not an object".into() };
     }
+    if let Some(original) = entry.get(REMOTE_ORIGINAL_KEY).and_then(Node::as_str)
+        && let Some(command) = entry.get("command").and_then(Node::as_str).filter(|c| is_latch(c))
+    {
+        let (entry, original, command) = (entry.span.clone(), original.to_owned(), command.to_owned());
+        return Shape::RemoteWrapped { entry, original, command };
+    }
     if let Some(url) = URL_KEYS.iter().find_map(|k| entry.get(k)) {
-        return Shape::Remote { url: url.as_str().unwrap_or("?").to_owned() };
+        let Some(url) = url.as_str() else {
+            return Shape::Remote { url: "?".into(), wrap: Err("its URL is not a string".into()) };
+        };
+        return Shape::Remote { url: url.to_owned(), wrap: remote_entry(entry, url) };
     }
     if let Some(t) = entry.get("type").and_then(Node::as_str)
         && REMOTE_TYPES.contains(&t)
     {
-        return Shape::Remote { url: format!("({t})") };
+        return Shape::Remote { url: format!("({t})"), wrap: Err("it names no URL".into()) };
     }
     let Some(command) = entry.member("command") else {
         return Shape::Other { why: "no `command`".into() };
@@ -179,6 +209,35 @@ fn json_shape(entry: &Node) -> Shape {
     Shape::Stdio { command: lit(&command.value), command_key: command.key_span.clone(), args }
 }
 
+/// A command that is `latch` (by its file name).
+pub(crate) fn is_latch(cmd: &str) -> bool {
+    let base = cmd.rsplit(['/', '\\']).next().unwrap_or(cmd);
+    base == "latch" || base == "latch.exe"
+}
+
+fn remote_entry(entry: &Node, url: &str) -> Result<RemoteEntry, String> {
+    if entry.get("command").is_some() {
+        return Err("it has both a URL and a command".into());
+    }
+    let mut headers = Vec::new();
+    if let Some(h) = entry.get("headers") {
+        if !matches!(h.kind, Kind::Object(_)) {
+            return Err("its `headers` is not an object".into());
+        }
+        for m in h.members() {
+            let Some(v) = m.value.as_str() else { return Err(format!("its header {} is not a string", m.key)) };
+            if m.key.is_empty() || m.key.contains([':', '\n', '\r']) || v.contains(['\n', '\r']) {
+                return Err(format!("its header {} cannot be passed on", m.key));
+            }
+            headers.push((m.key.clone(), v.to_owned()));
+        }
+    }
+    if entry.get("env").is_some() || entry.get("envFile").is_some() {
+        return Err("it has an `env` of its own".into());
+    }
+    Ok(RemoteEntry { entry: entry.span.clone(), url: url.to_owned(), headers, toml: None })
+}
+
 fn toml_servers(text: &str) -> Result<Vec<Server>, Malformed> {
     let root = DeTable::parse(text).map_err(|e| {
         let at = e.span().map_or(0, |s| s.start);
@@ -197,7 +256,7 @@ fn toml_servers(text: &str) -> Result<Vec<Server>, Malformed> {
         .map(|(k, v)| Server {
             name: k.get_ref().to_string(),
             place: String::new(),
-            shape: toml_shape(v.get_ref()),
+            shape: toml_shape(text, v.get_ref()),
             env: crate::env::from_toml(v.get_ref()),
         })
         .collect())
@@ -211,17 +270,28 @@ fn toml_lit(v: &toml::Spanned<DeValue<'_>>) -> Lit {
     Lit { span: v.span(), value }
 }
 
-fn toml_shape(entry: &DeValue<'_>) -> Shape {
+fn toml_shape(text: &str, entry: &DeValue<'_>) -> Shape {
     let DeValue::Table(t) = entry else {
         return Shape::Other { why: "the entry is not a table".into() };
     };
     let get = |key: &str| t.iter().find(|(k, _)| k.get_ref() == key);
+    if let Some((_, command)) = get("command")
+        && let DeValue::String(c) = command.get_ref()
+        && let Some(shape) = crate::remote_toml::wrapped(text, c, command.span())
+    {
+        return shape;
+    }
     if let Some((_, url)) = get("url") {
-        let url = match url.get_ref() {
-            DeValue::String(s) => s.to_string(),
-            _ => "?".into(),
+        let DeValue::String(url) = url.get_ref() else {
+            return Shape::Remote { url: "?".into(), wrap: Err("its URL is not a string".into()) };
         };
-        return Shape::Remote { url };
+        if get("command").is_some() {
+            return Shape::Remote { url: url.to_string(), wrap: Err("it has both a URL and a command".into()) };
+        }
+        let mut entries: Vec<_> =
+            t.iter().map(|(k, v)| (k.get_ref().as_ref(), k.span(), v.span(), v.get_ref())).collect();
+        entries.sort_by_key(|e| e.1.start);
+        return crate::remote_toml::remote(text, &entries, url);
     }
     let Some((command_key, command)) = get("command") else {
         return Shape::Other { why: "no `command`".into() };

@@ -69,6 +69,9 @@ pub fn risks(env: &[EnvVar]) -> Vec<Risk> {
             let k = v.key.to_ascii_uppercase();
             let why = if v.key == ENV_FILE {
                 "sets variables from a file, which may override any of the ones below"
+            } else if v.key == crate::REMOTE_HEADERS_ENV {
+                // The remote server's own headers, for that server only.
+                return None;
             } else if k == "LATCH_HOME" {
                 "points the shim at another Latch home: its own policy, daemon and audit log"
             } else if k.starts_with("LATCH_") {

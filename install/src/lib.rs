@@ -30,6 +30,11 @@ pub mod env;
 pub mod hooks;
 pub mod jsonc;
 mod plan;
+mod remote_toml;
 
-pub use doc::{Format, Layout, Malformed, Server, Shape, servers};
+pub use doc::{Format, Layout, Malformed, RemoteEntry, Server, Shape, servers};
+
+/// The variable a wrapped remote entry's `env` passes its headers in, one
+/// `Name: value` a line (read by `latch bridge`).
+pub const REMOTE_HEADERS_ENV: &str = "LATCH_REMOTE_HEADERS";
 pub use plan::{Action, Edit, Outcome, Plan, PlanError, Report, apply, plan};

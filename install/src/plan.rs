@@ -100,6 +100,7 @@ fn plan_unchecked(text: &str, format: Format, layout: Layout, action: Action, la
         };
         let command = match &server.shape {
             Shape::Stdio { command, .. } => command.value.clone(),
+            Shape::RemoteWrapped { command, .. } => Some(command.clone()),
             _ => None,
         };
         reports.push(Report { name: server.name.clone(), place: server.place.clone(), outcome, command });
@@ -214,7 +215,26 @@ fn new_args_text(format: Format, place: &NewArgs, items: &[String]) -> String {
 
 fn install(text: &str, format: Format, server: &Server, latch: &str, edits: &mut Vec<Edit>) -> Outcome {
     let (command, command_key, args) = match &server.shape {
-        Shape::Remote { url } => return Outcome::Remote(url.clone()),
+        Shape::Remote { url, wrap: Err(why) } => return Outcome::Remote(format!("{url} ({why})")),
+        Shape::Remote { wrap: Ok(r), .. } => {
+            match &r.toml {
+                None => edits.push(Edit { range: r.entry.clone(), text: remote_wrapped(text, &server.name, r, latch) }),
+                Some(p) => {
+                    let prefix = crate::remote_toml::PREFIX;
+                    for (i, &at) in p.lines.iter().enumerate() {
+                        let mut t = if i == 0 {
+                            crate::remote_toml::block(&server.name, r, p, latch, quote)
+                        } else {
+                            String::new()
+                        };
+                        t.push_str(prefix);
+                        edits.push(Edit { range: at..at, text: t });
+                    }
+                }
+            }
+            return Outcome::Wrapped;
+        }
+        Shape::RemoteWrapped { .. } => return Outcome::AlreadyWrapped,
         Shape::Other { why } => return Outcome::Skipped(why.clone()),
         s if wrapped(s, latch).is_some() => return Outcome::AlreadyWrapped,
         Shape::Stdio { command, command_key, args } => (command, command_key, args),
@@ -255,10 +275,29 @@ fn install(text: &str, format: Format, server: &Server, latch: &str, edits: &mut
     Outcome::Wrapped
 }
 
+/// A remote entry as a stdio one: `latch shim --url`, the headers in the
+/// environment (so that the client's own `${VAR}` expansion applies, and no
+/// value lands on a command line), the original text kept for `uninstall`.
+fn remote_wrapped(text: &str, name: &str, r: &crate::doc::RemoteEntry, latch: &str) -> String {
+    let args: Vec<String> = ["shim", "--name", name, "--url", &r.url].iter().map(|s| quote(s)).collect();
+    let mut out = format!("{{\"command\": {}, \"args\": [{}]", quote(latch), args.join(", "));
+    if !r.headers.is_empty() {
+        let lines: Vec<String> = r.headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        out.push_str(&format!(", \"env\": {{\"{}\": {}}}", crate::REMOTE_HEADERS_ENV, quote(&lines.join("\n"))));
+    }
+    out.push_str(&format!(", \"{}\": {}}}", crate::doc::REMOTE_ORIGINAL_KEY, quote(&text[r.entry.clone()])));
+    out
+}
+
 fn uninstall(text: &str, format: Format, server: &Server, latch: &str, edits: &mut Vec<Edit>) -> Outcome {
     let Some(k) = wrapped(&server.shape, latch) else {
         return match &server.shape {
-            Shape::Remote { url } => Outcome::Remote(url.clone()),
+            Shape::RemoteWrapped { entry, original, .. } => {
+                edits.push(Edit { range: entry.clone(), text: original.clone() });
+                Outcome::Unwrapped
+            }
+            Shape::Remote { url, wrap: Err(why) } => Outcome::Remote(format!("{url} ({why})")),
+            Shape::Remote { .. } => Outcome::NotWrapped,
             Shape::Other { why } => Outcome::Skipped(why.clone()),
             Shape::Stdio { .. } => Outcome::NotWrapped,
         };

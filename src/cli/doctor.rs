@@ -65,7 +65,7 @@ pub fn run() -> anyhow::Result<i32> {
                         }
                         Outcome::Remote(url) => {
                             remote += 1;
-                            line("not covered yet", &r.name, &r.place, &remote_detail(url))
+                            line("not covered", &r.name, &r.place, &remote_detail(url))
                         }
                         Outcome::Skipped(why) => line("skipped", &r.name, &r.place, &format!(": {why}")),
                     };
@@ -89,7 +89,7 @@ pub fn run() -> anyhow::Result<i32> {
             }
         }
     }
-    println!("  {wrapped} wrapped, {unwrapped} not wrapped, {remote} remote (not covered yet)");
+    println!("  {wrapped} wrapped, {unwrapped} not wrapped, {remote} remote not covered");
     if unwrapped > 0 {
         println!("  → `latch install` wraps the servers that are not wrapped (`--dry-run` shows the change first)");
     }

@@ -126,13 +126,13 @@ pub(crate) fn describe(name: &str, place: &str, outcome: &Outcome, dry_run: bool
         Outcome::AlreadyWrapped => line("already wrapped", name, place, ""),
         Outcome::Unwrapped => line(would("restored", "would restore"), name, place, ""),
         Outcome::NotWrapped => line("not wrapped", name, place, ""),
-        Outcome::Remote(url) => line("not covered yet", name, place, &remote_detail(url)),
+        Outcome::Remote(url) => line("not covered", name, place, &remote_detail(url)),
         Outcome::Skipped(why) => line("skipped", name, place, &format!(": {why}")),
     }
 }
 
 pub(crate) fn remote_detail(url: &str) -> String {
-    format!(": remote server {url} (HTTP/SSE); Latch guards the servers a client starts itself (stdio) for now")
+    format!(": remote server {url}; Latch cannot wrap this entry, so its calls are not guarded")
 }
 
 pub fn run(a: InstallArgs, action: Action) -> anyhow::Result<i32> {

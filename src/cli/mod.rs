@@ -5,6 +5,7 @@
 //! is running; 70 internal error; the shim exits with its server's code.
 
 pub mod auth;
+pub mod bridge;
 pub mod client;
 pub mod demo;
 pub mod doctor;

@@ -24,20 +24,21 @@ LATCH = os.path.abspath(LATCH_BIN)  # commands below run in another folder
 LATCH_REAL = os.path.realpath(LATCH_BIN)
 SERVER = os.path.abspath(TEST_SERVER)
 
-# (client id, fixture, where it goes under HOME or the project ("P/"), servers wrapped, servers remote)
+# (client id, fixture, where it goes under HOME or the project ("P/"), servers wrapped (remote ones through
+# `latch shim --url`), remote servers not covered)
 CASES = [
     ("claude-desktop", "claude_desktop_config.json", ".config/Claude/claude_desktop_config.json",
      {"filesystem", "sqlite", "memory", "weather"}, set()),
-    ("claude-code", "claude.json", ".claude.json", {"github", "airtable", "postgres"}, {"sentry"}),
-    ("claude-code", "project.mcp.json", "P/.mcp.json", {"shared-server", "playwright"}, {"api-server"}),
-    ("cursor", "cursor_mcp.json", ".cursor/mcp.json", {"filesystem", "web-search"}, {"remote"}),
-    ("cursor", "cursor_mcp.json", "P/.cursor/mcp.json", {"filesystem", "web-search"}, {"remote"}),
+    ("claude-code", "claude.json", ".claude.json", {"github", "airtable", "postgres", "sentry"}, set()),
+    ("claude-code", "project.mcp.json", "P/.mcp.json", {"shared-server", "playwright", "api-server"}, set()),
+    ("cursor", "cursor_mcp.json", ".cursor/mcp.json", {"filesystem", "web-search", "remote"}, set()),
+    ("cursor", "cursor_mcp.json", "P/.cursor/mcp.json", {"filesystem", "web-search", "remote"}, set()),
     ("vscode", "vscode_settings.json", ".config/Code/User/settings.json", {"playwright"}, set()),
-    ("vscode", "vscode_mcp.json", ".config/Code/User/mcp.json", {"Perplexity", "fetch"}, {"github"}),
-    ("vscode", "vscode_mcp.json", "P/.vscode/mcp.json", {"Perplexity", "fetch"}, {"github"}),
-    ("windsurf", "windsurf_mcp_config.json", ".codeium/windsurf/mcp_config.json", {"github"}, {"figma"}),
-    ("codex", "codex_config.toml", ".codex/config.toml", {"docs", "context7", "time", "git", "search"}, {"figma"}),
-    ("gemini", "gemini_settings.json", ".gemini/settings.json", {"pythonTools", "nodeServer"}, {"httpServer"}),
+    ("vscode", "vscode_mcp.json", ".config/Code/User/mcp.json", {"Perplexity", "fetch", "github"}, set()),
+    ("vscode", "vscode_mcp.json", "P/.vscode/mcp.json", {"Perplexity", "fetch", "github"}, set()),
+    ("windsurf", "windsurf_mcp_config.json", ".codeium/windsurf/mcp_config.json", {"github", "figma"}, set()),
+    ("codex", "codex_config.toml", ".codex/config.toml", {"docs", "context7", "time", "git", "search", "figma"}, set()),
+    ("gemini", "gemini_settings.json", ".gemini/settings.json", {"pythonTools", "nodeServer", "httpServer"}, set()),
 ]
 
 
@@ -94,7 +95,7 @@ def wrapped_names(text: str, fixture: str) -> set[str]:
     names = set()
     for name, entry in entries:
         if entry.get("command") == LATCH_REAL:
-            assert entry["args"][:4] == ["shim", "--name", name, "--"], entry
+            assert entry["args"][:4] in (["shim", "--name", name, "--"], ["shim", "--name", name, "--url"]), entry
             names.add(name)
     return names
 
@@ -143,7 +144,7 @@ def test_install_wraps_once_and_uninstall_restores_the_bytes(
     for name in wrapped:
         assert f"wrapped          {name}" in first.stdout, first.stdout
     for name in remote:
-        assert f"not covered yet  {name}: remote server" in first.stdout, first.stdout
+        assert f"not covered      {name}: remote server" in first.stdout, first.stdout
     backup = target.with_name(target.name + ".latch-backup")
     assert backup.read_bytes() == original, "the backup is not the file before the change"
 
@@ -190,7 +191,7 @@ def test_a_malformed_file_is_named_and_left_untouched_while_the_others_change(ma
     assert "left untouched" in run.stderr
     assert bad.read_bytes() == bad_before
     assert not bad.with_name(".mcp.json.latch-backup").exists()
-    assert wrapped_names(good.read_text(), "x.json") == {"github"}
+    assert wrapped_names(good.read_text(), "x.json") == {"github", "figma"}
 
 
 def test_an_unknown_client_is_a_usage_error(machine: Machine) -> None:
@@ -215,8 +216,9 @@ def test_doctor_lists_wrapped_unwrapped_and_remote_servers_and_the_daemon(machin
     out = report.stdout
     assert "  wrapped          docs\n" in out
     assert "  NOT wrapped      pythonTools\n" in out
-    assert "  not covered yet  httpServer: remote server http://localhost:3000/mcp" in out
-    assert "5 wrapped, 2 not wrapped, 2 remote (not covered yet)" in out
+    assert "  NOT wrapped      httpServer\n" in out
+    assert "  wrapped          figma\n" in out
+    assert "6 wrapped, 3 not wrapped, 0 remote not covered" in out
     assert "daemon    not running" in out
     assert "notify    not configured" in out and "telegram  not configured" in out
     home.write_policy("[notify]\ndesktop = false\n")
@@ -263,7 +265,7 @@ def test_a_symlinked_config_is_rewritten_through_the_link_and_keeps_its_mode(mac
     original = real.read_bytes()
     assert machine.latch("install", "claude-code").returncode == 0
     assert link.is_symlink(), "the link was replaced by a file"
-    assert wrapped_names(real.read_text(), "x.json") == {"github", "airtable", "postgres"}
+    assert wrapped_names(real.read_text(), "x.json") == {"github", "airtable", "postgres", "sentry"}
     assert (real.stat().st_mode & 0o777) == 0o600
     assert (dotfiles / "claude.json.latch-backup").read_bytes() == original
     assert machine.latch("uninstall", "claude-code").returncode == 0
@@ -303,7 +305,7 @@ def test_install_adds_the_agents_hooks_beside_the_servers_in_one_file_and_uninst
     assert both.returncode == 0, both.stdout + both.stderr
     data = json.loads(strip_jsonc(gemini.read_text()))
     assert data["hooks"]["BeforeTool"][0]["hooks"][0]["command"].split()[1:3] == ["hook", "gemini"]
-    assert wrapped_names(gemini.read_text(), "x.json") == {"pythonTools", "nodeServer"}
+    assert wrapped_names(gemini.read_text(), "x.json") == {"pythonTools", "nodeServer", "httpServer"}
     import tomllib
 
     toml = tomllib.loads(codex.read_text())
@@ -331,7 +333,7 @@ def test_hooks_only_and_servers_only_leave_the_other_half_alone(machine: Machine
     assert machine.latch("install", "--hooks", "gemini").returncode == 0
     assert wrapped_names(gemini.read_text(), "x.json") == set() and '"BeforeTool"' in gemini.read_text()
     assert machine.latch("install", "gemini").returncode == 0
-    assert wrapped_names(gemini.read_text(), "x.json") == {"pythonTools", "nodeServer"}
+    assert wrapped_names(gemini.read_text(), "x.json") == {"pythonTools", "nodeServer", "httpServer"}
     # Taking only the servers out keeps the hook, and the backup stays until both are gone.
     assert machine.latch("uninstall", "--no-hooks", "gemini").returncode == 0
     assert wrapped_names(gemini.read_text(), "x.json") == set() and '"BeforeTool"' in gemini.read_text()

@@ -107,7 +107,7 @@ fn claude_code_project_entries_and_a_missing_args_are_wrapped() {
         got,
         [
             ("github".to_owned(), Outcome::Wrapped),
-            ("sentry".to_owned(), Outcome::Remote("https://mcp.sentry.dev/mcp".into())),
+            ("sentry".to_owned(), Outcome::Wrapped),
             ("airtable".to_owned(), Outcome::Wrapped),
             ("postgres".to_owned(), Outcome::Wrapped),
         ]
@@ -125,7 +125,7 @@ fn jsonc_comments_and_trailing_commas_survive() {
     for kept in ["// Cursor: global MCP servers", "/* The file system, read-write */", "// my projects", "// module"] {
         assert!(p.text.contains(kept), "{kept} lost:\n{}", p.text);
     }
-    assert_eq!(outcomes(&p)[2], ("remote".to_owned(), Outcome::Remote("http://localhost:3000/sse".into())));
+    assert_eq!(outcomes(&p)[2], ("remote".to_owned(), Outcome::Wrapped));
     let (_, args) = wrapped_command(&p.text, &f, "web-search");
     assert_eq!(args, ["shim", "--name", "web-search", "--", "python3", "-m", "web_search_mcp", "--safe"]);
 }
@@ -136,8 +136,7 @@ fn codex_tables_inline_tables_and_literal_strings() {
     let p = plan(f.text, f.format, f.layout, Action::Install, LATCH).unwrap();
     let got = outcomes(&p);
     assert_eq!(got.len(), 6, "{got:?}");
-    assert!(got.contains(&("figma".to_owned(), Outcome::Remote("https://mcp.figma.com/mcp".into()))));
-    for name in ["docs", "context7", "time", "git", "search"] {
+    for name in ["figma", "docs", "context7", "time", "git", "search"] {
         assert!(got.contains(&(name.to_owned(), Outcome::Wrapped)), "{name}: {got:?}");
     }
     let (cmd, args) = wrapped_command(&p.text, &f, "time");
@@ -237,4 +236,81 @@ fn vscode_settings_with_a_flat_mcp_servers_key() {
     let p = plan(text, Format::Jsonc, Layout::VsCodeSettings, Action::Install, LATCH).unwrap();
     assert_eq!(outcomes(&p), [("a".to_owned(), Outcome::Wrapped)]);
     assert_eq!(plan(&p.text, Format::Jsonc, Layout::VsCodeSettings, Action::Uninstall, LATCH).unwrap().text, text);
+}
+
+#[test]
+fn remote_entries_become_latch_shim_url_with_their_headers_in_env() {
+    let text = r#"{"mcpServers": {
+    "gh": {
+      "type": "http",
+      "url": "https://api.githubcopilot.com/mcp/",
+      "headers": {"Authorization": "Bearer ${GITHUB_TOKEN}", "X-Toolsets": "repos"}
+    },
+    "wind": { "serverUrl": "https://mcp.figma.com/sse" }, // a comment
+    "odd": {"type": "sse"},
+    "both": {"url": "https://x/", "command": "y"}
+}}"#;
+    let p = plan(text, Format::Jsonc, Layout::McpServers, Action::Install, LATCH).unwrap();
+    let got = outcomes(&p);
+    assert_eq!(got[0], ("gh".to_owned(), Outcome::Wrapped));
+    assert_eq!(got[1], ("wind".to_owned(), Outcome::Wrapped));
+    assert!(matches!(&got[2].1, Outcome::Remote(why) if why.contains("names no URL")), "{got:?}");
+    assert!(matches!(&got[3].1, Outcome::Remote(why) if why.contains("both a URL and a command")), "{got:?}");
+    let root = crate::jsonc::parse(&p.text, true).unwrap().unwrap();
+    let gh = root.get("mcpServers").unwrap().get("gh").unwrap();
+    assert_eq!(gh.get("command").unwrap().as_str(), Some(LATCH));
+    let args: Vec<&str> = match &gh.get("args").unwrap().kind {
+        crate::jsonc::Kind::Array(items) => items.iter().map(|i| i.as_str().unwrap()).collect(),
+        _ => panic!(),
+    };
+    assert_eq!(args, ["shim", "--name", "gh", "--url", "https://api.githubcopilot.com/mcp/"]);
+    // Headers travel in the environment, `${VAR}` as written (the client
+    // expands it, or the bridge does): never on the command line.
+    let env = gh.get("env").unwrap().get(crate::REMOTE_HEADERS_ENV).unwrap().as_str().unwrap();
+    assert_eq!(env, "Authorization: Bearer ${GITHUB_TOKEN}\nX-Toolsets: repos");
+    assert!(!args.iter().any(|a| a.contains("GITHUB_TOKEN")));
+    // The comment after the entry survives; uninstall gives the bytes back.
+    assert!(p.text.contains("// a comment"));
+    let again = plan(&p.text, Format::Jsonc, Layout::McpServers, Action::Install, LATCH).unwrap();
+    assert!(again.edits.is_empty());
+    assert_eq!(outcomes(&again)[0], ("gh".to_owned(), Outcome::AlreadyWrapped));
+    let back = plan(&p.text, Format::Jsonc, Layout::McpServers, Action::Uninstall, LATCH).unwrap();
+    assert_eq!(back.text, text);
+    assert_eq!(outcomes(&back)[0], ("gh".to_owned(), Outcome::Unwrapped));
+}
+
+#[test]
+fn a_kept_original_is_honoured_only_under_a_latch_command() {
+    let text = r#"{"mcpServers": {"x": {"command": "node", "args": ["s.js"], "latchRemote": "{}"}}}"#;
+    let p = plan(text, Format::Json, Layout::McpServers, Action::Uninstall, LATCH).unwrap();
+    assert!(p.edits.is_empty());
+    assert_eq!(outcomes(&p)[0], ("x".to_owned(), Outcome::NotWrapped));
+}
+
+#[test]
+fn codex_remote_tables_comment_their_transport_out_and_come_back() {
+    let text = "[mcp_servers.figma]\r\nurl = \"https://mcp.figma.com/mcp\" # design\r\nstartup_timeout_sec = 20\r\n\
+                bearer_token_env_var = \"FIGMA_TOKEN\"\r\nhttp_headers = { \"X-Team\" = \"blue\" }\r\n\
+                env_http_headers = { \"X-Key\" = \"KEY_VAR\" }\r\n\r\n\
+                [mcp_servers.odd]\r\nurl = \"https://y/mcp\"\r\nmystery = 1\r\n\
+                [mcp_servers]\r\ninl = { url = \"https://x/mcp\" }\r\n";
+    let p = plan(text, Format::Toml, Layout::CodexToml, Action::Install, LATCH).unwrap();
+    let got = outcomes(&p);
+    assert_eq!(got[0], ("figma".to_owned(), Outcome::Wrapped), "{got:?}");
+    assert!(matches!(&got[1].1, Outcome::Remote(why) if why.contains("`mystery`")), "{got:?}");
+    assert!(matches!(&got[2].1, Outcome::Remote(why) if why.contains("not on a line of its own")), "{got:?}");
+    let want = "[mcp_servers.figma]\r\ncommand = \"/opt/latch/bin/latch\" # latch-remote\r\n\
+                args = [\"shim\", \"--name\", \"figma\", \"--url\", \"https://mcp.figma.com/mcp\"]\r\n\
+                env_vars = [\"FIGMA_TOKEN\", \"KEY_VAR\"]\r\n\
+                env = { LATCH_REMOTE_HEADERS = \"Authorization: Bearer ${FIGMA_TOKEN}\\nX-Team: blue\\nX-Key: ${KEY_VAR}\" }\r\n\
+                # latch-remote: url = \"https://mcp.figma.com/mcp\" # design\r\nstartup_timeout_sec = 20\r\n\
+                # latch-remote: bearer_token_env_var = \"FIGMA_TOKEN\"\r\n\
+                # latch-remote: http_headers = { \"X-Team\" = \"blue\" }\r\n\
+                # latch-remote: env_http_headers = { \"X-Key\" = \"KEY_VAR\" }\r\n\r\n";
+    assert!(p.text.starts_with(want), "{}", p.text);
+    let again = plan(&p.text, Format::Toml, Layout::CodexToml, Action::Install, LATCH).unwrap();
+    assert!(again.edits.is_empty());
+    assert_eq!(outcomes(&again)[0], ("figma".to_owned(), Outcome::AlreadyWrapped));
+    let back = plan(&p.text, Format::Toml, Layout::CodexToml, Action::Uninstall, LATCH).unwrap();
+    assert_eq!(back.text, text);
 }

@@ -1,0 +1,313 @@
+//! MCP's streamable HTTP transport: every client message is a POST whose
+//! answer is JSON or an event stream; server-initiated messages come on a
+//! GET stream; `Mcp-Session-Id` ties them together; a dropped stream
+//! resumes with `Last-Event-ID`; `DELETE` ends the session.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
+use reqwest::{Method, Response, StatusCode};
+
+use crate::conn::{Conn, http_error, status_error};
+use crate::message::Peek;
+use crate::sse_parse::Parser;
+
+const SESSION: &str = "mcp-session-id";
+const VERSION: &str = "mcp-protocol-version";
+/// How often a dropped stream is resumed in a row without progress.
+const RESUMES: u32 = 5;
+/// The wait before resuming when the server named none (`retry:`).
+const DEFAULT_RETRY: Duration = Duration::from_millis(500);
+
+/// HTTP requests in flight at once; more wait for a turn (the agent can
+/// send requests faster than any server should be asked to take them).
+pub const MAX_IN_FLIGHT: usize = 64;
+
+/// What a POST came to.
+pub enum Posted {
+    Done,
+    /// The server answered 4xx to the first message: it may speak the old
+    /// HTTP+SSE transport instead (the MCP backwards-compatibility rule).
+    NotStreamable(String),
+}
+
+pub struct Streamable {
+    pub conn: Arc<Conn>,
+}
+
+impl Streamable {
+    fn session_headers(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let st = self.conn.state();
+        let mut rb = rb;
+        if let Some(s) = &st.session_id {
+            rb = rb.header(SESSION, s.clone());
+        }
+        if let Some(v) = &st.protocol_version {
+            rb = rb.header(VERSION, v.clone());
+        }
+        rb
+    }
+
+    /// POSTs one client message and relays the answer. PROBE: this is the
+    /// first message, and a 4xx may mean the server is an HTTP+SSE one.
+    pub async fn post(&self, line: Vec<u8>, peek: &Peek, probe: bool) -> Posted {
+        let conn = &self.conn;
+        conn.sending(peek);
+        let id = peek.request_id().map(str::to_owned);
+        let fail = |why: String| conn.fail_or_log(id.as_deref(), why);
+        let mirrored = conn.mirrored(peek);
+        let mut retried = false;
+        let resp = loop {
+            let rb = match conn.request(Method::POST, &conn.url).await {
+                Ok(rb) => rb,
+                Err(why) => {
+                    fail(why).await;
+                    return Posted::Done;
+                }
+            };
+            let rb = self
+                .session_headers(rb)
+                .headers(mirrored.clone())
+                .header(ACCEPT, "application/json, text/event-stream")
+                .header(CONTENT_TYPE, "application/json")
+                .body(line.clone());
+            let resp = match rb.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    fail(http_error(&e)).await;
+                    return Posted::Done;
+                }
+            };
+            if resp.status() == StatusCode::UNAUTHORIZED && !retried && conn.reauthorize(&resp).await {
+                retried = true;
+                continue;
+            }
+            break resp;
+        };
+        let status = resp.status();
+        if status == StatusCode::UNAUTHORIZED {
+            fail("the server requires authorization (HTTP 401) and none it accepts is configured; authorize this server in Latch or configure its header".into()).await;
+            return Posted::Done;
+        }
+        if probe && status.is_client_error() && status != StatusCode::FORBIDDEN {
+            let why = status_error(resp).await;
+            conn.state().pending.clear();
+            return Posted::NotStreamable(why);
+        }
+        if status == StatusCode::NOT_FOUND && conn.state().session_id.is_some() {
+            fail("the server ended the session (HTTP 404); restart the client's connection to this server".into())
+                .await;
+            return Posted::Done;
+        }
+        if !status.is_success() {
+            fail(status_error(resp).await).await;
+            return Posted::Done;
+        }
+        if let Some(s) = resp.headers().get(SESSION) {
+            let mut st = conn.state();
+            if st.session_id.is_none() {
+                st.session_id = Some(s.clone());
+            }
+        }
+        if status == StatusCode::ACCEPTED {
+            return Posted::Done;
+        }
+        let is_sse = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/event-stream"));
+        if is_sse {
+            self.read_stream(resp, id.as_deref()).await;
+        } else {
+            match read_body(resp, conn.max_message).await {
+                Ok(body) if body.trim_ascii().is_empty() => {}
+                Ok(body) => {
+                    conn.deliver(&body).await;
+                }
+                Err(why) => fail(why).await,
+            }
+        }
+        if let Some(id) = &id {
+            // The stream ended without the answer and could not be resumed.
+            conn.fail(id, "the server ended its answer without a result").await;
+        }
+        Posted::Done
+    }
+
+    /// Relays an event stream until the response to ID has come (or, for
+    /// no ID, to its end), resuming it with `Last-Event-ID` when it drops.
+    async fn read_stream(&self, resp: Response, id: Option<&str>) {
+        let conn = &self.conn;
+        let mut parser = Parser::new(conn.max_message);
+        let mut resp = resp;
+        let mut retry = DEFAULT_RETRY;
+        let mut failures = 0;
+        loop {
+            let mut progressed = false;
+            while let Ok(Some(bytes)) = resp.chunk().await {
+                let events = match parser.feed(&bytes) {
+                    Ok(ev) => ev,
+                    Err(e) => {
+                        if let Some(id) = id {
+                            conn.fail(id, &format!("the server's event stream is malformed: {e}")).await;
+                        }
+                        return;
+                    }
+                };
+                for ev in events {
+                    if let Some(ms) = ev.retry {
+                        retry = Duration::from_millis(ms.min(60_000));
+                    }
+                    progressed = true;
+                    if !ev.is_message() || ev.data.is_empty() {
+                        continue;
+                    }
+                    let answered = conn.deliver(ev.data.as_bytes()).await;
+                    if id.is_some_and(|id| answered.iter().any(|a| a == id)) {
+                        return;
+                    }
+                }
+            }
+            // Dropped or ended before the answer.
+            let Some(id) = id else { return };
+            let Some(last) = parser.last_id().map(str::to_owned) else {
+                conn.fail(id, "the server's stream ended before the answer, and it cannot be resumed (no event id)")
+                    .await;
+                return;
+            };
+            failures = if progressed { 1 } else { failures + 1 };
+            if failures > RESUMES {
+                conn.fail(id, "the server's stream dropped and could not be resumed").await;
+                return;
+            }
+            tokio::time::sleep(retry).await;
+            match self.get_stream(Some(&last)).await {
+                Ok(Some(r)) => {
+                    parser.resume();
+                    resp = r;
+                }
+                Ok(None) => {
+                    conn.fail(id, "the server's stream dropped and the server does not offer resuming it").await;
+                    return;
+                }
+                Err(_) => continue,
+            }
+        }
+    }
+
+    /// GET the server's stream (after LAST, when resuming). `Ok(None)`:
+    /// the server offers none (405).
+    async fn get_stream(&self, last: Option<&str>) -> Result<Option<Response>, String> {
+        let conn = &self.conn;
+        let mut retried = false;
+        loop {
+            let rb =
+                self.session_headers(conn.request(Method::GET, &conn.url).await?).header(ACCEPT, "text/event-stream");
+            let rb = match last.and_then(|l| HeaderValue::from_str(l).ok()) {
+                Some(l) => rb.header("last-event-id", l),
+                None => rb,
+            };
+            let resp = rb.send().await.map_err(|e| http_error(&e))?;
+            let status = resp.status();
+            if status == StatusCode::UNAUTHORIZED && !retried && conn.reauthorize(&resp).await {
+                retried = true;
+                continue;
+            }
+            if status == StatusCode::METHOD_NOT_ALLOWED {
+                return Ok(None);
+            }
+            if !status.is_success() {
+                return Err(status_error(resp).await);
+            }
+            return Ok(Some(resp));
+        }
+    }
+
+    /// The stream of server-initiated messages, kept open (and resumed)
+    /// while the bridge runs.
+    pub async fn listen(self: Arc<Self>) {
+        let mut last: Option<String> = None;
+        // Errors in a row (given up after RESUMES), and streams in a row
+        // that ended without an event (only slowed down: a server may
+        // close an idle stream on a timer).
+        let mut failures = 0u32;
+        let mut idle = 0u32;
+        loop {
+            match self.get_stream(last.as_deref()).await {
+                Ok(None) => return,
+                Ok(Some(mut resp)) => {
+                    failures = 0;
+                    idle += 1;
+                    let mut parser = Parser::new(self.conn.max_message);
+                    while let Ok(Some(bytes)) = resp.chunk().await {
+                        let Ok(events) = parser.feed(&bytes) else { break };
+                        for ev in events {
+                            idle = 0;
+                            if ev.is_message() && !ev.data.is_empty() {
+                                self.conn.deliver(ev.data.as_bytes()).await;
+                            }
+                        }
+                    }
+                    if let Some(l) = parser.last_id() {
+                        last = Some(l.to_owned());
+                    }
+                }
+                Err(why) => {
+                    failures += 1;
+                    if failures > RESUMES {
+                        eprintln!("latch bridge {}: the server's message stream stopped: {why}", self.conn.name);
+                        return;
+                    }
+                }
+            }
+            tokio::time::sleep(backoff(failures.max(idle))).await;
+        }
+    }
+
+    /// Ends the session (the client closed its side).
+    pub async fn close(&self) {
+        let conn = &self.conn;
+        if conn.state().session_id.is_none() {
+            return;
+        }
+        let Ok(rb) = conn.request(Method::DELETE, &conn.url).await else { return };
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.session_headers(rb).send()).await;
+    }
+}
+
+/// The wait before the Nth reconnection in a row: doubling from
+/// DEFAULT_RETRY, at most 30 s.
+fn backoff(n: u32) -> Duration {
+    (DEFAULT_RETRY * 2u32.saturating_pow(n.min(6))).min(Duration::from_secs(30))
+}
+
+async fn read_body(mut resp: Response, max: usize) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(b)) => {
+                if body.len() + b.len() > max {
+                    return Err(format!("the server's answer is larger than {} MiB", max / (1024 * 1024)));
+                }
+                body.extend_from_slice(&b);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => return Err(http_error(&e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnections_back_off_to_thirty_seconds() {
+        assert_eq!(backoff(0), Duration::from_millis(500));
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(3), Duration::from_secs(4));
+        assert_eq!(backoff(100), Duration::from_secs(30));
+    }
+}
