@@ -8,12 +8,11 @@ use latch_core::approval::{Approvals, Pending};
 use latch_core::{Policy, ToolDef};
 use latch_proto::{ChannelState, ClientInfo, PendingItem, ShimInfo};
 use serde_json::Value;
-use tokio::sync::mpsc;
 
 /// A connected shim.
 pub struct Shim {
     pub info: ShimInfo,
-    pub tx: mpsc::Sender<Vec<u8>>,
+    pub tx: crate::outbox::Outbox,
     /// The client's MCP roots as the shim last reported them (the
     /// workspace of this connection's calls); `None` when unknown.
     pub roots: Option<Vec<String>>,
