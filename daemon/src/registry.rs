@@ -62,20 +62,45 @@ pub(crate) fn set_roots(shared: &Shared, conn: u64, mut roots: Option<Vec<String
     }
 }
 
+/// Definitions learnt per hold of the engine lock: a long list is taken in
+/// pieces, other connections' decisions running in between.
+const TOOLS_PER_TURN: usize = 128;
+
 /// A page of `tools/list` the shim relayed (`tools` is its JSON text).
+/// Linear in the page, and never long on the runtime: parsing and hashing
+/// run on the blocking pool, learning in pieces.
 pub(crate) async fn tools_listed(shared: &Arc<Shared>, conn: u64, name: &str, tools: &str, first_page: bool) {
-    // Parsing a long list is slow: not on the runtime.
     let text = tools.to_owned();
-    let defs = tokio::task::spawn_blocking(move || {
+    let parsed = tokio::task::spawn_blocking(move || {
         let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        ToolDef::list_from_value(&parsed)
+        let defs = ToolDef::list_from_value(&parsed);
+        let page = engine::Page::of(&defs, first_page);
+        (defs, page)
     })
-    .await
-    .unwrap_or_default();
+    .await;
+    let Ok((defs, page)) = parsed else { return };
+    let previous = shared.engine().begin_page(conn, name, &page);
+    let mut defs = defs.into_iter();
+    loop {
+        let piece: Vec<ToolDef> = defs.by_ref().take(TOOLS_PER_TURN).collect();
+        if piece.is_empty() {
+            break;
+        }
+        let learned = shared.engine().learn_tools(conn, name, piece, &page, &previous);
+        learn(shared, conn, name, learned).await;
+        tokio::task::yield_now().await;
+    }
+    // Dropping a long list takes a while too.
+    tokio::task::spawn_blocking(move || drop(previous));
+}
+
+/// Tells the approval state machine what a piece of a page taught, and
+/// records names described two ways.
+async fn learn(shared: &Arc<Shared>, conn: u64, name: &str, learned: engine::Learned) {
     let now = now_ms();
-    let (effects, conflicts) = {
+    let engine::Learned { seen, changed, conflicts } = learned;
+    let effects = {
         let mut eng = shared.engine();
-        let engine::Learned { seen, changed, conflicts } = eng.learn_tools(conn, name, defs, first_page);
         let mut effects = Vec::new();
         for (tool, def_hash) in seen {
             effects.extend(eng.approvals.handle(approval::Event::ToolDefSeen {
@@ -92,7 +117,7 @@ pub(crate) async fn tools_listed(shared: &Arc<Shared>, conn: u64, name: &str, to
                 now_ms: now,
             }));
         }
-        (effects, conflicts)
+        effects
     };
     for tool in conflicts {
         let session = shared.engine().session_of(conn).unwrap_or_default();

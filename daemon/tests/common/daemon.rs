@@ -63,7 +63,13 @@ pub async fn shim(paths: &Paths, server: &str, session: &str) -> (Reader, Writer
 
 /// Asks for a decision on `tool` and waits for it; returns the answer and
 /// how long it took.
-pub async fn decide(r: &mut Reader, w: &mut Writer, req: u64, tool: &str, args: serde_json::Value) -> (DaemonMsg, Duration) {
+pub async fn decide(
+    r: &mut Reader,
+    w: &mut Writer,
+    req: u64,
+    tool: &str,
+    args: serde_json::Value,
+) -> (DaemonMsg, Duration) {
     let t = Instant::now();
     w.send(&ClientMsg::Decide { req, tool: tool.into(), args, retry: false }).await.unwrap();
     loop {
