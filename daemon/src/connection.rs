@@ -206,7 +206,7 @@ async fn connection(shared: Arc<Shared>, stream: Stream, conn: u64, mut stop: wa
                 continue;
             }
         };
-        crate::dispatch::handle(&shared, conn, role, &name, &tx, msg, &buf).await;
+        crate::dispatch::handle(&shared, conn, role, &name, &tx, msg, &mut buf).await;
     }
 
     match role {

@@ -33,15 +33,61 @@ pub(crate) async fn decide(
     args: Value,
     args_hash: String,
     retry: bool,
+    large: bool,
 ) -> DaemonMsg {
     // What is stored and shown: bounded, then redacted.
-    let redacted = redact_value(&latch_core::redact::bounded(&args));
+    let (mut args, redacted) = if large {
+        let work = tokio::task::spawn_blocking(move || {
+            let redacted = redact_value(&latch_core::redact::bounded(&args));
+            (args, redacted)
+        });
+        match work.await {
+            Ok(done) => done,
+            Err(_) => return deny_reply(req, "", "Latch failed reading the call's arguments; nothing ran".into()),
+        }
+    } else {
+        let redacted = redact_value(&latch_core::redact::bounded(&args));
+        (args, redacted)
+    };
     // Conditions a model must judge are settled first, the lock released.
     let answers = crate::judge::settle::settle(shared, conn, server, tool, &args, &redacted, &args_hash).await;
     let now = now_ms();
     // The server's cwd and environment, read before the lock is taken.
     let shim_pid = shared.engine().shims.get(&conn).map(|s| s.info.pid);
     let place = crate::identity::server_env_cached(shim_pid);
+    // A large call is classified on the blocking pool, against a copy of
+    // what is in force (a call's arguments are scanned whole; 200 MiB of
+    // them take seconds).
+    let early = if large {
+        let snapshot = {
+            let eng = shared.engine();
+            Snapshot {
+                policy: eng.policy.clone(),
+                floor: eng.floor.clone(),
+                def: eng.tool_def(conn, tool).cloned(),
+                facts: eng.facts(conn, server, tool),
+                roots: eng.shims.get(&conn).and_then(|s| s.roots.clone()),
+            }
+        };
+        let (server_o, tool_o, answers_o, place_o) =
+            (server.to_owned(), tool.to_owned(), answers.clone(), place.clone());
+        let work = tokio::task::spawn_blocking(move || {
+            let call = Call { server: &server_o, tool: &tool_o, args: &args };
+            let place = Place { client_roots: snapshot.roots.as_deref(), ..crate::identity::place(&place_o) };
+            let s = &snapshot;
+            let verdict = evaluate(&s.policy, s.floor.as_ref(), &call, s.def.as_ref(), &answers_o, place, s.facts);
+            (args, verdict)
+        });
+        match work.await {
+            Ok((a, verdict)) => {
+                args = a;
+                Some(verdict)
+            }
+            Err(_) => return deny_reply(req, "", "Latch failed classifying the call; nothing ran".into()),
+        }
+    } else {
+        None
+    };
 
     let (call_id, class, decision, reasons, rule, session, approval_id, hold_ms, effects, asked) = {
         let mut eng = shared.engine();
@@ -51,15 +97,10 @@ pub(crate) async fn decide(
         let roots = eng.shims.get(&conn).and_then(|s| s.roots.clone());
         let place = Place { client_roots: roots.as_deref(), ..crate::identity::place(&place) };
         let facts = eng.facts(conn, server, tool);
-        let mut verdict = latch_core::decide_with(&eng.policy, &call, def, &answers, place, facts);
-        // While the accepted policy is unverified, the built-in defaults
-        // bound it: the stricter decision wins.
-        if let Some(floor) = &eng.floor {
-            let bound = latch_core::decide_with(floor, &call, def, &answers, place, facts);
-            if bound.evaluation.decision > verdict.evaluation.decision {
-                verdict = bound;
-            }
-        }
+        let verdict = match early {
+            Some(v) => v,
+            None => evaluate(&eng.policy, eng.floor.as_ref(), &call, def, &answers, place, facts),
+        };
         let class = verdict.classification.class.as_str().to_owned();
         // Reasons may quote argument text (hosts, SQL, pipeline stages).
         let mut reasons: Vec<String> = verdict
@@ -277,4 +318,34 @@ fn deny_reply(req: u64, class: &str, reason: String) -> DaemonMsg {
         hold_ms: None,
         ask_in_client: None,
     }
+}
+
+/// What a large call is evaluated against, off the runtime.
+struct Snapshot {
+    policy: latch_core::Policy,
+    floor: Option<latch_core::Policy>,
+    def: Option<latch_core::ToolDef>,
+    facts: latch_core::policy::Facts,
+    roots: Option<Vec<String>>,
+}
+
+/// Classifies and evaluates; while the accepted policy is unverified, the
+/// built-in defaults (`floor`) bound it: the stricter decision wins.
+fn evaluate(
+    policy: &latch_core::Policy,
+    floor: Option<&latch_core::Policy>,
+    call: &Call<'_>,
+    def: Option<&latch_core::ToolDef>,
+    answers: &[latch_core::policy::Answer],
+    place: Place<'_>,
+    facts: latch_core::policy::Facts,
+) -> latch_core::Verdict {
+    let mut verdict = latch_core::decide_with(policy, call, def, answers, place, facts);
+    if let Some(floor) = floor {
+        let bound = latch_core::decide_with(floor, call, def, answers, place, facts);
+        if bound.evaluation.decision > verdict.evaluation.decision {
+            verdict = bound;
+        }
+    }
+    verdict
 }

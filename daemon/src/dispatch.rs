@@ -19,7 +19,7 @@ pub(crate) async fn handle(
     name: &str,
     tx: &Outbox,
     msg: ClientMsg,
-    frame: &[u8],
+    frame: &mut Vec<u8>,
 ) {
     match msg {
         ClientMsg::Hello { .. } => {}
@@ -29,8 +29,27 @@ pub(crate) async fn handle(
                 return;
             }
             // Every digit counts: from the frame's text if parsing lost some.
-            let args_hash = canonical::args_hash(&args, frame);
-            let reply = crate::decide::decide(shared, req, conn, name, &tool, args, args_hash, retry).await;
+            let large = frame.len() >= crate::connection::LARGE_FRAME;
+            let (args, args_hash) = if large {
+                // Hashing 200 MiB takes a while: not on the runtime.
+                let line = std::mem::take(frame);
+                let work = tokio::task::spawn_blocking(move || {
+                    let hash = canonical::args_hash(&args, &line);
+                    (args, hash)
+                });
+                match work.await {
+                    Ok(done) => done,
+                    Err(_) => {
+                        let message = "Latch failed hashing the call's arguments; nothing ran".into();
+                        send(tx, &DaemonMsg::Error { req, message }).await;
+                        return;
+                    }
+                }
+            } else {
+                let hash = canonical::args_hash(&args, frame);
+                (args, hash)
+            };
+            let reply = crate::decide::decide(shared, req, conn, name, &tool, args, args_hash, retry, large).await;
             send(tx, &reply).await;
         }
         ClientMsg::Client { info } => crate::registry::set_client(shared, conn, info),

@@ -13,9 +13,10 @@ use serde_json::json;
 
 /// Every call of server "fast" is allowed.
 const POLICY: &str = "[[rule]]\nserver = \"fast\"\ntool = \"*\"\neffect = \"allow\"\n";
-/// How long a third shim's allowed call may take while the big work runs
-/// (the goal is 50 ms; debug builds on a shared machine get room).
-const LIMIT: Duration = Duration::from_millis(500);
+/// How long a third shim's allowed call may take while the big work runs.
+/// The goal is 50 ms in a release build; a debug build on a busy shared
+/// machine gets room (before the fixes these waits were 20 s and more).
+const LIMIT: Duration = Duration::from_millis(1000);
 
 /// Decides allowed calls on `server` until `done` resolves; returns the
 /// slowest answer and how many there were.
@@ -80,5 +81,41 @@ fn a_hundred_thousand_tools_and_their_relisting_do_not_stall_another_shim() {
         println!("100,000 tools listed twice in {took:?}; {n} probe calls meanwhile, the slowest {worst:?}");
         assert!(n > 0, "no probe call was answered while the lists were handled");
         assert!(worst < LIMIT, "a probe call waited {worst:?} behind the tool lists");
+    });
+}
+
+#[test]
+fn a_call_with_200_mib_of_arguments_does_not_stall_another_shim() {
+    let d = start("stall-large", Some(POLICY), quiet());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let (mut br, mut bw) = shim(&d.paths, "fast", "large").await;
+        let text = "a".repeat(200 << 20);
+        let line = {
+            let mut l = serde_json::to_vec(&ClientMsg::Decide {
+                req: 9,
+                tool: "upload".into(),
+                args: json!({"body": text}),
+                retry: false,
+            })
+            .unwrap();
+            l.push(b'\n');
+            l
+        };
+        drop(text);
+        let big = tokio::spawn(async move {
+            let t = Instant::now();
+            bw.send_raw(&line).await.unwrap();
+            loop {
+                if let DaemonMsg::Decision { req: 9, decision, .. } = br.recv().await.unwrap() {
+                    return (t.elapsed(), decision);
+                }
+            }
+        });
+        let (worst, n, done) = probe_until(&d.paths, big).await;
+        let (took, decision) = done.unwrap();
+        println!("a 200 MiB call decided ({decision:?}) in {took:?}; {n} probe calls meanwhile, the slowest {worst:?}");
+        assert!(n > 0, "no probe call was answered while the large call was decided");
+        assert!(worst < LIMIT, "a probe call waited {worst:?} behind the large call");
     });
 }
