@@ -150,7 +150,16 @@ pub(crate) async fn decide(
                 now_ms: now,
                 hold_ms: Some(hold_ms as i64),
             };
-            for effect in eng.approvals.handle(approval::Event::Ask(ask)) {
+            // One agent (or one shim of it) may not fill the approvals
+            // everyone shares.
+            if let Some(why) = crate::limits::refuse_new(&eng.approvals, &ask.key(), &session, now) {
+                decision = Decision::Deny;
+                reasons.push(why);
+                eng.calls.remove(&call_id);
+            }
+            let asked =
+                if decision == Decision::Ask { eng.approvals.handle(approval::Event::Ask(ask)) } else { Vec::new() };
+            for effect in asked {
                 match effect {
                     Effect::Resolve { call_id: c, outcome } if c == call_id => match outcome {
                         Fsm::Allow { reason, approval_id: a } => {

@@ -22,6 +22,7 @@ pub mod identity;
 mod in_client;
 pub mod judge;
 mod known;
+mod limits;
 mod lock;
 pub mod log;
 mod outbox;

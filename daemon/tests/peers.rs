@@ -72,3 +72,43 @@ fn a_peer_that_never_reads_does_not_stall_the_hold_timers_of_others() {
         flooding.abort();
     });
 }
+
+#[test]
+fn one_agent_with_a_thousand_held_calls_does_not_deny_another_agents_asks() {
+    let d = start("peer-greedy", Some(POLICY), Options { hold_ms: Some(50), ..quiet() });
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let (mut r, mut w) = shim(&d.paths, "mixed", "greedy").await;
+        let mut lines = Vec::new();
+        for i in 0..1_001u64 {
+            lines.extend(frame::encode(&ClientMsg::Decide {
+                req: 100 + i,
+                tool: "hold".into(),
+                args: json!({"n": i}),
+                retry: false,
+            }));
+        }
+        w.send_raw(&lines).await.unwrap();
+        let (mut asked, mut refused) = (0, Vec::new());
+        while asked + refused.len() < 1_001 {
+            match r.recv().await.unwrap() {
+                DaemonMsg::Decision { decision: Decision::Ask, .. } => asked += 1,
+                DaemonMsg::Decision { decision: Decision::Deny, reason, .. } => refused.push(reason),
+                DaemonMsg::Decision { decision, reason, .. } => panic!("{decision:?}: {reason}"),
+                _ => {}
+            }
+        }
+        println!("one agent: {asked} calls wait for a person, {} refused", refused.len());
+        assert!(asked <= 200 && !refused.is_empty(), "{asked} asked");
+        assert!(
+            refused.iter().all(|r| r.contains("wait for a person already") && r.contains("in Latch")),
+            "{refused:?}"
+        );
+        assert!(refused.iter().all(|r| !r.contains("latch approve")), "a deny must not name a command to run");
+
+        // Another agent still gets its question to a person.
+        let (mut r2, mut w2) = shim(&d.paths, "mixed", "other").await;
+        let (msg, _) = decide(&mut r2, &mut w2, 1, "hold", json!({"n": "other"})).await;
+        assert!(matches!(msg, DaemonMsg::Decision { decision: Decision::Ask, .. }), "{msg:?}");
+    });
+}
