@@ -251,7 +251,7 @@ pub(crate) async fn decide(
                 eng.approvals.handle(approval::Event::Cancelled { call_id: call_id.clone(), now_ms: now_ms() })
             };
             crate::driver::apply(shared, effects, None).await;
-            return deny_reply(req, &class, format!("the audit log could not record the call ({e}); nothing ran"));
+            return deny_reply(req, &class, log_unwritable(&shared.paths.database, &e));
         }
     };
     let held_until = {
@@ -357,4 +357,14 @@ fn evaluate(
         }
     }
     verdict
+}
+
+/// The deny for a call whose row could not be written: what happened, and
+/// what a person can do (a full disk is the usual cause).
+fn log_unwritable(database: &std::path::Path, e: &crate::audit::AuditError) -> String {
+    format!(
+        "the audit log could not record the call ({e}), so it did not run. A person must make room on the disk that \
+         holds {} (or fix what the error names); calls are decided again as soon as the log can be written",
+        database.display()
+    )
 }
