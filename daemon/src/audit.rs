@@ -54,6 +54,8 @@ use writer::{Cmd, DEFER, MAX_BATCH, Store, chain_tip, push};
 const INLINE_CHECK_BYTES: u64 = 32 * 1024 * 1024;
 /// Commands queued before senders wait.
 const QUEUE: usize = 16 * 1024;
+/// Most outcome updates an insert's short cut commits with its row.
+const SHORT_CUT_RIDERS: usize = 8;
 
 /// A cheap handle to the writer thread.
 #[derive(Clone)]
@@ -203,8 +205,13 @@ impl Audit {
             return Err(AuditError::Damaged { path: self.path.clone(), why });
         }
         let (tx, mut rx) = oneshot::channel();
-        let cmd = self.with_riders(Cmd::Insert(Box::new(ev), Some(tx)));
-        let cmd = match self.idle_store() {
+        let mut cmds = self.riders.take();
+        // The short cut commits this row and a few outcome updates riding
+        // along, never more: a long list goes to the writer thread.
+        let few = cmds.len() <= SHORT_CUT_RIDERS;
+        cmds.push(Cmd::Insert(Box::new(ev), Some(tx)));
+        let cmd = if cmds.len() == 1 { cmds.pop().expect("one command") } else { Cmd::Many(cmds) };
+        let cmd = match if few { self.idle_store() } else { None } {
             Some(mut store) => {
                 push(&mut store.batch, cmd);
                 store.commit();
@@ -221,7 +228,7 @@ impl Audit {
     /// sent before: committing on this thread then keeps the order.
     fn idle_store(&self) -> Option<MutexGuard<'_, Store>> {
         let store = self.store.try_lock().ok()?;
-        (store.taken == self.sent.load(Ordering::Acquire)).then_some(store)
+        (store.batch.is_empty() && store.taken == self.sent.load(Ordering::Acquire)).then_some(store)
     }
 
     /// Hands `cmd` to the writer thread.
