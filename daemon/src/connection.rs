@@ -20,11 +20,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::audit::NewEvent;
+use crate::dispatch::LARGE_FRAME;
 use crate::outbox::{self, Outbox};
 use crate::shared::{Shared, event_now};
-
-/// Frames larger than this are decoded off the runtime.
-pub(crate) const LARGE_FRAME: usize = 256 * 1024;
 
 /// The accept loop and the connections it started.
 pub(crate) struct Connections {

@@ -11,6 +11,10 @@ use crate::now_ms;
 use crate::outbox::Outbox;
 use crate::shared::{Shared, event_now, send};
 
+/// Frames at least this large are decoded, hashed and classified off the
+/// runtime.
+pub(crate) const LARGE_FRAME: usize = 256 * 1024;
+
 /// `frame` is the line `msg` was read from.
 pub(crate) async fn handle(
     shared: &Arc<Shared>,
@@ -29,7 +33,7 @@ pub(crate) async fn handle(
                 return;
             }
             // Every digit counts: from the frame's text if parsing lost some.
-            let large = frame.len() >= crate::connection::LARGE_FRAME;
+            let large = frame.len() >= LARGE_FRAME;
             let (args, args_hash) = if large {
                 // Hashing 200 MiB takes a while: not on the runtime.
                 let line = std::mem::take(frame);
