@@ -46,3 +46,47 @@ pub(crate) fn refuse_new(approvals: &Approvals, key: &CallKey, session: &str, no
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use latch_core::Class;
+    use latch_core::approval::{Approvals, Ask, Config, Event};
+
+    use super::*;
+
+    fn ask(n: u64, session: &str, server: &str) -> Ask {
+        Ask {
+            call_id: format!("c{session}{server}{n}"),
+            session: session.into(),
+            server: server.into(),
+            tool: "t".into(),
+            args_hash: format!("h{n}"),
+            def_hash: None,
+            class: Class::Write,
+            retry: false,
+            summary: serde_json::Value::Null,
+            now_ms: 1,
+            hold_ms: Some(10),
+        }
+    }
+
+    #[test]
+    fn an_agent_may_not_open_more_than_its_share_but_may_join_what_waits() {
+        let mut a = Approvals::new(Config::default(), 1);
+        for n in 0..PER_SHIM as u64 {
+            assert_eq!(refuse_new(&a, &ask(n, "s1", "srv").key(), "s1", 1), None);
+            a.handle(Event::Ask(ask(n, "s1", "srv")));
+        }
+        let why = refuse_new(&a, &ask(999, "s1", "srv").key(), "s1", 1).expect("over the shim's share");
+        assert!(why.contains("A person must answer or dismiss some in Latch"), "{why}");
+        // The same call again joins the approval that waits.
+        assert_eq!(refuse_new(&a, &ask(3, "s1", "srv").key(), "s1", 1), None);
+        // Another server of the agent, and another agent, still may ask.
+        assert_eq!(refuse_new(&a, &ask(999, "s1", "other").key(), "s1", 1), None);
+        assert_eq!(refuse_new(&a, &ask(999, "s2", "srv").key(), "s2", 1), None);
+        for n in 0..(PER_AGENT - PER_SHIM) as u64 {
+            a.handle(Event::Ask(ask(n, "s1", "other")));
+        }
+        assert!(refuse_new(&a, &ask(999, "s1", "third").key(), "s1", 1).is_some(), "over the agent's share");
+    }
+}
