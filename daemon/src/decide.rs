@@ -36,7 +36,7 @@ pub(crate) async fn decide(
     large: bool,
 ) -> DaemonMsg {
     // What is stored and shown: bounded, then redacted.
-    let (mut args, redacted) = if large {
+    let (args, redacted) = if large {
         let work = tokio::task::spawn_blocking(move || {
             let redacted = redact_value(&latch_core::redact::bounded(&args));
             (args, redacted)
@@ -50,7 +50,8 @@ pub(crate) async fn decide(
         (args, redacted)
     };
     // Conditions a model must judge are settled first, the lock released.
-    let answers = crate::judge::settle::settle(shared, conn, server, tool, &args, &redacted, &args_hash).await;
+    let args = Arc::new(args);
+    let answers = crate::judge::settle::settle(shared, conn, server, tool, &args, &redacted, &args_hash, large).await;
     let now = now_ms();
     // The server's cwd and environment, read before the lock is taken.
     let shim_pid = shared.engine().shims.get(&conn).map(|s| s.info.pid);
@@ -71,18 +72,15 @@ pub(crate) async fn decide(
         };
         let (server_o, tool_o, answers_o, place_o) =
             (server.to_owned(), tool.to_owned(), answers.clone(), place.clone());
+        let args_o = args.clone();
         let work = tokio::task::spawn_blocking(move || {
-            let call = Call { server: &server_o, tool: &tool_o, args: &args };
+            let call = Call { server: &server_o, tool: &tool_o, args: &args_o };
             let place = Place { client_roots: snapshot.roots.as_deref(), ..crate::identity::place(&place_o) };
             let s = &snapshot;
-            let verdict = evaluate(&s.policy, s.floor.as_ref(), &call, s.def.as_ref(), &answers_o, place, s.facts);
-            (args, verdict)
+            evaluate(&s.policy, s.floor.as_ref(), &call, s.def.as_ref(), &answers_o, place, s.facts)
         });
         match work.await {
-            Ok((a, verdict)) => {
-                args = a;
-                Some(verdict)
-            }
+            Ok(verdict) => Some(verdict),
             Err(_) => return deny_reply(req, "", "Latch failed classifying the call; nothing ran".into()),
         }
     } else {

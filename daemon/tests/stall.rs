@@ -119,3 +119,38 @@ fn a_call_with_200_mib_of_arguments_does_not_stall_another_shim() {
         assert!(worst < LIMIT, "a probe call waited {worst:?} behind the large call");
     });
 }
+
+#[test]
+fn a_large_call_under_a_policy_with_conditions_does_not_stall_another_shim() {
+    // A condition makes the judge evaluate the call before it is decided;
+    // the model is unreachable (port 9), so its rule asks.
+    let policy = "[judge]\nprovider = \"openai\"\nurl = \"http://127.0.0.1:9/v1\"\nmodel = \"m\"\ntimeout_ms = 1000\n\n\
+                  [[rule]]\nserver = \"fast\"\ntool = \"upload\"\ncondition = \"the upload is private\"\neffect = \"deny\"\n\n"
+        .to_owned()
+        + POLICY;
+    let d = start("stall-judged", Some(&policy), quiet());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let (mut br, mut bw) = shim(&d.paths, "fast", "large").await;
+        let line = frame::encode(&ClientMsg::Decide {
+            req: 9,
+            tool: "upload".into(),
+            args: json!({"body": "a".repeat(64 << 20)}),
+            retry: false,
+        });
+        let big = tokio::spawn(async move {
+            let t = Instant::now();
+            bw.send_raw(&line).await.unwrap();
+            loop {
+                if let DaemonMsg::Decision { req: 9, decision, .. } = br.recv().await.unwrap() {
+                    return (t.elapsed(), decision);
+                }
+            }
+        });
+        let (worst, n, done) = probe_until(&d.paths, big).await;
+        let (took, decision) = done.unwrap();
+        println!("a judged 64 MiB call decided ({decision:?}) in {took:?}; {n} probe calls, the slowest {worst:?}");
+        assert_ne!(decision, Decision::Allow, "an unanswered condition never allows");
+        assert!(n > 0 && worst < LIMIT, "a probe call waited {worst:?} behind the judged call");
+    });
+}

@@ -1,5 +1,6 @@
 //! Settling a call's questions before the decision path decides.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use latch_core::Call;
@@ -21,33 +22,57 @@ const MAX_ROUNDS: usize = 3;
 /// the rest (lock released), stores the answers, and repeats until no
 /// question is open. Returns at once, with nothing, when no rule of the
 /// policy has a condition.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn settle(
     shared: &Shared,
     conn: u64,
     server: &str,
     tool: &str,
-    args: &Value,
+    args: &Arc<Value>,
     redacted: &Value,
     args_hash: &str,
+    large: bool,
 ) -> Vec<Answer> {
     let mut answers: Vec<Answer> = Vec::new();
     let call = Call { server, tool, args };
     for _ in 0..MAX_ROUNDS {
-        let (http, conf, open, class) = {
-            let mut eng = shared.engine();
+        // The same facts as the decision path, so that the questions asked
+        // are the ones that decision can need. A large call is evaluated
+        // on the blocking pool, against a copy of the policy.
+        let verdict = if large {
+            let (policy, def, facts) = {
+                let eng = shared.engine();
+                if !eng.policy.has_conditions() {
+                    return answers;
+                }
+                (eng.policy.clone(), eng.tool_def(conn, tool).cloned(), eng.facts(conn, server, tool))
+            };
+            let (a, s, t, known) = (args.clone(), server.to_owned(), tool.to_owned(), answers.clone());
+            let work = tokio::task::spawn_blocking(move || {
+                let env = policy.default_path_env().clone();
+                let place = latch_core::policy::Place::new(&env, None);
+                let call = Call { server: &s, tool: &t, args: &a };
+                latch_core::decide_with(&policy, &call, def.as_ref(), &known, place, facts)
+            });
+            // Without an evaluation the questions stay open: the core asks.
+            let Ok(verdict) = work.await else { return answers };
+            verdict
+        } else {
+            let eng = shared.engine();
             if !eng.policy.has_conditions() {
                 return answers;
             }
-            // The same facts as the decision path, so that the questions
-            // asked are the ones that decision can need.
             let env = eng.policy.default_path_env().clone();
             let place = latch_core::policy::Place::new(&env, None);
             let facts = eng.facts(conn, server, tool);
             let def = eng.tool_def(conn, tool);
-            let verdict = latch_core::decide_with(&eng.policy, &call, def, &answers, place, facts);
-            if verdict.evaluation.questions.is_empty() {
-                return answers;
-            }
+            latch_core::decide_with(&eng.policy, &call, def, &answers, place, facts)
+        };
+        if verdict.evaluation.questions.is_empty() {
+            return answers;
+        }
+        let (http, conf, open, class) = {
+            let mut eng = shared.engine();
             let Some(conf) = eng.policy.judge().cloned() else { return answers };
             let http = match eng.judge.prepare(&conf) {
                 Ok(h) => h,
