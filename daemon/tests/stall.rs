@@ -18,26 +18,31 @@ const POLICY: &str = "[[rule]]\nserver = \"fast\"\ntool = \"*\"\neffect = \"allo
 /// machine gets room (before the fixes these waits were 20 s and more).
 const LIMIT: Duration = Duration::from_millis(1000);
 
-/// Decides allowed calls on `server` until `done` resolves; returns the
-/// slowest answer and how many there were.
+/// Decides allowed calls as shim "fast" until `done` resolves; returns the
+/// slowest answer (the call in flight when `done` resolved included) and
+/// how many there were.
 async fn probe_until<F: std::future::Future>(paths: &latch_proto::paths::Paths, done: F) -> (Duration, u32, F::Output) {
     let (mut r, mut w) = shim(paths, "fast", "probe").await;
-    let mut worst = Duration::ZERO;
-    let mut n = 0u32;
-    tokio::pin!(done);
-    loop {
-        tokio::select! {
-            out = &mut done => return (worst, n, out),
-            (msg, took) = decide(&mut r, &mut w, 1_000 + n as u64, "ping", json!({})) => {
-                match msg {
-                    DaemonMsg::Decision { decision: Decision::Allow, .. } => {}
-                    other => panic!("the probe's call was not allowed: {other:?}"),
-                }
-                worst = worst.max(took);
-                n += 1;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopping = stop.clone();
+    let probe = tokio::spawn(async move {
+        let mut worst = Duration::ZERO;
+        let mut n = 0u32;
+        while !stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            let (msg, took) = decide(&mut r, &mut w, 1_000 + n as u64, "ping", json!({})).await;
+            match msg {
+                DaemonMsg::Decision { decision: Decision::Allow, .. } => {}
+                other => panic!("the probe's call was not allowed: {other:?}"),
             }
+            worst = worst.max(took);
+            n += 1;
         }
-    }
+        (worst, n)
+    });
+    let out = done.await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (worst, n) = probe.await.unwrap();
+    (worst, n, out)
 }
 
 /// A `tools/list` page of `n` tools.
