@@ -17,18 +17,14 @@
 //! unprotected.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use latch_core::Policy;
 use latch_core::policy::{DEFAULT_POLICY, PolicyDiff, compare};
-use latch_proto::{Event, PolicyPending};
+use latch_proto::PolicyPending;
 use serde::{Deserialize, Serialize};
 
-use crate::audit::NewEvent;
-use crate::now_ms;
 use crate::pin::Key;
 use crate::pin::kdf::{self, Hmac};
-use crate::server::Shared;
 
 const FILE: &str = "accepted-policy.json";
 
@@ -60,7 +56,7 @@ pub(crate) struct Guard {
     /// The file's text and how it differs, while it loosens.
     pending: Option<(String, PolicyDiff)>,
     /// The text of the policy in force.
-    in_force: String,
+    pub(crate) in_force: String,
     /// What limits the policy in force, for status.
     pub note: Option<String>,
 }
@@ -176,7 +172,7 @@ impl Guard {
     }
 
     /// The person accepts what waits. `Err` says why nothing changed.
-    fn accept(&mut self, key: &Key) -> Result<String, String> {
+    pub(crate) fn accept(&mut self, key: &Key) -> Result<String, String> {
         let Some((text, diff)) = self.pending.take() else {
             return Err("no policy change is waiting".into());
         };
@@ -187,7 +183,7 @@ impl Guard {
 
     /// The PIN was set or changed: seal what is accepted under the new key
     /// (on the first PIN, the policy in force becomes the accepted one).
-    fn rekey(&mut self, new: &Key, old: Option<&Key>) -> Vec<String> {
+    pub(crate) fn rekey(&mut self, new: &Key, old: Option<&Key>) -> Vec<String> {
         let mut notes = Vec::new();
         match old {
             None if !self.verified => {
@@ -212,90 +208,6 @@ impl Guard {
             let _ = self.seal(latch_core::policy::append_rule(&text, rule), k);
         }
     }
-}
-
-/// Puts what the guard settled in force and tells everyone.
-pub(crate) async fn enforce(shared: &Arc<Shared>, settled: Settled, notes: Vec<String>) {
-    let before = shared.engine().policy.clone();
-    let (policy, pending) = {
-        let parsed = Policy::parse(&settled.text).ok();
-        let mut policy = parsed.unwrap_or_else(Policy::builtin);
-        policy.set_protected(crate::policy_file::protected(&shared.paths));
-        let floor = settled.floor.then(|| crate::policy_file::builtin(&shared.paths));
-        let pending = shared.guard().pending();
-        let mut eng = shared.engine();
-        eng.policy = policy;
-        eng.floor = floor;
-        (eng.policy.clone(), pending)
-    };
-    for n in notes {
-        eprintln!("latch daemon: {n}");
-        shared
-            .audit
-            .record(NewEvent { time_ms: now_ms(), kind: "policy_guard", detail: Some(n), ..Default::default() })
-            .await;
-    }
-    let was = shared.engine().policy_pending.clone();
-    if was != pending {
-        if let Some(p) = &pending {
-            eprintln!("latch daemon: policy change pending: {} rules loosen; a person must accept it", p.loosen);
-            shared
-                .audit
-                .record(NewEvent {
-                    time_ms: now_ms(),
-                    kind: "policy_pending",
-                    decision: "ask".into(),
-                    detail: Some(p.diff.join("\n")),
-                    ..Default::default()
-                })
-                .await;
-        }
-        shared.engine().policy_pending = pending.clone();
-        let _ = shared.events.send(Event::PolicyPending { pending });
-    }
-    if before != policy {
-        let effects = shared.engine().approvals.handle(latch_core::approval::Event::PolicyReloaded);
-        Box::pin(crate::server::apply(shared, effects, None)).await;
-    }
-}
-
-/// Someone typed the right PIN: verify the record and settle again.
-pub(crate) async fn key_known(shared: &Arc<Shared>, key: Key) {
-    let file = crate::reload::file_text(shared);
-    let (settled, notes) = shared.guard().settle(file.as_deref(), true, Some(&key));
-    enforce(shared, settled, notes).await;
-}
-
-/// The PIN was set or changed.
-pub(crate) async fn pin_changed(shared: &Arc<Shared>, key: Key, old: Option<Key>) {
-    let notes = shared.guard().rekey(&key, old.as_ref());
-    let file = crate::reload::file_text(shared);
-    let (settled, more) = shared.guard().settle(file.as_deref(), true, Some(&key));
-    enforce(shared, settled, notes.into_iter().chain(more).collect()).await;
-}
-
-/// `latch policy accept`: `key` is `None` when no PIN is set.
-pub(crate) async fn accept(shared: &Arc<Shared>, key: Option<Key>, by: &str) -> Result<String, String> {
-    let Some(key) = key else {
-        return Err("no PIN is set, so policy changes apply as they come: nothing waits".into());
-    };
-    key_known(shared, key).await;
-    let result = shared.guard().accept(&key);
-    if let Ok(message) = &result {
-        shared
-            .audit
-            .record(NewEvent {
-                time_ms: now_ms(),
-                kind: "policy_accepted",
-                answered_by: Some(by.to_owned()),
-                detail: Some(message.clone()),
-                ..Default::default()
-            })
-            .await;
-        let text = shared.guard().in_force.clone();
-        enforce(shared, Settled { text, floor: false }, Vec::new()).await;
-    }
-    result
 }
 
 #[cfg(test)]

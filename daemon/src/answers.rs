@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use latch_core::approval;
 use latch_proto::{DaemonMsg, Pin, Role, Scope};
-use tokio::sync::mpsc;
 
 use crate::audit::NewEvent;
+use crate::driver::apply;
 use crate::now_ms;
+use crate::outbox::Outbox;
 use crate::pin::Refusal;
-use crate::server::{Shared, apply, send};
+use crate::shared::{Shared, send};
 
 /// The channel name an answer on a connection of `role` is recorded with.
 pub(crate) fn channel_of(role: Role) -> &'static str {
@@ -39,7 +40,7 @@ pub(crate) struct AnswerReq {
 /// the connection is unlocked, or the answer carries the PIN. A deny does
 /// not (it only tightens: the call does not run, an "always" deny writes a
 /// deny rule).
-pub(crate) async fn answer(shared: &Arc<Shared>, conn: u64, role: Role, tx: &mpsc::Sender<Vec<u8>>, a: AnswerReq) {
+pub(crate) async fn answer(shared: &Arc<Shared>, conn: u64, role: Role, tx: &Outbox, a: AnswerReq) {
     let channel = channel_of(role);
     let who = shared.pin.who(conn);
     if a.approve && !role.speaks_for_agent() && !shared.pin.is_unlocked(conn) {
@@ -47,7 +48,7 @@ pub(crate) async fn answer(shared: &Arc<Shared>, conn: u64, role: Role, tx: &mps
         match shared.pin.check(pin, now_ms()).await {
             // The person is here: what they accepted can be verified now
             // (an "always" rule then joins the accepted policy).
-            Ok(Some(key)) => crate::accepted::key_known(shared, key).await,
+            Ok(Some(key)) => crate::enforce::key_known(shared, key).await,
             Ok(None) => {}
             Err(refusal) => {
                 refused(shared, "answer_refused", channel, conn, Some(&a.approval_id), &refusal).await;
@@ -70,14 +71,7 @@ pub(crate) async fn answer(shared: &Arc<Shared>, conn: u64, role: Role, tx: &mps
 }
 
 /// A console proves the person once for the session.
-pub(crate) async fn unlock(
-    shared: &Arc<Shared>,
-    conn: u64,
-    role: Role,
-    tx: &mpsc::Sender<Vec<u8>>,
-    req: u64,
-    pin: Pin,
-) {
+pub(crate) async fn unlock(shared: &Arc<Shared>, conn: u64, role: Role, tx: &Outbox, req: u64, pin: Pin) {
     let reply = if role.speaks_for_agent() {
         refused(shared, "pin_refused", channel_of(role), conn, None, &Refusal::Missing).await;
         DaemonMsg::Done { req, ok: false, message: "a shim cannot unlock".into() }
@@ -86,7 +80,7 @@ pub(crate) async fn unlock(
             Ok(None) => DaemonMsg::Done { req, ok: true, message: "no PIN is set: approvals are unprotected".into() },
             Ok(Some(key)) => {
                 shared.pin.unlock(conn);
-                crate::accepted::key_known(shared, key).await;
+                crate::enforce::key_known(shared, key).await;
                 DaemonMsg::Done { req, ok: true, message: "unlocked".into() }
             }
             Err(refusal) => {
@@ -104,7 +98,7 @@ pub(crate) async fn set_pin(
     shared: &Arc<Shared>,
     conn: u64,
     role: Role,
-    tx: &mpsc::Sender<Vec<u8>>,
+    tx: &Outbox,
     req: u64,
     old: Option<Pin>,
     new: Pin,
@@ -129,7 +123,7 @@ pub(crate) async fn set_pin(
                 .await;
             // Whoever typed it is the person on this connection.
             shared.pin.unlock(conn);
-            crate::accepted::pin_changed(shared, key, old_key).await;
+            crate::enforce::pin_changed(shared, key, old_key).await;
             let _ = shared.events.send(latch_proto::Event::PinSet);
             let message = if first { "PIN set: approvals now need it" } else { "PIN changed" };
             DaemonMsg::Done { req, ok: true, message: message.into() }
@@ -148,7 +142,7 @@ pub(crate) async fn policy_accept(
     shared: &Arc<Shared>,
     conn: u64,
     role: Role,
-    tx: &mpsc::Sender<Vec<u8>>,
+    tx: &Outbox,
     req: u64,
     pin: Option<Pin>,
 ) {
@@ -162,7 +156,7 @@ pub(crate) async fn policy_accept(
     };
     let reply = match checked {
         Ok(key) => {
-            let message = crate::accepted::accept(shared, key, &format!("{}:{who}", channel_of(role))).await;
+            let message = crate::enforce::accept(shared, key, &format!("{}:{who}", channel_of(role))).await;
             DaemonMsg::Done { req, ok: message.is_ok(), message: message.unwrap_or_else(|e| e) }
         }
         Err(refusal) => {
@@ -182,7 +176,7 @@ async fn refused(
     why: &Refusal,
 ) {
     let who = shared.pin.who(conn);
-    eprintln!("latch daemon: refused {channel}:{who}: {why}");
+    tracing::warn!("refused {channel}:{who}: {why}");
     let detail = match shared.pin.pid(conn) {
         Some(pid) => format!("{why} (peer pid {pid})"),
         None => why.to_string(),
@@ -199,4 +193,69 @@ async fn refused(
             ..Default::default()
         })
         .await;
+}
+
+/// `Reveal` from any connection.
+pub(crate) async fn reveal(shared: &Arc<Shared>, conn: u64, role: Role, tx: &Outbox, req: u64, approval_id: String) {
+    let id = approval::normalize_id(&approval_id);
+    let channel = channel_of(role);
+    let who = format!("{channel}:{}", shared.pin.who(conn));
+    let pin_set = shared.pin.is_set();
+    if let Err(why) = crate::reveal::allowed(role, pin_set, pin_set && shared.pin.is_unlocked(conn)) {
+        tracing::warn!("refused to reveal {id} to {who}: {why}");
+        let detail = match shared.pin.pid(conn) {
+            Some(pid) => format!("{why} (peer pid {pid})"),
+            None => why.to_string(),
+        };
+        let row = NewEvent {
+            time_ms: now_ms(),
+            kind: "reveal_refused",
+            decision: "deny".into(),
+            approval_id: Some(id.clone()),
+            answered_by: Some(who),
+            detail: Some(detail),
+            ..Default::default()
+        };
+        shared.audit.record(row).await;
+        let message = format!("the arguments of {id} were not revealed: {why}");
+        send(tx, &DaemonMsg::Revealed { req, ok: false, approval_id: id, args: None, message }).await;
+        return;
+    }
+    let found = {
+        let eng = shared.engine();
+        let pending = eng.approvals.get(&id).is_some() && !eng.unsaved.contains(&id);
+        let item = eng.approvals.get(&id).map(|p| (p.key.server.clone(), p.key.tool.clone()));
+        (pending, eng.reveal.get(&id).cloned(), item)
+    };
+    let reply = match found {
+        (true, Some(args), Some((server, tool))) => {
+            let row = NewEvent {
+                time_ms: now_ms(),
+                kind: "reveal",
+                server,
+                tool,
+                approval_id: Some(id.clone()),
+                answered_by: Some(who),
+                detail: Some("unredacted arguments shown on the console".into()),
+                ..Default::default()
+            };
+            shared.audit.record(row).await;
+            DaemonMsg::Revealed { req, ok: true, approval_id: id, args: Some(args), message: "revealed".into() }
+        }
+        (true, _, _) => DaemonMsg::Revealed {
+            req,
+            ok: false,
+            approval_id: id,
+            args: None,
+            message: "the daemon restarted since this call: its arguments were kept in memory only".into(),
+        },
+        (false, _, _) => DaemonMsg::Revealed {
+            req,
+            ok: false,
+            approval_id: id,
+            args: None,
+            message: "that approval is no longer pending".into(),
+        },
+    };
+    send(tx, &reply).await;
 }

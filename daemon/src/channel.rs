@@ -17,7 +17,7 @@ use latch_proto::paths::Paths;
 use tokio::sync::broadcast;
 
 use crate::now_ms;
-use crate::server::{self, Shared};
+use crate::shared::Shared;
 
 /// A cheap handle on the daemon for one channel.
 #[derive(Clone)]
@@ -85,7 +85,7 @@ impl Hub {
             reason,
             now_ms: now_ms(),
         }));
-        server::apply(&self.shared, effects, None).await;
+        crate::driver::apply(&self.shared, effects, None).await;
         !self.is_pending(&id)
     }
 
@@ -122,7 +122,7 @@ impl Hub {
         match tokio::task::spawn_blocking(move || audit.get_state(&key)).await {
             Ok(Ok(value)) => value,
             Ok(Err(e)) => {
-                eprintln!("latch daemon: {name}: cannot read what it saved before a restart: {e}");
+                tracing::warn!("{name}: cannot read what it saved before a restart: {e}");
                 None
             }
             Err(_) => None,

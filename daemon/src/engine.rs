@@ -8,12 +8,11 @@ use latch_core::approval::{Approvals, Pending};
 use latch_core::{Policy, ToolDef};
 use latch_proto::{ChannelState, ClientInfo, PendingItem, ShimInfo};
 use serde_json::Value;
-use tokio::sync::mpsc;
 
 /// A connected shim.
 pub struct Shim {
     pub info: ShimInfo,
-    pub tx: mpsc::Sender<Vec<u8>>,
+    pub tx: crate::outbox::Outbox,
     /// The client's MCP roots as the shim last reported them (the
     /// workspace of this connection's calls); `None` when unknown.
     pub roots: Option<Vec<String>>,
@@ -43,6 +42,32 @@ pub struct Learned {
     pub seen: Vec<(String, String)>,
     pub changed: Vec<(String, String)>,
     pub conflicts: Vec<String>,
+}
+
+/// What is known of a whole `tools/list` page before its definitions are
+/// learnt (computed off the runtime, in one pass).
+#[derive(Debug, Default)]
+pub struct Page {
+    /// The first page: it replaces what the connection listed.
+    pub first: bool,
+    /// Names the page itself describes two different ways.
+    pub doubled: HashSet<String>,
+}
+
+impl Page {
+    pub fn of(defs: &[ToolDef], first: bool) -> Page {
+        let mut hashes: HashMap<&str, &str> = HashMap::with_capacity(defs.len());
+        let mut doubled = HashSet::new();
+        for d in defs {
+            match hashes.insert(&d.name, &d.hash) {
+                Some(h) if h != d.hash => {
+                    doubled.insert(d.name.clone());
+                }
+                _ => {}
+            }
+        }
+        Page { first, doubled }
+    }
 }
 
 /// A decided call that has not finished yet.
@@ -185,30 +210,41 @@ impl Engine {
         latch_core::policy::Facts { known_definition: known }
     }
 
-    /// Learns a `tools/list` page relayed by the shim on `conn` for
-    /// `server`. A definition is new to the server when no connection of
-    /// that name had the tool, changed when this connection had it
-    /// otherwise or another one describes it otherwise; a name that a
-    /// listing or two connections describe differently is a conflict.
-    pub fn learn_tools(&mut self, conn: u64, server: &str, defs: Vec<ToolDef>, first_page: bool) -> Learned {
-        let mut learned = Learned::default();
-        // Two definitions of one name in one page.
-        let mut in_page: HashMap<&str, &str> = HashMap::new();
-        let mut doubled = Vec::new();
-        for d in &defs {
-            match in_page.insert(&d.name, &d.hash) {
-                Some(h) if h != d.hash => doubled.push(d.name.clone()),
-                _ => {}
-            }
-        }
+    /// Starts learning a `tools/list` page relayed by the shim on `conn`
+    /// for `server`. A first page replaces what the connection listed: the
+    /// old definitions are taken out whole (returned, to be dropped outside
+    /// the lock, and read as the connection's previous ones while the page
+    /// is learnt). Then [`Engine::learn_tools`] takes the page's
+    /// definitions, in as many pieces as the caller likes.
+    pub fn begin_page(&mut self, conn: u64, server: &str, page: &Page) -> HashMap<String, ToolDef> {
         let listed = self.tools.entry(conn).or_default();
         listed.server = server.to_owned();
-        if first_page {
-            listed.defs.retain(|n, _| defs.iter().any(|d| &d.name == n));
-        }
+        if page.first { std::mem::take(&mut listed.defs) } else { HashMap::new() }
+    }
+
+    /// Learns definitions of a page begun with [`Engine::begin_page`]. A
+    /// definition is new to the server when no connection of that name had
+    /// the tool, changed when this connection had it otherwise or another
+    /// one describes it otherwise; a name that a listing or two connections
+    /// describe differently is a conflict. Linear in `defs`.
+    pub fn learn_tools(
+        &mut self,
+        conn: u64,
+        server: &str,
+        defs: Vec<ToolDef>,
+        page: &Page,
+        previous: &HashMap<String, ToolDef>,
+    ) -> Learned {
+        let mut learned = Learned::default();
+        let doubled = &page.doubled;
         let mut touched = Vec::new();
         for d in defs {
-            let own = self.tools.get(&conn).and_then(|l| l.defs.get(&d.name)).map(|o| o.hash.clone());
+            let own = self
+                .tools
+                .get(&conn)
+                .and_then(|l| l.defs.get(&d.name))
+                .or_else(|| previous.get(&d.name))
+                .map(|o| o.hash.clone());
             let others: Vec<&str> = self
                 .tools
                 .iter()
@@ -226,7 +262,7 @@ impl Engine {
             self.tools.entry(conn).or_default().defs.insert(d.name.clone(), d);
         }
         for tool in touched {
-            let doubled_here = doubled.contains(&tool);
+            let doubled_here = doubled.contains(tool.as_str());
             let n = self.descriptions(server, &tool) + usize::from(doubled_here);
             let key = (server.to_owned(), tool.clone());
             if n > 1 {

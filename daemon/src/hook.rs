@@ -29,9 +29,8 @@ use std::sync::Arc;
 
 use latch_core::approval::{self, Effect};
 use latch_proto::{DaemonMsg, Decision, ShimInfo};
-use tokio::sync::mpsc;
 
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::{engine, now_ms};
 
 /// The hook event of an agent's own permission prompt.
@@ -52,7 +51,7 @@ pub(crate) async fn connected(
     pid: u32,
     session: &str,
     command: &[String],
-    tx: mpsc::Sender<Vec<u8>>,
+    tx: crate::outbox::Outbox,
 ) {
     register(shared, conn, name, pid, session, command, tx);
     if command.get(3).is_some_and(|e| e == RAN_EVENT) {
@@ -78,7 +77,7 @@ pub(crate) async fn connected(
             }
             effects
         };
-        crate::server::apply(shared, effects, None).await;
+        crate::driver::apply(shared, effects, None).await;
         for (tx, call_id) in notices {
             let msg = DaemonMsg::Resolved {
                 call_id,
@@ -86,7 +85,7 @@ pub(crate) async fn connected(
                 decision: Decision::Ask,
                 reason: "withdrawn: answered in the agent's own dialog".into(),
             };
-            crate::server::send(&tx, &msg).await;
+            tx.push(latch_proto::frame::encode(&msg));
         }
     }
 }
@@ -111,7 +110,7 @@ fn register(
     pid: u32,
     session: &str,
     command: &[String],
-    tx: mpsc::Sender<Vec<u8>>,
+    tx: crate::outbox::Outbox,
 ) {
     let info = ShimInfo { server: name.to_owned(), pid, session: session.to_owned(), since: now_ms(), client: None };
     let detail = detail_of(command);
@@ -148,7 +147,7 @@ pub(crate) async fn closed(shared: &Arc<Shared>, conn: u64) {
         eng.hooks.remove(&conn);
         effects
     };
-    crate::server::apply(shared, effects, None).await;
+    crate::driver::apply(shared, effects, None).await;
 }
 
 /// The audit `detail` of a call from this connection, if it is a hook's.

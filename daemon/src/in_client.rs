@@ -17,9 +17,10 @@ use latch_proto::Role;
 use serde_json::Value;
 
 use crate::audit::NewEvent;
+use crate::driver::apply;
 use crate::engine::Engine;
 use crate::now_ms;
-use crate::server::{Shared, apply};
+use crate::shared::Shared;
 
 /// Longest shown value of one argument, in characters.
 const VALUE_CHARS: usize = 120;
@@ -122,7 +123,7 @@ pub(crate) async fn answer(shared: &Arc<Shared>, conn: u64, role: Role, call_id:
                 let client = eng.shims.get(&conn).and_then(|s| s.info.client.as_ref()).map(|c| c.name.clone());
                 (eng.approvals.held_on(&call_id).map(str::to_owned), client.unwrap_or_default())
             };
-            eprintln!("latch daemon: refused an in-client answer from {who:?}: {why}");
+            tracing::warn!("refused an in-client answer from {who:?}: {why}");
             shared
                 .audit
                 .record(NewEvent {

@@ -133,12 +133,12 @@ impl Known {
 pub fn load(audit: &crate::audit::Audit) -> Known {
     match audit.get_state(STATE_KEY) {
         Ok(Some(text)) => Known::restore(&text).unwrap_or_else(|e| {
-            eprintln!("latch daemon: {e}; tools nothing speaks for are asked about again");
+            tracing::warn!("{e}; tools nothing speaks for are asked about again");
             Known::default()
         }),
         Ok(None) => Known::default(),
         Err(e) => {
-            eprintln!("latch daemon: could not read the known tool definitions ({e}); asking about them again");
+            tracing::warn!("could not read the known tool definitions ({e}); asking about them again");
             Known::default()
         }
     }

@@ -9,19 +9,29 @@ mod accepted;
 mod answers;
 pub mod audit;
 pub mod channel;
+mod connection;
+mod daemon;
+mod decide;
 pub mod desktop;
+mod dispatch;
+mod driver;
+mod enforce;
 mod engine;
 mod hook;
 pub mod identity;
 mod in_client;
 pub mod judge;
 mod known;
+mod limits;
 mod lock;
+pub mod log;
+mod outbox;
 pub mod pin;
 mod policy_file;
+mod registry;
 mod reload;
 mod reveal;
-mod server;
+mod shared;
 mod telegram;
 pub mod wire;
 
@@ -30,7 +40,7 @@ use std::path::{Path, PathBuf};
 
 use latch_proto::paths::Paths;
 
-pub use server::run;
+pub use daemon::{Daemon, Options, run};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {

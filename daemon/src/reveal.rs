@@ -13,16 +13,9 @@
 //! arguments.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use latch_core::approval;
-use latch_proto::{DaemonMsg, Role};
+use latch_proto::Role;
 use serde_json::Value;
-use tokio::sync::mpsc;
-
-use crate::audit::NewEvent;
-use crate::now_ms;
-use crate::server::{Shared, send};
 
 /// The unredacted arguments of pending approvals, by approval id. Its
 /// `Debug` never shows them.
@@ -90,78 +83,6 @@ pub fn allowed(role: Role, pin_set: bool, unlocked: bool) -> Result<(), Refusal>
         return Err(Refusal::Locked);
     }
     Ok(())
-}
-
-/// `Reveal` from any connection.
-pub(crate) async fn reveal(
-    shared: &Arc<Shared>,
-    conn: u64,
-    role: Role,
-    tx: &mpsc::Sender<Vec<u8>>,
-    req: u64,
-    approval_id: String,
-) {
-    let id = approval::normalize_id(&approval_id);
-    let channel = crate::answers::channel_of(role);
-    let who = format!("{channel}:{}", shared.pin.who(conn));
-    let pin_set = shared.pin.is_set();
-    if let Err(why) = allowed(role, pin_set, pin_set && shared.pin.is_unlocked(conn)) {
-        eprintln!("latch daemon: refused to reveal {id} to {who}: {why}");
-        let detail = match shared.pin.pid(conn) {
-            Some(pid) => format!("{why} (peer pid {pid})"),
-            None => why.to_string(),
-        };
-        let row = NewEvent {
-            time_ms: now_ms(),
-            kind: "reveal_refused",
-            decision: "deny".into(),
-            approval_id: Some(id.clone()),
-            answered_by: Some(who),
-            detail: Some(detail),
-            ..Default::default()
-        };
-        shared.audit.record(row).await;
-        let message = format!("the arguments of {id} were not revealed: {why}");
-        send(tx, &DaemonMsg::Revealed { req, ok: false, approval_id: id, args: None, message }).await;
-        return;
-    }
-    let found = {
-        let eng = shared.engine();
-        let pending = eng.approvals.get(&id).is_some() && !eng.unsaved.contains(&id);
-        let item = eng.approvals.get(&id).map(|p| (p.key.server.clone(), p.key.tool.clone()));
-        (pending, eng.reveal.get(&id).cloned(), item)
-    };
-    let reply = match found {
-        (true, Some(args), Some((server, tool))) => {
-            let row = NewEvent {
-                time_ms: now_ms(),
-                kind: "reveal",
-                server,
-                tool,
-                approval_id: Some(id.clone()),
-                answered_by: Some(who),
-                detail: Some("unredacted arguments shown on the console".into()),
-                ..Default::default()
-            };
-            shared.audit.record(row).await;
-            DaemonMsg::Revealed { req, ok: true, approval_id: id, args: Some(args), message: "revealed".into() }
-        }
-        (true, _, _) => DaemonMsg::Revealed {
-            req,
-            ok: false,
-            approval_id: id,
-            args: None,
-            message: "the daemon restarted since this call: its arguments were kept in memory only".into(),
-        },
-        (false, _, _) => DaemonMsg::Revealed {
-            req,
-            ok: false,
-            approval_id: id,
-            args: None,
-            message: "that approval is no longer pending".into(),
-        },
-    };
-    send(tx, &reply).await;
 }
 
 #[cfg(test)]

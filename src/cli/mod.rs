@@ -31,6 +31,7 @@ pub fn paths() -> anyhow::Result<Paths> {
 
 /// `latch daemon`.
 pub fn daemon() -> anyhow::Result<i32> {
+    latch_daemon::log::init();
     let paths = paths()?;
     // One thread for the async shell: a decision is microseconds of work
     // and crossing between workers would cost more than it saves. SQLite

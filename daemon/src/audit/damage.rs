@@ -61,7 +61,7 @@ pub(crate) fn finding(path: &Path, why: &str) -> String {
 pub(crate) fn note(shared: &Shared, path: &Path, why: &str) {
     let mut d = shared.lock().unwrap_or_else(|e| e.into_inner());
     if d.is_none() {
-        eprintln!("latch daemon: {}", finding(path, why));
+        tracing::warn!("{}", finding(path, why));
         *d = Some(why.to_owned());
     }
 }

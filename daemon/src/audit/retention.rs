@@ -32,10 +32,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use latch_core::policy::AuditSettings;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use super::{Audit, AuditError, Cmd, NewEvent, open_reader, sql};
+use super::Audit;
+use super::event::{AuditError, NewEvent, sql};
+use super::open::open_reader;
+use super::writer::Cmd;
 
 /// Most rows one delete removes (one writer transaction of a few
 /// milliseconds; see `benches/history.rs`).
@@ -179,16 +182,6 @@ pub fn covering<'c>(checkpoints: &'c [Checkpoint], first_id: i64, prev_hash: &st
         .rev()
         .find(|c| c.through_hash == prev_hash && c.through_id < first_id)
         .or_else(|| checkpoints.iter().filter(|c| c.through_id >= first_id).min_by_key(|c| c.through_id))
-}
-
-/// Deletes up to `max` of the oldest rows with an id up to `through` (run by
-/// the writer, inside its transaction).
-pub(super) fn delete_oldest(tx: &rusqlite::Transaction<'_>, through: i64, max: u32) -> rusqlite::Result<u64> {
-    let n = tx.execute(
-        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE id <= ?1 ORDER BY id LIMIT ?2)",
-        params![through, max],
-    )?;
-    Ok(n as u64)
 }
 
 /// Which prefix of the log `settings` remove at `now_ms`, read on its own
@@ -380,9 +373,9 @@ pub async fn every_hour(audit: Audit, settings: impl Fn() -> AuditSettings) {
     loop {
         every.tick().await;
         match audit.prune(settings(), crate::now_ms()).await {
-            Ok(p) if p.deleted > 0 => eprintln!("latch daemon: retention: {}", p.describe()),
+            Ok(p) if p.deleted > 0 => tracing::info!("retention: {}", p.describe()),
             Ok(_) => {}
-            Err(e) => eprintln!("latch daemon: retention did not run: {e}"),
+            Err(e) => tracing::warn!("retention did not run: {e}"),
         }
     }
 }

@@ -44,8 +44,8 @@ const RETRY: Duration = Duration::from_secs(30);
 const HELD_BACK_CHECK: Duration = Duration::from_secs(30);
 
 /// Starts the desktop channel on its own task.
-pub fn spawn(hub: Hub) {
-    tokio::spawn(run(hub));
+pub fn spawn(tasks: &mut tokio::task::JoinSet<()>, hub: Hub) {
+    tasks.spawn(run(hub));
 }
 
 async fn run(hub: Hub) {
@@ -128,7 +128,7 @@ impl Desktop {
                     self.bus = Some(b);
                     self.next_try = None;
                     if self.logged.take().is_some() {
-                        eprintln!("latch daemon: desktop notifications work again");
+                        tracing::info!("desktop notifications work again");
                     }
                     self.hub.set_status(CHANNEL, true, None);
                 }
@@ -145,7 +145,7 @@ impl Desktop {
         self.next_try = Some(Instant::now() + RETRY);
         let problem = e.to_string();
         if self.logged.as_deref() != Some(problem.as_str()) {
-            eprintln!("latch daemon: desktop notifications: {problem}");
+            tracing::warn!("desktop notifications: {problem}");
             self.logged = Some(problem.clone());
         }
         self.hub.set_status(CHANNEL, self.enabled(), Some(problem));
@@ -249,7 +249,7 @@ impl Desktop {
                     "a button press for notification {id} came from bus peer {sender}, which does not own \
                      org.freedesktop.Notifications; ignored"
                 );
-                eprintln!("latch daemon: desktop: {why}");
+                tracing::warn!("desktop: {why}");
                 self.hub.record_refused(CHANNEL, &sender, approval.as_deref(), &why).await;
             }
         }

@@ -57,33 +57,30 @@
 //! is sent ([`text`]). The token is never logged: teloxide strips it from
 //! network errors, and every error text is scrubbed of it once more.
 
+mod poll;
+mod saved;
 mod text;
 mod token;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use latch_core::policy::TelegramConf;
 use latch_proto::msg::{Event, PendingItem};
-use teloxide::payloads::{AnswerCallbackQuerySetters, GetUpdatesSetters, SendMessageSetters};
+use teloxide::payloads::{AnswerCallbackQuerySetters, SendMessageSetters};
 use teloxide::requests::{Request, Requester};
-use teloxide::types::{
-    AllowedUpdate, CallbackQuery, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, MessageId, UpdateKind,
-};
+use teloxide::types::{CallbackQuery, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, MessageId};
 use teloxide::{ApiError, Bot, RequestError};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
 use crate::channel::Hub;
 use crate::now_ms;
+use poll::{Backoff, Polled, describe_error, poll};
 use text::Action;
 
 /// The channel's name in `latch status` and in `answered_by`.
 const NAME: &str = "telegram";
-/// Long-polling timeout, under teloxide's 17 s request timeout.
-const POLL_SECONDS: u32 = 10;
-const BACKOFF_MIN: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// The status before the first `getUpdates` worked.
 const STARTING: &str = "starting: not connected to Telegram yet";
 /// Attempts at editing one message before giving up on it.
@@ -91,8 +88,8 @@ const EDIT_ATTEMPTS: u32 = 8;
 
 /// Starts the Telegram channel on its own task. It does nothing (and sends
 /// nothing) until the policy has an enabled `[telegram]` section.
-pub fn spawn(hub: Hub) {
-    tokio::spawn(supervise(hub));
+pub fn spawn(tasks: &mut tokio::task::JoinSet<()>, hub: Hub) {
+    tasks.spawn(supervise(hub));
 }
 
 async fn supervise(hub: Hub) {
@@ -124,69 +121,11 @@ async fn supervise(hub: Hub) {
     }
 }
 
-/// A doubling pause between attempts.
-struct Backoff {
-    next: Duration,
-    until: Option<Instant>,
-}
-
-impl Backoff {
-    fn new() -> Self {
-        Backoff { next: BACKOFF_MIN, until: None }
-    }
-    fn ready(&self, now: Instant) -> bool {
-        self.until.is_none_or(|t| now >= t)
-    }
-    /// A failure: wait the next pause, or longer when Telegram asked for
-    /// it (`retry_after`, sent when too many messages go out).
-    fn failed(&mut self, now: Instant, e: Option<&RequestError>) {
-        let asked = match e {
-            Some(RequestError::RetryAfter(s)) => s.duration(),
-            _ => Duration::ZERO,
-        };
-        self.until = Some(now + self.next.max(asked));
-        self.next = (self.next * 2).min(BACKOFF_MAX);
-    }
-    fn succeeded(&mut self) {
-        *self = Backoff::new();
-    }
-}
-
-/// What the poller task reports.
-enum Polled {
-    Press(Box<CallbackQuery>),
-    /// A `getUpdates` round trip worked.
-    Healthy,
-    Failed(String),
-    /// The token was refused: read it again (the person may fix it).
-    BadToken(String),
-}
-
 /// One approval the channel knows of.
 struct Entry {
     item: PendingItem,
     /// The message sent for it, and its text.
     sent: Option<(MessageId, String)>,
-}
-
-/// What is saved across restarts (see "Restarts" above).
-#[derive(serde::Serialize, serde::Deserialize, Default)]
-struct Saved {
-    /// The bot (the id part of its token, not secret), its API and chat:
-    /// messages of another bot or chat are not this channel's to edit.
-    bot: String,
-    api: String,
-    chat: i64,
-    /// Approval id → its message.
-    messages: BTreeMap<String, SavedMessage>,
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct SavedMessage {
-    message: i32,
-    text: String,
-    /// Live button value → [`Action::key`].
-    buttons: BTreeMap<String, String>,
 }
 
 /// An edit still to be made (the first attempt failed).
@@ -289,7 +228,7 @@ impl Channel {
                         // messages and buttons stay.
                         Some(new) if new.enabled && same_bot(new, &self.conf) => self.conf = new.clone(),
                         _ => {
-                            eprintln!("latch daemon: telegram: the [telegram] section changed; restarting the bot");
+                            tracing::info!("telegram: the [telegram] section changed; restarting the bot");
                             return true;
                         }
                     },
@@ -392,15 +331,15 @@ impl Channel {
         }
         match &problem {
             Some(p) if self.logged.as_ref() != Some(p) => {
-                eprintln!("latch daemon: telegram: {p} (approvals still work at the console and with `latch approve`)");
+                tracing::warn!("telegram: {p} (approvals still work at the console and with `latch approve`)");
                 self.logged = Some(p.clone());
             }
             Some(_) => {}
             None => {
                 if self.logged.take().is_some() {
-                    eprintln!("latch daemon: telegram: working again ({})", self.api_label());
+                    tracing::info!("telegram: working again ({})", self.api_label());
                 } else {
-                    eprintln!("latch daemon: telegram: connected to {}", self.api_label());
+                    tracing::info!("telegram: connected to {}", self.api_label());
                 }
             }
         }
@@ -493,66 +432,6 @@ impl Channel {
         self.token.split(':').next().unwrap_or_default().to_owned()
     }
 
-    /// Saves the messages sent and their live buttons.
-    async fn save(&mut self) {
-        let mut saved =
-            Saved { bot: self.bot_id(), api: self.api_label(), chat: self.chat.0, messages: BTreeMap::new() };
-        for (id, entry) in &self.entries {
-            if let Some((message, text)) = &entry.sent {
-                let buttons = self
-                    .buttons
-                    .iter()
-                    .filter(|(_, (a, _))| a == id)
-                    .map(|(v, (_, action))| (v.clone(), action.key().to_owned()))
-                    .collect();
-                saved.messages.insert(id.clone(), SavedMessage { message: message.0, text: text.clone(), buttons });
-            }
-        }
-        match serde_json::to_string(&saved) {
-            Ok(json) => self.hub.save_state(NAME, json).await,
-            Err(e) => eprintln!("latch daemon: telegram: cannot save its messages: {e}"),
-        }
-    }
-
-    /// Takes back what the last run with this bot and chat saved: the
-    /// buttons of approvals still pending keep working, and the messages of
-    /// approvals that closed meanwhile are edited to say so.
-    async fn restore(&mut self) {
-        let Some(json) = self.hub.load_state(NAME).await else { return };
-        let saved: Saved = match serde_json::from_str(&json) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("latch daemon: telegram: ignoring what it saved before a restart ({e})");
-                return;
-            }
-        };
-        if (saved.bot.as_str(), saved.api.as_str(), saved.chat)
-            != (self.bot_id().as_str(), self.api_label().as_str(), self.chat.0)
-        {
-            return;
-        }
-        let pending: HashMap<String, PendingItem> = self.hub.pending().into_iter().map(|p| (p.id.clone(), p)).collect();
-        for (id, m) in saved.messages {
-            let message = MessageId(m.message);
-            let Some(item) = pending.get(&id) else {
-                let text =
-                    text::closed_message(&m.text, "closed", "answered or withdrawn while this bot was not running");
-                self.edits.push(Edit { message, text, attempts: 0 });
-                continue;
-            };
-            // Still pending: its message and buttons are taken back, so it
-            // is not sent again (sending waited for this).
-            let entry = self.entries.entry(id.clone()).or_insert_with(|| Entry { item: item.clone(), sent: None });
-            entry.sent = Some((message, m.text));
-            for (value, key) in m.buttons {
-                if let Some(action) = Action::from_key(&key) {
-                    self.buttons.insert(value, (id.clone(), action));
-                }
-            }
-        }
-        self.save().await;
-    }
-
     async fn edit(&mut self, mut edit: Edit) {
         let Some(bot) = self.bot.clone() else { return };
         edit.attempts += 1;
@@ -617,8 +496,8 @@ impl Channel {
                 )
                 .await;
             if self.refused.insert(user) {
-                eprintln!(
-                    "latch daemon: telegram: refused a button press from user id {user} ({who}): not in \
+                tracing::warn!(
+                    "telegram: refused a button press from user id {user} ({who}): not in \
                      allowed_users"
                 );
             }
@@ -651,133 +530,9 @@ fn same_bot(a: &TelegramConf, b: &TelegramConf) -> bool {
     a.api_url == b.api_url && a.token_env == b.token_env && a.token_file == b.token_file && a.chat() == b.chat()
 }
 
-/// Fetches button presses forever (aborted with its channel).
-async fn poll(bot: Bot, token: String, api: String, tx: mpsc::Sender<Polled>) {
-    let mut offset: i32 = 0;
-    let mut pause = BACKOFF_MIN;
-    // The first poll returns at once: `latch status` learns whether the
-    // bot works without waiting out a long poll.
-    let mut wait = 0;
-    loop {
-        let req = bot.get_updates().offset(offset).timeout(wait).allowed_updates([AllowedUpdate::CallbackQuery]);
-        match req.send().await {
-            Ok(updates) => {
-                pause = BACKOFF_MIN;
-                wait = POLL_SECONDS;
-                if tx.send(Polled::Healthy).await.is_err() {
-                    return;
-                }
-                for u in updates {
-                    offset = offset.max((u.id.0 as i32).saturating_add(1));
-                    if let UpdateKind::CallbackQuery(q) = u.kind
-                        && tx.send(Polled::Press(Box::new(q))).await.is_err()
-                    {
-                        return;
-                    }
-                }
-            }
-            Err(e) => {
-                let wait = match &e {
-                    RequestError::RetryAfter(s) => s.duration().max(pause),
-                    _ => pause,
-                };
-                let problem = describe_error(&e, &token, &api);
-                if matches!(e, RequestError::Api(ApiError::InvalidToken)) {
-                    // The channel reads the token again and starts a new
-                    // poller; this one ends.
-                    let _ = tx.send(Polled::BadToken(problem)).await;
-                    return;
-                }
-                if tx.send(Polled::Failed(problem)).await.is_err() {
-                    return;
-                }
-                tokio::time::sleep(wait).await;
-                pause = (pause * 2).min(BACKOFF_MAX);
-            }
-        }
-    }
-}
-
-/// The causes of a network error, `a: b: c`. reqwest's own text ("error
-/// sending request for url (…/GetUpdates)") is left out when there are
-/// causes: it names the method, so the same outage would read differently
-/// for each request (and be logged again).
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let Some(first) = e.source() else { return e.to_string() };
-    let mut out = first.to_string();
-    let mut cause = first.source();
-    while let Some(c) = cause {
-        let s = c.to_string();
-        if !out.contains(&s) {
-            out.push_str(": ");
-            out.push_str(&s);
-        }
-        cause = c.source();
-    }
-    out
-}
-
-/// An error in words that say what to do, without the token.
-fn describe_error(e: &RequestError, token: &str, api: &str) -> String {
-    let text = match e {
-        RequestError::Api(ApiError::InvalidToken) => {
-            "the Bot API refused the bot token (401 Unauthorized) — check the token from @BotFather in \
-             token_env / token_file"
-                .to_owned()
-        }
-        RequestError::Api(ApiError::TerminatedByOtherGetUpdates) => {
-            "another program is reading this bot's updates (only one may) — stop it, or give Latch a bot of its own"
-                .to_owned()
-        }
-        RequestError::Api(
-            ApiError::ChatNotFound
-            | ApiError::BotBlocked
-            | ApiError::CantInitiateConversation
-            | ApiError::UserDeactivated,
-        ) => format!(
-            "Telegram will not deliver to this chat ({e}) — open a chat with the bot and press Start, or fix chat_id"
-        ),
-        RequestError::Api(api_err) => format!("the Bot API said: {api_err}"),
-        RequestError::Network(n) => format!("cannot reach the Bot API at {api}: {}", with_causes(n.as_ref())),
-        RequestError::RetryAfter(s) => format!("Telegram asks to wait {} s", s.seconds()),
-        RequestError::InvalidJson { .. } => format!("{api} did not answer like the Bot API (unreadable JSON)"),
-        other => format!("{other}"),
-    };
-    if token.is_empty() { text } else { text.replace(token, "<token>") }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use teloxide::types::Seconds;
-
-    #[test]
-    fn the_pause_doubles_up_to_a_minute_and_honours_retry_after() {
-        let now = Instant::now();
-        let mut b = Backoff::new();
-        assert!(b.ready(now));
-        let mut pauses = Vec::new();
-        for _ in 0..8 {
-            b.failed(now, None);
-            pauses.push((b.until.unwrap() - now).as_secs());
-        }
-        assert_eq!(pauses, [1, 2, 4, 8, 16, 32, 60, 60]);
-        assert!(!b.ready(now) && b.ready(now + BACKOFF_MAX));
-        b.succeeded();
-        b.failed(now, Some(&RequestError::RetryAfter(Seconds::from_seconds(30))));
-        assert_eq!((b.until.unwrap() - now).as_secs(), 30);
-    }
-
-    #[test]
-    fn errors_say_what_to_do_and_never_carry_the_token() {
-        let token = "123456:SECRET-token-value";
-        let e = RequestError::Api(ApiError::InvalidToken);
-        let text = describe_error(&e, token, "https://api.telegram.org");
-        assert!(text.contains("refused the bot token") && text.contains("token_file"), "{text}");
-        let e = RequestError::Api(ApiError::Unknown(format!("Bad Request: echo {token}")));
-        let text = describe_error(&e, token, "https://api.telegram.org");
-        assert!(!text.contains(token) && text.contains("<token>"), "{text}");
-    }
 
     #[test]
     fn a_new_list_of_users_keeps_the_bot_but_a_new_chat_does_not() {

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod daemon;
+
 use std::path::PathBuf;
 
 /// A private temporary folder, removed when dropped.

@@ -1,0 +1,54 @@
+//! What goes into the audit log, and what can go wrong with it.
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("audit database {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("audit database {path} is unsafe: {why} — {fix}")]
+    Unsafe { path: PathBuf, why: String, fix: String },
+    #[error("audit folder {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot use the audit database {path}: {why} — {fix}")]
+    Unusable { path: PathBuf, why: String, fix: String },
+    #[error("the audit log {path} is damaged or unusable ({why}): Latch refuses calls until a person repairs it")]
+    Damaged { path: PathBuf, why: String },
+    #[error("the audit writer has stopped")]
+    WriterGone,
+    #[error("audit write failed: {0}")]
+    Write(String),
+}
+
+/// A row to insert.
+#[derive(Clone, Debug, Default)]
+pub struct NewEvent {
+    pub time_ms: i64,
+    pub kind: &'static str,
+    pub server: String,
+    pub session: String,
+    pub tool: String,
+    pub class: String,
+    pub decision: String,
+    pub reasons: Vec<String>,
+    /// Redacted arguments as JSON text.
+    pub args: String,
+    pub args_hash: String,
+    pub rule: Option<String>,
+    pub approval_id: Option<String>,
+    pub outcome: Option<&'static str>,
+    pub answered_by: Option<String>,
+    pub detail: Option<String>,
+}
+
+pub(super) fn sql(path: &Path, source: rusqlite::Error) -> AuditError {
+    AuditError::Sqlite { path: path.to_owned(), source }
+}
