@@ -126,9 +126,7 @@ pub(crate) async fn decide(
         }
         let mut decision = match verdict.evaluation.decision {
             CoreDecision::Allow if conflicted || prompt => Decision::Ask,
-            CoreDecision::Allow => Decision::Allow,
-            CoreDecision::Ask => Decision::Ask,
-            CoreDecision::Deny => Decision::Deny,
+            d => crate::wire::decision(d),
         };
         let mut approval_id = None;
         let mut effects = Vec::new();
