@@ -13,17 +13,17 @@ use crate::peek::{self, Peeked};
 use crate::progress;
 
 impl Relay {
-    pub(super) async fn on_server_line(&mut self, line: Vec<u8>) {
+    pub(super) fn on_server_line(&mut self, line: Vec<u8>) {
         match peek::server_line(&line) {
             Ok(Peeked::One(env)) => {
                 if let (Some(shift), Some(params)) = (self.progress_shift(&env), env.params.as_ref()) {
                     let shifted = progress::shift(&line, params, shift);
-                    self.send_client(shifted).await;
+                    self.send_client(shifted);
                     return;
                 }
                 if let Some(edit) = self.inspect_server(&env, &line) {
                     let edited = edit.apply(&line);
-                    self.send_client(edited).await;
+                    self.send_client(edited);
                     return;
                 }
             }
@@ -38,18 +38,18 @@ impl Relay {
             }
             Err(refused) => {
                 let id = refused.id.map(|id| id.get().to_owned());
-                self.on_server_refused(refused.error, id).await;
+                self.on_server_refused(refused.error, id);
                 return;
             }
         }
-        self.send_client(line).await;
+        self.send_client(line);
     }
 
     /// A server line whose envelope cannot be read safely is not relayed:
     /// the shim and the client could disagree about what it answers. A
     /// client request it named (once, before the point it was refused) gets
     /// an error in its place.
-    async fn on_server_refused(&mut self, error: peek::PeekError, id: Option<String>) {
+    fn on_server_refused(&mut self, error: peek::PeekError, id: Option<String>) {
         if line_was_blank(&error) {
             return;
         }
@@ -61,7 +61,7 @@ impl Relay {
             self.report(&ClientMsg::Finished { call_id, outcome: Outcome::RpcError, latency_us });
         }
         let message = format!("Latch refused the MCP server's answer: {error}");
-        self.send_client(rpc_error(&id, -32603, &message)).await;
+        self.send_client(rpc_error(&id, -32603, &message));
     }
 
     /// The shift for a server's progress notification on a token the shim
