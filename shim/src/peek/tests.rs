@@ -117,3 +117,30 @@ fn batches_go_to_the_strict_reader() {
     }
     assert!(server_line(br#"[{"jsonrpc":"2.0","id":1,"result":{}}"#).is_err());
 }
+
+/// `cargo test -p latch-shim --release -- --ignored --nocapture peek_cost`:
+/// the shim's reading of a 1 MiB result, strict against envelope only.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn peek_cost() {
+    let text = "x".repeat(1 << 20);
+    // JSON inside the text, as many tools return it: a quote in 7 bytes.
+    let json = r#"{\"name\":\"file-0001.txt\",\"size\":1234,\"dir\":false},"#.repeat(1 << 20 >> 6);
+    // The worst case: an escaped quote in every 5 bytes.
+    let escaped = "a\\\"b ".repeat(1 << 18);
+    for (what, body) in
+        [("1 MiB of plain text", &text), ("1 MiB of JSON as text", &json), ("1 MiB of escaped quotes", &escaped)]
+    {
+        let line = format!(r#"{{"jsonrpc":"2.0","id":7,"result":{{"content":[{{"type":"text","text":"{body}"}}]}}}}"#);
+        let time = |f: &dyn Fn() -> bool| {
+            let t = std::time::Instant::now();
+            for _ in 0..50 {
+                assert!(f());
+            }
+            t.elapsed().as_secs_f64() * 1e6 / 50.0
+        };
+        let strict = time(&|| envelope::parse(line.as_bytes()).is_ok());
+        let peek = time(&|| server_line(line.as_bytes()).is_ok());
+        println!("{what}: strict {strict:.0} µs, envelope only {peek:.0} µs");
+    }
+}
