@@ -54,6 +54,10 @@ pub struct Refused<'a> {
     pub id: Option<&'a RawValue>,
 }
 
+/// Deepest nesting skipped (the strict reader stops at 128): the brackets
+/// still open are kept, so memory stays small whatever the line.
+const MAX_DEPTH: usize = 1024;
+
 /// Why a blank line was refused.
 pub const BLANK: &str = "a blank line";
 
@@ -323,6 +327,9 @@ impl<'a> Scan<'a> {
                     self.string()?;
                 }
                 b'{' | b'[' => {
+                    if open.len() == MAX_DEPTH {
+                        return Err(PeekError::Structure("nested deeper than 1,024 levels"));
+                    }
                     open.push(c);
                     self.i += 1;
                 }

@@ -110,6 +110,13 @@ fn content_the_shim_does_not_read_is_the_clients_business() {
 }
 
 #[test]
+fn nesting_is_bounded() {
+    let deep = |n: usize| format!(r#"{{"jsonrpc":"2.0","id":1,"result":{{"a":{}{}}}}}"#, "[".repeat(n), "]".repeat(n));
+    assert!(server_line(deep(1000).as_bytes()).is_ok());
+    assert!(server_line(deep(5000).as_bytes()).is_err());
+}
+
+#[test]
 fn batches_go_to_the_strict_reader() {
     match server_line(br#"[{"jsonrpc":"2.0","id":1,"result":{}}]"#) {
         Ok(Peeked::Batch(items)) => assert_eq!(items.len(), 1),
