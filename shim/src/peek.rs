@@ -236,6 +236,33 @@ fn raw(bytes: &[u8]) -> Result<&RawValue, PeekError> {
     serde_json::from_str(text).map_err(PeekError::Field)
 }
 
+/// The end (past the closing quote) of the string whose opening quote is at
+/// `open`; `None` when it does not end. The string ends at the first quote
+/// not escaped: a backslash always escapes the byte after it. Sparse text is
+/// crossed with `memchr`; where quotes and backslashes are dense (JSON
+/// inside a text), a byte loop is cheaper than a search per hit, and is used
+/// until 32 plain bytes pass.
+pub(crate) fn string_end(b: &[u8], open: usize) -> Option<usize> {
+    let mut i = open + 1;
+    loop {
+        let mut plain = 0;
+        while plain < 32 {
+            match *b.get(i)? {
+                b'"' => return Some(i + 1),
+                b'\\' => {
+                    i += 2;
+                    plain = 0;
+                }
+                _ => {
+                    i += 1;
+                    plain += 1;
+                }
+            }
+        }
+        i += memchr::memchr2(b'"', b'\\', &b[i.min(b.len())..])?;
+    }
+}
+
 struct Scan<'a> {
     b: &'a [u8],
     i: usize,
@@ -259,38 +286,10 @@ impl<'a> Scan<'a> {
     }
 
     /// Skips a string whose opening quote is at `i`; `i` ends past the
-    /// closing quote (the first quote not escaped: a backslash always
-    /// escapes the byte after it). Sparse text is crossed with `memchr`;
-    /// where quotes and backslashes are dense (JSON inside a text), a byte
-    /// loop is cheaper than a search per hit, and is used until 32 plain
-    /// bytes pass.
+    /// closing quote.
     fn string(&mut self) -> Result<(), PeekError> {
-        let b = self.b;
-        let mut i = self.i + 1;
-        loop {
-            let mut plain = 0;
-            while plain < 32 {
-                match b.get(i) {
-                    None => return Err(PeekError::Structure("unterminated string")),
-                    Some(b'"') => {
-                        self.i = i + 1;
-                        return Ok(());
-                    }
-                    Some(b'\\') => {
-                        i += 2;
-                        plain = 0;
-                    }
-                    Some(_) => {
-                        i += 1;
-                        plain += 1;
-                    }
-                }
-            }
-            match memchr::memchr2(b'"', b'\\', &b[i.min(b.len())..]) {
-                Some(n) => i += n,
-                None => return Err(PeekError::Structure("unterminated string")),
-            }
-        }
+        self.i = string_end(self.b, self.i).ok_or(PeekError::Structure("unterminated string"))?;
+        Ok(())
     }
 
     /// A key, decoded (an escaped spelling of `id` is `id`).

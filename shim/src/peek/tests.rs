@@ -151,3 +151,27 @@ fn peek_cost() {
         println!("{what}: strict {strict:.0} µs, envelope only {peek:.0} µs");
     }
 }
+
+/// `cargo test -p latch-shim --release -- --ignored --nocapture arguments_cost`:
+/// what the shim spends on a call with a 1 MiB argument: the strict
+/// reading of the line, then the walk for keys that fold together.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn arguments_cost() {
+    let line = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"{}"}}}}}}"#,
+        "x".repeat(1 << 20)
+    );
+    let time = |f: &dyn Fn() -> bool| {
+        let t = std::time::Instant::now();
+        for _ in 0..50 {
+            assert!(f());
+        }
+        t.elapsed().as_secs_f64() * 1e6 / 50.0
+    };
+    let Ok(Line::One(env)) = envelope::parse(line.as_bytes()) else { panic!("not one") };
+    let args = env.params.as_ref().and_then(|p| p.arguments).expect("arguments").get();
+    let parse = time(&|| envelope::parse(line.as_bytes()).is_ok());
+    let walk = time(&|| crate::fold::check_arguments(args).is_ok());
+    println!("1 MiB argument: envelope {parse:.0} µs, folded-key walk {walk:.0} µs");
+}
