@@ -51,7 +51,7 @@ const PIPE_BYTES: libc::c_int = 512 * 1024;
 
 /// Best effort: a system with a lower `pipe-max-size` keeps its default.
 #[cfg(target_os = "linux")]
-fn grow_pipe(fd: std::os::fd::RawFd) {
+pub(crate) fn grow_pipe(fd: std::os::fd::RawFd) {
     // SAFETY: fcntl on a pipe descriptor we own; no memory is passed.
     unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_BYTES) };
 }

@@ -17,10 +17,6 @@
 
 use std::collections::HashMap;
 
-use serde::de::{self, MapAccess, SeqAccess, Visitor};
-
-use crate::envelope::Key;
-
 /// Keys of the envelope and of `params` that Latch reads.
 pub const ROUTED: &[&str] = &[
     "jsonrpc",
@@ -113,87 +109,91 @@ fn same_key(a: &str, b: &str) -> bool {
 /// one of them, and a server that reads keys without regard to case (Go's
 /// `encoding/json` into a struct: the last match wins) may act on the
 /// other — `{"path": "notes.txt", "Path": "~/.config/latch/policy.toml"}`.
+///
+/// `raw` is a value the envelope reader has just validated as JSON, so this
+/// walk only follows its structure: strings are skipped as the server
+/// reader skips them ([`crate::peek::string_end`]), and only keys are
+/// decoded and compared. A large string argument costs a `memchr`, not a
+/// second parse.
 pub fn check_arguments(raw: &str) -> Result<(), String> {
-    let mut de = serde_json::Deserializer::from_str(raw);
-    match de::DeserializeSeed::deserialize(Walk, &mut de) {
-        // A clash is the only data error the walk raises. Text it cannot
-        // read at all (a number beyond any machine, `1e400`) is for the
-        // daemon to refuse, with its own message.
-        Err(e) if e.classify() == serde_json::error::Category::Data => Err(e.to_string()),
-        _ => Ok(()),
-    }
-}
-
-#[derive(Clone, Copy)]
-struct Walk;
-
-impl<'de> de::DeserializeSeed<'de> for Walk {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Walk {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("JSON")
-    }
-
-    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
-        // Keys as sent, borrowed from the line where they have no escapes;
-        // small objects are compared pairwise, large ones through a map of
-        // folded keys.
-        let mut keys: Vec<Key<'de>> = Vec::new();
-        let mut folded_keys: HashMap<String, usize> = HashMap::new();
-        while let Some(key) = map.next_key::<Key<'de>>()? {
-            let k = key.as_str();
-            let clash = if keys.len() < 16 {
-                keys.iter().position(|seen| same_key(seen.as_str(), k))
-            } else {
-                if folded_keys.is_empty() {
-                    folded_keys = keys.iter().enumerate().map(|(i, seen)| (folded(seen.as_str()), i)).collect();
-                }
-                let f = folded(k);
-                let hit = folded_keys.get(&f).copied();
-                folded_keys.entry(f).or_insert(keys.len());
-                hit
-            };
-            if let Some(i) = clash {
-                return Err(de::Error::custom(format!(
-                    "ambiguous arguments: keys {:?} and {k:?} in one object are the same key to servers that \
-                     read keys without regard to case",
-                    keys[i].as_str()
-                )));
+    let b = raw.as_bytes();
+    // One frame per open object (its keys so far) or array (`None`).
+    let mut frames: Vec<Option<ObjectKeys<'_>>> = Vec::new();
+    let mut expect_key = false;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'{' => {
+                frames.push(Some(ObjectKeys::default()));
+                expect_key = true;
             }
-            keys.push(key);
-            map.next_value_seed(Walk)?;
+            b'[' => {
+                frames.push(None);
+                expect_key = false;
+            }
+            b'}' | b']' => {
+                frames.pop();
+                expect_key = false;
+            }
+            b',' => expect_key = matches!(frames.last(), Some(Some(_))),
+            b':' => expect_key = false,
+            b'"' => {
+                // Not JSON after all: for the daemon to refuse, with its
+                // own message.
+                let Some(end) = crate::peek::string_end(b, i) else { return Ok(()) };
+                if expect_key && let Some(Some(keys)) = frames.last_mut() {
+                    let quoted = &raw[i..end];
+                    let key = if quoted.contains('\\') {
+                        match serde_json::from_str::<String>(quoted) {
+                            Ok(k) => std::borrow::Cow::Owned(k),
+                            Err(_) => return Ok(()),
+                        }
+                    } else {
+                        std::borrow::Cow::Borrowed(&quoted[1..quoted.len() - 1])
+                    };
+                    keys.add(key)?;
+                    expect_key = false;
+                }
+                i = end;
+                continue;
+            }
+            _ => {}
         }
-        Ok(())
+        i += 1;
     }
+    Ok(())
+}
 
-    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<(), S::Error> {
-        while seq.next_element_seed(Walk)?.is_some() {}
-        Ok(())
-    }
+/// The keys of one object so far: small objects are compared pairwise,
+/// large ones through a map of folded keys.
+#[derive(Default)]
+struct ObjectKeys<'a> {
+    keys: Vec<std::borrow::Cow<'a, str>>,
+    folded: HashMap<String, usize>,
+}
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+impl<'a> ObjectKeys<'a> {
+    fn add(&mut self, key: std::borrow::Cow<'a, str>) -> Result<(), String> {
+        let k = key.as_ref();
+        let clash = if self.keys.len() < 16 {
+            self.keys.iter().position(|seen| same_key(seen, k))
+        } else {
+            if self.folded.is_empty() {
+                self.folded = self.keys.iter().enumerate().map(|(i, seen)| (folded(seen), i)).collect();
+            }
+            let f = folded(k);
+            let hit = self.folded.get(&f).copied();
+            self.folded.entry(f).or_insert(self.keys.len());
+            hit
+        };
+        if let Some(i) = clash {
+            return Err(format!(
+                "ambiguous arguments: keys {:?} and {k:?} in one object are the same key to servers that read keys \
+                 without regard to case",
+                self.keys[i].as_ref()
+            ));
+        }
+        self.keys.push(key);
         Ok(())
     }
 }
@@ -212,6 +212,10 @@ mod tests {
             r#"{"paſs":1,"pass":2}"#,
             r#"{"\u212aey":1,"key":2}"#,
             r#"{"a":1,"a":2}"#,
+            // A value ending in an escaped backslash ends there.
+            r#"{"path":"x\\","Path":"y"}"#,
+            r#"{"a":[1,{"b":[]}],"A":{}}"#,
+            r#"{"x":[{"k":"v"},{"k":1,"K":2}]}"#,
         ] {
             assert!(check_arguments(bad).is_err(), "{bad}");
         }
@@ -223,6 +227,10 @@ mod tests {
             r#""s""#,
             r#"{"é":1,"e":2}"#,
             r#"{"times":1e400}"#,
+            // Keys inside a string value are text.
+            r#"{"path":"a\",\"Path\":\"b"}"#,
+            r#"{"q":"{\"path\":1,\"Path\":2}","path":"c"}"#,
+            r#"{"a":{"k":1},"b":{"k":2},"c":[{"k":3},{"k":4}]}"#,
         ] {
             assert_eq!(check_arguments(good), Ok(()), "{good}");
         }

@@ -99,7 +99,10 @@ pub fn with_newline(mut line: Vec<u8>) -> Vec<u8> {
 pub fn stdin() -> Box<dyn AsyncRead + Unpin + Send> {
     let pipe = std::io::stdin().as_fd().try_clone_to_owned().and_then(tokio::net::unix::pipe::Receiver::from_owned_fd);
     match pipe {
-        Ok(p) => Box::new(p),
+        Ok(p) => {
+            grow(&p);
+            Box::new(p)
+        }
         Err(_) => Box::new(tokio::io::stdin()),
     }
 }
@@ -108,7 +111,17 @@ pub fn stdin() -> Box<dyn AsyncRead + Unpin + Send> {
 pub fn stdout() -> Box<dyn AsyncWrite + Unpin + Send> {
     let pipe = std::io::stdout().as_fd().try_clone_to_owned().and_then(tokio::net::unix::pipe::Sender::from_owned_fd);
     match pipe {
-        Ok(p) => Box::new(p),
+        Ok(p) => {
+            grow(&p);
+            Box::new(p)
+        }
         Err(_) => Box::new(tokio::io::stdout()),
     }
+}
+
+/// The client's pipes get the server pipes' size ([`crate::child`]): a
+/// 1 MiB result then crosses in two fills instead of sixteen.
+fn grow(pipe: &impl std::os::fd::AsRawFd) {
+    #[cfg(target_os = "linux")]
+    crate::child::grow_pipe(pipe.as_raw_fd());
 }

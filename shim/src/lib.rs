@@ -18,6 +18,7 @@ mod envelope;
 mod fold;
 mod io;
 mod link;
+mod peek;
 mod progress;
 mod relay;
 mod splice;

@@ -13,20 +13,20 @@ use crate::envelope::{self, Envelope, Line};
 use crate::fold;
 
 impl Relay {
-    pub(super) async fn on_client_oversized(&mut self, n: usize) {
+    pub(super) fn on_client_oversized(&mut self, n: usize) {
         let reason = format!("message of {n} bytes exceeds the shim's limit of {} bytes", self.opts.max_message);
         eprintln!("latch shim: refused a {reason}");
-        self.send_client(rpc_error("null", -32600, &format!("Latch refused the message: {reason}"))).await;
+        self.send_client(rpc_error("null", -32600, &format!("Latch refused the message: {reason}")));
         self.report(&ClientMsg::Malformed { from: "client".into(), reason, bytes: n as u64 });
     }
 
-    pub(super) async fn on_client_line(&mut self, line: Vec<u8>) {
+    pub(super) fn on_client_line(&mut self, line: Vec<u8>) {
         let parsed = match envelope::parse(&line) {
             Ok(p) => p,
             Err(e) => {
                 let reason = e.to_string();
                 eprintln!("latch shim: refused a line from the client: {reason}");
-                self.send_client(rpc_error("null", e.code(), &refusal(&e))).await;
+                self.send_client(rpc_error("null", e.code(), &refusal(&e)));
                 self.report(&ClientMsg::Malformed { from: "client".into(), reason, bytes: line.len() as u64 });
                 return;
             }
@@ -36,12 +36,12 @@ impl Relay {
                 if let Some(kind) = self.inspect_client(&env, &line) {
                     match kind {
                         ClientAction::Forward => {
-                            self.send_server(line).await;
+                            self.send_server(line);
                         }
-                        ClientAction::Decide(held) => self.decide(held, line).await,
-                        ClientAction::Resume(r) => self.resume(*r).await,
+                        ClientAction::Decide(held) => self.decide(held, line),
+                        ClientAction::Resume(r) => self.resume(*r),
                         ClientAction::Drop => {}
-                        ClientAction::Reply(frame) => self.send_client(frame).await,
+                        ClientAction::Reply(frame) => self.send_client(frame),
                     }
                 }
             }
@@ -85,7 +85,7 @@ impl Relay {
                 }
                 if untouched {
                     drop(items);
-                    self.send_server(line).await;
+                    self.send_server(line);
                 } else {
                     if !rest.is_empty() {
                         let mut out = Vec::with_capacity(line.len());
@@ -97,17 +97,17 @@ impl Relay {
                             out.extend_from_slice(r.get().as_bytes());
                         }
                         out.push(b']');
-                        self.send_server(out).await;
+                        self.send_server(out);
                     }
                     drop(items);
                     for f in replies {
-                        self.send_client(f).await;
+                        self.send_client(f);
                     }
                     for (held, raw) in calls {
-                        self.decide(held, raw).await;
+                        self.decide(held, raw);
                     }
                     for r in resumed {
-                        self.resume(*r).await;
+                        self.resume(*r);
                     }
                 }
             }

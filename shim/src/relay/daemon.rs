@@ -9,20 +9,19 @@ use serde_json::{Value, json};
 
 use super::reply::blocked;
 use super::{BACKSTOP, Held, InFlight, Kind, ProgressShift, Relay};
-use crate::link::LinkEvent;
 use crate::text;
 
 impl Relay {
-    pub(super) async fn decide(&mut self, mut held: Box<Held>, raw: Vec<u8>) {
+    pub(super) fn decide(&mut self, mut held: Box<Held>, raw: Vec<u8>) {
         held.line = match held.state_edit.take() {
             Some(edit) => edit.apply(&raw),
             None => raw,
         };
-        if self.daemon.is_none() {
+        if !self.daemon {
             if self.connecting {
                 self.queued.push(*held);
             } else {
-                self.offline(*held).await;
+                self.offline(*held);
             }
             return;
         }
@@ -36,28 +35,28 @@ impl Relay {
             held.args = String::new();
             self.deciding.insert(req, *held);
         } else {
-            self.offline(*held).await;
+            self.offline(*held);
         }
     }
 
     /// No daemon: nothing runs, unless the user allowed reads offline and
     /// this is one.
-    pub(super) async fn offline(&mut self, mut held: Held) {
+    pub(super) fn offline(&mut self, mut held: Held) {
         if let Some(who) = &self.impostor {
             let text = text::impostor(&held.tool, who);
             let verdict = json!({"decision": "deny", "reason": "not Latch's daemon at the socket"});
-            self.send_client(blocked(&held.id, text, verdict, held.modern)).await;
+            self.send_client(blocked(&held.id, text, verdict, held.modern));
             return;
         }
         if self.opts.allow_reads_offline && self.is_offline_read(&held.tool) {
             let line = std::mem::take(&mut held.line);
             self.inflight.insert(held.id.clone(), InFlight { kind: Kind::Other, start: Instant::now() });
-            self.send_server(line).await;
+            self.send_server(line);
             return;
         }
         let text = text::offline(&held.tool);
         let verdict = json!({"decision": "deny", "reason": "daemon unavailable"});
-        self.send_client(blocked(&held.id, text, verdict, held.modern)).await;
+        self.send_client(blocked(&held.id, text, verdict, held.modern));
     }
 
     /// READ by the tool's own annotations and name: `readOnlyHint: true`
@@ -76,48 +75,34 @@ impl Relay {
             && matches!(first.as_str(), "read" | "get" | "list" | "search" | "find" | "query" | "describe" | "view")
     }
 
-    pub(super) async fn on_link(&mut self, ev: LinkEvent) {
-        match ev {
-            LinkEvent::Up(tx) => {
-                self.daemon = Some(tx);
-                self.impostor = None;
-                self.connecting = false;
-                while let Some(frame) = self.outbox.pop_front() {
-                    if let Some(tx) = &self.daemon
-                        && tx.try_send(frame).is_err()
-                    {
-                        break;
-                    }
-                }
-                if let Some(info) = self.client.clone() {
-                    self.send_daemon(&ClientMsg::Client { info });
-                }
-                if let Some(roots) = self.roots.known.clone() {
-                    self.send_daemon(&ClientMsg::ClientRoots { roots: Some(roots) });
-                }
-                for (page, first_page) in self.tool_pages.clone() {
-                    if let Ok(tools) = RawValue::from_string(page) {
-                        self.send_daemon(&ClientMsg::ToolsListed { tools, first_page });
-                    }
-                }
-                for mut held in std::mem::take(&mut self.queued) {
-                    let line = std::mem::take(&mut held.line);
-                    self.decide(Box::new(held), line).await;
-                }
+    pub(super) fn on_up(&mut self) {
+        self.daemon = true;
+        self.impostor = None;
+        self.connecting = false;
+        while let Some(frame) = self.outbox.pop_front() {
+            self.send_frames(frame);
+        }
+        if let Some(info) = self.client.clone() {
+            self.send_daemon(&ClientMsg::Client { info });
+        }
+        if let Some(roots) = self.roots.known.clone() {
+            self.send_daemon(&ClientMsg::ClientRoots { roots: Some(roots) });
+        }
+        for (page, first_page) in self.tool_pages.clone() {
+            if let Ok(tools) = RawValue::from_string(page) {
+                self.send_daemon(&ClientMsg::ToolsListed { tools, first_page });
             }
-            LinkEvent::Down(why) => self.on_down(why).await,
-            LinkEvent::Impostor(who) => {
-                self.impostor = Some(who.clone());
-                self.on_down(format!("not Latch's daemon: {who}")).await;
-            }
-            LinkEvent::Msg(msg) => self.on_daemon(*msg).await,
+        }
+        for mut held in std::mem::take(&mut self.queued) {
+            let line = std::mem::take(&mut held.line);
+            self.decide(Box::new(held), line);
         }
     }
 
     /// No daemon to ask any more: calls waiting for one are answered as
     /// not run.
-    pub(super) async fn on_down(&mut self, why: String) {
-        self.daemon = None;
+    pub(super) fn on_down(&mut self, why: String) {
+        self.daemon = false;
         self.finished_due = None;
         if !self.finished.is_empty() {
             self.outbox.push_back(std::mem::take(&mut self.finished));
@@ -126,7 +111,7 @@ impl Relay {
         // Their approvals went with the daemon; a retry is a new call.
         self.drop_parked(false);
         for held in std::mem::take(&mut self.queued) {
-            self.offline(held).await;
+            self.offline(held);
         }
         let deciding: Vec<Held> = self.deciding.drain().map(|(_, h)| h).collect();
         let held: Vec<Held> = self.held.drain().map(|(_, h)| h).collect();
@@ -137,7 +122,7 @@ impl Relay {
             );
         }
         for mut h in deciding.into_iter().chain(held) {
-            self.withdraw(h.elicit.take()).await;
+            self.withdraw(h.elicit.take());
             if h.line.is_empty() {
                 continue;
             }
@@ -146,11 +131,11 @@ impl Relay {
                 None => text::daemon_gone(&h.tool),
             };
             let verdict = json!({"decision": "deny", "reason": "daemon unavailable", "approval_id": h.approval_id});
-            self.send_client(blocked(&h.id, text, verdict, h.modern)).await;
+            self.send_client(blocked(&h.id, text, verdict, h.modern));
         }
     }
 
-    pub(super) async fn on_daemon(&mut self, msg: DaemonMsg) {
+    pub(super) fn on_daemon(&mut self, msg: DaemonMsg) {
         match msg {
             DaemonMsg::Decision { req, call_id, decision, class, reason, approval_id, hold_ms, ask_in_client } => {
                 let Some(mut held) = self.deciding.remove(&req) else {
@@ -169,8 +154,8 @@ impl Relay {
                     (d, _) => (d, reason),
                 };
                 match decision {
-                    Decision::Allow => self.forward_call(held).await,
-                    Decision::Deny => self.deny(held, &reason).await,
+                    Decision::Allow => self.forward_call(held),
+                    Decision::Deny => self.deny(held, &reason),
                     Decision::Ask => {
                         let now = Instant::now();
                         held.approval_id = approval_id;
@@ -187,17 +172,17 @@ impl Relay {
                             // The 2026-07-28 form has no requests to the
                             // client: the question goes in the result.
                             Some(question) if held.modern && held.elicits => {
-                                self.park(call_id, held, &question).await;
+                                self.park(call_id, held, &question);
                             }
                             Some(question) if !held.modern => {
                                 self.held.insert(call_id.clone(), held);
-                                self.ask_in_client(&call_id, &question).await;
+                                self.ask_in_client(&call_id, &question);
                             }
                             _ => {
                                 self.held.insert(call_id, held);
                             }
                         }
-                        self.on_timer().await;
+                        self.on_timer();
                     }
                 }
             }
@@ -206,11 +191,11 @@ impl Relay {
                 Some(mut held) => {
                     // Answered (here or elsewhere): the question in the
                     // client is withdrawn, if still open.
-                    self.withdraw(held.elicit.take()).await;
+                    self.withdraw(held.elicit.take());
                     match decision {
-                        Decision::Allow => self.forward_call(held).await,
-                        Decision::Ask => self.awaiting(call_id, held).await,
-                        Decision::Deny => self.deny(held, &reason).await,
+                        Decision::Allow => self.forward_call(held),
+                        Decision::Ask => self.awaiting(call_id, held),
+                        Decision::Deny => self.deny(held, &reason),
                     }
                 }
                 None => {
@@ -227,14 +212,14 @@ impl Relay {
                 if let Some(held) = self.deciding.remove(&req)
                     && !held.line.is_empty()
                 {
-                    self.deny(held, &format!("the Latch daemon could not decide the call ({message})")).await;
+                    self.deny(held, &format!("the Latch daemon could not decide the call ({message})"));
                 }
             }
             _ => {}
         }
     }
 
-    pub(super) async fn forward_call(&mut self, held: Held) {
+    pub(super) fn forward_call(&mut self, held: Held) {
         if let (Some(token), true) = (&held.progress_token, held.progress > 0) {
             self.shifts.insert(
                 token.get().to_owned(),
@@ -244,10 +229,10 @@ impl Relay {
         let call_id = held.call_id.clone().unwrap_or_default();
         let kind = Kind::Call { call_id, tool: held.tool.clone() };
         self.inflight.insert(held.id.clone(), InFlight { kind, start: Instant::now() });
-        self.send_server(held.line).await;
+        self.send_server(held.line);
     }
 
-    pub(super) async fn deny(&mut self, held: Held, reason: &str) {
+    pub(super) fn deny(&mut self, held: Held, reason: &str) {
         let text = format!("Latch blocked {}: {reason}", held.tool);
         let verdict = json!({
             "decision": "deny",
@@ -256,6 +241,6 @@ impl Relay {
             "call_id": held.call_id,
             "approval_id": held.approval_id,
         });
-        self.send_client(blocked(&held.id, text, verdict, held.modern)).await;
+        self.send_client(blocked(&held.id, text, verdict, held.modern));
     }
 }

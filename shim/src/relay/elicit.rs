@@ -95,7 +95,7 @@ pub(super) fn choice(result: &Value) -> Option<bool> {
 impl Relay {
     /// Asks the client about held call `call_id`; the request id is kept
     /// on the held call.
-    pub(super) async fn ask_in_client(&mut self, call_id: &str, question: &str) {
+    pub(super) fn ask_in_client(&mut self, call_id: &str, question: &str) {
         let Some(prefix) = &self.elicit_prefix else { return };
         self.next_elicit += 1;
         let id = format!("{prefix}{}", self.next_elicit);
@@ -103,13 +103,13 @@ impl Relay {
         let raw = Value::from(id.as_str()).to_string();
         h.elicit = Some(raw.clone());
         self.asking.insert(raw, call_id.to_owned());
-        self.send_client(request(&id, question)).await;
+        self.send_client(request(&id, question));
     }
 
     /// Withdraws the question about a call that no longer waits for it.
-    pub(super) async fn withdraw(&mut self, elicit: Option<String>) {
+    pub(super) fn withdraw(&mut self, elicit: Option<String>) {
         if let Some(line) = self.withdrawal(elicit) {
-            self.send_client(line).await;
+            self.send_client(line);
         }
     }
 

@@ -75,7 +75,7 @@ fn with_id(line: &[u8], id: &str) -> Option<Vec<u8>> {
 impl Relay {
     /// Answers held call `call_id` with Latch's question in an
     /// `input_required` result and parks it until the client's retry.
-    pub(super) async fn park(&mut self, call_id: String, mut held: Held, question: &str) {
+    pub(super) fn park(&mut self, call_id: String, mut held: Held, question: &str) {
         let Some(hex) = continuation::random_hex() else {
             // No state to issue: the call waits in Latch as any other.
             self.held.insert(call_id, held);
@@ -99,7 +99,7 @@ impl Relay {
         line.push(b'\n');
         held.next_progress = None;
         self.parked.insert(state, Parked { call_id, held, decided: None });
-        self.send_client(line).await;
+        self.send_client(line);
     }
 
     /// A `tools/call` of `tool` carrying `state` (raw): the parked call it
@@ -130,11 +130,11 @@ impl Relay {
 
     /// The retry of a parked call: the person's answer goes to the daemon
     /// and the retry waits for its verdict (or takes the one already given).
-    pub(super) async fn resume(&mut self, r: Resumed) {
+    pub(super) fn resume(&mut self, r: Resumed) {
         let Resumed { parked: Parked { call_id, mut held, decided }, id, progress_token, answer } = r;
         let Some(line) = with_id(&held.line, &id) else {
             self.report(&ClientMsg::Cancelled { call_id });
-            self.deny(held, "the call could not be continued").await;
+            self.deny(held, "the call could not be continued");
             return;
         };
         held.id = id;
@@ -142,8 +142,8 @@ impl Relay {
         held.progress_token = progress_token;
         held.progress = 0;
         match decided {
-            Some((Decision::Allow, _)) => self.forward_call(held).await,
-            Some((_, reason)) => self.deny(held, &reason).await,
+            Some((Decision::Allow, _)) => self.forward_call(held),
+            Some((_, reason)) => self.deny(held, &reason),
             None => {
                 match answer {
                     Some(approve) => {
@@ -157,7 +157,7 @@ impl Relay {
                     held.next_progress = Some(Instant::now());
                 }
                 self.held.insert(call_id, held);
-                self.on_timer().await;
+                self.on_timer();
             }
         }
     }

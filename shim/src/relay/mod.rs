@@ -11,16 +11,12 @@
 //! answers, the link), `server` (lines from the MCP server), and `reply`
 //! (messages the shim writes itself).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use latch_proto::{ClientInfo, ClientMsg, Decision, Outcome, frame};
+use latch_proto::{ClientInfo, ClientMsg, DaemonMsg, Decision, Outcome, frame};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
-use tokio::io::BufReader;
-use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::mpsc;
-use tokio::time::sleep_until;
 
 mod client;
 mod daemon;
@@ -28,14 +24,16 @@ mod elicit;
 mod in_result;
 mod reply;
 mod roots;
+mod run;
 mod server;
+#[cfg(test)]
+mod tests;
 
 use self::reply::{blocked, rpc_error};
+pub use self::run::run;
 use crate::Options;
-use crate::child;
 use crate::continuation::{self, Continuations};
-use crate::io::{Input, read_lines, with_newline, write_frames};
-use crate::link::{self, LinkEvent};
+use crate::io::with_newline;
 use crate::text;
 
 /// How often a held call's client hears progress (when it sent a token).
@@ -98,11 +96,49 @@ struct ProgressShift {
     offset: f64,
 }
 
-struct Relay {
+/// What happens to the relay: a line from either side, the daemon link
+/// coming, going or speaking, a timer, the server's exit.
+#[derive(Debug)]
+pub(crate) enum Event {
+    ClientLine(Vec<u8>),
+    /// A client line over the limit (its length), skipped unread.
+    ClientOversized(usize),
+    ClientEof,
+    ServerLine(Vec<u8>),
+    DaemonUp,
+    DaemonDown(String),
+    /// Something that is not Latch's daemon answers at the socket.
+    Impostor(String),
+    Daemon(Box<DaemonMsg>),
+    /// A deadline of [`Relay::next_wake`] may have passed.
+    Timer,
+    /// The server exited with this code.
+    ServerGone(i32),
+}
+
+/// What the relay asks the IO loop to do, in order.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// A frame for the client (newline-terminated).
+    Client(Vec<u8>),
+    /// A frame for the server (newline-terminated).
+    Server(Vec<u8>),
+    /// Close the server's stdin (how MCP asks it to exit).
+    CloseServer,
+    /// Encoded frames for the connected daemon.
+    Daemon(Vec<u8>),
+}
+
+/// The relay: a state machine. [`Relay::handle`] takes an event and
+/// returns the actions; it does no IO itself.
+pub(crate) struct Relay {
     opts: Options,
-    to_client: mpsc::Sender<Vec<u8>>,
-    to_server: Option<mpsc::Sender<Vec<u8>>>,
-    daemon: Option<mpsc::Sender<Vec<u8>>>,
+    /// The actions of the event being handled.
+    out: Vec<Action>,
+    /// False once the server's stdin is closed.
+    server_writable: bool,
+    /// A daemon is connected.
+    daemon: bool,
     /// True until the first connection attempt settles.
     connecting: bool,
     next_req: u64,
@@ -122,7 +158,7 @@ struct Relay {
     tool_defs: HashMap<String, Value>,
     /// Reports for the daemon (outcomes, refused lines …) kept while no
     /// daemon is connected, sent when one is.
-    outbox: std::collections::VecDeque<Vec<u8>>,
+    outbox: VecDeque<Vec<u8>>,
     /// Outcome reports not sent yet: they ride along with the next frame
     /// to the daemon, or go on their own at `finished_due`. One write and
     /// one wake-up of the daemon instead of two per call.
@@ -154,184 +190,78 @@ const OUTBOX: usize = 4096;
 /// Longest an outcome report waits for a frame to ride along with.
 const FINISHED_DELAY: Duration = Duration::from_millis(3);
 
-pub async fn run(opts: Options) -> i32 {
-    let (mut server, stdin, stdout) = match child::spawn(&opts.command) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!(
-                "latch shim: cannot start the MCP server `{}`: {e} — check the command after `--`",
-                opts.command.join(" ")
-            );
-            return 127;
-        }
-    };
-
-    let (client_out_tx, client_out_rx) = mpsc::channel::<Vec<u8>>(256);
-    let client_writer = tokio::spawn(write_frames(crate::io::stdout(), client_out_rx));
-    let (server_in_tx, server_in_rx) = mpsc::channel::<Vec<u8>>(256);
-    tokio::spawn(write_frames(stdin, server_in_rx));
-
-    let (client_tx, mut client_rx) = mpsc::channel::<Input>(64);
-    tokio::spawn(read_lines(BufReader::with_capacity(256 * 1024, crate::io::stdin()), opts.max_message, client_tx));
-    let (server_tx, mut server_rx) = mpsc::channel::<Input>(64);
-    tokio::spawn(read_lines(BufReader::with_capacity(256 * 1024, stdout), opts.max_message, server_tx));
-
-    let session = format!("{}-{}", std::process::id(), crate_now_ms());
-    let (link_tx, mut link_rx) = mpsc::channel::<LinkEvent>(1024);
-    tokio::spawn(link::run(
-        opts.paths.clone(),
-        link::hello(&opts.name, &session, &opts.command),
-        opts.autostart,
-        link_tx,
-    ));
-
-    let mut sigs = Vec::new();
-    for kind in [SignalKind::terminate(), SignalKind::interrupt(), SignalKind::hangup()] {
-        match signal(kind) {
-            Ok(s) => sigs.push((kind.as_raw_value(), s)),
-            Err(e) => eprintln!("latch shim: cannot watch signal {}: {e}", kind.as_raw_value()),
-        }
-    }
-    let (sig_tx, mut sig_rx) = mpsc::channel::<i32>(8);
-    for (num, mut s) in sigs {
-        let tx = sig_tx.clone();
-        tokio::spawn(async move {
-            while s.recv().await.is_some() {
-                if tx.send(num).await.is_err() {
-                    break;
-                }
-            }
-        });
-    }
-
-    let mut relay = Relay {
-        opts,
-        to_client: client_out_tx,
-        to_server: Some(server_in_tx),
-        daemon: None,
-        connecting: true,
-        next_req: 0,
-        deciding: HashMap::new(),
-        held: HashMap::new(),
-        early: HashMap::new(),
-        queued: Vec::new(),
-        inflight: HashMap::new(),
-        client: None,
-        tool_pages: Vec::new(),
-        tool_defs: HashMap::new(),
-        outbox: std::collections::VecDeque::new(),
-        finished: Vec::new(),
-        finished_due: None,
-        shifts: HashMap::new(),
-        impostor: None,
-        continuations: Continuations::default(),
-        roots: roots::Roots::default(),
-        elicit_prefix: None,
-        next_elicit: 0,
-        asking: HashMap::new(),
-        parked: HashMap::new(),
-    };
-
-    let far = || Instant::now() + Duration::from_secs(3600);
-    let mut client_open = true;
-    let mut server_open = true;
-    // After the client hangs up: when to send SIGTERM, then SIGKILL.
-    let mut escalate: Option<(Instant, i32)> = None;
-    let status = loop {
-        let wake = relay.next_wake().unwrap_or_else(far);
-        let escalate_at = escalate.map(|(t, _)| t).unwrap_or_else(far);
-        tokio::select! {
-            input = client_rx.recv(), if client_open => match input {
-                Some(Input::Line(line)) => relay.on_client_line(line).await,
-                Some(Input::Oversized(n)) => relay.on_client_oversized(n).await,
-                Some(Input::Eof) | None => {
-                    client_open = false;
-                    relay.on_client_eof().await;
-                    escalate = Some((Instant::now() + relay.opts.grace, libc::SIGTERM));
-                }
-            },
-            input = server_rx.recv(), if server_open => match input {
-                Some(Input::Line(line)) => relay.on_server_line(line).await,
-                Some(Input::Oversized(n)) => {
-                    eprintln!("latch shim: the server sent a message of {n} bytes, over the limit of {}; dropped", relay.opts.max_message);
-                }
-                Some(Input::Eof) | None => {
-                    server_open = false;
-                    // The server closed its stdout: it is exiting. Give it
-                    // the grace period, then make sure.
-                    if escalate.is_none() {
-                        escalate = Some((Instant::now() + relay.opts.grace, libc::SIGTERM));
-                    }
-                }
-            },
-            status = server.wait(), if !server_open => break status,
-            ev = link_rx.recv() => if let Some(ev) = ev { relay.on_link(ev).await },
-            Some(sig) = sig_rx.recv() => {
-                server.signal(sig);
-                if escalate.is_none() {
-                    escalate = Some((Instant::now() + relay.opts.grace * 2, libc::SIGKILL));
-                }
-            }
-            _ = sleep_until(wake.into()) => relay.on_timer().await,
-            _ = sleep_until(escalate_at.into()), if escalate.is_some() => {
-                let (_, sig) = escalate.take().expect("checked");
-                server.signal(sig);
-                if sig == libc::SIGTERM {
-                    escalate = Some((Instant::now() + relay.opts.grace, libc::SIGKILL));
-                }
-            }
-        }
-    };
-
-    let code = match status {
-        Ok(s) => child::exit_code(s),
-        Err(e) => {
-            eprintln!("latch shim: lost the MCP server: {e}");
-            70
-        }
-    };
-    // Make sure nothing of the server's group survives it.
-    server.signal(libc::SIGKILL);
-    relay.on_server_gone(code).await;
-    // Let the link write the last reports before the runtime goes away.
-    if let Some(tx) = relay.daemon.take() {
-        let until = Instant::now() + Duration::from_millis(200);
-        while tx.capacity() < tx.max_capacity() && Instant::now() < until {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        tokio::task::yield_now().await;
-    }
-    let Relay { to_client, .. } = relay;
-    drop(to_client);
-    let _ = tokio::time::timeout(Duration::from_secs(5), client_writer).await;
-    code
-}
-
-fn crate_now_ms() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
-}
-
 impl Relay {
-    async fn send_client(&self, frame: Vec<u8>) {
-        let _ = self.to_client.send(frame).await;
+    pub(crate) fn new(opts: Options) -> Relay {
+        Relay {
+            opts,
+            out: Vec::new(),
+            server_writable: true,
+            daemon: false,
+            connecting: true,
+            next_req: 0,
+            deciding: HashMap::new(),
+            held: HashMap::new(),
+            early: HashMap::new(),
+            queued: Vec::new(),
+            inflight: HashMap::new(),
+            client: None,
+            tool_pages: Vec::new(),
+            tool_defs: HashMap::new(),
+            outbox: VecDeque::new(),
+            finished: Vec::new(),
+            finished_due: None,
+            shifts: HashMap::new(),
+            impostor: None,
+            continuations: Continuations::default(),
+            roots: roots::Roots::default(),
+            elicit_prefix: None,
+            next_elicit: 0,
+            asking: HashMap::new(),
+            parked: HashMap::new(),
+        }
     }
 
-    async fn send_server(&mut self, frame: Vec<u8>) -> bool {
-        match &self.to_server {
-            Some(tx) => tx.send(with_newline(frame)).await.is_ok(),
-            None => false,
+    /// Handles one event; returns what the IO loop must do, in order.
+    pub(crate) fn handle(&mut self, event: Event) -> Vec<Action> {
+        match event {
+            Event::ClientLine(line) => self.on_client_line(line),
+            Event::ClientOversized(n) => self.on_client_oversized(n),
+            Event::ClientEof => self.on_client_eof(),
+            Event::ServerLine(line) => self.on_server_line(line),
+            Event::DaemonUp => self.on_up(),
+            Event::DaemonDown(why) => self.on_down(why),
+            Event::Impostor(who) => {
+                self.impostor = Some(who.clone());
+                self.on_down(format!("not Latch's daemon: {who}"));
+            }
+            Event::Daemon(msg) => self.on_daemon(*msg),
+            Event::Timer => self.on_timer(),
+            Event::ServerGone(code) => self.on_server_gone(code),
         }
+        std::mem::take(&mut self.out)
+    }
+
+    fn send_client(&mut self, frame: Vec<u8>) {
+        self.out.push(Action::Client(frame));
+    }
+
+    /// False once the server's stdin is closed.
+    fn send_server(&mut self, frame: Vec<u8>) -> bool {
+        if self.server_writable {
+            self.out.push(Action::Server(with_newline(frame)));
+        }
+        self.server_writable
     }
 
     /// A report the daemon should get eventually: sent now, or kept until
     /// a daemon is connected.
     fn report(&mut self, msg: &ClientMsg) {
-        if self.daemon.is_some() && matches!(msg, ClientMsg::Finished { .. }) {
+        if self.daemon && matches!(msg, ClientMsg::Finished { .. }) {
             self.finished.extend_from_slice(&frame::encode(msg));
             self.finished_due.get_or_insert_with(|| Instant::now() + FINISHED_DELAY);
             return;
         }
-        if self.daemon.is_some() && self.send_daemon(msg) {
+        if self.daemon && self.send_daemon(msg) {
             return;
         }
         if self.outbox.len() == OUTBOX {
@@ -365,38 +295,25 @@ impl Relay {
             out.extend_from_slice(&frame);
             out
         };
-        let Some(tx) = &self.daemon else {
+        if !self.daemon {
             if reports > 0 {
                 self.outbox.push_back(frame[..reports].to_vec());
             }
             return false;
-        };
-        let sent = tx.try_send(frame);
-        if let Err(mpsc::error::TrySendError::Full(f) | mpsc::error::TrySendError::Closed(f)) = &sent
-            && reports > 0
-        {
-            self.outbox.push_back(f[..reports].to_vec());
         }
-        match sent {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                eprintln!("latch shim: the daemon is not keeping up; message dropped");
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.daemon = None;
-                false
-            }
-        }
+        // A daemon slower than the client slows the client down (the IO
+        // loop stops reading it): frames are never dropped.
+        self.out.push(Action::Daemon(frame));
+        true
     }
 
-    fn next_wake(&self) -> Option<Instant> {
+    pub(crate) fn next_wake(&self) -> Option<Instant> {
         let held = self.held.values().flat_map(|h| [h.deadline, h.next_progress]).flatten();
         held.chain(self.finished_due).chain(self.parked_wake()).min()
     }
 
     /// Progress for held calls, and answers for those past their hold.
-    async fn on_timer(&mut self) {
+    fn on_timer(&mut self) {
         let now = Instant::now();
         if self.finished_due.is_some_and(|d| d <= now) {
             self.flush_finished();
@@ -428,29 +345,29 @@ impl Relay {
         }
 
         for f in frames {
-            self.send_client(f).await;
+            self.send_client(f);
         }
         for call_id in expired {
             if let Some(mut h) = self.held.remove(&call_id) {
-                self.withdraw(h.elicit.take()).await;
+                self.withdraw(h.elicit.take());
                 // The daemon did not end this hold in time: tell it.
                 self.report(&ClientMsg::HoldExpired { call_id: call_id.clone() });
-                self.awaiting(call_id, h).await;
+                self.awaiting(call_id, h);
             }
         }
     }
 
     /// Answers a held call: it did not run, its approval is still pending,
     /// and the identical retry goes through once approved.
-    async fn awaiting(&mut self, call_id: String, h: Held) {
+    fn awaiting(&mut self, call_id: String, h: Held) {
         let approval = h.approval_id.clone().unwrap_or_default();
         let text = text::awaiting(&h.tool, &approval);
         let verdict = json!({"decision": "ask", "status": "pending", "class": h.class, "approval_id": approval, "call_id": call_id});
-        self.send_client(blocked(&h.id, text, verdict, h.modern)).await;
+        self.send_client(blocked(&h.id, text, verdict, h.modern));
         self.report(&ClientMsg::Finished { call_id, outcome: Outcome::Blocked, latency_us: 0 });
     }
 
-    async fn on_client_eof(&mut self) {
+    fn on_client_eof(&mut self) {
         // Calls the client can no longer receive answers for never run.
         self.drop_parked(true);
         for (_, h) in self.held.drain().collect::<Vec<_>>() {
@@ -463,11 +380,12 @@ impl Relay {
         }
         self.queued.clear();
         // Closing the server's stdin is how MCP asks it to exit.
-        self.to_server = None;
+        self.server_writable = false;
+        self.out.push(Action::CloseServer);
     }
 
     /// The server exited: every request it did not answer gets an error.
-    async fn on_server_gone(&mut self, code: i32) {
+    fn on_server_gone(&mut self, code: i32) {
         let message = format!("the MCP server exited (code {code}) before answering");
         self.drop_parked(true);
         for (id, f) in self.inflight.drain().collect::<Vec<_>>() {
@@ -478,18 +396,18 @@ impl Relay {
                     latency_us: f.start.elapsed().as_micros() as u64,
                 });
             }
-            self.send_client(rpc_error(&id, -32603, &message)).await;
+            self.send_client(rpc_error(&id, -32603, &message));
         }
         let held: Vec<Held> = self.held.drain().map(|(_, h)| h).chain(self.deciding.drain().map(|(_, h)| h)).collect();
         for mut h in held {
-            self.withdraw(h.elicit.take()).await;
+            self.withdraw(h.elicit.take());
             if h.line.is_empty() {
                 continue;
             }
             if let Some(call_id) = &h.call_id {
                 self.report(&ClientMsg::Cancelled { call_id: call_id.clone() });
             }
-            self.send_client(rpc_error(&h.id, -32603, &message)).await;
+            self.send_client(rpc_error(&h.id, -32603, &message));
         }
         self.flush_finished();
     }

@@ -5,27 +5,29 @@ use latch_proto::{ClientMsg, Outcome};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use super::reply::rpc_error;
 use super::{Kind, Relay};
 use crate::continuation;
-use crate::envelope::{self, Envelope, Line};
+use crate::envelope::{self, Envelope};
+use crate::peek::{self, Peeked};
 use crate::progress;
 
 impl Relay {
-    pub(super) async fn on_server_line(&mut self, line: Vec<u8>) {
-        match envelope::parse(&line) {
-            Ok(Line::One(env)) => {
+    pub(super) fn on_server_line(&mut self, line: Vec<u8>) {
+        match peek::server_line(&line) {
+            Ok(Peeked::One(env)) => {
                 if let (Some(shift), Some(params)) = (self.progress_shift(&env), env.params.as_ref()) {
                     let shifted = progress::shift(&line, params, shift);
-                    self.send_client(shifted).await;
+                    self.send_client(shifted);
                     return;
                 }
                 if let Some(edit) = self.inspect_server(&env, &line) {
                     let edited = edit.apply(&line);
-                    self.send_client(edited).await;
+                    self.send_client(edited);
                     return;
                 }
             }
-            Ok(Line::Batch(items)) => {
+            Ok(Peeked::Batch(items)) => {
                 // Batches left the protocol before input_required came:
                 // nothing in one is rewritten.
                 for item in &items {
@@ -34,9 +36,32 @@ impl Relay {
                     }
                 }
             }
-            Err(e) => eprintln!("latch shim: the server sent a line that is not JSON-RPC ({e}); relayed as is"),
+            Err(refused) => {
+                let id = refused.id.map(|id| id.get().to_owned());
+                self.on_server_refused(refused.error, id);
+                return;
+            }
         }
-        self.send_client(line).await;
+        self.send_client(line);
+    }
+
+    /// A server line whose envelope cannot be read safely is not relayed:
+    /// the shim and the client could disagree about what it answers. A
+    /// client request it named (once, before the point it was refused) gets
+    /// an error in its place.
+    fn on_server_refused(&mut self, error: peek::PeekError, id: Option<String>) {
+        if line_was_blank(&error) {
+            return;
+        }
+        eprintln!("latch shim: the server sent a line that is not a readable JSON-RPC message ({error}); not relayed");
+        let Some(f) = id.as_deref().and_then(|id| self.inflight.remove(id)) else { return };
+        let id = id.unwrap_or_default();
+        if let Kind::Call { call_id, .. } = f.kind {
+            let latency_us = f.start.elapsed().as_micros() as u64;
+            self.report(&ClientMsg::Finished { call_id, outcome: Outcome::RpcError, latency_us });
+        }
+        let message = format!("Latch refused the MCP server's answer: {error}");
+        self.send_client(rpc_error(&id, -32603, &message));
     }
 
     /// The shift for a server's progress notification on a token the shim
@@ -111,4 +136,9 @@ impl Relay {
         }
         None
     }
+}
+
+/// A blank line (nothing but whitespace) is dropped without a word.
+fn line_was_blank(error: &peek::PeekError) -> bool {
+    matches!(error, peek::PeekError::Structure(peek::BLANK))
 }
