@@ -47,6 +47,7 @@ mod parse;
 mod protect;
 mod rule;
 mod telegram;
+mod threats;
 mod workspace;
 
 use serde::Serialize;
@@ -64,6 +65,7 @@ pub use judge::{
 pub use notify::{NotifySettings, QuietHours};
 pub use protect::{CONFIG_SUFFIXES, Finding, Kind, Place, Protected};
 pub use telegram::TelegramConf;
+pub use threats::ThreatPolicy;
 
 use crate::class::{Class, Decision, Flag, Flags};
 use crate::classify::{self, Call, Classification};
@@ -167,6 +169,8 @@ pub struct Policy {
     telegram: Option<TelegramConf>,
     /// `[workspace] paths`: folders that count as every server's workspace.
     workspace: Vec<String>,
+    /// `[threats]`, `[[limits]]`, `[budget]`.
+    threats: ThreatPolicy,
 }
 
 impl Default for Policy {
@@ -258,6 +262,7 @@ impl Policy {
             audit: AuditSettings::default(),
             telegram: None,
             workspace: Vec::new(),
+            threats: ThreatPolicy::default(),
         }
     }
 
@@ -416,6 +421,11 @@ impl Policy {
         let folders = crate::path::workspace::folders(place.env, place.client_roots, &self.workspace);
         crate::path::workspace::flag(&mut cls, call.args, place.env, place.resolver, &folders);
         cls
+    }
+
+    /// `[threats]`, `[[limits]]` and `[budget]` (defaults without them).
+    pub fn threats(&self) -> &ThreatPolicy {
+        &self.threats
     }
 
     /// `[workspace] paths`, as written.

@@ -20,7 +20,7 @@ pub struct Limit {
     pub per_hour: Option<u32>,
     /// `deny` (default) or `ask`.
     pub effect: Decision,
-    /// The entry's `name`, or `limits #N (line L)`.
+    /// `limit "NAME"`, or `limits #N (line L)`.
     pub label: String,
 }
 
