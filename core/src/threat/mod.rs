@@ -3,7 +3,8 @@
 //! drives them.
 //!
 //! - [`pin`]: a tool definition's pinned form and what changed in it (rug
-//!   pulls, annotation flips towards less caution);
+//!   pulls, annotation flips towards less caution); [`pins`]: one server's
+//!   pins and what a new `tools/list` says against them;
 //! - [`describe`]: text in a tool definition that addresses the model
 //!   (poisoned descriptions) and names shared with or aimed at another
 //!   server's tools (shadowing);
@@ -22,6 +23,7 @@ pub mod hidden;
 pub mod limits;
 pub mod money;
 pub mod pin;
+pub mod pins;
 pub mod result;
 pub mod taint;
 pub mod text;

@@ -10,13 +10,13 @@
 //! (fields outside the named parts count as [`Part::Other`]), so a server
 //! cannot change a definition unseen by hiding it in an unknown field.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::hidden;
 
 /// One tool as pinned.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Pinned {
     pub name: String,
     pub title: Option<String>,
