@@ -145,3 +145,16 @@ fn problems_in_these_sections_come_with_the_others() {
     let lines: Vec<usize> = e.problems.iter().map(|p| p.line).collect();
     assert_eq!(lines, [2, 4, 6], "{e}");
 }
+
+#[test]
+fn the_example_in_docs_policy_md_parses_and_its_taint_lists_are_the_defaults() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/policy.md")).unwrap();
+    let section = doc.split("## Threats from servers").nth(1).expect("the section");
+    let block = section.split("```toml\n").nth(1).unwrap().split("```").next().unwrap();
+    let p = Policy::parse(block).unwrap_or_else(|e| panic!("{}", e.render("docs/policy.md", block)));
+    let builtin = Policy::builtin();
+    let (t, d) = (&p.threats().taint, &builtin.threats().taint);
+    assert_eq!((&t.untrusted, &t.sinks, t.effect), (&d.untrusted, &d.sinks, d.effect));
+    assert_eq!(t.private[0], d.private[0]);
+    assert_eq!(p.threats().budget.as_ref().unwrap().minor_units, latch_core::threat::budget::BudgetPolicy::default().minor_units);
+}
