@@ -156,5 +156,8 @@ fn the_example_in_docs_policy_md_parses_and_its_taint_lists_are_the_defaults() {
     let (t, d) = (&p.threats().taint, &builtin.threats().taint);
     assert_eq!((&t.untrusted, &t.sinks, t.effect), (&d.untrusted, &d.sinks, d.effect));
     assert_eq!(t.private[0], d.private[0]);
-    assert_eq!(p.threats().budget.as_ref().unwrap().minor_units, latch_core::threat::budget::BudgetPolicy::default().minor_units);
+    assert_eq!(
+        p.threats().budget.as_ref().unwrap().minor_units,
+        latch_core::threat::budget::BudgetPolicy::default().minor_units
+    );
 }

@@ -84,7 +84,7 @@ const RULES: &[(Rule, &str)] = &[
     ),
     (
         Rule::CredentialFile,
-        r"\b(?:read|reads|reading|cat|open|include|pass|send|upload|attach|copy|fetch|get|access|print|output|provide|leak|exfiltrate|append|contents?\s+of)\b[^.\n]{0,60}?(?:(?:~|\$HOME|%USERPROFILE%|/home/[\w.-]+|/Users/[\w.-]+|/root)[/\\]\.(?:ssh|aws|gnupg|kube|docker|netrc|npmrc|pypirc|git-credentials|config/gcloud|cursor|azure)\b|\bid_(?:rsa|ed25519|ecdsa|dsa)\b|\.aws/credentials\b|\bmcp\.json\b|\bclaude_desktop_config\.json\b|/etc/(?:shadow|sudoers)\b|\.env\b)",
+        r"\b(?:read|reads|reading|cat|open|include|pass|send|upload|attach|copy|fetch|get|access|print|output|provide|leak|exfiltrate|append|contents?\s+of)\b[^.\n]{0,60}?(?:(?:~|\$HOME|%USERPROFILE%|/home/[\w.-]+|/Users/[\w.-]+|/root)[/\\]\.(?:ssh|aws|gnupg|kube|docker|netrc|npmrc|pypirc|git-credentials|config/gcloud|cursor|azure)\b|\bid_(?:rsa|ed25519|ecdsa|dsa)\b|\.aws/credentials\b|\bmcp\.json\b|\bclaude_desktop_config\.json\b|/etc/(?:shadow|sudoers)\b|\.env\b|\bssh\s+(?:id\s+)?(?:rsa|ed25519|ecdsa|private\s+keys?)\b|\baws\s+credentials\b)",
     ),
     (
         Rule::PassContent,
