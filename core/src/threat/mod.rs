@@ -14,11 +14,14 @@
 //! - [`limits`]: call rate limits; [`budget`]: money budgets, with
 //!   [`money`] reading amounts from TRANSFER_VALUE arguments.
 //!
+//! [`gate`] turns each check's outcome into an effect and a reason.
+//!
 //! [`text`] and [`hidden`] are the marker engine [`describe`] and
 //! [`result`] share.
 
 pub mod budget;
 pub mod describe;
+pub mod gate;
 pub mod hidden;
 pub mod limits;
 pub mod money;
