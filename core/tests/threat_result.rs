@@ -91,3 +91,35 @@ fn findings_are_bounded_on_a_flood() {
     let f = scan(&json!({"content": items}));
     assert!(f.len() <= latch_core::threat::result::MAX_FINDINGS);
 }
+
+/// False positives on real text: every `README.md` under the folder named
+/// by `LATCH_FP_DIR` (e.g. `tests/node_modules`, 137 files of the MCP
+/// servers the tests install) scanned as a result.
+/// `LATCH_FP_DIR=$PWD/tests/node_modules cargo test -p latch-core --test threat_result -- --ignored --nocapture`
+#[test]
+#[ignore = "needs LATCH_FP_DIR"]
+fn readmes_as_results() {
+    let dir = std::env::var("LATCH_FP_DIR").expect("LATCH_FP_DIR");
+    let mut stack = vec![std::path::PathBuf::from(dir)];
+    let (mut files, mut flagged) = (0, Vec::new());
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n.eq_ignore_ascii_case("readme.md")) {
+                let Ok(t) = std::fs::read_to_string(&p) else { continue };
+                files += 1;
+                let f = scan(&text(&t));
+                if !f.is_empty() {
+                    flagged.push(format!(
+                        "{}: {:?}",
+                        p.display(),
+                        f.iter().map(|f| (&f.reason, &f.excerpt)).collect::<Vec<_>>()
+                    ));
+                }
+            }
+        }
+    }
+    println!("{} of {files} READMEs have findings:\n{}", flagged.len(), flagged.join("\n"));
+}

@@ -24,6 +24,7 @@ pub mod describe;
 pub mod gate;
 pub mod hidden;
 pub mod limits;
+mod live;
 pub mod money;
 pub mod pin;
 pub mod pins;

@@ -12,13 +12,16 @@
 //! so the caller passes a clean result on byte for byte without building
 //! findings; [`mask`] returns the result with every secret replaced by
 //! [`crate::redact::MASK`] (the same detectors as redaction of arguments,
-//! key names included in structured parts).
+//! key names included in structured parts). A result holds a secret only
+//! when something redaction would mask looks live (`live.rs`): redaction's
+//! lean towards masking too much (`require('cookie')` in a README) is right
+//! for what is stored, not for what the agent reads.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::describe::scan_text;
-use super::{Finding, FindingKind, excerpt, hidden, text};
+use super::{Finding, FindingKind, excerpt, hidden, live, text};
 use crate::redact::{self, MASK};
 
 /// What the policy does with a result that has findings, per server.
@@ -107,7 +110,7 @@ fn parts(result: &Value) -> Vec<Part<'_>> {
 }
 
 fn text_clean(t: &str) -> bool {
-    hidden::is_clean(t) && text::is_clean(t) && !redact::text_has_secret(t)
+    hidden::is_clean(t) && text::is_clean(t) && !live::text_has_live_secret(t)
 }
 
 /// True when [`scan`] would find nothing: the result may pass as it came.
@@ -115,7 +118,7 @@ pub fn is_clean(result: &Value) -> bool {
     let parts = parts(result);
     parts.iter().all(|p| match p {
         Part::Text(_, t) => text_clean(t),
-        Part::Tree(_, v) => !redact::has_secret(v) && strings_clean(v, 0),
+        Part::Tree(_, v) => strings_clean(v, 0) && !live::value_has_live_secret(v),
     }) && seams(&parts).iter().all(|s| text::is_clean(&s.text))
 }
 
@@ -192,13 +195,13 @@ pub fn scan(result: &Value) -> Vec<Finding> {
         match p {
             Part::Text(place, t) => {
                 scan_text(&place, t, &mut out);
-                if redact::text_has_secret(t) {
+                if live::text_has_live_secret(t) {
                     out.push(secret(&place, t));
                 }
             }
             Part::Tree(place, v) => {
                 tree_markers(v, &place, 0, &mut out);
-                if redact::has_secret(v) {
+                if live::value_has_live_secret(v) {
                     let shown = redact::redact_value(v).to_string();
                     out.push(secret_shown(&place, &shown));
                 }
@@ -258,6 +261,13 @@ fn secret_shown(place: &str, redacted: &str) -> Finding {
 /// the original passes unchanged). Injection text is left as it is: it is
 /// recorded, or the result held, by policy.
 pub fn mask(result: &Value) -> Option<Value> {
+    let live = parts(result).iter().any(|p| match p {
+        Part::Text(_, t) => live::text_has_live_secret(t),
+        Part::Tree(_, v) => live::value_has_live_secret(v),
+    });
+    if !live {
+        return None;
+    }
     let mut out = result.clone();
     let mut changed = false;
     let mask_text = |v: &mut Value| -> bool {

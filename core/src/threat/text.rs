@@ -84,7 +84,7 @@ const RULES: &[(Rule, &str)] = &[
     ),
     (
         Rule::CredentialFile,
-        r"\b(?:read|reads|reading|cat|open|include|pass|send|upload|attach|copy|fetch|get|access|print|output|provide|leak|exfiltrate|append|contents?\s+of)\b[^.\n]{0,60}?(?:(?:~|\$HOME|%USERPROFILE%|/home/[\w.-]+|/Users/[\w.-]+|/root)[/\\]\.(?:ssh|aws|gnupg|kube|docker|netrc|npmrc|pypirc|git-credentials|config/gcloud|cursor|azure)\b|\bid_(?:rsa|ed25519|ecdsa|dsa)\b|\.aws/credentials\b|\bmcp\.json\b|\bclaude_desktop_config\.json\b|/etc/(?:shadow|sudoers)\b|\.env\b|\bssh\s+(?:id\s+)?(?:rsa|ed25519|ecdsa|private\s+keys?)\b|\baws\s+credentials\b)",
+        r"\b(?:read|reads|reading|cat|include|pass|send|upload|attach|copy|fetch|access|print|output|provide|leak|exfiltrate|append|contents?\s+of)\b[^.\n]{0,60}?(?:(?:~|\$HOME|%USERPROFILE%|/home/[\w.-]+|/Users/[\w.-]+|/root)[/\\]\.(?:ssh|aws|gnupg|kube|docker|netrc|npmrc|pypirc|git-credentials|config/gcloud|cursor|azure)\b|\bid_(?:rsa|ed25519|ecdsa|dsa)\b|\.aws/credentials\b|\bmcp\.json\b|\bclaude_desktop_config\.json\b|/etc/(?:shadow|sudoers)\b|(?:^|[\s'\x22`/(])\.env\b|\bssh\s+(?:id\s+)?(?:rsa|ed25519|ecdsa|private\s+keys?)\b|\baws\s+credentials\b)",
     ),
     (
         Rule::PassContent,
@@ -128,7 +128,12 @@ const RULES: &[(Rule, &str)] = &[
         Rule::RoleChange,
         r"\byou\s+are\s+now\s+(?:a|an|in|the)\b|\bnew\s+(?:system\s+)?instructions\s*:|\bfrom\s+now\s+on,?\s+you\b|\b(?:developer|god|dan|jailbreak)\s+mode\b",
     ),
-    (Rule::ExfilUrl, r"!\[[^\]\n]{0,200}\]\(\s*https?://[^)\s]*\?[^)\s]*=[^)\s]*\)"),
+    // A query value that is a placeholder for data (`{secret}`, `<data>`,
+    // `$TOKEN`, `DATA`) or a long encoded run; badges' `?style=flat` are not.
+    (
+        Rule::ExfilUrl,
+        r"!\[[^\]\n]{0,200}\]\(\s*https?://[^)\s]*[?&][\w.-]+=(?:[^)\s&]*(?:[{<$\[]|%7b|%3c|data|secret|token|key|passw|credential|content|history|conversation)|[A-Za-z0-9+/_-]{24,})",
+    ),
 ];
 
 struct Engine {
@@ -230,6 +235,9 @@ mod tests {
             "For 'description', provide text in Markdown.",
             "Upload a file to the bucket.",
             "![logo](https://example.com/logo.png)",
+            "[![Build](https://travis-ci.org/a/b.svg?branch=master)](https://travis-ci.org/a/b)",
+            "![](https://img.shields.io/badge/Node.js-18%2B-brightgreen?style=flat-square)",
+            "APIs that you can get from `c.env`.",
         ] {
             assert!(markers(t).is_empty(), "{t:?} → {:?}", rules(t));
             assert!(is_clean(t));
