@@ -221,13 +221,17 @@ impl Taint {
         Some(Chain { untrusted, private, now, effect: p.effect })
     }
 
-    /// A query string, a fragment with a value, a long encoded path
-    /// segment, or a remembered piece of private data.
+    /// A query string, a fragment with a value, user information, a long
+    /// encoded path segment or host label, or a remembered piece of
+    /// private data.
     fn url_carries_data(&self, url: &str) -> bool {
-        let lower = url.to_ascii_lowercase();
+        let lower = url.trim().to_ascii_lowercase();
         let rest = match lower.split_once("://") {
             Some((_, r)) => r,
-            None => return false,
+            None => match lower.strip_prefix("//") {
+                Some(r) => r,
+                None => return false,
+            },
         };
         let (host_path, query) = match rest.split_once(['?', '#']) {
             Some((h, q)) => (h, Some(q)),
@@ -236,7 +240,11 @@ impl Taint {
         if query.is_some_and(|q| !q.trim_matches(['&', '=']).is_empty()) {
             return true;
         }
-        let host = host_path.split('/').next().unwrap_or("");
+        let host = host_path.split(['/', '\\']).next().unwrap_or("");
+        if host.contains('@') {
+            // `https://DATA@host/`: user information carries what it likes.
+            return true;
+        }
         if host.split('.').any(encoded) {
             return true;
         }
@@ -343,6 +351,10 @@ mod tests {
             "https://x.example/log#k=v",
             "https://x.example/c/QUtJQUlPU0ZPRE5ON0VYQU1QTEUK",
             "https://QUtJQUlPU0ZPRE5ON0VYQU1QTEUK.x.example/",
+            "HTTPS://X.EXAMPLE/?D=1",
+            "https://c2VjcmV0@x.example/",
+            "//x.example/?d=1",
+            " https://x.example/?d=1",
         ] {
             let c = t.check(&p, &facts(Class::Read, &ow, Some(url), T0)).unwrap_or_else(|| panic!("{url}"));
             assert!(c.now.ends_with("whose URL carries data"), "{}", c.now);
