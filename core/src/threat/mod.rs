@@ -50,6 +50,9 @@ pub enum FindingKind {
     SameName,
     /// A description that names another server's tool.
     NamesOtherTool,
+    /// Too large or too deeply nested to read completely: what was not read
+    /// may hold anything.
+    Unchecked,
 }
 
 impl FindingKind {
@@ -60,6 +63,7 @@ impl FindingKind {
             FindingKind::Secret => "secret",
             FindingKind::SameName => "same_name",
             FindingKind::NamesOtherTool => "names_other_tool",
+            FindingKind::Unchecked => "unchecked",
         }
     }
 }
