@@ -18,13 +18,23 @@ use crate::redact::{self, MASK};
 pub fn text_has_live_secret(t: &str) -> bool {
     match redact::redact_text(t) {
         std::borrow::Cow::Borrowed(_) => false,
-        std::borrow::Cow::Owned(r) => masked_parts(t, &r).is_none_or(|parts| parts.iter().any(|p| looks_live(p))),
+        std::borrow::Cow::Owned(r) => text_change_is_live(t, &r),
     }
+}
+
+/// Whether what `redacted` masked of `orig` looks live.
+pub fn text_change_is_live(orig: &str, redacted: &str) -> bool {
+    masked_parts(orig, redacted).is_none_or(|parts| parts.iter().any(|p| looks_live(p)))
 }
 
 /// True when `redact_value(v)` masks something live-looking.
 pub fn value_has_live_secret(v: &Value) -> bool {
     redact::has_secret(v) && changed_live(v, &redact::redact_value(v))
+}
+
+/// Whether what `redacted` masked of `orig` looks live.
+pub fn value_change_is_live(orig: &Value, redacted: &Value) -> bool {
+    changed_live(orig, redacted)
 }
 
 fn changed_live(orig: &Value, red: &Value) -> bool {

@@ -261,37 +261,30 @@ fn secret_shown(place: &str, redacted: &str) -> Finding {
 /// the original passes unchanged). Injection text is left as it is: it is
 /// recorded, or the result held, by policy.
 pub fn mask(result: &Value) -> Option<Value> {
-    let live = parts(result).iter().any(|p| match p {
-        Part::Text(_, t) => live::text_has_live_secret(t),
-        Part::Tree(_, v) => live::value_has_live_secret(v),
-    });
-    if !live {
-        return None;
-    }
     let mut out = result.clone();
-    let mut changed = false;
-    let mask_text = |v: &mut Value| -> bool {
-        let Some(Value::String(t)) = v.get_mut("text") else {
-            return false;
-        };
-        match redact::redact_text(t) {
-            std::borrow::Cow::Owned(o) => {
-                *t = o;
-                true
-            }
-            std::borrow::Cow::Borrowed(_) => false,
+    // Each part is redacted once; the copy is returned only when some
+    // masked part looks live.
+    let mut live = false;
+    let mut text_at = |v: &mut Value, key: &str| {
+        if let Some(Value::String(t)) = v.get_mut(key)
+            && let std::borrow::Cow::Owned(o) = redact::redact_text(t)
+        {
+            live |= live::text_change_is_live(t, &o);
+            *t = o;
         }
     };
     if let Some(items) = out.get_mut("content").and_then(Value::as_array_mut) {
         for item in items {
             match item.get("type").and_then(Value::as_str) {
-                Some("text") => changed |= mask_text(item),
-                Some("resource") => changed |= item.get_mut("resource").is_some_and(mask_text),
+                Some("text") => text_at(item, "text"),
+                Some("resource") => {
+                    if let Some(r) = item.get_mut("resource") {
+                        text_at(r, "text");
+                    }
+                }
                 Some("resource_link") => {
                     for k in ["name", "title", "description"] {
-                        if let Some(v) = item.get_mut(k) {
-                            changed |= redact::redact_in_place(v);
-                        }
+                        text_at(item, k);
                     }
                 }
                 _ => {}
@@ -300,15 +293,19 @@ pub fn mask(result: &Value) -> Option<Value> {
     }
     if let Some(items) = out.get_mut("contents").and_then(Value::as_array_mut) {
         for item in items {
-            changed |= mask_text(item);
+            text_at(item, "text");
         }
     }
     for k in ["structuredContent", "inputRequests"] {
         if let Some(v) = out.get_mut(k) {
-            changed |= redact::redact_in_place(v);
+            let red = redact::redact_value(v);
+            if red != *v {
+                live |= live::value_change_is_live(v, &red);
+                *v = red;
+            }
         }
     }
-    changed.then_some(out)
+    live.then_some(out)
 }
 
 #[cfg(test)]
