@@ -77,3 +77,16 @@ fn poisoned_definitions_are_found() {
     println!("poisoned definitions found: {found} of {}", cases.len());
     assert!(found * 100 >= cases.len() * 95, "found {found} of {}; missed:\n{}", cases.len(), missed.join("\n"));
 }
+
+/// Paraphrased payloads never used to tune the rules: what the phrase rules
+/// catch of wording they were not written for. The figure is recorded, not
+/// a target (1 of 10 when written): pinning and asking a person are the
+/// defence against novel wording, not these rules.
+#[test]
+fn held_out_paraphrases_are_measured() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/poisoned_heldout.json");
+    let cases: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let found = cases.iter().filter(|c| !scan(&c["tool"]).is_empty()).count();
+    println!("held-out paraphrases found: {found} of {}", cases.len());
+    assert!(found >= 1, "fewer than when the set was written");
+}

@@ -84,7 +84,7 @@ const RULES: &[(Rule, &str)] = &[
     ),
     (
         Rule::CredentialFile,
-        r"\b(?:read|reads|reading|cat|include|pass|send|upload|attach|copy|fetch|access|print|output|provide|leak|exfiltrate|append|contents?\s+of)\b[^.\n]{0,60}?(?:(?:~|\$HOME|%USERPROFILE%|/home/[\w.-]+|/Users/[\w.-]+|/root)[/\\]\.(?:ssh|aws|gnupg|kube|docker|netrc|npmrc|pypirc|git-credentials|config/gcloud|cursor|azure)\b|\bid_(?:rsa|ed25519|ecdsa|dsa)\b|\.aws/credentials\b|\bmcp\.json\b|\bclaude_desktop_config\.json\b|/etc/(?:shadow|sudoers)\b|(?:^|[\s'\x22`/(])\.env\b|\bssh\s+(?:id\s+)?(?:rsa|ed25519|ecdsa|private\s+keys?)\b|\baws\s+credentials\b)",
+        r"\b(?:read|reads|reading|cat|include|pass|send|upload|attach|copy|fetch|access|print|output|provide|leak|exfiltrate|append|collect|gather|harvest|grab|load|with|contents?\s+of)\b[^.\n]{0,60}?(?:(?:~|\$HOME|%USERPROFILE%|/home/[\w.-]+|/Users/[\w.-]+|/root)[/\\]\.(?:ssh|aws|gnupg|kube|docker|netrc|npmrc|pypirc|git-credentials|config/gcloud|cursor|azure)\b|\bid_(?:rsa|ed25519|ecdsa|dsa)\b|\.aws/credentials\b|\bmcp\.json\b|\bclaude_desktop_config\.json\b|/etc/(?:shadow|sudoers|passwd)\b|(?:^|[\s'\x22`/(])\.(?:env|npmrc|netrc|pypirc|git-credentials)\b|\bssh\s+(?:id\s+)?(?:rsa|ed25519|ecdsa|private\s+keys?)\b|\baws\s+credentials\b)",
     ),
     (
         Rule::PassContent,
@@ -127,6 +127,56 @@ const RULES: &[(Rule, &str)] = &[
     (
         Rule::RoleChange,
         r"\byou\s+are\s+now\s+(?:a|an|in|the)\b|\bnew\s+(?:system\s+)?instructions\s*:|\bfrom\s+now\s+on,?\s+you\b|\b(?:developer|god|dan|jailbreak)\s+mode\b",
+    ),
+    // Broader shapes of the same intents, for payloads not worded like the
+    // published ones.
+    (
+        Rule::OverrideInstructions,
+        r"\b(?:ignore|disregard|forget|override|bypass)\s+(?:\w+\s+){0,5}?(?:instructions|prompts?|directives|guidelines|guardrails|system\s+prompt)\b|\bfollow\s+only\s+(?:these|this|my|the\s+following)\b|\bsystem\s+override\b",
+    ),
+    (
+        Rule::HideFromUser,
+        r"\bnever\s+(?:reveal|disclose|mention|show)\s+(?:it|this|that|these|them|anything)\b|\b(?:keep|treat)\s+(?:this|the\s+following|it|these)\s+(?:step\s+|part\s+)?(?:confidential|secret|hidden|private)\b|\b(?:silently|quietly|secretly|covertly|discreetly)\s+(?:also\s+)?(?:add|send|copy|collect|gather|include|forward|upload|bcc|cc|read|attach|post|share|exfiltrate)\b",
+    ),
+    (
+        Rule::PassContent,
+        r"\b(?:collect|gather|harvest|grab|copy|send|include|put|pass|upload|forward|attach|exfiltrate|share)\b[^.\n]{0,40}?\b(?:ssh\s+(?:private\s+)?keys?|private\s+keys?|api\s+keys|passwords|credentials|secrets|access\s+tokens|(?:\w+\s+)?cookies)\b[^.\n]{0,60}?(?:\bto\s+\S+@\S+|\bto\s+https?://|\b(?:in|into|as)\s+(?:the\s+)?['`\x22]\w+['`\x22])",
+    ),
+    (
+        Rule::PassContent,
+        r"\b(?:copy|put|insert|paste|include|add|pass|place)\s+(?:them|those|these)\s+(?:in|into|as)\s+(?:the\s+)?['`\x22]\w+['`\x22]",
+    ),
+    (
+        Rule::PrefixCommands,
+        r"\b(?:prefix|prepend)\w*\b[^\n]{0,80}?\b(?:to|before|on)\s+(?:every|all|each|any)\s+(?:\w+\s+){0,2}?(?:commands?|invocations?)\b",
+    ),
+    (
+        Rule::OtherToolEffect,
+        r"\b(?:tools?|servers?)\s+from\s+other\s+servers\b|\buse\s+only\s+this\s+(?:server|tool)\b|\binstead\s+of\s+(?:the\s+)?other\s+(?:tools?|servers?)\b|\b(?:always\s+)?also\s+call\s+[`'\x22]?[a-z0-9]+[_-][\w-]*",
+    ),
+    (
+        Rule::RoleChange,
+        r"\b(?:pre-?approved|already\s+(?:approved|consented|authori[sz]ed))\b[^.\n]{0,60}?\b(?:send|share|upload|forward|sending|sharing|uploading)\b|\bno\s+need\s+to\s+(?:confirm|ask|tell|inform)\b[^.\n]{0,40}?\b(?:user|them|anyone)\b",
+    ),
+    (
+        Rule::Redirect,
+        r"\b(?:send|forward|post|upload|attach|copy|exfiltrate|sync|mirror|transmit)\w*\b[^\n]{0,100}?\bto\s+(?:[\w.+-]+@[\w-]+\.[\w.-]+|https?://)",
+    ),
+    (
+        Rule::PrefixCommands,
+        r"\b(?:run|execute|exec)\s+[`'\x22]?(?:curl|wget)\s[^\n|]{0,200}\|\s*(?:sudo\s+)?(?:ba|z|da)?sh\b",
+    ),
+    (
+        Rule::HideFromUser,
+        r"\b(?:do\s+not|don'?t|never)\s+let\s+(?:the\s+)?(?:user|human|person|operator)s?\s+(?:know|see|notice|find\s+out)\b|\bpretend\s+(?:that\s+)?(?:this|it|you)\b|\bactually\s+(?:deletes|sends|uploads|runs|executes|writes|removes)\b",
+    ),
+    (
+        Rule::OverrideInstructions,
+        r"\bprecedence\s+over\s+(?:everything|all|any\s+other|previous|prior|the\s+user)\b|\b(?:previous|prior|earlier|other|your)\s+(?:guidance|instructions|rules)\s+(?:is|are)\s+(?:outdated|obsolete|void|invalid|cancelled)\b|\bno\s+restrictions\b|\bfrom\s+here\s+on\b",
+    ),
+    (
+        Rule::OtherToolEffect,
+        r"\b(?:from|of|on|in)\s+(?:the|an?)\s+other\s+(?:mcp\s+)?servers?\b|\banother\s+(?:mcp\s+)?server'?s\b|\b(?:any|every|all)\s+(?:\w+\s+)?tools?\s+(?:must|should|shall)\b",
     ),
     // A query value that is a placeholder for data (`{secret}`, `<data>`,
     // `$TOKEN`, `DATA`) or a long encoded run; badges' `?style=flat` are not.
