@@ -194,14 +194,61 @@ struct Engine {
 fn engine() -> &'static Engine {
     static E: OnceLock<Engine> = OnceLock::new();
     E.get_or_init(|| {
-        // ASCII word boundaries: a Unicode `\b` makes the regex engine
-        // leave its fast DFA on non-ASCII text (1 MB/s instead of hundreds).
-        let pat = |p: &str| format!("(?i){}", p.replace(r"\b", r"(?-u:\b)"));
+        let pat = |p: &str| format!("(?i){}", ascii_classes(p));
         Engine {
             set: RegexSet::new(RULES.iter().map(|(_, p)| pat(p))).expect("threat rules compile"),
             rules: RULES.iter().map(|(r, p)| (*r, Regex::new(&pat(p)).expect("threat rule compiles"))).collect(),
         }
     })
+}
+
+/// The rules' `\b`, `\w`, `\s` and `\S` made ASCII: Unicode word
+/// boundaries make the regex engine leave its lazy DFA on non-ASCII text,
+/// and Unicode `\w` under counted repetitions (`(?:\w+\s+){0,5}`) fills
+/// its cache until it gives up — 1 MB/s instead of hundreds. The phrases
+/// are English; letters beyond ASCII are not needed to match them.
+fn ascii_classes(p: &str) -> String {
+    const W: &str = "0-9A-Za-z_";
+    const S: &str = "\\t\\n\\x0B\\x0C\\r ";
+    let mut out = String::with_capacity(p.len() * 2);
+    let mut in_class = false;
+    let mut chars = p.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let Some(n) = chars.next() else { break };
+                match (n, in_class) {
+                    ('w', false) => out.push_str(&format!("[{W}]")),
+                    ('w', true) => out.push_str(W),
+                    ('s', false) => out.push_str(&format!("[{S}]")),
+                    ('s', true) => out.push_str(S),
+                    ('S', false) => out.push_str(&format!("[^{S}]")),
+                    ('b', false) => out.push_str("(?-u:\\b)"),
+                    _ => {
+                        out.push('\\');
+                        out.push(n);
+                    }
+                }
+            }
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+                // A `]` right after `[` or `[^` is a literal.
+                if chars.peek() == Some(&'^') {
+                    out.push(chars.next().unwrap_or('^'));
+                }
+                if chars.peek() == Some(&']') {
+                    out.push(chars.next().unwrap_or(']'));
+                }
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// Most markers reported for one text.
@@ -292,6 +339,16 @@ mod tests {
             assert!(markers(t).is_empty(), "{t:?} → {:?}", rules(t));
             assert!(is_clean(t));
         }
+    }
+
+    #[test]
+    fn classes_are_made_ascii() {
+        assert_eq!(
+            ascii_classes(r"\bx\w+\s[\w.-]\S"),
+            r"(?-u:\b)x[0-9A-Za-z_]+[\t\n\x0B\x0C\r ][0-9A-Za-z_.-][^\t\n\x0B\x0C\r ]"
+        );
+        assert_eq!(ascii_classes(r"[^\]\n]{0,9}\]"), r"[^\]\n]{0,9}\]");
+        assert_eq!(ascii_classes(r"[]a]\w"), r"[]a][0-9A-Za-z_]");
     }
 
     #[test]
