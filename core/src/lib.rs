@@ -14,6 +14,7 @@ pub mod path;
 pub mod policy;
 pub mod redact;
 pub mod shell;
+pub mod threat;
 pub mod tooldef;
 
 pub use class::{Class, Decision, Flag, Flags};

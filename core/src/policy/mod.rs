@@ -50,6 +50,7 @@ mod protect;
 mod read;
 mod rule;
 mod telegram;
+mod threats;
 mod workspace;
 
 pub use append::{NewRule, append_rule};
@@ -67,3 +68,4 @@ pub use model::{DEFAULT_GRANT_TTL_SECONDS, DEFAULT_HOLD_SECONDS, DEFAULT_POLICY,
 pub use notify::{NotifySettings, QuietHours};
 pub use protect::{CONFIG_SUFFIXES, Finding, Kind, LatchPaths, Place, Protected};
 pub use telegram::TelegramConf;
+pub use threats::ThreatPolicy;

@@ -80,6 +80,8 @@ pub struct Policy {
     pub(super) telegram: Option<TelegramConf>,
     /// `[workspace] paths`: folders that count as every server's workspace.
     pub(super) workspace: Vec<String>,
+    /// `[threats]`, `[[limits]]`, `[budget]`.
+    pub(super) threats: super::ThreatPolicy,
 }
 
 impl Default for Policy {
@@ -108,6 +110,7 @@ impl Policy {
             audit: AuditSettings::default(),
             telegram: None,
             workspace: Vec::new(),
+            threats: super::ThreatPolicy::default(),
         }
     }
 
@@ -202,6 +205,11 @@ impl Policy {
             Class::Submit => d.submit,
             Class::TransferValue => d.transfer_value,
         }
+    }
+
+    /// `[threats]`, `[[limits]]` and `[budget]` (defaults without them).
+    pub fn threats(&self) -> &super::ThreatPolicy {
+        &self.threats
     }
 
     /// `[workspace] paths`, as written.

@@ -30,6 +30,9 @@ const TOP_KEYS: &[&str] = &[
     "audit",
     "telegram",
     "workspace",
+    "threats",
+    "limits",
+    "budget",
 ];
 const DEFAULT_KEYS: &[&str] =
     &["read", "write", "send_internal", "send_external", "execute", "submit", "transfer_value", "no_evidence"];
@@ -123,6 +126,7 @@ pub(crate) fn parse(text: &str) -> Result<Policy, PolicyError> {
                     p.workspace = super::workspace::parse(&mut cx, t);
                 }
             }
+            k @ ("threats" | "limits" | "budget") => super::threats::parse(&mut cx, k, v, &mut p.threats),
             _ => cx.unknown_key(key, "at the top level", TOP_KEYS),
         }
     }
