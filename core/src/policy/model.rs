@@ -81,7 +81,7 @@ pub struct Policy {
     /// `[workspace] paths`: folders that count as every server's workspace.
     pub(super) workspace: Vec<String>,
     /// `[threats]`, `[[limits]]`, `[budget]`.
-    pub(super) threats: super::ThreatPolicy,
+    pub(super) threats: super::threats::ThreatPolicy,
 }
 
 impl Default for Policy {
@@ -110,7 +110,7 @@ impl Policy {
             audit: AuditSettings::default(),
             telegram: None,
             workspace: Vec::new(),
-            threats: super::ThreatPolicy::default(),
+            threats: super::threats::ThreatPolicy::default(),
         }
     }
 
@@ -208,7 +208,7 @@ impl Policy {
     }
 
     /// `[threats]`, `[[limits]]` and `[budget]` (defaults without them).
-    pub fn threats(&self) -> &super::ThreatPolicy {
+    pub fn threats(&self) -> &super::threats::ThreatPolicy {
         &self.threats
     }
 

@@ -20,7 +20,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::Value;
 
 use super::{Finding, FindingKind, excerpt, hidden, text};
-use crate::ToolDef;
+use crate::tooldef::ToolDef;
 
 /// Most texts read in one definition, and deepest schema nesting.
 const MAX_TEXTS: usize = 2048;

@@ -2,7 +2,7 @@
 //!
 //! The first `tools/list` of a configured server is pinned: each tool's
 //! name, title, description, input and output schema, annotations and the
-//! canonical hash grants are bound to ([`crate::ToolDef::hash`]). A later
+//! canonical hash grants are bound to ([`crate::tooldef::ToolDef::hash`]). A later
 //! definition with another hash is a change; [`diff`] names every changed
 //! part, marks annotation flips towards less caution, and
 //! [`description_diff`] renders the descriptions as a unified diff for the
@@ -32,7 +32,7 @@ pub struct Pinned {
 impl Pinned {
     /// Reads one `tools/list` entry; `None` when it has no string `name`.
     pub fn from_value(v: &Value) -> Option<Pinned> {
-        let def = crate::ToolDef::from_value(v)?;
+        let def = crate::tooldef::ToolDef::from_value(v)?;
         let field = |k: &str| v.get(k).cloned().unwrap_or(Value::Null);
         Some(Pinned {
             name: def.name,
