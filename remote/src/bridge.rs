@@ -76,7 +76,9 @@ pub fn run(opts: Options) -> Result<i32, BridgeError> {
             .map_err(|e| BridgeError::Start(e.to_string()))?;
         let (out, rx) = mpsc::channel(256);
         let writer = tokio::spawn(write_out(rx));
-        let oauth = Session::new(opts.name.clone(), url.to_string(), opts.home.clone());
+        // The browser step runs on first use only (see `Options::reprompt`).
+        let oauth = Session::new(opts.name.clone(), url.to_string(), opts.home.clone())
+            .with_options(crate::oauth::Options { reprompt: false, ..Default::default() });
         let conn = Arc::new(Conn {
             name: opts.name,
             client,
@@ -183,7 +185,7 @@ async fn first(
     gone: &mpsc::Sender<()>,
     tasks: &mut tokio::task::JoinSet<()>,
 ) -> Active {
-    let streamable = Arc::new(Streamable { conn: conn.clone() });
+    let streamable = Arc::new(Streamable::new(conn.clone()));
     let refused = match choice {
         Transport::Sse => None,
         Transport::Streamable | Transport::Auto => {

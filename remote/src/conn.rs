@@ -16,6 +16,16 @@ use crate::mcp_headers::ToolHeaders;
 use crate::message::{self, Kind, Peek};
 use crate::oauth::Session;
 
+/// What an authorization failure comes to.
+pub enum Retry {
+    /// New credentials: send the request once more.
+    Again,
+    /// OAuth has nothing to add: the status goes to the client as it is.
+    No,
+    /// OAuth tried and failed: this is the client's answer.
+    Fail(String),
+}
+
 #[derive(Default)]
 pub struct State {
     pub session_id: Option<HeaderValue>,
@@ -23,6 +33,9 @@ pub struct State {
     /// Requests sent and not yet answered: id as written → method.
     pub pending: HashMap<String, String>,
     pub tools: ToolHeaders,
+    /// The client's `initialize` and `notifications/initialized`, as sent.
+    pub init: Option<Vec<u8>>,
+    pub initialized: Option<Vec<u8>>,
 }
 
 pub struct Conn {
@@ -65,13 +78,28 @@ impl Conn {
         Ok(self.client.request(method, url.clone()).headers(h))
     }
 
-    /// After a 401: may a retry succeed?
-    pub async fn reauthorize(&self, resp: &reqwest::Response) -> bool {
-        if self.headers.has("authorization") {
-            return false;
+    /// After a 401, or a 403 (an OAuth scope challenge): may a retry
+    /// succeed? `Retry::Fail` carries why OAuth could not help (no token
+    /// in it, no command to run), said to the client in place of the
+    /// bare status.
+    pub async fn reauthorize(&self, resp: &reqwest::Response) -> Retry {
+        let status = resp.status();
+        if self.headers.has("authorization")
+            || !matches!(status, reqwest::StatusCode::UNAUTHORIZED | reqwest::StatusCode::FORBIDDEN)
+        {
+            return Retry::No;
         }
         let www = resp.headers().get(reqwest::header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok());
-        self.oauth.unauthorized(www).await.unwrap_or(false)
+        let asked = if status == reqwest::StatusCode::FORBIDDEN {
+            self.oauth.forbidden(www).await
+        } else {
+            self.oauth.unauthorized(www).await
+        };
+        match asked {
+            Ok(true) => Retry::Again,
+            Ok(false) => Retry::No,
+            Err(e) => Retry::Fail(e.to_string()),
+        }
     }
 
     /// Notes a client message about to be sent.

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
-use reqwest::{Method, Response, StatusCode, Url};
+use reqwest::{Method, Response, Url};
 
-use crate::conn::{Conn, http_error, status_error};
+use crate::conn::{Conn, Retry, http_error, status_error};
 use crate::message::Peek;
 use crate::sse_parse::Parser;
 
@@ -36,9 +36,15 @@ impl Sse {
         let mut resp = loop {
             let rb = conn.request(Method::GET, &conn.url).await?.header(ACCEPT, "text/event-stream");
             let resp = rb.send().await.map_err(|e| http_error(&e))?;
-            if resp.status() == StatusCode::UNAUTHORIZED && !retried && conn.reauthorize(&resp).await {
-                retried = true;
-                continue;
+            if !retried {
+                match conn.reauthorize(&resp).await {
+                    Retry::Again => {
+                        retried = true;
+                        continue;
+                    }
+                    Retry::Fail(why) => return Err(why),
+                    Retry::No => {}
+                }
             }
             if !resp.status().is_success() {
                 return Err(status_error(resp).await);
@@ -124,9 +130,15 @@ impl Sse {
                 Err(e) => return conn.fail_or_log(id, http_error(&e)).await,
             };
             let status = resp.status();
-            if status == StatusCode::UNAUTHORIZED && !retried && conn.reauthorize(&resp).await {
-                retried = true;
-                continue;
+            if !retried {
+                match conn.reauthorize(&resp).await {
+                    Retry::Again => {
+                        retried = true;
+                        continue;
+                    }
+                    Retry::Fail(why) => return conn.fail_or_log(id, why).await,
+                    Retry::No => {}
+                }
             }
             if !status.is_success() {
                 let why = status_error(resp).await;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, Response, StatusCode};
 
-use crate::conn::{Conn, http_error, status_error};
+use crate::conn::{Conn, Retry, http_error, status_error};
 use crate::message::Peek;
 use crate::sse_parse::Parser;
 
@@ -34,9 +34,15 @@ pub enum Posted {
 
 pub struct Streamable {
     pub conn: Arc<Conn>,
+    /// One new session at a time (requests in flight may all meet the 404).
+    renewing: tokio::sync::Mutex<()>,
 }
 
 impl Streamable {
+    pub fn new(conn: Arc<Conn>) -> Streamable {
+        Streamable { conn, renewing: tokio::sync::Mutex::new(()) }
+    }
+
     fn session_headers(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         let st = self.conn.state();
         let mut rb = rb;
@@ -54,10 +60,17 @@ impl Streamable {
     pub async fn post(&self, line: Vec<u8>, peek: &Peek, probe: bool) -> Posted {
         let conn = &self.conn;
         conn.sending(peek);
+        match peek.method() {
+            // Kept to start a new session with, should the server end this one.
+            Some("initialize") => conn.state().init = Some(line.clone()),
+            Some("notifications/initialized") => conn.state().initialized = Some(line.clone()),
+            _ => {}
+        }
         let id = peek.request_id().map(str::to_owned);
         let fail = |why: String| conn.fail_or_log(id.as_deref(), why);
         let mirrored = conn.mirrored(peek);
         let mut retried = false;
+        let mut renewed = false;
         let resp = loop {
             let rb = match conn.request(Method::POST, &conn.url).await {
                 Ok(rb) => rb,
@@ -66,6 +79,7 @@ impl Streamable {
                     return Posted::Done;
                 }
             };
+            let sent_session = conn.state().session_id.clone();
             let rb = self
                 .session_headers(rb)
                 .headers(mirrored.clone())
@@ -79,9 +93,39 @@ impl Streamable {
                     return Posted::Done;
                 }
             };
-            if resp.status() == StatusCode::UNAUTHORIZED && !retried && conn.reauthorize(&resp).await {
-                retried = true;
-                continue;
+            if !retried {
+                match conn.reauthorize(&resp).await {
+                    Retry::Again => {
+                        retried = true;
+                        continue;
+                    }
+                    Retry::Fail(why) => {
+                        fail(why).await;
+                        return Posted::Done;
+                    }
+                    Retry::No => {}
+                }
+            }
+            // 404 to a request in a session: the session is gone, and the
+            // client must start a new one (MCP, streamable HTTP). The
+            // bridge does it for the client, once per message.
+            if resp.status() == StatusCode::NOT_FOUND
+                && sent_session.is_some()
+                && !renewed
+                && peek.method() != Some("initialize")
+            {
+                renewed = true;
+                drop(resp);
+                match self.renew(sent_session).await {
+                    Ok(()) => continue,
+                    Err(why) => {
+                        fail(format!(
+                            "the server ended the session (HTTP 404) and a new one could not be started: {why}"
+                        ))
+                        .await;
+                        return Posted::Done;
+                    }
+                }
             }
             break resp;
         };
@@ -96,8 +140,7 @@ impl Streamable {
             return Posted::NotStreamable(why);
         }
         if status == StatusCode::NOT_FOUND && conn.state().session_id.is_some() {
-            fail("the server ended the session (HTTP 404); restart the client's connection to this server".into())
-                .await;
+            fail("the server ended the session (HTTP 404) again after a new one was started".into()).await;
             return Posted::Done;
         }
         if !status.is_success() {
@@ -211,9 +254,15 @@ impl Streamable {
             };
             let resp = rb.send().await.map_err(|e| http_error(&e))?;
             let status = resp.status();
-            if status == StatusCode::UNAUTHORIZED && !retried && conn.reauthorize(&resp).await {
-                retried = true;
-                continue;
+            if !retried {
+                match conn.reauthorize(&resp).await {
+                    Retry::Again => {
+                        retried = true;
+                        continue;
+                    }
+                    Retry::Fail(why) => return Err(why),
+                    Retry::No => {}
+                }
             }
             if status == StatusCode::METHOD_NOT_ALLOWED {
                 return Ok(None);
@@ -266,6 +315,72 @@ impl Streamable {
         }
     }
 
+    /// Starts a new session in place of GONE, which the server ended: the
+    /// client's own `initialize` (under an id of the bridge's, its answer
+    /// kept from the client, which has had one) and its
+    /// `notifications/initialized`. Another request may have done it
+    /// meanwhile: then there is nothing to do.
+    async fn renew(&self, gone: Option<HeaderValue>) -> Result<(), String> {
+        let conn = &self.conn;
+        let _one = self.renewing.lock().await;
+        let (init, initialized) = {
+            let mut st = conn.state();
+            if st.session_id != gone {
+                return Ok(());
+            }
+            st.session_id = None;
+            (st.init.clone(), st.initialized.clone())
+        };
+        let renewed = self.start_session(init, initialized).await;
+        if renewed.is_err() {
+            // The next message meets the 404 again and tries once more
+            // (the server may be back), rather than going without a session.
+            conn.state().session_id = gone;
+        }
+        renewed
+    }
+
+    async fn start_session(&self, init: Option<Vec<u8>>, initialized: Option<Vec<u8>>) -> Result<(), String> {
+        let conn = &self.conn;
+        let init = init.ok_or("the client's initialize was not seen")?;
+        let mut msg: serde_json::Value =
+            serde_json::from_slice(&init).map_err(|_| "the client's initialize is not JSON".to_owned())?;
+        msg["id"] = serde_json::Value::from("latch-new-session");
+        let body = serde_json::to_vec(&msg).map_err(|e| e.to_string())?;
+        let resp = self.send_quiet(body).await?;
+        let Some(session) = resp.headers().get(SESSION).cloned() else {
+            return Err("the server gave the new session no id".into());
+        };
+        let answer = read_answer(resp, conn.max_message).await?;
+        if answer.get("result").is_none() {
+            return Err("the server refused the new session's initialize".into());
+        }
+        conn.state().session_id = Some(session);
+        if let Some(n) = initialized {
+            self.send_quiet(n).await?;
+        }
+        Ok(())
+    }
+
+    /// POSTs a message of the bridge's own (its answer is not relayed).
+    async fn send_quiet(&self, body: Vec<u8>) -> Result<Response, String> {
+        let conn = &self.conn;
+        let rb = conn.request(Method::POST, &conn.url).await?;
+        let resp = self
+            .session_headers(rb)
+            .headers(conn.mirrored(&Peek::of(&body)))
+            .header(ACCEPT, "application/json, text/event-stream")
+            .header(CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| http_error(&e))?;
+        if !resp.status().is_success() {
+            return Err(status_error(resp).await);
+        }
+        Ok(resp)
+    }
+
     /// Ends the session (the client closed its side).
     pub async fn close(&self) {
         let conn = &self.conn;
@@ -281,6 +396,33 @@ impl Streamable {
 /// DEFAULT_RETRY, at most 30 s.
 fn backoff(n: u32) -> Duration {
     (DEFAULT_RETRY * 2u32.saturating_pow(n.min(6))).min(Duration::from_secs(30))
+}
+
+/// The JSON-RPC answer in a response to a request of the bridge's own: a
+/// JSON body, or the first message of an event stream.
+async fn read_answer(resp: Response, max: usize) -> Result<serde_json::Value, String> {
+    let is_sse = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/event-stream"));
+    let not_json = || "the server's answer is not JSON".to_owned();
+    if !is_sse {
+        return serde_json::from_slice(&read_body(resp, max).await?).map_err(|_| not_json());
+    }
+    let mut resp = resp;
+    let mut parser = Parser::new(max);
+    while let Some(bytes) = resp.chunk().await.map_err(|e| http_error(&e))? {
+        for ev in parser.feed(&bytes).map_err(|e| e.to_string())? {
+            if ev.is_message() && !ev.data.is_empty() {
+                let v: serde_json::Value = serde_json::from_str(&ev.data).map_err(|_| not_json())?;
+                if v.get("id").is_some() {
+                    return Ok(v);
+                }
+            }
+        }
+    }
+    Err("the server's stream ended before its answer".into())
 }
 
 async fn read_body(mut resp: Response, max: usize) -> Result<Vec<u8>, String> {

@@ -12,7 +12,10 @@ did not reach the server. Its tools each provoke one fault:
 - drop: an event stream that sends one event (with an id) and is cut before
   the answer; a GET with `Last-Event-ID` then delivers the answer;
 - drop_noid: the same cut, without an event id (cannot be resumed);
-- fail500: HTTP 500; auth401: HTTP 401 with `WWW-Authenticate`.
+- fail500: HTTP 500; auth401: HTTP 401 with `WWW-Authenticate`;
+- end_session: answers, then forgets the session (its id gets 404 from then
+  on; a new initialize starts another); end_for_good: the same, and every
+  later initialize gets HTTP 500.
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 SESSION = "sess-7f3a"
+# Sessions alive, and how many were started.
+LIVE: set[str] = set()
+STARTED = [0]
+NO_MORE_SESSIONS = [False]
 RECORD_LOCK = threading.Lock()
 # Answers owed on a resumed stream: last event id → message.
 RESUMABLE: dict[str, dict[str, Any]] = {}
@@ -42,6 +49,8 @@ TOOLS = [
         ("fail500", {}),
         ("fail500_endless", {}),
         ("auth401", {}),
+        ("end_session", {}),
+        ("end_for_good", {}),
     ]
 ]
 
@@ -152,12 +161,22 @@ class Handler(BaseHTTPRequestHandler):
             return
         method, msg_id = msg.get("method"), msg.get("id")
         if method == "initialize":
+            if NO_MORE_SESSIONS[0]:
+                self.send_plain(500, "no more sessions")
+                return
             version = msg.get("params", {}).get("protocolVersion", "2025-11-25")
             info = {"protocolVersion": version, "capabilities": {"tools": {}}, "serverInfo": {"name": "fault", "version": "1"}}
-            self.send_json(200, result(msg_id, info), {"Mcp-Session-Id": SESSION})
+            STARTED[0] += 1
+            session = SESSION if STARTED[0] == 1 else f"sess-{STARTED[0]}"
+            LIVE.add(session)
+            self.send_json(200, result(msg_id, info), {"Mcp-Session-Id": session})
             return
-        if self.headers.get("Mcp-Session-Id") != SESSION:
+        session = self.headers.get("Mcp-Session-Id")
+        if session is None:
             self.send_plain(400, "no session")
+            return
+        if session not in LIVE:
+            self.send_plain(404, "session not found")
             return
         if msg_id is None or method is None:
             self.send_plain(202, "")
@@ -213,6 +232,10 @@ class Handler(BaseHTTPRequestHandler):
                     self.wfile.write(b"x" * 65536)
             except OSError:
                 pass
+        elif name in ("end_session", "end_for_good"):
+            LIVE.discard(session)
+            NO_MORE_SESSIONS[0] = name == "end_for_good"
+            self.send_json(200, text(msg_id, "ended"))
         elif name == "fail500":
             self.send_plain(500, "database on fire")
         elif name == "auth401":

@@ -163,6 +163,48 @@ def test_a_401_mid_session_is_answered_not_hung(
     client.close()
 
 
+def test_a_session_the_server_ended_is_renewed_transparently(
+    allow_all: Daemon, wire: Callable[..., WireClient], fault: FaultServer
+) -> None:
+    """404 to a request in a session: the bridge starts a new session with the
+    client's own initialize and initialized, and sends the request once more;
+    the client sees only its answer (no second initialize result)."""
+    client = connected(wire, fault)
+    call(client, "end_session")
+    answer = call(client, "echo", {"message": "after"})
+    assert answer["result"]["content"][0]["text"] == "after", answer
+    client.close()
+    assert not any("protocolVersion" in json.dumps(m) for m in client.received), client.received
+    posts = [r for r in fault.requests() if r["http"] == "POST"]
+    inits = [r for r in posts if r["body"].get("method") == "initialize"]
+    assert len(inits) == 2
+    # The same initialize params, under the bridge's own id.
+    assert inits[1]["body"]["params"] == inits[0]["body"]["params"]
+    assert inits[1]["body"]["id"] != inits[0]["body"]["id"]
+    assert "mcp-session-id" not in inits[1]["headers"]
+    echoes = [r for r in fault.calls() if r["body"]["params"]["name"] == "echo"]
+    assert [e["headers"]["mcp-session-id"] for e in echoes] == ["sess-7f3a", "sess-2"]
+    after = posts[posts.index(inits[1]) + 1]
+    assert after["body"].get("method") == "notifications/initialized"
+    assert after["headers"]["mcp-session-id"] == "sess-2"
+
+
+def test_a_session_that_cannot_be_renewed_is_a_clear_error(
+    allow_all: Daemon, wire: Callable[..., WireClient], fault: FaultServer
+) -> None:
+    client = connected(wire, fault)
+    call(client, "end_for_good")
+    msg = error_text(call(client, "echo", {"message": "x"}))
+    assert "ended the session (HTTP 404)" in msg and "new one could not be started" in msg, msg
+    # Once per message, not a loop: the next message tries once again.
+    msg = error_text(call(client, "echo", {"message": "y"}))
+    assert "new one could not be started" in msg, msg
+    client.close()
+    inits = [r for r in fault.requests() if r["http"] == "POST" and r["body"].get("method") == "initialize"]
+    assert len(inits) == 3
+    assert len([c for c in fault.calls() if c["body"]["params"]["name"] == "echo"]) == 2
+
+
 def test_a_stream_dropped_mid_answer_is_resumed_with_last_event_id(
     allow_all: Daemon, wire: Callable[..., WireClient], fault: FaultServer
 ) -> None:

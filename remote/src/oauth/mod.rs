@@ -70,6 +70,12 @@ pub struct Options {
     /// Run the browser step on a 401 that a refresh cannot cure (the
     /// bridge); `false` fails with [`OAuthError::LoginNeeded`] instead.
     pub interactive: bool,
+    /// With `interactive`: run the browser step also when tokens are
+    /// stored and their refresh failed. `false` (the bridge): only the
+    /// first authorization prompts; afterwards a failed refresh is
+    /// [`OAuthError::LoginNeeded`], so a server cannot make a browser
+    /// window appear in the middle of an agent's run.
+    pub reprompt: bool,
     /// Try to open the authorization address in a browser (it is always
     /// printed on stderr as well).
     pub open_browser: bool,
@@ -83,7 +89,13 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Options {
-        Options { interactive: true, open_browser: true, wait: Duration::from_secs(300), client_id: None }
+        Options {
+            interactive: true,
+            reprompt: true,
+            open_browser: true,
+            wait: Duration::from_secs(300),
+            client_id: None,
+        }
     }
 }
 
@@ -222,19 +234,20 @@ impl Session {
         }
         let url = self.url()?;
         let mut state = self.state.lock().await;
-        if let Some(rec) = self.record()? {
+        let stored = self.record()?;
+        if let Some(rec) = &stored {
             if state.handed != Some(fingerprint(&rec.access_token)) {
                 // Someone (another request, `latch auth login`) got new
                 // tokens since this request was sent: retry with them.
                 state.handed = None;
                 return Ok(true);
             }
-            if rec.refresh_token.is_some() && self.refreshed(&rec).await.is_ok() {
+            if rec.refresh_token.is_some() && self.refreshed(rec).await.is_ok() {
                 state.handed = None;
                 return Ok(true);
             }
         }
-        if !self.options.interactive {
+        if !self.options.interactive || (stored.is_some() && !self.options.reprompt) {
             return Err(OAuthError::LoginNeeded(self.name.clone()));
         }
         state.may_prompt_again()?;
