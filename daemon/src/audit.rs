@@ -1010,7 +1010,9 @@ fn open_reader(path: &Path) -> Result<Connection, AuditError> {
     Ok(conn)
 }
 
-fn query_rows(path: &Path, f: &AuditFilter, before: Option<i64>, limit: u32) -> Result<Vec<AuditRow>, AuditError> {
+/// Rows newest first (see [`Audit::query`]), read straight from the
+/// database: `latch audit` works without a daemon.
+pub fn query_rows(path: &Path, f: &AuditFilter, before: Option<i64>, limit: u32) -> Result<Vec<AuditRow>, AuditError> {
     let conn = open_reader(path)?;
     let mut where_ = vec!["id < ?1".to_owned()];
     let mut args: Vec<rusqlite::types::Value> = vec![before.unwrap_or(i64::MAX).into()];

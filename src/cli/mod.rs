@@ -4,6 +4,7 @@
 //! an approval that was not pending); 2 usage errors (clap); 3 no daemon
 //! is running; 70 internal error; the shim exits with its server's code.
 
+pub mod audit_list;
 pub mod auth;
 pub mod bridge;
 pub mod client;
