@@ -235,7 +235,7 @@ pub(crate) fn verb(action: Action) -> &'static str {
     if action == Action::Install { "install" } else { "uninstall" }
 }
 
-fn backup_path(real: &Path) -> PathBuf {
+pub(crate) fn backup_path(real: &Path) -> PathBuf {
     let mut name = real.file_name().unwrap_or_default().to_os_string();
     name.push(".latch-backup");
     real.with_file_name(name)

@@ -1,0 +1,64 @@
+"""`latch install` / `uninstall` keep their promises: uninstall gives back
+the file byte for byte even when one of its servers was already wrapped
+before `install` (and leaves no backup behind), and `--dry-run` prints no
+secret from an `env` block or a URL.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from test_install import LATCH_REAL, Machine, machine  # noqa: F401  (the fixture)
+
+PRE_WRAPPED = {
+    "mcpServers": {
+        "team-db": {
+            "command": LATCH_REAL,
+            "args": ["shim", "--name", "team-db", "--", "npx", "-y", "some-db-server"],
+        },
+        "files": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-filesystem", "/tmp"]},
+    }
+}
+
+
+def test_uninstall_restores_bytes_when_a_server_was_wrapped_before_install(machine: Machine) -> None:
+    target = machine.project / ".mcp.json"
+    original = (json.dumps(PRE_WRAPPED, indent=2) + "\n").encode()
+    target.write_bytes(original)
+
+    first = machine.latch("install", "claude-code", "--no-hooks")
+    assert first.returncode == 0, first.stderr + first.stdout
+    assert "already wrapped  team-db" in first.stdout and "wrapped          files" in first.stdout, first.stdout
+    assert target.read_bytes() != original
+
+    gone = machine.latch("uninstall", "claude-code", "--no-hooks")
+    assert gone.returncode == 0, gone.stderr + gone.stdout
+    assert target.read_bytes() == original, target.read_text()
+    assert not Path(str(target) + ".latch-backup").exists(), "a backup is left behind"
+    assert "team-db" in gone.stdout and "left as it was" in gone.stdout, gone.stdout
+
+
+SECRETS = ["ghp_abcdefghijklmnopqrstuvwxyz0123456789", "sk-live-0123456789abcdefSECRET", "hunter2-pass"]
+
+
+def test_dry_run_prints_no_secret_from_env_blocks_or_urls(machine: Machine) -> None:
+    target = machine.project / ".mcp.json"
+    config = {
+        "mcpServers": {
+            "github": {
+                "command": "npx",
+                "args": ["-y", "@modelcontextprotocol/server-github", "--token", SECRETS[1]],
+                "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": SECRETS[0]},
+            },
+            "db": {"command": "npx", "args": ["-y", "pg-server", f"postgres://app:{SECRETS[2]}@db.internal/app"]},
+        }
+    }
+    target.write_text(json.dumps(config, indent=2) + "\n")
+    dry = machine.latch("install", "claude-code", "--no-hooks", "--dry-run")
+    assert dry.returncode == 0, dry.stderr + dry.stdout
+    assert "would wrap" in dry.stdout, dry.stdout
+    printed = dry.stdout + dry.stderr
+    for secret in SECRETS:
+        assert secret not in printed, printed
+    assert target.read_text() == json.dumps(config, indent=2) + "\n"
