@@ -62,3 +62,42 @@ def test_dry_run_prints_no_secret_from_env_blocks_or_urls(machine: Machine) -> N
     for secret in SECRETS:
         assert secret not in printed, printed
     assert target.read_text() == json.dumps(config, indent=2) + "\n"
+
+
+def test_a_shared_project_file_gets_latch_from_path_or_a_warning(machine: Machine) -> None:
+    project_file = machine.project / ".mcp.json"
+    user_file = machine.home / ".claude.json"
+    servers = {"mcpServers": {"files": {"command": "npx", "args": ["-y", "server-filesystem", "/tmp"]}}}
+    for f in (project_file, user_file):
+        f.write_text(json.dumps(servers, indent=2) + "\n")
+    original = project_file.read_bytes()
+
+    # latch is not on PATH: the absolute path is written, with a warning.
+    alone = machine.latch("install", "claude-code", "--no-hooks", env={"PATH": "/usr/bin:/bin"})
+    assert alone.returncode == 0, alone.stderr + alone.stdout
+    assert json.loads(project_file.read_text())["mcpServers"]["files"]["command"] == LATCH_REAL
+    assert "teammates" in alone.stdout, alone.stdout
+    assert machine.latch("uninstall", "claude-code", "--no-hooks").returncode == 0
+    assert project_file.read_bytes() == original
+
+    # The latch on PATH is this one: the project file names plain `latch`,
+    # the user's own file keeps the absolute path.
+    on_path = f"{Path(LATCH_REAL).parent}:/usr/bin:/bin"
+    shared = machine.latch("install", "claude-code", "--no-hooks", env={"PATH": on_path})
+    assert shared.returncode == 0, shared.stderr + shared.stdout
+    assert "teammates" not in shared.stdout, shared.stdout
+    assert json.loads(project_file.read_text())["mcpServers"]["files"]["command"] == "latch"
+    assert json.loads(user_file.read_text())["mcpServers"]["files"]["command"].startswith("/")
+    gone = machine.latch("uninstall", "claude-code", "--no-hooks", env={"PATH": on_path})
+    assert gone.returncode == 0, gone.stderr + gone.stdout
+    assert project_file.read_bytes() == original
+    assert not Path(str(project_file) + ".latch-backup").exists()
+
+
+def test_an_install_error_is_printed_once(machine: Machine) -> None:
+    bad = machine.project / ".mcp.json"
+    bad.write_text('{"mcpServers": {"x": {"command": "npx",, }}}\n')
+    run = machine.latch("install", "claude-code", "--no-hooks")
+    assert run.returncode == 1, run.stdout
+    both = run.stdout + run.stderr
+    assert both.count("left untouched") == 1, both
