@@ -49,7 +49,7 @@ enum Cmd {
     /// Put the clients' server entries back as they were.
     Uninstall(cli::install::InstallArgs),
     /// What is protected, what is not, and whether Latch is healthy.
-    Doctor,
+    Doctor(cli::doctor::DoctorArgs),
     /// A coding agent's pre-tool hook (claude-code, codex, gemini, copilot):
     /// the hook's JSON on stdin, the agent's answer on stdout.
     Hook(cli::hook::HookArgs),
@@ -75,7 +75,7 @@ fn main() -> ExitCode {
         Cmd::Pin(cmd) => cli::pin::run(cmd),
         Cmd::Install(a) => cli::install::run(a, latch_install::Action::Install),
         Cmd::Uninstall(a) => cli::install::run(a, latch_install::Action::Uninstall),
-        Cmd::Doctor => cli::doctor::run(),
+        Cmd::Doctor(a) => cli::doctor::run(a),
         Cmd::Demo(a) => cli::demo::run(a),
         Cmd::Hook(a) => cli::hook::run(a),
     };

@@ -101,3 +101,21 @@ def test_an_install_error_is_printed_once(machine: Machine) -> None:
     assert run.returncode == 1, run.stdout
     both = run.stdout + run.stderr
     assert both.count("left untouched") == 1, both
+
+
+def test_doctor_checks_another_project_and_fails_while_a_server_is_uncovered(machine: Machine, tmp_path: Path) -> None:
+    other = tmp_path / "other-project"
+    other.mkdir()
+    servers = {"mcpServers": {"files": {"command": "npx", "args": ["-y", "server-filesystem", "/tmp"]}}}
+    (other / ".mcp.json").write_text(json.dumps(servers))
+    env = {"LATCH_HOME": str(tmp_path / "latch-home")}
+
+    here = machine.latch("doctor", env=env)
+    assert "files" not in here.stdout, here.stdout
+    there = machine.latch("doctor", "--project", str(other), env=env)
+    assert there.returncode == 1, there.stdout
+    assert "NOT wrapped      files" in there.stdout, there.stdout
+
+    assert machine.latch("install", "claude-code", "--no-hooks", "--project", str(other)).returncode == 0
+    covered = machine.latch("doctor", "--project", str(other), env=env)
+    assert "wrapped          files" in covered.stdout and "0 not wrapped" in covered.stdout, covered.stdout
