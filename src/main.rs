@@ -83,7 +83,8 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
             eprintln!("latch: {e:#}");
-            ExitCode::from(cli::EXIT_ERROR)
+            // A mistake in what was typed is a usage error, like clap's own.
+            ExitCode::from(if e.is::<cli::Usage>() { 2 } else { cli::EXIT_ERROR })
         }
     }
 }

@@ -23,6 +23,19 @@ use latch_proto::paths::Paths;
 
 /// Something went wrong that is not a failed check.
 pub const EXIT_ERROR: u8 = 70;
+/// A mistake in the command line that clap cannot see (bad `--args` JSON,
+/// a file named that does not exist): exit 2, with the fix in the text.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
 /// The daemon is not running.
 pub const EXIT_NO_DAEMON: i32 = 3;
 

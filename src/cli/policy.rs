@@ -2,9 +2,10 @@
 //!
 //! Exit codes (as in `cli/mod.rs`): 0 = fine (the policy is valid, every
 //! case passed); 1 = the policy or a test table has problems, or a case
-//! failed; 70 = could not run (a file that cannot be read, bad `--args`
-//! JSON). Problems go to stderr
-//! in `FILE:LINE:COLUMN: error: …` form with the source line and a fix.
+//! failed; 2 = a usage mistake (bad `--args` JSON, a policy file named
+//! that does not exist); 70 = could not run (a file that cannot be read).
+//! Problems go to stderr in `FILE:LINE:COLUMN: error: …` form with the
+//! source line and a fix.
 //!
 //! Every subcommand reads the user's policy file (from `LATCH_HOME` or the
 //! platform's config folder) unless given another one, and protects
@@ -140,6 +141,12 @@ fn load(file: Option<PathBuf>) -> anyhow::Result<(Option<Policy>, String)> {
             p.set_protected(protected(&paths));
             return Ok((Some(p), "built-in defaults".to_owned()));
         }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(super::Usage(format!(
+                "there is no policy file at {shown}: check the path (without a FILE, your own policy is used)"
+            ))
+            .into());
+        }
         Err(e) => return Err(anyhow!(e).context(format!("cannot read the policy file {shown}"))),
     };
     match Policy::parse(&text) {
@@ -182,8 +189,12 @@ fn explain(
     json: bool,
     ask_model: bool,
 ) -> anyhow::Result<i32> {
-    let args: serde_json::Value =
-        serde_json::from_str(args).with_context(|| format!("--args is not valid JSON: {args}"))?;
+    let args: serde_json::Value = serde_json::from_str(args).map_err(|e| {
+        super::Usage(format!(
+            "--args is not valid JSON ({e}): give the arguments as one JSON object in single quotes, e.g. \
+             --args '{{\"path\": \"/tmp/notes.txt\"}}'"
+        ))
+    })?;
     let def = match tool_def {
         None => None,
         Some(path) => {
