@@ -45,6 +45,9 @@ pub struct ApproveArgs {
     /// Read the approval PIN from standard input instead of the terminal.
     #[arg(long)]
     pin_stdin: bool,
+    /// Print JSON: {"ok": …, "message": …}.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -56,6 +59,9 @@ pub struct DenyArgs {
     /// Why; the agent sees it.
     #[arg(long)]
     reason: Option<String>,
+    /// Print JSON: {"ok": …, "message": …}.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -301,7 +307,14 @@ pub fn pending(a: JsonFlag) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn answer(id: String, approve: bool, scope: ScopeArg, reason: Option<String>, pin_stdin: bool) -> anyhow::Result<i32> {
+fn answer(
+    id: String,
+    approve: bool,
+    scope: ScopeArg,
+    reason: Option<String>,
+    pin_stdin: bool,
+    json: bool,
+) -> anyhow::Result<i32> {
     let mut source = super::pin::PinSource::new(pin_stdin);
     // An approval needs the PIN once one is set; a deny never does.
     let reply = super::pin::exchange(ClientMsg::Status { req: 1 }, |status| {
@@ -315,7 +328,10 @@ fn answer(id: String, approve: bool, scope: ScopeArg, reason: Option<String>, pi
     })?;
     match reply {
         Some(DaemonMsg::Answered { ok, message, .. }) => {
-            if ok {
+            if json {
+                println!("{}", serde_json::json!({"ok": ok, "message": message}));
+                Ok(if ok { 0 } else { 1 })
+            } else if ok {
                 println!("{message}");
                 Ok(0)
             } else {
@@ -329,11 +345,11 @@ fn answer(id: String, approve: bool, scope: ScopeArg, reason: Option<String>, pi
 }
 
 pub fn approve(a: ApproveArgs) -> anyhow::Result<i32> {
-    answer(a.id, true, a.scope, None, a.pin_stdin)
+    answer(a.id, true, a.scope, None, a.pin_stdin, a.json)
 }
 
 pub fn deny(a: DenyArgs) -> anyhow::Result<i32> {
-    answer(a.id, false, a.scope, a.reason, false)
+    answer(a.id, false, a.scope, a.reason, false, a.json)
 }
 
 fn now_ms() -> i64 {

@@ -19,3 +19,28 @@ def test_a_missing_policy_file_exits_2_and_names_it(home: Home) -> None:
     assert f"no policy file at {missing}" in run.stderr, run.stderr
     run = home.latch("policy", "explain", "--server", "a", "--tool", "b", "--policy", missing, check=False)
     assert run.returncode == 2, run
+
+
+def test_policy_check_json(home: Home) -> None:
+    import json
+
+    good = home.path / "good.toml"
+    good.write_text("[[rule]]\nname = \"reads\"\nserver = \"fs\"\ntool = \"read_file\"\neffect = \"allow\"\n")
+    run = home.latch("policy", "check", "--json", str(good), check=False)
+    report = json.loads(run.stdout)
+    assert run.returncode == 0 and report["ok"] is True and report["rules"] == 1, run
+    bad = home.path / "bad.toml"
+    bad.write_text("[[rule]]\nname = \"x\"\nserver = \"fs\"\neffect = \"allowed\"\n")
+    run = home.latch("policy", "check", "--json", str(bad), check=False)
+    report = json.loads(run.stdout)
+    assert run.returncode == 1 and report["ok"] is False, run
+    assert report["problems"] and report["problems"][0]["line"] >= 1, report
+
+
+def test_approve_and_deny_json(home: Home, daemon) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    for verb in ("approve", "deny"):
+        run = home.latch(verb, "no-such-approval", "--json", check=False)
+        answer = json.loads(run.stdout)
+        assert run.returncode == 1 and answer["ok"] is False and answer["message"], run
