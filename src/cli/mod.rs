@@ -57,6 +57,15 @@ pub fn daemon() -> anyhow::Result<i32> {
 /// `latch tui`. Starts a daemon first when none answers, so one command
 /// gets a newcomer to a running Latch.
 pub fn tui() -> anyhow::Result<i32> {
+    use std::io::IsTerminal;
+    // Without a terminal the console would only write escape codes into a
+    // pipe or a file: one plain line instead, before anything is started.
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        eprintln!(
+            "latch tui: the console needs a terminal; open it in a terminal window (`latch status` and `latch pending` work without one)"
+        );
+        return Ok(2);
+    }
     let paths = paths()?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let hello = latch_proto::client::Hello::new(latch_proto::Role::Cli, "tui-probe");

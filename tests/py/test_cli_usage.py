@@ -44,3 +44,13 @@ def test_approve_and_deny_json(home: Home, daemon) -> None:  # type: ignore[no-u
         run = home.latch(verb, "no-such-approval", "--json", check=False)
         answer = json.loads(run.stdout)
         assert run.returncode == 1 and answer["ok"] is False and answer["message"], run
+
+
+def test_tui_without_a_terminal_says_so_in_one_plain_line(home: Home) -> None:
+    run = home.latch("tui", check=False)
+    assert run.returncode == 2, run
+    assert run.stdout == "", run.stdout
+    assert run.stderr.count("\n") == 1 and "needs a terminal" in run.stderr, run.stderr
+    assert "\x1b" not in run.stderr
+    # Nothing was started for it.
+    assert not (home.latch_home / "run" / "latch.sock").exists()
