@@ -56,6 +56,10 @@ enum Cmd {
     /// A one-minute tour in a throw-away home: a scripted agent, real MCP
     /// servers, the console; allow, ask and deny happen.
     Demo(cli::demo::DemoArgs),
+    /// Print a shell completion script: `latch completions bash >
+    /// ~/.local/share/bash-completion/completions/latch` (zsh, fish,
+    /// elvish, powershell alike).
+    Completions { shell: clap_complete::Shell },
 }
 
 fn main() -> ExitCode {
@@ -77,6 +81,11 @@ fn main() -> ExitCode {
         Cmd::Uninstall(a) => cli::install::run(a, latch_install::Action::Uninstall),
         Cmd::Doctor(a) => cli::doctor::run(a),
         Cmd::Demo(a) => cli::demo::run(a),
+        Cmd::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "latch", &mut std::io::stdout());
+            Ok(0)
+        }
         Cmd::Hook(a) => cli::hook::run(a),
     };
     match result {

@@ -54,3 +54,19 @@ def test_tui_without_a_terminal_says_so_in_one_plain_line(home: Home) -> None:
     assert "\x1b" not in run.stderr
     # Nothing was started for it.
     assert not (home.latch_home / "run" / "latch.sock").exists()
+
+
+def test_completions_load_in_bash_and_name_the_subcommands(home: Home) -> None:
+    import subprocess
+
+    script = home.latch("completions", "bash").stdout
+    assert "audit" in script and "install" in script, script[:200]
+    completion = home.path / "latch.bash"
+    completion.write_text(script)
+    loaded = subprocess.run(
+        ["bash", "-c", f"source {completion} && complete -p latch"], capture_output=True, text=True, timeout=10
+    )
+    assert loaded.returncode == 0 and "latch" in loaded.stdout, loaded
+    for shell in ("zsh", "fish"):
+        assert home.latch("completions", shell).stdout
+    assert home.latch("completions", "tcsh", check=False).returncode == 2
