@@ -165,7 +165,12 @@ fn draw_footer(frame: &mut Frame<'_>, area: Rect, app: &App) {
         };
         Line::from(Span::styled(format!(" {}", t.text), Style::new().fg(color).bold()))
     } else {
-        hint_line(&app.key_chain(), area.width)
+        let mut chain = app.key_chain();
+        // Nothing to answer: the answer keys are no help, only noise.
+        if matches!(app.mode, Mode::Normal) && app.pending.is_empty() {
+            chain.retain(|c| *c != keymap::Context::Pending);
+        }
+        hint_line(&chain, area.width)
     };
     frame.render_widget(Paragraph::new(line), area);
 }
