@@ -49,13 +49,17 @@ enum Cmd {
     /// Put the clients' server entries back as they were.
     Uninstall(cli::install::InstallArgs),
     /// What is protected, what is not, and whether Latch is healthy.
-    Doctor,
+    Doctor(cli::doctor::DoctorArgs),
     /// A coding agent's pre-tool hook (claude-code, codex, gemini, copilot):
     /// the hook's JSON on stdin, the agent's answer on stdout.
     Hook(cli::hook::HookArgs),
     /// A one-minute tour in a throw-away home: a scripted agent, real MCP
     /// servers, the console; allow, ask and deny happen.
     Demo(cli::demo::DemoArgs),
+    /// Print a shell completion script: `latch completions bash >
+    /// ~/.local/share/bash-completion/completions/latch` (zsh, fish,
+    /// elvish, powershell alike).
+    Completions { shell: clap_complete::Shell },
 }
 
 fn main() -> ExitCode {
@@ -75,15 +79,21 @@ fn main() -> ExitCode {
         Cmd::Pin(cmd) => cli::pin::run(cmd),
         Cmd::Install(a) => cli::install::run(a, latch_install::Action::Install),
         Cmd::Uninstall(a) => cli::install::run(a, latch_install::Action::Uninstall),
-        Cmd::Doctor => cli::doctor::run(),
+        Cmd::Doctor(a) => cli::doctor::run(a),
         Cmd::Demo(a) => cli::demo::run(a),
+        Cmd::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "latch", &mut std::io::stdout());
+            Ok(0)
+        }
         Cmd::Hook(a) => cli::hook::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
             eprintln!("latch: {e:#}");
-            ExitCode::from(cli::EXIT_ERROR)
+            // A mistake in what was typed is a usage error, like clap's own.
+            ExitCode::from(if e.is::<cli::Usage>() { 2 } else { cli::EXIT_ERROR })
         }
     }
 }

@@ -46,7 +46,7 @@ pub use event::{AuditError, NewEvent};
 use open::open_reader;
 pub use open::{check_place, current_uid};
 use open::{migrate, open_checked};
-use read::query_rows;
+pub use read::query_rows;
 pub use read::{ExportFormat, Verified, export, verify};
 use writer::{Cmd, DEFER, MAX_BATCH, Store, chain_tip, push};
 

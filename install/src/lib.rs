@@ -29,6 +29,7 @@ pub mod doc;
 pub mod env;
 pub mod hooks;
 pub mod jsonc;
+pub mod leaves;
 mod plan;
 mod remote_toml;
 

@@ -1,4 +1,5 @@
-//! Commands that talk to the daemon: status, pending, approve, deny, audit.
+//! Commands that talk to the daemon (status, pending, approve, deny) and
+//! `latch audit`, which reads the database itself.
 
 use latch_proto::client::{self, ClientError};
 use latch_proto::{AuditFilter, ClientMsg, DaemonMsg, Role, Scope};
@@ -44,6 +45,9 @@ pub struct ApproveArgs {
     /// Read the approval PIN from standard input instead of the terminal.
     #[arg(long)]
     pin_stdin: bool,
+    /// Print JSON: {"ok": …, "message": …}.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -55,6 +59,9 @@ pub struct DenyArgs {
     /// Why; the agent sees it.
     #[arg(long)]
     reason: Option<String>,
+    /// Print JSON: {"ok": …, "message": …}.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -75,10 +82,10 @@ pub struct AuditArgs {
     #[arg(long)]
     tool: Option<String>,
     /// Only rows of this class (READ, WRITE, SEND, EXECUTE, SUBMIT, TRANSFER_VALUE).
-    #[arg(long)]
+    #[arg(long, value_parser = super::audit_list::parse_class)]
     class: Option<String>,
     /// Only rows with this decision (allow, ask, deny).
-    #[arg(long)]
+    #[arg(long, value_parser = super::audit_list::parse_decision)]
     decision: Option<String>,
     /// Only rows whose tool, server or (redacted) arguments contain this text.
     #[arg(long)]
@@ -90,6 +97,12 @@ pub struct AuditArgs {
     /// Only rows before TIME (same forms as --since).
     #[arg(long, value_parser = parse_time)]
     until: Option<i64>,
+    /// Keep printing new rows as they are written (Ctrl-C ends).
+    #[arg(long, short)]
+    follow: bool,
+    /// The database (default: this Latch home's).
+    #[arg(long)]
+    database: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::Subcommand)]
@@ -294,7 +307,14 @@ pub fn pending(a: JsonFlag) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn answer(id: String, approve: bool, scope: ScopeArg, reason: Option<String>, pin_stdin: bool) -> anyhow::Result<i32> {
+fn answer(
+    id: String,
+    approve: bool,
+    scope: ScopeArg,
+    reason: Option<String>,
+    pin_stdin: bool,
+    json: bool,
+) -> anyhow::Result<i32> {
     let mut source = super::pin::PinSource::new(pin_stdin);
     // An approval needs the PIN once one is set; a deny never does.
     let reply = super::pin::exchange(ClientMsg::Status { req: 1 }, |status| {
@@ -308,7 +328,10 @@ fn answer(id: String, approve: bool, scope: ScopeArg, reason: Option<String>, pi
     })?;
     match reply {
         Some(DaemonMsg::Answered { ok, message, .. }) => {
-            if ok {
+            if json {
+                println!("{}", serde_json::json!({"ok": ok, "message": message}));
+                Ok(if ok { 0 } else { 1 })
+            } else if ok {
                 println!("{message}");
                 Ok(0)
             } else {
@@ -322,11 +345,11 @@ fn answer(id: String, approve: bool, scope: ScopeArg, reason: Option<String>, pi
 }
 
 pub fn approve(a: ApproveArgs) -> anyhow::Result<i32> {
-    answer(a.id, true, a.scope, None, a.pin_stdin)
+    answer(a.id, true, a.scope, None, a.pin_stdin, a.json)
 }
 
 pub fn deny(a: DenyArgs) -> anyhow::Result<i32> {
-    answer(a.id, false, a.scope, a.reason, false)
+    answer(a.id, false, a.scope, a.reason, false, a.json)
 }
 
 fn now_ms() -> i64 {
@@ -382,33 +405,31 @@ pub fn audit(a: AuditArgs) -> anyhow::Result<i32> {
         text: a.text,
         server: a.server,
         tool: a.tool,
-        class: a.class.map(|c| c.to_ascii_uppercase()),
-        decision: a.decision.map(|d| d.to_ascii_lowercase()),
+        class: a.class,
+        decision: a.decision,
         since: a.since,
         until: a.until,
     };
-    let msg = ClientMsg::Audit { req: 1, limit: a.limit, before: None, filter };
-    let Some(DaemonMsg::AuditRows { rows, .. }) = ask(msg)? else {
-        return Ok(EXIT_NO_DAEMON);
+    // A running daemon answers first: it commits what it recorded before
+    // the question, so the answer holds every call made so far. With none,
+    // the database is read directly.
+    let from_daemon = match a.database {
+        Some(_) => None,
+        None => {
+            let paths = super::paths()?;
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let msg = ClientMsg::Audit { req: 1, limit: a.limit, before: None, filter: filter.clone() };
+            match rt.block_on(client::request(&paths, Role::Cli, msg)) {
+                Ok(DaemonMsg::AuditRows { rows, .. }) => Some(rows),
+                Ok(DaemonMsg::Error { message, .. }) => anyhow::bail!("the daemon could not do it: {message}"),
+                Ok(other) => anyhow::bail!("unexpected answer from the daemon: {other:?}"),
+                Err(ClientError::NoDaemon(_)) => None,
+                Err(e) => return Err(e.into()),
+            }
+        }
     };
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(0);
-    }
-    for r in &rows {
-        println!(
-            "{:>6}  {}  {:<15} {:<10} {:<20} {:<14} {:<6} {}",
-            r.id,
-            r.time,
-            r.kind,
-            r.server,
-            r.tool,
-            r.class,
-            r.decision,
-            r.outcome.as_deref().unwrap_or("")
-        );
-    }
-    Ok(0)
+    let listing = super::audit_list::Listing { filter, limit: a.limit, json: a.json, follow: a.follow };
+    super::audit_list::run(&database(a.database)?, from_daemon, listing)
 }
 
 fn check_range(since: Option<i64>, until: Option<i64>) -> anyhow::Result<()> {

@@ -17,12 +17,22 @@ use latch_proto::{ClientMsg, DaemonMsg, Role, StatusReport};
 
 use super::install::{existing_locations, latch_exe, line, pretty, remote_detail};
 
-pub fn run() -> anyhow::Result<i32> {
+#[derive(clap::Args)]
+pub struct DoctorArgs {
+    /// The project whose `.mcp.json`, `.cursor/mcp.json`, `.vscode/mcp.json`
+    /// and `.gemini/settings.json` are checked (default: the current folder).
+    #[arg(long)]
+    project: Option<std::path::PathBuf>,
+}
+
+/// Exit 1 when a server is not covered (not wrapped, or remote and not
+/// wrapped), something is broken, or the daemon names a finding.
+pub fn run(a: DoctorArgs) -> anyhow::Result<i32> {
     let latch = latch_exe()?;
     let mut failed = false;
     let (mut wrapped, mut unwrapped, mut remote) = (0, 0, 0);
     println!("MCP clients");
-    let locations = existing_locations(None, None)?;
+    let locations = existing_locations(None, a.project)?;
     if locations.is_empty() {
         println!(
             "  no client config found (Claude Desktop, Claude Code, Cursor, VS Code, Windsurf, Codex, Gemini CLI)"
@@ -90,6 +100,7 @@ pub fn run() -> anyhow::Result<i32> {
         }
     }
     println!("  {wrapped} wrapped, {unwrapped} not wrapped, {remote} remote not covered");
+    failed |= unwrapped > 0 || remote > 0;
     if unwrapped > 0 {
         println!("  → `latch install` wraps the servers that are not wrapped (`--dry-run` shows the change first)");
     }

@@ -101,6 +101,13 @@ pub(crate) fn latch_exe() -> anyhow::Result<String> {
         .ok_or_else(|| anyhow::anyhow!("the path of latch ({}) is not UTF-8; move it to a plain path", exe.display()))
 }
 
+/// `Some("latch")` when the `latch` found on PATH is this very executable.
+fn latch_on_path() -> Option<&'static str> {
+    let me = std::fs::canonicalize(std::env::current_exe().ok()?).ok()?;
+    let found = which("latch")?;
+    (std::fs::canonicalize(found).ok()? == me).then_some("latch")
+}
+
 /// One line about one server: a label, who, and details.
 pub(crate) fn line(label: &str, name: &str, place: &str, detail: &str) -> String {
     let who = if place.is_empty() { name.to_owned() } else { format!("{name} ({place})") };
@@ -204,15 +211,31 @@ fn run_inner(a: InstallArgs, action: Action) -> anyhow::Result<i32> {
     }
     let mut failed = false;
     let mut changed = 0;
+    // A project's file is shared with a team: the `latch` on PATH works on
+    // every teammate's machine, this machine's absolute path does not.
+    let on_path = latch_on_path();
     for t in &targets {
         writeln!(out, "{}", t.heading())?;
-        match super::install_target::process(t, action, &latch, a.dry_run, &mut out)? {
-            Ok(true) => changed += 1,
+        let shared = t.servers.as_ref().is_some_and(|l| l.scope == "project");
+        let command = if shared { on_path.unwrap_or(&latch) } else { &latch };
+        match super::install_target::process(t, action, command, a.dry_run, &mut out)? {
+            Ok(true) => {
+                changed += 1;
+                if shared && on_path.is_none() && action == Action::Install {
+                    writeln!(
+                        out,
+                        "  note: this project file now names {latch}, which teammates who share the file may not \
+                         have; to write plain `latch` instead, put latch on PATH, then run `latch uninstall` and `latch install` \
+                         here again"
+                    )?;
+                }
+            }
             Ok(false) => {}
             Err(message) => {
                 failed = true;
-                writeln!(out, "  {message}")?;
-                eprintln!("latch: {message}");
+                // Once, on stderr, right under its file's heading.
+                out.flush()?;
+                eprintln!("  latch: {message}");
             }
         }
     }
@@ -235,7 +258,7 @@ pub(crate) fn verb(action: Action) -> &'static str {
     if action == Action::Install { "install" } else { "uninstall" }
 }
 
-fn backup_path(real: &Path) -> PathBuf {
+pub(crate) fn backup_path(real: &Path) -> PathBuf {
     let mut name = real.file_name().unwrap_or_default().to_os_string();
     name.push(".latch-backup");
     real.with_file_name(name)

@@ -4,6 +4,7 @@
 //! an approval that was not pending); 2 usage errors (clap); 3 no daemon
 //! is running; 70 internal error; the shim exits with its server's code.
 
+pub mod audit_list;
 pub mod auth;
 pub mod bridge;
 pub mod client;
@@ -22,6 +23,19 @@ use latch_proto::paths::Paths;
 
 /// Something went wrong that is not a failed check.
 pub const EXIT_ERROR: u8 = 70;
+/// A mistake in the command line that clap cannot see (bad `--args` JSON,
+/// a file named that does not exist): exit 2, with the fix in the text.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
 /// The daemon is not running.
 pub const EXIT_NO_DAEMON: i32 = 3;
 
@@ -44,6 +58,15 @@ pub fn daemon() -> anyhow::Result<i32> {
 /// `latch tui`. Starts a daemon first when none answers, so one command
 /// gets a newcomer to a running Latch.
 pub fn tui() -> anyhow::Result<i32> {
+    use std::io::IsTerminal;
+    // Without a terminal the console would only write escape codes into a
+    // pipe or a file: one plain line instead, before anything is started.
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        eprintln!(
+            "latch tui: the console needs a terminal; open it in a terminal window (`latch status` and `latch pending` work without one)"
+        );
+        return Ok(2);
+    }
     let paths = paths()?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let hello = latch_proto::client::Hello::new(latch_proto::Role::Cli, "tui-probe");

@@ -2,9 +2,10 @@
 //!
 //! Exit codes (as in `cli/mod.rs`): 0 = fine (the policy is valid, every
 //! case passed); 1 = the policy or a test table has problems, or a case
-//! failed; 70 = could not run (a file that cannot be read, bad `--args`
-//! JSON). Problems go to stderr
-//! in `FILE:LINE:COLUMN: error: …` form with the source line and a fix.
+//! failed; 2 = a usage mistake (bad `--args` JSON, a policy file named
+//! that does not exist); 70 = could not run (a file that cannot be read).
+//! Problems go to stderr in `FILE:LINE:COLUMN: error: …` form with the
+//! source line and a fix.
 //!
 //! Every subcommand reads the user's policy file (from `LATCH_HOME` or the
 //! platform's config folder) unless given another one, and protects
@@ -33,6 +34,10 @@ pub enum PolicyCmd {
     Check {
         /// The file to check (default: your policy file).
         file: Option<PathBuf>,
+        /// Print JSON: the file, ok, the rule count, problems and warnings
+        /// (each with line, column, message and hint).
+        #[arg(long)]
+        json: bool,
     },
     /// Show how one call would be classified and decided: the class and
     /// why, every rule that matched, and the decision.
@@ -87,7 +92,8 @@ pub enum PolicyCmd {
 /// Runs a `latch policy` subcommand; returns the exit code.
 pub fn run(cmd: PolicyCmd) -> anyhow::Result<i32> {
     match cmd {
-        PolicyCmd::Check { file } => check(file),
+        PolicyCmd::Check { file, json: false } => check(file),
+        PolicyCmd::Check { file, json: true } => check_json(file),
         PolicyCmd::Explain { server, tool, args, tool_def, hook, policy, json, ask_model } => match hook {
             Some(h) => {
                 let (server, tool, args, def) = super::hook::explain_inputs(&h[0], Path::new(&h[1]))?;
@@ -140,6 +146,12 @@ fn load(file: Option<PathBuf>) -> anyhow::Result<(Option<Policy>, String)> {
             p.set_protected(protected(&paths));
             return Ok((Some(p), "built-in defaults".to_owned()));
         }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(super::Usage(format!(
+                "there is no policy file at {shown}: check the path (without a FILE, your own policy is used)"
+            ))
+            .into());
+        }
         Err(e) => return Err(anyhow!(e).context(format!("cannot read the policy file {shown}"))),
     };
     match Policy::parse(&text) {
@@ -173,6 +185,54 @@ fn check(file: Option<PathBuf>) -> anyhow::Result<i32> {
     }
 }
 
+/// `policy check --json`: the same checks as [`check`], as one JSON object
+/// on stdout (and the same exit codes).
+fn check_json(file: Option<PathBuf>) -> anyhow::Result<i32> {
+    let paths = paths()?;
+    let path = file.clone().unwrap_or_else(|| paths.policy.clone());
+    let shown = path.display().to_string();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && file.is_none() => None,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(super::Usage(format!("there is no policy file at {shown}: check the path")).into());
+        }
+        Err(e) => return Err(anyhow!(e).context(format!("cannot read the policy file {shown}"))),
+    };
+    let list = |problems: &[latch_core::policy::Problem]| -> Vec<serde_json::Value> {
+        problems
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "line": p.line,
+                    "column": p.column,
+                    "message": latch_core::redact::redact_text(&p.message),
+                    "hint": latch_core::redact::redact_text(&p.hint),
+                })
+            })
+            .collect()
+    };
+    let (report, code) = match text.as_deref().map(Policy::parse) {
+        None => (
+            serde_json::json!({"file": shown, "ok": true, "builtin": true, "rules": Policy::builtin().rule_count(),
+            "problems": [], "warnings": []}),
+            0,
+        ),
+        Some(Ok(p)) => (
+            serde_json::json!({"file": shown, "ok": true, "rules": p.rule_count(), "problems": [],
+            "warnings": list(p.warnings())}),
+            0,
+        ),
+        Some(Err(e)) => (
+            serde_json::json!({"file": shown, "ok": false, "problems": list(&e.problems),
+            "warnings": []}),
+            1,
+        ),
+    };
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(code)
+}
+
 fn explain(
     server: &str,
     tool: &str,
@@ -182,8 +242,12 @@ fn explain(
     json: bool,
     ask_model: bool,
 ) -> anyhow::Result<i32> {
-    let args: serde_json::Value =
-        serde_json::from_str(args).with_context(|| format!("--args is not valid JSON: {args}"))?;
+    let args: serde_json::Value = serde_json::from_str(args).map_err(|e| {
+        super::Usage(format!(
+            "--args is not valid JSON ({e}): give the arguments as one JSON object in single quotes, e.g. \
+             --args '{{\"path\": \"/tmp/notes.txt\"}}'"
+        ))
+    })?;
     let def = match tool_def {
         None => None,
         Some(path) => {

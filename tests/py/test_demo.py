@@ -221,3 +221,51 @@ def test_the_console_mode_without_a_terminal_points_to_headless() -> None:
     run = subprocess.run([LATCH, "demo"], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=15)
     assert run.returncode == 2
     assert "run `latch demo --headless`" in run.stderr
+
+
+def test_console_demo_in_a_temp_folder_prints_the_agents_transcript_and_its_intro_fits_80_columns(
+    home: Home,
+) -> None:
+    """No --dir: the transcript lives in the demo's temporary folder, which
+    must be read before it is removed. 80×30 terminal, as a new user has."""
+    server = TmuxServer(home)
+    server.env["LANG"] = "C.UTF-8"
+    server.env["TMPDIR"] = str(home.path)  # the demo's temporary folder goes here
+    status = home.path / "demo-status"
+    script = f"cd {shlex.quote(str(TESTS_DIR))}; {shlex.quote(LATCH)} demo; echo $? > {status}"
+    try:
+        server.run("new-session", "-d", "-x", "80", "-y", "30", "-s", "demo", "sh", "-c", script)
+        server.run("set-option", "-t", "demo", "remain-on-exit", "on")
+
+        def screen() -> str:
+            return server.run("capture-pane", "-p", "-J", "-S", "-200", "-t", "demo").stdout
+
+        def intro_shown() -> str | None:
+            shown = screen()
+            return shown if "Press Enter to open the console" in shown else None
+
+        intro = wait_until(intro_shown, 40.0)
+        assert intro, screen()
+        # -J joins wrapped lines: a line over 80 columns would show here.
+        long = [line for line in intro.splitlines() if len(line.rstrip()) > 80]
+        assert not long, long
+        server.run("send-keys", "-t", "demo", "Enter")
+        assert wait_until(lambda: "approval waiting" in screen(), 40.0, interval=0.1), screen()
+        time.sleep(0.7)  # the console holds answer keys 500 ms after an approval took focus
+        server.run("send-keys", "-t", "demo", "a")
+        assert wait_until(lambda: "PIN:" in screen(), 20.0, interval=0.1), screen()
+        server.run("send-keys", "-t", "demo", DEMO_PIN, "Enter")
+
+        def agent_done() -> bool:
+            logs = list(home.path.glob("latch-demo-*/agent.log"))
+            return bool(logs) and "Every decision was the expected one" in logs[0].read_text()
+
+        assert wait_until(agent_done, 30.0), screen()
+        server.run("send-keys", "-t", "demo", "q")
+        assert wait_until(lambda: status.exists() and status.read_text().strip(), 20.0), screen()
+        assert status.read_text().strip() == "0", screen()
+        after = screen()
+        assert "→ APPROVED by a person" in after and "→ DENY (TRANSFER_VALUE)" in after, after
+        assert not list(home.path.glob("latch-demo-*")), "the temporary folder is left behind"
+    finally:
+        server.kill()

@@ -99,11 +99,19 @@ pub async fn run(paths: Paths) -> Result<(), TuiError> {
     let mut sighup = signal(SignalKind::hangup()).map_err(TuiError::Terminal)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(TuiError::Terminal)?;
 
+    // https://no-color.org: any non-empty NO_COLOR turns colours off.
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let mut dirty = true;
     let result = loop {
         if dirty {
             let now = now_ms();
-            if let Err(e) = term.0.draw(|f| ui::draw(f, &app, now)) {
+            let drawn = term.0.draw(|f| {
+                ui::draw(f, &app, now);
+                if no_color {
+                    ui::without_color(f.buffer_mut());
+                }
+            });
+            if let Err(e) = drawn {
                 break Err(TuiError::Draw(e));
             }
             dirty = false;

@@ -203,3 +203,19 @@ fn health_shows_security_findings() {
     let text: String = backend.buffer().content().iter().map(|c| c.symbol()).collect();
     assert!(text.contains("finding") && text.contains("tool \"ledger\" was described"), "{text}");
 }
+
+#[test]
+fn answer_keys_are_hidden_when_nothing_waits() {
+    let mut app = connected(&[], &mut SyntheticLog::new(0));
+    app.handle(key('1'), NOW - 10_000);
+    app.handle(Input::Tick, NOW);
+    let footer = |app: &App| {
+        let b = render(app, 120, 24);
+        let buf = b.buffer();
+        (0..120).map(|x| buf[(x, 23)].symbol().to_owned()).collect::<String>()
+    };
+    let empty = footer(&app);
+    assert!(!empty.contains("deny") && !empty.contains("approve"), "{empty}");
+    let full = footer(&with_pending());
+    assert!(full.contains("deny"), "{full}");
+}

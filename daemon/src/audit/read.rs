@@ -158,7 +158,9 @@ fn verify_chain(path: &Path) -> Result<Verified, AuditError> {
     Ok(Verified::Intact { rows: count, retained })
 }
 
-pub(super) fn query_rows(
+/// Rows matching a filter, newest first, below `before`; on its own reader
+/// connection, so `latch audit` can read the log without a daemon.
+pub fn query_rows(
     path: &Path,
     f: &AuditFilter,
     before: Option<i64>,

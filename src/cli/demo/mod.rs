@@ -79,16 +79,14 @@ pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
     let mut demo = Demo::new(exe, test_server, root.clone(), a.headless)?;
     let result = demo.run(!a.no_npx);
     demo.cleanup();
+    // The console owned the terminal: show what the agent saw now (read
+    // before the temporary folder that holds it goes).
+    let transcript = demo.transcript_path().filter(|_| !a.headless).and_then(|p| std::fs::read_to_string(p).ok());
     if temporary {
         let _ = std::fs::remove_dir_all(&root);
     }
-    if let Some(tui) = demo.transcript_path()
-        && !a.headless
-    {
-        // The console owned the terminal: show what the agent saw now.
-        if let Ok(text) = std::fs::read_to_string(tui) {
-            let _ = write!(std::io::stdout(), "{text}");
-        }
+    if let Some(text) = transcript {
+        let _ = write!(std::io::stdout(), "{text}");
     }
     let code = match result {
         Ok(true) => 0,

@@ -14,20 +14,21 @@ use crate::cli::install::which;
 
 impl Demo {
     pub(super) fn run(&mut self, npx: bool) -> anyhow::Result<bool> {
-        self.say("Latch demo: a scripted agent uses two MCP servers, every call through `latch shim`.");
+        self.say("Latch demo: a scripted agent uses two MCP servers, each through `latch shim`.");
         self.start_daemon()?;
         if !self.headless {
             let mut term = std::io::stdout();
             // A terminal that went away (SIGHUP) must not panic the demo.
             let _ = writeln!(
                 term,
-                "\nLatch demo. A scripted agent is about to use two MCP servers through Latch, and the console\n\
-                 will show every call:\n\
-                 \x20 1. read a file            allowed (READ)\n\
-                 \x20 2. write a file           allowed (WRITE)\n\
-                 \x20 3. run a shell command    held for you: press `a` to approve it (or `d` to deny)\n\
-                 \x20 4. send a payment         denied (TRANSFER_VALUE): it never reaches the server\n\
-                 Press `q` in the console when the agent is done; everything is cleaned up after."
+                // Every line fits an 80-column terminal.
+                "\nLatch demo. A scripted agent is about to use two MCP servers through Latch;\n\
+                 the console will show every call:\n\
+                 \x20 1. read a file          allowed (READ)\n\
+                 \x20 2. write a file         allowed (WRITE)\n\
+                 \x20 3. run a shell command  held for you: `a` approves it, `d` denies it\n\
+                 \x20 4. send a payment       denied (TRANSFER_VALUE): never reaches the server\n\
+                 Press `q` in the console when the agent is done; everything is cleaned up."
             );
             if std::io::stdin().is_terminal() {
                 let _ = write!(term, "Press Enter to open the console… ");

@@ -29,6 +29,20 @@ pub use pieces::{
     stamp,
 };
 
+/// The screen without colours, for `NO_COLOR` (no-color.org): text,
+/// bold and underline stay; a coloured background (the selected row, a
+/// banner) becomes reverse video so that it still stands out.
+pub fn without_color(buf: &mut ratatui::buffer::Buffer) {
+    use ratatui::style::{Color, Modifier};
+    for cell in buf.content.iter_mut() {
+        if cell.bg != Color::Reset {
+            cell.modifier.insert(Modifier::REVERSED);
+        }
+        cell.fg = Color::Reset;
+        cell.bg = Color::Reset;
+    }
+}
+
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame<'_>, app: &App, now: i64) {
     let [header, body, footer] =
@@ -151,7 +165,12 @@ fn draw_footer(frame: &mut Frame<'_>, area: Rect, app: &App) {
         };
         Line::from(Span::styled(format!(" {}", t.text), Style::new().fg(color).bold()))
     } else {
-        hint_line(&app.key_chain(), area.width)
+        let mut chain = app.key_chain();
+        // Nothing to answer: the answer keys are no help, only noise.
+        if matches!(app.mode, Mode::Normal) && app.pending.is_empty() {
+            chain.retain(|c| *c != keymap::Context::Pending);
+        }
+        hint_line(&chain, area.width)
     };
     frame.render_widget(Paragraph::new(line), area);
 }
@@ -180,4 +199,25 @@ fn hint_line(chain: &[keymap::Context], width: u16) -> Line<'static> {
         spans.extend(item(&k, h));
     }
     Line::from(spans)
+}
+
+#[cfg(test)]
+mod no_color_tests {
+    use ratatui::buffer::Buffer;
+    use ratatui::layout::Rect;
+    use ratatui::style::{Color, Modifier, Style};
+
+    #[test]
+    fn colours_go_and_a_coloured_background_becomes_reverse_video() {
+        let mut buf = Buffer::empty(Rect::new(0, 0, 10, 1));
+        buf.set_string(0, 0, "deny", Style::new().fg(Color::Red).add_modifier(Modifier::BOLD));
+        buf.set_string(5, 0, "sel", Style::new().bg(Color::Blue));
+        super::without_color(&mut buf);
+        for cell in buf.content.iter() {
+            assert_eq!((cell.fg, cell.bg), (Color::Reset, Color::Reset));
+        }
+        assert!(buf[(0, 0)].modifier.contains(Modifier::BOLD));
+        assert!(buf[(5, 0)].modifier.contains(Modifier::REVERSED));
+        assert!(!buf[(0, 0)].modifier.contains(Modifier::REVERSED));
+    }
 }
