@@ -160,12 +160,7 @@ fn verify_chain(path: &Path) -> Result<Verified, AuditError> {
 
 /// Rows matching a filter, newest first, below `before`; on its own reader
 /// connection, so `latch audit` can read the log without a daemon.
-pub fn query_rows(
-    path: &Path,
-    f: &AuditFilter,
-    before: Option<i64>,
-    limit: u32,
-) -> Result<Vec<AuditRow>, AuditError> {
+pub fn query_rows(path: &Path, f: &AuditFilter, before: Option<i64>, limit: u32) -> Result<Vec<AuditRow>, AuditError> {
     let conn = open_reader(path)?;
     let mut where_ = vec!["id < ?1".to_owned()];
     let mut args: Vec<rusqlite::types::Value> = vec![before.unwrap_or(i64::MAX).into()];
