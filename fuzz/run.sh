@@ -21,5 +21,5 @@ for t in "${targets[@]}"; do
     cargo +nightly fuzz run -O "$t" "work/$t" "corpus/$t" -- \
         -runs="$runs" -max_total_time="$secs" -timeout=25 -rss_limit_mb=2048 -max_len=65536 \
         -print_final_stats=1 >"work/$t.log" 2>&1 || echo "$t: FAILED (see fuzz/work/$t.log)"
-    echo "$t: $(( $(date +%s) - start ))s wall; $(grep -E '^#[0-9]+ +DONE' "work/$t.log" | tail -1)"
+    echo "$t: $(( $(date +%s) - start ))s wall; $(grep -E '^#[0-9]+[[:space:]]+DONE' "work/$t.log" | tail -1)"
 done

@@ -288,8 +288,10 @@ pub fn redact(data: &[u8]) {
         let r = redact_value(&v);
         assert_eq!(redact_value(&r), r, "redacting a value twice differs");
         assert!(!has_secret(&r), "a redacted value still has a secret: {r}");
-        let planted = serde_json::json!({ "data": v, "api_key": PLANTED });
-        assert!(!redact_value(&planted).to_string().contains(PLANTED), "planted secret survived");
+        if !text.contains(PLANTED) {
+            let planted = serde_json::json!({ "data": v, "api_key": PLANTED });
+            assert!(!redact_value(&planted).to_string().contains(PLANTED), "planted secret survived");
+        }
     }
 }
 
