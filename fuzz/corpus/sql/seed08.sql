@@ -1,0 +1,1 @@
+find all users who signed up today
