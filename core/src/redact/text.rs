@@ -182,19 +182,19 @@ pub fn redact_text(text: &str) -> Cow<'_, str> {
     }
     // A mask can expose what its neighbour hid: in `…AGE-SECRET-KEY-1…HRKU-…`
     // the second key only starts at a word boundary once the first is
-    // masked. That needs a token character right beside a span; then redact
-    // the result again, until nothing changes, at most MAX_PASSES times.
-    let mut again = glued_to_a_token(text, &spans);
+    // masked, and one rule's match can overlap (and so hide) another's, as
+    // in a URL whose password holds a second URL. So a text that had
+    // secrets is redacted again until nothing changes, at most MAX_PASSES
+    // times: redacting a redacted text changes nothing.
     let mut out = apply_spans(text, &spans);
     for _ in 0..MAX_PASSES {
-        if !again || !may_hold_secret(&out) {
+        if !may_hold_secret(&out) {
             break;
         }
         let spans = secret_spans(&out);
         if spans.is_empty() {
             break;
         }
-        again = glued_to_a_token(&out, &spans);
         out = apply_spans(&out, &spans);
     }
     Cow::Owned(out)
@@ -202,15 +202,6 @@ pub fn redact_text(text: &str) -> Cow<'_, str> {
 
 /// Extra redaction passes over a text that had secrets; see [`redact_text`].
 const MAX_PASSES: usize = 4;
-
-/// Whether a span touches a character that can belong to a token (a word
-/// character, or `/ + - .` found in base64 and token alphabets): only then
-/// can masking it let another rule match.
-fn glued_to_a_token(text: &str, spans: &[(usize, usize)]) -> bool {
-    let b = text.as_bytes();
-    let token = |c: u8| c.is_ascii_alphanumeric() || b"_/+-.".contains(&c);
-    spans.iter().any(|&(s, e)| (s > 0 && token(b[s - 1])) || b.get(e).is_some_and(|&c| token(c)))
-}
 
 /// `text` with each span replaced by [`MASK`].
 pub(super) fn apply_spans(text: &str, spans: &[(usize, usize)]) -> String {
