@@ -190,7 +190,7 @@ async fn connection(shared: Arc<Shared>, stream: Stream, conn: u64, mut stop: wa
             Err(e) => {
                 // Answer the request it was meant to be, so a shim waiting on
                 // it fails closed instead of waiting forever.
-                let (kind, req) = crate::dispatch::envelope_of(&buf);
+                let (kind, req) = frame::envelope_of(&buf);
                 let message = match e {
                     // Only a call's arguments can hold what the shim let
                     // through and the daemon cannot read: a number beyond

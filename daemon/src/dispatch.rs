@@ -192,19 +192,3 @@ pub(crate) async fn handle(
         }
     }
 }
-
-/// The message kind and `req` of a frame that did not decode, so its sender
-/// hears why (`("", 0)` when even that is unreadable). Only the envelope is
-/// read: the rest may be what failed (a number out of range in a call's
-/// arguments), and skipping a value does not check it.
-pub(crate) fn envelope_of(frame: &[u8]) -> (String, u64) {
-    #[derive(serde::Deserialize)]
-    struct Req {
-        req: Option<u64>,
-    }
-    serde_json::from_slice::<std::collections::HashMap<String, Req>>(frame)
-        .ok()
-        .and_then(|m| m.into_iter().next())
-        .map(|(kind, r)| (kind, r.req.unwrap_or(0)))
-        .unwrap_or_default()
-}
