@@ -40,7 +40,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::error::{ProblemKind, did_you_mean};
 use super::read::{Cx, describe, entries};
-use crate::class::{Class, Decision, Flag};
+use crate::class::{Decision, Flag};
 use crate::glob::Glob;
 use crate::threat::budget::BudgetPolicy;
 use crate::threat::limits::Limit;
@@ -236,7 +236,7 @@ fn select_key(cx: &mut Cx<'_>, k: &str, x: &SValue<'_>, s: &mut Selector) -> boo
     match k {
         "class" => {
             let Some(name) = cx.str(x, "class", "`class = \"SEND\"`") else { return false };
-            s.class = class(cx, name, x.span());
+            s.class = super::read::class_name(cx, name, x.span(), "");
             s.class.is_some()
         }
         "flags" => {
@@ -420,19 +420,6 @@ fn choice(cx: &mut Cx<'_>, v: &SValue<'_>, key: &str, allowed: &[Decision]) -> O
         None => format!("`{key}` can be {list}"),
     };
     cx.problem(ProblemKind::UnknownName, v.span(), format!("unknown effect {s:?} for `{key}`"), hint);
-    None
-}
-
-fn class(cx: &mut Cx<'_>, s: &str, span: Range<usize>) -> Option<Class> {
-    if let Some(c) = Class::parse(s) {
-        return Some(c);
-    }
-    let names: Vec<&str> = Class::ALL.iter().map(|c| c.as_str()).collect();
-    let hint = match did_you_mean(s, &names) {
-        Some(m) => format!("did you mean \"{m}\"? The classes are {}", names.join(", ")),
-        None => format!("the classes are {}", names.join(", ")),
-    };
-    cx.problem(ProblemKind::UnknownName, span, format!("unknown class {s:?}"), hint);
     None
 }
 
