@@ -49,6 +49,10 @@ pub(crate) async fn decide(
         let redacted = redact_value(&latch_core::redact::bounded(&args));
         (args, redacted)
     };
+    // The kill switch: nothing is judged or classified, the call is denied.
+    if shared.engine().stopped.is_some() {
+        return stopped(shared, req, conn, server, tool, &redacted, args_hash).await;
+    }
     // Conditions a model must judge are settled first, the lock released.
     let args = Arc::new(args);
     let answers = crate::judge::settle::settle(shared, conn, server, tool, &args, &redacted, &args_hash, large).await;
@@ -285,6 +289,55 @@ pub(crate) async fn decide(
         approval_id,
         hold_ms: Some(held_until.map(|h| (h - now_ms()).max(0) as u64).unwrap_or(0).min(hold_ms)),
         ask_in_client,
+    }
+}
+
+/// The deny while the kill switch is on, recorded like any call.
+async fn stopped(
+    shared: &Arc<Shared>,
+    req: u64,
+    conn: u64,
+    server: &str,
+    tool: &str,
+    redacted: &Value,
+    args_hash: String,
+) -> DaemonMsg {
+    let reasons = vec![crate::stop::STOPPED_REASON.to_owned()];
+    let (call_id, session) = {
+        let mut eng = shared.engine();
+        (eng.next_call_id(), eng.session_of(conn).unwrap_or_default())
+    };
+    let ev = NewEvent {
+        time_ms: now_ms(),
+        kind: "call",
+        server: server.to_owned(),
+        session,
+        tool: tool.to_owned(),
+        decision: Decision::Deny.as_str().to_owned(),
+        reasons: reasons.clone(),
+        args: redacted.to_string(),
+        args_hash,
+        rule: Some("stopped".into()),
+        detail: crate::hook::detail(shared, conn),
+        ..Default::default()
+    };
+    let row = (shared.engine().consoles > 0).then(|| row_of(0, &ev, redacted));
+    // Denied whether or not the row could be written.
+    if let Ok(audit_id) = shared.audit.insert(ev).await {
+        shared.audit.finish(audit_id, "blocked", 0).await;
+        if let Some(row) = row {
+            shared.emit(Event::Call { row: AuditRow { id: audit_id, ..row } });
+        }
+    }
+    DaemonMsg::Decision {
+        req,
+        call_id,
+        decision: Decision::Deny,
+        class: String::new(),
+        reason: crate::stop::STOPPED_REASON.to_owned(),
+        approval_id: None,
+        hold_ms: None,
+        ask_in_client: None,
     }
 }
 

@@ -124,6 +124,9 @@ pub struct Engine {
     pub judge: crate::judge::Judge,
     /// Tool definitions a person approved a `no_evidence` call of.
     pub known: crate::known::Known,
+    /// The kill switch is on since this time (Unix ms): every call is
+    /// denied ([`crate::stop`]).
+    pub stopped: Option<i64>,
     next_call: u64,
     salt: u64,
 }
@@ -168,6 +171,7 @@ impl Engine {
             channels: BTreeMap::new(),
             judge: Default::default(),
             known: Default::default(),
+            stopped: None,
             next_call: 0,
             salt,
         }

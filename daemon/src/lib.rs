@@ -32,6 +32,7 @@ mod registry;
 mod reload;
 mod reveal;
 mod shared;
+mod stop;
 mod telegram;
 pub mod wire;
 

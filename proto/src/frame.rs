@@ -66,6 +66,22 @@ pub fn decide_args(line: &[u8]) -> Option<&serde_json::value::RawValue> {
     serde_json::from_slice::<Frame<'_>>(line).ok().map(|f| f.decide.args)
 }
 
+/// The message kind and `req` of a frame that did not decode, so its sender
+/// hears why (`("", 0)` when even that is unreadable). Only the envelope is
+/// read: the rest may be what failed (a number out of range in a call's
+/// arguments), and skipping a value does not check it.
+pub fn envelope_of(frame: &[u8]) -> (String, u64) {
+    #[derive(serde::Deserialize)]
+    struct Req {
+        req: Option<u64>,
+    }
+    serde_json::from_slice::<std::collections::HashMap<String, Req>>(frame)
+        .ok()
+        .and_then(|m| m.into_iter().next())
+        .map(|(kind, r)| (kind, r.req.unwrap_or(0)))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,20 +106,4 @@ mod tests {
         assert!(decide_args(b"{\"hello\":{}}\n").is_none());
         assert!(decide_args(b"not json").is_none());
     }
-}
-
-/// The message kind and `req` of a frame that did not decode, so its sender
-/// hears why (`("", 0)` when even that is unreadable). Only the envelope is
-/// read: the rest may be what failed (a number out of range in a call's
-/// arguments), and skipping a value does not check it.
-pub fn envelope_of(frame: &[u8]) -> (String, u64) {
-    #[derive(serde::Deserialize)]
-    struct Req {
-        req: Option<u64>,
-    }
-    serde_json::from_slice::<std::collections::HashMap<String, Req>>(frame)
-        .ok()
-        .and_then(|m| m.into_iter().next())
-        .map(|(kind, r)| (kind, r.req.unwrap_or(0)))
-        .unwrap_or_default()
 }
