@@ -99,10 +99,32 @@ pub(crate) async fn decide(
         let roots = eng.shims.get(&conn).and_then(|s| s.roots.clone());
         let place = Place { client_roots: roots.as_deref(), ..crate::identity::place(&place) };
         let facts = eng.facts(conn, server, tool);
-        let verdict = match early {
+        let mut verdict = match early {
             Some(v) => v,
             None => evaluate(&eng.policy, eng.floor.as_ref(), &call, def, &answers, place, facts),
         };
+        // Rate limits and budgets, for a call the policy did not deny: the
+        // stricter of theirs and the policy's decision.
+        let mut payment = None;
+        if verdict.evaluation.decision != CoreDecision::Deny {
+            let f = crate::threats::Facts {
+                server,
+                tool,
+                args: &args,
+                class: verdict.classification.class,
+                flags: &verdict.classification.flags,
+                now_ms: now,
+            };
+            let eng = &mut *eng;
+            let said = eng.threats.check(&eng.policy, &f);
+            payment = said.payment;
+            if let Some(say) = said.say
+                && say.effect > verdict.evaluation.decision
+            {
+                verdict.evaluation.decision = say.effect;
+                verdict.evaluation.reasons.push(say.reason);
+            }
+        }
         let class = verdict.classification.class.as_str().to_owned();
         // Reasons may quote argument text (hosts, SQL, pipeline stages).
         let mut reasons: Vec<String> = verdict
@@ -200,6 +222,14 @@ pub(crate) async fn decide(
         {
             eng.known
                 .asked(a, crate::known::Definition { server: server.to_owned(), tool: tool.to_owned(), def_hash: h });
+        }
+        // A payment is counted once it runs.
+        if let Some(amounts) = payment {
+            match decision {
+                Decision::Allow => eng.threats.spent(server, &amounts, now),
+                Decision::Ask => eng.threats.wait(&call_id, server, amounts),
+                Decision::Deny => {}
+            }
         }
         let asked = verdict.evaluation.decision == CoreDecision::Ask || conflicted || prompt;
         // A new approval is listed only once its call row is committed.

@@ -127,6 +127,8 @@ pub struct Engine {
     /// The kill switch is on since this time (Unix ms): every call is
     /// denied ([`crate::stop`]).
     pub stopped: Option<i64>,
+    /// Rate limits and money budgets, in memory only ([`crate::threats`]).
+    pub threats: crate::threats::Counters,
     next_call: u64,
     salt: u64,
 }
@@ -172,6 +174,7 @@ impl Engine {
             judge: Default::default(),
             known: Default::default(),
             stopped: None,
+            threats: Default::default(),
             next_call: 0,
             salt,
         }

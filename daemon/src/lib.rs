@@ -34,6 +34,7 @@ mod reveal;
 mod shared;
 mod stop;
 mod telegram;
+mod threats;
 pub mod wire;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
