@@ -166,6 +166,7 @@ fn connected(now: i64, db: &Path) -> App {
                     pin_set: true,
                     policy_pending: None,
                     policy_note: None,
+                    stopped_since: None,
                 },
             },
             _ => continue,

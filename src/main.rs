@@ -44,6 +44,15 @@ enum Cmd {
     /// The approval PIN: approvals and looser policies need the person.
     #[command(subcommand)]
     Pin(cli::pin::PinCmd),
+    /// The kill switch: deny every tool call of every shim and hook, and
+    /// every pending approval, until a person resumes.
+    Stop,
+    /// Lift the kill switch (needs the PIN when one is set).
+    Resume {
+        /// Read the PIN from standard input instead of the terminal.
+        #[arg(long)]
+        pin_stdin: bool,
+    },
     /// Make MCP clients start their servers through Latch (all found, or one).
     Install(cli::install::InstallArgs),
     /// Put the clients' server entries back as they were.
@@ -77,6 +86,8 @@ fn main() -> ExitCode {
         Cmd::Policy(cmd) => cli::policy::run(cmd),
         Cmd::Tui => cli::tui(),
         Cmd::Pin(cmd) => cli::pin::run(cmd),
+        Cmd::Stop => cli::stop::stop(),
+        Cmd::Resume { pin_stdin } => cli::stop::resume(pin_stdin),
         Cmd::Install(a) => cli::install::run(a, latch_install::Action::Install),
         Cmd::Uninstall(a) => cli::install::run(a, latch_install::Action::Uninstall),
         Cmd::Doctor(a) => cli::doctor::run(a),

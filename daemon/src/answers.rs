@@ -167,7 +167,7 @@ pub(crate) async fn policy_accept(
     send(tx, &reply).await;
 }
 
-async fn refused(
+pub(crate) async fn refused(
     shared: &Shared,
     kind: &'static str,
     channel: &str,

@@ -124,6 +124,10 @@ impl Daemon {
         engine.floor = floor;
         engine.policy_pending = guard.pending();
         engine.known = known;
+        engine.stopped = crate::stop::restore(&audit);
+        if engine.stopped.is_some() {
+            tracing::warn!("Latch is stopped: every tool call is denied until a person resumes");
+        }
         let shared = Arc::new(Shared::new(Parts {
             paths: paths.clone(),
             audit,

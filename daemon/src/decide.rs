@@ -49,6 +49,10 @@ pub(crate) async fn decide(
         let redacted = redact_value(&latch_core::redact::bounded(&args));
         (args, redacted)
     };
+    // The kill switch: nothing is judged or classified, the call is denied.
+    if shared.engine().stopped.is_some() {
+        return stopped(shared, req, conn, server, tool, &redacted, args_hash).await;
+    }
     // Conditions a model must judge are settled first, the lock released.
     let args = Arc::new(args);
     let answers = crate::judge::settle::settle(shared, conn, server, tool, &args, &redacted, &args_hash, large).await;
@@ -95,10 +99,32 @@ pub(crate) async fn decide(
         let roots = eng.shims.get(&conn).and_then(|s| s.roots.clone());
         let place = Place { client_roots: roots.as_deref(), ..crate::identity::place(&place) };
         let facts = eng.facts(conn, server, tool);
-        let verdict = match early {
+        let mut verdict = match early {
             Some(v) => v,
             None => evaluate(&eng.policy, eng.floor.as_ref(), &call, def, &answers, place, facts),
         };
+        // Rate limits and budgets, for a call the policy did not deny: the
+        // stricter of theirs and the policy's decision.
+        let mut payment = None;
+        if verdict.evaluation.decision != CoreDecision::Deny {
+            let f = crate::threats::Facts {
+                server,
+                tool,
+                args: &args,
+                class: verdict.classification.class,
+                flags: &verdict.classification.flags,
+                now_ms: now,
+            };
+            let eng = &mut *eng;
+            let said = eng.threats.check(&eng.policy, &f);
+            payment = said.payment;
+            if let Some(say) = said.say
+                && say.effect > verdict.evaluation.decision
+            {
+                verdict.evaluation.decision = say.effect;
+                verdict.evaluation.reasons.push(say.reason);
+            }
+        }
         let class = verdict.classification.class.as_str().to_owned();
         // Reasons may quote argument text (hosts, SQL, pipeline stages).
         let mut reasons: Vec<String> = verdict
@@ -197,6 +223,14 @@ pub(crate) async fn decide(
             eng.known
                 .asked(a, crate::known::Definition { server: server.to_owned(), tool: tool.to_owned(), def_hash: h });
         }
+        // A payment is counted once it runs.
+        if let Some(amounts) = payment {
+            match decision {
+                Decision::Allow => eng.threats.spent(server, &amounts, now),
+                Decision::Ask => eng.threats.wait(&call_id, server, amounts),
+                Decision::Deny => {}
+            }
+        }
         let asked = verdict.evaluation.decision == CoreDecision::Ask || conflicted || prompt;
         // A new approval is listed only once its call row is committed.
         for effect in &effects {
@@ -285,6 +319,55 @@ pub(crate) async fn decide(
         approval_id,
         hold_ms: Some(held_until.map(|h| (h - now_ms()).max(0) as u64).unwrap_or(0).min(hold_ms)),
         ask_in_client,
+    }
+}
+
+/// The deny while the kill switch is on, recorded like any call.
+async fn stopped(
+    shared: &Arc<Shared>,
+    req: u64,
+    conn: u64,
+    server: &str,
+    tool: &str,
+    redacted: &Value,
+    args_hash: String,
+) -> DaemonMsg {
+    let reasons = vec![crate::stop::STOPPED_REASON.to_owned()];
+    let (call_id, session) = {
+        let mut eng = shared.engine();
+        (eng.next_call_id(), eng.session_of(conn).unwrap_or_default())
+    };
+    let ev = NewEvent {
+        time_ms: now_ms(),
+        kind: "call",
+        server: server.to_owned(),
+        session,
+        tool: tool.to_owned(),
+        decision: Decision::Deny.as_str().to_owned(),
+        reasons: reasons.clone(),
+        args: redacted.to_string(),
+        args_hash,
+        rule: Some("stopped".into()),
+        detail: crate::hook::detail(shared, conn),
+        ..Default::default()
+    };
+    let row = (shared.engine().consoles > 0).then(|| row_of(0, &ev, redacted));
+    // Denied whether or not the row could be written.
+    if let Ok(audit_id) = shared.audit.insert(ev).await {
+        shared.audit.finish(audit_id, "blocked", 0).await;
+        if let Some(row) = row {
+            shared.emit(Event::Call { row: AuditRow { id: audit_id, ..row } });
+        }
+    }
+    DaemonMsg::Decision {
+        req,
+        call_id,
+        decision: Decision::Deny,
+        class: String::new(),
+        reason: crate::stop::STOPPED_REASON.to_owned(),
+        approval_id: None,
+        hold_ms: None,
+        ask_in_client: None,
     }
 }
 

@@ -121,6 +121,8 @@ pub(crate) async fn handle(
         ClientMsg::Unlock { req, pin } => crate::answers::unlock(shared, conn, role, tx, req, pin).await,
         ClientMsg::SetPin { req, old, new } => crate::answers::set_pin(shared, conn, role, tx, req, old, new).await,
         ClientMsg::PolicyAccept { req, pin } => crate::answers::policy_accept(shared, conn, role, tx, req, pin).await,
+        ClientMsg::Stop { req } => crate::stop::stop(shared, conn, role, tx, req).await,
+        ClientMsg::Resume { req, pin } => crate::stop::resume(shared, conn, role, tx, req, pin).await,
         ClientMsg::Status { req } => {
             let status = {
                 let eng = shared.engine();
@@ -144,6 +146,7 @@ pub(crate) async fn handle(
                     pin_set: shared.pin.is_set(),
                     policy_pending: eng.policy_pending.clone(),
                     policy_note: shared.guard().note.clone(),
+                    stopped_since: eng.stopped,
                 }
             };
             send(tx, &DaemonMsg::Status { req, status }).await;

@@ -64,6 +64,9 @@ pub(crate) async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: 
                         Fsm::AwaitingApproval { approval_id } => (Decision::Ask, String::new(), approval_id),
                         Fsm::Dropped { .. } => continue,
                     };
+                    if decision != Decision::Ask {
+                        eng.threats.settled(&call_id, decision == Decision::Allow, now_ms());
+                    }
                     if decision != Decision::Ask
                         && let Some(call) = eng.calls.get(&call_id)
                     {

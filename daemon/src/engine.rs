@@ -124,6 +124,11 @@ pub struct Engine {
     pub judge: crate::judge::Judge,
     /// Tool definitions a person approved a `no_evidence` call of.
     pub known: crate::known::Known,
+    /// The kill switch is on since this time (Unix ms): every call is
+    /// denied ([`crate::stop`]).
+    pub stopped: Option<i64>,
+    /// Rate limits and money budgets, in memory only ([`crate::threats`]).
+    pub threats: crate::threats::Counters,
     next_call: u64,
     salt: u64,
 }
@@ -168,6 +173,8 @@ impl Engine {
             channels: BTreeMap::new(),
             judge: Default::default(),
             known: Default::default(),
+            stopped: None,
+            threats: Default::default(),
             next_call: 0,
             salt,
         }

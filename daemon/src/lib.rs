@@ -32,7 +32,9 @@ mod registry;
 mod reload;
 mod reveal;
 mod shared;
+mod stop;
 mod telegram;
+mod threats;
 pub mod wire;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

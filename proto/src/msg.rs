@@ -254,6 +254,19 @@ pub enum ClientMsg {
     /// `roots/list` (`file://` URIs as sent); `None` when they became
     /// unknown (the client said they changed, or answered with an error).
     ClientRoots { roots: Option<Vec<String>> },
+
+    // ---- from consoles and the CLI, added later ----
+    /// The kill switch (`latch stop`): every call of every shim and hook is
+    /// denied from now on, pending approvals are denied, until a person
+    /// resumes. Tightens only, so no PIN. Answered by [`DaemonMsg::Done`].
+    Stop { req: u64 },
+    /// Lift the kill switch (`latch resume`): a loosening, so the PIN is
+    /// needed when one is set. Answered by [`DaemonMsg::Done`].
+    Resume {
+        req: u64,
+        #[serde(default)]
+        pin: Option<Pin>,
+    },
 }
 
 /// A PIN or passphrase on its way to the daemon. Its `Debug` never shows
@@ -480,6 +493,9 @@ pub struct StatusReport {
     /// accepted policy could not be verified yet …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_note: Option<String>,
+    /// The kill switch is on since this time (Unix ms): every call is denied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_since: Option<i64>,
 }
 
 /// The health of one approval channel.

@@ -251,6 +251,10 @@ pub fn status(a: JsonFlag) -> anyhow::Result<i32> {
         None => println!("policy   {}", status.policy),
         Some(e) => println!("policy   {} — NOT IN FORCE, the previous policy is: {e}", status.policy),
     }
+    if let Some(since) = status.stopped_since {
+        let since = super::audit_list::when(since, now_ms());
+        println!("STOPPED  every tool call is denied since {since} (a person resumes with the PIN)");
+    }
     if status.pin_set {
         println!("approvals protected by a PIN");
     } else {

@@ -168,6 +168,15 @@ fn report_env(env: &[latch_install::env::EnvVar]) -> bool {
 /// The daemon's report; true when it names a security finding.
 fn report_daemon(s: &StatusReport) -> bool {
     println!("daemon    running (pid {}, version {})", s.daemon_pid, s.version);
+    if let Some(since) = s.stopped_since {
+        println!(
+            "STOPPED   every tool call is denied since {} — `latch resume` (with the PIN) lets the policy decide again",
+            super::audit_list::when(
+                since,
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+            )
+        );
+    }
     for f in &s.findings {
         println!("FINDING   {f}");
     }

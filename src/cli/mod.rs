@@ -18,6 +18,7 @@ mod install_target;
 pub mod pin;
 pub mod policy;
 pub mod shim;
+pub mod stop;
 
 use latch_proto::paths::Paths;
 

@@ -170,6 +170,7 @@ pub fn status() -> StatusReport {
         pin_set: true,
         policy_pending: None,
         policy_note: None,
+        stopped_since: None,
     }
 }
 

@@ -12,7 +12,7 @@ use crate::shell::{Command, RedirectKind, Script, Word};
 /// remove evidence (`auth`: authorizing a remote server is the person's,
 /// in their browser; logging out throws their tokens away).
 const LATCH_SUBCOMMANDS: &[&str] =
-    &["approve", "deny", "policy", "daemon", "install", "uninstall", "tui", "prune", "pin", "auth"];
+    &["approve", "deny", "policy", "daemon", "install", "uninstall", "tui", "prune", "pin", "auth", "resume"];
 
 /// Commands that only read the files they are given.
 const READERS: &[&str] = &[

@@ -182,6 +182,9 @@ fn shell_spellings_of_latch_approve_are_denied() {
         "latch auth logout github",
         "cd /tmp; LATCH=latch; $LATCH approve --scope always 3",
         "LATCH.EXE approve 3",
+        "latch resume",
+        "echo 1234 | latch resume --pin-stdin",
+        "nohup l'a'tch resume &",
     ] {
         assert!(denied(run(c)), "{c}");
     }
