@@ -180,6 +180,7 @@ fn object<'a>(s: &mut Scan<'a>, env: &mut Envelope<'a>) -> Result<(), PeekError>
 /// for the few the shim acts on.
 fn result<'a>(s: &mut Scan<'a>) -> Result<ResultPeek<'a>, PeekError> {
     let mut r = ResultPeek::default();
+    let mut is_error_seen = false;
     if s.peek() != Some(b'{') {
         s.skip_value()?;
         return Ok(r);
@@ -205,8 +206,18 @@ fn result<'a>(s: &mut Scan<'a>) -> Result<ResultPeek<'a>, PeekError> {
         s.ws();
         let dup = |k: &str| PeekError::Ambiguous(format!("duplicate `result.{k}` field"));
         match key.as_str() {
-            "isError" => r.is_error = raw(s.value()?)?.get() == "true",
-            "tools" => r.tools = Some(raw(s.value()?)?),
+            "isError" => {
+                if std::mem::replace(&mut is_error_seen, true) {
+                    return Err(dup("isError"));
+                }
+                r.is_error = raw(s.value()?)?.get() == "true";
+            }
+            "tools" => {
+                if r.tools.is_some() {
+                    return Err(dup("tools"));
+                }
+                r.tools = Some(raw(s.value()?)?);
+            }
             "resultType" => {
                 if r.result_type.is_some() {
                     return Err(dup("resultType"));

@@ -68,6 +68,8 @@ fn an_envelope_that_cannot_be_read_safely_is_refused() {
         br#"{"jsonrpc":"2.0","id":1,"result":{},"Result":{}}"#,
         br#"{"jsonrpc":"2.0","id":1,"result":{"resultType":"complete","resultType":"input_required"}}"#,
         br#"{"jsonrpc":"2.0","id":1,"result":{"requestState":"a","requestState":"b"}}"#,
+        br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[],"tools":[{"name":"rm"}]}}"#,
+        br#"{"jsonrpc":"2.0","id":1,"result":{"isError":true,"isError":false}}"#,
         br#"{"jsonrpc":"2.0","id":1,"result":{}}{"jsonrpc":"2.0","id":2,"result":{}}"#,
         br#"{"jsonrpc":"2.0","id":1,"result":{}} x"#,
         br#"{"jsonrpc":"2.0","id":1,"result":{"text":"open}}"#,
