@@ -38,7 +38,16 @@ pub fn verify(path: &Path) -> Result<Verified, AuditError> {
     if let Some(d) = damage::inspect(path) {
         return Ok(Verified::Damaged(d));
     }
-    match verify_chain(path) {
+    let mut at = None;
+    match verify_chain(path, &mut at) {
+        // Overwritten bytes SQLite's check cannot see: text that is not
+        // UTF-8, or a cell of a type the log never writes there.
+        Err(AuditError::Sqlite { source, .. }) if not_as_written(&source) && at.is_some() => Ok(Verified::Broken {
+            row: at.unwrap_or_default(),
+            problem: "a field holds what the log never writes (text that is not UTF-8, or a value of another type): \
+                      its content was changed"
+                .to_owned(),
+        }),
         Err(AuditError::Sqlite { source, .. }) if damage::is_damage(&source) => {
             Ok(Verified::Damaged(damage::inspect(path).unwrap_or_else(|| damage::Damage {
                 problems: vec![source.to_string()],
@@ -51,7 +60,19 @@ pub fn verify(path: &Path) -> Result<Verified, AuditError> {
     }
 }
 
-fn verify_chain(path: &Path) -> Result<Verified, AuditError> {
+/// A cell that cannot be read as the type the log writes into it.
+fn not_as_written(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::Utf8Error(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..)
+    )
+}
+
+/// `at`: the id of the row being read, for errors met inside it.
+fn verify_chain(path: &Path, at: &mut Option<i64>) -> Result<Verified, AuditError> {
     let conn = open_reader(path)?;
     let checkpoints = retention::checkpoints(&conn).map_err(|e| sql(path, e))?;
     let mut retained: Option<retention::Retained> = None;
@@ -70,6 +91,7 @@ fn verify_chain(path: &Path) -> Result<Verified, AuditError> {
     while let Some(r) = rows.next().map_err(|e| sql(path, e))? {
         let get = |i: usize| -> rusqlite::Result<Option<String>> { r.get(i) };
         let id: i64 = r.get(0).map_err(|e| sql(path, e))?;
+        *at = Some(id);
         let broken = |problem: &str| Ok(Verified::Broken { row: id, problem: problem.to_owned() });
         let (prev, hash, stored_seal) =
             (get(1).map_err(|e| sql(path, e))?, get(2).map_err(|e| sql(path, e))?, get(3).map_err(|e| sql(path, e))?);
@@ -280,7 +302,16 @@ pub fn export(
         while let Some(r) = rows.next().map_err(|e| sql(path, e))? {
             let mut fields = Vec::with_capacity(EXPORT_COLUMNS.len());
             for i in 0..EXPORT_COLUMNS.len() {
-                let v: rusqlite::types::Value = r.get(i).map_err(|e| sql(path, e))?;
+                // Text that is not UTF-8 (overwritten bytes) comes out with
+                // replacement characters rather than ending the export.
+                use rusqlite::types::{Value, ValueRef};
+                let v = match r.get_ref(i).map_err(|e| sql(path, e))? {
+                    ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Null => Value::Null,
+                    ValueRef::Integer(n) => Value::Integer(n),
+                    ValueRef::Real(f) => Value::Real(f),
+                    ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+                };
                 fields.push(v);
             }
             match format {
