@@ -29,8 +29,14 @@ def rows(home: Home) -> list[dict[str, Any]]:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
     conn.row_factory = sqlite3.Row
     try:
+        conn.execute("SELECT 1 FROM events LIMIT 1").fetchall()
+    except sqlite3.DatabaseError:
+        conn.close()
+        return []
+    try:
         out = []
-        for r in conn.execute("SELECT id, kind, server, tool, decision, args FROM events ORDER BY id"):
+        cursor = conn.execute("SELECT id, kind, server, tool, decision, args FROM events ORDER BY id")
+        for r in iter_rows(cursor):
             row = dict(r)
             try:
                 row["args"] = json.loads(row["args"]) if row["args"] else None
@@ -40,6 +46,18 @@ def rows(home: Home) -> list[dict[str, Any]]:
         return out
     finally:
         conn.close()
+
+
+def iter_rows(cursor: Any) -> Any:
+    """The rows a cursor yields until the first it cannot read (a damaged file)."""
+    while True:
+        try:
+            r = cursor.fetchone()
+        except sqlite3.DatabaseError:
+            return
+        if r is None:
+            return
+        yield r
 
 
 def tag(args: Any) -> Any:

@@ -7,8 +7,8 @@
   (needs root for `mount`), filled by the client's own calls and a filler
   file; calls must be refused once a row cannot be written, the daemon
   must live on, and calls must pass again once space is freed.
-- read_only: the same tmpfs remounted read-only under a running daemon,
-  then a daemon started on it.
+- read_only: LATCH_HOME made read-only (a bind mount, root) and a daemon
+  started on it (Linux cannot turn a file open for writing read-only).
 - truncated, corrupted: the database cut in half, or bytes overwritten in
   its pages (several seeds), then the daemon started on it.
 - clock: the daemon's wall clock (libfaketime, Debian's libfaketime,
@@ -26,6 +26,7 @@ import json
 import os
 import random
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -126,42 +127,60 @@ def disk_full() -> dict[str, Any]:
 
 
 def read_only() -> dict[str, Any]:
+    """A log written, then LATCH_HOME made read-only (a read-only bind mount;
+    its run/ folder, where the socket goes, stays writable) and a daemon
+    started on it. Linux refuses to remount a file system read-only while a
+    file on it is open for writing, so a running daemon's log cannot turn
+    read-only under it; this is the state a daemon meets at start."""
     result: dict[str, Any] = {"fault": "read_only", "problems": []}
-    with tmpfs_home() as home:
+    home = Home()
+    mounts: list[str] = []
+    try:
         daemon = Daemon(home)
         daemon.wait_ready()
         client = connect(home)
         assert call(client, "echo", {"n": 1}) == "ran"
-        subprocess.run(["mount", "-o", "remount,ro", str(home.latch_home)], check=True)
-        before = len(home.recorded())
-        counts: dict[str, int] = {}
-        for n in range(2, 22):
-            o = call(client, "echo", {"n": n})
-            counts[o] = counts.get(o, 0) + 1
-        result["calls_while_read_only"] = counts
-        if counts.get("ran"):
-            result["problems"].append(f"{counts['ran']} calls ran with a read-only database")
-        result["reached_server_while_read_only"] = len(home.recorded()) - before
-        common_checks(home, result, daemon)
         daemon.stop()
-        # A daemon started on a read-only home.
+        run_dir = home.latch_home / "run"
+        spare = home.path / "run-rw"
+        spare.mkdir()
+        h = str(home.latch_home)
+        subprocess.run(["mount", "--bind", h, h], check=True)
+        mounts.append(h)
+        subprocess.run(["mount", "-o", "remount,bind,ro", h], check=True)
+        subprocess.run(["mount", "--bind", str(spare), str(run_dir)], check=True)
+        mounts.append(str(run_dir))
+        before = len(home.recorded())
         fresh = Daemon(home)
-        time.sleep(0)  # started; whether it comes up is the finding
         try:
             fresh.wait_ready(15)
-            result["daemon_on_read_only_home"] = "started"
-            o = call(client, "echo", {"n": 100})
-            result["call_with_daemon_on_read_only_home"] = o
-            if o == "ran":
-                result["problems"].append("a call ran with a daemon on a read-only home")
+            result["daemon"] = "started"
         except AssertionError as err:
-            result["daemon_on_read_only_home"] = "refused: " + str(err).strip().splitlines()[-1][:300]
-        fresh.stop()
-        intact, text = verify(home)
-        result["chain_intact"] = intact
+            result["daemon"] = "refused to start: " + str(err).strip().splitlines()[-1][:300]
+        counts: dict[str, int] = {}
+        text = ""
+        for n in range(2, 12):
+            answer = client.call("tools/call", {"name": "echo", "arguments": {"n": n}}, timeout=30)
+            o = outcome(answer)
+            counts[o] = counts.get(o, 0) + 1
+            text = json.dumps(answer.get("result", answer))[:300]
+        result["calls"] = counts
+        result["last_answer"] = text
+        if counts.get("ran") or len(home.recorded()) > before:
+            result["problems"].append(f"calls ran with a read-only log: {counts}")
+        common_checks(home, result, None)
+        intact, vtext = verify(home)
+        result["verify_read_only"] = "intact" if intact else vtext[:200]
         if not intact:
-            result["problems"].append(f"audit verify on the read-only home: {text}")
+            result["problems"].append(f"audit verify on the read-only home: {vtext}")
         client.close()
+        fresh.stop()
+    finally:
+        kill_all(home)
+        for m in reversed(mounts):
+            subprocess.run(["umount", "-l", m], check=False)
+        if not result["problems"]:
+            shutil.rmtree(home.path, ignore_errors=True)
     return result
 
 
@@ -175,8 +194,12 @@ def damaged(kind: str, seed: int) -> dict[str, Any]:
         client = connect(home)
         for n in range(60):
             call(client, "echo", {"n": n, "text": "z" * 200})
-        daemon.stop()  # a clean stop: the WAL is folded into the file
+        daemon.stop()
+        client.close()
         db = home.latch_home / "audit.db"
+        # Every row into the main file, so that the damage hits them.
+        with sqlite3.connect(db) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         size = db.stat().st_size
         rng = random.Random(seed)
         if kind == "truncated":
@@ -197,6 +220,7 @@ def damaged(kind: str, seed: int) -> dict[str, Any]:
             result["daemon"] = "started"
         except AssertionError:
             result["daemon"] = "refused to start"
+        client = connect(home)
         counts: dict[str, int] = {}
         for n in range(100, 110):
             o = call(client, "echo", {"n": n})
@@ -207,7 +231,7 @@ def damaged(kind: str, seed: int) -> dict[str, Any]:
             # Allowed only when the damage was outside what the daemon reads
             # and writes and its rows for these calls exist.
             result["reached_server"] = ran_without_trust
-        common_checks(home, result, None)
+            common_checks(home, result, None)
         intact, text = verify(home)
         result["verify"] = "intact" if intact else text.splitlines()[0][:200] if text else "failed"
         if ran_without_trust and not intact:
