@@ -28,6 +28,7 @@ def rows(home: Home) -> list[dict[str, Any]]:
         return []
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
     conn.row_factory = sqlite3.Row
+    conn.text_factory = lambda b: b.decode(errors="replace")  # overwritten bytes read as U+FFFD
     try:
         conn.execute("SELECT 1 FROM events LIMIT 1").fetchall()
     except sqlite3.DatabaseError:

@@ -64,12 +64,14 @@ def outcome(answer: dict[str, Any] | None) -> str:
     if "error" in answer:
         return "error"
     text = json.dumps(answer)
-    if "no Latch daemon" in text:
+    reason = answer.get("result", {}).get("_meta", {}).get("dev.latch/decision", {}).get("reason")
+    if "no Latch daemon" in text or reason == "daemon unavailable":
         return "unreachable"
     if answer["result"].get("_meta", {}).get("dev.latch/decision", {}).get("status") == "pending":
         return "held"
     if answer["result"].get("isError"):
-        return "blocked"
+        meta = answer["result"].get("_meta", {}).get("dev.latch/decision", {})
+        return f"blocked ({meta.get('class') or meta.get('reason', '')[:40]})"
     return "ran"
 
 
@@ -137,6 +139,7 @@ def daemon_cycles(home: Home, cycles: int) -> dict[str, Any]:
     for cycle in range(cycles):
 
         def kill(pid: int = daemon.pid) -> None:
+            time.sleep(random.random() * 0.3)  # some calls answered, some in flight
             os.kill(pid, signal.SIGKILL)
 
         add(totals, burst(client, home, cycle * BURST, kill))
