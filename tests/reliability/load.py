@@ -172,6 +172,7 @@ def run(home: Home, shims: int, hooks: int, seconds: float, rate: float) -> dict
         t = time.monotonic()
         series.append({"t": round(t - t_start), "cpu_pct": round(100 * (cpu - last[1]) / (t - last[0]), 1),
                        "rss_mib": round(rss / 1024, 1)})
+        print(json.dumps(series[-1]), file=sys.stderr, flush=True)  # progress, for long soaks
         last = (t, cpu)
     stop.set()
     elapsed = time.monotonic() - t_start
