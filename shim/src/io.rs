@@ -1,10 +1,17 @@
 //! Line readers and frame writers. Memory is bounded by the message being
 //! relayed: a line longer than the limit is skipped as it streams by, never
 //! buffered whole.
+//!
+//! Short lines are cut out of a small read buffer. A line that outgrows it
+//! is read from then on straight into its own buffer (no second copy), and
+//! that buffer is handed on whole; once written, the writer gives it back
+//! ([`Spare`]) for the next long line, so a stream of large messages reuses
+//! one buffer instead of faulting in fresh pages for each.
 
 use std::os::fd::AsFd;
+use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 pub enum Input {
@@ -15,48 +22,155 @@ pub enum Input {
     Eof,
 }
 
-/// Reads lines into `tx` until end of stream.
-pub async fn read_lines<R: AsyncBufRead + Unpin>(mut r: R, max: usize, tx: mpsc::Sender<Input>) {
+/// The small read buffer: lines shorter than this are copied out of it
+/// (one copy, exact size); a longer one moves to a buffer of its own.
+const READ: usize = 64 * 1024;
+
+/// Most bytes a long line's buffer asks for ahead of one read: the server
+/// pipe's size, what one read can return.
+const READ_LONG: usize = 512 * 1024;
+
+/// Largest buffer kept for reuse; a longer line's buffer is freed, so the
+/// memory kept after a large message stays bounded.
+const KEEP: usize = 4 << 20;
+
+/// One long-line buffer kept between messages: the writers give back what
+/// they wrote, the readers take it for their next long line. A sequence of
+/// 1 MiB messages then reuses pages already mapped instead of a fresh
+/// mapping per message (a page fault per 4 KiB), and what the shim keeps
+/// is at most one buffer, of the longest recent line's size.
+#[derive(Clone, Default)]
+pub struct Spare(Arc<Mutex<Option<Vec<u8>>>>);
+
+impl Spare {
+    /// Keeps `buf` if it is a long line's buffer and larger than the one
+    /// kept.
+    pub fn give(&self, mut buf: Vec<u8>) {
+        if !(READ..=KEEP).contains(&buf.capacity()) {
+            return;
+        }
+        buf.clear();
+        if let Ok(mut slot) = self.0.lock()
+            && slot.as_ref().is_none_or(|kept| kept.capacity() < buf.capacity())
+        {
+            *slot = Some(buf);
+        }
+    }
+
+    fn take(&self) -> Option<Vec<u8>> {
+        self.0.lock().ok()?.take()
+    }
+}
+
+/// Reads lines from `r` into `tx` until end of stream.
+pub async fn read_lines<R: AsyncRead + Unpin>(r: R, max: usize, spare: Spare, tx: mpsc::Sender<Input>) {
+    let mut lines = Lines { r, buf: Vec::with_capacity(READ), start: 0, max, spare };
     loop {
-        let mut line = Vec::new();
-        let mut skipped = 0usize;
+        let input = lines.next().await;
+        let end = matches!(input, Input::Eof);
+        if tx.send(input).await.is_err() || end {
+            return;
+        }
+    }
+}
+
+/// A line reader over `r`.
+struct Lines<R> {
+    r: R,
+    /// Bytes read and not yet handed on: `buf[start..]`.
+    buf: Vec<u8>,
+    start: usize,
+    max: usize,
+    spare: Spare,
+}
+
+impl<R: AsyncRead + Unpin> Lines<R> {
+    async fn next(&mut self) -> Input {
         loop {
-            let buf = match r.fill_buf().await {
-                Ok(b) => b,
-                Err(_) => {
-                    let _ = tx.send(Input::Eof).await;
-                    return;
-                }
-            };
-            if buf.is_empty() {
-                // EOF: a last line without newline still counts.
-                if skipped > 0 {
-                    let _ = tx.send(Input::Oversized(skipped)).await;
-                } else if !line.is_empty() {
-                    let _ = tx.send(Input::Line(line)).await;
-                }
-                let _ = tx.send(Input::Eof).await;
-                return;
+            let pending = &self.buf[self.start..];
+            if let Some(i) = memchr(pending) {
+                let n = i + 1;
+                let input = if n > self.max { Input::Oversized(n) } else { Input::Line(pending[..n].to_vec()) };
+                self.start += n;
+                return input;
             }
-            let (chunk, done) = match memchr(buf) {
-                Some(i) => (&buf[..=i], true),
-                None => (buf, false),
-            };
-            let n = chunk.len();
-            if skipped > 0 || line.len() + n > max {
-                skipped += line.len() + n;
-                line = Vec::new();
-            } else {
-                line.extend_from_slice(chunk);
+            // No newline yet: the start of a line is kept at the front.
+            self.buf.drain(..self.start);
+            self.start = 0;
+            if self.buf.capacity() > 2 * READ && self.buf.len() < READ {
+                self.buf.shrink_to(READ);
             }
-            r.consume(n);
-            if done {
-                break;
+            if self.buf.len() >= READ.min(self.max) {
+                return self.long().await;
+            }
+            self.buf.reserve(READ - self.buf.len().min(READ));
+            match self.r.read_buf(&mut self.buf).await {
+                Ok(0) => return self.last(),
+                Ok(_) => {}
+                Err(_) => return Input::Eof,
             }
         }
-        let msg = if skipped > 0 { Input::Oversized(skipped) } else { Input::Line(line) };
-        if tx.send(msg).await.is_err() {
-            return;
+    }
+
+    /// End of stream: a last line without newline still counts.
+    fn last(&mut self) -> Input {
+        match std::mem::take(&mut self.buf) {
+            rest if rest.is_empty() => Input::Eof,
+            rest if rest.len() > self.max => Input::Oversized(rest.len()),
+            rest => Input::Line(rest),
+        }
+    }
+
+    /// A line that outgrew the read buffer (all of `buf`, no newline in
+    /// it): read on into a buffer of its own.
+    async fn long(&mut self) -> Input {
+        let mut line = self.spare.take().unwrap_or_default();
+        line.reserve(self.buf.len() + READ_LONG);
+        line.extend_from_slice(&self.buf);
+        self.buf.clear();
+        let mut searched = line.len();
+        loop {
+            if line.len() > self.max {
+                return self.skip(line.len()).await;
+            }
+            line.reserve(READ_LONG);
+            match self.r.read_buf(&mut line).await {
+                Ok(0) => {
+                    self.buf = line;
+                    return self.last();
+                }
+                Ok(_) => {}
+                Err(_) => return Input::Eof,
+            }
+            if let Some(i) = memchr(&line[searched..]) {
+                let end = searched + i + 1;
+                // What came after the newline starts the next line.
+                self.buf.extend_from_slice(&line[end..]);
+                line.truncate(end);
+                if end > self.max {
+                    return Input::Oversized(end);
+                }
+                return Input::Line(line);
+            }
+            searched = line.len();
+        }
+    }
+
+    /// Skips the rest of a line over the limit, `seen` bytes of it read.
+    async fn skip(&mut self, mut seen: usize) -> Input {
+        loop {
+            self.buf.clear();
+            self.buf.reserve(READ);
+            match self.r.read_buf(&mut self.buf).await {
+                Ok(0) => return Input::Oversized(seen),
+                Ok(_) => {}
+                Err(_) => return Input::Eof,
+            }
+            if let Some(i) = memchr(&self.buf) {
+                self.start = i + 1;
+                return Input::Oversized(seen + i + 1);
+            }
+            seen += self.buf.len();
         }
     }
 }
@@ -65,17 +179,20 @@ fn memchr(buf: &[u8]) -> Option<usize> {
     memchr::memchr(b'\n', buf)
 }
 
-/// Writes frames from `rx`, flushing whenever the queue runs dry. Ends
-/// (closing the stream) when every sender is gone or a write fails.
-pub async fn write_frames<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::Receiver<Vec<u8>>) {
+/// Writes frames from `rx`, flushing whenever the queue runs dry; gives
+/// each written frame's buffer to `spare`. Ends (closing the stream) when
+/// every sender is gone or a write fails.
+pub async fn write_frames<W: AsyncWrite + Unpin>(mut w: W, spare: Spare, mut rx: mpsc::Receiver<Vec<u8>>) {
     while let Some(frame) = rx.recv().await {
         if w.write_all(&frame).await.is_err() {
             return;
         }
+        spare.give(frame);
         while let Ok(more) = rx.try_recv() {
             if w.write_all(&more).await.is_err() {
                 return;
             }
+            spare.give(more);
         }
         if w.flush().await.is_err() {
             return;
@@ -125,3 +242,6 @@ fn grow(pipe: &impl std::os::fd::AsRawFd) {
     #[cfg(target_os = "linux")]
     crate::child::grow_pipe(pipe.as_raw_fd());
 }
+
+#[cfg(test)]
+mod tests;

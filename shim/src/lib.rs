@@ -83,18 +83,18 @@ pub fn run(opts: Options) -> i32 {
     code
 }
 
-/// A message of a few MiB is read into a buffer of its size. glibc gives
-/// such buffers their own mapping and unmaps them when freed, so every
-/// large message paid for fresh zeroed pages (a page fault per 4 KiB) in
-/// each direction. Keeping up to 4 MiB of freed memory in the heap lets
-/// the next large message reuse it; the shim's memory at rest is not
-/// changed, and after a large message it keeps at most that much.
+/// Large buffers get mappings of their own, returned when freed. A long
+/// line's buffer then grows by remapping (no copy, and no second buffer
+/// alive while it grows), and after a large message the shim keeps only
+/// the one buffer [`io::Spare`] holds for reuse, not whatever the heap
+/// grew to. The thresholds are set, not left to glibc's sliding default,
+/// which after the first large message would keep such buffers in the heap.
 fn reuse_message_buffers() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only tunes the allocator; called before the shim
     // starts any thread.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 4 << 20);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 << 10);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 10);
     }
 }

@@ -11,6 +11,7 @@ use super::reply::{refusal, rpc_error};
 use super::{Held, InFlight, Kind, Relay};
 use crate::envelope::{self, Envelope, Line};
 use crate::fold;
+use crate::splice::range_in;
 
 impl Relay {
     pub(super) fn on_client_oversized(&mut self, n: usize) {
@@ -156,6 +157,15 @@ impl Relay {
                     self.report(&ClientMsg::Malformed { from: "client".into(), reason: why, bytes: 0 });
                     return Some(ClientAction::Reply(rpc_error(&id, -32600, &message)));
                 }
+                // Where the arguments are: what the daemon decides on is
+                // cut from the very bytes the server will get.
+                let args = match params.arguments.map(|a| range_in(base, a.get())) {
+                    None => None,
+                    Some(Some(range)) => Some(range),
+                    Some(None) => {
+                        return Some(ClientAction::Reply(rpc_error(&id, -32603, "Latch could not read the call")));
+                    }
+                };
                 let modern = meta.protocol_version.is_some();
                 // The retry of a call parked with Latch's question in it.
                 if let Some(resumed) = params.request_state.and_then(|st| self.resume_of(&name, st.get(), base, &id)) {
@@ -184,7 +194,7 @@ impl Relay {
                     deadline: None,
                     next_progress: None,
                     progress: 0,
-                    args: params.arguments.map(|a| a.get()).unwrap_or("{}").to_owned(),
+                    args,
                     retry: state_edit.is_some(),
                     state_edit,
                     modern,

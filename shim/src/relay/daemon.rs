@@ -1,6 +1,7 @@
 //! The daemon's side: asking for decisions, applying them, and the link
 //! coming and going.
 
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use latch_proto::{ClientMsg, DaemonMsg, Decision, frame};
@@ -9,12 +10,22 @@ use serde_json::{Value, json};
 
 use super::reply::blocked;
 use super::{BACKSTOP, Held, InFlight, Kind, ProgressShift, Relay};
+use crate::envelope::{self, Line};
+use crate::splice::{Edit, range_in};
 use crate::text;
 
 impl Relay {
     pub(super) fn decide(&mut self, mut held: Box<Held>, raw: Vec<u8>) {
         held.line = match held.state_edit.take() {
-            Some(edit) => edit.apply(&raw),
+            Some(edit) => {
+                if let Some(args) = held.args.take() {
+                    let Some(moved) = shifted(args, &edit, &raw) else {
+                        return self.deny(*held, "the call's arguments could not be read");
+                    };
+                    held.args = Some(moved);
+                }
+                edit.apply(&raw)
+            }
             None => raw,
         };
         if !self.daemon {
@@ -29,10 +40,19 @@ impl Relay {
         let req = self.next_req;
         // The arguments are a slice of a line the envelope reader has just
         // validated: they travel raw.
-        let frame = frame::encode_decide(req, &held.tool, &held.args, held.retry);
+        let args = match &held.args {
+            None => "{}",
+            Some(range) => match held.line.get(range.clone()).map(std::str::from_utf8) {
+                Some(Ok(args)) => args,
+                // Cannot happen (a slice of a line read as text); never
+                // decided on something else.
+                _ => return self.deny(*held, "the call's arguments could not be read"),
+            },
+        };
+        let frame = frame::encode_decide(req, &held.tool, args, held.retry);
         let sent = self.send_frames(frame);
         if sent {
-            held.args = String::new();
+            held.args = None;
             self.deciding.insert(req, *held);
         } else {
             self.offline(*held);
@@ -242,5 +262,53 @@ impl Relay {
             "approval_id": held.approval_id,
         });
         self.send_client(blocked(&held.id, text, verdict, held.modern));
+    }
+}
+
+/// `args` (a range of `raw`) once `edit` is applied to `raw`. The edit
+/// changes `params.requestState`, never inside the arguments; should it
+/// overlap them, the arguments are found again in the edited line.
+fn shifted(args: Range<usize>, edit: &Edit, raw: &[u8]) -> Option<Range<usize>> {
+    if edit.range.end <= args.start {
+        let at = args.start - edit.range.len() + edit.with.len();
+        return Some(at..at + args.len());
+    }
+    if edit.range.start >= args.end {
+        return Some(args);
+    }
+    let edited = edit.apply(raw);
+    match envelope::parse(&edited).ok()? {
+        Line::One(env) => range_in(&edited, env.params?.arguments?.get()),
+        Line::Batch(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(line: &[u8], part: &str) -> Range<usize> {
+        let start = std::str::from_utf8(line).unwrap().find(part).unwrap();
+        start..start + part.len()
+    }
+
+    #[test]
+    fn the_arguments_are_found_again_after_an_edit_of_the_state() {
+        let raw = br#"{"params":{"requestState":"abc","arguments":{"a":1},"x":"yz"}}"#;
+        let args = at(raw, r#"{"a":1}"#);
+        for with in [&b"\"a-much-longer-state\""[..], b"\"\""] {
+            // Before the arguments.
+            let edit = Edit { range: at(raw, r#""abc""#), with: with.to_vec() };
+            let edited = edit.apply(raw);
+            assert_eq!(shifted(args.clone(), &edit, raw), Some(at(&edited, r#"{"a":1}"#)));
+            // After them.
+            let edit = Edit { range: at(raw, r#""yz""#), with: with.to_vec() };
+            assert_eq!(shifted(args.clone(), &edit, raw), Some(args.clone()));
+        }
+        // Overlapping them (not an edit the shim makes): read again.
+        let edit = Edit { range: args.start + 5..args.start + 6, with: b"22".to_vec() };
+        let edited = edit.apply(raw);
+        let moved = shifted(args.clone(), &edit, raw).unwrap();
+        assert_eq!(&edited[moved], br#"{"a":22}"#);
     }
 }

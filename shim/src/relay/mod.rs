@@ -57,8 +57,10 @@ struct Held {
     deadline: Option<Instant>,
     next_progress: Option<Instant>,
     progress: u64,
-    /// The call's arguments, raw, until the daemon has them.
-    args: String,
+    /// Where the call's arguments are in `line` (raw; `None`: absent),
+    /// until the daemon has them: they go to it without a copy of their
+    /// own.
+    args: Option<std::ops::Range<usize>>,
     /// A 2026-07-28 retry: it brought back a continuation token this shim
     /// issued ([`continuation`]).
     retry: bool,

@@ -6,7 +6,6 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use tokio::io::BufReader;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::time::sleep_until;
@@ -14,7 +13,7 @@ use tokio::time::sleep_until;
 use super::{Action, Event, Relay};
 use crate::Options;
 use crate::child;
-use crate::io::{Input, read_lines, write_frames};
+use crate::io::{Input, Spare, read_lines, write_frames};
 use crate::link::{self, LinkEvent};
 
 /// The pipes and the daemon link the machine's actions go to.
@@ -85,15 +84,17 @@ pub async fn run(opts: Options) -> i32 {
         }
     };
 
+    // Long lines' buffers go round: read, relayed, written, reused.
+    let spare = Spare::default();
     let (client_out_tx, client_out_rx) = mpsc::channel::<Vec<u8>>(256);
-    let client_writer = tokio::spawn(write_frames(crate::io::stdout(), client_out_rx));
+    let client_writer = tokio::spawn(write_frames(crate::io::stdout(), spare.clone(), client_out_rx));
     let (server_in_tx, server_in_rx) = mpsc::channel::<Vec<u8>>(256);
-    tokio::spawn(write_frames(stdin, server_in_rx));
+    tokio::spawn(write_frames(stdin, spare.clone(), server_in_rx));
 
     let (client_tx, mut client_rx) = mpsc::channel::<Input>(64);
-    tokio::spawn(read_lines(BufReader::with_capacity(256 * 1024, crate::io::stdin()), opts.max_message, client_tx));
+    tokio::spawn(read_lines(crate::io::stdin(), opts.max_message, spare.clone(), client_tx));
     let (server_tx, mut server_rx) = mpsc::channel::<Input>(64);
-    tokio::spawn(read_lines(BufReader::with_capacity(256 * 1024, stdout), opts.max_message, server_tx));
+    tokio::spawn(read_lines(stdout, opts.max_message, spare, server_tx));
 
     let session = format!("{}-{}", std::process::id(), now_ms());
     let (link_tx, mut link_rx) = mpsc::channel::<LinkEvent>(1024);

@@ -229,3 +229,33 @@ fn tools_list_pages_are_learnt_from_the_envelope_and_replayed_to_a_new_daemon() 
     let out = r.handle(Event::DaemonUp);
     assert!(daemon_msgs(&out).iter().any(|m| matches!(m, ClientMsg::ToolsListed { first_page: true, .. })), "{out:?}");
 }
+
+/// The `decide` requests' arguments, as written in the frames.
+fn decided_args(actions: &[Action]) -> Vec<String> {
+    let mut out = Vec::new();
+    for a in actions {
+        if let Action::Daemon(frames) = a {
+            for f in frames.split_inclusive(|b| *b == b'\n') {
+                out.extend(frame::decide_args(f).map(|a| a.get().to_owned()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_daemon_decides_on_the_arguments_exactly_as_written() {
+    let args = r#"{"n": 18446744073709551617, "s":"a\"b\\", "k":{"x":[1,{"y":"}"}]}}"#;
+    let one = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"t","arguments":{args}}}}}"#);
+    let mut r = connected();
+    assert_eq!(decided_args(&r.handle(Event::ClientLine(line(&one)))), [args]);
+
+    // Each call of a batch, and a call queued until the daemon is up.
+    let two = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"arguments":{"b":2},"name":"t"}}"#;
+    let batch = format!(r#"[{},{two}]"#, one.replace(r#""id":1"#, r#""id":2"#));
+    assert_eq!(decided_args(&r.handle(Event::ClientLine(line(&batch)))), [args, r#"{"b":2}"#]);
+    let mut q = relay();
+    q.handle(Event::ClientLine(line(INIT)));
+    assert!(decided_args(&q.handle(Event::ClientLine(line(two)))).is_empty());
+    assert_eq!(decided_args(&q.handle(Event::DaemonUp)), [r#"{"b":2}"#]);
+}
