@@ -73,4 +73,10 @@ fn inserts_from_many_threads_all_commit_in_one_chain() {
         audit.flush().await;
     });
     assert_eq!(verify(&home.db()).unwrap(), Verified::Intact { rows: 800, retained: None });
+    // Outcomes that met their row in one commit were written with it.
+    let conn = rusqlite::Connection::open(home.db()).unwrap();
+    let done: i64 = conn
+        .query_row("SELECT COUNT(*) FROM events WHERE outcome = 'ok' AND latency_us = 1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(done, 800);
 }

@@ -38,6 +38,8 @@ pub(super) enum Cmd {
         value: String,
     },
     Flush(oneshot::Sender<()>),
+    /// A `Finish` already written with its row (only inside a commit).
+    Merged,
     // Retention: delete up to `max` of the oldest rows with an id up to
     // `through`; answers how many went.
     Prune {
@@ -164,6 +166,7 @@ pub(super) struct Row<'a> {
     pub(super) content: Content<'a>,
     pub(super) approval_id: Option<&'a str>,
     pub(super) outcome: Option<&'a str>,
+    pub(super) latency_us: Option<i64>,
     pub(super) answered_by: Option<&'a str>,
 }
 
@@ -186,6 +189,7 @@ impl<'a> Row<'a> {
             },
             approval_id: ev.approval_id.as_deref(),
             outcome: ev.outcome,
+            latency_us: ev.latency_us,
             answered_by: ev.answered_by.as_deref(),
         }
     }
@@ -208,14 +212,15 @@ impl<'a> Row<'a> {
             },
             approval_id: e.approval_id.as_deref(),
             outcome: e.outcome.as_deref(),
+            latency_us: None,
             answered_by: e.answered_by.as_deref(),
         }
     }
 }
 
 pub(super) const INSERT_SQL: &str = "INSERT INTO events (id, time_ms, kind, server, session, tool, class, decision, \
-     reasons, args, args_hash, rule, approval_id, outcome, answered_by, detail, prev_hash, hash, seal) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
+     reasons, args, args_hash, rule, approval_id, outcome, answered_by, detail, prev_hash, hash, seal, latency_us) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
 
 /// Inserts `row` as `id`, chained to `tip` (which moves on to its hash).
 pub(super) fn insert_row(
@@ -226,7 +231,7 @@ pub(super) fn insert_row(
 ) -> rusqlite::Result<()> {
     let c = &row.content;
     let hash = c.hash(tip);
-    let seal = seal(&hash, row.outcome, None, row.approval_id, row.answered_by);
+    let seal = seal(&hash, row.outcome, row.latency_us, row.approval_id, row.answered_by);
     let prev = std::mem::replace(tip, hash);
     ins.execute(params![
         id,
@@ -248,6 +253,7 @@ pub(super) fn insert_row(
         prev,
         tip.as_str(),
         seal,
+        row.latency_us,
     ])?;
     Ok(())
 }
@@ -265,6 +271,7 @@ fn commit(
     if batch.is_empty() {
         return Ok(None);
     }
+    merge_outcomes(batch);
     let mut flushes = Vec::new();
     let mut pruned: Vec<u64> = Vec::new();
     let mut newest = None;
@@ -294,7 +301,7 @@ fn commit(
                         )?
                         .execute(params![key, value])?;
                     }
-                    Cmd::Flush(_) => {}
+                    Cmd::Flush(_) | Cmd::Merged => {}
                     Cmd::Prune { through, max, .. } => {
                         pruned.push(delete_oldest(&tx, *through, *max)?);
                     }
@@ -334,6 +341,36 @@ fn commit(
     }
 }
 
+/// A call's outcome that arrives in the same batch as its row is written
+/// with the row: one insert instead of an insert, a read and an update, and
+/// one seal instead of two (the stored row is the same).
+fn merge_outcomes(batch: &mut Vec<Cmd>) {
+    let mut rows: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+    let mut merged = false;
+    for i in 0..batch.len() {
+        match &batch[i] {
+            Cmd::Insert(_, id) => {
+                rows.insert(*id, i);
+            }
+            &Cmd::Finish { id, outcome, latency_us } => {
+                if let Some(&at) = rows.get(&id)
+                    && let Cmd::Insert(ev, _) = &mut batch[at]
+                    && ev.outcome.is_none()
+                {
+                    ev.outcome = Some(outcome);
+                    ev.latency_us = Some(latency_us);
+                    batch[i] = Cmd::Merged;
+                    merged = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    if merged {
+        batch.retain(|c| !matches!(c, Cmd::Merged));
+    }
+}
+
 /// The fields of a row fixed when it is written, which its `hash` covers.
 pub(super) struct Content<'a> {
     pub(super) time_ms: i64,
@@ -354,8 +391,14 @@ pub(super) struct Content<'a> {
 impl Content<'_> {
     /// SHA-256 of the previous row's hash and this content, in canonical
     /// JSON (so the encoding is unambiguous).
+    ///
+    /// Written straight into the hash: an array of strings, integers and
+    /// nulls serialises to its canonical form already (no spaces; strings
+    /// escaped as RFC 8785 says, `\u00xx` in lower case), so no copy of the
+    /// row is built (`content_hash_is_canonical` checks it against
+    /// [`latch_core::canonical::hash`]).
     pub(super) fn hash(&self, prev: &str) -> String {
-        latch_core::canonical::hash(&serde_json::json!([
+        sha256_of_json(&(
             prev,
             self.time_ms,
             self.kind,
@@ -369,7 +412,7 @@ impl Content<'_> {
             self.args_hash,
             self.rule,
             self.detail,
-        ]))
+        ))
     }
 }
 
@@ -381,7 +424,33 @@ pub(super) fn seal(
     approval_id: Option<&str>,
     answered_by: Option<&str>,
 ) -> String {
-    latch_core::canonical::hash(&serde_json::json!([hash, outcome, latency_us, approval_id, answered_by]))
+    sha256_of_json(&(hash, outcome, latency_us, approval_id, answered_by))
+}
+
+/// SHA-256 (hex) of a value's compact JSON, for tuples of strings, integers
+/// and nulls only, whose compact JSON is their canonical form.
+fn sha256_of_json<T: serde::Serialize>(value: &T) -> String {
+    use sha2::Digest;
+    struct Sink(sha2::Sha256);
+    impl std::io::Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.update(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut sink = Sink(sha2::Sha256::new());
+    // Writing strings and numbers into a hash cannot fail.
+    let _ = serde_json::to_writer(&mut sink, value);
+    let digest = sink.0.finalize();
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        use std::fmt::Write;
+        let _ = write!(out, "{b:02x}");
+    }
+    out
 }
 
 fn reseal(tx: &rusqlite::Transaction<'_>, id: i64) -> rusqlite::Result<()> {
@@ -445,4 +514,56 @@ fn delete_oldest(tx: &rusqlite::Transaction<'_>, through: i64, max: u32) -> rusq
         params![through, max],
     )?;
     Ok(n as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_hash_is_canonical() {
+        let texts = [
+            "",
+            "plain",
+            "quote \" backslash \\ slash / tab \t nl \n cr \r ff \u{c} bs \u{8}",
+            "controls \u{0}\u{1}\u{1f} del \u{7f}",
+            "unicode é ü 漢字 😀 \u{2028}\u{2029}",
+            "{\"k\":[1,2,{\"x\":null}]}",
+        ];
+        for (i, t) in texts.iter().enumerate() {
+            let c = Content {
+                time_ms: -5 + i as i64 * 1_000_000_007,
+                kind: t,
+                server: t,
+                session: "s",
+                tool: t,
+                class: "READ",
+                decision: "allow",
+                reasons: t,
+                args: t,
+                args_hash: "ab",
+                rule: if i % 2 == 0 { None } else { Some(t) },
+                detail: if i % 3 == 0 { Some(t) } else { None },
+            };
+            let old = latch_core::canonical::hash(&serde_json::json!([
+                t,
+                c.time_ms,
+                c.kind,
+                c.server,
+                c.session,
+                c.tool,
+                c.class,
+                c.decision,
+                c.reasons,
+                c.args,
+                c.args_hash,
+                c.rule,
+                c.detail,
+            ]));
+            assert_eq!(c.hash(t), old, "{t:?}");
+            let old_seal =
+                latch_core::canonical::hash(&serde_json::json!([t, Some(*t), Some(7), None::<&str>, Some(*t)]));
+            assert_eq!(seal(t, Some(t), Some(7), None, Some(t)), old_seal, "{t:?}");
+        }
+    }
 }
