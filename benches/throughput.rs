@@ -34,6 +34,19 @@ fn rss_kb(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time (user + system) of a process so far, in µs.
+fn cpu_us(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime is the
+    // 14th field of the line, stime the 15th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<u64> = rest.split_whitespace().map(|v| v.parse().unwrap_or(0)).collect();
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    // SAFETY: a plain query of a constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    ticks * 1_000_000 / hz
+}
+
 struct Shim {
     child: Child,
 }
@@ -89,6 +102,8 @@ fn main() {
     for n in 0..shims {
         started.push(Shim::start(&latch, &home, n));
     }
+    let shim_pids: Vec<u32> = started.iter().map(|(s, _, _)| s.child.id()).collect();
+    let cpu_before = (cpu_us(daemon.id()), shim_pids.iter().map(|&p| cpu_us(p)).sum::<u64>());
     let t = Instant::now();
     let mut threads = Vec::new();
     let mut children = Vec::new();
@@ -128,6 +143,7 @@ fn main() {
     }
     let elapsed = t.elapsed().as_secs_f64();
     let total = shims * calls;
+    let cpu_after = (cpu_us(daemon.id()), shim_pids.iter().map(|&p| cpu_us(p)).sum::<u64>());
     let rss_peak = rss_kb(daemon.id(), "VmHWM:");
     let rss_end = rss_kb(daemon.id(), "VmRSS:");
 
@@ -154,6 +170,11 @@ fn main() {
         ok(rate >= 20_000.0)
     );
     println!("  refused: {refused} (expected 0: {})", ok(refused == 0));
+    println!(
+        "  CPU per call: daemon {:.1} µs, shims {:.1} µs (from /proc, while the calls ran)",
+        (cpu_after.0 - cpu_before.0) as f64 / total as f64,
+        (cpu_after.1 - cpu_before.1) as f64 / total as f64
+    );
     println!(
         "  audit rows: {rows} calls, {with_outcome} with their outcome (expected {total}: {})",
         ok(rows == total && with_outcome == total)

@@ -1,19 +1,22 @@
-//! The audit store: SQLite in WAL mode, owned by one writer thread.
+//! The audit store: SQLite in WAL mode, owned by one writer thread, with a
+//! journal in front.
 //!
-//! Work reaches the writer thread as [`Cmd`]s over a bounded channel; it
-//! commits them in groups (everything queued when it wakes, up to
-//! [`MAX_BATCH`]) and answers each insert once its transaction is committed.
-//! A call's row is therefore on disk (in the WAL) before the daemon lets the
-//! shim forward the call. One shortcut: when the writer is idle and has taken
-//! every command sent so far, [`Audit::insert`] commits on the caller's
-//! thread instead (a single-row commit costs about as much as the two
-//! thread wake-ups it saves); the connection, the end of the chain and the
-//! writer's pending batch live behind one lock, so rows still commit in the
-//! order they were sent. Reads (the CLI,
-//! the console's history) use their own short-lived connections on the
-//! blocking pool; WAL lets them run beside the writer. Checkpoints (which
-//! fsync) run on a thread of their own every second, never on the writer,
-//! so no call waits behind one.
+//! A row is recorded when it is appended to the journal ([`journal`]: one
+//! `write(2)`, durable against the death of any process): the daemon
+//! answers a call then, without waiting for SQLite. The row also goes to the
+//! writer thread's [`queue`], which commits rows in groups (what gathered in
+//! a few milliseconds, up to [`MAX_BATCH`]), and the journal is emptied once
+//! everything in it is committed. A daemon that starts commits what its
+//! journal holds beyond the log's newest row before anything else
+//! ([`ingest`]). Ids are fixed when a row is journaled, under the one lock
+//! that also orders the journal and the queue, so the log's order and hash
+//! chain are the journal's. While the writer cannot commit (a full disk),
+//! the rows it holds stay in the journal and are tried again, and new rows
+//! are refused (fail closed) until it can. Reads (the CLI, the console's
+//! history) use their own short-lived connections on the blocking pool;
+//! WAL lets them run beside the writer, and what must see every row first
+//! waits for [`Audit::flush`]. Checkpoints (which fsync) run on a thread of
+//! their own every second, never on the writer.
 //!
 //! The log is a hash chain ([`verify`]): each row's `hash` covers its
 //! content and the previous row's hash, and its `seal` covers that hash and
@@ -28,63 +31,63 @@
 
 pub mod damage;
 mod event;
+mod ingest;
+mod journal;
 mod open;
+mod queue;
 mod read;
 pub mod retention;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, Weak};
 
 use latch_proto::{AuditFilter, AuditRow};
 use rusqlite::Connection;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use event::sql;
 pub use event::{AuditError, NewEvent};
+pub use journal::path_of as journal_path;
 use open::open_reader;
 pub use open::{check_place, current_uid};
 use open::{migrate, open_checked};
+use queue::Queue;
 pub use read::query_rows;
 pub use read::{ExportFormat, Verified, export, verify};
-use writer::{Cmd, DEFER, MAX_BATCH, Store, chain_tip, push};
+use writer::{Cmd, MAX_BATCH, Seq, Store, chain_tip};
 
 /// Largest database checked for damage before the daemon answers.
 const INLINE_CHECK_BYTES: u64 = 32 * 1024 * 1024;
-/// Commands queued before senders wait.
-const QUEUE: usize = 16 * 1024;
-/// Most outcome updates an insert's short cut commits with its row.
-const SHORT_CUT_RIDERS: usize = 8;
+/// A journal this long makes the next row wait until everything in it is
+/// committed, so that it can be emptied even under constant load.
+const JOURNAL_LIMIT: u64 = 4 * 1024 * 1024;
+
+/// Tests only: every writer in this process waits `ms` before each commit
+/// (0: commits as usual), so that rows stay in the journal alone.
+#[doc(hidden)]
+pub fn hold_commits_for_tests(ms: u64) {
+    writer::HOLD_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
+}
 
 /// A cheap handle to the writer thread.
 #[derive(Clone)]
 pub struct Audit {
-    tx: mpsc::Sender<Cmd>,
-    /// Messages ever sent to the writer (see [`Store::taken`]).
-    sent: Arc<AtomicU64>,
-    store: Arc<Mutex<Store>>,
+    queue: Arc<Sender>,
+    seq: Arc<Mutex<Seq>>,
     path: PathBuf,
-    riders: Arc<Riders>,
     /// One retention run at a time (the timer and `latch audit prune`).
     pruning: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Damage found in the file: every insert is refused once set.
     damage: damage::Shared,
 }
 
-/// Outcome updates waiting to ride along with the next call's insert: one
-/// message and one wake-up of the writer instead of two per call. A flusher
-/// task sends them on their own after [`DEFER`] when no insert comes.
-#[derive(Default)]
-struct Riders {
-    cmds: std::sync::Mutex<Vec<Cmd>>,
-    due: tokio::sync::Notify,
-    flusher: std::sync::OnceLock<()>,
-}
+/// The writer's queue while a handle lives: the last one gone closes it.
+struct Sender(Arc<Queue>);
 
-impl Riders {
-    fn take(&self) -> Vec<Cmd> {
-        std::mem::take(&mut *self.cmds.lock().unwrap_or_else(|e| e.into_inner()))
+impl Drop for Sender {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 
@@ -93,10 +96,19 @@ impl Audit {
     /// migrations and starts the writer thread. A thread of its own then
     /// checks the file ([`damage::inspect`]); damage it finds makes every
     /// later insert fail.
+    ///
+    /// Rows the last daemon journaled and did not commit are committed
+    /// first; the journal is then emptied and opened for this daemon.
     pub fn open(path: &Path) -> Result<Audit, AuditError> {
-        let conn = open_checked(path)?;
-        let chain = chain_tip(&conn).map_err(|e| sql(path, e))?;
-        let audit = Audit::start(path, conn, chain, true)?;
+        let mut conn = open_checked(path)?;
+        let mut chain = chain_tip(&conn).map_err(|e| sql(path, e))?;
+        let jpath = journal::path_of(path);
+        ingest::ingest(&mut conn, path, &jpath, &mut chain)?;
+        let io = |e| AuditError::Io { path: jpath.clone(), source: e };
+        let mut journal = journal::Journal::open(&jpath).map_err(io)?;
+        journal.clear().map_err(io)?;
+        let newest = ingest::newest_id(&conn).map_err(|e| sql(path, e))?;
+        let audit = Audit::start(path, conn, chain, Some(journal), newest)?;
         let (p, shared) = (path.to_owned(), audit.damage.clone());
         // A small file is checked before the first call is decided; a large
         // one (seconds of reading) beside the calls.
@@ -133,39 +145,48 @@ impl Audit {
         // state and retention find nothing instead of failing.
         let conn = Connection::open_in_memory().map_err(|e| sql(path, e))?;
         migrate(path, &conn)?;
-        let audit = Audit::start(path, conn, String::new(), false)?;
+        let audit = Audit::start(path, conn, String::new(), None, 0)?;
         damage::note(&audit.damage, path, &why);
         Ok(audit)
     }
 
-    /// The writer (and, with `checkpoints`, the checkpoint thread) over
-    /// `conn`.
-    fn start(path: &Path, conn: Connection, chain: String, checkpoints: bool) -> Result<Audit, AuditError> {
+    /// The writer (and, with a journal, the checkpoint thread) over `conn`,
+    /// whose newest row is `newest`.
+    fn start(
+        path: &Path,
+        conn: Connection,
+        chain: String,
+        journal: Option<journal::Journal>,
+        newest: i64,
+    ) -> Result<Audit, AuditError> {
         let damage = damage::Shared::default();
-        let store = Arc::new(Mutex::new(Store {
+        let checkpoints = journal.is_some();
+        let mut store = Store {
             conn,
             chain,
             batch: Vec::with_capacity(MAX_BATCH),
-            taken: 0,
+            retry: Vec::new(),
             path: path.to_owned(),
             damage: damage.clone(),
-        }));
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let s = store.clone();
+        };
+        let queue = Arc::new(Queue::new(newest));
+        let seq = Arc::new(Mutex::new(Seq { journal, next_id: newest + 1 }));
+        let (q, s) = (queue.clone(), seq.clone());
         std::thread::Builder::new()
             .name("latch-audit".into())
-            .spawn(move || writer::writer(&s, rx))
+            .spawn(move || writer::writer(&mut store, &q, &s))
             .map_err(|e| AuditError::Io { path: path.to_owned(), source: e })?;
+        let sender = Arc::new(Sender(queue));
         if checkpoints {
             let checkpoints = Connection::open(path).map_err(|e| sql(path, e))?;
             let p = path.to_owned();
-            let tx_alive = tx.downgrade();
+            let alive: Weak<Sender> = Arc::downgrade(&sender);
             let noted = damage.clone();
             std::thread::Builder::new()
                 .name("latch-checkpoint".into())
                 .spawn(move || {
                     // Until the daemon drops its last handle.
-                    while tx_alive.upgrade().is_some() {
+                    while alive.upgrade().is_some() {
                         std::thread::sleep(std::time::Duration::from_secs(1));
                         if let Err(e) = checkpoints.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
                             if damage::is_damage(&e) {
@@ -178,15 +199,7 @@ impl Audit {
                 })
                 .map_err(|e| AuditError::Io { path: path.to_owned(), source: e })?;
         }
-        Ok(Audit {
-            tx,
-            sent: Arc::default(),
-            store,
-            path: path.to_owned(),
-            riders: Arc::default(),
-            pruning: Default::default(),
-            damage,
-        })
+        Ok(Audit { queue: sender, seq, path: path.to_owned(), pruning: Default::default(), damage })
     }
 
     /// What a person should know when the log is damaged: the finding for
@@ -199,87 +212,71 @@ impl Audit {
         &self.path
     }
 
-    /// Inserts a row and waits until it is committed; returns its id.
+    /// Records a row: appends it to the journal and queues it for the
+    /// writer; returns its id. Once this returns the row survives the death
+    /// of the daemon (it is committed within a few milliseconds, or by the
+    /// next daemon); use [`Audit::flush`] to wait for the commit.
     pub async fn insert(&self, ev: NewEvent) -> Result<i64, AuditError> {
         if let Some(why) = damage::noted(&self.damage) {
             return Err(AuditError::Damaged { path: self.path.clone(), why });
         }
-        let (tx, mut rx) = oneshot::channel();
-        let mut cmds = self.riders.take();
-        // The short cut commits this row and a few outcome updates riding
-        // along, never more: a long list goes to the writer thread.
-        let few = cmds.len() <= SHORT_CUT_RIDERS;
-        cmds.push(Cmd::Insert(Box::new(ev), Some(tx)));
-        let cmd = if cmds.len() == 1 { cmds.pop().expect("one command") } else { Cmd::Many(cmds) };
-        let cmd = match if few { self.idle_store() } else { None } {
-            Some(mut store) => {
-                push(&mut store.batch, cmd);
-                store.commit();
-                drop(store);
-                return rx.try_recv().map_err(|_| AuditError::WriterGone)?;
+        // The log cannot be written: nothing new is recorded until the
+        // rows waiting are committed (tried again now).
+        if self.queue.0.stuck().is_some() {
+            self.flush().await;
+            if let Some(why) = self.queue.0.stuck() {
+                return Err(AuditError::Write(why));
             }
-            None => cmd,
-        };
-        self.send(cmd).await?;
-        rx.await.map_err(|_| AuditError::WriterGone)?
+        }
+        // A long journal is emptied before it grows further.
+        if self.journal_len() >= JOURNAL_LIMIT {
+            self.flush().await;
+            writer::clear_if_committed(&self.queue.0, &self.seq, 0);
+        }
+        self.queue.0.reserve().await?;
+        let mut seq = self.seq.lock().unwrap_or_else(|e| e.into_inner());
+        let id = seq.next_id;
+        if let Some(journal) = seq.journal.as_mut()
+            && let Err(e) = journal.append(&journal::line(id, &ev))
+        {
+            drop(seq);
+            self.queue.0.unreserve();
+            return Err(AuditError::Io { path: journal::path_of(&self.path), source: e });
+        }
+        seq.next_id += 1;
+        // Queued under the lock: the writer commits rows in id order.
+        self.queue.0.push(Cmd::Insert(Box::new(ev), id));
+        Ok(id)
     }
 
-    /// The writer's store, when the writer is idle and has taken everything
-    /// sent before: committing on this thread then keeps the order.
-    fn idle_store(&self) -> Option<MutexGuard<'_, Store>> {
-        let store = self.store.try_lock().ok()?;
-        (store.batch.is_empty() && store.taken == self.sent.load(Ordering::Acquire)).then_some(store)
+    /// Why the writer cannot commit, while rows wait to be tried again.
+    pub fn stuck(&self) -> Option<String> {
+        self.queue.0.stuck()
+    }
+
+    fn journal_len(&self) -> u64 {
+        let seq = self.seq.lock().unwrap_or_else(|e| e.into_inner());
+        seq.journal.as_ref().map_or(0, |j| j.len())
     }
 
     /// Hands `cmd` to the writer thread.
     async fn send(&self, cmd: Cmd) -> Result<(), AuditError> {
-        // Counted first: an insert on another path sees it as in flight.
-        self.sent.fetch_add(1, Ordering::AcqRel);
-        self.tx.send(cmd).await.map_err(|_| AuditError::WriterGone)
+        self.queue.0.reserve().await?;
+        self.queue.0.push(cmd);
+        Ok(())
     }
 
-    /// Inserts a row without waiting for the commit.
+    /// Records a row without waiting for anything but room in the queue.
     pub async fn record(&self, ev: NewEvent) {
-        let _ = self.send(Cmd::Insert(Box::new(ev), None)).await;
+        if let Err(e) = self.insert(ev).await {
+            tracing::warn!("an audit row could not be recorded: {e}");
+        }
     }
 
-    /// Completes a call's row with its outcome.
+    /// Completes a call's row with its outcome (committed with the next
+    /// group).
     pub async fn finish(&self, id: i64, outcome: &'static str, latency_us: i64) {
-        let first = {
-            let mut cmds = self.riders.cmds.lock().unwrap_or_else(|e| e.into_inner());
-            cmds.push(Cmd::Finish { id, outcome, latency_us });
-            cmds.len() == 1
-        };
-        if first {
-            self.riders.flusher.get_or_init(|| {
-                // A weak sender: the writer still stops when the daemon
-                // drops its last handle.
-                let (tx, riders, sent) = (self.tx.downgrade(), self.riders.clone(), self.sent.clone());
-                tokio::spawn(async move {
-                    loop {
-                        riders.due.notified().await;
-                        tokio::time::sleep(DEFER).await;
-                        let Some(tx) = tx.upgrade() else { return };
-                        let cmds = riders.take();
-                        if !cmds.is_empty() {
-                            sent.fetch_add(1, Ordering::AcqRel);
-                            let _ = tx.send(Cmd::Many(cmds)).await;
-                        }
-                    }
-                });
-            });
-            self.riders.due.notify_one();
-        }
-    }
-
-    /// `cmd` behind the outcome updates still waiting, if any.
-    fn with_riders(&self, cmd: Cmd) -> Cmd {
-        let mut cmds = self.riders.take();
-        if cmds.is_empty() {
-            return cmd;
-        }
-        cmds.push(cmd);
-        Cmd::Many(cmds)
+        let _ = self.send(Cmd::Finish { id, outcome, latency_us }).await;
     }
 
     /// Notes on a call's row who answered its approval.
@@ -291,10 +288,10 @@ impl Audit {
         let _ = self.send(Cmd::SetState { key: key.to_owned(), value }).await;
     }
 
-    /// Waits until everything sent before is committed.
+    /// Waits until everything sent before is committed (or failed to be).
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.send(self.with_riders(Cmd::Flush(tx))).await.is_ok() {
+        if self.send(Cmd::Flush(tx)).await.is_ok() {
             let _ = rx.await;
         }
     }

@@ -266,7 +266,15 @@ pub(crate) async fn decide(
     // A console row only when a console listens: no copy of the arguments
     // otherwise.
     let row = (shared.engine().consoles > 0).then(|| row_of(0, &ev, &redacted));
-    let inserted = shared.audit.insert(ev).await;
+    let mut inserted = shared.audit.insert(ev).await;
+    if asked && inserted.is_ok() {
+        // Journaled is enough for the call; the approvals' state is not in
+        // the journal, so it and the row are committed before anyone hears.
+        shared.audit.flush().await;
+        if let Some(why) = shared.audit.stuck() {
+            inserted = Err(crate::audit::AuditError::Write(why));
+        }
+    }
     if let Some(a) = &approval_id {
         shared.engine().unsaved.remove(a);
     }

@@ -1,7 +1,7 @@
-//! An insert commits everything sent to the audit before it, whichever way
-//! it goes: on the caller's thread (writer idle) or through the writer.
-//! The daemon relies on this: the approvals' saved state joins the commit
-//! of the call row that created the approval.
+//! An insert is journaled at once and committed in order with everything
+//! sent before it; a flush after it waits for that commit. The daemon relies
+//! on this: the approvals' saved state is committed with the call row that
+//! created the approval before anyone hears of it.
 
 mod common;
 
@@ -23,7 +23,7 @@ fn call(i: i64) -> NewEvent {
 }
 
 #[test]
-fn what_was_sent_before_an_insert_is_committed_with_it() {
+fn what_was_sent_before_an_insert_is_committed_with_it_by_a_flush() {
     let home = TempHome::new("order");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let audit = rt.block_on(async {
@@ -35,11 +35,12 @@ fn what_was_sent_before_an_insert_is_committed_with_it() {
                 audit.record(NewEvent { kind: "shim_connect", ..call(i) }).await;
             }
             let id = audit.insert(call(i)).await.unwrap();
+            audit.flush().await;
             audit.finish(id, "ok", 10).await;
             // Read by another connection, as after a crash.
             assert_eq!(audit.get_state("approvals").unwrap().as_deref(), Some(format!("v{i}").as_str()), "call {i}");
             if i % 50 == 0 {
-                // Let the writer go idle again, so both paths are taken.
+                // Let the writer go idle again.
                 tokio::time::sleep(std::time::Duration::from_millis(6)).await;
             }
         }
@@ -72,4 +73,10 @@ fn inserts_from_many_threads_all_commit_in_one_chain() {
         audit.flush().await;
     });
     assert_eq!(verify(&home.db()).unwrap(), Verified::Intact { rows: 800, retained: None });
+    // Outcomes that met their row in one commit were written with it.
+    let conn = rusqlite::Connection::open(home.db()).unwrap();
+    let done: i64 = conn
+        .query_row("SELECT COUNT(*) FROM events WHERE outcome = 'ok' AND latency_us = 1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(done, 800);
 }

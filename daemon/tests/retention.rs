@@ -220,13 +220,12 @@ fn an_interrupted_run_verifies_and_the_next_run_finishes_it() {
     // The checkpoint is written, then the daemon dies after one batch.
     let plan = retention::plan(&home.db(), &keep_days(10), NOW).unwrap().unwrap();
     let detail = serde_json::to_value(&plan.checkpoint).unwrap();
-    rt().block_on(audit.insert(NewEvent {
-        time_ms: NOW,
-        kind: "retention",
-        detail: Some(detail.to_string()),
-        ..Default::default()
-    }))
-    .unwrap();
+    rt().block_on(async {
+        let row = NewEvent { time_ms: NOW, kind: "retention", detail: Some(detail.to_string()), ..Default::default() };
+        audit.insert(row).await.unwrap();
+        // Journaled; committed before the file is read directly.
+        audit.flush().await;
+    });
     sql(&home, "DELETE FROM events WHERE id <= 7");
     match verify(&home.db()).unwrap() {
         Verified::Intact { retained: Some(r), .. } => {

@@ -360,6 +360,19 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
+/// Before the database file is read directly: a running daemon commits
+/// the rows it has only journaled so far (its answer to an empty query
+/// comes after that). Quiet when no daemon runs.
+fn committed_first(own_database: bool) {
+    let Ok(paths) = super::paths() else { return };
+    if !own_database {
+        return;
+    }
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+    let ask = ClientMsg::Audit { req: 1, limit: 0, before: None, filter: Default::default() };
+    let _ = rt.block_on(client::request(&paths, Role::Cli, ask));
+}
+
 pub fn audit(a: AuditArgs) -> anyhow::Result<i32> {
     let database = |given: Option<std::path::PathBuf>| -> anyhow::Result<std::path::PathBuf> {
         Ok(match given {
@@ -370,6 +383,7 @@ pub fn audit(a: AuditArgs) -> anyhow::Result<i32> {
     match a.sub {
         Some(AuditSub::Export { format, since, until, database: db }) => {
             check_range(since, until)?;
+            committed_first(db.is_none());
             let path = database(db)?;
             let format = match format {
                 ExportFormatArg::Jsonl => latch_daemon::audit::ExportFormat::Jsonl,
@@ -380,6 +394,7 @@ pub fn audit(a: AuditArgs) -> anyhow::Result<i32> {
             return Ok(0);
         }
         Some(AuditSub::Verify { database: db }) => {
+            committed_first(db.is_none());
             let path = database(db)?;
             return match latch_daemon::audit::verify(&path)? {
                 latch_daemon::audit::Verified::Intact { rows, retained } => {

@@ -283,13 +283,13 @@ class Home:
 class Daemon:
     """`latch daemon` in the foreground, as a user would run it."""
 
-    def __init__(self, home: Home) -> None:
+    def __init__(self, home: Home, env: dict[str, str] | None = None) -> None:
         self.home = home
         self.log_path = home.new_log("daemon")
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [LATCH_BIN, "daemon"],
-            env=home.cli_env(),
+            env={**home.cli_env(), **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,

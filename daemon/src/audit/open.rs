@@ -58,6 +58,7 @@ pub fn check_place(path: &Path) -> Result<(), AuditError> {
         (path.to_owned(), "it"),
         (PathBuf::from(format!("{}-wal", path.display())), "its write-ahead log"),
         (PathBuf::from(format!("{}-shm", path.display())), "its shared-memory file"),
+        (super::journal::path_of(path), "its journal"),
     ] {
         let Ok(m) = std::fs::symlink_metadata(&file) else { continue };
         let name = file.display();

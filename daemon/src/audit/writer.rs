@@ -1,20 +1,28 @@
-//! The writer thread: takes [`Cmd`]s, commits them in groups, keeps the
-//! hash chain.
+//! The writer thread: takes [`Cmd`]s from the [`Queue`], commits them in
+//! groups, keeps the hash chain, and empties the journal once it holds
+//! nothing uncommitted.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use rusqlite::{Connection, params};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::damage;
 use super::event::{AuditError, NewEvent};
+use super::journal::{Entry, Journal};
+use super::queue::Queue;
 
 /// Most commands committed in one transaction.
 pub(super) const MAX_BATCH: usize = 1024;
 
+/// A journal at least this long is emptied as soon as everything in it is
+/// committed (shorter ones wait, to spare a system call per commit).
+pub(super) const CLEAR_AT: u64 = 64 * 1024;
+
 pub(super) enum Cmd {
-    Insert(Box<NewEvent>, Option<oneshot::Sender<Result<i64, AuditError>>>),
+    /// A journaled row and its id.
+    Insert(Box<NewEvent>, i64),
     Finish {
         id: i64,
         outcome: &'static str,
@@ -30,8 +38,8 @@ pub(super) enum Cmd {
         value: String,
     },
     Flush(oneshot::Sender<()>),
-    /// Several commands that arrive together.
-    Many(Vec<Cmd>),
+    /// A `Finish` already written with its row (only inside a commit).
+    Merged,
     // Retention: delete up to `max` of the oldest rows with an id up to
     // `through`; answers how many went.
     Prune {
@@ -43,169 +51,248 @@ pub(super) enum Cmd {
 
 pub(super) type PruneReply = oneshot::Sender<Result<u64, AuditError>>;
 
-/// What the writer thread owns, behind a lock so an insert may commit on
-/// its caller's thread when the writer is idle.
+/// Who assigns row ids and appends to the journal, behind one lock so that
+/// the journal, the ids and the writer's queue share one order.
+pub(super) struct Seq {
+    /// None for a log that refuses every row (it stands in memory).
+    pub(super) journal: Option<Journal>,
+    pub(super) next_id: i64,
+}
+
+/// What the writer thread owns.
 pub(super) struct Store {
     pub(super) conn: Connection,
     /// The hash of the last committed row.
     pub(super) chain: String,
-    /// Commands taken from the channel and not yet committed.
+    /// Commands taken from the queue and not yet committed.
     pub(super) batch: Vec<Cmd>,
-    /// Messages taken from the channel. Equal to [`Audit::sent`] when
-    /// nothing sent is still in flight, so committing now keeps the order.
-    pub(super) taken: u64,
+    /// Commands of a batch that failed to commit, tried again first.
+    pub(super) retry: Vec<Cmd>,
     pub(super) path: PathBuf,
     pub(super) damage: damage::Shared,
 }
 
 impl Store {
-    pub(super) fn commit(&mut self) {
-        if let Some(e) = commit(&mut self.conn, &mut self.batch, &mut self.chain, &self.path)
-            && damage::is_damage(&e)
-        {
-            damage::note(&self.damage, &self.path, &e.to_string());
+    /// Commits the commands to retry and the batch; returns the newest row
+    /// id committed, or the error.
+    fn commit(&mut self) -> Result<Option<i64>, rusqlite::Error> {
+        if !self.retry.is_empty() {
+            let mut all = std::mem::take(&mut self.retry);
+            all.append(&mut self.batch);
+            self.batch = all;
+        }
+        match commit(&mut self.conn, &mut self.batch, &mut self.chain, &self.path) {
+            Ok(newest) => Ok(newest),
+            Err((e, kept)) => {
+                if damage::is_damage(&e) {
+                    damage::note(&self.damage, &self.path, &e.to_string());
+                }
+                self.retry = kept;
+                Err(e)
+            }
         }
     }
 }
 
 impl Cmd {
     /// Someone waits for this: commit as soon as it is in.
-    fn urgent(&self) -> bool {
-        matches!(self, Cmd::Insert(_, Some(_)) | Cmd::Flush(_) | Cmd::Prune { .. })
+    pub(super) fn urgent(&self) -> bool {
+        matches!(self, Cmd::Flush(_) | Cmd::Prune { .. })
     }
 }
 
-/// Work nobody waits for (outcomes, connection rows, saved state) is held
-/// at most this long, so it joins the next call's commit instead of costing
-/// a commit of its own.
-pub(super) const DEFER: std::time::Duration = std::time::Duration::from_millis(5);
-
-pub(super) fn writer(store: &Mutex<Store>, mut rx: mpsc::Receiver<Cmd>) {
-    // A clock for the deferral; nothing else runs on it.
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!("the audit writer cannot start: {e}");
-            return;
-        }
-    };
-    let lock = || store.lock().unwrap_or_else(|e| e.into_inner());
-    let mut deferred_since: Option<std::time::Instant> = None;
+pub(super) fn writer(store: &mut Store, queue: &Queue, seq: &Mutex<Seq>) {
     loop {
-        let next = match deferred_since {
-            Some(since) => match rt
-                .block_on(async { tokio::time::timeout(DEFER.saturating_sub(since.elapsed()), rx.recv()).await })
-            {
-                Ok(next) => next.map(Some),
-                Err(_) => Some(None),
-            },
-            None => rx.blocking_recv().map(Some),
-        };
-        let mut store = lock();
-        let Some(next) = next else {
-            // Every sender is gone: write what is left and stop.
-            store.commit();
-            return;
-        };
-        let timed_out = next.is_none();
-        if let Some(cmd) = next {
-            store.taken += 1;
-            push(&mut store.batch, cmd);
-            while store.batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(c) => {
-                        store.taken += 1;
-                        push(&mut store.batch, c);
-                    }
-                    Err(_) => break,
+        let (cmds, closed) = queue.take(!store.retry.is_empty());
+        let hold = held();
+        if !hold.is_zero() && !closed {
+            std::thread::sleep(hold);
+        }
+        store.batch.extend(cmds);
+        match store.commit() {
+            Ok(newest) => {
+                if let Some(id) = newest {
+                    queue.committed.fetch_max(id, std::sync::atomic::Ordering::AcqRel);
                 }
+                queue.set_stuck(None);
+                clear_if_committed(queue, seq, CLEAR_AT);
             }
+            Err(e) => queue.set_stuck(Some(e.to_string())),
         }
-        if timed_out || store.batch.len() >= MAX_BATCH || store.batch.iter().any(Cmd::urgent) {
-            store.commit();
+        if closed && queue.lock().cmds.is_empty() {
+            if store.retry.is_empty() {
+                clear_if_committed(queue, seq, 0);
+            }
+            return;
         }
-        // An insert on its caller's thread may have committed the batch.
-        deferred_since =
-            if store.batch.is_empty() { None } else { Some(deferred_since.unwrap_or_else(std::time::Instant::now)) };
     }
 }
 
-pub(super) fn push(batch: &mut Vec<Cmd>, cmd: Cmd) {
-    match cmd {
-        Cmd::Many(cmds) => batch.extend(cmds),
-        cmd => batch.push(cmd),
+/// Tests only: how long the writer waits before each commit, so that rows
+/// stay in the journal alone (as when a daemon is killed before its writer
+/// commits). Set by [`super::hold_commits_for_tests`], or in debug builds
+/// by `LATCH_TEST_AUDIT_HOLD_MS`.
+pub(super) static HOLD_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn held() -> std::time::Duration {
+    let mut ms = HOLD_MS.load(std::sync::atomic::Ordering::Relaxed);
+    if cfg!(debug_assertions) {
+        static ENV: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+        ms =
+            ms.max(*ENV.get_or_init(|| {
+                std::env::var("LATCH_TEST_AUDIT_HOLD_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
+            }));
     }
+    std::time::Duration::from_millis(ms)
+}
+
+/// Empties the journal when every row appended to it is committed and it
+/// holds at least `at` bytes.
+pub(super) fn clear_if_committed(queue: &Queue, seq: &Mutex<Seq>, at: u64) {
+    let mut seq = seq.lock().unwrap_or_else(|e| e.into_inner());
+    let caught_up = seq.next_id - 1 <= queue.committed.load(std::sync::atomic::Ordering::Acquire);
+    if let Some(j) = seq.journal.as_mut()
+        && caught_up
+        && j.len() > 0
+        && j.len() >= at
+        && let Err(e) = j.clear()
+    {
+        tracing::warn!("the audit journal could not be emptied: {e}");
+    }
+}
+
+/// The fields of a row as inserted.
+pub(super) struct Row<'a> {
+    pub(super) content: Content<'a>,
+    pub(super) approval_id: Option<&'a str>,
+    pub(super) outcome: Option<&'a str>,
+    pub(super) latency_us: Option<i64>,
+    pub(super) answered_by: Option<&'a str>,
+}
+
+impl<'a> Row<'a> {
+    fn of_event(ev: &'a NewEvent, reasons: &'a str) -> Row<'a> {
+        Row {
+            content: Content {
+                time_ms: ev.time_ms,
+                kind: ev.kind,
+                server: &ev.server,
+                session: &ev.session,
+                tool: &ev.tool,
+                class: &ev.class,
+                decision: &ev.decision,
+                reasons,
+                args: &ev.args,
+                args_hash: &ev.args_hash,
+                rule: ev.rule.as_deref(),
+                detail: ev.detail.as_deref(),
+            },
+            approval_id: ev.approval_id.as_deref(),
+            outcome: ev.outcome,
+            latency_us: ev.latency_us,
+            answered_by: ev.answered_by.as_deref(),
+        }
+    }
+
+    pub(super) fn of_entry(e: &'a Entry, reasons: &'a str) -> Row<'a> {
+        Row {
+            content: Content {
+                time_ms: e.time_ms,
+                kind: &e.kind,
+                server: &e.server,
+                session: &e.session,
+                tool: &e.tool,
+                class: &e.class,
+                decision: &e.decision,
+                reasons,
+                args: &e.args,
+                args_hash: &e.args_hash,
+                rule: e.rule.as_deref(),
+                detail: e.detail.as_deref(),
+            },
+            approval_id: e.approval_id.as_deref(),
+            outcome: e.outcome.as_deref(),
+            latency_us: None,
+            answered_by: e.answered_by.as_deref(),
+        }
+    }
+}
+
+pub(super) const INSERT_SQL: &str = "INSERT INTO events (id, time_ms, kind, server, session, tool, class, decision, \
+     reasons, args, args_hash, rule, approval_id, outcome, answered_by, detail, prev_hash, hash, seal, latency_us) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
+
+/// Inserts `row` as `id`, chained to `tip` (which moves on to its hash).
+pub(super) fn insert_row(
+    ins: &mut rusqlite::CachedStatement<'_>,
+    id: i64,
+    row: &Row<'_>,
+    tip: &mut String,
+) -> rusqlite::Result<()> {
+    let c = &row.content;
+    let hash = c.hash(tip);
+    let seal = seal(&hash, row.outcome, row.latency_us, row.approval_id, row.answered_by);
+    let prev = std::mem::replace(tip, hash);
+    ins.execute(params![
+        id,
+        c.time_ms,
+        c.kind,
+        c.server,
+        c.session,
+        c.tool,
+        c.class,
+        c.decision,
+        c.reasons,
+        c.args,
+        c.args_hash,
+        c.rule,
+        row.approval_id,
+        row.outcome,
+        row.answered_by,
+        c.detail,
+        prev,
+        tip.as_str(),
+        seal,
+        row.latency_us,
+    ])?;
+    Ok(())
 }
 
 /// Runs a batch in one transaction and answers whoever waits on it.
-/// Commits the batch; returns the error when the transaction failed.
-fn commit(conn: &mut Connection, batch: &mut Vec<Cmd>, chain: &mut String, path: &Path) -> Option<rusqlite::Error> {
+/// Returns the newest row id inserted; on failure the error and the
+/// commands to try again (every command but the answered ones).
+#[allow(clippy::type_complexity)]
+fn commit(
+    conn: &mut Connection,
+    batch: &mut Vec<Cmd>,
+    chain: &mut String,
+    path: &Path,
+) -> Result<Option<i64>, (rusqlite::Error, Vec<Cmd>)> {
     if batch.is_empty() {
-        return None;
+        return Ok(None);
     }
-    let mut replies: Vec<(oneshot::Sender<Result<i64, AuditError>>, i64)> = Vec::new();
+    merge_outcomes(batch);
     let mut flushes = Vec::new();
-    let mut pruned: Vec<(oneshot::Sender<Result<u64, AuditError>>, u64)> = Vec::new();
+    let mut pruned: Vec<u64> = Vec::new();
+    let mut newest = None;
     // The chain moves on only if the transaction commits.
     let mut tip = chain.clone();
     let result = (|| -> rusqlite::Result<()> {
         let tx = conn.transaction()?;
         {
-            let mut ins = tx.prepare_cached(
-                "INSERT INTO events (time_ms, kind, server, session, tool, class, decision, reasons, args, \
-                 args_hash, rule, approval_id, outcome, answered_by, detail, prev_hash, hash, seal) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-            )?;
-            for cmd in batch.drain(..) {
+            let mut ins = tx.prepare_cached(INSERT_SQL)?;
+            for cmd in batch.iter() {
                 match cmd {
-                    Cmd::Insert(ev, reply) => {
+                    Cmd::Insert(ev, id) => {
                         let reasons = serde_json::to_string(&ev.reasons).unwrap_or_else(|_| "[]".into());
-                        let content = Content {
-                            time_ms: ev.time_ms,
-                            kind: ev.kind,
-                            server: &ev.server,
-                            session: &ev.session,
-                            tool: &ev.tool,
-                            class: &ev.class,
-                            decision: &ev.decision,
-                            reasons: &reasons,
-                            args: &ev.args,
-                            args_hash: &ev.args_hash,
-                            rule: ev.rule.as_deref(),
-                            detail: ev.detail.as_deref(),
-                        };
-                        let hash = content.hash(&tip);
-                        let seal = seal(&hash, ev.outcome, None, ev.approval_id.as_deref(), ev.answered_by.as_deref());
-                        let prev = std::mem::replace(&mut tip, hash.clone());
-                        ins.execute(params![
-                            ev.time_ms,
-                            ev.kind,
-                            ev.server,
-                            ev.session,
-                            ev.tool,
-                            ev.class,
-                            ev.decision,
-                            reasons,
-                            ev.args,
-                            ev.args_hash,
-                            ev.rule,
-                            ev.approval_id,
-                            ev.outcome,
-                            ev.answered_by,
-                            ev.detail,
-                            prev,
-                            hash,
-                            seal,
-                        ])?;
-                        if let Some(reply) = reply {
-                            replies.push((reply, tx.last_insert_rowid()));
-                        }
+                        insert_row(&mut ins, *id, &Row::of_event(ev, &reasons), &mut tip)?;
+                        newest = Some(*id);
                     }
-                    Cmd::Finish { id, outcome, latency_us } => finish_row(&tx, id, outcome, latency_us)?,
+                    Cmd::Finish { id, outcome, latency_us } => finish_row(&tx, *id, outcome, *latency_us)?,
                     Cmd::Answered { id, approval_id, answered_by } => {
                         tx.prepare_cached("UPDATE events SET approval_id = ?2, answered_by = ?3 WHERE id = ?1")?
                             .execute(params![id, approval_id, answered_by])?;
-                        reseal(&tx, id)?;
+                        reseal(&tx, *id)?;
                     }
                     Cmd::SetState { key, value } => {
                         tx.prepare_cached(
@@ -214,44 +301,74 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Cmd>, chain: &mut String, path:
                         )?
                         .execute(params![key, value])?;
                     }
-                    // Flattened by `push` before a batch is committed.
-                    Cmd::Many(_) => unreachable!("nested commands reach commit"),
-                    Cmd::Flush(done) => flushes.push(done),
-                    Cmd::Prune { through, max, reply } => {
-                        pruned.push((reply, delete_oldest(&tx, through, max)?));
+                    Cmd::Flush(_) | Cmd::Merged => {}
+                    Cmd::Prune { through, max, .. } => {
+                        pruned.push(delete_oldest(&tx, *through, *max)?);
                     }
                 }
             }
         }
         tx.commit()
     })();
-    let failed = match result {
-        Ok(()) => {
-            *chain = tip;
-            for (reply, id) in replies {
-                let _ = reply.send(Ok(id));
+    let mut kept = Vec::new();
+    let mut counts = pruned.into_iter();
+    let failed = result.err();
+    for cmd in batch.drain(..) {
+        match cmd {
+            Cmd::Flush(done) => flushes.push(done),
+            Cmd::Prune { reply, .. } => {
+                let _ = reply.send(match &failed {
+                    None => Ok(counts.next().unwrap_or(0)),
+                    Some(e) => Err(AuditError::Write(e.to_string())),
+                });
             }
-            for (reply, n) in pruned {
-                let _ = reply.send(Ok(n));
-            }
-            None
+            other if failed.is_some() => kept.push(other),
+            _ => {}
         }
-        Err(e) => {
-            tracing::error!("audit write to {} failed: {e}", path.display());
-            batch.clear();
-            for (reply, _) in replies {
-                let _ = reply.send(Err(AuditError::Write(e.to_string())));
-            }
-            for (reply, _) in pruned {
-                let _ = reply.send(Err(AuditError::Write(e.to_string())));
-            }
-            Some(e)
-        }
-    };
+    }
     for f in flushes {
         let _ = f.send(());
     }
-    failed
+    match failed {
+        None => {
+            *chain = tip;
+            Ok(newest)
+        }
+        Some(e) => {
+            tracing::error!("audit write to {} failed: {e}", path.display());
+            Err((e, kept))
+        }
+    }
+}
+
+/// A call's outcome that arrives in the same batch as its row is written
+/// with the row: one insert instead of an insert, a read and an update, and
+/// one seal instead of two (the stored row is the same).
+fn merge_outcomes(batch: &mut Vec<Cmd>) {
+    let mut rows: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+    let mut merged = false;
+    for i in 0..batch.len() {
+        match &batch[i] {
+            Cmd::Insert(_, id) => {
+                rows.insert(*id, i);
+            }
+            &Cmd::Finish { id, outcome, latency_us } => {
+                if let Some(&at) = rows.get(&id)
+                    && let Cmd::Insert(ev, _) = &mut batch[at]
+                    && ev.outcome.is_none()
+                {
+                    ev.outcome = Some(outcome);
+                    ev.latency_us = Some(latency_us);
+                    batch[i] = Cmd::Merged;
+                    merged = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    if merged {
+        batch.retain(|c| !matches!(c, Cmd::Merged));
+    }
 }
 
 /// The fields of a row fixed when it is written, which its `hash` covers.
@@ -274,8 +391,14 @@ pub(super) struct Content<'a> {
 impl Content<'_> {
     /// SHA-256 of the previous row's hash and this content, in canonical
     /// JSON (so the encoding is unambiguous).
+    ///
+    /// Written straight into the hash: an array of strings, integers and
+    /// nulls serialises to its canonical form already (no spaces; strings
+    /// escaped as RFC 8785 says, `\u00xx` in lower case), so no copy of the
+    /// row is built (`content_hash_is_canonical` checks it against
+    /// [`latch_core::canonical::hash`]).
     pub(super) fn hash(&self, prev: &str) -> String {
-        latch_core::canonical::hash(&serde_json::json!([
+        sha256_of_json(&(
             prev,
             self.time_ms,
             self.kind,
@@ -289,7 +412,7 @@ impl Content<'_> {
             self.args_hash,
             self.rule,
             self.detail,
-        ]))
+        ))
     }
 }
 
@@ -301,7 +424,33 @@ pub(super) fn seal(
     approval_id: Option<&str>,
     answered_by: Option<&str>,
 ) -> String {
-    latch_core::canonical::hash(&serde_json::json!([hash, outcome, latency_us, approval_id, answered_by]))
+    sha256_of_json(&(hash, outcome, latency_us, approval_id, answered_by))
+}
+
+/// SHA-256 (hex) of a value's compact JSON, for tuples of strings, integers
+/// and nulls only, whose compact JSON is their canonical form.
+fn sha256_of_json<T: serde::Serialize>(value: &T) -> String {
+    use sha2::Digest;
+    struct Sink(sha2::Sha256);
+    impl std::io::Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.update(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut sink = Sink(sha2::Sha256::new());
+    // Writing strings and numbers into a hash cannot fail.
+    let _ = serde_json::to_writer(&mut sink, value);
+    let digest = sink.0.finalize();
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        use std::fmt::Write;
+        let _ = write!(out, "{b:02x}");
+    }
+    out
 }
 
 fn reseal(tx: &rusqlite::Transaction<'_>, id: i64) -> rusqlite::Result<()> {
@@ -365,4 +514,56 @@ fn delete_oldest(tx: &rusqlite::Transaction<'_>, through: i64, max: u32) -> rusq
         params![through, max],
     )?;
     Ok(n as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_hash_is_canonical() {
+        let texts = [
+            "",
+            "plain",
+            "quote \" backslash \\ slash / tab \t nl \n cr \r ff \u{c} bs \u{8}",
+            "controls \u{0}\u{1}\u{1f} del \u{7f}",
+            "unicode é ü 漢字 😀 \u{2028}\u{2029}",
+            "{\"k\":[1,2,{\"x\":null}]}",
+        ];
+        for (i, t) in texts.iter().enumerate() {
+            let c = Content {
+                time_ms: -5 + i as i64 * 1_000_000_007,
+                kind: t,
+                server: t,
+                session: "s",
+                tool: t,
+                class: "READ",
+                decision: "allow",
+                reasons: t,
+                args: t,
+                args_hash: "ab",
+                rule: if i % 2 == 0 { None } else { Some(t) },
+                detail: if i % 3 == 0 { Some(t) } else { None },
+            };
+            let old = latch_core::canonical::hash(&serde_json::json!([
+                t,
+                c.time_ms,
+                c.kind,
+                c.server,
+                c.session,
+                c.tool,
+                c.class,
+                c.decision,
+                c.reasons,
+                c.args,
+                c.args_hash,
+                c.rule,
+                c.detail,
+            ]));
+            assert_eq!(c.hash(t), old, "{t:?}");
+            let old_seal =
+                latch_core::canonical::hash(&serde_json::json!([t, Some(*t), Some(7), None::<&str>, Some(*t)]));
+            assert_eq!(seal(t, Some(t), Some(7), None, Some(t)), old_seal, "{t:?}");
+        }
+    }
 }
