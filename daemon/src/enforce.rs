@@ -94,6 +94,7 @@ pub(crate) async fn enforce(shared: &Arc<Shared>, settled: Settled, notes: Vec<S
         let _ = shared.events.send(Event::PolicyPending { pending });
     }
     if before != policy {
+        crate::results::policy_changed(shared);
         let effects = shared.engine().approvals.handle(latch_core::approval::Event::PolicyReloaded);
         Box::pin(crate::driver::apply(shared, effects, None)).await;
     }

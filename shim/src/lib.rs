@@ -22,6 +22,7 @@ mod link;
 mod peek;
 mod progress;
 mod relay;
+mod results;
 mod splice;
 mod text;
 
