@@ -24,6 +24,8 @@ mod elicit;
 mod in_result;
 mod reply;
 mod results;
+#[cfg(test)]
+mod results_tests;
 mod roots;
 mod run;
 mod server;
