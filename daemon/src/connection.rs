@@ -208,7 +208,10 @@ async fn connection(shared: Arc<Shared>, stream: Stream, conn: u64, mut stop: wa
     }
 
     match role {
-        Role::Shim => crate::registry::shim_closed(&shared, conn).await,
+        Role::Shim => {
+            crate::results::shim_closed(&shared, conn).await;
+            crate::registry::shim_closed(&shared, conn).await;
+        }
         Role::Console => shared.engine().consoles -= 1,
         Role::Cli => {}
         Role::Hook => crate::hook::closed(&shared, conn).await,

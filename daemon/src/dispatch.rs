@@ -175,6 +175,11 @@ pub(crate) async fn handle(
         ClientMsg::Reveal { req, approval_id } => {
             crate::answers::reveal(shared, conn, role, tx, req, approval_id).await
         }
+        ClientMsg::ResultsModeQuery {} => crate::results::query(shared, name, tx).await,
+        ClientMsg::ResultFound(report) if role == Role::Shim => {
+            crate::results::found(shared, conn, name, tx, report).await;
+        }
+        ClientMsg::ResultFound(_) => {}
         ClientMsg::Subscribe { req } => {
             let mut rx = shared.events.subscribe();
             send(tx, &DaemonMsg::Subscribed { req }).await;

@@ -68,6 +68,8 @@ pub(crate) async fn enforce(shared: &Arc<Shared>, settled: Settled, notes: Vec<S
         eng.floor = floor;
         (eng.policy.clone(), pending)
     };
+    // Every shim hears what to do with results under what is now in force.
+    crate::results::policy_changed(shared);
     for n in notes {
         tracing::warn!("{n}");
         shared

@@ -30,6 +30,7 @@ pub mod pin;
 mod policy_file;
 mod registry;
 mod reload;
+mod results;
 mod reveal;
 mod shared;
 mod stop;

@@ -267,6 +267,49 @@ pub enum ClientMsg {
         #[serde(default)]
         pin: Option<Pin>,
     },
+
+    // ---- from shims, added later (issue 18: poisoned results) ----
+    /// What the shim does with a result that has findings: answered by
+    /// [`DaemonMsg::ResultsMode`] (sent again after each policy reload).
+    ResultsModeQuery {},
+    /// A result of the shim's server had findings (injection, hidden text,
+    /// a live-looking secret, or it could not be read whole). Recorded as
+    /// an audit row tied to the call; with `hold`, also a pending approval,
+    /// answered by [`DaemonMsg::ResultHeld`].
+    ResultFound(ResultReport),
+}
+
+/// Findings in one result, as the shim reports them. Excerpts are redacted
+/// by the shim (and again by the daemon): never a secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultReport {
+    /// The decided call the result answers (`None` for `resources/read`).
+    #[serde(default)]
+    pub call_id: Option<String>,
+    /// `tools/call` or `resources/read`.
+    pub method: String,
+    /// The tool, or the resource's URI (redacted by the daemon).
+    pub subject: String,
+    /// The client's request id, raw JSON.
+    pub request_id: String,
+    /// What the shim did: `record`, `mask`, `hold`, or `withheld`.
+    pub handling: String,
+    pub findings: Vec<ResultFinding>,
+    /// The result's size in bytes.
+    pub bytes: u64,
+    /// With `hold`: the shim's key for the held result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<String>,
+}
+
+/// One finding in a result: what, where, why, and the text around it with
+/// secrets masked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultFinding {
+    pub kind: String,
+    pub place: String,
+    pub reason: String,
+    pub excerpt: String,
 }
 
 /// A PIN or passphrase on its way to the daemon. Its `Debug` never shows
@@ -408,6 +451,24 @@ pub enum DaemonMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         args: Option<Value>,
         message: String,
+    },
+    /// To a shim: what to do with its server's results that have findings
+    /// (`record`, `mask`, `hold`), after its `ResultsModeQuery` and after
+    /// every policy reload.
+    ResultsMode {
+        mode: String,
+    },
+    /// To a shim: the answer to a `ResultFound` with `hold`. `ask`: the
+    /// result waits for approval `approval_id`, whose `Resolved` comes for
+    /// `hold_id` (like a held call's); `deny`: it is withheld now.
+    ResultHeld {
+        key: String,
+        hold_id: String,
+        decision: Decision,
+        #[serde(default)]
+        approval_id: Option<String>,
+        reason: String,
+        hold_ms: u64,
     },
 }
 

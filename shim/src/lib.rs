@@ -12,6 +12,8 @@
 //! client's stdout and the server's stdin, the daemon link, and the relay
 //! loop that owns all state.
 
+#[doc(hidden)] // For `benches/results.rs` only.
+pub mod bench;
 mod child;
 mod continuation;
 #[doc(hidden)] // For the fuzz targets (fuzz/targets.rs) only.
@@ -22,6 +24,7 @@ mod link;
 mod peek;
 mod progress;
 mod relay;
+mod results;
 mod splice;
 mod text;
 

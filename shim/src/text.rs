@@ -43,13 +43,61 @@ pub fn impostor(tool: &str, who: &str) -> String {
     )
 }
 
+/// A held result that was not let through (`reason`: the daemon's words,
+/// a person's deny or the daemon shutting down).
+pub fn result_denied(subject: &str, approval: &str, reason: &str) -> String {
+    format!(
+        "Latch withheld the result of {subject} (approval {approval}): it held text or secrets the agent should not \
+         read, and it was not let through: {reason}. Only a person can let such a result through, in Latch. The \
+         call itself ran."
+    )
+}
+
+/// A held result whose hold ended before a person decided.
+pub fn result_timed_out(subject: &str, approval: &str) -> String {
+    format!(
+        "Latch withheld the result of {subject}: it held text or secrets the agent should not read, and no person \
+         decided about it in Latch in time (approval {approval}). The call itself ran."
+    )
+}
+
+/// A result that needs a person while no daemon is reachable.
+pub fn result_no_daemon(subject: &str) -> String {
+    format!(
+        "Latch withheld the result of {subject}: it held text or secrets a person must see first, and the Latch \
+         daemon is not reachable. The call itself ran."
+    )
+}
+
+/// A held result whose server exited (the shim ends with it).
+pub fn result_server_gone(subject: &str) -> String {
+    format!(
+        "Latch withheld the result of {subject}: it was waiting for a person in Latch when the MCP server exited. \
+         The call itself ran."
+    )
+}
+
+/// A hold the daemon could not start (`reason` in its words).
+pub fn result_refused(subject: &str, reason: &str) -> String {
+    format!("Latch withheld the result of {subject}: it needs a person, and Latch could not ask one ({reason}).")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn no_agent_text_names_a_latch_command() {
-        for t in [waiting("k3m9qz"), awaiting("pay", "k3m9qz"), daemon_gone("pay"), offline("pay")] {
+        for t in [
+            waiting("k3m9qz"),
+            awaiting("pay", "k3m9qz"),
+            daemon_gone("pay"),
+            offline("pay"),
+            result_denied("pay", "k3m9qz", "denied by a person"),
+            result_timed_out("pay", "k3m9qz"),
+            result_no_daemon("pay"),
+            result_server_gone("pay"),
+        ] {
             // Commands are spelled in lower case; "Latch" the product is not one.
             assert!(!t.contains("latch ") && !t.contains('`'), "{t}");
         }

@@ -58,8 +58,8 @@ pub const MAX_FINDINGS: usize = 64;
 
 /// A part of a result that is read, with its place.
 enum Part<'v> {
-    /// Free text (content text, resource text).
-    Text(String, &'v str),
+    /// Free text (content text, resource text), with its JSON pointer.
+    Text(String, String, &'v str),
     /// A structured value: every string and key.
     Tree(String, &'v Value),
 }
@@ -74,18 +74,20 @@ fn parts(result: &Value) -> Vec<Part<'_>> {
             match item.get("type").and_then(Value::as_str) {
                 Some("text") => {
                     if let Some(t) = text_of(item) {
-                        out.push(Part::Text(format!("content[{i}].text"), t));
+                        out.push(Part::Text(format!("content[{i}].text"), format!("/content/{i}/text"), t));
                     }
                 }
                 Some("resource") => {
                     if let Some(t) = item.get("resource").and_then(text_of) {
-                        out.push(Part::Text(format!("content[{i}].resource.text"), t));
+                        let (place, at) =
+                            (format!("content[{i}].resource.text"), format!("/content/{i}/resource/text"));
+                        out.push(Part::Text(place, at, t));
                     }
                 }
                 Some("resource_link") => {
                     for k in ["name", "title", "description"] {
                         if let Some(t) = item.get(k).and_then(Value::as_str) {
-                            out.push(Part::Text(format!("content[{i}].{k}"), t));
+                            out.push(Part::Text(format!("content[{i}].{k}"), format!("/content/{i}/{k}"), t));
                         }
                     }
                 }
@@ -99,7 +101,7 @@ fn parts(result: &Value) -> Vec<Part<'_>> {
     if let Some(items) = result.get("contents").and_then(Value::as_array) {
         for (i, item) in items.iter().enumerate() {
             if let Some(t) = text_of(item) {
-                out.push(Part::Text(format!("contents[{i}].text"), t));
+                out.push(Part::Text(format!("contents[{i}].text"), format!("/contents/{i}/text"), t));
             }
         }
     }
@@ -117,9 +119,10 @@ fn text_clean(t: &str) -> bool {
 pub fn is_clean(result: &Value) -> bool {
     let parts = parts(result);
     parts.iter().all(|p| match p {
-        Part::Text(_, t) => text_clean(t),
+        Part::Text(_, _, t) => text_clean(t),
         Part::Tree(_, v) => strings_clean(v, 0) && !live::value_has_live_secret(v),
     }) && seams(&parts).iter().all(|s| text::is_clean(&s.text))
+        && texts(&parts).windows(2).all(|w| split_secret(w[0].2, w[1].2).is_none())
 }
 
 /// Bytes of each side of a seam between two text parts.
@@ -135,17 +138,40 @@ struct Seam {
     at: usize,
 }
 
-fn seams(parts: &[Part<'_>]) -> Vec<Seam> {
-    let texts: Vec<(&str, &str)> = parts
+/// The text parts in order: place, pointer, text.
+fn texts<'p>(parts: &'p [Part<'_>]) -> Vec<(&'p str, &'p str, &'p str)> {
+    parts
         .iter()
         .filter_map(|p| match p {
-            Part::Text(place, t) => Some((place.as_str(), *t)),
+            Part::Text(place, at, t) => Some((place.as_str(), at.as_str(), *t)),
             Part::Tree(..) => None,
         })
-        .collect();
+        .collect()
+}
+
+/// A secret split across two text parts (`ghp_Zx9K` | `q2Lm…`): the run
+/// of non-whitespace characters that ends `a` and the one that starts `b`
+/// (each at most [`SEAM`] bytes), when joined they hold a live-looking
+/// secret that neither holds alone. Returns where the run starts in `a`
+/// and ends in `b`.
+fn split_secret(a: &str, b: &str) -> Option<(usize, usize)> {
+    let floor = a.len().saturating_sub(SEAM);
+    let start = a.rfind(char::is_whitespace).map_or(0, |i| i + a[i..].chars().next().map_or(1, char::len_utf8));
+    let end = b.find(char::is_whitespace).unwrap_or(b.len());
+    if start < floor || end > SEAM || start == a.len() || end == 0 {
+        return None;
+    }
+    let (tail, head) = (&a[start..], &b[..end]);
+    let joined = format!("{tail}{head}");
+    (live::text_has_live_secret(&joined) && !live::text_has_live_secret(tail) && !live::text_has_live_secret(head))
+        .then_some((start, end))
+}
+
+fn seams(parts: &[Part<'_>]) -> Vec<Seam> {
+    let texts = texts(parts);
     let mut out = Vec::new();
     for w in texts.windows(2) {
-        let ((pa, a), (pb, b)) = (w[0], w[1]);
+        let ((pa, _, a), (pb, _, b)) = (w[0], w[1]);
         let mut s = a.len().saturating_sub(SEAM);
         while !a.is_char_boundary(s) {
             s += 1;
@@ -178,6 +204,13 @@ fn strings_clean(v: &Value, depth: usize) -> bool {
 pub fn scan(result: &Value) -> Vec<Finding> {
     let mut out = Vec::new();
     let parts = parts(result);
+    for w in texts(&parts).windows(2) {
+        let ((pa, _, a), (pb, _, b)) = (w[0], w[1]);
+        if let Some((start, end)) = split_secret(a, b) {
+            let shown = redact::redact_text(&format!("{}{}", &a[start..], &b[..end])).into_owned();
+            out.push(secret_shown(&format!("{pa} + {pb}"), &shown));
+        }
+    }
     for seam in seams(&parts) {
         for m in text::markers(&seam.text) {
             let crosses = m.span.start < seam.at && m.span.end > seam.at;
@@ -193,7 +226,7 @@ pub fn scan(result: &Value) -> Vec<Finding> {
     }
     for p in parts {
         match p {
-            Part::Text(place, t) => {
+            Part::Text(place, _, t) => {
                 scan_text(&place, t, &mut out);
                 if live::text_has_live_secret(t) {
                     out.push(secret(&place, t));
@@ -296,6 +329,24 @@ pub fn mask(result: &Value) -> Option<Value> {
             text_at(item, "text");
         }
     }
+    // A secret split across two text parts (found in the parts as sent):
+    // the run it is in masked on both sides, after any mask of each part.
+    let split: Vec<(String, String)> = texts(&parts(result))
+        .windows(2)
+        .filter(|w| split_secret(w[0].2, w[1].2).is_some())
+        .map(|w| (w[0].1.to_owned(), w[1].1.to_owned()))
+        .collect();
+    for (pa, pb) in split {
+        if let Some(Value::String(a)) = out.pointer_mut(&pa) {
+            let start = a.rfind(char::is_whitespace).map_or(0, |i| i + a[i..].chars().next().map_or(1, char::len_utf8));
+            a.replace_range(start.., MASK);
+        }
+        if let Some(Value::String(b)) = out.pointer_mut(&pb) {
+            let end = b.find(char::is_whitespace).unwrap_or(b.len());
+            b.replace_range(..end, MASK);
+        }
+        live = true;
+    }
     for k in ["structuredContent", "inputRequests"] {
         if let Some(v) = out.get_mut(k) {
             let red = redact::redact_value(v);
@@ -392,6 +443,27 @@ mod tests {
         assert_eq!(scan(&r).len(), 1);
         // Two clean items stay clean.
         let r = json!({"content": [{"type": "text", "text": "Hello, "}, {"type": "text", "text": "world"}]});
+        assert!(is_clean(&r));
+    }
+
+    #[test]
+    fn a_secret_split_across_two_items_is_found_and_masked_in_both() {
+        let (a, b) = GH.split_at(13);
+        let r = json!({"content": [{"type": "text", "text": format!("deploy token: {a}")}, {"type": "text", "text": format!("{b} (keep it)")}]});
+        assert!(!is_clean(&r), "{r}");
+        let f = scan(&r);
+        assert!(
+            f.iter().any(|f| f.kind == FindingKind::Secret && f.place == "content[0].text + content[1].text"),
+            "{f:?}"
+        );
+        assert!(f.iter().all(|f| !f.excerpt.contains(a) && !f.excerpt.contains(b)), "{f:?}");
+        let m = mask(&r).expect("masked");
+        let s = m.to_string();
+        assert!(!s.contains(a) && !s.contains(b), "{s}");
+        assert!(s.contains("deploy token: ") && s.contains(" (keep it)"), "{s}");
+        assert!(is_clean(&m), "{m}");
+        // Two ordinary words meeting at a seam are not a secret.
+        let r = json!({"content": [{"type": "text", "text": "see commit"}, {"type": "text", "text": "abc1234 for details"}]});
         assert!(is_clean(&r));
     }
 

@@ -221,6 +221,7 @@ impl Relay {
                         self.elicit_prefix = super::elicit::offers_form(caps).then(super::elicit::id_prefix).flatten();
                         Kind::Other
                     }
+                    "resources/read" => Kind::Read { uri: read_uri(base) },
                     _ => Kind::Other,
                 };
                 self.inflight.insert(id.get().to_owned(), InFlight { kind, start: Instant::now() });
@@ -325,4 +326,17 @@ pub(super) struct WireClientInfo {
     name: String,
     #[serde(default)]
     version: String,
+}
+
+/// The URI a `resources/read` asks for (for the record; empty when odd).
+fn read_uri(base: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct Req {
+        params: ReadParams,
+    }
+    #[derive(Deserialize)]
+    struct ReadParams {
+        uri: String,
+    }
+    serde_json::from_slice::<Req>(base).map(|r| r.params.uri).unwrap_or_default()
 }

@@ -70,7 +70,9 @@ impl Relay {
         }
         if self.opts.allow_reads_offline && self.is_offline_read(&held.tool) {
             let line = std::mem::take(&mut held.line);
-            self.inflight.insert(held.id.clone(), InFlight { kind: Kind::Other, start: Instant::now() });
+            // Its result is checked like any call's (no call id: no outcome).
+            let kind = Kind::Call { call_id: String::new(), tool: held.tool.clone() };
+            self.inflight.insert(held.id.clone(), InFlight { kind, start: Instant::now() });
             self.send_server(line);
             return;
         }
@@ -102,6 +104,9 @@ impl Relay {
         while let Some(frame) = self.outbox.pop_front() {
             self.send_frames(frame);
         }
+        // What to do with results that have findings (answered before any
+        // decision on this connection).
+        self.send_daemon(&ClientMsg::ResultsModeQuery {});
         if let Some(info) = self.client.clone() {
             self.send_daemon(&ClientMsg::Client { info });
         }
@@ -130,6 +135,8 @@ impl Relay {
         self.connecting = false;
         // Their approvals went with the daemon; a retry is a new call.
         self.drop_parked(false);
+        // Nobody can decide a held result any more: withheld.
+        self.withhold_all_results(true, false);
         for held in std::mem::take(&mut self.queued) {
             self.offline(held);
         }
@@ -206,6 +213,8 @@ impl Relay {
                     }
                 }
             }
+            DaemonMsg::Resolved { call_id, decision, reason, .. }
+                if self.resolve_result(&call_id, decision, &reason) => {}
             DaemonMsg::Resolved { call_id, approval_id: _, decision, reason } => match self.held.remove(&call_id) {
                 None if self.parked_resolved(&call_id, decision, reason.clone()) => {}
                 Some(mut held) => {
@@ -234,6 +243,10 @@ impl Relay {
                 {
                     self.deny(held, &format!("the Latch daemon could not decide the call ({message})"));
                 }
+            }
+            DaemonMsg::ResultsMode { mode } => self.results_mode = Some(crate::results::mode_of(&mode)),
+            DaemonMsg::ResultHeld { key, hold_id, decision, approval_id, reason, hold_ms } => {
+                self.on_result_held(&key, hold_id, decision, approval_id, &reason, hold_ms);
             }
             _ => {}
         }

@@ -23,6 +23,9 @@ mod daemon;
 mod elicit;
 mod in_result;
 mod reply;
+mod results;
+#[cfg(test)]
+mod results_tests;
 mod roots;
 mod run;
 mod server;
@@ -79,9 +82,18 @@ struct Held {
 }
 
 enum Kind {
-    Call { call_id: String, tool: String },
-    ToolsList { first_page: bool },
+    Call {
+        call_id: String,
+        tool: String,
+    },
+    ToolsList {
+        first_page: bool,
+    },
     Other,
+    /// `resources/read` of this URI: its result is checked ([`results`]).
+    Read {
+        uri: String,
+    },
 }
 
 /// A client request forwarded to the server and not answered yet.
@@ -184,6 +196,13 @@ pub(crate) struct Relay {
     /// Calls answered with Latch's question in an `input_required` result,
     /// waiting for their retry (by the state issued).
     parked: in_result::ParkedCalls,
+    /// What to do with results that have findings, once the daemon said.
+    results_mode: Option<latch_core::threat::result::Handling>,
+    /// Results held for a person (by the shim's key).
+    held_results: results::HeldResults,
+    next_result_key: u64,
+    /// The response `inspect_server` just matched, when it is to be checked.
+    scan_next: Option<results::Target>,
 }
 
 /// Most reports kept for a daemon that is not there.
@@ -220,6 +239,10 @@ impl Relay {
             next_elicit: 0,
             asking: HashMap::new(),
             parked: HashMap::new(),
+            results_mode: None,
+            held_results: HashMap::new(),
+            next_result_key: 0,
+            scan_next: None,
         }
     }
 
@@ -311,7 +334,7 @@ impl Relay {
 
     pub(crate) fn next_wake(&self) -> Option<Instant> {
         let held = self.held.values().flat_map(|h| [h.deadline, h.next_progress]).flatten();
-        held.chain(self.finished_due).chain(self.parked_wake()).min()
+        held.chain(self.finished_due).chain(self.parked_wake()).chain(self.results_wake()).min()
     }
 
     /// Progress for held calls, and answers for those past their hold.
@@ -321,6 +344,7 @@ impl Relay {
             self.flush_finished();
         }
         self.expire_parked(now);
+        self.expire_results(now);
         let mut expired = Vec::new();
         let mut frames = Vec::new();
         for (call_id, h) in self.held.iter_mut() {
@@ -372,6 +396,7 @@ impl Relay {
     fn on_client_eof(&mut self) {
         // Calls the client can no longer receive answers for never run.
         self.drop_parked(true);
+        self.withhold_all_results(false, true);
         for (_, h) in self.held.drain().collect::<Vec<_>>() {
             if let Some(call_id) = h.call_id {
                 self.report(&ClientMsg::Cancelled { call_id });
@@ -390,6 +415,7 @@ impl Relay {
     fn on_server_gone(&mut self, code: i32) {
         let message = format!("the MCP server exited (code {code}) before answering");
         self.drop_parked(true);
+        self.withhold_all_results(false, false);
         for (id, f) in self.inflight.drain().collect::<Vec<_>>() {
             if let Kind::Call { call_id, .. } = f.kind {
                 self.report(&ClientMsg::Finished {

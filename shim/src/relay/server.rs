@@ -6,6 +6,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::reply::rpc_error;
+use super::results::Target;
 use super::{Kind, Relay};
 use crate::continuation;
 use crate::envelope::{self, Envelope};
@@ -21,19 +22,42 @@ impl Relay {
                     self.send_client(shifted);
                     return;
                 }
-                if let Some(edit) = self.inspect_server(&env, &line) {
-                    let edited = edit.apply(&line);
-                    self.send_client(edited);
-                    return;
+                let edit = self.inspect_server(&env, &line);
+                let line = match edit {
+                    Some(edit) => edit.apply(&line),
+                    None => line,
+                };
+                // A result that reaches the model is checked first.
+                match self.scan_next.take() {
+                    Some(target) => self.pass_result(target, line),
+                    None => self.send_client(line),
                 }
+                return;
             }
             Ok(Peeked::Batch(items)) => {
                 // Batches left the protocol before input_required came:
-                // nothing in one is rewritten.
+                // nothing in one is rewritten, except a result withheld.
+                let mut out: Vec<Vec<u8>> = Vec::with_capacity(items.len());
+                let mut changed = false;
                 for item in &items {
+                    let bytes = item.get().as_bytes();
                     if let Ok(env) = envelope::parse_element(item) {
                         self.inspect_server(&env, &[]);
                     }
+                    match self.scan_next.take().and_then(|t| self.pass_batch_item(t, bytes)) {
+                        Some(replaced) => {
+                            changed = true;
+                            out.push(replaced);
+                        }
+                        None => out.push(bytes.to_vec()),
+                    }
+                }
+                if changed {
+                    let mut joined = b"[".to_vec();
+                    joined.extend_from_slice(&out.join(&b","[..]));
+                    joined.extend_from_slice(b"]\n");
+                    self.send_client(joined);
+                    return;
                 }
             }
             Err(refused) => {
@@ -92,6 +116,26 @@ impl Relay {
         let f = self.inflight.remove(id.get())?;
         match f.kind {
             Kind::Call { call_id, tool } => {
+                let latency_us = f.start.elapsed().as_micros() as u64;
+                let outcome = match &env.result {
+                    _ if env.has_error => Outcome::RpcError,
+                    Some(r) if r.is_error => Outcome::IsError,
+                    _ => Outcome::Ok,
+                };
+                // Its result is checked before the outcome is reported
+                // ([`super::results`]); an error has none.
+                if env.result.is_some() && !env.has_error {
+                    let modern = env.result.as_ref().is_some_and(|r| r.result_type.is_some());
+                    let finished = (!call_id.is_empty()).then_some((outcome, latency_us));
+                    self.scan_next = Some(Target {
+                        call_id: (!call_id.is_empty()).then(|| call_id.clone()),
+                        method: "tools/call",
+                        subject: tool.clone(),
+                        request_id: id.get().to_owned(),
+                        finished,
+                        modern,
+                    });
+                }
                 if let Some(r) = env.result.as_ref().filter(|r| r.input_required() && !line.is_empty()) {
                     let state = r.request_state.map(RawValue::get);
                     let result_type = r.result_type.map(RawValue::get).unwrap_or_default();
@@ -101,17 +145,23 @@ impl Relay {
                             "latch shim: could not mark an input_required result; its retry will be decided anew"
                         );
                     }
-                    let latency_us = f.start.elapsed().as_micros() as u64;
-                    self.report(&ClientMsg::Finished { call_id, outcome: Outcome::Ok, latency_us });
                     return edit;
                 }
-                let outcome = match &env.result {
-                    _ if env.has_error => Outcome::RpcError,
-                    Some(r) if r.is_error => Outcome::IsError,
-                    _ => Outcome::Ok,
-                };
-                let latency_us = f.start.elapsed().as_micros() as u64;
-                self.report(&ClientMsg::Finished { call_id, outcome, latency_us });
+                if self.scan_next.is_none() && !call_id.is_empty() {
+                    self.report(&ClientMsg::Finished { call_id, outcome, latency_us });
+                }
+            }
+            Kind::Read { uri } => {
+                if env.result.is_some() && !env.has_error {
+                    self.scan_next = Some(Target {
+                        call_id: None,
+                        method: "resources/read",
+                        subject: uri,
+                        request_id: id.get().to_owned(),
+                        finished: None,
+                        modern: false,
+                    });
+                }
             }
             Kind::ToolsList { first_page } => {
                 if let Some(tools) = env.result.as_ref().and_then(|r| r.tools) {

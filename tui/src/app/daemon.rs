@@ -108,7 +108,9 @@ impl App {
             DaemonMsg::Welcome { .. }
             | DaemonMsg::Decision { .. }
             | DaemonMsg::Resolved { .. }
-            | DaemonMsg::AuditPruned { .. } => {}
+            | DaemonMsg::AuditPruned { .. }
+            | DaemonMsg::ResultsMode { .. }
+            | DaemonMsg::ResultHeld { .. } => {}
         }
     }
 

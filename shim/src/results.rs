@@ -1,0 +1,157 @@
+//! Poisoned results: a server's answer to a `tools/call` or a
+//! `resources/read` (and the `inputRequests` of an `input_required`
+//! result) checked with [`latch_core::threat::result`] before the client
+//! sees it.
+//!
+//! A clean result is found clean in one walk and passes byte for byte. A
+//! result with findings is reported to the daemon; under `mask` the
+//! result's secrets are masked: the `result` value is replaced, every other
+//! byte of the line stays as the server sent it. A result that cannot be
+//! read whole (over [`SCAN_MAX`], or not JSON the shim can parse) is an
+//! `unchecked` finding: what was not read may hold anything.
+
+use latch_core::threat::result::{self as scan, Handling};
+use latch_core::threat::{Finding, FindingKind};
+use latch_proto::ResultFinding;
+use serde::Deserialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::splice::{self, Edit};
+
+/// Largest result scanned: beyond it a result is `unchecked` (measured in
+/// `benches/results.rs`: scanning stays within the bound in
+/// docs/security/threats.md).
+pub const SCAN_MAX: usize = 16 * 1024 * 1024;
+
+/// What a check found.
+#[derive(Debug)]
+pub enum Checked {
+    /// Nothing: the line passes as it came.
+    Clean,
+    /// Findings, and for `mask` the line with the secrets masked (`None`
+    /// when masking changed nothing, or the result could not be read).
+    Found { findings: Vec<Finding>, masked: Option<Vec<u8>> },
+}
+
+impl Checked {
+    /// True when the result could not be read whole.
+    pub fn unchecked(&self) -> bool {
+        matches!(self, Checked::Found { findings, .. } if findings.iter().any(|f| f.kind == FindingKind::Unchecked))
+    }
+}
+
+#[derive(Deserialize)]
+struct Response<'a> {
+    #[serde(borrow, default)]
+    result: Option<&'a RawValue>,
+}
+
+/// Checks the `result` of a response line; `mode` says whether a masked
+/// copy is wanted.
+pub fn check(line: &[u8], mode: Handling) -> Checked {
+    if line.len() > SCAN_MAX {
+        let why = format!("the result is {} bytes, over the {} bytes Latch scans", line.len(), SCAN_MAX);
+        return unchecked(why);
+    }
+    let resp: Response<'_> = match serde_json::from_slice(line) {
+        Ok(r) => r,
+        Err(e) => return unchecked(format!("the result is not JSON Latch can read ({e})")),
+    };
+    let Some(raw) = resp.result else { return Checked::Clean };
+    let value: Value = match serde_json::from_str(raw.get()) {
+        Ok(v) => v,
+        Err(e) => return unchecked(format!("the result is not JSON Latch can read ({e})")),
+    };
+    if scan::is_clean(&value) {
+        return Checked::Clean;
+    }
+    let mut findings = scan::scan(&value);
+    if findings.is_empty() {
+        // Not clean, yet nothing named: too deep to read whole.
+        findings.push(unchecked_finding("the result is nested too deeply to read whole".into()));
+    }
+    let masked = match mode {
+        Handling::Mask => scan::mask(&value).and_then(|m| {
+            let range = splice::range_in(line, raw.get())?;
+            let with = serde_json::to_vec(&m).ok()?;
+            Some(Edit { range, with }.apply(line))
+        }),
+        _ => None,
+    };
+    Checked::Found { findings, masked }
+}
+
+fn unchecked_finding(reason: String) -> Finding {
+    Finding { kind: FindingKind::Unchecked, place: "result".into(), reason, excerpt: String::new() }
+}
+
+fn unchecked(reason: String) -> Checked {
+    Checked::Found { findings: vec![unchecked_finding(reason)], masked: None }
+}
+
+/// Findings as the daemon gets them.
+pub fn wire(findings: &[Finding]) -> Vec<ResultFinding> {
+    findings
+        .iter()
+        .map(|f| ResultFinding {
+            kind: f.kind.as_str().to_owned(),
+            place: f.place.clone(),
+            reason: f.reason.clone(),
+            excerpt: f.excerpt.clone(),
+        })
+        .collect()
+}
+
+/// The daemon's word for a mode; anything else is the strictest (fail
+/// closed: a newer daemon's mode this shim does not know holds).
+pub fn mode_of(word: &str) -> Handling {
+    Handling::parse(word).unwrap_or(Handling::Hold)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GH: &str = "ghp_Zx9Kq2Lm7Np4Rs8Tv1Wy5Ab3Cd6Ef0Gh2Jk4";
+
+    fn line(result: &str) -> Vec<u8> {
+        format!(r#"{{"jsonrpc":"2.0", "id":7,"result":{result}}}"#).into_bytes()
+    }
+
+    #[test]
+    fn a_clean_result_is_clean() {
+        let l = line(r#"{"content":[{"type":"text","text":"3 files"}]}"#);
+        assert!(matches!(check(&l, Handling::Mask), Checked::Clean));
+        assert!(matches!(
+            check(br#"{"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"x"}}"#, Handling::Mask),
+            Checked::Clean
+        ));
+    }
+
+    #[test]
+    fn mask_changes_only_the_result() {
+        let l = line(&format!(r#"{{"content":[{{"type":"text","text":"token {GH} ok"}}]}}"#));
+        let Checked::Found { findings, masked: Some(m) } = check(&l, Handling::Mask) else { panic!() };
+        assert!(findings.iter().any(|f| f.kind == FindingKind::Secret));
+        let m = String::from_utf8(m).unwrap();
+        assert!(!m.contains(GH) && m.contains("[REDACTED]"), "{m}");
+        assert!(m.starts_with(r#"{"jsonrpc":"2.0", "id":7,"result":"#), "{m}");
+        // Record: no copy.
+        assert!(matches!(check(&l, Handling::Record), Checked::Found { masked: None, .. }));
+    }
+
+    #[test]
+    fn unreadable_and_huge_results_are_unchecked() {
+        let bad = br#"{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"\ud800"}]}"#;
+        assert!(check(bad, Handling::Record).unchecked());
+        let big = line(&format!(r#"{{"content":[{{"type":"text","text":"{}"}}]}}"#, "a".repeat(SCAN_MAX)));
+        assert!(check(&big, Handling::Record).unchecked());
+    }
+
+    #[test]
+    fn unknown_modes_hold() {
+        assert_eq!(mode_of("mask"), Handling::Mask);
+        assert_eq!(mode_of("quarantine"), Handling::Hold);
+    }
+}
