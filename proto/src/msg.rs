@@ -267,6 +267,21 @@ pub enum ClientMsg {
         #[serde(default)]
         pin: Option<Pin>,
     },
+    /// The tools with findings (changed since pinned, suspect text,
+    /// shadowing). Answered by [`DaemonMsg::ToolFindings`].
+    ToolFindings { req: u64 },
+    /// Accept definition `hash` of a tool with findings (`latch tools
+    /// accept`): it becomes the pin and its findings stop applying. A
+    /// loosening, so the PIN is needed when one is set. Answered by
+    /// [`DaemonMsg::Done`].
+    ToolAccept {
+        req: u64,
+        server: String,
+        tool: String,
+        hash: String,
+        #[serde(default)]
+        pin: Option<Pin>,
+    },
 }
 
 /// A PIN or passphrase on its way to the daemon. Its `Debug` never shows
@@ -409,6 +424,13 @@ pub enum DaemonMsg {
         args: Option<Value>,
         message: String,
     },
+    /// Reply to `ToolFindings`.
+    ToolFindings {
+        req: u64,
+        items: Vec<crate::ToolFinding>,
+        /// An approval PIN is set: accepting needs it.
+        pin_set: bool,
+    },
 }
 
 /// A pending approval as consoles see it. Arguments are redacted.
@@ -544,4 +566,6 @@ pub enum Event {
     },
     /// An approval PIN was set or changed: approvals need it from now on.
     PinSet,
+    /// The tools with findings changed (`ToolFindings` answers anew).
+    FindingsChanged,
 }

@@ -108,7 +108,8 @@ impl App {
             DaemonMsg::Welcome { .. }
             | DaemonMsg::Decision { .. }
             | DaemonMsg::Resolved { .. }
-            | DaemonMsg::AuditPruned { .. } => {}
+            | DaemonMsg::AuditPruned { .. }
+            | DaemonMsg::ToolFindings { .. } => {}
         }
     }
 
@@ -181,6 +182,7 @@ impl App {
                     st.policy_error = error;
                 }
             }
+            Event::FindingsChanged => {}
             Event::PinSet => {
                 if let Some(st) = &mut self.status {
                     st.pin_set = true;
