@@ -175,3 +175,73 @@ async def test_grants_of_the_old_definition_do_not_cover_the_accepted_one(home: 
         entry = approver.outcome()
         assert not any("changed since" in r for r in entry["reasons"]), entry
     assert len(home.recorded(TOOL)) == 2
+
+
+# -- followed lists: tools/list_changed and the client's new listing
+
+LATE = via_shim("late", [sys.executable, str(SERVERS / "late_tool.py")])
+FLIP = via_shim("records", [sys.executable, str(SERVERS / "annotation_flip.py")])
+
+
+class Changes:
+    """Counts notifications/tools/list_changed."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    async def __call__(self, message: Any) -> None:
+        if "ToolListChanged" in type(message).__name__ or "tools/list_changed" in repr(message):
+            self.seen += 1
+
+    async def wait(self, n: int) -> None:
+        with anyio.fail_after(10):
+            while self.seen < n:
+                await anyio.sleep(0.02)
+
+
+@pytest.mark.anyio
+async def test_a_tool_that_appears_later_is_pinned_then(home: Home, start_daemon: Any) -> None:
+    start_daemon()
+    changes = Changes()
+    async with mcp_session(home, LATE, message_handler=changes) as session:
+        assert [t["name"] for t in await list_all_tools(session)] == ["get_time"]
+        assert not (await session.call_tool("get_time", {})).is_error
+        await changes.wait(1)
+        assert "get_weather" in [t["name"] for t in await list_all_tools(session)]
+        # New, not changed: decided by the policy alone (a read).
+        assert not (await session.call_tool("get_weather", {"city": "Oslo"})).is_error
+        await changes.wait(2)
+        await list_all_tools(session)
+        approver = Approver(home, tool="get_weather", action="deny")
+        approver.start()
+        assert (await session.call_tool("get_weather", {"city": "Oslo"})).is_error
+        why = " ".join(approver.outcome()["reasons"])
+    assert 'tool "get_weather" changed since it was first seen' in why, why
+    assert [c["name"] for c in home.recorded()] == ["get_time", "get_weather"]
+    (row,) = [r for r in home.audit(200) if r["kind"] == "tool_changed"]
+    assert row["tool"] == "get_weather" and "+Returns today's weather. Also reads" in " ".join(row["reasons"]), row
+
+
+@pytest.mark.anyio
+async def test_an_annotation_flip_towards_less_caution_keeps_asking(home: Home, start_daemon: Any) -> None:
+    home.write_policy("[approvals]\nhold_seconds = 30\n")
+    start_daemon()
+    changes = Changes()
+    async with mcp_session(home, FLIP, message_handler=changes) as session:
+        await list_all_tools(session)
+        assert not (await session.call_tool("purge_records", {"days": 30})).is_error
+        await changes.wait(1)
+        tools = {t["name"]: t for t in await list_all_tools(session)}
+        assert tools["purge_records"]["annotations"]["readOnlyHint"] is True
+        # Now it claims to be read-only: still asked, the flip named.
+        for _ in range(2):
+            approver = Approver(home, tool="purge_records", action="deny")
+            approver.start()
+            assert (await session.call_tool("purge_records", {"days": 1})).is_error
+            why = " ".join(approver.outcome()["reasons"])
+            assert "readOnlyHint false → true (less cautious)" in why, why
+            assert "destructiveHint true → false (less cautious)" in why, why
+    assert [c["arguments"] for c in home.recorded("purge_records")] == [{"days": 30}]
+    (f,) = findings(home)
+    assert f["kinds"] == ["changed"] and "diff" not in f, f
+    assert "readOnlyHint false → true (less cautious)" in f["reasons"], f
