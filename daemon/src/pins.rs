@@ -198,7 +198,8 @@ impl Server {
             return Vec::new();
         }
         let shadows = self.shadows.get(tool).map(|(f, _)| f.as_slice()).unwrap_or_default();
-        s.findings.iter().chain(shadows).cloned().collect()
+        // Shadowing first: the reason names at most a few findings.
+        shadows.iter().chain(&s.findings).cloned().collect()
     }
 
     /// The hash of `tool`'s newest definition.
