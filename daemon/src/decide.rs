@@ -57,12 +57,13 @@ pub(crate) async fn decide(
     let args = Arc::new(args);
     let answers = crate::judge::settle::settle(shared, conn, server, tool, &args, &redacted, &args_hash, large).await;
     // The server's pins, once a listing of it being compared is done.
-    let pins = shared.engine().pins.get(server);
+    let (pins, effects) = {
+        let eng = shared.engine();
+        let pins = if eng.hooks.contains_key(&conn) { None } else { eng.pins.get(server) };
+        (pins, crate::pins::Effects::of(&eng))
+    };
     let changed = match pins {
-        Some(p) => {
-            let effects = crate::pins::Effects::of(&shared.engine());
-            crate::pins::say(&*p.lock().await, effects, tool)
-        }
+        Some(p) => crate::pins::say(&*p.lock().await, effects, tool),
         None => Vec::new(),
     };
     let now = now_ms();

@@ -80,8 +80,12 @@ pub(crate) async fn tools_listed(shared: &Arc<Shared>, conn: u64, name: &str, to
     .await;
     let Ok((defs, page, parsed)) = parsed else { return };
     // Pinned per configured server name, off the engine's lock; changes
-    // recorded.
-    let (server_pins, names) = shared.engine().pins.server(name);
+    // recorded. A hook's definitions are Latch's own description of the
+    // agent's built-in tools, not a server's: nothing to pin.
+    let (server_pins, names) = {
+        let mut eng = shared.engine();
+        if eng.hooks.contains_key(&conn) { (None, None) } else { eng.pins.server(name) }
+    };
     if let Some(server_pins) = server_pins {
         let guard = server_pins.lock_owned().await;
         let server = name.to_owned();
