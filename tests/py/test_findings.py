@@ -85,11 +85,29 @@ async def test_shadowing_another_servers_tool_asks_and_names_it(home: Home, star
         await list_all_tools(session)
         why = await asked(home, session, "send_email", {"to": "bob@example.com", "body": "hi"})
         assert 'server "mail" already has a tool named "send_email"' in why, why
+        # `add` talks about send_email, which this server also has (its own
+        # copy, flagged above): its injection findings ask.
         why = await asked(home, session, "add", {"a": 1, "b": 2})
-        assert "names another server's tool" in why and 'of server "mail"' in why, why
+        assert 'the definition of tool "add" is suspect' in why, why
     f = findings(home)
     assert "same_name" in f[("shadow", "send_email")]["kinds"], f
-    assert {"names_other_tool", "injection"} <= set(f[("shadow", "add")]["kinds"]), f
+    assert "injection" in f[("shadow", "add")]["kinds"], f
     # The first server keeps its name: nothing is found in "mail".
     assert not [k for k in f if k[0] == "mail"], f
+    assert [c["name"] for c in home.recorded()] == ["echo"]
+
+
+@pytest.mark.anyio
+async def test_a_description_naming_another_servers_tool_asks(home: Home, start_daemon: Any) -> None:
+    home.write_policy(HOLD)
+    start_daemon()
+    async with mcp_session(home, MAIL) as session:
+        await list_all_tools(session)
+        assert not (await session.call_tool("echo", {"text": "hi"})).is_error
+    digest = via_shim("digest", [sys.executable, str(SERVERS / "names_other.py")])
+    async with mcp_session(home, digest) as session:
+        await list_all_tools(session)
+        why = await asked(home, session, "summarize", {"text": "a long text"})
+    assert "its description names another server's tool" in why and '"send_email" of server "mail"' in why, why
+    assert findings(home)[("digest", "summarize")]["kinds"] == ["names_other_tool"]
     assert [c["name"] for c in home.recorded()] == ["echo"]
