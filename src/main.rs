@@ -53,6 +53,10 @@ enum Cmd {
         #[arg(long)]
         pin_stdin: bool,
     },
+    /// Tools whose definition changed since first seen, or holds text aimed
+    /// at the model: list, show SERVER TOOL, accept SERVER TOOL (with the PIN).
+    #[command(subcommand)]
+    Tools(cli::tools::ToolsCmd),
     /// Make MCP clients start their servers through Latch (all found, or one).
     Install(cli::install::InstallArgs),
     /// Put the clients' server entries back as they were.
@@ -88,6 +92,7 @@ fn main() -> ExitCode {
         Cmd::Pin(cmd) => cli::pin::run(cmd),
         Cmd::Stop => cli::stop::stop(),
         Cmd::Resume { pin_stdin } => cli::stop::resume(pin_stdin),
+        Cmd::Tools(cmd) => cli::tools::run(cmd),
         Cmd::Install(a) => cli::install::run(a, latch_install::Action::Install),
         Cmd::Uninstall(a) => cli::install::run(a, latch_install::Action::Uninstall),
         Cmd::Doctor(a) => cli::doctor::run(a),

@@ -125,6 +125,7 @@ impl Daemon {
         engine.policy_pending = guard.pending();
         engine.known = known;
         engine.stopped = crate::stop::restore(&audit);
+        engine.pins = crate::pins::Pins::load(&audit);
         if engine.stopped.is_some() {
             tracing::warn!("Latch is stopped: every tool call is denied until a person resumes");
         }
@@ -139,6 +140,8 @@ impl Daemon {
             rules,
         }));
         crate::reload::record_reload(&shared, policy_error).await;
+        // Shadowing among the pinned servers, recorded when first found.
+        crate::findings::reshadow(&shared, false).await;
         for note in pin_problem.into_iter().chain(guard_notes) {
             shared.record(NewEvent { kind: "policy_guard", detail: Some(note), ..event_now() }).await;
         }

@@ -56,6 +56,16 @@ pub(crate) async fn decide(
     // Conditions a model must judge are settled first, the lock released.
     let args = Arc::new(args);
     let answers = crate::judge::settle::settle(shared, conn, server, tool, &args, &redacted, &args_hash, large).await;
+    // The server's pins, once a listing of it being compared is done.
+    let (pins, effects) = {
+        let eng = shared.engine();
+        let pins = if eng.hooks.contains_key(&conn) { None } else { eng.pins.get(server) };
+        (pins, crate::pins::Effects::of(&eng))
+    };
+    let changed = match pins {
+        Some(p) => crate::pins::say(&*p.lock().await, effects, tool),
+        None => Vec::new(),
+    };
     let now = now_ms();
     // The server's cwd and environment, read before the lock is taken.
     let shim_pid = shared.engine().shims.get(&conn).map(|s| s.info.pid);
@@ -115,6 +125,14 @@ pub(crate) async fn decide(
                 flags: &verdict.classification.flags,
                 now_ms: now,
             };
+            // A changed or suspect definition is named even when the policy
+            // asks anyway: the person must know what they approve.
+            for say in &changed {
+                if say.effect >= verdict.evaluation.decision {
+                    verdict.evaluation.decision = say.effect;
+                    verdict.evaluation.reasons.push(say.reason.clone());
+                }
+            }
             let eng = &mut *eng;
             let said = eng.threats.check(&eng.policy, &f);
             payment = said.payment;

@@ -123,6 +123,11 @@ pub(crate) async fn handle(
         ClientMsg::PolicyAccept { req, pin } => crate::answers::policy_accept(shared, conn, role, tx, req, pin).await,
         ClientMsg::Stop { req } => crate::stop::stop(shared, conn, role, tx, req).await,
         ClientMsg::Resume { req, pin } => crate::stop::resume(shared, conn, role, tx, req, pin).await,
+        ClientMsg::ToolFindings { req } => crate::findings::list(shared, tx, req).await,
+        ClientMsg::ToolAccept { req, server, tool, hash, pin } => {
+            let a = crate::findings::AcceptReq { req, server, tool, hash, pin };
+            crate::findings::accept(shared, conn, role, tx, a).await
+        }
         ClientMsg::Status { req } => {
             let status = {
                 let eng = shared.engine();

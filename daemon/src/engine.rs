@@ -129,6 +129,8 @@ pub struct Engine {
     pub stopped: Option<i64>,
     /// Rate limits and money budgets, in memory only ([`crate::threats`]).
     pub threats: crate::threats::Counters,
+    /// Each configured server's pinned tools ([`crate::pins`]).
+    pub pins: crate::pins::Pins,
     next_call: u64,
     salt: u64,
 }
@@ -175,6 +177,7 @@ impl Engine {
             known: Default::default(),
             stopped: None,
             threats: Default::default(),
+            pins: Default::default(),
             next_call: 0,
             salt,
         }

@@ -75,10 +75,38 @@ pub(crate) async fn tools_listed(shared: &Arc<Shared>, conn: u64, name: &str, to
         let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         let defs = ToolDef::list_from_value(&parsed);
         let page = engine::Page::of(&defs, first_page);
-        (defs, page)
+        (defs, page, parsed)
     })
     .await;
-    let Ok((defs, page)) = parsed else { return };
+    let Ok((defs, page, parsed)) = parsed else { return };
+    // Pinned per configured server name, off the engine's lock; changes
+    // recorded. A hook's definitions are Latch's own description of the
+    // agent's built-in tools, not a server's: nothing to pin.
+    let (server_pins, names) = {
+        let mut eng = shared.engine();
+        if eng.hooks.contains_key(&conn) { (None, None) } else { eng.pins.server(name) }
+    };
+    if let Some(server_pins) = server_pins {
+        let guard = server_pins.lock_owned().await;
+        let server = name.to_owned();
+        let work = tokio::task::spawn_blocking(move || {
+            let mut guard = guard;
+            let out = crate::pins::observe(&mut guard, &server, &parsed, now_ms());
+            drop(parsed);
+            out
+        });
+        let (rows, state) = work.await.unwrap_or_default();
+        let changed = !rows.is_empty() || state.is_some();
+        crate::pins::save(&shared.audit, name, names, state).await;
+        for row in rows {
+            shared.record(row).await;
+        }
+        // A new or changed tool may shadow another server's, or be shadowed.
+        if changed {
+            crate::findings::reshadow(shared, true).await;
+            shared.emit(latch_proto::Event::FindingsChanged);
+        }
+    }
     let previous = shared.engine().begin_page(conn, name, &page);
     let mut defs = defs.into_iter();
     loop {

@@ -154,7 +154,8 @@ pub fn reply_req(msg: &DaemonMsg) -> Option<u64> {
         | DaemonMsg::Subscribed { req }
         | DaemonMsg::Done { req, .. }
         | DaemonMsg::Error { req, .. }
-        | DaemonMsg::Revealed { req, .. } => Some(*req),
+        | DaemonMsg::Revealed { req, .. }
+        | DaemonMsg::ToolFindings { req, .. } => Some(*req),
         _ => None,
     }
 }

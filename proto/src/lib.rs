@@ -10,6 +10,7 @@
 pub mod civil;
 #[cfg(feature = "client")]
 pub mod client;
+pub mod findings;
 pub mod frame;
 pub mod msg;
 pub mod paths;
@@ -18,6 +19,7 @@ pub mod peer;
 #[cfg(feature = "client")]
 pub mod quiet;
 
+pub use findings::ToolFinding;
 pub use msg::*;
 
 /// Bumped on any incompatible change to [`msg`]. A daemon refuses a peer

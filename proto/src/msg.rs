@@ -277,6 +277,21 @@ pub enum ClientMsg {
     /// an audit row tied to the call; with `hold`, also a pending approval,
     /// answered by [`DaemonMsg::ResultHeld`].
     ResultFound(ResultReport),
+    /// The tools with findings (changed since pinned, suspect text,
+    /// shadowing). Answered by [`DaemonMsg::ToolFindings`].
+    ToolFindings { req: u64 },
+    /// Accept definition `hash` of a tool with findings (`latch tools
+    /// accept`): it becomes the pin and its findings stop applying. A
+    /// loosening, so the PIN is needed when one is set. Answered by
+    /// [`DaemonMsg::Done`].
+    ToolAccept {
+        req: u64,
+        server: String,
+        tool: String,
+        hash: String,
+        #[serde(default)]
+        pin: Option<Pin>,
+    },
 }
 
 /// Findings in one result, as the shim reports them. Excerpts are redacted
@@ -470,6 +485,13 @@ pub enum DaemonMsg {
         reason: String,
         hold_ms: u64,
     },
+    /// Reply to `ToolFindings`.
+    ToolFindings {
+        req: u64,
+        items: Vec<crate::ToolFinding>,
+        /// An approval PIN is set: accepting needs it.
+        pin_set: bool,
+    },
 }
 
 /// A pending approval as consoles see it. Arguments are redacted.
@@ -605,4 +627,6 @@ pub enum Event {
     },
     /// An approval PIN was set or changed: approvals need it from now on.
     PinSet,
+    /// The tools with findings changed (`ToolFindings` answers anew).
+    FindingsChanged,
 }

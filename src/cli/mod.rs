@@ -19,6 +19,7 @@ pub mod pin;
 pub mod policy;
 pub mod shim;
 pub mod stop;
+pub mod tools;
 
 use latch_proto::paths::Paths;
 

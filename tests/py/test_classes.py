@@ -122,5 +122,13 @@ async def test_no_evidence_is_asked_once_per_tool_definition(home: Home, start_d
         assert any(r.startswith("no evidence") for r in entry["reasons"]), entry
         result, _ = await answered_call(home, session, "w5", "approve")
         assert not failed(result), result_json(result)
-        assert not failed(await session.call_tool(WIDGET_TOOL, {"id": "w6"}))
-    assert [c["arguments"]["id"] for c in home.recorded(WIDGET_TOOL)] == ["w1", "w2", "w3", "w5", "w6"]
+        # The definition differs from the one first seen (issue 18's
+        # pinning): an approval runs one call, the next asks again until a
+        # person accepts the new definition with the PIN.
+        denied, entry = await answered_call(home, session, "w6", "deny")
+        assert failed(denied), result_json(denied)
+        assert any("changed since it was first seen" in r for r in entry["reasons"]), entry
+        home.latch("tools", "accept", "widgets", WIDGET_TOOL, "--pin-stdin", input=PIN + "\n", timeout=60)
+        # Accepted: approving w5 made the new definition known, as before.
+        assert not failed(await session.call_tool(WIDGET_TOOL, {"id": "w7"}))
+    assert [c["arguments"]["id"] for c in home.recorded(WIDGET_TOOL)] == ["w1", "w2", "w3", "w5", "w7"]

@@ -52,6 +52,10 @@ pub enum Action {
     AcceptPolicy,
     SetPin,
     Reveal,
+    /// Open the tool findings (changed or suspect tool definitions).
+    Findings,
+    /// Accept the selected tool's definition as shown (needs the PIN).
+    AcceptTool,
 }
 
 impl Action {
@@ -88,6 +92,8 @@ pub enum Context {
     Search,
     /// Typing the approval PIN.
     Pin,
+    /// The tool findings popup.
+    Findings,
 }
 
 impl Context {
@@ -103,6 +109,7 @@ impl Context {
             Context::Confirm => "Confirmation",
             Context::Search => "Search input",
             Context::Pin => "PIN input",
+            Context::Findings => "Tool findings",
         }
     }
 }
@@ -286,6 +293,13 @@ pub const BINDINGS: &[Binding] = &[
         "",
         "Set the approval PIN when none is set (typed twice; changing it needs the old one: `latch pin set`).",
     ),
+    b(
+        C::Global,
+        &[Key::ch('F')],
+        A::Findings,
+        "",
+        "Show the tools whose definition changed since first seen or holds text aimed at the model, with the diff.",
+    ),
     b(C::Global, &[Key::ch('?')], A::Help, "help", "Show every key."),
     b(
         C::Global,
@@ -335,6 +349,19 @@ pub const BINDINGS: &[Binding] = &[
         "Send the PIN: the console is unlocked for this session.",
     ),
     b(C::Pin, &[Key::plain(KeyCode::Esc), Key::ctrl('c')], A::Cancel, "cancel", "Cancel: nothing is sent."),
+    b(C::Findings, &[Key::ch('k'), Key::plain(KeyCode::Up)], A::Up, "", "Previous tool."),
+    b(C::Findings, &[Key::ch('j'), Key::plain(KeyCode::Down)], A::Down, "", "Next tool."),
+    b(C::Findings, &[Key::plain(KeyCode::PageUp), Key::ctrl('u')], A::PageUp, "", "Scroll the diff up."),
+    b(C::Findings, &[Key::plain(KeyCode::PageDown), Key::ctrl('d')], A::PageDown, "", "Scroll the diff down."),
+    b(
+        C::Findings,
+        &[Key::ch('a')],
+        A::AcceptTool,
+        "accept",
+        "Accept the selected tool's definition as shown: it becomes the pinned one and its calls are decided by the policy again (needs the PIN).",
+    ),
+    b(C::Findings, &[Key::ch('r')], A::Reload, "reload", "Ask the daemon for the findings again."),
+    b(C::Findings, &[Key::plain(KeyCode::Esc), Key::ch('q')], A::Back, "close", "Close the findings."),
 ];
 
 /// The action bound to `key` in the first context of `chain` that binds it.
@@ -358,7 +385,7 @@ pub fn hints(chain: &[Context]) -> Vec<(String, &'static str)> {
 }
 
 /// The contexts in the order the help shows them.
-pub const CONTEXTS: [Context; 10] = [
+pub const CONTEXTS: [Context; 11] = [
     Context::Pending,
     Context::History,
     Context::Health,
@@ -369,6 +396,7 @@ pub const CONTEXTS: [Context; 10] = [
     Context::Pin,
     Context::Help,
     Context::Live,
+    Context::Findings,
 ];
 
 /// Keys of a binding, joined for display.

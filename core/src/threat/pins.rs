@@ -85,6 +85,11 @@ impl ServerPins {
         self.tools.get(tool)
     }
 
+    /// Every pinned tool, by name.
+    pub fn tools(&self) -> impl Iterator<Item = &Pinned> {
+        self.tools.values()
+    }
+
     /// A person accepted `now` (with the PIN): it becomes the pin. Only
     /// the definition that was seen is accepted: when the server changed
     /// it again meanwhile, it stays changed.

@@ -25,6 +25,7 @@ impl App {
         out.push(ClientMsg::ListPending { req: r });
         let r = self.req(Req::Status);
         out.push(ClientMsg::Status { req: r });
+        self.request_findings(out);
         if self.history.opened {
             self.history.loading = None;
             out.extend(self.load_page(0, Land::First, now));
@@ -111,10 +112,15 @@ impl App {
             | DaemonMsg::AuditPruned { .. }
             | DaemonMsg::ResultsMode { .. }
             | DaemonMsg::ResultHeld { .. } => {}
+            DaemonMsg::ToolFindings { req, items, .. } => {
+                if let Some(Req::Findings) = self.inflight.remove(&req) {
+                    self.findings_arrived(items);
+                }
+            }
         }
     }
 
-    pub(super) fn event(&mut self, event: Event, now: i64, _out: &mut Vec<ClientMsg>) {
+    pub(super) fn event(&mut self, event: Event, now: i64, out: &mut Vec<ClientMsg>) {
         match event {
             Event::Call { row } => {
                 self.servers.insert(row.server.clone());
@@ -183,6 +189,7 @@ impl App {
                     st.policy_error = error;
                 }
             }
+            Event::FindingsChanged => self.request_findings(out),
             Event::PinSet => {
                 if let Some(st) = &mut self.status {
                     st.pin_set = true;

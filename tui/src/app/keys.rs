@@ -38,6 +38,10 @@ impl App {
             return;
         }
         let Some(action) = action else { return };
+        if matches!(self.mode, Mode::Findings { .. }) {
+            self.findings_key(action, now, out);
+            return;
+        }
         match &mut self.mode {
             Mode::Help { scroll } => {
                 match action {
@@ -88,7 +92,7 @@ impl App {
                 }
                 return;
             }
-            Mode::Search { .. } | Mode::Pin { .. } | Mode::NewPin { .. } | Mode::Normal => {}
+            Mode::Search { .. } | Mode::Pin { .. } | Mode::NewPin { .. } | Mode::Findings { .. } | Mode::Normal => {}
         }
         self.pane_action(action, now, out);
     }
@@ -139,6 +143,7 @@ impl App {
             a if a.is_answer() && self.pane == Pane::Pending => self.answer(a, now, out),
             Action::AcceptPolicy => self.accept_policy(now, out),
             Action::SetPin => self.start_new_pin(now),
+            Action::Findings => self.open_findings(now, out),
             Action::Search => self.mode = Mode::Search { input: self.history.text.clone().unwrap_or_default() },
             Action::FilterDecision => {
                 self.history.decision = cycle(&DECISIONS, self.history.decision);

@@ -20,6 +20,7 @@ use latch_proto::{ClientMsg, PendingItem};
 use crate::keymap::{Context, Key};
 
 mod daemon;
+mod findings;
 mod history;
 mod keys;
 mod pin;
@@ -54,6 +55,7 @@ impl App {
             Mode::Confirm(_) => vec![Context::Confirm],
             Mode::Search { .. } => vec![Context::Search],
             Mode::Pin { .. } | Mode::NewPin { .. } => vec![Context::Pin],
+            Mode::Findings { .. } => vec![Context::Findings],
         }
     }
 

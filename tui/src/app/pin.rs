@@ -97,6 +97,10 @@ impl App {
                         let r = self.req(Req::AcceptPolicy);
                         out.push(ClientMsg::PolicyAccept { req: r, pin: None });
                     }
+                    Some(AfterUnlock::AcceptTool { finding }) => {
+                        self.mode = crate::app::Mode::Findings { sel: 0, scroll: 0 };
+                        self.send_accept_tool(&finding, now, out);
+                    }
                     Some(AfterUnlock::Reveal { item }) => {
                         let id = item.id.clone();
                         self.mode = Mode::Detail { item: DetailItem::Pending(item), scroll: 0 };
@@ -109,6 +113,7 @@ impl App {
                 self.after_unlock = None;
                 self.say(Level::Error, format!("PIN refused: {message}"), now);
             }
+            Some(Req::AcceptTool) => self.tool_accepted(ok, message, now, out),
             Some(Req::SetPin) => {
                 if ok {
                     // The daemon unlocks the connection that set it.

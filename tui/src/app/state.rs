@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
-use latch_proto::{AuditFilter, AuditRow, DaemonMsg, PendingItem, Scope, StatusReport};
+use latch_proto::{AuditFilter, AuditRow, DaemonMsg, PendingItem, Scope, StatusReport, ToolFinding};
 use ratatui::crossterm::event::KeyEvent;
 use serde_json::Value;
 
@@ -98,6 +98,12 @@ pub enum Mode {
     NewPin {
         input: String,
         first: Option<String>,
+    },
+    /// The tool findings: the selected one's reasons and diff scrolled by
+    /// `scroll`.
+    Findings {
+        sel: usize,
+        scroll: u16,
     },
 }
 
@@ -229,6 +235,8 @@ pub(super) enum Req {
     AcceptPolicy,
     SetPin,
     Reveal,
+    Findings,
+    AcceptTool,
 }
 
 /// The whole console state.
@@ -268,6 +276,8 @@ pub struct App {
     /// The unredacted arguments of the approval whose detail is open, after
     /// `r` (never stored anywhere else).
     pub revealed: Option<Revealed>,
+    /// Tools with findings, as the daemon last listed them.
+    pub findings: Vec<ToolFinding>,
 }
 
 /// What waits for the PIN.
@@ -281,6 +291,10 @@ pub(crate) enum AfterUnlock {
     /// `r` in a pending approval's detail: the detail opens again.
     Reveal {
         item: PendingItem,
+    },
+    /// `a` in the findings: accept the definition shown.
+    AcceptTool {
+        finding: ToolFinding,
     },
 }
 
@@ -323,6 +337,7 @@ impl App {
             unlocked: false,
             after_unlock: None,
             revealed: None,
+            findings: Vec::new(),
         }
     }
 }

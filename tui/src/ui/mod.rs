@@ -8,6 +8,7 @@
 //! Decisions read without colour: `✓ allow`, `? ask`, `✗ deny`.
 
 mod detail;
+mod findings;
 mod health;
 mod help;
 mod history;
@@ -74,6 +75,13 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, now: i64) {
             warnings.push(Paragraph::new(text).style(Style::new().fg(Color::Black).bg(Color::Yellow).bold()));
         }
     }
+    if !app.findings.is_empty() {
+        let text = format!(
+            " ⚠ {} tools changed or suspect: their calls ask until a person accepts them (F shows them)",
+            app.findings.len()
+        );
+        warnings.push(Paragraph::new(text).style(Style::new().fg(Color::Black).bg(Color::Yellow).bold()));
+    }
     let body = if warnings.is_empty() {
         body
     } else {
@@ -93,6 +101,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, now: i64) {
         Mode::Detail { item, scroll } => detail::draw(frame, body, app, item, *scroll, now),
         Mode::Help { scroll } => help::draw_help(frame, body, *scroll),
         Mode::Confirm(c) => help::draw_confirm(frame, body, c),
+        Mode::Findings { sel, scroll } => findings::draw(frame, body, app, *sel, *scroll, now),
         Mode::Normal | Mode::Search { .. } | Mode::Pin { .. } | Mode::NewPin { .. } => {}
     }
     draw_footer(frame, footer, app);

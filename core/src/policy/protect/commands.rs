@@ -10,9 +10,10 @@ use crate::shell::{Command, RedirectKind, Script, Word};
 
 /// `latch` subcommands that change Latch's state, answer approvals or
 /// remove evidence (`auth`: authorizing a remote server is the person's,
-/// in their browser; logging out throws their tokens away).
+/// in their browser; logging out throws their tokens away; `accept`: a
+/// changed or suspect tool definition, `latch tools accept`).
 const LATCH_SUBCOMMANDS: &[&str] =
-    &["approve", "deny", "policy", "daemon", "install", "uninstall", "tui", "prune", "pin", "auth", "resume"];
+    &["approve", "deny", "policy", "daemon", "install", "uninstall", "tui", "prune", "pin", "auth", "resume", "accept"];
 
 /// Commands that only read the files they are given.
 const READERS: &[&str] = &[

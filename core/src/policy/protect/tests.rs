@@ -185,6 +185,8 @@ fn shell_spellings_of_latch_approve_are_denied() {
         "latch resume",
         "echo 1234 | latch resume --pin-stdin",
         "nohup l'a'tch resume &",
+        "latch tools accept facts get_fact_of_the_day",
+        "echo 1234 | latch tools accept facts get_fact_of_the_day --pin-stdin",
     ] {
         assert!(denied(run(c)), "{c}");
     }
@@ -259,6 +261,7 @@ fn ordinary_commands_pass() {
         "grep -r latch_approve src/",
         "latch shim --name fs -- npx x",
         "latch status",
+        "latch tools list --json",
         "cat ~/.claude/settings.json",
         "cp a.txt ~/",
         "ls ~",
