@@ -128,6 +128,7 @@ pub(crate) async fn handle(
             let a = crate::findings::AcceptReq { req, server, tool, hash, pin };
             crate::findings::accept(shared, conn, role, tx, a).await
         }
+        ClientMsg::Taints { req } => crate::taint::calls::taints(shared, role, tx, req).await,
         ClientMsg::Status { req } => {
             let status = {
                 let eng = shared.engine();

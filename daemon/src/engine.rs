@@ -131,6 +131,8 @@ pub struct Engine {
     pub threats: crate::threats::Counters,
     /// Each configured server's pinned tools ([`crate::pins`]).
     pub pins: crate::pins::Pins,
+    /// The lethal trifecta per agent session, in memory only ([`crate::taint`]).
+    pub taint: crate::taint::Sessions,
     next_call: u64,
     salt: u64,
 }
@@ -178,6 +180,7 @@ impl Engine {
             stopped: None,
             threats: Default::default(),
             pins: Default::default(),
+            taint: Default::default(),
             next_call: 0,
             salt,
         }

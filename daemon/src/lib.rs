@@ -36,6 +36,7 @@ mod results;
 mod reveal;
 mod shared;
 mod stop;
+mod taint;
 mod telegram;
 mod threats;
 pub mod wire;

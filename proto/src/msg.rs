@@ -292,6 +292,9 @@ pub enum ClientMsg {
         #[serde(default)]
         pin: Option<Pin>,
     },
+    /// The lethal trifecta's state of each agent session (consoles).
+    /// Answered by [`DaemonMsg::Taints`].
+    Taints { req: u64 },
 }
 
 /// Findings in one result, as the shim reports them. Excerpts are redacted
@@ -492,6 +495,28 @@ pub enum DaemonMsg {
         /// An approval PIN is set: accepting needs it.
         pin_set: bool,
     },
+    /// Reply to `Taints`: sessions with an untrusted or private read, the
+    /// latest used first.
+    Taints {
+        req: u64,
+        sessions: Vec<TaintReport>,
+    },
+}
+
+/// One agent session's taint (the lethal trifecta, issue 18): its first
+/// untrusted and first private read (Unix ms, a redacted label).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaintReport {
+    /// The daemon's key of the session (`agent:PID:START`, `hook:…`).
+    pub key: String,
+    /// What a person reads: the agent process or the agent's session id.
+    pub label: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub untrusted: Option<(i64, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private: Option<(i64, String)>,
+    /// Both were read: calls that could carry data out ask.
+    pub tainted: bool,
 }
 
 /// A pending approval as consoles see it. Arguments are redacted.
@@ -629,4 +654,14 @@ pub enum Event {
     PinSet,
     /// The tools with findings changed (`ToolFindings` answers anew).
     FindingsChanged,
+    /// An agent session read untrusted content or private data for the
+    /// first time (the lethal trifecta).
+    Taint {
+        session: TaintReport,
+    },
+    /// The kill switch was turned on (`since`, Unix ms) or off (`None`).
+    Stopped {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<i64>,
+    },
 }

@@ -56,6 +56,8 @@ pub enum Action {
     Findings,
     /// Accept the selected tool's definition as shown (needs the PIN).
     AcceptTool,
+    Stop,
+    Resume,
 }
 
 impl Action {
@@ -300,6 +302,14 @@ pub const BINDINGS: &[Binding] = &[
         "",
         "Show the tools whose definition changed since first seen or holds text aimed at the model, with the diff.",
     ),
+    b(
+        C::Global,
+        &[Key::ch('X')],
+        A::Stop,
+        "",
+        "Kill switch: pressed twice, denies every tool call of every agent (and what waits for a person) until resumed.",
+    ),
+    b(C::Global, &[Key::ch('U')], A::Resume, "", "Resume tool calls after the kill switch (needs the PIN)."),
     b(C::Global, &[Key::ch('?')], A::Help, "help", "Show every key."),
     b(
         C::Global,

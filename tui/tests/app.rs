@@ -41,10 +41,11 @@ fn connecting_subscribes_before_it_lists_pending() {
             ClientMsg::ListPending { .. } => "pending",
             ClientMsg::Status { .. } => "status",
             ClientMsg::ToolFindings { .. } => "findings",
+            ClientMsg::Taints { .. } => "taints",
             _ => "other",
         })
         .collect();
-    assert_eq!(kinds, ["subscribe", "pending", "status", "findings"]);
+    assert_eq!(kinds, ["subscribe", "pending", "status", "findings", "taints"]);
     assert_eq!(app.conn, Conn::Up { since: NOW });
 }
 

@@ -144,6 +144,8 @@ impl App {
             Action::AcceptPolicy => self.accept_policy(now, out),
             Action::SetPin => self.start_new_pin(now),
             Action::Findings => self.open_findings(now, out),
+            Action::Stop => self.stop_key(now, out),
+            Action::Resume => self.resume_key(now, out),
             Action::Search => self.mode = Mode::Search { input: self.history.text.clone().unwrap_or_default() },
             Action::FilterDecision => {
                 self.history.decision = cycle(&DECISIONS, self.history.decision);

@@ -101,6 +101,7 @@ impl App {
                         self.mode = crate::app::Mode::Findings { sel: 0, scroll: 0 };
                         self.send_accept_tool(&finding, now, out);
                     }
+                    Some(AfterUnlock::Resume) => self.send_resume(out),
                     Some(AfterUnlock::Reveal { item }) => {
                         let id = item.id.clone();
                         self.mode = Mode::Detail { item: DetailItem::Pending(item), scroll: 0 };
@@ -114,6 +115,7 @@ impl App {
                 self.say(Level::Error, format!("PIN refused: {message}"), now);
             }
             Some(Req::AcceptTool) => self.tool_accepted(ok, message, now, out),
+            Some(Req::Stop | Req::Resume) => self.stop_done(ok, message, now),
             Some(Req::SetPin) => {
                 if ok {
                     // The daemon unlocks the connection that set it.

@@ -237,6 +237,9 @@ pub(super) enum Req {
     Reveal,
     Findings,
     AcceptTool,
+    Stop,
+    Resume,
+    Taints,
 }
 
 /// The whole console state.
@@ -278,6 +281,11 @@ pub struct App {
     pub revealed: Option<Revealed>,
     /// Tools with findings, as the daemon last listed them.
     pub findings: Vec<ToolFinding>,
+    /// Agent sessions with an untrusted or private read (the lethal
+    /// trifecta), the latest first.
+    pub taints: Vec<latch_proto::TaintReport>,
+    /// `X` was pressed once at this time: a second press stops.
+    pub(super) stop_armed: Option<i64>,
 }
 
 /// What waits for the PIN.
@@ -296,6 +304,8 @@ pub(crate) enum AfterUnlock {
     AcceptTool {
         finding: ToolFinding,
     },
+    /// `U`: resume after the kill switch.
+    Resume,
 }
 
 /// One approval's unredacted arguments. Its `Debug` never shows them.
@@ -338,6 +348,8 @@ impl App {
             after_unlock: None,
             revealed: None,
             findings: Vec::new(),
+            taints: Vec::new(),
+            stop_armed: None,
         }
     }
 }
