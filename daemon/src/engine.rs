@@ -129,6 +129,9 @@ pub struct Engine {
     pub stopped: Option<i64>,
     /// Rate limits and money budgets, in memory only ([`crate::threats`]).
     pub threats: crate::threats::Counters,
+    /// The narrower rule an "always" answer chose, by approval id, from
+    /// the answer until the driver writes it.
+    pub narrow: HashMap<String, latch_core::policy::narrow::Narrowing>,
     next_call: u64,
     salt: u64,
 }
@@ -175,6 +178,7 @@ impl Engine {
             known: Default::default(),
             stopped: None,
             threats: Default::default(),
+            narrow: HashMap::new(),
             next_call: 0,
             salt,
         }

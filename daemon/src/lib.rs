@@ -6,6 +6,7 @@
 //! through one writer thread ([`audit`]).
 
 mod accepted;
+mod always;
 mod answers;
 pub mod audit;
 pub mod channel;

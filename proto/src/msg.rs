@@ -267,6 +267,18 @@ pub enum ClientMsg {
         #[serde(default)]
         pin: Option<Pin>,
     },
+    /// Approve "always" with a narrower scope than the whole tool: `offer`
+    /// is the id of one of the scopes `latch_core::policy::narrow` offers
+    /// for the approval's (redacted) arguments; the daemon computes them
+    /// again and writes the one with that id. Needs the PIN like any
+    /// approval. Answered by [`DaemonMsg::Answered`].
+    AnswerNarrow {
+        req: u64,
+        approval_id: String,
+        offer: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pin: Option<Pin>,
+    },
 }
 
 /// A PIN or passphrase on its way to the daemon. Its `Debug` never shows

@@ -38,13 +38,16 @@
 mod append;
 mod audit;
 mod cases;
+pub mod command;
 mod diff;
 mod error;
 mod evaluate;
 mod facts;
 mod judge;
 mod model;
+pub mod narrow;
 mod notify;
+pub mod origin;
 mod parse;
 mod protect;
 mod read;
@@ -53,7 +56,7 @@ mod telegram;
 mod threats;
 mod workspace;
 
-pub use append::{NewRule, append_rule};
+pub use append::{NewRule, append_rule, rule_block};
 pub use audit::AuditSettings;
 pub use cases::{Case, CaseResult, CaseTable};
 pub use diff::{PolicyChange, PolicyDiff, compare};
