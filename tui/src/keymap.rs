@@ -218,7 +218,7 @@ pub const BINDINGS: &[Binding] = &[
         &[Key::ch('A')],
         A::ApproveAlways,
         "always",
-        "Approve always: writes an allow rule to the policy (asks to confirm).",
+        "Approve always: pick how far it reaches (narrowest first), read the rule, then confirm.",
     ),
     b(C::Pending, &[Key::ch('d')], A::Deny, "deny", "Deny this call."),
     b(
@@ -318,6 +318,8 @@ pub const BINDINGS: &[Binding] = &[
     b(C::Help, &[Key::ch('k'), Key::plain(KeyCode::Up)], A::Up, "", "Scroll up."),
     b(C::Help, &[Key::ch('j'), Key::plain(KeyCode::Down)], A::Down, "", "Scroll down."),
     b(C::Confirm, &[Key::ch('y'), Key::plain(KeyCode::Enter)], A::Confirm, "confirm", "Confirm the answer."),
+    b(C::Confirm, &[Key::ch('k'), Key::plain(KeyCode::Up)], A::Up, "", "Approve always: a narrower scope."),
+    b(C::Confirm, &[Key::ch('j'), Key::plain(KeyCode::Down)], A::Down, "", "Approve always: a wider scope."),
     b(
         C::Confirm,
         &[Key::ch('n'), Key::plain(KeyCode::Esc), Key::ch('q')],
@@ -415,7 +417,9 @@ const FOCUS_RULE_MD: &str = "
   second: a key pressed then only says \"press again\", so a keystroke meant
   for the previous pane never answers an approval you have not seen.
 - Answers with `always` scope, and approving a `TRANSFER_VALUE` call, ask for
-  a confirmation (`y`/`Enter`); every other answer is one key.
+  a confirmation (`y`/`Enter`); every other answer is one key. Approve
+  always (`A`) first offers how far the rule reaches, narrowest first, and
+  shows the exact rule it writes (`j`/`k` choose).
 - Once an approval PIN is set (`latch pin set`), the first approval (or `P`)
   of a session asks for it; the console then stays unlocked until it
   disconnects. A deny never asks. Until a PIN is set the header says

@@ -333,7 +333,7 @@ fn commands(key: &str, v: &Value, out: &mut Vec<Offer>) {
     }
     for n in lens {
         let prefix = words[..n].to_vec();
-        let label = format!("commands starting `{}` (one command: no `;`, `&&`, `|` or redirect)", prefix.join(" "));
+        let label = format!("commands starting `{}` (one command, nothing chained)", prefix.join(" "));
         out.push(offer(label, Narrowing::Arg { key: key.to_owned(), test: ArgTest::Command(prefix) }));
     }
 }

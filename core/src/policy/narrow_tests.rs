@@ -44,8 +44,8 @@ fn a_shell_command_offers_exact_then_subcommands_then_the_tool() {
         ids(&o),
         [
             "this exact command: npm run test -- --watch",
-            "commands starting `npm run test` (one command: no `;`, `&&`, `|` or redirect)",
-            "commands starting `npm run` (one command: no `;`, `&&`, `|` or redirect)",
+            "commands starting `npm run test` (one command, nothing chained)",
+            "commands starting `npm run` (one command, nothing chained)",
             "the whole tool: every call of run_command on dev",
         ]
     );
@@ -82,7 +82,7 @@ fn a_lone_program_is_offered_only_when_it_says_what_runs() {
     let py = offers("dev", "run_command", &json!({"command": "python -c 'import os'"}));
     assert!(!ids(&py).iter().any(|l| l.starts_with("commands starting `python`")), "{py:#?}");
     let echo = offers("dev", "run_command", &json!({"command": "echo guard-test"}));
-    assert_eq!(ids(&echo)[1], "commands starting `echo guard-test` (one command: no `;`, `&&`, `|` or redirect)");
+    assert_eq!(ids(&echo)[1], "commands starting `echo guard-test` (one command, nothing chained)");
 }
 
 #[test]

@@ -41,7 +41,7 @@ impl App {
         self.history.loading = None;
         self.unlocked = false;
         self.after_unlock = None;
-        if matches!(self.mode, Mode::Confirm(_) | Mode::Pin { .. } | Mode::NewPin { .. }) {
+        if matches!(self.mode, Mode::Confirm(_) | Mode::Always(_) | Mode::Pin { .. } | Mode::NewPin { .. }) {
             self.mode = Mode::Normal;
         }
     }

@@ -47,6 +47,7 @@ impl App {
                 }
                 return;
             }
+            Mode::Always(_) => return self.always_key(action, now, out),
             Mode::Confirm(c) => {
                 let c = c.clone();
                 self.mode = Mode::Normal;
@@ -245,6 +246,10 @@ impl App {
         if now < self.armed_at {
             self.armed_at = now;
             self.say(Level::Warn, "a new approval just took focus — read it, then press again", now);
+            return;
+        }
+        if approve && scope == Scope::Always {
+            self.pick_always(item);
             return;
         }
         if scope == Scope::Always || (approve && item.class.eq_ignore_ascii_case("TRANSFER_VALUE")) {

@@ -19,6 +19,7 @@ use latch_proto::{ClientMsg, PendingItem};
 
 use crate::keymap::{Context, Key};
 
+mod always;
 mod daemon;
 mod history;
 mod keys;
@@ -26,6 +27,7 @@ mod pin;
 mod reveal;
 mod state;
 
+pub use always::AlwaysPick;
 pub use keys::scope_label;
 use state::Req;
 pub use state::{
@@ -51,7 +53,7 @@ impl App {
                 vec![Context::Detail, Context::Pending]
             }
             Mode::Detail { .. } => vec![Context::Detail],
-            Mode::Confirm(_) => vec![Context::Confirm],
+            Mode::Confirm(_) | Mode::Always(_) => vec![Context::Confirm],
             Mode::Search { .. } => vec![Context::Search],
             Mode::Pin { .. } | Mode::NewPin { .. } => vec![Context::Pin],
         }

@@ -87,6 +87,8 @@ pub enum Mode {
         scroll: u16,
     },
     Confirm(Confirm),
+    /// Choosing how far an "always" approval reaches ([`super::always`]).
+    Always(super::always::AlwaysPick),
     Search {
         input: String,
     },
@@ -278,6 +280,11 @@ pub(crate) enum AfterUnlock {
         scope: Scope,
     },
     AcceptPolicy,
+    /// A narrowed "always" ([`super::always`]).
+    AnswerNarrow {
+        item: PendingItem,
+        offer: String,
+    },
     /// `r` in a pending approval's detail: the detail opens again.
     Reveal {
         item: PendingItem,

@@ -7,6 +7,7 @@
 //! apply now). Popups (detail, help, confirmation) draw over the pane.
 //! Decisions read without colour: `✓ allow`, `? ask`, `✗ deny`.
 
+mod always;
 mod detail;
 mod health;
 mod help;
@@ -93,6 +94,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, now: i64) {
         Mode::Detail { item, scroll } => detail::draw(frame, body, app, item, *scroll, now),
         Mode::Help { scroll } => help::draw_help(frame, body, *scroll),
         Mode::Confirm(c) => help::draw_confirm(frame, body, c),
+        Mode::Always(pick) => always::draw(frame, body, pick, &app.who, now),
         Mode::Normal | Mode::Search { .. } | Mode::Pin { .. } | Mode::NewPin { .. } => {}
     }
     draw_footer(frame, footer, app);
