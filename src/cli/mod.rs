@@ -17,6 +17,8 @@ mod install_hooks;
 mod install_target;
 pub mod pin;
 pub mod policy;
+pub mod rules;
+mod rules_always;
 pub mod shim;
 pub mod stop;
 

@@ -44,6 +44,7 @@ mod error;
 mod evaluate;
 mod facts;
 mod judge;
+pub mod listing;
 mod model;
 pub mod narrow;
 mod notify;
