@@ -17,6 +17,7 @@ mod install_hooks;
 mod install_target;
 pub mod pin;
 pub mod policy;
+mod policy_replay;
 pub mod rules;
 mod rules_always;
 pub mod shim;

@@ -155,3 +155,48 @@ def test_a_scope_the_daemon_does_not_offer_is_refused_and_nothing_is_written(
     assert "nothing was written" in replies[0]["answered"]["message"], replies
     assert policy_text(home) == POLICY
     assert [str(p["id"]) for p in home.pending()] == [approval_id]
+
+
+def test_policy_replay_lists_the_calls_a_candidate_would_decide_differently(
+    home: Home, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient]
+) -> None:
+    import json
+
+    start_daemon(policy=POLICY)
+    agent = Agent(wire)
+    for command in ["npm run test", "npm run test -- -w", "npm run test; rm -rf /tmp/x", "make deploy"]:
+        agent.run(command)
+    # A secret in the arguments: the log keeps it redacted.
+    agent.run("curl -H 'Authorization: Bearer sk-live-abcdefghijklmnopqrstuvwx' https://api.example.com/npm")
+    calls = [r for r in home.audit(200) if r["kind"] == "call"]
+    assert len(calls) == 5 and all(r["decision"] == "ask" for r in calls), calls
+
+    candidate = home.latch_home / "candidate.toml"
+    candidate.write_text(
+        POLICY
+        + '\n[[rule]]\nname = "tests"\nserver = "dev"\ntool = "run_command"\n'
+        + 'args = [{ path = "command", command = ["npm", "run", "test"] }]\neffect = "allow"\n'
+        + '\n[[rule]]\nname = "no-curl"\ntool = "run_command"\nargs = [{ path = "command", regex = "^curl " }]\n'
+        + 'effect = "deny"\n'
+    )
+    report = json.loads(home.latch("policy", "replay", str(candidate), "--since", "1h", "--json").stdout)
+    assert report["calls"] == 5 and report["changed"] == 3, report
+    groups = {(g["from"], g["to"], g["rule"]): g for g in report["groups"]}
+    tests = groups[("ask", "allow", "tests")]
+    assert tests["count"] == 2, tests
+    assert sorted(c["args"]["command"] for c in tests["calls"]) == ["npm run test", "npm run test -- -w"]
+    curl = groups[("ask", "deny", "no-curl")]
+    assert curl["count"] == 1 and curl["calls"][0]["approximate"] == "its arguments were redacted", curl
+    assert "sk-live" not in json.dumps(report)
+
+    text = home.latch("policy", "replay", str(candidate), "--since", "1h").stdout
+    assert "3 calls would be decided differently" in text, text
+    assert "ask → allow  by tests: 2 calls" in text, text
+    assert "(approximate)" in text and "replay only approximately" in text, text
+
+    # The policy in force replays to no change; a broken candidate is refused.
+    same = json.loads(home.latch("policy", "replay", str(home.latch_home / "policy.toml"), "--json").stdout)
+    assert same["changed"] == 0, same
+    candidate.write_text("[[rule]]\neffect = 3\n")
+    broken = home.latch("policy", "replay", str(candidate), check=False)
+    assert broken.returncode == 1 and "nothing was changed" in broken.stderr, broken

@@ -52,6 +52,7 @@ pub mod origin;
 mod parse;
 mod protect;
 mod read;
+pub mod replay;
 mod rule;
 mod telegram;
 mod threats;
