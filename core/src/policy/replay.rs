@@ -99,7 +99,7 @@ pub fn replay(policy: &Policy, calls: &[Recorded]) -> Report {
             None => report.groups.push(Group { from: c.decision.clone(), to, rule, calls: vec![changed] }),
         }
     }
-    report.groups.sort_by(|a, b| b.calls.len().cmp(&a.calls.len()));
+    report.groups.sort_by_key(|g| std::cmp::Reverse(g.calls.len()));
     report
 }
 
