@@ -32,6 +32,7 @@ mod policy_file;
 mod registry;
 mod reload;
 mod reveal;
+mod rules;
 mod shared;
 mod stop;
 mod telegram;

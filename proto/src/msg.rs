@@ -279,6 +279,12 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pin: Option<Pin>,
     },
+    /// The rules of the policy file. Answered by [`DaemonMsg::Rules`].
+    ListRules { req: u64 },
+    /// Remove rule `number` from the policy file, if it is still the rule
+    /// whose header is on `line` (the file may have changed since it was
+    /// listed). Consoles and the CLI only. Answered by [`DaemonMsg::Done`].
+    DeleteRule { req: u64, number: u32, line: u32 },
 }
 
 /// A PIN or passphrase on its way to the daemon. Its `Debug` never shows
@@ -421,6 +427,32 @@ pub enum DaemonMsg {
         args: Option<Value>,
         message: String,
     },
+    /// Reply to `ListRules`; `error` when the file cannot be read or has
+    /// mistakes (then `rules` is empty).
+    Rules {
+        req: u64,
+        rules: Vec<RuleInfo>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+}
+
+/// One rule of the policy file, as a console lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleInfo {
+    /// 1-based, in file order.
+    pub number: u32,
+    /// Line of its `[[rule]]` header.
+    pub line: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub effect: String,
+    /// Its matchers in one line.
+    pub summary: String,
+    /// Who added it, when, from which approval; "by hand" when unknown.
+    pub added: String,
+    /// Its lines as written.
+    pub text: String,
 }
 
 /// A pending approval as consoles see it. Arguments are redacted.

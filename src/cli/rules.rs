@@ -171,19 +171,7 @@ fn pick<'a>(rules: &'a [RuleEntry], which: &str) -> anyhow::Result<&'a RuleEntry
 }
 
 fn added(r: &RuleEntry) -> String {
-    match &r.origin {
-        None => "by hand".to_owned(),
-        Some(o) => {
-            let who = match (o.channel.as_str(), o.who.as_str()) {
-                ("", _) => String::new(),
-                (c, "") => format!("{c} "),
-                (c, w) => format!("{c} ({w}) "),
-            };
-            let at = if o.at.is_empty() { o.at_ms.map(utc).unwrap_or_default() } else { o.at.clone() };
-            let approval = if o.approval.is_empty() { String::new() } else { format!(", approval {}", o.approval) };
-            format!("{who}at {at}{approval}")
-        }
-    }
+    r.origin.as_ref().map_or_else(|| "by hand".to_owned(), |o| o.describe(utc))
 }
 
 fn line(r: &RuleEntry) -> String {

@@ -52,6 +52,10 @@ pub enum Action {
     AcceptPolicy,
     SetPin,
     Reveal,
+    /// Open the rules view.
+    Rules,
+    /// Delete the selected rule (asks first).
+    DeleteRule,
 }
 
 impl Action {
@@ -88,6 +92,8 @@ pub enum Context {
     Search,
     /// Typing the approval PIN.
     Pin,
+    /// The rules view.
+    Rules,
 }
 
 impl Context {
@@ -103,6 +109,7 @@ impl Context {
             Context::Confirm => "Confirmation",
             Context::Search => "Search input",
             Context::Pin => "PIN input",
+            Context::Rules => "Rules view",
         }
     }
 }
@@ -337,6 +344,24 @@ pub const BINDINGS: &[Binding] = &[
         "Send the PIN: the console is unlocked for this session.",
     ),
     b(C::Pin, &[Key::plain(KeyCode::Esc), Key::ctrl('c')], A::Cancel, "cancel", "Cancel: nothing is sent."),
+    b(
+        C::Global,
+        &[Key::ch('R')],
+        A::Rules,
+        "",
+        "The policy's rules: who added each, when, from which approval; delete one (the undo of an always).",
+    ),
+    b(C::Rules, &[Key::ch('k'), Key::plain(KeyCode::Up)], A::Up, "", "The rule above."),
+    b(C::Rules, &[Key::ch('j'), Key::plain(KeyCode::Down)], A::Down, "", "The rule below."),
+    b(
+        C::Rules,
+        &[Key::ch('d')],
+        A::DeleteRule,
+        "delete",
+        "Delete the selected rule from the policy file (asks first).",
+    ),
+    b(C::Rules, &[Key::ch('r')], A::Reload, "reload", "Read the rules again."),
+    b(C::Rules, &[Key::plain(KeyCode::Esc), Key::ch('q'), Key::ch('R')], A::Back, "close", "Close the rules view."),
 ];
 
 /// The action bound to `key` in the first context of `chain` that binds it.
@@ -360,7 +385,7 @@ pub fn hints(chain: &[Context]) -> Vec<(String, &'static str)> {
 }
 
 /// The contexts in the order the help shows them.
-pub const CONTEXTS: [Context; 10] = [
+pub const CONTEXTS: [Context; 11] = [
     Context::Pending,
     Context::History,
     Context::Health,
@@ -371,6 +396,7 @@ pub const CONTEXTS: [Context; 10] = [
     Context::Pin,
     Context::Help,
     Context::Live,
+    Context::Rules,
 ];
 
 /// Keys of a binding, joined for display.

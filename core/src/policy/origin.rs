@@ -21,6 +21,21 @@ pub struct Origin {
     pub approval: String,
 }
 
+impl Origin {
+    /// `tui (alice) at 2026-11-24 15:30 UTC, approval a1b2`; `utc` turns
+    /// the Unix ms of older comments into a date.
+    pub fn describe(&self, utc: impl Fn(i64) -> String) -> String {
+        let who = match (self.channel.as_str(), self.who.as_str()) {
+            ("", _) => String::new(),
+            (c, "") => format!("{c} "),
+            (c, w) => format!("{c} ({w}) "),
+        };
+        let at = if self.at.is_empty() { self.at_ms.map(utc).unwrap_or_default() } else { self.at.clone() };
+        let approval = if self.approval.is_empty() { String::new() } else { format!(", approval {}", self.approval) };
+        format!("{who}at {at}{approval}")
+    }
+}
+
 /// The comment for a rule answered by `by` (`channel:who`, as the audit
 /// log records it) on `approval_id` at `at` (`2026-11-24 15:30 UTC`).
 pub fn comment(by: Option<&str>, approval_id: &str, at: &str) -> String {

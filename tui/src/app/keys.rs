@@ -48,6 +48,7 @@ impl App {
                 return;
             }
             Mode::Always(_) => return self.always_key(action, now, out),
+            Mode::Rules(_) => return self.rules_key(action, now, out),
             Mode::Confirm(c) => {
                 let c = c.clone();
                 self.mode = Mode::Normal;
@@ -140,6 +141,7 @@ impl App {
             a if a.is_answer() && self.pane == Pane::Pending => self.answer(a, now, out),
             Action::AcceptPolicy => self.accept_policy(now, out),
             Action::SetPin => self.start_new_pin(now),
+            Action::Rules => self.open_rules(now, out),
             Action::Search => self.mode = Mode::Search { input: self.history.text.clone().unwrap_or_default() },
             Action::FilterDecision => {
                 self.history.decision = cycle(&DECISIONS, self.history.decision);

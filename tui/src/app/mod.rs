@@ -25,10 +25,12 @@ mod history;
 mod keys;
 mod pin;
 mod reveal;
+mod rules;
 mod state;
 
 pub use always::AlwaysPick;
 pub use keys::scope_label;
+pub use rules::RulesView;
 use state::Req;
 pub use state::{
     ARM_MS, App, CLASSES, Confirm, Conn, DECISIONS, DetailItem, History, Input, LIVE_KEEP, Level, Mode, PAGE,
@@ -54,6 +56,8 @@ impl App {
             }
             Mode::Detail { .. } => vec![Context::Detail],
             Mode::Confirm(_) | Mode::Always(_) => vec![Context::Confirm],
+            Mode::Rules(v) if v.confirm => vec![Context::Confirm],
+            Mode::Rules(_) => vec![Context::Rules],
             Mode::Search { .. } => vec![Context::Search],
             Mode::Pin { .. } | Mode::NewPin { .. } => vec![Context::Pin],
         }

@@ -89,6 +89,8 @@ pub enum Mode {
     Confirm(Confirm),
     /// Choosing how far an "always" approval reaches ([`super::always`]).
     Always(super::always::AlwaysPick),
+    /// The policy's rules ([`super::rules`]).
+    Rules(super::rules::RulesView),
     Search {
         input: String,
     },
@@ -231,6 +233,8 @@ pub(super) enum Req {
     AcceptPolicy,
     SetPin,
     Reveal,
+    Rules,
+    DeleteRule,
 }
 
 /// The whole console state.

@@ -15,6 +15,7 @@ mod history;
 mod live;
 mod pending;
 mod pieces;
+mod rules;
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
@@ -95,6 +96,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, now: i64) {
         Mode::Help { scroll } => help::draw_help(frame, body, *scroll),
         Mode::Confirm(c) => help::draw_confirm(frame, body, c),
         Mode::Always(pick) => always::draw(frame, body, pick, &app.who, now),
+        Mode::Rules(v) => rules::draw(frame, body, v),
         Mode::Normal | Mode::Search { .. } | Mode::Pin { .. } | Mode::NewPin { .. } => {}
     }
     draw_footer(frame, footer, app);
