@@ -10,10 +10,14 @@ core/src/policy/command.rs, narrow_tests.rs, listing.rs, origin.rs.
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import re
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from latchkit import Daemon, Home, WireClient, our_server_cmd, via_shim, wait_until
@@ -54,8 +58,6 @@ def approve_scope(home: Home, approval_id: str, label_start: str) -> dict[str, A
         out = home.latch(*args, "--pin-stdin", input=home.pin + "\n", timeout=60)
     else:
         out = home.latch(*args)
-    import json
-
     reply = json.loads(out.stdout)
     assert reply["ok"] is True, reply
     return scopes[n - 1]
@@ -136,11 +138,6 @@ def test_a_scope_the_daemon_does_not_offer_is_refused_and_nothing_is_written(
     agent = Agent(wire)
     agent.run("npm run test")
     approval_id = str(home.wait_pending(tool=TOOL)["id"])
-    import json
-    import subprocess
-    import sys
-    from pathlib import Path
-
     peer = Path(__file__).with_name("socket_peer.py")
     msg = {"answer_narrow": {"req": 1, "approval_id": approval_id, "offer": "deadbeef0000"}}
     out = subprocess.run(
@@ -160,8 +157,6 @@ def test_a_scope_the_daemon_does_not_offer_is_refused_and_nothing_is_written(
 def test_policy_replay_lists_the_calls_a_candidate_would_decide_differently(
     home: Home, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient]
 ) -> None:
-    import json
-
     start_daemon(policy=POLICY)
     agent = Agent(wire)
     for command in ["npm run test", "npm run test -- -w", "npm run test; rm -rf /tmp/x", "make deploy"]:
