@@ -73,6 +73,10 @@ enum Cmd {
     /// ~/.local/share/bash-completion/completions/latch` (zsh, fish,
     /// elvish, powershell alike).
     Completions { shell: clap_complete::Shell },
+    /// Your policy's rules with who added each: list, show N, delete N
+    /// (the undo of an "always").
+    #[command(subcommand)]
+    Rules(cli::rules::RulesCmd),
 }
 
 fn main() -> ExitCode {
@@ -103,6 +107,7 @@ fn main() -> ExitCode {
             Ok(0)
         }
         Cmd::Hook(a) => cli::hook::run(a),
+        Cmd::Rules(cmd) => cli::rules::run(cmd),
     };
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),

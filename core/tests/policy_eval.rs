@@ -312,6 +312,7 @@ fn always_rule_round_trips_through_the_parser() {
         effect: Decision::Allow,
         comment: "added by `always` from tui at 2026-11-24 15:30 UTC\nsecond line".into(),
         insert_before: None,
+        narrow: None,
     };
     let text = append_rule(DEFAULT_POLICY, &rule);
     let p = Policy::parse(&text).unwrap_or_else(|e| panic!("{}", e.render("x", &text)));
@@ -342,6 +343,7 @@ fn always_rule_goes_before_the_rule_that_asked() {
         effect: Decision::Allow,
         comment: "always".into(),
         insert_before: ev.rule_line,
+        narrow: None,
     };
     let text2 = append_rule(text, &new);
     let p2 = policy(&text2);

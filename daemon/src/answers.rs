@@ -34,6 +34,8 @@ pub(crate) struct AnswerReq {
     pub scope: Scope,
     pub reason: Option<String>,
     pub pin: Option<Pin>,
+    /// An "always" approval narrower than the tool ([`crate::always`]).
+    pub narrow: Option<latch_core::policy::narrow::Narrowing>,
 }
 
 /// An answer from a console or the CLI. An approval needs the person:
@@ -58,7 +60,7 @@ pub(crate) async fn answer(shared: &Arc<Shared>, conn: u64, role: Role, tx: &Out
             }
         }
     }
-    let effects = shared.engine().approvals.handle(approval::Event::Answer(approval::Answer {
+    let answer = approval::Answer {
         approval_id: approval::normalize_id(&a.approval_id),
         approve: a.approve,
         scope: crate::wire::scope(a.scope),
@@ -66,8 +68,22 @@ pub(crate) async fn answer(shared: &Arc<Shared>, conn: u64, role: Role, tx: &Out
         who,
         reason: a.reason,
         now_ms: now_ms(),
-    }));
+    };
+    let effects = {
+        let mut eng = shared.engine();
+        match a.narrow.filter(|_| a.approve && a.scope == Scope::Always) {
+            // The driver takes the rule when the machine asks for it; what
+            // is left (the approval was already closed) goes below.
+            Some(n) => {
+                eng.narrow.insert(answer.approval_id.clone(), n);
+                eng.approvals.handle(approval::Event::AnswerNarrow(answer))
+            }
+            None => eng.approvals.handle(approval::Event::Answer(answer)),
+        }
+    };
+    let id = approval::normalize_id(&a.approval_id);
     apply(shared, effects, Some((tx, a.req))).await;
+    shared.engine().narrow.remove(&id);
 }
 
 /// A console proves the person once for the session.

@@ -115,9 +115,14 @@ pub(crate) async fn handle(
             send(tx, &DaemonMsg::Pending { req, items }).await;
         }
         ClientMsg::Answer { req, approval_id, approve, scope, reason, who: _, pin } => {
-            let a = crate::answers::AnswerReq { req, approval_id, approve, scope, reason, pin };
+            let a = crate::answers::AnswerReq { req, approval_id, approve, scope, reason, pin, narrow: None };
             crate::answers::answer(shared, conn, role, tx, a).await;
         }
+        ClientMsg::AnswerNarrow { req, approval_id, offer, pin } => {
+            crate::always::answer_narrow(shared, conn, role, tx, req, approval_id, offer, pin).await;
+        }
+        ClientMsg::ListRules { req } => crate::rules::list(shared, role, tx, req).await,
+        ClientMsg::DeleteRule { req, number, line } => crate::rules::delete(shared, role, tx, req, number, line).await,
         ClientMsg::Unlock { req, pin } => crate::answers::unlock(shared, conn, role, tx, req, pin).await,
         ClientMsg::SetPin { req, old, new } => crate::answers::set_pin(shared, conn, role, tx, req, old, new).await,
         ClientMsg::PolicyAccept { req, pin } => crate::answers::policy_accept(shared, conn, role, tx, req, pin).await,

@@ -100,8 +100,9 @@ pub(crate) async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: 
                     events.push(Event::PendingRemoved { id: approval_id, decision, by });
                 }
                 Effect::WriteRule { approval_id, server, tool, decision, def_hash } => {
+                    let narrow = eng.narrow.remove(&approval_id);
                     if !crate::results::writes_no_rule(def_hash.as_deref()) {
-                        rules.push((approval_id, server, tool, decision));
+                        rules.push((approval_id, server, tool, decision, narrow));
                     }
                 }
                 Effect::Record(r) => {
@@ -140,15 +141,20 @@ pub(crate) async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: 
         shared.audit.set_state(crate::known::STATE_KEY, snapshot).await;
         rows.extend(learned.into_iter().map(|(approval_id, def)| crate::known::row(approval_id, def, event_now())));
     }
-    for (approval_id, server, tool, decision) in rules {
+    for (approval_id, server, tool, decision, narrow) in rules {
         // "always": a rule the user can read and undo, written at once; the
         // in-memory grant covers the moment until the reload.
         let rule = latch_core::policy::NewRule {
             server: server.clone(),
             tool: tool.clone(),
             effect: decision,
-            comment: format!("added by answering approval {approval_id} \"always\" (unix ms {})", now_ms()),
+            comment: latch_core::policy::origin::comment(
+                answered_by.as_deref(),
+                &approval_id,
+                &crate::audit::retention::utc(now_ms()),
+            ),
             insert_before: None,
+            narrow,
         };
         // Written by the policy component, off the runtime; the answer
         // waits for it, so the person hears of the rule once it is there.

@@ -133,6 +133,9 @@ pub struct Engine {
     pub pins: crate::pins::Pins,
     /// The lethal trifecta per agent session, in memory only ([`crate::taint`]).
     pub taint: crate::taint::Sessions,
+    /// The narrower rule an "always" answer chose, by approval id, from
+    /// the answer until the driver writes it.
+    pub narrow: HashMap<String, latch_core::policy::narrow::Narrowing>,
     next_call: u64,
     salt: u64,
 }
@@ -181,6 +184,7 @@ impl Engine {
             threats: Default::default(),
             pins: Default::default(),
             taint: Default::default(),
+            narrow: HashMap::new(),
             next_call: 0,
             salt,
         }

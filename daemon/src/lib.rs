@@ -6,6 +6,7 @@
 //! through one writer thread ([`audit`]).
 
 mod accepted;
+mod always;
 mod answers;
 pub mod audit;
 pub mod channel;
@@ -34,6 +35,7 @@ mod registry;
 mod reload;
 mod results;
 mod reveal;
+mod rules;
 mod shared;
 mod stop;
 mod taint;

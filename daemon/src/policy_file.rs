@@ -65,6 +65,18 @@ pub(crate) fn protected(paths: &Paths) -> Protected {
     crate::identity::protected(paths)
 }
 
+/// Replaces the file's text, atomically (a temporary file renamed over
+/// the old one), private to the user.
+pub fn replace(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("toml.latch-edit-tmp");
+    {
+        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
 /// Appends an "always" rule, atomically (a temporary file renamed over the
 /// old one), so a half-written policy is never read.
 pub fn write_rule(path: &Path, rule: &NewRule) -> std::io::Result<()> {

@@ -295,6 +295,24 @@ pub enum ClientMsg {
     /// The lethal trifecta's state of each agent session (consoles).
     /// Answered by [`DaemonMsg::Taints`].
     Taints { req: u64 },
+    /// Approve "always" with a narrower scope than the whole tool: `offer`
+    /// is the id of one of the scopes `latch_core::policy::narrow` offers
+    /// for the approval's (redacted) arguments; the daemon computes them
+    /// again and writes the one with that id. Needs the PIN like any
+    /// approval. Answered by [`DaemonMsg::Answered`].
+    AnswerNarrow {
+        req: u64,
+        approval_id: String,
+        offer: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pin: Option<Pin>,
+    },
+    /// The rules of the policy file. Answered by [`DaemonMsg::Rules`].
+    ListRules { req: u64 },
+    /// Remove rule `number` from the policy file, if it is still the rule
+    /// whose header is on `line` (the file may have changed since it was
+    /// listed). Consoles and the CLI only. Answered by [`DaemonMsg::Done`].
+    DeleteRule { req: u64, number: u32, line: u32 },
 }
 
 /// Findings in one result, as the shim reports them. Excerpts are redacted
@@ -501,6 +519,14 @@ pub enum DaemonMsg {
         req: u64,
         sessions: Vec<TaintReport>,
     },
+    /// Reply to `ListRules`; `error` when the file cannot be read or has
+    /// mistakes (then `rules` is empty).
+    Rules {
+        req: u64,
+        rules: Vec<RuleInfo>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
 }
 
 /// One agent session's taint (the lethal trifecta, issue 18): its first
@@ -517,6 +543,24 @@ pub struct TaintReport {
     pub private: Option<(i64, String)>,
     /// Both were read: calls that could carry data out ask.
     pub tainted: bool,
+}
+
+/// One rule of the policy file, as a console lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleInfo {
+    /// 1-based, in file order.
+    pub number: u32,
+    /// Line of its `[[rule]]` header.
+    pub line: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub effect: String,
+    /// Its matchers in one line.
+    pub summary: String,
+    /// Who added it, when, from which approval; "by hand" when unknown.
+    pub added: String,
+    /// Its lines as written.
+    pub text: String,
 }
 
 /// A pending approval as consoles see it. Arguments are redacted.

@@ -153,7 +153,7 @@ pub enum ExportFormatArg {
 /// A point in time, as Unix milliseconds: a duration back from now ("30s",
 /// "15m", "2h", "7d"), a UTC date ("2026-11-24", its midnight) or a UTC date
 /// and time ("2026-11-24T18:30", "2026-11-24 18:30:05", a final `Z` allowed).
-fn parse_time(s: &str) -> Result<i64, String> {
+pub(super) fn parse_time(s: &str) -> Result<i64, String> {
     let s = s.trim();
     if s.len() >= 10 && s.as_bytes()[4] == b'-' {
         return parse_utc(s).ok_or_else(|| {

@@ -87,6 +87,21 @@ pub enum PolicyCmd {
         #[arg(long)]
         pin_stdin: bool,
     },
+    /// Run a candidate policy over the recorded calls: every call whose
+    /// decision would change, grouped by the rule that would decide it.
+    Replay {
+        /// The candidate policy file.
+        file: PathBuf,
+        /// How far back: a duration (30m, 2h, 7d) or a UTC date.
+        #[arg(long, default_value = "7d", value_parser = super::client::parse_time)]
+        since: i64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// The audit database (default: yours).
+        #[arg(long, value_name = "FILE")]
+        database: Option<PathBuf>,
+    },
 }
 
 /// Runs a `latch policy` subcommand; returns the exit code.
@@ -111,6 +126,9 @@ pub fn run(cmd: PolicyCmd) -> anyhow::Result<i32> {
         },
         PolicyCmd::Test { file, policy } => test(&file, policy),
         PolicyCmd::Accept { pin_stdin } => super::pin::accept(pin_stdin),
+        PolicyCmd::Replay { file, since, json, database } => {
+            super::policy_replay::run(super::policy_replay::ReplayArgs { file, since, json, database })
+        }
         PolicyCmd::Default => {
             print!("{DEFAULT_POLICY}");
             Ok(0)
@@ -129,7 +147,7 @@ fn protected(paths: &Paths) -> Protected {
 /// Reads and parses a policy file, printing problems and warnings to
 /// stderr; `None` when it has problems (already printed). `None` for `file` means the user's file, or the built-in policy
 /// when that does not exist yet.
-fn load(file: Option<PathBuf>) -> anyhow::Result<(Option<Policy>, String)> {
+pub(super) fn load(file: Option<PathBuf>) -> anyhow::Result<(Option<Policy>, String)> {
     let paths = paths()?;
     let (path, explicit) = match file {
         Some(f) => (f, true),

@@ -94,7 +94,7 @@ def test_a_peer_on_the_socket_cannot_approve_without_the_pin(
 
     assert [str(p["id"]) for p in home.pending()] == [approval_id]
     assert home.recorded(TOOL) == []
-    assert "added by answering" not in (home.latch_home / "policy.toml").read_text()
+    assert "\"always\"" not in (home.latch_home / "policy.toml").read_text()
     refused = rows(home, "answer_refused")
     assert len(refused) == 2, refused
     login = pwd.getpwuid(os.getuid()).pw_name

@@ -58,6 +58,10 @@ pub enum Action {
     AcceptTool,
     Stop,
     Resume,
+    /// Open the rules view.
+    Rules,
+    /// Delete the selected rule (asks first).
+    DeleteRule,
 }
 
 impl Action {
@@ -96,6 +100,8 @@ pub enum Context {
     Pin,
     /// The tool findings popup.
     Findings,
+    /// The rules view.
+    Rules,
 }
 
 impl Context {
@@ -112,6 +118,7 @@ impl Context {
             Context::Search => "Search input",
             Context::Pin => "PIN input",
             Context::Findings => "Tool findings",
+            Context::Rules => "Rules view",
         }
     }
 }
@@ -227,7 +234,7 @@ pub const BINDINGS: &[Binding] = &[
         &[Key::ch('A')],
         A::ApproveAlways,
         "always",
-        "Approve always: writes an allow rule to the policy (asks to confirm).",
+        "Approve always: pick how far it reaches (narrowest first), read the rule, then confirm.",
     ),
     b(C::Pending, &[Key::ch('d')], A::Deny, "deny", "Deny this call."),
     b(
@@ -342,6 +349,8 @@ pub const BINDINGS: &[Binding] = &[
     b(C::Help, &[Key::ch('k'), Key::plain(KeyCode::Up)], A::Up, "", "Scroll up."),
     b(C::Help, &[Key::ch('j'), Key::plain(KeyCode::Down)], A::Down, "", "Scroll down."),
     b(C::Confirm, &[Key::ch('y'), Key::plain(KeyCode::Enter)], A::Confirm, "confirm", "Confirm the answer."),
+    b(C::Confirm, &[Key::ch('k'), Key::plain(KeyCode::Up)], A::Up, "", "Approve always: a narrower scope."),
+    b(C::Confirm, &[Key::ch('j'), Key::plain(KeyCode::Down)], A::Down, "", "Approve always: a wider scope."),
     b(
         C::Confirm,
         &[Key::ch('n'), Key::plain(KeyCode::Esc), Key::ch('q')],
@@ -372,6 +381,24 @@ pub const BINDINGS: &[Binding] = &[
     ),
     b(C::Findings, &[Key::ch('r')], A::Reload, "reload", "Ask the daemon for the findings again."),
     b(C::Findings, &[Key::plain(KeyCode::Esc), Key::ch('q')], A::Back, "close", "Close the findings."),
+    b(
+        C::Global,
+        &[Key::ch('R')],
+        A::Rules,
+        "",
+        "The policy's rules: who added each, when, from which approval; delete one (the undo of an always).",
+    ),
+    b(C::Rules, &[Key::ch('k'), Key::plain(KeyCode::Up)], A::Up, "", "The rule above."),
+    b(C::Rules, &[Key::ch('j'), Key::plain(KeyCode::Down)], A::Down, "", "The rule below."),
+    b(
+        C::Rules,
+        &[Key::ch('d')],
+        A::DeleteRule,
+        "delete",
+        "Delete the selected rule from the policy file (asks first).",
+    ),
+    b(C::Rules, &[Key::ch('r')], A::Reload, "reload", "Read the rules again."),
+    b(C::Rules, &[Key::plain(KeyCode::Esc), Key::ch('q'), Key::ch('R')], A::Back, "close", "Close the rules view."),
 ];
 
 /// The action bound to `key` in the first context of `chain` that binds it.
@@ -407,6 +434,7 @@ pub const CONTEXTS: [Context; 11] = [
     Context::Help,
     Context::Live,
     Context::Findings,
+    Context::Rules,
 ];
 
 /// Keys of a binding, joined for display.
@@ -453,7 +481,9 @@ const FOCUS_RULE_MD: &str = "
   second: a key pressed then only says \"press again\", so a keystroke meant
   for the previous pane never answers an approval you have not seen.
 - Answers with `always` scope, and approving a `TRANSFER_VALUE` call, ask for
-  a confirmation (`y`/`Enter`); every other answer is one key.
+  a confirmation (`y`/`Enter`); every other answer is one key. Approve
+  always (`A`) first offers how far the rule reaches, narrowest first, and
+  shows the exact rule it writes (`j`/`k` choose).
 - Once an approval PIN is set (`latch pin set`), the first approval (or `P`)
   of a session asks for it; the console then stays unlocked until it
   disconnects. A deny never asks. Until a PIN is set the header says

@@ -234,6 +234,10 @@ fn each_answer_key_sends_its_scope_once() {
 fn always_answers_ask_for_confirmation() {
     let mut app = connected(&[pending("ap-1", "shell", "run_command", "EXECUTE", 50_000)], &mut SyntheticLog::new(0));
     assert!(app.handle(key('A'), NOW).is_empty());
+    assert!(matches!(app.mode, Mode::Always(_)), "approve always first asks how far");
+    assert!(app.handle(code(KeyCode::Esc), NOW + 1).is_empty());
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(app.handle(key('D'), NOW + 1).is_empty());
     assert!(matches!(app.mode, Mode::Confirm(_)));
     assert!(app.handle(key('n'), NOW + 1).is_empty());
     assert_eq!(app.mode, Mode::Normal);

@@ -82,9 +82,9 @@ fn pending_view_after_the_hold_limit() {
 }
 
 #[test]
-fn confirmation_before_approving_always() {
+fn confirmation_before_denying_always() {
     let mut app = with_pending();
-    app.handle(key('A'), NOW);
+    app.handle(key('D'), NOW);
     snap("confirm_always", &app);
 }
 

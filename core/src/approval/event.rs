@@ -139,4 +139,9 @@ pub enum Event {
     Tick {
         now_ms: i64,
     },
+    /// An "always" answer whose rule is narrower than the tool (the daemon
+    /// writes it): like [`Event::Answer`], but the in-memory grant that
+    /// stands in for the rule until the reload covers these arguments
+    /// only, never the whole tool.
+    AnswerNarrow(Answer),
 }

@@ -89,7 +89,8 @@ impl Approvals {
         match event {
             Event::Ask(ask) => self.on_ask(ask, &mut fx),
             Event::HoldExpired { call_id } => self.on_hold_expired(&call_id, &mut fx),
-            Event::Answer(answer) => self.on_answer(answer, &mut fx),
+            Event::Answer(answer) => self.on_answer(answer, false, &mut fx),
+            Event::AnswerNarrow(answer) => self.on_answer(answer, true, &mut fx),
             Event::Cancelled { call_id, now_ms } => self.on_cancelled(&call_id, now_ms, &mut fx),
             Event::ToolDefChanged { server, tool, new_def_hash, now_ms } => {
                 self.on_def_changed(&server, &tool, &new_def_hash, now_ms, &mut fx)
@@ -204,7 +205,7 @@ impl Approvals {
 
     // ---- answers ----
 
-    fn on_answer(&mut self, a: Answer, fx: &mut Vec<Effect>) {
+    fn on_answer(&mut self, a: Answer, narrow: bool, fx: &mut Vec<Effect>) {
         let approval_id = id::normalize(&a.approval_id);
         let decision = if a.approve { Decision::Allow } else { Decision::Deny };
         let record = |result| {
@@ -241,7 +242,7 @@ impl Approvals {
         if let Some(at) = self.state.pending.iter().position(|p| p.id == approval_id) {
             fx.push(record(AnswerResult::Decided));
             let pending = self.state.pending.remove(at);
-            let released = self.decide(pending, decision, &a, fx);
+            let released = self.decide(pending, decision, &a, narrow, fx);
             fx.push(Effect::Reply(Reply::Decided { approval_id, decision, scope: a.scope, released }));
             return;
         }
@@ -272,7 +273,7 @@ impl Approvals {
 
     /// Applies a decision to a pending approval already taken out of the
     /// list. Returns how many held calls it answered.
-    fn decide(&mut self, p: Pending, decision: Decision, a: &Answer, fx: &mut Vec<Effect>) -> usize {
+    fn decide(&mut self, p: Pending, decision: Decision, a: &Answer, narrow: bool, fx: &mut Vec<Effect>) -> usize {
         let now = a.now_ms;
         for w in &p.waiters {
             self.held.remove(&w.call_id);
@@ -323,7 +324,7 @@ impl Approvals {
                 }
             }
             Scope::Always => {
-                self.add_grant(grant(Scope::Always, false, None, self.config.always_ttl_ms), now);
+                self.add_grant(grant(Scope::Always, narrow, None, self.config.always_ttl_ms), now);
                 fx.push(Effect::WriteRule {
                     approval_id: p.id.clone(),
                     server: p.key.server.clone(),

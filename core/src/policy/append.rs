@@ -16,6 +16,7 @@
 //!
 //! [`Evaluation`]: super::Evaluation
 
+use super::narrow::{ArgTest, Narrowing, rule_path};
 use crate::class::Decision;
 use crate::glob;
 
@@ -29,21 +30,66 @@ pub struct NewRule {
     pub comment: String,
     /// 1-based line of the `[[rule]]` header to insert before.
     pub insert_before: Option<usize>,
+    /// A narrower scope than the whole tool ([`super::narrow`]).
+    pub narrow: Option<Narrowing>,
 }
 
 fn quote(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
 }
 
-/// Returns `text` with the rule added.
-pub fn append_rule(text: &str, rule: &NewRule) -> String {
+/// A JSON scalar as a TOML value (`equals` reads it back the same).
+fn toml_value(v: &serde_json::Value) -> String {
+    use serde_json::Value as J;
+    match v {
+        J::Bool(b) => b.to_string(),
+        J::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+        J::Number(n) => toml::Value::Float(n.as_f64().unwrap_or(0.0)).to_string(),
+        J::String(s) => quote(s),
+        other => quote(&other.to_string()),
+    }
+}
+
+/// The matcher lines a narrowing adds.
+fn narrow_lines(n: &Narrowing) -> String {
+    match n {
+        Narrowing::Domains(ds) => {
+            let list: Vec<String> = ds.iter().map(|d| quote(d)).collect();
+            format!("only_domains = [{}]\n", list.join(", "))
+        }
+        Narrowing::Arg { key, test } => {
+            let path = quote(&rule_path(key));
+            let m = match test {
+                ArgTest::Command(words) => {
+                    let list: Vec<String> = words.iter().map(|w| quote(w)).collect();
+                    format!("{{ path = {path}, command = [{}] }}", list.join(", "))
+                }
+                ArgTest::Equals(v) => format!("{{ path = {path}, equals = {} }}", toml_value(v)),
+                ArgTest::Under(dir) => format!(
+                    "{{ path = {path}, prefix = {} }},\n  {{ path = {path}, regex = '(^|[/\\\\])\\.\\.([/\\\\]|$)', not = true }}",
+                    quote(dir)
+                ),
+            };
+            format!("args = [\n  {m},\n]\n")
+        }
+    }
+}
+
+/// The rule's text as it is written: its comment line, then the rule.
+pub fn rule_block(rule: &NewRule) -> String {
     let comment: String = rule.comment.chars().map(|c| if c == '\n' || c == '\r' { ' ' } else { c }).collect();
-    let block = format!(
-        "# {comment}\n[[rule]]\nserver = {}\ntool = {}\neffect = \"{}\"\n",
+    format!(
+        "# {comment}\n[[rule]]\nserver = {}\ntool = {}\n{}effect = \"{}\"\n",
         quote(&glob::escape(&rule.server)),
         quote(&glob::escape(&rule.tool)),
+        rule.narrow.as_ref().map(narrow_lines).unwrap_or_default(),
         rule.effect.as_str(),
-    );
+    )
+}
+
+/// Returns `text` with the rule added.
+pub fn append_rule(text: &str, rule: &NewRule) -> String {
+    let block = rule_block(rule);
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     if let Some(n) = rule.insert_before
         && n >= 1

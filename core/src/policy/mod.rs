@@ -38,22 +38,27 @@
 mod append;
 mod audit;
 mod cases;
+pub mod command;
 mod diff;
 mod error;
 mod evaluate;
 mod facts;
 mod judge;
+pub mod listing;
 mod model;
+pub mod narrow;
 mod notify;
+pub mod origin;
 mod parse;
 mod protect;
 mod read;
+pub mod replay;
 mod rule;
 mod telegram;
 mod threats;
 mod workspace;
 
-pub use append::{NewRule, append_rule};
+pub use append::{NewRule, append_rule, rule_block};
 pub use audit::AuditSettings;
 pub use cases::{Case, CaseResult, CaseTable};
 pub use diff::{PolicyChange, PolicyDiff, compare};

@@ -273,6 +273,9 @@ pub(crate) enum Op {
     Glob(Glob),
     Regex(Re),
     Prefix(String),
+    /// One simple command whose words start with these
+    /// ([`super::command`]).
+    Command(Vec<String>),
 }
 
 /// `{ path = "recipients.*", glob = "*@example.com" }`.
@@ -300,6 +303,7 @@ impl ArgMatcher {
             Op::Glob(g) => write!(s, "glob {:?}", g.as_str()),
             Op::Regex(r) => write!(s, "regex {:?}", r.0.as_str()),
             Op::Prefix(p) => write!(s, "prefix {p:?}"),
+            Op::Command(w) => write!(s, "command starts {:?}", w.join(" ")),
         };
         s
     }
@@ -333,6 +337,7 @@ impl Op {
         match self {
             Op::Equals(t) => json_eq(v, t),
             Op::OneOf(ts) => ts.iter().any(|t| json_eq(v, t)),
+            Op::Command(words) => super::command::starts_with(v, words),
             _ => match v {
                 Value::String(s) => self.text_holds(s),
                 Value::Number(n) => self.text_holds(&n.to_string()),
@@ -347,7 +352,7 @@ impl Op {
             Op::Glob(g) => g.is_match(s),
             Op::Regex(r) => r.0.is_match(s),
             Op::Prefix(p) => s.starts_with(p.as_str()),
-            Op::Equals(_) | Op::OneOf(_) => unreachable!("handled by holds"),
+            Op::Equals(_) | Op::OneOf(_) | Op::Command(_) => unreachable!("handled by holds"),
         }
     }
 }

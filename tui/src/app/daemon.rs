@@ -44,7 +44,10 @@ impl App {
         self.history.loading = None;
         self.unlocked = false;
         self.after_unlock = None;
-        if matches!(self.mode, Mode::Confirm(_) | Mode::Pin { .. } | Mode::NewPin { .. }) {
+        if matches!(
+            self.mode,
+            Mode::Confirm(_) | Mode::Always(_) | Mode::Rules(_) | Mode::Pin { .. } | Mode::NewPin { .. }
+        ) {
             self.mode = Mode::Normal;
         }
     }
@@ -99,9 +102,14 @@ impl App {
             DaemonMsg::Refused { reason } => {
                 self.say(Level::Error, format!("daemon refused the console: {reason}"), now);
             }
-            DaemonMsg::Done { req, ok, message } => {
-                let kind = self.inflight.remove(&req);
-                self.done(kind, ok, message, now, out);
+            DaemonMsg::Done { req, ok, message } => match self.inflight.remove(&req) {
+                Some(Req::DeleteRule) => self.rule_deleted(ok, message, now, out),
+                kind => self.done(kind, ok, message, now, out),
+            },
+            DaemonMsg::Rules { req, rules, error } => {
+                if let Some(Req::Rules) = self.inflight.remove(&req) {
+                    self.rules_listed(rules, error);
+                }
             }
             DaemonMsg::Revealed { req, ok, approval_id, args, message } => {
                 if let Some(Req::Reveal) = self.inflight.remove(&req) {

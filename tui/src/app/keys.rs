@@ -51,6 +51,8 @@ impl App {
                 }
                 return;
             }
+            Mode::Always(_) => return self.always_key(action, now, out),
+            Mode::Rules(_) => return self.rules_key(action, now, out),
             Mode::Confirm(c) => {
                 let c = c.clone();
                 self.mode = Mode::Normal;
@@ -146,6 +148,7 @@ impl App {
             Action::Findings => self.open_findings(now, out),
             Action::Stop => self.stop_key(now, out),
             Action::Resume => self.resume_key(now, out),
+            Action::Rules => self.open_rules(now, out),
             Action::Search => self.mode = Mode::Search { input: self.history.text.clone().unwrap_or_default() },
             Action::FilterDecision => {
                 self.history.decision = cycle(&DECISIONS, self.history.decision);
@@ -252,6 +255,10 @@ impl App {
         if now < self.armed_at {
             self.armed_at = now;
             self.say(Level::Warn, "a new approval just took focus — read it, then press again", now);
+            return;
+        }
+        if approve && scope == Scope::Always {
+            self.pick_always(item);
             return;
         }
         if scope == Scope::Always || (approve && item.class.eq_ignore_ascii_case("TRANSFER_VALUE")) {

@@ -19,16 +19,20 @@ use latch_proto::{ClientMsg, PendingItem};
 
 use crate::keymap::{Context, Key};
 
+mod always;
 mod daemon;
 mod findings;
 mod history;
 mod keys;
 mod pin;
 mod reveal;
+mod rules;
 mod state;
 mod stop;
 
+pub use always::AlwaysPick;
 pub use keys::scope_label;
+pub use rules::RulesView;
 use state::Req;
 pub use state::{
     ARM_MS, App, CLASSES, Confirm, Conn, DECISIONS, DetailItem, History, Input, LIVE_KEEP, Level, Mode, PAGE,
@@ -53,7 +57,9 @@ impl App {
                 vec![Context::Detail, Context::Pending]
             }
             Mode::Detail { .. } => vec![Context::Detail],
-            Mode::Confirm(_) => vec![Context::Confirm],
+            Mode::Confirm(_) | Mode::Always(_) => vec![Context::Confirm],
+            Mode::Rules(v) if v.confirm => vec![Context::Confirm],
+            Mode::Rules(_) => vec![Context::Rules],
             Mode::Search { .. } => vec![Context::Search],
             Mode::Pin { .. } | Mode::NewPin { .. } => vec![Context::Pin],
             Mode::Findings { .. } => vec![Context::Findings],

@@ -93,6 +93,7 @@ impl App {
                 self.unlocked = true;
                 match self.after_unlock.take() {
                     Some(AfterUnlock::Answer { item, scope }) => out.extend(self.send_answer(&item, true, scope, now)),
+                    Some(AfterUnlock::AnswerNarrow { item, offer }) => out.extend(self.send_narrow(&item, &offer, now)),
                     Some(AfterUnlock::AcceptPolicy) => {
                         let r = self.req(Req::AcceptPolicy);
                         out.push(ClientMsg::PolicyAccept { req: r, pin: None });

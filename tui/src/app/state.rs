@@ -87,6 +87,10 @@ pub enum Mode {
         scroll: u16,
     },
     Confirm(Confirm),
+    /// Choosing how far an "always" approval reaches ([`super::always`]).
+    Always(super::always::AlwaysPick),
+    /// The policy's rules ([`super::rules`]).
+    Rules(super::rules::RulesView),
     Search {
         input: String,
     },
@@ -240,6 +244,8 @@ pub(super) enum Req {
     Stop,
     Resume,
     Taints,
+    Rules,
+    DeleteRule,
 }
 
 /// The whole console state.
@@ -296,6 +302,11 @@ pub(crate) enum AfterUnlock {
         scope: Scope,
     },
     AcceptPolicy,
+    /// A narrowed "always" ([`super::always`]).
+    AnswerNarrow {
+        item: PendingItem,
+        offer: String,
+    },
     /// `r` in a pending approval's detail: the detail opens again.
     Reveal {
         item: PendingItem,

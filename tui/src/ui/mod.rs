@@ -7,6 +7,7 @@
 //! apply now). Popups (detail, help, confirmation) draw over the pane.
 //! Decisions read without colour: `✓ allow`, `? ask`, `✗ deny`.
 
+mod always;
 mod detail;
 mod findings;
 mod health;
@@ -16,6 +17,7 @@ mod live;
 mod pending;
 mod pieces;
 mod taint;
+mod rules;
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
@@ -103,6 +105,8 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, now: i64) {
         Mode::Help { scroll } => help::draw_help(frame, body, *scroll),
         Mode::Confirm(c) => help::draw_confirm(frame, body, c),
         Mode::Findings { sel, scroll } => findings::draw(frame, body, app, *sel, *scroll, now),
+        Mode::Always(pick) => always::draw(frame, body, pick, &app.who, now),
+        Mode::Rules(v) => rules::draw(frame, body, v),
         Mode::Normal | Mode::Search { .. } | Mode::Pin { .. } | Mode::NewPin { .. } => {}
     }
     draw_footer(frame, footer, app);

@@ -62,6 +62,18 @@ fn always_writes_a_rule_and_allows_any_arguments_until_reload() {
 }
 
 #[test]
+fn narrowed_always_writes_a_rule_but_grants_only_these_arguments_until_reload() {
+    let mut m = machine();
+    let id = ask_pending(&mut m, "c1", "s1", "ls", T0);
+    let fx = m.handle(Event::AnswerNarrow(answer(&id, true, Scope::Always, "tui", T0 + 1)));
+    assert!(allowed(&fx, "c1"));
+    assert!(fx.iter().any(|e| matches!(e, Effect::WriteRule { decision: Decision::Allow, .. })));
+    assert!(allowed(&m.handle(Event::Ask(ask("c2", "s7", "ls", T0 + 2))), "c2"), "the same arguments");
+    let fx = m.handle(Event::Ask(ask("c3", "s7", "pwd", T0 + 3)));
+    assert!(outcome_of(&fx, "c3").is_none(), "other arguments wait for the rule: {fx:#?}");
+}
+
+#[test]
 fn standing_grant_is_used_before_a_once_grant() {
     let mut m = machine();
     let a = ask_pending(&mut m, "c1", "s1", "ls", T0);

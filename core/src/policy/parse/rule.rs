@@ -25,8 +25,8 @@ const RULE_KEYS: &[&str] = &[
     "reason",
     "condition",
 ];
-const ARG_KEYS: &[&str] = &["path", "equals", "one_of", "glob", "regex", "prefix", "not"];
-const ARG_OPS: &[&str] = &["equals", "one_of", "glob", "regex", "prefix"];
+const ARG_KEYS: &[&str] = &["path", "equals", "one_of", "glob", "regex", "prefix", "command", "not"];
+const ARG_OPS: &[&str] = &["equals", "one_of", "glob", "regex", "prefix", "command"];
 
 /// Longest regex program accepted (bytes of compiled size).
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
@@ -339,6 +339,18 @@ fn arg_matcher(cx: &mut Cx<'_>, v: &SValue<'_>, never: &mut Vec<String>) -> Opti
                 ops += 1;
                 if let Some(s) = cx.str(x, "prefix", "`prefix = \"/etc/\"`") {
                     op = Some(Op::Prefix(s.to_owned()));
+                }
+            }
+            "command" => {
+                ops += 1;
+                let fix = "`command = [\"npm\", \"run\", \"test\"]`";
+                let words: Option<Vec<String>> = match x.get_ref() {
+                    DeValue::Array(a) => a.iter().map(|i| i.get_ref().as_str().map(str::to_owned)).collect(),
+                    _ => None,
+                };
+                match words {
+                    Some(w) if !w.is_empty() && w.iter().all(|s| !s.is_empty()) => op = Some(Op::Command(w)),
+                    _ => cx.wrong_type(x, "command", "a non-empty list of non-empty strings", fix),
                 }
             }
             _ => cx.unknown_key(k, "in an args matcher", ARG_KEYS),

@@ -1,0 +1,107 @@
+//! `A` on a pending approval: how far "always" reaches. The scopes Latch
+//! offers (`latch_core::policy::narrow`), narrowest first, the whole tool
+//! last, with the exact rule that will be written; `j`/`k` choose, `y`
+//! saves (with the PIN when one is set), `Esc` sends nothing.
+
+use latch_core::Decision;
+use latch_core::policy::narrow::{self, Offer, WHOLE_TOOL};
+use latch_core::policy::{NewRule, origin, rule_block};
+use latch_proto::{ClientMsg, PendingItem, Scope};
+
+use super::state::{AfterUnlock, App, Level, Mode, Req};
+use crate::keymap::Action;
+
+/// The scope picker of an "always" approval.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlwaysPick {
+    pub item: PendingItem,
+    pub offers: Vec<Offer>,
+    /// Index into `offers`.
+    pub sel: usize,
+}
+
+impl AlwaysPick {
+    pub fn new(item: PendingItem) -> AlwaysPick {
+        let offers = narrow::offers(&item.server, &item.tool, &item.args);
+        AlwaysPick { item, offers, sel: 0 }
+    }
+
+    pub fn chosen(&self) -> &Offer {
+        &self.offers[self.sel.min(self.offers.len() - 1)]
+    }
+
+    /// The rule text the chosen scope writes, as the daemon will write it
+    /// (the time is the moment it is saved).
+    pub fn rule_text(&self, who: &str, now_ms: i64) -> String {
+        let rule = NewRule {
+            server: self.item.server.clone(),
+            tool: self.item.tool.clone(),
+            effect: Decision::Allow,
+            comment: origin::comment(Some(&format!("tui:{who}")), &self.item.id, &utc(now_ms)),
+            insert_before: None,
+            narrow: self.chosen().narrowing.clone(),
+        };
+        rule_block(&rule)
+    }
+}
+
+/// `2026-11-24 15:30 UTC`.
+pub fn utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = latch_proto::civil::civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3_600, rem % 3_600 / 60)
+}
+
+impl App {
+    /// Opens the picker for `item`.
+    pub(super) fn pick_always(&mut self, item: PendingItem) {
+        self.mode = Mode::Always(AlwaysPick::new(item));
+    }
+
+    /// A key while the picker is open.
+    pub(super) fn always_key(&mut self, action: Action, now: i64, out: &mut Vec<ClientMsg>) {
+        let Mode::Always(pick) = &mut self.mode else { return };
+        match action {
+            Action::Up => pick.sel = pick.sel.saturating_sub(1),
+            Action::Down => pick.sel = (pick.sel + 1).min(pick.offers.len() - 1),
+            Action::Confirm => {
+                let item = pick.item.clone();
+                let offer = pick.chosen().id.clone();
+                self.mode = Mode::Normal;
+                if offer == WHOLE_TOOL {
+                    out.extend(self.send_answer(&item, true, Scope::Always, now));
+                } else {
+                    out.extend(self.send_narrow(&item, &offer, now));
+                }
+            }
+            _ => {
+                self.mode = Mode::Normal;
+                self.say(Level::Info, "nothing was sent", now);
+            }
+        }
+    }
+
+    /// Approves `item` "always" with the scope `offer`.
+    pub(super) fn send_narrow(&mut self, item: &PendingItem, offer: &str, now: i64) -> Option<ClientMsg> {
+        if !self.connected() {
+            self.say(Level::Error, "not connected to the daemon: nothing was sent", now);
+            return None;
+        }
+        if !self.pending.iter().any(|p| p.id == item.id) {
+            self.say(Level::Warn, "that approval is no longer pending", now);
+            return None;
+        }
+        if self.needs_pin() {
+            self.ask_pin(AfterUnlock::AnswerNarrow { item: item.clone(), offer: offer.to_owned() });
+            return None;
+        }
+        if !self.answering.insert(item.id.clone()) {
+            self.say(Level::Info, "already answering that one", now);
+            return None;
+        }
+        let r = self.req(Req::Answer);
+        self.say(Level::Info, format!("approve {}/{} (always, narrowed) sent", item.server, item.tool), now);
+        Some(ClientMsg::AnswerNarrow { req: r, approval_id: item.id.clone(), offer: offer.to_owned(), pin: None })
+    }
+}
