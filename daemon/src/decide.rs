@@ -265,7 +265,7 @@ pub(crate) async fn decide(
     }
     // A console row only when a console listens: no copy of the arguments
     // otherwise.
-    let row = (shared.engine().consoles > 0).then(|| row_of(0, &ev, &redacted));
+    let mut row = (shared.engine().consoles > 0).then(|| row_of(0, &ev, &redacted));
     let inserted = shared.audit.insert(ev).await;
     if let Some(a) = &approval_id {
         shared.engine().unsaved.remove(a);
@@ -296,6 +296,13 @@ pub(crate) async fn decide(
     if decision == Decision::Deny {
         // Nothing will forward it: complete the row now.
         shared.audit.finish(audit_id, "blocked", 0).await;
+    }
+    if let Some(c) = standing_answer(shared, decision, approval_id.as_deref(), audit_id) {
+        if let Some(row) = &mut row {
+            row.answer = Some(c.answer.to_owned());
+            row.answered_by = Some(c.answered_by.clone());
+        }
+        shared.audit.concluded(c).await;
     }
     if let Some(row) = row {
         shared.emit(Event::Call { row: AuditRow { id: audit_id, ..row } });
@@ -371,6 +378,29 @@ async fn stopped(
     }
 }
 
+/// A call decided by a person's earlier answer (the approved retry, a call a
+/// session grant covers): the answer, who gave it and when, for its row.
+fn standing_answer(
+    shared: &Shared,
+    decision: Decision,
+    approval_id: Option<&str>,
+    audit_id: i64,
+) -> Option<crate::audit::Conclusion> {
+    let approval_id = approval_id.filter(|_| decision != Decision::Ask)?;
+    let eng = shared.engine();
+    match eng.approvals.closure(approval_id)? {
+        approval::Closure::Decided { decision: d, channel, who, at, .. } => Some(crate::audit::Conclusion {
+            ids: vec![audit_id],
+            approval_id: approval_id.to_owned(),
+            answer: if *d == CoreDecision::Allow { "allow" } else { "deny" },
+            answered_by: format!("{channel}:{who}"),
+            at_ms: *at,
+            earlier: false,
+        }),
+        approval::Closure::Withdrawn { .. } => None,
+    }
+}
+
 fn summary(class: &str, reasons: &[String]) -> String {
     if reasons.is_empty() { class.to_owned() } else { format!("{class}: {}", reasons.join("; ")) }
 }
@@ -392,6 +422,8 @@ fn row_of(id: i64, ev: &NewEvent, args: &Value) -> AuditRow {
         approval_id: ev.approval_id.clone(),
         answered_by: None,
         rule: ev.rule.clone(),
+        answer: None,
+        waited_ms: None,
     }
 }
 

@@ -17,6 +17,7 @@ pub mod paths;
 pub mod peer;
 #[cfg(feature = "client")]
 pub mod quiet;
+pub mod words;
 
 pub use msg::*;
 

@@ -161,6 +161,12 @@ pub struct AnswerRecord {
     pub reason: Option<String>,
     pub at: i64,
     pub result: AnswerResult,
+    /// The server and tool of the call the approval was for, when the
+    /// approval was still pending.
+    #[serde(default)]
+    pub server: String,
+    #[serde(default)]
+    pub tool: String,
 }
 
 /// What the daemon must do.

@@ -7,6 +7,7 @@
 //! apply now). Popups (detail, help, confirmation) draw over the pane.
 //! Decisions read without colour: `✓ allow`, `? ask`, `✗ deny`.
 
+mod columns;
 mod detail;
 mod health;
 mod help;
@@ -26,7 +27,7 @@ use crate::keymap;
 
 pub use pieces::{
     ago, class_span, clock, countdown, decision_span, full_time, latency, outcome_span, pretty_args, scroll_offset,
-    stamp,
+    stamp, who_words,
 };
 
 /// The screen without colours, for `NO_COLOR` (no-color.org): text,

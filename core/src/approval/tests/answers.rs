@@ -48,6 +48,8 @@ fn every_answer_is_recorded_with_channel_who_and_time() {
             reason: Some("looks fine".into()),
             at: T0 + 9,
             result: AnswerResult::Decided,
+            server: "sh".into(),
+            tool: "run".into(),
         }]
     );
     match outcome_of(&fx, "c1") {
