@@ -312,6 +312,8 @@ fn history_holds_one_page_and_pages_back_to_exactly_the_same_rows() {
     assert_eq!(app.history.rows.first().unwrap().id, 1_000_000);
     let page1: Vec<i64> = app.history.rows.iter().map(|r| r.id).collect();
 
+    // PgDn at the page's last row loads the next page.
+    app.handle(key('G'), NOW);
     let out = app.handle(code(KeyCode::PageDown), NOW);
     assert_eq!(audit_before(&out), [Some(999_901)]);
     answer(&mut app, out, &[], &mut log, NOW);
@@ -332,6 +334,11 @@ fn history_holds_one_page_and_pages_back_to_exactly_the_same_rows() {
     assert_eq!(app.history.rows.iter().map(|r| r.id).collect::<Vec<_>>(), page2);
     assert_eq!(app.history.sel, PAGE as usize - 1);
 
+    // PgUp moves a screenful up within the page, then loads the page before.
+    for _ in 0..PAGE / 10 {
+        assert!(app.handle(code(KeyCode::PageUp), NOW).is_empty());
+    }
+    assert_eq!(app.history.sel, 0);
     let out = app.handle(code(KeyCode::PageUp), NOW);
     answer(&mut app, out, &[], &mut log, NOW);
     assert_eq!(app.history.rows.iter().map(|r| r.id).collect::<Vec<_>>(), page1);
@@ -344,6 +351,7 @@ fn the_end_of_the_log_stops_paging() {
     let mut app = connected(&[], &mut log);
     let out = app.handle(key('3'), NOW);
     answer(&mut app, out, &[], &mut log, NOW);
+    app.handle(key('G'), NOW);
     let out = app.handle(code(KeyCode::PageDown), NOW);
     answer(&mut app, out, &[], &mut log, NOW);
     assert_eq!(app.history.rows.len(), 50);
@@ -352,6 +360,44 @@ fn the_end_of_the_log_stops_paging() {
     app.handle(key('G'), NOW);
     assert!(app.handle(key('j'), NOW).is_empty());
     assert_eq!(app.history.rows.last().unwrap().id, 1);
+}
+
+#[test]
+fn page_down_moves_through_rows_off_screen_even_on_the_last_page() {
+    let mut log = SyntheticLog::new(60);
+    let mut app = connected(&[], &mut log);
+    let out = app.handle(key('3'), NOW);
+    answer(&mut app, out, &[], &mut log, NOW);
+    assert!(app.history.at_end);
+    assert_eq!(app.history.sel, 0);
+    assert!(app.handle(code(KeyCode::PageDown), NOW).is_empty());
+    assert_eq!(app.history.sel, 10, "PgDn moved nothing on the only page");
+    for _ in 0..10 {
+        app.handle(code(KeyCode::PageDown), NOW);
+    }
+    assert_eq!(app.history.sel, 59);
+    app.handle(code(KeyCode::PageUp), NOW);
+    assert_eq!(app.history.sel, 49);
+}
+
+#[test]
+fn the_server_filter_never_cycles_through_a_blank_server() {
+    let mut log = SyntheticLog::new(120);
+    let mut app = connected(&[], &mut log);
+    let out = app.handle(key('3'), NOW);
+    answer(&mut app, out, &[], &mut log, NOW);
+    // A policy reload's row has no server.
+    let mut blank = row(121, 121);
+    (blank.kind, blank.server) = ("policy_reload".into(), String::new());
+    app.handle(event(latch_proto::Event::Call { row: blank }), NOW);
+    let mut seen = Vec::new();
+    for _ in 0..8 {
+        let out = app.handle(key('e'), NOW);
+        seen.push(app.history.server.clone());
+        answer(&mut app, out, &[], &mut log, NOW);
+    }
+    assert!(seen.iter().all(|s| s.as_deref() != Some("")), "{seen:?}");
+    assert!(seen.contains(&None), "cycles back to any: {seen:?}");
 }
 
 #[test]

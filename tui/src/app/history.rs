@@ -2,7 +2,7 @@
 
 use latch_proto::{AuditRow, ClientMsg};
 
-use super::state::{App, Land, Level, PAGE, Req};
+use super::state::{App, Land, Level, PAGE, PAGE_STEP, Req};
 
 impl App {
     // ---- history paging ----
@@ -72,6 +72,31 @@ impl App {
             out.extend(self.load_page(prev, Land::Last, now));
         } else {
             h.sel = 0;
+        }
+    }
+
+    /// PgDn: a screenful down within the page while rows are below the
+    /// selection; at the page's last row, the next page.
+    pub(super) fn history_page_down(&mut self, now: i64, out: &mut Vec<ClientMsg>) {
+        let h = &mut self.history;
+        let last = h.rows.len().saturating_sub(1);
+        if h.sel < last {
+            h.sel = (h.sel + PAGE_STEP).min(last);
+        } else if !h.at_end && h.loading.is_none() && h.page + 1 < h.cursors.len() {
+            let next = h.page + 1;
+            out.extend(self.load_page(next, Land::First, now));
+        }
+    }
+
+    /// PgUp: a screenful up within the page; at its first row, the page
+    /// before (landing on its last row).
+    pub(super) fn history_page_up(&mut self, now: i64, out: &mut Vec<ClientMsg>) {
+        let h = &mut self.history;
+        if h.sel > 0 {
+            h.sel = h.sel.saturating_sub(PAGE_STEP);
+        } else if h.page > 0 && h.loading.is_none() {
+            let prev = h.page - 1;
+            out.extend(self.load_page(prev, Land::Last, now));
         }
     }
 }

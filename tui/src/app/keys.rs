@@ -4,7 +4,7 @@
 use latch_proto::{ClientMsg, PendingItem, Scope};
 
 use super::state::{
-    AfterUnlock, App, CLASSES, Confirm, DECISIONS, DetailItem, Land, Level, Mode, PAGE_STEP, Pane, Req, Window,
+    AfterUnlock, App, CLASSES, Confirm, DECISIONS, DetailItem, Level, Mode, PAGE_STEP, Pane, Req, Window,
 };
 use crate::keymap::{self, Action, Key};
 
@@ -149,7 +149,8 @@ impl App {
                 self.history_reset(now, out);
             }
             Action::FilterServer => {
-                let servers: Vec<&str> = self.servers.iter().map(String::as_str).collect();
+                // Rows of no server (policy reloads, PIN changes) are no filter value.
+                let servers: Vec<&str> = self.servers.iter().map(String::as_str).filter(|s| !s.is_empty()).collect();
                 self.history.server = cycle(&servers, self.history.server.as_deref()).map(str::to_owned);
                 self.history_reset(now, out);
             }
@@ -200,18 +201,8 @@ impl App {
             Pane::History => match action {
                 Action::Up => self.history_up(1, now, out),
                 Action::Down => self.history_down(1, now, out),
-                Action::PageDown => {
-                    let h = &self.history;
-                    if !h.at_end && h.loading.is_none() && h.page + 1 < h.cursors.len() {
-                        out.extend(self.load_page(h.page + 1, Land::First, now));
-                    }
-                }
-                Action::PageUp => {
-                    let h = &self.history;
-                    if h.page > 0 && h.loading.is_none() {
-                        out.extend(self.load_page(h.page - 1, Land::First, now));
-                    }
-                }
+                Action::PageDown => self.history_page_down(now, out),
+                Action::PageUp => self.history_page_up(now, out),
                 Action::Top => {
                     if self.history.page == 0 && self.history.new_rows == 0 {
                         self.history.sel = 0;
