@@ -35,6 +35,8 @@ impl App {
         if page == 0 {
             h.new_rows = 0;
         }
+        // The cursor above is the daemon's last id; what is shown is folded.
+        let rows = fold_connections(rows);
         h.sel = match land {
             Land::First => 0,
             Land::Last => rows.len().saturating_sub(1),
@@ -98,5 +100,88 @@ impl App {
             let prev = h.page - 1;
             out.extend(self.load_page(prev, Land::Last, now));
         }
+    }
+}
+
+/// Runs of shims connecting and disconnecting folded into one row each, so
+/// that they do not fill half of History: the newest row of the run stands
+/// for it, saying how many there were (paging goes by the ids the daemon
+/// sent, so it is unaffected).
+fn fold_connections(rows: Vec<AuditRow>) -> Vec<AuditRow> {
+    let is_conn = |r: &AuditRow| r.kind == "shim_connect" || r.kind == "shim_disconnect";
+    let mut out: Vec<AuditRow> = Vec::with_capacity(rows.len());
+    let mut run = 0usize;
+    for r in rows {
+        if is_conn(&r) {
+            run += 1;
+            if run == 1 {
+                out.push(r);
+                continue;
+            }
+            if let Some(head) = out.last_mut() {
+                if head.server != r.server {
+                    head.server = String::new();
+                }
+                head.kind = "connections".into();
+                head.tool = format!("{run} shim connects and disconnects");
+            }
+            continue;
+        }
+        run = 0;
+        out.push(r);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: i64, kind: &str, server: &str) -> AuditRow {
+        AuditRow {
+            id,
+            time: id,
+            kind: kind.into(),
+            server: server.into(),
+            tool: String::new(),
+            class: String::new(),
+            decision: String::new(),
+            reasons: Vec::new(),
+            args: serde_json::Value::Null,
+            args_hash: String::new(),
+            outcome: None,
+            latency_us: None,
+            approval_id: None,
+            answered_by: None,
+            rule: None,
+            answer: None,
+            waited_ms: None,
+        }
+    }
+
+    #[test]
+    fn runs_of_connections_fold_into_one_row_each() {
+        let rows = vec![
+            row(9, "call", "fs"),
+            row(8, "shim_disconnect", "fs"),
+            row(7, "shim_connect", "github"),
+            row(6, "shim_connect", "fs"),
+            row(5, "call", "fs"),
+            row(4, "shim_connect", "fs"),
+            row(3, "call", "fs"),
+        ];
+        let folded = fold_connections(rows);
+        let shown: Vec<(i64, &str, &str)> = folded.iter().map(|r| (r.id, r.kind.as_str(), r.tool.as_str())).collect();
+        assert_eq!(
+            shown,
+            [
+                (9, "call", ""),
+                (8, "connections", "3 shim connects and disconnects"),
+                (5, "call", ""),
+                (4, "shim_connect", ""),
+                (3, "call", "")
+            ]
+        );
+        assert_eq!(folded[1].server, "", "servers differ: none named");
     }
 }

@@ -50,15 +50,18 @@ pub fn call_table<'a>(
     let header = ["id", "time", "decision", "server", "tool", "class", "took", "outcome"];
     let col =
         |i: usize, min: usize, max: usize| Col::fitted(header[i], texts.iter().map(|t| t.cells[i].as_str()), min, max);
+    // Only names give up room; the decision, class, wait and the bare
+    // outcome are never cut.
+    let keep = |c: Col| Col { shrink: false, min: c.want, ..c };
     let cols = [
-        col(0, 3, 10),
-        col(1, 4, 11),
-        col(2, 8, 10),
-        col(3, 6, 28),
-        col(4, 8, 40),
-        col(5, 5, 14),
-        col(6, 4, 8),
-        Col::fixed(7),
+        keep(col(0, 3, 10)),
+        keep(col(1, 4, 11)),
+        keep(col(2, 8, 10)),
+        col(3, 6, 48),
+        col(4, 8, 60),
+        keep(col(5, 5, 14)),
+        keep(col(6, 4, 8)),
+        Col::fixed(8),
     ];
     let shown: Vec<usize> = (if with_id { 0 } else { 1 }..header.len()).collect();
     let inner = block.inner(area).width as usize;
@@ -68,7 +71,7 @@ pub fn call_table<'a>(
     let mut w = widths(&chosen, room);
     // The outcome column takes what is left.
     let last = w.len() - 1;
-    w[last] = room.saturating_sub(w[..last].iter().sum::<usize>()).max(7);
+    w[last] = room.saturating_sub(w[..last].iter().sum::<usize>()).max(8);
     let table_rows = rows.iter().zip(&texts).map(|(r, t)| {
         let cells = shown.iter().zip(&w).map(|(&i, &cw)| {
             let text = fit(&t.cells[i], cw);
@@ -77,7 +80,7 @@ pub fn call_table<'a>(
                 4 if r.kind != "call" => Cell::from(Span::styled(text, Style::new().dim())),
                 5 => Cell::from(Span::styled(text, class_span(&r.class).style)),
                 6 => Cell::from(Line::from(text).right_aligned()),
-                7 => Cell::from(outcome_line(r, text)),
+                7 => Cell::from(outcome_line(r, outcome_fitted(r, cw))),
                 _ => Cell::from(text),
             }
         });
@@ -102,6 +105,8 @@ impl Texts {
     fn of(r: &AuditRow, now: i64, tz: i32) -> Texts {
         let tool = if r.kind == "call" {
             r.tool.clone()
+        } else if r.kind == "connections" {
+            format!("⇄ {}", r.tool)
         } else if r.tool.is_empty() {
             format!("[{}]", r.kind)
         } else {
@@ -132,17 +137,32 @@ fn outcome_line(r: &AuditRow, text: String) -> Line<'static> {
     Line::from(Span::styled(text, style))
 }
 
-/// What became of a call, and who answered it when a person did; a denied
-/// call never runs, so it has no outcome to wait for.
+/// The outcome in `w` cells: with who answered when that fits, else the
+/// outcome alone.
+fn outcome_fitted(r: &AuditRow, w: usize) -> String {
+    let full = outcome_text(r);
+    if super::columns::width(&full) <= w {
+        return full;
+    }
+    fit(&bare_outcome(r), w)
+}
+
+/// What became of a call; a denied call never runs, so it has no outcome
+/// to wait for.
+fn bare_outcome(r: &AuditRow) -> String {
+    match (r.decision.as_str(), r.answer.as_deref(), r.outcome.as_deref()) {
+        ("deny", _, None) | (_, Some("deny"), None) => "blocked".to_owned(),
+        (_, _, Some(o)) => o.to_owned(),
+        (_, _, None) => "…".to_owned(),
+    }
+}
+
+/// What became of a call, and who answered it when a person did.
 fn outcome_text(r: &AuditRow) -> String {
     if r.kind != "call" {
         return String::new();
     }
-    let outcome = match (r.decision.as_str(), r.answer.as_deref(), r.outcome.as_deref()) {
-        ("deny", _, None) | (_, Some("deny"), None) => "blocked".to_owned(),
-        (_, _, Some(o)) => o.to_owned(),
-        (_, _, None) => "…".to_owned(),
-    };
+    let outcome = bare_outcome(r);
     match r.answered_by.as_deref().filter(|_| r.answer.is_some()) {
         Some(by) => format!("{outcome} · {}", who_words(by)),
         None => outcome,
