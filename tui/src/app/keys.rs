@@ -37,6 +37,30 @@ impl App {
             }
             return;
         }
+        if let Mode::DenyReason { item, input } = &mut self.mode {
+            match action {
+                Some(Action::Confirm) => {
+                    let (item, reason) = (item.clone(), input.trim().to_owned());
+                    self.mode = Mode::Normal;
+                    let reason = (!reason.is_empty()).then_some(reason);
+                    out.extend(self.send_answer_because(&item, false, Scope::Once, reason, now));
+                }
+                Some(Action::Cancel) => {
+                    self.mode = Mode::Normal;
+                    self.say(Level::Info, "not denied: nothing was sent", now);
+                }
+                _ => match key.code {
+                    ratatui::crossterm::event::KeyCode::Char(c) if !key.ctrl && input.chars().count() < 500 => {
+                        input.push(c)
+                    }
+                    ratatui::crossterm::event::KeyCode::Backspace => {
+                        input.pop();
+                    }
+                    _ => {}
+                },
+            }
+            return;
+        }
         let Some(action) = action else { return };
         match &mut self.mode {
             Mode::Help { scroll } => {
@@ -88,7 +112,7 @@ impl App {
                 }
                 return;
             }
-            Mode::Search { .. } | Mode::Pin { .. } | Mode::NewPin { .. } | Mode::Normal => {}
+            Mode::Search { .. } | Mode::Pin { .. } | Mode::NewPin { .. } | Mode::DenyReason { .. } | Mode::Normal => {}
         }
         self.pane_action(action, now, out);
     }
@@ -242,6 +266,11 @@ impl App {
             self.mode = Mode::Confirm(Confirm { item, approve, scope });
             return;
         }
+        if !approve {
+            // A deny can tell the agent why (as `latch deny --reason`).
+            self.mode = Mode::DenyReason { item, input: String::new() };
+            return;
+        }
         out.extend(self.send_answer(&item, approve, scope, now));
     }
 
@@ -250,6 +279,18 @@ impl App {
         item: &PendingItem,
         approve: bool,
         scope: Scope,
+        now: i64,
+    ) -> Option<ClientMsg> {
+        self.send_answer_because(item, approve, scope, None, now)
+    }
+
+    /// [`App::send_answer`] with the person's reason, which reaches the agent.
+    pub(super) fn send_answer_because(
+        &mut self,
+        item: &PendingItem,
+        approve: bool,
+        scope: Scope,
+        reason: Option<String>,
         now: i64,
     ) -> Option<ClientMsg> {
         if !self.connected() {
@@ -276,7 +317,7 @@ impl App {
             approval_id: item.id.clone(),
             approve,
             scope,
-            reason: None,
+            reason,
             who: self.who.clone(),
             pin: None,
         })

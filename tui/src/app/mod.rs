@@ -52,7 +52,7 @@ impl App {
             }
             Mode::Detail { .. } => vec![Context::Detail],
             Mode::Confirm(_) => vec![Context::Confirm],
-            Mode::Search { .. } => vec![Context::Search],
+            Mode::Search { .. } | Mode::DenyReason { .. } => vec![Context::Search],
             Mode::Pin { .. } | Mode::NewPin { .. } => vec![Context::Pin],
         }
     }

@@ -99,6 +99,11 @@ pub enum Mode {
         input: String,
         first: Option<String>,
     },
+    /// Denying once: the reason the agent will read, typed (may be empty).
+    DenyReason {
+        item: PendingItem,
+        input: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -94,7 +94,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, now: i64) {
         Mode::Detail { item, scroll } => detail::draw(frame, body, app, item, *scroll, now),
         Mode::Help { scroll } => help::draw_help(frame, body, *scroll),
         Mode::Confirm(c) => help::draw_confirm(frame, body, c),
-        Mode::Normal | Mode::Search { .. } | Mode::Pin { .. } | Mode::NewPin { .. } => {}
+        Mode::Normal | Mode::Search { .. } | Mode::Pin { .. } | Mode::NewPin { .. } | Mode::DenyReason { .. } => {}
     }
     draw_footer(frame, footer, app);
 }
@@ -150,6 +150,13 @@ fn draw_footer(frame: &mut Frame<'_>, area: Rect, app: &App) {
             Span::raw("•".repeat(input.chars().count())),
             Span::raw("▏"),
             Span::styled("   Enter unlock · Esc cancel", Style::new().dim()),
+        ])
+    } else if let Mode::DenyReason { item, input } = &app.mode {
+        Line::from(vec![
+            Span::styled(format!(" Deny {}: why, for the agent (optional): ", item.tool), Style::new().bold()),
+            Span::raw(input.clone()),
+            Span::raw("▏"),
+            Span::styled("   Enter deny · Esc cancel", Style::new().dim()),
         ])
     } else if let Mode::Search { input } = &app.mode {
         Line::from(vec![
