@@ -47,7 +47,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use event::sql;
-pub use event::{AuditError, NewEvent};
+pub use event::{AuditError, Conclusion, NewEvent};
 pub use journal::path_of as journal_path;
 use open::open_reader;
 pub use open::{check_place, current_uid};
@@ -279,9 +279,10 @@ impl Audit {
         let _ = self.send(Cmd::Finish { id, outcome, latency_us }).await;
     }
 
-    /// Notes on a call's row who answered its approval.
-    pub async fn answered(&self, id: i64, approval_id: String, answered_by: String) {
-        let _ = self.send(Cmd::Answered { id, approval_id, answered_by }).await;
+    /// Ends the rows of the calls a person's answer decided: the answer,
+    /// who gave it and when (the wait is its time less the call's).
+    pub async fn concluded(&self, c: Conclusion) {
+        let _ = self.send(Cmd::Concluded(Box::new(c))).await;
     }
 
     pub async fn set_state(&self, key: &str, value: String) {

@@ -102,6 +102,9 @@ pub(crate) async fn decide(
         None
     };
 
+    // How many of the reasons are the classifier's reading (they go last in
+    // what the agent reads: the decisive reason comes first).
+    let traced;
     let (call_id, class, decision, reasons, rule, session, approval_id, hold_ms, effects, asked) = {
         let mut eng = shared.engine();
         let def = eng.tool_def(conn, tool);
@@ -157,6 +160,7 @@ pub(crate) async fn decide(
             .chain(&verdict.evaluation.reasons)
             .map(|r| latch_core::redact::redact_text(r).into_owned())
             .collect();
+        traced = verdict.classification.reasons.len();
         let call_id = eng.next_call_id();
         let session = eng.session_of(conn).unwrap_or_default();
         let client = eng.shims.get(&conn).and_then(|s| s.info.client.clone());
@@ -289,7 +293,7 @@ pub(crate) async fn decide(
     }
     // A console row only when a console listens: no copy of the arguments
     // otherwise.
-    let row = (shared.engine().consoles > 0).then(|| row_of(0, &ev, &redacted));
+    let mut row = (shared.engine().consoles > 0).then(|| row_of(0, &ev, &redacted));
     let mut inserted = shared.audit.insert(ev).await;
     if asked && inserted.is_ok() {
         // Journaled is enough for the call; the approvals' state is not in
@@ -329,6 +333,13 @@ pub(crate) async fn decide(
         // Nothing will forward it: complete the row now.
         shared.audit.finish(audit_id, "blocked", 0).await;
     }
+    if let Some(c) = standing_answer(shared, decision, approval_id.as_deref(), audit_id) {
+        if let Some(row) = &mut row {
+            row.answer = Some(c.answer.to_owned());
+            row.answered_by = Some(c.answered_by.clone());
+        }
+        shared.audit.concluded(c).await;
+    }
     if let Some(row) = row {
         shared.emit(Event::Call { row: AuditRow { id: audit_id, ..row } });
     }
@@ -337,7 +348,7 @@ pub(crate) async fn decide(
     }
     // The rest: console events for the approval, answers to other calls.
     crate::driver::apply(shared, effects, None).await;
-    let reason = summary(&class, &reasons);
+    let reason = summary(&class, &reasons, traced);
     let ask_in_client = match (&approval_id, held_until) {
         (Some(a), Some(_)) => crate::in_client::question(&shared.engine(), conn, server, tool, &redacted, a),
         _ => None,
@@ -403,8 +414,45 @@ async fn stopped(
     }
 }
 
-fn summary(class: &str, reasons: &[String]) -> String {
-    if reasons.is_empty() { class.to_owned() } else { format!("{class}: {}", reasons.join("; ")) }
+/// A call decided by a person's earlier answer (the approved retry, a call a
+/// session grant covers): the answer, who gave it and when, for its row.
+fn standing_answer(
+    shared: &Shared,
+    decision: Decision,
+    approval_id: Option<&str>,
+    audit_id: i64,
+) -> Option<crate::audit::Conclusion> {
+    let approval_id = approval_id.filter(|_| decision != Decision::Ask)?;
+    let eng = shared.engine();
+    match eng.approvals.closure(approval_id)? {
+        approval::Closure::Decided { decision: d, channel, who, at, .. } => Some(crate::audit::Conclusion {
+            ids: vec![audit_id],
+            approval_id: approval_id.to_owned(),
+            answer: if *d == CoreDecision::Allow { "allow" } else { "deny" },
+            answered_by: format!("{channel}:{who}"),
+            at_ms: *at,
+            earlier: false,
+        }),
+        approval::Closure::Withdrawn { .. } => None,
+    }
+}
+
+/// What the agent reads: the decisive reasons first (the rule, a person's
+/// answer, a limit), then the class with the classifier's reading of the
+/// call in brackets.
+fn summary(class: &str, reasons: &[String], traced: usize) -> String {
+    let (trace, decisive) = reasons.split_at(traced.min(reasons.len()));
+    let class = match (class.is_empty(), trace.is_empty()) {
+        (true, true) => String::new(),
+        (true, false) => trace.join("; "),
+        (false, true) => format!("class {class}"),
+        (false, false) => format!("class {class} ({})", trace.join("; ")),
+    };
+    match (decisive.is_empty(), class.is_empty()) {
+        (true, _) => class,
+        (false, true) => decisive.join("; "),
+        (false, false) => format!("{}; {class}", decisive.join("; ")),
+    }
 }
 
 fn row_of(id: i64, ev: &NewEvent, args: &Value) -> AuditRow {
@@ -424,6 +472,8 @@ fn row_of(id: i64, ev: &NewEvent, args: &Value) -> AuditRow {
         approval_id: ev.approval_id.clone(),
         answered_by: None,
         rule: ev.rule.clone(),
+        answer: None,
+        waited_ms: None,
     }
 }
 
@@ -478,4 +528,21 @@ fn log_unwritable(database: &std::path::Path, e: &crate::audit::AuditError) -> S
          holds {} (or fix what the error names); calls are decided again as soon as the log can be written",
         database.display()
     )
+}
+
+#[cfg(test)]
+mod summary_tests {
+    use super::summary;
+
+    #[test]
+    fn the_decisive_reason_comes_before_the_classifier_trace() {
+        let reasons =
+            ["name word 'refund'".to_owned(), "rule \"no-refunds\" denies TRANSFER_VALUE on stripe".to_owned()];
+        assert_eq!(
+            summary("TRANSFER_VALUE", &reasons, 1),
+            "rule \"no-refunds\" denies TRANSFER_VALUE on stripe; class TRANSFER_VALUE (name word 'refund')"
+        );
+        assert_eq!(summary("READ", &[], 0), "class READ");
+        assert_eq!(summary("", &["stopped".to_owned()], 0), "stopped");
+    }
 }

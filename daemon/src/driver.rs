@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use latch_core::Decision as CoreDecision;
-use latch_core::approval::{self, Closure, Effect, Outcome as Fsm, Reply};
+use latch_core::approval::{self, AnswerResult, Closure, Effect, Outcome as Fsm, Reply};
 use latch_proto::{DaemonMsg, Decision, Event, frame};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
-use crate::audit::NewEvent;
+use crate::audit::{Conclusion, NewEvent};
 use crate::engine::{self, Engine};
 use crate::now_ms;
 use crate::outbox::Outbox;
@@ -39,9 +39,11 @@ pub(crate) async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: 
     let mut rows = Vec::new();
     let mut timers = Vec::new();
     let mut rules = Vec::new();
-    // Calls an answer released, and who answered: their rows say so.
+    // Calls an answer released, and the answer: their rows end with it.
     let mut released: Vec<(i64, String)> = Vec::new();
-    let mut answered_by: Option<String> = None;
+    let mut answers: Vec<Conclusion> = Vec::new();
+    // Denied calls nothing will forward: their rows end `blocked` now.
+    let mut blocked: Vec<i64> = Vec::new();
     // Definitions a person's approval made known.
     let mut learned = Vec::new();
     let known_snapshot;
@@ -72,6 +74,14 @@ pub(crate) async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: 
                         && let Some(call) = eng.calls.get(&call_id)
                     {
                         released.push((call.audit_id, approval_id.clone()));
+                    }
+                    // The shim answers a denied call itself and reports
+                    // nothing: the call is over here.
+                    if decision == Decision::Deny
+                        && let Some(audit_id) = eng.calls.get(&call_id).map(|c| c.audit_id).filter(|&id| id != 0)
+                    {
+                        eng.calls.remove(&call_id);
+                        blocked.push(audit_id);
                     }
                     if let Some(shim) = eng.shims.get(&held.conn) {
                         sends.push((
@@ -107,9 +117,20 @@ pub(crate) async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: 
                 }
                 Effect::Record(r) => {
                     let by = format!("{}:{}", r.channel, r.who);
-                    answered_by = Some(by.clone());
+                    if r.result == AnswerResult::Decided {
+                        answers.push(Conclusion {
+                            ids: Vec::new(),
+                            approval_id: r.approval_id.clone(),
+                            answer: if r.decision == CoreDecision::Allow { "allow" } else { "deny" },
+                            answered_by: by.clone(),
+                            at_ms: r.at,
+                            earlier: true,
+                        });
+                    }
                     rows.push(NewEvent {
                         answered_by: Some(by),
+                        server: r.server,
+                        tool: r.tool,
                         kind: "answer",
                         decision: r.decision.as_str().into(),
                         reasons: r.reason.iter().cloned().collect(),
@@ -176,10 +197,12 @@ pub(crate) async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: 
     for ev in rows {
         shared.audit.record(ev).await;
     }
-    if let Some(by) = answered_by {
-        for (audit_id, approval_id) in released {
-            shared.audit.answered(audit_id, approval_id, by.clone()).await;
-        }
+    for mut c in answers {
+        c.ids = released.iter().filter(|(_, a)| *a == c.approval_id).map(|(id, _)| *id).collect();
+        shared.audit.concluded(c).await;
+    }
+    for &audit_id in &blocked {
+        shared.audit.finish(audit_id, "blocked", 0).await;
     }
     // What anyone is told next (a shim, a console, the person answering) is
     // on disk first: answers, their audit rows and the approvals' state.
@@ -190,6 +213,11 @@ pub(crate) async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: 
     }
     for ev in events {
         shared.emit(ev);
+    }
+    if !blocked.is_empty() && shared.engine().consoles > 0 {
+        for audit_id in blocked {
+            shared.emit(Event::Finished { audit_id, outcome: "blocked".into(), latency_us: 0 });
+        }
     }
     for (call_id, hold_until) in timers {
         start_hold_timer(shared, call_id, hold_until);

@@ -4,7 +4,7 @@
 mod common;
 
 use common::TempHome;
-use latch_daemon::audit::{Audit, NewEvent, Verified, verify};
+use latch_daemon::audit::{Audit, Conclusion, NewEvent, Verified, verify};
 use rusqlite::Connection;
 
 /// A log of five calls, three of them completed, one answered.
@@ -32,7 +32,16 @@ fn five_calls(home: &TempHome) {
                 audit.finish(id, "ok", 100 + i).await;
             }
             if i == 3 {
-                audit.answered(id, "abc123".into(), "cli:alice".into()).await;
+                audit
+                    .concluded(Conclusion {
+                        ids: vec![id],
+                        approval_id: "abc123".into(),
+                        answer: "deny",
+                        answered_by: "cli:alice".into(),
+                        at_ms: 9_000,
+                        earlier: false,
+                    })
+                    .await;
             }
         }
         audit.flush().await;
@@ -74,6 +83,25 @@ fn a_changed_outcome_is_named() {
     five_calls(&home);
     tamper(&home, "UPDATE events SET answered_by = 'cli:mallory' WHERE id = 4");
     assert!(matches!(verify(&home.db()).unwrap(), Verified::Broken { row: 4, .. }));
+}
+
+#[test]
+fn a_changed_answer_or_its_time_is_named() {
+    // A person denied call 4: turning the denial into an approval, moving
+    // when it came, or wiping it, breaks its seal.
+    for (name, sql) in [
+        ("answer", "UPDATE events SET answer = 'allow' WHERE id = 4"),
+        ("answered_ms", "UPDATE events SET answered_ms = 1 WHERE id = 4"),
+        ("wiped", "UPDATE events SET answer = NULL, answered_ms = NULL WHERE id = 4"),
+    ] {
+        let home = TempHome::new(name);
+        five_calls(&home);
+        tamper(&home, sql);
+        match verify(&home.db()).unwrap() {
+            Verified::Broken { row: 4, problem } => assert!(problem.contains("answer"), "{name}: {problem}"),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
 }
 
 #[test]

@@ -601,6 +601,12 @@ pub struct AuditRow {
     /// The policy rule that decided (`None` when a class default did).
     #[serde(default)]
     pub rule: Option<String>,
+    /// A person's answer to the call's approval (allow | deny), once given.
+    #[serde(default)]
+    pub answer: Option<String>,
+    /// How long the call waited for that answer (ms).
+    #[serde(default)]
+    pub waited_ms: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -147,7 +147,7 @@ struct Widths {
 const TIME_W: usize = 16;
 const KIND_W: usize = 10;
 const CLASS_W: usize = 14;
-const DECISION_W: usize = 8;
+const DECISION_W: usize = 10;
 
 impl Widths {
     fn of(rows: &[AuditRow]) -> Widths {
@@ -179,7 +179,19 @@ impl Widths {
 
     fn line(&self, r: &AuditRow, now: i64) -> String {
         let outcome = r.outcome.as_deref().unwrap_or("");
-        let by = r.answered_by.as_deref().filter(|b| !b.is_empty()).map(|b| format!(" (by {b})")).unwrap_or_default();
+        // A call a person answered ends with the answer, who and the wait.
+        let by = match latch_proto::words::answered(r) {
+            Some(words) if outcome.is_empty() => words,
+            Some(words) => format!(" ({words})"),
+            None => {
+                let by = r.answered_by.as_deref().filter(|b| !b.is_empty());
+                by.map(|b| format!(" (by {})", latch_proto::words::who_answered(b))).unwrap_or_default()
+            }
+        };
+        let decision = match (r.decision.as_str(), r.answer.as_deref()) {
+            ("ask", Some(a)) => format!("ask→{a}"),
+            (d, _) => d.to_owned(),
+        };
         let line = format!(
             "{:>iw$}  {:<TIME_W$}  {:<KIND_W$}  {:<sw$}  {:<tw$}  {:<CLASS_W$}  {:<DECISION_W$}  {outcome}{by}",
             r.id,
@@ -188,7 +200,7 @@ impl Widths {
             cut(&r.server, self.server),
             cut(&r.tool, self.tool),
             cut(&r.class, CLASS_W),
-            cut(&r.decision, DECISION_W),
+            cut(&decision, DECISION_W),
             iw = self.id,
             sw = self.server,
             tw = self.tool,

@@ -41,6 +41,33 @@ pub struct InstallArgs {
     /// Only the MCP servers, not the coding agents' hooks.
     #[arg(long)]
     no_hooks: bool,
+    /// One JSON object instead of text: each file, what happened to it (its
+    /// lines), whether it changed, its error; no PIN offer afterwards.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Where the report goes: the terminal, or a buffer read back for `--json`.
+struct Out<'a> {
+    json: bool,
+    buffer: Vec<u8>,
+    stdout: std::io::StdoutLock<'a>,
+}
+
+impl Write for Out<'_> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if self.json { self.buffer.write(b) } else { self.stdout.write(b) }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.json { Ok(()) } else { self.stdout.flush() }
+    }
+}
+
+/// `--json`: what each file's processing said, gathered.
+#[derive(Default)]
+struct Gathered {
+    files: Vec<serde_json::Value>,
 }
 
 fn parse_client(s: &str) -> Result<Client, String> {
@@ -143,7 +170,7 @@ pub(crate) fn remote_detail(url: &str) -> String {
 }
 
 pub fn run(a: InstallArgs, action: Action) -> anyhow::Result<i32> {
-    let offer_pin = action == Action::Install && !a.dry_run;
+    let offer_pin = action == Action::Install && !a.dry_run && !a.json;
     let code = match run_inner(a, action) {
         Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) => {
             return Ok(0);
@@ -195,7 +222,9 @@ fn run_inner(a: InstallArgs, action: Action) -> anyhow::Result<i32> {
     };
     let targets = super::install_target::targets(locations, &agents, &home);
     let verb = verb(action);
-    let mut out = std::io::stdout().lock();
+    let json = a.json;
+    let mut gathered = Gathered::default();
+    let out = &mut Out { json, buffer: Vec::new(), stdout: std::io::stdout().lock() };
     if targets.is_empty() {
         let which = match client {
             Some(Some(c)) => c.title().to_owned(),
@@ -207,6 +236,10 @@ fn run_inner(a: InstallArgs, action: Action) -> anyhow::Result<i32> {
             (true, true) => format!("no config file of {which} found, and no coding agent"),
         };
         writeln!(out, "{what}; nothing to {verb}")?;
+        if json {
+            let summary = String::from_utf8_lossy(&out.buffer).trim().to_owned();
+            print_json(action, a.dry_run, 0, 0, gathered, &summary)?;
+        }
         return Ok(0);
     }
     let mut failed = false;
@@ -215,12 +248,16 @@ fn run_inner(a: InstallArgs, action: Action) -> anyhow::Result<i32> {
     // every teammate's machine, this machine's absolute path does not.
     let on_path = latch_on_path();
     for t in &targets {
+        let start = out.buffer.len();
+        let mut file_error = None;
+        let mut file_changed = false;
         writeln!(out, "{}", t.heading())?;
         let shared = t.servers.as_ref().is_some_and(|l| l.scope == "project");
         let command = if shared { on_path.unwrap_or(&latch) } else { &latch };
-        match super::install_target::process(t, action, command, a.dry_run, &mut out)? {
+        match super::install_target::process(t, action, command, a.dry_run, out)? {
             Ok(true) => {
                 changed += 1;
+                file_changed = true;
                 if shared && on_path.is_none() && action == Action::Install {
                     writeln!(
                         out,
@@ -233,12 +270,28 @@ fn run_inner(a: InstallArgs, action: Action) -> anyhow::Result<i32> {
             Ok(false) => {}
             Err(message) => {
                 failed = true;
-                // Once, on stderr, right under its file's heading.
-                out.flush()?;
-                eprintln!("  latch: {message}");
+                if json {
+                    file_error = Some(message);
+                } else {
+                    // Once, on stderr, right under its file's heading.
+                    out.flush()?;
+                    eprintln!("  latch: {message}");
+                }
             }
         }
+        if json {
+            let text = String::from_utf8_lossy(&out.buffer[start..]).into_owned();
+            let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+            let heading = lines.next().unwrap_or_default().to_owned();
+            gathered.files.push(serde_json::json!({
+                "file": heading,
+                "changed": file_changed,
+                "lines": lines.collect::<Vec<_>>(),
+                "error": file_error,
+            }));
+        }
     }
+    let summary_start = out.buffer.len();
     let files = if changed == 1 { "file" } else { "files" };
     match (a.dry_run, changed) {
         (true, 0) => writeln!(out, "dry run: nothing would change")?,
@@ -251,7 +304,34 @@ fn run_inner(a: InstallArgs, action: Action) -> anyhow::Result<i32> {
         )?,
         (false, n) => writeln!(out, "{n} {files} restored; restart the clients and agents")?,
     }
-    Ok(if failed { 1 } else { 0 })
+    let code = if failed { 1 } else { 0 };
+    if json {
+        let summary = String::from_utf8_lossy(&out.buffer[summary_start..]).trim().to_owned();
+        print_json(action, a.dry_run, changed, code, gathered, &summary)?;
+    }
+    Ok(code)
+}
+
+/// The `--json` report of an install or uninstall.
+fn print_json(
+    action: Action,
+    dry_run: bool,
+    changed: usize,
+    code: i32,
+    gathered: Gathered,
+    summary: &str,
+) -> anyhow::Result<()> {
+    let report = serde_json::json!({
+        "action": verb(action),
+        "dry_run": dry_run,
+        "ok": code == 0,
+        "exit": code,
+        "changed": changed,
+        "files": gathered.files,
+        "summary": summary,
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
 }
 
 pub(crate) fn verb(action: Action) -> &'static str {

@@ -197,7 +197,7 @@ def test_demo_console_approve_with_a_key_then_quit(home: Home) -> None:
         demo.tmux("send-keys", "-t", "demo", "q")
         assert demo.exit_status() == 0, demo.screen()
         screen = demo.screen()
-        assert "→ APPROVED by a person" in screen and "answered by tui" in screen, screen
+        assert "→ APPROVED by a person" in screen and re.search(r"answered by \S+( person)? in the console", screen), screen
         assert "→ DENY (TRANSFER_VALUE)" in screen
     finally:
         demo.close()

@@ -168,7 +168,7 @@ def test_an_allowed_user_approves_from_telegram_and_the_call_runs(
     # The message now says so, without buttons.
     edit = tg.wait_for("editMessageText")
     assert edit.json["message_id"] == message_of(tg, sent)["message_id"]
-    assert "Approved by telegram:@alice" in edit.json["text"], edit.json
+    assert "Approved by @alice via Telegram" in edit.json["text"], edit.json
     assert "reply_markup" not in edit.json
 
     # Pressing again (a replay of the same value) changes nothing.
@@ -195,7 +195,8 @@ def test_a_replayed_button_does_nothing_and_cli_answers_edit_the_message(
     assert not result_of(client, first_req).get("isError")
     edit = tg.wait_for("editMessageText")
     assert edit.json["message_id"] == message_of(tg, first)["message_id"]
-    assert "Approved by cli:" in edit.json["text"], edit.json
+    assert "Approved by" in edit.json["text"] and "with the latch command" in edit.json["text"], edit.json
+    assert "cli:" not in edit.json["text"], edit.json
     assert "reply_markup" not in edit.json
 
     # A second approval is waiting; the first one's buttons are dead.
@@ -218,7 +219,7 @@ def test_a_replayed_button_does_nothing_and_cli_answers_edit_the_message(
     assert result.get("isError") and "Latch blocked" in result["content"][0]["text"], result
     assert len(home.recorded(TOOL)) == 1
     edit = tg.wait_for("editMessageText", lambda r: r.json["message_id"] == message_of(tg, second)["message_id"])
-    assert f"Denied by telegram:{BOB['id']}" in edit.json["text"], edit.json
+    assert f"Denied by {BOB['id']} via Telegram" in edit.json["text"], edit.json
 
 
 def test_buttons_survive_a_daemon_restart_and_messages_of_approvals_closed_meanwhile_say_so(
@@ -249,7 +250,7 @@ def test_buttons_survive_a_daemon_restart_and_messages_of_approvals_closed_meanw
     assert answered.json["text"].startswith(f"Approved {first_id} once"), answered.json
     assert [p["id"] for p in home.pending()] == [second_id]
     edit = tg.wait_for("editMessageText", lambda r: r.json["message_id"] == message_of(tg, first)["message_id"])
-    assert "Approved by telegram:@alice" in edit.json["text"], edit.json
+    assert "Approved by @alice via Telegram" in edit.json["text"], edit.json
 
     # The bot is off while the second is answered at the terminal; when it
     # is back, that message says it closed, and its buttons are dead.

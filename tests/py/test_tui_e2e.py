@@ -141,7 +141,10 @@ def pending_shown(screen: str) -> bool:
 
 
 async def held_call(
-    home: Home, console: Console, answer_key: str, before_answer: Callable[[], None] | None = None
+    home: Home,
+    console: Console,
+    answer_key: str | tuple[str, ...],
+    before_answer: Callable[[], None] | None = None,
 ) -> tuple[Any, str]:
     """Calls run_command through the shim in the background, waits for the
     console to show it (it takes focus by itself), runs BEFORE_ANSWER (in a
@@ -163,7 +166,8 @@ async def held_call(
                 if before_answer is not None:
                     await anyio.to_thread.run_sync(before_answer)
                     assert "call" not in results, "the call did not wait for an answer"
-                await anyio.to_thread.run_sync(console.keys, answer_key)
+                keys = (answer_key,) if isinstance(answer_key, str) else answer_key
+                await anyio.to_thread.run_sync(lambda: console.keys(*keys))
     return results["call"], shown
 
 
@@ -229,6 +233,8 @@ async def test_r_in_the_detail_reveals_a_masked_value_on_screen_after_the_pin_an
             console.keys("r")
             console.wait_gone(secret)
             console.keys("d")
+            console.wait_text("why, for the agent")
+            console.keys("Enter")
 
         with anyio.fail_after(60):
             async with anyio.create_task_group() as tg:
@@ -314,7 +320,8 @@ async def test_deny_key_blocks_the_held_call_and_the_server_never_sees_it(
 ) -> None:
     console = tmux.console("c1")
     console.wait_ready()
-    result, _ = await held_call(home, console, "d")
+    # d asks why (for the agent); Enter denies without a reason.
+    result, _ = await held_call(home, console, ("d", "Enter"))
 
     assert result.is_error, result_json(result)
     text = text_of(result)

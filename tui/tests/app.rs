@@ -116,7 +116,8 @@ fn the_selection_follows_the_approval_not_its_row() {
     app.handle(event(Event::PendingAdded { item: pending("ap-a", "github", "merge_pr", "SUBMIT", 5_000) }), NOW);
     assert_eq!(app.pending[0].id, "ap-a");
     assert_eq!(app.pending_sel.as_deref(), Some("ap-b"));
-    let out = app.handle(key('d'), NOW + 10);
+    app.handle(key('d'), NOW + 10);
+    let out = app.handle(code(KeyCode::Enter), NOW + 10);
     assert_eq!(answers(&out), [("ap-b".to_string(), false, Scope::Once)]);
 }
 
@@ -128,7 +129,8 @@ fn the_first_approval_asks_for_the_pin_once_per_session_and_a_deny_never_does() 
     app.handle(key('1'), NOW);
     // A deny needs no PIN.
     app.handle(key('j'), NOW);
-    let out = app.handle(key('d'), NOW);
+    app.handle(key('d'), NOW);
+    let out = app.handle(code(KeyCode::Enter), NOW);
     assert_eq!(answers(&out), [("ap-2".to_string(), false, Scope::Once)]);
     app.handle(key('k'), NOW);
     // An approval asks for the PIN first; nothing is sent while typing.
@@ -220,7 +222,12 @@ fn each_answer_key_sends_its_scope_once() {
     ] {
         let mut app =
             connected(&[pending("ap-1", "shell", "run_command", "EXECUTE", 50_000)], &mut SyntheticLog::new(0));
-        let out = app.handle(key(k), NOW);
+        let mut out = app.handle(key(k), NOW);
+        if k == 'd' {
+            // A deny first asks why (Enter: no reason).
+            assert!(out.is_empty());
+            out = app.handle(code(KeyCode::Enter), NOW);
+        }
         assert_eq!(answers(&out), [("ap-1".to_string(), approve, scope)], "key {k}");
         match &out[0] {
             ClientMsg::Answer { who, .. } => assert_eq!(who, "alice"),
@@ -254,8 +261,33 @@ fn approving_a_transfer_asks_for_confirmation_but_denying_it_does_not() {
     assert_eq!(answers(&out), [("ap-t".to_string(), true, Scope::Once)]);
 
     let mut app = connected(&[transfer("ap-t")], &mut SyntheticLog::new(0));
-    let out = app.handle(key('d'), NOW);
+    app.handle(key('d'), NOW);
+    let out = app.handle(code(KeyCode::Enter), NOW);
     assert_eq!(answers(&out), [("ap-t".to_string(), false, Scope::Once)]);
+}
+
+#[test]
+fn a_deny_from_the_console_carries_the_reason_typed_for_the_agent() {
+    let mut app = connected(&[pending("ap-1", "github", "merge_pr", "SUBMIT", 50_000)], &mut SyntheticLog::new(0));
+    assert!(app.handle(key('d'), NOW).is_empty());
+    assert!(matches!(app.mode, Mode::DenyReason { .. }));
+    // Letters that are keys elsewhere (a approves, q quits) are text here.
+    for c in "ask the release manager, q".chars() {
+        assert!(app.handle(key(c), NOW).is_empty(), "{c} sent something");
+    }
+    let out = app.handle(code(KeyCode::Enter), NOW);
+    match &out[..] {
+        [ClientMsg::Answer { approval_id, approve: false, scope: Scope::Once, reason, .. }] => {
+            assert_eq!(approval_id, "ap-1");
+            assert_eq!(reason.as_deref(), Some("ask the release manager, q"));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Esc sends nothing.
+    let mut app = connected(&[pending("ap-1", "github", "merge_pr", "SUBMIT", 50_000)], &mut SyntheticLog::new(0));
+    app.handle(key('d'), NOW);
+    assert!(app.handle(code(KeyCode::Esc), NOW).is_empty());
+    assert_eq!(app.mode, Mode::Normal);
 }
 
 #[test]
@@ -269,7 +301,8 @@ fn an_answer_in_one_console_shows_in_every_console() {
     two.handle(key('a'), NOW + 1);
     assert!(matches!(two.mode, Mode::Confirm(_)));
     one.handle(key('j'), NOW);
-    let out = one.handle(key('d'), NOW + 2);
+    one.handle(key('d'), NOW + 2);
+    let out = one.handle(code(KeyCode::Enter), NOW + 2);
     assert_eq!(answers(&out), [("ap-2".to_string(), false, Scope::Once)]);
     // The daemon answers console one and broadcasts the removal to both.
     one.handle(Input::Daemon(Box::new(DaemonMsg::Answered { req: 99, ok: true, message: String::new() })), NOW + 3);
@@ -318,6 +351,8 @@ fn history_holds_one_page_and_pages_back_to_exactly_the_same_rows() {
     assert_eq!(app.history.rows.first().unwrap().id, 1_000_000);
     let page1: Vec<i64> = app.history.rows.iter().map(|r| r.id).collect();
 
+    // PgDn at the page's last row loads the next page.
+    app.handle(key('G'), NOW);
     let out = app.handle(code(KeyCode::PageDown), NOW);
     assert_eq!(audit_before(&out), [Some(999_901)]);
     answer(&mut app, out, &[], &mut log, NOW);
@@ -338,6 +373,11 @@ fn history_holds_one_page_and_pages_back_to_exactly_the_same_rows() {
     assert_eq!(app.history.rows.iter().map(|r| r.id).collect::<Vec<_>>(), page2);
     assert_eq!(app.history.sel, PAGE as usize - 1);
 
+    // PgUp moves a screenful up within the page, then loads the page before.
+    for _ in 0..PAGE / 10 {
+        assert!(app.handle(code(KeyCode::PageUp), NOW).is_empty());
+    }
+    assert_eq!(app.history.sel, 0);
     let out = app.handle(code(KeyCode::PageUp), NOW);
     answer(&mut app, out, &[], &mut log, NOW);
     assert_eq!(app.history.rows.iter().map(|r| r.id).collect::<Vec<_>>(), page1);
@@ -350,6 +390,7 @@ fn the_end_of_the_log_stops_paging() {
     let mut app = connected(&[], &mut log);
     let out = app.handle(key('3'), NOW);
     answer(&mut app, out, &[], &mut log, NOW);
+    app.handle(key('G'), NOW);
     let out = app.handle(code(KeyCode::PageDown), NOW);
     answer(&mut app, out, &[], &mut log, NOW);
     assert_eq!(app.history.rows.len(), 50);
@@ -358,6 +399,44 @@ fn the_end_of_the_log_stops_paging() {
     app.handle(key('G'), NOW);
     assert!(app.handle(key('j'), NOW).is_empty());
     assert_eq!(app.history.rows.last().unwrap().id, 1);
+}
+
+#[test]
+fn page_down_moves_through_rows_off_screen_even_on_the_last_page() {
+    let mut log = SyntheticLog::new(60);
+    let mut app = connected(&[], &mut log);
+    let out = app.handle(key('3'), NOW);
+    answer(&mut app, out, &[], &mut log, NOW);
+    assert!(app.history.at_end);
+    assert_eq!(app.history.sel, 0);
+    assert!(app.handle(code(KeyCode::PageDown), NOW).is_empty());
+    assert_eq!(app.history.sel, 10, "PgDn moved nothing on the only page");
+    for _ in 0..10 {
+        app.handle(code(KeyCode::PageDown), NOW);
+    }
+    assert_eq!(app.history.sel, 59);
+    app.handle(code(KeyCode::PageUp), NOW);
+    assert_eq!(app.history.sel, 49);
+}
+
+#[test]
+fn the_server_filter_never_cycles_through_a_blank_server() {
+    let mut log = SyntheticLog::new(120);
+    let mut app = connected(&[], &mut log);
+    let out = app.handle(key('3'), NOW);
+    answer(&mut app, out, &[], &mut log, NOW);
+    // A policy reload's row has no server.
+    let mut blank = row(121, 121);
+    (blank.kind, blank.server) = ("policy_reload".into(), String::new());
+    app.handle(event(latch_proto::Event::Call { row: blank }), NOW);
+    let mut seen = Vec::new();
+    for _ in 0..8 {
+        let out = app.handle(key('e'), NOW);
+        seen.push(app.history.server.clone());
+        answer(&mut app, out, &[], &mut log, NOW);
+    }
+    assert!(seen.iter().all(|s| s.as_deref() != Some("")), "{seen:?}");
+    assert!(seen.contains(&None), "cycles back to any: {seen:?}");
 }
 
 #[test]

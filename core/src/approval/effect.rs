@@ -161,6 +161,12 @@ pub struct AnswerRecord {
     pub reason: Option<String>,
     pub at: i64,
     pub result: AnswerResult,
+    /// The server and tool of the call the approval was for, when the
+    /// approval was still pending.
+    #[serde(default)]
+    pub server: String,
+    #[serde(default)]
+    pub tool: String,
 }
 
 /// What the daemon must do.
@@ -185,7 +191,24 @@ pub enum Effect {
     Reply(Reply),
 }
 
-/// Who answered, for a person: "ada via telegram", or the channel alone.
+/// Who answered, in words: "ada via Telegram", "a person in the Latch
+/// console" when the name says nothing more than the place (never the
+/// daemon's `tui`/`cli` channel names).
 pub(super) fn by(channel: &str, who: &str) -> String {
-    if who.is_empty() { channel.to_owned() } else { format!("{who} via {channel}") }
+    let place = match channel {
+        "tui" => "in the Latch console",
+        "cli" => "with the latch command",
+        "telegram" => "via Telegram",
+        "desktop" => "from a desktop notification",
+        "client" => "in the agent's client",
+        other => {
+            return if who.is_empty() || who == other { format!("via {other}") } else { format!("{who} via {other}") };
+        }
+    };
+    let who = who.trim();
+    if who.is_empty() || who == channel || who == "unknown peer" {
+        format!("a person {place}")
+    } else {
+        format!("{who} {place}")
+    }
 }

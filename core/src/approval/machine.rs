@@ -78,6 +78,12 @@ impl Approvals {
         self.state.grants.iter()
     }
 
+    /// How an approval closed, while the machine remembers it.
+    pub fn closure(&self, approval_id: &str) -> Option<&Closure> {
+        let id = id::normalize(approval_id);
+        self.state.closed.iter().find(|c| c.approval_id == id).map(|c| &c.closure)
+    }
+
     /// The approval a call is held on.
     pub fn held_on(&self, call_id: &str) -> Option<&str> {
         self.held.get(call_id).map(String::as_str)
@@ -208,6 +214,10 @@ impl Approvals {
     fn on_answer(&mut self, a: Answer, narrow: bool, fx: &mut Vec<Effect>) {
         let approval_id = id::normalize(&a.approval_id);
         let decision = if a.approve { Decision::Allow } else { Decision::Deny };
+        let (server, tool) = match self.state.pending.iter().find(|p| p.id == approval_id) {
+            Some(p) => (p.key.server.clone(), p.key.tool.clone()),
+            None => Default::default(),
+        };
         let record = |result| {
             Effect::Record(AnswerRecord {
                 approval_id: approval_id.clone(),
@@ -218,6 +228,8 @@ impl Approvals {
                 reason: a.reason.clone(),
                 at: a.now_ms,
                 result,
+                server: server.clone(),
+                tool: tool.clone(),
             })
         };
 

@@ -52,6 +52,22 @@ pub struct NewEvent {
     pub detail: Option<String>,
 }
 
+/// How a person's answer ends the rows of the calls it decided.
+#[derive(Clone, Debug)]
+pub struct Conclusion {
+    /// Rows of the calls the answer released.
+    pub ids: Vec<i64>,
+    pub approval_id: String,
+    /// allow | deny
+    pub answer: &'static str,
+    /// channel:who
+    pub answered_by: String,
+    pub at_ms: i64,
+    /// Rows of this approval's calls whose hold ended before the answer
+    /// (the agent was told it waits) are concluded too.
+    pub earlier: bool,
+}
+
 pub(super) fn sql(path: &Path, source: rusqlite::Error) -> AuditError {
     AuditError::Sqlite { path: path.to_owned(), source }
 }

@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002_server_index.sql"),
     include_str!("../../migrations/0003_hash_chain.sql"),
     include_str!("../../migrations/0004_retention.sql"),
+    include_str!("../../migrations/0005_answers.sql"),
 ];
 
 /// Refuses a place the audit log cannot be kept safely, changing nothing

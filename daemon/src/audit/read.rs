@@ -6,7 +6,7 @@ use latch_proto::{AuditFilter, AuditRow};
 
 use super::event::{AuditError, sql};
 use super::open::open_reader;
-use super::writer::{Content, seal};
+use super::writer::{Content, seal_answered};
 use super::{damage, retention};
 
 /// What [`verify`] found.
@@ -82,7 +82,8 @@ fn verify_chain(path: &Path, at: &mut Option<i64>) -> Result<Verified, AuditErro
     let mut stmt = conn
         .prepare(
             "SELECT id, prev_hash, hash, seal, time_ms, kind, server, session, tool, class, decision, reasons, \
-             args, args_hash, rule, detail, outcome, latency_us, approval_id, answered_by FROM events ORDER BY id",
+             args, args_hash, rule, detail, outcome, latency_us, approval_id, answered_by, answer, answered_ms FROM events \
+             ORDER BY id",
         )
         .map_err(|e| sql(path, e))?;
     let mut rows = stmt.query([]).map_err(|e| sql(path, e))?;
@@ -150,8 +151,18 @@ fn verify_chain(path: &Path, at: &mut Option<i64>) -> Result<Verified, AuditErro
             get(18).map_err(|e| sql(path, e))?,
             get(19).map_err(|e| sql(path, e))?,
         );
-        if stored_seal.as_deref() != Some(&seal(&hash, outcome.as_deref(), latency, approval.as_deref(), by.as_deref()))
-        {
+        let answer = get(20).map_err(|e| sql(path, e))?;
+        let answered_ms: Option<i64> = r.get(21).map_err(|e| sql(path, e))?;
+        let sealed = seal_answered(
+            &hash,
+            outcome.as_deref(),
+            latency,
+            approval.as_deref(),
+            by.as_deref(),
+            answer.as_deref(),
+            answered_ms,
+        );
+        if stored_seal.as_deref() != Some(&sealed) {
             return broken("its outcome, approval or answer was changed");
         }
         if let Some((through, through_hash, checkpoint)) = &must_reach {
@@ -205,7 +216,8 @@ pub fn query_rows(path: &Path, f: &AuditFilter, before: Option<i64>, limit: u32)
         push("class = ?", v.clone().into());
     }
     if let Some(v) = &f.decision {
-        push("decision = ?", v.clone().into());
+        // A call a person answered is found by the answer too.
+        push("(decision = ? OR answer = ?)", v.clone().into());
     }
     if let Some(v) = f.since {
         push("time_ms >= ?", v.into());
@@ -215,7 +227,7 @@ pub fn query_rows(path: &Path, f: &AuditFilter, before: Option<i64>, limit: u32)
     }
     let q = format!(
         "SELECT id, time_ms, kind, server, tool, class, decision, reasons, args, args_hash, outcome, latency_us, \
-         approval_id, answered_by, rule FROM events WHERE {} ORDER BY id DESC LIMIT {}",
+         approval_id, answered_by, rule, answer, answered_ms FROM events WHERE {} ORDER BY id DESC LIMIT {}",
         where_.join(" AND "),
         limit.min(10_000)
     );
@@ -224,6 +236,8 @@ pub fn query_rows(path: &Path, f: &AuditFilter, before: Option<i64>, limit: u32)
         .query_map(rusqlite::params_from_iter(args), |r| {
             let reasons: String = r.get(7)?;
             let args: String = r.get(8)?;
+            let time: i64 = r.get(1)?;
+            let answered_ms: Option<i64> = r.get(16)?;
             Ok(AuditRow {
                 id: r.get(0)?,
                 time: r.get(1)?,
@@ -240,6 +254,9 @@ pub fn query_rows(path: &Path, f: &AuditFilter, before: Option<i64>, limit: u32)
                 approval_id: r.get(12)?,
                 answered_by: r.get(13)?,
                 rule: r.get(14)?,
+                answer: r.get(15)?,
+                // An answer given before the call (a standing one) kept it waiting not at all.
+                waited_ms: answered_ms.filter(|&at| at >= time).map(|at| at - time),
             })
         })
         .map_err(|e| sql(path, e))?;
@@ -274,6 +291,8 @@ const EXPORT_COLUMNS: &[&str] = &[
     "answered_by",
     "detail",
     "hash",
+    "answer",
+    "answered_ms",
 ];
 
 /// Streams the log, oldest first, row by row into `out` (memory stays flat

@@ -9,7 +9,7 @@ use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
 use super::damage;
-use super::event::{AuditError, NewEvent};
+use super::event::{AuditError, Conclusion, NewEvent};
 use super::journal::{Entry, Journal};
 use super::queue::Queue;
 
@@ -28,11 +28,6 @@ pub(super) enum Cmd {
         outcome: &'static str,
         latency_us: i64,
     },
-    Answered {
-        id: i64,
-        approval_id: String,
-        answered_by: String,
-    },
     SetState {
         key: String,
         value: String,
@@ -47,6 +42,8 @@ pub(super) enum Cmd {
         max: u32,
         reply: PruneReply,
     },
+    /// A person's answer ends the rows of the calls it decided.
+    Concluded(Box<Conclusion>),
 }
 
 pub(super) type PruneReply = oneshot::Sender<Result<u64, AuditError>>;
@@ -289,11 +286,6 @@ fn commit(
                         newest = Some(*id);
                     }
                     Cmd::Finish { id, outcome, latency_us } => finish_row(&tx, *id, outcome, *latency_us)?,
-                    Cmd::Answered { id, approval_id, answered_by } => {
-                        tx.prepare_cached("UPDATE events SET approval_id = ?2, answered_by = ?3 WHERE id = ?1")?
-                            .execute(params![id, approval_id, answered_by])?;
-                        reseal(&tx, *id)?;
-                    }
                     Cmd::SetState { key, value } => {
                         tx.prepare_cached(
                             "INSERT INTO state (key, value) VALUES (?1, ?2) \
@@ -305,6 +297,7 @@ fn commit(
                     Cmd::Prune { through, max, .. } => {
                         pruned.push(delete_oldest(&tx, *through, *max)?);
                     }
+                    Cmd::Concluded(c) => conclude(&tx, c)?,
                 }
             }
         }
@@ -453,18 +446,88 @@ fn sha256_of_json<T: serde::Serialize>(value: &T) -> String {
     out
 }
 
+/// [`seal`], covering a person's answer and its time too once the row has
+/// one (rows without one keep the seal they always had).
+pub(super) fn seal_answered(
+    hash: &str,
+    outcome: Option<&str>,
+    latency_us: Option<i64>,
+    approval_id: Option<&str>,
+    answered_by: Option<&str>,
+    answer: Option<&str>,
+    answered_ms: Option<i64>,
+) -> String {
+    if answer.is_none() && answered_ms.is_none() {
+        return seal(hash, outcome, latency_us, approval_id, answered_by);
+    }
+    latch_core::canonical::hash(&serde_json::json!([
+        hash,
+        outcome,
+        latency_us,
+        approval_id,
+        answered_by,
+        answer,
+        answered_ms
+    ]))
+}
+
+/// Writes a person's answer onto the rows of the calls it decided and seals
+/// them again. A row that already has an answer keeps it.
+fn conclude(tx: &rusqlite::Transaction<'_>, c: &Conclusion) -> rusqlite::Result<()> {
+    let mut ids = c.ids.clone();
+    if c.earlier {
+        // Calls whose hold ended before the answer: the agent was told they
+        // wait; they did not run (outcome `blocked`), the retry does.
+        let mut stmt = tx.prepare_cached(
+            "SELECT id FROM events WHERE approval_id = ?1 AND kind = 'call' AND decision = 'ask' \
+             AND answer IS NULL AND outcome IS NOT NULL",
+        )?;
+        let earlier = stmt.query_map([&c.approval_id], |r| r.get::<_, i64>(0))?;
+        for id in earlier {
+            let id = id?;
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    let mut update = tx.prepare_cached(
+        "UPDATE events SET approval_id = ?2, answered_by = ?3, answer = ?4, answered_ms = ?5 \
+         WHERE id = ?1 AND answer IS NULL",
+    )?;
+    for id in ids {
+        if update.execute(params![id, c.approval_id, c.answered_by, c.answer, c.at_ms])? > 0 {
+            reseal(tx, id)?;
+        }
+    }
+    Ok(())
+}
+
 fn reseal(tx: &rusqlite::Transaction<'_>, id: i64) -> rusqlite::Result<()> {
     use rusqlite::OptionalExtension;
     // A row retention already removed has nothing left to seal.
     let Some((hash, seal_now)) = tx
-        .prepare_cached("SELECT hash, outcome, latency_us, approval_id, answered_by FROM events WHERE id = ?1")?
+        .prepare_cached(
+            "SELECT hash, outcome, latency_us, approval_id, answered_by, answer, answered_ms FROM events WHERE id = ?1",
+        )?
         .query_row([id], |r| {
             let hash: Option<String> = r.get(0)?;
             let outcome: Option<String> = r.get(1)?;
             let latency: Option<i64> = r.get(2)?;
             let approval: Option<String> = r.get(3)?;
             let by: Option<String> = r.get(4)?;
-            let s = hash.as_deref().map(|h| seal(h, outcome.as_deref(), latency, approval.as_deref(), by.as_deref()));
+            let answer: Option<String> = r.get(5)?;
+            let answered_ms: Option<i64> = r.get(6)?;
+            let s = hash.as_deref().map(|h| {
+                seal_answered(
+                    h,
+                    outcome.as_deref(),
+                    latency,
+                    approval.as_deref(),
+                    by.as_deref(),
+                    answer.as_deref(),
+                    answered_ms,
+                )
+            });
             Ok((hash, s))
         })
         .optional()?
@@ -482,14 +545,30 @@ fn reseal(tx: &rusqlite::Transaction<'_>, id: i64) -> rusqlite::Result<()> {
 fn finish_row(tx: &rusqlite::Transaction<'_>, id: i64, outcome: &str, latency_us: i64) -> rusqlite::Result<()> {
     use rusqlite::OptionalExtension;
     let row = tx
-        .prepare_cached("SELECT hash, approval_id, answered_by FROM events WHERE id = ?1")?
+        .prepare_cached("SELECT hash, approval_id, answered_by, answer, answered_ms FROM events WHERE id = ?1")?
         .query_row([id], |r| {
-            Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?))
+            Ok((
+                r.get::<_, Option<String>>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<i64>>(4)?,
+            ))
         })
         .optional()?;
     // A row retention already removed has nothing left to complete.
-    let Some((hash, approval, by)) = row else { return Ok(()) };
-    let s = hash.as_deref().map(|h| seal(h, Some(outcome), Some(latency_us), approval.as_deref(), by.as_deref()));
+    let Some((hash, approval, by, answer, answered_ms)) = row else { return Ok(()) };
+    let s = hash.as_deref().map(|h| {
+        seal_answered(
+            h,
+            Some(outcome),
+            Some(latency_us),
+            approval.as_deref(),
+            by.as_deref(),
+            answer.as_deref(),
+            answered_ms,
+        )
+    });
     tx.prepare_cached("UPDATE events SET outcome = ?2, latency_us = ?3, seal = COALESCE(?4, seal) WHERE id = ?1")?
         .execute(params![id, outcome, latency_us, s])?;
     Ok(())

@@ -30,7 +30,7 @@ pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum BusError {
     #[error(
-        "no D-Bus session bus found (DBUS_SESSION_BUS_ADDRESS is not set, and neither {0} exists): desktop \
+        "no D-Bus session bus found (DBUS_SESSION_BUS_ADDRESS is not set, and {0} does not exist): desktop \
          notifications are off — answer approvals in `latch tui`, or start the daemon from your desktop session"
     )]
     NoBus(String),

@@ -40,9 +40,7 @@ pub(crate) fn compose(item: &PendingItem, buttons: bool, markup: bool) -> Text {
     if !args.is_empty() {
         lines.push(args);
     }
-    if let Some(reason) = item.reasons.first() {
-        lines.push(format!("why: {}", one_line(reason, REASON_MAX)));
-    }
+    lines.push(format!("why: {}", one_line(&risk(item), REASON_MAX)));
     let id = one_line(&item.id, NAME_MAX);
     if buttons {
         lines.push(format!("approval {id}"));
@@ -52,6 +50,37 @@ pub(crate) fn compose(item: &PendingItem, buttons: bool, markup: bool) -> Text {
     let body = redact_text(&lines.join("\n")).into_owned();
     let body = if markup { escape(&body) } else { body };
     Text { summary: redact_text(&summary).into_owned(), body }
+}
+
+/// What the call risks, in words: the first reason about what it does (the
+/// arguments, the command, a protected path, the rule that asks), not how
+/// the classifier read the tool's name; else what its class does.
+pub(crate) fn risk(item: &PendingItem) -> String {
+    const TRACES: [&str; 6] =
+        ["name word", "tool name word", "no rule matched", "default for", "annotation read", "user override"];
+    for reason in &item.reasons {
+        let r = reason.trim();
+        // "name word 'rm' deletes or overwrites": the risk is after the word.
+        if let Some(rest) = r.strip_prefix("name word '").and_then(|t| t.split_once("' ")).map(|(_, rest)| rest)
+            && !rest.trim_start_matches(':').trim().chars().all(|c| c.is_ascii_uppercase() || c == '_')
+        {
+            return rest.trim_start_matches(':').trim().to_owned();
+        }
+        if r.is_empty() || TRACES.iter().any(|t| r.starts_with(t)) || r.starts_with("class ") {
+            continue;
+        }
+        return r.to_owned();
+    }
+    match item.class.as_str() {
+        "READ" => "reads data",
+        "WRITE" => "changes files or data",
+        "SEND" => "sends a message out",
+        "EXECUTE" => "runs a command",
+        "SUBMIT" => "publishes or submits something on your behalf",
+        "TRANSFER_VALUE" => "moves money",
+        _ => "a call the policy asks a person about",
+    }
+    .to_owned()
 }
 
 /// `s` redacted, on one line (control characters and runs of spaces become
@@ -107,8 +136,20 @@ mod tests {
         assert_eq!(t.summary, "Latch: EXECUTE call waits for approval");
         assert_eq!(
             t.body,
-            "test · run_command · EXECUTE\n{\"command\":\"make deploy\"}\nwhy: name word 'run'\napproval A7K2"
+            "test · run_command · EXECUTE\n{\"command\":\"make deploy\"}\nwhy: runs a command\napproval A7K2"
         );
+    }
+
+    #[test]
+    fn the_why_names_the_risk_not_the_classifier_trace() {
+        let mut it = item(json!({"command": "rm -rf /var/lib/postgresql/14/main"}));
+        assert_eq!(risk(&it), "runs a command");
+        it.reasons.insert(1, "argument deletes files under /var/lib/postgresql".into());
+        assert_eq!(risk(&it), "argument deletes files under /var/lib/postgresql");
+        it.reasons = vec!["name word 'delete' deletes or overwrites".into()];
+        assert_eq!(risk(&it), "deletes or overwrites");
+        it.reasons = vec!["name word 'run': EXECUTE".into()];
+        assert_eq!(risk(&it), "runs a command");
     }
 
     #[test]

@@ -118,8 +118,8 @@ pub(crate) fn approval_message(item: &PendingItem) -> String {
 pub(crate) fn outcome_line(decision: &str, by: &str) -> String {
     let by = clean(by, 200);
     let line = match decision {
-        "allow" => format!("Approved by {by}."),
-        "deny" => format!("Denied by {by}."),
+        "allow" => format!("Approved by {}.", latch_proto::words::who_answered(&by)),
+        "deny" => format!("Denied by {}.", latch_proto::words::who_answered(&by)),
         "withdrawn" => format!("Withdrawn: {by}."),
         "closed" => format!("Closed: {by}."),
         other => format!("Closed ({other}): {by}."),
@@ -195,8 +195,9 @@ mod tests {
 
     #[test]
     fn outcomes_say_who_answered() {
-        assert_eq!(outcome_line("allow", "telegram:@alice"), "Approved by telegram:@alice.");
-        assert_eq!(outcome_line("deny", "cli:bob"), "Denied by cli:bob.");
+        assert_eq!(outcome_line("allow", "telegram:@alice"), "Approved by @alice via Telegram.");
+        assert_eq!(outcome_line("deny", "cli:bob"), "Denied by bob with the latch command.");
+        assert_eq!(outcome_line("allow", "tui:tui"), "Approved by a person in the console.");
         assert!(
             closed_message("Latch: x", "withdrawn", "the client cancelled the request")
                 .ends_with("cancelled the request.")

@@ -247,7 +247,11 @@ impl Demo {
         let Ok(DaemonMsg::AuditRows { rows, .. }) = self.ask_daemon(msg) else { return };
         self.say("The audit log (`latch audit`):");
         for r in rows.iter().rev().filter(|r| !r.tool.is_empty()) {
-            let by = r.answered_by.as_deref().map(|b| format!(" (answered by {b})")).unwrap_or_default();
+            let by = r
+                .answered_by
+                .as_deref()
+                .map(|b| format!(" (answered by {})", latch_proto::words::who_answered(b)))
+                .unwrap_or_default();
             self.say(format!(
                 "  {:<6} {:<16} {:<15} {:<6} {}{by}",
                 r.server,

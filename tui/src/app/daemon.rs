@@ -134,6 +134,22 @@ impl App {
         }
     }
 
+    /// A person answered approval `id`: the calls that waited on it end
+    /// with the answer, who gave it and the wait.
+    fn conclude(&mut self, id: &str, decision: &str, by: &str, now: i64) {
+        if decision != "allow" && decision != "deny" {
+            return;
+        }
+        let rows = self.live.iter_mut().chain(self.history.rows.iter_mut());
+        for r in rows.filter(|r| r.kind == "call" && r.decision == "ask" && r.answer.is_none()) {
+            if r.approval_id.as_deref() == Some(id) {
+                r.answer = Some(decision.to_owned());
+                r.answered_by = Some(by.to_owned());
+                r.waited_ms = Some((now - r.time).max(0));
+            }
+        }
+    }
+
     pub(super) fn event(&mut self, event: Event, now: i64, out: &mut Vec<ClientMsg>) {
         match event {
             Event::Call { row } => {
@@ -158,6 +174,7 @@ impl App {
             }
             Event::PendingAdded { item } => self.add_pending(item),
             Event::PendingRemoved { id, decision, by } => {
+                self.conclude(&id, &decision, &by, now);
                 let Some(pos) = self.pending.iter().position(|p| p.id == id) else {
                     return;
                 };
@@ -170,8 +187,17 @@ impl App {
                 if self.focus_wanted.as_deref() == Some(id.as_str()) {
                     self.focus_wanted = None;
                 }
-                let who = if by.is_empty() { String::new() } else { format!(" by {by}") };
-                let text = format!("{}/{}: {decision}{who}", item.server, item.tool);
+                let verb = match decision.as_str() {
+                    "allow" => "approved",
+                    "deny" => "denied",
+                    _ => "withdrawn",
+                };
+                let who = match decision.as_str() {
+                    "allow" | "deny" if !by.is_empty() => format!(" by {}", crate::ui::who_words(&by)),
+                    _ if !by.is_empty() => format!(": {by}"),
+                    _ => String::new(),
+                };
+                let text = format!("{}/{}: {verb}{who}", item.server, item.tool);
                 if let Mode::Confirm(c) = &self.mode
                     && c.item.id == id
                 {

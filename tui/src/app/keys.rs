@@ -4,7 +4,7 @@
 use latch_proto::{ClientMsg, PendingItem, Scope};
 
 use super::state::{
-    AfterUnlock, App, CLASSES, Confirm, DECISIONS, DetailItem, Land, Level, Mode, PAGE_STEP, Pane, Req, Window,
+    AfterUnlock, App, CLASSES, Confirm, DECISIONS, DetailItem, Level, Mode, PAGE_STEP, Pane, Req, Window,
 };
 use crate::keymap::{self, Action, Key};
 
@@ -29,6 +29,30 @@ impl App {
                 Some(Action::Cancel) => self.mode = Mode::Normal,
                 _ => match key.code {
                     ratatui::crossterm::event::KeyCode::Char(c) if !key.ctrl => input.push(c),
+                    ratatui::crossterm::event::KeyCode::Backspace => {
+                        input.pop();
+                    }
+                    _ => {}
+                },
+            }
+            return;
+        }
+        if let Mode::DenyReason { item, input } = &mut self.mode {
+            match action {
+                Some(Action::Confirm) => {
+                    let (item, reason) = (item.clone(), input.trim().to_owned());
+                    self.mode = Mode::Normal;
+                    let reason = (!reason.is_empty()).then_some(reason);
+                    out.extend(self.send_answer_because(&item, false, Scope::Once, reason, now));
+                }
+                Some(Action::Cancel) => {
+                    self.mode = Mode::Normal;
+                    self.say(Level::Info, "not denied: nothing was sent", now);
+                }
+                _ => match key.code {
+                    ratatui::crossterm::event::KeyCode::Char(c) if !key.ctrl && input.chars().count() < 500 => {
+                        input.push(c)
+                    }
                     ratatui::crossterm::event::KeyCode::Backspace => {
                         input.pop();
                     }
@@ -94,7 +118,12 @@ impl App {
                 }
                 return;
             }
-            Mode::Search { .. } | Mode::Pin { .. } | Mode::NewPin { .. } | Mode::Findings { .. } | Mode::Normal => {}
+            Mode::Search { .. }
+            | Mode::Pin { .. }
+            | Mode::NewPin { .. }
+            | Mode::Findings { .. }
+            | Mode::DenyReason { .. }
+            | Mode::Normal => {}
         }
         self.pane_action(action, now, out);
     }
@@ -159,7 +188,8 @@ impl App {
                 self.history_reset(now, out);
             }
             Action::FilterServer => {
-                let servers: Vec<&str> = self.servers.iter().map(String::as_str).collect();
+                // Rows of no server (policy reloads, PIN changes) are no filter value.
+                let servers: Vec<&str> = self.servers.iter().map(String::as_str).filter(|s| !s.is_empty()).collect();
                 self.history.server = cycle(&servers, self.history.server.as_deref()).map(str::to_owned);
                 self.history_reset(now, out);
             }
@@ -210,18 +240,8 @@ impl App {
             Pane::History => match action {
                 Action::Up => self.history_up(1, now, out),
                 Action::Down => self.history_down(1, now, out),
-                Action::PageDown => {
-                    let h = &self.history;
-                    if !h.at_end && h.loading.is_none() && h.page + 1 < h.cursors.len() {
-                        out.extend(self.load_page(h.page + 1, Land::First, now));
-                    }
-                }
-                Action::PageUp => {
-                    let h = &self.history;
-                    if h.page > 0 && h.loading.is_none() {
-                        out.extend(self.load_page(h.page - 1, Land::First, now));
-                    }
-                }
+                Action::PageDown => self.history_page_down(now, out),
+                Action::PageUp => self.history_page_up(now, out),
                 Action::Top => {
                     if self.history.page == 0 && self.history.new_rows == 0 {
                         self.history.sel = 0;
@@ -265,6 +285,11 @@ impl App {
             self.mode = Mode::Confirm(Confirm { item, approve, scope });
             return;
         }
+        if !approve {
+            // A deny can tell the agent why (as `latch deny --reason`).
+            self.mode = Mode::DenyReason { item, input: String::new() };
+            return;
+        }
         out.extend(self.send_answer(&item, approve, scope, now));
     }
 
@@ -273,6 +298,18 @@ impl App {
         item: &PendingItem,
         approve: bool,
         scope: Scope,
+        now: i64,
+    ) -> Option<ClientMsg> {
+        self.send_answer_because(item, approve, scope, None, now)
+    }
+
+    /// [`App::send_answer`] with the person's reason, which reaches the agent.
+    pub(super) fn send_answer_because(
+        &mut self,
+        item: &PendingItem,
+        approve: bool,
+        scope: Scope,
+        reason: Option<String>,
         now: i64,
     ) -> Option<ClientMsg> {
         if !self.connected() {
@@ -299,7 +336,7 @@ impl App {
             approval_id: item.id.clone(),
             approve,
             scope,
-            reason: None,
+            reason,
             who: self.who.clone(),
             pin: None,
         })

@@ -60,7 +60,7 @@ impl App {
             Mode::Confirm(_) | Mode::Always(_) => vec![Context::Confirm],
             Mode::Rules(v) if v.confirm => vec![Context::Confirm],
             Mode::Rules(_) => vec![Context::Rules],
-            Mode::Search { .. } => vec![Context::Search],
+            Mode::Search { .. } | Mode::DenyReason { .. } => vec![Context::Search],
             Mode::Pin { .. } | Mode::NewPin { .. } => vec![Context::Pin],
             Mode::Findings { .. } => vec![Context::Findings],
         }

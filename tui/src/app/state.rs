@@ -109,6 +109,11 @@ pub enum Mode {
         sel: usize,
         scroll: u16,
     },
+    /// Denying once: the reason the agent will read, typed (may be empty).
+    DenyReason {
+        item: PendingItem,
+        input: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]

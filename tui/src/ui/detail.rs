@@ -9,7 +9,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use super::pending::Args;
-use super::pieces::{ago, class_span, decision_span, full_time, label, latency, outcome_span, popup, pretty_args};
+use super::pieces::{
+    ago, class_span, decision_span, final_span, full_time, label, latency, outcome_span, popup, pretty_args, waited,
+    who_words,
+};
 use crate::app::{App, DetailItem};
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, item: &DetailItem, scroll: u16, now: i64) {
@@ -38,6 +41,16 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, item: &DetailItem, scr
     frame.render_widget(p, r);
 }
 
+/// `decision  ? ask → ✓ approved`: the policy's word, then a person's.
+fn decision_line(row: &AuditRow) -> Vec<Span<'static>> {
+    let mut spans = vec![label("decision"), decision_span(&row.decision)];
+    if row.answer.is_some() && row.decision == "ask" {
+        spans.push(Span::raw(" → "));
+        spans.push(final_span(row));
+    }
+    spans
+}
+
 /// The lines describing one audit row.
 pub fn row_lines(row: &AuditRow, now: i64, tz: i32) -> Vec<Line<'static>> {
     let mut lines = vec![
@@ -46,7 +59,7 @@ pub fn row_lines(row: &AuditRow, now: i64, tz: i32) -> Vec<Line<'static>> {
         Line::from(vec![label("tool"), Span::styled(row.tool.clone(), Style::new().bold())]),
         Line::from(vec![label("kind"), Span::raw(row.kind.clone())]),
         Line::from(vec![label("class"), class_span(&row.class)]),
-        Line::from(vec![label("decision"), decision_span(&row.decision)]),
+        Line::from(decision_line(row)),
         Line::from(vec![label("why"), Span::styled("classification, then the rule that decided", Style::new().dim())]),
     ];
     if row.reasons.is_empty() {
@@ -60,10 +73,15 @@ pub fn row_lines(row: &AuditRow, now: i64, tz: i32) -> Vec<Line<'static>> {
         None => Span::styled("the class default", Style::new().dim()),
     };
     lines.push(Line::from(vec![label("rule"), rule]));
-    let answered = match (&row.approval_id, &row.answered_by) {
-        (None, _) => Span::styled("no approval needed", Style::new().dim()),
-        (Some(id), Some(by)) => Span::raw(format!("{id} · answered by {by}")),
-        (Some(id), None) => Span::raw(format!("{id} · not answered")),
+    let answered = match (&row.approval_id, &row.answered_by, row.answer.as_deref()) {
+        (None, _, _) => Span::styled("no approval needed", Style::new().dim()),
+        (Some(id), Some(by), Some(answer)) => {
+            let verb = if answer == "allow" { "approved" } else { "denied" };
+            let wait = row.waited_ms.map(|ms| format!(" after {}", waited(ms))).unwrap_or_default();
+            Span::raw(format!("{id} · {verb} by {}{wait}", who_words(by)))
+        }
+        (Some(id), Some(by), None) => Span::raw(format!("{id} · answered by {}", who_words(by))),
+        (Some(id), None, _) => Span::raw(format!("{id} · not answered yet")),
     };
     lines.push(Line::from(vec![label("approval"), answered]));
     let mut outcome = vec![label("outcome"), outcome_span(row.outcome.as_deref())];

@@ -8,6 +8,7 @@
 //! Decisions read without colour: `✓ allow`, `? ask`, `✗ deny`.
 
 mod always;
+mod columns;
 mod detail;
 mod findings;
 mod health;
@@ -30,7 +31,7 @@ use crate::keymap;
 
 pub use pieces::{
     ago, class_span, clock, countdown, decision_span, full_time, latency, outcome_span, pretty_args, scroll_offset,
-    stamp,
+    stamp, who_words,
 };
 
 /// The screen without colours, for `NO_COLOR` (no-color.org): text,
@@ -107,7 +108,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, now: i64) {
         Mode::Findings { sel, scroll } => findings::draw(frame, body, app, *sel, *scroll, now),
         Mode::Always(pick) => always::draw(frame, body, pick, &app.who, now),
         Mode::Rules(v) => rules::draw(frame, body, v),
-        Mode::Normal | Mode::Search { .. } | Mode::Pin { .. } | Mode::NewPin { .. } => {}
+        Mode::Normal | Mode::Search { .. } | Mode::Pin { .. } | Mode::NewPin { .. } | Mode::DenyReason { .. } => {}
     }
     draw_footer(frame, footer, app);
 }
@@ -163,6 +164,13 @@ fn draw_footer(frame: &mut Frame<'_>, area: Rect, app: &App) {
             Span::raw("•".repeat(input.chars().count())),
             Span::raw("▏"),
             Span::styled("   Enter unlock · Esc cancel", Style::new().dim()),
+        ])
+    } else if let Mode::DenyReason { item, input } = &app.mode {
+        Line::from(vec![
+            Span::styled(format!(" Deny {}: why, for the agent (optional): ", item.tool), Style::new().bold()),
+            Span::raw(input.clone()),
+            Span::raw("▏"),
+            Span::styled("   Enter deny · Esc cancel", Style::new().dim()),
         ])
     } else if let Mode::Search { input } = &app.mode {
         Line::from(vec![

@@ -8,6 +8,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState, Wrap};
 
+use super::columns::{Col, fit, widths};
 use super::pieces::{class_span, countdown, label, pane_block, pretty_args, scroll_offset};
 use crate::app::App;
 use latch_proto::PendingItem;
@@ -48,7 +49,19 @@ fn draw_list(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
     let height = area.height.saturating_sub(3) as usize;
     let sel = app.pending_index();
     let offset = scroll_offset(sel.unwrap_or(0), height);
-    let rows = app.pending.iter().skip(offset).take(height).map(|p| {
+    let shown: Vec<&PendingItem> = app.pending.iter().skip(offset).take(height).collect();
+    // Columns as wide as the names they hold.
+    let inner = area.width.saturating_sub(2) as usize;
+    let room = inner.saturating_sub(2 + 4);
+    let cols = [
+        Col::fixed(5),
+        Col::fitted("server", shown.iter().map(|p| p.server.as_str()), 6, 32),
+        Col::fitted("tool", shown.iter().map(|p| p.tool.as_str()), 8, 60),
+        Col::fitted("class", shown.iter().map(|p| p.class.as_str()), 5, 14),
+        Col::fixed(9),
+    ];
+    let w = widths(&cols, room);
+    let rows = shown.iter().map(|p| {
         let waiting = if app.answering.contains(&p.id) {
             Span::styled("sending…", Style::new().fg(Color::Cyan))
         } else {
@@ -58,26 +71,18 @@ fn draw_list(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
         let left_style = if p.hold_until - now <= 10_000 { Style::new().fg(Color::Red) } else { Style::new() };
         Row::new(vec![
             Cell::from(Span::styled(format!("{left:>5}"), left_style)),
-            Cell::from(p.server.clone()),
-            Cell::from(Span::styled(p.tool.clone(), Style::new().bold())),
-            Cell::from(class_span(&p.class)),
+            Cell::from(fit(&p.server, w[1])),
+            Cell::from(Span::styled(fit(&p.tool, w[2]), Style::new().bold())),
+            Cell::from(Span::styled(fit(&p.class, w[3]), class_span(&p.class).style)),
             Cell::from(waiting),
         ])
     });
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(5),
-            Constraint::Length(14),
-            Constraint::Min(10),
-            Constraint::Length(14),
-            Constraint::Length(9),
-        ],
-    )
-    .header(Row::new(["left", "server", "tool", "class", ""]).style(Style::new().dim()))
-    .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
-    .highlight_symbol("▶ ")
-    .block(pane_block(title));
+    let constraints: Vec<Constraint> = w.iter().map(|&cw| Constraint::Length(cw as u16)).collect();
+    let table = Table::new(rows, constraints)
+        .header(Row::new(["left", "server", "tool", "class", ""]).style(Style::new().dim()))
+        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
+        .highlight_symbol("▶ ")
+        .block(pane_block(title));
     let mut state = TableState::default().with_selected(sel.map(|s| s - offset));
     frame.render_stateful_widget(table, area, &mut state);
 }
@@ -146,8 +151,31 @@ fn draw_item(frame: &mut Frame<'_>, area: Rect, app: &App, item: &PendingItem, n
         Span::styled(format!("{} / {}", item.server, item.tool), Style::new().bold()),
         Span::styled(format!(" · {} ", item.id), Style::new().dim()),
     ]);
-    let p = Paragraph::new(item_lines(item, Args::Redacted, now, app.tz_offset_s))
-        .wrap(Wrap { trim: false })
-        .block(pane_block(title));
+    let lines = item_lines(item, Args::Redacted, now, app.tz_offset_s);
+    let mut block = pane_block(title);
+    let inner = block.inner(area);
+    // A command's dangerous tail may be what is cut off: say so.
+    if rows_needed(&lines, inner.width) > inner.height as usize {
+        block = block.title_bottom(
+            Line::from(Span::styled(" ▼ more below: Enter shows it all ", Style::new().fg(Color::Yellow).bold()))
+                .right_aligned(),
+        );
+    }
+    let p = Paragraph::new(lines).wrap(Wrap { trim: false }).block(block);
     frame.render_widget(p, area);
+}
+
+/// Screen rows `lines` take wrapped at `width`, counted so that it is never
+/// less than what the paragraph draws: a word wrapped to the next row may
+/// leave up to its length unused, so every wrapped line is given a row to
+/// spare.
+fn rows_needed(lines: &[Line<'_>], width: u16) -> usize {
+    let width = width.max(1) as usize;
+    lines
+        .iter()
+        .map(|l| {
+            let w = l.width();
+            if w <= width { 1 } else { w.div_ceil(width) + 1 }
+        })
+        .sum()
 }

@@ -23,6 +23,23 @@ pub fn decision_span(decision: &str) -> Span<'static> {
     }
 }
 
+/// Where a call ended: the policy's decision, or a person's answer to it
+/// (`✓ approved` / `✗ denied`) once one came.
+pub fn final_span(r: &latch_proto::AuditRow) -> Span<'static> {
+    match (r.kind.as_str(), r.answer.as_deref()) {
+        ("call", Some("allow")) => Span::styled("✓ approved", Style::new().fg(Color::Green)),
+        ("call", Some("deny")) => Span::styled("✗ denied", Style::new().fg(Color::Red).bold()),
+        _ => decision_span(&r.decision),
+    }
+}
+
+pub use latch_proto::words::who_answered as who_words;
+
+/// `24s`, `2m05s`: how long a call waited for a person.
+pub fn waited(ms: i64) -> String {
+    latch_proto::words::duration_ms(ms)
+}
+
 pub fn class_span(class: &str) -> Span<'static> {
     let style = match class {
         "TRANSFER_VALUE" => Style::new().fg(Color::Red).bold(),

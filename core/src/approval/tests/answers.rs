@@ -25,7 +25,7 @@ fn first_answer_wins_and_later_ones_are_told_who_decided() {
         }
     );
     assert_eq!(records(&fx)[0].result, AnswerResult::AlreadyDecided);
-    assert!(reply(&fx).message().contains("already approved by alice via telegram"));
+    assert!(reply(&fx).message().contains("already approved by alice via Telegram"));
     // The losing deny left no deny grant behind.
     assert_eq!(m.grants().count(), 0);
 }
@@ -48,6 +48,8 @@ fn every_answer_is_recorded_with_channel_who_and_time() {
             reason: Some("looks fine".into()),
             at: T0 + 9,
             result: AnswerResult::Decided,
+            server: "sh".into(),
+            tool: "run".into(),
         }]
     );
     match outcome_of(&fx, "c1") {
