@@ -42,6 +42,8 @@ pub(crate) async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: 
     // Calls an answer released, and the answer: their rows end with it.
     let mut released: Vec<(i64, String)> = Vec::new();
     let mut answers: Vec<Conclusion> = Vec::new();
+    // Who answered (for an "always" rule's comment).
+    let mut answered_by: Option<String> = None;
     // Denied calls nothing will forward: their rows end `blocked` now.
     let mut blocked: Vec<i64> = Vec::new();
     // Definitions a person's approval made known.
@@ -117,6 +119,7 @@ pub(crate) async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: 
                 }
                 Effect::Record(r) => {
                     let by = format!("{}:{}", r.channel, r.who);
+                    answered_by = Some(by.clone());
                     if r.result == AnswerResult::Decided {
                         answers.push(Conclusion {
                             ids: Vec::new(),

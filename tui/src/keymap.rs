@@ -422,7 +422,7 @@ pub fn hints(chain: &[Context]) -> Vec<(String, &'static str)> {
 }
 
 /// The contexts in the order the help shows them.
-pub const CONTEXTS: [Context; 11] = [
+pub const CONTEXTS: [Context; 12] = [
     Context::Pending,
     Context::History,
     Context::Health,
