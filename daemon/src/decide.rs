@@ -60,6 +60,7 @@ pub(crate) async fn decide(
     // The server's cwd and environment, read before the lock is taken.
     let shim_pid = shared.engine().shims.get(&conn).map(|s| s.info.pid);
     let place = crate::identity::server_env_cached(shim_pid);
+    let who = crate::taint::calls::who(shared, conn);
     // A large call is classified on the blocking pool, against a copy of
     // what is in force (a call's arguments are scanned whole; 200 MiB of
     // them take seconds).
@@ -125,6 +126,10 @@ pub(crate) async fn decide(
                 verdict.evaluation.reasons.push(say.reason);
             }
         }
+        // The lethal trifecta: a sink call in a tainted session.
+        let (class, flags) = (verdict.classification.class, &verdict.classification.flags);
+        let tc = crate::taint::Call { server, tool, args: &args, class, flags, now_ms: now };
+        let reads = crate::taint::calls::check(&mut eng, &who, &tc, &mut verdict.evaluation);
         let class = verdict.classification.class.as_str().to_owned();
         // Reasons may quote argument text (hosts, SQL, pipeline stages).
         let mut reasons: Vec<String> = verdict
@@ -231,6 +236,7 @@ pub(crate) async fn decide(
                 Decision::Deny => {}
             }
         }
+        crate::taint::calls::decided(shared, &mut eng, &call_id, decision, reads);
         let asked = verdict.evaluation.decision == CoreDecision::Ask || conflicted || prompt;
         // A new approval is listed only once its call row is committed.
         for effect in &effects {

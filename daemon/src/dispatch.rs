@@ -123,6 +123,7 @@ pub(crate) async fn handle(
         ClientMsg::PolicyAccept { req, pin } => crate::answers::policy_accept(shared, conn, role, tx, req, pin).await,
         ClientMsg::Stop { req } => crate::stop::stop(shared, conn, role, tx, req).await,
         ClientMsg::Resume { req, pin } => crate::stop::resume(shared, conn, role, tx, req, pin).await,
+        ClientMsg::Taints { req } => crate::taint::calls::taints(shared, role, tx, req).await,
         ClientMsg::Status { req } => {
             let status = {
                 let eng = shared.engine();

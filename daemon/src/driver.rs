@@ -66,6 +66,7 @@ pub(crate) async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: 
                     };
                     if decision != Decision::Ask {
                         eng.threats.settled(&call_id, decision == Decision::Allow, now_ms());
+                        crate::taint::calls::settled(shared, &mut eng, &call_id, decision == Decision::Allow);
                     }
                     if decision != Decision::Ask
                         && let Some(call) = eng.calls.get(&call_id)

@@ -129,6 +129,8 @@ pub struct Engine {
     pub stopped: Option<i64>,
     /// Rate limits and money budgets, in memory only ([`crate::threats`]).
     pub threats: crate::threats::Counters,
+    /// The lethal trifecta per agent session, in memory only ([`crate::taint`]).
+    pub taint: crate::taint::Sessions,
     next_call: u64,
     salt: u64,
 }
@@ -175,6 +177,7 @@ impl Engine {
             known: Default::default(),
             stopped: None,
             threats: Default::default(),
+            taint: Default::default(),
             next_call: 0,
             salt,
         }

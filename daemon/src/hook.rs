@@ -70,6 +70,10 @@ pub(crate) async fn connected(
                 // The prompt's hook is told, so it ends now, writing nothing.
                 let calls: Vec<String> =
                     eng.held.iter().filter(|(_, h)| h.conn == c).map(|(id, _)| id.clone()).collect();
+                // The agent's dialog let the tool run: its reads count.
+                for call_id in &calls {
+                    crate::taint::calls::settled(shared, &mut eng, call_id, true);
+                }
                 if let Some(shim) = eng.shims.get(&c) {
                     notices.extend(calls.into_iter().map(|call_id| (shim.tx.clone(), call_id)));
                 }

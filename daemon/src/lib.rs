@@ -33,6 +33,7 @@ mod reload;
 mod reveal;
 mod shared;
 mod stop;
+mod taint;
 mod telegram;
 mod threats;
 pub mod wire;

@@ -91,6 +91,7 @@ pub(crate) async fn stop(shared: &Arc<Shared>, conn: u64, role: Role, tx: &Outbo
             .await;
     }
     crate::driver::apply(shared, effects, None).await;
+    shared.emit(latch_proto::Event::Stopped { since: shared.engine().stopped });
     shared.persist().await;
     // Stopped before the person hears so.
     shared.audit.flush().await;
@@ -133,6 +134,7 @@ pub(crate) async fn resume(shared: &Arc<Shared>, conn: u64, role: Role, tx: &Out
                 .await;
             shared.audit.flush().await;
             tracing::warn!("resumed by {channel}:{who}");
+            shared.emit(latch_proto::Event::Stopped { since: None });
             "resumed: tool calls are decided by the policy again".to_owned()
         }
     };

@@ -267,6 +267,9 @@ pub enum ClientMsg {
         #[serde(default)]
         pin: Option<Pin>,
     },
+    /// The lethal trifecta's state of each agent session (consoles).
+    /// Answered by [`DaemonMsg::Taints`].
+    Taints { req: u64 },
 }
 
 /// A PIN or passphrase on its way to the daemon. Its `Debug` never shows
@@ -409,6 +412,28 @@ pub enum DaemonMsg {
         args: Option<Value>,
         message: String,
     },
+    /// Reply to `Taints`: sessions with an untrusted or private read, the
+    /// latest used first.
+    Taints {
+        req: u64,
+        sessions: Vec<TaintReport>,
+    },
+}
+
+/// One agent session's taint (the lethal trifecta, issue 18): its first
+/// untrusted and first private read (Unix ms, a redacted label).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaintReport {
+    /// The daemon's key of the session (`agent:PID:START`, `hook:…`).
+    pub key: String,
+    /// What a person reads: the agent process or the agent's session id.
+    pub label: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub untrusted: Option<(i64, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private: Option<(i64, String)>,
+    /// Both were read: calls that could carry data out ask.
+    pub tainted: bool,
 }
 
 /// A pending approval as consoles see it. Arguments are redacted.
@@ -544,4 +569,14 @@ pub enum Event {
     },
     /// An approval PIN was set or changed: approvals need it from now on.
     PinSet,
+    /// An agent session read untrusted content or private data for the
+    /// first time (the lethal trifecta).
+    Taint {
+        session: TaintReport,
+    },
+    /// The kill switch was turned on (`since`, Unix ms) or off (`None`).
+    Stopped {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<i64>,
+    },
 }

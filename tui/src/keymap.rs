@@ -52,6 +52,8 @@ pub enum Action {
     AcceptPolicy,
     SetPin,
     Reveal,
+    Stop,
+    Resume,
 }
 
 impl Action {
@@ -286,6 +288,14 @@ pub const BINDINGS: &[Binding] = &[
         "",
         "Set the approval PIN when none is set (typed twice; changing it needs the old one: `latch pin set`).",
     ),
+    b(
+        C::Global,
+        &[Key::ch('X')],
+        A::Stop,
+        "",
+        "Kill switch: pressed twice, denies every tool call of every agent (and what waits for a person) until resumed.",
+    ),
+    b(C::Global, &[Key::ch('U')], A::Resume, "", "Resume tool calls after the kill switch (needs the PIN)."),
     b(C::Global, &[Key::ch('?')], A::Help, "help", "Show every key."),
     b(
         C::Global,

@@ -40,10 +40,11 @@ fn connecting_subscribes_before_it_lists_pending() {
             ClientMsg::Subscribe { .. } => "subscribe",
             ClientMsg::ListPending { .. } => "pending",
             ClientMsg::Status { .. } => "status",
+            ClientMsg::Taints { .. } => "taints",
             _ => "other",
         })
         .collect();
-    assert_eq!(kinds, ["subscribe", "pending", "status"]);
+    assert_eq!(kinds, ["subscribe", "pending", "status", "taints"]);
     assert_eq!(app.conn, Conn::Up { since: NOW });
 }
 
@@ -294,7 +295,7 @@ fn losing_the_daemon_keeps_the_console_and_reconnecting_starts_over() {
     // History opened while down loads once the daemon is back.
     assert!(app.handle(key('3'), NOW + 20).is_empty());
     let out = app.handle(Input::Connected, NOW + 300);
-    assert_eq!(out.len(), 4, "{out:?}");
+    assert_eq!(out.len(), 5, "{out:?}");
     assert_eq!(audit_before(&out), [None]);
     let more = answer(&mut app, out, &[], &mut log, NOW + 300);
     assert!(more.is_empty());

@@ -179,6 +179,30 @@ impl Taint {
         out
     }
 
+    /// Takes in what another view of the same session recorded (two
+    /// sessions found to be one agent): the earlier read of each kind
+    /// stays, pieces of private data are joined.
+    pub fn merge(&mut self, other: Taint) {
+        fn earlier(mine: &mut Option<Event>, theirs: Option<Event>) {
+            if let Some(t) = theirs
+                && mine.as_ref().is_none_or(|m| t.at < m.at)
+            {
+                *mine = Some(t);
+            }
+        }
+        earlier(&mut self.untrusted, other.untrusted);
+        earlier(&mut self.private, other.private);
+        for p in other.pieces {
+            if self.pieces.contains(&p) {
+                continue;
+            }
+            if self.pieces.len() == MAX_PIECES {
+                self.pieces.pop_front();
+            }
+            self.pieces.push_back(p);
+        }
+    }
+
     /// Remembers distinctive words of private data the agent read (at most
     /// [`MAX_PIECES`], the oldest forgotten), so that a URL carrying one
     /// of them is seen to carry data.
@@ -405,6 +429,22 @@ mod tests {
         };
         assert_eq!(t.observe(&p, &c), vec![Source::Private]);
         assert_eq!(t.private().unwrap().label, "with github get_file_contents");
+    }
+
+    #[test]
+    fn merging_two_views_of_a_session_keeps_the_earlier_reads() {
+        let p = TaintPolicy::default();
+        let (ow, sr) = (flags(&[Flag::OpenWorld]), flags(&[Flag::SecretRead]));
+        let mut a = Taint::default();
+        a.observe(&p, &facts(Class::Read, &ow, Some("https://late.example/"), T0 + 60));
+        let mut b = Taint::default();
+        b.observe(&p, &facts(Class::Read, &ow, Some("https://early.example/"), T0));
+        b.observe(&p, &facts(Class::Read, &sr, Some("~/.ssh/id_rsa"), T0 + 5));
+        b.note_private_text("key = Zx9Kq2Lm7Np4");
+        a.merge(b);
+        assert!(a.is_tainted());
+        assert_eq!(a.untrusted().unwrap().label, "https://early.example/");
+        assert_eq!(a.pieces.len(), 1);
     }
 
     #[test]

@@ -25,6 +25,8 @@ impl App {
         out.push(ClientMsg::ListPending { req: r });
         let r = self.req(Req::Status);
         out.push(ClientMsg::Status { req: r });
+        let r = self.req(Req::Taints);
+        out.push(ClientMsg::Taints { req: r });
         if self.history.opened {
             self.history.loading = None;
             out.extend(self.load_page(0, Land::First, now));
@@ -104,6 +106,10 @@ impl App {
                 if let Some(Req::Reveal) = self.inflight.remove(&req) {
                     self.revealed_reply(ok, approval_id, args, message, now);
                 }
+            }
+            DaemonMsg::Taints { req, sessions } => {
+                self.inflight.remove(&req);
+                self.taints = sessions;
             }
             DaemonMsg::Welcome { .. }
             | DaemonMsg::Decision { .. }
@@ -186,6 +192,8 @@ impl App {
                     st.pin_set = true;
                 }
             }
+            Event::Taint { session } => self.taint_changed(session, now),
+            Event::Stopped { since } => self.stopped_changed(since, now),
             Event::PolicyPending { pending } => {
                 if let Some(p) = &pending {
                     self.say(Level::Warn, format!("policy change pending: {} rules loosen", p.loosen), now);

@@ -139,6 +139,8 @@ impl App {
             a if a.is_answer() && self.pane == Pane::Pending => self.answer(a, now, out),
             Action::AcceptPolicy => self.accept_policy(now, out),
             Action::SetPin => self.start_new_pin(now),
+            Action::Stop => self.stop_key(now, out),
+            Action::Resume => self.resume_key(now, out),
             Action::Search => self.mode = Mode::Search { input: self.history.text.clone().unwrap_or_default() },
             Action::FilterDecision => {
                 self.history.decision = cycle(&DECISIONS, self.history.decision);

@@ -25,6 +25,7 @@ mod keys;
 mod pin;
 mod reveal;
 mod state;
+mod stop;
 
 pub use keys::scope_label;
 use state::Req;

@@ -97,6 +97,7 @@ impl App {
                         let r = self.req(Req::AcceptPolicy);
                         out.push(ClientMsg::PolicyAccept { req: r, pin: None });
                     }
+                    Some(AfterUnlock::Resume) => self.send_resume(out),
                     Some(AfterUnlock::Reveal { item }) => {
                         let id = item.id.clone();
                         self.mode = Mode::Detail { item: DetailItem::Pending(item), scroll: 0 };
@@ -109,6 +110,7 @@ impl App {
                 self.after_unlock = None;
                 self.say(Level::Error, format!("PIN refused: {message}"), now);
             }
+            Some(Req::Stop | Req::Resume) => self.stop_done(ok, message, now),
             Some(Req::SetPin) => {
                 if ok {
                     // The daemon unlocks the connection that set it.

@@ -229,6 +229,9 @@ pub(super) enum Req {
     AcceptPolicy,
     SetPin,
     Reveal,
+    Stop,
+    Resume,
+    Taints,
 }
 
 /// The whole console state.
@@ -268,6 +271,11 @@ pub struct App {
     /// The unredacted arguments of the approval whose detail is open, after
     /// `r` (never stored anywhere else).
     pub revealed: Option<Revealed>,
+    /// Agent sessions with an untrusted or private read (the lethal
+    /// trifecta), the latest first.
+    pub taints: Vec<latch_proto::TaintReport>,
+    /// `X` was pressed once at this time: a second press stops.
+    pub(super) stop_armed: Option<i64>,
 }
 
 /// What waits for the PIN.
@@ -282,6 +290,8 @@ pub(crate) enum AfterUnlock {
     Reveal {
         item: PendingItem,
     },
+    /// `U`: resume after the kill switch.
+    Resume,
 }
 
 /// One approval's unredacted arguments. Its `Debug` never shows them.
@@ -323,6 +333,8 @@ impl App {
             unlocked: false,
             after_unlock: None,
             revealed: None,
+            taints: Vec::new(),
+            stop_armed: None,
         }
     }
 }

@@ -87,6 +87,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
                     Span::styled(format!("✗ {f}"), Style::new().fg(Color::Red).bold()),
                 ]));
             }
+            lines.extend(super::taint::health_lines(app));
             lines.push(Line::from(vec![
                 label("consoles"),
                 Span::raw(format!("{} · pending {}", st.consoles, app.pending.len())),

@@ -14,6 +14,7 @@ mod history;
 mod live;
 mod pending;
 mod pieces;
+mod taint;
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
@@ -59,7 +60,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, now: i64) {
         _ => body,
     };
     // What the person must know before answering anything: one line each.
-    let mut warnings = Vec::new();
+    let mut warnings = taint::warnings(app);
     if let Some(st) = &app.status {
         if !st.pin_set {
             let text =

@@ -1,0 +1,130 @@
+//! What a call reads from or sends to, for the trifecta's chain: the URL,
+//! the recipients, the command or the path in its arguments, and every URL
+//! anywhere in them (a fetch leaks by any of them).
+
+use serde_json::Value;
+
+/// Argument names, by what they say, most telling first; compared without
+/// case, `_` and `-`.
+const GROUPS: &[&[&str]] = &[
+    &["url", "uri", "href", "link", "endpoint", "webhook", "webhookurl"],
+    &["to", "recipient", "recipients", "email", "channel", "channelid", "chatid", "repo", "repository"],
+    &["command", "cmd", "script"],
+    &["filepath", "path", "file", "filename", "notebookpath", "paths"],
+];
+/// Strings read in one call's arguments, and nesting followed.
+const MAX_STRINGS: usize = 512;
+const MAX_DEPTH: usize = 16;
+/// URLs kept of one call.
+const MAX_URLS: usize = 64;
+
+fn norm(key: &str) -> String {
+    key.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect()
+}
+
+/// The target of a call, `home` shown as `~`.
+pub(crate) fn of(args: &Value, home: Option<&str>) -> Option<String> {
+    let obj = args.as_object()?;
+    for group in GROUPS {
+        for (k, v) in obj {
+            if !group.contains(&norm(k).as_str()) {
+                continue;
+            }
+            let text = match v {
+                Value::String(s) if !s.trim().is_empty() => s.clone(),
+                Value::Array(a) => {
+                    let parts: Vec<&str> = a.iter().filter_map(Value::as_str).take(3).collect();
+                    if parts.is_empty() {
+                        continue;
+                    }
+                    parts.join(", ")
+                }
+                _ => continue,
+            };
+            return Some(tilde(&text, home));
+        }
+    }
+    urls(args).into_iter().next()
+}
+
+fn tilde(s: &str, home: Option<&str>) -> String {
+    match home.filter(|h| h.len() > 1) {
+        Some(h) => s.replace(&format!("{}/", h.trim_end_matches('/')), "~/"),
+        None => s.to_owned(),
+    }
+}
+
+/// Every URL in the arguments (`scheme://…` or `//host…`), also inside
+/// longer text, in the order met.
+pub(crate) fn urls(args: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut seen = 0;
+    walk(args, 0, &mut seen, &mut out);
+    out
+}
+
+fn walk(v: &Value, depth: usize, seen: &mut usize, out: &mut Vec<String>) {
+    if depth > MAX_DEPTH || *seen >= MAX_STRINGS || out.len() >= MAX_URLS {
+        return;
+    }
+    match v {
+        Value::String(s) => {
+            *seen += 1;
+            for word in s.split(|c: char| c.is_whitespace() || "\"'<>()[]{}`".contains(c)) {
+                if out.len() >= MAX_URLS {
+                    break;
+                }
+                let is_url = word.starts_with("//")
+                    || word.split_once("://").is_some_and(|(scheme, _)| {
+                        !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
+                    });
+                if is_url {
+                    out.push(word.to_owned());
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| walk(x, depth + 1, seen, out)),
+        Value::Object(o) => o.iter().for_each(|(k, x)| {
+            *seen += 1;
+            walk(&Value::String(k.clone()), depth + 1, seen, out);
+            walk(x, depth + 1, seen, out);
+        }),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn the_most_telling_argument_is_the_target() {
+        let home = Some("/home/ann");
+        assert_eq!(of(&json!({"url": "https://x.example/a", "body": "hi"}), home).unwrap(), "https://x.example/a");
+        assert_eq!(
+            of(&json!({"subject": "s", "to": ["a@x.example", "b@y.example"]}), home).unwrap(),
+            "a@x.example, b@y.example"
+        );
+        assert_eq!(of(&json!({"command": "curl x", "paths": ["/a"]}), home).unwrap(), "curl x");
+        assert_eq!(
+            of(&json!({"file_path": "/home/ann/.aws/credentials", "paths": []}), home).unwrap(),
+            "~/.aws/credentials"
+        );
+        assert_eq!(of(&json!({"q": "see https://y.example/?d=1 now"}), home).unwrap(), "https://y.example/?d=1");
+        assert_eq!(of(&json!({"n": 3}), home), None);
+        assert_eq!(of(&json!("text"), home), None);
+    }
+
+    #[test]
+    fn urls_are_found_anywhere_and_bounded() {
+        let v = json!({"a": {"b": ["x //h.example/p", "ftp://f.example/"]}, "https://k.example/?q=1": 1});
+        let mut u = urls(&v);
+        u.sort();
+        assert_eq!(u, ["//h.example/p", "ftp://f.example/", "https://k.example/?q=1"]);
+        let many: Vec<String> = (0..1000).map(|i| format!("https://{i}.example/")).collect();
+        assert_eq!(urls(&json!(many)).len(), MAX_URLS);
+        assert!(urls(&json!({"t": "a ratio 3://4 of ://x"})).len() == 1);
+    }
+}
