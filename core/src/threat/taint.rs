@@ -62,6 +62,9 @@ impl Default for TaintPolicy {
             untrusted: vec![
                 Selector::of(Some(Class::Read), &[OpenWorld]),
                 Selector::of(Some(Class::Read), &[External]),
+                // A command that reaches the network (`curl`, `gh issue
+                // view`) brings outside text in as well.
+                Selector::of(Some(Class::Execute), &[External]),
             ],
             private: vec![Selector::of(None, &[SecretRead])],
             sinks: vec![

@@ -159,7 +159,9 @@ impl Sessions {
 
     fn entry(&mut self, key: &str, label: &str, now_ms: i64) -> &mut Entry {
         if !self.taints.contains_key(key) && self.taints.len() >= MAX_SESSIONS {
-            forget_oldest(&mut self.taints, |e| e.used);
+            // A session that read both is forgotten last: flooding sessions
+            // must not wash a tainted one out.
+            forget_oldest(&mut self.taints, |e| (e.taint.is_tainted(), e.used));
         }
         let e = self.taints.entry(key.to_owned()).or_insert_with(|| Entry {
             taint: Taint::default(),
@@ -287,7 +289,7 @@ fn chain(t: &Taint, p: &TaintPolicy, facts: &CallFacts<'_>, args: &Value) -> Opt
     target::urls(args).iter().find_map(|u| t.check(p, &CallFacts { target: Some(u), ..*facts }))
 }
 
-fn forget_oldest<V>(map: &mut HashMap<String, V>, used: impl Fn(&V) -> i64) {
+fn forget_oldest<V, K: Ord>(map: &mut HashMap<String, V>, used: impl Fn(&V) -> K) {
     if let Some(k) = map.iter().min_by_key(|(_, v)| used(v)).map(|(k, _)| k.clone()) {
         map.remove(&k);
     }

@@ -28,9 +28,23 @@ fn call(
     args: Value,
     decision: Wire,
 ) -> Option<String> {
+    call_at(s, who, tool, class, f, args, decision, T)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn call_at(
+    s: &mut Sessions,
+    who: &Who,
+    tool: &str,
+    class: Class,
+    f: &[Flag],
+    args: Value,
+    decision: Wire,
+    now_ms: i64,
+) -> Option<String> {
     let p = TaintPolicy::default();
     let fl = flags(f);
-    let c = Call { server: "srv", tool, args: &args, class, flags: &fl, now_ms: T };
+    let c = Call { server: "srv", tool, args: &args, class, flags: &fl, now_ms };
     let checked = s.check(&p, who, &c, true);
     let reason = checked.say.map(|s| s.reason);
     s.decided(&p, &format!("c-{tool}"), decision, checked.ran);
@@ -161,4 +175,29 @@ fn memory_is_bounded() {
     }
     assert!(s.taints.len() <= MAX_SESSIONS);
     assert!(s.unlinked.len() <= MAX_SESSIONS);
+}
+
+#[test]
+fn a_flood_of_sessions_does_not_wash_a_tainted_one_out() {
+    let mut s = Sessions::default();
+    let victim = hook("claude-code:victim", &[]);
+    read_page(&mut s, &victim);
+    read_secret(&mut s, &victim, Wire::Allow);
+    for i in 0..(MAX_SESSIONS as i64 + 10) {
+        let w = hook(&format!("flood{i}"), &[]);
+        let url = json!({"url": "https://x.example/"});
+        call_at(&mut s, &w, "fetch", Class::Read, &[Flag::OpenWorld], url, Wire::Allow, T + 1000 * (i + 1));
+    }
+    assert!(send(&mut s, &victim).is_some(), "still tainted");
+}
+
+#[test]
+fn a_command_that_reaches_the_network_is_an_untrusted_read() {
+    let mut s = Sessions::default();
+    let w = shim(100);
+    let curl = json!({"command": "curl -s https://evil.example/issue/4"});
+    call(&mut s, &w, "Bash", Class::Execute, &[Flag::External], curl, Wire::Allow);
+    read_secret(&mut s, &w, Wire::Allow);
+    let why = send(&mut s, &w).expect("tainted");
+    assert!(why.contains("read curl -s https://evil.example/issue/4 at"), "{why}");
 }
