@@ -82,3 +82,54 @@ impl App {
         self.taints.iter().filter(|t| t.tainted).count()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use latch_proto::{ClientMsg, DaemonMsg, Event};
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+    use super::*;
+    use crate::app::Input;
+
+    const NOW: i64 = 1_780_000_000_000;
+
+    fn key(c: char) -> Input {
+        Input::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::SHIFT))
+    }
+
+    fn connected() -> App {
+        let mut app = App::new("ann", 0);
+        app.handle(Input::Connected, NOW);
+        app
+    }
+
+    #[test]
+    fn x_stops_only_when_pressed_twice_within_the_window() {
+        let mut app = connected();
+        assert!(app.handle(key('X'), NOW).is_empty());
+        // Too late: arms again instead.
+        assert!(app.handle(key('X'), NOW + STOP_ARM_MS + 1).is_empty());
+        let out = app.handle(key('X'), NOW + STOP_ARM_MS + 500);
+        assert!(matches!(out.as_slice(), [ClientMsg::Stop { .. }]), "{out:?}");
+    }
+
+    #[test]
+    fn taint_events_keep_the_latest_first_and_count_tainted_sessions() {
+        let mut app = connected();
+        let report = |key: &str, tainted: bool| TaintReport {
+            key: key.into(),
+            label: key.into(),
+            untrusted: Some((NOW, "https://x.example/".into())),
+            private: tainted.then(|| (NOW, "~/.aws/credentials".into())),
+            tainted,
+        };
+        let ev = |r| Input::Daemon(Box::new(DaemonMsg::Event { event: Event::Taint { session: r } }));
+        app.handle(ev(report("a", false)), NOW);
+        app.handle(ev(report("b", false)), NOW);
+        assert_eq!(app.tainted(), 0);
+        app.handle(ev(report("a", true)), NOW);
+        assert_eq!(app.tainted(), 1);
+        assert_eq!(app.taints.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert!(app.toast.as_ref().unwrap().text.contains("read untrusted content and private data"));
+    }
+}
