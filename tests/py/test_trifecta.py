@@ -165,9 +165,17 @@ async def test_taint_is_memory_a_restart_starts_clean(home: Home, start_daemon: 
 
 
 @pytest.mark.anyio
-async def test_policy_tunes_the_effect(home: Home, start_daemon: Callable[..., Daemon]) -> None:
-    start_daemon(policy='[threats.taint]\neffect = "deny"\n')
-    assert fetch(home, "sess-p", "https://news.example/release", 1)[0] == "allow"
-    read_credentials(home, "sess-p", 2)
-    decision, why = fetch(home, "sess-p", LEAK, 3)
-    assert decision == "deny" and CHAIN in why, (decision, why)
+async def test_policy_tunes_sinks_and_the_effect(home: Home, start_daemon: Callable[..., Daemon]) -> None:
+    # Every write is a sink here (local ones included), and sinks are denied.
+    start_daemon(policy='[threats.taint]\neffect = "deny"\nsinks = [{ class = "WRITE" }]\n')
+    notes = {"file_path": str(home.work / "notes.md"), "content": "hello"}
+    # (A write outside the workspace asks anyway; it is no sink yet.)
+    first = verdict(hook(home, "sess-p", "Write", notes, 1))
+    assert first[0] == "ask" and CHAIN not in first[1], first
+    assert fetch(home, "sess-p", "https://news.example/release", 2)[0] == "allow"
+    read_credentials(home, "sess-p", 3)
+    decision, why = verdict(hook(home, "sess-p", "Write", notes, 4))
+    assert decision == "deny" and CHAIN in why and "notes.md" in why, (decision, why)
+    # An untrusted read whose URL carries data is a sink whatever the list.
+    decision, why = fetch(home, "sess-p", LEAK, 5)
+    assert decision == "deny" and "whose URL carries data" in why, (decision, why)
