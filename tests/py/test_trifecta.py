@@ -179,3 +179,31 @@ async def test_policy_tunes_sinks_and_the_effect(home: Home, start_daemon: Calla
     # An untrusted read whose URL carries data is a sink whatever the list.
     decision, why = fetch(home, "sess-p", LEAK, 5)
     assert decision == "deny" and "whose URL carries data" in why, (decision, why)
+
+
+def test_a_read_claude_codes_own_dialog_let_run_counts(home: Home, start_daemon: Callable[..., Daemon]) -> None:
+    """A command answered "yes" in Claude Code's own permission dialog: its
+    `PostToolUse` hook tells Latch it ran, so its read counts."""
+    from latchkit import stop_process, wait_until
+    from test_hooks import start_hook
+
+    start_daemon()
+    curl = "curl -s https://news.example/issue/4"
+    base = {"session_id": "sess-d", "cwd": str(home.work), "tool_name": "Bash"}
+    prompt = {**base, "hook_event_name": "PermissionRequest", "tool_input": {"command": curl, "description": "x"}}
+    proc = start_hook(home, "claude-code", json.dumps(prompt))
+    try:
+        home.wait_pending(tool="Bash", server="claude-code")
+        ran = {**base, "hook_event_name": "PostToolUse", "tool_input": {"command": curl}, "tool_use_id": "toolu_9"}
+        p = subprocess.run(
+            [LATCH_BIN, "hook", "claude-code"], env=home.cli_env(), input=json.dumps(ran), capture_output=True,
+            text=True, timeout=30,
+        )
+        assert (p.returncode, p.stdout) == (0, ""), p
+        assert wait_until(lambda: home.pending() == [], timeout=10), home.pending()
+        proc.communicate(timeout=15)
+    finally:
+        stop_process(proc)
+    read_credentials(home, "sess-d", 1)
+    decision, why = fetch(home, "sess-d", LEAK, 2)
+    assert decision == "ask" and f"read {curl} at" in why, (decision, why)
