@@ -220,7 +220,7 @@ pub const BINDINGS: &[Binding] = &[
         "always",
         "Approve always: writes an allow rule to the policy (asks to confirm).",
     ),
-    b(C::Pending, &[Key::ch('d')], A::Deny, "deny", "Deny this call."),
+    b(C::Pending, &[Key::ch('d')], A::Deny, "deny", "Deny this call: type why, for the agent (optional), then Enter."),
     b(
         C::Pending,
         &[Key::ch('D')],
