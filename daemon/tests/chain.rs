@@ -94,7 +94,8 @@ fn a_changed_answer_or_its_time_is_named() {
         ("answered_ms", "UPDATE events SET answered_ms = 1 WHERE id = 4"),
         ("wiped", "UPDATE events SET answer = NULL, answered_ms = NULL WHERE id = 4"),
     ] {
-        let home = TempHome::new(name);
+        // A name of its own: tests run side by side in one process.
+        let home = TempHome::new(&format!("sealed-{name}"));
         five_calls(&home);
         tamper(&home, sql);
         match verify(&home.db()).unwrap() {

@@ -236,7 +236,7 @@ pub const BINDINGS: &[Binding] = &[
         "always",
         "Approve always: pick how far it reaches (narrowest first), read the rule, then confirm.",
     ),
-    b(C::Pending, &[Key::ch('d')], A::Deny, "deny", "Deny this call."),
+    b(C::Pending, &[Key::ch('d')], A::Deny, "deny", "Deny this call: type why, for the agent (optional), then Enter."),
     b(
         C::Pending,
         &[Key::ch('D')],

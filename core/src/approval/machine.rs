@@ -296,11 +296,12 @@ impl Approvals {
         fx.push(Effect::PendingRemoved { approval_id: p.id.clone(), closure });
 
         let verb = if decision == Decision::Allow { "approved" } else { "denied" };
-        let mut reason = format!("{verb} {} by {} (approval {})", a.scope.describe(), by(&a.channel, &a.who), p.id);
-        if let Some(why) = a.reason.as_deref().filter(|r| !r.trim().is_empty()) {
-            reason.push_str(": ");
-            reason.push_str(why.trim());
-        }
+        // The person's own words first, when they gave any: that is what
+        // the agent needs.
+        let reason = match a.reason.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+            Some(why) => format!("{verb} by a person: {why} (approval {})", p.id),
+            None => format!("{verb} {} by {} (approval {})", a.scope.describe(), by(&a.channel, &a.who), p.id),
+        };
         let outcome = |reason: &str| match decision {
             Decision::Allow => Outcome::Allow { reason: reason.to_owned(), approval_id: Some(p.id.clone()) },
             _ => Outcome::Deny { reason: reason.to_owned(), approval_id: Some(p.id.clone()) },

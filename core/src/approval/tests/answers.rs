@@ -54,7 +54,7 @@ fn every_answer_is_recorded_with_channel_who_and_time() {
     );
     match outcome_of(&fx, "c1") {
         Some(Outcome::Allow { reason, .. }) => {
-            assert!(reason.ends_with(": looks fine"), "{reason}")
+            assert!(reason.starts_with("approved by a person: looks fine (approval "), "{reason}")
         }
         other => panic!("{other:?}"),
     }
