@@ -60,7 +60,7 @@ pub(crate) async fn decide(
     let (pins, effects) = {
         let eng = shared.engine();
         let pins = if eng.hooks.contains_key(&conn) { None } else { eng.pins.get(server) };
-        (pins, crate::pins::Effects::of(&eng))
+        (pins, crate::pins::Effects::of(&eng.policy, eng.floor.as_ref()))
     };
     let changed = match pins {
         Some(p) => crate::pins::say(&*p.lock().await, effects, tool),

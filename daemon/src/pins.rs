@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use latch_core::Decision;
-use latch_core::policy::ThreatPolicy;
+use latch_core::policy::{Policy, ThreatPolicy};
 use latch_core::threat::gate::{self, Say};
 use latch_core::threat::pin::{Change, Pinned, description_diff, diff};
 use latch_core::threat::pins::{MAX_TOOLS, Seen, ServerPins};
@@ -379,10 +379,11 @@ pub(crate) struct Effects {
 }
 
 impl Effects {
-    pub(crate) fn of(eng: &crate::engine::Engine) -> Effects {
-        let t: &ThreatPolicy = eng.policy.threats();
+    /// Of the policy in force and its floor, if any.
+    pub(crate) fn of(policy: &Policy, floor: Option<&Policy>) -> Effects {
+        let t: &ThreatPolicy = policy.threats();
         let mut e = Effects { changed: t.changed_tools, poisoned: t.poisoned_tools };
-        if let Some(f) = &eng.floor {
+        if let Some(f) = floor {
             e.changed = e.changed.max(f.threats().changed_tools);
             e.poisoned = e.poisoned.max(f.threats().poisoned_tools);
         }
