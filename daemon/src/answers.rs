@@ -71,14 +71,20 @@ pub(crate) async fn answer(shared: &Arc<Shared>, conn: u64, role: Role, tx: &Out
     };
     let effects = {
         let mut eng = shared.engine();
-        match a.narrow.filter(|_| a.approve && a.scope == Scope::Always) {
+        if a.scope == Scope::Always {
             // The driver takes the rule when the machine asks for it; what
             // is left (the approval was already closed) goes below.
-            Some(n) => {
-                eng.narrow.insert(answer.approval_id.clone(), n);
+            let narrow = a.narrow.filter(|_| a.approve);
+            let before = crate::always::insert_before(&eng, &answer.approval_id, a.approve);
+            let narrowed = narrow.is_some();
+            eng.narrow.insert(answer.approval_id.clone(), crate::always::Placed { narrow, before });
+            if narrowed {
                 eng.approvals.handle(approval::Event::AnswerNarrow(answer))
+            } else {
+                eng.approvals.handle(approval::Event::Answer(answer))
             }
-            None => eng.approvals.handle(approval::Event::Answer(answer)),
+        } else {
+            eng.approvals.handle(approval::Event::Answer(answer))
         }
     };
     let id = approval::normalize_id(&a.approval_id);
