@@ -18,12 +18,18 @@ pub struct AlwaysPick {
     pub offers: Vec<Offer>,
     /// Index into `offers`.
     pub sel: usize,
+    /// The calls of this tool asked in the last week (as the log keeps
+    /// them), once the daemon answered: how many, and per offer how many
+    /// it would have allowed (`None` where the log cannot tell: domains).
+    pub asked: Option<(usize, Vec<Option<usize>>)>,
+    /// The request that fetches them.
+    pub(super) asked_req: Option<u64>,
 }
 
 impl AlwaysPick {
     pub fn new(item: PendingItem) -> AlwaysPick {
         let offers = narrow::offers(&item.server, &item.tool, &item.args);
-        AlwaysPick { item, offers, sel: 0 }
+        AlwaysPick { item, offers, sel: 0, asked: None, asked_req: None }
     }
 
     pub fn chosen(&self) -> &Offer {
@@ -45,6 +51,10 @@ impl AlwaysPick {
     }
 }
 
+const WEEK_MS: i64 = 7 * 86_400_000;
+/// Most rows read for the count.
+const ASKED_LIMIT: u32 = 1_000;
+
 /// `2026-11-24 15:30 UTC`.
 pub fn utc(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
@@ -54,9 +64,42 @@ pub fn utc(ms: i64) -> String {
 }
 
 impl App {
-    /// Opens the picker for `item`.
-    pub(super) fn pick_always(&mut self, item: PendingItem) {
-        self.mode = Mode::Always(AlwaysPick::new(item));
+    /// Opens the picker for `item`, and asks the log for the calls of
+    /// that tool asked in the last week.
+    pub(super) fn pick_always(&mut self, item: PendingItem, now: i64, out: &mut Vec<ClientMsg>) {
+        let filter = latch_proto::AuditFilter {
+            server: Some(item.server.clone()),
+            tool: Some(item.tool.clone()),
+            decision: Some("ask".into()),
+            since: Some(now - WEEK_MS),
+            ..Default::default()
+        };
+        let mut pick = AlwaysPick::new(item);
+        if self.connected() {
+            let r = self.req(Req::AlwaysAsked);
+            pick.asked_req = Some(r);
+            out.push(ClientMsg::Audit { req: r, limit: ASKED_LIMIT, before: None, filter });
+        }
+        self.mode = Mode::Always(pick);
+    }
+
+    /// The log's answer: what each scope would have allowed.
+    pub(super) fn always_asked(&mut self, req: u64, rows: &[latch_proto::AuditRow]) {
+        let Mode::Always(pick) = &mut self.mode else { return };
+        if pick.asked_req != Some(req) {
+            return;
+        }
+        let calls: Vec<&latch_proto::AuditRow> = rows.iter().filter(|r| r.kind == "call").collect();
+        let counts = pick
+            .offers
+            .iter()
+            .map(|o| match &o.narrowing {
+                None => Some(calls.len()),
+                Some(narrow::Narrowing::Domains(_)) => None,
+                Some(n) => Some(calls.iter().filter(|r| n.holds(&r.args, &[])).count()),
+            })
+            .collect();
+        pick.asked = Some((calls.len(), counts));
     }
 
     /// A key while the picker is open.

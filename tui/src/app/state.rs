@@ -227,7 +227,10 @@ pub(super) enum Req {
     Pending,
     Status,
     Subscribe,
-    Audit { page: usize, land: Land },
+    Audit {
+        page: usize,
+        land: Land,
+    },
     Answer,
     Unlock,
     AcceptPolicy,
@@ -235,6 +238,8 @@ pub(super) enum Req {
     Reveal,
     Rules,
     DeleteRule,
+    /// The calls of a tool asked lately, for the "always" picker.
+    AlwaysAsked,
 }
 
 /// The whole console state.
