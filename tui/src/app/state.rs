@@ -88,9 +88,9 @@ pub enum Mode {
     },
     Confirm(Confirm),
     /// Choosing how far an "always" approval reaches ([`super::always`]).
-    Always(super::always::AlwaysPick),
+    Always(super::views::AlwaysPick),
     /// The policy's rules ([`super::rules`]).
-    Rules(super::rules::RulesView),
+    Rules(super::views::RulesView),
     Search {
         input: String,
     },
