@@ -131,7 +131,7 @@ pub struct Engine {
     pub threats: crate::threats::Counters,
     /// The narrower rule an "always" answer chose, by approval id, from
     /// the answer until the driver writes it.
-    pub narrow: HashMap<String, crate::always::Placed>,
+    pub narrow: HashMap<String, crate::placed::Placed>,
     next_call: u64,
     salt: u64,
 }

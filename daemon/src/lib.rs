@@ -28,6 +28,7 @@ mod lock;
 pub mod log;
 mod outbox;
 pub mod pin;
+mod placed;
 mod policy_file;
 mod registry;
 mod reload;
