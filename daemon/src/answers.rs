@@ -71,14 +71,20 @@ pub(crate) async fn answer(shared: &Arc<Shared>, conn: u64, role: Role, tx: &Out
     };
     let effects = {
         let mut eng = shared.engine();
-        match a.narrow.filter(|_| a.approve && a.scope == Scope::Always) {
+        if a.scope == Scope::Always {
             // The driver takes the rule when the machine asks for it; what
             // is left (the approval was already closed) goes below.
-            Some(n) => {
-                eng.narrow.insert(answer.approval_id.clone(), n);
+            let narrow = a.narrow.filter(|_| a.approve);
+            let before = insert_before(&eng, &answer.approval_id, a.approve);
+            let narrowed = narrow.is_some();
+            eng.narrow.insert(answer.approval_id.clone(), crate::placed::Placed { narrow, before });
+            if narrowed {
                 eng.approvals.handle(approval::Event::AnswerNarrow(answer))
+            } else {
+                eng.approvals.handle(approval::Event::Answer(answer))
             }
-            None => eng.approvals.handle(approval::Event::Answer(answer)),
+        } else {
+            eng.approvals.handle(approval::Event::Answer(answer))
         }
     };
     let id = approval::normalize_id(&a.approval_id);
@@ -274,4 +280,16 @@ pub(crate) async fn reveal(shared: &Arc<Shared>, conn: u64, role: Role, tx: &Out
         },
     };
     send(tx, &reply).await;
+}
+
+/// The `[[rule]]` line the "always" rule for this approval must precede:
+/// the user rule that decides its call now (evaluated on the approval's
+/// redacted arguments), when that rule's effect is not the answer's.
+fn insert_before(eng: &crate::engine::Engine, approval_id: &str, approve: bool) -> Option<usize> {
+    let p = eng.approvals.get(approval_id)?;
+    let args = p.summary.get("args").cloned().unwrap_or_default();
+    let call = latch_core::Call { server: &p.key.server, tool: &p.key.tool, args: &args };
+    let ev = latch_core::decide(&eng.policy, &call, None).evaluation;
+    let wanted = if approve { latch_core::Decision::Allow } else { latch_core::Decision::Deny };
+    ev.rule_line.filter(|_| ev.decision != wanted)
 }

@@ -112,9 +112,9 @@ pub(crate) async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: 
                     events.push(Event::PendingRemoved { id: approval_id, decision, by });
                 }
                 Effect::WriteRule { approval_id, server, tool, decision, def_hash } => {
-                    let narrow = eng.narrow.remove(&approval_id);
+                    let placed = eng.narrow.remove(&approval_id).unwrap_or_default();
                     if !crate::results::writes_no_rule(def_hash.as_deref()) {
-                        rules.push((approval_id, server, tool, decision, narrow));
+                        rules.push((approval_id, server, tool, decision, placed));
                     }
                 }
                 Effect::Record(r) => {
@@ -165,7 +165,7 @@ pub(crate) async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: 
         shared.audit.set_state(crate::known::STATE_KEY, snapshot).await;
         rows.extend(learned.into_iter().map(|(approval_id, def)| crate::known::row(approval_id, def, event_now())));
     }
-    for (approval_id, server, tool, decision, narrow) in rules {
+    for (approval_id, server, tool, decision, placed) in rules {
         // "always": a rule the user can read and undo, written at once; the
         // in-memory grant covers the moment until the reload.
         let rule = latch_core::policy::NewRule {
@@ -177,8 +177,8 @@ pub(crate) async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: 
                 &approval_id,
                 &crate::audit::retention::utc(now_ms()),
             ),
-            insert_before: None,
-            narrow,
+            insert_before: placed.before,
+            narrow: placed.narrow,
         };
         // Written by the policy component, off the runtime; the answer
         // waits for it, so the person hears of the rule once it is there.

@@ -135,7 +135,7 @@ pub struct Engine {
     pub taint: crate::taint::Sessions,
     /// The narrower rule an "always" answer chose, by approval id, from
     /// the answer until the driver writes it.
-    pub narrow: HashMap<String, latch_core::policy::narrow::Narrowing>,
+    pub narrow: HashMap<String, crate::placed::Placed>,
     next_call: u64,
     salt: u64,
 }

@@ -30,6 +30,7 @@ pub mod log;
 mod outbox;
 pub mod pin;
 mod pins;
+mod placed;
 mod policy_file;
 mod registry;
 mod reload;

@@ -195,3 +195,25 @@ def test_policy_replay_lists_the_calls_a_candidate_would_decide_differently(
     candidate.write_text("[[rule]]\neffect = 3\n")
     broken = home.latch("policy", "replay", str(candidate), check=False)
     assert broken.returncode == 1 and "nothing was changed" in broken.stderr, broken
+
+
+def test_an_always_goes_before_the_rule_that_asked_so_it_is_reached(
+    home: Home, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient]
+) -> None:
+    asks = '\n# every shell command asks\n[[rule]]\nname = "shell-asks"\ntool = "run_command"\neffect = "ask"\n'
+    start_daemon(policy=POLICY + asks)
+    agent = Agent(wire)
+    agent.run("make lint")
+    approval_id = str(home.wait_pending(tool=TOOL)["id"])
+    approve_scope(home, approval_id, "this exact command: make lint")
+    text = policy_text(home)
+    assert text.index('equals = "make lint"') < text.index("# every shell command asks"), text
+    assert text.endswith(asks), text
+    # After the reload (done before the answer returned) the rule decides,
+    # not the grant that stood in for it: the same call runs again.
+    before = len(home.recorded(TOOL))
+    agent.run("make lint")
+    agent.run("make lint")
+    assert len(home.recorded(TOOL)) == before + 2, home.recorded(TOOL)
+    decided = verdict(agent.run("make test"))
+    assert decided.get("status") == "pending", decided

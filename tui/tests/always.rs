@@ -4,8 +4,8 @@
 mod support;
 
 use latch_core::policy::narrow::{self, WHOLE_TOOL};
-use latch_proto::{ClientMsg, PendingItem, Scope};
-use latch_tui::app::{App, Mode};
+use latch_proto::{ClientMsg, DaemonMsg, PendingItem, Scope};
+use latch_tui::app::{App, Input, Mode};
 use latch_tui::ui;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -29,7 +29,8 @@ fn picker(app: &App) -> &latch_tui::app::AlwaysPick {
 #[test]
 fn the_narrowest_scope_is_first_and_the_whole_tool_last() {
     let mut app = connected(&[npm_test()], &mut SyntheticLog::new(0));
-    assert!(app.handle(key('A'), NOW).is_empty());
+    let out = app.handle(key('A'), NOW);
+    assert!(matches!(out.as_slice(), [ClientMsg::Audit { .. }]), "only the log is asked: {out:?}");
     let p = picker(&app);
     assert_eq!(p.sel, 0);
     assert!(p.offers[0].label.starts_with("this exact command"), "{:#?}", p.offers);
@@ -66,6 +67,35 @@ fn choosing_a_prefix_sends_its_id_and_the_whole_tool_sends_a_plain_always() {
     assert_eq!(picker(&app).chosen().id, WHOLE_TOOL);
     let out = app.handle(code(KeyCode::Enter), NOW + 2);
     assert!(matches!(out.as_slice(), [ClientMsg::Answer { approve: true, scope: Scope::Always, .. }]), "{out:?}");
+}
+
+#[test]
+fn the_picker_counts_what_each_scope_would_have_allowed_last_week() {
+    let mut app = connected(&[npm_test()], &mut SyntheticLog::new(0));
+    let out = app.handle(key('A'), NOW);
+    let req = match out.as_slice() {
+        [ClientMsg::Audit { req, filter, .. }] => {
+            assert_eq!(filter.decision.as_deref(), Some("ask"));
+            assert_eq!(filter.tool.as_deref(), Some("run_command"));
+            *req
+        }
+        other => panic!("{other:?}"),
+    };
+    let rows: Vec<_> = ["npm run test", "npm run test; rm -rf ~", "npm run lint"]
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut r = row(i as i64 + 1, 3);
+            r.kind = "call".into();
+            r.args = json!({ "command": c });
+            r
+        })
+        .collect();
+    app.handle(Input::Daemon(Box::new(DaemonMsg::AuditRows { req, rows })), NOW);
+    let (asked, counts) = picker(&app).asked.clone().expect("counted");
+    assert_eq!(asked, 3);
+    // Exact, `npm run test`, `npm run`, cwd, whole tool.
+    assert_eq!(counts, [Some(0), Some(1), Some(2), Some(0), Some(3)]);
 }
 
 #[test]

@@ -240,7 +240,8 @@ fn each_answer_key_sends_its_scope_once() {
 #[test]
 fn always_answers_ask_for_confirmation() {
     let mut app = connected(&[pending("ap-1", "shell", "run_command", "EXECUTE", 50_000)], &mut SyntheticLog::new(0));
-    assert!(app.handle(key('A'), NOW).is_empty());
+    let out = app.handle(key('A'), NOW);
+    assert!(answers(&out).is_empty(), "{out:?}");
     assert!(matches!(app.mode, Mode::Always(_)), "approve always first asks how far");
     assert!(app.handle(code(KeyCode::Esc), NOW + 1).is_empty());
     assert_eq!(app.mode, Mode::Normal);

@@ -3,60 +3,50 @@
 //! last, with the exact rule that will be written; `j`/`k` choose, `y`
 //! saves (with the PIN when one is set), `Esc` sends nothing.
 
-use latch_core::Decision;
-use latch_core::policy::narrow::{self, Offer, WHOLE_TOOL};
-use latch_core::policy::{NewRule, origin, rule_block};
+use latch_core::policy::narrow::{self, WHOLE_TOOL};
 use latch_proto::{ClientMsg, PendingItem, Scope};
 
 use super::state::{AfterUnlock, App, Level, Mode, Req};
+use super::views::{ASKED_LIMIT, AlwaysPick, WEEK_MS};
 use crate::keymap::Action;
 
-/// The scope picker of an "always" approval.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AlwaysPick {
-    pub item: PendingItem,
-    pub offers: Vec<Offer>,
-    /// Index into `offers`.
-    pub sel: usize,
-}
-
-impl AlwaysPick {
-    pub fn new(item: PendingItem) -> AlwaysPick {
-        let offers = narrow::offers(&item.server, &item.tool, &item.args);
-        AlwaysPick { item, offers, sel: 0 }
-    }
-
-    pub fn chosen(&self) -> &Offer {
-        &self.offers[self.sel.min(self.offers.len() - 1)]
-    }
-
-    /// The rule text the chosen scope writes, as the daemon will write it
-    /// (the time is the moment it is saved).
-    pub fn rule_text(&self, who: &str, now_ms: i64) -> String {
-        let rule = NewRule {
-            server: self.item.server.clone(),
-            tool: self.item.tool.clone(),
-            effect: Decision::Allow,
-            comment: origin::comment(Some(&format!("tui:{who}")), &self.item.id, &utc(now_ms)),
-            insert_before: None,
-            narrow: self.chosen().narrowing.clone(),
-        };
-        rule_block(&rule)
-    }
-}
-
-/// `2026-11-24 15:30 UTC`.
-pub fn utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = latch_proto::civil::civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3_600, rem % 3_600 / 60)
-}
-
 impl App {
-    /// Opens the picker for `item`.
-    pub(super) fn pick_always(&mut self, item: PendingItem) {
-        self.mode = Mode::Always(AlwaysPick::new(item));
+    /// Opens the picker for `item`, and asks the log for the calls of
+    /// that tool asked in the last week.
+    pub(super) fn pick_always(&mut self, item: PendingItem, now: i64, out: &mut Vec<ClientMsg>) {
+        let filter = latch_proto::AuditFilter {
+            server: Some(item.server.clone()),
+            tool: Some(item.tool.clone()),
+            decision: Some("ask".into()),
+            since: Some(now - WEEK_MS),
+            ..Default::default()
+        };
+        let mut pick = AlwaysPick::new(item);
+        if self.connected() {
+            let r = self.req(Req::AlwaysAsked);
+            pick.asked_req = Some(r);
+            out.push(ClientMsg::Audit { req: r, limit: ASKED_LIMIT, before: None, filter });
+        }
+        self.mode = Mode::Always(pick);
+    }
+
+    /// The log's answer: what each scope would have allowed.
+    pub(super) fn always_asked(&mut self, req: u64, rows: &[latch_proto::AuditRow]) {
+        let Mode::Always(pick) = &mut self.mode else { return };
+        if pick.asked_req != Some(req) {
+            return;
+        }
+        let calls: Vec<&latch_proto::AuditRow> = rows.iter().filter(|r| r.kind == "call").collect();
+        let counts = pick
+            .offers
+            .iter()
+            .map(|o| match &o.narrowing {
+                None => Some(calls.len()),
+                Some(narrow::Narrowing::Domains(_)) => None,
+                Some(n) => Some(calls.iter().filter(|r| n.holds(&r.args, &[])).count()),
+            })
+            .collect();
+        pick.asked = Some((calls.len(), counts));
     }
 
     /// A key while the picker is open.

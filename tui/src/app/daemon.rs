@@ -69,14 +69,14 @@ impl App {
                 // Without a PIN, the warning line over every pane offers one (`p`).
                 self.status = Some(status);
             }
-            DaemonMsg::AuditRows { req, rows } => {
-                if let Some(Req::Audit { page, land }) = self.inflight.remove(&req)
-                    && self.history.loading == Some(req)
-                {
+            DaemonMsg::AuditRows { req, rows } => match self.inflight.remove(&req) {
+                Some(Req::Audit { page, land }) if self.history.loading == Some(req) => {
                     self.history.loading = None;
                     self.page_arrived(page, land, rows, now);
                 }
-            }
+                Some(Req::AlwaysAsked) => self.always_asked(req, &rows),
+                _ => {}
+            },
             DaemonMsg::Answered { req, ok, message } => {
                 self.inflight.remove(&req);
                 // The reply does not name the approval: the one we answered

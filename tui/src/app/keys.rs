@@ -278,7 +278,7 @@ impl App {
             return;
         }
         if approve && scope == Scope::Always {
-            self.pick_always(item);
+            self.pick_always(item, now, out);
             return;
         }
         if scope == Scope::Always || (approve && item.class.eq_ignore_ascii_case("TRANSFER_VALUE")) {

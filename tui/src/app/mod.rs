@@ -29,15 +29,15 @@ mod reveal;
 mod rules;
 mod state;
 mod stop;
+mod views;
 
-pub use always::AlwaysPick;
 pub use keys::scope_label;
-pub use rules::RulesView;
 use state::Req;
 pub use state::{
     ARM_MS, App, CLASSES, Confirm, Conn, DECISIONS, DetailItem, History, Input, LIVE_KEEP, Level, Mode, PAGE,
     PAGE_STEP, Pane, QUIET_MS, Revealed, TOAST_MS, Toast, Window,
 };
+pub use views::{AlwaysPick, RulesView};
 
 impl App {
     pub fn should_quit(&self) -> bool {

@@ -6,24 +6,8 @@
 use latch_proto::{ClientMsg, RuleInfo};
 
 use super::state::{App, Level, Mode, Req};
+use super::views::RulesView;
 use crate::keymap::Action;
-
-/// The rules view.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct RulesView {
-    /// `None` until the daemon answered.
-    pub rules: Option<Vec<RuleInfo>>,
-    pub error: Option<String>,
-    pub sel: usize,
-    /// `d` was pressed: `y` deletes the selected rule.
-    pub confirm: bool,
-}
-
-impl RulesView {
-    pub fn selected(&self) -> Option<&RuleInfo> {
-        self.rules.as_ref()?.get(self.sel)
-    }
-}
 
 impl App {
     /// Opens the view and asks the daemon for the rules.

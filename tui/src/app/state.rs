@@ -88,9 +88,9 @@ pub enum Mode {
     },
     Confirm(Confirm),
     /// Choosing how far an "always" approval reaches ([`super::always`]).
-    Always(super::always::AlwaysPick),
+    Always(super::views::AlwaysPick),
     /// The policy's rules ([`super::rules`]).
-    Rules(super::rules::RulesView),
+    Rules(super::views::RulesView),
     Search {
         input: String,
     },
@@ -238,7 +238,10 @@ pub(super) enum Req {
     Pending,
     Status,
     Subscribe,
-    Audit { page: usize, land: Land },
+    Audit {
+        page: usize,
+        land: Land,
+    },
     Answer,
     Unlock,
     AcceptPolicy,
@@ -251,6 +254,8 @@ pub(super) enum Req {
     Taints,
     Rules,
     DeleteRule,
+    /// The calls of a tool asked lately, for the "always" picker.
+    AlwaysAsked,
 }
 
 /// The whole console state.
