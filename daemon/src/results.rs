@@ -106,7 +106,9 @@ pub(crate) async fn found(shared: &Arc<Shared>, conn: u64, server: &str, tx: &Ou
         .collect();
     let (call_row, session, client) = {
         let eng = shared.engine();
-        let row = r.call_id.as_ref().and_then(|c| eng.calls.get(c)).map(|c| c.audit_id);
+        // Only a call of this very connection: a shim cannot tie its findings to
+        // another shim's call.
+        let row = r.call_id.as_ref().and_then(|c| eng.calls.get(c)).filter(|c| c.conn == conn).map(|c| c.audit_id);
         (row, eng.session_of(conn).unwrap_or_default(), eng.shims.get(&conn).and_then(|s| s.info.client.clone()))
     };
     let args = redact_value(&json!({
