@@ -99,7 +99,7 @@ pub(crate) async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: 
                     events.push(Event::PendingRemoved { id: approval_id, decision, by });
                 }
                 Effect::WriteRule { approval_id, server, tool, decision, def_hash } => {
-                    if !crate::results::writes_no_rule(def_hash.as_deref()) {
+                    if !crate::hold_key::writes_no_rule(def_hash.as_deref()) {
                         rules.push((approval_id, server, tool, decision));
                     }
                 }

@@ -17,6 +17,7 @@ mod dispatch;
 mod driver;
 mod enforce;
 mod engine;
+mod hold_key;
 mod hook;
 pub mod identity;
 mod in_client;

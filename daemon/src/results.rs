@@ -19,12 +19,10 @@ use serde_json::{Value, json};
 
 use crate::audit::NewEvent;
 use crate::engine::{self, Engine};
+use crate::hold_key::{HOLD_KEY, writes_no_rule};
 use crate::now_ms;
 use crate::outbox::Outbox;
 use crate::shared::{Shared, send};
-
-/// The definition-hash prefix of a held result's approval.
-const HOLD_KEY: &str = "result:";
 
 /// How long a held result's approval holds on the daemon's side: the shim
 /// keeps the usual hold and withdraws the approval when it ends (so the
@@ -71,12 +69,6 @@ pub(crate) fn policy_changed(shared: &Shared) {
         let mode = mode_for(&eng, &shim.info.server);
         shim.tx.push(frame::encode(&DaemonMsg::ResultsMode { mode: mode.as_str().to_owned() }));
     }
-}
-
-/// False for the approval of a held result: answering it "always" writes
-/// no rule (a rule would allow the tool's calls, which nobody asked about).
-pub(crate) fn writes_no_rule(def_hash: Option<&str>) -> bool {
-    def_hash.is_some_and(|h| h.starts_with(HOLD_KEY))
 }
 
 /// A shim found something in a result: an audit row tied to the call, and
