@@ -113,7 +113,7 @@ pub(crate) async fn apply(shared: &Arc<Shared>, effects: Vec<Effect>, reply_to: 
                 }
                 Effect::WriteRule { approval_id, server, tool, decision, def_hash } => {
                     let placed = eng.narrow.remove(&approval_id).unwrap_or_default();
-                    if !crate::results::writes_no_rule(def_hash.as_deref()) {
+                    if !crate::hold_key::writes_no_rule(def_hash.as_deref()) {
                         rules.push((approval_id, server, tool, decision, placed));
                     }
                 }

@@ -19,6 +19,7 @@ mod driver;
 mod enforce;
 mod engine;
 mod findings;
+mod hold_key;
 mod hook;
 pub mod identity;
 mod in_client;

@@ -19,12 +19,10 @@ use serde_json::{Value, json};
 
 use crate::audit::NewEvent;
 use crate::engine::{self, Engine};
+use crate::hold_key::{HOLD_KEY, writes_no_rule};
 use crate::now_ms;
 use crate::outbox::Outbox;
 use crate::shared::{Shared, send};
-
-/// The definition-hash prefix of a held result's approval.
-const HOLD_KEY: &str = "result:";
 
 /// How long a held result's approval holds on the daemon's side: the shim
 /// keeps the usual hold and withdraws the approval when it ends (so the
@@ -73,12 +71,6 @@ pub(crate) fn policy_changed(shared: &Shared) {
     }
 }
 
-/// False for the approval of a held result: answering it "always" writes
-/// no rule (a rule would allow the tool's calls, which nobody asked about).
-pub(crate) fn writes_no_rule(def_hash: Option<&str>) -> bool {
-    def_hash.is_some_and(|h| h.starts_with(HOLD_KEY))
-}
-
 /// A shim found something in a result: an audit row tied to the call, and
 /// for a hold, a pending approval.
 pub(crate) async fn found(shared: &Arc<Shared>, conn: u64, server: &str, tx: &Outbox, r: ResultReport) {
@@ -106,7 +98,9 @@ pub(crate) async fn found(shared: &Arc<Shared>, conn: u64, server: &str, tx: &Ou
         .collect();
     let (call_row, session, client) = {
         let eng = shared.engine();
-        let row = r.call_id.as_ref().and_then(|c| eng.calls.get(c)).map(|c| c.audit_id);
+        // Only a call of this very connection: a shim cannot tie its findings to
+        // another shim's call.
+        let row = r.call_id.as_ref().and_then(|c| eng.calls.get(c)).filter(|c| c.conn == conn).map(|c| c.audit_id);
         (row, eng.session_of(conn).unwrap_or_default(), eng.shims.get(&conn).and_then(|s| s.info.client.clone()))
     };
     let args = redact_value(&json!({

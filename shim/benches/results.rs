@@ -14,7 +14,10 @@
 //! * text with JSON: a JSON document as text (a quote every few bytes,
 //!   escaped) and the same records as `structuredContent`;
 //! * worst case: 256 text items, each with an injection and a live-looking
-//!   token, so every part, every seam and the masking do work.
+//!   token, so every part, every seam and the masking do work;
+//! * the clean text and the worst case at 60 KiB, under `MARKERS_MAX` (64
+//!   KiB): the size up to which the full check (injection markers too)
+//!   runs; larger results are checked for secrets only.
 //!
 //! `LATCH_BENCH_RUNS=N` changes the number of runs.
 
@@ -84,6 +87,11 @@ fn clean_text() -> Vec<u8> {
     line(&json!({"content": [{"type": "text", "text": prose(MIB)}]}))
 }
 
+/// Just under the size whose markers are still read (`MARKERS_MAX`).
+fn clean_text_60k() -> Vec<u8> {
+    line(&json!({"content": [{"type": "text", "text": prose(60 * 1024)}]}))
+}
+
 fn text_with_json() -> Vec<u8> {
     let mut records = Vec::new();
     let mut n = 0;
@@ -96,8 +104,12 @@ fn text_with_json() -> Vec<u8> {
 }
 
 fn worst_case() -> Vec<u8> {
-    let per = MIB / 256;
-    let items: Vec<Value> = (0..256)
+    worst(MIB, 256)
+}
+
+fn worst(size: usize, n: usize) -> Vec<u8> {
+    let per = size / n;
+    let items: Vec<Value> = (0..n)
         .map(|i| {
             let mut t = prose(per - 200);
             t.push_str(&format!(
@@ -131,8 +143,14 @@ fn main() {
     let runs: usize = std::env::var("LATCH_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(21);
     println!("checking a 1 MiB result in the shim (median / best of {runs}, in-process)");
     println!("{:<16} {:>9} {:>22} {:>22} {:>22} {:>9}", "result", "bytes", "relay", "check", "check+mask", "findings");
-    for (name, l) in [("clean text", clean_text()), ("text with JSON", text_with_json()), ("worst case", worst_case())]
-    {
+    let shapes = [
+        ("clean text", clean_text()),
+        ("text with JSON", text_with_json()),
+        ("worst case", worst_case()),
+        ("clean, 60 KiB", clean_text_60k()),
+        ("worst, 60 KiB", worst(60 * 1024, 16)),
+    ];
+    for (name, l) in shapes {
         let (relay_med, relay_best) = time(runs, || bench::relay(&l));
         let (check_med, check_best) = time(runs, || bench::check(&l, "record").0);
         let (mask_med, mask_best) = time(runs, || bench::check(&l, "mask").1);

@@ -22,6 +22,6 @@ pub fn check(line: &[u8], mode: &str) -> (usize, usize) {
     let mode = Handling::parse(mode).unwrap_or(Handling::Record);
     match results::check(line, mode) {
         Checked::Clean => (0, 0),
-        Checked::Found { findings, masked } => (findings.len(), masked.map_or(0, |m| m.len())),
+        Checked::Found { findings, masked, .. } => (findings.len(), masked.map_or(0, |m| m.len())),
     }
 }

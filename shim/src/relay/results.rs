@@ -79,7 +79,7 @@ impl Relay {
         let mode = self.results_mode();
         let checked = results::check(&line, mode);
         let hold = mode == Handling::Hold || (mode == Handling::Mask && checked.unchecked());
-        let Checked::Found { findings, masked } = checked else {
+        let Checked::Found { findings, masked, .. } = checked else {
             self.finish(&t);
             self.send_client(line);
             return;
