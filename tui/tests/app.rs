@@ -334,7 +334,7 @@ fn losing_the_daemon_keeps_the_console_and_reconnecting_starts_over() {
     // History opened while down loads once the daemon is back.
     assert!(app.handle(key('3'), NOW + 20).is_empty());
     let out = app.handle(Input::Connected, NOW + 300);
-    assert_eq!(out.len(), 5, "{out:?}");
+    assert_eq!(out.len(), 6, "{out:?}");
     assert_eq!(audit_before(&out), [None]);
     let more = answer(&mut app, out, &[], &mut log, NOW + 300);
     assert!(more.is_empty());

@@ -17,8 +17,8 @@ mod history;
 mod live;
 mod pending;
 mod pieces;
-mod taint;
 mod rules;
+mod taint;
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
