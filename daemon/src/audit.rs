@@ -245,7 +245,7 @@ impl Audit {
         }
         seq.next_id += 1;
         // Queued under the lock: the writer commits rows in id order.
-        self.queue.0.push(Cmd::Insert(Box::new(ev), id));
+        self.queue.0.push(Cmd::Insert(Box::new(ev), id, None));
         Ok(id)
     }
 

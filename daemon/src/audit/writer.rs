@@ -21,8 +21,9 @@ pub(super) const MAX_BATCH: usize = 1024;
 pub(super) const CLEAR_AT: u64 = 64 * 1024;
 
 pub(super) enum Cmd {
-    /// A journaled row and its id.
-    Insert(Box<NewEvent>, i64),
+    /// A journaled row, its id, and its latency once its outcome joined it
+    /// (see [`merge_outcomes`]).
+    Insert(Box<NewEvent>, i64, Option<i64>),
     Finish {
         id: i64,
         outcome: &'static str,
@@ -171,7 +172,7 @@ pub(super) struct Row<'a> {
 }
 
 impl<'a> Row<'a> {
-    fn of_event(ev: &'a NewEvent, reasons: &'a str) -> Row<'a> {
+    fn of_event(ev: &'a NewEvent, latency_us: Option<i64>, reasons: &'a str) -> Row<'a> {
         Row {
             content: Content {
                 time_ms: ev.time_ms,
@@ -189,7 +190,7 @@ impl<'a> Row<'a> {
             },
             approval_id: ev.approval_id.as_deref(),
             outcome: ev.outcome,
-            latency_us: ev.latency_us,
+            latency_us,
             answered_by: ev.answered_by.as_deref(),
         }
     }
@@ -283,9 +284,9 @@ fn commit(
             let mut ins = tx.prepare_cached(INSERT_SQL)?;
             for cmd in batch.iter() {
                 match cmd {
-                    Cmd::Insert(ev, id) => {
+                    Cmd::Insert(ev, id, latency) => {
                         let reasons = serde_json::to_string(&ev.reasons).unwrap_or_else(|_| "[]".into());
-                        insert_row(&mut ins, *id, &Row::of_event(ev, &reasons), &mut tip)?;
+                        insert_row(&mut ins, *id, &Row::of_event(ev, *latency, &reasons), &mut tip)?;
                         newest = Some(*id);
                     }
                     Cmd::Finish { id, outcome, latency_us } => finish_row(&tx, *id, outcome, *latency_us)?,
@@ -349,16 +350,16 @@ fn merge_outcomes(batch: &mut Vec<Cmd>) {
     let mut merged = false;
     for i in 0..batch.len() {
         match &batch[i] {
-            Cmd::Insert(_, id) => {
+            Cmd::Insert(_, id, _) => {
                 rows.insert(*id, i);
             }
             &Cmd::Finish { id, outcome, latency_us } => {
                 if let Some(&at) = rows.get(&id)
-                    && let Cmd::Insert(ev, _) = &mut batch[at]
+                    && let Cmd::Insert(ev, _, latency) = &mut batch[at]
                     && ev.outcome.is_none()
                 {
                     ev.outcome = Some(outcome);
-                    ev.latency_us = Some(latency_us);
+                    *latency = Some(latency_us);
                     batch[i] = Cmd::Merged;
                     merged = true;
                 }
