@@ -1,9 +1,8 @@
-//! The writer thread: takes [`Cmd`]s from the [`Queue`], commits them in
-//! groups, keeps the hash chain, and empties the journal once it holds
-//! nothing uncommitted.
+//! What the writer thread commits: [`Cmd`]s in one transaction per group,
+//! the hash chain, the rows' hashes and seals (its loop is
+//! [`super::run`]).
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
@@ -11,14 +10,9 @@ use tokio::sync::oneshot;
 use super::damage;
 use super::event::{AuditError, NewEvent};
 use super::journal::{Entry, Journal};
-use super::queue::Queue;
 
 /// Most commands committed in one transaction.
 pub(super) const MAX_BATCH: usize = 1024;
-
-/// A journal at least this long is emptied as soon as everything in it is
-/// committed (shorter ones wait, to spare a system call per commit).
-pub(super) const CLEAR_AT: u64 = 64 * 1024;
 
 pub(super) enum Cmd {
     /// A journaled row, its id, and its latency once its outcome joined it
@@ -76,7 +70,7 @@ pub(super) struct Store {
 impl Store {
     /// Commits the commands to retry and the batch; returns the newest row
     /// id committed, or the error.
-    fn commit(&mut self) -> Result<Option<i64>, rusqlite::Error> {
+    pub(super) fn commit(&mut self) -> Result<Option<i64>, rusqlite::Error> {
         if !self.retry.is_empty() {
             let mut all = std::mem::take(&mut self.retry);
             all.append(&mut self.batch);
@@ -99,66 +93,6 @@ impl Cmd {
     /// Someone waits for this: commit as soon as it is in.
     pub(super) fn urgent(&self) -> bool {
         matches!(self, Cmd::Flush(_) | Cmd::Prune { .. })
-    }
-}
-
-pub(super) fn writer(store: &mut Store, queue: &Queue, seq: &Mutex<Seq>) {
-    loop {
-        let (cmds, closed) = queue.take(!store.retry.is_empty());
-        let hold = held();
-        if !hold.is_zero() && !closed {
-            std::thread::sleep(hold);
-        }
-        store.batch.extend(cmds);
-        match store.commit() {
-            Ok(newest) => {
-                if let Some(id) = newest {
-                    queue.committed.fetch_max(id, std::sync::atomic::Ordering::AcqRel);
-                }
-                queue.set_stuck(None);
-                clear_if_committed(queue, seq, CLEAR_AT);
-            }
-            Err(e) => queue.set_stuck(Some(e.to_string())),
-        }
-        if closed && queue.lock().cmds.is_empty() {
-            if store.retry.is_empty() {
-                clear_if_committed(queue, seq, 0);
-            }
-            return;
-        }
-    }
-}
-
-/// Tests only: how long the writer waits before each commit, so that rows
-/// stay in the journal alone (as when a daemon is killed before its writer
-/// commits). Set by [`super::hold_commits_for_tests`], or in debug builds
-/// by `LATCH_TEST_AUDIT_HOLD_MS`.
-pub(super) static HOLD_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-fn held() -> std::time::Duration {
-    let mut ms = HOLD_MS.load(std::sync::atomic::Ordering::Relaxed);
-    if cfg!(debug_assertions) {
-        static ENV: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-        ms =
-            ms.max(*ENV.get_or_init(|| {
-                std::env::var("LATCH_TEST_AUDIT_HOLD_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
-            }));
-    }
-    std::time::Duration::from_millis(ms)
-}
-
-/// Empties the journal when every row appended to it is committed and it
-/// holds at least `at` bytes.
-pub(super) fn clear_if_committed(queue: &Queue, seq: &Mutex<Seq>, at: u64) {
-    let mut seq = seq.lock().unwrap_or_else(|e| e.into_inner());
-    let caught_up = seq.next_id - 1 <= queue.committed.load(std::sync::atomic::Ordering::Acquire);
-    if let Some(j) = seq.journal.as_mut()
-        && caught_up
-        && j.len() > 0
-        && j.len() >= at
-        && let Err(e) = j.clear()
-    {
-        tracing::warn!("the audit journal could not be emptied: {e}");
     }
 }
 
