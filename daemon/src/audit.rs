@@ -37,6 +37,7 @@ mod open;
 mod queue;
 mod read;
 pub mod retention;
+mod run;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -67,7 +68,7 @@ const JOURNAL_LIMIT: u64 = 4 * 1024 * 1024;
 /// (0: commits as usual), so that rows stay in the journal alone.
 #[doc(hidden)]
 pub fn hold_commits_for_tests(ms: u64) {
-    writer::HOLD_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
+    run::HOLD_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// A cheap handle to the writer thread.
@@ -174,7 +175,7 @@ impl Audit {
         let (q, s) = (queue.clone(), seq.clone());
         std::thread::Builder::new()
             .name("latch-audit".into())
-            .spawn(move || writer::writer(&mut store, &q, &s))
+            .spawn(move || run::writer(&mut store, &q, &s))
             .map_err(|e| AuditError::Io { path: path.to_owned(), source: e })?;
         let sender = Arc::new(Sender(queue));
         if checkpoints {
@@ -231,7 +232,7 @@ impl Audit {
         // A long journal is emptied before it grows further.
         if self.journal_len() >= JOURNAL_LIMIT {
             self.flush().await;
-            writer::clear_if_committed(&self.queue.0, &self.seq, 0);
+            run::clear_if_committed(&self.queue.0, &self.seq, 0);
         }
         self.queue.0.reserve().await?;
         let mut seq = self.seq.lock().unwrap_or_else(|e| e.into_inner());
@@ -245,7 +246,7 @@ impl Audit {
         }
         seq.next_id += 1;
         // Queued under the lock: the writer commits rows in id order.
-        self.queue.0.push(Cmd::Insert(Box::new(ev), id));
+        self.queue.0.push(Cmd::Insert(Box::new(ev), id, None));
         Ok(id)
     }
 

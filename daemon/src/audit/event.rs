@@ -45,9 +45,6 @@ pub struct NewEvent {
     pub rule: Option<String>,
     pub approval_id: Option<String>,
     pub outcome: Option<&'static str>,
-    /// With `outcome`: how long the call took (set when its outcome joins
-    /// the insert in one commit).
-    pub latency_us: Option<i64>,
     pub answered_by: Option<String>,
     pub detail: Option<String>,
 }

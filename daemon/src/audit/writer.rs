@@ -1,9 +1,8 @@
-//! The writer thread: takes [`Cmd`]s from the [`Queue`], commits them in
-//! groups, keeps the hash chain, and empties the journal once it holds
-//! nothing uncommitted.
+//! What the writer thread commits: [`Cmd`]s in one transaction per group,
+//! the hash chain, the rows' hashes and seals (its loop is
+//! [`super::run`]).
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
@@ -11,18 +10,14 @@ use tokio::sync::oneshot;
 use super::damage;
 use super::event::{AuditError, Conclusion, NewEvent};
 use super::journal::{Entry, Journal};
-use super::queue::Queue;
 
 /// Most commands committed in one transaction.
 pub(super) const MAX_BATCH: usize = 1024;
 
-/// A journal at least this long is emptied as soon as everything in it is
-/// committed (shorter ones wait, to spare a system call per commit).
-pub(super) const CLEAR_AT: u64 = 64 * 1024;
-
 pub(super) enum Cmd {
-    /// A journaled row and its id.
-    Insert(Box<NewEvent>, i64),
+    /// A journaled row, its id, and its latency once its outcome joined it
+    /// (see [`merge_outcomes`]).
+    Insert(Box<NewEvent>, i64, Option<i64>),
     Finish {
         id: i64,
         outcome: &'static str,
@@ -72,7 +67,7 @@ pub(super) struct Store {
 impl Store {
     /// Commits the commands to retry and the batch; returns the newest row
     /// id committed, or the error.
-    fn commit(&mut self) -> Result<Option<i64>, rusqlite::Error> {
+    pub(super) fn commit(&mut self) -> Result<Option<i64>, rusqlite::Error> {
         if !self.retry.is_empty() {
             let mut all = std::mem::take(&mut self.retry);
             all.append(&mut self.batch);
@@ -98,66 +93,6 @@ impl Cmd {
     }
 }
 
-pub(super) fn writer(store: &mut Store, queue: &Queue, seq: &Mutex<Seq>) {
-    loop {
-        let (cmds, closed) = queue.take(!store.retry.is_empty());
-        let hold = held();
-        if !hold.is_zero() && !closed {
-            std::thread::sleep(hold);
-        }
-        store.batch.extend(cmds);
-        match store.commit() {
-            Ok(newest) => {
-                if let Some(id) = newest {
-                    queue.committed.fetch_max(id, std::sync::atomic::Ordering::AcqRel);
-                }
-                queue.set_stuck(None);
-                clear_if_committed(queue, seq, CLEAR_AT);
-            }
-            Err(e) => queue.set_stuck(Some(e.to_string())),
-        }
-        if closed && queue.lock().cmds.is_empty() {
-            if store.retry.is_empty() {
-                clear_if_committed(queue, seq, 0);
-            }
-            return;
-        }
-    }
-}
-
-/// Tests only: how long the writer waits before each commit, so that rows
-/// stay in the journal alone (as when a daemon is killed before its writer
-/// commits). Set by [`super::hold_commits_for_tests`], or in debug builds
-/// by `LATCH_TEST_AUDIT_HOLD_MS`.
-pub(super) static HOLD_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-fn held() -> std::time::Duration {
-    let mut ms = HOLD_MS.load(std::sync::atomic::Ordering::Relaxed);
-    if cfg!(debug_assertions) {
-        static ENV: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-        ms =
-            ms.max(*ENV.get_or_init(|| {
-                std::env::var("LATCH_TEST_AUDIT_HOLD_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
-            }));
-    }
-    std::time::Duration::from_millis(ms)
-}
-
-/// Empties the journal when every row appended to it is committed and it
-/// holds at least `at` bytes.
-pub(super) fn clear_if_committed(queue: &Queue, seq: &Mutex<Seq>, at: u64) {
-    let mut seq = seq.lock().unwrap_or_else(|e| e.into_inner());
-    let caught_up = seq.next_id - 1 <= queue.committed.load(std::sync::atomic::Ordering::Acquire);
-    if let Some(j) = seq.journal.as_mut()
-        && caught_up
-        && j.len() > 0
-        && j.len() >= at
-        && let Err(e) = j.clear()
-    {
-        tracing::warn!("the audit journal could not be emptied: {e}");
-    }
-}
-
 /// The fields of a row as inserted.
 pub(super) struct Row<'a> {
     pub(super) content: Content<'a>,
@@ -168,7 +103,7 @@ pub(super) struct Row<'a> {
 }
 
 impl<'a> Row<'a> {
-    fn of_event(ev: &'a NewEvent, reasons: &'a str) -> Row<'a> {
+    fn of_event(ev: &'a NewEvent, latency_us: Option<i64>, reasons: &'a str) -> Row<'a> {
         Row {
             content: Content {
                 time_ms: ev.time_ms,
@@ -186,7 +121,7 @@ impl<'a> Row<'a> {
             },
             approval_id: ev.approval_id.as_deref(),
             outcome: ev.outcome,
-            latency_us: ev.latency_us,
+            latency_us,
             answered_by: ev.answered_by.as_deref(),
         }
     }
@@ -280,9 +215,9 @@ fn commit(
             let mut ins = tx.prepare_cached(INSERT_SQL)?;
             for cmd in batch.iter() {
                 match cmd {
-                    Cmd::Insert(ev, id) => {
+                    Cmd::Insert(ev, id, latency) => {
                         let reasons = serde_json::to_string(&ev.reasons).unwrap_or_else(|_| "[]".into());
-                        insert_row(&mut ins, *id, &Row::of_event(ev, &reasons), &mut tip)?;
+                        insert_row(&mut ins, *id, &Row::of_event(ev, *latency, &reasons), &mut tip)?;
                         newest = Some(*id);
                     }
                     Cmd::Finish { id, outcome, latency_us } => finish_row(&tx, *id, outcome, *latency_us)?,
@@ -342,16 +277,16 @@ fn merge_outcomes(batch: &mut Vec<Cmd>) {
     let mut merged = false;
     for i in 0..batch.len() {
         match &batch[i] {
-            Cmd::Insert(_, id) => {
+            Cmd::Insert(_, id, _) => {
                 rows.insert(*id, i);
             }
             &Cmd::Finish { id, outcome, latency_us } => {
                 if let Some(&at) = rows.get(&id)
-                    && let Cmd::Insert(ev, _) = &mut batch[at]
+                    && let Cmd::Insert(ev, _, latency) = &mut batch[at]
                     && ev.outcome.is_none()
                 {
                     ev.outcome = Some(outcome);
-                    ev.latency_us = Some(latency_us);
+                    *latency = Some(latency_us);
                     batch[i] = Cmd::Merged;
                     merged = true;
                 }
