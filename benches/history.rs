@@ -67,7 +67,6 @@ fn event(i: i64, n: i64, now: i64) -> NewEvent {
         approval_id: (decision == "ask").then(|| format!("ap-{i}")),
         outcome: done.then_some(if i % 13 == 0 { "is_error" } else { "ok" }),
         answered_by: (decision == "ask" && done).then(|| "tui:alice".to_owned()),
-        latency_us: None,
         detail: None,
     }
 }
