@@ -216,3 +216,15 @@ fn fuzz_crash_final_backslash_in_unclosed_expansion() {
         assert!(s.malformed || s.truncated, "{src:?}: {s:?}");
     }
 }
+
+#[test]
+fn fuzz_crash_ansi_c_control_escape_at_end() {
+    // `$'…\c` read the control character after `\c` without checking for
+    // the end, stepping one past the input; a here-document delimiter
+    // sliced up to there then panicked (fuzz target `shell`).
+    let found = "fori$(n\0\0\0<<88$'?8<<<<]<<<${\\c";
+    for src in [found, "cat <<$'\\c", "echo $'\\c", "$'\\c", "cat <<\"$'\\c"] {
+        let s = parse(src, &Vars::new());
+        assert!(s.malformed || s.truncated, "{src:?}: {s:?}");
+    }
+}

@@ -243,8 +243,12 @@ impl Parser {
                     self.radix(8, 3)
                 }
                 'c' => {
+                    // The control character's letter, if any: never step
+                    // past the end (later slices end at `self.i`).
                     let x = self.peek();
-                    self.i += 1;
+                    if x.is_some() {
+                        self.i += 1;
+                    }
                     x.map(|x| char::from((x as u8) & 0x1f))
                 }
                 other => {
