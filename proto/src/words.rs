@@ -8,7 +8,7 @@ pub fn who_answered(by: &str) -> String {
     let who = who.trim();
     let place = match channel {
         "tui" => "in the console",
-        "cli" => "with the latch command",
+        "cli" => "on the command line",
         "telegram" => "via Telegram",
         "desktop" => "from a desktop notification",
         "client" => "in the agent's client",
@@ -54,7 +54,7 @@ mod tests {
         assert_eq!(who_answered("tui:tui"), "a person in the console");
         assert_eq!(who_answered("tui:alice"), "alice in the console");
         assert_eq!(who_answered("telegram:bob"), "bob via Telegram");
-        assert_eq!(who_answered("cli:unknown peer"), "a person with the latch command");
+        assert_eq!(who_answered("cli:unknown peer"), "a person on the command line");
         assert_eq!(who_answered("pager:"), "a person via pager");
     }
 

@@ -80,7 +80,7 @@ def test_a_held_call_a_person_denies_ends_denied_blocked_with_who_and_the_wait(
     # And `latch audit` says so in words.
     text = home.latch("audit", "--limit", "5").stdout
     line = next(ln for ln in text.splitlines() if TOOL in ln and " call " in ln)
-    assert re.search(r"ask→deny\s+blocked \(denied by \S+ with the latch command after \d", line), text
+    assert re.search(r"ask→deny\s+blocked \(denied by \S+ on the command line after \d", line), text
     # The answer is sealed: the chain still verifies.
     assert home.latch("audit", "verify").returncode == 0
 

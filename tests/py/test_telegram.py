@@ -195,7 +195,7 @@ def test_a_replayed_button_does_nothing_and_cli_answers_edit_the_message(
     assert not result_of(client, first_req).get("isError")
     edit = tg.wait_for("editMessageText")
     assert edit.json["message_id"] == message_of(tg, first)["message_id"]
-    assert "Approved by" in edit.json["text"] and "with the latch command" in edit.json["text"], edit.json
+    assert "Approved by" in edit.json["text"] and "on the command line" in edit.json["text"], edit.json
     assert "cli:" not in edit.json["text"], edit.json
     assert "reply_markup" not in edit.json
 

@@ -197,7 +197,7 @@ pub enum Effect {
 pub(super) fn by(channel: &str, who: &str) -> String {
     let place = match channel {
         "tui" => "in the Latch console",
-        "cli" => "with the latch command",
+        "cli" => "on the command line",
         "telegram" => "via Telegram",
         "desktop" => "from a desktop notification",
         "client" => "in the agent's client",

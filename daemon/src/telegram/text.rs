@@ -196,7 +196,7 @@ mod tests {
     #[test]
     fn outcomes_say_who_answered() {
         assert_eq!(outcome_line("allow", "telegram:@alice"), "Approved by @alice via Telegram.");
-        assert_eq!(outcome_line("deny", "cli:bob"), "Denied by bob with the latch command.");
+        assert_eq!(outcome_line("deny", "cli:bob"), "Denied by bob on the command line.");
         assert_eq!(outcome_line("allow", "tui:tui"), "Approved by a person in the console.");
         assert!(
             closed_message("Latch: x", "withdrawn", "the client cancelled the request")
