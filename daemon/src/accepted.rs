@@ -79,7 +79,16 @@ impl Guard {
     }
 
     pub fn pending(&self) -> Option<PolicyPending> {
-        self.pending.as_ref().map(|(_, d)| PolicyPending { loosen: d.loosening() as u32, diff: d.lines() })
+        self.pending.as_ref().map(|(_, d)| PolicyPending {
+            loosen: d.loosening() as u32,
+            diff: d.lines(),
+            ..PolicyPending::default()
+        })
+    }
+
+    /// The text of the pending policy, to replay it.
+    pub fn pending_text(&self) -> Option<String> {
+        self.pending.as_ref().map(|(t, _)| t.clone())
     }
 
     fn seal(&mut self, text: String, key: &Key) -> Result<(), String> {

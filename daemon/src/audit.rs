@@ -36,6 +36,7 @@ mod journal;
 mod open;
 mod queue;
 mod read;
+pub mod recorded;
 pub mod retention;
 mod run;
 mod writer;

@@ -146,7 +146,12 @@ impl Daemon {
             shared.record(NewEvent { kind: "policy_guard", detail: Some(note), ..event_now() }).await;
         }
         let pending = shared.engine().policy_pending.clone();
-        if let Some(p) = pending {
+        if let Some(mut p) = pending {
+            let text = shared.guard().pending_text();
+            if let Some(text) = text {
+                crate::pending_replay::attach(&shared, text, &mut p).await;
+                shared.engine().policy_pending = Some(p.clone());
+            }
             tracing::warn!("policy change pending: {} rules loosen; a person must accept it", p.loosen);
             let detail = Some(p.diff.join("\n"));
             shared.record(NewEvent { kind: "policy_pending", decision: "ask".into(), detail, ..event_now() }).await;

@@ -61,12 +61,15 @@ pub(crate) async fn enforce(shared: &Arc<Shared>, settled: Settled, notes: Vec<S
     })
     .await;
     let Ok((policy, floor)) = parsed else { return };
-    let (policy, pending) = {
-        let pending = shared.guard().pending();
+    let (policy, pending, pending_text) = {
+        let (pending, pending_text) = {
+            let g = shared.guard();
+            (g.pending(), g.pending_text())
+        };
         let mut eng = shared.engine();
         eng.policy = policy;
         eng.floor = floor;
-        (eng.policy.clone(), pending)
+        (eng.policy.clone(), pending, pending_text)
     };
     // Every shim hears what to do with results under what is now in force.
     crate::results::policy_changed(shared);
@@ -78,7 +81,19 @@ pub(crate) async fn enforce(shared: &Arc<Shared>, settled: Settled, notes: Vec<S
             .await;
     }
     let was = shared.engine().policy_pending.clone();
-    if was != pending {
+    // The same change as before keeps its replay; a new one is replayed.
+    let same =
+        |a: &latch_proto::PolicyPending, b: &latch_proto::PolicyPending| a.loosen == b.loosen && a.diff == b.diff;
+    let unchanged = match (&was, &pending) {
+        (Some(a), Some(b)) => same(a, b),
+        (None, None) => true,
+        _ => false,
+    };
+    if !unchanged {
+        let mut pending = pending;
+        if let (Some(p), Some(text)) = (pending.as_mut(), pending_text) {
+            crate::pending_replay::attach(shared, text, p).await;
+        }
         if let Some(p) = &pending {
             tracing::warn!("policy change pending: {} rules loosen; a person must accept it", p.loosen);
             shared

@@ -29,6 +29,7 @@ mod limits;
 mod lock;
 pub mod log;
 mod outbox;
+mod pending_replay;
 pub mod pin;
 mod pins;
 mod placed;

@@ -368,6 +368,11 @@ pub struct PolicyPending {
     pub loosen: u32,
     /// One line per change, loosening ones first (`- `/`+ ` marked).
     pub diff: Vec<String>,
+    /// What the pending policy would have decided differently over the
+    /// calls of the last days: one line per group, biggest first, then how
+    /// many replay only approximately. Empty when nothing would change.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replay: Vec<String>,
 }
 
 /// Narrows an audit query. Empty fields match everything.

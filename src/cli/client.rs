@@ -265,6 +265,9 @@ pub fn status(a: JsonFlag) -> anyhow::Result<i32> {
         for line in &p.diff {
             println!("         {line}");
         }
+        for line in &p.replay {
+            println!("         {line}");
+        }
     }
     if let Some(n) = &status.policy_note {
         println!("policy   {n}");

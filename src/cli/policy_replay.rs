@@ -6,11 +6,8 @@
 
 use std::path::PathBuf;
 
-use latch_core::policy::replay::{Recorded, Report, replay};
-use latch_proto::AuditFilter;
+use latch_core::policy::replay::{Report, replay};
 
-/// Rows read per page of the log.
-const PAGE: u32 = 5_000;
 /// Calls listed per group in text (all of them in `--json`).
 const SHOWN: usize = 5;
 
@@ -30,28 +27,7 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<i32> {
     if !database.exists() {
         return Err(super::Usage(format!("there is no audit log at {}: no calls to replay", database.display())).into());
     }
-    let filter = AuditFilter { since: Some(a.since), ..AuditFilter::default() };
-    let mut calls = Vec::new();
-    let mut before = None;
-    loop {
-        let rows = latch_daemon::audit::query_rows(&database, &filter, before, PAGE)?;
-        let Some(last) = rows.last() else { break };
-        before = Some(last.id);
-        let n = rows.len();
-        calls.extend(rows.into_iter().filter(|r| r.kind == "call" && !r.decision.is_empty()).map(|r| Recorded {
-            id: r.id,
-            time_ms: r.time,
-            server: r.server,
-            tool: r.tool,
-            class: r.class,
-            decision: r.decision,
-            args: r.args,
-        }));
-        if n < PAGE as usize {
-            break;
-        }
-    }
-    calls.reverse();
+    let calls = latch_daemon::audit::recorded::calls_since(&database, a.since, usize::MAX)?;
     let report = replay(&policy, &calls);
     if a.json {
         println!("{}", json(&report, &shown, a.since));

@@ -205,6 +205,25 @@ fn health_shows_security_findings() {
 }
 
 #[test]
+fn health_shows_what_a_pending_change_would_have_done() {
+    let mut app = connected(&[], &mut SyntheticLog::new(0));
+    app.handle(key('4'), NOW - 5_000);
+    let pending = latch_proto::PolicyPending {
+        loosen: 1,
+        diff: vec!["+ rule \"tests\": allow run_command (command npm run test …)".into()],
+        replay: vec![
+            "would allow 14 calls that were asked in the last 7 days (rule \"tests\")".into(),
+            "2 of these calls replay approximately (arguments redacted in the log, or no tool definition)".into(),
+        ],
+    };
+    app.handle(event(Event::PolicyPending { pending: Some(pending) }), NOW - 5_000);
+    app.handle(Input::Tick, NOW);
+    snap("health_policy_pending_replay", &app);
+    let text: String = render(&app, 200, 50).buffer().content().iter().map(|c| c.symbol()).collect();
+    assert!(text.contains("would allow 14 calls that were asked in the last 7 days"), "{text}");
+}
+
+#[test]
 fn answer_keys_are_hidden_when_nothing_waits() {
     let mut app = connected(&[], &mut SyntheticLog::new(0));
     app.handle(key('1'), NOW - 10_000);

@@ -57,6 +57,10 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, now: i64) {
                 for l in &p.diff {
                     lines.push(Line::from(Span::styled(format!("  {l}"), Style::new().fg(Color::Yellow))));
                 }
+                // What the change would have decided differently lately.
+                for l in &p.replay {
+                    lines.push(Line::from(Span::styled(format!("  ↺ {l}"), Style::new().fg(Color::Yellow).italic())));
+                }
             }
             if let Some(n) = &st.policy_note {
                 lines.push(Line::from(vec![label(""), Span::styled(n.clone(), Style::new().fg(Color::Yellow))]));
