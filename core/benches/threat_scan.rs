@@ -145,6 +145,22 @@ fn main() {
             let d = best(|| assert!(!re.is_match(black_box(&prose))));
             report(&format!("rule {i} {rule:?}"), prose.len(), d);
         }
+        let pats = text::compiled_patterns();
+        let gates = text::gate_patterns();
+        let set = regex::RegexSet::new(
+            pats.iter().enumerate().filter(|(i, _)| !gates.iter().any(|(g, _)| g == i)).map(|(_, (_, p))| p),
+        )
+        .unwrap();
+        report("the set of ungated rules", prose.len(), best(|| assert!(!set.is_match(black_box(&prose)))));
+        for (i, g) in gates {
+            let re = regex::Regex::new(&g).unwrap();
+            let hit = re.is_match(&prose);
+            report(
+                &format!("gate of rule {i} (matches: {hit})"),
+                prose.len(),
+                best(|| _ = black_box(re.is_match(black_box(&prose)))),
+            );
+        }
     }
     println!("threat::result on 1 MiB results (best of {RUNS}):");
     report("clean text: is_clean", size(&clean), best(|| assert!(black_box(is_clean(black_box(&clean))))));
