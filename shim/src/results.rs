@@ -25,11 +25,11 @@ use crate::splice::{self, Edit};
 pub const SCAN_MAX: usize = 16 * 1024 * 1024;
 
 /// Largest result whose text is read for injection markers. The marker
-/// engine's speed depends on the text (`benches/results.rs`: well under a
-/// MB/s on varied prose), so larger results are checked for secrets only
-/// (redaction's detectors, tens of MB/s) and carry an `unchecked` finding
-/// for what was not read: the delay stays bounded.
-pub const MARKERS_MAX: usize = 64 * 1024;
+/// engine reads varied prose at about 50 MB/s (`cargo bench -p latch-core
+/// --bench threat_scan`: 16–23 ms per MiB), so up to 1 MiB that check adds
+/// at most a few tens of milliseconds; larger results are checked for
+/// secrets only and carry an `unchecked` finding for what was not read.
+pub const MARKERS_MAX: usize = 1024 * 1024;
 
 /// What a check found.
 #[derive(Debug)]

@@ -259,7 +259,7 @@ def test_a_huge_result(home: Home, start_daemon: Any) -> None:
         assert len(json.loads(line)["result"]["content"][0]["text"]) == 4 << 20
     finally:
         client.close()
-    # Over 64 KiB a result is read for secrets only: both rows say what was not read.
+    # Over 1 MiB a result is read for secrets only: both rows say what was not read.
     rows = wait_until(lambda: len(result_rows(home)) == 2 and result_rows(home), 10)
     kinds = sorted(sorted(f["kind"] for f in r["args"]["findings"]) for r in rows)
     assert kinds == [["secret", "unchecked"], ["unchecked"]], rows
