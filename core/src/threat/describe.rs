@@ -178,14 +178,19 @@ pub struct Shadow {
 }
 
 /// Shadowing among the servers of one client, given in the order they
-/// were first pinned (the earlier server keeps a shared name).
+/// were first pinned (the earlier server keeps a shared name). A later
+/// server that lists a shared name with the very definition the first one
+/// gave (the same canonical hash: two instances of one server, such as two
+/// `filesystem` servers with other roots) tells the model nothing new and is
+/// not a finding; a different definition under a taken name is.
 pub fn shadowing(servers: &[ServerTools]) -> Vec<Shadow> {
-    let mut first_owner: HashMap<&str, &str> = HashMap::new();
+    let mut first_owner: HashMap<&str, (&str, &str)> = HashMap::new();
     let mut out = Vec::new();
     for s in servers {
         for t in &s.tools {
             match first_owner.get(t.name.as_str()) {
-                Some(owner) if *owner != s.server => out.push(Shadow {
+                Some((_, hash)) if *hash == t.hash => {}
+                Some((owner, _)) if *owner != s.server => out.push(Shadow {
                     server: s.server.clone(),
                     tool: t.name.clone(),
                     finding: Finding {
@@ -197,7 +202,7 @@ pub fn shadowing(servers: &[ServerTools]) -> Vec<Shadow> {
                 }),
                 Some(_) => {}
                 None => {
-                    first_owner.insert(&t.name, &s.server);
+                    first_owner.insert(&t.name, (&s.server, &t.hash));
                 }
             }
         }
@@ -345,12 +350,26 @@ mod tests {
 
     #[test]
     fn shared_names_go_to_the_later_server() {
-        let a = ServerTools { server: "mail".into(), tools: tools(json!([{"name": "send_email"}])) };
-        let b = ServerTools { server: "facts".into(), tools: tools(json!([{"name": "send_email"}, {"name": "fact"}])) };
+        let a = ServerTools {
+            server: "mail".into(),
+            tools: tools(json!([{"name": "send_email", "description": "Sends an e-mail."}])),
+        };
+        let b = ServerTools {
+            server: "facts".into(),
+            tools: tools(json!([{"name": "send_email", "description": "Sends mail."}, {"name": "fact"}])),
+        };
         let s = shadowing(&[a, b]);
         assert_eq!(s.len(), 1);
         assert_eq!((s[0].server.as_str(), s[0].tool.as_str()), ("facts", "send_email"));
         assert_eq!(s[0].finding.kind, FindingKind::SameName);
+    }
+
+    #[test]
+    fn two_instances_of_one_server_do_not_shadow_each_other() {
+        let list = json!([{"name": "read_file", "description": "Reads a file."}, {"name": "write_file"}]);
+        let a = ServerTools { server: "home".into(), tools: tools(list.clone()) };
+        let b = ServerTools { server: "work".into(), tools: tools(list) };
+        assert_eq!(shadowing(&[a, b]), []);
     }
 
     #[test]
