@@ -44,6 +44,7 @@ mod stop;
 mod taint;
 mod telegram;
 mod threats;
+mod waiting;
 pub mod wire;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

@@ -7,8 +7,6 @@
 //! allowed, when a person approves it when it asks (see
 //! [`crate::driver`]), never when it is denied.
 
-use std::collections::HashMap;
-
 use latch_core::threat::budget::{self, Spend};
 use latch_core::threat::gate::{self, Say};
 use latch_core::threat::limits::Rates;
@@ -16,6 +14,8 @@ use latch_core::threat::money::Money;
 use latch_core::threat::taint::CallFacts;
 use latch_core::{Class, Flags, Policy};
 use serde_json::Value;
+
+use crate::waiting::Waiting;
 
 /// Most payments that wait for a person at once, to be counted if they
 /// are approved; the oldest is forgotten beyond this.
@@ -27,9 +27,7 @@ pub(crate) struct Counters {
     rates: Rates,
     spend: Spend,
     /// Payments of calls that wait for a person: (server, amounts) by call id.
-    waiting: HashMap<String, (String, Vec<Money>)>,
-    /// Call ids of `waiting` in arrival order.
-    order: std::collections::VecDeque<String>,
+    waiting: Waiting<(String, Vec<Money>), MAX_WAITING>,
 }
 
 /// One call's facts for the checks.
@@ -82,22 +80,15 @@ impl Counters {
 
     /// A payment that waits for a person.
     pub(crate) fn wait(&mut self, call_id: &str, server: &str, amounts: Vec<Money>) {
-        if self.waiting.len() >= MAX_WAITING
-            && let Some(old) = self.order.pop_front()
-        {
-            self.waiting.remove(&old);
-        }
-        self.waiting.insert(call_id.to_owned(), (server.to_owned(), amounts));
-        self.order.push_back(call_id.to_owned());
+        self.waiting.insert(call_id, (server.to_owned(), amounts));
     }
 
     /// A waiting call was answered: counted when `ran`, forgotten either way.
     pub(crate) fn settled(&mut self, call_id: &str, ran: bool, now_ms: i64) {
-        if let Some((server, amounts)) = self.waiting.remove(call_id) {
-            self.order.retain(|c| c != call_id);
-            if ran {
-                self.spent(&server, &amounts, now_ms);
-            }
+        if let Some((server, amounts)) = self.waiting.remove(call_id)
+            && ran
+        {
+            self.spent(&server, &amounts, now_ms);
         }
     }
 }

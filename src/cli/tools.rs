@@ -107,34 +107,26 @@ fn accept(server: &str, tool: &str, pin_stdin: bool) -> anyhow::Result<i32> {
 
 fn print_one(f: &ToolFinding, now: i64, full: bool) {
     let since = if f.since > 0 { super::audit_list::when(f.since, now) } else { "before restart".to_owned() };
-    println!("{} {}  [{}]  since {}", clean(&f.server), clean(&f.tool), f.kinds.join(", "), since);
+    println!(
+        "{} {}  [{}]  since {}",
+        latch_core::threat::visible(&f.server),
+        latch_core::threat::visible(&f.tool),
+        f.kinds.join(", "),
+        since
+    );
     for r in &f.reasons {
-        println!("  - {}", clean(r));
+        println!("  - {}", latch_core::threat::visible(r));
     }
     if let Some(d) = &f.diff {
         let lines: Vec<&str> = d.lines().collect();
         let shown = if full { lines.len() } else { lines.len().min(12) };
         for l in &lines[..shown] {
-            println!("    {}", clean(l));
+            println!("    {}", latch_core::threat::visible(l));
         }
         if shown < lines.len() {
             println!("    … ({} more lines: latch tools show)", lines.len() - shown);
         }
     }
-}
-
-/// Text a server chose, with control characters shown as escapes: nothing
-/// it sends reaches the terminal as a control sequence.
-fn clean(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_control() && c != '\t' {
-            out.push_str(&format!("<U+{:04X}>", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn now_ms() -> i64 {

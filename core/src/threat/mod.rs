@@ -94,11 +94,40 @@ pub(crate) fn excerpt(s: &str) -> String {
             out.push('…');
             break;
         }
-        if hidden::is_hidden(c) || (c.is_control() && c != '\n' && c != '\t') {
-            out.push_str(&format!("<U+{:04X}>", c as u32));
-        } else {
-            out.push(c);
-        }
+        push_visible(&mut out, c, true);
     }
     crate::redact::redact_text(&out).into_owned()
+}
+
+/// `s` with every hidden character (zero-width, bidirectional controls,
+/// tags) and every control character but the tab written as `<U+XXXX>`:
+/// text a server chose, safe to show on a terminal or in a message.
+pub fn visible(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        push_visible(&mut out, c, false);
+    }
+    out
+}
+
+/// Pushes `c`, or its `<U+XXXX>` escape when it would be hidden or control
+/// the terminal (a newline passes when `newline`).
+fn push_visible(out: &mut String, c: char, newline: bool) {
+    if hidden::is_hidden(c) || (c.is_control() && c != '\t' && !(newline && c == '\n')) {
+        out.push_str(&format!("<U+{:04X}>", c as u32));
+    } else {
+        out.push(c);
+    }
+}
+
+#[cfg(test)]
+mod visible_tests {
+    #[test]
+    fn hidden_and_control_characters_are_shown_as_escapes_but_a_tab() {
+        // A server's tool name with a right-to-left override, a zero-width
+        // space, an escape sequence and a newline: each shown, none acting.
+        let name = "read\u{202E}fdp.exe\u{200B}\u{1b}[2J\nx\ty";
+        assert_eq!(super::visible(name), "read<U+202E>fdp.exe<U+200B><U+001B>[2J<U+000A>x\ty");
+        assert_eq!(super::excerpt("a\nb\u{200B}"), "a\nb<U+200B>", "excerpts keep their lines");
+    }
 }

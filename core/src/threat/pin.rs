@@ -13,8 +13,6 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::hidden;
-
 /// One tool as pinned.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Pinned {
@@ -184,8 +182,8 @@ const MAX_LINES: usize = 400;
 /// beyond [`CONTEXT`] lines shown as `…`. Hidden characters are shown as
 /// `<U+200B>` escapes, so an invisible change is visible.
 pub fn description_diff(old: &str, new: &str) -> String {
-    let a: Vec<String> = old.lines().map(visible).collect();
-    let b: Vec<String> = new.lines().map(visible).collect();
+    let a: Vec<String> = old.lines().map(super::visible).collect();
+    let b: Vec<String> = new.lines().map(super::visible).collect();
     let ops = if a.len() <= MAX_LINES && b.len() <= MAX_LINES { lcs_ops(&a, &b) } else { whole(&a, &b) };
     let mut out = String::from("--- pinned\n+++ now\n");
     let changed: Vec<bool> = ops.iter().map(|(t, _)| *t != ' ').collect();
@@ -209,18 +207,6 @@ pub fn description_diff(old: &str, new: &str) -> String {
         out.push('\n');
     }
     out
-}
-
-fn visible(line: &str) -> String {
-    let mut s = String::with_capacity(line.len());
-    for c in line.chars() {
-        if hidden::is_hidden(c) || (c.is_control() && c != '\t') {
-            s.push_str(&format!("<U+{:04X}>", c as u32));
-        } else {
-            s.push(c);
-        }
-    }
-    s
 }
 
 fn whole(a: &[String], b: &[String]) -> Vec<(char, String)> {

@@ -395,15 +395,7 @@ pub(super) fn seal_answered(
     if answer.is_none() && answered_ms.is_none() {
         return seal(hash, outcome, latency_us, approval_id, answered_by);
     }
-    latch_core::canonical::hash(&serde_json::json!([
-        hash,
-        outcome,
-        latency_us,
-        approval_id,
-        answered_by,
-        answer,
-        answered_ms
-    ]))
+    sha256_of_json(&(hash, outcome, latency_us, approval_id, answered_by, answer, answered_ms))
 }
 
 /// Writes a person's answer onto the rows of the calls it decided and seals
@@ -578,6 +570,17 @@ mod tests {
             let old_seal =
                 latch_core::canonical::hash(&serde_json::json!([t, Some(*t), Some(7), None::<&str>, Some(*t)]));
             assert_eq!(seal(t, Some(t), Some(7), None, Some(t)), old_seal, "{t:?}");
+            let ms = Some(c.time_ms);
+            let old_answered = latch_core::canonical::hash(&serde_json::json!([
+                t,
+                None::<&str>,
+                Some(7),
+                Some(*t),
+                Some(*t),
+                Some(*t),
+                ms
+            ]));
+            assert_eq!(seal_answered(t, None, Some(7), Some(t), Some(t), Some(t), ms), old_answered, "{t:?}");
         }
     }
 }

@@ -22,7 +22,7 @@ mod agent;
 pub(crate) mod calls;
 mod target;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use latch_core::Flags;
@@ -31,6 +31,8 @@ use latch_core::threat::gate;
 use latch_core::threat::taint::{CallFacts, Chain, Source, Taint, TaintPolicy};
 use latch_proto::{Event, TaintReport};
 use serde_json::Value;
+
+use crate::waiting::Waiting;
 
 pub(crate) use agent::Who;
 
@@ -70,8 +72,7 @@ pub(crate) struct Sessions {
     links: HashMap<String, String>,
     /// Hook sessions not joined yet, with their ancestors' keys.
     unlinked: HashMap<String, Vec<String>>,
-    waiting: HashMap<String, Ran>,
-    order: VecDeque<String>,
+    waiting: Waiting<Ran, MAX_WAITING>,
     conns: HashMap<u64, Arc<Who>>,
 }
 
@@ -218,13 +219,7 @@ impl Sessions {
         match decision {
             latch_proto::Decision::Allow => self.record(p, ran),
             latch_proto::Decision::Ask => {
-                if self.waiting.len() >= MAX_WAITING
-                    && let Some(old) = self.order.pop_front()
-                {
-                    self.waiting.remove(&old);
-                }
-                self.waiting.insert(call_id.to_owned(), ran);
-                self.order.push_back(call_id.to_owned());
+                self.waiting.insert(call_id, ran);
                 None
             }
             latch_proto::Decision::Deny => None,
@@ -234,7 +229,6 @@ impl Sessions {
     /// A waiting call was answered (or ran by the agent's own dialog).
     pub(crate) fn settled(&mut self, p: &TaintPolicy, call_id: &str, ran: bool) -> Option<Event> {
         let r = self.waiting.remove(call_id)?;
-        self.order.retain(|c| c != call_id);
         if ran { self.record(p, r) } else { None }
     }
 

@@ -40,15 +40,20 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, sel: usize, scroll: u1
                 style = style.bg(Color::Blue).fg(Color::White);
             }
             let since = if f.since > 0 { ago(f.since, now) } else { "before restart".to_owned() };
-            let text = format!(" {} / {}  [{}]  {since}", clean(&f.server), clean(&f.tool), f.kinds.join(", "));
+            let text = format!(
+                " {} / {}  [{}]  {since}",
+                latch_core::threat::visible(&f.server),
+                latch_core::threat::visible(&f.tool),
+                f.kinds.join(", ")
+            );
             Line::styled(text, style)
         })
         .collect();
     frame.render_widget(Paragraph::new(lines), list);
     let Some(f) = app.findings.get(sel) else { return };
     let mut lines = vec![
-        Line::from(vec![label("server"), Span::raw(clean(&f.server))]),
-        Line::from(vec![label("tool"), Span::styled(clean(&f.tool), Style::new().bold())]),
+        Line::from(vec![label("server"), Span::raw(latch_core::threat::visible(&f.server))]),
+        Line::from(vec![label("tool"), Span::styled(latch_core::threat::visible(&f.tool), Style::new().bold())]),
         Line::from(vec![label("kind"), Span::styled(f.kinds.join(", "), Style::new().fg(Color::Yellow))]),
         Line::from(vec![
             label("calls"),
@@ -56,7 +61,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, sel: usize, scroll: u1
         ]),
     ];
     for reason in &f.reasons {
-        lines.push(Line::from(format!("  • {}", clean(reason))));
+        lines.push(Line::from(format!("  • {}", latch_core::threat::visible(reason))));
     }
     if let Some(diff) = &f.diff {
         lines.push(Line::from(vec![
@@ -70,22 +75,9 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, sel: usize, scroll: u1
                 Some('+') => Style::new().fg(Color::Green),
                 _ => Style::new().dim(),
             };
-            lines.push(Line::styled(format!("  {}", clean(l)), style));
+            lines.push(Line::styled(format!("  {}", latch_core::threat::visible(l)), style));
         }
     }
     let max = lines.len().saturating_sub(1) as u16;
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).scroll((scroll.min(max), 0)), detail);
-}
-
-/// Text a server chose, control characters shown as escapes.
-fn clean(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_control() && c != '\t' {
-            out.push_str(&format!("<U+{:04X}>", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
