@@ -78,6 +78,32 @@ impl Conn {
         Ok(self.client.request(method, url.clone()).headers(h))
     }
 
+    /// Sends the request `build` makes, and makes and sends it once more
+    /// when the answer was a 401 or 403 that OAuth could answer. `Err`
+    /// says why no answer came (the request could not be made or sent, or
+    /// OAuth could not help).
+    pub async fn send<F, Fut>(&self, mut build: F) -> Result<reqwest::Response, String>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<RequestBuilder, String>>,
+    {
+        let mut retried = false;
+        loop {
+            let resp = build().await?.send().await.map_err(|e| http_error(&e))?;
+            if !retried {
+                match self.reauthorize(&resp).await {
+                    Retry::Again => {
+                        retried = true;
+                        continue;
+                    }
+                    Retry::Fail(why) => return Err(why),
+                    Retry::No => {}
+                }
+            }
+            return Ok(resp);
+        }
+    }
+
     /// After a 401, or a 403 (an OAuth scope challenge): may a retry
     /// succeed? `Retry::Fail` carries why OAuth could not help (no token
     /// in it, no command to run), said to the client in place of the

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, Response, Url};
 
-use crate::conn::{Conn, Retry, http_error, status_error};
+use crate::conn::{Conn, http_error, status_error};
 use crate::message::Peek;
 use crate::sse_parse::Parser;
 
@@ -32,25 +32,12 @@ impl Sse {
     /// must be on the server's own origin: a server cannot send the
     /// client's messages (and its headers) anywhere else.
     pub async fn connect(conn: Arc<Conn>) -> Result<(Sse, Stream), String> {
-        let mut retried = false;
-        let mut resp = loop {
-            let rb = conn.request(Method::GET, &conn.url).await?.header(ACCEPT, "text/event-stream");
-            let resp = rb.send().await.map_err(|e| http_error(&e))?;
-            if !retried {
-                match conn.reauthorize(&resp).await {
-                    Retry::Again => {
-                        retried = true;
-                        continue;
-                    }
-                    Retry::Fail(why) => return Err(why),
-                    Retry::No => {}
-                }
-            }
-            if !resp.status().is_success() {
-                return Err(status_error(resp).await);
-            }
-            break resp;
-        };
+        let mut resp = conn
+            .send(async || Ok(conn.request(Method::GET, &conn.url).await?.header(ACCEPT, "text/event-stream")))
+            .await?;
+        if !resp.status().is_success() {
+            return Err(status_error(resp).await);
+        }
         let mut parser = Parser::new(conn.max_message);
         let mut seen = 0usize;
         loop {
@@ -118,33 +105,19 @@ impl Sse {
         let conn = &self.conn;
         conn.sending(peek);
         let id = peek.request_id();
-        let mut retried = false;
-        loop {
-            let rb = match conn.request(Method::POST, &self.endpoint).await {
-                Ok(rb) => rb,
-                Err(why) => return conn.fail_or_log(id, why).await,
-            };
-            let rb = rb.header(CONTENT_TYPE, "application/json").body(line.clone());
-            let resp = match rb.send().await {
-                Ok(r) => r,
-                Err(e) => return conn.fail_or_log(id, http_error(&e)).await,
-            };
-            let status = resp.status();
-            if !retried {
-                match conn.reauthorize(&resp).await {
-                    Retry::Again => {
-                        retried = true;
-                        continue;
-                    }
-                    Retry::Fail(why) => return conn.fail_or_log(id, why).await,
-                    Retry::No => {}
-                }
-            }
-            if !status.is_success() {
-                let why = status_error(resp).await;
-                return conn.fail_or_log(id, why).await;
-            }
-            return;
+        let sent = conn
+            .send(|| async {
+                let rb = conn.request(Method::POST, &self.endpoint).await?;
+                Ok(rb.header(CONTENT_TYPE, "application/json").body(line.clone()))
+            })
+            .await;
+        let resp = match sent {
+            Ok(resp) => resp,
+            Err(why) => return conn.fail_or_log(id, why).await,
+        };
+        if !resp.status().is_success() {
+            let why = status_error(resp).await;
+            conn.fail_or_log(id, why).await;
         }
     }
 }

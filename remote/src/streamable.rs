@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, Response, StatusCode};
 
-use crate::conn::{Conn, Retry, http_error, status_error};
+use crate::conn::{Conn, http_error, status_error};
 use crate::message::Peek;
 use crate::sse_parse::Parser;
 
@@ -69,43 +69,27 @@ impl Streamable {
         let id = peek.request_id().map(str::to_owned);
         let fail = |why: String| conn.fail_or_log(id.as_deref(), why);
         let mirrored = conn.mirrored(peek);
-        let mut retried = false;
         let mut renewed = false;
         let resp = loop {
-            let rb = match conn.request(Method::POST, &conn.url).await {
-                Ok(rb) => rb,
+            let sent_session = conn.state().session_id.clone();
+            let sent = conn
+                .send(|| async {
+                    let rb = conn.request(Method::POST, &conn.url).await?;
+                    Ok(self
+                        .session_headers(rb)
+                        .headers(mirrored.clone())
+                        .header(ACCEPT, "application/json, text/event-stream")
+                        .header(CONTENT_TYPE, "application/json")
+                        .body(line.clone()))
+                })
+                .await;
+            let resp = match sent {
+                Ok(resp) => resp,
                 Err(why) => {
                     fail(why).await;
                     return Posted::Done;
                 }
             };
-            let sent_session = conn.state().session_id.clone();
-            let rb = self
-                .session_headers(rb)
-                .headers(mirrored.clone())
-                .header(ACCEPT, "application/json, text/event-stream")
-                .header(CONTENT_TYPE, "application/json")
-                .body(line.clone());
-            let resp = match rb.send().await {
-                Ok(r) => r,
-                Err(e) => {
-                    fail(http_error(&e)).await;
-                    return Posted::Done;
-                }
-            };
-            if !retried {
-                match conn.reauthorize(&resp).await {
-                    Retry::Again => {
-                        retried = true;
-                        continue;
-                    }
-                    Retry::Fail(why) => {
-                        fail(why).await;
-                        return Posted::Done;
-                    }
-                    Retry::No => {}
-                }
-            }
             // 404 to a request in a session: the session is gone, and the
             // client must start a new one (MCP, streamable HTTP). The
             // bridge does it for the client, once per message.
@@ -244,34 +228,25 @@ impl Streamable {
     /// the server offers none (405).
     async fn get_stream(&self, last: Option<&str>) -> Result<Option<Response>, String> {
         let conn = &self.conn;
-        let mut retried = false;
-        loop {
-            let rb =
-                self.session_headers(conn.request(Method::GET, &conn.url).await?).header(ACCEPT, "text/event-stream");
-            let rb = match last.and_then(|l| HeaderValue::from_str(l).ok()) {
-                Some(l) => rb.header("last-event-id", l),
-                None => rb,
-            };
-            let resp = rb.send().await.map_err(|e| http_error(&e))?;
-            let status = resp.status();
-            if !retried {
-                match conn.reauthorize(&resp).await {
-                    Retry::Again => {
-                        retried = true;
-                        continue;
-                    }
-                    Retry::Fail(why) => return Err(why),
-                    Retry::No => {}
-                }
-            }
-            if status == StatusCode::METHOD_NOT_ALLOWED {
-                return Ok(None);
-            }
-            if !status.is_success() {
-                return Err(status_error(resp).await);
-            }
-            return Ok(Some(resp));
+        let resp = conn
+            .send(|| async {
+                let rb = self
+                    .session_headers(conn.request(Method::GET, &conn.url).await?)
+                    .header(ACCEPT, "text/event-stream");
+                Ok(match last.and_then(|l| HeaderValue::from_str(l).ok()) {
+                    Some(l) => rb.header("last-event-id", l),
+                    None => rb,
+                })
+            })
+            .await?;
+        let status = resp.status();
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            return Ok(None);
         }
+        if !status.is_success() {
+            return Err(status_error(resp).await);
+        }
+        Ok(Some(resp))
     }
 
     /// The stream of server-initiated messages, kept open (and resumed)
