@@ -112,6 +112,13 @@ impl Daemon {
         let (settled, guard_notes) = guard.settle(file_text.as_deref(), pin.is_set(), None);
         let mut policy = latch_core::Policy::parse(&settled.text).unwrap_or_else(|_| latch_core::Policy::builtin());
         policy.set_protected(policy_file::protected(&paths));
+        let managed_path = crate::managed::path();
+        let managed_stamp = crate::managed::stamp(&managed_path);
+        let managed = crate::managed::load(&managed_path);
+        if let Some(m) = managed.describe() {
+            tracing::warn!("managed policy {m}");
+        }
+        let policy = crate::managed::apply(policy, &managed, &paths);
         let floor = settled.floor.then(|| policy_file::builtin(&paths));
         let salt = (now_ms() as u64) ^ ((std::process::id() as u64) << 32);
         let approvals = restore_approvals(&audit, salt, policy.grant_ttl_seconds());
@@ -121,6 +128,9 @@ impl Daemon {
         let mut engine = Engine::new(policy, approvals, salt);
         engine.policy_error = policy_error.clone();
         engine.policy_stamp = stamp;
+        engine.managed_note = managed.describe();
+        engine.managed = managed;
+        engine.managed_stamp = managed_stamp;
         engine.floor = floor;
         engine.policy_pending = guard.pending();
         engine.known = known;

@@ -28,6 +28,8 @@ mod known;
 mod limits;
 mod lock;
 pub mod log;
+pub mod managed;
+mod managed_reload;
 mod outbox;
 mod pending_replay;
 pub mod pin;
