@@ -238,3 +238,17 @@ fn an_unlayered_policy_names_the_user_layer() {
     assert_eq!(x.layer, Layer::User);
     assert!(Policy::builtin().managed_layer().is_none());
 }
+
+#[test]
+fn a_settled_managed_deny_wins_over_the_users_open_questions() {
+    let user = "[judge]\nprovider = \"openai\"\nurl = \"http://127.0.0.1:9/v1\"\nmodel = \"m\"\n\
+                [[rule]]\nname = \"maybe\"\nserver = \"sh\"\neffect = \"allow\"\ncondition = \"it is harmless\"\n";
+    let p = layered("[defaults]\nexecute = \"deny\"\n", user);
+    let v = shell(&p);
+    assert_eq!(v.evaluation.decision, Decision::Deny);
+    assert!(v.evaluation.questions.is_empty(), "no model is asked about a call that is denied anyway");
+    // With a managed ask instead, the user's question stays open.
+    let p = layered("", user);
+    let v = shell(&p);
+    assert_eq!((v.evaluation.decision, v.evaluation.questions.len()), (Decision::Ask, 1));
+}
