@@ -81,6 +81,7 @@ pub fn protected(paths: &Paths) -> Protected {
     }
     // The managed policy: writing it is a change only its owner may make.
     p.configs.push(crate::managed::path().to_string_lossy().into_owned());
+    p.configs.push(latch_proto::system::config_path().to_string_lossy().into_owned());
     p.case_insensitive = folds_case(&paths.data_dir);
     p.pids = vec![std::process::id()];
     let mut extra = Vec::new();

@@ -43,6 +43,7 @@ mod reveal;
 mod rules;
 mod shared;
 mod stop;
+mod system_mode;
 mod taint;
 mod telegram;
 mod threats;
@@ -53,7 +54,7 @@ use std::path::{Path, PathBuf};
 
 use latch_proto::paths::Paths;
 
-pub use daemon::{Daemon, Options, run};
+pub use daemon::{Daemon, Options, run, run_with};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
