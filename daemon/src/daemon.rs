@@ -132,7 +132,7 @@ impl Daemon {
         if let Some(m) = managed.describe() {
             tracing::warn!("managed policy {m}");
         }
-        let policy = crate::managed::apply(policy, &managed, &paths);
+        let policy = crate::managed::apply(policy, &managed, policy_file::protected(&paths));
         let floor = settled.floor.then(|| policy_file::builtin(&paths));
         let salt = (now_ms() as u64) ^ ((std::process::id() as u64) << 32);
         let approvals = restore_approvals(&audit, salt, policy.grant_ttl_seconds());

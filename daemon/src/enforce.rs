@@ -59,7 +59,7 @@ pub(crate) async fn enforce(shared: &Arc<Shared>, settled: Settled, notes: Vec<S
     let parsed = tokio::task::spawn_blocking(move || {
         let mut policy = Policy::parse(&settled.text).unwrap_or_else(|_| Policy::builtin());
         policy.set_protected(crate::policy_file::protected(&paths));
-        let policy = crate::managed::apply(policy, &managed, &paths);
+        let policy = crate::managed::apply(policy, &managed, crate::policy_file::protected(&paths));
         let floor = settled.floor.then(|| crate::policy_file::builtin(&paths));
         (policy, floor)
     })

@@ -182,13 +182,14 @@ fn check_owner(p: &Path) -> Result<(), ManagedError> {
     Err(ManagedError::Writable { path: shown, who, mode: mode & 0o7777 })
 }
 
-/// `user` with the managed layer above it, protected like the daemon's.
-pub fn apply(user: Policy, state: &State, paths: &latch_proto::paths::Paths) -> Policy {
+/// `user` with the managed layer above it, both protecting `protected`
+/// (the daemon's `identity::protected`).
+pub fn apply(user: Policy, state: &State, protected: latch_core::policy::Protected) -> Policy {
     match state.layer() {
         None => user,
         Some(m) => {
             let mut p = Policy::layered(m, user);
-            p.set_protected(crate::policy_file::protected(paths));
+            p.set_protected(protected);
             p
         }
     }

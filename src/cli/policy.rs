@@ -201,7 +201,7 @@ fn with_managed(p: Policy, paths: &Paths, text: &str, shown: &str, path: &Path) 
     if let Some(d) = state.describe() {
         eprintln!("note: managed policy {d}");
     }
-    let p = latch_daemon::managed::apply(p, &state, paths);
+    let p = latch_daemon::managed::apply(p, &state, protected(paths));
     eprint!("{}", render_problems(&p.overridden(), "warning", shown, text));
     p
 }
@@ -258,7 +258,7 @@ fn check_json(file: Option<PathBuf>) -> anyhow::Result<i32> {
         ),
         Some(Ok(p)) => {
             let state = latch_daemon::managed::load(&latch_daemon::managed::path());
-            let layered = latch_daemon::managed::apply(p.clone(), &state, &paths);
+            let layered = latch_daemon::managed::apply(p.clone(), &state, protected(&paths));
             let warnings: Vec<_> = p.warnings().iter().chain(&layered.overridden()).cloned().collect();
             (
                 serde_json::json!({"file": shown, "ok": true, "rules": p.rule_count(), "problems": [],
