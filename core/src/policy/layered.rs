@@ -116,8 +116,8 @@ impl Policy {
             let by_rule = m.rules.iter().find(|x| x.condition.is_none() && x.effect > r.effect && may_overlap(x, r));
             let message = if let Some(x) = by_rule {
                 format!(
-                    "{} ({}) has no effect on calls the managed policy's {} ({} → {}) also matches: the stricter \
-                     layer decides",
+                    "{} ({}) has no effect on calls that {} of the managed policy ({} → {}) also matches: the \
+                     stricter layer decides",
                     r.label(),
                     r.effect,
                     x.id,
