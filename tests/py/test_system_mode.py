@@ -40,6 +40,7 @@ class System:
     prefix: Path
     user: str
     other: str
+    member: str
     logs: Path
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
@@ -100,7 +101,7 @@ def system(home: Home) -> Iterator[System]:
     prefix = Path(tempfile.mkdtemp(prefix="lt-sys-", dir="/tmp"))
     os.chmod(prefix, 0o755)
     tag = secrets.token_hex(3)
-    s = System(prefix=prefix, user=f"ltsys{tag}", other=f"ltoth{tag}", logs=home.logs)
+    s = System(prefix=prefix, user=f"ltsys{tag}", other=f"ltoth{tag}", member=f"ltmem{tag}", logs=home.logs)
     subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", s.other], check=True)
     try:
         yield s
@@ -111,7 +112,7 @@ def system(home: Home) -> Iterator[System]:
                 proc.wait()
         if s.config.exists() or exists("passwd", s.user):
             s.latch("setup", "--system", "--undo", "--purge", "--user", s.user, check=False)
-        for name in (s.user, s.other):
+        for name in (s.member, s.user, s.other):
             if exists("passwd", name):
                 subprocess.run(["userdel", name], capture_output=True)
             if exists("group", name):
@@ -157,6 +158,12 @@ def test_system_mode_keeps_another_user_out_and_undo_removes_it(
     pending = wait_until(lambda: json.loads(s.latch("pending", "--json").stdout), 10.0, interval=0.1)
     assert pending, "the call waits for a person"
     approval = pending[0]["id"]
+
+    # A person in the group connects as a client (the daemon's uid is the
+    # one system.toml names) and sees the same approval.
+    subprocess.run(["useradd", "--system", "--no-create-home", "-G", s.user, s.member], check=True)
+    seen = s.as_user(s.member, LATCH_BIN, "pending", "--json")
+    assert seen.returncode == 0 and approval in seen.stdout, seen
 
     # Another user id: cannot connect to answer, cannot kill, cannot read.
     answer = json.dumps([{"approve": {"req": 2, "approval_id": approval, "scope": "once"}}])
@@ -208,6 +215,7 @@ def test_system_mode_keeps_another_user_out_and_undo_removes_it(
     kept = s.latch("setup", "--system", "--undo", "--user", s.user, check=False)
     assert kept.returncode == 1 and "holds the audit log" in kept.stdout, kept
     assert (s.state / "audit.db").exists()
+    subprocess.run(["userdel", s.member], check=True)
     s.latch("setup", "--system", "--undo", "--purge", "--user", s.user)
     assert not exists("passwd", s.user) and not exists("group", s.user)
     left = sorted(str(p.relative_to(s.prefix)) for p in s.prefix.rglob("*") if not p.is_relative_to(fake_dir))
