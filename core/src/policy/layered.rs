@@ -200,6 +200,7 @@ impl Policy {
     ) -> (Layer, Evaluation) {
         let me = managed(m, answers);
         let ue = user(self, answers);
+        let user_line = ue.rule_line;
         let (from, mut ev, other) = match pick(side(&me), side(&ue)) {
             Layer::Managed => (Layer::Managed, me, ue),
             _ => (Layer::User, ue, me),
@@ -213,10 +214,9 @@ impl Policy {
                 other.decision
             ));
         }
-        if from == Layer::Managed {
-            // Never a line of the user's file.
-            ev.rule_line = None;
-        }
+        // Where an "always" rule goes in the user's file: before the user
+        // rule that decides there, whichever layer won.
+        ev.rule_line = user_line;
         (Layer::of(from, ev.rule.as_deref()), ev)
     }
 
