@@ -167,6 +167,7 @@ fn connected(now: i64, db: &Path) -> App {
                     policy_pending: None,
                     policy_note: None,
                     stopped_since: None,
+                    managed: None,
                 },
             },
             _ => continue,

@@ -25,7 +25,9 @@ enum Cmd {
     #[command(hide = true)]
     Bridge(cli::bridge::BridgeArgs),
     /// Run the daemon in the foreground (shims start one on demand).
-    Daemon,
+    Daemon(cli::DaemonArgs),
+    /// Set up system mode: the daemon as a dedicated system user (root).
+    Setup(cli::system::SetupArgs),
     /// Is the daemon up, which shims are connected, where is the database.
     Status(cli::client::JsonFlag),
     /// List approvals waiting for a human.
@@ -85,7 +87,8 @@ fn main() -> ExitCode {
         Cmd::Shim(args) => cli::shim::run(args),
         Cmd::Auth(cmd) => cli::auth::run(cmd),
         Cmd::Bridge(args) => cli::bridge::run(args),
-        Cmd::Daemon => cli::daemon(),
+        Cmd::Daemon(a) => cli::daemon(a),
+        Cmd::Setup(a) => cli::system::setup(a),
         Cmd::Status(a) => cli::client::status(a),
         Cmd::Pending(a) => cli::client::pending(a),
         Cmd::Approve(a) => cli::client::approve(a),

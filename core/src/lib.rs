@@ -64,7 +64,15 @@ pub fn decide_with(
     place: policy::Place<'_>,
     facts: policy::Facts,
 ) -> Verdict {
-    let classification = policy.classify_in(call, def, place);
-    let evaluation = policy.evaluate_with(call, &classification, answers, place, facts);
+    let Some(managed) = policy.managed_layer() else {
+        let classification = policy.classify_in(call, def, place);
+        let evaluation = policy.evaluate_with(call, &classification, answers, place, facts);
+        return Verdict { classification, evaluation };
+    };
+    // Each layer classifies with its own overrides and domains.
+    let m = managed.classify_in(call, def, place);
+    let u = policy.classify_in(call, def, place);
+    let (layer, evaluation) = policy.evaluate_layered(call, &m, &u, answers, place, facts);
+    let classification = if layer == policy::Layer::Managed { m } else { u };
     Verdict { classification, evaluation }
 }

@@ -122,7 +122,9 @@ async fn connection(shared: Arc<Shared>, stream: Stream, conn: u64, mut stop: wa
         }
     };
     let (r, mut w) = tokio::io::split(stream);
-    if peer != Some(me) {
+    // System mode: the socket's group decides who connects; the uid is
+    // recorded with everything the peer does, and answers need the PIN.
+    if peer != Some(me) && !(shared.system && peer.is_some()) {
         let reason = format!("peer user id {peer:?} is not the daemon's ({me})");
         let _ = w.write_all(&frame::encode(&DaemonMsg::Refused { reason: reason.clone() })).await;
         shared.record(NewEvent { kind: "refused", detail: Some(reason), ..event_now() }).await;

@@ -38,11 +38,16 @@ pub struct Options {
     pub hold_ms: Option<u64>,
     /// Start the desktop and Telegram channels.
     pub channels: bool,
+    /// System mode (issue 20): the socket's folder is the group's to
+    /// enter (0750) and the socket the group's to connect to (0660); peers
+    /// of any user id that can connect are served (approvals still need
+    /// the PIN).
+    pub system: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { hold_ms: None, channels: true }
+        Options { hold_ms: None, channels: true, system: false }
     }
 }
 
@@ -63,9 +68,14 @@ pub struct Daemon {
 
 /// Runs the daemon until SIGINT or SIGTERM.
 pub async fn run(paths: Paths) -> Result<(), DaemonError> {
+    run_with(paths, Options::from_env()).await
+}
+
+/// [`run`] with these options.
+pub async fn run_with(paths: Paths, options: Options) -> Result<(), DaemonError> {
     let mut term = signal(SignalKind::terminate()).map_err(crate::io_err(&paths.socket))?;
     let mut int = signal(SignalKind::interrupt()).map_err(crate::io_err(&paths.socket))?;
-    let daemon = Daemon::start(paths, Options::from_env()).await?;
+    let daemon = Daemon::start(paths, options).await?;
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
@@ -86,7 +96,11 @@ impl Daemon {
         }
         keep_freed_memory();
         private_dir(&paths.data_dir)?;
-        private_dir(paths.socket_dir())?;
+        if options.system {
+            crate::system_mode::socket_dir(paths.socket_dir())?;
+        } else {
+            private_dir(paths.socket_dir())?;
+        }
         let lock = Lock::acquire(&paths.data_dir)?;
         let audit = Audit::open_or_refusing(&paths.database)?;
 
@@ -112,6 +126,13 @@ impl Daemon {
         let (settled, guard_notes) = guard.settle(file_text.as_deref(), pin.is_set(), None);
         let mut policy = latch_core::Policy::parse(&settled.text).unwrap_or_else(|_| latch_core::Policy::builtin());
         policy.set_protected(policy_file::protected(&paths));
+        let managed_path = crate::managed::path();
+        let managed_stamp = crate::managed::stamp(&managed_path);
+        let managed = crate::managed::load(&managed_path);
+        if let Some(m) = managed.describe() {
+            tracing::warn!("managed policy {m}");
+        }
+        let policy = crate::managed::apply(policy, &managed, policy_file::protected(&paths));
         let floor = settled.floor.then(|| policy_file::builtin(&paths));
         let salt = (now_ms() as u64) ^ ((std::process::id() as u64) << 32);
         let approvals = restore_approvals(&audit, salt, policy.grant_ttl_seconds());
@@ -121,6 +142,9 @@ impl Daemon {
         let mut engine = Engine::new(policy, approvals, salt);
         engine.policy_error = policy_error.clone();
         engine.policy_stamp = stamp;
+        engine.managed_note = managed.describe();
+        engine.managed = managed;
+        engine.managed_stamp = managed_stamp;
         engine.floor = floor;
         engine.policy_pending = guard.pending();
         engine.known = known;
@@ -138,6 +162,7 @@ impl Daemon {
             hold_override: options.hold_ms,
             expired,
             rules,
+            system: options.system,
         }));
         crate::reload::record_reload(&shared, policy_error).await;
         // Shadowing among the pinned servers, recorded when first found.
@@ -175,6 +200,9 @@ impl Daemon {
         let listen_err = |source| DaemonError::Listen { path: paths.socket.clone(), source };
         let name = paths.socket.as_path().to_fs_name::<GenericFilePath>().map_err(listen_err)?;
         let listener = ListenerOptions::new().name(name).create_tokio().map_err(listen_err)?;
+        if options.system {
+            crate::system_mode::share_socket(&paths.socket)?;
+        }
         tracing::info!("latch daemon {} listening ({})", std::process::id(), crate::describe(&paths));
         let connections = Connections::start(shared.clone(), listener);
         Ok(Daemon { shared, connections, tasks, _lock: lock })

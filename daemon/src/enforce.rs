@@ -50,12 +50,16 @@ pub(crate) async fn settle(shared: &Arc<Shared>, file: Option<String>, key: Opti
 
 /// Puts what the guard settled in force and tells everyone.
 pub(crate) async fn enforce(shared: &Arc<Shared>, settled: Settled, notes: Vec<String>) {
-    let before = shared.engine().policy.clone();
+    let (before, managed) = {
+        let eng = shared.engine();
+        (eng.policy.clone(), eng.managed.clone())
+    };
     // Parsing a policy can take a while: not on the runtime.
     let paths = shared.paths.clone();
     let parsed = tokio::task::spawn_blocking(move || {
         let mut policy = Policy::parse(&settled.text).unwrap_or_else(|_| Policy::builtin());
         policy.set_protected(crate::policy_file::protected(&paths));
+        let policy = crate::managed::apply(policy, &managed, crate::policy_file::protected(&paths));
         let floor = settled.floor.then(|| crate::policy_file::builtin(&paths));
         (policy, floor)
     })
@@ -114,6 +118,11 @@ pub(crate) async fn enforce(shared: &Arc<Shared>, settled: Settled, notes: Vec<S
         let effects = shared.engine().approvals.handle(latch_core::approval::Event::PolicyReloaded);
         Box::pin(crate::driver::apply(shared, effects, None)).await;
     }
+}
+
+/// The managed layer changed: settle the user's file again under it.
+pub(crate) async fn managed_changed(shared: &Arc<Shared>) {
+    settle(shared, file_text(shared).await, None).await;
 }
 
 /// Someone typed the right PIN: verify the record and settle again.

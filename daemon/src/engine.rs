@@ -93,6 +93,12 @@ pub struct Engine {
     pub policy_error: Option<String>,
     /// The version of the file last read.
     pub policy_stamp: Option<crate::policy_file::Stamp>,
+    /// The managed policy layered above the user's (issue 20).
+    pub managed: crate::managed::State,
+    /// The version of the managed file last read.
+    pub managed_stamp: Option<crate::managed::Stamp>,
+    /// What status says of the managed layer in force (set once it is).
+    pub managed_note: Option<String>,
     /// Tool definitions per shim connection, as that shim relayed them: a
     /// second server started under the same name cannot re-describe the
     /// first one's tools.
@@ -166,6 +172,9 @@ impl Engine {
             policy_pending: None,
             policy_error: None,
             policy_stamp: None,
+            managed: crate::managed::State::Absent,
+            managed_stamp: None,
+            managed_note: None,
             tools: HashMap::new(),
             conflicts: BTreeMap::new(),
             shims: HashMap::new(),

@@ -79,6 +79,9 @@ pub fn protected(paths: &Paths) -> Protected {
             p.configs.extend(latch_core::hook::settings_files(h));
         }
     }
+    // The managed policy: writing it is a change only its owner may make.
+    p.configs.push(crate::managed::path().to_string_lossy().into_owned());
+    p.configs.push(latch_proto::system::config_path().to_string_lossy().into_owned());
     p.case_insensitive = folds_case(&paths.data_dir);
     p.pids = vec![std::process::id()];
     let mut extra = Vec::new();

@@ -28,6 +28,8 @@ mod known;
 mod limits;
 mod lock;
 pub mod log;
+pub mod managed;
+mod managed_reload;
 mod outbox;
 mod pending_replay;
 pub mod pin;
@@ -41,6 +43,7 @@ mod reveal;
 mod rules;
 mod shared;
 mod stop;
+mod system_mode;
 mod taint;
 mod telegram;
 mod threats;
@@ -52,7 +55,7 @@ use std::path::{Path, PathBuf};
 
 use latch_proto::paths::Paths;
 
-pub use daemon::{Daemon, Options, run};
+pub use daemon::{Daemon, Options, run, run_with};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {

@@ -35,6 +35,7 @@ async fn watch_policy(shared: Arc<Shared>) {
         if now != shared.engine().policy_stamp {
             reload_policy(&shared).await;
         }
+        crate::managed_reload::check(&shared).await;
     }
 }
 

@@ -44,6 +44,8 @@ pub(crate) struct Shared {
     pub(crate) pin: crate::pin::Gate,
     /// The accepted policy and what waits for the person.
     guard: Mutex<Guard>,
+    /// System mode: peers of other user ids may connect ([`crate::Options::system`]).
+    pub(crate) system: bool,
 }
 
 /// What [`Shared::new`] takes besides the tables.
@@ -56,6 +58,7 @@ pub(crate) struct Parts {
     pub hold_override: Option<u64>,
     pub expired: mpsc::UnboundedSender<(String, i64)>,
     pub rules: mpsc::UnboundedSender<RuleJob>,
+    pub system: bool,
 }
 
 impl Shared {
@@ -71,6 +74,7 @@ impl Shared {
             rules: p.rules,
             pin: p.pin,
             guard: Mutex::new(p.guard),
+            system: p.system,
         }
     }
 

@@ -30,6 +30,11 @@ pub enum ClientError {
         pid = impostor.pid
     )]
     Impostor { socket: String, impostor: peer::Impostor },
+    #[error(
+        "Latch's system daemon is not running (socket {0}); tool calls are refused until a person starts Latch's \
+         system daemon"
+    )]
+    NoSystemDaemon(String),
     #[error(transparent)]
     Frame(#[from] FrameError),
     #[error("the daemon answered something unexpected: {0}")]
@@ -72,7 +77,12 @@ pub async fn connect(paths: &Paths, hello: &Hello) -> Result<(Reader, Writer), C
     let stream = match Stream::connect(name).await {
         Ok(s) => s,
         Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused) => {
-            return Err(ClientError::NoDaemon(paths.socket.display().to_string()));
+            let socket = paths.socket.display().to_string();
+            // System mode: never "start one yourself".
+            if matches!(crate::system::load(), Ok(Some(_))) {
+                return Err(ClientError::NoSystemDaemon(socket));
+            }
+            return Err(ClientError::NoDaemon(socket));
         }
         Err(e) => return Err(e.into()),
     };

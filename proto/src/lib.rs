@@ -18,6 +18,7 @@ pub mod paths;
 pub mod peer;
 #[cfg(feature = "client")]
 pub mod quiet;
+pub mod system;
 pub mod words;
 
 pub use findings::ToolFinding;

@@ -659,6 +659,10 @@ pub struct StatusReport {
     /// The kill switch is on since this time (Unix ms): every call is denied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_since: Option<i64>,
+    /// The managed policy (issue 20), in words: in force, or refused (every
+    /// call denied). `None` without a managed file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed: Option<String>,
 }
 
 /// The health of one approval channel.

@@ -34,15 +34,27 @@ pub struct Paths {
 pub enum PathsError {
     #[error("neither LATCH_HOME nor HOME is set: set LATCH_HOME to the folder Latch should use")]
     NoHome,
+    /// Root's system file exists but cannot be used (fail closed).
+    #[error(transparent)]
+    System(#[from] crate::system::SystemError),
 }
 
 /// `sun_path` is 108 bytes on Linux, 104 on macOS; keep a margin.
 const MAX_SOCKET_PATH: usize = 100;
 
 impl Paths {
-    /// Paths from the process environment.
+    /// Paths from the process environment. In system mode (root's
+    /// [`crate::system`] file) the socket is the system daemon's, whatever
+    /// `LATCH_HOME` says.
     pub fn from_env() -> Result<Paths, PathsError> {
-        Self::resolve(std::env::var_os("LATCH_HOME").map(PathBuf::from), std::env::var_os("HOME").map(PathBuf::from))
+        let mut p = Self::resolve(
+            std::env::var_os("LATCH_HOME").map(PathBuf::from),
+            std::env::var_os("HOME").map(PathBuf::from),
+        )?;
+        if let Some(system) = crate::system::load()? {
+            p.socket = system.socket;
+        }
+        Ok(p)
     }
 
     pub fn resolve(latch_home: Option<PathBuf>, home: Option<PathBuf>) -> Result<Paths, PathsError> {

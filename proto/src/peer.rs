@@ -35,6 +35,9 @@ pub enum Verified {
     Same,
     /// A daemon started from the binary at our path before it was replaced.
     Upgraded { pid: i32 },
+    /// Latch's system daemon: its peer user id is the one root's
+    /// [`crate::system`] file names.
+    System { uid: u32 },
 }
 
 /// A peer that is not Latch's daemon, or could not be shown to be.
@@ -57,6 +60,23 @@ pub fn verify_daemon(sock: BorrowedFd<'_>) -> Result<Verified, Impostor> {
         peer_cred(sock).map_err(|e| Impostor { pid: 0, exe: "?".into(), why: format!("no peer credentials: {e}") })?;
     let pid = cred.pid;
     let refuse = |exe: &str, why: String| Impostor { pid, exe: exe.to_owned(), why };
+    // System mode: only the user id root's file names (its executable is
+    // not ours to read).
+    match crate::system::load() {
+        Err(e) => return Err(refuse("?", e.to_string())),
+        Ok(Some(system)) if cred.uid != system.daemon_uid => {
+            return Err(refuse(
+                &exe_name(pid),
+                format!(
+                    "runs as user id {}, not as Latch's system daemon (user id {}); a person must start Latch's \
+                     system daemon",
+                    cred.uid, system.daemon_uid
+                ),
+            ));
+        }
+        Ok(Some(system)) => return Ok(Verified::System { uid: system.daemon_uid }),
+        Ok(None) => {}
+    }
     // SAFETY: geteuid cannot fail.
     let me = unsafe { libc::geteuid() };
     if cred.uid != me {

@@ -272,6 +272,9 @@ pub fn status(a: JsonFlag) -> anyhow::Result<i32> {
     if let Some(n) = &status.policy_note {
         println!("policy   {n}");
     }
+    if let Some(m) = &status.managed {
+        println!("managed  {m}");
+    }
     println!("pending  {}", status.pending);
     println!("consoles {}", status.consoles);
     if status.shims.is_empty() {

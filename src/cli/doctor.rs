@@ -249,6 +249,9 @@ fn report_daemon(o: &mut Sink, s: &StatusReport) -> bool {
         None => o.say(format!("policy    {}", s.policy)),
         Some(e) => o.say(format!("policy    {} — NOT IN FORCE: {e}", s.policy)),
     }
+    if let Some(m) = &s.managed {
+        o.say(format!("managed   {m}"));
+    }
     if s.pin_set {
         o.say("PIN       set: approvals and looser policies need the person");
     } else {
@@ -285,5 +288,5 @@ fn report_daemon(o: &mut Sink, s: &StatusReport) -> bool {
         let state = c.problem.as_deref().unwrap_or(if c.enabled { "working" } else { "disabled" });
         o.say(format!("{:<9} {state}", c.name));
     }
-    !s.findings.is_empty()
+    !s.findings.is_empty() || s.managed.as_deref().is_some_and(|m| m.starts_with("REFUSED"))
 }

@@ -22,6 +22,7 @@ pub mod rules;
 mod rules_always;
 pub mod shim;
 pub mod stop;
+pub mod system;
 pub mod tools;
 
 use latch_proto::paths::Paths;
@@ -48,9 +49,21 @@ pub fn paths() -> anyhow::Result<Paths> {
     Ok(Paths::from_env()?)
 }
 
+/// `latch daemon` options.
+#[derive(clap::Args, Debug)]
+pub struct DaemonArgs {
+    /// Run as Latch's system daemon (set up by `sudo latch setup --system`):
+    /// the socket and state folder root's /etc/latch/system.toml names.
+    #[arg(long)]
+    pub system: bool,
+}
+
 /// `latch daemon`.
-pub fn daemon() -> anyhow::Result<i32> {
+pub fn daemon(a: DaemonArgs) -> anyhow::Result<i32> {
     latch_daemon::log::init();
+    if a.system {
+        return system::daemon();
+    }
     let paths = paths()?;
     // One thread for the async shell: a decision is microseconds of work
     // and crossing between workers would cost more than it saves. SQLite

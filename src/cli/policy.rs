@@ -162,6 +162,7 @@ pub(super) fn load(file: Option<PathBuf>) -> anyhow::Result<(Option<Policy>, Str
             );
             let mut p = Policy::builtin();
             p.set_protected(protected(&paths));
+            let p = with_managed(p, &paths, DEFAULT_POLICY, "built-in defaults", &path);
             return Ok((Some(p), "built-in defaults".to_owned()));
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -176,6 +177,7 @@ pub(super) fn load(file: Option<PathBuf>) -> anyhow::Result<(Option<Policy>, Str
         Ok(mut p) => {
             eprint!("{}", render_problems(p.warnings(), "warning", &shown, &text));
             p.set_protected(protected(&paths));
+            let p = with_managed(p, &paths, &text, &shown, &path);
             Ok((Some(p), shown))
         }
         Err(e) => {
@@ -184,6 +186,24 @@ pub(super) fn load(file: Option<PathBuf>) -> anyhow::Result<(Option<Policy>, Str
             Ok((None, shown))
         }
     }
+}
+
+/// `p` with the managed policy above it, as the daemon enforces it (unless
+/// `path` is the managed file itself); says on stderr what the managed
+/// layer is and which of the file's rules it makes of no effect.
+fn with_managed(p: Policy, paths: &Paths, text: &str, shown: &str, path: &Path) -> Policy {
+    let managed = latch_daemon::managed::path();
+    let same = |a: &Path, b: &Path| a.canonicalize().ok().is_some_and(|a| b.canonicalize().is_ok_and(|b| a == b));
+    if same(path, &managed) {
+        return p;
+    }
+    let state = latch_daemon::managed::load(&managed);
+    if let Some(d) = state.describe() {
+        eprintln!("note: managed policy {d}");
+    }
+    let p = latch_daemon::managed::apply(p, &state, protected(paths));
+    eprint!("{}", render_problems(&p.overridden(), "warning", shown, text));
+    p
 }
 
 fn summary(e: &PolicyError) -> String {
@@ -236,11 +256,16 @@ fn check_json(file: Option<PathBuf>) -> anyhow::Result<i32> {
             "problems": [], "warnings": []}),
             0,
         ),
-        Some(Ok(p)) => (
-            serde_json::json!({"file": shown, "ok": true, "rules": p.rule_count(), "problems": [],
-            "warnings": list(p.warnings())}),
-            0,
-        ),
+        Some(Ok(p)) => {
+            let state = latch_daemon::managed::load(&latch_daemon::managed::path());
+            let layered = latch_daemon::managed::apply(p.clone(), &state, protected(&paths));
+            let warnings: Vec<_> = p.warnings().iter().chain(&layered.overridden()).cloned().collect();
+            (
+                serde_json::json!({"file": shown, "ok": true, "rules": p.rule_count(), "problems": [],
+                "warnings": list(&warnings), "managed": state.describe()}),
+                0,
+            )
+        }
         Some(Err(e)) => (
             serde_json::json!({"file": shown, "ok": false, "problems": list(&e.problems),
             "warnings": []}),
@@ -383,6 +408,7 @@ fn render_explanation(x: &Explanation, policy: &str, args: &serde_json::Value) -
         (Some(r), _) => format!("by {r}"),
         (None, _) => format!("by the default for {}", x.class),
     };
+    out.push_str(&format!("layer     {}\n", layer_words(x.layer)));
     if x.questions.is_empty() {
         out.push_str(&format!("decision  {} {by}\n", x.decision.as_str().to_uppercase()));
     } else {
@@ -407,6 +433,19 @@ fn render_explanation(x: &Explanation, policy: &str, args: &serde_json::Value) -
         out.push_str(&format!("            - {r}\n"));
     }
     out
+}
+
+/// Which layer decided, for a person.
+fn layer_words(layer: latch_core::policy::Layer) -> String {
+    use latch_core::policy::Layer;
+    match layer {
+        Layer::Managed => format!(
+            "managed ({}): stricter here than your policy, which cannot loosen it",
+            latch_daemon::managed::path().display()
+        ),
+        Layer::User => "user (your policy file)".to_owned(),
+        Layer::Builtin => "built-in (no policy can change it)".to_owned(),
+    }
 }
 
 fn test(file: &Path, policy: Option<PathBuf>) -> anyhow::Result<i32> {

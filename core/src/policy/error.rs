@@ -33,6 +33,9 @@ pub enum ProblemKind {
     Duplicate,
     /// A rule that an earlier rule always decides first (a warning).
     Unreachable,
+    /// A user rule that would loosen what the managed policy sets, so has
+    /// no effect there (a warning of `latch policy check`).
+    NoEffect,
 }
 
 /// One problem, 1-based line and column.

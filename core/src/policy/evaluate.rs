@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::facts::{self, Facts};
 use super::judge::{Answer, Judgement, Question};
+use super::layer::Layer;
 use super::model::Policy;
 use super::protect::{Finding, Place};
 use super::rule::{self, Rule, Subject, class_bit, flags_mask, is_internal};
@@ -84,6 +85,9 @@ pub struct Explanation {
     /// `builtin`, `rule`, `default`, or `model` while a condition waits
     /// for the model (the decision is then *ask*).
     pub decided_by: &'static str,
+    /// The layer that decided: the managed policy, the user's, or a
+    /// built-in rule ([`Policy::layered`]).
+    pub layer: Layer,
     /// Class reasons, then why this decision.
     pub reasons: Vec<String>,
     /// Every rule that matched, in evaluation order.
@@ -137,6 +141,13 @@ impl Policy {
 
     /// [`Policy::explain`] in the server's [`Place`].
     pub fn explain_in(&self, call: &Call<'_>, def: Option<&ToolDef>, place: Place<'_>) -> Explanation {
+        if let Some(m) = self.managed.as_deref() {
+            let one = |p: &Policy, a: &[Answer]| {
+                let cls = p.classify_in(call, def, place);
+                p.explain_one(call, &cls, a, Some(place))
+            };
+            return self.explain_layers(m, one, one, &[]);
+        }
         let cls = self.classify_in(call, def, place);
         self.explain_with(call, &cls, &[], Some(place))
     }
@@ -162,11 +173,11 @@ impl Policy {
 
     /// [`Policy::explain`] with the model's answers.
     pub fn explain_judged(&self, call: &Call<'_>, def: Option<&ToolDef>, answers: &[Answer]) -> Explanation {
-        let ctx = classify::Context {
-            internal_domains: self.internal_domains(),
-            user_class: self.user_class(call.server, call.tool),
-        };
-        let cls = classify::classify(call, def, &ctx);
+        if let Some(m) = self.managed.as_deref() {
+            let one = |p: &Policy, a: &[Answer]| p.explain_one(call, &p.classify_plain(call, def), a, None);
+            return self.explain_layers(m, one, one, answers);
+        }
+        let cls = self.classify_plain(call, def);
         self.explain_classified_judged(call, &cls, answers)
     }
 
@@ -180,7 +191,25 @@ impl Policy {
         self.explain_with(call, cls, answers, None)
     }
 
+    /// Both layers on the same classification when there is a managed one.
     fn explain_with(
+        &self,
+        call: &Call<'_>,
+        cls: &Classification,
+        answers: &[Answer],
+        place: Option<Place<'_>>,
+    ) -> Explanation {
+        match self.managed.as_deref() {
+            Some(m) => {
+                let one = |p: &Policy, a: &[Answer]| p.explain_one(call, cls, a, place);
+                self.explain_layers(m, one, one, answers)
+            }
+            None => self.explain_one(call, cls, answers, place),
+        }
+    }
+
+    /// One layer's explanation.
+    pub(super) fn explain_one(
         &self,
         call: &Call<'_>,
         cls: &Classification,
@@ -190,7 +219,7 @@ impl Policy {
         let mut matched = Vec::new();
         let env = self.guard.default_env().clone();
         let place = place.unwrap_or(Place::new(&env, None));
-        let ev = self.run_in(call, cls, answers, Some(&mut matched), place, Facts::default());
+        let ev = self.run_one(call, cls, answers, Some(&mut matched), place, Facts::default());
         let otherwise = (!ev.questions.is_empty()).then(|| {
             // As if every open condition were judged not to hold.
             let mut assumed = answers.to_vec();
@@ -199,7 +228,7 @@ impl Policy {
                 assumed.extend(
                     e.questions.iter().map(|q| Answer::to(q, Judgement::DoesNotHold { reason: String::new() })),
                 );
-                e = self.run_in(call, cls, &assumed, None, place, Facts::default());
+                e = self.run_one(call, cls, &assumed, None, place, Facts::default());
             }
             Otherwise { decision: e.decision, rule: e.rule }
         });
@@ -213,6 +242,7 @@ impl Policy {
         };
         let mut reasons = cls.reasons.clone();
         reasons.extend(ev.reasons.iter().cloned());
+        let layer = Layer::of(Layer::User, ev.rule.as_deref());
         Explanation {
             server: call.server.to_owned(),
             tool: call.tool.to_owned(),
@@ -223,6 +253,7 @@ impl Policy {
             decision: ev.decision,
             rule: ev.rule,
             decided_by,
+            layer,
             reasons,
             matched_rules: matched,
             questions: ev.questions,
@@ -244,10 +275,27 @@ impl Policy {
         self.run_in(call, cls, answers, all, Place::new(&env, None), Facts::default())
     }
 
-    /// [`Policy::run`] with the server's place: its environment, working
-    /// directory and the file system's answers. A finding that cannot be
-    /// decided statically makes the call ask at least.
+    /// [`Policy::run_one`], both layers on the same classification when
+    /// there is a managed one.
     fn run_in(
+        &self,
+        call: &Call<'_>,
+        cls: &Classification,
+        answers: &[Answer],
+        all: Option<&mut Vec<RuleMatch>>,
+        place: Place<'_>,
+        facts: Facts,
+    ) -> Evaluation {
+        match (self.managed.as_deref(), all) {
+            (Some(_), None) => self.evaluate_layered(call, cls, cls, answers, place, facts).1,
+            (_, all) => self.run_one(call, cls, answers, all, place, facts),
+        }
+    }
+
+    /// One layer's evaluation in the server's place: its environment,
+    /// working directory and the file system's answers. A finding that
+    /// cannot be decided statically makes the call ask at least.
+    pub(super) fn run_one(
         &self,
         call: &Call<'_>,
         cls: &Classification,

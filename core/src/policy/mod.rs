@@ -44,6 +44,8 @@ mod error;
 mod evaluate;
 mod facts;
 mod judge;
+mod layer;
+mod layered;
 pub mod listing;
 mod model;
 pub mod narrow;
@@ -69,6 +71,8 @@ pub use judge::{
     Answer, DEFAULT_JUDGE_CACHE_SIZE, DEFAULT_JUDGE_CACHE_TTL_SECONDS, DEFAULT_JUDGE_TIMEOUT_MS, JudgeConf, Judgement,
     Provider, Question,
 };
+pub use layer::Layer;
+pub use layered::{LOCKDOWN_RULE, MANAGED_RULE_PREFIX};
 pub use model::{DEFAULT_GRANT_TTL_SECONDS, DEFAULT_HOLD_SECONDS, DEFAULT_POLICY, Policy};
 pub use notify::{NotifySettings, QuietHours};
 pub use protect::{CONFIG_SUFFIXES, Finding, Kind, LatchPaths, Place, Protected};

@@ -82,6 +82,8 @@ pub struct Policy {
     pub(super) workspace: Vec<String>,
     /// `[threats]`, `[[limits]]`, `[budget]`.
     pub(super) threats: super::threats::ThreatPolicy,
+    /// The managed policy layered above this one ([`Policy::layered`]).
+    pub(super) managed: Option<std::sync::Arc<Policy>>,
 }
 
 impl Default for Policy {
@@ -111,6 +113,7 @@ impl Policy {
             telegram: None,
             workspace: Vec::new(),
             threats: super::threats::ThreatPolicy::default(),
+            managed: None,
         }
     }
 
@@ -120,6 +123,9 @@ impl Policy {
     pub fn set_protected(&mut self, mut p: Protected) {
         if let Some(file) = self.telegram.as_ref().and_then(|t| t.token_path(p.home.as_deref())) {
             p.paths.push(file);
+        }
+        if let Some(m) = self.managed.as_mut() {
+            std::sync::Arc::make_mut(m).set_protected(p.clone());
         }
         self.guard = Guard::new(&p);
     }
@@ -168,6 +174,9 @@ impl Policy {
     /// `None` = the daemon's per-client default (or
     /// [`DEFAULT_HOLD_SECONDS`]).
     pub fn hold_seconds(&self, server: &str) -> Option<u64> {
+        if let Some(h) = self.managed.as_deref().and_then(|m| m.hold_seconds(server)) {
+            return Some(h);
+        }
         self.servers.iter().find(|s| s.name == server).and_then(|s| s.hold_seconds).or(self.hold_seconds)
     }
 
@@ -181,7 +190,9 @@ impl Policy {
     /// exactly) in `[approvals] in_client`: approvals may then be asked
     /// inside that client too (elicitation). Default: no client.
     pub fn asks_in_client(&self, client: &str) -> bool {
-        !client.is_empty() && self.in_client.iter().any(|c| c == client)
+        !client.is_empty()
+            && self.in_client.iter().any(|c| c == client)
+            && self.managed.as_deref().is_none_or(|m| m.asks_in_client(client))
     }
 
     /// How long the audit log keeps its rows (`[audit]`).

@@ -85,7 +85,11 @@ impl Rule {
 
     /// `rule "name" (line L)`, or `rule #N (line L)` for an unnamed rule.
     pub fn label(&self) -> String {
-        if self.id.starts_with("rule #") { self.id.clone() } else { format!("rule {:?} (line {})", self.id, self.line) }
+        if self.id.starts_with("rule #") || self.id.starts_with("managed ") {
+            self.id.clone()
+        } else {
+            format!("rule {:?} (line {})", self.id, self.line)
+        }
     }
 
     /// Builds [`Rule::summary`] from the matchers.

@@ -75,6 +75,8 @@ pub struct ThreatPolicy {
     pub limits: Vec<Limit>,
     /// `None` without a `[budget]` section: no money is counted.
     pub budget: Option<BudgetPolicy>,
+    /// A managed layer's own (its result handling bounds this one's).
+    pub also: Option<Box<ThreatPolicy>>,
 }
 
 impl Default for ThreatPolicy {
@@ -87,6 +89,7 @@ impl Default for ThreatPolicy {
             taint: TaintPolicy::default(),
             limits: Vec::new(),
             budget: None,
+            also: None,
         }
     }
 }
@@ -94,7 +97,11 @@ impl Default for ThreatPolicy {
 impl ThreatPolicy {
     /// What to do with a result of `server` that has findings.
     pub fn results_for(&self, server: &str) -> Handling {
-        self.result_servers.iter().find(|(g, _)| g.is_match(server)).map_or(self.results, |(_, h)| *h)
+        let own = self.result_servers.iter().find(|(g, _)| g.is_match(server)).map_or(self.results, |(_, h)| *h);
+        match &self.also {
+            Some(m) => stricter(own, m.results_for(server)),
+            None => own,
+        }
     }
 }
 
@@ -449,4 +456,14 @@ fn glob(cx: &mut Cx<'_>, pattern: &str, span: Range<usize>) -> Option<Glob> {
             None
         }
     }
+}
+
+/// The stricter handling: hold > mask > record.
+fn stricter(a: Handling, b: Handling) -> Handling {
+    let rank = |h: Handling| match h {
+        Handling::Record => 0,
+        Handling::Mask => 1,
+        Handling::Hold => 2,
+    };
+    if rank(b) > rank(a) { b } else { a }
 }

@@ -173,6 +173,7 @@ pub fn status() -> StatusReport {
         policy_pending: None,
         policy_note: None,
         stopped_since: None,
+        managed: None,
     }
 }
 
