@@ -82,6 +82,8 @@ pub struct Policy {
     pub(super) workspace: Vec<String>,
     /// `[threats]`, `[[limits]]`, `[budget]`.
     pub(super) threats: super::threats::ThreatPolicy,
+    /// `[export]`: where the audit rows go on to (OTLP).
+    pub(super) export: Option<super::export::ExportConf>,
 }
 
 impl Default for Policy {
@@ -111,6 +113,7 @@ impl Policy {
             telegram: None,
             workspace: Vec::new(),
             threats: super::threats::ThreatPolicy::default(),
+            export: None,
         }
     }
 
@@ -187,6 +190,11 @@ impl Policy {
     /// How long the audit log keeps its rows (`[audit]`).
     pub fn audit(&self) -> &AuditSettings {
         &self.audit
+    }
+
+    /// The `[export]` section, when the file has one.
+    pub fn export(&self) -> Option<&super::export::ExportConf> {
+        self.export.as_ref()
     }
 
     /// The `[telegram]` section, when the file has one.
