@@ -158,6 +158,7 @@ pub(crate) async fn handle(
                     policy_pending: eng.policy_pending.clone(),
                     policy_note: shared.guard().note.clone(),
                     stopped_since: eng.stopped,
+                    export: eng.export.clone(),
                 }
             };
             send(tx, &DaemonMsg::Status { req, status }).await;
