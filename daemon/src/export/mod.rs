@@ -183,6 +183,19 @@ impl Exporter {
             self.report(conf, None);
             return Ok(false);
         };
+        if pos.next_id > read.newest + 1 {
+            // Only an edited file is ahead of the log: rows recorded from
+            // now on would be skipped unseen. The log's end is where to go on.
+            tracing::warn!(
+                "the export position (row {}) is ahead of the audit log (row {}): it was edited; exporting from \
+                 the log's end",
+                pos.next_id,
+                read.newest
+            );
+            self.pos = Some(Position { next_id: read.newest + 1, ..pos });
+            self.save()?;
+            return Ok(true);
+        }
         let owed = read.newest - pos.next_id + 1;
         self.waiting = owed.max(0) as u64;
         if owed > conf.max_queue_rows as i64 {
