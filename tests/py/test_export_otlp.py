@@ -275,6 +275,37 @@ def test_past_the_queue_bound_the_oldest_rows_are_dropped_and_the_count_is_expor
         otlp.close()
 
 
+def test_rows_removed_by_retention_before_export_count_as_dropped(
+    home: Home, wire: Callable[..., WireClient]
+) -> None:
+    otlp = OtlpReceiver(listening=False)
+    try:
+        daemon = start(home, otlp.url, "batch_size = 10\n\n[audit]\nmax_rows = 100\n")
+        try:
+            client = connect(wire)
+            ids = [client.request("tools/call", {"name": "echo", "arguments": {"n": i}}) for i in range(150)]
+            for request_id in ids:
+                client.response(request_id, timeout=30.0)
+            home.latch("audit", "prune")
+            otlp.start()
+            recs = otlp.wait_for(lambda rs: any(r.event_name == "latch.export_dropped" for r in rs), timeout=60)
+            recs = otlp.wait_for(lambda rs: any(r.event_name == "latch.retention" for r in rs), timeout=30)
+            state = status_export(home)
+        finally:
+            close_all()
+            assert daemon.stop() == 0
+        drop = next(r for r in recs if r.event_name == "latch.export_dropped")
+        assert "retention" in drop.attributes["latch.detail"]
+        assert drop.attributes["latch.export.dropped"] >= 40
+        assert state["dropped"] == drop.attributes["latch.export.dropped_total"]
+        # Every id the receiver never saw was counted as dropped.
+        seen = {r.audit_id for r in recs}
+        first, last = min(seen), max(seen)
+        assert (last - first + 1) - len(seen) == state["dropped"]
+    finally:
+        otlp.close()
+
+
 def test_a_400_is_counted_as_rejected_and_never_sent_again(home: Home, wire: Callable[..., WireClient]) -> None:
     with OtlpReceiver() as otlp:
         otlp.answers = [400]
