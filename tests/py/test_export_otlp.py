@@ -375,6 +375,32 @@ def test_a_position_file_moved_ahead_does_not_silence_the_export(
         assert "ahead of the audit log" in daemon.log_path.read_text()
 
 
+def test_a_deleted_position_sends_again_from_where_export_began_rather_than_skipping(
+    home: Home, wire: Callable[..., WireClient]
+) -> None:
+    otlp = OtlpReceiver(listening=False)
+    try:
+        daemon = start(home, otlp.url)
+        try:
+            client = connect(wire)
+            for i in range(3):
+                client.call("tools/call", {"name": "echo", "arguments": {"owed": i}})
+        finally:
+            close_all()
+            assert daemon.stop() == 0
+        (home.latch_home / "otlp-export.json").unlink()
+        daemon = start(home, otlp.url)
+        try:
+            otlp.start()
+            recs = otlp.wait_for(lambda rs: len(calls(rs, "echo")) == 3, timeout=30)
+        finally:
+            assert daemon.stop() == 0
+        assert recs[0].event_name == "latch.export_started"
+        assert "sending again from where export began" in daemon.log_path.read_text()
+    finally:
+        otlp.close()
+
+
 def test_a_typo_in_the_section_is_a_policy_error_not_a_silent_off(home: Home) -> None:
     home.write_policy('[export]\notlp_endpiont = "http://127.0.0.1:4318"\n')
     out = home.latch("policy", "check", check=False)

@@ -52,6 +52,13 @@ impl Tail {
         self.conn.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0)).map_err(|e| sql(path, e))
     }
 
+    /// The newest committed row of `kind`, if any.
+    pub fn last_of_kind(&self, path: &Path, kind: &str) -> Result<Option<i64>, AuditError> {
+        self.conn
+            .query_row("SELECT MAX(id) FROM events WHERE kind = ?1", [kind], |r| r.get(0))
+            .map_err(|e| sql(path, e))
+    }
+
     /// Up to `limit` committed rows with `id >= from`, oldest first.
     pub fn rows_from(&self, path: &Path, from: i64, limit: u32) -> Result<Vec<StoredRow>, AuditError> {
         let mut stmt = self

@@ -22,8 +22,10 @@
 //! or a journal line lost when the machine stopped) count as dropped too:
 //! every id below the position was delivered, rejected or dropped.
 //!
-//! The first time export is configured it starts at the log's end (the
-//! rows recorded from then on); `latch audit export` covers the past.
+//! The first time export is configured it records an `export_started` row
+//! and starts there (`latch audit export` covers the past). A position
+//! that is lost (a deleted file) starts again at the last such row: rows
+//! are sent twice rather than skipped unseen.
 //!
 //! # Delivery
 //!
@@ -59,6 +61,8 @@ use send::{Backoff, Sent};
 
 /// The audit row that says rows were dropped before export.
 pub(crate) const DROPPED_KIND: &str = "export_dropped";
+/// The audit row that says where the export began: the first row sent.
+const STARTED_KIND: &str = "export_started";
 /// How often a policy without `[export]` is looked at again.
 const IDLE: Duration = Duration::from_secs(1);
 
@@ -174,15 +178,11 @@ impl Exporter {
         client: &reqwest::Client,
         headers: &reqwest::header::HeaderMap,
     ) -> Result<bool, String> {
-        let from = self.pos.as_ref().map_or(i64::MAX, |p| p.next_id);
-        let read = self.read(from, conf.batch_size).await?;
         let Some(pos) = self.pos.clone() else {
-            // First configured: from the log's end on.
-            self.pos = Some(Position { next_id: read.newest + 1, ..Position::default() });
-            self.save()?;
-            self.report(conf, None);
-            return Ok(false);
+            self.begin(conf).await?;
+            return Ok(true);
         };
+        let read = self.read(pos.next_id, conf.batch_size).await?;
         if pos.next_id > read.newest + 1 {
             // Only an edited file is ahead of the log: rows recorded from
             // now on would be skipped unseen. The log's end is where to go on.
@@ -264,6 +264,49 @@ impl Exporter {
                 }
             }
         }
+    }
+
+    /// Where the export starts without a saved position: the first time,
+    /// at an `export_started` row recorded now (so the log says when and
+    /// where export began); when the position was lost (a deleted file),
+    /// at the last such row, so rows are sent again rather than skipped
+    /// unseen (the queue bound still applies, and counts what it drops).
+    async fn begin(&mut self, conf: &ExportConf) -> Result<(), String> {
+        let tail = self.tail.take();
+        let db = self.db.clone();
+        let (tail, began) = tokio::task::spawn_blocking(move || {
+            let tail = match tail {
+                Some(t) => t,
+                None => match Tail::open(&db) {
+                    Ok(t) => t,
+                    Err(e) => return (None, Err(e.to_string())),
+                },
+            };
+            let r = tail.last_of_kind(&db, STARTED_KIND).map_err(|e| e.to_string());
+            (Some(tail), r)
+        })
+        .await
+        .map_err(|e| format!("the export reader stopped: {e}"))?;
+        self.tail = tail;
+        let began = began.map_err(|e| format!("cannot read the audit log for export: {e}"))?;
+        let next_id = match began {
+            Some(id) => {
+                tracing::warn!(
+                    "the export position {} is missing; sending again from where export began (row {id})",
+                    self.pos_path.display()
+                );
+                id
+            }
+            None => {
+                let detail = format!("the audit log is exported to {} from this row on", conf.logs_url);
+                let ev = NewEvent { time_ms: now_ms(), kind: STARTED_KIND, detail: Some(detail), ..Default::default() };
+                self.shared.audit.insert(ev).await.map_err(|e| format!("cannot record where export begins: {e}"))?
+            }
+        };
+        self.pos = Some(Position { next_id, ..Position::default() });
+        self.save()?;
+        self.report(conf, None);
+        Ok(())
     }
 
     /// The newest committed id and up to `limit` rows from `from` on.
