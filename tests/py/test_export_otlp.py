@@ -332,6 +332,25 @@ def test_a_400_is_counted_as_rejected_and_never_sent_again(home: Home, wire: Cal
     assert "HTTP 400" in daemon.log_path.read_text()
 
 
+def test_a_401_keeps_the_rows_until_the_credentials_work(home: Home, wire: Callable[..., WireClient]) -> None:
+    # Wrong or missing credentials are a setup problem, not bad records:
+    # refusing each batch for good would destroy every record until fixed.
+    with OtlpReceiver() as otlp:
+        otlp.answers = [401, 403]
+        daemon = start(home, otlp.url)
+        try:
+            connect(wire).call("tools/call", {"name": "echo", "arguments": {"kept": True}})
+            recs = otlp.wait_for(lambda rs: bool(calls(rs, "echo")))
+            assert status_export(home)["rejected"] == 0
+        finally:
+            close_all()
+            assert daemon.stop() == 0
+    assert [q.status for q in otlp.received][:3] == [401, 403, 200]
+    assert "refused the credentials (HTTP 401)" in daemon.log_path.read_text()
+    assert otlp.received[0].body == otlp.received[2].body
+    assert json.loads(calls(recs, "echo")[0].attributes["latch.arguments"]) == {"kept": True}
+
+
 def test_a_collector_that_never_answers_does_not_slow_calls(home: Home, wire: Callable[..., WireClient]) -> None:
     # A socket that accepts connections and never reads: every request
     # hangs until its time limit.

@@ -59,8 +59,15 @@ impl Tail {
             .map_err(|e| sql(path, e))
     }
 
-    /// Up to `limit` committed rows with `id >= from`, oldest first.
-    pub fn rows_from(&self, path: &Path, from: i64, limit: u32) -> Result<Vec<StoredRow>, AuditError> {
+    /// Up to `limit` committed rows with `id >= from`, oldest first, and no
+    /// more than about `max_bytes` of text (always at least one row).
+    pub fn rows_from(
+        &self,
+        path: &Path,
+        from: i64,
+        limit: u32,
+        max_bytes: usize,
+    ) -> Result<Vec<StoredRow>, AuditError> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -107,6 +114,16 @@ impl Tail {
                 })
             })
             .map_err(|e| sql(path, e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| sql(path, e))
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        for row in rows {
+            let row = row.map_err(|e| sql(path, e))?;
+            bytes += row.args.len() + row.reasons.len() + row.detail.as_ref().map_or(0, String::len) + 512;
+            if bytes > max_bytes && !out.is_empty() {
+                break;
+            }
+            out.push(row);
+        }
+        Ok(out)
     }
 }

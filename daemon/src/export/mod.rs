@@ -63,6 +63,9 @@ use send::{Backoff, Sent};
 pub(crate) const DROPPED_KIND: &str = "export_dropped";
 /// The audit row that says where the export began: the first row sent.
 const STARTED_KIND: &str = "export_started";
+/// About the most text one request carries (collectors refuse large
+/// bodies; the OpenTelemetry Collector's default limit is 20 MiB).
+const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// How often a policy without `[export]` is looked at again.
 const IDLE: Duration = Duration::from_secs(1);
 
@@ -240,7 +243,7 @@ impl Exporter {
                     self.advance(last, n - rejected, rejected)?;
                     self.waiting = (read.newest - last).max(0) as u64;
                     self.report(conf, None);
-                    return Ok(read.rows.len() as u32 >= conf.batch_size);
+                    return Ok(last < read.newest);
                 }
                 Sent::Refused { status, why } => {
                     tracing::warn!("{why}: audit rows {first}..={last} are not sent again (HTTP {status})");
@@ -323,7 +326,7 @@ impl Exporter {
             };
             let r = (|| {
                 let newest = tail.newest(&db)?;
-                let rows = if from <= newest { tail.rows_from(&db, from, limit)? } else { Vec::new() };
+                let rows = if from <= newest { tail.rows_from(&db, from, limit, MAX_BATCH_BYTES)? } else { Vec::new() };
                 Ok::<_, crate::audit::AuditError>(Read { newest, rows })
             })();
             (Some(tail), r.map_err(|e| e.to_string()))

@@ -2,6 +2,12 @@
 //! trying again (no connection, a timeout, 429, 5xx; `Retry-After`
 //! honoured), or refused for good (any other status: a request the
 //! collector will never take).
+//!
+//! One exception to "4xx is final": 401, 403 and 404 say the *setup* is
+//! wrong (the headers, the endpoint), not the records. Refusing each batch
+//! for good would destroy every record until a person fixes it, so these
+//! are retried like a collector that is away: the rows wait in the log
+//! (bounded by `max_queue_rows`) and `latch status` says what to fix.
 
 use std::time::Duration;
 
@@ -10,6 +16,9 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 /// First pause after a failure; doubled per failure up to [`BACKOFF_MAX`].
 pub const BACKOFF_MIN: Duration = Duration::from_millis(500);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Most of a collector's answer that is read (an OTLP answer is a few
+/// bytes; a hostile one could be endless).
+const MAX_ANSWER: usize = 64 * 1024;
 /// Longest `Retry-After` taken as said.
 const RETRY_AFTER_MAX: Duration = Duration::from_secs(300);
 
@@ -48,7 +57,7 @@ pub async fn post(client: &reqwest::Client, url: &str, headers: &HeaderMap, body
         .body(body)
         .send()
         .await;
-    let resp = match resp {
+    let mut resp = match resp {
         Ok(r) => r,
         // reqwest's errors name the URL, never the headers.
         Err(e) => return Sent::Retry { after: None, why: format!("cannot reach the collector: {}", plain(&e)) },
@@ -56,12 +65,31 @@ pub async fn post(client: &reqwest::Client, url: &str, headers: &HeaderMap, body
     let status = resp.status();
     let after = resp.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(retry_after);
     if status.is_success() {
-        let body = resp.bytes().await.unwrap_or_default();
+        let mut body = Vec::new();
+        while let Ok(Some(chunk)) = resp.chunk().await {
+            if body.len() + chunk.len() > MAX_ANSWER {
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
         return Sent::Delivered { rejected: super::otlp::rejected_in(&body) };
     }
     let code = status.as_u16();
     if code == 429 || status.is_server_error() {
         return Sent::Retry { after, why: format!("the collector answered HTTP {code}") };
+    }
+    if matches!(code, 401 | 403) {
+        let why = format!(
+            "the collector refused the credentials (HTTP {code}): set them in the daemon's environment \
+             (OTEL_EXPORTER_OTLP_HEADERS) and restart it; the rows wait"
+        );
+        return Sent::Retry { after, why };
+    }
+    if code == 404 {
+        let why = "the collector has no OTLP logs endpoint at this URL (HTTP 404): check [export] otlp_endpoint; \
+                   the rows wait"
+            .to_owned();
+        return Sent::Retry { after, why };
     }
     Sent::Refused { status: code, why: format!("the collector refused the records with HTTP {code}") }
 }
