@@ -218,4 +218,26 @@ mod tests {
         assert_eq!(find_varint(&[0x0b], 1), None); // wire type 3
         assert_eq!(read_varint(&[0xff; 11]), None);
     }
+
+    #[test]
+    fn any_answer_a_collector_sends_is_read_without_panicking() {
+        // The reader parses what the collector answers: bytes an attacker
+        // may choose. Every prefix of a valid answer and pseudo-random
+        // bytes end in a value or None.
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut bytes = vec![0x0a, 0x05, 0x08, 0x03, 0x12, 0x01, b'x'];
+        for n in 0..2_000 {
+            for cut in 0..=bytes.len() {
+                let _ = find_varint(&bytes[..cut], 1);
+                let _ = find_bytes(&bytes[..cut], 1).map(|b| find_varint(b, 1));
+            }
+            bytes.clear();
+            for _ in 0..(n % 40) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                bytes.push(seed as u8);
+            }
+        }
+    }
 }
