@@ -117,6 +117,8 @@ def test_every_field_of_an_allowed_an_asked_and_answered_and_a_denied_call(
         assert req.headers["api-key"] == HEADER_SECRET
         assert req.headers["x-team"] == "sec ops"
     assert HEADER_SECRET not in daemon.log_path.read_text()
+    # A fresh start is not mistaken for an edited position.
+    assert "ahead of the audit log" not in daemon.log_path.read_text()
 
     # Chain order, each row once, nothing skipped after the first.
     ids = [r.audit_id for r in recs]

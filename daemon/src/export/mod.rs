@@ -185,7 +185,13 @@ impl Exporter {
             self.begin(conf).await?;
             return Ok(true);
         };
-        let read = self.read(pos.next_id, conf.batch_size).await?;
+        let mut read = self.read(pos.next_id, conf.batch_size).await?;
+        if pos.next_id > read.newest + 1 {
+            // Rows journaled and not yet committed are not seen here: look
+            // again once everything recorded is committed.
+            self.shared.audit.flush().await;
+            read = self.read(pos.next_id, conf.batch_size).await?;
+        }
         if pos.next_id > read.newest + 1 {
             // Only an edited file is ahead of the log: rows recorded from
             // now on would be skipped unseen. The log's end is where to go on.
@@ -303,7 +309,15 @@ impl Exporter {
             None => {
                 let detail = format!("the audit log is exported to {} from this row on", conf.logs_url);
                 let ev = NewEvent { time_ms: now_ms(), kind: STARTED_KIND, detail: Some(detail), ..Default::default() };
-                self.shared.audit.insert(ev).await.map_err(|e| format!("cannot record where export begins: {e}"))?
+                let id = self
+                    .shared
+                    .audit
+                    .insert(ev)
+                    .await
+                    .map_err(|e| format!("cannot record where export begins: {e}"))?;
+                // Committed before the position names it.
+                self.shared.audit.flush().await;
+                id
             }
         };
         self.pos = Some(Position { next_id, ..Position::default() });
