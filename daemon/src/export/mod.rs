@@ -230,9 +230,11 @@ impl Exporter {
             }
             expected = r.id + 1;
         }
-        for (a, b) in missing {
-            self.dropped(a, b, "they were removed from the log (retention) before they were sent").await?;
-        }
+        // Counted once the batch around them is answered, in the same save
+        // as the position: a daemon killed before that counts them again
+        // rather than skipping the rows before them.
+        const GONE: &str = "they were removed from the log (retention) before they were sent";
+        let gone: u64 = missing.iter().map(|(a, b)| (b - a) as u64).sum();
         let observed = now_ms();
         let records: Vec<otlp::Record> = read.rows.iter().map(|r| record::of_row(r, observed)).collect();
         let body = otlp::request(&self.source, &records);
@@ -246,14 +248,20 @@ impl Exporter {
                     if rejected > 0 {
                         tracing::warn!("the collector refused {rejected} of rows {first}..={last} (partial success)");
                     }
-                    self.advance(last, n - rejected, rejected)?;
+                    self.advance(last, n - rejected, rejected, gone)?;
+                    for &(a, b) in &missing {
+                        self.tell_dropped(a, b, GONE).await;
+                    }
                     self.waiting = (read.newest - last).max(0) as u64;
                     self.report(conf, None);
                     return Ok(last < read.newest);
                 }
                 Sent::Refused { status, why } => {
                     tracing::warn!("{why}: audit rows {first}..={last} are not sent again (HTTP {status})");
-                    self.advance(last, 0, n)?;
+                    self.advance(last, 0, n, gone)?;
+                    for &(a, b) in &missing {
+                        self.tell_dropped(a, b, GONE).await;
+                    }
                     self.report(conf, Some(format!("{why}; rows {first}..={last} were not sent again")));
                     return Ok(true);
                 }
@@ -354,24 +362,35 @@ impl Exporter {
         result.map_err(|e| format!("cannot read the audit log for export: {e}"))
     }
 
-    fn advance(&mut self, last: i64, delivered: u64, rejected: u64) -> Result<(), String> {
+    /// The batch up to row `last` is answered: the position and the counts
+    /// (`gone`: ids missing among its rows) in one save.
+    fn advance(&mut self, last: i64, delivered: u64, rejected: u64, gone: u64) -> Result<(), String> {
         if let Some(p) = self.pos.as_mut() {
             p.next_id = p.next_id.max(last + 1);
             p.delivered += delivered;
             p.rejected += rejected;
+            p.dropped += gone;
         }
         self.save()
     }
 
-    /// Rows `from..to` (ids) will never be sent: counted, saved, and told
-    /// in an `export_dropped` row.
+    /// Rows `from..to` (ids) past the queue bound: skipped, counted, saved
+    /// and told.
     async fn dropped(&mut self, from: i64, to: i64, why: &str) -> Result<(), String> {
-        let n = (to - from).max(0) as u64;
         let Some(p) = self.pos.as_mut() else { return Ok(()) };
         p.next_id = p.next_id.max(to);
-        p.dropped += n;
-        let total = p.dropped;
+        p.dropped += (to - from).max(0) as u64;
         self.save()?;
+        self.tell_dropped(from, to, why).await;
+        Ok(())
+    }
+
+    /// An `export_dropped` row (and a log line) for rows `from..to`, already
+    /// counted.
+    async fn tell_dropped(&mut self, from: i64, to: i64, why: &str) {
+        let n = (to - from).max(0) as u64;
+        let total = self.pos.as_ref().map_or(n, |p| p.dropped);
+        let shared = self.shared.clone();
         let detail = format!(
             "{n} audit row(s) (ids {from} to {}) were not exported to the OpenTelemetry collector: {why}; {total} \
              dropped in all",
@@ -379,16 +398,8 @@ impl Exporter {
         );
         tracing::warn!("{detail}");
         let args = serde_json::json!({ "dropped": n, "dropped_total": total }).to_string();
-        self.shared
-            .record(NewEvent {
-                time_ms: now_ms(),
-                kind: DROPPED_KIND,
-                detail: Some(detail),
-                args,
-                ..Default::default()
-            })
-            .await;
-        Ok(())
+        let ev = NewEvent { time_ms: now_ms(), kind: DROPPED_KIND, detail: Some(detail), args, ..Default::default() };
+        shared.record(ev).await;
     }
 
     fn save(&self) -> Result<(), String> {
