@@ -152,6 +152,7 @@ fn connected(now: i64, db: &Path) -> App {
             ClientMsg::Status { req } => DaemonMsg::Status {
                 req,
                 status: StatusReport {
+                    export: None,
                     daemon_pid: std::process::id(),
                     version: "bench".into(),
                     socket: "/tmp/latch.sock".into(),

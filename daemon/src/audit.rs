@@ -39,6 +39,7 @@ mod read;
 pub mod recorded;
 pub mod retention;
 mod run;
+pub mod tail;
 mod writer;
 
 use std::path::{Path, PathBuf};

@@ -194,6 +194,8 @@ impl Daemon {
             crate::desktop::spawn(&mut tasks, hub.clone());
             crate::telegram::spawn(&mut tasks, hub);
         }
+        // Beside the decision path: reads the committed log on its own.
+        crate::export::spawn(&mut tasks, shared.clone());
 
         // Only this daemon holds the lock, so a socket file left here is stale.
         let _ = std::fs::remove_file(&paths.socket);

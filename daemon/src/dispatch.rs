@@ -159,6 +159,7 @@ pub(crate) async fn handle(
                     policy_note: shared.guard().note.clone(),
                     stopped_since: eng.stopped,
                     managed: eng.managed_note.clone(),
+                    export: eng.export.clone(),
                 }
             };
             send(tx, &DaemonMsg::Status { req, status }).await;

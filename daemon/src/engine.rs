@@ -126,6 +126,8 @@ pub struct Engine {
     pub reveal: crate::reveal::Kept,
     /// Approval channels beyond the socket and their health, by name.
     pub channels: BTreeMap<String, ChannelState>,
+    /// The OpenTelemetry export's state (`crate::export`), for status.
+    pub export: Option<latch_proto::msg::ExportStatus>,
     /// The model judge's client and answer cache.
     pub judge: crate::judge::Judge,
     /// Tool definitions a person approved a `no_evidence` call of.
@@ -187,6 +189,7 @@ impl Engine {
             unsaved: HashSet::new(),
             reveal: Default::default(),
             channels: BTreeMap::new(),
+            export: None,
             judge: Default::default(),
             known: Default::default(),
             stopped: None,

@@ -18,6 +18,7 @@ mod dispatch;
 mod driver;
 mod enforce;
 mod engine;
+mod export;
 mod findings;
 mod hold_key;
 mod hook;

@@ -663,6 +663,28 @@ pub struct StatusReport {
     /// call denied). `None` without a managed file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed: Option<String>,
+    /// The OpenTelemetry export (`[export]`), when the policy has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<ExportStatus>,
+}
+
+/// Where the OpenTelemetry export of the audit log stands.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportStatus {
+    /// The URL records are posted to.
+    pub endpoint: String,
+    /// Records the collector accepted.
+    pub delivered: u64,
+    /// Rows never sent: the queue bound was reached, or retention removed
+    /// them first.
+    pub dropped: u64,
+    /// Records the collector refused (not sent again).
+    pub rejected: u64,
+    /// Rows recorded and not sent yet.
+    pub waiting: u64,
+    /// What is wrong, in words that say what to do; None when working.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// The health of one approval channel.

@@ -291,6 +291,14 @@ pub fn status(a: JsonFlag) -> anyhow::Result<i32> {
             (true, Some(p)) => println!("channel  {}: NOT WORKING — {p}", c.name),
         }
     }
+    if let Some(e) = &status.export {
+        let counts =
+            format!("{} delivered, {} waiting, {} dropped, {} rejected", e.delivered, e.waiting, e.dropped, e.rejected);
+        match &e.problem {
+            None => println!("export   OpenTelemetry to {}: working ({counts})", e.endpoint),
+            Some(p) => println!("export   OpenTelemetry to {}: NOT WORKING — {p} ({counts})", e.endpoint),
+        }
+    }
     for f in &status.findings {
         println!("FINDING  {f}");
     }

@@ -42,6 +42,7 @@ pub mod command;
 mod diff;
 mod error;
 mod evaluate;
+mod export;
 mod facts;
 mod judge;
 mod layer;
@@ -66,6 +67,7 @@ pub use cases::{Case, CaseResult, CaseTable};
 pub use diff::{PolicyChange, PolicyDiff, compare};
 pub use error::{PolicyError, Problem, ProblemKind, render_problems};
 pub use evaluate::{Evaluation, Explanation, OUTSIDE_WORKSPACE_RULE, Otherwise, RuleMatch, SELF_PROTECT_RULE};
+pub use export::{BadEndpoint, ExportConf, LOGS_PATH, logs_url};
 pub use facts::Facts;
 pub use judge::{
     Answer, DEFAULT_JUDGE_CACHE_SIZE, DEFAULT_JUDGE_CACHE_TTL_SECONDS, DEFAULT_JUDGE_TIMEOUT_MS, JudgeConf, Judgement,

@@ -84,6 +84,8 @@ pub struct Policy {
     pub(super) threats: super::threats::ThreatPolicy,
     /// The managed policy layered above this one ([`Policy::layered`]).
     pub(super) managed: Option<std::sync::Arc<Policy>>,
+    /// `[export]`: where the audit rows go on to (OTLP).
+    pub(super) export: Option<super::export::ExportConf>,
 }
 
 impl Default for Policy {
@@ -114,6 +116,7 @@ impl Policy {
             workspace: Vec::new(),
             threats: super::threats::ThreatPolicy::default(),
             managed: None,
+            export: None,
         }
     }
 
@@ -198,6 +201,11 @@ impl Policy {
     /// How long the audit log keeps its rows (`[audit]`).
     pub fn audit(&self) -> &AuditSettings {
         &self.audit
+    }
+
+    /// The `[export]` section, when the file has one.
+    pub fn export(&self) -> Option<&super::export::ExportConf> {
+        self.export.as_ref()
     }
 
     /// The `[telegram]` section, when the file has one.

@@ -138,6 +138,7 @@ impl PageSource for SyntheticLog {
 
 pub fn status() -> StatusReport {
     StatusReport {
+        export: None,
         daemon_pid: 4242,
         version: "0.1.0".into(),
         socket: "/home/me/.local/share/latch/run/latch.sock".into(),

@@ -33,6 +33,7 @@ const TOP_KEYS: &[&str] = &[
     "threats",
     "limits",
     "budget",
+    "export",
 ];
 const DEFAULT_KEYS: &[&str] =
     &["read", "write", "send_internal", "send_external", "execute", "submit", "transfer_value", "no_evidence"];
@@ -127,6 +128,13 @@ pub(crate) fn parse(text: &str) -> Result<Policy, PolicyError> {
                 }
             }
             k @ ("threats" | "limits" | "budget") => super::threats::parse(&mut cx, k, v, &mut p.threats),
+            "export" => {
+                if let Some(t) =
+                    cx.table(v, "export", "`[export]` followed by `otlp_endpoint = \"http://127.0.0.1:4318\"`")
+                {
+                    p.export = super::export::parse(&mut cx, t, key.span());
+                }
+            }
             _ => cx.unknown_key(key, "at the top level", TOP_KEYS),
         }
     }
