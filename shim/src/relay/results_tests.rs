@@ -19,9 +19,23 @@ fn client(out: &[Action]) -> Vec<String> {
     out.iter()
         .filter_map(|a| match a {
             Action::Client(f) => Some(String::from_utf8_lossy(f).into_owned()),
+            Action::ClientThenCheck { frame, .. } => Some(String::from_utf8_lossy(frame).into_owned()),
             _ => None,
         })
         .collect()
+}
+
+/// The checks of results forwarded in `record` mode, run as the IO loop
+/// runs them, and what the relay does with them.
+fn checks_done(r: &mut Relay, out: &[Action]) -> Vec<Action> {
+    let mut more = Vec::new();
+    for a in out {
+        if let Action::ClientThenCheck { key, frame } = a {
+            let checked = crate::results::check_forwarded(&frame[..], drop);
+            more.extend(r.handle(Event::Checked { key: *key, checked }));
+        }
+    }
+    more
 }
 
 fn daemon(out: &[Action]) -> Vec<ClientMsg> {
@@ -76,10 +90,14 @@ fn flushed(r: &mut Relay, mut out: Vec<Action>) -> Vec<ClientMsg> {
 }
 
 #[test]
-fn record_forwards_the_line_as_it_came_and_reports_findings_before_the_outcome() {
+fn record_forwards_the_line_as_it_came_first_and_reports_findings_before_the_outcome() {
     let mut r = forwarded(Some("record"));
-    let out = r.handle(Event::ServerLine(poisoned()));
+    let mut out = r.handle(Event::ServerLine(poisoned()));
+    // Forwarded before it is checked: nothing is reported yet.
     assert_eq!(client(&out), [String::from_utf8(poisoned()).unwrap()]);
+    assert!(matches!(&out[..], [Action::ClientThenCheck { .. }]), "{out:?}");
+    assert!(flushed(&mut r, Vec::new()).is_empty(), "reported before the check");
+    out.extend(checks_done(&mut r, &out));
     let msgs = flushed(&mut r, out);
     let found = msgs.iter().position(|m| matches!(m, ClientMsg::ResultFound(rep) if rep.handling == "record"));
     let finished = msgs.iter().position(|m| matches!(m, ClientMsg::Finished { call_id, .. } if call_id == "c1"));
@@ -175,7 +193,12 @@ fn a_clean_result_passes_untouched_in_every_mode() {
         let clean =
             line(r#"{"id":1,"jsonrpc":"2.0","result":{"content":[{"type":"text","text":"caf\u00e9  3 files"}]}}"#);
         let out = r.handle(Event::ServerLine(clean.clone()));
-        assert_eq!(out, [Action::Client(clean)], "{mode}");
+        assert_eq!(client(&out), [String::from_utf8(clean.clone()).unwrap()], "{mode}");
+        assert_eq!(out.len(), 1, "{mode}: {out:?}");
+        let after = checks_done(&mut r, &out);
+        let msgs = flushed(&mut r, after);
+        assert!(msgs.iter().all(|m| !matches!(m, ClientMsg::ResultFound(_))), "{mode}: {msgs:?}");
+        assert!(msgs.iter().any(|m| matches!(m, ClientMsg::Finished { call_id, .. } if call_id == "c1")), "{mode}");
     }
 }
 
