@@ -20,6 +20,9 @@ use latch_core::path::{FileId, PathEnv, Resolved, Resolver, collapse};
 use latch_core::policy::{Kind, Place, Protected};
 use latch_proto::paths::Paths;
 
+/// The small shim binary's name (`latch_shim::exec::BINARY`).
+const SHIM_BINARY: &str = "latch-shim";
+
 /// Symlinks followed before a path counts as unresolvable.
 const MAX_LINKS: usize = 40;
 
@@ -68,6 +71,14 @@ pub fn protected(paths: &Paths) -> Protected {
     let home = std::env::var_os("HOME").map(PathBuf::from).filter(|h| !h.as_os_str().is_empty());
     let exe = std::env::current_exe().ok();
     let mut p = Protected::from_paths(&crate::wire::latch_paths(paths), home.as_deref(), exe.as_deref());
+    // The small shim binary beside `latch` (`latch_shim::exec`): `latch
+    // shim` runs whatever is there, so planting or changing it is changing
+    // Latch. Protected whether or not it exists.
+    if let Some(small) = exe.as_deref().and_then(Path::parent).map(|d| d.join(SHIM_BINARY)) {
+        let small = small.to_string_lossy().into_owned();
+        p.paths.push(small.clone());
+        p.binary.push(small);
+    }
     if let Some(h) = &home {
         p.configs = latch_install::clients::locations(h, None, latch_install::clients::Os::current())
             .into_iter()
@@ -232,6 +243,15 @@ mod tests {
             let env = place_of(unknown).await;
             assert!(env.cwd.is_none() && env.vars.is_empty(), "{env:?}");
         }
+    }
+
+    #[test]
+    fn the_small_shim_beside_latch_is_protected_whether_or_not_it_exists() {
+        let dir = std::env::temp_dir().join(format!("latch-identity-small-{}", std::process::id()));
+        let paths = Paths::resolve(Some(dir), None).unwrap();
+        let p = protected(&paths);
+        let small = std::env::current_exe().unwrap().with_file_name(SHIM_BINARY).to_string_lossy().into_owned();
+        assert!(p.binary.contains(&small) && p.paths.contains(&small), "{p:?}");
     }
 
     #[test]
