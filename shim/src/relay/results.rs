@@ -28,6 +28,11 @@ use super::{Action, BACKSTOP, Relay};
 use crate::results::{self, Checked};
 use crate::text;
 
+/// Results from this size on are checked after they are forwarded in
+/// `record` mode; a smaller one is checked in a few microseconds, less than
+/// handing it to another thread would cost, so it is checked first.
+const CHECK_AFTER: usize = 64 * 1024;
+
 /// How long a held result waits for the daemon's `ResultHeld`.
 const FIRST_ANSWER: Duration = Duration::from_secs(30);
 
@@ -80,11 +85,11 @@ impl Relay {
         self.results_mode.unwrap_or(Handling::Mask)
     }
 
-    /// Checks a response line before it goes to the client; in `record`
-    /// mode, after (it goes as it came either way).
+    /// Checks a response line before it goes to the client; a large one in
+    /// `record` mode after (it goes as it came either way).
     pub(super) fn pass_result(&mut self, t: Target, line: Vec<u8>) {
         let mode = self.results_mode();
-        if mode == Handling::Record {
+        if mode == Handling::Record && line.len() >= CHECK_AFTER {
             self.next_result_key += 1;
             let key = self.next_result_key;
             self.checking.insert(key, (t, line.len()));
