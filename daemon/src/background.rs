@@ -2,56 +2,49 @@
 //!
 //! The audit writer's group commits, the WAL checkpoints, retention's
 //! reading and the damage check do work nobody waits for. On one vCPU a
-//! group commit that runs while a call is being decided delays its answer
-//! by the commit's length: that was most of the added p99. These threads
-//! run at a lower priority (nice [`NICE`], per thread on Linux), so the
-//! scheduler gives a runnable decision the CPU first. Not `SCHED_IDLE`: a
-//! nice thread still gets its share (about a tenth of a busy CPU against
-//! one thread at nice 0), so under sustained load the writer keeps
-//! committing, and its bounded inbox (`audit::queue`) slows senders down
-//! before anything is lost.
+//! group commit that starts while a call is being decided delays its answer
+//! by the commit's length. These threads run under `SCHED_BATCH` (per
+//! thread, on Linux): when one wakes up it does not preempt the thread that
+//! runs, so the call being decided finishes first.
+//!
+//! Their share of the CPU is not lowered. A lower nice value (10 was
+//! tried) lets a busy competitor (a 200 MiB call classified on the blocking
+//! pool) starve the writer, its bounded inbox fills, and every other shim's
+//! calls wait seconds for room (`daemon/tests/stall.rs` failed). Never
+//! `SCHED_IDLE`, for the same reason.
 
 use std::future::Future;
 
-/// The nice value of background threads (0 is the default, 19 the lowest).
-pub const NICE: i32 = 10;
-
-/// Lowers the calling thread's priority to [`NICE`] (never raises it).
-/// Only the calling thread on Linux; elsewhere nothing (macOS has no
-/// per-thread nice). A thread this is called on stays lowered: an
-/// unprivileged process cannot raise a priority again, so pool threads
-/// shared with the decision path must never call it.
+/// Marks the calling thread as background work (`SCHED_BATCH`). Only the
+/// calling thread, on Linux; elsewhere nothing. A thread this is called on
+/// stays so: pool threads shared with the decision path must never call it.
 pub fn lower_this_thread() {
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: gettid and getpriority/setpriority take plain integers
-        // and touch no memory of ours.
+        // SAFETY: gettid and sched_setscheduler take plain integers and a
+        // parameter that lives for the call.
         unsafe {
-            let tid = libc::gettid() as libc::id_t;
-            *libc::__errno_location() = 0;
-            let now = libc::getpriority(libc::PRIO_PROCESS, tid);
-            if now < NICE {
-                libc::setpriority(libc::PRIO_PROCESS, tid, NICE);
-            }
+            let param = libc::sched_param { sched_priority: 0 };
+            libc::sched_setscheduler(libc::gettid(), libc::SCHED_BATCH, &param);
         }
     }
 }
 
-/// The nice value of the calling thread (Linux; 0 elsewhere).
+/// The calling thread's scheduling policy (Linux; `None` elsewhere).
 #[cfg(test)]
-pub fn this_threads_nice() -> i32 {
+pub fn this_threads_policy() -> Option<i32> {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: as above.
-        unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
+        Some(unsafe { libc::sched_getscheduler(libc::gettid()) })
     }
     #[cfg(not(target_os = "linux"))]
     {
-        0
+        None
     }
 }
 
-/// A named thread at background priority.
+/// A named thread of background work.
 pub fn spawn<F>(name: &str, f: F) -> std::io::Result<std::thread::JoinHandle<()>>
 where
     F: FnOnce() + Send + 'static,
@@ -62,7 +55,7 @@ where
     })
 }
 
-/// Runs `f` on a thread of its own at background priority (not on the
+/// Runs `f` on a thread of its own as background work (not on the
 /// runtime's blocking pool, whose threads also decode and decide large
 /// calls); `None` if the thread could not start or `f` panicked.
 pub fn run<T, F>(name: &str, f: F) -> impl Future<Output = Option<T>> + use<T, F>
@@ -84,24 +77,23 @@ where
 mod tests {
     use super::*;
 
+    #[cfg(target_os = "linux")]
+    const BATCH: Option<i32> = Some(libc::SCHED_BATCH);
+    #[cfg(not(target_os = "linux"))]
+    const BATCH: Option<i32> = None;
+
     #[test]
-    fn a_background_thread_is_lowered_and_the_caller_is_not() {
-        let before = this_threads_nice();
+    fn a_background_thread_is_batch_work_and_the_caller_is_not() {
+        let before = this_threads_policy();
         let (tx, rx) = std::sync::mpsc::channel();
-        spawn("latch-test-bg", move || tx.send(this_threads_nice()).unwrap()).unwrap().join().unwrap();
-        let nice = rx.recv().unwrap();
-        if cfg!(target_os = "linux") {
-            assert_eq!(nice, NICE.max(before));
-        }
-        assert_eq!(this_threads_nice(), before, "only the background thread is lowered");
+        spawn("latch-test-bg", move || tx.send(this_threads_policy()).unwrap()).unwrap().join().unwrap();
+        assert_eq!(rx.recv().unwrap(), BATCH);
+        assert_eq!(this_threads_policy(), before, "only the background thread is lowered");
     }
 
     #[tokio::test]
     async fn run_gives_back_the_result_and_none_for_a_panic() {
-        assert_eq!(
-            run("latch-test-bg", this_threads_nice).await,
-            Some(if cfg!(target_os = "linux") { NICE } else { 0 })
-        );
+        assert_eq!(run("latch-test-bg", this_threads_policy).await, Some(BATCH));
         assert_eq!(run("latch-test-bg", || -> u8 { panic!("on purpose") }).await, None);
     }
 }
