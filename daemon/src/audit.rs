@@ -122,14 +122,12 @@ impl Audit {
             }
             return Ok(audit);
         }
-        std::thread::Builder::new()
-            .name("latch-audit-check".into())
-            .spawn(move || {
-                if let Some(d) = damage::inspect(&p) {
-                    damage::note(&shared, &p, &d.problems.join("; "));
-                }
-            })
-            .map_err(|e| AuditError::Io { path: path.to_owned(), source: e })?;
+        crate::background::spawn("latch-audit-check", move || {
+            if let Some(d) = damage::inspect(&p) {
+                damage::note(&shared, &p, &d.problems.join("; "));
+            }
+        })
+        .map_err(|e| AuditError::Io { path: path.to_owned(), source: e })?;
         Ok(audit)
     }
 
@@ -175,9 +173,9 @@ impl Audit {
         let queue = Arc::new(Queue::new(newest));
         let seq = Arc::new(Mutex::new(Seq { journal, next_id: newest + 1 }));
         let (q, s) = (queue.clone(), seq.clone());
-        std::thread::Builder::new()
-            .name("latch-audit".into())
-            .spawn(move || run::writer(&mut store, &q, &s))
+        // Below the decision path's priority: its group commits must not
+        // preempt a call being decided ([`crate::background`]).
+        crate::background::spawn("latch-audit", move || run::writer(&mut store, &q, &s))
             .map_err(|e| AuditError::Io { path: path.to_owned(), source: e })?;
         let sender = Arc::new(Sender(queue));
         if checkpoints {
@@ -185,22 +183,20 @@ impl Audit {
             let p = path.to_owned();
             let alive: Weak<Sender> = Arc::downgrade(&sender);
             let noted = damage.clone();
-            std::thread::Builder::new()
-                .name("latch-checkpoint".into())
-                .spawn(move || {
-                    // Until the daemon drops its last handle.
-                    while alive.upgrade().is_some() {
-                        std::thread::sleep(std::time::Duration::from_secs(1));
-                        if let Err(e) = checkpoints.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                            if damage::is_damage(&e) {
-                                damage::note(&noted, &p, &e.to_string());
-                            } else {
-                                tracing::error!("checkpoint of {} failed: {e}", p.display());
-                            }
+            crate::background::spawn("latch-checkpoint", move || {
+                // Until the daemon drops its last handle.
+                while alive.upgrade().is_some() {
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                    if let Err(e) = checkpoints.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                        if damage::is_damage(&e) {
+                            damage::note(&noted, &p, &e.to_string());
+                        } else {
+                            tracing::error!("checkpoint of {} failed: {e}", p.display());
                         }
                     }
-                })
-                .map_err(|e| AuditError::Io { path: path.to_owned(), source: e })?;
+                }
+            })
+            .map_err(|e| AuditError::Io { path: path.to_owned(), source: e })?;
         }
         Ok(Audit { queue: sender, seq, path: path.to_owned(), pruning: Default::default(), damage })
     }
@@ -324,8 +320,9 @@ impl Audit {
         limit: u32,
     ) -> Result<Vec<AuditRow>, AuditError> {
         let path = self.path.clone();
-        tokio::task::spawn_blocking(move || query_rows(&path, &filter, before, limit))
+        // Reading history yields to the decision path ([`crate::background`]).
+        crate::background::run("latch-audit-read", move || query_rows(&path, &filter, before, limit))
             .await
-            .map_err(|e| AuditError::Write(e.to_string()))?
+            .ok_or_else(|| AuditError::Write("reading the log stopped".into()))?
     }
 }

@@ -156,12 +156,15 @@ async fn connection(shared: Arc<Shared>, stream: Stream, conn: u64, mut stop: wa
             shared.pin.connected(conn, crate::pin::login_of(me), peer_pid);
             match role {
                 Role::Shim => {
-                    crate::registry::shim_connected(&shared, conn, &name, pid, session, command, tx.clone()).await;
+                    let place = crate::identity::place_of(peer_pid).await;
+                    crate::registry::shim_connected(&shared, conn, &name, pid, session, command, tx.clone(), place)
+                        .await;
                 }
                 Role::Console => shared.engine().consoles += 1,
                 Role::Cli => {}
                 Role::Hook => {
-                    crate::hook::connected(&shared, conn, &name, pid, &session, &command, tx.clone()).await;
+                    let place = crate::identity::place_of(peer_pid).await;
+                    crate::hook::connected(&shared, conn, &name, pid, &session, &command, tx.clone(), place).await;
                 }
             }
             (role, name)

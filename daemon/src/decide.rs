@@ -67,9 +67,8 @@ pub(crate) async fn decide(
         None => Vec::new(),
     };
     let now = now_ms();
-    // The server's cwd and environment, read before the lock is taken.
-    let shim_pid = shared.engine().shims.get(&conn).map(|s| s.info.pid);
-    let place = crate::identity::server_env_cached(shim_pid);
+    // The server's cwd and environment, read when its shim connected.
+    let place = shared.engine().shims.get(&conn).map(|s| s.place.clone()).unwrap_or_else(crate::identity::nowhere);
     let who = crate::taint::calls::who(shared, conn);
     // A large call is classified on the blocking pool, against a copy of
     // what is in force (a call's arguments are scanned whole; 200 MiB of

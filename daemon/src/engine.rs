@@ -16,6 +16,9 @@ pub struct Shim {
     /// The client's MCP roots as the shim last reported them (the
     /// workspace of this connection's calls); `None` when unknown.
     pub roots: Option<Vec<String>>,
+    /// Where the peer runs (its working directory and environment), read
+    /// once when it connected ([`crate::identity::place_of`]).
+    pub place: std::sync::Arc<latch_core::path::PathEnv>,
 }
 
 /// The tools one shim connection listed.

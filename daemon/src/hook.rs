@@ -44,6 +44,7 @@ pub(crate) const PROMPT_HOLD_MS: u64 = 3_600_000;
 
 /// Registers a hook connection; a `PostToolUse` one withdraws the prompts
 /// its tool run settled.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn connected(
     shared: &Arc<Shared>,
     conn: u64,
@@ -52,8 +53,9 @@ pub(crate) async fn connected(
     session: &str,
     command: &[String],
     tx: crate::outbox::Outbox,
+    place: Arc<latch_core::path::PathEnv>,
 ) {
-    register(shared, conn, name, pid, session, command, tx);
+    register(shared, conn, name, pid, session, command, tx, place);
     if command.get(3).is_some_and(|e| e == RAN_EVENT) {
         let tool = command.get(4).map(String::as_str).unwrap_or("");
         let mut notices = Vec::new();
@@ -107,6 +109,7 @@ fn withdraw(eng: &mut engine::Engine, conn: u64) -> Vec<Effect> {
     effects
 }
 
+#[allow(clippy::too_many_arguments)]
 fn register(
     shared: &Shared,
     conn: u64,
@@ -115,11 +118,12 @@ fn register(
     session: &str,
     command: &[String],
     tx: crate::outbox::Outbox,
+    place: Arc<latch_core::path::PathEnv>,
 ) {
     let info = ShimInfo { server: name.to_owned(), pid, session: session.to_owned(), since: now_ms(), client: None };
     let detail = detail_of(command);
     let mut eng = shared.engine();
-    eng.shims.insert(conn, engine::Shim { info, tx, roots: None });
+    eng.shims.insert(conn, engine::Shim { info, tx, roots: None, place });
     eng.hooks.insert(conn, detail);
     if command.get(3).is_some_and(|e| e == PROMPT_EVENT) {
         eng.prompts.insert(conn, String::new());

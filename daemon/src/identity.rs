@@ -12,14 +12,16 @@
 //! server's place ([`server_env`]): the working directory and environment
 //! of the shim that asks (the server it runs inherits both).
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use latch_core::path::{FileId, PathEnv, Resolved, Resolver, collapse};
 use latch_core::policy::{Kind, Place, Protected};
 use latch_proto::paths::Paths;
+
+/// The small shim binary's name (`latch_shim::exec::BINARY`).
+const SHIM_BINARY: &str = "latch-shim";
 
 /// Symlinks followed before a path counts as unresolvable.
 const MAX_LINKS: usize = 40;
@@ -69,6 +71,14 @@ pub fn protected(paths: &Paths) -> Protected {
     let home = std::env::var_os("HOME").map(PathBuf::from).filter(|h| !h.as_os_str().is_empty());
     let exe = std::env::current_exe().ok();
     let mut p = Protected::from_paths(&crate::wire::latch_paths(paths), home.as_deref(), exe.as_deref());
+    // The small shim binary beside `latch` (`latch_shim::exec`): `latch
+    // shim` runs whatever is there, so planting or changing it is changing
+    // Latch. Protected whether or not it exists.
+    if let Some(small) = exe.as_deref().and_then(Path::parent).map(|d| d.join(SHIM_BINARY)) {
+        let small = small.to_string_lossy().into_owned();
+        p.paths.push(small.clone());
+        p.binary.push(small);
+    }
     if let Some(h) = &home {
         p.configs = latch_install::clients::locations(h, None, latch_install::clients::Os::current())
             .into_iter()
@@ -143,33 +153,26 @@ pub fn folds_case(dir: &Path) -> bool {
     })
 }
 
-/// Places read so far, by pid and the process's start time (a pid that is
-/// reused is another process).
-static PLACES: Mutex<BTreeMap<(u32, u64), Arc<PathEnv>>> = Mutex::new(BTreeMap::new());
-
-/// Entries kept before the cache starts over.
-const MAX_PLACES: usize = 256;
-
-/// [`server_env`], read once per shim process.
-pub fn server_env_cached(pid: Option<u32>) -> Arc<PathEnv> {
-    let Some(pid) = pid.filter(|p| *p > 0) else { return Arc::new(server_env(None)) };
-    let Some(start) = start_time(pid) else { return Arc::new(server_env(Some(pid))) };
-    let mut cache = PLACES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(env) = cache.get(&(pid, start)) {
-        return env.clone();
+/// The place of the process on the other end of a connection, read once
+/// when it connects: a connection's peer is fixed for its life
+/// (`SO_PEERCRED` at `connect`), so no call needs `/proc` again (see
+/// docs/security/record.md, "The peer's place"). `pid` is the observed
+/// one, never what the peer claims in its hello. Read on the blocking
+/// pool: reading another process's `/proc` entries can wait on its memory
+/// map lock, which that process controls.
+pub async fn place_of(pid: Option<i32>) -> Arc<PathEnv> {
+    let Some(pid) = pid.and_then(|p| u32::try_from(p).ok()).filter(|p| *p > 0) else { return nowhere() };
+    match tokio::task::spawn_blocking(move || server_env(Some(pid))).await {
+        Ok(env) => Arc::new(env),
+        Err(_) => nowhere(),
     }
-    let env = Arc::new(server_env(Some(pid)));
-    if cache.len() >= MAX_PLACES {
-        cache.clear();
-    }
-    cache.insert((pid, start), env.clone());
-    env
 }
 
-/// Field 22 of `/proc/PID/stat`: when the process started, in ticks.
-fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
+/// The place of a peer whose process cannot be told: the daemon's home
+/// alone (relative paths are then compared by their tail).
+pub fn nowhere() -> Arc<PathEnv> {
+    static NOWHERE: std::sync::OnceLock<Arc<PathEnv>> = std::sync::OnceLock::new();
+    NOWHERE.get_or_init(|| Arc::new(server_env(None))).clone()
 }
 
 /// The environment of the server behind a shim: its working directory and
@@ -228,21 +231,30 @@ mod tests {
         let pid = Some(std::process::id());
         let env = server_env(pid);
         assert!(env.cwd.is_some() && env.home.is_some(), "{env:?}");
-        let time = |f: &dyn Fn()| {
-            let t = std::time::Instant::now();
-            for _ in 0..1000 {
-                f();
-            }
-            t.elapsed().as_secs_f64() * 1e6 / 1000.0
-        };
-        let fresh = time(&|| {
+        let t = std::time::Instant::now();
+        for _ in 0..1000 {
             std::hint::black_box(server_env(pid));
-        });
-        let cached = time(&|| {
-            std::hint::black_box(server_env_cached(pid));
-        });
-        assert_eq!(*server_env_cached(pid), env);
-        println!("server_env: {fresh:.1} µs read, {cached:.1} µs cached");
+        }
+        println!("server_env: {:.1} µs per read (once per connection)", t.elapsed().as_secs_f64() * 1e3);
+    }
+
+    #[tokio::test]
+    async fn a_peers_place_is_its_own_and_an_unknown_peer_has_none() {
+        let me = i32::try_from(std::process::id()).unwrap();
+        assert_eq!(*place_of(Some(me)).await, server_env(Some(std::process::id())));
+        for unknown in [None, Some(0), Some(-1)] {
+            let env = place_of(unknown).await;
+            assert!(env.cwd.is_none() && env.vars.is_empty(), "{env:?}");
+        }
+    }
+
+    #[test]
+    fn the_small_shim_beside_latch_is_protected_whether_or_not_it_exists() {
+        let dir = std::env::temp_dir().join(format!("latch-identity-small-{}", std::process::id()));
+        let paths = Paths::resolve(Some(dir), None).unwrap();
+        let p = protected(&paths);
+        let small = std::env::current_exe().unwrap().with_file_name(SHIM_BINARY).to_string_lossy().into_owned();
+        assert!(p.binary.contains(&small) && p.paths.contains(&small), "{p:?}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod accepted;
 mod always;
 mod answers;
 pub mod audit;
+mod background;
 pub mod channel;
 mod connection;
 mod daemon;

@@ -20,6 +20,7 @@ use crate::shared::{Shared, event_now};
 const MAX_CLIENT_ROOTS: usize = 64;
 
 /// Registers shim connection `conn` for server `name`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn shim_connected(
     shared: &Shared,
     conn: u64,
@@ -28,9 +29,10 @@ pub(crate) async fn shim_connected(
     session: String,
     command: Vec<String>,
     tx: Outbox,
+    place: Arc<latch_core::path::PathEnv>,
 ) {
     let info = ShimInfo { server: name.to_owned(), pid, session: session.clone(), since: now_ms(), client: None };
-    shared.engine().shims.insert(conn, engine::Shim { info: info.clone(), tx, roots: None });
+    shared.engine().shims.insert(conn, engine::Shim { info: info.clone(), tx, roots: None, place });
     let cmd = redact_value(&Value::from(command));
     shared
         .record(NewEvent {

@@ -102,16 +102,30 @@ pub fn verify_daemon(sock: BorrowedFd<'_>) -> Result<Verified, Impostor> {
     verdict.map_err(|why| refuse(&exe_name(pid), why))
 }
 
+/// The `latch` a program that is part of Latch but not that binary (the
+/// small shim, `latch-shim`) speaks for: the daemon must run it.
+static SPEAKS_FOR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Says that this process is part of the `latch` at `latch` (its path,
+/// beside this executable): a daemon is accepted when it runs that file,
+/// not this one. Set once, at start.
+pub fn speak_for(latch: PathBuf) {
+    let _ = SPEAKS_FOR.set(latch);
+}
+
 fn compare_exe(pid: i32) -> Result<Verified, String> {
     let theirs = PathBuf::from(format!("/proc/{pid}/exe"));
-    let ours = Path::new("/proc/self/exe");
+    let ours = SPEAKS_FOR.get().map(PathBuf::as_path).unwrap_or(Path::new("/proc/self/exe"));
     let their_meta = std::fs::metadata(&theirs).map_err(|e| format!("cannot read its executable ({e})"))?;
     let our_meta = std::fs::metadata(ours).map_err(|e| format!("cannot read our own executable ({e})"))?;
     if (their_meta.dev(), their_meta.ino()) == (our_meta.dev(), our_meta.ino()) {
         return Ok(Verified::Same);
     }
     let their_name = exe_name(pid);
-    let our_name = std::fs::read_link(ours).map(|p| p.display().to_string()).unwrap_or_default();
+    let our_name = match SPEAKS_FOR.get() {
+        Some(latch) => latch.display().to_string(),
+        None => std::fs::read_link(ours).map(|p| p.display().to_string()).unwrap_or_default(),
+    };
     let (their_path, their_gone) = strip_deleted(&their_name);
     let (our_path, our_gone) = strip_deleted(&our_name);
     if (their_gone || our_gone) && !their_path.is_empty() && their_path == our_path {

@@ -179,20 +179,61 @@ fn memchr(buf: &[u8]) -> Option<usize> {
     memchr::memchr(b'\n', buf)
 }
 
+/// A frame for a writer: its own buffer, or one shared with a check that
+/// reads it while it is written (a result in `record` mode). Whoever is
+/// done with a buffer last gives it to [`Spare`].
+#[derive(Debug)]
+pub enum Frame {
+    Owned(Vec<u8>),
+    Shared(Arc<Vec<u8>>),
+}
+
+impl Frame {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Frame::Owned(v) => v,
+            Frame::Shared(v) => v,
+        }
+    }
+
+    fn written(self, spare: &Spare) {
+        match self {
+            Frame::Owned(v) => spare.give(v),
+            Frame::Shared(v) => spare.give_shared(v),
+        }
+    }
+}
+
+impl From<Vec<u8>> for Frame {
+    fn from(v: Vec<u8>) -> Frame {
+        Frame::Owned(v)
+    }
+}
+
+impl Spare {
+    /// [`Spare::give`] for a buffer that may still be shared: kept when
+    /// this was the last holder.
+    pub fn give_shared(&self, buf: Arc<Vec<u8>>) {
+        if let Ok(buf) = Arc::try_unwrap(buf) {
+            self.give(buf);
+        }
+    }
+}
+
 /// Writes frames from `rx`, flushing whenever the queue runs dry; gives
 /// each written frame's buffer to `spare`. Ends (closing the stream) when
 /// every sender is gone or a write fails.
-pub async fn write_frames<W: AsyncWrite + Unpin>(mut w: W, spare: Spare, mut rx: mpsc::Receiver<Vec<u8>>) {
+pub async fn write_frames<W: AsyncWrite + Unpin>(mut w: W, spare: Spare, mut rx: mpsc::Receiver<Frame>) {
     while let Some(frame) = rx.recv().await {
-        if w.write_all(&frame).await.is_err() {
+        if w.write_all(frame.bytes()).await.is_err() {
             return;
         }
-        spare.give(frame);
+        frame.written(&spare);
         while let Ok(more) = rx.try_recv() {
-            if w.write_all(&more).await.is_err() {
+            if w.write_all(more.bytes()).await.is_err() {
                 return;
             }
-            spare.give(more);
+            more.written(&spare);
         }
         if w.flush().await.is_err() {
             return;

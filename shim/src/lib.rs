@@ -18,6 +18,7 @@ mod child;
 mod continuation;
 #[doc(hidden)] // For the fuzz targets (fuzz/targets.rs) only.
 pub mod envelope;
+pub mod exec;
 mod fold;
 mod io;
 mod link;

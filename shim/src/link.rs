@@ -113,7 +113,7 @@ pub async fn run(paths: Paths, hello: Hello, autostart: bool, tx: mpsc::Sender<L
 pub fn start_daemon(paths: &Paths) -> std::io::Result<()> {
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&paths.data_dir)?;
     let log = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(&paths.log)?;
-    let exe = std::env::current_exe()?;
+    let exe = crate::exec::latch_exe()?;
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("daemon").stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
     use std::os::unix::process::CommandExt;

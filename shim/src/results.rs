@@ -60,66 +60,118 @@ struct Response<'a> {
 /// Checks the `result` of a response line; `mode` says whether a masked
 /// copy is wanted.
 pub fn check(line: &[u8], mode: Handling) -> Checked {
-    if line.len() > SCAN_MAX {
-        let why = format!("the result is {} bytes, over the {} bytes Latch scans", line.len(), SCAN_MAX);
-        return unchecked(why);
+    let (raw, value) = match parse(line) {
+        Ok(Some(parsed)) => parsed,
+        Ok(None) => return Checked::Clean,
+        Err(unreadable) => return unreadable,
+    };
+    if mode != Handling::Mask {
+        return judge(&value, line.len());
     }
-    let resp: Response<'_> = match serde_json::from_slice(line) {
-        Ok(r) => r,
-        Err(e) => return unchecked(format!("the result is not JSON Latch can read ({e})")),
-    };
-    let Some(raw) = resp.result else { return Checked::Clean };
-    let value: Value = match serde_json::from_str(raw.get()) {
-        Ok(v) => v,
-        Err(e) => return unchecked(format!("the result is not JSON Latch can read ({e})")),
-    };
     if line.len() > MARKERS_MAX {
-        return secrets_only(line, raw, &value, mode);
+        let mut findings = vec![unchecked_finding(markers_not_read(line.len()))];
+        let masked = scan::mask(&value);
+        if masked.is_some() {
+            findings.push(secret_finding());
+        }
+        let masked = masked.and_then(|m| splice_result(line, raw, &m));
+        return Checked::Found { findings, masked, secrets_read: true };
     }
     if scan::is_clean(&value) {
         return Checked::Clean;
     }
-    let mut findings = scan::scan(&value);
-    if findings.is_empty() {
-        // Not clean, yet nothing named: too deep to read whole.
-        findings.push(unchecked_finding("the result is nested too deeply to read whole".into()));
-    }
-    let masked = match mode {
-        Handling::Mask => scan::mask(&value).and_then(|m| splice_result(line, raw, &m)),
-        _ => None,
-    };
+    let findings = named(scan::scan(&value));
+    let masked = scan::mask(&value).and_then(|m| splice_result(line, raw, &m));
     Checked::Found { findings, masked, secrets_read: true }
 }
 
-/// A large result: secrets found (and masked under `mask`) with the
-/// redaction detectors, injection markers not read.
-fn secrets_only(line: &[u8], raw: &RawValue, value: &Value, mode: Handling) -> Checked {
-    let why = format!(
-        "the result is {} bytes: over {} bytes it is checked for secrets only, not for text addressed to the model",
-        line.len(),
-        MARKERS_MAX
-    );
-    let mut findings = vec![unchecked_finding(why)];
-    let masked = scan::mask(value);
-    if masked.is_some() {
-        findings.push(Finding {
-            kind: FindingKind::Secret,
-            place: "result".into(),
-            reason: "holds a live-looking secret (a key, token, password or private key)".into(),
-            excerpt: String::new(),
-        });
+/// A response's `result`, raw and parsed; `None` when it has none, an
+/// `unchecked` finding when it cannot be read.
+fn parse(line: &[u8]) -> Result<Option<(&RawValue, Value)>, Checked> {
+    if line.len() > SCAN_MAX {
+        let why = format!("the result is {} bytes, over the {} bytes Latch scans", line.len(), SCAN_MAX);
+        return Err(unchecked(why));
     }
-    let masked = match (mode, masked) {
-        (Handling::Mask, Some(m)) => splice_result(line, raw, &m),
-        _ => None,
+    let resp: Response<'_> = match serde_json::from_slice(line) {
+        Ok(r) => r,
+        Err(e) => return Err(unchecked(format!("the result is not JSON Latch can read ({e})"))),
     };
-    Checked::Found { findings, masked, secrets_read: true }
+    let Some(raw) = resp.result else { return Ok(None) };
+    match serde_json::from_str(raw.get()) {
+        Ok(v) => Ok(Some((raw, v))),
+        Err(e) => Err(unchecked(format!("the result is not JSON Latch can read ({e})"))),
+    }
+}
+
+/// The findings in a parsed result of `len` bytes, nothing masked: a
+/// large result (over [`MARKERS_MAX`]) is read for secrets only.
+fn judge(value: &Value, len: usize) -> Checked {
+    if len > MARKERS_MAX {
+        let mut findings = vec![unchecked_finding(markers_not_read(len))];
+        if scan::mask(value).is_some() {
+            findings.push(secret_finding());
+        }
+        return Checked::Found { findings, masked: None, secrets_read: true };
+    }
+    if scan::is_clean(value) {
+        return Checked::Clean;
+    }
+    Checked::Found { findings: named(scan::scan(value)), masked: None, secrets_read: true }
+}
+
+/// Findings of a result that is not clean; when none is named, it was too
+/// deep to read whole.
+fn named(mut findings: Vec<Finding>) -> Vec<Finding> {
+    if findings.is_empty() {
+        findings.push(unchecked_finding("the result is nested too deeply to read whole".into()));
+    }
+    findings
+}
+
+fn markers_not_read(len: usize) -> String {
+    format!(
+        "the result is {len} bytes: over {MARKERS_MAX} bytes it is checked for secrets only, not for text addressed to the model"
+    )
+}
+
+fn secret_finding() -> Finding {
+    Finding {
+        kind: FindingKind::Secret,
+        place: "result".into(),
+        reason: "holds a live-looking secret (a key, token, password or private key)".into(),
+        excerpt: String::new(),
+    }
 }
 
 fn splice_result(line: &[u8], raw: &RawValue, result: &Value) -> Option<Vec<u8>> {
     let range = splice::range_in(line, raw.get())?;
     let with = serde_json::to_vec(result).ok()?;
     Some(Edit { range, with }.apply(line))
+}
+
+/// [`check`] in `record` mode of a result already forwarded (off the
+/// relay loop). The line is handed to `done_with` as soon as the result is
+/// parsed (its buffer can go round for the next long line while the
+/// parsed result is read). A check that fails half way is an `unchecked`
+/// finding, so the call's record still says what was not read.
+pub fn check_forwarded<L>(line: L, done_with: impl FnOnce(L)) -> Checked
+where
+    L: std::ops::Deref,
+    L::Target: AsRef<[u8]>,
+{
+    let len = (*line).as_ref().len();
+    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        parse((*line).as_ref()).map(|p| p.map(|(_, value)| value))
+    }));
+    done_with(line);
+    let value = match parsed {
+        Ok(Ok(Some(value))) => value,
+        Ok(Ok(None)) => return Checked::Clean,
+        Ok(Err(unreadable)) => return unreadable,
+        Err(_) => return unchecked("checking the result failed half way".into()),
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| judge(&value, len)))
+        .unwrap_or_else(|_| unchecked("checking the result failed half way".into()))
 }
 
 fn unchecked_finding(reason: String) -> Finding {

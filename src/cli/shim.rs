@@ -59,6 +59,9 @@ pub fn run(a: ShimArgs) -> anyhow::Result<i32> {
     opts.max_message = a.max_message_mib.saturating_mul(1024 * 1024);
     opts.autostart = !a.no_autostart;
     opts.allow_reads_offline = a.allow_reads_offline;
+    // The small shim binary beside this one, when there is one of this
+    // build: this process becomes it (the exec returns only if not).
+    latch_shim::exec::replace_self(&opts);
     Ok(latch_shim::run(opts))
 }
 

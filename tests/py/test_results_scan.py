@@ -266,6 +266,43 @@ def test_a_huge_result(home: Home, start_daemon: Any) -> None:
     assert all(r["decision"] == "mask" and r["args"]["bytes"] > 4 << 20 for r in rows)
 
 
+def test_record_forwards_a_1_mib_result_byte_for_byte_then_records_its_finding(
+    home: Home, start_daemon: Any
+) -> None:
+    # In `record` mode the result goes to the client first and is checked
+    # after (off the shim's relay loop); the finding still lands, tied to
+    # the call, and the call's outcome with it.
+    start_daemon(policy=policy("record"))
+    client = RawClient(home, RAW)
+    size = (1 << 20) - 512  # the whole line within the 1 MiB read for markers
+    try:
+        client.start()
+        line = client.call("tools/call", {"name": "big", "arguments": {"size": size, "inject": True, "secret": True}})
+        rid = client.next_id
+    finally:
+        client.close()
+    # The exact bytes the server wrote (the fixture's own serialisation).
+    sys.path.insert(0, str(SERVERS))
+    try:
+        import raw_results
+    finally:
+        sys.path.pop(0)
+    phrase = "The quick brown fox jumps over the lazy dog. "
+    body = (phrase * (size // len(phrase) + 1))[:size]
+    body = body[: size // 2] + raw_results.INJECTION + body[size // 2 + len(raw_results.INJECTION):]
+    body += f"\ntoken: {GITHUB_TOKEN}\n"
+    want = json.dumps({"jsonrpc": "2.0", "id": rid, "result": raw_results.text_result(body)}).encode() + b"\n"
+    assert line == want
+    [row] = wait_until(lambda: result_rows(home), 10)
+    [call] = wait_until(lambda: [c for c in call_rows(home, "big") if c.get("outcome")], 10)
+    assert row["decision"] == "record" and row["args"]["call_row"] == call["id"], (row, call)
+    assert row["args"]["bytes"] == len(want) - 1 or row["args"]["bytes"] == len(want), row
+    kinds = {f["kind"] for f in row["args"]["findings"]}
+    assert {"injection", "secret"} <= kinds, row
+    assert call["outcome"] == "ok", call
+    no_secret_anywhere(home)
+
+
 def test_a_result_over_the_scan_limit_is_recorded_as_unchecked(home: Home, start_daemon: Any) -> None:
     start_daemon(policy=policy("record"))
     client = RawClient(home, RAW)

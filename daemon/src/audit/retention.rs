@@ -315,7 +315,8 @@ impl Audit {
         let mut out = Pruned::default();
         // Leftovers of a run that stopped half way (crash, shutdown).
         let path = self.path.clone();
-        let leftover = tokio::task::spawn_blocking(move || -> Result<Option<i64>, AuditError> {
+        // Retention's reading yields to the decision path ([`crate::background`]).
+        let leftover = crate::background::run("latch-retention", move || -> Result<Option<i64>, AuditError> {
             let conn = open_reader(&path)?;
             let last = checkpoints(&conn).map_err(|e| sql(&path, e))?.pop();
             let first: Option<i64> =
@@ -323,14 +324,14 @@ impl Audit {
             Ok(last.filter(|c| first.is_some_and(|f| f <= c.through_id)).map(|c| c.through_id))
         })
         .await
-        .map_err(|e| AuditError::Write(e.to_string()))??;
+        .ok_or_else(|| AuditError::Write("retention's reading stopped".into()))??;
         if let Some(through) = leftover {
             self.delete_through(through, &mut out).await?;
         }
         let path = self.path.clone();
-        let plan = tokio::task::spawn_blocking(move || plan(&path, &settings, now_ms))
+        let plan = crate::background::run("latch-retention", move || plan(&path, &settings, now_ms))
             .await
-            .map_err(|e| AuditError::Write(e.to_string()))??;
+            .ok_or_else(|| AuditError::Write("retention's reading stopped".into()))??;
         let Some(plan) = plan else {
             return Ok(out);
         };

@@ -101,7 +101,7 @@ async fn a_long_lines_buffer_is_reused_once_written() {
     let at = line.as_ptr();
     let mut sink = Vec::new();
     let (tx, rx) = mpsc::channel(1);
-    tx.send(line).await.unwrap();
+    tx.send(line.into()).await.unwrap();
     drop(tx);
     write_frames(&mut sink, spare.clone(), rx).await;
     assert_eq!(sink, big);

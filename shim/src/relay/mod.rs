@@ -128,6 +128,11 @@ pub(crate) enum Event {
     Timer,
     /// The server exited with this code.
     ServerGone(i32),
+    /// A result forwarded by [`Action::ClientThenCheck`] was checked.
+    Checked {
+        key: u64,
+        checked: crate::results::Checked,
+    },
 }
 
 /// What the relay asks the IO loop to do, in order.
@@ -141,6 +146,10 @@ pub(crate) enum Action {
     CloseServer,
     /// Encoded frames for the connected daemon.
     Daemon(Vec<u8>),
+    /// A result for the client (`record` mode): written as it is, then
+    /// checked off the loop ([`crate::results::check`], `record`); the
+    /// check comes back as [`Event::Checked`] with `key`.
+    ClientThenCheck { key: u64, frame: std::sync::Arc<Vec<u8>> },
 }
 
 /// The relay: a state machine. [`Relay::handle`] takes an event and
@@ -203,6 +212,9 @@ pub(crate) struct Relay {
     next_result_key: u64,
     /// The response `inspect_server` just matched, when it is to be checked.
     scan_next: Option<results::Target>,
+    /// Results forwarded in `record` mode whose check has not come back
+    /// (by key): their findings and outcome are reported when it does.
+    checking: results::Checking,
 }
 
 /// Most reports kept for a daemon that is not there.
@@ -243,6 +255,7 @@ impl Relay {
             held_results: HashMap::new(),
             next_result_key: 0,
             scan_next: None,
+            checking: HashMap::new(),
         }
     }
 
@@ -262,6 +275,7 @@ impl Relay {
             Event::Daemon(msg) => self.on_daemon(*msg),
             Event::Timer => self.on_timer(),
             Event::ServerGone(code) => self.on_server_gone(code),
+            Event::Checked { key, checked } => self.on_checked(key, checked),
         }
         std::mem::take(&mut self.out)
     }

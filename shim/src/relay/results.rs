@@ -3,8 +3,10 @@
 //! the client, and handled by the server's mode, which the daemon tells
 //! the shim (`ResultsMode`, after connecting and after each reload):
 //!
-//! - `record`: forwarded as it came, the findings reported (an audit row
-//!   tied to the call);
+//! - `record`: forwarded as it came, first; then checked off the relay
+//!   loop (the IO loop runs the check on the blocking pool) and the
+//!   findings reported (an audit row tied to the call), the call's outcome
+//!   after them;
 //! - `mask`: secrets masked in what is forwarded, the findings reported; a
 //!   result that could not be read whole is held instead (unmasked text
 //!   must not slip through);
@@ -22,9 +24,14 @@ use latch_proto::{ClientMsg, Decision, Outcome, ResultReport};
 use serde_json::json;
 
 use super::reply::{blocked, rpc_error};
-use super::{BACKSTOP, Relay};
+use super::{Action, BACKSTOP, Relay};
 use crate::results::{self, Checked};
 use crate::text;
+
+/// Results from this size on are checked after they are forwarded in
+/// `record` mode; a smaller one is checked in a few microseconds, less than
+/// handing it to another thread would cost, so it is checked first.
+const CHECK_AFTER: usize = 64 * 1024;
 
 /// How long a held result waits for the daemon's `ResultHeld`.
 const FIRST_ANSWER: Duration = Duration::from_secs(30);
@@ -58,6 +65,10 @@ pub(super) struct HeldResult {
 
 pub(super) type HeldResults = HashMap<String, HeldResult>;
 
+/// Results forwarded in `record` mode, being checked: the response and
+/// its length.
+pub(super) type Checking = HashMap<u64, (Target, usize)>;
+
 /// Why a held result is withheld.
 enum Withheld<'a> {
     Denied(&'a str),
@@ -74,9 +85,17 @@ impl Relay {
         self.results_mode.unwrap_or(Handling::Mask)
     }
 
-    /// Checks a response line before it goes to the client.
+    /// Checks a response line before it goes to the client; a large one in
+    /// `record` mode after (it goes as it came either way).
     pub(super) fn pass_result(&mut self, t: Target, line: Vec<u8>) {
         let mode = self.results_mode();
+        if mode == Handling::Record && line.len() >= CHECK_AFTER {
+            self.next_result_key += 1;
+            let key = self.next_result_key;
+            self.checking.insert(key, (t, line.len()));
+            self.out.push(Action::ClientThenCheck { key, frame: std::sync::Arc::new(line) });
+            return;
+        }
         let checked = results::check(&line, mode);
         let hold = mode == Handling::Hold || (mode == Handling::Mask && checked.unchecked());
         let Checked::Found { findings, masked, .. } = checked else {
@@ -118,6 +137,26 @@ impl Relay {
         self.finish(&t);
         let deadline = Instant::now() + FIRST_ANSWER;
         self.held_results.insert(key, HeldResult { target: t, line, hold_id: None, approval_id: None, deadline });
+    }
+
+    /// The check of a result forwarded in `record` mode: its findings are
+    /// reported, then the call's outcome (the daemon still knows the call
+    /// when the findings arrive).
+    pub(super) fn on_checked(&mut self, key: u64, checked: Checked) {
+        let Some((t, bytes)) = self.checking.remove(&key) else { return };
+        if let Checked::Found { findings, .. } = checked {
+            self.report(&ClientMsg::ResultFound(ResultReport {
+                call_id: t.call_id.clone(),
+                method: t.method.to_owned(),
+                subject: t.subject.clone(),
+                request_id: t.request_id.clone(),
+                handling: Handling::Record.as_str().to_owned(),
+                findings: results::wire(&findings),
+                bytes: bytes as u64,
+                hold: None,
+            }));
+        }
+        self.finish(&t);
     }
 
     /// Checks a response inside a batch: recorded, or (under `mask` and

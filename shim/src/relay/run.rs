@@ -8,23 +8,37 @@ use std::time::{Duration, Instant};
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 use tokio::time::sleep_until;
 
 use super::{Action, Event, Relay};
 use crate::Options;
 use crate::child;
-use crate::io::{Input, Spare, read_lines, write_frames};
+use crate::io::{Frame, Input, Spare, read_lines, write_frames};
 use crate::link::{self, LinkEvent};
+use crate::results::{self, Checked};
+
+/// Results checked at once after they were forwarded (`record` mode);
+/// while this many are being checked, the server is not read: a server
+/// that floods large results is slowed down, and the shim's memory stays
+/// bounded.
+const CHECKS: usize = 1;
+
+/// How long the end of the shim waits for results still being checked.
+const CHECKS_AT_END: Duration = Duration::from_secs(5);
 
 /// The pipes and the daemon link the machine's actions go to.
 struct Outlets {
-    to_client: mpsc::Sender<Vec<u8>>,
-    to_server: Option<mpsc::Sender<Vec<u8>>>,
+    to_client: mpsc::Sender<Frame>,
+    to_server: Option<mpsc::Sender<Frame>>,
     daemon: Option<mpsc::Sender<Vec<u8>>>,
     /// Frames for the connected daemon that did not fit in the link's
     /// queue, in order. While any wait, the client is not read: a client
     /// faster than the daemon is slowed down, never refused.
     backlog: VecDeque<Vec<u8>>,
+    /// Results forwarded and being checked, on the blocking pool.
+    checks: JoinSet<(u64, Checked)>,
+    spare: Spare,
 }
 
 impl Outlets {
@@ -32,11 +46,17 @@ impl Outlets {
         for action in actions {
             match action {
                 Action::Client(frame) => {
-                    let _ = self.to_client.send(frame).await;
+                    let _ = self.to_client.send(frame.into()).await;
+                }
+                Action::ClientThenCheck { key, frame } => {
+                    let _ = self.to_client.send(Frame::Shared(frame.clone())).await;
+                    let spare = self.spare.clone();
+                    self.checks
+                        .spawn_blocking(move || (key, results::check_forwarded(frame, |f| spare.give_shared(f))));
                 }
                 Action::Server(frame) => {
                     if let Some(tx) = &self.to_server {
-                        let _ = tx.send(frame).await;
+                        let _ = tx.send(frame.into()).await;
                     }
                 }
                 Action::CloseServer => self.to_server = None,
@@ -86,15 +106,15 @@ pub async fn run(opts: Options) -> i32 {
 
     // Long lines' buffers go round: read, relayed, written, reused.
     let spare = Spare::default();
-    let (client_out_tx, client_out_rx) = mpsc::channel::<Vec<u8>>(256);
+    let (client_out_tx, client_out_rx) = mpsc::channel::<Frame>(256);
     let client_writer = tokio::spawn(write_frames(crate::io::stdout(), spare.clone(), client_out_rx));
-    let (server_in_tx, server_in_rx) = mpsc::channel::<Vec<u8>>(256);
+    let (server_in_tx, server_in_rx) = mpsc::channel::<Frame>(256);
     tokio::spawn(write_frames(stdin, spare.clone(), server_in_rx));
 
     let (client_tx, mut client_rx) = mpsc::channel::<Input>(64);
     tokio::spawn(read_lines(crate::io::stdin(), opts.max_message, spare.clone(), client_tx));
     let (server_tx, mut server_rx) = mpsc::channel::<Input>(64);
-    tokio::spawn(read_lines(stdout, opts.max_message, spare, server_tx));
+    tokio::spawn(read_lines(stdout, opts.max_message, spare.clone(), server_tx));
 
     let session = format!("{}-{}", std::process::id(), now_ms());
     let (link_tx, mut link_rx) = mpsc::channel::<LinkEvent>(1024);
@@ -127,8 +147,14 @@ pub async fn run(opts: Options) -> i32 {
     let grace = opts.grace;
     let max_message = opts.max_message;
     let mut relay = Relay::new(opts);
-    let mut out =
-        Outlets { to_client: client_out_tx, to_server: Some(server_in_tx), daemon: None, backlog: VecDeque::new() };
+    let mut out = Outlets {
+        to_client: client_out_tx,
+        to_server: Some(server_in_tx),
+        daemon: None,
+        backlog: VecDeque::new(),
+        checks: JoinSet::new(),
+        spare,
+    };
 
     let far = || Instant::now() + Duration::from_secs(3600);
     let mut client_open = true;
@@ -153,7 +179,12 @@ pub async fn run(opts: Options) -> i32 {
                     Event::ClientEof
                 }
             },
-            input = server_rx.recv(), if server_open => match input {
+            Some(done) = out.checks.join_next(), if !out.checks.is_empty() => match done {
+                Ok((key, checked)) => Event::Checked { key, checked },
+                // Not reached: the check catches its own panics.
+                Err(_) => continue,
+            },
+            input = server_rx.recv(), if server_open && out.checks.len() < CHECKS => match input {
                 Some(Input::Line(line)) => Event::ServerLine(line),
                 Some(Input::Oversized(n)) => {
                     eprintln!("latch shim: the server sent a message of {n} bytes, over the limit of {max_message}; dropped");
@@ -221,6 +252,12 @@ pub async fn run(opts: Options) -> i32 {
     };
     // Make sure nothing of the server's group survives it.
     server.signal(libc::SIGKILL);
+    // Results still being checked: their findings and outcomes are
+    // reported before the end.
+    let until = Instant::now() + CHECKS_AT_END;
+    while let Ok(Some(Ok((key, checked)))) = tokio::time::timeout_at(until.into(), out.checks.join_next()).await {
+        out.carry_out(relay.handle(Event::Checked { key, checked })).await;
+    }
     out.carry_out(relay.handle(Event::ServerGone(code))).await;
     // Let the link write the last reports before the runtime goes away.
     if let Some(tx) = out.daemon.take() {
