@@ -10,6 +10,7 @@ mod always;
 mod answers;
 pub mod audit;
 pub mod channel;
+mod clock;
 mod connection;
 mod daemon;
 mod decide;
