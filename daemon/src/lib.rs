@@ -29,6 +29,7 @@ mod known;
 mod limits;
 mod lock;
 pub mod log;
+mod memstats;
 mod outbox;
 mod pending_replay;
 pub mod pin;

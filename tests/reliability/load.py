@@ -32,6 +32,7 @@ from typing import Any
 from common import LATCH_BIN, Home, kill_all, percentile, reached_without_row, rows, verify
 from crash_cycles import hook_payload, outcome
 from latchkit import Daemon, WireClient, our_server_cmd
+from memory import breakdown
 
 POLICY = "[approvals]\nhold_seconds = 1\n"
 CLK = os.sysconf("SC_CLK_TCK")
@@ -170,8 +171,11 @@ def run(home: Home, shims: int, hooks: int, seconds: float, rate: float) -> dict
             break
         cpu, rss = sample(daemon.pid)
         t = time.monotonic()
+        db = home.latch_home / "audit.db"
+        sizes = {f"{p.name}_mib": round(p.stat().st_size / 2**20, 1) for p in (db, db.with_name("audit.db-wal"))
+                 if p.exists()}
         series.append({"t": round(t - t_start), "cpu_pct": round(100 * (cpu - last[1]) / (t - last[0]), 1),
-                       "rss_mib": round(rss / 1024, 1)})
+                       "rss_mib": round(rss / 1024, 1), **breakdown(daemon.pid), **sizes})
         print(json.dumps(series[-1]), file=sys.stderr, flush=True)  # progress, for long soaks
         last = (t, cpu)
     stop.set()
