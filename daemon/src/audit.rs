@@ -29,6 +29,7 @@
 //! that sits in a folder others may write to (or read, once it holds a log),
 //! that is not SQLite, or whose schema is newer than this binary's.
 
+mod cells;
 pub mod damage;
 mod event;
 mod ingest;

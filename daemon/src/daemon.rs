@@ -136,6 +136,7 @@ impl Daemon {
         let floor = settled.floor.then(|| policy_file::builtin(&paths));
         let salt = (now_ms() as u64) ^ ((std::process::id() as u64) << 32);
         let approvals = restore_approvals(&audit, salt, policy.grant_ttl_seconds());
+        crate::memstats::start_if_asked();
         let known = crate::known::load(&audit);
         let (expired, expired_rx) = mpsc::unbounded_channel();
         let (rules, rules_rx) = mpsc::unbounded_channel();

@@ -473,6 +473,7 @@ fn row_of(id: i64, ev: &NewEvent, args: &Value) -> AuditRow {
         rule: ev.rule.clone(),
         answer: None,
         waited_ms: None,
+        damaged: None,
     }
 }
 

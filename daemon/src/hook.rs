@@ -146,16 +146,24 @@ pub(crate) fn prompt_asks(eng: &mut engine::Engine, conn: u64, tool: &str) -> bo
 /// approvals stay pending (the identical call goes through once approved);
 /// a prompt's are withdrawn: the prompt they answer is gone.
 pub(crate) async fn closed(shared: &Arc<Shared>, conn: u64) {
-    let effects: Vec<Effect> = {
-        let mut eng = shared.engine();
-        let effects = if eng.prompts.remove(&conn).is_some() { withdraw(&mut eng, conn) } else { Vec::new() };
-        eng.calls.retain(|_, c| c.conn != conn);
-        eng.held.retain(|_, h| h.conn != conn);
-        eng.shims.remove(&conn);
-        eng.hooks.remove(&conn);
-        effects
-    };
+    let effects = forget(&mut shared.engine(), conn);
     crate::driver::apply(shared, effects, None).await;
+}
+
+/// Everything the engine holds for hook connection `conn`, gone; the
+/// prompts it answered withdrawn.
+fn forget(eng: &mut engine::Engine, conn: u64) -> Vec<Effect> {
+    let effects = if eng.prompts.remove(&conn).is_some() { withdraw(eng, conn) } else { Vec::new() };
+    eng.calls.retain(|_, c| c.conn != conn);
+    eng.held.retain(|_, h| h.conn != conn);
+    // The definition of the tool the hook sent before its call (one
+    // process, one connection, one call): kept, it grew the daemon by one
+    // definition per hook run for good, and every later listing of the
+    // agent's tools compared against all of them.
+    eng.forget_tools(conn);
+    eng.shims.remove(&conn);
+    eng.hooks.remove(&conn);
+    effects
 }
 
 /// The audit `detail` of a call from this connection, if it is a hook's.
@@ -171,4 +179,29 @@ fn detail_of(command: &[String]) -> String {
         text.push_str("; the agent's own permission prompt");
     }
     latch_core::redact::redact_text(&text).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use latch_core::approval::{Approvals, Config};
+    use latch_core::tooldef::ToolDef;
+
+    use super::*;
+    use crate::engine::{Engine, Page};
+
+    /// Found by the soak (docs/reliability.md): the daemon kept the tool
+    /// definition of every hook run that had ended.
+    #[test]
+    fn soak_a_closed_hook_leaves_no_tool_definition_behind() {
+        let mut eng = Engine::new(latch_core::Policy::builtin(), Approvals::new(Config::default(), 1), 1);
+        for conn in 1..=100u64 {
+            let def = ToolDef::from_value(&serde_json::json!({"name": "Read", "description": "reads a file"})).unwrap();
+            let page = Page::of(std::slice::from_ref(&def), false);
+            let previous = eng.begin_page(conn, "claude-code", &page);
+            eng.learn_tools(conn, "claude-code", vec![def], &page, &previous);
+            assert_eq!(eng.tools.len(), 1);
+            forget(&mut eng, conn);
+            assert!(eng.tools.is_empty(), "after {conn} hook runs: {} definitions kept", eng.tools.len());
+        }
+    }
 }

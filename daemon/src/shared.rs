@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     guard: Mutex<Guard>,
     /// System mode: peers of other user ids may connect ([`crate::Options::system`]).
     pub(crate) system: bool,
+    /// The wall clock watched against elapsed time, for the approvals.
+    clock: crate::clock::JumpWatch,
 }
 
 /// What [`Shared::new`] takes besides the tables.
@@ -75,13 +77,22 @@ impl Shared {
             pin: p.pin,
             guard: Mutex::new(p.guard),
             system: p.system,
+            clock: crate::clock::JumpWatch::new(),
         }
     }
 
     pub(crate) fn engine(&self) -> MutexGuard<'_, Engine> {
         // A panic while holding the lock must not wedge the daemon: the
         // state is still consistent enough to answer and shut down.
-        self.engine.lock().unwrap_or_else(|e| e.into_inner())
+        let mut eng = self.engine.lock().unwrap_or_else(|e| e.into_inner());
+        // The wall clock was set since the last look: grants and holds move
+        // with it before anything reads them, so they last their elapsed
+        // time (see crate::clock).
+        if let Some(by_ms) = self.clock.jumped() {
+            tracing::warn!("the wall clock was set by {by_ms} ms; grants and holds keep their elapsed time");
+            eng.approvals.handle(approval::Event::ClockJumped { by_ms });
+        }
+        eng
     }
 
     pub(crate) fn guard(&self) -> MutexGuard<'_, Guard> {
@@ -119,7 +130,12 @@ pub(crate) fn restore_approvals(audit: &Audit, salt: u64, grant_ttl_seconds: u64
         approval::Config { once_ttl_ms: (grant_ttl_seconds as i64).saturating_mul(1000), ..Default::default() };
     match audit.get_state(APPROVALS_STATE) {
         Ok(Some(text)) => match serde_json::from_str(&text).map(|v| Approvals::restore(config.clone(), v)) {
-            Ok(Ok(a)) => return a,
+            Ok(Ok(mut a)) => {
+                // The clock may have been set back while no daemon watched
+                // it: no grant lasts longer than its TTL from now.
+                a.handle(approval::Event::Restarted { now_ms: now_ms() });
+                return a;
+            }
             Ok(Err(e)) => {
                 tracing::warn!("saved approvals could not be restored ({e}); starting with none")
             }

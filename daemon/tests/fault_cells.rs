@@ -74,3 +74,66 @@ fn fault_corrupted_cell_not_utf8_does_not_stop_export() {
         assert!(text.contains('\u{fffd}'), "the bad bytes show as replacement characters: {text}");
     }
 }
+
+/// Every reader of rows (`latch audit`, the console's history pages, the
+/// search and filter paths, policy replay) goes through `query_rows`.
+fn listed(home: &TempHome, filter: &latch_proto::AuditFilter, before: Option<i64>) -> Vec<latch_proto::AuditRow> {
+    latch_daemon::audit::query_rows(&home.db(), filter, before, 50).expect("the listing goes on past a damaged row")
+}
+
+#[test]
+fn fault_corrupted_cell_not_utf8_does_not_stop_the_listing() {
+    let home = TempHome::new("list-not-utf8");
+    three_calls(&home);
+    tamper(&home, "UPDATE events SET tool = CAST(X'74ff6f6c' AS TEXT) WHERE id = 2");
+    let all = listed(&home, &Default::default(), None);
+    assert_eq!(all.iter().map(|r| r.id).collect::<Vec<_>>(), [3, 2, 1]);
+    let damage = all[1].damaged.as_deref().expect("the row is marked damaged");
+    assert!(damage.contains("tool"), "{damage}");
+    assert_eq!(all[1].tool, "t\u{fffd}ol", "the bad byte shows as a replacement character");
+    assert_eq!(all[1].args, serde_json::json!({"path": "/tmp/1"}), "its other cells are read");
+    assert!(all[0].damaged.is_none() && all[2].damaged.is_none(), "{all:?}");
+}
+
+#[test]
+fn fault_corrupted_cell_does_not_stop_the_search_filter_and_paging_paths() {
+    use latch_proto::AuditFilter;
+    let home = TempHome::new("search-not-utf8");
+    three_calls(&home);
+    tamper(&home, "UPDATE events SET args = CAST(X'7b22ff227d' AS TEXT), decision = X'00' WHERE id = 2");
+    let ids = |rows: Vec<latch_proto::AuditRow>| rows.iter().map(|r| r.id).collect::<Vec<_>>();
+    // The console's history: a page below a row, and the next one.
+    assert_eq!(ids(listed(&home, &AuditFilter::default(), Some(3))), [2, 1]);
+    // Search over tool, server and arguments.
+    let text = AuditFilter { text: Some("fs".into()), ..Default::default() };
+    assert_eq!(ids(listed(&home, &text, None)), [3, 2, 1]);
+    let class = AuditFilter { class: Some("READ".into()), ..Default::default() };
+    let rows = listed(&home, &class, None);
+    assert_eq!(ids(rows.clone()), [3, 2, 1]);
+    let damage = rows[1].damaged.as_deref().unwrap();
+    assert!(damage.contains("args") && damage.contains("decision"), "{damage}");
+    assert_eq!(rows[1].args, serde_json::Value::String("{\"\u{fffd}\"}".into()), "damaged arguments show as text");
+}
+
+#[test]
+fn fault_corrupted_cell_of_another_type_does_not_stop_the_listing() {
+    let home = TempHome::new("list-other-type");
+    three_calls(&home);
+    tamper(&home, "UPDATE events SET time_ms = 'soon', latency_us = 1.5, server = X'6673' WHERE id = 2");
+    let all = listed(&home, &Default::default(), None);
+    assert_eq!(all.iter().map(|r| r.id).collect::<Vec<_>>(), [3, 2, 1]);
+    let damage = all[1].damaged.as_deref().unwrap();
+    for column in ["time_ms", "latency_us", "server"] {
+        assert!(damage.contains(column), "{damage}");
+    }
+    assert_eq!(all[1].server, "fs", "a blob is read as its bytes");
+}
+
+#[test]
+fn fault_corrupted_cell_is_left_out_of_a_policy_replay() {
+    let home = TempHome::new("replay-not-utf8");
+    three_calls(&home);
+    tamper(&home, "UPDATE events SET class = CAST(X'52ff' AS TEXT) WHERE id = 2");
+    let calls = latch_daemon::audit::recorded::calls_since(&home.db(), 0, 100).unwrap();
+    assert_eq!(calls.iter().map(|c| c.id).collect::<Vec<_>>(), [1, 3]);
+}

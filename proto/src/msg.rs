@@ -612,6 +612,12 @@ pub struct AuditRow {
     /// How long the call waited for that answer (ms).
     #[serde(default)]
     pub waited_ms: Option<i64>,
+    /// Set when a cell of the stored row does not hold what the log writes
+    /// there (overwritten bytes): which columns, for a person. The row is
+    /// shown as best it can be read. (Boxed: one pointer, so that the live
+    /// event carrying a row stays small.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub damaged: Option<Box<String>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -178,7 +178,7 @@ impl Widths {
     }
 
     fn line(&self, r: &AuditRow, now: i64) -> String {
-        let outcome = r.outcome.as_deref().unwrap_or("");
+        let outcome = cut(r.outcome.as_deref().unwrap_or(""), usize::MAX);
         // A call a person answered ends with the answer, who and the wait.
         let by = match latch_proto::words::answered(r) {
             Some(words) if outcome.is_empty() => words,
@@ -205,7 +205,12 @@ impl Widths {
             sw = self.server,
             tw = self.tool,
         );
-        line.trim_end().to_owned()
+        let line = line.trim_end().to_owned();
+        // A row whose stored bytes were overwritten is shown, and says so.
+        match &r.damaged {
+            Some(d) => format!("{line}  [{}]", cut(d, usize::MAX)),
+            None => line,
+        }
     }
 }
 
@@ -280,6 +285,37 @@ mod tests {
         assert_eq!(when(now - 5_000, now), "5s ago");
         assert_eq!(when(now - 125_000, now), "2m ago");
         assert!(!when(now - 7_200_000, now).contains("ago"));
+    }
+
+    #[test]
+    fn a_damaged_row_says_so() {
+        let row = |damaged: Option<&str>| AuditRow {
+            id: 2,
+            time: 0,
+            kind: "call".into(),
+            server: "fs".into(),
+            tool: "t\u{fffd}ol".into(),
+            class: "READ".into(),
+            decision: "allow".into(),
+            reasons: vec![],
+            args: serde_json::Value::Null,
+            args_hash: String::new(),
+            outcome: Some("ok".into()),
+            latency_us: None,
+            approval_id: None,
+            answered_by: None,
+            rule: None,
+            answer: None,
+            waited_ms: None,
+            damaged: damaged.map(|d| Box::new(d.to_owned())),
+        };
+        let w = Widths::of(&[row(None)]);
+        assert!(!w.line(&row(None), 0).contains("damaged"));
+        let line = w.line(&row(Some("damaged: tool does not hold what the log writes there")), 0);
+        assert!(
+            line.starts_with(" 2 ") && line.ends_with("ok  [damaged: tool does not hold what the log writes there]"),
+            "{line}"
+        );
     }
 
     #[test]

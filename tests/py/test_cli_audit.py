@@ -102,3 +102,39 @@ def test_follow_prints_rows_as_they_are_written(
         follow.kill()
         follow.wait(timeout=5)
         client.close()
+
+
+def test_a_row_whose_bytes_were_overwritten_is_listed_marked_damaged_and_the_listing_goes_on(
+    home: Home, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient]
+) -> None:
+    """A fault the storage-fault script found: one overwritten byte (text that
+    is not UTF-8) ended `latch audit` with a decoding error, hiding every
+    older row. Now the row is listed, marked, with and without a daemon."""
+    import sqlite3
+
+    daemon = start_daemon()
+    client = wire(SHIM)
+    client.initialize()
+    client.call("tools/list")
+    echo_calls(client, 0, 3)
+    client.close()
+    assert daemon.stop() == 0
+    with sqlite3.connect(home.latch_home / "audit.db") as conn:
+        ids = [r[0] for r in conn.execute("SELECT id FROM events WHERE tool = 'echo' ORDER BY id")]
+        conn.execute("UPDATE events SET tool = CAST(X'6563ff6f' AS TEXT) WHERE id = ?", (ids[1],))
+
+    # No daemon: read from the database.
+    listed = home.latch("audit", "--server", "ours")
+    lines = [line for line in listed.stdout.splitlines()[1:] if "call" in line]
+    damaged = [line for line in lines if "[damaged: tool does not hold" in line]
+    assert len(damaged) == 1 and damaged[0].split()[0] == str(ids[1]), listed.stdout
+    assert sum(" echo " in line for line in lines) == 2, listed.stdout
+    rows = {r["id"]: r for r in home.latch_json("audit", "--json", "--server", "ours")}
+    assert set(ids) <= set(rows), rows
+    assert rows[ids[1]]["tool"] == "ec\ufffdo" and "tool" in rows[ids[1]]["damaged"], rows[ids[1]]
+    assert "damaged" not in rows[ids[0]] and "damaged" not in rows[ids[2]], rows
+
+    # With a daemon: the console's history pages and the CLI ask it.
+    start_daemon()
+    rows = {r["id"]: r for r in home.latch_json("audit", "--json", "--text", "ours")}
+    assert set(ids) <= set(rows) and "tool" in rows[ids[1]]["damaged"], rows

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -32,6 +33,7 @@ from typing import Any
 from common import LATCH_BIN, Home, kill_all, percentile, reached_without_row, rows, verify
 from crash_cycles import hook_payload, outcome
 from latchkit import Daemon, WireClient, our_server_cmd
+from memory import breakdown
 
 POLICY = "[approvals]\nhold_seconds = 1\n"
 CLK = os.sysconf("SC_CLK_TCK")
@@ -134,9 +136,28 @@ def pct(values: list[float]) -> dict[str, float]:
         "max": round(max(values, default=0) * 1000, 1)}
 
 
-def run(home: Home, shims: int, hooks: int, seconds: float, rate: float) -> dict[str, Any]:
+def fill(home: Home, n: int) -> None:
+    """A log that already holds N call rows (the size a long soak reaches), written
+    before the chain starts: a daemon creates the database, the rows go in
+    directly with no hash, as rows from before the hash chain; verify skips them."""
+    daemon = Daemon(home)
+    daemon.wait_ready()
+    daemon.stop()
+    now = int(time.time() * 1000)
+    args = json.dumps({"path": "/home/me/project/src/main.rs", "n": 0, "note": "x" * 60})
+    with sqlite3.connect(home.latch_home / "audit.db") as conn:
+        conn.execute("DELETE FROM events")
+        conn.executemany(
+            "INSERT INTO events (id, time_ms, kind, server, session, tool, class, decision, reasons, args, args_hash,"
+            " outcome, latency_us) VALUES (?, ?, 'call', ?, 'prefill', 'read_file', 'READ', 'allow',"
+            " '[\"tool name word ''read''\"]', ?, ?, 'ok', 1200)",
+            ((i, now - n + i, f"s{i % 50}", args, f"{i:064x}") for i in range(1, n + 1)),
+        )
+
+
+def run(home: Home, shims: int, hooks: int, seconds: float, rate: float, prefill: int = 0) -> dict[str, Any]:
     result: dict[str, Any] = {"shims": shims, "hooks": hooks, "seconds": seconds, "rate_per_shim": rate,
-                              "problems": []}
+                              "prefill": prefill, "problems": []}
     # Baseline: the same calls straight to the server, no Latch.
     stop = threading.Event()
     direct = [Driver(home, 900 + i, our_server_cmd(), rate, stop) for i in range(5)]
@@ -151,6 +172,8 @@ def run(home: Home, shims: int, hooks: int, seconds: float, rate: float) -> dict
     result["direct_ms"] = pct(base)
     home.record_path.unlink(missing_ok=True)  # only calls through Latch are checked below
 
+    if prefill:
+        fill(home, prefill)
     daemon = Daemon(home)
     daemon.wait_ready()
     stop = threading.Event()
@@ -170,8 +193,11 @@ def run(home: Home, shims: int, hooks: int, seconds: float, rate: float) -> dict
             break
         cpu, rss = sample(daemon.pid)
         t = time.monotonic()
+        db = home.latch_home / "audit.db"
+        sizes = {f"{p.name}_mib": round(p.stat().st_size / 2**20, 1) for p in (db, db.with_name("audit.db-wal"))
+                 if p.exists()}
         series.append({"t": round(t - t_start), "cpu_pct": round(100 * (cpu - last[1]) / (t - last[0]), 1),
-                       "rss_mib": round(rss / 1024, 1)})
+                       "rss_mib": round(rss / 1024, 1), **breakdown(daemon.pid), **sizes})
         print(json.dumps(series[-1]), file=sys.stderr, flush=True)  # progress, for long soaks
         last = (t, cpu)
     stop.set()
@@ -214,6 +240,8 @@ def run(home: Home, shims: int, hooks: int, seconds: float, rate: float) -> dict
     result["rows"] = len(all_rows)
     result["call_rows"] = sum(1 for r in all_rows if r["kind"] == "call")
     result["reached_servers"] = len(home.recorded())
+    # With LATCH_DEBUG_MEMORY_SECONDS, the daemon's own allocator counters.
+    result["memstats"] = [line.split("memory: ", 1)[1] for line in daemon.log().splitlines() if "memstats" in line]
     daemon.stop()
     intact, text = verify(home)
     result["chain_intact"] = intact
@@ -228,11 +256,12 @@ def main() -> int:
     parser.add_argument("--hooks", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=600)
     parser.add_argument("--rate", type=float, default=2.0, help="calls per second per shim")
+    parser.add_argument("--prefill", type=int, default=0, help="call rows in the log before the run starts")
     opts = parser.parse_args()
     home = Home()
     home.write_policy(POLICY)
     try:
-        result = run(home, opts.shims, opts.hooks, opts.seconds, opts.rate)
+        result = run(home, opts.shims, opts.hooks, opts.seconds, opts.rate, opts.prefill)
     finally:
         kill_all(home)
     print(json.dumps(result), flush=True)

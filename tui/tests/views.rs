@@ -238,3 +238,22 @@ fn answer_keys_are_hidden_when_nothing_waits() {
     let full = footer(&with_pending());
     assert!(full.contains("deny"), "{full}");
 }
+
+/// A row whose stored bytes were overwritten (the audit readers mark it
+/// rather than stop) says so in the list and, in full, in its detail.
+#[test]
+fn a_damaged_row_says_so_in_the_list_and_the_detail() {
+    let mut app = connected(&[], &mut SyntheticLog::new(0));
+    let mut r = row(1, 1);
+    r.tool = "t\u{fffd}ol".into();
+    r.damaged = Some(Box::new("damaged: tool does not hold what the log writes there".into()));
+    app.handle(event(Event::Call { row: r }), NOW - 1_000);
+    app.handle(Input::Tick, NOW);
+    let text = |app: &App| {
+        let b = render(app, 200, 50);
+        b.buffer().content().iter().map(|c| c.symbol()).collect::<String>()
+    };
+    assert!(text(&app).contains("DAMAGED"), "{}", text(&app));
+    app.handle(code(KeyCode::Enter), NOW);
+    assert!(text(&app).contains("tool does not hold what the log writes there"), "{}", text(&app));
+}

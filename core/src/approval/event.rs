@@ -144,4 +144,16 @@ pub enum Event {
     /// stands in for the rule until the reload covers these arguments
     /// only, never the whole tool.
     AnswerNarrow(Answer),
+    /// The wall clock moved `by_ms` apart from elapsed time (a person or
+    /// NTP set it; the daemon sees it against its elapsed-time clock):
+    /// every deadline and start time moves with it, so that grants, holds
+    /// and pending approvals last their elapsed time.
+    ClockJumped {
+        by_ms: i64,
+    },
+    /// The daemon restored this machine from a snapshot and started at
+    /// `now_ms`: a grant lasts at most its TTL from now.
+    Restarted {
+        now_ms: i64,
+    },
 }

@@ -105,6 +105,8 @@ impl Approvals {
             Event::SessionEnded { session } => self.on_session_ended(&session, &mut fx),
             Event::PolicyReloaded => self.state.grants.retain(|g| g.scope != Scope::Always),
             Event::Tick { now_ms } => self.on_tick(now_ms, &mut fx),
+            Event::ClockJumped { by_ms } => super::clock::shift(&mut self.state, by_ms),
+            Event::Restarted { now_ms } => super::clock::restarted(&mut self.state, now_ms),
         }
         fx
     }

@@ -197,6 +197,7 @@
 //!     Effect::Resolve { call_id, outcome: Outcome::Allow { .. } } if call_id == "c1")));
 //! ```
 
+mod clock;
 mod config;
 mod effect;
 mod event;

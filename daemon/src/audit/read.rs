@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use latch_proto::{AuditFilter, AuditRow};
 
+use super::cells::Cells;
 use super::event::{AuditError, sql};
 use super::open::open_reader;
 use super::writer::{Content, seal_answered};
@@ -226,41 +227,79 @@ pub fn query_rows(path: &Path, f: &AuditFilter, before: Option<i64>, limit: u32)
         push("time_ms < ?", v.into());
     }
     let q = format!(
-        "SELECT id, time_ms, kind, server, tool, class, decision, reasons, args, args_hash, outcome, latency_us, \
-         approval_id, answered_by, rule, answer, answered_ms FROM events WHERE {} ORDER BY id DESC LIMIT {}",
+        "SELECT {} FROM events WHERE {} ORDER BY id DESC LIMIT {}",
+        ROW_COLUMNS.join(", "),
         where_.join(" AND "),
         limit.min(10_000)
     );
     let mut stmt = conn.prepare(&q).map_err(|e| sql(path, e))?;
-    let rows = stmt
-        .query_map(rusqlite::params_from_iter(args), |r| {
-            let reasons: String = r.get(7)?;
-            let args: String = r.get(8)?;
-            let time: i64 = r.get(1)?;
-            let answered_ms: Option<i64> = r.get(16)?;
-            Ok(AuditRow {
-                id: r.get(0)?,
-                time: r.get(1)?,
-                kind: r.get(2)?,
-                server: r.get(3)?,
-                tool: r.get(4)?,
-                class: r.get(5)?,
-                decision: r.get(6)?,
-                reasons: serde_json::from_str(&reasons).unwrap_or_default(),
-                args: serde_json::from_str(&args).unwrap_or(serde_json::Value::Null),
-                args_hash: r.get(9)?,
-                outcome: r.get(10)?,
-                latency_us: r.get(11)?,
-                approval_id: r.get(12)?,
-                answered_by: r.get(13)?,
-                rule: r.get(14)?,
-                answer: r.get(15)?,
-                // An answer given before the call (a standing one) kept it waiting not at all.
-                waited_ms: answered_ms.filter(|&at| at >= time).map(|at| at - time),
-            })
-        })
-        .map_err(|e| sql(path, e))?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), row_of).map_err(|e| sql(path, e))?;
     rows.collect::<Result<Vec<_>, _>>().map_err(|e| sql(path, e))
+}
+
+/// The columns [`row_of`] reads, in order.
+const ROW_COLUMNS: &[&str] = &[
+    "id",
+    "time_ms",
+    "kind",
+    "server",
+    "tool",
+    "class",
+    "decision",
+    "reasons",
+    "args",
+    "args_hash",
+    "outcome",
+    "latency_us",
+    "approval_id",
+    "answered_by",
+    "rule",
+    "answer",
+    "answered_ms",
+];
+
+/// One row as the readers show it. A cell that does not hold what the log
+/// writes there is read as best it can be and the row marked damaged
+/// ([`AuditRow::damaged`]) rather than ending the listing: one overwritten
+/// byte must not hide every older row.
+fn row_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
+    let mut c = Cells::new(r, ROW_COLUMNS);
+    let id = c.int(0)?;
+    let time = c.int(1)?;
+    let (kind, server, tool, class, decision) = (c.text(2)?, c.text(3)?, c.text(4)?, c.text(5)?, c.text(6)?);
+    let (reasons, args, args_hash) = (c.text(7)?, c.text(8)?, c.text(9)?);
+    let outcome = c.opt_text(10)?;
+    let latency_us = c.opt_int(11)?;
+    let (approval_id, answered_by, rule, answer) = (c.opt_text(12)?, c.opt_text(13)?, c.opt_text(14)?, c.opt_text(15)?);
+    let answered_ms = c.opt_int(16)?;
+    // Damaged arguments are shown as the text they hold, not as nothing.
+    let args_damaged = c.is_damaged(8);
+    let args = serde_json::from_str(&args).unwrap_or(if args_damaged {
+        serde_json::Value::String(args)
+    } else {
+        serde_json::Value::Null
+    });
+    Ok(AuditRow {
+        id,
+        time,
+        kind,
+        server,
+        tool,
+        class,
+        decision,
+        reasons: serde_json::from_str(&reasons).unwrap_or_default(),
+        args,
+        args_hash,
+        outcome,
+        latency_us,
+        approval_id,
+        answered_by,
+        rule,
+        answer,
+        // An answer given before the call (a standing one) kept it waiting not at all.
+        waited_ms: answered_ms.filter(|&at| at >= time).map(|at| at - time),
+        damaged: c.damage().map(Box::new),
+    })
 }
 
 /// Formats [`export`] writes.

@@ -156,6 +156,7 @@ mod tests {
             rule: None,
             answer: None,
             waited_ms: None,
+            damaged: None,
         }
     }
 

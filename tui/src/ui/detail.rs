@@ -62,6 +62,10 @@ pub fn row_lines(row: &AuditRow, now: i64, tz: i32) -> Vec<Line<'static>> {
         Line::from(decision_line(row)),
         Line::from(vec![label("why"), Span::styled("classification, then the rule that decided", Style::new().dim())]),
     ];
+    if let Some(d) = &row.damaged {
+        let red = Style::new().fg(ratatui::style::Color::Red).bold();
+        lines.insert(0, Line::from(vec![label("DAMAGED"), Span::styled(d.to_string(), red)]));
+    }
     if row.reasons.is_empty() {
         lines.push(Line::from("  (no reason recorded)"));
     }

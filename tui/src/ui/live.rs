@@ -159,6 +159,10 @@ fn bare_outcome(r: &AuditRow) -> String {
 
 /// What became of a call, and who answered it when a person did.
 fn outcome_text(r: &AuditRow) -> String {
+    // A row whose stored bytes were overwritten says so first.
+    if r.damaged.is_some() {
+        return "DAMAGED".to_owned();
+    }
     if r.kind != "call" {
         return String::new();
     }

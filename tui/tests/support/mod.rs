@@ -77,6 +77,7 @@ pub fn row(id: i64, newest: i64) -> AuditRow {
         rule: (id % 3 == 0).then(|| "no-secrets-out".to_string()),
         answer: (decision == "ask" && done).then(|| "allow".to_string()),
         waited_ms: (decision == "ask" && done).then_some(id % 61 * 1000),
+        damaged: None,
     };
     // Every 50th row is not a call but another kind of log row.
     if id % 50 == 0 {

@@ -7,6 +7,7 @@ use super::*;
 use crate::class::{Class, Decision};
 
 mod answers;
+mod clock;
 mod grants;
 mod holding;
 mod lifecycle;
