@@ -53,6 +53,7 @@ pub(crate) async fn enforce(shared: &Arc<Shared>, settled: Settled, notes: Vec<S
     let before = shared.engine().policy.clone();
     // Parsing a policy can take a while: not on the runtime.
     let paths = shared.paths.clone();
+    let text = settled.text.clone();
     let parsed = tokio::task::spawn_blocking(move || {
         let mut policy = Policy::parse(&settled.text).unwrap_or_else(|_| Policy::builtin());
         policy.set_protected(crate::policy_file::protected(&paths));
@@ -67,12 +68,16 @@ pub(crate) async fn enforce(shared: &Arc<Shared>, settled: Settled, notes: Vec<S
             (g.pending(), g.pending_text())
         };
         let mut eng = shared.engine();
+        // Every lease ends before the new policy is in force.
+        eng.lease.bump();
+        eng.lease.policy_text = text;
         eng.policy = policy;
         eng.floor = floor;
         (eng.policy.clone(), pending, pending_text)
     };
     // Every shim hears what to do with results under what is now in force.
     crate::results::policy_changed(shared);
+    crate::lease::reissue_all(shared);
     for n in notes {
         tracing::warn!("{n}");
         shared

@@ -20,6 +20,8 @@ mod continuation;
 pub mod envelope;
 mod fold;
 mod io;
+mod journal;
+mod lease;
 mod link;
 mod peek;
 mod progress;

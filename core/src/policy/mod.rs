@@ -44,6 +44,7 @@ mod error;
 mod evaluate;
 mod facts;
 mod judge;
+mod lease;
 pub mod listing;
 mod model;
 pub mod narrow;

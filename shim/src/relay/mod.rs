@@ -22,6 +22,7 @@ mod client;
 mod daemon;
 mod elicit;
 mod in_result;
+mod lease;
 mod reply;
 mod results;
 #[cfg(test)]
@@ -203,6 +204,8 @@ pub(crate) struct Relay {
     next_result_key: u64,
     /// The response `inspect_server` just matched, when it is to be checked.
     scan_next: Option<results::Target>,
+    /// The daemon's lease: plain allows decided here ([`crate::lease`]).
+    lease: Option<crate::lease::Leased>,
 }
 
 /// Most reports kept for a daemon that is not there.
@@ -243,6 +246,7 @@ impl Relay {
             held_results: HashMap::new(),
             next_result_key: 0,
             scan_next: None,
+            lease: None,
         }
     }
 
@@ -281,7 +285,7 @@ impl Relay {
     /// A report the daemon should get eventually: sent now, or kept until
     /// a daemon is connected.
     fn report(&mut self, msg: &ClientMsg) {
-        if self.daemon && matches!(msg, ClientMsg::Finished { .. }) {
+        if self.daemon && matches!(msg, ClientMsg::Finished { .. } | ClientMsg::LocalCall(_)) {
             self.finished.extend_from_slice(&frame::encode(msg));
             self.finished_due.get_or_insert_with(|| Instant::now() + FINISHED_DELAY);
             return;

@@ -60,6 +60,31 @@ impl Outlets {
         }
     }
 
+    /// What the daemon link reports, as the machine's event.
+    fn link_event(&mut self, ev: LinkEvent) -> Event {
+        match ev {
+            LinkEvent::Up(tx) => {
+                self.daemon = Some(tx);
+                self.backlog.clear();
+                Event::DaemonUp
+            }
+            LinkEvent::Down(why) => {
+                self.daemon = None;
+                // Frames still waiting for the lost link (the calls among
+                // them are answered by the machine) are never sent to the
+                // next daemon.
+                self.backlog.clear();
+                Event::DaemonDown(why)
+            }
+            LinkEvent::Impostor(who) => {
+                self.daemon = None;
+                self.backlog.clear();
+                Event::Impostor(who)
+            }
+            LinkEvent::Msg(msg) => Event::Daemon(msg),
+        }
+    }
+
     /// The daemon link has room: the oldest waiting frame goes.
     fn on_daemon_room(&mut self, permit: Option<mpsc::OwnedPermit<Vec<u8>>>) {
         match (permit, self.backlog.pop_front()) {
@@ -171,25 +196,7 @@ pub async fn run(opts: Options) -> i32 {
             },
             status = server.wait(), if !server_open => break status,
             ev = link_rx.recv() => match ev {
-                Some(LinkEvent::Up(tx)) => {
-                    out.daemon = Some(tx);
-                    out.backlog.clear();
-                    Event::DaemonUp
-                }
-                Some(LinkEvent::Down(why)) => {
-                    out.daemon = None;
-                    // Frames still waiting for the lost link (the calls
-                    // among them are answered by the machine) are never
-                    // sent to the next daemon.
-                    out.backlog.clear();
-                    Event::DaemonDown(why)
-                }
-                Some(LinkEvent::Impostor(who)) => {
-                    out.daemon = None;
-                    out.backlog.clear();
-                    Event::Impostor(who)
-                }
-                Some(LinkEvent::Msg(msg)) => Event::Daemon(msg),
+                Some(ev) => out.link_event(ev),
                 None => continue,
             },
             Some(sig) = sig_rx.recv() => {
@@ -209,6 +216,16 @@ pub async fn run(opts: Options) -> i32 {
                 continue;
             }
         };
+        if matches!(event, Event::ClientLine(_)) {
+            // What the daemon said before this line was read goes first (a
+            // new lease, or none): a call is never decided on a lease the
+            // daemon has already replaced. The epoch file is the authority
+            // (crate::lease); this only spares a wasted local decision.
+            while let Ok(ev) = link_rx.try_recv() {
+                let ev = out.link_event(ev);
+                out.carry_out(relay.handle(ev)).await;
+            }
+        }
         out.carry_out(relay.handle(event)).await;
     };
 
