@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// Size at which a segment is closed.
@@ -77,7 +77,13 @@ impl Journal {
         }
         let f = self.file.as_mut().expect("opened");
         match f.write(line) {
-            Ok(w) if w == line.len() => {}
+            // A file no longer linked (removed or replaced) keeps nothing.
+            Ok(w) if w == line.len() && f.metadata().is_ok_and(|m| m.nlink() > 0) => {}
+            Ok(w) if w == line.len() => {
+                self.file = None;
+                self.last = 0;
+                return Err(std::io::Error::new(std::io::ErrorKind::NotFound, "the journal file was removed"));
+            }
             other => {
                 let _ = f.set_len(self.size);
                 self.file = None;
