@@ -106,6 +106,10 @@ impl Leased {
         matches!(self.epoch_file.read_at(&mut b, 0), Ok(8)) && u64::from_le_bytes(b) == self.epoch
     }
 
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
     /// The server listed its tools again: definitions are read anew.
     pub(crate) fn tools_listed(&mut self) {
         self.defs.clear();

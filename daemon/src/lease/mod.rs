@@ -144,7 +144,10 @@ pub(crate) async fn issue(shared: &Arc<Shared>, conn: u64) {
         let tx = shim.tx.clone();
         let server = shim.info.server.clone();
         let session = shim.info.session.clone();
-        if !eng.lease.enabled || eng.stopped.is_some() || eng.hooks.contains_key(&conn) {
+        // A log that cannot be written refuses every call the daemon
+        // decides: no shim decides any either.
+        let log_broken = shared.audit.stuck().is_some() || shared.audit.finding().is_some();
+        if !eng.lease.enabled || log_broken || eng.stopped.is_some() || eng.hooks.contains_key(&conn) {
             None.zip(Some(tx))
         } else {
             let tools: Vec<LeaseTool> = eng
@@ -245,8 +248,10 @@ pub(crate) async fn local_call(shared: &Arc<Shared>, conn: u64, server: &str, ro
         }
         Err(e) => {
             // Still in the shim's journal: read from there when it goes.
+            // The log refuses the daemon's own calls now: every lease ends.
             tracing::error!("could not record the shim's row {}: {e}", row.call_id);
             shared.engine().lease.missed.insert(row.call_id);
+            reissue_all(shared);
         }
     }
 }

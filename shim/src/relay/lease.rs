@@ -10,6 +10,12 @@ use crate::lease::Leased;
 impl Relay {
     /// A new lease from the daemon, or `None`: calls go to the daemon.
     pub(super) fn on_lease(&mut self, lease: Option<Box<Lease>>) {
+        // Leases may arrive out of order: an older one never replaces a newer.
+        if let (Some(new), Some(now)) = (&lease, &self.lease)
+            && new.epoch < now.epoch()
+        {
+            return;
+        }
         let previous = self.lease.take();
         self.lease = match lease {
             Some(l) => match Leased::new(*l, previous) {
