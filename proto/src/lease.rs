@@ -26,6 +26,10 @@ pub struct Lease {
     pub policy: String,
     pub floor: bool,
     pub protected: LeaseProtected,
+    /// The server's working directory as the daemon reads it: argument
+    /// keys are read as paths relative to it.
+    #[serde(default)]
+    pub cwd: Option<String>,
     /// The tools that may be decided in the shim, with the hash of the
     /// definition the daemon holds for each.
     pub tools: Vec<LeaseTool>,

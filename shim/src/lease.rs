@@ -35,6 +35,8 @@ pub(crate) struct Leased {
     defs: HashMap<String, Option<ToolDef>>,
     policy: Policy,
     floor: Option<Policy>,
+    /// The server's working directory, for argument keys read as paths.
+    cwd: Option<String>,
     journal: Journal,
     next: u64,
     server: String,
@@ -93,6 +95,7 @@ impl Leased {
             defs: HashMap::new(),
             policy,
             floor,
+            cwd: lease.cwd,
             journal,
             next,
             server: lease.server,
@@ -136,7 +139,7 @@ impl Leased {
             return None;
         }
         let call = Call { server: &self.server, tool, args: &args };
-        let verdict = evaluate(&self.policy, self.floor.as_ref(), &call, def)?;
+        let verdict = evaluate(&self.policy, self.floor.as_ref(), self.cwd.as_deref(), &call, def)?;
         let n = self.next + 1;
         let call_id = format!("{}-{n}", self.journal.prefix());
         let reasons = verdict
@@ -178,9 +181,15 @@ impl Leased {
 
 /// As the daemon evaluates: the policy, bounded by the floor (the stricter
 /// wins); `None` unless a plain allow under both.
-fn evaluate(policy: &Policy, floor: Option<&Policy>, call: &Call<'_>, def: &ToolDef) -> Option<Verdict> {
+fn evaluate(
+    policy: &Policy,
+    floor: Option<&Policy>,
+    cwd: Option<&str>,
+    call: &Call<'_>,
+    def: &ToolDef,
+) -> Option<Verdict> {
     let plain = |p: &Policy| {
-        let env = p.default_path_env().clone();
+        let env = latch_core::path::PathEnv { cwd: cwd.map(str::to_owned), ..p.default_path_env().clone() };
         let place = Place::new(&env, None);
         let v = latch_core::decide_with(p, call, Some(def), &[], place, Facts::default());
         p.lease_allows(call, &v.classification, &v.evaluation).then_some(v)

@@ -177,15 +177,17 @@ pub(crate) async fn issue(shared: &Arc<Shared>, conn: u64) {
                 policy: eng.lease.policy_text.clone(),
                 floor: eng.floor.is_some(),
                 protected: LeaseProtected::default(),
+                cwd: None,
                 tools,
             };
             let pins = eng.pins.get(&server);
             let effects = crate::pins::Effects::of(&eng.policy, eng.floor.as_ref());
-            Some((lease, pins, effects, server)).zip(Some(tx))
+            let pid = shim.info.pid;
+            Some((lease, pins, effects, pid)).zip(Some(tx))
         }
     };
     let (lease, tx) = match taken {
-        Some(((mut lease, pins, effects, _server), tx)) => {
+        Some(((mut lease, pins, effects, pid), tx)) => {
             // Only tools whose pins say nothing (not changed, not suspect);
             // a server with no pins has no tool leased.
             match pins {
@@ -196,8 +198,12 @@ pub(crate) async fn issue(shared: &Arc<Shared>, conn: u64) {
                 None => lease.tools.clear(),
             }
             let paths = shared.paths.clone();
-            let protected = tokio::task::spawn_blocking(move || crate::policy_file::protected(&paths)).await;
-            let Ok(p) = protected else { return };
+            let read = tokio::task::spawn_blocking(move || {
+                (crate::policy_file::protected(&paths), crate::identity::server_env_cached(Some(pid)).cwd.clone())
+            })
+            .await;
+            let Ok((p, cwd)) = read else { return };
+            lease.cwd = cwd;
             lease.protected = LeaseProtected {
                 paths: p.paths,
                 home: p.home,
