@@ -121,3 +121,77 @@ impl Journal {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("latch-journal-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn files(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn segments_close_at_their_size_and_go_once_acknowledged() {
+        let dir = scratch("segments");
+        let mut j = Journal::new(&dir, "p");
+        let mut line = vec![b'x'; 100 << 10];
+        line.push(b'\n');
+        for n in 1..=6 {
+            j.append(&line, n).unwrap();
+        }
+        // 100 KiB rows: segments close after the third row each.
+        assert_eq!(files(&dir), ["p.1.jsonl", "p.2.jsonl"]);
+        assert_eq!(j.closed.len(), 2);
+        j.acked(2);
+        assert_eq!(files(&dir), ["p.1.jsonl", "p.2.jsonl"], "row 3 of the first is not acknowledged");
+        j.acked(3);
+        assert_eq!(files(&dir), ["p.2.jsonl"]);
+        j.acked(6);
+        assert!(files(&dir).is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_append_to_a_removed_file_fails() {
+        let dir = scratch("removed");
+        let mut j = Journal::new(&dir, "p");
+        j.append(b"{}\n", 1).unwrap();
+        std::fs::remove_file(dir.join("p.1.jsonl")).unwrap();
+        assert!(j.append(b"{}\n", 2).is_err());
+        // The next row opens a new segment.
+        j.append(b"{}\n", 3).unwrap();
+        assert_eq!(files(&dir), ["p.2.jsonl"]);
+        // A name taken by a folder: the append fails.
+        std::fs::remove_file(dir.join("p.2.jsonl")).unwrap();
+        std::fs::create_dir(dir.join("p.3.jsonl")).unwrap();
+        assert!(j.append(b"{}\n", 4).is_err());
+        assert!(j.append(b"{}\n", 5).is_err(), "p.3 is a folder");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn too_many_unacknowledged_segments_leave_no_room() {
+        let dir = scratch("room");
+        let mut j = Journal::new(&dir, "p");
+        let mut line = vec![b'x'; SEGMENT as usize];
+        line.push(b'\n');
+        for n in 1..=MAX_CLOSED as u64 {
+            assert!(j.has_room());
+            j.append(&line, n).unwrap();
+        }
+        assert!(!j.has_room());
+        j.acked(1);
+        assert!(j.has_room());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
