@@ -126,7 +126,7 @@ impl Daemon {
         engine.known = known;
         engine.stopped = crate::stop::restore(&audit);
         engine.pins = crate::pins::Pins::load(&audit);
-        engine.lease = crate::lease::State::open(&paths.data_dir, settled.text.clone());
+        engine.lease = crate::lease::state::State::open(&paths.data_dir, settled.text.clone());
         if engine.stopped.is_some() {
             tracing::warn!("Latch is stopped: every tool call is denied until a person resumes");
         }

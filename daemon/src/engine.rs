@@ -137,7 +137,7 @@ pub struct Engine {
     /// the answer until the driver writes it.
     pub narrow: HashMap<String, crate::placed::Placed>,
     /// The shims' leases ([`crate::lease`]).
-    pub lease: crate::lease::State,
+    pub lease: crate::lease::state::State,
     next_call: u64,
     salt: u64,
 }
