@@ -72,13 +72,19 @@ impl Shim {
             .write_all(
                 b"{\"jsonrpc\":\"2.0\",\"id\":\"init\",\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"2025-06-18\",\
                   \"capabilities\":{},\"clientInfo\":{\"name\":\"latch-bench\",\"version\":\"1\"}}}\n\
-                  {\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n",
+                  {\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n\
+                  {\"jsonrpc\":\"2.0\",\"id\":\"tools\",\"method\":\"tools/list\"}\n",
             )
             .unwrap();
         stdin.flush().unwrap();
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
         assert!(line.contains("\"init\""), "no answer to initialize: {line}");
+        // Clients list the tools before calling them (the daemon pins them,
+        // and leases them to the shim: issue 16).
+        line.clear();
+        stdout.read_line(&mut line).unwrap();
+        assert!(line.contains("\"tools\""), "no answer to tools/list: {line}");
         (Shim { child }, stdin, stdout)
     }
 }
