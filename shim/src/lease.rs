@@ -18,7 +18,7 @@ use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use latch_core::policy::{Facts, Place, Protected};
 use latch_core::redact::{bounded, redact_text, redact_value};
 use latch_core::{Call, Policy, ToolDef, Verdict};
-use latch_proto::lease::{Lease, LocalRow};
+use latch_proto::lease::{Lease, LeaseProtected, LocalRow};
 use serde_json::Value;
 
 use crate::journal::Journal;
@@ -35,6 +35,9 @@ pub(crate) struct Leased {
     defs: HashMap<String, Option<ToolDef>>,
     policy: Policy,
     floor: Option<Policy>,
+    /// What `policy` and `floor` were made from: a lease that brings the
+    /// same is not parsed again.
+    made_from: (String, bool, LeaseProtected),
     /// The server's working directory, for argument keys read as paths.
     cwd: Option<String>,
     journal: Journal,
@@ -67,25 +70,18 @@ impl Leased {
         if m.dev() != lease.epoch_dev || m.ino() != lease.epoch_ino {
             return Err(LeaseError::NotTheDaemons(lease.epoch_file));
         }
-        let p = lease.protected;
-        let protected = Protected {
-            paths: p.paths,
-            home: p.home,
-            configs: p.configs,
-            binary: p.binary,
-            files: Vec::new(),
-            pids: p.pids,
-            case_insensitive: p.case_insensitive,
+        let made_from = (lease.policy, lease.floor, lease.protected);
+        // Parsing a policy takes a while: the previous lease's is kept when
+        // it was made from the same.
+        let (policy, floor, previous) = match previous {
+            Some(p) if p.made_from == made_from => (p.policy, p.floor, Some((p.journal, p.next))),
+            p => {
+                let (policy, floor) = parse(&made_from)?;
+                (policy, floor, p.map(|p| (p.journal, p.next)))
+            }
         };
-        let mut policy = Policy::parse(&lease.policy).map_err(|_| LeaseError::Policy)?;
-        policy.set_protected(protected.clone());
-        let floor = lease.floor.then(|| {
-            let mut f = Policy::builtin();
-            f.set_protected(protected);
-            f
-        });
         let (journal, next) = match previous {
-            Some(p) if p.journal.prefix() == lease.prefix => (p.journal, p.next),
+            Some((journal, next)) if journal.prefix() == lease.prefix => (journal, next),
             _ => (Journal::new(std::path::Path::new(&lease.journal_dir), &lease.prefix), 0),
         };
         Ok(Leased {
@@ -95,6 +91,7 @@ impl Leased {
             defs: HashMap::new(),
             policy,
             floor,
+            made_from,
             cwd: lease.cwd,
             journal,
             next,
@@ -177,6 +174,27 @@ impl Leased {
         }
         Some(row)
     }
+}
+
+/// The policy and its floor, as the daemon made them from the same.
+fn parse((text, floor, p): &(String, bool, LeaseProtected)) -> Result<(Policy, Option<Policy>), LeaseError> {
+    let protected = Protected {
+        paths: p.paths.clone(),
+        home: p.home.clone(),
+        configs: p.configs.clone(),
+        binary: p.binary.clone(),
+        files: Vec::new(),
+        pids: p.pids.clone(),
+        case_insensitive: p.case_insensitive,
+    };
+    let mut policy = Policy::parse(text).map_err(|_| LeaseError::Policy)?;
+    policy.set_protected(protected.clone());
+    let floor = floor.then(|| {
+        let mut f = Policy::builtin();
+        f.set_protected(protected);
+        f
+    });
+    Ok((policy, floor))
 }
 
 /// As the daemon evaluates: the policy, bounded by the floor (the stricter
