@@ -10,7 +10,8 @@
 //!
 //! `LATCH_BENCH_SHIMS=N` (default 50) and `LATCH_BENCH_CALLS=N` (per shim,
 //! default 1,000) change the load; `LATCH_BENCH_LATCH=PATH` runs another
-//! build of `latch`.
+//! build of `latch`; `LATCH_BENCH_SETTLE_MS=N` waits N ms between starting
+//! the shims and the calls.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -108,6 +109,9 @@ fn main() {
     for n in 0..shims {
         started.push(Shim::start(&latch, &home, n));
     }
+    // `LATCH_BENCH_SETTLE_MS`: a pause before the calls (the daemon pins
+    // every shim's tools and hands out leases meanwhile); default none.
+    std::thread::sleep(Duration::from_millis(env_usize("LATCH_BENCH_SETTLE_MS", 0) as u64));
     let shim_pids: Vec<u32> = started.iter().map(|(s, _, _)| s.child.id()).collect();
     let cpu_before = (cpu_us(daemon.id()), shim_pids.iter().map(|&p| cpu_us(p)).sum::<u64>());
     let t = Instant::now();

@@ -71,6 +71,8 @@ pub(crate) async fn enforce(shared: &Arc<Shared>, settled: Settled, notes: Vec<S
         // Every lease ends before the new policy is in force.
         eng.lease.bump();
         eng.lease.policy_text = text;
+        // The protected set was read again with the policy.
+        eng.lease.protected = None;
         eng.policy = policy;
         eng.floor = floor;
         (eng.policy.clone(), pending, pending_text)

@@ -108,20 +108,26 @@ pub(crate) async fn issue(shared: &Arc<Shared>, conn: u64) {
                 None => lease.tools.clear(),
             }
             let paths = shared.paths.clone();
+            let known = shared.engine().lease.protected.clone();
             let read = tokio::task::spawn_blocking(move || {
-                (crate::policy_file::protected(&paths), crate::identity::server_env_cached(Some(pid)).cwd.clone())
+                let protected = known.unwrap_or_else(|| {
+                    let p = crate::policy_file::protected(&paths);
+                    LeaseProtected {
+                        paths: p.paths,
+                        home: p.home,
+                        configs: p.configs,
+                        binary: p.binary,
+                        pids: p.pids,
+                        case_insensitive: p.case_insensitive,
+                    }
+                });
+                (protected, crate::identity::server_env_cached(Some(pid)).cwd.clone())
             })
             .await;
-            let Ok((p, cwd)) = read else { return };
+            let Ok((protected, cwd)) = read else { return };
+            shared.engine().lease.protected.get_or_insert_with(|| protected.clone());
             lease.cwd = cwd;
-            lease.protected = LeaseProtected {
-                paths: p.paths,
-                home: p.home,
-                configs: p.configs,
-                binary: p.binary,
-                pids: p.pids,
-                case_insensitive: p.case_insensitive,
-            };
+            lease.protected = protected;
             (Some(Box::new(lease)), tx)
         }
         None => {

@@ -35,6 +35,9 @@ pub(crate) struct State {
     /// Rows a shim sent that could not be recorded: its journal is read
     /// for them when it goes away.
     pub(crate) missed: HashSet<String>,
+    /// The protected set as leases carry it, made once (it is read from
+    /// the file system).
+    pub(crate) protected: Option<latch_proto::lease::LeaseProtected>,
     /// Makes this daemon's prefixes its own.
     origin: u64,
 }
