@@ -239,9 +239,11 @@ pub async fn run(opts: Options) -> i32 {
     // Make sure nothing of the server's group survives it.
     server.signal(libc::SIGKILL);
     out.carry_out(relay.handle(Event::ServerGone(code))).await;
-    // Let the link write the last reports before the runtime goes away.
+    // Let the link write the last reports before the runtime goes away
+    // (rows of calls decided under a lease among them: a daemon behind
+    // gets up to 2 s; what is left it reads from the shim's journal).
     if let Some(tx) = out.daemon.take() {
-        let until = Instant::now() + Duration::from_millis(200);
+        let until = Instant::now() + Duration::from_millis(2000);
         while let Some(frame) = out.backlog.pop_front() {
             if !matches!(tokio::time::timeout_at(until.into(), tx.send(frame)).await, Ok(Ok(()))) {
                 break;
