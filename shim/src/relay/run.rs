@@ -240,17 +240,27 @@ pub async fn run(opts: Options) -> i32 {
     server.signal(libc::SIGKILL);
     out.carry_out(relay.handle(Event::ServerGone(code))).await;
     // Let the link write the last reports before the runtime goes away
-    // (rows of calls decided under a lease among them: a daemon behind
-    // gets up to 2 s; what is left it reads from the shim's journal).
+    // (rows of calls decided under a lease and their outcomes among them):
+    // as long as the daemon takes them, up to 10 s; 2 s without progress
+    // ends the wait (the rows left the daemon reads from the journal).
     if let Some(tx) = out.daemon.take() {
-        let until = Instant::now() + Duration::from_millis(2000);
+        let give_up = Instant::now() + Duration::from_secs(10);
+        let stall = Duration::from_secs(2);
         while let Some(frame) = out.backlog.pop_front() {
+            let until = (Instant::now() + stall).min(give_up);
             if !matches!(tokio::time::timeout_at(until.into(), tx.send(frame)).await, Ok(Ok(()))) {
                 break;
             }
         }
-        while tx.capacity() < tx.max_capacity() && Instant::now() < until {
+        let mut queued = tx.max_capacity() - tx.capacity();
+        let mut moved = Instant::now();
+        while queued > 0 && Instant::now() < give_up && moved.elapsed() < stall {
             tokio::time::sleep(Duration::from_millis(1)).await;
+            let now = tx.max_capacity() - tx.capacity();
+            if now < queued {
+                moved = Instant::now();
+            }
+            queued = now;
         }
         tokio::task::yield_now().await;
     }
