@@ -241,11 +241,11 @@ pub async fn run(opts: Options) -> i32 {
     out.carry_out(relay.handle(Event::ServerGone(code))).await;
     // Let the link write the last reports before the runtime goes away
     // (rows of calls decided under a lease and their outcomes among them):
-    // as long as the daemon takes them, up to 10 s; 2 s without progress
+    // as long as the daemon takes them, up to 10 s; 5 s without progress
     // ends the wait (the rows left the daemon reads from the journal).
     if let Some(tx) = out.daemon.take() {
         let give_up = Instant::now() + Duration::from_secs(10);
-        let stall = Duration::from_secs(2);
+        let stall = Duration::from_secs(5);
         while let Some(frame) = out.backlog.pop_front() {
             let until = (Instant::now() + stall).min(give_up);
             if !matches!(tokio::time::timeout_at(until.into(), tx.send(frame)).await, Ok(Ok(()))) {
