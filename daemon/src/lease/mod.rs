@@ -29,6 +29,8 @@ use crate::shared::Shared;
 /// A local row is acknowledged (the shim may drop its journal up to it)
 /// every this many rows.
 const ACK_EVERY: u64 = 64;
+/// A connection listing more tools has none leased.
+const MAX_TOOLS: usize = 512;
 
 /// Bumps the epoch and sends every shim a lease for what is in force now.
 pub(crate) fn reissue_all(shared: &Arc<Shared>) {
@@ -60,9 +62,12 @@ pub(crate) async fn issue(shared: &Arc<Shared>, conn: u64) {
         if !eng.lease.enabled || log_broken || eng.stopped.is_some() || eng.hooks.contains_key(&conn) {
             None.zip(Some(tx))
         } else {
+            // A long tool list is not leased: the work stays short under
+            // the lock (and under the pins' lock), whatever a server lists.
             let tools: Vec<LeaseTool> = eng
                 .tools
                 .get(&conn)
+                .filter(|l| l.defs.len() <= MAX_TOOLS)
                 .map(|l| {
                     l.defs
                         .values()
