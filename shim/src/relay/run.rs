@@ -61,8 +61,8 @@ impl Outlets {
     }
 
     /// What the daemon link reports, as the machine's event.
-    fn link_event(&mut self, ev: LinkEvent) -> Event {
-        match ev {
+    fn link_event(&mut self, ev: LinkEvent) -> Option<Event> {
+        Some(match ev {
             LinkEvent::Up(tx) => {
                 self.daemon = Some(tx);
                 self.backlog.clear();
@@ -82,7 +82,8 @@ impl Outlets {
                 Event::Impostor(who)
             }
             LinkEvent::Msg(msg) => Event::Daemon(msg),
-        }
+            LinkEvent::Written => return None,
+        })
     }
 
     /// The daemon link has room: the oldest waiting frame goes.
@@ -195,8 +196,8 @@ pub async fn run(opts: Options) -> i32 {
                 }
             },
             status = server.wait(), if !server_open => break status,
-            ev = link_rx.recv() => match ev {
-                Some(ev) => out.link_event(ev),
+            ev = link_rx.recv() => match ev.and_then(|ev| out.link_event(ev)) {
+                Some(ev) => ev,
                 None => continue,
             },
             Some(sig) = sig_rx.recv() => {
@@ -222,8 +223,9 @@ pub async fn run(opts: Options) -> i32 {
             // daemon has already replaced. The epoch file is the authority
             // (crate::lease); this only spares a wasted local decision.
             while let Ok(ev) = link_rx.try_recv() {
-                let ev = out.link_event(ev);
-                out.carry_out(relay.handle(ev)).await;
+                if let Some(ev) = out.link_event(ev) {
+                    out.carry_out(relay.handle(ev)).await;
+                }
             }
         }
         out.carry_out(relay.handle(event)).await;
@@ -252,17 +254,17 @@ pub async fn run(opts: Options) -> i32 {
                 break;
             }
         }
-        let mut queued = tx.max_capacity() - tx.capacity();
-        let mut moved = Instant::now();
-        while queued > 0 && Instant::now() < give_up && moved.elapsed() < stall {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-            let now = tx.max_capacity() - tx.capacity();
-            if now < queued {
-                moved = Instant::now();
+        // The link's writer ends once it has written every frame (the
+        // last one included, not only taken from the queue) and says so.
+        drop(tx);
+        let written = async {
+            while let Some(ev) = link_rx.recv().await {
+                if matches!(ev, LinkEvent::Written | LinkEvent::Down(_)) {
+                    break;
+                }
             }
-            queued = now;
-        }
-        tokio::task::yield_now().await;
+        };
+        let _ = tokio::time::timeout_at(give_up.into(), written).await;
     }
     drop(out);
     let _ = tokio::time::timeout(Duration::from_secs(5), client_writer).await;
