@@ -10,7 +10,8 @@
 //!
 //! `LATCH_BENCH_SHIMS=N` (default 50) and `LATCH_BENCH_CALLS=N` (per shim,
 //! default 1,000) change the load; `LATCH_BENCH_LATCH=PATH` runs another
-//! build of `latch`.
+//! build of `latch`; `LATCH_BENCH_SETTLE_MS=N` waits N ms between starting
+//! the shims and the calls.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -72,13 +73,19 @@ impl Shim {
             .write_all(
                 b"{\"jsonrpc\":\"2.0\",\"id\":\"init\",\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"2025-06-18\",\
                   \"capabilities\":{},\"clientInfo\":{\"name\":\"latch-bench\",\"version\":\"1\"}}}\n\
-                  {\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n",
+                  {\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n\
+                  {\"jsonrpc\":\"2.0\",\"id\":\"tools\",\"method\":\"tools/list\"}\n",
             )
             .unwrap();
         stdin.flush().unwrap();
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
         assert!(line.contains("\"init\""), "no answer to initialize: {line}");
+        // Clients list the tools before calling them (the daemon pins them,
+        // and leases them to the shim: issue 16).
+        line.clear();
+        stdout.read_line(&mut line).unwrap();
+        assert!(line.contains("\"tools\""), "no answer to tools/list: {line}");
         (Shim { child }, stdin, stdout)
     }
 }
@@ -102,6 +109,9 @@ fn main() {
     for n in 0..shims {
         started.push(Shim::start(&latch, &home, n));
     }
+    // `LATCH_BENCH_SETTLE_MS`: a pause before the calls (the daemon pins
+    // every shim's tools and hands out leases meanwhile); default none.
+    std::thread::sleep(Duration::from_millis(env_usize("LATCH_BENCH_SETTLE_MS", 0) as u64));
     let shim_pids: Vec<u32> = started.iter().map(|(s, _, _)| s.child.id()).collect();
     let cpu_before = (cpu_us(daemon.id()), shim_pids.iter().map(|&p| cpu_us(p)).sum::<u64>());
     let t = Instant::now();

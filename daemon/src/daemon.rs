@@ -151,6 +151,7 @@ impl Daemon {
         engine.known = known;
         engine.stopped = crate::stop::restore(&audit);
         engine.pins = crate::pins::Pins::load(&audit);
+        engine.lease = crate::lease::state::State::open(&paths.data_dir, settled.text.clone());
         if engine.stopped.is_some() {
             tracing::warn!("Latch is stopped: every tool call is denied until a person resumes");
         }
@@ -166,6 +167,8 @@ impl Daemon {
             system: options.system,
         }));
         crate::reload::record_reload(&shared, policy_error).await;
+        // What the last daemon's shims decided and it never recorded.
+        crate::lease::ingest::at_start(&shared).await;
         // Shadowing among the pinned servers, recorded when first found.
         crate::findings::reshadow(&shared, false).await;
         for note in pin_problem.into_iter().chain(guard_notes) {

@@ -193,6 +193,8 @@ pub(crate) async fn handle(
             crate::results::found(shared, conn, name, tx, report).await;
         }
         ClientMsg::ResultFound(_) => {}
+        ClientMsg::LocalCall(row) if role == Role::Shim => crate::lease::local_call(shared, conn, name, row).await,
+        ClientMsg::LocalCall(_) => {}
         ClientMsg::Subscribe { req } => {
             let mut rx = shared.events.subscribe();
             send(tx, &DaemonMsg::Subscribed { req }).await;

@@ -56,6 +56,7 @@ pub(crate) async fn enforce(shared: &Arc<Shared>, settled: Settled, notes: Vec<S
     };
     // Parsing a policy can take a while: not on the runtime.
     let paths = shared.paths.clone();
+    let text = settled.text.clone();
     let parsed = tokio::task::spawn_blocking(move || {
         let mut policy = Policy::parse(&settled.text).unwrap_or_else(|_| Policy::builtin());
         policy.set_protected(crate::policy_file::protected(&paths));
@@ -71,12 +72,18 @@ pub(crate) async fn enforce(shared: &Arc<Shared>, settled: Settled, notes: Vec<S
             (g.pending(), g.pending_text())
         };
         let mut eng = shared.engine();
+        // Every lease ends before the new policy is in force.
+        eng.lease.bump();
+        eng.lease.policy_text = text;
+        // The protected set was read again with the policy.
+        eng.lease.protected = None;
         eng.policy = policy;
         eng.floor = floor;
         (eng.policy.clone(), pending, pending_text)
     };
     // Every shim hears what to do with results under what is now in force.
     crate::results::policy_changed(shared);
+    crate::lease::reissue_all(shared);
     for n in notes {
         tracing::warn!("{n}");
         shared

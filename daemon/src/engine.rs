@@ -147,6 +147,8 @@ pub struct Engine {
     /// The narrower rule an "always" answer chose, by approval id, from
     /// the answer until the driver writes it.
     pub narrow: HashMap<String, crate::placed::Placed>,
+    /// The shims' leases ([`crate::lease`]).
+    pub lease: crate::lease::state::State,
     next_call: u64,
     salt: u64,
 }
@@ -200,6 +202,7 @@ impl Engine {
             pins: Default::default(),
             taint: Default::default(),
             narrow: HashMap::new(),
+            lease: Default::default(),
             next_call: 0,
             salt,
         }

@@ -28,6 +28,7 @@ pub mod identity;
 mod in_client;
 pub mod judge;
 mod known;
+mod lease;
 mod limits;
 mod lock;
 pub mod log;

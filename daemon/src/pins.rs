@@ -425,6 +425,13 @@ fn key(server: &str) -> String {
     format!("{PINS_STATE}/{server}")
 }
 
+impl Server {
+    /// The tool has a pin (a lease is given only for pinned tools).
+    pub(crate) fn is_pinned(&self, tool: &str) -> bool {
+        self.saved.pins.get(tool).is_some()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

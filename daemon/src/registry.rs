@@ -81,6 +81,8 @@ pub(crate) async fn tools_listed(shared: &Arc<Shared>, conn: u64, name: &str, to
     })
     .await;
     let Ok((defs, page, parsed)) = parsed else { return };
+    // Leases end while a listing is learnt (pins, conflicts, shadowing).
+    shared.engine().lease.bump();
     // Pinned per configured server name, off the engine's lock; changes
     // recorded. A hook's definitions are Latch's own description of the
     // agent's built-in tools, not a server's: nothing to pin.
@@ -122,6 +124,7 @@ pub(crate) async fn tools_listed(shared: &Arc<Shared>, conn: u64, name: &str, to
     }
     // Dropping a long list takes a while too.
     tokio::task::spawn_blocking(move || drop(previous));
+    crate::lease::reissue_all(shared);
 }
 
 /// Tells the approval state machine what a piece of a page taught, and
@@ -169,6 +172,7 @@ async fn learn(shared: &Arc<Shared>, conn: u64, name: &str, learned: engine::Lea
 /// Shim connection `conn` closed: its calls, holds and tools go; its
 /// session's approvals end unless another shim of the session is there.
 pub(crate) async fn shim_closed(shared: &Arc<Shared>, conn: u64) {
+    crate::lease::closed(shared, conn).await;
     let (info, effects) = {
         let mut eng = shared.engine();
         eng.calls.retain(|_, c| c.conn != conn);
@@ -196,4 +200,5 @@ pub(crate) async fn shim_closed(shared: &Arc<Shared>, conn: u64) {
             .await;
         shared.emit(Event::ShimDisconnected { server: info.server, session: info.session });
     }
+    crate::lease::reissue_all(shared);
 }

@@ -58,6 +58,7 @@ pub(crate) async fn stop(shared: &Arc<Shared>, conn: u64, role: Role, tx: &Outbo
         let mut eng = shared.engine();
         let already = eng.stopped.is_some();
         if !already {
+            eng.lease.bump();
             eng.stopped = Some(now);
         }
         // What waits for a person is denied too: an approval given later
@@ -118,6 +119,7 @@ pub(crate) async fn resume(shared: &Arc<Shared>, conn: u64, role: Role, tx: &Out
     }
     let who = shared.pin.who(conn);
     let was = shared.engine().stopped.take();
+    crate::lease::reissue_all(shared);
     let message = match was {
         None => "Latch was not stopped".to_owned(),
         Some(_) => {

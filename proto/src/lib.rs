@@ -12,6 +12,7 @@ pub mod civil;
 pub mod client;
 pub mod findings;
 pub mod frame;
+pub mod lease;
 pub mod msg;
 pub mod paths;
 #[cfg(feature = "client")]

@@ -313,6 +313,9 @@ pub enum ClientMsg {
     /// whose header is on `line` (the file may have changed since it was
     /// listed). Consoles and the CLI only. Answered by [`DaemonMsg::Done`].
     DeleteRule { req: u64, number: u32, line: u32 },
+    /// A call this shim allowed under its lease ([`crate::lease`]): the
+    /// row to record (it rides along like an outcome report).
+    LocalCall(crate::lease::LocalRow),
 }
 
 /// Findings in one result, as the shim reports them. Excerpts are redacted
@@ -531,6 +534,12 @@ pub enum DaemonMsg {
         rules: Vec<RuleInfo>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+    },
+    /// To a shim: a new lease, or `None`: no call is decided in the shim.
+    Lease(Option<Box<crate::lease::Lease>>),
+    /// To a shim: its local rows up to `upto` are in the daemon's journal.
+    LeaseAck {
+        upto: u64,
     },
 }
 

@@ -21,6 +21,8 @@ pub mod envelope;
 pub mod exec;
 mod fold;
 mod io;
+mod journal;
+mod lease;
 mod link;
 mod peek;
 mod progress;

@@ -21,6 +21,8 @@ pub enum LinkEvent {
     /// and executable): nothing is sent to it, and no daemon is started
     /// over it.
     Impostor(String),
+    /// Every frame given to the link was written (its sender was dropped).
+    Written,
 }
 
 /// How long the first connection may take, a daemon start included.
@@ -41,12 +43,14 @@ pub async fn run(paths: Paths, hello: Hello, autostart: bool, tx: mpsc::Sender<L
                 reported_down = false;
                 reported_impostor = None;
                 let (wtx, mut wrx) = mpsc::channel::<Vec<u8>>(1024);
+                let events = tx.clone();
                 let writer_task = tokio::spawn(async move {
                     while let Some(line) = wrx.recv().await {
                         if writer.send_raw(&line).await.is_err() {
-                            break;
+                            return;
                         }
                     }
+                    let _ = events.send(LinkEvent::Written).await;
                 });
                 if tx.send(LinkEvent::Up(wtx)).await.is_err() {
                     return;

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -178,3 +179,59 @@ def test_a_typo_in_the_managed_file_fails_closed_and_names_the_line(
     assert denied(read(connect(wire)))
     check = home.latch("policy", "check", str(managed), check=False)
     assert check.returncode == 1 and ":6:" in check.stderr, check.stderr
+
+
+MANAGED_NO_ECHO = """
+[[rule]]
+name = "no-echo"
+server = "ours"
+tool = "echo"
+effect = "deny"
+reason = "the security team forbids echo"
+"""
+
+
+def echo(client: WireClient, text: str) -> dict[str, Any]:
+    return client.call("tools/call", {"name": "echo", "arguments": {"text": text}}, timeout=15.0)
+
+
+def lease_rows(home: Home) -> list[str]:
+    """Arguments of the committed rows a shim decided under a lease."""
+    home.latch("audit", "--json", "--limit", "1")  # the daemon commits what it has
+    with sqlite3.connect(home.latch_home / "audit.db") as conn:
+        rows = conn.execute("SELECT args FROM events WHERE kind = 'call' AND detail LIKE 'lease call %'")
+        return [args for (args,) in rows]
+
+
+def test_a_managed_policy_ends_the_shims_leases_and_decides_the_next_call(
+    home: Home, managed: Path, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient]
+) -> None:
+    # A lease carries the user's policy text only: a shim deciding under it
+    # would let through what the managed layer denies.
+    start_daemon()
+    client = connect(wire)
+
+    def local_warm_up() -> bool:
+        echo(client, "warm-up")
+        return any("warm-up" in a for a in lease_rows(home))
+
+    assert wait_until(local_warm_up, 10.0, interval=0.1), "no call was decided under a lease"
+    write_managed(managed, MANAGED_NO_ECHO)
+    assert wait_until(lambda: "in force" in (status(home).get("managed") or ""), 15.0), status(home)
+    response = echo(client, "after-managed")
+    assert denied(response), response
+    assert "security team forbids echo" in text_of(response)
+    assert all("after-managed" not in str(r) for r in home.recorded("echo")), "the call never reached the server"
+    assert all("after-managed" not in a for a in lease_rows(home))
+
+
+def test_no_call_is_decided_in_a_shim_while_a_managed_policy_is_in_force(
+    home: Home, managed: Path, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient]
+) -> None:
+    write_managed(managed, MANAGED)
+    start_daemon()
+    client = connect(wire)
+    for n in range(20):
+        assert not denied(echo(client, f"call-{n}"))
+    assert lease_rows(home) == [], "every call was decided by the daemon, under both layers"
+    assert len([r for r in home.audit() if r.get("tool") == "echo"]) == 20

@@ -47,6 +47,7 @@ mod facts;
 mod judge;
 mod layer;
 mod layered;
+mod lease;
 pub mod listing;
 mod model;
 pub mod narrow;

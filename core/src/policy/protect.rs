@@ -36,6 +36,7 @@
 mod call;
 mod commands;
 mod guard;
+mod lease;
 mod mentions;
 mod places;
 mod set;

@@ -28,6 +28,7 @@ impl Relay {
             }
             None => raw,
         };
+        let Some(mut held) = self.try_local(held) else { return };
         if !self.daemon {
             if self.connecting {
                 self.queued.push(*held);
@@ -128,6 +129,7 @@ impl Relay {
     /// not run.
     pub(super) fn on_down(&mut self, why: String) {
         self.daemon = false;
+        self.lease = None;
         self.finished_due = None;
         if !self.finished.is_empty() {
             self.outbox.push_back(std::mem::take(&mut self.finished));
@@ -242,6 +244,12 @@ impl Relay {
                     && !held.line.is_empty()
                 {
                     self.deny(held, &format!("the Latch daemon could not decide the call ({message})"));
+                }
+            }
+            DaemonMsg::Lease(lease) => self.on_lease(lease),
+            DaemonMsg::LeaseAck { upto } => {
+                if let Some(l) = self.lease.as_mut() {
+                    l.acked(upto);
                 }
             }
             DaemonMsg::ResultsMode { mode } => self.results_mode = Some(crate::results::mode_of(&mode)),

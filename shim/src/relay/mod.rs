@@ -22,6 +22,7 @@ mod client;
 mod daemon;
 mod elicit;
 mod in_result;
+mod lease;
 mod reply;
 mod results;
 #[cfg(test)]
@@ -215,6 +216,8 @@ pub(crate) struct Relay {
     /// Results forwarded in `record` mode whose check has not come back
     /// (by key): their findings and outcome are reported when it does.
     checking: results::Checking,
+    /// The daemon's lease: plain allows decided here ([`crate::lease`]).
+    lease: Option<crate::lease::Leased>,
 }
 
 /// Most reports kept for a daemon that is not there.
@@ -256,6 +259,7 @@ impl Relay {
             next_result_key: 0,
             scan_next: None,
             checking: HashMap::new(),
+            lease: None,
         }
     }
 
@@ -295,7 +299,7 @@ impl Relay {
     /// A report the daemon should get eventually: sent now, or kept until
     /// a daemon is connected.
     fn report(&mut self, msg: &ClientMsg) {
-        if self.daemon && matches!(msg, ClientMsg::Finished { .. }) {
+        if self.daemon && matches!(msg, ClientMsg::Finished { .. } | ClientMsg::LocalCall(_)) {
             self.finished.extend_from_slice(&frame::encode(msg));
             self.finished_due.get_or_insert_with(|| Instant::now() + FINISHED_DELAY);
             return;

@@ -80,6 +80,32 @@ impl Outlets {
         }
     }
 
+    /// What the daemon link reports, as the machine's event.
+    fn link_event(&mut self, ev: LinkEvent) -> Option<Event> {
+        Some(match ev {
+            LinkEvent::Up(tx) => {
+                self.daemon = Some(tx);
+                self.backlog.clear();
+                Event::DaemonUp
+            }
+            LinkEvent::Down(why) => {
+                self.daemon = None;
+                // Frames still waiting for the lost link (the calls among
+                // them are answered by the machine) are never sent to the
+                // next daemon.
+                self.backlog.clear();
+                Event::DaemonDown(why)
+            }
+            LinkEvent::Impostor(who) => {
+                self.daemon = None;
+                self.backlog.clear();
+                Event::Impostor(who)
+            }
+            LinkEvent::Msg(msg) => Event::Daemon(msg),
+            LinkEvent::Written => return None,
+        })
+    }
+
     /// The daemon link has room: the oldest waiting frame goes.
     fn on_daemon_room(&mut self, permit: Option<mpsc::OwnedPermit<Vec<u8>>>) {
         match (permit, self.backlog.pop_front()) {
@@ -201,26 +227,8 @@ pub async fn run(opts: Options) -> i32 {
                 }
             },
             status = server.wait(), if !server_open => break status,
-            ev = link_rx.recv() => match ev {
-                Some(LinkEvent::Up(tx)) => {
-                    out.daemon = Some(tx);
-                    out.backlog.clear();
-                    Event::DaemonUp
-                }
-                Some(LinkEvent::Down(why)) => {
-                    out.daemon = None;
-                    // Frames still waiting for the lost link (the calls
-                    // among them are answered by the machine) are never
-                    // sent to the next daemon.
-                    out.backlog.clear();
-                    Event::DaemonDown(why)
-                }
-                Some(LinkEvent::Impostor(who)) => {
-                    out.daemon = None;
-                    out.backlog.clear();
-                    Event::Impostor(who)
-                }
-                Some(LinkEvent::Msg(msg)) => Event::Daemon(msg),
+            ev = link_rx.recv() => match ev.and_then(|ev| out.link_event(ev)) {
+                Some(ev) => ev,
                 None => continue,
             },
             Some(sig) = sig_rx.recv() => {
@@ -240,6 +248,17 @@ pub async fn run(opts: Options) -> i32 {
                 continue;
             }
         };
+        if matches!(event, Event::ClientLine(_)) {
+            // What the daemon said before this line was read goes first (a
+            // new lease, or none): a call is never decided on a lease the
+            // daemon has already replaced. The epoch file is the authority
+            // (crate::lease); this only spares a wasted local decision.
+            while let Ok(ev) = link_rx.try_recv() {
+                if let Some(ev) = out.link_event(ev) {
+                    out.carry_out(relay.handle(ev)).await;
+                }
+            }
+        }
         out.carry_out(relay.handle(event)).await;
     };
 
@@ -259,18 +278,30 @@ pub async fn run(opts: Options) -> i32 {
         out.carry_out(relay.handle(Event::Checked { key, checked })).await;
     }
     out.carry_out(relay.handle(Event::ServerGone(code))).await;
-    // Let the link write the last reports before the runtime goes away.
+    // Let the link write the last reports before the runtime goes away
+    // (rows of calls decided under a lease and their outcomes among them):
+    // as long as the daemon takes them, up to 10 s; 5 s without progress
+    // ends the wait (the rows left the daemon reads from the journal).
     if let Some(tx) = out.daemon.take() {
-        let until = Instant::now() + Duration::from_millis(200);
+        let give_up = Instant::now() + Duration::from_secs(10);
+        let stall = Duration::from_secs(5);
         while let Some(frame) = out.backlog.pop_front() {
+            let until = (Instant::now() + stall).min(give_up);
             if !matches!(tokio::time::timeout_at(until.into(), tx.send(frame)).await, Ok(Ok(()))) {
                 break;
             }
         }
-        while tx.capacity() < tx.max_capacity() && Instant::now() < until {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        tokio::task::yield_now().await;
+        // The link's writer ends once it has written every frame (the
+        // last one included, not only taken from the queue) and says so.
+        drop(tx);
+        let written = async {
+            while let Some(ev) = link_rx.recv().await {
+                if matches!(ev, LinkEvent::Written | LinkEvent::Down(_)) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout_at(give_up.into(), written).await;
     }
     drop(out);
     let _ = tokio::time::timeout(Duration::from_secs(5), client_writer).await;

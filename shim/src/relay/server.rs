@@ -169,6 +169,9 @@ impl Relay {
                         self.tool_pages.clear();
                         self.tool_defs.clear();
                     }
+                    if let Some(l) = self.lease.as_mut() {
+                        l.tools_listed();
+                    }
                     self.tool_pages.push((tools.get().to_owned(), first_page));
                     if let Ok(Value::Array(defs)) = serde_json::from_str::<Value>(tools.get()) {
                         for d in defs {

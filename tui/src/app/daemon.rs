@@ -125,7 +125,9 @@ impl App {
             | DaemonMsg::Resolved { .. }
             | DaemonMsg::AuditPruned { .. }
             | DaemonMsg::ResultsMode { .. }
-            | DaemonMsg::ResultHeld { .. } => {}
+            | DaemonMsg::ResultHeld { .. }
+            | DaemonMsg::Lease(_)
+            | DaemonMsg::LeaseAck { .. } => {}
             DaemonMsg::ToolFindings { req, items, .. } => {
                 if let Some(Req::Findings) = self.inflight.remove(&req) {
                     self.findings_arrived(items);
