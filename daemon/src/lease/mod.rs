@@ -121,7 +121,7 @@ pub(crate) async fn issue(shared: &Arc<Shared>, conn: u64) {
             let paths = shared.paths.clone();
             let known = shared.engine().lease.protected.clone();
             let read = tokio::task::spawn_blocking(move || {
-                let protected = known.unwrap_or_else(|| {
+                known.unwrap_or_else(|| {
                     let p = crate::policy_file::protected(&paths);
                     LeaseProtected {
                         paths: p.paths,
@@ -131,8 +131,7 @@ pub(crate) async fn issue(shared: &Arc<Shared>, conn: u64) {
                         pids: p.pids,
                         case_insensitive: p.case_insensitive,
                     }
-                });
-                protected
+                })
             })
             .await;
             let Ok(protected) = read else { return };
