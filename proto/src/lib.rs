@@ -12,6 +12,7 @@ pub mod civil;
 pub mod client;
 pub mod findings;
 pub mod frame;
+pub mod items;
 pub mod lease;
 pub mod msg;
 pub mod paths;
@@ -19,6 +20,7 @@ pub mod paths;
 pub mod peer;
 #[cfg(feature = "client")]
 pub mod quiet;
+pub mod status;
 pub mod system;
 pub mod words;
 
