@@ -9,8 +9,8 @@ use super::rules::{Check, RULES, Rule, VALUE, passes};
 use super::shell::{QuoteScan, has_syntax, literal_parts};
 
 /// Spans of the values under secret keys in free text. Each key is looked
-/// for after the previous key's separator, or after its value when it was a
-/// secret, so the work stays linear.
+/// for after the previous key's separator, or after its secret when it had
+/// one, so the work stays linear.
 fn key_value_spans(rule: &Rule, text: &str, spans: &mut Vec<(usize, usize)>) {
     let mut pos = 0;
     while pos < text.len() {
@@ -31,7 +31,9 @@ fn key_value_spans(rule: &Rule, text: &str, spans: &mut Vec<(usize, usize)>) {
         if !secret.is_empty() && !secret.as_str().contains(MASK) {
             spans.push((m.end() + secret.start(), m.end() + secret.end()));
         }
-        pos = pos.max(m.end() + value.get(0).map_or(0, |v| v.end()));
+        // Past the secret only: a value read to an opening quote that never
+        // closes reaches over later lines whose keys are secrets' too.
+        pos = pos.max(m.end() + secret.end());
     }
 }
 
