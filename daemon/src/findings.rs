@@ -88,6 +88,9 @@ pub(crate) async fn accept(shared: &Arc<Shared>, conn: u64, role: Role, tx: &Out
         .await;
     shared.audit.flush().await;
     shared.emit(Event::FindingsChanged);
+    // The accepted tool may be leased again (only a loosening: the epoch
+    // moves anyway).
+    crate::lease::reissue_all(shared);
     tracing::warn!("{channel}:{who} accepted the definition of {:?} of server {:?}", a.tool, a.server);
     let message = format!("accepted: calls to {:?} of {:?} are decided by the policy again", a.tool, a.server);
     send(tx, &DaemonMsg::Done { req: a.req, ok: true, message }).await;

@@ -15,6 +15,7 @@ import signal
 import socket
 import sqlite3
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -330,3 +331,33 @@ def test_garbage_in_a_shim_journal_does_not_stop_the_daemon(
         assert "intact" in home.latch("audit", "verify").stdout
     finally:
         assert restarted.stop() == 0
+
+
+def test_an_accepted_definition_is_decided_in_the_shim_again(home: Home, wire: Callable[..., WireClient]) -> None:
+    # Accepting a changed definition (with the PIN) gives its tool back to
+    # the lease at once; before, it waited for the next policy or tool change.
+    daemon = Daemon(home, env={"LATCH_HOLD_MS": "300"})
+    daemon.wait_ready()
+    pin = "lease 4 people"
+    home.set_pin(pin)
+    client = wire(RUG_PULL)
+    try:
+        client.initialize()
+        client.call("tools/list")
+        for i in range(3):
+            assert not denied(client.call("tools/call", {"name": FACT, "arguments": {"n": f"{i}"}})), i
+        client.wait_for(lambda m: m.get("method") == "notifications/tools/list_changed")
+        client.call("tools/list")
+        assert denied(client.call("tools/call", {"name": FACT, "arguments": {"n": "changed"}}, timeout=15.0))
+        home.latch("tools", "accept", "facts", FACT, "--pin-stdin", input=pin + "\n", timeout=60)
+
+        def local_again() -> bool:
+            n = f"again-{time.monotonic_ns()}"
+            assert not denied(client.call("tools/call", {"name": FACT, "arguments": {"n": n}}, timeout=15.0))
+            home.latch("audit", "--json", "--limit", "1")
+            return json.dumps({"n": n}, separators=(",", ":")) in local_ids(home)
+
+        assert wait_until(local_again, 10.0, interval=0.2), "the accepted tool was not leased again"
+    finally:
+        client.close()
+        assert daemon.stop() == 0
