@@ -222,16 +222,27 @@ fn redact_at(value: &Value, depth: usize) -> Value {
             let aws = siblings::aws_pair(map.values());
             let mut out = Map::with_capacity(map.len());
             for (k, v) in map {
-                let v = match whole_mask(k, v, fills_secret).or_else(|| aws.then(|| siblings::aws_mask(v)).flatten()) {
+                let shown = redact_text(k);
+                let v = match key_mask(k, &shown, v, fills_secret)
+                    .or_else(|| aws.then(|| siblings::aws_mask(v)).flatten())
+                {
                     Some(masked) => masked,
                     None => redact_at(v, depth + 1),
                 };
-                out.insert(redact_text(k).into_owned(), v);
+                out.insert(shown.into_owned(), v);
             }
             Value::Object(out)
         }
         _ => value.clone(),
     }
+}
+
+/// The whole-value mask for the value under key `k`, whose redacted text
+/// is `shown`: decided on both, so that redacting the result again masks
+/// nothing more (a key holding `Bearer eyJ…` is written `Bearer
+/// [REDACTED]`, which names a secret).
+fn key_mask(k: &str, shown: &str, v: &Value, fills_secret: bool) -> Option<Value> {
+    whole_mask(k, v, fills_secret).or_else(|| if shown != k { whole_mask(shown, v, fills_secret) } else { None })
 }
 
 /// Redacts `value` where it lies; returns whether anything changed. Same
@@ -272,7 +283,7 @@ fn redact_in_place_at(value: &mut Value, depth: usize) -> bool {
             // after its own text is redacted.
             let fills_secret = fills_secret_field(map);
             let aws = siblings::aws_pair(map.values());
-            let child = |k: &str, v: &mut Value| match whole_mask(k, v, fills_secret)
+            let child = |k: &str, shown: &str, v: &mut Value| match key_mask(k, shown, v, fills_secret)
                 .or_else(|| aws.then(|| siblings::aws_mask(v)).flatten())
             {
                 Some(masked) => {
@@ -284,13 +295,14 @@ fn redact_in_place_at(value: &mut Value, depth: usize) -> bool {
             let mut changed = false;
             if map.keys().any(|k| text_has_secret(k)) {
                 for (k, mut v) in std::mem::take(map) {
-                    child(&k, &mut v);
-                    map.insert(redact_text(&k).into_owned(), v);
+                    let shown = redact_text(&k).into_owned();
+                    child(&k, &shown, &mut v);
+                    map.insert(shown, v);
                 }
                 changed = true;
             } else {
                 for (k, v) in map.iter_mut() {
-                    changed |= child(k, v);
+                    changed |= child(k, k, v);
                 }
             }
             changed

@@ -291,3 +291,18 @@ fn fuzz_crash_redact_unclosed_escaped_quote_hides_the_next_line() {
     assert!(!out.contains("Zq8vN3kLp2Xw9TfBr7Hm"), "{out}");
     assert_eq!(redact_text(&out), out.as_ref(), "idempotent");
 }
+
+#[test]
+fn fuzz_crash_redact_key_redacted_then_secret() {
+    // Redaction was not idempotent: a key holding `Bearer eyJ…` is written
+    // out as `… Bearer [REDACTED]`, which names a secret, yet whether the
+    // value under it is masked whole was decided on the original key only;
+    // a second pass masked it. Now the stricter of the two decides.
+    let input = br#"{"k":"v","nhbGciOiJIUzI0NsJ9.eyyyJhJzd: Bearer eyJhbGciOiJIUzI1NWIiOiIxIn0y.abcested":{"toke,":"ghp_abcdefghCRET","value":"ayz1124556133"}}"#;
+    let v: Value = serde_json::from_slice(input).unwrap();
+    let once = redact_value(&v);
+    assert_eq!(redact_value(&once), once, "redacting twice masks nothing more");
+    let mut in_place = v.clone();
+    redact_in_place(&mut in_place);
+    assert_eq!(in_place, once, "in place, the same result");
+}
