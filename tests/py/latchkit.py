@@ -59,9 +59,14 @@ def our_server_cmd() -> list[str]:
     return [TEST_SERVER]
 
 
-def via_shim(name: str, server_cmd: list[str]) -> list[str]:
-    """The command an agent's config holds once Latch is installed."""
-    return [LATCH_BIN, "shim", "--name", name, "--", *server_cmd]
+def via_shim(name: str, server_cmd: list[str], autostart: bool = True) -> list[str]:
+    """The command an agent's config holds once Latch is installed.
+
+    `autostart=False` for a test that stops or kills the daemon and starts
+    its own again: a shim that lost its daemon starts one by itself once,
+    which would race the test's own (`already running`)."""
+    alone = [] if autostart else ["--no-autostart"]
+    return [LATCH_BIN, "shim", "--name", name, *alone, "--", *server_cmd]
 
 
 # ---------------------------------------------------------------- processes

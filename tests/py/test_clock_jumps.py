@@ -33,7 +33,9 @@ pytestmark = pytest.mark.skipif(
     reason="libfaketime is not installed (Debian package libfaketime)",
 )
 
-SHIM = via_shim("ours", our_server_cmd())
+# Without autostart: the daemon under test is the faked one, never one a
+# shim started on its own around it (the shim reconnects to it by itself).
+SHIM = via_shim("ours", our_server_cmd(), autostart=False)
 TTL = 4
 POLICY = f"[approvals]\nhold_seconds = 1\ngrant_ttl_seconds = {TTL}\n"
 HOUR = 3600

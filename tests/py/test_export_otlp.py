@@ -21,7 +21,7 @@ from typing import Any
 from latchkit import Daemon, Home, WireClient, our_server_cmd, via_shim, wait_until
 from otlp_receiver import OtlpReceiver, Record
 
-SHIM = via_shim("ours", our_server_cmd())
+SHIM = via_shim("ours", our_server_cmd(), autostart=False)  # the tests start their daemons
 HEADER_SECRET = "hdr-value-k3y-9f8e7d"
 HEADERS_ENV = {"OTEL_EXPORTER_OTLP_HEADERS": f"api-key={HEADER_SECRET},x-team=sec%20ops"}
 # A GitHub token (a value pattern) and a key named like a secret.

@@ -16,6 +16,8 @@ from typing import Any
 from latchkit import Daemon, Home, WireClient, everything_cmd, our_server_cmd, via_shim, wait_until
 
 SHIM = via_shim("ours", our_server_cmd())
+# For tests that kill the daemon and start their own again.
+SHIM_ALONE = via_shim("ours", our_server_cmd(), autostart=False)
 META = "dev.latch/decision"
 
 
@@ -135,7 +137,7 @@ def test_daemon_killed_while_a_call_is_held(
     # Started by hand: the fixture's daemons must exit cleanly, this one is killed.
     daemon = Daemon(home)
     daemon.wait_ready()
-    client = wire(SHIM)
+    client = wire(SHIM_ALONE)
     client.initialize()
     client.call("tools/list")
     request = client.request("tools/call", {"name": "run_command", "arguments": {"command": "echo hi"}})
@@ -165,7 +167,7 @@ def test_daemon_stopped_while_a_call_is_held_answers_it(
     home: Home, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient]
 ) -> None:
     daemon = start_daemon()
-    client = wire(SHIM)
+    client = wire(SHIM_ALONE)
     client.initialize()
     client.call("tools/list")
     request = client.request("tools/call", {"name": "run_command", "arguments": {"command": "echo hi"}})
@@ -250,7 +252,7 @@ def test_every_call_that_reached_the_server_has_its_row_after_a_sigkill(
     # is forwarded).
     daemon = Daemon(home)
     daemon.wait_ready()
-    client = wire(SHIM)
+    client = wire(SHIM_ALONE)
     client.initialize()
     client.call("tools/list")
     ids = [client.request("tools/call", {"name": "echo", "arguments": {"n": i}}) for i in range(300)]
@@ -305,7 +307,7 @@ def test_a_consumed_single_use_grant_stays_consumed_after_a_sigkill(
     home.write_policy("[approvals]\nhold_seconds = 1\n")
     daemon = Daemon(home)
     daemon.wait_ready()
-    client = wire(SHIM)
+    client = wire(SHIM_ALONE)
     client.initialize()
     client.call("tools/list")
     args = {"command": "make deploy"}

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from latchkit import Daemon, Home, WireClient, our_server_cmd, via_shim
 
-SHIM = via_shim("ours", our_server_cmd())
+SHIM = via_shim("ours", our_server_cmd(), autostart=False)  # the test starts its daemons
 
 
 def test_a_call_answered_from_the_journal_has_its_row_after_a_sigkill(

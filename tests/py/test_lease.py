@@ -24,7 +24,7 @@ from latchkit import Daemon, Home, WireClient, our_server_cmd, via_shim, wait_un
 
 SHIM = via_shim("ours", our_server_cmd())
 # For tests that kill the daemon: the shim starts none of its own.
-SHIM_ALONE = [*SHIM[:2], "--no-autostart", *SHIM[2:]]
+SHIM_ALONE = via_shim("ours", our_server_cmd(), autostart=False)
 SERVERS = Path(__file__).resolve().parent.parent / "fixtures" / "threat_servers"
 
 
