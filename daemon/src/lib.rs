@@ -46,6 +46,7 @@ mod reload;
 mod results;
 mod reveal;
 mod rules;
+pub mod runtime;
 mod shared;
 mod stop;
 mod system_mode;

@@ -60,6 +60,27 @@ struct Response<'a> {
 /// Checks the `result` of a response line; `mode` says whether a masked
 /// copy is wanted.
 pub fn check(line: &[u8], mode: Handling) -> Checked {
+    let checked = check_line(line, mode);
+    give_back_once();
+    checked
+}
+
+/// The first check builds the result engines (their regular expressions):
+/// what building them allocated and freed (more than they keep) is given
+/// back to the system once, so that the shim's resident memory is what it
+/// uses. Later checks allocate and free in the heap as it is.
+fn give_back_once() {
+    static DONE: std::sync::Once = std::sync::Once::new();
+    DONE.call_once(|| {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim only returns free memory to the system.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    });
+}
+
+fn check_line(line: &[u8], mode: Handling) -> Checked {
     let (raw, value) = match parse(line) {
         Ok(Some(parsed)) => parsed,
         Ok(None) => return Checked::Clean,
@@ -170,8 +191,10 @@ where
         Ok(Err(unreadable)) => return unreadable,
         Err(_) => return unchecked("checking the result failed half way".into()),
     };
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| judge(&value, len)))
-        .unwrap_or_else(|_| unchecked("checking the result failed half way".into()))
+    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| judge(&value, len)))
+        .unwrap_or_else(|_| unchecked("checking the result failed half way".into()));
+    give_back_once();
+    checked
 }
 
 fn unchecked_finding(reason: String) -> Finding {

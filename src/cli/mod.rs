@@ -65,10 +65,9 @@ pub fn daemon(a: DaemonArgs) -> anyhow::Result<i32> {
         return system::daemon();
     }
     let paths = paths()?;
-    // One thread for the async shell: a decision is microseconds of work
-    // and crossing between workers would cost more than it saves. SQLite
-    // has its own threads (see the daemon's `audit`).
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // One thread for the async shell, a bounded blocking pool (see the
+    // daemon's `runtime`). SQLite has its own threads (see its `audit`).
+    let rt = latch_daemon::runtime::build()?;
     rt.block_on(latch_daemon::run(paths))?;
     Ok(0)
 }

@@ -67,7 +67,7 @@ pub fn daemon() -> anyhow::Result<i32> {
     let mut paths = Paths::resolve(Some(config.state.clone()), None)?;
     paths.socket = config.socket.clone();
     let options = latch_daemon::Options { system: true, ..latch_daemon::Options::from_env() };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = latch_daemon::runtime::build()?;
     rt.block_on(latch_daemon::run_with(paths, options))?;
     Ok(0)
 }

@@ -140,3 +140,43 @@ def test_malformed_client_input_gets_a_parse_error_and_the_session_goes_on(
     assert error["id"] is None and error["error"]["code"] == -32700, error
     answer = client.call("tools/call", {"name": "echo", "arguments": {"still": "here"}})
     assert answer["result"]["content"][0]["text"] == '{"still":"here"}'
+
+
+def test_many_shims_connecting_at_once_leave_the_daemon_few_threads(
+    home: Home, daemon: Daemon, wire: Callable[..., WireClient]
+) -> None:
+    # Each new shim's server environment is read off the daemon's async
+    # thread; 40 at once once grew the daemon to a thread (and an allocator
+    # arena) per shim, kept for as long as any work kept waking them.
+    import threading
+
+    tasks = f"/proc/{daemon.pid}/task"
+    peak = [len(os.listdir(tasks))]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], len(os.listdir(tasks)))
+            done.wait(0.005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        clients = [wire(via_shim(f"s{i}", our_server_cmd())) for i in range(40)]
+        for c in clients:
+            c.initialize()
+        # All at once, as an agent starting with its servers does: each
+        # listing is compared and each shim given its lease.
+        listings = [(c, c.request("tools/list")) for c in clients]
+        for c, request in listings:
+            c.response(request, timeout=30)
+        calls = [(c, c.request("tools/call", {"name": "echo", "arguments": {"n": 1}})) for c in clients]
+        for c, request in calls:
+            answer = c.response(request, timeout=30)
+            assert not answer["result"].get("isError"), answer
+    finally:
+        done.set()
+        sampler.join()
+    # The async thread, the audit writer and checkpointer, the bounded
+    # blocking pool (16): never one per shim.
+    assert peak[0] <= 16 + 4, f"the daemon grew to {peak[0]} threads for 40 shims"

@@ -100,7 +100,7 @@ fn rule_spans(text: &str) -> Vec<(usize, usize)> {
     let mut spans = Vec::new();
     let mut values = Vec::new();
     for i in rules.set.matches(text).iter() {
-        let rule = &rules.rules[i];
+        let rule = rules.rule(i);
         if rule.check == Check::KeyValue {
             key_value_spans(rule, text, &mut values);
             continue;

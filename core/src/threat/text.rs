@@ -225,8 +225,10 @@ struct Engine {
     set_rules: Vec<usize>,
     /// Gated rules: index in [`RULES`] and the gates (all must match).
     gated: Vec<(usize, Vec<Regex>)>,
-    /// Every rule, by its index in [`RULES`].
-    rules: Vec<(Rule, Regex)>,
+    /// Every rule's own regex, by its index in [`RULES`], compiled the
+    /// first time a gate or the set names it: clean text is read by the
+    /// set and the gates alone.
+    rules: Vec<OnceLock<Regex>>,
 }
 
 fn compile(p: &str) -> String {
@@ -246,17 +248,23 @@ fn engine() -> &'static Engine {
                     (*i, gs.iter().map(|g| Regex::new(&compile(g)).expect("threat gate compiles")).collect())
                 })
                 .collect(),
-            rules: RULES.iter().map(|(r, p)| (*r, Regex::new(&compile(p)).expect("threat rule compiles"))).collect(),
+            rules: RULES.iter().map(|_| OnceLock::new()).collect(),
         }
     })
 }
 
 impl Engine {
+    /// The rule at `i` in [`RULES`] and its regex.
+    fn rule(&self, i: usize) -> (Rule, &Regex) {
+        let (rule, p) = RULES[i];
+        (rule, self.rules[i].get_or_init(|| Regex::new(&compile(p)).expect("threat rule compiles")))
+    }
+
     /// Indexes (in [`RULES`]) of the gated rules that match `text`.
     fn gated_hits<'a>(&'a self, text: &'a str) -> impl Iterator<Item = usize> + 'a {
         self.gated
             .iter()
-            .filter(move |(i, gs)| gs.iter().all(|g| g.is_match(text)) && self.rules[*i].1.is_match(text))
+            .filter(move |(i, gs)| gs.iter().all(|g| g.is_match(text)) && self.rule(*i).1.is_match(text))
             .map(|(i, _)| *i)
     }
 }
@@ -340,12 +348,12 @@ pub fn markers(text: &str) -> Vec<Marker> {
     hits.sort_unstable();
     let mut out: Vec<Marker> = Vec::new();
     for i in hits {
-        let (rule, re) = &e.rules[i];
-        if out.iter().any(|m| m.rule == *rule) {
+        let (rule, re) = e.rule(i);
+        if out.iter().any(|m| m.rule == rule) {
             continue;
         }
         if let Some(m) = re.find(text) {
-            out.push(Marker { rule: *rule, span: m.range() });
+            out.push(Marker { rule, span: m.range() });
         }
         if out.len() >= MAX_MARKERS {
             break;
@@ -439,13 +447,13 @@ mod tests {
         ];
         let e = engine();
         for (i, gates) in &e.gated {
-            let re = &e.rules[*i].1;
+            let re = e.rule(*i).1;
             let mut fired = 0;
             for t in examples {
                 if re.is_match(t) {
                     fired += 1;
                     assert!(gates.iter().all(|g| g.is_match(t)), "rule {i} matches {t:?} but a gate does not");
-                    assert!(!is_clean(t) && markers(t).iter().any(|m| m.rule == e.rules[*i].0), "{t:?}");
+                    assert!(!is_clean(t) && markers(t).iter().any(|m| m.rule == e.rule(*i).0), "{t:?}");
                 }
             }
             assert!(fired > 0, "no example for gated rule {i}");
