@@ -454,7 +454,8 @@ fn summary(class: &str, reasons: &[String], traced: usize) -> String {
     }
 }
 
-fn row_of(id: i64, ev: &NewEvent, args: &Value) -> AuditRow {
+/// The row a console is shown for a call just recorded (no outcome yet).
+pub(crate) fn row_of(id: i64, ev: &NewEvent, args: &Value) -> AuditRow {
     AuditRow {
         id,
         time: ev.time_ms,
@@ -466,14 +467,9 @@ fn row_of(id: i64, ev: &NewEvent, args: &Value) -> AuditRow {
         reasons: ev.reasons.clone(),
         args: args.clone(),
         args_hash: ev.args_hash.clone(),
-        outcome: None,
-        latency_us: None,
         approval_id: ev.approval_id.clone(),
-        answered_by: None,
         rule: ev.rule.clone(),
-        answer: None,
-        waited_ms: None,
-        damaged: None,
+        ..AuditRow::default()
     }
 }
 

@@ -56,7 +56,7 @@ pub struct PendingItem {
 }
 
 /// One row of the audit log, arguments redacted.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AuditRow {
     pub id: i64,
     /// Unix time in milliseconds.

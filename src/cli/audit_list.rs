@@ -298,16 +298,9 @@ mod tests {
             class: "READ".into(),
             decision: "allow".into(),
             reasons: vec![],
-            args: serde_json::Value::Null,
-            args_hash: String::new(),
             outcome: Some("ok".into()),
-            latency_us: None,
-            approval_id: None,
-            answered_by: None,
-            rule: None,
-            answer: None,
-            waited_ms: None,
             damaged: damaged.map(|d| Box::new(d.to_owned())),
+            ..AuditRow::default()
         };
         let w = Widths::of(&[row(None)]);
         assert!(!w.line(&row(None), 0).contains("damaged"));

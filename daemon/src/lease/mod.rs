@@ -167,7 +167,8 @@ pub(crate) async fn local_call(shared: &Arc<Shared>, conn: u64, server: &str, ro
         (shim.info.session.clone(), eng.consoles, shim.tx.clone())
     };
     let ev = event_of(&row, server, &session);
-    let shown = (consoles > 0).then(|| audit_row(&ev, &row));
+    let shown =
+        (consoles > 0).then(|| crate::decide::row_of(0, &ev, &serde_json::from_str(&row.args).unwrap_or(Value::Null)));
     match shared.audit.insert(ev).await {
         Ok(audit_id) => {
             shared.engine().calls.insert(row.call_id.clone(), crate::engine::Call { audit_id, conn });
@@ -223,28 +224,5 @@ pub(crate) fn event_of(row: &LocalRow, server: &str, session: &str) -> NewEvent 
         rule: row.rule.clone(),
         detail: Some(detail(&row.call_id)),
         ..Default::default()
-    }
-}
-
-fn audit_row(ev: &NewEvent, row: &LocalRow) -> AuditRow {
-    AuditRow {
-        id: 0,
-        time: ev.time_ms,
-        kind: ev.kind.to_owned(),
-        server: ev.server.clone(),
-        tool: ev.tool.clone(),
-        class: ev.class.clone(),
-        decision: ev.decision.clone(),
-        reasons: ev.reasons.clone(),
-        args: serde_json::from_str(&row.args).unwrap_or(Value::Null),
-        args_hash: ev.args_hash.clone(),
-        outcome: None,
-        latency_us: None,
-        approval_id: None,
-        answered_by: None,
-        rule: ev.rule.clone(),
-        answer: None,
-        waited_ms: None,
-        damaged: None,
     }
 }

@@ -138,26 +138,7 @@ mod tests {
     use super::*;
 
     fn row(id: i64, kind: &str, server: &str) -> AuditRow {
-        AuditRow {
-            id,
-            time: id,
-            kind: kind.into(),
-            server: server.into(),
-            tool: String::new(),
-            class: String::new(),
-            decision: String::new(),
-            reasons: Vec::new(),
-            args: serde_json::Value::Null,
-            args_hash: String::new(),
-            outcome: None,
-            latency_us: None,
-            approval_id: None,
-            answered_by: None,
-            rule: None,
-            answer: None,
-            waited_ms: None,
-            damaged: None,
-        }
+        AuditRow { id, time: id, kind: kind.into(), server: server.into(), ..AuditRow::default() }
     }
 
     #[test]
