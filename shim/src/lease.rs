@@ -132,7 +132,7 @@ impl Leased {
             return None;
         }
         let args: Value = serde_json::from_str(args).ok()?;
-        if latch_core::canonical::lossy(&args) {
+        if latch_core::canonical::lossy(&args) || self.cwd.as_deref().is_some_and(|cwd| keys_linked(cwd, &args, 0)) {
             return None;
         }
         let call = Call { server: &self.server, tool, args: &args };
@@ -219,6 +219,56 @@ fn evaluate(
     Some(verdict)
 }
 
+/// True when a key of `args` names, in the server's working directory, a
+/// symlink or a file with more than one name. Keys are read as paths
+/// against that folder (`{"files": {PATH: CONTENT}}`), and such a name may
+/// be one of Latch's files under another name, which only the daemon (it
+/// compares identities) can tell; the shim's evaluation compares names. A
+/// plain file or folder there is what its name says. Keys the lease lets
+/// the shim decide are plain names (no `/`), so one `lstat` each.
+fn keys_linked(cwd: &str, v: &Value, depth: usize) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match v {
+        Value::Array(a) if depth < 32 => a.iter().any(|x| keys_linked(cwd, x, depth + 1)),
+        Value::Object(o) if depth < 32 => o.iter().any(|(k, x)| {
+            let linked = !k.is_empty()
+                && k != "."
+                && k != ".."
+                && std::fs::symlink_metadata(std::path::Path::new(cwd).join(k))
+                    .is_ok_and(|m| m.file_type().is_symlink() || (!m.is_dir() && m.nlink() > 1));
+            linked || keys_linked(cwd, x, depth + 1)
+        }),
+        Value::Array(_) | Value::Object(_) => true,
+        _ => false,
+    }
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keys_linked;
+    use serde_json::json;
+
+    #[test]
+    fn a_key_that_is_a_link_in_the_folder_is_seen_at_any_depth() {
+        let dir = std::env::temp_dir().join(format!("latch-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("plain"), "x").unwrap();
+        std::fs::write(dir.join("target"), "x").unwrap();
+        std::os::unix::fs::symlink(dir.join("target"), dir.join("soft")).unwrap();
+        std::fs::hard_link(dir.join("target"), dir.join("hard")).unwrap();
+        std::fs::create_dir(dir.join("folder")).unwrap();
+        let cwd = dir.to_str().unwrap();
+        for plain in [json!({"plain": 1, "folder": 2, "missing": 3}), json!([{"a": {"b": "soft"}}]), json!("hard")] {
+            assert!(!keys_linked(cwd, &plain, 0), "{plain}");
+        }
+        for linked in [json!({"soft": 1}), json!({"a": [{"hard": 1}]}), json!({"plain": {"target": {"soft": 0}}})] {
+            // `target` itself has two names once `hard` exists.
+            assert!(keys_linked(cwd, &linked, 0), "{linked}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from latchkit import Daemon, Home, WireClient, our_server_cmd, via_shim, wait_until
 
 SHIM = via_shim("ours", our_server_cmd())
@@ -361,3 +363,24 @@ def test_an_accepted_definition_is_decided_in_the_shim_again(home: Home, wire: C
     finally:
         client.close()
         assert daemon.stop() == 0
+
+
+@pytest.mark.parametrize("link", ["symlink", "hard link"])
+def test_a_key_linked_to_a_latch_file_in_the_servers_folder_is_decided_by_the_daemon(
+    home: Home, daemon: Daemon, wire: Callable[..., WireClient], link: str
+) -> None:
+    # Keys are read as paths (`{"files": {PATH: CONTENT}}`), against the
+    # server's working directory: a plain name there may be a link to one
+    # of Latch's files, which only its identity tells.
+    client = wire(SHIM)
+    ready(home, client)
+    target = home.latch_home / "audit.db"
+    name = home.work / "notes"
+    if link == "symlink":
+        name.symlink_to(target)
+    else:
+        os.link(target, name)
+    response = client.call("tools/call", {"name": "echo", "arguments": {"text": "k", "notes": "x"}})
+    assert denied(response), response
+    assert not [c for c in home.recorded("echo") if c["arguments"].get("notes")], home.recorded("echo")
+    assert not [a for a in local_ids(home) if '"notes"' in a], local_ids(home)

@@ -64,9 +64,9 @@ mod tests {
 
     /// A file system where every path is the policy file: whatever the
     /// daemon could find by resolving, it finds here. Except the argument
-    /// keys themselves: a plain key is compared by name only in the shim (a
-    /// symlink named like a key in the server's working directory is the
-    /// documented gap, docs/security/lease.md).
+    /// keys themselves: a plain key is compared by name here; the shim
+    /// sends a call whose key is a link in the server's working directory
+    /// to the daemon before it evaluates (`keys_linked` in the shim).
     struct AllIsPolicy;
 
     impl Resolver for AllIsPolicy {
