@@ -22,8 +22,14 @@ use std::time::SystemTime;
 
 use latch_core::Policy;
 
-/// Where the managed policy lives.
+/// Where the managed policy lives: the platform's place for settings an
+/// administrator sets for every user (as Claude Code's managed settings).
+#[cfg(not(target_os = "macos"))]
 pub const MANAGED_PATH: &str = "/etc/latch/managed.toml";
+/// Where the managed policy lives: the platform's place for settings an
+/// administrator sets for every user (as Claude Code's managed settings).
+#[cfg(target_os = "macos")]
+pub const MANAGED_PATH: &str = "/Library/Application Support/Latch/managed.toml";
 
 /// Debug builds only: another managed policy path, for tests.
 #[cfg(debug_assertions)]

@@ -88,10 +88,13 @@ pub(crate) fn summary(report: &Report, days: i64, bounded: bool) -> Vec<String> 
 pub(crate) async fn attach(shared: &Arc<Shared>, text: String, pending: &mut PolicyPending) {
     let database = shared.audit.path().to_owned();
     let paths = shared.paths.clone();
+    // Under the managed layer in force, as the daemon would enforce it.
+    let managed = shared.engine().managed.clone();
     let since = now_ms() - DAYS * 86_400_000;
     let work = tokio::task::spawn_blocking(move || {
         let mut policy = Policy::parse(&text).ok()?;
         policy.set_protected(crate::policy_file::protected(&paths));
+        let policy = crate::managed::apply(policy, &managed, crate::policy_file::protected(&paths));
         let calls = match crate::audit::recorded::calls_since(&database, since, MAX_CALLS) {
             Ok(c) => c,
             Err(e) => {

@@ -235,3 +235,41 @@ def test_no_call_is_decided_in_a_shim_while_a_managed_policy_is_in_force(
         assert not denied(echo(client, f"call-{n}"))
     assert lease_rows(home) == [], "every call was decided by the daemon, under both layers"
     assert len([r for r in home.audit() if r.get("tool") == "echo"]) == 20
+
+
+MANAGED_ASKS_NPM = """
+[[rule]]
+name = "npm-asks"
+tool = "run_command"
+args = [{ path = "command", command = ["npm"] }]
+effect = "ask"
+"""
+USER_ALLOWS_TESTS = (
+    '[approvals]\nhold_seconds = 1\n[[rule]]\nname = "tests"\ntool = "run_command"\n'
+    'args = [{ path = "command", command = ["npm", "run", "test"] }]\neffect = "allow"\n'
+)
+
+
+def test_what_a_change_would_do_is_replayed_under_the_managed_layer(
+    home: Home, managed: Path, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient]
+) -> None:
+    write_managed(managed, MANAGED_ASKS_NPM)
+    start_daemon(policy="[approvals]\nhold_seconds = 1\n")
+    home.set_pin("correct horse 42")
+    client = connect(wire)
+    for _ in range(2):
+        reply = client.call("tools/call", {"name": "run_command", "arguments": {"command": "npm run test"}}, timeout=30)
+        assert "result" in reply, reply
+    asked = lambda: [r for r in home.audit(500) if r["kind"] == "call" and r["tool"] == "run_command"]  # noqa: E731
+    assert wait_until(lambda: len(asked()) >= 2, 15, 0.1), home.audit()
+    # The user's loosening waits for the PIN; the managed rule still asks,
+    # so the change would allow none of those calls.
+    home.write_policy(USER_ALLOWS_TESTS)
+    pending = wait_until(lambda: status(home).get("policy_pending"), 15, 0.1)
+    assert pending, status(home)
+    assert not [line for line in pending.get("replay") or [] if "would allow" in line], pending
+    # The same by hand.
+    candidate = home.path / "candidate.toml"
+    candidate.write_text(USER_ALLOWS_TESTS)
+    report = json.loads(home.latch("policy", "replay", str(candidate), "--since", "1h", "--json").stdout)
+    assert "groups" in report and not [g for g in report["groups"] if g["to"] == "allow"], report
