@@ -27,6 +27,10 @@ pub use tooldef::ToolDef;
 pub struct Verdict {
     pub classification: Classification,
     pub evaluation: Evaluation,
+    /// What the managed layer alone decided (`None` without one): where it
+    /// asks, no rule of the user's can allow the call, so an "always"
+    /// answer would change nothing.
+    pub managed: Option<class::Decision>,
 }
 
 /// Classifies a call and evaluates the policy on it.
@@ -67,12 +71,12 @@ pub fn decide_with(
     let Some(managed) = policy.managed_layer() else {
         let classification = policy.classify_in(call, def, place);
         let evaluation = policy.evaluate_with(call, &classification, answers, place, facts);
-        return Verdict { classification, evaluation };
+        return Verdict { classification, evaluation, managed: None };
     };
     // Each layer classifies with its own overrides and domains.
     let m = managed.classify_in(call, def, place);
     let u = policy.classify_in(call, def, place);
-    let (layer, evaluation) = policy.evaluate_layered(call, &m, &u, answers, place, facts);
+    let (layer, evaluation, managed) = policy.evaluate_layered(call, &m, &u, answers, place, facts);
     let classification = if layer == policy::Layer::Managed { m } else { u };
-    Verdict { classification, evaluation }
+    Verdict { classification, evaluation, managed }
 }

@@ -254,3 +254,21 @@ fn a_settled_managed_deny_wins_over_the_users_open_questions() {
     let v = shell(&p);
     assert_eq!((v.evaluation.decision, v.evaluation.questions.len()), (Decision::Ask, 1));
 }
+
+#[test]
+fn the_verdict_says_what_the_managed_layer_alone_decided() {
+    // Without a managed layer: nothing to say.
+    assert_eq!(shell(&parse("")).managed, None);
+    // The user's layer decides (it is stricter), the managed one still asks.
+    let p = layered("", "[defaults]\nexecute = \"deny\"\n");
+    let v = shell(&p);
+    assert_eq!((v.evaluation.decision, v.managed), (Decision::Deny, Some(Decision::Ask)));
+    // Both allow: the managed layer's own allow is reported.
+    let p = layered("[defaults]\nexecute = \"allow\"\n", "[defaults]\nexecute = \"allow\"\n");
+    assert_eq!(shell(&p).managed, Some(Decision::Allow));
+    // A user rule allowing what the managed layer asks about: ask, and the
+    // managed layer's ask is what an "always" answer could not change.
+    let p = layered("", "[[rule]]\nname = \"ls\"\ntool = \"run_command\"\neffect = \"allow\"\n");
+    let v = shell(&p);
+    assert_eq!((v.evaluation.decision, v.managed), (Decision::Ask, Some(Decision::Ask)));
+}

@@ -43,6 +43,14 @@ pub(crate) struct AnswerReq {
 /// not (it only tightens: the call does not run, an "always" deny writes a
 /// deny rule).
 pub(crate) async fn answer(shared: &Arc<Shared>, conn: u64, role: Role, tx: &Outbox, a: AnswerReq) {
+    if a.approve && a.scope == Scope::Always && managed_asks(shared, &a.approval_id) {
+        let message = format!(
+            "approval {} was not answered: the managed policy asks about this call every time, so an \"always\" \
+             answer would change nothing; approve it once, or deny it",
+            a.approval_id
+        );
+        return send(tx, &DaemonMsg::Answered { req: a.req, ok: false, message }).await;
+    }
     let channel = channel_of(role);
     let who = shared.pin.who(conn);
     if a.approve && !role.speaks_for_agent() && !shared.pin.is_unlocked(conn) {
@@ -90,6 +98,15 @@ pub(crate) async fn answer(shared: &Arc<Shared>, conn: u64, role: Role, tx: &Out
     let id = approval::normalize_id(&a.approval_id);
     apply(shared, effects, Some((tx, a.req))).await;
     shared.engine().narrow.remove(&id);
+}
+
+/// Whether the managed layer alone asks about the pending approval's call
+/// (see `decide::summary_of`).
+fn managed_asks(shared: &Shared, approval_id: &str) -> bool {
+    let eng = shared.engine();
+    eng.approvals
+        .get(&approval::normalize_id(approval_id))
+        .is_some_and(|p| p.summary.get(crate::decide::MANAGED_ASKS).and_then(serde_json::Value::as_bool) == Some(true))
 }
 
 /// A console proves the person once for the session.

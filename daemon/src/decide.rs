@@ -194,7 +194,7 @@ pub(crate) async fn decide(
                 def_hash: def_hash.clone(),
                 class: verdict.classification.class,
                 retry,
-                summary: serde_json::json!({"args": redacted, "reasons": reasons}),
+                summary: summary_of(&redacted, &reasons, verdict.managed),
                 now_ms: now,
                 hold_ms: Some(hold_ms as i64),
             };
@@ -453,6 +453,20 @@ fn summary(class: &str, reasons: &[String], traced: usize) -> String {
         (false, false) => format!("{}; {class}", decisive.join("; ")),
     }
 }
+
+/// What a pending approval keeps to show: the redacted arguments, the
+/// reasons, and whether the managed layer alone asks (an "always" answer
+/// could not allow such a call: `answers::answer` refuses it).
+fn summary_of(redacted: &Value, reasons: &[String], managed: Option<CoreDecision>) -> Value {
+    let mut s = serde_json::json!({"args": redacted, "reasons": reasons});
+    if managed.is_some_and(|d| d != CoreDecision::Allow) {
+        s[MANAGED_ASKS] = Value::Bool(true);
+    }
+    s
+}
+
+/// The summary's key saying that the managed layer alone asks.
+pub(crate) const MANAGED_ASKS: &str = "managed_asks";
 
 /// The row a console is shown for a call just recorded (no outcome yet).
 pub(crate) fn row_of(id: i64, ev: &NewEvent, args: &Value) -> AuditRow {

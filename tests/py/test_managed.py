@@ -273,3 +273,35 @@ def test_what_a_change_would_do_is_replayed_under_the_managed_layer(
     candidate.write_text(USER_ALLOWS_TESTS)
     report = json.loads(home.latch("policy", "replay", str(candidate), "--since", "1h", "--json").stdout)
     assert "groups" in report and not [g for g in report["groups"] if g["to"] == "allow"], report
+
+
+def test_always_is_refused_where_the_managed_policy_asks_and_once_still_works(
+    home: Home, managed: Path, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient]
+) -> None:
+    # The managed layer allows commands but asks about npm.
+    write_managed(managed, '[defaults]\nexecute = "allow"\n' + MANAGED_ASKS_NPM)
+    start_daemon(policy="[approvals]\nhold_seconds = 1\n")
+    client = connect(wire)
+    args = {"command": "npm run test"}
+    reply = client.call("tools/call", {"name": "run_command", "arguments": args}, timeout=30)
+    assert "result" in reply, reply
+    pending = home.wait_pending(tool="run_command")
+    policy_before = (home.latch_home / "policy.toml").read_text()
+    out = home.latch("approve", str(pending["id"]), "--scope", "always", check=False)
+    assert out.returncode != 0, out
+    said = out.stdout + out.stderr
+    assert "managed policy asks" in said and "approve it once" in said, said
+    # Nothing was written, the call is still pending, and "once" works.
+    assert (home.latch_home / "policy.toml").read_text() == policy_before
+    assert [p["id"] for p in home.pending()] == [pending["id"]]
+    home.approve(pending["id"])
+    ran = client.call("tools/call", {"name": "run_command", "arguments": args}, timeout=30)
+    assert not ran["result"].get("isError"), ran
+    # Where only the user's defaults ask, "always" writes its rule as ever.
+    # (Where the managed file sets no defaults, its floor is the built-in
+    # ones, which ask about every command: "always" is refused there too.)
+    other = {"command": "make build"}
+    client.call("tools/call", {"name": "run_command", "arguments": other}, timeout=30)
+    second = home.wait_pending(tool="run_command")
+    home.approve(second["id"], scope="always")
+    assert (home.latch_home / "policy.toml").read_text() != policy_before

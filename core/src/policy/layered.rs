@@ -155,7 +155,8 @@ impl Policy {
 
     /// [`Policy::evaluate_with`] for a policy with a managed layer, each
     /// layer on its own classification (`managed`, `user`): which layer
-    /// decided, and how. Without a managed layer, the user's evaluation.
+    /// decided, how, and what the managed layer alone decided. Without a
+    /// managed layer, the user's evaluation (and `None`).
     pub fn evaluate_layered(
         &self,
         call: &Call<'_>,
@@ -164,7 +165,7 @@ impl Policy {
         answers: &[Answer],
         place: Place<'_>,
         facts: Facts,
-    ) -> (Layer, Evaluation) {
+    ) -> (Layer, Evaluation, Option<Decision>) {
         match self.managed.as_deref() {
             Some(m) => self.evaluate_layers(
                 m,
@@ -174,7 +175,7 @@ impl Policy {
             ),
             None => {
                 let ev = self.run_one(call, user, answers, None, place, facts);
-                (Layer::of(Layer::User, ev.rule.as_deref()), ev)
+                (Layer::of(Layer::User, ev.rule.as_deref()), ev, None)
             }
         }
     }
@@ -197,8 +198,9 @@ impl Policy {
         mut managed: impl FnMut(&Policy, &[Answer]) -> Evaluation,
         mut user: impl FnMut(&Policy, &[Answer]) -> Evaluation,
         answers: &[Answer],
-    ) -> (Layer, Evaluation) {
+    ) -> (Layer, Evaluation, Option<Decision>) {
         let me = managed(m, answers);
+        let managed_alone = me.decision;
         let ue = user(self, answers);
         let user_line = ue.rule_line;
         let (from, mut ev, other) = match pick(side(&me), side(&ue)) {
@@ -217,7 +219,7 @@ impl Policy {
         // Where an "always" rule goes in the user's file: before the user
         // rule that decides there, whichever layer won.
         ev.rule_line = user_line;
-        (Layer::of(from, ev.rule.as_deref()), ev)
+        (Layer::of(from, ev.rule.as_deref()), ev, Some(managed_alone))
     }
 
     /// [`Policy::evaluate_layers`] for `explain`: every rule that matched
