@@ -101,12 +101,12 @@ pub(crate) async fn answer(shared: &Arc<Shared>, conn: u64, role: Role, tx: &Out
 }
 
 /// Whether the managed layer alone asks about the pending approval's call
-/// (see `decide::summary_of`).
+/// (see `managed::summary_of`).
 fn managed_asks(shared: &Shared, approval_id: &str) -> bool {
     let eng = shared.engine();
     eng.approvals
         .get(&approval::normalize_id(approval_id))
-        .is_some_and(|p| p.summary.get(crate::decide::MANAGED_ASKS).and_then(serde_json::Value::as_bool) == Some(true))
+        .is_some_and(|p| p.summary.get(crate::managed::MANAGED_ASKS).and_then(serde_json::Value::as_bool) == Some(true))
 }
 
 /// A console proves the person once for the session.

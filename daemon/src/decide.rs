@@ -194,7 +194,7 @@ pub(crate) async fn decide(
                 def_hash: def_hash.clone(),
                 class: verdict.classification.class,
                 retry,
-                summary: summary_of(&redacted, &reasons, verdict.managed),
+                summary: crate::managed::summary_of(&redacted, &reasons, verdict.managed),
                 now_ms: now,
                 hold_ms: Some(hold_ms as i64),
             };
@@ -292,7 +292,7 @@ pub(crate) async fn decide(
     }
     // A console row only when a console listens: no copy of the arguments
     // otherwise.
-    let mut row = (shared.engine().consoles > 0).then(|| row_of(0, &ev, &redacted));
+    let mut row = (shared.engine().consoles > 0).then(|| ev.shown(0, &redacted));
     let mut inserted = shared.audit.insert(ev).await;
     if asked && inserted.is_ok() {
         // Journaled is enough for the call; the approvals' state is not in
@@ -306,7 +306,10 @@ pub(crate) async fn decide(
         shared.engine().unsaved.remove(a);
     }
     let audit_id = match inserted {
-        Ok(id) => id,
+        Ok(id) => {
+            crate::lease::log_accepted(shared);
+            id
+        }
         Err(e) => {
             // Fail closed: a call we cannot record does not run.
             let effects = {
@@ -316,6 +319,8 @@ pub(crate) async fn decide(
                 eng.approvals.handle(approval::Event::Cancelled { call_id: call_id.clone(), now_ms: now_ms() })
             };
             crate::driver::apply(shared, effects, None).await;
+            // No shim decides while the log refuses the daemon's rows.
+            crate::lease::log_refused(shared);
             return deny_reply(req, &class, log_unwritable(&shared.paths.database, &e));
         }
     };
@@ -393,7 +398,7 @@ async fn stopped(
         detail: crate::hook::detail(shared, conn),
         ..Default::default()
     };
-    let row = (shared.engine().consoles > 0).then(|| row_of(0, &ev, redacted));
+    let row = (shared.engine().consoles > 0).then(|| ev.shown(0, redacted));
     // Denied whether or not the row could be written.
     if let Ok(audit_id) = shared.audit.insert(ev).await {
         shared.audit.finish(audit_id, "blocked", 0).await;
@@ -451,39 +456,6 @@ fn summary(class: &str, reasons: &[String], traced: usize) -> String {
         (true, _) => class,
         (false, true) => decisive.join("; "),
         (false, false) => format!("{}; {class}", decisive.join("; ")),
-    }
-}
-
-/// What a pending approval keeps to show: the redacted arguments, the
-/// reasons, and whether the managed layer alone asks (an "always" answer
-/// could not allow such a call: `answers::answer` refuses it).
-fn summary_of(redacted: &Value, reasons: &[String], managed: Option<CoreDecision>) -> Value {
-    let mut s = serde_json::json!({"args": redacted, "reasons": reasons});
-    if managed.is_some_and(|d| d != CoreDecision::Allow) {
-        s[MANAGED_ASKS] = Value::Bool(true);
-    }
-    s
-}
-
-/// The summary's key saying that the managed layer alone asks.
-pub(crate) const MANAGED_ASKS: &str = "managed_asks";
-
-/// The row a console is shown for a call just recorded (no outcome yet).
-pub(crate) fn row_of(id: i64, ev: &NewEvent, args: &Value) -> AuditRow {
-    AuditRow {
-        id,
-        time: ev.time_ms,
-        kind: ev.kind.to_owned(),
-        server: ev.server.clone(),
-        tool: ev.tool.clone(),
-        class: ev.class.clone(),
-        decision: ev.decision.clone(),
-        reasons: ev.reasons.clone(),
-        args: args.clone(),
-        args_hash: ev.args_hash.clone(),
-        approval_id: ev.approval_id.clone(),
-        rule: ev.rule.clone(),
-        ..AuditRow::default()
     }
 }
 

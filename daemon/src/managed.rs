@@ -201,6 +201,24 @@ pub fn apply(user: Policy, state: &State, protected: latch_core::policy::Protect
     }
 }
 
+/// What a pending approval keeps to show: the redacted arguments, the
+/// reasons, and whether the managed layer alone asks (an "always" answer
+/// could not allow such a call: `answers::answer` refuses it).
+pub(crate) fn summary_of(
+    redacted: &serde_json::Value,
+    reasons: &[String],
+    managed: Option<latch_core::Decision>,
+) -> serde_json::Value {
+    let mut s = serde_json::json!({"args": redacted, "reasons": reasons});
+    if managed.is_some_and(|d| d != latch_core::Decision::Allow) {
+        s[MANAGED_ASKS] = serde_json::Value::Bool(true);
+    }
+    s
+}
+
+/// The summary's key saying that the managed layer alone asks.
+pub(crate) const MANAGED_ASKS: &str = "managed_asks";
+
 #[cfg(test)]
 mod tests {
     use super::*;

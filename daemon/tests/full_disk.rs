@@ -8,7 +8,7 @@
 mod common;
 
 use common::daemon::{decide, quiet, shim, start};
-use latch_proto::{DaemonMsg, Decision};
+use latch_proto::{ClientMsg, DaemonMsg, Decision};
 use serde_json::json;
 
 const POLICY: &str = "[[rule]]\nserver = \"*\"\ntool = \"*\"\neffect = \"allow\"\n";
@@ -32,6 +32,12 @@ fn a_full_disk_denies_calls_with_a_message_and_they_are_decided_again_once_there
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         let (mut r, mut w) = shim(&d.paths, "srv", "s").await;
+        // The shim lists its tool: it is given a lease (the plain allows
+        // it may decide itself).
+        let tools =
+            serde_json::value::to_raw_value(&json!([{"name": "ping", "inputSchema": {"type": "object"}}])).unwrap();
+        w.send(&ClientMsg::ToolsListed { tools, first_page: true }).await.unwrap();
+        assert!(next_lease(&mut r).await.is_some(), "no lease at the start");
         let (msg, _) = decide(&mut r, &mut w, 1, "ping", json!({})).await;
         assert!(matches!(msg, DaemonMsg::Decision { decision: Decision::Allow, .. }), "{msg:?}");
 
@@ -54,15 +60,50 @@ fn a_full_disk_denies_calls_with_a_message_and_they_are_decided_again_once_there
         assert!(reason.contains("audit log could not record") && reason.contains("make room on the disk"), "{reason}");
         assert!(reason.contains(&d.paths.database.display().to_string()), "{reason}");
 
-        // Room again: calls are decided (allowed) again.
+        // Room again: calls are decided (allowed) again. The lease ended
+        // while the log refused rows, and comes back by itself once it
+        // takes them again (no policy or tool change needed).
         let mut allowed = false;
+        let mut lease = None;
         for i in 0..50u64 {
-            let (msg, _) = decide(&mut r, &mut w, 1_000 + i, "ping", json!({"again": i})).await;
+            let req = 1_000 + i;
+            w.send(&ClientMsg::Decide { req, tool: "ping".into(), args: json!({"again": i}), retry: false })
+                .await
+                .unwrap();
+            let msg = loop {
+                match r.recv().await.unwrap() {
+                    DaemonMsg::Lease(l) => lease = l,
+                    m if latch_proto::client::reply_req(&m) == Some(req) => break m,
+                    _ => {}
+                }
+            };
             if matches!(msg, DaemonMsg::Decision { decision: Decision::Allow, .. }) {
                 allowed = true;
                 break;
             }
         }
         assert!(allowed, "calls stayed denied after the disk had room again");
+        let lease = match lease {
+            Some(l) => l,
+            None => tokio::time::timeout(std::time::Duration::from_secs(5), async {
+                loop {
+                    if let Some(l) = next_lease(&mut r).await {
+                        break l;
+                    }
+                }
+            })
+            .await
+            .expect("no lease came back once the log could be written again"),
+        };
+        assert!(lease.tools.iter().any(|t| t.name == "ping"), "{:?}", lease.tools);
     });
+}
+
+/// The next lease message: `Some` lease, or `None` for "no lease now".
+async fn next_lease(r: &mut latch_proto::client::Reader) -> Option<Box<latch_proto::lease::Lease>> {
+    loop {
+        if let DaemonMsg::Lease(l) = r.recv().await.unwrap() {
+            return l;
+        }
+    }
 }

@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use latch_proto::AuditRow;
+
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     #[error("audit database {path}: {source}")]
@@ -47,6 +49,28 @@ pub struct NewEvent {
     pub outcome: Option<&'static str>,
     pub answered_by: Option<String>,
     pub detail: Option<String>,
+}
+
+impl NewEvent {
+    /// The row a console is shown for a call just recorded as row `id`
+    /// (no outcome yet), its redacted arguments `args`.
+    pub(crate) fn shown(&self, id: i64, args: &serde_json::Value) -> AuditRow {
+        AuditRow {
+            id,
+            time: self.time_ms,
+            kind: self.kind.to_owned(),
+            server: self.server.clone(),
+            tool: self.tool.clone(),
+            class: self.class.clone(),
+            decision: self.decision.clone(),
+            reasons: self.reasons.clone(),
+            args: args.clone(),
+            args_hash: self.args_hash.clone(),
+            approval_id: self.approval_id.clone(),
+            rule: self.rule.clone(),
+            ..AuditRow::default()
+        }
+    }
 }
 
 /// How a person's answer ends the rows of the calls it decided.

@@ -45,6 +45,38 @@ pub(crate) fn reissue_all(shared: &Arc<Shared>) {
     }
 }
 
+fn log_broken(shared: &Shared) -> bool {
+    shared.audit.stuck().is_some() || shared.audit.finding().is_some()
+}
+
+/// The log refused a row: every lease ends now, and none is issued until
+/// a row is recorded again ([`log_accepted`]). While leases are held back
+/// every call goes to the daemon, so the first one recorded brings them
+/// back.
+pub(crate) fn log_refused(shared: &Arc<Shared>) {
+    let first = !std::mem::replace(&mut shared.engine().lease.withheld, true);
+    if first {
+        reissue_all(shared);
+    }
+}
+
+/// A row was recorded: leases held back because the log refused rows are
+/// issued again.
+pub(crate) fn log_accepted(shared: &Arc<Shared>) {
+    let again = {
+        let mut eng = shared.engine();
+        let again = eng.lease.withheld && !log_broken(shared);
+        if again {
+            eng.lease.withheld = false;
+        }
+        again
+    };
+    if again {
+        tracing::info!("the audit log records rows again: leases are issued again");
+        reissue_all(shared);
+    }
+}
+
 /// Sends shim connection `conn` the lease for what is in force now (or
 /// none). The epoch is read before anything else: a change that starts
 /// while this runs bumps it, and the lease is never good.
@@ -58,7 +90,8 @@ pub(crate) async fn issue(shared: &Arc<Shared>, conn: u64) {
         let session = shim.info.session.clone();
         // A log that cannot be written refuses every call the daemon
         // decides: no shim decides any either.
-        let log_broken = shared.audit.stuck().is_some() || shared.audit.finding().is_some();
+        eng.lease.withheld |= log_broken(shared);
+        let log_broken = eng.lease.withheld;
         // A managed layer decides beside the user's policy, and the lease
         // carries the user's text only; in system mode the shim cannot
         // write beside the daemon's log: no lease in either case.
@@ -167,8 +200,7 @@ pub(crate) async fn local_call(shared: &Arc<Shared>, conn: u64, server: &str, ro
         (shim.info.session.clone(), eng.consoles, shim.tx.clone())
     };
     let ev = event_of(&row, server, &session);
-    let shown =
-        (consoles > 0).then(|| crate::decide::row_of(0, &ev, &serde_json::from_str(&row.args).unwrap_or(Value::Null)));
+    let shown = (consoles > 0).then(|| ev.shown(0, &serde_json::from_str(&row.args).unwrap_or(Value::Null)));
     match shared.audit.insert(ev).await {
         Ok(audit_id) => {
             shared.engine().calls.insert(row.call_id.clone(), crate::engine::Call { audit_id, conn });
@@ -184,7 +216,7 @@ pub(crate) async fn local_call(shared: &Arc<Shared>, conn: u64, server: &str, ro
             // The log refuses the daemon's own calls now: every lease ends.
             tracing::error!("could not record the shim's row {}: {e}", row.call_id);
             shared.engine().lease.missed.insert(row.call_id);
-            reissue_all(shared);
+            log_refused(shared);
         }
     }
 }

@@ -38,6 +38,9 @@ pub(crate) struct State {
     /// The protected set as leases carry it, made once (it is read from
     /// the file system).
     pub(crate) protected: Option<latch_proto::lease::LeaseProtected>,
+    /// The audit log refused a row: no lease is issued until it records
+    /// one again ([`super::log_accepted`]).
+    pub(crate) withheld: bool,
     /// Makes this daemon's prefixes its own.
     origin: u64,
 }
@@ -67,16 +70,23 @@ impl State {
 
     /// Ends every lease now: the epoch file holds a new number before this
     /// returns. A file that cannot be written is emptied, which ends them
-    /// too (a shim reads fewer than 8 bytes); failing that, leases stop.
+    /// too (a shim reads fewer than 8 bytes), and leases stop until a
+    /// later bump writes it again (a full disk that has room again): the
+    /// new number is above every one issued before, so no earlier lease is
+    /// good again.
     pub(crate) fn bump(&mut self) {
         self.epoch += 1;
         let Some((f, _, _)) = &self.file else { return };
         let ok = matches!(f.write_at(&self.epoch.to_le_bytes(), 0), Ok(8));
-        if !ok {
-            tracing::error!("the lease epoch file cannot be written; leases end");
-            let _ = f.set_len(0);
-            self.enabled = false;
+        if !ok && self.enabled {
+            tracing::error!("the lease epoch file cannot be written; leases end until it can");
+        } else if ok && !self.enabled {
+            tracing::info!("the lease epoch file can be written again; leases resume");
         }
+        if !ok {
+            let _ = f.set_len(0);
+        }
+        self.enabled = ok;
     }
 
     pub(crate) fn prefix(&mut self, conn: u64) -> String {
