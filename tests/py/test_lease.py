@@ -16,7 +16,8 @@ import socket
 import sqlite3
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -250,20 +251,33 @@ RUG_PULL = via_shim("facts", [sys.executable, str(SERVERS / "rug_pull.py")])
 FACT = "get_fact_of_the_day"
 
 
-def test_a_tool_whose_definition_changed_is_not_decided_in_the_shim(
-    home: Home, wire: Callable[..., WireClient]
-) -> None:
+@contextmanager
+def rug_pulled(home: Home, wire: Callable[..., WireClient], pin: str | None = None) -> Iterator[WireClient]:
+    """The rug-pull server behind a shim and a daemon of its own (asks held
+    0.3 s): three calls, then the server changes its tool's description and
+    says so, and the client lists again."""
     daemon = Daemon(home, env={"LATCH_HOLD_MS": "300"})
     daemon.wait_ready()
+    if pin is not None:
+        home.set_pin(pin)
     client = wire(RUG_PULL)
     try:
         client.initialize()
         client.call("tools/list")
         for i in range(3):
             assert not denied(client.call("tools/call", {"name": FACT, "arguments": {"n": f"{i}"}})), i
-        # The server changed the description after the third call and said so.
         client.wait_for(lambda m: m.get("method") == "notifications/tools/list_changed")
         client.call("tools/list")
+        yield client
+    finally:
+        client.close()
+        assert daemon.stop() == 0
+
+
+def test_a_tool_whose_definition_changed_is_not_decided_in_the_shim(
+    home: Home, wire: Callable[..., WireClient]
+) -> None:
+    with rug_pulled(home, wire) as client:
         response = client.call("tools/call", {"name": FACT, "arguments": {"n": "after"}}, timeout=15.0)
         assert denied(response), response
         before = ['{"n":"0"}', '{"n":"1"}', '{"n":"2"}']
@@ -272,9 +286,6 @@ def test_a_tool_whose_definition_changed_is_not_decided_in_the_shim(
         assert '{"n":"after"}' not in here, here
         rows = [r for r in call_rows(home, FACT) if r["args"] == {"n": "after"}]
         assert [r["decision"] for r in rows] == ["ask"], rows
-    finally:
-        client.close()
-        assert daemon.stop() == 0
 
 
 def test_a_journal_that_cannot_be_written_sends_the_call_to_the_daemon(
@@ -338,18 +349,8 @@ def test_garbage_in_a_shim_journal_does_not_stop_the_daemon(
 def test_an_accepted_definition_is_decided_in_the_shim_again(home: Home, wire: Callable[..., WireClient]) -> None:
     # Accepting a changed definition (with the PIN) gives its tool back to
     # the lease at once; before, it waited for the next policy or tool change.
-    daemon = Daemon(home, env={"LATCH_HOLD_MS": "300"})
-    daemon.wait_ready()
     pin = "lease 4 people"
-    home.set_pin(pin)
-    client = wire(RUG_PULL)
-    try:
-        client.initialize()
-        client.call("tools/list")
-        for i in range(3):
-            assert not denied(client.call("tools/call", {"name": FACT, "arguments": {"n": f"{i}"}})), i
-        client.wait_for(lambda m: m.get("method") == "notifications/tools/list_changed")
-        client.call("tools/list")
+    with rug_pulled(home, wire, pin=pin) as client:
         assert denied(client.call("tools/call", {"name": FACT, "arguments": {"n": "changed"}}, timeout=15.0))
         home.latch("tools", "accept", "facts", FACT, "--pin-stdin", input=pin + "\n", timeout=60)
 
@@ -360,9 +361,6 @@ def test_an_accepted_definition_is_decided_in_the_shim_again(home: Home, wire: C
             return json.dumps({"n": n}, separators=(",", ":")) in local_ids(home)
 
         assert wait_until(local_again, 10.0, interval=0.2), "the accepted tool was not leased again"
-    finally:
-        client.close()
-        assert daemon.stop() == 0
 
 
 @pytest.mark.parametrize("link", ["symlink", "hard link"])
