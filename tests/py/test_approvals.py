@@ -107,10 +107,10 @@ async def pending_via(session: Any, args: dict[str, Any]) -> str:
 
 
 @asynccontextmanager
-async def agent(home: Home) -> AsyncIterator[Any]:
+async def agent(home: Home, shim: list[str] = SHIM) -> AsyncIterator[Any]:
     """A client session the way agents open one: initialize, then tools/list,
     so Latch knows the tool's definition before the first call."""
-    async with mcp_session(home, SHIM) as session:
+    async with mcp_session(home, shim) as session:
         with anyio.fail_after(20):
             await session.list_tools()
         yield session
@@ -368,7 +368,9 @@ async def test_a_pending_approval_survives_a_daemon_restart(
     home: Home, start_daemon: Callable[..., Daemon]
 ) -> None:
     first_daemon = start_daemon(policy=SHORT_HOLD)
-    async with agent(home) as session:
+    # Without autostart: the shim that loses its daemon would start one of
+    # its own, racing the test's.
+    async with agent(home, via_shim("test", our_server_cmd(), autostart=False)) as session:
         approval = await pending_via(session, ARGS)
         assert first_daemon.stop() == 0, first_daemon.log()
         start_daemon()

@@ -14,7 +14,9 @@ from collections.abc import Callable
 
 from latchkit import Daemon, Home, WireClient, our_server_cmd, via_shim
 
-SHIM = via_shim("test", our_server_cmd())
+# Without autostart: a shim that loses its daemon starts one of its own,
+# racing the next round's.
+SHIM = via_shim("test", our_server_cmd(), autostart=False)
 
 
 def test_sigterm_ends_the_daemon_within_a_second_and_a_new_one_starts_at_once(
