@@ -306,10 +306,7 @@ pub(crate) async fn decide(
         shared.engine().unsaved.remove(a);
     }
     let audit_id = match inserted {
-        Ok(id) => {
-            crate::lease::log_accepted(shared);
-            id
-        }
+        Ok(id) => id,
         Err(e) => {
             // Fail closed: a call we cannot record does not run.
             let effects = {
@@ -324,15 +321,18 @@ pub(crate) async fn decide(
             return deny_reply(req, &class, log_unwritable(&shared.paths.database, &e));
         }
     };
-    let held_until = {
+    let (held_until, leases_back) = {
         let mut eng = shared.engine();
         if decision == Decision::Deny {
             eng.calls.remove(&call_id);
         } else {
             eng.calls.insert(call_id.clone(), engine::Call { audit_id, conn });
         }
-        eng.held.get(&call_id).map(|h| h.hold_until)
+        (eng.held.get(&call_id).map(|h| h.hold_until), crate::lease::log_accepted(shared, &mut eng))
     };
+    if leases_back {
+        crate::lease::reissue_all(shared);
+    }
     if decision == Decision::Deny {
         // Nothing will forward it: complete the row now.
         shared.audit.finish(audit_id, "blocked", 0).await;

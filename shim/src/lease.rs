@@ -132,11 +132,15 @@ impl Leased {
             return None;
         }
         let args: Value = serde_json::from_str(args).ok()?;
-        if latch_core::canonical::lossy(&args) || self.cwd.as_deref().is_some_and(|cwd| keys_linked(cwd, &args, 0)) {
+        if latch_core::canonical::lossy(&args) {
             return None;
         }
         let call = Call { server: &self.server, tool, args: &args };
         let verdict = evaluate(&self.policy, self.floor.as_ref(), self.cwd.as_deref(), &call, def)?;
+        // The file system only for a call the shim would decide.
+        if self.cwd.as_deref().is_some_and(|cwd| keys_linked(cwd, &args, 0)) {
+            return None;
+        }
         let n = self.next + 1;
         let call_id = format!("{}-{n}", self.journal.prefix());
         let reasons = verdict

@@ -60,21 +60,16 @@ pub(crate) fn log_refused(shared: &Arc<Shared>) {
     }
 }
 
-/// A row was recorded: leases held back because the log refused rows are
-/// issued again.
-pub(crate) fn log_accepted(shared: &Arc<Shared>) {
-    let again = {
-        let mut eng = shared.engine();
-        let again = eng.lease.withheld && !log_broken(shared);
-        if again {
-            eng.lease.withheld = false;
-        }
-        again
-    };
+/// A row was recorded (under the engine lock the caller holds): true when
+/// leases held back because the log refused rows are to be issued again
+/// ([`reissue_all`], once the lock is released).
+pub(crate) fn log_accepted(shared: &Shared, eng: &mut crate::engine::Engine) -> bool {
+    let again = eng.lease.withheld && !log_broken(shared);
     if again {
+        eng.lease.withheld = false;
         tracing::info!("the audit log records rows again: leases are issued again");
-        reissue_all(shared);
     }
+    again
 }
 
 /// Sends shim connection `conn` the lease for what is in force now (or
