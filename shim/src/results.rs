@@ -129,7 +129,7 @@ fn parse(line: &[u8]) -> Result<Option<(&RawValue, Value)>, Checked> {
 fn judge(value: &Value, len: usize) -> Checked {
     if len > MARKERS_MAX {
         let mut findings = vec![unchecked_finding(markers_not_read(len))];
-        if scan::mask(value).is_some() {
+        if scan::has_live_secret(value) {
             findings.push(secret_finding());
         }
         return Checked::Found { findings, masked: None, secrets_read: true };

@@ -40,11 +40,21 @@ fn kind(c: char) -> Option<&'static str> {
     }
 }
 
-/// True when `text` holds nothing [`find`] would report. Cheap for ASCII.
+/// The first byte of every hidden character's UTF-8 encoding (see
+/// [`kind`]): `ESC`, `BS`, `C2` (U+009B), `E1` (U+180E), `E2` (U+200B‥,
+/// U+202A‥, U+2060‥), `EF` (U+FEFF) and `F3` (the tag characters).
+const LEADS: [u8; 7] = [0x1B, 0x08, 0xC2, 0xE1, 0xE2, 0xEF, 0xF3];
+
+/// True when `text` holds nothing [`find`] would report. Text without
+/// any byte a hidden character starts with is read at `memchr` speed;
+/// the rest is read character by character.
 pub fn is_clean(text: &str) -> bool {
     let b = text.as_bytes();
-    if b.is_ascii() {
-        return !b.iter().any(|&c| c == 0x1B || c == 0x08);
+    if memchr::memchr3(LEADS[0], LEADS[1], LEADS[2], b).is_none()
+        && memchr::memchr3(LEADS[3], LEADS[4], LEADS[5], b).is_none()
+        && memchr::memchr(LEADS[6], b).is_none()
+    {
+        return true;
     }
     find(text).is_empty()
 }
@@ -103,6 +113,17 @@ mod tests {
 
     fn tags(s: &str) -> String {
         s.chars().map(|c| char::from_u32(0xE0000 + c as u32).unwrap()).collect()
+    }
+
+    #[test]
+    fn every_hidden_character_starts_with_a_lead_byte() {
+        let mut buf = [0u8; 4];
+        for c in (0..=0x10FFFF).filter_map(char::from_u32).filter(|&c| is_hidden(c)) {
+            let first = c.encode_utf8(&mut buf).as_bytes()[0];
+            assert!(LEADS.contains(&first), "{c:?} starts with {first:#x}");
+            let t = format!("abc{c}def");
+            assert!(!is_clean(&t) || find(&t).is_empty(), "{c:?}");
+        }
     }
 
     #[test]

@@ -290,6 +290,17 @@ fn secret_shown(place: &str, redacted: &str) -> Finding {
     }
 }
 
+/// True when [`mask`] would mask something: a live-looking secret in a
+/// text part, split across two, or in a structured part. No copy of the
+/// result is made.
+pub fn has_live_secret(result: &Value) -> bool {
+    let parts = parts(result);
+    parts.iter().any(|p| match p {
+        Part::Text(_, _, t) => live::text_has_live_secret(t),
+        Part::Tree(_, v) => live::value_has_live_secret(v),
+    }) || texts(&parts).windows(2).any(|w| split_secret(w[0].2, w[1].2).is_some())
+}
+
 /// The result with every secret masked, or `None` when it has none (then
 /// the original passes unchanged). Injection text is left as it is: it is
 /// recorded, or the result held, by policy.
