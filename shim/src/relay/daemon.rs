@@ -131,6 +131,7 @@ impl Relay {
         self.daemon = false;
         self.lease = None;
         self.finished_due = None;
+        self.finished_n = 0;
         if !self.finished.is_empty() {
             self.outbox.push_back(std::mem::take(&mut self.finished));
         }

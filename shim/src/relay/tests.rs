@@ -119,6 +119,41 @@ fn an_allowed_call_reaches_the_server_only_after_its_decision_byte_for_byte() {
     );
 }
 
+/// Outcome reports wait together for at most [`FINISHED_MAX`] of them: a
+/// longer burst would keep the daemon's one thread from a call for its
+/// whole length. None is lost or sent twice.
+#[test]
+fn outcome_reports_go_in_bursts_of_at_most_sixteen() {
+    let mut r = connected();
+    // Forty calls in flight (each decide frame carries the reports waiting
+    // before it, so the results come after every decision).
+    for n in 1..=40u64 {
+        r.handle(Event::ClientLine(call(n, "read_file")));
+        r.handle(decision(n, &format!("c{n}"), Decision::Allow));
+    }
+    let mut bursts = Vec::new();
+    for n in 1..=40u64 {
+        let result = format!(r#"{{"jsonrpc":"2.0","id":{n},"result":{{"content":[{{"type":"text","text":"ok"}}]}}}}"#);
+        let msgs = daemon_msgs(&r.handle(Event::ServerLine(line(&result))));
+        if !msgs.is_empty() {
+            bursts.push(msgs);
+        }
+    }
+    std::thread::sleep(FINISHED_DELAY);
+    bursts.push(daemon_msgs(&r.handle(Event::Timer)));
+    let sizes: Vec<usize> = bursts.iter().map(Vec::len).collect();
+    assert_eq!(sizes, [FINISHED_MAX, FINISHED_MAX, 40 - 2 * FINISHED_MAX], "{bursts:?}");
+    let ids: Vec<String> = bursts
+        .into_iter()
+        .flatten()
+        .map(|m| match m {
+            ClientMsg::Finished { call_id, .. } => call_id,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(ids, (1..=40).map(|n| format!("c{n}")).collect::<Vec<_>>());
+}
+
 #[test]
 fn a_denied_call_never_reaches_the_server() {
     let mut r = connected();
