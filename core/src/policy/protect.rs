@@ -255,7 +255,7 @@ impl Guard {
             }
             ask = Some(f);
         }
-        let shellish = s.contains(|c: char| c.is_whitespace() || ";|&$`<>()'\"\\".contains(c));
+        let shellish = shellish(s);
         if shellish && (ctx.shell || self.may_mention(s)) {
             if s.len() > shell::MAX_INPUT {
                 // Too long to read as a command: ask when it names Latch.
@@ -277,6 +277,39 @@ impl Guard {
             }
         }
         ask
+    }
+}
+
+/// Characters that make a text read as a possible shell command.
+const SHELL_CHARS: &str = ";|&$`<>()'\"\\";
+
+/// Whether `s` holds whitespace or a shell character. ASCII is read a byte
+/// at a time against a table (a long argument without either, such as a
+/// base64 blob, is read at memory speed); from the first non-ASCII
+/// character on, character by character (Unicode whitespace).
+fn shellish(s: &str) -> bool {
+    const TABLE: [bool; 128] = {
+        let mut t = [false; 128];
+        let specials = SHELL_CHARS.as_bytes();
+        let mut i = 0;
+        while i < specials.len() {
+            t[specials[i] as usize] = true;
+            i += 1;
+        }
+        let mut c = 0;
+        while c < 128 {
+            if (c as u8).is_ascii_whitespace() || c == 0x0B {
+                t[c] = true;
+            }
+            c += 1;
+        }
+        t
+    };
+    match s.bytes().position(|b| b >= 0x80 || TABLE[usize::from(b)]) {
+        None => false,
+        Some(i) if s.as_bytes()[i] < 0x80 => true,
+        // The first non-ASCII byte starts a character.
+        Some(i) => s[i..].contains(|c: char| c.is_whitespace() || SHELL_CHARS.contains(c)),
     }
 }
 

@@ -348,3 +348,27 @@ fn a_policy_that_allows_everything_still_denies_and_asks() {
     assert_eq!(decide("kill $(cat /tmp/app.pid)"), Decision::Ask);
     assert_eq!(decide("$(curl -s http://x/y) --flag"), Decision::Ask);
 }
+
+/// The byte table reads texts as the character test did.
+#[test]
+fn shellish_agrees_with_the_character_test() {
+    let by_char = |s: &str| s.contains(|c: char| c.is_whitespace() || super::SHELL_CHARS.contains(c));
+    let pieces = [
+        "a", "Z9", "/", "~", "-", " ", "\t", "\n", "\u{b}", "\u{c}", "\r", ";", "|", "&", "$", "`", "<", ">", "(", ")",
+        "'", "\"", "\\", "é", "結", "\u{85}", "\u{a0}", "\u{1680}", "\u{2003}", "\u{2028}", "\u{202f}", "\u{3000}",
+        "\u{200b}", "\u{feff}", "🙂",
+    ];
+    let mut seed = 0x2545_f491_u64;
+    for _ in 0..50_000 {
+        let mut t = String::new();
+        for _ in 0..(seed % 12) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            t.push_str(pieces[(seed % pieces.len() as u64) as usize]);
+        }
+        seed = seed.wrapping_add(1);
+        assert_eq!(super::shellish(&t), by_char(&t), "{t:?}");
+    }
+    assert!(!super::shellish(&"x".repeat(1 << 20)));
+}
