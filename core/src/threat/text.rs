@@ -234,7 +234,8 @@ struct Engine {
     /// The rules without a gate, as one set: which of them match a text
     /// that `ungated` matched. Built the first time it is needed.
     set: OnceLock<RegexSet>,
-    /// `set`'s pattern index → index in [`RULES`].
+    /// The rules without a gate (`set`'s pattern index → index in
+    /// [`RULES`]).
     set_rules: Vec<usize>,
     /// Gated rules: index in [`RULES`] and the gates (all must match).
     gated: OnceLock<Vec<(usize, Vec<Regex>)>>,
@@ -254,11 +255,6 @@ fn alternatives<'p>(patterns: impl Iterator<Item = &'p str>) -> Regex {
     Regex::new(&joined).expect("threat rules compile")
 }
 
-/// The rules without a gate, by index in [`RULES`].
-fn ungated_rules() -> impl Iterator<Item = usize> {
-    (0..RULES.len()).filter(|i| !GATES.iter().any(|(g, _)| g == i))
-}
-
 /// The first gate of each gated rule.
 fn first_gates() -> impl Iterator<Item = &'static str> {
     GATES.iter().map(|(_, gs)| gs[0])
@@ -266,14 +262,17 @@ fn first_gates() -> impl Iterator<Item = &'static str> {
 
 fn engine() -> &'static Engine {
     static E: OnceLock<Engine> = OnceLock::new();
-    E.get_or_init(|| Engine {
-        any: alternatives(ungated_rules().map(|i| RULES[i].1).chain(first_gates())),
-        ungated: OnceLock::new(),
-        gates: OnceLock::new(),
-        set: OnceLock::new(),
-        set_rules: ungated_rules().collect(),
-        gated: OnceLock::new(),
-        rules: RULES.iter().map(|_| OnceLock::new()).collect(),
+    E.get_or_init(|| {
+        let set_rules: Vec<usize> = (0..RULES.len()).filter(|i| !GATES.iter().any(|(g, _)| g == i)).collect();
+        Engine {
+            any: alternatives(set_rules.iter().map(|&i| RULES[i].1).chain(first_gates())),
+            ungated: OnceLock::new(),
+            gates: OnceLock::new(),
+            set: OnceLock::new(),
+            set_rules,
+            gated: OnceLock::new(),
+            rules: RULES.iter().map(|_| OnceLock::new()).collect(),
+        }
     })
 }
 
@@ -285,7 +284,7 @@ impl Engine {
     }
 
     fn ungated(&self) -> &Regex {
-        self.ungated.get_or_init(|| alternatives(ungated_rules().map(|i| RULES[i].1)))
+        self.ungated.get_or_init(|| alternatives(self.set_rules.iter().map(|&i| RULES[i].1)))
     }
 
     fn gates(&self) -> &Regex {
