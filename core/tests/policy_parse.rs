@@ -180,6 +180,22 @@ fn arg_matcher_needs_path_and_one_test() {
 }
 
 #[test]
+fn under_names_a_folder_and_is_never_negated() {
+    let rule = |m: &str| format!("[[rule]]\ntool = \"x\"\nargs = [{m}]\neffect = \"allow\"\n");
+    let (k, line, msg) = only(&rule("{ path = \"p\", under = \"/srv/\", not = true }"));
+    assert_eq!((k, line), (ProblemKind::WrongType, 3));
+    assert!(msg.contains("`under` cannot be used with `not = true`"), "{msg}");
+    for bad in ["\"\"", "\"  \"", "\"/srv/../etc/\"", "3"] {
+        let (k, _, msg) = only(&rule(&format!("{{ path = \"p\", under = {bad} }}")));
+        assert_eq!(k, ProblemKind::WrongType, "{bad}: {msg}");
+    }
+    let p = Policy::parse(&rule("{ path = \"p\", under = \"/srv/app\" }")).unwrap();
+    let shown =
+        p.explain(&latch_core::Call { server: "s", tool: "x", args: &serde_json::json!({"p": "/srv/app/x"}) }, None);
+    assert!(format!("{shown:?}").contains("under \\\"/srv/app/\\\""), "{shown:?}");
+}
+
+#[test]
 fn duplicate_rule_names() {
     let (k, line, _) = only(
         "[[rule]]\nname = \"a\"\ntool = \"x\"\neffect = \"deny\"\n[[rule]]\nname = \"a\"\ntool = \"y\"\neffect = \"deny\"\n",

@@ -217,3 +217,45 @@ def test_an_always_goes_before_the_rule_that_asked_so_it_is_reached(
     assert len(home.recorded(TOOL)) == before + 2, home.recorded(TOOL)
     decided = verdict(agent.run("make test"))
     assert decided.get("status") == "pending", decided
+
+
+def test_a_folder_always_does_not_reach_through_a_symlink_out_of_the_folder(
+    home: Home, start_daemon: Callable[..., Daemon], wire: Callable[..., WireClient]
+) -> None:
+    """The folder offer writes `under`, which the daemon resolves: once
+    writes under proj/ are allowed always, the agent plants proj/out ->
+    ../other (another folder of the same workspace) and writes through it.
+    By its text that path is under proj/; where it leads is not."""
+    start_daemon(policy=POLICY + '\n[defaults]\nwrite = "ask"\n')
+    agent = Agent(wire)
+    proj, other = home.work / "proj", home.work / "other"
+    proj.mkdir()
+    other.mkdir()
+
+    def write(path: Path) -> dict[str, Any]:
+        args = {"name": "write_file", "arguments": {"path": str(path), "content": "x"}}
+        reply = agent.client.call("tools/call", args, timeout=30)
+        assert "result" in reply, reply
+        return verdict(reply["result"])
+
+    def wrote(path: Path) -> bool:
+        return any(c["arguments"].get("path") == str(path) for c in home.recorded("write_file"))
+
+    assert write(proj / "a.txt").get("status") == "pending"
+    approval_id = str(home.wait_pending(tool="write_file")["id"])
+    scope = approve_scope(home, approval_id, "path under ")
+    assert f'under = "{proj}/"' in scope["rule"] and "prefix" not in scope["rule"], scope
+    assert wait_until(lambda: wrote(proj / "a.txt") or home.pending() == [], 10)
+    write(proj / "sub" / "b.txt")
+    assert wrote(proj / "sub" / "b.txt"), "the folder rule allows a new file inside it"
+
+    (proj / "out").symlink_to(other)
+    through = proj / "out" / "c.txt"
+    decided = write(through)
+    assert decided.get("decision") in ("ask", "deny") and decided.get("rule") is None, decided
+    assert not wrote(through)
+    # `latch policy explain` reads the same rule the same way.
+    shown = home.latch_json(
+        "policy", "explain", "--server", "dev", "--tool", "write_file", "--args", json.dumps({"path": str(through)}), "--json"
+    )
+    assert shown["decision"] != "allow", shown

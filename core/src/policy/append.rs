@@ -65,10 +65,7 @@ fn narrow_lines(n: &Narrowing) -> String {
                     format!("{{ path = {path}, command = [{}] }}", list.join(", "))
                 }
                 ArgTest::Equals(v) => format!("{{ path = {path}, equals = {} }}", toml_value(v)),
-                ArgTest::Under(dir) => format!(
-                    "{{ path = {path}, prefix = {} }},\n  {{ path = {path}, regex = '(^|[/\\\\])\\.\\.([/\\\\]|$)', not = true }}",
-                    quote(dir)
-                ),
+                ArgTest::Under(dir) => format!("{{ path = {path}, under = {} }}", quote(dir)),
             };
             format!("args = [\n  {m},\n]\n")
         }

@@ -9,7 +9,8 @@ use super::judge::{Answer, Judgement, Question};
 use super::layer::Layer;
 use super::model::Policy;
 use super::protect::{Finding, Place};
-use super::rule::{self, Rule, Subject, class_bit, flags_mask, is_internal};
+use super::rule::{self, Rule, Subject, is_internal};
+use super::under::Resolving;
 use crate::class::{Class, Decision, Flag, Flags};
 use crate::classify::{self, Call, Classification};
 use crate::tooldef::ToolDef;
@@ -309,9 +310,11 @@ impl Policy {
         } else {
             self.guard.check(call, cls, place)
         };
+        let at = Resolving::new(place);
+        let subject = Subject::of(call, cls, Some(&at));
         let mut ev = match finding {
             Some(f) if !f.deny => {
-                let mut ev = self.run_rules(call, cls, answers, all, None, facts);
+                let mut ev = self.run_rules(&subject, cls, answers, all, None, facts);
                 if ev.decision == Decision::Allow {
                     ev.decision = Decision::Ask;
                     ev.rule = Some(SELF_PROTECT_RULE.to_owned());
@@ -320,7 +323,7 @@ impl Policy {
                 ev.reasons.push(format!("self_protect: {}; a person decides (never a plain allow)", f.why));
                 ev
             }
-            other => self.run_rules(call, cls, answers, all, other.map(|f| f.why), facts),
+            other => self.run_rules(&subject, cls, answers, all, other.map(|f| f.why), facts),
         };
         if ev.decision == Decision::Allow && cls.flags.contains(&Flag::Unchecked) {
             ev.decision = Decision::Ask;
@@ -353,22 +356,13 @@ impl Policy {
 
     fn run_rules(
         &self,
-        call: &Call<'_>,
+        subject: &Subject<'_>,
         cls: &Classification,
         answers: &[Answer],
         all: Option<&mut Vec<RuleMatch>>,
         protect: Option<String>,
         facts: Facts,
     ) -> Evaluation {
-        let subject = Subject {
-            server: call.server,
-            tool: call.tool,
-            args: call.args,
-            class: class_bit(cls.class),
-            flags: flags_mask(&cls.flags),
-            domains: &cls.domains,
-        };
-
         // 1. Self-protection, before any rule and never subject to a model.
         if let Some(why) = protect {
             let ev = Evaluation {
@@ -389,9 +383,9 @@ impl Policy {
                     condition: None,
                     holds: None,
                 });
-                for i in self.index.candidates(call.server, call.tool) {
+                for i in self.index.candidates(subject.server, subject.tool) {
                     let r = &self.rules[i];
-                    if r.matches(&subject) {
+                    if r.matches(subject) {
                         all.push(rule_match(r, false, None));
                     }
                 }
@@ -405,9 +399,9 @@ impl Policy {
         let mut conditional: Vec<usize> = Vec::new();
         let mut decider = None;
         let mut later: Vec<usize> = Vec::new();
-        for i in self.index.candidates(call.server, call.tool) {
+        for i in self.index.candidates(subject.server, subject.tool) {
             let r = &self.rules[i];
-            if !r.matches(&subject) {
+            if !r.matches(subject) {
                 continue;
             }
             if decider.is_some() {

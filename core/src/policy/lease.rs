@@ -17,7 +17,9 @@ impl Policy {
     ///   neither a WRITE nor an EXECUTE (whose arguments are read for the
     ///   workspace and for commands);
     /// - self-protection reads nothing of the arguments as a path or a
-    ///   command ([`super::protect`]);
+    ///   command ([`super::protect`]), and no rule that may concern the
+    ///   call has an `under` test, which the daemon resolves
+    ///   ([`super::under`]);
     /// - no rate limit selects it, no budget counts it, and it plays no
     ///   part in the lethal trifecta (not untrusted, private or a sink), so
     ///   no counter or session state of the daemon changes or decides it.
@@ -26,6 +28,9 @@ impl Policy {
             return false;
         }
         if !cls.flags.is_empty() || !cls.domains.is_empty() || matches!(cls.class, Class::Write | Class::Execute) {
+            return false;
+        }
+        if self.resolves_for(call.server, call.tool) {
             return false;
         }
         let t = self.threats();
@@ -50,6 +55,13 @@ impl Policy {
             return false;
         }
         self.guard.place_free(call.args)
+    }
+
+    /// Some rule of this layer or the managed one that may match `server`
+    /// and `tool` has an `under` test.
+    fn resolves_for(&self, server: &str, tool: &str) -> bool {
+        self.index.candidates(server, tool).any(|i| self.rules[i].resolves_paths())
+            || self.managed.as_deref().is_some_and(|m| m.resolves_for(server, tool))
     }
 }
 
@@ -194,5 +206,21 @@ mod tests {
         assert!(!in_shim2(&policy(judged), &args));
         let deny = "[[rule]]\nname = \"d\"\nserver = \"ours\"\ntool = \"echo\"\neffect = \"deny\"\n";
         assert!(!in_shim2(&policy(deny), &args));
+    }
+
+    /// The shim cannot resolve paths: a deny `under` a folder may match a
+    /// plain name that a link in the server's folder leads into it, so no
+    /// call such a rule may concern is decided under a lease.
+    #[test]
+    fn under_rules_keep_their_calls_from_the_shim() {
+        let args = json!({"text": "notes"});
+        let deny =
+            "[[rule]]\nserver = \"ours\"\nargs = [{ path = \"text\", under = \"/secret/\" }]\neffect = \"deny\"\n";
+        assert!(!in_shim2(&policy(deny), &args));
+        let other_tool =
+            "[[rule]]\ntool = \"other\"\nargs = [{ path = \"text\", under = \"/secret/\" }]\neffect = \"deny\"\n";
+        assert!(in_shim2(&policy(other_tool), &args));
+        let layered = Policy::layered(policy(deny), policy(""));
+        assert!(!in_shim2(&layered, &args));
     }
 }

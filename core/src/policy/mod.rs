@@ -60,6 +60,7 @@ pub mod replay;
 mod rule;
 mod telegram;
 mod threats;
+mod under;
 mod workspace;
 
 pub use append::{NewRule, append_rule, rule_block};

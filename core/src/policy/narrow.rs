@@ -13,9 +13,9 @@
 //!   (`npm run test`, then `npm run`), matched on the shell parser's words
 //!   as one simple command ([`super::command`]); a lone program only when
 //!   it has no subcommand and is not an interpreter or a wrapper;
-//! - a path (under a path-like key): the exact path, then its folder (a
-//!   prefix ending in `/`, with a second matcher refusing any `..`
-//!   segment);
+//! - a path (under a path-like key): the exact path, then its folder
+//!   (`under`: written with no `..` segment, and where it leads inside
+//!   the folder too, symlinks resolved by the daemon);
 //! - an address or URL: the exact value, then its domain (`only_domains`:
 //!   every host or address of the call must be in it);
 //! - other top-level text, number or boolean arguments: the exact value
@@ -35,8 +35,8 @@ pub enum ArgTest {
     Command(Vec<String>),
     /// The value equals this one.
     Equals(Value),
-    /// The text starts with this folder (ending in `/`) and has no `..`
-    /// segment.
+    /// A path inside this folder (ending in `/`): written with no `..`
+    /// segment, and resolved by the daemon ([`super::under`]).
     Under(String),
 }
 
@@ -184,21 +184,6 @@ fn domain_of(s: &str) -> Option<String> {
     ok.then_some(host)
 }
 
-/// Has a `..` path segment.
-pub(crate) fn has_dotdot(s: &str) -> bool {
-    s.split(['/', '\\']).any(|seg| seg == "..")
-}
-
-/// The text of `v` as a rule's `prefix` sees it.
-fn as_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
 impl ArgTest {
     /// The test holds for the value `v` (exactly as the rule it writes
     /// would evaluate it).
@@ -206,7 +191,7 @@ impl ArgTest {
         match self {
             ArgTest::Command(words) => command::starts_with(v, words),
             ArgTest::Equals(x) => v == x,
-            ArgTest::Under(dir) => as_text(v).is_some_and(|t| t.starts_with(dir.as_str()) && !has_dotdot(&t)),
+            ArgTest::Under(dir) => v.as_str().is_some_and(|t| super::under::written_under(dir, t)),
         }
     }
 }
@@ -277,10 +262,10 @@ pub fn offers(server: &str, tool: &str, args: &Value) -> Vec<Offer> {
                 paths.push(offer(format!("this exact {key}: {text}"), exact()));
                 if let Some(cut) = text.rfind('/').filter(|&i| i > 0) {
                     let dir = &text[..=cut];
-                    if !has_dotdot(text) {
+                    if !super::under::has_dotdot(text) {
                         let test = ArgTest::Under(dir.to_owned());
                         paths.push(offer(
-                            format!("{key} under {dir} (no `..`)"),
+                            format!("{key} under {dir} (resolved, no `..`)"),
                             Narrowing::Arg { key: key.clone(), test },
                         ));
                     }

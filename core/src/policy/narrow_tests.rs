@@ -105,7 +105,10 @@ fn an_argv_command_is_matched_word_by_word() {
 #[test]
 fn a_folder_rule_refuses_dot_dot() {
     let o = offers("fs", "delete_file", &json!({"path": "/home/me/proj/build/a.o"}));
-    assert_eq!(ids(&o)[..2], ["this exact path: /home/me/proj/build/a.o", "path under /home/me/proj/build/ (no `..`)"]);
+    assert_eq!(
+        ids(&o)[..2],
+        ["this exact path: /home/me/proj/build/a.o", "path under /home/me/proj/build/ (resolved, no `..`)"]
+    );
     let p = with_rule("fs", "delete_file", &o[1]);
     let d = |path: &str| by_new_rule(&p, "fs", "delete_file", json!({ "path": path }));
     assert!(d("/home/me/proj/build/b.o"));
@@ -113,6 +116,63 @@ fn a_folder_rule_refuses_dot_dot() {
     assert!(!d("/home/me/proj/build/.."));
     assert!(!d("/home/me/proj/buildx/a.o"));
     assert!(!d("/home/me/proj/build/x\\..\\..\\y"));
+}
+
+/// `/home/me/proj/build/out` is a link to `/home/me/proj/src`: inside the
+/// workspace (the working directory), outside the folder.
+struct LinkOut;
+
+impl crate::path::Resolver for LinkOut {
+    fn resolve(&self, abs: &str) -> Option<crate::path::Resolved> {
+        let from = "/home/me/proj/build/out";
+        let real = match abs.strip_prefix(from) {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("/home/me/proj/src{rest}"),
+            _ => abs.to_owned(),
+        };
+        Some(crate::path::Resolved { real, file: None })
+    }
+}
+
+/// Allowed by the appended rule in a place where the file system answers
+/// through [`LinkOut`].
+fn in_daemon(p: &Policy, path: &str) -> bool {
+    let env =
+        crate::path::PathEnv { home: Some("/home/me".into()), cwd: Some("/home/me/proj".into()), ..Default::default() };
+    let args = json!({ "path": path });
+    let call = Call { server: "fs", tool: "delete_file", args: &args };
+    let place = crate::policy::Place::new(&env, Some(&LinkOut));
+    let ev = crate::decide_with(p, &call, None, &[], place, crate::policy::Facts::default()).evaluation;
+    ev.decision == Decision::Allow && ev.rule.as_deref().is_some_and(|r| r.starts_with("rule #"))
+}
+
+#[test]
+fn a_folder_rule_does_not_follow_a_link_out_of_the_folder() {
+    let o = offers("fs", "delete_file", &json!({"path": "/home/me/proj/build/a.o"}));
+    let p = with_rule("fs", "delete_file", &o[1]);
+    assert!(in_daemon(&p, "/home/me/proj/build/b.o"));
+    assert!(in_daemon(&p, "/home/me/proj/build/new/c.o"));
+    assert!(!in_daemon(&p, "/home/me/proj/build/out/notes.txt"), "through the link");
+    assert!(!in_daemon(&p, "/home/me/proj/build/out"));
+    // Read by its text alone, the rule would allow it: the place decides.
+    assert!(by_new_rule(&p, "fs", "delete_file", json!({"path": "/home/me/proj/build/out/notes.txt"})));
+}
+
+#[test]
+fn a_folder_rule_written_before_under_is_read_as_under() {
+    let old = "args = [\n  { path = \"path\", prefix = \"/home/me/proj/build/\" },\n  { path = \"path\", regex = '(^|[/\\\\])\\.\\.([/\\\\]|$)', not = true },\n]\n";
+    let text =
+        format!("{DEFAULT_POLICY}\n[[rule]]\nserver = \"fs\"\ntool = \"delete_file\"\n{old}effect = \"allow\"\n");
+    let p = Policy::parse(&text).unwrap_or_else(|e| panic!("{}\n{text}", e.render("x", &text)));
+    assert!(in_daemon(&p, "/home/me/proj/build/b.o"));
+    assert!(!in_daemon(&p, "/home/me/proj/build/out/notes.txt"), "through the link");
+    assert!(!in_daemon(&p, "/home/me/proj/build/../x"));
+    let shown =
+        p.explain(&Call { server: "fs", tool: "delete_file", args: &json!({"path": "/home/me/proj/build/b.o"}) }, None);
+    assert!(shown.matched_rules.iter().any(|m| m.matches.contains("under \"/home/me/proj/build/\"")), "{shown:?}");
+    // Another regex beside a prefix stays as written.
+    let other = text.replace("\\.\\.", "\\.\\.\\.");
+    let p = Policy::parse(&other).unwrap();
+    assert!(in_daemon(&p, "/home/me/proj/build/out/notes.txt"));
 }
 
 #[test]

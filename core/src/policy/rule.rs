@@ -12,7 +12,9 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::judge::Condition;
+use super::under::{self, Resolving};
 use crate::class::{Class, Decision, Flag, Flags};
+use crate::classify::{Call, Classification};
 use crate::glob::Glob;
 
 /// One `[[rule]]` of the user's policy, compiled.
@@ -68,6 +70,22 @@ pub(crate) struct Subject<'a> {
     pub class: u8,
     pub flags: u32,
     pub domains: &'a [String],
+    /// The file system for `under` tests, when the caller can ask it.
+    pub at: Option<&'a Resolving<'a>>,
+}
+
+impl<'a> Subject<'a> {
+    pub fn of(call: &Call<'a>, cls: &'a Classification, at: Option<&'a Resolving<'a>>) -> Subject<'a> {
+        Subject {
+            server: call.server,
+            tool: call.tool,
+            args: call.args,
+            class: class_bit(cls.class),
+            flags: flags_mask(&cls.flags),
+            domains: &cls.domains,
+            at,
+        }
+    }
 }
 
 impl Rule {
@@ -80,7 +98,7 @@ impl Rule {
             && (self.any_domain.is_empty() || s.domains.iter().any(|d| self.any_domain.iter().any(|x| host_in(d, x))))
             && (self.only_domains.is_empty()
                 || (!s.domains.is_empty() && s.domains.iter().all(|d| self.only_domains.iter().any(|x| host_in(d, x)))))
-            && self.args.iter().all(|m| m.matches(s.args))
+            && self.args.iter().all(|m| m.matches(s.args, s.at, self.effect == Decision::Allow))
     }
 
     /// `rule "name" (line L)`, or `rule #N (line L)` for an unnamed rule.
@@ -134,6 +152,11 @@ impl Rule {
             out.push_str("every call");
         }
         self.summary = out;
+    }
+
+    /// Some argument test of the rule resolves paths (`under`).
+    pub fn resolves_paths(&self) -> bool {
+        self.args.iter().any(|m| matches!(m.op, Op::Under(_)))
     }
 
     /// True when the rule matches every call (only `*` globs, no other
@@ -277,6 +300,9 @@ pub(crate) enum Op {
     Glob(Glob),
     Regex(Re),
     Prefix(String),
+    /// A path inside this folder (ending in `/`), written and resolved
+    /// ([`super::under`]).
+    Under(String),
     /// One simple command whose words start with these
     /// ([`super::command`]).
     Command(Vec<String>),
@@ -292,7 +318,13 @@ pub(crate) struct ArgMatcher {
 }
 
 impl ArgMatcher {
-    pub fn matches(&self, args: &Value) -> bool {
+    /// `allow`: the rule allows (an `under` test then needs the resolved
+    /// path inside too, not just the written one).
+    pub fn matches(&self, args: &Value, at: Option<&Resolving<'_>>, allow: bool) -> bool {
+        if let Op::Under(dir) = &self.op {
+            let holds = |v: &Value| v.as_str().is_some_and(|t| under::holds(dir, t, at, allow));
+            return any_at(args, &self.path, &holds) != self.not;
+        }
         any_at(args, &self.path, &|v| self.op.holds(v)) != self.not
     }
 
@@ -307,6 +339,7 @@ impl ArgMatcher {
             Op::Glob(g) => write!(s, "glob {:?}", g.as_str()),
             Op::Regex(r) => write!(s, "regex {:?}", r.0.as_str()),
             Op::Prefix(p) => write!(s, "prefix {p:?}"),
+            Op::Under(d) => write!(s, "under {d:?}"),
             Op::Command(w) => write!(s, "command starts {:?}", w.join(" ")),
         };
         s
@@ -356,6 +389,7 @@ impl Op {
             Op::Glob(g) => g.is_match(s),
             Op::Regex(r) => r.0.is_match(s),
             Op::Prefix(p) => s.starts_with(p.as_str()),
+            Op::Under(d) => under::written_under(d, s),
             Op::Equals(_) | Op::OneOf(_) | Op::Command(_) => unreachable!("handled by holds"),
         }
     }

@@ -11,6 +11,7 @@ use crate::glob::Glob;
 use crate::policy::error::{ProblemKind, did_you_mean};
 use crate::policy::read::{Cx, SValue, class_name, domains, effect, entries, glob_problem, globs, to_json};
 use crate::policy::rule::{ALL_CLASSES, ArgMatcher, Op, Re, Rule, Seg, class_bit, flag_bit};
+use crate::policy::under;
 
 const RULE_KEYS: &[&str] = &[
     "name",
@@ -25,8 +26,8 @@ const RULE_KEYS: &[&str] = &[
     "reason",
     "condition",
 ];
-const ARG_KEYS: &[&str] = &["path", "equals", "one_of", "glob", "regex", "prefix", "command", "not"];
-const ARG_OPS: &[&str] = &["equals", "one_of", "glob", "regex", "prefix", "command"];
+const ARG_KEYS: &[&str] = &["path", "equals", "one_of", "glob", "regex", "prefix", "under", "command", "not"];
+const ARG_OPS: &[&str] = &["equals", "one_of", "glob", "regex", "prefix", "under", "command"];
 
 /// Longest regex program accepted (bytes of compiled size).
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
@@ -248,8 +249,37 @@ pub(super) fn rule(cx: &mut Cx<'_>, n: usize, item: &SValue<'_>, names: &mut Has
     if cx.problems.len() > before {
         return None;
     }
+    upgrade_folder_matchers(&mut r.args);
     r.summarize();
     Some(r)
+}
+
+/// The matcher pair that "always" answers for a folder wrote before
+/// `under` existed: `prefix = "DIR/"` and this regex negated, on one path.
+const OLD_NO_DOTDOT: &str = r"(^|[/\\])\.\.([/\\]|$)";
+
+/// Reads that pair as the one `under` test it stood for, so rules written
+/// earlier resolve symlinks too (narrower: they only ever allowed).
+fn upgrade_folder_matchers(args: &mut Vec<ArgMatcher>) {
+    let is_guard = |m: &ArgMatcher, path: &str| {
+        m.not && m.path_src == path && matches!(&m.op, Op::Regex(re) if re.0.as_str() == OLD_NO_DOTDOT)
+    };
+    let mut i = 0;
+    while i < args.len() {
+        let folder = match &args[i].op {
+            Op::Prefix(dir) if !args[i].not && dir.ends_with('/') && !under::has_dotdot(dir) => Some(dir.clone()),
+            _ => None,
+        };
+        let guard = folder.as_ref().and_then(|_| args.iter().position(|m| is_guard(m, &args[i].path_src)));
+        if let (Some(dir), Some(g)) = (folder, guard) {
+            args[i].op = Op::Under(dir);
+            args.remove(g);
+            if g < i {
+                i -= 1;
+            }
+        }
+        i += 1;
+    }
 }
 
 /// Offset of the `[[rule]]` header that starts the table whose span begins
@@ -341,6 +371,23 @@ fn arg_matcher(cx: &mut Cx<'_>, v: &SValue<'_>, never: &mut Vec<String>) -> Opti
                     op = Some(Op::Prefix(s.to_owned()));
                 }
             }
+            "under" => {
+                ops += 1;
+                let fix = "`under = \"~/src/app/\"` (a folder: the path is resolved, symlinks included)";
+                match cx.str(x, "under", fix) {
+                    Some(s) if !s.trim().is_empty() && !under::has_dotdot(s) => {
+                        let dir = if s.ends_with('/') { s.to_owned() } else { format!("{s}/") };
+                        op = Some(Op::Under(dir));
+                    }
+                    Some(s) => cx.problem(
+                        ProblemKind::WrongType,
+                        x.span(),
+                        format!("`under = {s:?}` names no folder"),
+                        "write the folder, absolute or from `~/`, without `..`, like `under = \"~/src/app/\"`",
+                    ),
+                    None => {}
+                }
+            }
             "command" => {
                 ops += 1;
                 let fix = "`command = [\"npm\", \"run\", \"test\"]`";
@@ -371,6 +418,15 @@ fn arg_matcher(cx: &mut Cx<'_>, v: &SValue<'_>, never: &mut Vec<String>) -> Opti
             at,
             format!("an args matcher needs exactly one test, found {ops}"),
             format!("use one of {} (write two matchers for two tests)", ARG_OPS.join(", ")),
+        );
+    }
+    if not && matches!(op, Some(Op::Under(_))) && cx.problems.len() == before {
+        cx.problem(
+            ProblemKind::WrongType,
+            v.span(),
+            "`under` cannot be used with `not = true`",
+            "a path outside a folder cannot be told by its text when a symlink leads in or out: match the folder \
+             with `under` in a rule of the opposite effect, placed first",
         );
     }
     if cx.problems.len() > before {
