@@ -79,14 +79,12 @@ impl<'a> Resolving<'a> {
 pub(crate) fn holds(dir: &str, text: &str, at: Option<&Resolving<'_>>, allow: bool) -> bool {
     let written = written_under(dir, text);
     let Some(at) = at.filter(|r| r.place.resolver.is_some()) else { return written };
-    if allow && !written {
-        return false;
+    if written != allow {
+        // An allow the text already refuses; a deny or ask the text
+        // already brings in.
+        return written;
     }
-    match at.resolved_under(dir, text) {
-        Some(resolved) if allow => resolved,
-        Some(resolved) => written || resolved,
-        None => !allow && written,
-    }
+    at.resolved_under(dir, text).unwrap_or(false)
 }
 
 #[cfg(test)]
