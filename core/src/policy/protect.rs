@@ -90,6 +90,11 @@ const PATH_KEYS: &[&str] = &[
     "destination_path",
 ];
 
+/// An argument key that names a path (`path`, `file`, `dest` …).
+pub(crate) fn is_path_key(key: &str) -> bool {
+    PATH_KEYS.iter().any(|p| key.eq_ignore_ascii_case(p))
+}
+
 /// Tool names whose path arguments may remove or move a folder's content.
 fn removes(tool: &str) -> bool {
     let t = tool.to_ascii_lowercase();

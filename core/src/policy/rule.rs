@@ -319,13 +319,36 @@ pub(crate) struct ArgMatcher {
 
 impl ArgMatcher {
     /// `allow`: the rule allows (an `under` test then needs the resolved
-    /// path inside too, not just the written one).
+    /// path inside too, not just the written one). A deny or ask rule's
+    /// `equals`, `one_of`, `glob`, `prefix` or `regex` on a path also reads
+    /// the path's other forms ([`super::under`]).
     pub fn matches(&self, args: &Value, at: Option<&Resolving<'_>>, allow: bool) -> bool {
         if let Op::Under(dir) = &self.op {
             let holds = |v: &Value| v.as_str().is_some_and(|t| under::holds(dir, t, at, allow));
             return any_at(args, &self.path, &holds) != self.not;
         }
-        any_at(args, &self.path, &|v| self.op.holds(v)) != self.not
+        let widen = !allow && !self.not && !matches!(self.op, Op::Command(_));
+        match at.filter(|_| widen) {
+            Some(at) => {
+                let key = self.last_key();
+                let holds = |v: &Value| {
+                    self.op.holds(v)
+                        || v.as_str().is_some_and(|t| {
+                            under::reads_as_path(key, t) && at.other_forms(t).iter().any(|f| self.op.form_holds(f))
+                        })
+                };
+                any_at(args, &self.path, &holds)
+            }
+            None => any_at(args, &self.path, &|v| self.op.holds(v)) != self.not,
+        }
+    }
+
+    /// The last key of the matcher's path (`paths` for `paths.*`).
+    fn last_key(&self) -> Option<&str> {
+        self.path.iter().rev().find_map(|s| match s {
+            Seg::Key { key, .. } => Some(key.as_str()),
+            Seg::Any => None,
+        })
     }
 
     fn describe(&self) -> String {
@@ -381,6 +404,16 @@ impl Op {
                 Value::Bool(b) => self.text_holds(if *b { "true" } else { "false" }),
                 _ => false,
             },
+        }
+    }
+
+    /// The test on another form of a path (a string).
+    fn form_holds(&self, f: &str) -> bool {
+        match self {
+            Op::Equals(t) => t.as_str() == Some(f),
+            Op::OneOf(ts) => ts.iter().any(|t| t.as_str() == Some(f)),
+            Op::Glob(_) | Op::Regex(_) | Op::Prefix(_) => self.text_holds(f),
+            Op::Under(_) | Op::Command(_) => false,
         }
     }
 

@@ -20,6 +20,14 @@
 //! decides a call that an `under` rule may concern (see `lease.rs`).
 //! The check runs when the call is decided: a link swapped in after that
 //! is outside what any decision on the arguments can see.
+//!
+//! The same forms widen the reach of a deny or ask rule's `equals`,
+//! `one_of`, `glob`, `prefix` and `regex` on a path ([`Resolving::other_forms`]): such a rule also
+//! matches the path as the server reads it and where it leads, so
+//! `/tmp/../etc/hosts` or a link to `/etc` meets a rule on `/etc/`. Allow
+//! rules and `not = true` stay with the written text (one side of a
+//! comparison resolved and the other not would refuse legitimate paths
+//! under a linked home); `under` is the folder test that resolves both.
 
 use std::cell::Cell;
 
@@ -74,6 +82,34 @@ impl<'a> Resolving<'a> {
     }
 }
 
+/// A text a deny or ask rule's tests also read in its other forms: under a path-like key, or spelled like a path (`/`,
+/// `~`, `$`, `file://`).
+pub(crate) fn reads_as_path(key: Option<&str>, text: &str) -> bool {
+    key.is_some_and(super::protect::is_path_key)
+        || text.starts_with(['/', '~', '$'])
+        || text.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("file://"))
+}
+
+impl Resolving<'_> {
+    /// The other forms of a path the server may act on: read in the
+    /// server's place (`~`, variables, the working directory, `.`, `..`,
+    /// `//`), then with symlinks resolved; each only when it differs.
+    pub(crate) fn other_forms(&self, text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let Some(Lexical::Abs(abs)) = normalise(text, self.place.env) else { return out };
+        if abs != text {
+            out.push(abs);
+        }
+        if let Some(real) = self.real(text)
+            && real != text
+            && !out.contains(&real)
+        {
+            out.push(real);
+        }
+        out
+    }
+}
+
 /// The `under` test of one value, for a rule with or without the effect
 /// allow.
 pub(crate) fn holds(dir: &str, text: &str, at: Option<&Resolving<'_>>, allow: bool) -> bool {
@@ -94,12 +130,19 @@ mod tests {
     use super::*;
     use crate::path::{PathEnv, Resolved, Resolver};
 
-    /// `/w/proj/link` leads to `/w/other`, `/w/proj/up` to `/w`.
+    /// `/w/proj/link` leads to `/w/other`, `/w/proj/up` to `/w`,
+    /// `/w/etc-link` to `/etc`, `/w/proj/config` to `/w/proj/.env`.
     struct Links;
 
     impl Resolver for Links {
         fn resolve(&self, abs: &str) -> Option<Resolved> {
-            let real = [("/w/proj/link", "/w/other"), ("/w/proj/up", "/w")]
+            let links = [
+                ("/w/proj/link", "/w/other"),
+                ("/w/proj/up", "/w"),
+                ("/w/etc-link", "/etc"),
+                ("/w/proj/config", "/w/proj/.env"),
+            ];
+            let real = links
                 .iter()
                 .find_map(|(from, to)| {
                     (abs == *from || abs.starts_with(&format!("{from}/")))
@@ -167,6 +210,43 @@ mod tests {
         }
         assert!(!holds("/w/proj/", "/w/proj/a.txt", Some(&at), true));
         assert!(!holds("/w/other/", "/w/proj/link/a", Some(&at), false), "text only past the budget");
+    }
+
+    fn decided(rules: &str, tool: &str, args: serde_json::Value) -> crate::class::Decision {
+        let p = crate::policy::Policy::parse(rules).unwrap();
+        let env = env();
+        let call = crate::Call { server: "fs", tool, args: &args };
+        let place = Place::new(&env, Some(&Links));
+        crate::decide_with(&p, &call, None, &[], place, crate::policy::Facts::default()).evaluation.decision
+    }
+
+    #[test]
+    fn a_deny_on_a_path_reads_it_as_the_server_would_and_where_it_leads() {
+        use crate::class::Decision::{Allow, Deny};
+        use serde_json::json;
+        let etc =
+            "[[rule]]\ntool = \"read_file\"\nargs = [{ path = \"path\", prefix = \"/etc/\" }]\neffect = \"deny\"\n";
+        let d = |path: &str| decided(etc, "read_file", json!({ "path": path }));
+        assert_eq!(d("/etc/hosts"), Deny);
+        assert_eq!(d("/w/../etc/hosts"), Deny, "dot-dot");
+        assert_eq!(d("/w/etc-link/hosts"), Deny, "a link to /etc");
+        assert_eq!(d("etc-link/hosts"), Deny, "relative, through the link");
+        assert_eq!(d("~/../../etc/hosts"), Deny, "from home");
+        assert_eq!(d("file:///etc//hosts"), Deny);
+        assert_eq!(d("/w/proj/a.txt"), Allow);
+        let env_file =
+            "[[rule]]\ntool = \"read_file\"\nargs = [{ path = \"files.*\", glob = \"**/.env\" }]\neffect = \"deny\"\n";
+        assert_eq!(decided(env_file, "read_file", json!({"files": ["/w/proj/a", "/w/proj/config"]})), Deny);
+        let exact = "[[rule]]\ntool = \"read_file\"\nargs = [{ path = \"path\", equals = \"/etc/hosts\" }]\neffect = \"deny\"\n";
+        assert_eq!(decided(exact, "read_file", json!({"path": "/w/etc-link/hosts"})), Deny);
+        // Text that is not a path under a key that is not one: as written.
+        let text =
+            "[[rule]]\ntool = \"read_file\"\nargs = [{ path = \"note\", regex = \"^/etc/\" }]\neffect = \"deny\"\n";
+        assert_eq!(decided(text, "read_file", json!({"note": "/w/etc-link/x"})), Deny, "spelled like a path");
+        assert_eq!(decided(text, "read_file", json!({"note": "see etc-link/x"})), Allow);
+        // `not = true` and allow rules stay with the text.
+        let not = "[[rule]]\ntool = \"read_file\"\nargs = [{ path = \"path\", prefix = \"/w/\", not = true }]\neffect = \"deny\"\n";
+        assert_eq!(decided(not, "read_file", json!({"path": "/w/etc-link/hosts"})), Allow);
     }
 
     #[test]
