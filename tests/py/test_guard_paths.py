@@ -303,3 +303,51 @@ async def test_a_write_to_a_persistence_place_asks_under_the_default_policy(home
     assert approver.entry is not None
     rows = [r for r in home.audit() if r.get("tool") == "write_file" and str(keys) in json.dumps(r.get("args"))]
     assert rows and "persistence" in json.dumps(rows[0].get("reasons")), rows
+
+
+# ------------------------------------------------- the user's own deny rules
+
+
+@pytest.mark.anyio
+async def test_a_users_deny_on_a_folder_holds_for_every_spelling(
+    home: Home, start_daemon: Callable[..., Daemon]
+) -> None:
+    """The same spellings against a deny rule of the user's (not Latch's own
+    files): `..`, `//`, `/./`, a symlink to the folder, a link inside the
+    served folder, `~`, a relative path. Before, every one but the plain
+    path got past the rule, the real filesystem server wrote the file, and
+    the agent read the secret back."""
+    secret = home.work / "secret"
+    secret.mkdir()
+    (secret / "key.txt").write_text("the secret")
+    policy = (
+        '[[rule]]\nname = "no-secret"\nserver = "fs"\n'
+        f'args = [{{ path = "path", prefix = "{secret}/" }}]\neffect = "deny"\n\n' + ALLOW_ALL
+    )
+    start_daemon(policy=policy)
+    (home.work / "pub").mkdir()
+    (home.work / "pub" / "shared").symlink_to(secret)
+    (home.work / "notes.txt").symlink_to(secret / "key.txt")
+    s_ = str(secret)
+    spellings = {
+        "plain": f"{s_}/key.txt",
+        "double slash": f"{s_}//key.txt".replace("/", "//"),
+        "dot segments": f"{home.work}/./secret/./key.txt",
+        "dot dot": f"{home.work}/pub/../secret/key.txt",
+        "symlinked folder": f"{home.work}/pub/shared/key.txt",
+        "symlink": f"{home.work}/notes.txt",
+        "tilde": "~/secret/key.txt",
+        "relative to the served folder": "pub/shared/key.txt",
+    }
+    env = home.server_env({"HOME": str(home.work)})
+    cmd = via_shim("fs", filesystem_cmd(home.work))
+    async with session(cmd, env, home.new_log("fs"), cwd=home.work) as s:
+        ok = await s.call_tool("read_text_file", {"path": str(home.work / "pub" / "../pub/../notes.txt.missing")})
+        assert "no-secret" not in text_of(ok), text_of(ok)
+        for name, spelled in spellings.items():
+            read = await s.call_tool("read_text_file", {"path": spelled})
+            assert blocked(read) and "no-secret" in text_of(read), f"{name}: {spelled}: {text_of(read)}"
+            assert "the secret" not in text_of(read)
+            wrote = await s.call_tool("write_file", {"path": spelled, "content": "overwritten"})
+            assert blocked(wrote), f"write {name}: {spelled}: {text_of(wrote)}"
+    assert (secret / "key.txt").read_text() == "the secret"
