@@ -12,6 +12,9 @@
 //! server's place ([`server_env`]): the working directory and environment
 //! of the shim that asks (the server it runs inherits both).
 
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,36 +37,67 @@ pub static FS: FsResolver = FsResolver;
 
 impl Resolver for FsResolver {
     fn resolve(&self, abs: &str) -> Option<Resolved> {
-        let real = real_path(Path::new(abs), 0);
+        let real = real_path(Path::new(abs));
         let file = std::fs::metadata(&real).ok().map(|m| FileId { dev: m.dev(), ino: m.ino() });
         Some(Resolved { real: real.to_string_lossy().into_owned(), file })
     }
 }
 
-/// `p` with every symlink resolved as far as the path exists; the rest
-/// appended as written.
-fn real_path(p: &Path, depth: usize) -> PathBuf {
-    if let Ok(r) = std::fs::canonicalize(p) {
-        return r;
+/// Where the kernel lands for the absolute path `p`: each component is
+/// looked up from the real folder reached so far; a symlink's target is
+/// walked in its place (an absolute one from `/`), so `..` after a link
+/// leaves the link's target, not the folder holding the link, and a
+/// dangling link is followed to where a write would create its file. From
+/// the first component that does not exist on, the rest is appended as
+/// written, `.` and `..` taken as text (no link can redirect what is not
+/// there, and the kernel would refuse such a walk anyway). A loop past
+/// [`MAX_LINKS`] links stops at the link, as the kernel's ELOOP does.
+fn real_path(p: &Path) -> PathBuf {
+    let mut real = PathBuf::from("/");
+    let mut todo: VecDeque<OsString> = parts(p);
+    let mut links = 0;
+    let mut missing = false;
+    while let Some(c) = todo.pop_front() {
+        if c == ".." {
+            real.pop();
+            continue;
+        }
+        let next = real.join(&c);
+        if missing {
+            real = next;
+            continue;
+        }
+        match std::fs::symlink_metadata(&next) {
+            Ok(m) if m.file_type().is_symlink() && links < MAX_LINKS => {
+                links += 1;
+                match std::fs::read_link(&next) {
+                    Ok(target) => {
+                        if target.is_absolute() {
+                            real = PathBuf::from("/");
+                        }
+                        let mut front = parts(&target);
+                        front.extend(todo.drain(..));
+                        todo = front;
+                    }
+                    Err(_) => (real, missing) = (next, true),
+                }
+            }
+            Ok(m) if m.file_type().is_symlink() => (real, missing) = (next, true),
+            Ok(_) => real = next,
+            Err(_) => (real, missing) = (next, true),
+        }
     }
-    if depth < MAX_LINKS
-        && let Ok(target) = std::fs::read_link(p)
-    {
-        // A dangling link: follow it to where a write would land.
-        let joined = match p.parent() {
-            Some(dir) if target.is_relative() => dir.join(target),
-            _ => target,
-        };
-        return real_path(&lexical(&joined), depth + 1);
-    }
-    match (p.parent(), p.file_name()) {
-        (Some(parent), Some(name)) if depth < MAX_LINKS * 4 => real_path(parent, depth + 1).join(name),
-        _ => p.to_path_buf(),
-    }
+    real
 }
 
-fn lexical(p: &Path) -> PathBuf {
-    PathBuf::from(collapse(&p.to_string_lossy(), true))
+/// The components of a path, `.` and empty ones left out.
+fn parts(p: &Path) -> VecDeque<OsString> {
+    p.as_os_str()
+        .as_bytes()
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty() && *c != b".")
+        .map(|c| OsString::from_vec(c.to_vec()))
+        .collect()
 }
 
 /// The protected set, with resolved forms and identities.
@@ -290,6 +324,39 @@ mod tests {
         assert_eq!(r(&dir.join("hard")).file, t.file);
         assert_ne!(r(&dir.join("hard")).real, t.real);
         assert_eq!(r(&dir.join("dangling")).real, dir.join("nowhere/new.toml").to_string_lossy());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The walk the kernel makes: `..` after a link leaves the link's
+    /// target; a dangling link's relative target is read from the real
+    /// folder of the link. Before, both were taken as text from the
+    /// folder holding the link, and a write through two links planted in
+    /// a project landed outside it while the resolver said inside.
+    #[test]
+    fn links_and_dot_dot_resolve_as_the_kernel_walks_them() {
+        let dir = std::env::temp_dir().join(format!("latch-identity-walk-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let dir = {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::canonicalize(&dir).unwrap()
+        };
+        let proj = dir.join("ws/proj");
+        for d in ["ws/proj/a/b/c/d", "ws/proj/z", "home/.ssh", "x/y"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        let s = |p: PathBuf| p.to_string_lossy().into_owned();
+        let link = |to: &str, at: PathBuf| std::os::unix::fs::symlink(to, at);
+        link("../../../../z", proj.join("a/b/c/d/sub")).unwrap();
+        link("../../../home/.ssh/authorized_keys", proj.join("z/dl")).unwrap();
+        link(&s(dir.join("x/y")), dir.join("l")).unwrap();
+        link("loop", dir.join("loop")).unwrap();
+        let r = |p: &Path| FS.resolve(&p.to_string_lossy()).unwrap().real;
+        assert_eq!(r(&proj.join("a/b/c/d/sub/dl")), s(dir.join("home/.ssh/authorized_keys")));
+        assert_eq!(r(&dir.join("l/../f")), s(dir.join("x/f")));
+        assert_eq!(r(&dir.join("l/./y2/../z")), s(dir.join("x/y/z")));
+        assert_eq!(r(&dir.join("missing/../f")), s(dir.join("f")));
+        assert_eq!(r(&dir.join("loop/f")), s(dir.join("loop/f")));
+        assert_eq!(r(Path::new("/../..")), "/");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
