@@ -140,7 +140,25 @@ pub fn normalise(raw: &str, env: &PathEnv) -> Option<Lexical> {
 /// link's target, not the link's folder). `None` when the start is
 /// unknown or it has no `..` (then [`normalise`] says all).
 pub fn kernel_form(raw: &str, env: &PathEnv) -> Option<String> {
-    if raw.len() > MAX_PATH || !raw.contains("..") {
+    if !raw.contains("..") {
+        return None;
+    }
+    expanded_abs(raw, env)
+}
+
+/// The absolute path the server hands the kernel when it reads `raw` as
+/// Latch does (`file://` unwrapped, `~` and variables expanded, joined to
+/// its working directory), with `.` and `..` kept for the kernel's walk.
+/// `None` when it cannot be a path or its start is unknown.
+pub fn expanded(raw: &str, env: &PathEnv) -> Option<String> {
+    if raw.is_empty() || raw.contains(['\n', '\r', '\0']) {
+        return None;
+    }
+    expanded_abs(raw, env)
+}
+
+fn expanded_abs(raw: &str, env: &PathEnv) -> Option<String> {
+    if raw.len() > MAX_PATH {
         return None;
     }
     let (text, unknown_start) = expand(raw, env)?;

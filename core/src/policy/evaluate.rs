@@ -329,6 +329,10 @@ impl Policy {
             ev.decision = Decision::Ask;
             ev.reasons.push("arguments not checked completely: asking instead of allowing".to_owned());
         }
+        if ev.decision == Decision::Allow && at.unsure() {
+            ev.decision = Decision::Ask;
+            ev.reasons.push("a rule on paths could not tell where every path of this call leads: asking".to_owned());
+        }
         // Only a rule that requires `outside_workspace` allows such a call:
         // a class default, an "always" rule or a rule for every call asks
         // (also in a policy written before the flag existed).
@@ -410,6 +414,7 @@ impl Policy {
                 conditional.push(i);
             } else {
                 decider = Some(i);
+                subject.at.inspect(|a| a.freeze());
                 if all.is_none() {
                     break;
                 }

@@ -169,6 +169,12 @@ fn a_folder_rule_written_before_under_is_read_as_under() {
     let shown =
         p.explain(&Call { server: "fs", tool: "delete_file", args: &json!({"path": "/home/me/proj/build/b.o"}) }, None);
     assert!(shown.matched_rules.iter().any(|m| m.matches.contains("under \"/home/me/proj/build/\"")), "{shown:?}");
+    // On a `*` path the pair said "no element has `..`": kept as written.
+    let starred = text.replace("path = \"path\"", "path = \"paths.*\"");
+    let p = Policy::parse(&starred).unwrap();
+    let args = json!({"paths": ["/home/me/proj/build/a", "/home/me/proj/build/../../../etc/shadow"]});
+    let shown = p.explain(&Call { server: "fs", tool: "delete_file", args: &args }, None);
+    assert!(shown.matched_rules.is_empty(), "{shown:?}");
     // Another regex beside a prefix stays as written.
     let other = text.replace("\\.\\.", "\\.\\.\\.");
     let p = Policy::parse(&other).unwrap();

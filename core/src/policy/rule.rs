@@ -325,7 +325,9 @@ impl ArgMatcher {
     pub fn matches(&self, args: &Value, at: Option<&Resolving<'_>>, allow: bool) -> bool {
         if let Op::Under(dir) = &self.op {
             let holds = |v: &Value| v.as_str().is_some_and(|t| under::holds(dir, t, at, allow));
-            return any_at(args, &self.path, &holds) != self.not;
+            // An allow holds for every value at a `*` path, not just one.
+            let found = if allow { all_at(args, &self.path, &holds) } else { any_at(args, &self.path, &holds) };
+            return found != self.not;
         }
         let widen = !allow && !self.not && !matches!(self.op, Op::Command(_));
         match at.filter(|_| widen) {
@@ -380,6 +382,25 @@ fn any_at(v: &Value, path: &[Seg], f: &dyn Fn(&Value) -> bool) -> bool {
         (Seg::Key { index: Some(i), .. }, Value::Array(a)) => a.get(*i).is_some_and(|x| any_at(x, rest, f)),
         _ => false,
     }
+}
+
+/// Every value at `path` passes `f`, and there is at least one.
+fn all_at(v: &Value, path: &[Seg], f: &dyn Fn(&Value) -> bool) -> bool {
+    fn every(v: &Value, path: &[Seg], f: &dyn Fn(&Value) -> bool, seen: &mut bool) -> bool {
+        let Some((seg, rest)) = path.split_first() else {
+            *seen = true;
+            return f(v);
+        };
+        match (seg, v) {
+            (Seg::Any, Value::Array(a)) => a.iter().all(|x| every(x, rest, f, seen)),
+            (Seg::Any, Value::Object(o)) => o.values().all(|x| every(x, rest, f, seen)),
+            (Seg::Key { key, .. }, Value::Object(o)) => o.get(key).is_none_or(|x| every(x, rest, f, seen)),
+            (Seg::Key { index: Some(i), .. }, Value::Array(a)) => a.get(*i).is_none_or(|x| every(x, rest, f, seen)),
+            _ => true,
+        }
+    }
+    let mut seen = false;
+    every(v, path, f, &mut seen) && seen
 }
 
 fn json_eq(a: &Value, b: &Value) -> bool {

@@ -7,15 +7,20 @@
 //!
 //! - **written**: the text starts with the folder as written (ending in
 //!   `/`) and has no `..` segment;
-//! - **resolved**: read in the server's place ([`Place`]: home, working
-//!   directory) and resolved by the daemon's [`Resolver`], the path lies
-//!   inside the folder resolved the same way.
+//! - **resolved**: in every reading a server may give it (as Latch reads
+//!   it: `file://`, `~` and variables expanded; as written, for a server
+//!   that expands nothing; joined to the working directory and the
+//!   server's roots; `..` walked as the kernel walks it and as
+//!   `path.resolve` collapses it), resolved by the daemon's
+//!   [`Resolver`], the path lies inside the folder resolved the same way.
 //!
-//! An allow rule needs both: a path that cannot be resolved (an unknown
-//! start, the file system not answering, the call's budget spent) does
-//! not match, and the call goes on to the next rule or the default. A
-//! deny or ask rule needs either, so a symlink cannot lead a call out of
-//! its reach. Without a resolver (the shim under a lease, a pure
+//! An allow rule needs both, for every reading and every value at a `*`
+//! path: a path that cannot be resolved (an unknown start, the file system
+//! not answering, the call's budget spent) does not match, and the call
+//! goes on to the next rule or the default. A deny or ask rule needs
+//! either, in any reading, so a symlink cannot lead a call out of its
+//! reach; where it cannot read a path, the call is not allowed without a
+//! person ([`Resolving::unsure`]). Without a resolver (the shim under a lease, a pure
 //! evaluation) only the written part counts; the shim therefore never
 //! decides a call that an `under` rule may concern (see `lease.rs`).
 //! The check runs when the call is decided: a link swapped in after that
@@ -31,12 +36,13 @@
 
 use std::cell::Cell;
 
-use crate::path::{Lexical, is_under, normalise};
+use crate::path::{Lexical, MAX_PATH, collapse, expanded, is_under, normalise};
 
 use super::protect::Place;
 
-/// Paths resolved for `under` tests in one call; past this they count as
-/// unresolvable.
+/// Paths resolved for one call's rules; past this they count as
+/// unresolvable (an allow does not match, a deny or ask makes the call
+/// ask).
 const MAX_RESOLVES: usize = 256;
 
 /// `s` has a `..` segment (`/` or `\` separated).
@@ -49,65 +55,168 @@ pub(crate) fn written_under(dir: &str, text: &str) -> bool {
     text.starts_with(dir) && !has_dotdot(text)
 }
 
-/// The file system as one call's `under` tests may ask it.
+/// The file system as one call's path tests may ask it.
 pub(crate) struct Resolving<'a> {
     pub place: Place<'a>,
     used: Cell<usize>,
+    /// A deny or ask rule could not read some path of the call (past the
+    /// budget, an unknown start, the file system silent): the call is not
+    /// allowed without a person ([`Resolving::unsure`]).
+    unsure: Cell<bool>,
+    frozen: Cell<bool>,
+}
+
+/// Where a path leads, in every reading a server may give it, resolved.
+struct Readings {
+    real: Vec<String>,
+    /// Every reading was resolved.
+    complete: bool,
 }
 
 impl<'a> Resolving<'a> {
     pub fn new(place: Place<'a>) -> Resolving<'a> {
-        Resolving { place, used: Cell::new(0) }
+        Resolving { place, used: Cell::new(0), unsure: Cell::new(false), frozen: Cell::new(false) }
     }
 
-    /// Where `raw` leads, absolute and resolved; `None` when unknown.
-    fn real(&self, raw: &str) -> Option<String> {
+    /// Some deny or ask rule could not read a path of this call.
+    pub fn unsure(&self) -> bool {
+        self.unsure.get()
+    }
+
+    /// The deciding rule is found: what later rules (read for `explain`)
+    /// cannot read no longer counts.
+    pub fn freeze(&self) {
+        self.frozen.set(true);
+    }
+
+    fn mark_unsure(&self) {
+        if !self.frozen.get() {
+            self.unsure.set(true);
+        }
+    }
+
+    /// Where the absolute path `abs` leads; `None` when unknown.
+    fn resolve(&self, abs: &str) -> Option<String> {
+        self.resolve_entry(abs).map(|(real, _)| real)
+    }
+
+    /// [`Resolving::resolve`], and whether the path exists.
+    fn resolve_entry(&self, abs: &str) -> Option<(String, bool)> {
         let resolver = self.place.resolver?;
         let n = self.used.get();
         if n >= MAX_RESOLVES {
             return None;
         }
         self.used.set(n + 1);
-        let Lexical::Abs(abs) = normalise(raw, self.place.env)? else { return None };
-        let real = resolver.resolve(&abs)?.real;
-        Some(if self.place.env.case_insensitive { real.to_lowercase() } else { real })
+        let r = resolver.resolve(abs)?;
+        let real = if r.real.len() > 1 { r.real.trim_end_matches('/') } else { &r.real };
+        let real = if self.place.env.case_insensitive { real.to_lowercase() } else { real.to_owned() };
+        Some((real, r.file.is_some()))
     }
 
-    /// The resolved part: `Some(inside)`, or `None` when either path
-    /// cannot be resolved.
-    fn resolved_under(&self, dir: &str, text: &str) -> Option<bool> {
-        let d = self.real(dir)?;
-        let p = self.real(text)?;
-        Some(p != d && is_under(&p, &d))
+    /// The folder of an `under` test (no `..`: the parser refuses it),
+    /// resolved.
+    fn folder(&self, dir: &str) -> Option<String> {
+        self.resolve(&collapse(&expanded(dir, self.place.env)?, true))
+    }
+
+    /// The absolute paths a server may act on for `text`, resolved:
+    /// - as Latch reads it (`file://` unwrapped, `~` and variables
+    ///   expanded, joined to the working directory), walked as the kernel
+    ///   walks it (`..` after a link leaves the link's target), and with
+    ///   `.` and `..` first collapsed as text (what `path.resolve` does);
+    /// - as written, for a server that expands nothing (a name with `$`,
+    ///   `~` or blanks at either end is a name), joined to the working
+    ///   directory and to each root of the server when relative, walked and
+    ///   collapsed the same two ways.
+    fn readings(&self, text: &str) -> Readings {
+        let env = self.place.env;
+        let mut abs: Vec<String> = Vec::new();
+        let mut complete = true;
+        match expanded(text, env) {
+            Some(e) => {
+                abs.push(collapse(&e, true));
+                abs.push(e);
+            }
+            None => complete = false,
+        }
+        let uri = text.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("file:"));
+        if !uri && !text.is_empty() && text.len() <= MAX_PATH && !text.contains('\0') {
+            let text = if env.case_insensitive { text.to_lowercase() } else { text.to_owned() };
+            let mut bases: Vec<&str> = Vec::new();
+            if text.starts_with('/') {
+                bases.push("");
+            } else {
+                match &env.cwd {
+                    Some(c) => bases.push(c),
+                    None => complete = false,
+                }
+                bases.extend(env.roots.iter().map(String::as_str));
+            }
+            for base in bases {
+                // A server that does not expand `~` reads a folder named
+                // `~`: a reading only when there is one.
+                if text.starts_with('~') && !base.is_empty() {
+                    let first = text.split('/').next().unwrap_or_default();
+                    match self.resolve_entry(&format!("{base}/{first}")) {
+                        Some((_, false)) => continue,
+                        Some(_) => {}
+                        None => complete = false,
+                    }
+                }
+                let joined = if base.is_empty() { text.clone() } else { format!("{base}/{text}") };
+                abs.push(collapse(&joined, true));
+                abs.push(joined);
+            }
+        }
+        let mut real: Vec<String> = Vec::new();
+        for a in dedup(abs) {
+            match self.resolve(&a) {
+                Some(r) if !real.contains(&r) => real.push(r),
+                Some(_) => {}
+                None => complete = false,
+            }
+        }
+        let complete = complete && !real.is_empty();
+        Readings { real, complete }
+    }
+
+    /// The other forms of a path a deny or ask rule's tests also read: as
+    /// Latch reads it (collapsed) and every resolved reading; each only
+    /// when it differs from the text. A path that cannot be read whole
+    /// makes the call [`Resolving::unsure`].
+    pub(crate) fn other_forms(&self, text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(Lexical::Abs(abs)) = normalise(text, self.place.env) {
+            out.push(abs);
+        }
+        if self.place.resolver.is_some() {
+            let r = self.readings(text);
+            if !r.complete {
+                self.mark_unsure();
+            }
+            out.extend(r.real);
+        }
+        dedup(out).into_iter().filter(|f| f != text).collect()
     }
 }
 
-/// A text a deny or ask rule's tests also read in its other forms: under a path-like key, or spelled like a path (`/`,
-/// `~`, `$`, `file://`).
+fn dedup(v: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(v.len());
+    for x in v {
+        if !out.contains(&x) {
+            out.push(x);
+        }
+    }
+    out
+}
+
+/// A text a deny or ask rule's tests also read in its other forms: under
+/// a path-like key, or spelled like a path (`/`, `~`, `$`, `file://`).
 pub(crate) fn reads_as_path(key: Option<&str>, text: &str) -> bool {
     key.is_some_and(super::protect::is_path_key)
         || text.starts_with(['/', '~', '$'])
         || text.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("file://"))
-}
-
-impl Resolving<'_> {
-    /// The other forms of a path the server may act on: read in the
-    /// server's place (`~`, variables, the working directory, `.`, `..`,
-    /// `//`), then with symlinks resolved; each only when it differs.
-    pub(crate) fn other_forms(&self, text: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        let Some(Lexical::Abs(abs)) = normalise(text, self.place.env) else { return out };
-        if abs != text {
-            out.push(abs);
-        }
-        if let Some(real) = self.real(text)
-            && real != text
-            && !out.contains(&real)
-        {
-            out.push(real);
-        }
-        out
-    }
 }
 
 /// The `under` test of one value, for a rule with or without the effect
@@ -120,7 +229,27 @@ pub(crate) fn holds(dir: &str, text: &str, at: Option<&Resolving<'_>>, allow: bo
         // already brings in.
         return written;
     }
-    at.resolved_under(dir, text).unwrap_or(false)
+    // A `file://` path with escapes is read one way by Latch and perhaps
+    // another by the server: never allowed by its folder.
+    if allow && text.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("file:")) && text.contains('%') {
+        return false;
+    }
+    let Some(d) = at.folder(dir) else {
+        if !allow {
+            at.mark_unsure();
+        }
+        return false;
+    };
+    let r = at.readings(text);
+    let inside = |p: &String| p != &d && is_under(p, &d);
+    if allow {
+        r.complete && r.real.iter().all(inside)
+    } else {
+        if !r.complete {
+            at.mark_unsure();
+        }
+        r.real.iter().any(inside)
+    }
 }
 
 #[cfg(test)]
@@ -136,11 +265,16 @@ mod tests {
 
     impl Resolver for Links {
         fn resolve(&self, abs: &str) -> Option<Resolved> {
+            let abs = crate::path::collapse(abs, true);
+            let abs = abs.as_str();
             let links = [
                 ("/w/proj/link", "/w/other"),
                 ("/w/proj/up", "/w"),
                 ("/w/etc-link", "/etc"),
                 ("/w/proj/config", "/w/proj/.env"),
+                ("/w/proj/evil ", "/w/secret/key"),
+                ("/w/proj/${X:-a}", "/w/secret"),
+                ("/w/proj/d\u{a0}", "/w/secret"),
             ];
             let real = links
                 .iter()
@@ -247,6 +381,35 @@ mod tests {
         // `not = true` and allow rules stay with the text.
         let not = "[[rule]]\ntool = \"read_file\"\nargs = [{ path = \"path\", prefix = \"/w/\", not = true }]\neffect = \"deny\"\n";
         assert_eq!(decided(not, "read_file", json!({"path": "/w/etc-link/hosts"})), Allow);
+    }
+
+    /// Names a server takes as written and Latch would read otherwise
+    /// (trailing blanks, `$`), escapes in a `file://` path, every element
+    /// of a list, and a call with more paths than the budget.
+    #[test]
+    fn every_reading_a_server_may_give_a_path_counts() {
+        use crate::class::Decision::{Allow, Ask, Deny};
+        use serde_json::json;
+        let env = env();
+        let at = Resolving::new(Place::new(&env, Some(&Links)));
+        for sneaky in ["/w/proj/evil ", "/w/proj/${X:-a}/key", "/w/proj/d\u{a0}/key", "file:///w/proj/link/%2e%2e/key"]
+        {
+            assert!(!holds("/w/proj/", sneaky, Some(&at), true), "{sneaky:?}");
+        }
+        assert!(holds("/w/secret/", "/w/proj/evil ", Some(&at), false));
+        assert!(holds("/w/secret/", "/w/proj/${X:-a}/key", Some(&at), false));
+        let allow = "[defaults]\nread = \"ask\"\n\n[[rule]]\ntool = \"read_file\"\nargs = [{ path = \"paths.*\", under = \"/w/proj/\" }]\neffect = \"allow\"\n";
+        assert_eq!(decided(allow, "read_file", json!({"paths": ["/w/proj/a", "/w/proj/b"]})), Allow);
+        assert_eq!(decided(allow, "read_file", json!({"paths": ["/w/proj/a", "/etc/shadow"]})), Ask, "every element");
+        assert_eq!(decided(allow, "read_file", json!({"paths": []})), Ask);
+        let deny = "[[rule]]\ntool = \"read_file\"\nargs = [{ path = \"paths.*\", under = \"/w/secret/\" }]\neffect = \"deny\"\n";
+        assert_eq!(decided(deny, "read_file", json!({"paths": ["/w/proj/link/../../secret/k"]})), Deny);
+        let mut many: Vec<String> = (0..200).map(|i| format!("/w/proj/f{i}")).collect();
+        many.push("/w/proj/evil ".into());
+        let ev = |args: serde_json::Value| decided(deny, "read_file", args);
+        assert_eq!(ev(json!({"paths": ["/w/proj/evil "]})), Deny);
+        assert_eq!(ev(json!({"paths": many})), Ask, "past the budget a deny rule cannot say no: a person decides");
+        assert_eq!(ev(json!({"paths": ["/w/proj/f1"]})), Allow);
     }
 
     #[test]

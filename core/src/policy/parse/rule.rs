@@ -267,7 +267,15 @@ fn upgrade_folder_matchers(args: &mut Vec<ArgMatcher>) {
     let mut i = 0;
     while i < args.len() {
         let folder = match &args[i].op {
-            Op::Prefix(dir) if !args[i].not && dir.ends_with('/') && !under::has_dotdot(dir) => Some(dir.clone()),
+            // Not on a `*` path: there the pair said "no element has `..`".
+            Op::Prefix(dir)
+                if !args[i].not
+                    && dir.ends_with('/')
+                    && !under::has_dotdot(dir)
+                    && !args[i].path.iter().any(|s| matches!(s, Seg::Any)) =>
+            {
+                Some(dir.clone())
+            }
             _ => None,
         };
         let guard = folder.as_ref().and_then(|_| args.iter().position(|m| is_guard(m, &args[i].path_src)));
