@@ -26,8 +26,19 @@ use latch_proto::paths::Paths;
 /// The small shim binary's name (`latch_shim::exec::BINARY`).
 const SHIM_BINARY: &str = "latch-shim";
 
-/// Symlinks followed before a path counts as unresolvable.
-const MAX_LINKS: usize = 40;
+/// Symlinks followed before a path counts as unresolvable (the kernel
+/// stops at 40; a server that resolves links itself may go further, as
+/// Go's 255 does, so a longer chain is not taken as a dead end).
+const MAX_LINKS: usize = 255;
+
+/// Components looked up for one path, links' targets included, before it
+/// counts as unresolvable: a link whose target is hundreds of `a/..` would
+/// otherwise cost the daemon millions of lookups for one call.
+const MAX_STEPS: usize = 512;
+
+/// Paths that name the asking process itself: read by the daemon they
+/// would be the daemon's, not the server's.
+const SELF_PATHS: &[&str] = &["/proc/self", "/proc/thread-self", "/dev/fd", "/dev/stdin", "/dev/stdout", "/dev/stderr"];
 
 /// The file system as the daemon sees it.
 pub struct FsResolver;
@@ -37,7 +48,7 @@ pub static FS: FsResolver = FsResolver;
 
 impl Resolver for FsResolver {
     fn resolve(&self, abs: &str) -> Option<Resolved> {
-        let real = real_path(Path::new(abs));
+        let real = real_path(Path::new(abs))?;
         let file = std::fs::metadata(&real).ok().map(|m| FileId { dev: m.dev(), ino: m.ino() });
         Some(Resolved { real: real.to_string_lossy().into_owned(), file })
     }
@@ -50,14 +61,20 @@ impl Resolver for FsResolver {
 /// dangling link is followed to where a write would create its file. From
 /// the first component that does not exist on, the rest is appended as
 /// written, `.` and `..` taken as text (no link can redirect what is not
-/// there, and the kernel would refuse such a walk anyway). A loop past
-/// [`MAX_LINKS`] links stops at the link, as the kernel's ELOOP does.
-fn real_path(p: &Path) -> PathBuf {
+/// there, and the kernel would refuse such a walk anyway). `None` past
+/// [`MAX_LINKS`] links or [`MAX_STEPS`] components, and for a path through
+/// one of [`SELF_PATHS`], which the daemon cannot read for the server.
+fn real_path(p: &Path) -> Option<PathBuf> {
     let mut real = PathBuf::from("/");
     let mut todo: VecDeque<OsString> = parts(p);
     let mut links = 0;
+    let mut steps = 0;
     let mut missing = false;
     while let Some(c) = todo.pop_front() {
+        steps += 1;
+        if steps > MAX_STEPS {
+            return None;
+        }
         if c == ".." {
             real.pop();
             continue;
@@ -67,9 +84,15 @@ fn real_path(p: &Path) -> PathBuf {
             real = next;
             continue;
         }
+        if SELF_PATHS.iter().any(|s| Path::new(s) == next) {
+            return None;
+        }
         match std::fs::symlink_metadata(&next) {
-            Ok(m) if m.file_type().is_symlink() && links < MAX_LINKS => {
+            Ok(m) if m.file_type().is_symlink() => {
                 links += 1;
+                if links > MAX_LINKS {
+                    return None;
+                }
                 match std::fs::read_link(&next) {
                     Ok(target) => {
                         if target.is_absolute() {
@@ -82,12 +105,11 @@ fn real_path(p: &Path) -> PathBuf {
                     Err(_) => (real, missing) = (next, true),
                 }
             }
-            Ok(m) if m.file_type().is_symlink() => (real, missing) = (next, true),
             Ok(_) => real = next,
             Err(_) => (real, missing) = (next, true),
         }
     }
-    real
+    Some(real)
 }
 
 /// The components of a path, `.` and empty ones left out.
@@ -355,8 +377,21 @@ mod tests {
         assert_eq!(r(&dir.join("l/../f")), s(dir.join("x/f")));
         assert_eq!(r(&dir.join("l/./y2/../z")), s(dir.join("x/y/z")));
         assert_eq!(r(&dir.join("missing/../f")), s(dir.join("f")));
-        assert_eq!(r(&dir.join("loop/f")), s(dir.join("loop/f")));
         assert_eq!(r(Path::new("/../..")), "/");
+        // What cannot be read for the server is unresolvable, not "missing":
+        // a loop, a chain longer than any resolver follows, a link whose
+        // target is a long walk, the daemon's own /proc/self.
+        let none = |p: &Path| FS.resolve(&p.to_string_lossy()).is_none();
+        assert!(none(&dir.join("loop/f")));
+        link(&"a/../".repeat(600), dir.join("walk")).unwrap();
+        assert!(none(&dir.join("walk/f")));
+        for i in 0..300 {
+            link(&format!("c{}", i + 1), dir.join(format!("c{i}"))).unwrap();
+        }
+        assert!(none(&dir.join("c0")));
+        assert_eq!(r(&dir.join("c250")), s(dir.join("c300")));
+        assert!(none(Path::new("/proc/self/cwd/x")) && none(Path::new("/dev/fd/0")));
+        assert!(!none(Path::new("/proc/1/x")));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -384,7 +384,7 @@ fn any_at(v: &Value, path: &[Seg], f: &dyn Fn(&Value) -> bool) -> bool {
     }
 }
 
-/// Every value at `path` passes `f`, and there is at least one.
+/// Every element reaches a value at `path`, and every value passes `f`.
 fn all_at(v: &Value, path: &[Seg], f: &dyn Fn(&Value) -> bool) -> bool {
     fn every(v: &Value, path: &[Seg], f: &dyn Fn(&Value) -> bool, seen: &mut bool) -> bool {
         let Some((seg, rest)) = path.split_first() else {
@@ -394,9 +394,11 @@ fn all_at(v: &Value, path: &[Seg], f: &dyn Fn(&Value) -> bool) -> bool {
         match (seg, v) {
             (Seg::Any, Value::Array(a)) => a.iter().all(|x| every(x, rest, f, seen)),
             (Seg::Any, Value::Object(o)) => o.values().all(|x| every(x, rest, f, seen)),
-            (Seg::Key { key, .. }, Value::Object(o)) => o.get(key).is_none_or(|x| every(x, rest, f, seen)),
-            (Seg::Key { index: Some(i), .. }, Value::Array(a)) => a.get(*i).is_none_or(|x| every(x, rest, f, seen)),
-            _ => true,
+            (Seg::Key { key, .. }, Value::Object(o)) => o.get(key).is_some_and(|x| every(x, rest, f, seen)),
+            (Seg::Key { index: Some(i), .. }, Value::Array(a)) => a.get(*i).is_some_and(|x| every(x, rest, f, seen)),
+            // An element without the key, or of another shape: a server
+            // may read it another way.
+            _ => false,
         }
     }
     let mut seen = false;

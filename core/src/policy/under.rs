@@ -43,7 +43,7 @@ use super::protect::Place;
 /// Paths resolved for one call's rules; past this they count as
 /// unresolvable (an allow does not match, a deny or ask makes the call
 /// ask).
-const MAX_RESOLVES: usize = 256;
+const MAX_RESOLVES: usize = 128;
 
 /// `s` has a `..` segment (`/` or `\` separated).
 pub(crate) fn has_dotdot(s: &str) -> bool {
@@ -140,7 +140,17 @@ impl<'a> Resolving<'a> {
             }
             None => complete = false,
         }
-        let uri = text.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("file:"));
+        let uri = is_file_uri(text);
+        if uri {
+            match file_url_path(text) {
+                Some(p) => {
+                    let p = if env.case_insensitive { p.to_lowercase() } else { p };
+                    abs.push(collapse(&p, true));
+                    abs.push(p);
+                }
+                None => complete = false,
+            }
+        }
         if !uri && !text.is_empty() && text.len() <= MAX_PATH && !text.contains('\0') {
             let text = if env.case_insensitive { text.to_lowercase() } else { text.to_owned() };
             let mut bases: Vec<&str> = Vec::new();
@@ -157,9 +167,11 @@ impl<'a> Resolving<'a> {
                 // A server that does not expand `~` reads a folder named
                 // `~`: a reading only when there is one.
                 if text.starts_with('~') && !base.is_empty() {
-                    let first = text.split('/').next().unwrap_or_default();
-                    match self.resolve_entry(&format!("{base}/{first}")) {
-                        Some((_, false)) => continue,
+                    let entry = format!("{base}/{}", text.split('/').next().unwrap_or_default());
+                    match self.resolve_entry(&entry) {
+                        // Neither there nor a link (a dangling one leads
+                        // elsewhere: its reading counts).
+                        Some((real, false)) if real == entry => continue,
                         Some(_) => {}
                         None => complete = false,
                     }
@@ -201,6 +213,56 @@ impl<'a> Resolving<'a> {
     }
 }
 
+/// The text is a `file:` URL (as a URL parser sees it: blanks and
+/// control characters around it dropped, the scheme in any case).
+fn is_file_uri(text: &str) -> bool {
+    let t = text.trim_matches(|c: char| c <= ' ');
+    t.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("file:"))
+}
+
+/// The path a URL parser (WHATWG, as Node's `fileURLToPath(new URL(…))`,
+/// or Python's `urllib`) finds in a `file:` URL: blanks and controls
+/// around it and tabs and line breaks inside dropped, `\` read as `/`, a
+/// host of `localhost` (any case) or none, the query and fragment cut,
+/// escapes decoded. `None` for another host or an undecodable path.
+fn file_url_path(text: &str) -> Option<String> {
+    let t: String =
+        text.trim_matches(|c: char| c <= ' ').chars().filter(|c| !matches!(c, '\t' | '\n' | '\r')).collect();
+    let rest = t.get(5..)?.replace('\\', "/");
+    let path = match rest.strip_prefix("//") {
+        Some(after) => {
+            let end = after.find('/').unwrap_or(after.len());
+            let host = &after[..end];
+            if !host.is_empty() && !host.eq_ignore_ascii_case("localhost") {
+                return None;
+            }
+            after[end..].to_owned()
+        }
+        None => rest,
+    };
+    let path = &path[..path.find(['?', '#']).unwrap_or(path.len())];
+    let mut out = Vec::with_capacity(path.len() + 1);
+    if !path.starts_with('/') {
+        out.push(b'/');
+    }
+    let b = path.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%'
+            && let (Some(h), Some(l)) = (b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    let p = String::from_utf8(out).ok()?;
+    (!p.contains('\0') && p.len() <= MAX_PATH).then_some(p)
+}
+
 fn dedup(v: Vec<String>) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(v.len());
     for x in v {
@@ -212,11 +274,9 @@ fn dedup(v: Vec<String>) -> Vec<String> {
 }
 
 /// A text a deny or ask rule's tests also read in its other forms: under
-/// a path-like key, or spelled like a path (`/`, `~`, `$`, `file://`).
+/// a path-like key, or spelled like a path (`/`, `~`, `$`, a `file:` URL).
 pub(crate) fn reads_as_path(key: Option<&str>, text: &str) -> bool {
-    key.is_some_and(super::protect::is_path_key)
-        || text.starts_with(['/', '~', '$'])
-        || text.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("file://"))
+    key.is_some_and(super::protect::is_path_key) || text.starts_with(['/', '~', '$']) || is_file_uri(text)
 }
 
 /// The `under` test of one value, for a rule with or without the effect
@@ -229,9 +289,11 @@ pub(crate) fn holds(dir: &str, text: &str, at: Option<&Resolving<'_>>, allow: bo
         // already brings in.
         return written;
     }
-    // A `file://` path with escapes is read one way by Latch and perhaps
-    // another by the server: never allowed by its folder.
-    if allow && text.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("file:")) && text.contains('%') {
+    // A `file:` URL with escapes, a query, a fragment, backslashes or
+    // blanks is read one way by Latch and perhaps another by the server:
+    // never allowed by its folder.
+    if allow && is_file_uri(text) && text.contains(|c: char| "%?#\\".contains(c) || c.is_whitespace() || c.is_control())
+    {
         return false;
     }
     let Some(d) = at.folder(dir) else {
@@ -241,7 +303,9 @@ pub(crate) fn holds(dir: &str, text: &str, at: Option<&Resolving<'_>>, allow: bo
         return false;
     };
     let r = at.readings(text);
-    let inside = |p: &String| p != &d && is_under(p, &d);
+    // An allow reaches into the folder; a deny or ask covers the folder
+    // itself too (listing it, removing it).
+    let inside = |p: &String| (p != &d || !allow) && is_under(p, &d);
     if allow {
         r.complete && r.real.iter().all(inside)
     } else {
@@ -275,6 +339,7 @@ mod tests {
                 ("/w/proj/evil ", "/w/secret/key"),
                 ("/w/proj/${X:-a}", "/w/secret"),
                 ("/w/proj/d\u{a0}", "/w/secret"),
+                ("/c/~", "/w/other"),
             ];
             let real = links
                 .iter()
@@ -402,6 +467,13 @@ mod tests {
         assert_eq!(decided(allow, "read_file", json!({"paths": ["/w/proj/a", "/w/proj/b"]})), Allow);
         assert_eq!(decided(allow, "read_file", json!({"paths": ["/w/proj/a", "/etc/shadow"]})), Ask, "every element");
         assert_eq!(decided(allow, "read_file", json!({"paths": []})), Ask);
+        let nested = allow.replace("paths.*", "files.*.path");
+        assert_eq!(decided(&nested, "read_file", json!({"files": [{"path": "/w/proj/a"}]})), Allow);
+        for odd in [json!(["/etc/shadow"]), json!([{"file": "/etc/shadow"}]), json!([{"Path": "/etc/shadow"}])] {
+            let mut files = vec![json!({"path": "/w/proj/a"})];
+            files.extend(odd.as_array().unwrap().iter().cloned());
+            assert_eq!(decided(&nested, "read_file", json!({ "files": files })), Ask, "{files:?}");
+        }
         let deny = "[[rule]]\ntool = \"read_file\"\nargs = [{ path = \"paths.*\", under = \"/w/secret/\" }]\neffect = \"deny\"\n";
         assert_eq!(decided(deny, "read_file", json!({"paths": ["/w/proj/link/../../secret/k"]})), Deny);
         let mut many: Vec<String> = (0..200).map(|i| format!("/w/proj/f{i}")).collect();
@@ -410,6 +482,41 @@ mod tests {
         assert_eq!(ev(json!({"paths": ["/w/proj/evil "]})), Deny);
         assert_eq!(ev(json!({"paths": many})), Ask, "past the budget a deny rule cannot say no: a person decides");
         assert_eq!(ev(json!({"paths": ["/w/proj/f1"]})), Allow);
+    }
+
+    /// `file:` URLs as URL parsers read them, and a `~` that is a link in
+    /// the working directory for a server that does not expand it.
+    #[test]
+    fn urls_and_tilde_links_are_read_the_servers_ways() {
+        let env = env();
+        let at = Resolving::new(Place::new(&env, Some(&Links)));
+        for sneaky in
+            ["file:///w/proj/link?x", "file:///w/proj/link#x", "file:///w/proj/.\t./other/x", "file:///w/proj\\link"]
+        {
+            assert!(!holds("file:///w/proj/", sneaky, Some(&at), true), "{sneaky:?}");
+        }
+        assert!(holds("file:///w/proj/", "file:///w/proj/a.txt", Some(&at), true));
+        for spelled in [
+            "file:/w/other/x",
+            "FILE:/w/other/x",
+            "file:w/other/x",
+            "file:\\w\\other\\x",
+            "file://LocalHost/w/other/x",
+            " file:/w/other/x",
+            "file:///w/proj/link?x",
+            "file:///w/proj/l\tink/x",
+        ] {
+            let at = Resolving::new(Place::new(&env, Some(&Links)));
+            assert!(holds("/w/other/", spelled, Some(&at), false), "{spelled:?}");
+            assert!(!at.unsure(), "{spelled:?}");
+        }
+        let at = Resolving::new(Place::new(&env, Some(&Links)));
+        assert!(!holds("/w/other/", "file://host.example/w/other/x", Some(&at), false));
+        assert!(at.unsure(), "another host cannot be read: the call asks");
+        let c = PathEnv { cwd: Some("/c".into()), ..env.clone() };
+        let at = Resolving::new(Place::new(&c, Some(&Links)));
+        assert!(holds("/w/other/", "~/x", Some(&at), false), "a `~` link where the server looks");
+        assert!(!holds("~/proj/", "~/proj/x", Some(&at), true));
     }
 
     #[test]
