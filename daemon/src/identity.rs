@@ -34,7 +34,7 @@ const MAX_LINKS: usize = 255;
 /// Components looked up for one path, links' targets included, before it
 /// counts as unresolvable: a link whose target is hundreds of `a/..` would
 /// otherwise cost the daemon millions of lookups for one call.
-const MAX_STEPS: usize = 512;
+const MAX_STEPS: usize = 256;
 
 /// Paths that name the asking process itself: read by the daemon they
 /// would be the daemon's, not the server's.
