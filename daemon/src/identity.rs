@@ -1,10 +1,13 @@
 //! Path identity, the IO part: what the file system says a path is.
 //!
 //! The decision core normalises paths lexically and asks a
-//! [`Resolver`] for the rest; this is that resolver. It resolves
-//! symlinks in the longest existing prefix of a path (a dangling link is
-//! followed too) and reports the device and inode of a file that exists,
-//! so a symlink or a hard link to the policy is the policy.
+//! [`Resolver`] for the rest; this is that resolver. It walks a path as
+//! the kernel does, symlinks in its longest existing prefix resolved in
+//! place (a dangling link is followed too, `..` after a link leaves its
+//! target), and reports the device and inode of a file that exists, so a
+//! symlink or a hard link to the policy is the policy. What it cannot read
+//! for the server (a long chain or walk, the daemon's own `/proc/self`)
+//! is unresolvable.
 //!
 //! It also builds the protected set ([`protected`]): Latch's own files,
 //! the `latch` binary, every client config `latch install` knows, each
