@@ -131,6 +131,38 @@ async def test_relative_path_from_the_servers_working_directory(
 
 
 @pytest.mark.anyio
+async def test_a_path_latch_cannot_follow_asks_a_person(home: Home, start_daemon: Callable[..., Daemon]) -> None:
+    """Paths whose end the daemon cannot find: a link whose target walks 260
+    steps (`x/..` pairs, which the kernel follows) to the policy, and
+    `/proc/self/cwd`, which is the server's own folder but the daemon's
+    when the daemon reads it. Before, both counted as "not Latch's" and the
+    server rewrote the policy under a policy that allows everything; now
+    the call waits for a person (denied here), and `/proc/self/status`
+    still runs."""
+    start_daemon(policy=ALLOW_ALL)
+    policy = home.latch_home / "policy.toml"
+    before = policy.read_bytes()
+    (home.work / "x").mkdir()
+    long_way = "/".join([str(home.work)] + ["x", ".."] * 130 + ["latch", "policy.toml"])
+    (home.work / "notes.toml").symlink_to(long_way)
+    (home.work / "draft.toml").symlink_to(policy)
+    assert os.path.realpath(home.work / "notes.toml") == str(policy)
+    cmd = via_shim("test", our_server_cmd())
+    async with session(cmd, home.agent_env(), home.new_log("test"), cwd=home.work) as s:
+        for spelled in [str(home.work / "notes.toml"), "/proc/self/cwd/draft.toml"]:
+            approver = Approver(home, tool="write_file", action="deny")
+            approver.start()
+            with anyio.fail_after(40):
+                result = await s.call_tool("write_file", {"path": spelled, "content": '[defaults]\nwrite = "allow"\n'})
+            entry = approver.outcome()
+            assert blocked(result), f"{spelled}: {text_of(result)}"
+            assert "cannot follow" in json.dumps(entry), entry
+        ok = await s.call_tool("echo", {"path": "/proc/self/status"})
+        assert not ok.is_error, text_of(ok)
+    assert policy.read_bytes() == before
+
+
+@pytest.mark.anyio
 async def test_client_configs_and_hook_settings_may_be_read_not_written(
     home: Home, start_daemon: Callable[..., Daemon]
 ) -> None:

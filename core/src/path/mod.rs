@@ -44,8 +44,12 @@ pub struct Resolved {
 /// Asks the file system. Implemented by the daemon; the decision core calls
 /// it and never does IO itself.
 pub trait Resolver {
-    /// Resolves an absolute, lexically normalised path. `None` when the
-    /// file system cannot be asked (then only the lexical form counts).
+    /// Resolves an absolute path (lexically normalised, or with `..` kept
+    /// as the kernel walks it). `None` when the path cannot be followed
+    /// for the server (a chain of links or steps too long, a walk through
+    /// the asking process's own `/proc/self`): where it leads is unknown,
+    /// and callers take it so (a call that names it asks), unless
+    /// [`names_the_opener`] says nothing lies behind it.
     fn resolve(&self, abs: &str) -> Option<Resolved>;
 }
 
@@ -316,6 +320,32 @@ pub fn ends_with_tail(abs: &str, tail: &str) -> bool {
 /// The file name part.
 pub fn base_name(path: &str) -> &str {
     path.trim_end_matches('/').rsplit('/').next().unwrap_or(path)
+}
+
+/// Whether the absolute path `abs` names a part of the process that opens
+/// it and no other file: its standard streams, an open descriptor
+/// (`/dev/fd/N`, `/proc/self/fd/N`) or one of its own `/proc/self` entries
+/// other than those that lead back into the file system (`cwd`, `root`,
+/// `exe`, `map_files`, `task`, anything under `fd/N/`, any `..`). A
+/// resolver cannot follow these for the server (they would be the
+/// resolver's own), and need not: no other file hides behind them.
+pub fn names_the_opener(abs: &str) -> bool {
+    let number = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+    if matches!(abs, "/dev/stdin" | "/dev/stdout" | "/dev/stderr" | "/proc/self" | "/proc/thread-self") {
+        return true;
+    }
+    if let Some(n) = abs.strip_prefix("/dev/fd/") {
+        return number(n);
+    }
+    let Some(rest) = abs.strip_prefix("/proc/self/").or_else(|| abs.strip_prefix("/proc/thread-self/")) else {
+        return false;
+    };
+    let (first, more) = rest.split_once('/').unwrap_or((rest, ""));
+    match first {
+        "fd" => number(more),
+        "" | "." | ".." | "cwd" | "root" | "exe" | "map_files" | "task" => false,
+        _ => !more.split('/').any(|c| c == ".."),
+    }
 }
 
 #[cfg(test)]

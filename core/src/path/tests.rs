@@ -91,3 +91,41 @@ fn helpers() {
     assert_eq!(join("/a/b", "../c"), "/a/c");
     assert_eq!(base_name("/usr/bin/latch"), "latch");
 }
+
+#[test]
+fn only_the_openers_own_streams_and_information_need_no_following() {
+    for s in [
+        "/dev/stdin",
+        "/dev/stdout",
+        "/dev/stderr",
+        "/dev/fd/2",
+        "/proc/self",
+        "/proc/self/fd/17",
+        "/proc/thread-self/fd/0",
+        "/proc/self/status",
+        "/proc/self/net/tcp",
+    ] {
+        assert!(names_the_opener(s), "{s}");
+    }
+    for s in [
+        "/proc/self/cwd/../.config/latch/policy.toml",
+        "/proc/self/cwd",
+        "/proc/self/root/home/u/.config/latch/policy.toml",
+        "/proc/thread-self/root/etc/passwd",
+        "/proc/self/fd/3/policy.toml",
+        "/proc/self/fd/3/../x",
+        "/proc/self/fd",
+        "/proc/self/exe",
+        "/proc/self/map_files/1-2",
+        "/proc/self/task/7/cwd/x",
+        "/proc/self/status/../cwd/x",
+        "/proc/self/./cwd/x",
+        "/proc/self/../1/cwd",
+        "/dev/fd",
+        "/dev/fd/3/x",
+        "/dev/fd/../sda",
+        "/home/u/deep/policy.toml",
+    ] {
+        assert!(!names_the_opener(s), "{s}");
+    }
+}

@@ -204,7 +204,13 @@ impl Scan<'_> {
         // With `..`, as the kernel walks it (through a symlink, then up).
         let walked = kernel_form(raw, env).unwrap_or_else(|| abs.clone());
         let Some(resolved) = r.resolve(&walked) else {
-            return (!lexically_in).then(String::new);
+            // Where it leads is unknown: inside only by name is not enough.
+            if super::names_the_opener(&walked) {
+                return (!lexically_in).then(String::new);
+            }
+            return Some(
+                " (Latch cannot follow where it leads: more than 255 links or 256 steps, or /proc/self)".into(),
+            );
         };
         let real = fold(env, collapse(&resolved.real, true));
         if self.reals.iter().any(|f| is_under(&real, f)) {

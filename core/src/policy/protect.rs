@@ -30,7 +30,9 @@
 //!
 //! Some things cannot be decided statically: a command name that is the
 //! output of `$(…)` with Latch's subcommand after it, a `kill` of a pid
-//! only known at run time, a string past the parser's bounds. These make
+//! only known at run time, a string past the parser's bounds, a path the
+//! resolver cannot follow (too long a chain of links or steps, a walk
+//! through `/proc/self/cwd` or `root`). These make
 //! the call *ask* at least ([`Finding::deny`] false), never allow.
 
 mod call;
@@ -144,6 +146,7 @@ impl Guard {
     /// Why the call touches Latch, or `None`.
     pub fn check(&self, call: &Call<'_>, cls: &Classification, place: Place<'_>) -> Option<Finding> {
         let budget = std::cell::Cell::new(0);
+        let unfollowed = std::cell::RefCell::new(None);
         // A folder in one argument and a relative name in another
         // (`{"dir": "~/.config", "file": "latch/policy.toml"}`): relative
         // paths resolve against the call's absolute ones too.
@@ -164,16 +167,26 @@ impl Guard {
             shell: cls.class == Class::Execute || cls.flags.contains(&Flag::Shell),
             removes: removes(call.tool),
             resolves: &budget,
+            unfollowed: &unfollowed,
         };
         let mut at = Vec::new();
         let mut ask = None;
         let deny = self.walk(call.args, None, &mut at, &ctx, &mut ask);
-        if deny.is_none() && ask.is_none() && ctx.over_budget() {
+        if deny.is_some() || ask.is_some() {
+            return deny.or(ask);
+        }
+        if let Some(p) = unfollowed.take() {
+            return Some(Finding::ask(format!(
+                "names {p}, which Latch cannot follow to where it leads (more than 255 links or 256 steps, or a \
+                 walk through /proc/self), so it may be Latch's own file"
+            )));
+        }
+        if ctx.over_budget() {
             return Some(Finding::ask(format!(
                 "names more than {MAX_RESOLVES} paths; the rest were compared by name only"
             )));
         }
-        deny.or(ask)
+        None
     }
 
     fn walk<'v>(

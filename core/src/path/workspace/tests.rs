@@ -13,6 +13,11 @@ struct Links;
 
 impl Resolver for Links {
     fn resolve(&self, abs: &str) -> Option<Resolved> {
+        // `/proj/deep` is a chain too long to follow; `/proc/self` is
+        // the resolver's own (as with the daemon's).
+        if abs.starts_with("/proj/deep") || abs.starts_with("/proc/self") {
+            return None;
+        }
         let real = if let Some(rest) = abs.strip_prefix("/proj/link") {
             format!("/etc{rest}")
         } else if let Some(rest) = abs.strip_prefix("/tmp/alias") {
@@ -173,4 +178,19 @@ fn resolving_is_bounded() {
     let many: Vec<String> = (0..MAX_RESOLVES + 1).map(|i| format!("/proj/f{i}")).collect();
     let why = write(json!({ "paths": many }), &e, Some(&Links)).unwrap();
     assert!(why.contains("not resolved"), "{why}");
+}
+
+/// A write whose path cannot be followed is not inside because its name
+/// is: before, `/proj/deep/x` (a chain of links out of the project too long
+/// to follow) counted as inside by name.
+#[test]
+fn a_path_that_cannot_be_followed_is_not_inside_by_name() {
+    let e = env("/proj");
+    for p in ["/proj/deep/x", "deep/x", "/proc/self/cwd/x"] {
+        let why = write(json!({ "path": p }), &e, Some(&Links)).unwrap_or_else(|| panic!("{p}: not flagged"));
+        assert!(why.contains("cannot follow"), "{p}: {why}");
+    }
+    assert!(shell("echo x > deep/notes", &e).is_some_and(|w| w.contains("cannot follow")));
+    assert_eq!(shell("cargo test 2>&1 | tee /dev/stderr", &e), None);
+    assert_eq!(write(json!({"path": "/proj/src/x.rs"}), &e, Some(&Links)), None);
 }

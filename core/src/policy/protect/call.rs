@@ -1,7 +1,9 @@
 //! One call as self-protection reads it: where its paths are read
 //! ([`Place`]), the reading context, and what was found ([`Finding`]).
 
-use crate::path::{PathEnv, Resolver};
+use std::cell::{Cell, RefCell};
+
+use crate::path::{self, PathEnv, Resolved, Resolver};
 
 /// Paths the file system is asked about for one call; past this the call
 /// asks.
@@ -52,7 +54,11 @@ pub(crate) struct Ctx<'a> {
     /// It may remove or move what a path names, folders included.
     pub removes: bool,
     /// Paths the file system was asked about so far.
-    pub resolves: &'a std::cell::Cell<usize>,
+    pub resolves: &'a Cell<usize>,
+    /// The first path the file system could not follow (a chain of links
+    /// or steps too long, a `/proc/self` walk): where it leads is unknown,
+    /// so the call asks.
+    pub unfollowed: &'a RefCell<Option<String>>,
 }
 
 impl Ctx<'_> {
@@ -61,6 +67,18 @@ impl Ctx<'_> {
         let n = self.resolves.get();
         self.resolves.set(n + 1);
         if n < MAX_RESOLVES { self.place.resolver } else { None }
+    }
+
+    /// Where the absolute path `abs` leads, while the budget lasts. A path
+    /// the resolver cannot follow is remembered in [`Ctx::unfollowed`]
+    /// unless it names only the process that opens it
+    /// ([`path::names_the_opener`]).
+    pub fn resolve(&self, abs: &str) -> Option<Resolved> {
+        let got = self.resolver()?.resolve(abs);
+        if got.is_none() && !path::names_the_opener(abs) {
+            self.unfollowed.borrow_mut().get_or_insert_with(|| abs.to_owned());
+        }
+        got
     }
 
     /// The budget ran out: some paths were compared lexically only.

@@ -84,7 +84,7 @@ impl Places {
     pub fn check(&self, lex: &Lexical, ctx: &Ctx<'_>, write: bool, ancestors: bool) -> Option<Hit> {
         match lex {
             Lexical::Abs(p) => self.check_abs(p, write, ancestors).or_else(|| {
-                let r = ctx.resolver()?.resolve(p)?;
+                let r = ctx.resolve(p)?;
                 let real = if self.fold { r.real.to_lowercase() } else { r.real };
                 if let Some(h) = self.check_abs(&real, write, ancestors) {
                     return Some(Hit { what: format!("{} (through {real})", h.what), ..h });
@@ -100,7 +100,7 @@ impl Places {
     /// A path with `..` as the kernel walks it (through symlinks).
     pub fn check_kernel_form(&self, s: &str, ctx: &Ctx<'_>, write: bool, ancestors: bool) -> Option<Hit> {
         let raw = path::kernel_form(s, ctx.place.env)?;
-        let r = ctx.resolver()?.resolve(&raw)?;
+        let r = ctx.resolve(&raw)?;
         let real = collapse(&r.real, true);
         let real = if self.fold { real.to_lowercase() } else { real };
         if let Some(h) = self.check_abs(&real, write, ancestors) {
@@ -121,7 +121,7 @@ impl Places {
         match lex {
             Lexical::Abs(p) => {
                 self.binary.iter().any(|b| b == p)
-                    || ctx.resolver().and_then(|r| r.resolve(p)).is_some_and(|r| {
+                    || ctx.resolve(p).is_some_and(|r| {
                         let real = if self.fold { r.real.to_lowercase() } else { r.real };
                         self.binary.contains(&real)
                             || r.file.is_some_and(|id| self.files.iter().any(|(f, k)| *f == id && *k == Kind::Binary))

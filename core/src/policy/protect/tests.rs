@@ -32,6 +32,13 @@ struct Fs;
 
 impl Resolver for Fs {
     fn resolve(&self, abs: &str) -> Option<Resolved> {
+        // As the daemon's resolver: a chain too long to follow
+        // (`/tmp/deep` links through hundreds of steps), the asking
+        // process's own `/proc/self` and `/dev/fd`.
+        let unfollowable = ["/tmp/deep/", "/proc/self", "/proc/thread-self", "/dev/fd", "/dev/std"];
+        if unfollowable.iter().any(|u| abs.starts_with(u)) {
+            return None;
+        }
         let (real, file) = match abs {
             "/tmp/link" => (POLICY.to_owned(), Some(FileId { dev: 1, ino: 100 })),
             "/tmp/dirlink/policy.toml" => (POLICY.to_owned(), Some(FileId { dev: 1, ino: 100 })),
@@ -371,4 +378,34 @@ fn shellish_agrees_with_the_character_test() {
         assert_eq!(super::shellish(&t), by_char(&t), "{t:?}");
     }
     assert!(!super::shellish(&"x".repeat(1 << 20)));
+}
+
+/// A path the resolver cannot follow may lead to Latch's files: the call
+/// asks (before, it was compared by name only and allowed). What names only
+/// the opening process (its streams, its `/proc/self` information) does not.
+#[test]
+fn a_path_latch_cannot_follow_asks() {
+    for p in [
+        "/tmp/deep/policy.toml",
+        "/proc/self/cwd/../cfg/policy.toml",
+        "/proc/self/root/home/u/cfg/policy.toml",
+        "/proc/thread-self/cwd/x",
+        "/dev/fd/3/policy.toml",
+    ] {
+        let f = write(p).unwrap_or_else(|| panic!("{p}: not asked"));
+        assert!(!f.deny && f.why.contains("cannot follow"), "{p}: {f:?}");
+        let read = check_in("read_file", Class::Read, &json!({ "path": p }), "/srv/app");
+        assert!(read.is_some_and(|f| !f.deny), "read {p}");
+    }
+    let f = run("echo x > /proc/self/cwd/../cfg/policy.toml").expect("asked");
+    assert!(f.why.contains("cannot follow"), "{f:?}");
+    // Spelled out, it is denied as before.
+    assert!(denied(write("/proc/self/cwd/../.config/latch/policy.toml")));
+    // A deny elsewhere in the call still wins.
+    let both = json!({"path": "/tmp/deep/a", "also": POLICY});
+    assert!(denied(check_in("write_file", Class::Write, &both, "/srv/app")));
+    for cmd in ["cat /proc/self/status", "echo hi > /dev/stderr", "tee /dev/fd/2 < notes.txt", "wc /dev/stdin"] {
+        assert_eq!(run(cmd), None, "{cmd}");
+    }
+    assert_eq!(write("/dev/stdout"), None);
 }
