@@ -89,7 +89,8 @@ pub(crate) async fn decide(
         let args_o = args.clone();
         let work = tokio::task::spawn_blocking(move || {
             let call = Call { server: &server_o, tool: &tool_o, args: &args_o };
-            let place = Place { client_roots: snapshot.roots.as_deref(), ..crate::identity::place(&place_o) };
+            let memo = crate::identity::Memo::default();
+            let place = Place { client_roots: snapshot.roots.as_deref(), ..crate::identity::place(&place_o, &memo) };
             let s = &snapshot;
             evaluate(&s.policy, s.floor.as_ref(), &call, s.def.as_ref(), &answers_o, place, s.facts)
         });
@@ -110,7 +111,8 @@ pub(crate) async fn decide(
         let def_hash = def.map(|d| d.hash.clone());
         let call = Call { server, tool, args: &args };
         let roots = eng.shims.get(&conn).and_then(|s| s.roots.clone());
-        let place = Place { client_roots: roots.as_deref(), ..crate::identity::place(&place) };
+        let memo = crate::identity::Memo::default();
+        let place = Place { client_roots: roots.as_deref(), ..crate::identity::place(&place, &memo) };
         let facts = eng.facts(conn, server, tool);
         let mut verdict = match early {
             Some(v) => v,

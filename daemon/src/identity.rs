@@ -276,9 +276,29 @@ fn roots(cmdline: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// The place a call is decided in.
-pub fn place(env: &PathEnv) -> Place<'_> {
-    Place::new(env, Some(&FS))
+/// The place a call is decided in; `memo` answers every question about
+/// one path once for the whole decision.
+pub fn place<'a>(env: &'a PathEnv, memo: &'a Memo) -> Place<'a> {
+    Place::new(env, Some(memo))
+}
+
+/// [`FS`] for one decision, each path resolved once: self-protection, the
+/// workspace, the sensitive places and `under` rules (of each layer) read
+/// the same paths, and each would otherwise walk them again.
+#[derive(Default)]
+pub struct Memo {
+    seen: std::cell::RefCell<std::collections::HashMap<String, Option<Resolved>>>,
+}
+
+impl Resolver for Memo {
+    fn resolve(&self, abs: &str) -> Option<Resolved> {
+        if let Some(known) = self.seen.borrow().get(abs) {
+            return known.clone();
+        }
+        let got = FS.resolve(abs);
+        self.seen.borrow_mut().insert(abs.to_owned(), got.clone());
+        got
+    }
 }
 
 #[cfg(test)]

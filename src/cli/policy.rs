@@ -323,7 +323,8 @@ fn explain_def(
     let call = Call { server, tool, args: &args };
     // Paths are read as a server started here would read them.
     let env = latch_daemon::identity::server_env(Some(std::process::id()));
-    let mut x = p.explain_in(&call, def.as_ref(), latch_daemon::identity::place(&env));
+    let memo = latch_daemon::identity::Memo::default();
+    let mut x = p.explain_in(&call, def.as_ref(), latch_daemon::identity::place(&env, &memo));
     if ask_model && !x.questions.is_empty() {
         x = ask_the_model(&p, &call, def.as_ref(), x)?;
     }

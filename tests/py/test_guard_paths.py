@@ -337,6 +337,28 @@ async def test_a_write_to_a_persistence_place_asks_under_the_default_policy(home
     assert rows and "persistence" in json.dumps(rows[0].get("reasons")), rows
 
 
+@pytest.mark.anyio
+async def test_a_link_to_a_persistence_place_asks_under_the_default_policy(home: Home, daemon: Daemon) -> None:
+    """A link in the project to `.git/hooks` (a cloned repository may carry
+    one): a write through it plants a hook the next commit runs. Before,
+    only the path's name was read ("tools/pre-commit"), and the write ran."""
+    hooks = home.work / ".git" / "hooks"
+    hooks.mkdir(parents=True)
+    (home.work / "tools").symlink_to(".git/hooks")
+    approver = Approver(home, tool="write_file", action="deny")
+    approver.start()
+    cmd = via_shim("test", our_server_cmd())
+    async with session(cmd, home.agent_env(), home.new_log("test"), cwd=home.work) as s:
+        ok = await s.call_tool("write_file", {"path": "tools.txt", "content": "x"})
+        assert not ok.is_error, text_of(ok)
+        with anyio.fail_after(40):
+            result = await s.call_tool("write_file", {"path": "tools/pre-commit", "content": "#!/bin/sh\nid\n"})
+        entry = approver.outcome()
+    assert blocked(result), text_of(result)
+    assert not (hooks / "pre-commit").exists()
+    assert "a git hook" in json.dumps(entry) and "through a symlink" in json.dumps(entry), entry
+
+
 # ------------------------------------------------- the user's own deny rules
 
 

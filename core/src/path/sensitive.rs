@@ -14,11 +14,18 @@
 //!
 //! Paths are read lexically ([`super::normalise`] with no environment, so
 //! `~/.ssh/x` and `/home/u/.ssh/x` are both `.ssh/x` at heart), as tool
-//! arguments and as the words of shell commands. Pure, bounded.
+//! arguments and as the words of shell commands ([`scan`]); then, where
+//! the daemon gives a [`Resolver`], in the server's place and followed to
+//! where they lead ([`scan_followed`]): a link in a project to `.git/hooks`
+//! or `~/.ssh` is the place it leads to, and a written path the resolver
+//! cannot follow to its end counts as a persistence place (where it lands
+//! is unknown). Pure, bounded.
+
+use std::borrow::Cow;
 
 use serde_json::Value;
 
-use super::{Lexical, PathEnv, normalise};
+use super::{Lexical, PathEnv, Resolver, collapse, kernel_form, names_the_opener, normalise};
 use crate::class::Flag;
 use crate::shell::{self, RedirectKind};
 
@@ -116,18 +123,49 @@ fn seq(c: &[&str], a: &str, b: &str) -> bool {
 /// `write` says whether the call writes (its class is not READ); `shell`
 /// that its strings are shell commands (then each command decides).
 pub fn scan(args: &Value, write: bool, shell_strings: bool) -> Vec<(Flag, String)> {
-    let mut s = Scan { out: Vec::new(), seen: 0, env: PathEnv::default() };
+    let mut s = Scan { out: Vec::new(), seen: 0, env: Cow::Owned(PathEnv::default()), follow: None };
     s.walk(args, None, write, shell_strings);
     s.out
 }
 
-struct Scan {
-    out: Vec<(Flag, String)>,
-    seen: usize,
-    env: PathEnv,
+/// Paths followed to where they lead, per call.
+pub const MAX_FOLLOWED: usize = 64;
+
+/// [`scan`] of the paths read in the server's place (`env`: its working
+/// directory, home and variables; `cd` inside a command followed) and
+/// followed through `resolver` to where they lead: what a path's real
+/// place is when its name does not say it ("path tools/pre-commit (through
+/// a symlink to /p/.git/hooks/pre-commit) is a persistence place"). A
+/// written path the resolver cannot follow, or past [`MAX_FOLLOWED`]
+/// paths, counts as a persistence place too.
+pub fn scan_followed(
+    args: &Value,
+    write: bool,
+    shell_strings: bool,
+    env: &PathEnv,
+    resolver: &dyn Resolver,
+) -> Vec<(Flag, String)> {
+    let follow = Some(Follow { resolver, resolves: 0 });
+    let mut s = Scan { out: Vec::new(), seen: 0, env: Cow::Borrowed(env), follow };
+    s.walk(args, None, write, shell_strings);
+    s.out
 }
 
-impl Scan {
+struct Scan<'a> {
+    out: Vec<(Flag, String)>,
+    seen: usize,
+    /// Copied only when a command's `cd` changes its working directory.
+    env: Cow<'a, PathEnv>,
+    /// Set by [`scan_followed`].
+    follow: Option<Follow<'a>>,
+}
+
+struct Follow<'a> {
+    resolver: &'a dyn Resolver,
+    resolves: usize,
+}
+
+impl Scan<'_> {
     fn has(&self, f: Flag) -> bool {
         self.out.iter().any(|(x, _)| *x == f)
     }
@@ -168,10 +206,47 @@ impl Scan {
 
     fn path(&mut self, s: &str, write: bool) {
         let Some(lex) = normalise(s, &self.env) else { return };
-        let p = match &lex {
-            Lexical::Abs(p) | Lexical::Tail(p) => p.as_str(),
-        };
-        self.note(p, s, write);
+        match (&lex, self.follow.is_some()) {
+            (Lexical::Abs(p) | Lexical::Tail(p), false) => self.note(p, s, write),
+            (Lexical::Abs(p), true) => self.followed(s, p, write),
+            // Where it starts is unknown: the lexical scan read its tail.
+            (Lexical::Tail(_), true) => {}
+        }
+    }
+
+    /// The path `s` (absolute `p` in the server's place) where it leads.
+    fn followed(&mut self, s: &str, p: &str, write: bool) {
+        if write && self.has(Flag::Persistence) || !write && self.has(Flag::SecretRead) {
+            return;
+        }
+        let Some(f) = self.follow.as_mut() else { return };
+        if f.resolves >= MAX_FOLLOWED {
+            if write {
+                let why =
+                    format!("more than {MAX_FOLLOWED} paths: not every written path was followed to where it leads");
+                self.out.push((Flag::Persistence, why));
+            }
+            return;
+        }
+        f.resolves += 1;
+        // With `..`, as the kernel walks it (through a symlink, then up).
+        let walked = kernel_form(s, &self.env).unwrap_or_else(|| p.to_owned());
+        match f.resolver.resolve(&walked) {
+            Some(r) => {
+                let real = collapse(&r.real, true);
+                let real = if self.env.case_insensitive { real.to_lowercase() } else { real };
+                if real != p {
+                    self.note(&real, &format!("{s} (through a symlink to {real})"), write);
+                }
+            }
+            None if write && !names_the_opener(&walked) => {
+                let why = format!(
+                    "path {s} leads where Latch cannot follow (more than 255 links or 256 steps, or /proc/self): it may be a persistence place"
+                );
+                self.out.push((Flag::Persistence, why));
+            }
+            None => {}
+        }
     }
 
     fn note(&mut self, p: &str, spelled: &str, write: bool) {
@@ -190,7 +265,16 @@ impl Scan {
     /// A shell command: redirects and the writing commands' arguments are
     /// writes, the reading commands' arguments are reads.
     fn command(&mut self, s: &str) {
-        let script = shell::parse(s, &Default::default());
+        let vars = if self.follow.is_some() { self.env.vars_with_home() } else { Default::default() };
+        let script = shell::parse(s, &vars);
+        let cwd = self.env.cwd.clone();
+        self.words(&script);
+        if self.env.cwd != cwd {
+            self.env.to_mut().cwd = cwd;
+        }
+    }
+
+    fn words(&mut self, script: &shell::Script) {
         for cmd in &script.commands {
             for r in &cmd.redirects {
                 if let Some(t) = r.target.as_ref().filter(|t| !t.unknown) {
@@ -198,6 +282,15 @@ impl Scan {
                 }
             }
             let name = cmd.base_name().unwrap_or("");
+            if self.follow.is_some() && matches!(name, "cd" | "pushd") {
+                // Later relative words start there (unknown: not followed).
+                let to = cmd.args().first().filter(|w| !w.unknown).and_then(|w| normalise(&w.text, &self.env));
+                self.env.to_mut().cwd = match to {
+                    Some(Lexical::Abs(p)) => Some(p),
+                    _ => None,
+                };
+                continue;
+            }
             if name == "crontab" && cmd.args().iter().all(|w| w.text != "-l") {
                 if !self.has(Flag::Persistence) {
                     self.out.push((Flag::Persistence, "`crontab` installs a cron table (a persistence place)".into()));
@@ -308,5 +401,76 @@ mod tests {
         assert_eq!(sh("cat ~/.aws/credentials"), [Flag::SecretRead]);
         assert_eq!(sh("cp ~/.ssh/id_rsa /tmp/k"), [Flag::SecretRead]);
         assert!(sh("ls -la && cargo test").is_empty());
+    }
+
+    /// A file system where `/p/tools` links to `/p/.git/hooks`, `/p/notes`
+    /// to `~/.ssh/authorized_keys`, `/p/key.txt` to a private key and
+    /// `/p/deep` through a chain too long to follow.
+    struct Links;
+
+    impl Resolver for Links {
+        fn resolve(&self, abs: &str) -> Option<crate::path::Resolved> {
+            let real = if let Some(rest) = abs.strip_prefix("/p/tools") {
+                format!("/p/.git/hooks{rest}")
+            } else if abs == "/p/notes" {
+                "/home/u/.ssh/authorized_keys".into()
+            } else if abs == "/p/key.txt" {
+                "/home/u/.ssh/id_ed25519".into()
+            } else if abs.starts_with("/p/deep") || abs.starts_with("/proc/self") || abs.starts_with("/dev/std") {
+                return None;
+            } else {
+                abs.to_owned()
+            };
+            Some(crate::path::Resolved { real, file: None })
+        }
+    }
+
+    fn followed(args: Value, write: bool, sh: bool) -> Vec<(Flag, String)> {
+        let env = PathEnv { home: Some("/home/u".into()), cwd: Some("/p".into()), ..PathEnv::default() };
+        scan_followed(&args, write, sh, &env, &Links)
+    }
+
+    /// A name that says nothing, a link that leads to a persistence place
+    /// or a secret: the place it leads to counts (before, only its name).
+    #[test]
+    fn paths_count_where_they_lead() {
+        for args in [
+            json!({"path": "/p/tools/pre-commit"}),
+            json!({"path": "tools/pre-commit"}),
+            json!({"path": "/p/notes"}),
+            json!({"files": {"tools/post-checkout": "x"}}),
+        ] {
+            let got = followed(args.clone(), true, false);
+            assert!(
+                matches!(got.as_slice(), [(Flag::Persistence, why)] if why.contains("through a symlink to")),
+                "{args}: {got:?}"
+            );
+            assert!(flags(args.clone(), true, false).is_empty(), "the name alone says nothing: {args}");
+        }
+        for cmd in ["echo x > tools/pre-commit", "cd /p && cp evil tools/pre-commit", "cd /srv; cd /p; tee notes < k"] {
+            let got = followed(json!({ "command": cmd }), true, true);
+            assert!(matches!(got.as_slice(), [(Flag::Persistence, _)]), "{cmd}: {got:?}");
+        }
+        let got = followed(json!({"path": "/p/key.txt"}), false, false);
+        assert!(matches!(got.as_slice(), [(Flag::SecretRead, why)] if why.contains("private key")), "{got:?}");
+        // Where Latch cannot follow a written path, it may be anywhere.
+        let got = followed(json!({"path": "/p/deep/x"}), true, false);
+        assert!(matches!(got.as_slice(), [(Flag::Persistence, why)] if why.contains("cannot follow")), "{got:?}");
+        assert!(followed(json!({"path": "/p/deep/x"}), false, false).is_empty(), "a read is not a write");
+        // Plain places, the opener's own streams, and what the name
+        // already says (the lexical scan's) add nothing here.
+        for args in [
+            json!({"path": "/p/src/main.rs"}),
+            json!({"path": "/dev/stdout"}),
+            json!({"path": "/home/u/.ssh/authorized_keys"}),
+            json!({"command": "cargo test 2>&1 | tee /dev/stderr"}),
+            json!({"command": "cd /srv && echo x > tools/pre-commit"}),
+        ] {
+            assert!(followed(args.clone(), true, true).is_empty(), "{args}");
+        }
+        // Bounded: past the budget a write counts as a persistence place.
+        let many: Vec<String> = (0..=MAX_FOLLOWED).map(|i| format!("/p/src/f{i}")).collect();
+        let got = followed(json!({ "paths": many }), true, false);
+        assert!(matches!(got.as_slice(), [(Flag::Persistence, why)] if why.contains("more than")), "{got:?}");
     }
 }

@@ -82,6 +82,26 @@ pub fn flag(
     }
 }
 
+/// The flags a classified call's paths earn in the server's place:
+/// `outside_workspace` ([`flag`]), and the sensitive places they lead to
+/// through symlinks ([`super::sensitive::scan_followed`], with a resolver).
+pub fn flag_in_place(
+    cls: &mut Classification,
+    args: &Value,
+    env: &PathEnv,
+    resolver: Option<&dyn Resolver>,
+    folders: &[String],
+) {
+    flag(cls, args, env, resolver, folders);
+    let Some(r) = resolver else { return };
+    let shell = cls.flags.contains(&Flag::Shell);
+    for (f, why) in super::sensitive::scan_followed(args, cls.class != Class::Read, shell, env, r) {
+        if cls.flags.insert(f) {
+            cls.reasons.push(why);
+        }
+    }
+}
+
 /// Why the call writes outside `folders`, if it does.
 pub fn outside(
     args: &Value,

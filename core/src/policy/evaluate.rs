@@ -154,7 +154,7 @@ impl Policy {
     }
 
     /// Classifies a call in the server's [`Place`]: the classifier, then
-    /// `outside_workspace` for writes outside the place's workspace.
+    /// `outside_workspace` and the sensitive places its paths lead to.
     pub fn classify_in(&self, call: &Call<'_>, def: Option<&ToolDef>, place: Place<'_>) -> Classification {
         let ctx = classify::Context {
             internal_domains: self.internal_domains(),
@@ -162,7 +162,7 @@ impl Policy {
         };
         let mut cls = classify::classify(call, def, &ctx);
         let folders = crate::path::workspace::folders(place.env, place.client_roots, &self.workspace);
-        crate::path::workspace::flag(&mut cls, call.args, place.env, place.resolver, &folders);
+        crate::path::workspace::flag_in_place(&mut cls, call.args, place.env, place.resolver, &folders);
         cls
     }
 
