@@ -89,7 +89,7 @@ pub(crate) async fn decide(
         let args_o = args.clone();
         let work = tokio::task::spawn_blocking(move || {
             let call = Call { server: &server_o, tool: &tool_o, args: &args_o };
-            let memo = crate::identity::Memo::default();
+            let memo = crate::identity::Memo::with_lookups(16 * crate::identity::DECISION_LOOKUPS);
             let place = Place { client_roots: snapshot.roots.as_deref(), ..crate::identity::place(&place_o, &memo) };
             let s = &snapshot;
             evaluate(&s.policy, s.floor.as_ref(), &call, s.def.as_ref(), &answers_o, place, s.facts)

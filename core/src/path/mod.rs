@@ -322,6 +322,10 @@ pub fn base_name(path: &str) -> &str {
     path.trim_end_matches('/').rsplit('/').next().unwrap_or(path)
 }
 
+/// Why a resolver may not follow a path, for the reasons that name one.
+pub const UNFOLLOWED: &str =
+    "a chain of links or steps too long, a walk through /proc/self, or more lookups than one call may make";
+
 /// Whether the absolute path `abs` names a part of the process that opens
 /// it and no other file: its standard streams, an open descriptor
 /// (`/dev/fd/N`, `/proc/self/fd/N`) or one of its own `/proc/self` entries

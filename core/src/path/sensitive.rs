@@ -25,7 +25,7 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-use super::{Lexical, PathEnv, Resolver, collapse, kernel_form, names_the_opener, normalise};
+use super::{Lexical, PathEnv, Resolver, UNFOLLOWED, collapse, kernel_form, names_the_opener, normalise};
 use crate::class::Flag;
 use crate::shell::{self, RedirectKind};
 
@@ -240,9 +240,8 @@ impl Scan<'_> {
                 }
             }
             None if write && !names_the_opener(&walked) => {
-                let why = format!(
-                    "path {s} leads where Latch cannot follow (more than 255 links or 256 steps, or /proc/self): it may be a persistence place"
-                );
+                let why =
+                    format!("path {s} leads where Latch cannot follow ({UNFOLLOWED}): it may be a persistence place");
                 self.out.push((Flag::Persistence, why));
             }
             None => {}

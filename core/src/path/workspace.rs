@@ -228,9 +228,7 @@ impl Scan<'_> {
             if super::names_the_opener(&walked) {
                 return (!lexically_in).then(String::new);
             }
-            return Some(
-                " (Latch cannot follow where it leads: more than 255 links or 256 steps, or /proc/self)".into(),
-            );
+            return Some(format!(" (Latch cannot follow where it leads: {})", super::UNFOLLOWED));
         };
         let real = fold(env, collapse(&resolved.real, true));
         if self.reals.iter().any(|f| is_under(&real, f)) {

@@ -177,8 +177,8 @@ impl Guard {
         }
         if let Some(p) = unfollowed.take() {
             return Some(Finding::ask(format!(
-                "names {p}, which Latch cannot follow to where it leads (more than 255 links or 256 steps, or a \
-                 walk through /proc/self), so it may be Latch's own file"
+                "names {p}, which Latch cannot follow to where it leads ({}), so it may be Latch's own file",
+                crate::path::UNFOLLOWED
             )));
         }
         if ctx.over_budget() {
