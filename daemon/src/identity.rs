@@ -22,7 +22,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use latch_core::path::{FileId, PathEnv, Resolved, Resolver, collapse};
+use latch_core::path::{FileId, PathEnv, Resolved, Resolver, collapse, names_the_opener};
 use latch_core::policy::{Kind, Place, Protected};
 use latch_proto::paths::Paths;
 
@@ -72,9 +72,11 @@ fn resolve_within(abs: &str, steps: usize) -> (Option<Resolved>, usize) {
 /// the first component that does not exist on, the rest is appended as
 /// written, `.` and `..` taken as text (no link can redirect what is not
 /// there, and the kernel would refuse such a walk anyway). `None` past
-/// [`MAX_LINKS`] links or `max_steps` components (counted in `steps`), and
-/// for a path through one of [`SELF_PATHS`], which the daemon cannot read
-/// for the server.
+/// [`MAX_LINKS`] links or `max_steps` components (counted in `steps`), on
+/// any error but "nothing there" (a name too long, no permission), and for
+/// a path through one of [`SELF_PATHS`], which the daemon cannot read for
+/// the server, unless it names only the opener itself
+/// ([`names_the_opener`]: `/proc/mounts`, `/dev/stdout`).
 fn real_path(p: &Path, max_steps: usize, steps: &mut usize) -> Option<PathBuf> {
     let mut real = PathBuf::from("/");
     let mut todo: VecDeque<OsString> = parts(p);
@@ -95,7 +97,15 @@ fn real_path(p: &Path, max_steps: usize, steps: &mut usize) -> Option<PathBuf> {
             continue;
         }
         if SELF_PATHS.iter().any(|s| Path::new(s) == next) {
-            return None;
+            // Only what names the opener itself (`/proc/mounts` leads to
+            // `/proc/self/mounts`): the rest would be the daemon's.
+            let mut whole = next.into_os_string();
+            for c in todo.drain(..) {
+                whole.push("/");
+                whole.push(c);
+            }
+            let whole = PathBuf::from(whole);
+            return whole.to_str().is_some_and(names_the_opener).then_some(whole);
         }
         match std::fs::symlink_metadata(&next) {
             Ok(m) if m.file_type().is_symlink() => {
@@ -112,14 +122,23 @@ fn real_path(p: &Path, max_steps: usize, steps: &mut usize) -> Option<PathBuf> {
                         front.extend(todo.drain(..));
                         todo = front;
                     }
-                    Err(_) => (real, missing) = (next, true),
+                    Err(_) => return None,
                 }
             }
             Ok(_) => real = next,
-            Err(_) => (real, missing) = (next, true),
+            Err(e) if absent(&e) => (real, missing) = (next, true),
+            // Too long a name (the kernel, following links step by step,
+            // has no such limit), no permission, a loop: not "missing".
+            Err(_) => return None,
         }
     }
     Some(real)
+}
+
+/// The error says nothing is there: not found, or a file where a folder
+/// would be (no write can go through either).
+fn absent(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR)
 }
 
 /// The components of a path, `.` and empty ones left out.
@@ -451,7 +470,7 @@ mod tests {
         }
         assert!(none(&dir.join("c0")));
         assert_eq!(r(&dir.join("c250")), s(dir.join("c300")));
-        assert!(none(Path::new("/proc/self/cwd/x")) && none(Path::new("/dev/fd/0")));
+        assert!(none(Path::new("/proc/self/cwd/x")) && none(Path::new("/dev/fd/0/x")));
         assert!(!none(Path::new("/proc/1/x")));
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -479,6 +498,48 @@ mod tests {
         let plain = format!("{}/x", dir.display());
         assert!(memo.resolve(&plain).is_none(), "past the budget, nothing is followed");
         assert!(Memo::default().resolve(&plain).is_some());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A real path longer than a name the daemon may look up (4,096
+    /// bytes, reached through a short link the kernel follows step by
+    /// step) is unresolvable, not "missing" (before, the rest was kept as
+    /// text: a link at the bottom to `.git/hooks` or Latch's folder was
+    /// never seen). What leads into `/proc/self` and names only the
+    /// opener is followed (`/proc/mounts`).
+    #[test]
+    fn what_the_daemon_cannot_look_up_is_not_missing() {
+        let dir = std::env::temp_dir().join(format!("latch-identity-long-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let dir = std::fs::canonicalize(&dir).unwrap();
+        let a = "A".repeat(240);
+        std::fs::create_dir(dir.join("deep")).unwrap();
+        // Folder by folder, each from the last one's handle: no path that
+        // long is ever given to the kernel whole.
+        let c = |s: &str| std::ffi::CString::new(s).unwrap();
+        let (name, tmp, k) = (c(&a), c("/tmp"), c("k"));
+        // SAFETY: plain calls on handles this test opens and closes.
+        unsafe {
+            let mut fd = libc::open(c(&dir.join("deep").to_string_lossy()).as_ptr(), libc::O_DIRECTORY);
+            for _ in 0..18 {
+                assert_eq!(libc::mkdirat(fd, name.as_ptr(), 0o755), 0);
+                let next = libc::openat(fd, name.as_ptr(), libc::O_DIRECTORY);
+                libc::close(fd);
+                fd = next;
+                assert!(fd >= 0);
+            }
+            assert_eq!(libc::symlinkat(tmp.as_ptr(), fd, k.as_ptr()), 0);
+            libc::close(fd);
+        }
+        let nine = vec![a.as_str(); 9].join("/");
+        std::os::unix::fs::symlink(format!("deep/{nine}"), dir.join("l")).unwrap();
+        let p = format!("{}/l/{nine}/k/x", dir.display());
+        assert!(p.len() < 4096 && std::fs::metadata(format!("{}/l/{nine}/k", dir.display())).unwrap().is_dir());
+        assert_eq!(FS.resolve(&p), None, "the kernel follows it; the daemon cannot look it up");
+        let mounts = FS.resolve("/proc/mounts").expect("followed");
+        assert_eq!(mounts.real, "/proc/self/mounts");
+        assert_eq!(FS.resolve("/dev/fd/1").map(|r| r.real).as_deref(), Some("/dev/fd/1"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

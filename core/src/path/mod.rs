@@ -19,6 +19,7 @@
 //! only calls it. No IO here.
 
 pub mod sensitive;
+pub mod words;
 pub mod workspace;
 
 use std::collections::BTreeMap;
@@ -322,20 +323,41 @@ pub fn base_name(path: &str) -> &str {
     path.trim_end_matches('/').rsplit('/').next().unwrap_or(path)
 }
 
+/// Follows a shell command's `cd`, `pushd` or `popd` in `env` (where later
+/// relative paths of the same script start); false for any other command.
+/// An unknown or relative-to-nowhere target leaves no working directory.
+pub fn follow_cd(cmd: &crate::shell::Command, env: &mut PathEnv) -> bool {
+    if !matches!(cmd.base_name(), Some("cd" | "pushd" | "popd")) {
+        return false;
+    }
+    let target = cmd.args().iter().find(|w| !w.text.starts_with('-') || w.unknown);
+    env.cwd = match (cmd.base_name(), target) {
+        (Some("popd"), _) => None,
+        (_, None) => env.home.clone(),
+        (_, Some(w)) if w.unknown => None,
+        (_, Some(w)) => match normalise(&w.text, env) {
+            Some(Lexical::Abs(p)) => Some(p),
+            _ => None,
+        },
+    };
+    true
+}
+
 /// Why a resolver may not follow a path, for the reasons that name one.
 pub const UNFOLLOWED: &str =
     "a chain of links or steps too long, a walk through /proc/self, or more lookups than one call may make";
 
 /// Whether the absolute path `abs` names a part of the process that opens
 /// it and no other file: its standard streams, an open descriptor
-/// (`/dev/fd/N`, `/proc/self/fd/N`) or one of its own `/proc/self` entries
-/// other than those that lead back into the file system (`cwd`, `root`,
-/// `exe`, `map_files`, `task`, anything under `fd/N/`, any `..`). A
+/// (`/dev/fd/N`, `/proc/self/fd/N`, their folders) or one of its own
+/// `/proc/self` entries other than those that lead back into the file
+/// system (`cwd`, `root`, `map_files`, `task`, anything under `fd/N/`,
+/// any `..`). A
 /// resolver cannot follow these for the server (they would be the
 /// resolver's own), and need not: no other file hides behind them.
 pub fn names_the_opener(abs: &str) -> bool {
     let number = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
-    if matches!(abs, "/dev/stdin" | "/dev/stdout" | "/dev/stderr" | "/proc/self" | "/proc/thread-self") {
+    if matches!(abs, "/dev/stdin" | "/dev/stdout" | "/dev/stderr" | "/dev/fd" | "/proc/self" | "/proc/thread-self") {
         return true;
     }
     if let Some(n) = abs.strip_prefix("/dev/fd/") {
@@ -346,8 +368,10 @@ pub fn names_the_opener(abs: &str) -> bool {
     };
     let (first, more) = rest.split_once('/').unwrap_or((rest, ""));
     match first {
-        "fd" => number(more),
-        "" | "." | ".." | "cwd" | "root" | "exe" | "map_files" | "task" => false,
+        // The folder of descriptors (listed), or one descriptor.
+        "fd" => more.is_empty() || number(more),
+        // `exe` is the opener's own program, which it cannot write.
+        "" | "." | ".." | "cwd" | "root" | "map_files" | "task" => false,
         _ => !more.split('/').any(|c| c == ".."),
     }
 }

@@ -56,6 +56,9 @@ const CRED_FILES: &[&str] = &[".netrc", ".npmrc", ".pypirc", ".git-credentials",
 const CRED_DIRS: &[&str] = &[".aws", ".kube", ".docker", ".gnupg", ".azure"];
 const KEY_EXT: &[&str] = &[".pem", ".key", ".p12", ".pfx", ".jks", ".keystore", ".ppk"];
 
+/// `git config` keys that name a program git runs.
+const RUNS_PROGRAMS: &[&str] = &["core.hooksPath", "core.fsmonitor", "core.sshCommand", "core.editor", "core.pager"];
+
 /// Why a write to this path persists, if it does.
 pub fn persistence(path: &str) -> Option<&'static str> {
     let c = comps(path);
@@ -71,6 +74,9 @@ pub fn persistence(path: &str) -> Option<&'static str> {
     }
     if seq(&c, ".git", "hooks") || base == ".pre-commit-config.yaml" {
         return Some("a git hook");
+    }
+    if seq(&c, ".git", "config") || base == ".git" {
+        return Some("git's own folder (its config names programs git runs)");
     }
     let abs = path.starts_with('/');
     if (abs && (path.starts_with("/etc/cron") || path.starts_with("/var/spool/cron"))) || base == "crontab" {
@@ -145,8 +151,11 @@ pub fn scan_followed(
     env: &PathEnv,
     resolver: &dyn Resolver,
 ) -> Vec<(Flag, String)> {
-    let follow = Some(Follow { resolver, resolves: 0 });
-    let mut s = Scan { out: Vec::new(), seen: 0, env: Cow::Borrowed(env), follow };
+    let start = super::words::shell_start(args, env);
+    let (env, also) =
+        if start.cwd == env.cwd { (Cow::Borrowed(env), None) } else { (Cow::Owned(start), env.cwd.clone()) };
+    let follow = Some(Follow { resolver, resolves: 0, also });
+    let mut s = Scan { out: Vec::new(), seen: 0, env, follow };
     s.walk(args, None, write, shell_strings);
     s.out
 }
@@ -163,6 +172,9 @@ struct Scan<'a> {
 struct Follow<'a> {
     resolver: &'a dyn Resolver,
     resolves: usize,
+    /// The server's own working directory when the call names another
+    /// (`cwd`, `dir`): relative paths are read against both.
+    also: Option<String>,
 }
 
 impl Scan<'_> {
@@ -182,7 +194,11 @@ impl Scan<'_> {
             Value::Array(a) => a.iter().for_each(|x| self.walk(x, key, write, sh)),
             Value::Object(o) => o.iter().for_each(|(k, x)| {
                 self.seen += 1;
-                self.path(k, write);
+                // Followed: keys that name files (`{"files": {PATH: …}}`),
+                // not every key (an edit list's `oldText`, `newText`).
+                if self.follow.is_none() || super::words::looks_like_path(k, key) {
+                    self.path(k, write);
+                }
                 self.walk(x, Some(k), write, sh);
             }),
             _ => {}
@@ -196,7 +212,12 @@ impl Scan<'_> {
                 || k.contains("file")
                 || matches!(k.as_str(), "dest" | "destination" | "source" | "target")
         });
-        if pathish || s.starts_with(['/', '~']) || (s.contains('/') && !s.contains(char::is_whitespace)) {
+        let followed_path = self.follow.is_some() && super::words::looks_like_path(s, key);
+        if pathish
+            || followed_path
+            || s.starts_with(['/', '~'])
+            || (s.contains('/') && !s.contains(char::is_whitespace))
+        {
             self.path(s, write);
         }
         if sh && s.len() <= shell::MAX_INPUT && s.contains(char::is_whitespace) {
@@ -205,20 +226,40 @@ impl Scan<'_> {
     }
 
     fn path(&mut self, s: &str, write: bool) {
-        let Some(lex) = normalise(s, &self.env) else { return };
-        match (&lex, self.follow.is_some()) {
-            (Lexical::Abs(p) | Lexical::Tail(p), false) => self.note(p, s, write),
-            (Lexical::Abs(p), true) => self.followed(s, p, write),
-            // Where it starts is unknown: the lexical scan read its tail.
-            (Lexical::Tail(_), true) => {}
+        let Some(follow) = &self.follow else {
+            if let Some(Lexical::Abs(p) | Lexical::Tail(p)) = normalise(s, &self.env) {
+                self.note(&p, s, write);
+            }
+            return;
+        };
+        // Followed: read where the server may read it (the working
+        // directory, the one the call names, each of the server's roots);
+        // a start that is unknown was read by its tail in the lexical scan.
+        let relative = !s.starts_with(['/', '~', '$']) && !s.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("file:"));
+        let others: Vec<String> =
+            if relative { follow.also.iter().chain(&self.env.roots).cloned().collect() } else { Vec::new() };
+        // Taken out for the walk (a borrowed place stays borrowed).
+        let env = std::mem::replace(&mut self.env, Cow::Owned(PathEnv::default()));
+        if let Some(Lexical::Abs(p)) = normalise(s, &env) {
+            self.followed(s, &p, write, &env);
         }
+        for cwd in others {
+            let e = PathEnv { cwd: Some(cwd), ..env.as_ref().clone() };
+            if let Some(Lexical::Abs(p)) = normalise(s, &e) {
+                self.followed(s, &p, write, &e);
+            }
+        }
+        self.env = env;
     }
 
-    /// The path `s` (absolute `p` in the server's place) where it leads.
-    fn followed(&mut self, s: &str, p: &str, write: bool) {
+    /// The path `s` (absolute `p` in `env`) by its place and where it
+    /// leads.
+    fn followed(&mut self, s: &str, p: &str, write: bool, env: &PathEnv) {
         if write && self.has(Flag::Persistence) || !write && self.has(Flag::SecretRead) {
             return;
         }
+        // The name in place: a `cd` or the call's folder may make it one.
+        self.note(p, s, write);
         let Some(f) = self.follow.as_mut() else { return };
         if f.resolves >= MAX_FOLLOWED {
             if write {
@@ -230,11 +271,11 @@ impl Scan<'_> {
         }
         f.resolves += 1;
         // With `..`, as the kernel walks it (through a symlink, then up).
-        let walked = kernel_form(s, &self.env).unwrap_or_else(|| p.to_owned());
+        let walked = kernel_form(s, env).unwrap_or_else(|| p.to_owned());
         match f.resolver.resolve(&walked) {
             Some(r) => {
                 let real = collapse(&r.real, true);
-                let real = if self.env.case_insensitive { real.to_lowercase() } else { real };
+                let real = if env.case_insensitive { real.to_lowercase() } else { real };
                 if real != p {
                     self.note(&real, &format!("{s} (through a symlink to {real})"), write);
                 }
@@ -281,13 +322,24 @@ impl Scan<'_> {
                 }
             }
             let name = cmd.base_name().unwrap_or("");
-            if self.follow.is_some() && matches!(name, "cd" | "pushd") {
+            if self.follow.is_some() && matches!(name, "cd" | "pushd" | "popd") {
                 // Later relative words start there (unknown: not followed).
-                let to = cmd.args().first().filter(|w| !w.unknown).and_then(|w| normalise(&w.text, &self.env));
-                self.env.to_mut().cwd = match to {
-                    Some(Lexical::Abs(p)) => Some(p),
-                    _ => None,
-                };
+                super::follow_cd(cmd, self.env.to_mut());
+                continue;
+            }
+            // Files the command writes by option: `cp -t DIR`, `dd of=`.
+            if let super::words::Written::Words(ws) = super::words::written(cmd) {
+                for w in ws.into_iter().filter(|w| !w.unknown) {
+                    let t = w.text.strip_prefix("of=").or_else(|| w.text.strip_prefix("--target-directory="));
+                    self.path(t.unwrap_or(&w.text), true);
+                }
+            }
+            if name == "git" && cmd.args().iter().any(|w| RUNS_PROGRAMS.iter().any(|k| w.text.eq_ignore_ascii_case(k)))
+            {
+                if !self.has(Flag::Persistence) {
+                    let why = "`git config` names a program git will run (hooks path, fsmonitor, ssh command)";
+                    self.out.push((Flag::Persistence, why.into()));
+                }
                 continue;
             }
             if name == "crontab" && cmd.args().iter().all(|w| w.text != "-l") {
@@ -456,12 +508,10 @@ mod tests {
         let got = followed(json!({"path": "/p/deep/x"}), true, false);
         assert!(matches!(got.as_slice(), [(Flag::Persistence, why)] if why.contains("cannot follow")), "{got:?}");
         assert!(followed(json!({"path": "/p/deep/x"}), false, false).is_empty(), "a read is not a write");
-        // Plain places, the opener's own streams, and what the name
-        // already says (the lexical scan's) add nothing here.
+        // Plain places and the opener's own streams add nothing.
         for args in [
             json!({"path": "/p/src/main.rs"}),
             json!({"path": "/dev/stdout"}),
-            json!({"path": "/home/u/.ssh/authorized_keys"}),
             json!({"command": "cargo test 2>&1 | tee /dev/stderr"}),
             json!({"command": "cd /srv && echo x > tools/pre-commit"}),
         ] {
@@ -471,5 +521,49 @@ mod tests {
         let many: Vec<String> = (0..=MAX_FOLLOWED).map(|i| format!("/p/src/f{i}")).collect();
         let got = followed(json!({ "paths": many }), true, false);
         assert!(matches!(got.as_slice(), [(Flag::Persistence, why)] if why.contains("more than")), "{got:?}");
+    }
+
+    /// What the server's place adds to a name: a `cd` (any form), the
+    /// call's own folder argument, the server's roots, the write options
+    /// of `cp`/`dd`, `git config` naming a program, edit lists' keys that
+    /// are not paths.
+    #[test]
+    fn a_place_is_read_as_the_command_and_the_call_give_it() {
+        for cmd in [
+            "cd .git && echo evil > hooks/pre-commit",
+            "cd .git; echo evil > hooks/pre-commit",
+            "pushd .git && echo evil > hooks/pre-commit",
+            "(cd .git && echo evil > hooks/pre-commit)",
+            "sh -c 'cd .git && echo evil > hooks/pre-commit'",
+            "cd -P .git && echo evil > hooks/pre-commit",
+            "cd -- .git && echo evil > hooks/pre-commit",
+            "cp -t .git/hooks pre-commit",
+            "cp --target-directory=.git/hooks pre-commit",
+            "printf x | dd of=tools/pre-commit",
+            "cp -r hooks .git",
+            "git config core.hooksPath tools",
+        ] {
+            let got = followed(json!({ "command": cmd }), true, true);
+            assert!(got.iter().any(|(f, _)| *f == Flag::Persistence), "{cmd}: {got:?}");
+        }
+        // The lexical scan alone reads the write options too.
+        assert_eq!(flags(json!({"command": "dd if=x of=.git/hooks/pre-commit"}), true, true), [Flag::Persistence]);
+        for args in [
+            json!({"command": "echo evil > hooks/pre-commit", "cwd": "/p/.git"}),
+            json!({"directory": "/p/.git", "filename": "hooks/pre-commit"}),
+            json!({"output": "tools/pc"}),
+            json!({"to": "tools/pc"}),
+        ] {
+            let got = followed(args.clone(), true, true);
+            assert!(got.iter().any(|(f, _)| *f == Flag::Persistence), "{args}: {got:?}");
+        }
+        // A relative path is read against each of the server's roots.
+        let env = PathEnv { cwd: Some("/p/sub".into()), roots: vec!["/p".into()], ..PathEnv::default() };
+        let got = scan_followed(&json!({"path": "tools/pc"}), true, false, &env, &Links);
+        assert!(matches!(got.as_slice(), [(Flag::Persistence, _)]), "{got:?}");
+        // Forty edits: their keys are not paths, nothing to follow.
+        let edits: Vec<Value> = (0..40).map(|i| json!({"oldText": format!("a{i}"), "newText": "b"})).collect();
+        assert!(followed(json!({"path": "/p/src/x.rs", "edits": edits}), true, false).is_empty());
+        assert!(followed(json!({"command": "cd /srv && ls && cat README"}), true, true).is_empty());
     }
 }

@@ -20,10 +20,11 @@
 
 use serde_json::Value;
 
+use super::words::{Written, looks_like_path, shell_start, written};
 use super::{Lexical, PathEnv, Resolver, collapse, is_under, kernel_form, normalise};
 use crate::class::{Class, Flag};
 use crate::classify::Classification;
-use crate::shell::{self, Command, RedirectKind, Word};
+use crate::shell::{self, RedirectKind, Word};
 
 /// Strings looked at in one call's arguments.
 const MAX_STRINGS: usize = 4096;
@@ -31,9 +32,6 @@ const MAX_STRINGS: usize = 4096;
 pub const MAX_RESOLVES: usize = 64;
 /// Folders kept from the client's roots.
 const MAX_FOLDERS: usize = 64;
-
-/// Argument names whose value names where a shell command runs.
-const CWD_KEYS: &[&str] = &["cwd", "workdir", "working_dir", "working_directory", "directory", "dir"];
 
 /// The workspace folders, absolute and normalised (empty: unknown).
 pub fn folders(env: &PathEnv, client_roots: Option<&[String]>, configured: &[String]) -> Vec<String> {
@@ -137,20 +135,8 @@ struct Scan<'a> {
 }
 
 impl Scan<'_> {
-    /// The environment shell commands start in: the call's `cwd`-like
-    /// argument when it has one.
     fn shell_env(&self, args: &Value) -> PathEnv {
-        let mut e = self.env.clone();
-        let dir = args.as_object().and_then(|o| {
-            o.iter().find(|(k, _)| CWD_KEYS.iter().any(|c| k.eq_ignore_ascii_case(c))).and_then(|(_, v)| v.as_str())
-        });
-        if let Some(d) = dir {
-            e.cwd = match normalise(d, self.env) {
-                Some(Lexical::Abs(p)) => Some(p),
-                _ => None,
-            };
-        }
-        e
+        shell_start(args, self.env)
     }
 
     fn walk(&mut self, v: &Value, key: Option<&str>, write: bool, sh: Option<&PathEnv>) {
@@ -261,15 +247,7 @@ impl Scan<'_> {
             if self.found.is_some() {
                 return;
             }
-            if cmd.base_name() == Some("cd") || cmd.base_name() == Some("pushd") {
-                env.cwd = match cmd.args().iter().find(|w| !w.text.starts_with('-')) {
-                    Some(w) if !w.unknown => match normalise(&w.text, &env) {
-                        Some(Lexical::Abs(p)) => Some(p),
-                        _ => None,
-                    },
-                    Some(_) => None,
-                    None => env.home.clone(),
-                };
+            if super::follow_cd(cmd, &mut env) {
                 continue;
             }
             for r in &cmd.redirects {
@@ -312,90 +290,6 @@ impl Scan<'_> {
 fn is_sink(s: &str) -> bool {
     matches!(s, "/dev/null" | "/dev/stdout" | "/dev/stderr" | "/dev/tty")
         || s.strip_prefix("/dev/fd/").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// Argument names whose value is what is written, not where.
-const CONTENT_KEYS: &[&str] = &[
-    "content",
-    "contents",
-    "text",
-    "body",
-    "data",
-    "message",
-    "description",
-    "newtext",
-    "oldtext",
-    "new_text",
-    "old_text",
-    "new_string",
-    "old_string",
-    "pattern",
-    "query",
-];
-
-/// A string that names a file: under a path-like key, or spelled like one
-/// (not under a key that holds the content).
-fn looks_like_path(s: &str, key: Option<&str>) -> bool {
-    if key.is_some_and(|k| CONTENT_KEYS.iter().any(|c| k.eq_ignore_ascii_case(c))) {
-        return false;
-    }
-    let pathish = key.is_some_and(|k| {
-        let k = k.to_ascii_lowercase();
-        k.contains("path")
-            || k.contains("file")
-            || k.contains("dir")
-            || k.contains("folder")
-            || matches!(k.as_str(), "dest" | "destination" | "target" | "to" | "output" | "location" | "uri")
-    });
-    (pathish && !s.is_empty() && !s.contains('\n'))
-        || s.starts_with(['/', '~'])
-        || s.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("file://"))
-        || (s.contains('/') && !s.contains(char::is_whitespace) && !s.contains("://"))
-}
-
-enum Written<'c> {
-    Words(Vec<&'c Word>),
-    Unknown(&'static str),
-}
-
-/// The words of a simple command that name files it writes.
-fn written(cmd: &Command) -> Written<'_> {
-    let Some(name) = cmd.base_name() else {
-        return Written::Unknown("runs a command whose name is known only when it runs");
-    };
-    let args = cmd.args();
-    let plain: Vec<&Word> = args.iter().filter(|w| w.unknown || !w.text.starts_with('-')).collect();
-    let after = |opts: &[&str]| -> Vec<&Word> {
-        let mut out = Vec::new();
-        for (i, w) in args.iter().enumerate() {
-            if opts.contains(&w.text.as_str())
-                && let Some(n) = args.get(i + 1)
-            {
-                out.push(n);
-            }
-        }
-        out
-    };
-    let words = match name {
-        "tee" | "touch" | "mkdir" | "rm" | "rmdir" | "truncate" | "shred" | "unlink" | "mv" | "chmod" | "chown"
-        | "chgrp" | "mkfifo" => plain,
-        "cp" | "install" | "ln" | "rsync" | "scp" => {
-            let mut t = after(&["-t", "--target-directory"]);
-            t.extend(args.iter().filter(|w| w.text.starts_with("--target-directory=")));
-            if t.is_empty() { plain.last().copied().into_iter().collect() } else { t }
-        }
-        "dd" => args.iter().filter(|w| w.text.starts_with("of=")).collect(),
-        "sed" | "perl" if args.iter().any(|w| w.text.starts_with("-i") || w.text.starts_with("--in-place")) => {
-            plain.into_iter().skip(1).collect()
-        }
-        "curl" => after(&["-o", "--output"]),
-        "wget" => after(&["-O", "--output-document"]),
-        _ => return Written::Words(Vec::new()),
-    };
-    if cmd.more_args {
-        return Written::Unknown("writes paths given only when it runs");
-    }
-    Written::Words(words)
 }
 
 #[cfg(test)]

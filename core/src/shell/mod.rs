@@ -26,6 +26,7 @@
 //! conservative. Pure: no IO, no process spawned, nothing evaluated.
 
 mod lexer;
+mod links;
 mod script;
 mod wrappers;
 

@@ -85,6 +85,14 @@ pub(super) fn check(g: &Guard, script: &Script, ctx: &Ctx<'_>) -> Option<Finding
     if script.truncated {
         ask = Some(Finding::ask("is nested deeper or runs more commands than Latch reads".to_owned()));
     }
+    if ctx.shell
+        && let Some(w) = script.through_new_link()
+    {
+        ask.get_or_insert(Finding::ask(format!(
+            "uses {:?} through a link or moved folder the same command makes: where it leads is known only when it runs",
+            w.text
+        )));
+    }
     let hunts_latch = script.commands.iter().any(|c| finds_latch(g, c));
     let mut env = ctx.place.env.clone();
     for cmd in &script.commands {
@@ -104,26 +112,9 @@ pub(super) fn check(g: &Guard, script: &Script, ctx: &Ctx<'_>) -> Option<Finding
                 cmd.name().map(|w| w.known_tail()).unwrap_or_default()
             )));
         }
-        follow_cd(cmd, &mut env);
+        path::follow_cd(cmd, &mut env);
     }
     ask
-}
-
-/// `cd X` changes where later relative paths resolve.
-fn follow_cd(cmd: &Command, env: &mut PathEnv) {
-    if !matches!(cmd.base_name(), Some("cd" | "pushd" | "popd")) {
-        return;
-    }
-    let target = cmd.args().iter().find(|w| !w.text.starts_with('-') || w.unknown);
-    env.cwd = match (cmd.base_name(), target) {
-        (Some("popd"), _) => None,
-        (_, None) => env.home.clone(),
-        (_, Some(w)) if w.unknown => None,
-        (_, Some(w)) => match path::normalise(&w.text, env) {
-            Some(Lexical::Abs(p)) => Some(p),
-            _ => None,
-        },
-    };
 }
 
 fn lexical(w: &Word, env: &PathEnv) -> Option<Lexical> {

@@ -409,3 +409,20 @@ fn a_path_latch_cannot_follow_asks() {
     }
     assert_eq!(write("/dev/stdout"), None);
 }
+
+/// A link the command makes for itself does not exist when the call is
+/// decided: a write through it asks (before: `C/latch/policy.toml` was a
+/// harmless relative name and the write ran).
+#[test]
+fn a_link_the_command_makes_then_uses_asks() {
+    for cmd in [
+        "ln -s ~/.config C && echo x > C/latch/policy.toml",
+        "ln -s ~/.config C; exec 3<>C/latch/policy.toml; echo x >&3",
+        "ln -s $HOME/.config C && echo x > C/latch/policy.toml",
+        "mv ~/.config c2 && cat c2/latch/policy.toml",
+    ] {
+        let f = run(cmd).unwrap_or_else(|| panic!("{cmd}: allowed"));
+        assert!(f.deny || f.why.contains("link or moved folder"), "{cmd}: {f:?}");
+    }
+    assert_eq!(run("ln -s ../lib/libfoo.so.1 libfoo.so && ls"), None);
+}
