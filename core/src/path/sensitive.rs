@@ -37,6 +37,7 @@ const SHELL_RC: &[&str] = &[
     ".bash_profile",
     ".bash_login",
     ".bash_logout",
+    ".bash_aliases",
     ".profile",
     ".zshrc",
     ".zshenv",
@@ -56,8 +57,71 @@ const CRED_FILES: &[&str] = &[".netrc", ".npmrc", ".pypirc", ".git-credentials",
 const CRED_DIRS: &[&str] = &[".aws", ".kube", ".docker", ".gnupg", ".azure"];
 const KEY_EXT: &[&str] = &[".pem", ".key", ".p12", ".pfx", ".jks", ".keystore", ".ppk"];
 
-/// `git config` keys that name a program git runs.
-const RUNS_PROGRAMS: &[&str] = &["core.hooksPath", "core.fsmonitor", "core.sshCommand", "core.editor", "core.pager"];
+/// `git config` keys that name no program git runs (lower case; `*`
+/// stands for one name).
+const GIT_SAFE_KEYS: &[&str] = &[
+    "user.name",
+    "user.email",
+    "core.autocrlf",
+    "core.filemode",
+    "core.ignorecase",
+    "core.quotepath",
+    "core.eol",
+    "init.defaultbranch",
+    "pull.rebase",
+    "pull.ff",
+    "push.default",
+    "push.autosetupremote",
+    "fetch.prune",
+    "merge.ff",
+    "color.ui",
+    "rebase.autosquash",
+    "rerere.enabled",
+    "branch.*.remote",
+    "branch.*.merge",
+    "remote.*.url",
+    "remote.*.pushurl",
+    "remote.*.fetch",
+];
+
+/// Why a `git` command (its arguments) plants something git runs later:
+/// `git config` setting any key but a few plain ones (`core.hooksPath`,
+/// `core.fsmonitor`, `credential.helper`, `alias.x = !…`, `include.path`,
+/// … name programs or more settings), or `init`/`clone` with a template
+/// folder (its hooks are copied in).
+fn git_persists(args: &[shell::Word]) -> Option<String> {
+    let at = args.iter().position(|w| matches!(w.text.as_str(), "config" | "init" | "clone"))?;
+    let rest = &args[at + 1..];
+    if args[at].text != "config" {
+        let template = rest.iter().any(|w| w.text.starts_with("--template"));
+        return template.then(|| format!("`git {} --template` copies that folder's hooks in", args[at].text));
+    }
+    let opts: Vec<&str> = rest.iter().filter(|w| w.text.starts_with('-')).map(|w| w.text.as_str()).collect();
+    let plain: Vec<&shell::Word> = rest.iter().filter(|w| !w.text.starts_with('-')).collect();
+    let reads = ["--get", "--get-all", "--get-regexp", "--get-urlmatch", "--list", "-l", "--show-origin"];
+    if opts.iter().any(|o| reads.contains(o))
+        || plain.first().is_some_and(|w| matches!(w.text.as_str(), "get" | "list"))
+    {
+        return None;
+    }
+    let edits =
+        ["-e", "--edit", "--add", "--replace-all", "--unset", "--unset-all", "--rename-section", "--remove-section"];
+    let sub = plain.first().is_some_and(|w| matches!(w.text.as_str(), "set" | "unset" | "edit"));
+    if plain.len() < 2 && !sub && !opts.iter().any(|o| edits.contains(o)) {
+        return None;
+    }
+    let key = plain.get(usize::from(sub)).filter(|k| !k.unknown);
+    let safe = key.is_some_and(|k| {
+        let k = k.text.to_ascii_lowercase();
+        let parts: Vec<&str> = k.split('.').collect();
+        GIT_SAFE_KEYS.iter().any(|s| {
+            let sp: Vec<&str> = s.split('.').collect();
+            sp.len() == parts.len() && sp.iter().zip(&parts).all(|(a, b)| *a == "*" || a == b)
+        })
+    });
+    let key = key.map_or("its settings", |k| k.text.as_str());
+    (!safe).then(|| format!("`git config` sets {key}, which can name a program git runs"))
+}
 
 /// Why a write to this path persists, if it does.
 pub fn persistence(path: &str) -> Option<&'static str> {
@@ -72,17 +136,27 @@ pub fn persistence(path: &str) -> Option<&'static str> {
     if CRED_FILES.contains(&base) || CRED_DIRS.iter().any(|d| c.contains(d)) || seq(&c, ".config", "gcloud") {
         return Some("a credential store");
     }
-    if seq(&c, ".git", "hooks") || base == ".pre-commit-config.yaml" {
+    // Under `.git` at any depth (`.git/modules/sub/hooks`, `worktrees/…`).
+    let in_git = |names: &[&str]| {
+        c.iter().position(|x| *x == ".git").is_some_and(|g| c[g + 1..].iter().any(|x| names.contains(x)))
+    };
+    if in_git(&["hooks"]) || base == ".pre-commit-config.yaml" {
         return Some("a git hook");
     }
-    if seq(&c, ".git", "config") || base == ".git" {
-        return Some("git's own folder (its config names programs git runs)");
+    if in_git(&["config", "config.worktree"]) || base == ".gitconfig" || (seq(&c, ".config", "git") && base == "config")
+    {
+        return Some("git's configuration (it names programs git runs)");
     }
     let abs = path.starts_with('/');
     if (abs && (path.starts_with("/etc/cron") || path.starts_with("/var/spool/cron"))) || base == "crontab" {
         return Some("a cron table");
     }
-    if seq(&c, ".config", "systemd") || seq(&c, ".config", "autostart") || seq(&c, "Library", "LaunchAgents") {
+    let user_units = seq(&c, ".local", "share") && c.contains(&"systemd");
+    if seq(&c, ".config", "systemd")
+        || seq(&c, ".config", "autostart")
+        || seq(&c, "Library", "LaunchAgents")
+        || user_units
+    {
         return Some("a service or autostart entry");
     }
     if abs && (path == "/etc" || path.starts_with("/etc/")) {
@@ -302,6 +376,30 @@ impl Scan<'_> {
         }
     }
 
+    /// An archive unpacked into `dest`: a persistence place when the folder
+    /// is the home folder, `/`, a hidden folder (`.config`, `.git`,
+    /// `.ssh`) or itself one.
+    fn unpacked_into(&mut self, dest: &str) {
+        if self.has(Flag::Persistence) {
+            return;
+        }
+        let abs = match normalise(dest, &self.env) {
+            Some(Lexical::Abs(p)) => p,
+            _ => dest.to_owned(),
+        };
+        let base = super::base_name(&abs);
+        let home = self.env.home.as_deref().is_some_and(|h| h.trim_end_matches('/') == abs.trim_end_matches('/'));
+        let holds = home
+            || matches!(dest, "~" | "~/" | "$HOME" | "${HOME}")
+            || abs == "/"
+            || (base.starts_with('.') && !matches!(base, "." | ".."))
+            || persistence(&abs).is_some();
+        if holds {
+            self.out
+                .push((Flag::Persistence, format!("unpacks an archive into {dest}, which holds persistence places")));
+        }
+    }
+
     /// A shell command: redirects and the writing commands' arguments are
     /// writes, the reading commands' arguments are reads.
     fn command(&mut self, s: &str) {
@@ -309,6 +407,13 @@ impl Scan<'_> {
         let script = shell::parse(s, &vars);
         let cwd = self.env.cwd.clone();
         self.words(&script);
+        // Again through the links, copies and moves it makes for itself.
+        if let Some(through) = script.links_followed() {
+            if self.env.cwd != cwd {
+                self.env.to_mut().cwd = cwd.clone();
+            }
+            self.words(&through);
+        }
         if self.env.cwd != cwd {
             self.env.to_mut().cwd = cwd;
         }
@@ -334,11 +439,14 @@ impl Scan<'_> {
                     self.path(t.unwrap_or(&w.text), true);
                 }
             }
-            if name == "git" && cmd.args().iter().any(|w| RUNS_PROGRAMS.iter().any(|k| w.text.eq_ignore_ascii_case(k)))
+            for dest in super::words::unpacks_into(cmd) {
+                self.unpacked_into(&dest);
+            }
+            if name == "git"
+                && let Some(why) = git_persists(cmd.args())
             {
                 if !self.has(Flag::Persistence) {
-                    let why = "`git config` names a program git will run (hooks path, fsmonitor, ssh command)";
-                    self.out.push((Flag::Persistence, why.into()));
+                    self.out.push((Flag::Persistence, why));
                 }
                 continue;
             }
@@ -357,9 +465,29 @@ impl Scan<'_> {
                 }
                 continue;
             }
+            // Commands whose arguments are never written (patterns, tests,
+            // listings): `find . -name .git`, `test -d .git`, `ls -la .git`.
             let reads = matches!(
                 name,
-                "cat"
+                "ls" | "stat"
+                    | "wc"
+                    | "test"
+                    | "["
+                    | "[["
+                    | "find"
+                    | "tree"
+                    | "fd"
+                    | "du"
+                    | "diff"
+                    | "file"
+                    | "readlink"
+                    | "realpath"
+                    | "basename"
+                    | "dirname"
+                    | "echo"
+                    | "printf"
+                    | "git"
+                    | "cat"
                     | "less"
                     | "more"
                     | "head"
@@ -386,184 +514,34 @@ impl Scan<'_> {
                 self.path(&w.text, write);
                 if read_too {
                     self.path(&w.text, false);
+                    // Into a folder: `cp -r hooks .git` writes `.git/hooks`.
+                    let (dest, base) = (args[n - 1].text.trim_end_matches('/'), super::base_name(&w.text));
+                    if !matches!(base, "" | "." | "..") {
+                        self.path(&format!("{dest}/{base}"), true);
+                    }
+                }
+            }
+            // Options with their value glued on: `-o$HOME/.bashrc`,
+            // `--output=.git/config`, `-t.git/hooks`.
+            for w in cmd.args().iter().filter(|w| !w.unknown && w.text.starts_with('-')) {
+                if let Some(v) = glued_value(&w.text) {
+                    self.path(v, true);
                 }
             }
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn flags(args: Value, write: bool, sh: bool) -> Vec<Flag> {
-        scan(&args, write, sh).into_iter().map(|(f, _)| f).collect()
-    }
-
-    #[test]
-    fn persistence_places() {
-        for p in [
-            "~/.ssh/authorized_keys",
-            "/home/u/.bashrc",
-            "~/.zshrc",
-            "/home/u/.config/fish/config.fish",
-            "~/.aws/credentials",
-            "~/.config/gcloud/credentials.db",
-            "/home/u/.kube/config",
-            "~/.docker/config.json",
-            "/srv/app/.git/hooks/pre-commit",
-            "~/.npmrc",
-            "/etc/cron.d/x",
-            "~/.config/systemd/user/evil.service",
-            "/etc/hosts",
-            "/home/u/x/../.profile",
-        ] {
-            assert_eq!(flags(json!({ "path": p }), true, false), [Flag::Persistence], "{p}");
-        }
-        assert!(flags(json!({"path": "/srv/app/src/main.rs"}), true, false).is_empty());
-        assert!(flags(json!({"path": "/srv/app/.github/workflows/ci.yml"}), true, false).is_empty());
-    }
-
-    #[test]
-    fn secret_reads() {
-        for p in [
-            "~/.ssh/id_ed25519",
-            "~/.aws/credentials",
-            "/srv/app/.env",
-            ".env.production",
-            "certs/server.key",
-            "~/.netrc",
-        ] {
-            assert_eq!(flags(json!({ "path": p }), false, false), [Flag::SecretRead], "{p}");
-        }
-        for p in ["~/.ssh/id_ed25519.pub", ".env.example", "/srv/app/README.md", "keys.md"] {
-            assert!(flags(json!({ "path": p }), false, false).is_empty(), "{p}");
-        }
-    }
-
-    #[test]
-    fn shell_commands() {
-        let sh = |c: &str| flags(json!({ "command": c }), true, true);
-        assert_eq!(sh("echo 'ssh-ed25519 AAAA' >> ~/.ssh/authorized_keys"), [Flag::Persistence]);
-        assert_eq!(sh("echo 'curl x | sh' >> ~/.bashrc"), [Flag::Persistence]);
-        assert_eq!(sh("cp /tmp/hook .git/hooks/pre-commit"), [Flag::Persistence]);
-        assert_eq!(sh("echo '* * * * * x' | crontab -"), [Flag::Persistence]);
-        assert_eq!(sh("cat ~/.aws/credentials"), [Flag::SecretRead]);
-        assert_eq!(sh("cp ~/.ssh/id_rsa /tmp/k"), [Flag::SecretRead]);
-        assert!(sh("ls -la && cargo test").is_empty());
-    }
-
-    /// A file system where `/p/tools` links to `/p/.git/hooks`, `/p/notes`
-    /// to `~/.ssh/authorized_keys`, `/p/key.txt` to a private key and
-    /// `/p/deep` through a chain too long to follow.
-    struct Links;
-
-    impl Resolver for Links {
-        fn resolve(&self, abs: &str) -> Option<crate::path::Resolved> {
-            let real = if let Some(rest) = abs.strip_prefix("/p/tools") {
-                format!("/p/.git/hooks{rest}")
-            } else if abs == "/p/notes" {
-                "/home/u/.ssh/authorized_keys".into()
-            } else if abs == "/p/key.txt" {
-                "/home/u/.ssh/id_ed25519".into()
-            } else if abs.starts_with("/p/deep") || abs.starts_with("/proc/self") || abs.starts_with("/dev/std") {
-                return None;
-            } else {
-                abs.to_owned()
-            };
-            Some(crate::path::Resolved { real, file: None })
-        }
-    }
-
-    fn followed(args: Value, write: bool, sh: bool) -> Vec<(Flag, String)> {
-        let env = PathEnv { home: Some("/home/u".into()), cwd: Some("/p".into()), ..PathEnv::default() };
-        scan_followed(&args, write, sh, &env, &Links)
-    }
-
-    /// A name that says nothing, a link that leads to a persistence place
-    /// or a secret: the place it leads to counts (before, only its name).
-    #[test]
-    fn paths_count_where_they_lead() {
-        for args in [
-            json!({"path": "/p/tools/pre-commit"}),
-            json!({"path": "tools/pre-commit"}),
-            json!({"path": "/p/notes"}),
-            json!({"files": {"tools/post-checkout": "x"}}),
-        ] {
-            let got = followed(args.clone(), true, false);
-            assert!(
-                matches!(got.as_slice(), [(Flag::Persistence, why)] if why.contains("through a symlink to")),
-                "{args}: {got:?}"
-            );
-            assert!(flags(args.clone(), true, false).is_empty(), "the name alone says nothing: {args}");
-        }
-        for cmd in ["echo x > tools/pre-commit", "cd /p && cp evil tools/pre-commit", "cd /srv; cd /p; tee notes < k"] {
-            let got = followed(json!({ "command": cmd }), true, true);
-            assert!(matches!(got.as_slice(), [(Flag::Persistence, _)]), "{cmd}: {got:?}");
-        }
-        let got = followed(json!({"path": "/p/key.txt"}), false, false);
-        assert!(matches!(got.as_slice(), [(Flag::SecretRead, why)] if why.contains("private key")), "{got:?}");
-        // Where Latch cannot follow a written path, it may be anywhere.
-        let got = followed(json!({"path": "/p/deep/x"}), true, false);
-        assert!(matches!(got.as_slice(), [(Flag::Persistence, why)] if why.contains("cannot follow")), "{got:?}");
-        assert!(followed(json!({"path": "/p/deep/x"}), false, false).is_empty(), "a read is not a write");
-        // Plain places and the opener's own streams add nothing.
-        for args in [
-            json!({"path": "/p/src/main.rs"}),
-            json!({"path": "/dev/stdout"}),
-            json!({"command": "cargo test 2>&1 | tee /dev/stderr"}),
-            json!({"command": "cd /srv && echo x > tools/pre-commit"}),
-        ] {
-            assert!(followed(args.clone(), true, true).is_empty(), "{args}");
-        }
-        // Bounded: past the budget a write counts as a persistence place.
-        let many: Vec<String> = (0..=MAX_FOLLOWED).map(|i| format!("/p/src/f{i}")).collect();
-        let got = followed(json!({ "paths": many }), true, false);
-        assert!(matches!(got.as_slice(), [(Flag::Persistence, why)] if why.contains("more than")), "{got:?}");
-    }
-
-    /// What the server's place adds to a name: a `cd` (any form), the
-    /// call's own folder argument, the server's roots, the write options
-    /// of `cp`/`dd`, `git config` naming a program, edit lists' keys that
-    /// are not paths.
-    #[test]
-    fn a_place_is_read_as_the_command_and_the_call_give_it() {
-        for cmd in [
-            "cd .git && echo evil > hooks/pre-commit",
-            "cd .git; echo evil > hooks/pre-commit",
-            "pushd .git && echo evil > hooks/pre-commit",
-            "(cd .git && echo evil > hooks/pre-commit)",
-            "sh -c 'cd .git && echo evil > hooks/pre-commit'",
-            "cd -P .git && echo evil > hooks/pre-commit",
-            "cd -- .git && echo evil > hooks/pre-commit",
-            "cp -t .git/hooks pre-commit",
-            "cp --target-directory=.git/hooks pre-commit",
-            "printf x | dd of=tools/pre-commit",
-            "cp -r hooks .git",
-            "git config core.hooksPath tools",
-        ] {
-            let got = followed(json!({ "command": cmd }), true, true);
-            assert!(got.iter().any(|(f, _)| *f == Flag::Persistence), "{cmd}: {got:?}");
-        }
-        // The lexical scan alone reads the write options too.
-        assert_eq!(flags(json!({"command": "dd if=x of=.git/hooks/pre-commit"}), true, true), [Flag::Persistence]);
-        for args in [
-            json!({"command": "echo evil > hooks/pre-commit", "cwd": "/p/.git"}),
-            json!({"directory": "/p/.git", "filename": "hooks/pre-commit"}),
-            json!({"output": "tools/pc"}),
-            json!({"to": "tools/pc"}),
-        ] {
-            let got = followed(args.clone(), true, true);
-            assert!(got.iter().any(|(f, _)| *f == Flag::Persistence), "{args}: {got:?}");
-        }
-        // A relative path is read against each of the server's roots.
-        let env = PathEnv { cwd: Some("/p/sub".into()), roots: vec!["/p".into()], ..PathEnv::default() };
-        let got = scan_followed(&json!({"path": "tools/pc"}), true, false, &env, &Links);
-        assert!(matches!(got.as_slice(), [(Flag::Persistence, _)]), "{got:?}");
-        // Forty edits: their keys are not paths, nothing to follow.
-        let edits: Vec<Value> = (0..40).map(|i| json!({"oldText": format!("a{i}"), "newText": "b"})).collect();
-        assert!(followed(json!({"path": "/p/src/x.rs", "edits": edits}), true, false).is_empty());
-        assert!(followed(json!({"command": "cd /srv && ls && cat README"}), true, true).is_empty());
-    }
+/// The value glued to an option (`--output=V`, `-oV`), when it is spelled
+/// like a path.
+fn glued_value(opt: &str) -> Option<&str> {
+    let v = match opt.split_once('=') {
+        Some((_, v)) => v,
+        None if !opt.starts_with("--") => opt.get(2..)?,
+        None => return None,
+    };
+    (v.contains('/') || v.starts_with(['~', '$', '.'])).then_some(v)
 }
+
+#[cfg(test)]
+mod tests;

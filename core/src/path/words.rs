@@ -109,3 +109,46 @@ pub fn written(cmd: &Command) -> Written<'_> {
     }
     Written::Words(words)
 }
+
+/// The folders an unpacking command writes files into, of names only the
+/// archive knows: `tar -x` and `bsdtar -x` (`-C DIR`, `--directory=DIR`,
+/// else the working directory `.`; with `-P` anywhere: `/`), `unzip`
+/// (`-d DIR`), `cpio -i`, `7z x` (`-oDIR`), any `git` with
+/// `--work-tree=DIR` (a checkout or reset writes the tree there). A folder
+/// that holds a protected or persistence place is as good as that place.
+pub fn unpacks_into(cmd: &Command) -> Vec<String> {
+    let args: Vec<&str> = cmd.args().iter().filter(|w| !w.unknown).map(|w| w.text.as_str()).collect();
+    let value = |short: &str, long: &str| -> Option<String> {
+        args.iter().enumerate().find_map(|(i, a)| {
+            if *a == short || *a == long {
+                args.get(i + 1).map(|v| (*v).to_owned())
+            } else if let Some(v) = a.strip_prefix(long).and_then(|v| v.strip_prefix('=')) {
+                Some(v.to_owned())
+            } else {
+                a.strip_prefix(short).filter(|v| !v.is_empty() && short.len() == 2).map(str::to_owned)
+            }
+        })
+    };
+    let cluster = |c: char| {
+        args.iter().enumerate().any(|(i, a)| {
+            (a.starts_with('-') && !a.starts_with("--") && a.contains(c))
+                || (i == 0 && !a.starts_with('-') && a.contains(c))
+        })
+    };
+    let dest = match cmd.base_name() {
+        Some("tar" | "bsdtar") if cluster('x') || args.iter().any(|a| matches!(*a, "--extract" | "--get")) => {
+            if cluster('P') || args.contains(&"--absolute-names") {
+                return vec!["/".to_owned()];
+            }
+            value("-C", "--directory")
+        }
+        Some("unzip") => value("-d", "-d"),
+        Some("cpio") if cluster('i') || args.contains(&"--extract") => value("-D", "--directory"),
+        Some("7z" | "7za" | "7zr") if args.first().is_some_and(|a| matches!(*a, "x" | "e")) => {
+            args.iter().find_map(|a| a.strip_prefix("-o").map(str::to_owned))
+        }
+        Some("git") => return value("--work-tree", "--work-tree").into_iter().collect(),
+        _ => return Vec::new(),
+    };
+    vec![dest.unwrap_or_else(|| ".".to_owned())]
+}

@@ -81,17 +81,26 @@ const FILE_COMMANDS: &[&str] = &[
 ];
 
 pub(super) fn check(g: &Guard, script: &Script, ctx: &Ctx<'_>) -> Option<Finding> {
+    let found = check_one(g, script, ctx);
+    if found.as_ref().is_some_and(|f| f.deny) || !ctx.shell {
+        return found;
+    }
+    // Through the links, copies and moves the script makes for itself
+    // (they do not exist yet, so no resolver can follow them).
+    let Some(through) = script.links_followed() else { return found };
+    let more = check_one(g, &through, ctx)
+        .map(|f| Finding { why: format!("{} (through a link, copy or move the same command makes)", f.why), ..f });
+    match (found, more) {
+        (_, Some(f)) if f.deny => Some(f),
+        (Some(f), _) => Some(f),
+        (None, more) => more,
+    }
+}
+
+fn check_one(g: &Guard, script: &Script, ctx: &Ctx<'_>) -> Option<Finding> {
     let mut ask = None;
     if script.truncated {
         ask = Some(Finding::ask("is nested deeper or runs more commands than Latch reads".to_owned()));
-    }
-    if ctx.shell
-        && let Some(w) = script.through_new_link()
-    {
-        ask.get_or_insert(Finding::ask(format!(
-            "uses {:?} through a link or moved folder the same command makes: where it leads is known only when it runs",
-            w.text
-        )));
     }
     let hunts_latch = script.commands.iter().any(|c| finds_latch(g, c));
     let mut env = ctx.place.env.clone();
@@ -368,6 +377,13 @@ fn paths(g: &Guard, cmd: &Command, ctx: &Ctx<'_>, env: &PathEnv) -> Option<Findi
         && let Some(f) = check(w, false, false)
     {
         return Some(f);
+    }
+    // An archive unpacked into a folder that holds Latch's files.
+    for dest in path::words::unpacks_into(cmd) {
+        let w = Word { text: dest, ..Word::default() };
+        if let Some(f) = check(&w, true, true) {
+            return Some(f);
+        }
     }
     let (pos, opts) = positional(cmd, &[]);
     let n = pos.len();

@@ -419,10 +419,32 @@ fn a_link_the_command_makes_then_uses_asks() {
         "ln -s ~/.config C && echo x > C/latch/policy.toml",
         "ln -s ~/.config C; exec 3<>C/latch/policy.toml; echo x >&3",
         "ln -s $HOME/.config C && echo x > C/latch/policy.toml",
-        "mv ~/.config c2 && cat c2/latch/policy.toml",
     ] {
         let f = run(cmd).unwrap_or_else(|| panic!("{cmd}: allowed"));
-        assert!(f.deny || f.why.contains("link or moved folder"), "{cmd}: {f:?}");
+        assert!(f.deny && f.why.contains("the same command makes"), "{cmd}: {f:?}");
     }
-    assert_eq!(run("ln -s ../lib/libfoo.so.1 libfoo.so && ls"), None);
+    assert!(denied(run("mv ~/.config c2 && cat c2/latch/policy.toml")));
+    for cmd in [
+        "ln -s ../lib/libfoo.so.1 libfoo.so && ls",
+        "cp -r template newproj && cd newproj && npm install",
+        "ln -sf build/compile_commands.json . && cat compile_commands.json",
+    ] {
+        assert_eq!(run(cmd), None, "{cmd}");
+    }
+}
+
+/// An archive unpacked into a folder that holds Latch's files writes them.
+#[test]
+fn an_archive_unpacked_over_latchs_folder_is_denied() {
+    for cmd in [
+        "tar -xf x.tar -C ~/.config",
+        "cd ~/.config && tar -xf /srv/app/x.tar",
+        "unzip -o x.zip -d ~",
+        "tar -xf x.tar --directory=$HOME",
+        "git --work-tree=$HOME/.config checkout -f .",
+    ] {
+        assert!(denied(run(cmd)), "{cmd}: {:?}", run(cmd));
+    }
+    assert_eq!(run("tar -xf x.tar -C vendor"), None);
+    assert_eq!(run("unzip x.zip -d dist"), None);
 }
