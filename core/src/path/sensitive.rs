@@ -21,7 +21,13 @@
 //! cannot follow to its end counts as a persistence place (where it lands
 //! is unknown). Pure, bounded.
 
+mod git;
+mod names;
+mod patterns;
+
 use std::borrow::Cow;
+
+use names::{CRED_DIRS, CRED_FILES, KEY_EXT, SHELL_RC};
 
 use serde_json::Value;
 
@@ -31,97 +37,6 @@ use crate::shell::{self, RedirectKind};
 
 /// Strings looked at in one call's arguments.
 const MAX_STRINGS: usize = 4096;
-
-const SHELL_RC: &[&str] = &[
-    ".bashrc",
-    ".bash_profile",
-    ".bash_login",
-    ".bash_logout",
-    ".bash_aliases",
-    ".profile",
-    ".zshrc",
-    ".zshenv",
-    ".zprofile",
-    ".zlogin",
-    ".zlogout",
-    ".cshrc",
-    ".tcshrc",
-    ".kshrc",
-    ".mkshrc",
-    ".inputrc",
-    ".xprofile",
-    ".xinitrc",
-    ".xsessionrc",
-];
-const CRED_FILES: &[&str] = &[".netrc", ".npmrc", ".pypirc", ".git-credentials", ".pgpass", ".my.cnf", "_netrc"];
-const CRED_DIRS: &[&str] = &[".aws", ".kube", ".docker", ".gnupg", ".azure"];
-const KEY_EXT: &[&str] = &[".pem", ".key", ".p12", ".pfx", ".jks", ".keystore", ".ppk"];
-
-/// `git config` keys that name no program git runs (lower case; `*`
-/// stands for one name).
-const GIT_SAFE_KEYS: &[&str] = &[
-    "user.name",
-    "user.email",
-    "core.autocrlf",
-    "core.filemode",
-    "core.ignorecase",
-    "core.quotepath",
-    "core.eol",
-    "init.defaultbranch",
-    "pull.rebase",
-    "pull.ff",
-    "push.default",
-    "push.autosetupremote",
-    "fetch.prune",
-    "merge.ff",
-    "color.ui",
-    "rebase.autosquash",
-    "rerere.enabled",
-    "branch.*.remote",
-    "branch.*.merge",
-    "remote.*.url",
-    "remote.*.pushurl",
-    "remote.*.fetch",
-];
-
-/// Why a `git` command (its arguments) plants something git runs later:
-/// `git config` setting any key but a few plain ones (`core.hooksPath`,
-/// `core.fsmonitor`, `credential.helper`, `alias.x = !…`, `include.path`,
-/// … name programs or more settings), or `init`/`clone` with a template
-/// folder (its hooks are copied in).
-fn git_persists(args: &[shell::Word]) -> Option<String> {
-    let at = args.iter().position(|w| matches!(w.text.as_str(), "config" | "init" | "clone"))?;
-    let rest = &args[at + 1..];
-    if args[at].text != "config" {
-        let template = rest.iter().any(|w| w.text.starts_with("--template"));
-        return template.then(|| format!("`git {} --template` copies that folder's hooks in", args[at].text));
-    }
-    let opts: Vec<&str> = rest.iter().filter(|w| w.text.starts_with('-')).map(|w| w.text.as_str()).collect();
-    let plain: Vec<&shell::Word> = rest.iter().filter(|w| !w.text.starts_with('-')).collect();
-    let reads = ["--get", "--get-all", "--get-regexp", "--get-urlmatch", "--list", "-l", "--show-origin"];
-    if opts.iter().any(|o| reads.contains(o))
-        || plain.first().is_some_and(|w| matches!(w.text.as_str(), "get" | "list"))
-    {
-        return None;
-    }
-    let edits =
-        ["-e", "--edit", "--add", "--replace-all", "--unset", "--unset-all", "--rename-section", "--remove-section"];
-    let sub = plain.first().is_some_and(|w| matches!(w.text.as_str(), "set" | "unset" | "edit"));
-    if plain.len() < 2 && !sub && !opts.iter().any(|o| edits.contains(o)) {
-        return None;
-    }
-    let key = plain.get(usize::from(sub)).filter(|k| !k.unknown);
-    let safe = key.is_some_and(|k| {
-        let k = k.text.to_ascii_lowercase();
-        let parts: Vec<&str> = k.split('.').collect();
-        GIT_SAFE_KEYS.iter().any(|s| {
-            let sp: Vec<&str> = s.split('.').collect();
-            sp.len() == parts.len() && sp.iter().zip(&parts).all(|(a, b)| *a == "*" || a == b)
-        })
-    });
-    let key = key.map_or("its settings", |k| k.text.as_str());
-    (!safe).then(|| format!("`git config` sets {key}, which can name a program git runs"))
-}
 
 /// Why a write to this path persists, if it does.
 pub fn persistence(path: &str) -> Option<&'static str> {
@@ -419,11 +334,22 @@ impl Scan<'_> {
         }
     }
 
+    /// A shell word as a path; a pattern (`.[g]it/config`, `.gi?/hooks`,
+    /// `.{git,x}/config`) also as each sensitive name it can match.
+    fn word(&mut self, w: &shell::Word, write: bool) {
+        self.path(&w.text, write);
+        if w.glob || (w.text.contains('{') && w.text.contains(',')) {
+            for s in patterns::spellings(&w.text) {
+                self.path(&s, write);
+            }
+        }
+    }
+
     fn words(&mut self, script: &shell::Script) {
         for cmd in &script.commands {
             for r in &cmd.redirects {
                 if let Some(t) = r.target.as_ref().filter(|t| !t.unknown) {
-                    self.path(&t.text, r.kind != RedirectKind::Read);
+                    self.word(t, r.kind != RedirectKind::Read);
                 }
             }
             let name = cmd.base_name().unwrap_or("");
@@ -443,7 +369,7 @@ impl Scan<'_> {
                 self.unpacked_into(&dest);
             }
             if name == "git"
-                && let Some(why) = git_persists(cmd.args())
+                && let Some(why) = git::git_persists(cmd.args())
             {
                 if !self.has(Flag::Persistence) {
                     self.out.push((Flag::Persistence, why));
@@ -511,7 +437,7 @@ impl Scan<'_> {
                 let write = if copy_like { i + 1 == n || name == "mv" } else { !reads };
                 // `cp ~/.ssh/id_rsa /tmp/x` reads the key.
                 let read_too = copy_like && i + 1 < n;
-                self.path(&w.text, write);
+                self.word(w, write);
                 if read_too {
                     self.path(&w.text, false);
                     // Into a folder: `cp -r hooks .git` writes `.git/hooks`.

@@ -237,3 +237,20 @@ fn archives_unpacked_into_home_or_a_hidden_folder_persist() {
         assert!(followed(json!({ "command": cmd }), true, true).is_empty(), "{cmd}");
     }
 }
+
+/// A pattern that can name a persistence place counts as one.
+#[test]
+fn patterns_are_read_as_the_names_they_can_match() {
+    for cmd in [
+        "printf x >> .[g]it/config",
+        "cp pre-commit .gi?/hooks/",
+        "echo x | tee -a .{git,x}/config",
+        "tee -a .git/conf*",
+        "echo x >> ~/.bash*",
+    ] {
+        assert_eq!(flags(json!({ "command": cmd }), true, true), [Flag::Persistence], "{cmd}");
+    }
+    for cmd in ["rm -f *.o", "cp src/*.rs backup/", "echo {a,b}.txt > out.txt", "rm -rf *", "cp -r * /tmp/x"] {
+        assert!(flags(json!({ "command": cmd }), true, true).is_empty(), "{cmd}");
+    }
+}
