@@ -292,8 +292,7 @@ impl Scan<'_> {
     }
 
     /// An archive unpacked into `dest`: a persistence place when the folder
-    /// is the home folder, `/`, a hidden folder (`.config`, `.git`,
-    /// `.ssh`) or itself one.
+    /// is the home folder, `/`, one of [`HOLDERS`] or itself one.
     fn unpacked_into(&mut self, dest: &str) {
         if self.has(Flag::Persistence) {
             return;
@@ -307,7 +306,7 @@ impl Scan<'_> {
         let holds = home
             || matches!(dest, "~" | "~/" | "$HOME" | "${HOME}")
             || abs == "/"
-            || (base.starts_with('.') && !matches!(base, "." | ".."))
+            || HOLDERS.contains(&base)
             || persistence(&abs).is_some();
         if holds {
             self.out
@@ -323,11 +322,19 @@ impl Scan<'_> {
         let cwd = self.env.cwd.clone();
         self.words(&script);
         // Again through the links, copies and moves it makes for itself.
-        if let Some(through) = script.links_followed() {
-            if self.env.cwd != cwd {
-                self.env.to_mut().cwd = cwd.clone();
+        match script.links_followed() {
+            shell::Followed::Nothing => {}
+            shell::Followed::Through(through) => {
+                if self.env.cwd != cwd {
+                    self.env.to_mut().cwd = cwd.clone();
+                }
+                self.words(&through);
             }
-            self.words(&through);
+            shell::Followed::Unknown(w) if !self.has(Flag::Persistence) => {
+                let why = format!("uses {w} through a link the command makes to a place known only when it runs");
+                self.out.push((Flag::Persistence, why));
+            }
+            shell::Followed::Unknown(_) => {}
         }
         if self.env.cwd != cwd {
             self.env.to_mut().cwd = cwd;
@@ -368,13 +375,16 @@ impl Scan<'_> {
             for dest in super::words::unpacks_into(cmd) {
                 self.unpacked_into(&dest);
             }
-            if name == "git"
-                && let Some(why) = git::git_persists(cmd.args())
-            {
-                if !self.has(Flag::Persistence) {
+            if name == "git" {
+                let (why, file) = git::git_persists(cmd.args());
+                if let Some(f) = file {
+                    self.path(&f, true);
+                }
+                if let Some(why) = why
+                    && !self.has(Flag::Persistence)
+                {
                     self.out.push((Flag::Persistence, why));
                 }
-                continue;
             }
             if name == "crontab" && cmd.args().iter().all(|w| w.text != "-l") {
                 if !self.has(Flag::Persistence) {
@@ -440,33 +450,71 @@ impl Scan<'_> {
                 self.word(w, write);
                 if read_too {
                     self.path(&w.text, false);
-                    // Into a folder: `cp -r hooks .git` writes `.git/hooks`.
+                    // Into a folder: `cp -r hooks .git` writes `.git/hooks`
+                    // (a folder copy, several sources, or `DEST/`).
+                    let folder = n > 2 || args[n - 1].text.ends_with('/') || recursive(cmd);
                     let (dest, base) = (args[n - 1].text.trim_end_matches('/'), super::base_name(&w.text));
-                    if !matches!(base, "" | "." | "..") {
+                    if folder && !matches!(base, "" | "." | "..") {
                         self.path(&format!("{dest}/{base}"), true);
                     }
                 }
             }
-            // Options with their value glued on: `-o$HOME/.bashrc`,
-            // `--output=.git/config`, `-t.git/hooks`.
-            for w in cmd.args().iter().filter(|w| !w.unknown && w.text.starts_with('-')) {
-                if let Some(v) = glued_value(&w.text) {
-                    self.path(v, true);
+            // Options' values: written after an output option (`-o FILE`,
+            // `-fprintf FILE`, `--output=FILE`, `-o$HOME/.bashrc`), read
+            // after any other (`-i~/.ssh/id_ed25519`).
+            let all = cmd.args();
+            for (i, w) in all.iter().enumerate().filter(|(_, w)| !w.unknown && w.text.starts_with('-')) {
+                if OUTPUT_OPTIONS.contains(&w.text.as_str())
+                    && let Some(next) = all.get(i + 1).filter(|n| !n.unknown)
+                {
+                    self.word(next, true);
+                } else if let Some((opt, v)) = glued_value(&w.text) {
+                    self.path(v, OUTPUT_OPTIONS.contains(&opt));
                 }
             }
         }
     }
 }
 
-/// The value glued to an option (`--output=V`, `-oV`), when it is spelled
-/// like a path.
-fn glued_value(opt: &str) -> Option<&str> {
-    let v = match opt.split_once('=') {
-        Some((_, v)) => v,
-        None if !opt.starts_with("--") => opt.get(2..)?,
+/// Folders that hold persistence places (an archive unpacked there may
+/// plant one).
+const HOLDERS: &[&str] = &[".git", ".ssh", ".config", ".local", ".aws", ".kube", ".docker", ".gnupg", "etc"];
+
+/// A copy of folders (`-r`, `-R`, `-a`, `--recursive`, `--archive`).
+fn recursive(cmd: &shell::Command) -> bool {
+    cmd.args().iter().any(|w| {
+        matches!(w.text.as_str(), "--recursive" | "--archive")
+            || (w.text.starts_with('-') && !w.text.starts_with("--") && w.text.contains(['r', 'R', 'a']))
+    })
+}
+
+/// Options whose value is a file or folder the command writes.
+const OUTPUT_OPTIONS: &[&str] = &[
+    "-o",
+    "--output",
+    "-O",
+    "--output-document",
+    "-fprint",
+    "-fprint0",
+    "-fprintf",
+    "-fls",
+    "--log-file",
+    "-t",
+    "--target-directory",
+    "--target",
+    "--out",
+    "--out-file",
+];
+
+/// An option and the value glued to it (`--output=V`, `-oV`), when the
+/// value is spelled like a path.
+fn glued_value(opt: &str) -> Option<(&str, &str)> {
+    let (o, v) = match opt.split_once('=') {
+        Some((o, v)) => (o, v),
+        None if !opt.starts_with("--") => (opt.get(..2)?, opt.get(2..)?),
         None => return None,
     };
-    (v.contains('/') || v.starts_with(['~', '$', '.'])).then_some(v)
+    (v.contains('/') || v.starts_with(['~', '$', '.'])).then_some((o, v))
 }
 
 #[cfg(test)]

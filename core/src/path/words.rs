@@ -118,11 +118,15 @@ pub fn written(cmd: &Command) -> Written<'_> {
 /// that holds a protected or persistence place is as good as that place.
 pub fn unpacks_into(cmd: &Command) -> Vec<String> {
     let args: Vec<&str> = cmd.args().iter().filter(|w| !w.unknown).map(|w| w.text.as_str()).collect();
+    // The last one counts (`-C vendor -C ~`); a long option may be
+    // shortened (`--dir`, `--direc=`), a short one ends a cluster (`-od`).
     let value = |short: &str, long: &str| -> Option<String> {
-        args.iter().enumerate().find_map(|(i, a)| {
-            if *a == short || *a == long {
+        let long_form = |a: &str| a.starts_with("--") && a.len() >= 5 && long.starts_with(a);
+        let short_end = |a: &str| !a.starts_with("--") && a.starts_with('-') && a.ends_with(&short[1..]) && a.len() > 1;
+        args.iter().enumerate().rev().find_map(|(i, a)| {
+            if *a == short || *a == long || long_form(a) || short_end(a) {
                 args.get(i + 1).map(|v| (*v).to_owned())
-            } else if let Some(v) = a.strip_prefix(long).and_then(|v| v.strip_prefix('=')) {
+            } else if let Some((_, v)) = a.split_once('=').filter(|(o, _)| long_form(o) || *o == long) {
                 Some(v.to_owned())
             } else {
                 a.strip_prefix(short).filter(|v| !v.is_empty() && short.len() == 2).map(str::to_owned)
@@ -136,11 +140,15 @@ pub fn unpacks_into(cmd: &Command) -> Vec<String> {
         })
     };
     let dest = match cmd.base_name() {
-        Some("tar" | "bsdtar") if cluster('x') || args.iter().any(|a| matches!(*a, "--extract" | "--get")) => {
+        Some("tar" | "bsdtar") if cluster('x') || args.iter().any(|a| a.starts_with("--ext") || *a == "--get") => {
             if cluster('P') || args.contains(&"--absolute-names") {
                 return vec!["/".to_owned()];
             }
-            value("-C", "--directory")
+            // `--one-top-level=DIR` puts everything under DIR.
+            let top = args.iter().find_map(|a| a.strip_prefix("--one-top-level=")).map(str::to_owned);
+            let mut dests: Vec<String> = top.into_iter().collect();
+            dests.push(value("-C", "--directory").unwrap_or_else(|| ".".to_owned()));
+            return dests;
         }
         Some("unzip") => value("-d", "-d"),
         Some("cpio") if cluster('i') || args.contains(&"--extract") => value("-D", "--directory"),

@@ -6,24 +6,45 @@
 //! stands for (`~/.config/latch/policy.toml`), for the checks to read as
 //! well.
 
-use super::{Command, Script};
+use super::script::{Command, Script, Word};
 
 /// A name a command made, and what it stands for (a link's target, read
-/// from the link's folder; a copy's or a moved object's source).
+/// from the link's folder, or from the working directory with `ln -r`; a
+/// copy's or a moved object's source). `name` `None`: a name known only
+/// when the command runs; `source` `None`: a target known only then.
 struct Made {
-    name: String,
-    source: String,
+    name: Option<String>,
+    source: Option<String>,
+    /// A plain copy: only going through it as a folder reaches the source's
+    /// places (a copied file is a file of its own).
+    copy: bool,
+    /// Made inside a folder (`DEST/BASE`): the folder's name, which must
+    /// come just before it.
+    parent: Option<String>,
+}
+
+/// What [`Script::links_followed`] found.
+#[derive(Debug)]
+pub enum Followed {
+    /// No word goes through a name the script makes.
+    Nothing,
+    /// The script again, such words spelled through their sources.
+    Through(Script),
+    /// A word goes through a name whose place is known only when the
+    /// script runs (a target or a name from `$(…)` or a variable).
+    Unknown(String),
 }
 
 impl Script {
     /// This script with each word (a command's name, an argument, a
     /// redirection target) that goes through a name an earlier command
-    /// made spelled through its source instead: a link (`ln`, `link`,
-    /// `cp -s/-l`), a copy that keeps links as links (`cp -r/-a/-d/-P`,
-    /// `rsync -a/-l`) or a move (`mv`). `None` when no word does. Names
-    /// are compared as path components, so a `cd` in between cannot hide
-    /// them (a conservative match: a word with the same name counts).
-    pub fn links_followed(&self) -> Option<Script> {
+    /// made spelled through its source instead, again until no made name
+    /// is left (chains of links), the latest making of a name counting:
+    /// a link (`ln`, `link`, `cp -s/-l`), a copy that keeps links as links
+    /// (`cp -r/-a/-d/-P`, `rsync -a/-l`) or a move (`mv`). Names are
+    /// compared as path components, so a `cd` in between cannot hide them
+    /// (a conservative match: a word with the same name counts).
+    pub fn links_followed(&self) -> Followed {
         let mut made: Vec<Made> = Vec::new();
         let mut out = self.clone();
         let mut changed = false;
@@ -31,83 +52,137 @@ impl Script {
             if !made.is_empty() {
                 let targets = cmd.redirects.iter_mut().filter_map(|r| r.target.as_mut());
                 for w in cmd.words.iter_mut().chain(targets).filter(|w| !w.unknown) {
-                    if let Some(t) = through(&w.text, &made) {
-                        w.text = t;
-                        changed = true;
+                    match through(&w.text, &made) {
+                        Ok(Some(t)) => {
+                            w.text = t;
+                            changed = true;
+                        }
+                        Ok(None) => {}
+                        Err(()) => return Followed::Unknown(w.text.clone()),
                     }
                 }
             }
             made.extend(names_made(orig));
         }
-        changed.then_some(out)
+        if changed { Followed::Through(out) } else { Followed::Nothing }
     }
 }
 
-/// `text` (a path, or `opt=PATH`) spelled through the source of the first
-/// made name among its components.
-fn through(text: &str, made: &[Made]) -> Option<String> {
-    let (head, path) = match text.split_once('=') {
-        Some((k, p)) => (format!("{k}="), p),
-        None => (String::new(), text),
+/// `text` (a path, or `opt=PATH`) spelled through the sources of the made
+/// names among its components, again until none is left (at most 16
+/// times); `Err` when one of them stands for an unknown place.
+fn through(text: &str, made: &[Made]) -> Result<Option<String>, ()> {
+    let (head, mut path) = match text.split_once('=') {
+        Some((k, p)) => (format!("{k}="), p.to_owned()),
+        None => (String::new(), text.to_owned()),
     };
-    let parts: Vec<&str> = path.split('/').collect();
-    let (i, m) = parts.iter().enumerate().find_map(|(i, c)| made.iter().find(|m| m.name == *c).map(|m| (i, m)))?;
-    let rest = parts[i + 1..].join("/");
-    Some(if rest.is_empty() { format!("{head}{}", m.source) } else { format!("{head}{}/{rest}", m.source) })
+    let mut changed = false;
+    // Each making once per word: a chain goes through different ones, and
+    // a source that holds its own name would otherwise never end.
+    let mut used = vec![false; made.len()];
+    for _ in 0..16 {
+        let parts: Vec<&str> = path.split('/').collect();
+        let last = parts.len() - 1;
+        let hit = parts.iter().enumerate().find_map(|(i, c)| {
+            let (k, m) = made.iter().enumerate().rev().find(|(k, m)| {
+                !used[*k]
+                    && m.name.as_deref().is_none_or(|n| n == *c)
+                    && !(m.copy && i == last)
+                    && m.parent.as_deref().is_none_or(|p| i > 0 && parts[i - 1] == p)
+            })?;
+            Some((i, k, m))
+        });
+        let Some((i, k, m)) = hit else { break };
+        used[k] = true;
+        if m.name.is_none() && !path.contains('/') {
+            break;
+        }
+        let Some(source) = &m.source else { return Err(()) };
+        let Some(name) = &m.name else { return Err(()) };
+        let rest = parts[i + 1..].join("/");
+        let next = if rest.is_empty() { source.clone() } else { format!("{source}/{rest}") };
+        if next == path || name.is_empty() {
+            break;
+        }
+        path = next;
+        changed = true;
+    }
+    Ok(changed.then(|| format!("{head}{path}")))
 }
 
 /// The names `cmd` makes, each with its source.
 fn names_made(cmd: &Command) -> Vec<Made> {
     let args = cmd.args();
-    let symbolic = match cmd.base_name() {
-        Some("ln") => args.iter().any(|w| !w.unknown && links_option(&w.text, "s", &["symbolic"])),
-        Some("link" | "mv") => false,
-        Some("cp") if args.iter().any(|w| !w.unknown && links_option(&w.text, "slLadPrR", COPY_LONG)) => {
-            args.iter().any(|w| !w.unknown && links_option(&w.text, "s", &["symbolic-link"]))
+    let opt = |short: &str, long: &[&str]| args.iter().any(|w| !w.unknown && links_option(&w.text, short, long));
+    let (symbolic, copy) = match cmd.base_name() {
+        Some("ln") => (opt("s", &["symbolic"]), false),
+        Some("link" | "mv") => (false, false),
+        Some("cp") if opt("slLadPrR", COPY_LONG) => {
+            let link = opt("sl", &["symbolic-link", "link"]);
+            (opt("s", &["symbolic-link"]), !link)
         }
-        Some("rsync") if args.iter().any(|w| !w.unknown && links_option(&w.text, "al", COPY_LONG)) => false,
+        Some("rsync") if opt("al", COPY_LONG) => (false, true),
         _ => return Vec::new(),
     };
-    let mut plain: Vec<&str> = Vec::new();
-    let mut folder: Option<&str> = None;
-    let mut it = args.iter().filter(|w| !w.unknown);
+    // `ln -r`: the target as given from the working directory.
+    let from_cwd = cmd.base_name() == Some("ln") && opt("r", &["relative"]);
+    let mut plain: Vec<&Word> = Vec::new();
+    let mut folder: Option<&Word> = None;
+    let mut it = args.iter();
     while let Some(w) = it.next() {
         if w.text == "-t" || w.text == "--target-directory" {
-            folder = it.next().map(|w| w.text.as_str());
-        } else if let Some(d) = w.text.strip_prefix("--target-directory=") {
-            folder = Some(d);
-        } else if !w.text.starts_with('-') {
-            plain.push(&w.text);
+            folder = it.next();
+        } else if w.text.starts_with("--target-directory=") {
+            folder = Some(w);
+        } else if w.unknown || !w.text.starts_with('-') {
+            plain.push(w);
         }
     }
-    let (sources, dest): (&[&str], Option<&str>) = match (folder, plain.split_last()) {
-        (Some(d), _) => (&plain, Some(d)),
-        (None, Some((last, rest))) if !rest.is_empty() => (rest, Some(last)),
-        (None, _) => (&plain, None),
+    let (sources, dest) = match (folder, plain.split_last()) {
+        (Some(d), _) => (&plain[..], Some(d)),
+        (None, Some((last, rest))) if !rest.is_empty() => (rest, Some(*last)),
+        (None, _) => (&plain[..], None),
     };
-    let dest_dir = dest.map(|d| d.trim_end_matches('/'));
-    // A symbolic link's relative target is read from the link's folder.
-    let source = |s: &str, link_dir: Option<&str>| match link_dir {
-        Some(d) if symbolic && !s.starts_with(['/', '~', '$']) && !d.is_empty() => format!("{d}/{s}"),
-        _ => s.to_owned(),
+    let text =
+        |w: &Word| (!w.unknown).then(|| w.text.strip_prefix("--target-directory=").unwrap_or(&w.text).to_owned());
+    let dest_dir = dest.map(|d| text(d).map(|t| t.trim_end_matches('/').to_owned()));
+    let source = |s: &Word, link_dir: Option<&str>| -> Option<String> {
+        let s = text(s)?;
+        Some(match link_dir {
+            Some(d) if symbolic && !from_cwd && !s.starts_with(['/', '~', '$']) && !d.is_empty() => format!("{d}/{s}"),
+            _ => s,
+        })
     };
     let mut out = Vec::new();
     for s in sources {
-        // One source made at DEST itself.
-        if let Some(d) = dest_dir
+        if let Some(d) = &dest_dir
             && sources.len() == 1
             && folder.is_none()
         {
-            let name = d.rsplit('/').next().unwrap_or(d);
-            let parent = d.rsplit_once('/').map(|(p, _)| p);
-            if !matches!(name, "" | "." | "..") {
-                out.push(Made { name: name.to_owned(), source: source(s, parent) });
+            // One source made at DEST itself.
+            match d {
+                Some(d) => {
+                    let name = d.rsplit('/').next().unwrap_or(d);
+                    let parent = d.rsplit_once('/').map(|(p, _)| p);
+                    if !matches!(name, "" | "." | "..") {
+                        out.push(Made { name: Some(name.to_owned()), source: source(s, parent), copy, parent: None });
+                    }
+                }
+                None => out.push(Made { name: None, source: None, copy, parent: None }),
             }
         }
         // Into a folder: `DEST/BASE`.
-        let base = s.trim_end_matches('/').rsplit('/').next().unwrap_or(s);
-        if !matches!(base, "" | "." | "..") {
-            out.push(Made { name: base.to_owned(), source: source(s, dest_dir) });
+        let dir = dest_dir.clone().flatten();
+        let parent =
+            dir.as_deref().map(|d| d.rsplit('/').next().unwrap_or(d).to_owned()).filter(|p| !p.is_empty() && p != ".");
+        match text(s) {
+            Some(t) => {
+                let base = t.trim_end_matches('/').rsplit('/').next().unwrap_or(&t).to_owned();
+                if !matches!(base.as_str(), "" | "." | "..") {
+                    out.push(Made { name: Some(base), source: source(s, dir.as_deref()), copy, parent });
+                }
+            }
+            None => out.push(Made { name: None, source: None, copy, parent: None }),
         }
     }
     out
@@ -131,7 +206,7 @@ fn words(script: &Script) -> Vec<String> {
         .commands
         .iter()
         .flat_map(|c| c.words.iter().chain(c.redirects.iter().filter_map(|r| r.target.as_ref())))
-        .map(|w: &super::Word| w.text.clone())
+        .map(|w: &Word| w.text.clone())
         .collect()
 }
 
@@ -141,7 +216,11 @@ mod tests {
     use crate::shell::parse;
 
     fn followed(cmd: &str) -> Option<Vec<String>> {
-        parse(cmd, &Default::default()).links_followed().map(|s| words(&s))
+        match parse(cmd, &Default::default()).links_followed() {
+            super::Followed::Through(s) => Some(words(&s)),
+            super::Followed::Nothing => None,
+            super::Followed::Unknown(w) => Some(vec![format!("unknown:{w}")]),
+        }
     }
 
     #[test]
@@ -157,11 +236,17 @@ mod tests {
             ("mv .git g && echo evil > g/hooks/pre-commit", ".git/hooks/pre-commit"),
             ("cp -r L C && echo x > C/latch/policy.toml", "L/latch/policy.toml"),
             ("rsync -a tools t2 && echo evil > t2/pre-commit", "tools/pre-commit"),
-            ("ln -s ../x/.git/hooks bin/h && echo e > bin/h/pre-push", "bin/../x/.git/hooks/pre-push"),
+            ("ln -s ../x/.git/hooks bin/h && echo e > bin/h/pre-push", ".git/hooks/pre-push"),
             ("sh -c 'ln -s ~/.ssh s' && cat s/id_rsa", "~/.ssh/id_rsa"),
+            ("mkdir d && ln -sr ../.config d/c && echo x > d/c/latch/policy.toml", "../.config/latch/policy.toml"),
+            ("ln -s /var/tmp C; ln -sfn ~/.config C; echo x > C/latch/policy.toml", "~/.config/latch/policy.toml"),
+            ("ln -s ~ a; ln -s a/.config b; echo x > b/latch/policy.toml", "~/.config/latch/policy.toml"),
+            ("ln -s . a; ln -s .git/hooks h; echo evil > a/h/pre-commit", ".git/hooks/pre-commit"),
+            ("ln -s $(printf ~/.con)fig C && echo x > C/latch/policy.toml", "unknown:C/latch/policy.toml"),
+            ("ln -s \"$D\" H && echo evil > H/pre-commit", "unknown:H/pre-commit"),
         ] {
             let got = followed(cmd).unwrap_or_else(|| panic!("{cmd}: nothing made"));
-            assert!(got.iter().any(|w| w == word), "{cmd}: {got:?}");
+            assert!(got.iter().any(|w| w == word || w.ends_with(word)), "{cmd}: {got:?}");
         }
         for cmd in
             ["ln -s ../lib/libfoo.so.1 libfoo.so", "cp src/a.rs src/b.rs && cat src/b.rs", "cargo build && ls target"]

@@ -30,6 +30,7 @@ mod links;
 mod script;
 mod wrappers;
 
+pub use links::Followed;
 pub use script::{Command, MAX_COMMANDS, MAX_DEPTH, MAX_INPUT, Redirect, RedirectKind, Script, Vars, Word};
 
 /// Parses a command string. `vars` are the variables of the environment it

