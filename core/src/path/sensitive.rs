@@ -442,6 +442,18 @@ impl Scan<'_> {
             let args: Vec<&shell::Word> =
                 cmd.args().iter().filter(|w| !w.unknown && !w.text.starts_with('-')).collect();
             let n = args.len();
+            // `cp -t DIR SRC…`, `cp -rt DIR …`, `--target-directory=DIR`:
+            // each source lands in DIR.
+            if matches!(name, "cp" | "install" | "ln" | "mv")
+                && let Some(dir) = target_dir(cmd.args())
+            {
+                for w in args.iter().filter(|w| w.text != dir) {
+                    let base = super::base_name(&w.text);
+                    if !matches!(base, "" | "." | "..") {
+                        self.path(&format!("{}/{base}", dir.trim_end_matches('/')), true);
+                    }
+                }
+            }
             for (i, w) in args.iter().enumerate() {
                 let copy_like = matches!(name, "cp" | "scp" | "rsync" | "install" | "ln" | "mv");
                 let write = if copy_like { i + 1 == n || name == "mv" } else { !reads };
@@ -479,6 +491,23 @@ impl Scan<'_> {
 /// Folders that hold persistence places (an archive unpacked there may
 /// plant one).
 const HOLDERS: &[&str] = &[".git", ".ssh", ".config", ".local", ".aws", ".kube", ".docker", ".gnupg", "etc"];
+
+/// The folder of `-t DIR` (also ending a cluster: `-rt DIR`; glued:
+/// `-tDIR`) or `--target-directory=DIR`.
+fn target_dir(args: &[shell::Word]) -> Option<&str> {
+    args.iter().enumerate().find_map(|(i, w)| {
+        let t = w.text.as_str();
+        if w.unknown {
+            None
+        } else if let Some(d) = t.strip_prefix("--target-directory=") {
+            Some(d)
+        } else if t == "--target-directory" || (t.starts_with('-') && !t.starts_with("--") && t.ends_with('t')) {
+            args.get(i + 1).filter(|n| !n.unknown).map(|n| n.text.as_str())
+        } else {
+            t.strip_prefix("-t").filter(|d| !d.is_empty())
+        }
+    })
+}
 
 /// A copy of folders (`-r`, `-R`, `-a`, `--recursive`, `--archive`).
 fn recursive(cmd: &shell::Command) -> bool {

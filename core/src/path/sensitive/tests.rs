@@ -265,6 +265,8 @@ fn patterns_are_read_as_the_names_they_can_match() {
         "echo x | tee -a .{git,x}/config",
         "tee -a .git/conf*",
         "echo x >> ~/.bash*",
+        "cp -t .git -r vendor/hooks",
+        "cp -rt .git vendor/hooks",
         "printf x >> .git/??????",
         "cp pre-commit .git/?????/",
         "echo x >> .git/*/pre-commit",
