@@ -291,6 +291,20 @@ impl Scan<'_> {
         }
     }
 
+    /// `src` copied into the folder `dir`; a folder copied over one of
+    /// [`HOLDERS`] (`cp -rt ~ dot/.config`) is a persistence place.
+    fn copied_into(&mut self, dir: &str, src: &str, folders: bool) {
+        let base = super::base_name(src);
+        if matches!(base, "" | "." | "..") {
+            return;
+        }
+        let into = format!("{}/{base}", dir.trim_end_matches('/'));
+        self.path(&into, true);
+        if folders && HOLDERS.contains(&base) && !self.has(Flag::Persistence) {
+            self.out.push((Flag::Persistence, format!("copies a folder over {into}, which holds persistence places")));
+        }
+    }
+
     /// An archive unpacked into `dest`: a persistence place when the folder
     /// is the home folder, `/`, one of [`HOLDERS`] or itself one.
     fn unpacked_into(&mut self, dest: &str) {
@@ -406,6 +420,9 @@ impl Scan<'_> {
             let reads = matches!(
                 name,
                 "ls" | "stat"
+                    | "ssh"
+                    | "ssh-add"
+                    | "ssh-keygen"
                     | "wc"
                     | "test"
                     | "["
@@ -448,10 +465,7 @@ impl Scan<'_> {
                 && let Some(dir) = target_dir(cmd.args())
             {
                 for w in args.iter().filter(|w| w.text != dir) {
-                    let base = super::base_name(&w.text);
-                    if !matches!(base, "" | "." | "..") {
-                        self.path(&format!("{}/{base}", dir.trim_end_matches('/')), true);
-                    }
+                    self.copied_into(dir, &w.text, recursive(cmd));
                 }
             }
             for (i, w) in args.iter().enumerate() {
@@ -465,9 +479,8 @@ impl Scan<'_> {
                     // Into a folder: `cp -r hooks .git` writes `.git/hooks`
                     // (a folder copy, several sources, or `DEST/`).
                     let folder = n > 2 || args[n - 1].text.ends_with('/') || recursive(cmd);
-                    let (dest, base) = (args[n - 1].text.trim_end_matches('/'), super::base_name(&w.text));
-                    if folder && !matches!(base, "" | "." | "..") {
-                        self.path(&format!("{dest}/{base}"), true);
+                    if folder {
+                        self.copied_into(&args[n - 1].text, &w.text, recursive(cmd));
                     }
                 }
             }
@@ -476,7 +489,9 @@ impl Scan<'_> {
             // after any other (`-i~/.ssh/id_ed25519`).
             let all = cmd.args();
             for (i, w) in all.iter().enumerate().filter(|(_, w)| !w.unknown && w.text.starts_with('-')) {
+                // ssh's `-o` is an option, not an output.
                 if OUTPUT_OPTIONS.contains(&w.text.as_str())
+                    && !matches!(name, "ssh" | "scp" | "sftp")
                     && let Some(next) = all.get(i + 1).filter(|n| !n.unknown)
                 {
                     self.word(next, true);

@@ -257,6 +257,9 @@ impl Scan<'_> {
                     self.word(t, &env);
                 }
             }
+            for d in super::words::unpacks_into(cmd) {
+                self.word(&Word { text: d, ..Word::default() }, &env);
+            }
             match written(cmd) {
                 Written::Words(ws) => ws.into_iter().for_each(|w| self.word(w, &env)),
                 Written::Unknown(why) => {

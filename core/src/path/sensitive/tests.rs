@@ -267,6 +267,8 @@ fn patterns_are_read_as_the_names_they_can_match() {
         "echo x >> ~/.bash*",
         "cp -t .git -r vendor/hooks",
         "cp -rt .git vendor/hooks",
+        "cp -rt ~ vendor/dot/.config",
+        "cp -r vendor/dot/.ssh ~/",
         "printf x >> .git/??????",
         "cp pre-commit .git/?????/",
         "echo x >> .git/*/pre-commit",
@@ -295,6 +297,8 @@ fn output_options_write_and_others_read() {
     assert!(got.iter().any(|(f, _)| *f == Flag::Persistence), "{got:?}");
     for cmd in [
         "ssh -i~/.ssh/id_ed25519.pub host",
+        "ssh -i ~/.ssh/id_ed25519.pub user@host",
+        "ssh -o IdentityFile=~/.ssh/id_ed25519.pub host",
         "./configure --prefix=/usr/local --sysconfdir=/etc",
         "cp ~/.bashrc /tmp/bashrc.bak",
         "cp .pre-commit-config.yaml x.yaml.bak",

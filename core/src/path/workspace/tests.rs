@@ -194,3 +194,12 @@ fn a_path_that_cannot_be_followed_is_not_inside_by_name() {
     assert_eq!(shell("cargo test 2>&1 | tee /dev/stderr", &e), None);
     assert_eq!(write(json!({"path": "/proj/src/x.rs"}), &e, Some(&Links)), None);
 }
+
+/// An archive unpacked outside the workspace writes there.
+#[test]
+fn an_archive_unpacked_elsewhere_is_outside() {
+    let e = env("/proj");
+    assert!(shell("tar -xzf tool.tar.gz -C /usr/local/bin", &e).is_some());
+    assert!(shell("unzip x.zip -d /opt/x", &e).is_some());
+    assert_eq!(shell("tar -xzf dep.tgz -C vendor", &e), None);
+}
