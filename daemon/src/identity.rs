@@ -532,7 +532,7 @@ mod tests {
             assert_eq!(libc::symlinkat(tmp.as_ptr(), fd, k.as_ptr()), 0);
             libc::close(fd);
         }
-        let nine = vec![a.as_str(); 9].join("/");
+        let nine = [a.as_str(); 9].join("/");
         std::os::unix::fs::symlink(format!("deep/{nine}"), dir.join("l")).unwrap();
         let p = format!("{}/l/{nine}/k/x", dir.display());
         assert!(p.len() < 4096 && std::fs::metadata(format!("{}/l/{nine}/k", dir.display())).unwrap().is_dir());
